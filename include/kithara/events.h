@@ -1,0 +1,143 @@
+/*
+ * kithara/events.h — typed events and the bus that carries them.
+ *
+ * Streams and the downloader publish what happens to them (a seek, a request that started,
+ * retried or failed, an ABR decision) on a kth_bus. Anyone may subscribe. Each subscription has
+ * its own bounded queue: publishing never blocks and never waits for a slow subscriber; when a
+ * queue is full its oldest event is dropped and the next event delivered to that subscriber says
+ * how many were lost (kth_event.dropped).
+ *
+ * A subscription is read either by polling (kth_events_next) or through a callback that runs on
+ * a thread owned by the subscription, never on the publisher's thread.
+ */
+#ifndef KITHARA_EVENTS_H
+#define KITHARA_EVENTS_H
+
+#include <kithara/status.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct kth_bus kth_bus;
+typedef struct kth_subscription kth_subscription;
+
+/* New kinds are only ever appended, so stored numbers keep their meaning. */
+typedef enum kth_event_kind {
+    KTH_EVENT_NONE = 0,
+    /* Stream: opened (text = URL), seek (payload.seek), end of stream proven, failed
+     * (status, text = detail), closed. */
+    KTH_EVENT_STREAM_OPENED = 1,
+    KTH_EVENT_STREAM_SEEK = 2,
+    KTH_EVENT_STREAM_EOF = 3,
+    KTH_EVENT_STREAM_ERROR = 4,
+    KTH_EVENT_STREAM_CLOSED = 5,
+    /* Downloader requests (payload.request, text = URL). */
+    KTH_EVENT_REQUEST_ENQUEUED = 20,
+    KTH_EVENT_REQUEST_STARTED = 21,
+    KTH_EVENT_REQUEST_FIRST_BYTE = 22,
+    KTH_EVENT_REQUEST_RETRYING = 23,
+    KTH_EVENT_REQUEST_COMPLETED = 24,
+    KTH_EVENT_REQUEST_FAILED = 25,
+    KTH_EVENT_REQUEST_CANCELLED = 26,
+    /* Work is pending and nothing moved for the configured time (payload.request.duration_ns =
+     * how long). */
+    KTH_EVENT_DOWNLOADER_STALLED = 27,
+    /* Adaptive bitrate (payload.abr, text = reason). */
+    KTH_EVENT_ABR_DECISION = 40,
+    KTH_EVENT_VARIANT_CHANGED = 41,
+    /* Something was skipped or tolerated (text says what), e.g. a variant with no known audio
+     * codec. */
+    KTH_EVENT_WARNING = 60,
+} kth_event_kind;
+
+typedef struct kth_event_seek {
+    uint64_t position; /* byte position after the seek */
+    uint64_t epoch;    /* seek epoch after the seek */
+} kth_event_seek;
+
+typedef struct kth_event_request {
+    uint64_t request_id;
+    uint64_t bytes;         /* body bytes so far (completed: total) */
+    int64_t duration_ns;    /* from start to now, time to first byte included */
+    double bits_per_second; /* completed: bytes * 8 / duration */
+    int http_status;        /* 0 when no response was received */
+    int attempt;            /* 1 for the first try */
+    bool retryable;         /* failed: whether the failure was transient */
+    uint64_t range_start;   /* requested range, or 0/UINT64_MAX for the whole body */
+    uint64_t range_end;
+} kth_event_request;
+
+typedef struct kth_event_abr {
+    int from_variant;
+    int to_variant;
+    double estimate_bps;
+    double buffer_seconds;
+} kth_event_abr;
+
+typedef struct kth_event {
+    kth_event_kind kind;
+    int64_t time_ns;  /* monotonic time of publication */
+    uint64_t origin;  /* id of the publishing stream or downloader (0 = process-wide) */
+    uint64_t dropped; /* events this subscription lost just before this one (queue overflow) */
+    int status;       /* kth_status for failures, KTH_OK otherwise */
+    union {
+        kth_event_seek seek;
+        kth_event_request request;
+        kth_event_abr abr;
+    } payload;
+    char text[256]; /* URL or message, NUL-terminated, truncated to fit */
+} kth_event;
+
+/* Creates a bus. The caller owns one reference. Returns KTH_ERR_NO_MEMORY on allocation
+ * failure. Any thread. */
+KTH_API kth_status kth_bus_new(kth_bus **out);
+
+/* Reference counting (NULL-safe). Every subscription holds a reference of its own, so the bus
+ * lives until its last owner and its last subscription are gone. Any thread. */
+KTH_API kth_bus *kth_bus_ref(kth_bus *bus);
+KTH_API void kth_bus_unref(kth_bus *bus);
+
+/* A polled subscription with room for `capacity` events (0 = 256). The caller owns it and frees
+ * it with kth_subscription_free. Returns KTH_ERR_INVALID_ARG for a NULL bus or out, or
+ * KTH_ERR_NO_MEMORY. Any thread. */
+KTH_API kth_status kth_bus_subscribe(kth_bus *bus, size_t capacity, kth_subscription **out);
+
+/* Takes the oldest queued event into *ev, waiting up to timeout_ms (0 = do not wait, < 0 = wait
+ * without limit). Returns KTH_OK, KTH_ERR_TIMEOUT when nothing arrived in time, or
+ * KTH_ERR_INVALID_ARG for a callback subscription. One thread at a time per subscription. */
+KTH_API kth_status kth_events_next(kth_subscription *sub, kth_event *ev, int timeout_ms);
+
+/* Callback subscription: `fn(ev, user)` is called for every event, in order, on a thread owned
+ * by the subscription (started here). The event is valid only during the call. Returns
+ * KTH_ERR_INVALID_ARG, KTH_ERR_NO_MEMORY, or KTH_ERR_LIMIT when no thread could be started. */
+KTH_API kth_status kth_bus_subscribe_callback(kth_bus *bus, size_t capacity,
+                                              void (*fn)(const kth_event *ev, void *user),
+                                              void *user, kth_subscription **out);
+
+/* Ends a subscription and frees it. For a callback subscription, waits for a callback in
+ * progress to return — except when called from inside the callback, where the subscription is
+ * released after that callback returns. Not to be called concurrently with kth_events_next on
+ * the same subscription. NULL-safe. */
+KTH_API void kth_subscription_free(kth_subscription *sub);
+
+/* Events published and events dropped for this subscription since it began. Any thread. */
+KTH_API void kth_subscription_counts(kth_subscription *sub, uint64_t *delivered, uint64_t *dropped);
+
+/* Publishes a copy of `ev` to every current subscriber; fills time_ns when it is 0. Never
+ * blocks on a subscriber. Intended for the library's own layers; applications may publish
+ * their own events too. Any thread; NULL bus or event does nothing. */
+KTH_API void kth_bus_publish(kth_bus *bus, const kth_event *ev);
+
+/* A short name for an event kind ("REQUEST_COMPLETED"); static storage. Any thread. */
+KTH_API const char *kth_event_kind_name(kth_event_kind kind);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KITHARA_EVENTS_H */

@@ -1,0 +1,33 @@
+/*
+ * kithara/kithara.h — the whole public API in one include.
+ *
+ * kithara turns remote audio (a progressive HTTP file or an HLS presentation) into a blocking
+ * read/seek byte stream any decoder can consume, while a shared background downloader fetches,
+ * decrypts and caches the bytes on disk.
+ */
+#ifndef KITHARA_KITHARA_H
+#define KITHARA_KITHARA_H
+
+#include <kithara/events.h>
+#include <kithara/log.h>
+#include <kithara/media.h>
+#include <kithara/status.h>
+#include <kithara/stream.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define KTH_VERSION_MAJOR  0
+#define KTH_VERSION_MINOR  1
+#define KTH_VERSION_PATCH  0
+#define KTH_VERSION_STRING "0.1.0"
+
+/* The version of the library actually linked ("0.1.0"); static storage. Any thread. */
+KTH_API const char *kth_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KITHARA_KITHARA_H */

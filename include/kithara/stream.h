@@ -1,0 +1,147 @@
+/*
+ * kithara/stream.h — the byte stream a decoder reads.
+ *
+ * A kth_stream behaves like a local file: read bytes, seek to an offset. Behind it, a source
+ * (a local file today; progressive HTTP and HLS as they land) makes the bytes available, and
+ * reads block until they are.
+ *
+ * Contract:
+ * - Offsets never change meaning. A read returns exactly the bytes at the stream position, or
+ *   says why it cannot (pending, end, error) — never wrong bytes.
+ * - End of stream is proven, never guessed: a read returns 0 only when the total length is
+ *   known and every byte up to it is present.
+ * - Every seek moves the seek epoch. A read blocked in another thread when the seek happens
+ *   returns KTH_ERR_SEEK_PENDING promptly, having consumed nothing; the next read continues
+ *   from the new position.
+ *
+ * Threads: one thread reads at a time (the decoder's). kth_stream_seek, kth_stream_cancel and
+ * the query functions may be called from any thread, concurrently with a blocked read.
+ * kth_stream_close must not race any other call on the same stream: cancel, join the reader,
+ * then close.
+ */
+#ifndef KITHARA_STREAM_H
+#define KITHARA_STREAM_H
+
+#include <kithara/events.h>
+#include <kithara/media.h>
+#include <kithara/status.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct kth_stream kth_stream;
+
+/* Waiting time constants for kth_stream_try_read's timeout_ms. */
+#define KTH_NO_WAIT      0
+#define KTH_WAIT_FOREVER (-1)
+
+typedef struct kth_stream_options {
+    /* How long kth_stream_read and a SEEK_END seek wait for bytes or the length before they
+     * give up with KTH_ERR_TIMEOUT. < 0 waits without limit. Default 60000 ms. */
+    int64_t read_timeout_ms;
+    /* A bus to publish the stream's events on (borrowed; the stream takes a reference).
+     * NULL: no events. */
+    kth_bus *bus;
+} kth_stream_options;
+
+/* Fills *opts with the defaults. Any thread. */
+KTH_API void kth_stream_options_init(kth_stream_options *opts);
+
+/* Opens a stream over `url`. Supported now: a local path or a file:// URL of a single media
+ * file. `opts` may be NULL (defaults); it is copied. On success *out is a new stream the caller
+ * closes with kth_stream_close. Returns KTH_ERR_INVALID_ARG (NULL or empty url),
+ * KTH_ERR_UNSUPPORTED (a scheme not yet supported), KTH_ERR_NOT_FOUND / KTH_ERR_IO (the file),
+ * KTH_ERR_NO_MEMORY. When it fails and `err` is not NULL, a sentence naming the cause is written
+ * there (truncated to errlen). Any thread. */
+KTH_API kth_status kth_stream_open(const char *url, const kth_stream_options *opts,
+                                   kth_stream **out, char *err, size_t errlen);
+
+/* Closes the stream and frees it (NULL-safe). Must not race another call on the stream. */
+KTH_API void kth_stream_close(kth_stream *stream);
+
+/* Why a read could not return bytes yet. */
+typedef enum kth_pending_reason {
+    KTH_PENDING_NONE = 0,
+    KTH_PENDING_SEEK,           /* a seek happened during this read; read again */
+    KTH_PENDING_NOT_READY,      /* the bytes are not there yet (cause says why) */
+    KTH_PENDING_VARIANT_CHANGE, /* variant fence: recreate the decoder, clear the fence */
+    KTH_PENDING_RETRY,          /* the bytes vanished between wait and read; read again */
+} kth_pending_reason;
+
+typedef enum kth_read_kind {
+    KTH_READ_BYTES,   /* n bytes were copied; position is the new stream position */
+    KTH_READ_PENDING, /* nothing copied; reason says why */
+    KTH_READ_EOF,     /* proven end of stream at position */
+    KTH_READ_ERROR,   /* the stream failed; status and kth_stream_last_error say why */
+} kth_read_kind;
+
+typedef struct kth_read_outcome {
+    kth_read_kind kind;
+    size_t n;                  /* BYTES: bytes copied */
+    uint64_t position;         /* position after the call */
+    kth_pending_reason reason; /* PENDING */
+    kth_status cause;          /* PENDING NOT_READY: KTH_ERR_TIMEOUT when a wait expired, or
+                                  KTH_OK when the call was not allowed to wait */
+    kth_status status;         /* ERROR: the failure; otherwise KTH_OK */
+} kth_read_outcome;
+
+/* Reads up to n bytes at the stream position, waiting at most timeout_ms for the first byte
+ * (KTH_NO_WAIT: do not wait; KTH_WAIT_FOREVER: until bytes, end, a seek, a cancel or an error),
+ * and reports a typed outcome in *out. On BYTES the position advances by out->n; every other
+ * kind leaves it unchanged. Returns out->status for convenience (KTH_OK unless kind == ERROR;
+ * KTH_ERR_INVALID_ARG for NULL arguments or n == 0). Reader thread. */
+KTH_API kth_status kth_stream_try_read(kth_stream *stream, void *buf, size_t n, int64_t timeout_ms,
+                                       kth_read_outcome *out);
+
+/* The POSIX-shaped read: blocks up to the stream's read timeout and returns the number of bytes
+ * copied (> 0), 0 at proven end of stream, or a negative kth_status: KTH_ERR_SEEK_PENDING (a
+ * seek interrupted this read), KTH_ERR_VARIANT_CHANGE (variant fence reached),
+ * KTH_ERR_TIMEOUT, KTH_ERR_CANCELLED, KTH_ERR_RETRY (bytes kept vanishing), or the stream's
+ * failure; KTH_ERR_INVALID_ARG for NULL arguments or n == 0. Reader thread. */
+KTH_API int64_t kth_stream_read(kth_stream *stream, void *buf, size_t n);
+
+/* Moves the position: whence is SEEK_SET, SEEK_CUR or SEEK_END (from <stdio.h>). SEEK_END waits
+ * (up to the read timeout) for the total length. Returns KTH_ERR_OUT_OF_RANGE for a negative
+ * target or one past the known end (seeking exactly to the end is allowed), KTH_ERR_INVALID_ARG
+ * for a bad whence, KTH_ERR_TIMEOUT / KTH_ERR_CANCELLED when the length did not come. On success
+ * the epoch moves, a read blocked in another thread returns KTH_ERR_SEEK_PENDING, and *new_pos
+ * (may be NULL) receives the position. Any thread. */
+KTH_API kth_status kth_stream_seek(kth_stream *stream, int64_t offset, int whence,
+                                   uint64_t *new_pos);
+
+/* The current byte position. Any thread. */
+KTH_API uint64_t kth_stream_position(kth_stream *stream);
+
+/* The seek epoch: how many seeks have happened. Any thread. */
+KTH_API uint64_t kth_stream_seek_epoch(kth_stream *stream);
+
+/* True and *length filled when the total length is known (it may be known before every byte
+ * has arrived). Any thread. */
+KTH_API bool kth_stream_length(kth_stream *stream, uint64_t *length);
+
+/* What is known of the media (container, codec, rate, channels). Returns KTH_OK, or
+ * KTH_ERR_INVALID_ARG. Any thread. */
+KTH_API kth_status kth_stream_media_info(kth_stream *stream, kth_media_info *info);
+
+/* Clears a variant fence the reader has met (after recreating its decoder), so reads continue
+ * into the new variant's bytes. Returns KTH_ERR_STATE when no fence is pending. Reader thread. */
+KTH_API kth_status kth_stream_clear_variant_fence(kth_stream *stream);
+
+/* Cancels the stream: a blocked read returns KTH_ERR_CANCELLED promptly, and so does every later
+ * read or waiting seek. Idempotent. Any thread. */
+KTH_API void kth_stream_cancel(kth_stream *stream);
+
+/* Copies the last failure's detail (what failed and where: path, URL, offset) into buf and
+ * returns the length it has (like snprintf). Empty when nothing failed. Any thread. */
+KTH_API size_t kth_stream_last_error(kth_stream *stream, char *buf, size_t size);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KITHARA_STREAM_H */

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the Debian packages kithara needs to build, test and run its demo — only those that
+# are missing, so a machine that has them is left untouched and no network is used.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config ca-certificates curl
+  libcurl4-openssl-dev libssl-dev libsqlite3-dev
+  libcmocka-dev libmicrohttpd-dev
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  SUDO=sudo
+else
+  SUDO=
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,537 @@
+/*
+ * resource.c — file- or memory-backed byte container with exact availability tracking.
+ *
+ * Lock: r->lock guards ranges, state, length and the failure record, and (for memory resources)
+ * the chunk table and its bytes. Its place in the lock order: after the stream state lock,
+ * before the cache index lock. Nothing is called out with it held except the resource's own
+ * condition variable.
+ *
+ * Invariants:
+ * - A byte is in `ranges` only after it has been fully written to the backing store, so a reader
+ *   that sees it present reads the right value. For files the write happens before the lock is
+ *   taken to publish the range, which keeps slow disk writes out of readers' way; the read of a
+ *   present byte likewise happens without the lock (present bytes never change).
+ * - COMMITTED implies ranges == [0, length).
+ * - State leaves ACTIVE at most once.
+ */
+#include "storage/resource.h"
+
+#include "platform/sync.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MEMORY_CHUNK       ((uint64_t)64 * 1024)
+#define MEMORY_DEFAULT_MAX ((uint64_t)1 << 30)
+
+struct storage_resource {
+    atomic_int refs;
+    platform_mutex lock; /* see the file comment for what it guards and its lock order */
+    platform_cond cond;  /* broadcast on every change a waiter may be waiting for */
+    storage_range_set ranges;
+    storage_state state;
+    bool length_known;
+    uint64_t length;
+    kth_status fail_status;
+    char fail_message[256];
+
+    int fd; /* -1 for a memory resource */
+    uint8_t **chunks;
+    size_t chunk_count;
+    uint64_t max_bytes;
+};
+
+static kth_status resource_alloc(storage_resource **out)
+{
+    storage_resource *r = calloc(1, sizeof *r);
+    if (!r)
+        return KTH_ERR_NO_MEMORY;
+    if (platform_mutex_init(&r->lock) != KTH_OK) {
+        free(r);
+        return KTH_ERR_NO_MEMORY;
+    }
+    if (platform_cond_init(&r->cond) != KTH_OK) {
+        platform_mutex_destroy(&r->lock);
+        free(r);
+        return KTH_ERR_NO_MEMORY;
+    }
+    atomic_init(&r->refs, 1);
+    storage_range_set_init(&r->ranges);
+    r->state = STORAGE_ACTIVE;
+    r->fd = -1;
+    *out = r;
+    return KTH_OK;
+}
+
+static void set_err(char *err, size_t errlen, const char *what, const char *path, int errnum)
+{
+    if (err && errlen)
+        snprintf(err, errlen, "%s %s: %s", what, path, strerror(errnum));
+}
+
+kth_status storage_resource_open_file(const char *path, int flags, storage_resource **out,
+                                      char *err, size_t errlen)
+{
+    if (!path || !out)
+        return KTH_ERR_INVALID_ARG;
+    int oflags = O_RDWR | O_CREAT | O_CLOEXEC;
+    if (flags & STORAGE_FILE_TRUNCATE)
+        oflags |= O_TRUNC;
+    int fd = open(path, oflags, 0644);
+    if (fd < 0) {
+        set_err(err, errlen, "cannot open", path, errno);
+        return KTH_ERR_IO;
+    }
+    storage_resource *r;
+    if (resource_alloc(&r) != KTH_OK) {
+        close(fd);
+        return KTH_ERR_NO_MEMORY;
+    }
+    r->fd = fd;
+    *out = r;
+    return KTH_OK;
+}
+
+kth_status storage_resource_open_complete_file(const char *path, storage_resource **out, char *err,
+                                               size_t errlen)
+{
+    if (!path || !out)
+        return KTH_ERR_INVALID_ARG;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        set_err(err, errlen, "cannot open", path, e);
+        return e == ENOENT ? KTH_ERR_NOT_FOUND : KTH_ERR_IO;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        set_err(err, errlen, "not a regular file:", path, S_ISREG(st.st_mode) ? errno : EINVAL);
+        close(fd);
+        return KTH_ERR_IO;
+    }
+    storage_resource *r;
+    if (resource_alloc(&r) != KTH_OK) {
+        close(fd);
+        return KTH_ERR_NO_MEMORY;
+    }
+    r->fd = fd;
+    uint64_t size = (uint64_t)st.st_size;
+    if (storage_range_set_add(&r->ranges, 0, size) != KTH_OK) {
+        storage_resource_unref(r);
+        return KTH_ERR_NO_MEMORY;
+    }
+    r->length_known = true;
+    r->length = size;
+    r->state = STORAGE_COMMITTED;
+    *out = r;
+    return KTH_OK;
+}
+
+kth_status storage_resource_new_memory(uint64_t max_bytes, storage_resource **out)
+{
+    if (!out)
+        return KTH_ERR_INVALID_ARG;
+    storage_resource *r;
+    kth_status st = resource_alloc(&r);
+    if (st != KTH_OK)
+        return st;
+    r->max_bytes = max_bytes ? max_bytes : MEMORY_DEFAULT_MAX;
+    *out = r;
+    return KTH_OK;
+}
+
+storage_resource *storage_resource_ref(storage_resource *r)
+{
+    if (r)
+        atomic_fetch_add(&r->refs, 1);
+    return r;
+}
+
+void storage_resource_unref(storage_resource *r)
+{
+    if (!r || atomic_fetch_sub(&r->refs, 1) != 1)
+        return;
+    if (r->fd >= 0)
+        close(r->fd);
+    for (size_t i = 0; i < r->chunk_count; i++)
+        free(r->chunks[i]);
+    free(r->chunks);
+    storage_range_set_free(&r->ranges);
+    platform_cond_destroy(&r->cond);
+    platform_mutex_destroy(&r->lock);
+    free(r);
+}
+
+/* Copies into memory chunks; called with the lock held. */
+static kth_status memory_write_locked(storage_resource *r, uint64_t offset, const uint8_t *src,
+                                      size_t n)
+{
+    uint64_t end = offset + n;
+    size_t need = (size_t)((end + MEMORY_CHUNK - 1) / MEMORY_CHUNK);
+    if (need > r->chunk_count) {
+        uint8_t **table = realloc(r->chunks, need * sizeof *table);
+        if (!table)
+            return KTH_ERR_NO_MEMORY;
+        memset(table + r->chunk_count, 0, (need - r->chunk_count) * sizeof *table);
+        r->chunks = table;
+        r->chunk_count = need;
+    }
+    while (offset < end) {
+        size_t idx = (size_t)(offset / MEMORY_CHUNK);
+        size_t within = (size_t)(offset % MEMORY_CHUNK);
+        size_t len = (size_t)MEMORY_CHUNK - within;
+        if (len > end - offset)
+            len = (size_t)(end - offset);
+        if (!r->chunks[idx]) {
+            r->chunks[idx] = malloc((size_t)MEMORY_CHUNK);
+            if (!r->chunks[idx])
+                return KTH_ERR_NO_MEMORY;
+        }
+        memcpy(r->chunks[idx] + within, src, len);
+        src += len;
+        offset += len;
+    }
+    return KTH_OK;
+}
+
+static void memory_read_locked(storage_resource *r, uint64_t offset, uint8_t *dst, size_t n)
+{
+    while (n > 0) {
+        size_t idx = (size_t)(offset / MEMORY_CHUNK);
+        size_t within = (size_t)(offset % MEMORY_CHUNK);
+        size_t len = (size_t)MEMORY_CHUNK - within;
+        if (len > n)
+            len = n;
+        memcpy(dst, r->chunks[idx] + within, len);
+        dst += len;
+        offset += len;
+        n -= len;
+    }
+}
+
+static kth_status file_write_all(int fd, uint64_t offset, const uint8_t *src, size_t n)
+{
+    while (n > 0) {
+        ssize_t k = pwrite(fd, src, n, (off_t)offset);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            return KTH_ERR_IO;
+        }
+        src += k;
+        n -= (size_t)k;
+        offset += (uint64_t)k;
+    }
+    return KTH_OK;
+}
+
+kth_status storage_resource_write_at(storage_resource *r, uint64_t offset, const void *buf,
+                                     size_t n)
+{
+    if (!r || (!buf && n))
+        return KTH_ERR_INVALID_ARG;
+    if (n == 0)
+        return KTH_OK;
+    if (offset > UINT64_MAX - n || offset + n > (uint64_t)INT64_MAX)
+        return KTH_ERR_OUT_OF_RANGE;
+    uint64_t end = offset + n;
+
+    platform_mutex_lock(&r->lock);
+    kth_status st = KTH_OK;
+    if (r->state != STORAGE_ACTIVE)
+        st = KTH_ERR_STATE;
+    else if (r->length_known && end > r->length)
+        st = KTH_ERR_OUT_OF_RANGE;
+    else if (r->fd < 0 && end > r->max_bytes)
+        st = KTH_ERR_LIMIT;
+    else if (r->fd < 0) {
+        st = memory_write_locked(r, offset, buf, n);
+        if (st == KTH_OK)
+            st = storage_range_set_add(&r->ranges, offset, end);
+        platform_cond_broadcast(&r->cond);
+        platform_mutex_unlock(&r->lock);
+        return st;
+    }
+    platform_mutex_unlock(&r->lock);
+    if (st != KTH_OK)
+        return st;
+
+    st = file_write_all(r->fd, offset, buf, n);
+    if (st != KTH_OK)
+        return st;
+
+    platform_mutex_lock(&r->lock);
+    if (r->state == STORAGE_ACTIVE)
+        st = storage_range_set_add(&r->ranges, offset, end);
+    else
+        st = KTH_ERR_STATE; /* ended while we wrote: the bytes are not published */
+    platform_cond_broadcast(&r->cond);
+    platform_mutex_unlock(&r->lock);
+    return st;
+}
+
+kth_status storage_resource_set_length(storage_resource *r, uint64_t length)
+{
+    if (!r)
+        return KTH_ERR_INVALID_ARG;
+    kth_status st = KTH_OK;
+    platform_mutex_lock(&r->lock);
+    if (r->length_known) {
+        if (r->length != length)
+            st = KTH_ERR_STATE;
+    } else if (r->ranges.count > 0 && r->ranges.v[r->ranges.count - 1].end > length) {
+        st = KTH_ERR_STATE;
+    } else {
+        r->length_known = true;
+        r->length = length;
+        platform_cond_broadcast(&r->cond);
+    }
+    platform_mutex_unlock(&r->lock);
+    return st;
+}
+
+kth_status storage_resource_commit(storage_resource *r, uint64_t length)
+{
+    if (!r)
+        return KTH_ERR_INVALID_ARG;
+    kth_status st = KTH_OK;
+    platform_mutex_lock(&r->lock);
+    bool complete = storage_range_set_contains(&r->ranges, 0, length) &&
+                    (r->ranges.count == 0 || r->ranges.v[r->ranges.count - 1].end <= length);
+    if (r->state != STORAGE_ACTIVE || (r->length_known && r->length != length) || !complete) {
+        st = KTH_ERR_STATE;
+    } else {
+        r->state = STORAGE_COMMITTED;
+        r->length_known = true;
+        r->length = length;
+        platform_cond_broadcast(&r->cond);
+    }
+    platform_mutex_unlock(&r->lock);
+    return st;
+}
+
+static void end_as(storage_resource *r, storage_state state, kth_status status, const char *message)
+{
+    platform_mutex_lock(&r->lock);
+    if (r->state == STORAGE_ACTIVE) {
+        r->state = state;
+        r->fail_status = status;
+        snprintf(r->fail_message, sizeof r->fail_message, "%s",
+                 message ? message : kth_strerror(status));
+        platform_cond_broadcast(&r->cond);
+    }
+    platform_mutex_unlock(&r->lock);
+}
+
+void storage_resource_fail(storage_resource *r, kth_status status, const char *message)
+{
+    if (r)
+        end_as(r, STORAGE_FAILED, status == KTH_OK ? KTH_ERR_INTERNAL : status, message);
+}
+
+void storage_resource_cancel(storage_resource *r)
+{
+    if (r)
+        end_as(r, STORAGE_CANCELLED, KTH_ERR_CANCELLED, NULL);
+}
+
+void storage_resource_wake_waiters(storage_resource *r)
+{
+    if (!r)
+        return;
+    platform_mutex_lock(&r->lock);
+    platform_cond_broadcast(&r->cond);
+    platform_mutex_unlock(&r->lock);
+}
+
+static void wake_from_cancel(void *arg)
+{
+    storage_resource_wake_waiters(arg);
+}
+
+static bool interrupted(const storage_interrupt *in)
+{
+    return in && in->epoch && atomic_load(in->epoch) != in->seen;
+}
+
+/* The outcome for [start, end) given the current state, or -1 to keep waiting. Lock held. */
+static int range_outcome_locked(storage_resource *r, uint64_t start, uint64_t end)
+{
+    if (r->state == STORAGE_COMMITTED) {
+        if (start >= r->length)
+            return STORAGE_WAIT_EOF;
+        return STORAGE_WAIT_READY; /* committed: all of [0, length) is present */
+    }
+    if (r->length_known && end > r->length)
+        end = r->length > start ? r->length : start + 1; /* the end arrives only with commit */
+    if (storage_range_set_contains(&r->ranges, start, end))
+        return STORAGE_WAIT_READY;
+    if (r->state == STORAGE_FAILED)
+        return STORAGE_WAIT_FAILED;
+    if (r->state == STORAGE_CANCELLED)
+        return STORAGE_WAIT_CANCELLED;
+    return -1;
+}
+
+static int length_outcome_locked(storage_resource *r, uint64_t start, uint64_t end)
+{
+    (void)start;
+    (void)end;
+    if (r->length_known)
+        return STORAGE_WAIT_READY;
+    if (r->state == STORAGE_FAILED)
+        return STORAGE_WAIT_FAILED;
+    if (r->state == STORAGE_CANCELLED)
+        return STORAGE_WAIT_CANCELLED;
+    return -1;
+}
+
+/* The one waiting loop both waits share: checks the interrupt, the waiter's token, the
+ * predicate, then the deadline, and sleeps on the condition variable in between. */
+static storage_wait wait_for(storage_resource *r,
+                             int (*outcome)(storage_resource *, uint64_t, uint64_t), uint64_t start,
+                             uint64_t end, int64_t deadline_ns, platform_cancel *cancel,
+                             const storage_interrupt *interrupt)
+{
+    platform_cancel_waker waker;
+    bool registered = platform_cancel_add_waker(cancel, &waker, wake_from_cancel, r);
+    storage_wait result;
+    platform_mutex_lock(&r->lock);
+    for (;;) {
+        if (interrupted(interrupt)) {
+            result = STORAGE_WAIT_INTERRUPTED;
+            break;
+        }
+        if (platform_cancel_is_cancelled(cancel)) {
+            result = STORAGE_WAIT_CANCELLED;
+            break;
+        }
+        int o = outcome(r, start, end);
+        if (o >= 0) {
+            result = (storage_wait)o;
+            break;
+        }
+        if (deadline_ns != PLATFORM_NO_DEADLINE && platform_monotonic_ns() >= deadline_ns) {
+            result = STORAGE_WAIT_TIMEOUT;
+            break;
+        }
+        platform_cond_wait_until(&r->cond, &r->lock, deadline_ns);
+    }
+    platform_mutex_unlock(&r->lock);
+    if (registered)
+        platform_cancel_remove_waker(&waker);
+    return result;
+}
+
+storage_wait storage_resource_wait_range(storage_resource *r, uint64_t start, uint64_t end,
+                                         int64_t deadline_ns, platform_cancel *cancel,
+                                         const storage_interrupt *interrupt)
+{
+    if (end <= start)
+        end = start + 1;
+    return wait_for(r, range_outcome_locked, start, end, deadline_ns, cancel, interrupt);
+}
+
+storage_wait storage_resource_wait_length(storage_resource *r, int64_t deadline_ns,
+                                          platform_cancel *cancel,
+                                          const storage_interrupt *interrupt)
+{
+    return wait_for(r, length_outcome_locked, 0, 0, deadline_ns, cancel, interrupt);
+}
+
+kth_status storage_resource_read_at(storage_resource *r, uint64_t offset, void *buf, size_t n,
+                                    size_t *got)
+{
+    if (!r || !got || (!buf && n))
+        return KTH_ERR_INVALID_ARG;
+    *got = 0;
+    platform_mutex_lock(&r->lock);
+    uint64_t run_end = storage_range_set_run_end(&r->ranges, offset);
+    if (run_end == offset) {
+        bool eof = r->state == STORAGE_COMMITTED && offset >= r->length;
+        platform_mutex_unlock(&r->lock);
+        return eof ? KTH_OK : KTH_ERR_RETRY;
+    }
+    size_t k = run_end - offset < n ? (size_t)(run_end - offset) : n;
+    if (r->fd < 0) {
+        memory_read_locked(r, offset, buf, k);
+        platform_mutex_unlock(&r->lock);
+        *got = k;
+        return KTH_OK;
+    }
+    platform_mutex_unlock(&r->lock);
+
+    uint8_t *dst = buf;
+    size_t done = 0;
+    while (done < k) {
+        ssize_t m = pread(r->fd, dst + done, k - done, (off_t)(offset + done));
+        if (m < 0) {
+            if (errno == EINTR)
+                continue;
+            return KTH_ERR_IO;
+        }
+        if (m == 0)
+            return KTH_ERR_IO; /* the file is shorter than the bytes we published */
+        done += (size_t)m;
+    }
+    *got = k;
+    return KTH_OK;
+}
+
+storage_state storage_resource_state(storage_resource *r)
+{
+    platform_mutex_lock(&r->lock);
+    storage_state s = r->state;
+    platform_mutex_unlock(&r->lock);
+    return s;
+}
+
+bool storage_resource_length(storage_resource *r, uint64_t *length)
+{
+    platform_mutex_lock(&r->lock);
+    bool known = r->length_known;
+    if (known && length)
+        *length = r->length;
+    platform_mutex_unlock(&r->lock);
+    return known;
+}
+
+bool storage_resource_contains(storage_resource *r, uint64_t start, uint64_t end)
+{
+    platform_mutex_lock(&r->lock);
+    bool c = storage_range_set_contains(&r->ranges, start, end);
+    platform_mutex_unlock(&r->lock);
+    return c;
+}
+
+uint64_t storage_resource_present_bytes(storage_resource *r)
+{
+    platform_mutex_lock(&r->lock);
+    uint64_t total = storage_range_set_total(&r->ranges);
+    platform_mutex_unlock(&r->lock);
+    return total;
+}
+
+bool storage_resource_first_gap(storage_resource *r, uint64_t from, uint64_t limit,
+                                storage_range *gap)
+{
+    platform_mutex_lock(&r->lock);
+    bool found = storage_range_set_first_gap(&r->ranges, from, limit, gap);
+    platform_mutex_unlock(&r->lock);
+    return found;
+}
+
+kth_status storage_resource_error(storage_resource *r, char *buf, size_t buflen)
+{
+    platform_mutex_lock(&r->lock);
+    kth_status st = r->fail_status;
+    if (buf && buflen)
+        snprintf(buf, buflen, "%s", r->fail_message);
+    platform_mutex_unlock(&r->lock);
+    return st;
+}

@@ -1,0 +1,141 @@
+/*
+ * resource.h — a byte container filled by one writer and read by many readers.
+ *
+ * A resource holds the bytes of one remote object (a progressive file, a segment, a key) either
+ * in a sparse file (pread/pwrite) or in memory. It knows exactly which byte ranges are present,
+ * the total length once the writer learns it, and its state:
+ *
+ *   ACTIVE ──commit(len)──▶ COMMITTED   (every byte of [0, len) present; EOF at len is proven)
+ *      ├────fail(status)──▶ FAILED      (no more bytes will come; present bytes stay readable)
+ *      └────cancel()──────▶ CANCELLED
+ *
+ * Readers block in storage_resource_wait_range() on a condition variable; a wait ends when the
+ * range is complete, the resource ends, the waiter's cancel token fires, its interrupt epoch
+ * moves, or its deadline passes — never by polling. Bytes once present stay present and never
+ * change for the life of the resource.
+ *
+ * Threads: one writer at a time calls write_at / set_length / commit / fail; any thread may call
+ * the rest. Lock order: stream state → resource → cache index; the resource lock is never held
+ * while calling out.
+ */
+#ifndef KTH_STORAGE_RESOURCE_H
+#define KTH_STORAGE_RESOURCE_H
+
+#include <kithara/status.h>
+
+#include "platform/cancel.h"
+#include "storage/range_set.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct storage_resource storage_resource;
+
+typedef enum storage_state {
+    STORAGE_ACTIVE,
+    STORAGE_COMMITTED,
+    STORAGE_FAILED,
+    STORAGE_CANCELLED,
+} storage_state;
+
+typedef enum storage_wait {
+    STORAGE_WAIT_READY,       /* the whole range (clipped to the final length) is present */
+    STORAGE_WAIT_EOF,         /* committed, and the range starts at or past the end */
+    STORAGE_WAIT_INTERRUPTED, /* the interrupt epoch moved (a seek) */
+    STORAGE_WAIT_TIMEOUT,     /* the deadline passed */
+    STORAGE_WAIT_FAILED,      /* the resource failed before the range arrived */
+    STORAGE_WAIT_CANCELLED,   /* the resource or the waiter's token was cancelled */
+} storage_wait;
+
+/* Ends a wait when *epoch no longer equals `seen`. Whoever moves the epoch must then call
+ * storage_resource_wake_waiters() (or the source's notify), so the waiter re-checks. */
+typedef struct storage_interrupt {
+    const _Atomic uint64_t *epoch;
+    uint64_t seen;
+} storage_interrupt;
+
+/* Flags for storage_resource_open_file. */
+enum {
+    STORAGE_FILE_TRUNCATE = 1 << 0, /* start empty even if the file exists */
+};
+
+/* Opens or creates a writable sparse file at `path` as an ACTIVE resource with no bytes present.
+ * On failure returns KTH_ERR_IO (or NO_MEMORY) and writes a message naming the path and errno
+ * into err (may be NULL). The caller owns one reference. */
+kth_status storage_resource_open_file(const char *path, int flags, storage_resource **out,
+                                      char *err, size_t errlen);
+
+/* Opens an existing file read-only as a COMMITTED resource whose bytes are all present. Errors
+ * as above; KTH_ERR_NOT_FOUND when the path does not exist. */
+kth_status storage_resource_open_complete_file(const char *path, storage_resource **out, char *err,
+                                               size_t errlen);
+
+/* An in-memory ACTIVE resource that accepts bytes only below `max_bytes` (0 = 1 GiB). */
+kth_status storage_resource_new_memory(uint64_t max_bytes, storage_resource **out);
+
+storage_resource *storage_resource_ref(storage_resource *r);
+void storage_resource_unref(storage_resource *r);
+
+/* --- writer side --- */
+
+/* Stores `n` bytes at `offset` and wakes readers. Returns KTH_ERR_STATE unless ACTIVE,
+ * KTH_ERR_OUT_OF_RANGE past a known length or on offset overflow, KTH_ERR_LIMIT past a memory
+ * resource's bound, KTH_ERR_IO when the file write fails (the resource stays ACTIVE; the writer
+ * decides whether to fail it). Rewriting present bytes is allowed (they must be equal). */
+kth_status storage_resource_write_at(storage_resource *r, uint64_t offset, const void *buf,
+                                     size_t n);
+
+/* Declares the total length (from Content-Length, Content-Range, a playlist). This is not EOF:
+ * EOF is proven only by commit. Returns KTH_ERR_STATE if a different length was declared or
+ * bytes already lie past it. */
+kth_status storage_resource_set_length(storage_resource *r, uint64_t length);
+
+/* Marks the resource complete with `length` bytes. Returns KTH_ERR_STATE when not ACTIVE, when
+ * a different length was declared, or when a byte of [0, length) is missing or one lies past it
+ * (the resource is left ACTIVE). */
+kth_status storage_resource_commit(storage_resource *r, uint64_t length);
+
+/* Ends an ACTIVE resource as FAILED with `status` and a message (copied; may be NULL). Waiters
+ * whose range is not present get STORAGE_WAIT_FAILED. No effect once ended. */
+void storage_resource_fail(storage_resource *r, kth_status status, const char *message);
+
+/* Ends an ACTIVE resource as CANCELLED. No effect once ended. Any thread. */
+void storage_resource_cancel(storage_resource *r);
+
+/* --- reader side --- */
+
+/* Waits until [start, end) is present (clipped to the length once committed). `cancel` and
+ * `interrupt` may be NULL. deadline_ns is absolute monotonic (PLATFORM_NO_DEADLINE: none). */
+storage_wait storage_resource_wait_range(storage_resource *r, uint64_t start, uint64_t end,
+                                         int64_t deadline_ns, platform_cancel *cancel,
+                                         const storage_interrupt *interrupt);
+
+/* Waits until the total length is known; STORAGE_WAIT_READY then. */
+storage_wait storage_resource_wait_length(storage_resource *r, int64_t deadline_ns,
+                                          platform_cancel *cancel,
+                                          const storage_interrupt *interrupt);
+
+/* Copies up to `n` present bytes starting at `offset` into buf; *got receives the count (the
+ * contiguous present run, capped at n). Returns KTH_OK with *got = 0 only at proven EOF
+ * (committed and offset >= length); KTH_ERR_RETRY when the byte at offset is not present;
+ * KTH_ERR_IO when the file read fails. Never blocks on the writer. */
+kth_status storage_resource_read_at(storage_resource *r, uint64_t offset, void *buf, size_t n,
+                                    size_t *got);
+
+/* Wakes every waiter so it re-checks its interrupt epoch. Any thread. */
+void storage_resource_wake_waiters(storage_resource *r);
+
+/* Queries (any thread; a snapshot that may be stale by the time it is used). */
+storage_state storage_resource_state(storage_resource *r);
+bool storage_resource_length(storage_resource *r, uint64_t *length);
+bool storage_resource_contains(storage_resource *r, uint64_t start, uint64_t end);
+uint64_t storage_resource_present_bytes(storage_resource *r);
+bool storage_resource_first_gap(storage_resource *r, uint64_t from, uint64_t limit,
+                                storage_range *gap);
+/* The failure status (KTH_OK while not failed; KTH_ERR_CANCELLED once cancelled) and its
+ * message copied into buf (may be NULL). */
+kth_status storage_resource_error(storage_resource *r, char *buf, size_t buflen);
+
+#endif
