@@ -1,0 +1,259 @@
+/*
+ * ts_internal.h — the test server's private types, shared by its source files.
+ *
+ * One mutex (kts_server.lock) protects all mutable server state: the path table, body
+ * reference counts, faults, holds (gates and stalls), counters, the log and the stopping flag.
+ * It is the only lock of the server, so there is no lock order to keep; it is never held while
+ * calling into libmicrohttpd or while reading a file.
+ *
+ * Two condition variables share it: `events` wakes test threads in kts_wait_*() (a request
+ * arrived, completed, reached a gate or a stall); `holds` wakes connection threads that wait
+ * inside the server (gate, stall, latency, rate cap) when a release is granted or the server
+ * stops. Both use CLOCK_MONOTONIC.
+ */
+#ifndef KTS_TS_INTERNAL_H
+#define KTS_TS_INTERNAL_H
+
+#include "testserver.h"
+
+#include <microhttpd.h>
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+/* ---- time ---------------------------------------------------------------------------------- */
+
+/* Monotonic time in nanoseconds. */
+int64_t ts_now_ns(void);
+
+/* ---- bodies (body.c) -------------------------------------------------------------------- */
+
+typedef enum ts_body_kind { TS_BODY_MEMORY, TS_BODY_SYNTH, TS_BODY_FILE } ts_body_kind;
+
+/* Where a response's bytes come from. Shared by reference count (under the server lock) between
+ * the path table and the responses that use it, so replacing a registration never frees bytes a
+ * response is still sending. Immutable once built. */
+typedef struct ts_body {
+    unsigned refs;
+    ts_body_kind kind;
+    uint64_t size;
+    unsigned char *data; /* MEMORY */
+    uint64_t seed;       /* SYNTH */
+    int fd;              /* FILE */
+    char etag[80];       /* with quotes */
+    char last_modified[40];
+    char content_type[96];
+} ts_body;
+
+ts_body *ts_body_new_memory(const void *data, size_t len, const char *content_type,
+                            const char *path, uint64_t version, time_t modified);
+ts_body *ts_body_new_synth(uint64_t size, uint64_t seed, const char *content_type, const char *path,
+                           time_t modified);
+/* Opens doc_root + path. Returns NULL and sets *status (KTH_ERR_NOT_FOUND, KTH_ERR_NO_MEMORY). */
+ts_body *ts_body_open_file(const char *doc_root, const char *path, int *status);
+/* Parses "/synth/<size>[k|m|g][.ext]"; false when path is not of that form. */
+bool ts_synth_path_parse(const char *path, uint64_t *size);
+/* Copies body bytes [offset, offset + n) into buf. Returns false on a read error. */
+bool ts_body_read(const ts_body *body, uint64_t offset, void *buf, size_t n);
+/* Frees a body whose reference count has dropped to zero (caller checked, lock not needed). */
+void ts_body_destroy(ts_body *body);
+/* IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") into buf (>= 30 bytes). */
+void ts_http_date(time_t t, char *buf, size_t size);
+
+/* ---- HTTP ranges and validators (range.c) ----------------------------------------------- */
+
+typedef enum ts_range_result {
+    TS_RANGE_NONE,          /* no usable single range: send the whole body (200) */
+    TS_RANGE_PARTIAL,       /* send [first, last] (206) */
+    TS_RANGE_UNSATISFIABLE, /* 416 */
+} ts_range_result;
+
+/* Interprets a Range header against a body of `size` bytes. */
+ts_range_result ts_range_parse(const char *header, uint64_t size, uint64_t *first, uint64_t *last);
+/* True when an If-Range value names the current representation (strong ETag or exact date). */
+bool ts_if_range_matches(const char *header, const char *etag, const char *last_modified);
+/* True when an If-None-Match value lists etag (weak comparison) or is "*". */
+bool ts_if_none_match_matches(const char *header, const char *etag);
+
+/* ---- faults (faults.c) ------------------------------------------------------------------ */
+
+/* A stored fault: the caller's struct plus owned copies of its strings and bytes. */
+typedef struct ts_fault {
+    kts_fault f;
+    char *retry_after;
+    char *target;
+    ts_body *changed; /* CHANGE_BODY with explicit bytes */
+} ts_fault;
+
+typedef struct ts_fault_list {
+    ts_fault *items;
+    size_t count;
+    size_t cap;
+} ts_fault_list;
+
+/* A gate or a stall of one path: how many requests wait in it and how many may pass. */
+typedef struct ts_hold {
+    unsigned waiting;
+    uint32_t tickets; /* KTS_RELEASE_ALL: open */
+} ts_hold;
+
+/* Everything one request does differently from a plain answer, resolved once on arrival from
+ * the faults that match its path and number. */
+typedef struct ts_plan {
+    bool gate;
+    uint32_t latency_ms;
+    int status;
+    char *retry_after; /* owned */
+    bool html200;
+    unsigned redirect_hops;
+    char *redirect_target; /* owned; NULL: the requested path */
+    bool change_body;
+    uint64_t change_seed;
+    ts_body *changed; /* reference, or NULL (synthetic change) */
+    uint64_t rate;    /* bytes/s, 0: unlimited */
+    bool close_after_set;
+    uint64_t close_after;
+    bool stall_set;
+    uint64_t stall_after;
+    uint32_t stall_ms;
+    int64_t length_delta;
+    bool ignore_range;
+    bool chunked;
+} ts_plan;
+
+/* ---- the path table and the server (testserver.c) --------------------------------------- */
+
+/* Methods counted separately; anything else counts as OTHER. */
+enum {
+    TS_METHOD_GET,
+    TS_METHOD_HEAD,
+    TS_METHOD_POST,
+    TS_METHOD_PUT,
+    TS_METHOD_DELETE,
+    TS_METHOD_OPTIONS,
+    TS_METHOD_PATCH,
+    TS_METHOD_OTHER,
+    TS_METHOD_COUNT
+};
+
+/* Per-path state. Entries are created on first use and live until kts_stop(), so a request may
+ * keep a pointer to its entry without a reference count. */
+typedef struct ts_path_entry {
+    struct ts_path_entry *next; /* hash chain */
+    char *path;
+    ts_body *body; /* registered body (reference) or NULL */
+    ts_fault_list faults;
+    unsigned requests[TS_METHOD_COUNT];
+    unsigned arrived; /* sum of requests[]; the last request number handed out */
+    unsigned completed;
+    ts_hold gate;
+    ts_hold stall;
+} ts_path_entry;
+
+#define TS_PATH_BUCKETS 1024
+
+/* The request log: a ring of log entries addressed by sequence number. Entries for sequence
+ * numbers [first, next) are kept, at most `capacity` of them; slot = (seq - base) % alloc. */
+typedef struct ts_log {
+    kts_log_entry *slots;
+    size_t alloc;
+    size_t capacity;
+    uint64_t base;  /* first sequence number since the last reset */
+    uint64_t first; /* oldest sequence number still kept */
+    uint64_t next;  /* next sequence number to hand out */
+} ts_log;
+
+struct kts_server {
+    pthread_mutex_t lock;
+    pthread_cond_t events;
+    pthread_cond_t holds;
+    bool stopping;
+
+    struct MHD_Daemon *daemon;
+    uint16_t port;
+    char base_url[64];
+    char *doc_root; /* absolute, or NULL */
+    time_t epoch;   /* base of synthetic Last-Modified dates */
+    uint64_t body_version;
+
+    ts_path_entry *buckets[TS_PATH_BUCKETS];
+    ts_fault_list any_faults; /* faults on "*" */
+    unsigned requests_total[TS_METHOD_COUNT];
+    unsigned arrived_total;
+    unsigned completed_total;
+    uint64_t generation; /* bumped by kts_reset(); older requests are no longer counted */
+    ts_log log;
+};
+
+/* Looks up (create: or creates) the entry for path. Lock held. NULL if absent or out of memory. */
+ts_path_entry *ts_path_get(kts_server *srv, const char *path, bool create);
+/* Drops a reference to body (lock held); frees it when it was the last. */
+void ts_body_unref_locked(ts_body *body);
+
+/* faults.c, all with the lock held. */
+void ts_fault_list_clear(ts_fault_list *list);
+/* Resolves the plan of request `number` of entry; takes references and copies strings. */
+int ts_plan_resolve(kts_server *srv, ts_path_entry *entry, unsigned number, bool redirected,
+                    ts_plan *plan);
+/* Releases what a plan owns (lock held). */
+void ts_plan_release(ts_plan *plan);
+/* Waits in hold (gate or stall of entry) until released, until deadline_ns (when >= 0), or
+ * until the server stops. Returns false when the server is stopping. */
+bool ts_hold_wait(kts_server *srv, ts_hold *hold, int64_t deadline_ns);
+/* Sleeps until deadline_ns or until the server stops; false when stopping. */
+bool ts_sleep_until(kts_server *srv, int64_t deadline_ns);
+/* Condition wait with an absolute monotonic deadline (< 0: none). False on timeout. */
+bool ts_cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *lock, int64_t deadline_ns);
+
+/* log.c, lock held. */
+int ts_method_index(const char *method);
+int ts_log_init(ts_log *log, size_t capacity);
+void ts_log_free(ts_log *log);
+/* Appends an entry for a new request and returns its sequence number. */
+uint64_t ts_log_begin(ts_log *log, unsigned number, const char *method, const char *path,
+                      const char *range, const char *if_range);
+/* The kept entry for seq, or NULL if it was dropped or reset away. */
+kts_log_entry *ts_log_at(ts_log *log, uint64_t seq);
+void ts_log_reset(ts_log *log);
+
+/* ---- requests (testserver.c: arrival and completion; respond.c: the response) ------------ */
+
+/* Paths of the middle of a redirect chain, and the query argument that marks its end. */
+#define TS_HOP_PREFIX     "/__kts/hop/"
+#define TS_REDIRECTED_ARG "kts_redirected"
+
+/* One request from arrival to completion. Fields without a note are written by the request's
+ * connection thread only (before the response is queued, or by its body reader). */
+typedef struct ts_request {
+    kts_server *srv;
+    ts_path_entry *entry;
+    unsigned refs; /* under the lock: libmicrohttpd's request pointer + the body reader */
+    uint64_t seq;
+    uint64_t generation;
+    unsigned number;
+    bool is_head;
+    bool redirected;
+    ts_plan plan;
+    bool plan_ok;
+    ts_body *body; /* what the reader sends (reference), or NULL */
+    uint64_t offset;
+    uint64_t length;    /* body bytes that exist for this response */
+    uint64_t announced; /* Content-Length, or MHD_SIZE_UNKNOWN when chunked */
+    uint64_t sent;      /* under the lock */
+    int status;         /* under the lock */
+    bool streaming;     /* a body is being sent (not HEAD, not an error page) */
+    bool stalled;       /* the stall has been served */
+    int64_t rate_start_ns;
+} ts_request;
+
+/* Drops a reference to req (lock held); frees it with its plan and body when it was the last. */
+void ts_request_unref_locked(ts_request *req);
+/* Runs the plan of a request whose headers and upload have been received and queues its
+ * response. Called on the connection's thread; may block in gates, latency, rate and stalls. */
+enum MHD_Result ts_respond(ts_request *req, struct MHD_Connection *conn, const char *url,
+                           const char *method);
+
+#endif
