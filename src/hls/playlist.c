@@ -1,0 +1,620 @@
+/*
+ * hls/playlist.c — the playlist parser's driver: checks the body is a playlist at all, splits
+ * it into lines, dispatches tags to the master or media handlers, and owns the model's storage
+ * and the error message. Also the small read-only helpers over a parsed model.
+ *
+ * Invariants: the body is never read past `len` and never needs a NUL terminator; a failed
+ * parse frees everything it allocated and leaves *out NULL; every string of the model lives in
+ * its string blocks, released at once by hls_playlist_free().
+ */
+#include "hls/playlist_internal.h"
+
+#include "hls/url.h"
+
+#include <kithara/status.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- string storage ---------------------------------------------------------------------- */
+
+/* Strings are carved from blocks so a playlist of 200,000 segments is a few hundred
+ * allocations, and freeing is a walk of the block list. */
+struct hls_string_block {
+    struct hls_string_block *next;
+    size_t used;
+    size_t size;
+    char data[];
+};
+
+#define HLS_STRING_BLOCK_SIZE ((size_t)64 * 1024)
+
+static char *string_alloc(hls_playlist *pl, size_t n)
+{
+    struct hls_string_block *b = pl->strings_;
+    if (b == NULL || b->size - b->used < n) {
+        size_t size = n > HLS_STRING_BLOCK_SIZE ? n : HLS_STRING_BLOCK_SIZE;
+        if (size > SIZE_MAX - sizeof(*b)) {
+            return NULL;
+        }
+        struct hls_string_block *nb = malloc(sizeof(*nb) + size);
+        if (nb == NULL) {
+            return NULL;
+        }
+        nb->used = 0;
+        nb->size = size;
+        if (b != NULL && size == n) {
+            /* A dedicated block for a large string: keep the current block's free room. */
+            nb->next = b->next;
+            b->next = nb;
+        } else {
+            nb->next = b;
+            pl->strings_ = nb;
+        }
+        b = nb;
+    }
+    char *s = b->data + b->used;
+    b->used += n;
+    return s;
+}
+
+char *hls_parser_strdup(hls_parser *p, const char *s, size_t n)
+{
+    char *d = n < SIZE_MAX ? string_alloc(p->pl, n + 1) : NULL;
+    if (d == NULL) {
+        hls_parser_fail(p, KTH_ERR_NO_MEMORY, "out of memory");
+        return NULL;
+    }
+    memcpy(d, s, n);
+    d[n] = '\0';
+    return d;
+}
+
+const char *hls_parser_resolve(hls_parser *p, const char *ref, size_t n)
+{
+    char *resolved = NULL;
+    int rc = hls_url_resolve(p->base_url, ref, n, &resolved);
+    if (rc != KTH_OK) {
+        hls_parser_fail(p, rc, "cannot resolve URI against the base URL");
+        return NULL;
+    }
+    char *copy = hls_parser_strdup(p, resolved, strlen(resolved));
+    free(resolved);
+    return copy;
+}
+
+void *hls_parser_grow(hls_parser *p, void *array, size_t *cap, size_t need, size_t size)
+{
+    if (need <= *cap) {
+        return array;
+    }
+    size_t grown = *cap < 16 ? 16 : *cap;
+    while (grown < need && grown <= SIZE_MAX / 2) {
+        grown *= 2;
+    }
+    if (grown < need || grown > SIZE_MAX / size) {
+        hls_parser_fail(p, KTH_ERR_NO_MEMORY, "out of memory");
+        return NULL;
+    }
+    void *a = realloc(array, grown * size);
+    if (a == NULL) {
+        hls_parser_fail(p, KTH_ERR_NO_MEMORY, "out of memory");
+        return NULL;
+    }
+    *cap = grown;
+    return a;
+}
+
+/* ---- errors ------------------------------------------------------------------------------ */
+
+int hls_parser_fail(hls_parser *p, int status, const char *fmt, ...)
+{
+    if (p->err == NULL || p->errlen == 0 || p->err[0] != '\0') {
+        return status; /* no buffer, or the first (most precise) message is already there */
+    }
+    size_t used = 0;
+    if (p->line_no > 0) {
+        int k = snprintf(p->err, p->errlen, "line %zu: ", p->line_no);
+        used = k < 0 ? 0 : ((size_t)k >= p->errlen ? p->errlen - 1 : (size_t)k);
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->err + used, p->errlen - used, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+const char *hls_excerpt(char *buf, size_t bufsize, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (o + 8 >= bufsize || i >= 40) {
+            if (o + 4 <= bufsize) {
+                memcpy(buf + o, "...", 3);
+                o += 3;
+            }
+            break;
+        }
+        if (c >= 0x20 && c < 0x7f && c != '\\') {
+            buf[o++] = (char)c;
+        } else {
+            buf[o++] = '\\';
+            buf[o++] = 'x';
+            buf[o++] = hex[c >> 4];
+            buf[o++] = hex[c & 15];
+        }
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
+/* ---- shared attribute helpers ------------------------------------------------------------ */
+
+static int shown(size_t n)
+{
+    return (int)(n > 64 ? 64 : n);
+}
+
+int hls_parser_next_attr(hls_parser *p, const char *tag, hls_attr_reader *r, hls_attr *a)
+{
+    char why[160];
+    int rc = hls_attr_next(r, a, why, sizeof(why));
+    if (rc < 0) {
+        return hls_parser_fail(p, KTH_ERR_FORMAT, "%s: %s", tag, why);
+    }
+    return rc;
+}
+
+int hls_parser_attr_quoted(hls_parser *p, const char *tag, const hls_attr *a)
+{
+    if (!a->quoted) {
+        return hls_parser_fail(p, KTH_ERR_FORMAT, "%s attribute %.*s must be a quoted string", tag,
+                               shown(a->name_len), a->name);
+    }
+    return KTH_OK;
+}
+
+int hls_parser_attr_integer(hls_parser *p, const char *tag, const hls_attr *a, uint64_t *out)
+{
+    if (a->quoted || !hls_parse_decimal_integer(a->value, a->value_len, out)) {
+        char ex[HLS_EXCERPT_SIZE];
+        return hls_parser_fail(p, KTH_ERR_FORMAT, "%s attribute %.*s '%s' is not a decimal integer",
+                               tag, shown(a->name_len), a->name,
+                               hls_excerpt(ex, sizeof(ex), a->value, a->value_len));
+    }
+    return KTH_OK;
+}
+
+int hls_parser_attr_yes_no(hls_parser *p, const char *tag, const hls_attr *a, bool *out)
+{
+    if (hls_attr_enum_is(a, "YES")) {
+        *out = true;
+    } else if (hls_attr_enum_is(a, "NO")) {
+        *out = false;
+    } else {
+        return hls_parser_fail(p, KTH_ERR_FORMAT, "%s attribute %.*s must be YES or NO", tag,
+                               shown(a->name_len), a->name);
+    }
+    return KTH_OK;
+}
+
+/* ---- kind -------------------------------------------------------------------------------- */
+
+static const char *kind_name(hls_playlist_kind kind)
+{
+    return kind == HLS_PLAYLIST_MASTER ? "master" : "media";
+}
+
+int hls_parser_set_kind(hls_parser *p, hls_playlist_kind kind, const char *tag)
+{
+    if (p->pl->kind == 0) {
+        p->pl->kind = kind;
+        p->kind_tag = tag;
+        p->kind_line = p->line_no;
+        return KTH_OK;
+    }
+    if (p->pl->kind != kind) {
+        return hls_parser_fail(p, KTH_ERR_FORMAT,
+                               "%s belongs in a %s playlist, but %s on line %zu made this a %s "
+                               "playlist",
+                               tag, kind_name(kind), p->kind_tag, p->kind_line,
+                               kind_name(p->pl->kind));
+    }
+    return KTH_OK;
+}
+
+/* ---- tags valid in both kinds ------------------------------------------------------------ */
+
+static int tag_version(hls_parser *p, const char *s, size_t n)
+{
+    if (!hls_parse_decimal_integer(s, n, &p->pl->version)) {
+        char ex[HLS_EXCERPT_SIZE];
+        return hls_parser_fail(p, KTH_ERR_FORMAT, "EXT-X-VERSION '%s' is not a decimal integer",
+                               hls_excerpt(ex, sizeof(ex), s, n));
+    }
+    return KTH_OK;
+}
+
+static int tag_independent_segments(hls_parser *p, const char *s, size_t n)
+{
+    (void)s, (void)n;
+    p->pl->independent_segments = true;
+    return KTH_OK;
+}
+
+static int tag_define(hls_parser *p, const char *s, size_t n)
+{
+    /* Variable substitution rewrites URIs; ignoring it would fetch wrong URLs silently. */
+    (void)s, (void)n;
+    return hls_parser_fail(p, KTH_ERR_UNSUPPORTED,
+                           "EXT-X-DEFINE (variable substitution) is not supported");
+}
+
+typedef int (*hls_tag_fn)(hls_parser *p, const char *s, size_t n);
+
+typedef struct hls_tag_def {
+    const char *name;
+    hls_playlist_kind kind; /* 0: valid in both kinds */
+    bool needs_value;
+    hls_tag_fn fn; /* NULL: recognised only to decide the kind, content ignored */
+} hls_tag_def;
+
+/* Tags not listed (EXT-X-PROGRAM-DATE-TIME, EXT-X-DATERANGE, EXT-X-START, low-latency tags,
+ * future tags) are ignored, as RFC 8216 §6.3.1 asks of clients. */
+static const hls_tag_def hls_tags[] = {
+    {"EXTINF", HLS_PLAYLIST_MEDIA, true, hls_media_extinf},
+    {"EXT-X-BYTERANGE", HLS_PLAYLIST_MEDIA, true, hls_media_byterange},
+    {"EXT-X-KEY", HLS_PLAYLIST_MEDIA, true, hls_media_key},
+    {"EXT-X-MAP", HLS_PLAYLIST_MEDIA, true, hls_media_map},
+    {"EXT-X-TARGETDURATION", HLS_PLAYLIST_MEDIA, true, hls_media_target_duration},
+    {"EXT-X-MEDIA-SEQUENCE", HLS_PLAYLIST_MEDIA, true, hls_media_media_sequence},
+    {"EXT-X-DISCONTINUITY-SEQUENCE", HLS_PLAYLIST_MEDIA, true, hls_media_discontinuity_sequence},
+    {"EXT-X-DISCONTINUITY", HLS_PLAYLIST_MEDIA, false, hls_media_discontinuity},
+    {"EXT-X-GAP", HLS_PLAYLIST_MEDIA, false, hls_media_gap},
+    {"EXT-X-ENDLIST", HLS_PLAYLIST_MEDIA, false, hls_media_endlist},
+    {"EXT-X-PLAYLIST-TYPE", HLS_PLAYLIST_MEDIA, true, hls_media_playlist_type},
+    {"EXT-X-I-FRAMES-ONLY", HLS_PLAYLIST_MEDIA, false, hls_media_i_frames_only},
+    {"EXT-X-STREAM-INF", HLS_PLAYLIST_MASTER, true, hls_master_stream_inf},
+    {"EXT-X-MEDIA", HLS_PLAYLIST_MASTER, true, hls_master_media},
+    {"EXT-X-SESSION-KEY", HLS_PLAYLIST_MASTER, true, hls_master_session_key},
+    {"EXT-X-I-FRAME-STREAM-INF", HLS_PLAYLIST_MASTER, false, NULL},
+    {"EXT-X-SESSION-DATA", HLS_PLAYLIST_MASTER, false, NULL},
+    {"EXT-X-VERSION", 0, true, tag_version},
+    {"EXT-X-INDEPENDENT-SEGMENTS", 0, false, tag_independent_segments},
+    {"EXT-X-DEFINE", 0, false, tag_define},
+};
+
+static int handle_tag(hls_parser *p, const char *line, size_t n)
+{
+    const char *colon = memchr(line, ':', n);
+    size_t name_len = colon != NULL ? (size_t)(colon - line) - 1 : n - 1;
+    const char *name = line + 1;
+    for (size_t i = 0; i < sizeof(hls_tags) / sizeof(hls_tags[0]); i++) {
+        const hls_tag_def *t = &hls_tags[i];
+        if (strlen(t->name) != name_len || memcmp(t->name, name, name_len) != 0) {
+            continue;
+        }
+        if (t->needs_value && colon == NULL) {
+            return hls_parser_fail(p, KTH_ERR_FORMAT, "%s has no value", t->name);
+        }
+        if (t->kind != 0) {
+            int rc = hls_parser_set_kind(p, t->kind, t->name);
+            if (rc != KTH_OK) {
+                return rc;
+            }
+        }
+        if (t->fn == NULL) {
+            return KTH_OK;
+        }
+        const char *value = colon != NULL ? colon + 1 : line + n;
+        while (value < line + n && (*value == ' ' || *value == '\t')) {
+            value++; /* "#EXT-X-TARGETDURATION: 10" is common enough to accept */
+        }
+        return t->fn(p, value, (size_t)(line + n - value));
+    }
+    return KTH_OK; /* unknown tag */
+}
+
+static int handle_uri(hls_parser *p, const char *line, size_t n)
+{
+    if (p->pl->kind == HLS_PLAYLIST_MASTER) {
+        return hls_master_uri(p, line, n);
+    }
+    if (p->pl->kind == HLS_PLAYLIST_MEDIA) {
+        return hls_media_uri(p, line, n);
+    }
+    char ex[HLS_EXCERPT_SIZE];
+    return hls_parser_fail(p, KTH_ERR_FORMAT,
+                           "URI '%s' without a preceding EXTINF or EXT-X-STREAM-INF",
+                           hls_excerpt(ex, sizeof(ex), line, n));
+}
+
+/* ---- the body ---------------------------------------------------------------------------- */
+
+static bool is_blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r';
+}
+
+static bool prefix_nocase(const char *s, size_t n, const char *word)
+{
+    size_t k = strlen(word);
+    if (n < k) {
+        return false;
+    }
+    for (size_t i = 0; i < k; i++) {
+        char c = s[i];
+        if (c >= 'A' && c <= 'Z') {
+            c = (char)(c - 'A' + 'a');
+        }
+        if (c != word[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* An error page served with status 200 is the usual thing found where a playlist should be. */
+static bool looks_like_html(const char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n && (is_blank(s[i]) || s[i] == '\n')) {
+        i++;
+    }
+    if (i >= n || s[i] != '<') {
+        return false;
+    }
+    size_t end = n - i > 4096 ? i + 4096 : n;
+    for (size_t k = i; k < end; k++) {
+        if (s[k] == '<' &&
+            (prefix_nocase(s + k, end - k, "<!doctype html") ||
+             prefix_nocase(s + k, end - k, "<html") || prefix_nocase(s + k, end - k, "<head") ||
+             prefix_nocase(s + k, end - k, "<body"))) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static int check_header(hls_parser *p, const char *s, size_t n)
+{
+    const char *eol = memchr(s, '\n', n);
+    size_t len = eol != NULL ? (size_t)(eol - s) : n;
+    while (len > 0 && is_blank(s[len - 1])) {
+        len--;
+    }
+    if (len == 7 && memcmp(s, "#EXTM3U", 7) == 0) {
+        return KTH_OK;
+    }
+    if (looks_like_html(s, n)) {
+        p->line_no = 0;
+        return hls_parser_fail(p, KTH_ERR_FORMAT, "expected a playlist, got HTML");
+    }
+    char ex[HLS_EXCERPT_SIZE];
+    return hls_parser_fail(p, KTH_ERR_FORMAT, "expected #EXTM3U, got '%s'",
+                           hls_excerpt(ex, sizeof(ex), s, len));
+}
+
+static int parse_body(hls_parser *p, const char *s, size_t n)
+{
+    if (n >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) {
+        s += 3, n -= 3;
+    }
+    if (n == 0) {
+        return hls_parser_fail(p, KTH_ERR_FORMAT, "empty body, expected a playlist");
+    }
+    p->line_no = 1;
+    int rc = check_header(p, s, n);
+    if (rc != KTH_OK) {
+        return rc;
+    }
+    const char *nul = memchr(s, '\0', n);
+    size_t pos = 0;
+    for (p->line_no = 1; pos < n; p->line_no++) {
+        const char *eol = memchr(s + pos, '\n', n - pos);
+        size_t end = eol != NULL ? (size_t)(eol - s) : n;
+        const char *line = s + pos;
+        size_t len = end - pos;
+        pos = eol != NULL ? end + 1 : n;
+        if (len > p->lim.max_line_bytes) {
+            return hls_parser_fail(p, KTH_ERR_LIMIT, "line is longer than the limit of %zu bytes",
+                                   p->lim.max_line_bytes);
+        }
+        if (nul != NULL && nul >= line && nul < line + len) {
+            return hls_parser_fail(p, KTH_ERR_FORMAT, "NUL byte in the playlist");
+        }
+        while (len > 0 && is_blank(line[len - 1])) {
+            len--;
+        }
+        while (len > 0 && (line[0] == ' ' || line[0] == '\t')) {
+            line++, len--;
+        }
+        if (p->line_no == 1 || len == 0) {
+            continue; /* the header, already checked; blank lines */
+        }
+        if (line[0] == '#') {
+            rc = len >= 4 && memcmp(line, "#EXT", 4) == 0 ? handle_tag(p, line, len) : KTH_OK;
+        } else {
+            rc = handle_uri(p, line, len);
+        }
+        if (rc != KTH_OK) {
+            return rc;
+        }
+    }
+    p->line_no = 0;
+    if (p->pl->kind == HLS_PLAYLIST_MASTER) {
+        return hls_master_finish(p);
+    }
+    if (p->pl->kind == HLS_PLAYLIST_MEDIA) {
+        return hls_media_finish(p);
+    }
+    return hls_parser_fail(p, KTH_ERR_FORMAT,
+                           "no EXTINF or EXT-X-STREAM-INF: neither a media nor a master playlist");
+}
+
+static void apply_limit(size_t *field, size_t fallback)
+{
+    if (*field == 0) {
+        *field = fallback;
+    }
+}
+
+int hls_playlist_parse(const uint8_t *bytes, size_t len, const char *base_url,
+                       const hls_parse_limits *limits, hls_playlist **out, char *err, size_t errlen)
+{
+    hls_parser p;
+    memset(&p, 0, sizeof(p));
+    p.err = err;
+    p.errlen = errlen;
+    if (err != NULL && errlen > 0) {
+        err[0] = '\0';
+    }
+    if (out == NULL) {
+        return hls_parser_fail(&p, KTH_ERR_INVALID_ARG, "no place for the result");
+    }
+    *out = NULL;
+    if (bytes == NULL && len > 0) {
+        return hls_parser_fail(&p, KTH_ERR_INVALID_ARG, "no playlist bytes");
+    }
+    if (base_url == NULL || !hls_url_is_absolute(base_url, strlen(base_url))) {
+        return hls_parser_fail(&p, KTH_ERR_INVALID_ARG, "the base URL is not an absolute URL");
+    }
+    if (limits != NULL) {
+        p.lim = *limits;
+    }
+    apply_limit(&p.lim.max_playlist_bytes, HLS_DEFAULT_MAX_PLAYLIST_BYTES);
+    apply_limit(&p.lim.max_line_bytes, HLS_DEFAULT_MAX_LINE_BYTES);
+    apply_limit(&p.lim.max_segments, HLS_DEFAULT_MAX_SEGMENTS);
+    apply_limit(&p.lim.max_variants, HLS_DEFAULT_MAX_VARIANTS);
+    apply_limit(&p.lim.max_renditions, HLS_DEFAULT_MAX_RENDITIONS);
+    apply_limit(&p.lim.max_session_keys, HLS_DEFAULT_MAX_SESSION_KEYS);
+    if (len > p.lim.max_playlist_bytes) {
+        return hls_parser_fail(&p, KTH_ERR_LIMIT,
+                               "playlist is %zu bytes, over the limit of %zu bytes", len,
+                               p.lim.max_playlist_bytes);
+    }
+
+    hls_playlist *pl = calloc(1, sizeof(*pl));
+    if (pl == NULL) {
+        return hls_parser_fail(&p, KTH_ERR_NO_MEMORY, "out of memory");
+    }
+    p.pl = pl;
+    p.base_url = base_url;
+    p.map.index = HLS_NONE;
+    int rc = KTH_OK;
+    pl->url = hls_parser_strdup(&p, base_url, strlen(base_url));
+    if (pl->url == NULL) {
+        rc = KTH_ERR_NO_MEMORY;
+    } else {
+        rc = parse_body(&p, (const char *)bytes, len);
+    }
+    hls_media_release(&p);
+    if (rc != KTH_OK) {
+        hls_playlist_free(pl);
+        return rc;
+    }
+    *out = pl;
+    return KTH_OK;
+}
+
+void hls_playlist_free(hls_playlist *pl)
+{
+    if (pl == NULL) {
+        return;
+    }
+    free(pl->master.variants);
+    free(pl->master.renditions);
+    free(pl->master.session_keys);
+    free(pl->media.segments);
+    free(pl->media.keys);
+    free(pl->media.maps);
+    struct hls_string_block *b = pl->strings_;
+    while (b != NULL) {
+        struct hls_string_block *next = b->next;
+        free(b);
+        b = next;
+    }
+    free(pl);
+}
+
+/* ---- helpers over a model ---------------------------------------------------------------- */
+
+void hls_key_iv(const hls_key *key, uint64_t sequence, uint8_t iv[16])
+{
+    if (key->has_iv) {
+        memcpy(iv, key->iv, 16);
+        return;
+    }
+    memset(iv, 0, 8);
+    for (int i = 0; i < 8; i++) {
+        iv[15 - i] = (uint8_t)(sequence >> (8 * i));
+    }
+}
+
+int hls_playlist_segment_iv(const hls_playlist *pl, size_t index, uint8_t iv[16])
+{
+    if (pl == NULL || iv == NULL || pl->kind != HLS_PLAYLIST_MEDIA ||
+        index >= pl->media.segment_count) {
+        return KTH_ERR_INVALID_ARG;
+    }
+    const hls_segment *seg = &pl->media.segments[index];
+    if (seg->key == HLS_NONE || seg->key >= pl->media.key_count) {
+        return KTH_ERR_INVALID_ARG;
+    }
+    hls_key_iv(&pl->media.keys[seg->key], seg->sequence, iv);
+    return KTH_OK;
+}
+
+size_t hls_playlist_variants_by_bandwidth(const hls_playlist *pl, size_t *order, size_t cap)
+{
+    if (pl == NULL || order == NULL || pl->kind != HLS_PLAYLIST_MASTER) {
+        return 0;
+    }
+    const hls_variant *v = pl->master.variants;
+    size_t count = pl->master.variant_count;
+    size_t written = 0;
+    /* Insertion sort into the first `cap` places: stable, and variant counts are small. */
+    for (size_t i = 0; i < count; i++) {
+        size_t k = written;
+        while (k > 0 && v[order[k - 1]].bandwidth > v[i].bandwidth) {
+            k--;
+        }
+        if (k >= cap) {
+            continue;
+        }
+        size_t last = written < cap ? written : cap - 1;
+        memmove(order + k + 1, order + k, (last - k) * sizeof(*order));
+        order[k] = i;
+        if (written < cap) {
+            written++;
+        }
+    }
+    return written;
+}
+
+const hls_rendition *hls_playlist_audio_rendition(const hls_playlist *pl, const char *group_id)
+{
+    if (pl == NULL || group_id == NULL || pl->kind != HLS_PLAYLIST_MASTER) {
+        return NULL;
+    }
+    const hls_rendition *first = NULL, *autoselect = NULL;
+    for (size_t i = 0; i < pl->master.rendition_count; i++) {
+        const hls_rendition *r = &pl->master.renditions[i];
+        if (r->type != HLS_MEDIA_AUDIO || strcmp(r->group_id, group_id) != 0) {
+            continue;
+        }
+        if (r->is_default) {
+            return r;
+        }
+        if (autoselect == NULL && r->autoselect) {
+            autoselect = r;
+        }
+        if (first == NULL) {
+            first = r;
+        }
+    }
+    return autoselect != NULL ? autoselect : first;
+}

@@ -1,0 +1,225 @@
+/*
+ * hls/playlist.h — the HLS playlist model and its parser (RFC 8216, master and media).
+ *
+ * hls_playlist_parse() is a pure function: bytes + the playlist's final URL (after redirects)
+ * in, an immutable model out. No I/O, no globals, no logging; any thread may call it, and a
+ * parsed model may be read from any number of threads at once.
+ *
+ * Ownership: the model owns everything it points to (arrays and strings); hls_playlist_free()
+ * releases it all. Pointers taken from a model stay valid until that call. Every URI in the
+ * model is already resolved (RFC 3986) against the base URL given to the parser.
+ *
+ * Input is untrusted: every count and size is bounded by hls_parse_limits, arithmetic on
+ * offsets is overflow-checked, and a failure is a status plus a sentence naming the line.
+ */
+#ifndef KTH_HLS_PLAYLIST_H
+#define KTH_HLS_PLAYLIST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* "No index": the key of a clear segment, the map of a segment without an init section. */
+#define HLS_NONE SIZE_MAX
+
+/* Bounds on untrusted input. A field left 0 takes the default shown. Exceeding one makes the
+ * parse fail with KTH_ERR_LIMIT. */
+typedef struct hls_parse_limits {
+    size_t max_playlist_bytes; /* whole body, BOM included; default 16 MiB */
+    size_t max_line_bytes;     /* one line without its terminator; default 64 KiB */
+    size_t max_segments;       /* media playlist; default 200,000 */
+    size_t max_variants;       /* EXT-X-STREAM-INF in a master; default 256 */
+    size_t max_renditions;     /* EXT-X-MEDIA in a master, all types; default 1,024 */
+    size_t max_session_keys;   /* EXT-X-SESSION-KEY in a master; default 64 */
+} hls_parse_limits;
+
+#define HLS_DEFAULT_MAX_PLAYLIST_BYTES ((size_t)16 * 1024 * 1024)
+#define HLS_DEFAULT_MAX_LINE_BYTES     ((size_t)64 * 1024)
+#define HLS_DEFAULT_MAX_SEGMENTS       ((size_t)200000)
+#define HLS_DEFAULT_MAX_VARIANTS       ((size_t)256)
+#define HLS_DEFAULT_MAX_RENDITIONS     ((size_t)1024)
+#define HLS_DEFAULT_MAX_SESSION_KEYS   ((size_t)64)
+
+typedef enum hls_playlist_kind {
+    HLS_PLAYLIST_MASTER = 1, /* variant streams and renditions */
+    HLS_PLAYLIST_MEDIA = 2,  /* segments */
+} hls_playlist_kind;
+
+/* A byte range of a resource: [offset, offset + length). When `present` is false the whole
+ * resource is meant and the other fields are 0. offset + length never overflows. */
+typedef struct hls_byterange {
+    bool present;
+    uint64_t offset;
+    uint64_t length;
+} hls_byterange;
+
+typedef enum hls_key_method {
+    HLS_KEY_AES_128 = 1,    /* whole segment, AES-128-CBC with PKCS#7 padding */
+    HLS_KEY_SAMPLE_AES = 2, /* sample-level encryption inside the container */
+    HLS_KEY_OTHER = 3,      /* a method RFC 8216 does not define; see method_name */
+} hls_key_method;
+
+/* An EXT-X-KEY or EXT-X-SESSION-KEY. METHOD=NONE never becomes a key: it clears the keys in
+ * force, and the segments after it have key == HLS_NONE. */
+typedef struct hls_key {
+    hls_key_method method;
+    const char *method_name;        /* as written, e.g. "AES-128" */
+    const char *uri;                /* resolved, never NULL */
+    bool has_iv;                    /* IV attribute present */
+    uint8_t iv[16];                 /* big-endian; zero when !has_iv */
+    const char *keyformat;          /* "identity" when the attribute is absent */
+    const char *keyformat_versions; /* "1" when the attribute is absent */
+    size_t line;                    /* line of the tag, for messages */
+} hls_key;
+
+/* An EXT-X-MAP: the media initialization section that applies to the following segments. */
+typedef struct hls_map {
+    const char *uri;     /* resolved */
+    hls_byterange range; /* BYTERANGE attribute; a missing "@offset" means offset 0 */
+    size_t key;          /* index into media.keys of the key in force at the tag, or HLS_NONE.
+                            An AES-128 key here always has an IV (RFC 8216 §4.3.2.5). */
+    size_t line;
+} hls_map;
+
+typedef struct hls_segment {
+    const char *uri;                 /* resolved */
+    const char *title;               /* EXTINF title, NULL when empty */
+    double duration;                 /* EXTINF, seconds, >= 0 */
+    double start;                    /* sum of the durations of the segments before it */
+    uint64_t sequence;               /* media sequence number */
+    uint64_t discontinuity_sequence; /* EXT-X-DISCONTINUITY-SEQUENCE + discontinuities so far */
+    bool discontinuity;              /* an EXT-X-DISCONTINUITY precedes this segment */
+    bool gap;                        /* EXT-X-GAP: the segment must not be fetched */
+    hls_byterange range;             /* EXT-X-BYTERANGE with the implied offset filled in */
+    size_t key;                      /* index into media.keys, or HLS_NONE (clear) */
+    size_t map;                      /* index into media.maps, or HLS_NONE */
+    size_t line;                     /* line of the URI */
+} hls_segment;
+
+typedef enum hls_playlist_type {
+    HLS_PLAYLIST_TYPE_NONE = 0, /* no EXT-X-PLAYLIST-TYPE tag */
+    HLS_PLAYLIST_TYPE_VOD = 1,
+    HLS_PLAYLIST_TYPE_EVENT = 2,
+} hls_playlist_type;
+
+typedef struct hls_media_playlist {
+    uint64_t target_duration;        /* EXT-X-TARGETDURATION, 0 when absent */
+    uint64_t media_sequence;         /* EXT-X-MEDIA-SEQUENCE, 0 when absent */
+    uint64_t discontinuity_sequence; /* EXT-X-DISCONTINUITY-SEQUENCE, 0 when absent */
+    hls_playlist_type type;
+    bool endlist;       /* EXT-X-ENDLIST */
+    bool i_frames_only; /* EXT-X-I-FRAMES-ONLY */
+    double total_duration;
+
+    hls_segment *segments; /* playlist order */
+    size_t segment_count;
+    /* Distinct keys and init sections used by segments or maps, in order of first use. A key
+     * that is re-declared gets a new entry; consecutive identical EXT-X-MAPs share one. */
+    hls_key *keys;
+    size_t key_count;
+    hls_map *maps;
+    size_t map_count;
+} hls_media_playlist;
+
+typedef struct hls_variant {
+    uint64_t bandwidth;         /* BANDWIDTH, bits per second (required) */
+    uint64_t average_bandwidth; /* AVERAGE-BANDWIDTH, 0 when absent */
+    const char *codecs;         /* CODECS, NULL when absent */
+    const char *audio_group;    /* AUDIO group id, NULL when absent */
+    const char *video_group;    /* VIDEO group id, NULL when absent */
+    bool has_resolution;
+    uint64_t width, height; /* RESOLUTION, 0 when absent */
+    double frame_rate;      /* FRAME-RATE, 0 when absent */
+    /* Hint that the variant carries video: RESOLUTION, FRAME-RATE or VIDEO is present, or
+     * CODECS names a video codec (avc1, avc3, hvc1, hev1, dvh1, dvhe, vp08, vp09, av01, mp4v). */
+    bool has_video;
+    const char *uri; /* resolved media playlist URL */
+    size_t line;     /* line of the EXT-X-STREAM-INF tag */
+} hls_variant;
+
+typedef enum hls_media_type {
+    HLS_MEDIA_AUDIO = 1,
+    HLS_MEDIA_VIDEO = 2,
+    HLS_MEDIA_SUBTITLES = 3,
+    HLS_MEDIA_CLOSED_CAPTIONS = 4,
+} hls_media_type;
+
+/* An EXT-X-MEDIA. Tags with a TYPE this parser does not know are skipped. */
+typedef struct hls_rendition {
+    hls_media_type type;
+    const char *group_id;       /* GROUP-ID, never NULL */
+    const char *name;           /* NAME, never NULL */
+    const char *language;       /* LANGUAGE, NULL when absent */
+    const char *assoc_language; /* ASSOC-LANGUAGE, NULL when absent */
+    const char *channels;       /* CHANNELS, e.g. "2" or "16/JOC", NULL when absent */
+    const char *instream_id;    /* INSTREAM-ID (closed captions), NULL when absent */
+    bool is_default;            /* DEFAULT=YES */
+    bool autoselect;            /* AUTOSELECT=YES */
+    bool forced;                /* FORCED=YES */
+    const char *uri;            /* resolved, NULL when absent (media is in the variant) */
+    size_t line;
+} hls_rendition;
+
+typedef struct hls_master_playlist {
+    hls_variant *variants; /* playlist order */
+    size_t variant_count;
+    hls_rendition *renditions; /* playlist order, all types */
+    size_t rendition_count;
+    hls_key *session_keys; /* EXT-X-SESSION-KEY */
+    size_t session_key_count;
+} hls_master_playlist;
+
+struct hls_string_block;
+
+typedef struct hls_playlist {
+    hls_playlist_kind kind;
+    const char *url;            /* copy of the base URL given to the parser */
+    uint64_t version;           /* EXT-X-VERSION, 0 when absent (which means 1) */
+    bool independent_segments;  /* EXT-X-INDEPENDENT-SEGMENTS */
+    hls_master_playlist master; /* meaningful when kind == HLS_PLAYLIST_MASTER, else zeroed */
+    hls_media_playlist media;   /* meaningful when kind == HLS_PLAYLIST_MEDIA, else zeroed */
+    struct hls_string_block *strings_; /* private: storage of every string above */
+} hls_playlist;
+
+/*
+ * Parses a playlist. `bytes`/`len` is the body as received (it need not be NUL-terminated and
+ * may hold anything); `base_url` is the absolute URL it was finally fetched from, against
+ * which relative URIs resolve; `limits` may be NULL for the defaults.
+ *
+ * On success returns KTH_OK and sets *out to a model the caller frees with
+ * hls_playlist_free(). On failure returns a negative kth_status, sets *out to NULL and, when
+ * err is not NULL, writes a NUL-terminated sentence into err[0..errlen) (truncated to fit),
+ * e.g. "line 12: EXTINF duration 'abc' is not a number":
+ *   KTH_ERR_INVALID_ARG  out is NULL, bytes is NULL with len > 0, base_url is NULL or not absolute
+ *   KTH_ERR_FORMAT       not a playlist (no #EXTM3U first line, an HTML page) or a syntax or
+ *                        structure error
+ *   KTH_ERR_LIMIT        a limit of hls_parse_limits was exceeded
+ *   KTH_ERR_UNSUPPORTED  a feature that changes the meaning of URIs (EXT-X-DEFINE)
+ *   KTH_ERR_NO_MEMORY    an allocation failed
+ */
+int hls_playlist_parse(const uint8_t *bytes, size_t len, const char *base_url,
+                       const hls_parse_limits *limits, hls_playlist **out, char *err,
+                       size_t errlen);
+
+/* Frees a model and everything it owns. NULL is a no-op. */
+void hls_playlist_free(hls_playlist *pl);
+
+/* The IV for data under `key` whose media sequence number is `sequence`: the key's explicit IV,
+ * else `sequence` as a 128-bit big-endian number (RFC 8216 §5.2). */
+void hls_key_iv(const hls_key *key, uint64_t sequence, uint8_t iv[16]);
+
+/* The IV of segment `index` of a media playlist. Returns KTH_OK, or KTH_ERR_INVALID_ARG when pl
+ * is not a media playlist, index is out of range, or the segment is clear (no key). */
+int hls_playlist_segment_iv(const hls_playlist *pl, size_t index, uint8_t iv[16]);
+
+/* Writes into order[0..cap) the indices of the master's variants sorted by bandwidth ascending
+ * (ties keep playlist order) and returns how many it wrote (min(cap, variant_count); 0 when pl
+ * is not a master). */
+size_t hls_playlist_variants_by_bandwidth(const hls_playlist *pl, size_t *order, size_t cap);
+
+/* The audio rendition to play from group `group_id`: the first with DEFAULT=YES, else the first
+ * with AUTOSELECT=YES, else the first of the group. NULL when the group has no TYPE=AUDIO
+ * rendition or pl is not a master. Borrowed from pl. */
+const hls_rendition *hls_playlist_audio_rendition(const hls_playlist *pl, const char *group_id);
+
+#endif /* KTH_HLS_PLAYLIST_H */

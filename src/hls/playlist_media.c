@@ -1,0 +1,644 @@
+/*
+ * hls/playlist_media.c — media playlist tags and segment assembly.
+ *
+ * Tags before a URI line (EXTINF, EXT-X-BYTERANGE, EXT-X-DISCONTINUITY, EXT-X-GAP) describe
+ * the next segment only; EXT-X-KEY and EXT-X-MAP stay in force for every segment after them
+ * until replaced. A segment is assembled when its URI line arrives, and only then do the key
+ * and map in force become entries of the model (resolved, deduplicated against the last one).
+ *
+ * Invariants: segment i has sequence media_sequence + i and start = sum of durations before
+ * it; no sum (sequence numbers, byte offsets, durations) overflows; every range without an
+ * offset continues the last range of the same resource URI, or the parse fails naming the line.
+ */
+#include "hls/playlist_internal.h"
+
+#include "hls/url.h"
+
+#include <kithara/status.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KEY "EXT-X-KEY"
+#define MAP "EXT-X-MAP"
+
+/* ---- keys -------------------------------------------------------------------------------- */
+
+int hls_parse_key_attrs(hls_parser *p, const char *tag, const char *s, size_t n, hls_key_slot *slot,
+                        bool *is_none)
+{
+    memset(slot, 0, sizeof(*slot));
+    *is_none = false;
+    slot->index = HLS_NONE;
+    slot->key.keyformat = "identity"; /* the defaults when the attributes are absent */
+    slot->key.keyformat_versions = "1";
+    slot->key.line = p->line_no;
+    hls_attr method = {0}, uri = {0}, keyformat = {0}, versions = {0};
+    hls_attr_reader r;
+    hls_attr a;
+    hls_attr_reader_init(&r, s, n);
+    int rc;
+    char ex[HLS_EXCERPT_SIZE];
+    while ((rc = hls_parser_next_attr(p, tag, &r, &a)) == 1) {
+        rc = KTH_OK;
+        if (hls_attr_is(&a, "METHOD")) {
+            if (a.quoted) {
+                return hls_parser_fail(p, KTH_ERR_FORMAT,
+                                       "%s attribute METHOD must be an enumerated string", tag);
+            }
+            method = a;
+        } else if (hls_attr_is(&a, "URI")) {
+            rc = hls_parser_attr_quoted(p, tag, &a);
+            uri = a;
+        } else if (hls_attr_is(&a, "IV")) {
+            if (a.quoted || !hls_parse_hex128(a.value, a.value_len, slot->key.iv)) {
+                return hls_parser_fail(p, KTH_ERR_FORMAT,
+                                       "%s IV '%s' is not a 128-bit hexadecimal number", tag,
+                                       hls_excerpt(ex, sizeof(ex), a.value, a.value_len));
+            }
+            slot->key.has_iv = true;
+        } else if (hls_attr_is(&a, "KEYFORMAT")) {
+            rc = hls_parser_attr_quoted(p, tag, &a);
+            keyformat = a;
+        } else if (hls_attr_is(&a, "KEYFORMATVERSIONS")) {
+            rc = hls_parser_attr_quoted(p, tag, &a);
+            versions = a;
+        }
+        if (rc != KTH_OK) {
+            return rc;
+        }
+    }
+    if (rc < 0) {
+        return rc;
+    }
+    if (method.value == NULL) {
+        return hls_parser_fail(p, KTH_ERR_FORMAT, "%s has no METHOD", tag);
+    }
+    *is_none = hls_attr_enum_is(&method, "NONE");
+    if (*is_none) {
+        return KTH_OK;
+    }
+    if (hls_attr_enum_is(&method, "AES-128")) {
+        slot->key.method = HLS_KEY_AES_128;
+    } else if (hls_attr_enum_is(&method, "SAMPLE-AES")) {
+        slot->key.method = HLS_KEY_SAMPLE_AES;
+    } else {
+        slot->key.method = HLS_KEY_OTHER;
+    }
+    if (uri.value == NULL) {
+        return hls_parser_fail(p, KTH_ERR_FORMAT, "%s METHOD=%s has no URI", tag,
+                               hls_excerpt(ex, sizeof(ex), method.value, method.value_len));
+    }
+    slot->key.method_name = hls_parser_strdup(p, method.value, method.value_len);
+    slot->key.uri = hls_parser_strdup(p, uri.value, uri.value_len);
+    if (keyformat.value != NULL) {
+        slot->key.keyformat = hls_parser_strdup(p, keyformat.value, keyformat.value_len);
+    }
+    if (versions.value != NULL) {
+        slot->key.keyformat_versions = hls_parser_strdup(p, versions.value, versions.value_len);
+    }
+    if (slot->key.method_name == NULL || slot->key.uri == NULL || slot->key.keyformat == NULL ||
+        slot->key.keyformat_versions == NULL) {
+        return KTH_ERR_NO_MEMORY;
+    }
+    return KTH_OK;
+}
+
+int hls_media_key(hls_parser *p, const char *s, size_t n)
+{
+    hls_key_slot slot;
+    bool is_none = false;
+    int rc = hls_parse_key_attrs(p, KEY, s, n, &slot, &is_none);
+    if (rc != KTH_OK) {
+        return rc;
+    }
+    if (is_none) {
+        /* Whatever formats were in force, the segments that follow are clear. */
+        p->keys_in_force_count = 0;
+        return KTH_OK;
+    }
+    slot.serial = ++p->key_serial;
+    /* A key replaces the one in force with the same KEYFORMAT (RFC 8216 §4.3.2.4). */
+    for (size_t i = 0; i < p->keys_in_force_count; i++) {
+        if (strcmp(p->keys_in_force[i].key.keyformat, slot.key.keyformat) == 0) {
+            p->keys_in_force[i] = slot;
+            return KTH_OK;
+        }
+    }
+    if (p->keys_in_force_count >= HLS_MAX_KEYFORMATS) {
+        return hls_parser_fail(p, KTH_ERR_LIMIT, "more than %d KEYFORMATs in force at once",
+                               HLS_MAX_KEYFORMATS);
+    }
+    p->keys_in_force[p->keys_in_force_count++] = slot;
+    return KTH_OK;
+}
+
+/* The key a segment is said to be under: the "identity" one if in force (the only format a
+ * client can decrypt without a DRM system), else the first other one, so a segment under only
+ * an unusable format is reported as encrypted rather than taken for clear. */
+static hls_key_slot *key_in_force(hls_parser *p)
+{
+    for (size_t i = 0; i < p->keys_in_force_count; i++) {
+        if (strcmp(p->keys_in_force[i].key.keyformat, "identity") == 0) {
+            return &p->keys_in_force[i];
+        }
+    }
+    return p->keys_in_force_count > 0 ? &p->keys_in_force[0] : NULL;
+}
+
+static int use_key(hls_parser *p, hls_key_slot *slot, size_t *index)
+{
+    if (slot->index != HLS_NONE) {
+        *index = slot->index;
+        return KTH_OK;
+    }
+    hls_media_playlist *m = &p->pl->media;
+    hls_key key = slot->key;
+    key.uri = hls_parser_resolve(p, slot->key.uri, strlen(slot->key.uri));
+    if (key.uri == NULL) {
+        return KTH_ERR_NO_MEMORY;
+    }
+    hls_key *grown = hls_parser_grow(p, m->keys, &p->key_cap, m->key_count + 1, sizeof(*grown));
+    if (grown == NULL) {
+        return KTH_ERR_NO_MEMORY;
+    }
+    m->keys = grown;
+    m->keys[m->key_count] = key;
+    slot->index = m->key_count++;
+    *index = slot->index;
+    return KTH_OK;
+}
+
+/* ---- byte ranges by resource ------------------------------------------------------------- */
+
+static uint64_t hash_string(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325u; /* FNV-1a */
+    for (; *s != '\0'; s++) {
+        h = (h ^ (unsigned char)*s) * 0x100000001b3u;
+    }
+    return h;
+}
+
+static hls_range_entry *range_slot(hls_range_entry *table, size_t cap, const char *uri,
+                                   uint64_t hash)
+{
+    size_t i = (size_t)hash & (cap - 1);
+    while (table[i].uri != NULL && (table[i].hash != hash || strcmp(table[i].uri, uri) != 0)) {
+        i = (i + 1) & (cap - 1);
+    }
+    return &table[i];
+}
+
+static const hls_range_entry *range_find(const hls_parser *p, const char *uri)
+{
+    if (p->range_count == 0) {
+        return NULL;
+    }
+    hls_range_entry *e = range_slot(p->ranges, p->range_cap, uri, hash_string(uri));
+    return e->uri != NULL ? e : NULL;
+}
+
+static int range_record(hls_parser *p, const char *uri, uint64_t end)
+{
+    if ((p->range_count + 1) * 2 > p->range_cap) {
+        size_t cap = p->range_cap == 0 ? 64 : p->range_cap * 2;
+        if (cap > SIZE_MAX / sizeof(hls_range_entry) || cap < p->range_cap) {
+            return hls_parser_fail(p, KTH_ERR_NO_MEMORY, "out of memory");
+        }
+        hls_range_entry *table = calloc(cap, sizeof(*table));
+        if (table == NULL) {
+            return hls_parser_fail(p, KTH_ERR_NO_MEMORY, "out of memory");
+        }
+        for (size_t i = 0; i < p->range_cap; i++) {
+            if (p->ranges[i].uri != NULL) {
+                *range_slot(table, cap, p->ranges[i].uri, p->ranges[i].hash) = p->ranges[i];
+            }
+        }
+        free(p->ranges);
+        p->ranges = table;
+        p->range_cap = cap;
+    }
+    uint64_t hash = hash_string(uri);
+    hls_range_entry *e = range_slot(p->ranges, p->range_cap, uri, hash);
+    if (e->uri == NULL) {
+        e->uri = uri;
+        e->hash = hash;
+        p->range_count++;
+    }
+    e->end = end;
+    return KTH_OK;
+}
+
+void hls_media_release(hls_parser *p)
+{
+    free(p->ranges);
+    p->ranges = NULL;
+    p->range_cap = p->range_count = 0;
+}
+
+/* ---- maps -------------------------------------------------------------------------------- */
+
+static int parse_range(hls_parser *p, const char *tag, const char *s, size_t n, hls_byterange *out,
+                       bool *has_offset)
+{
+    char ex[HLS_EXCERPT_SIZE];
+    uint64_t length = 0, offset = 0;
+    if (!hls_parse_byterange(s, n, &length, has_offset, &offset)) {
+        return hls_parser_fail(p, KTH_ERR_FORMAT, "%s '%s' is not <length>[@<offset>]", tag,
+                               hls_excerpt(ex, sizeof(ex), s, n));
+    }
+    if (length == 0) {
+        return hls_parser_fail(p, KTH_ERR_FORMAT, "%s length is 0", tag);
+    }
+    if (*has_offset && offset > UINT64_MAX - length) {
+        return hls_parser_fail(p, KTH_ERR_FORMAT, "%s %s: offset + length overflows", tag,
+                               hls_excerpt(ex, sizeof(ex), s, n));
+    }
+    out->present = true;
+    out->length = length;
+    out->offset = offset;
+    return KTH_OK;
+}
+
+int hls_media_map(hls_parser *p, const char *s, size_t n)
+{
+    hls_map_slot map;
+    memset(&map, 0, sizeof(map));
+    map.present = true;
+    map.line = p->line_no;
+    map.index = HLS_NONE;
+    hls_attr uri = {0};
+    hls_attr_reader r;
+    hls_attr a;
+    hls_attr_reader_init(&r, s, n);
+    int rc;
+    while ((rc = hls_parser_next_attr(p, MAP, &r, &a)) == 1) {
+        rc = KTH_OK;
+        if (hls_attr_is(&a, "URI")) {
+            rc = hls_parser_attr_quoted(p, MAP, &a);
+            uri = a;
+        } else if (hls_attr_is(&a, "BYTERANGE")) {
+            bool has_offset = false;
+            rc = hls_parser_attr_quoted(p, MAP, &a);
+            if (rc == KTH_OK) {
+                rc =
+                    parse_range(p, MAP " BYTERANGE", a.value, a.value_len, &map.range, &has_offset);
+            }
+        }
+        if (rc != KTH_OK) {
+            return rc;
+        }
+    }
+    if (rc < 0) {
+        return rc;
+    }
+    if (uri.value == NULL) {
+        return hls_parser_fail(p, KTH_ERR_FORMAT, MAP " has no URI");
+    }
+    hls_key_slot *key = key_in_force(p);
+    if (key != NULL) {
+        if (key->key.method == HLS_KEY_AES_128 && !key->key.has_iv) {
+            return hls_parser_fail(p, KTH_ERR_FORMAT,
+                                   MAP " is under the AES-128 key of line %zu, which has no IV "
+                                       "(required for an encrypted init section)",
+                                   key->key.line);
+        }
+        map.has_key = true;
+        map.key = *key;
+    }
+    map.raw_uri = hls_parser_strdup(p, uri.value, uri.value_len);
+    if (map.raw_uri == NULL) {
+        return KTH_ERR_NO_MEMORY;
+    }
+    p->map = map;
+    return KTH_OK;
+}
+
+/* Makes the map in force an entry of the model (once) and returns its index. */
+static int use_map(hls_parser *p, size_t *index)
+{
+    hls_map_slot *slot = &p->map;
+    if (slot->index != HLS_NONE) {
+        *index = slot->index;
+        return KTH_OK;
+    }
+    hls_media_playlist *m = &p->pl->media;
+    hls_map map;
+    memset(&map, 0, sizeof(map));
+    map.range = slot->range;
+    map.line = slot->line;
+    map.key = HLS_NONE;
+    if (slot->has_key) {
+        /* Share the entry with the segments when the key tag is still in force. */
+        hls_key_slot *in_force = NULL;
+        for (size_t i = 0; i < p->keys_in_force_count; i++) {
+            if (p->keys_in_force[i].serial == slot->key.serial) {
+                in_force = &p->keys_in_force[i];
+            }
+        }
+        int rc = use_key(p, in_force != NULL ? in_force : &slot->key, &map.key);
+        if (rc != KTH_OK) {
+            return rc;
+        }
+    }
+    map.uri = hls_parser_resolve(p, slot->raw_uri, strlen(slot->raw_uri));
+    if (map.uri == NULL) {
+        return KTH_ERR_NO_MEMORY;
+    }
+    if (m->map_count > 0) {
+        const hls_map *last = &m->maps[m->map_count - 1];
+        if (strcmp(last->uri, map.uri) == 0 && last->key == map.key &&
+            last->range.present == map.range.present && last->range.offset == map.range.offset &&
+            last->range.length == map.range.length) {
+            slot->index = m->map_count - 1;
+            *index = slot->index;
+            return KTH_OK;
+        }
+    }
+    hls_map *grown = hls_parser_grow(p, m->maps, &p->map_cap, m->map_count + 1, sizeof(*grown));
+    if (grown == NULL) {
+        return KTH_ERR_NO_MEMORY;
+    }
+    m->maps = grown;
+    m->maps[m->map_count] = map;
+    slot->index = m->map_count++;
+    *index = slot->index;
+    if (map.range.present) {
+        return range_record(p, map.uri, map.range.offset + map.range.length);
+    }
+    return KTH_OK;
+}
+
+/* ---- per-segment tags -------------------------------------------------------------------- */
+
+static bool is_blank(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+static void trim(const char **s, size_t *n)
+{
+    while (*n > 0 && is_blank((*s)[0])) {
+        (*s)++, (*n)--;
+    }
+    while (*n > 0 && is_blank((*s)[*n - 1])) {
+        (*n)--;
+    }
+}
+
+int hls_media_extinf(hls_parser *p, const char *s, size_t n)
+{
+    if (p->extinf_pending) {
+        return hls_parser_fail(p, KTH_ERR_FORMAT,
+                               "EXTINF follows the EXTINF of line %zu, "
+                               "which has no URI line",
+                               p->extinf_line);
+    }
+    const char *comma = memchr(s, ',', n);
+    const char *d = s;
+    size_t dn = comma != NULL ? (size_t)(comma - s) : n;
+    trim(&d, &dn);
+    char ex[HLS_EXCERPT_SIZE];
+    double duration = 0;
+    if (dn > 0 && d[0] == '-') {
+        return hls_parser_fail(p, KTH_ERR_FORMAT, "EXTINF duration '%s' is negative",
+                               hls_excerpt(ex, sizeof(ex), d, dn));
+    }
+    if (!hls_parse_decimal_float(d, dn, &duration)) {
+        return hls_parser_fail(p, KTH_ERR_FORMAT, "EXTINF duration '%s' is not a number",
+                               hls_excerpt(ex, sizeof(ex), d, dn));
+    }
+    p->extinf_title = NULL;
+    if (comma != NULL) {
+        const char *t = comma + 1;
+        size_t tn = n - (size_t)(t - s);
+        trim(&t, &tn);
+        if (tn > 0 && (p->extinf_title = hls_parser_strdup(p, t, tn)) == NULL) {
+            return KTH_ERR_NO_MEMORY;
+        }
+    }
+    p->extinf_pending = true;
+    p->extinf_line = p->line_no;
+    p->extinf_duration = duration;
+    return KTH_OK;
+}
+
+int hls_media_byterange(hls_parser *p, const char *s, size_t n)
+{
+    hls_byterange range = {0};
+    bool has_offset = false;
+    int rc = parse_range(p, "EXT-X-BYTERANGE", s, n, &range, &has_offset);
+    if (rc != KTH_OK) {
+        return rc;
+    }
+    p->byterange_pending = true;
+    p->byterange_line = p->line_no;
+    p->byterange_length = range.length;
+    p->byterange_has_offset = has_offset;
+    p->byterange_offset = range.offset;
+    return KTH_OK;
+}
+
+int hls_media_discontinuity(hls_parser *p, const char *s, size_t n)
+{
+    (void)s, (void)n;
+    p->discontinuity_pending = true;
+    p->discontinuity_count++;
+    return KTH_OK;
+}
+
+int hls_media_gap(hls_parser *p, const char *s, size_t n)
+{
+    (void)s, (void)n;
+    p->gap_pending = true;
+    return KTH_OK;
+}
+
+/* ---- playlist-wide tags ------------------------------------------------------------------ */
+
+static int integer_tag(hls_parser *p, const char *tag, const char *s, size_t n, uint64_t *out)
+{
+    if (!hls_parse_decimal_integer(s, n, out)) {
+        char ex[HLS_EXCERPT_SIZE];
+        return hls_parser_fail(p, KTH_ERR_FORMAT, "%s '%s' is not a decimal integer", tag,
+                               hls_excerpt(ex, sizeof(ex), s, n));
+    }
+    return KTH_OK;
+}
+
+int hls_media_target_duration(hls_parser *p, const char *s, size_t n)
+{
+    return integer_tag(p, "EXT-X-TARGETDURATION", s, n, &p->pl->media.target_duration);
+}
+
+int hls_media_media_sequence(hls_parser *p, const char *s, size_t n)
+{
+    if (p->pl->media.segment_count > 0) {
+        return hls_parser_fail(p, KTH_ERR_FORMAT, "EXT-X-MEDIA-SEQUENCE after the first segment");
+    }
+    return integer_tag(p, "EXT-X-MEDIA-SEQUENCE", s, n, &p->pl->media.media_sequence);
+}
+
+int hls_media_discontinuity_sequence(hls_parser *p, const char *s, size_t n)
+{
+    if (p->pl->media.segment_count > 0) {
+        return hls_parser_fail(p, KTH_ERR_FORMAT,
+                               "EXT-X-DISCONTINUITY-SEQUENCE after the first segment");
+    }
+    return integer_tag(p, "EXT-X-DISCONTINUITY-SEQUENCE", s, n,
+                       &p->pl->media.discontinuity_sequence);
+}
+
+int hls_media_endlist(hls_parser *p, const char *s, size_t n)
+{
+    (void)s, (void)n;
+    p->pl->media.endlist = true;
+    return KTH_OK;
+}
+
+int hls_media_playlist_type(hls_parser *p, const char *s, size_t n)
+{
+    if (n == 3 && memcmp(s, "VOD", 3) == 0) {
+        p->pl->media.type = HLS_PLAYLIST_TYPE_VOD;
+    } else if (n == 5 && memcmp(s, "EVENT", 5) == 0) {
+        p->pl->media.type = HLS_PLAYLIST_TYPE_EVENT;
+    } else {
+        char ex[HLS_EXCERPT_SIZE];
+        return hls_parser_fail(p, KTH_ERR_FORMAT, "EXT-X-PLAYLIST-TYPE '%s' is not VOD or EVENT",
+                               hls_excerpt(ex, sizeof(ex), s, n));
+    }
+    return KTH_OK;
+}
+
+int hls_media_i_frames_only(hls_parser *p, const char *s, size_t n)
+{
+    (void)s, (void)n;
+    p->pl->media.i_frames_only = true;
+    return KTH_OK;
+}
+
+/* ---- segments ---------------------------------------------------------------------------- */
+
+/* Resolves a segment URI, sharing the previous segment's string when equal (a single-file
+ * playlist of byte ranges names one resource 100,000 times). */
+static const char *segment_uri(hls_parser *p, const char *s, size_t n)
+{
+    char *resolved = NULL;
+    int rc = hls_url_resolve(p->base_url, s, n, &resolved);
+    if (rc != KTH_OK) {
+        hls_parser_fail(p, rc, "cannot resolve URI against the base URL");
+        return NULL;
+    }
+    const hls_media_playlist *m = &p->pl->media;
+    const char *uri;
+    if (m->segment_count > 0 && strcmp(m->segments[m->segment_count - 1].uri, resolved) == 0) {
+        uri = m->segments[m->segment_count - 1].uri;
+    } else {
+        uri = hls_parser_strdup(p, resolved, strlen(resolved));
+    }
+    free(resolved);
+    return uri;
+}
+
+static int segment_range(hls_parser *p, hls_segment *seg)
+{
+    if (!p->byterange_pending) {
+        return KTH_OK;
+    }
+    size_t uri_line = p->line_no;
+    p->line_no = p->byterange_line;
+    uint64_t offset = p->byterange_offset;
+    if (!p->byterange_has_offset) {
+        const hls_range_entry *e = range_find(p, seg->uri);
+        if (e == NULL) {
+            char ex[HLS_EXCERPT_SIZE];
+            return hls_parser_fail(p, KTH_ERR_FORMAT,
+                                   "EXT-X-BYTERANGE has no offset and no earlier range of '%s' "
+                                   "precedes it",
+                                   hls_excerpt(ex, sizeof(ex), seg->uri, strlen(seg->uri)));
+        }
+        offset = e->end;
+    }
+    if (offset > UINT64_MAX - p->byterange_length) {
+        return hls_parser_fail(p, KTH_ERR_FORMAT, "EXT-X-BYTERANGE offset + length overflows");
+    }
+    p->line_no = uri_line;
+    seg->range.present = true;
+    seg->range.offset = offset;
+    seg->range.length = p->byterange_length;
+    return range_record(p, seg->uri, offset + p->byterange_length);
+}
+
+int hls_media_uri(hls_parser *p, const char *s, size_t n)
+{
+    if (!p->extinf_pending) {
+        char ex[HLS_EXCERPT_SIZE];
+        return hls_parser_fail(p, KTH_ERR_FORMAT, "URI '%s' without a preceding EXTINF",
+                               hls_excerpt(ex, sizeof(ex), s, n));
+    }
+    hls_media_playlist *m = &p->pl->media;
+    if (m->segment_count >= p->lim.max_segments) {
+        return hls_parser_fail(p, KTH_ERR_LIMIT, "more than %zu segments", p->lim.max_segments);
+    }
+    if ((uint64_t)m->segment_count > UINT64_MAX - m->media_sequence) {
+        return hls_parser_fail(p, KTH_ERR_FORMAT, "media sequence number overflows");
+    }
+    if (p->discontinuity_count > UINT64_MAX - m->discontinuity_sequence) {
+        return hls_parser_fail(p, KTH_ERR_FORMAT, "discontinuity sequence number overflows");
+    }
+    double total = m->total_duration + p->extinf_duration;
+    if (!isfinite(total)) {
+        return hls_parser_fail(p, KTH_ERR_FORMAT, "total duration overflows");
+    }
+    hls_segment seg;
+    memset(&seg, 0, sizeof(seg));
+    seg.line = p->line_no;
+    seg.duration = p->extinf_duration;
+    seg.start = m->total_duration;
+    seg.title = p->extinf_title;
+    seg.sequence = m->media_sequence + (uint64_t)m->segment_count;
+    seg.discontinuity_sequence = m->discontinuity_sequence + p->discontinuity_count;
+    seg.discontinuity = p->discontinuity_pending;
+    seg.gap = p->gap_pending;
+    seg.key = HLS_NONE;
+    seg.map = HLS_NONE;
+    int rc = KTH_OK;
+    if ((seg.uri = segment_uri(p, s, n)) == NULL) {
+        return KTH_ERR_NO_MEMORY;
+    }
+    /* The map first: its range may be what an offset-less segment range continues. */
+    if (p->map.present && (rc = use_map(p, &seg.map)) != KTH_OK) {
+        return rc;
+    }
+    if ((rc = segment_range(p, &seg)) != KTH_OK) {
+        return rc;
+    }
+    hls_key_slot *key = key_in_force(p);
+    if (key != NULL && (rc = use_key(p, key, &seg.key)) != KTH_OK) {
+        return rc;
+    }
+    hls_segment *grown =
+        hls_parser_grow(p, m->segments, &p->segment_cap, m->segment_count + 1, sizeof(*grown));
+    if (grown == NULL) {
+        return KTH_ERR_NO_MEMORY;
+    }
+    m->segments = grown;
+    m->segments[m->segment_count++] = seg;
+    m->total_duration = total;
+    p->extinf_pending = false;
+    p->byterange_pending = false;
+    p->discontinuity_pending = false;
+    p->gap_pending = false;
+    return KTH_OK;
+}
+
+int hls_media_finish(hls_parser *p)
+{
+    if (p->extinf_pending) {
+        p->line_no = p->extinf_line;
+        return hls_parser_fail(p, KTH_ERR_FORMAT, "EXTINF has no URI line after it");
+    }
+    return KTH_OK;
+}

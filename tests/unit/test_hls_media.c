@@ -1,0 +1,529 @@
+/*
+ * test_hls_media.c — media playlists: segment timing and numbering, byte ranges (explicit and
+ * implied offsets, per resource), keys and their inheritance, IVs, init sections (EXT-X-MAP),
+ * discontinuities, gaps, playlist-wide tags, and the errors, each naming its line.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "hls_test_helpers.h"
+
+static void test_media_playlist_alone_gives_timing_and_numbering(void **state)
+{
+    (void)state;
+    hls_playlist *pl = hls_test_parse("#EXTM3U\n"
+                                      "#EXT-X-VERSION:3\n"
+                                      "#EXT-X-TARGETDURATION:10\n"
+                                      "#EXT-X-MEDIA-SEQUENCE:7\n"
+                                      "#EXT-X-PLAYLIST-TYPE:VOD\n"
+                                      "#EXTINF:9.97667,first segment\n"
+                                      "seg7.ts\n"
+                                      "#EXTINF:10,\n"
+                                      "seg8.ts?x=1\n"
+                                      "#EXTINF:4.5\n"
+                                      "../other/seg9.ts\n"
+                                      "#EXT-X-ENDLIST\n");
+    assert_int_equal(pl->kind, HLS_PLAYLIST_MEDIA);
+    assert_int_equal(pl->version, 3);
+    assert_false(pl->independent_segments);
+    assert_int_equal(pl->master.variant_count, 0);
+    const hls_media_playlist *m = &pl->media;
+    assert_int_equal(m->target_duration, 10);
+    assert_int_equal(m->media_sequence, 7);
+    assert_int_equal(m->discontinuity_sequence, 0);
+    assert_int_equal(m->type, HLS_PLAYLIST_TYPE_VOD);
+    assert_true(m->endlist);
+    assert_false(m->i_frames_only);
+    assert_int_equal(m->segment_count, 3);
+    assert_int_equal(m->key_count, 0);
+    assert_int_equal(m->map_count, 0);
+
+    const hls_segment *s = m->segments;
+    assert_string_equal(s[0].uri, "https://cdn.example.com/path/to/seg7.ts");
+    assert_string_equal(s[0].title, "first segment");
+    assert_true(s[0].duration == 9.97667);
+    assert_true(s[0].start == 0.0);
+    assert_int_equal(s[0].sequence, 7);
+    assert_int_equal(s[0].line, 7);
+    assert_false(s[0].range.present);
+    assert_true(s[0].key == HLS_NONE);
+    assert_true(s[0].map == HLS_NONE);
+    assert_false(s[0].discontinuity);
+    assert_false(s[0].gap);
+
+    assert_string_equal(s[1].uri, "https://cdn.example.com/path/to/seg8.ts?x=1");
+    assert_null(s[1].title);
+    assert_true(s[1].start == 9.97667);
+    assert_int_equal(s[1].sequence, 8);
+
+    assert_string_equal(s[2].uri, "https://cdn.example.com/path/other/seg9.ts");
+    assert_true(s[2].duration == 4.5);
+    assert_true(s[2].start == 9.97667 + 10.0);
+    assert_int_equal(s[2].sequence, 9);
+    assert_true(m->total_duration == 9.97667 + 10.0 + 4.5);
+    hls_playlist_free(pl);
+}
+
+static void test_segment_uris_resolve_in_every_reference_form(void **state)
+{
+    (void)state;
+    hls_playlist *pl = hls_test_parse("#EXTM3U\n"
+                                      "#EXTINF:1,\n./a.ts\n"
+                                      "#EXTINF:1,\n../../b.ts\n"
+                                      "#EXTINF:1,\n?only=query\n"
+                                      "#EXTINF:1,\n/top/c.ts\n"
+                                      "#EXTINF:1,\n//host.example/d.ts\n"
+                                      "#EXTINF:1,\nhttp://abs.example/e.ts\n");
+    const hls_segment *s = pl->media.segments;
+    assert_string_equal(s[0].uri, "https://cdn.example.com/path/to/a.ts");
+    assert_string_equal(s[1].uri, "https://cdn.example.com/b.ts");
+    assert_string_equal(s[2].uri, "https://cdn.example.com/path/to/list.m3u8?only=query");
+    assert_string_equal(s[3].uri, "https://cdn.example.com/top/c.ts");
+    assert_string_equal(s[4].uri, "https://host.example/d.ts");
+    assert_string_equal(s[5].uri, "http://abs.example/e.ts");
+    hls_playlist_free(pl);
+}
+
+static void test_extinf_title_keeps_commas_and_duration_may_lack_a_comma(void **state)
+{
+    (void)state;
+    hls_playlist *pl = hls_test_parse("#EXTM3U\n"
+                                      "#EXTINF:3.5,Artist, Song, Live\n"
+                                      "a.aac\n"
+                                      "#EXTINF: 2 ,  spaced  \n"
+                                      "b.aac\n"
+                                      "#EXTINF:0\n"
+                                      "c.aac\n");
+    const hls_segment *s = pl->media.segments;
+    assert_string_equal(s[0].title, "Artist, Song, Live");
+    assert_true(s[1].duration == 2.0);
+    assert_string_equal(s[1].title, "spaced");
+    assert_true(s[2].duration == 0.0);
+    assert_null(s[2].title);
+    hls_playlist_free(pl);
+}
+
+static void test_implied_byterange_offset_continues_the_same_uri(void **state)
+{
+    (void)state;
+    hls_playlist *pl = hls_test_parse("#EXTM3U\n"
+                                      "#EXT-X-TARGETDURATION:6\n"
+                                      "#EXTINF:6,\n"
+                                      "#EXT-X-BYTERANGE:1000@100\n"
+                                      "main.mp4\n"
+                                      "#EXTINF:6,\n"
+                                      "#EXT-X-BYTERANGE:500@0\n"
+                                      "other.aac\n"
+                                      "#EXTINF:6,\n"
+                                      "#EXT-X-BYTERANGE:2000\n"
+                                      "main.mp4\n"
+                                      "#EXTINF:6,\n"
+                                      "#EXT-X-BYTERANGE:700\n"
+                                      "other.aac\n"
+                                      "#EXTINF:6,\n"
+                                      "whole.ts\n"
+                                      "#EXTINF:6,\n"
+                                      "#EXT-X-BYTERANGE:5\n"
+                                      "main.mp4\n");
+    const hls_segment *s = pl->media.segments;
+    assert_int_equal(pl->media.segment_count, 6);
+    assert_true(s[0].range.present);
+    assert_int_equal(s[0].range.offset, 100);
+    assert_int_equal(s[0].range.length, 1000);
+    assert_int_equal(s[1].range.offset, 0);
+    assert_int_equal(s[2].range.offset, 1100);
+    assert_int_equal(s[2].range.length, 2000);
+    assert_int_equal(s[3].range.offset, 500);
+    assert_int_equal(s[3].range.length, 700);
+    assert_false(s[4].range.present);
+    assert_int_equal(s[5].range.offset, 3100);
+    /* Equal consecutive URIs share storage; equality is what matters. */
+    assert_string_equal(s[0].uri, s[2].uri);
+    hls_playlist_free(pl);
+}
+
+static void test_implied_byterange_offset_continues_after_the_init_range(void **state)
+{
+    (void)state;
+    hls_playlist *pl = hls_test_parse("#EXTM3U\n"
+                                      "#EXT-X-MAP:URI=\"main.mp4\",BYTERANGE=\"720@0\"\n"
+                                      "#EXTINF:6,\n"
+                                      "#EXT-X-BYTERANGE:1000\n"
+                                      "main.mp4\n");
+    assert_int_equal(pl->media.segments[0].range.offset, 720);
+    assert_int_equal(pl->media.map_count, 1);
+    assert_true(pl->media.maps[0].range.present);
+    assert_int_equal(pl->media.maps[0].range.length, 720);
+    hls_playlist_free(pl);
+}
+
+static void test_byterange_errors_name_the_byterange_line(void **state)
+{
+    (void)state;
+    hls_test_expect_error("#EXTM3U\n#EXTINF:6,\n#EXT-X-BYTERANGE:1000\nfile.mp4\n", KTH_ERR_FORMAT,
+                          "line 3: EXT-X-BYTERANGE has no offset and no earlier range of "
+                          "'https://cdn.example.com/path/to/file.mp4' precedes it");
+    hls_test_expect_error("#EXTM3U\n#EXTINF:6,\n#EXT-X-BYTERANGE:10@0\na.mp4\n#EXTINF:6,\n"
+                          "#EXT-X-BYTERANGE:10\nb.mp4\n",
+                          KTH_ERR_FORMAT,
+                          "line 6: EXT-X-BYTERANGE has no offset and no earlier range of "
+                          "'https://cdn.example.com/path/to/b.mp4' precedes it");
+    hls_test_expect_error("#EXTM3U\n#EXTINF:6,\n#EXT-X-BYTERANGE:2@18446744073709551615\na\n",
+                          KTH_ERR_FORMAT,
+                          "line 3: EXT-X-BYTERANGE 2@18446744073709551615: offset + length "
+                          "overflows");
+    hls_test_expect_error("#EXTM3U\n#EXTINF:6,\n#EXT-X-BYTERANGE:18446744073709551615@0\na\n"
+                          "#EXTINF:6,\n#EXT-X-BYTERANGE:1\na\n",
+                          KTH_ERR_FORMAT, "line 6: EXT-X-BYTERANGE offset + length overflows");
+    hls_test_expect_error("#EXTM3U\n#EXTINF:6,\n#EXT-X-BYTERANGE:0@5\na\n", KTH_ERR_FORMAT,
+                          "line 3: EXT-X-BYTERANGE length is 0");
+    hls_test_expect_error("#EXTM3U\n#EXTINF:6,\n#EXT-X-BYTERANGE:ten\na\n", KTH_ERR_FORMAT,
+                          "line 3: EXT-X-BYTERANGE 'ten' is not <length>[@<offset>]");
+    hls_test_expect_error("#EXTM3U\n#EXT-X-MAP:URI=\"i.mp4\",BYTERANGE=\"x@1\"\n", KTH_ERR_FORMAT,
+                          "line 2: EXT-X-MAP BYTERANGE 'x@1' is not <length>[@<offset>]");
+}
+
+static void test_key_applies_to_following_segments_until_the_next_key(void **state)
+{
+    (void)state;
+    hls_playlist *pl =
+        hls_test_parse("#EXTM3U\n"
+                       "#EXTINF:4,\nclear0.ts\n"
+                       "#EXT-X-KEY:METHOD=AES-128,URI=\"keys/k1.bin\"\n"
+                       "#EXTINF:4,\ns1.ts\n"
+                       "#EXTINF:4,\ns2.ts\n"
+                       "#EXT-X-KEY:METHOD=AES-128,URI=\"https://keys.example.com/k2\",IV=0x0F\n"
+                       "#EXTINF:4,\ns3.ts\n"
+                       "#EXT-X-KEY:METHOD=NONE\n"
+                       "#EXTINF:4,\nclear4.ts\n"
+                       "#EXT-X-KEY:METHOD=SAMPLE-AES,URI=\"k3\"\n"
+                       "#EXTINF:4,\ns5.ts\n");
+    const hls_media_playlist *m = &pl->media;
+    const hls_segment *s = m->segments;
+    assert_int_equal(m->key_count, 3);
+    assert_true(s[0].key == HLS_NONE);
+    assert_int_equal(s[1].key, 0);
+    assert_int_equal(s[2].key, 0);
+    assert_int_equal(s[3].key, 1);
+    assert_true(s[4].key == HLS_NONE);
+    assert_int_equal(s[5].key, 2);
+    assert_int_equal(m->keys[0].method, HLS_KEY_AES_128);
+    assert_string_equal(m->keys[0].method_name, "AES-128");
+    assert_string_equal(m->keys[0].uri, "https://cdn.example.com/path/to/keys/k1.bin");
+    assert_false(m->keys[0].has_iv);
+    assert_string_equal(m->keys[0].keyformat, "identity");
+    assert_string_equal(m->keys[0].keyformat_versions, "1");
+    assert_int_equal(m->keys[0].line, 4);
+    assert_string_equal(m->keys[1].uri, "https://keys.example.com/k2");
+    assert_true(m->keys[1].has_iv);
+    assert_int_equal(m->keys[2].method, HLS_KEY_SAMPLE_AES);
+    hls_playlist_free(pl);
+}
+
+static void test_iv_is_explicit_or_the_big_endian_media_sequence_number(void **state)
+{
+    (void)state;
+    hls_playlist *pl = hls_test_parse(
+        "#EXTM3U\n"
+        "#EXT-X-MEDIA-SEQUENCE:72623859790382856\n" /* 0x0102030405060708 */
+        "#EXTINF:4,\nclear.ts\n"
+        "#EXT-X-KEY:METHOD=AES-128,URI=\"k1\"\n"
+        "#EXTINF:4,\na.ts\n"
+        "#EXT-X-KEY:METHOD=AES-128,URI=\"k2\",IV=0xA0A1A2A3A4A5A6A7A8A9AAABACADAEAF\n"
+        "#EXTINF:4,\nb.ts\n");
+    uint8_t iv[16];
+    assert_int_equal(hls_playlist_segment_iv(pl, 1, iv), KTH_OK);
+    static const uint8_t from_sequence[16] = {0, 0, 0, 0, 0, 0, 0, 0,
+                                              1, 2, 3, 4, 5, 6, 7, 9}; /* sequence of segment 1 */
+    assert_memory_equal(iv, from_sequence, 16);
+    assert_int_equal(hls_playlist_segment_iv(pl, 2, iv), KTH_OK);
+    static const uint8_t explicit_iv[16] = {0xA0, 0xA1, 0xA2, 0xA3, 0xA4, 0xA5, 0xA6, 0xA7,
+                                            0xA8, 0xA9, 0xAA, 0xAB, 0xAC, 0xAD, 0xAE, 0xAF};
+    assert_memory_equal(iv, explicit_iv, 16);
+    assert_int_equal(hls_playlist_segment_iv(pl, 0, iv), KTH_ERR_INVALID_ARG); /* clear */
+    assert_int_equal(hls_playlist_segment_iv(pl, 3, iv), KTH_ERR_INVALID_ARG);
+    assert_int_equal(hls_playlist_segment_iv(NULL, 0, iv), KTH_ERR_INVALID_ARG);
+
+    hls_key key = {.method = HLS_KEY_AES_128};
+    hls_key_iv(&key, UINT64_MAX, iv);
+    static const uint8_t max_sequence[16] = {0,    0,    0,    0,    0,    0,    0,    0,
+                                             0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF};
+    assert_memory_equal(iv, max_sequence, 16);
+    hls_playlist_free(pl);
+}
+
+static void test_identity_key_is_preferred_among_key_formats_in_force(void **state)
+{
+    (void)state;
+    hls_playlist *pl = hls_test_parse("#EXTM3U\n"
+                                      "#EXT-X-KEY:METHOD=SAMPLE-AES,URI=\"skd://"
+                                      "a\",KEYFORMAT=\"com.apple.streamingkeydelivery\"\n"
+                                      "#EXTINF:4,\nfairplay-only.ts\n"
+                                      "#EXT-X-KEY:METHOD=AES-128,URI=\"plain.key\"\n"
+                                      "#EXTINF:4,\nboth.ts\n"
+                                      "#EXT-X-KEY:METHOD=SAMPLE-AES,URI=\"skd://"
+                                      "b\",KEYFORMAT=\"com.apple.streamingkeydelivery\"\n"
+                                      "#EXTINF:4,\nboth-again.ts\n"
+                                      "#EXT-X-KEY:METHOD=NONE\n"
+                                      "#EXTINF:4,\nclear.ts\n");
+    const hls_media_playlist *m = &pl->media;
+    assert_int_equal(m->segments[0].key, 0);
+    assert_string_equal(m->keys[0].keyformat, "com.apple.streamingkeydelivery");
+    assert_int_equal(m->segments[1].key, 1);
+    assert_string_equal(m->keys[1].uri, "https://cdn.example.com/path/to/plain.key");
+    assert_int_equal(m->segments[2].key, 1); /* the identity key is still in force */
+    assert_true(m->segments[3].key == HLS_NONE);
+    hls_playlist_free(pl);
+}
+
+static void test_unknown_key_method_is_kept_as_other(void **state)
+{
+    (void)state;
+    hls_playlist *pl = hls_test_parse("#EXTM3U\n"
+                                      "#EXT-X-KEY:METHOD=SAMPLE-AES-CTR,URI=\"data:x\","
+                                      "KEYFORMAT=\"urn:uuid:1\",KEYFORMATVERSIONS=\"1\"\n"
+                                      "#EXTINF:4,\na.ts\n");
+    assert_int_equal(pl->media.keys[0].method, HLS_KEY_OTHER);
+    assert_string_equal(pl->media.keys[0].method_name, "SAMPLE-AES-CTR");
+    assert_string_equal(pl->media.keys[0].uri, "data:x");
+    hls_playlist_free(pl);
+}
+
+static void test_key_errors_name_their_line(void **state)
+{
+    (void)state;
+    hls_test_expect_error("#EXTM3U\n#EXT-X-KEY:URI=\"k\"\n", KTH_ERR_FORMAT,
+                          "line 2: EXT-X-KEY has no METHOD");
+    hls_test_expect_error("#EXTM3U\n#EXT-X-KEY:METHOD=AES-128\n", KTH_ERR_FORMAT,
+                          "line 2: EXT-X-KEY METHOD=AES-128 has no URI");
+    hls_test_expect_error("#EXTM3U\n#EXT-X-KEY:METHOD=\"AES-128\",URI=\"k\"\n", KTH_ERR_FORMAT,
+                          "line 2: EXT-X-KEY attribute METHOD must be an enumerated string");
+    hls_test_expect_error("#EXTM3U\n#EXT-X-KEY:METHOD=AES-128,URI=k\n", KTH_ERR_FORMAT,
+                          "line 2: EXT-X-KEY attribute URI must be a quoted string");
+    hls_test_expect_error("#EXTM3U\n#EXT-X-KEY:METHOD=AES-128,URI=\"k\",IV=0x1G\n", KTH_ERR_FORMAT,
+                          "line 2: EXT-X-KEY IV '0x1G' is not a 128-bit hexadecimal number");
+    hls_test_expect_error(
+        "#EXTM3U\n#EXT-X-KEY:METHOD=AES-128,URI=\"k\",IV=0x000102030405060708090A0B0C0D0E0F10\n",
+        KTH_ERR_FORMAT,
+        "line 2: EXT-X-KEY IV '0x000102030405060708090A0B0C0D0E0F10' is not a 128-bit "
+        "hexadecimal number");
+    hls_test_expect_error("#EXTM3U\n#EXT-X-KEY:METHOD=AES-128,URI=\"k\",KEYFORMAT=identity\n",
+                          KTH_ERR_FORMAT,
+                          "line 2: EXT-X-KEY attribute KEYFORMAT must be a quoted string");
+}
+
+static void test_map_applies_to_following_segments_until_the_next_map(void **state)
+{
+    (void)state;
+    hls_playlist *pl = hls_test_parse("#EXTM3U\n"
+                                      "#EXTINF:6,\nno-init.ts\n"
+                                      "#EXT-X-MAP:URI=\"init-a.mp4\"\n"
+                                      "#EXTINF:6,\na1.m4s\n"
+                                      "#EXTINF:6,\na2.m4s\n"
+                                      "#EXT-X-DISCONTINUITY\n"
+                                      "#EXT-X-MAP:URI=\"init-b.mp4\",BYTERANGE=\"100@50\"\n"
+                                      "#EXTINF:6,\nb1.m4s\n"
+                                      "#EXT-X-DISCONTINUITY\n"
+                                      "#EXT-X-MAP:URI=\"init-b.mp4\",BYTERANGE=\"100@50\"\n"
+                                      "#EXTINF:6,\nb2.m4s\n"
+                                      "#EXT-X-MAP:URI=\"init-a.mp4\"\n"
+                                      "#EXTINF:6,\na3.m4s\n");
+    const hls_media_playlist *m = &pl->media;
+    assert_true(m->segments[0].map == HLS_NONE);
+    assert_int_equal(m->segments[1].map, 0);
+    assert_int_equal(m->segments[2].map, 0);
+    assert_int_equal(m->segments[3].map, 1);
+    assert_int_equal(m->segments[4].map, 1); /* identical re-declaration shares the entry */
+    assert_int_equal(m->segments[5].map, 2); /* a change back is a new entry */
+    assert_int_equal(m->map_count, 3);
+    assert_string_equal(m->maps[0].uri, "https://cdn.example.com/path/to/init-a.mp4");
+    assert_false(m->maps[0].range.present);
+    assert_true(m->maps[0].key == HLS_NONE);
+    assert_int_equal(m->maps[0].line, 4);
+    assert_true(m->maps[1].range.present);
+    assert_int_equal(m->maps[1].range.offset, 50);
+    assert_int_equal(m->maps[1].range.length, 100);
+    assert_string_equal(m->maps[2].uri, m->maps[0].uri);
+    hls_playlist_free(pl);
+}
+
+static void test_map_range_without_offset_starts_at_zero(void **state)
+{
+    (void)state;
+    hls_playlist *pl = hls_test_parse("#EXTM3U\n"
+                                      "#EXT-X-MAP:URI=\"init.mp4\",BYTERANGE=\"600\"\n"
+                                      "#EXTINF:6,\na.m4s\n");
+    assert_true(pl->media.maps[0].range.present);
+    assert_int_equal(pl->media.maps[0].range.offset, 0);
+    assert_int_equal(pl->media.maps[0].range.length, 600);
+    hls_playlist_free(pl);
+}
+
+static void test_map_takes_the_key_in_force_at_its_tag(void **state)
+{
+    (void)state;
+    hls_playlist *pl = hls_test_parse("#EXTM3U\n"
+                                      "#EXT-X-KEY:METHOD=AES-128,URI=\"k1\",IV=0x1\n"
+                                      "#EXT-X-MAP:URI=\"init.mp4\"\n"
+                                      "#EXTINF:6,\na.m4s\n"
+                                      "#EXT-X-KEY:METHOD=AES-128,URI=\"k2\",IV=0x2\n"
+                                      "#EXTINF:6,\nb.m4s\n"
+                                      "#EXT-X-MAP:URI=\"init2.mp4\"\n"
+                                      "#EXT-X-KEY:METHOD=NONE\n"
+                                      "#EXTINF:6,\nc.m4s\n");
+    const hls_media_playlist *m = &pl->media;
+    assert_int_equal(m->maps[0].key, 0);
+    assert_int_equal(m->segments[0].key, 0); /* the same tag: one shared entry */
+    assert_int_equal(m->segments[1].key, 1);
+    assert_int_equal(m->segments[1].map, 0);
+    assert_true(m->segments[2].key == HLS_NONE);
+    assert_int_equal(m->segments[2].map, 1);
+    assert_int_equal(m->maps[1].key, 1); /* k2 was in force at the second EXT-X-MAP */
+    assert_string_equal(m->keys[m->maps[1].key].uri, "https://cdn.example.com/path/to/k2");
+    hls_playlist_free(pl);
+}
+
+static void test_encrypted_map_requires_an_iv(void **state)
+{
+    (void)state;
+    hls_test_expect_error("#EXTM3U\n#EXT-X-KEY:METHOD=AES-128,URI=\"k\"\n"
+                          "#EXT-X-MAP:URI=\"init.mp4\"\n",
+                          KTH_ERR_FORMAT,
+                          "line 3: EXT-X-MAP is under the AES-128 key of line 2, which has no IV "
+                          "(required for an encrypted init section)");
+    hls_test_expect_error("#EXTM3U\n#EXT-X-MAP:BYTERANGE=\"1@0\"\n", KTH_ERR_FORMAT,
+                          "line 2: EXT-X-MAP has no URI");
+}
+
+static void test_discontinuity_sequence_counts_discontinuity_tags(void **state)
+{
+    (void)state;
+    hls_playlist *pl = hls_test_parse("#EXTM3U\n"
+                                      "#EXT-X-DISCONTINUITY-SEQUENCE:3\n"
+                                      "#EXTINF:10,\nclipA.ts\n"
+                                      "#EXT-X-DISCONTINUITY\n"
+                                      "#EXTINF:10,\nad0.ts\n"
+                                      "#EXTINF:3,\nad1.ts\n"
+                                      "#EXT-X-DISCONTINUITY\n"
+                                      "#EXTINF:10,\nclipB.ts\n");
+    const hls_media_playlist *m = &pl->media;
+    assert_int_equal(m->discontinuity_sequence, 3);
+    assert_false(m->segments[0].discontinuity);
+    assert_int_equal(m->segments[0].discontinuity_sequence, 3);
+    assert_true(m->segments[1].discontinuity);
+    assert_int_equal(m->segments[1].discontinuity_sequence, 4);
+    assert_false(m->segments[2].discontinuity);
+    assert_int_equal(m->segments[2].discontinuity_sequence, 4);
+    assert_true(m->segments[3].discontinuity);
+    assert_int_equal(m->segments[3].discontinuity_sequence, 5);
+    hls_playlist_free(pl);
+}
+
+static void test_gap_marks_only_the_next_segment(void **state)
+{
+    (void)state;
+    hls_playlist *pl = hls_test_parse("#EXTM3U\n"
+                                      "#EXT-X-GAP\n"
+                                      "#EXTINF:4,\nmissing.ts\n"
+                                      "#EXTINF:4,\npresent.ts\n");
+    assert_true(pl->media.segments[0].gap);
+    assert_false(pl->media.segments[1].gap);
+    hls_playlist_free(pl);
+}
+
+static void test_playlist_wide_media_tags(void **state)
+{
+    (void)state;
+    hls_playlist *pl = hls_test_parse("#EXTM3U\n"
+                                      "#EXT-X-PLAYLIST-TYPE:EVENT\n"
+                                      "#EXT-X-I-FRAMES-ONLY\n"
+                                      "#EXT-X-INDEPENDENT-SEGMENTS\n"
+                                      "#EXT-X-TARGETDURATION: 4\n");
+    assert_int_equal(pl->kind, HLS_PLAYLIST_MEDIA);
+    assert_int_equal(pl->media.target_duration, 4); /* a blank after the colon is accepted */
+    assert_int_equal(pl->media.type, HLS_PLAYLIST_TYPE_EVENT);
+    assert_true(pl->media.i_frames_only);
+    assert_true(pl->independent_segments);
+    assert_false(pl->media.endlist);
+    assert_int_equal(pl->media.segment_count, 0);
+    assert_true(pl->media.total_duration == 0.0);
+    hls_playlist_free(pl);
+}
+
+static void test_media_errors_name_their_line(void **state)
+{
+    (void)state;
+    hls_test_expect_error("#EXTM3U\n#EXT-X-TARGETDURATION:6\n\n#EXTINF:abc,\nb.ts\n",
+                          KTH_ERR_FORMAT, "line 4: EXTINF duration 'abc' is not a number");
+    hls_test_expect_error("#EXTM3U\n#EXTINF:-1,\nb.ts\n", KTH_ERR_FORMAT,
+                          "line 2: EXTINF duration '-1' is negative");
+    hls_test_expect_error("#EXTM3U\n#EXTINF:,title\nb.ts\n", KTH_ERR_FORMAT,
+                          "line 2: EXTINF duration '' is not a number");
+    hls_test_expect_error("#EXTM3U\n#EXT-X-TARGETDURATION:6\nb.ts\n", KTH_ERR_FORMAT,
+                          "line 3: URI 'b.ts' without a preceding EXTINF");
+    hls_test_expect_error("#EXTM3U\n#EXTINF:1,\n#EXTINF:2,\nb.ts\n", KTH_ERR_FORMAT,
+                          "line 3: EXTINF follows the EXTINF of line 2, which has no URI line");
+    hls_test_expect_error("#EXTM3U\n#EXTINF:1,\na.ts\n#EXTINF:2,\n#EXT-X-ENDLIST\n", KTH_ERR_FORMAT,
+                          "line 4: EXTINF has no URI line after it");
+    hls_test_expect_error("#EXTM3U\n#EXT-X-TARGETDURATION:6.5\n", KTH_ERR_FORMAT,
+                          "line 2: EXT-X-TARGETDURATION '6.5' is not a decimal integer");
+    hls_test_expect_error("#EXTM3U\n#EXTINF:1,\na.ts\n#EXT-X-MEDIA-SEQUENCE:5\n", KTH_ERR_FORMAT,
+                          "line 4: EXT-X-MEDIA-SEQUENCE after the first segment");
+    hls_test_expect_error("#EXTM3U\n#EXTINF:1,\na.ts\n#EXT-X-DISCONTINUITY-SEQUENCE:5\n",
+                          KTH_ERR_FORMAT,
+                          "line 4: EXT-X-DISCONTINUITY-SEQUENCE after the first segment");
+    hls_test_expect_error("#EXTM3U\n#EXT-X-PLAYLIST-TYPE:LIVE\n", KTH_ERR_FORMAT,
+                          "line 2: EXT-X-PLAYLIST-TYPE 'LIVE' is not VOD or EVENT");
+    hls_test_expect_error("#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:18446744073709551615\n"
+                          "#EXTINF:1,\na.ts\n#EXTINF:1,\nb.ts\n",
+                          KTH_ERR_FORMAT, "line 6: media sequence number overflows");
+    hls_test_expect_error("#EXTM3U\n#EXT-X-DISCONTINUITY-SEQUENCE:18446744073709551615\n"
+                          "#EXT-X-DISCONTINUITY\n#EXTINF:1,\na.ts\n",
+                          KTH_ERR_FORMAT, "line 5: discontinuity sequence number overflows");
+}
+
+static void test_huge_durations_cannot_overflow_the_total(void **state)
+{
+    (void)state;
+    /* 1.5e308 is finite, two of them are not. */
+    char text[1024] = "#EXTM3U\n#EXTINF:15";
+    for (int i = 0; i < 307; i++) {
+        strcat(text, "0");
+    }
+    char line[400];
+    strcpy(line, strchr(text, '\n') + 1);
+    strcat(text, ",\na.ts\n");
+    strcat(text, line);
+    strcat(text, ",\nb.ts\n");
+    hls_test_expect_error(text, KTH_ERR_FORMAT, "line 5: total duration overflows");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_media_playlist_alone_gives_timing_and_numbering),
+        cmocka_unit_test(test_segment_uris_resolve_in_every_reference_form),
+        cmocka_unit_test(test_extinf_title_keeps_commas_and_duration_may_lack_a_comma),
+        cmocka_unit_test(test_implied_byterange_offset_continues_the_same_uri),
+        cmocka_unit_test(test_implied_byterange_offset_continues_after_the_init_range),
+        cmocka_unit_test(test_byterange_errors_name_the_byterange_line),
+        cmocka_unit_test(test_key_applies_to_following_segments_until_the_next_key),
+        cmocka_unit_test(test_iv_is_explicit_or_the_big_endian_media_sequence_number),
+        cmocka_unit_test(test_identity_key_is_preferred_among_key_formats_in_force),
+        cmocka_unit_test(test_unknown_key_method_is_kept_as_other),
+        cmocka_unit_test(test_key_errors_name_their_line),
+        cmocka_unit_test(test_map_applies_to_following_segments_until_the_next_map),
+        cmocka_unit_test(test_map_range_without_offset_starts_at_zero),
+        cmocka_unit_test(test_map_takes_the_key_in_force_at_its_tag),
+        cmocka_unit_test(test_encrypted_map_requires_an_iv),
+        cmocka_unit_test(test_discontinuity_sequence_counts_discontinuity_tags),
+        cmocka_unit_test(test_gap_marks_only_the_next_segment),
+        cmocka_unit_test(test_playlist_wide_media_tags),
+        cmocka_unit_test(test_media_errors_name_their_line),
+        cmocka_unit_test(test_huge_durations_cannot_overflow_the_total),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
