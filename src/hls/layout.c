@@ -1,0 +1,237 @@
+/*
+ * layout.c — entries of a variant's byte space, their sizes and prefix offsets.
+ *
+ * Lock: layout->lock is a leaf; it guards sizes and the prefix. Invariant: entries
+ * [0, known_prefix) all have known sizes and offsets[i] = sum of sizes before i, for
+ * i <= known_prefix; offsets beyond known_prefix are not meaningful yet.
+ */
+#include "hls/layout.h"
+
+#include "platform/sync.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct hls_layout {
+    platform_mutex lock; /* leaf */
+    const hls_media_playlist *media;
+    hls_entry *entries;
+    size_t count;
+    size_t segment_count;
+    size_t *segment_entry; /* segment index -> entry index */
+    size_t *segment_init;  /* segment index -> init entry index or HLS_NONE */
+    uint64_t *offsets;     /* count + 1 prefix sums, valid up to known_prefix */
+    size_t known_prefix;
+};
+
+/* Extends the known prefix over entries whose sizes are now known. Lock held. */
+static void extend_prefix(hls_layout *l)
+{
+    while (l->known_prefix < l->count && l->entries[l->known_prefix].size_known) {
+        uint64_t next = l->offsets[l->known_prefix] + l->entries[l->known_prefix].size;
+        if (next < l->offsets[l->known_prefix])
+            break; /* overflow: leave the rest unknown rather than wrap */
+        l->offsets[l->known_prefix + 1] = next;
+        l->known_prefix++;
+    }
+}
+
+kth_status hls_layout_new(const hls_playlist *pl, hls_layout **out)
+{
+    if (!pl || !out || pl->kind != HLS_PLAYLIST_MEDIA || pl->media.segment_count == 0)
+        return KTH_ERR_INVALID_ARG;
+    const hls_media_playlist *m = &pl->media;
+    hls_layout *l = calloc(1, sizeof *l);
+    if (!l)
+        return KTH_ERR_NO_MEMORY;
+    size_t n = m->segment_count;
+    l->entries = calloc(2 * n, sizeof *l->entries); /* at most one init per segment */
+    l->offsets = calloc(2 * n + 1, sizeof *l->offsets);
+    l->segment_entry = calloc(n, sizeof *l->segment_entry);
+    l->segment_init = calloc(n, sizeof *l->segment_init);
+    if (!l->entries || !l->offsets || !l->segment_entry || !l->segment_init ||
+        platform_mutex_init(&l->lock) != KTH_OK) {
+        free(l->entries);
+        free(l->offsets);
+        free(l->segment_entry);
+        free(l->segment_init);
+        free(l);
+        return KTH_ERR_NO_MEMORY;
+    }
+    l->media = m;
+    l->segment_count = n;
+    size_t current_map = HLS_NONE, current_init = HLS_NONE;
+    for (size_t i = 0; i < n; i++) {
+        const hls_segment *seg = &m->segments[i];
+        if (seg->map != current_map) {
+            current_map = seg->map;
+            current_init = HLS_NONE;
+            if (seg->map != HLS_NONE) {
+                const hls_map *map = &m->maps[seg->map];
+                hls_entry *e = &l->entries[l->count];
+                e->kind = HLS_ENTRY_INIT;
+                e->segment = i;
+                e->map = seg->map;
+                e->start = seg->start;
+                /* An encrypted init section's plaintext size is known only once decrypted. */
+                if (map->range.present && map->key == HLS_NONE) {
+                    e->size_known = true;
+                    e->size = map->range.length;
+                }
+                current_init = l->count++;
+            }
+        }
+        hls_entry *e = &l->entries[l->count];
+        e->kind = HLS_ENTRY_SEGMENT;
+        e->segment = i;
+        e->map = seg->map;
+        e->start = seg->start;
+        e->duration = seg->duration;
+        if (seg->gap) {
+            e->size_known = true;
+            e->size = 0;
+        } else if (seg->range.present && seg->key == HLS_NONE) {
+            e->size_known = true;
+            e->size = seg->range.length;
+        }
+        l->segment_init[i] = current_init;
+        l->segment_entry[i] = l->count++;
+    }
+    extend_prefix(l);
+    *out = l;
+    return KTH_OK;
+}
+
+void hls_layout_free(hls_layout *l)
+{
+    if (!l)
+        return;
+    platform_mutex_destroy(&l->lock);
+    free(l->entries);
+    free(l->offsets);
+    free(l->segment_entry);
+    free(l->segment_init);
+    free(l);
+}
+
+size_t hls_layout_entry_count(hls_layout *l)
+{
+    return l->count;
+}
+
+size_t hls_layout_segment_count(hls_layout *l)
+{
+    return l->segment_count;
+}
+
+double hls_layout_total_duration(hls_layout *l)
+{
+    return l->media->total_duration;
+}
+
+kth_status hls_layout_entry(hls_layout *l, size_t index, hls_entry *entry)
+{
+    if (index >= l->count)
+        return KTH_ERR_OUT_OF_RANGE;
+    platform_mutex_lock(&l->lock);
+    *entry = l->entries[index];
+    entry->offset_known = index <= l->known_prefix;
+    entry->offset = entry->offset_known ? l->offsets[index] : 0;
+    platform_mutex_unlock(&l->lock);
+    return KTH_OK;
+}
+
+kth_status hls_layout_entry_of_segment(hls_layout *l, size_t segment, size_t *entry,
+                                       size_t *init_entry)
+{
+    if (segment >= l->segment_count)
+        return KTH_ERR_OUT_OF_RANGE;
+    if (entry)
+        *entry = l->segment_entry[segment];
+    if (init_entry)
+        *init_entry = l->segment_init[segment];
+    return KTH_OK;
+}
+
+kth_status hls_layout_set_size(hls_layout *l, size_t index, uint64_t size)
+{
+    if (index >= l->count)
+        return KTH_ERR_OUT_OF_RANGE;
+    kth_status st = KTH_OK;
+    platform_mutex_lock(&l->lock);
+    hls_entry *e = &l->entries[index];
+    if (e->size_known) {
+        if (e->size != size)
+            st = KTH_ERR_CHANGED;
+    } else {
+        e->size_known = true;
+        e->size = size;
+        extend_prefix(l);
+    }
+    platform_mutex_unlock(&l->lock);
+    return st;
+}
+
+kth_status hls_layout_locate(hls_layout *l, uint64_t offset, size_t *entry, uint64_t *within)
+{
+    platform_mutex_lock(&l->lock);
+    kth_status st;
+    /* Binary search over the known prefix: the last entry whose offset <= offset and whose
+     * end is past it. */
+    if (l->known_prefix > 0 && offset < l->offsets[l->known_prefix]) {
+        size_t lo = 0, hi = l->known_prefix; /* invariant: offsets[lo] <= offset < offsets[hi] */
+        while (hi - lo > 1) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (l->offsets[mid] <= offset)
+                lo = mid;
+            else
+                hi = mid;
+        }
+        /* offsets[lo] <= offset < offsets[lo + 1]: entry lo holds it (it has a size > 0). */
+        *entry = lo;
+        *within = offset - l->offsets[lo];
+        st = KTH_OK;
+    } else if (l->known_prefix == l->count) {
+        st = KTH_ERR_OUT_OF_RANGE;
+    } else {
+        *entry = l->known_prefix; /* its size is the next one needed */
+        *within = 0;
+        st = KTH_ERR_RETRY;
+    }
+    platform_mutex_unlock(&l->lock);
+    return st;
+}
+
+size_t hls_layout_segment_at_time(hls_layout *l, double seconds)
+{
+    const hls_media_playlist *m = l->media;
+    if (!(seconds > 0))
+        return 0;
+    size_t lo = 0, hi = m->segment_count; /* first segment whose end > seconds */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (m->segments[mid].start + m->segments[mid].duration <= seconds)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < m->segment_count ? lo : m->segment_count - 1;
+}
+
+bool hls_layout_total_length(hls_layout *l, uint64_t *length)
+{
+    platform_mutex_lock(&l->lock);
+    bool known = l->known_prefix == l->count;
+    if (known && length)
+        *length = l->offsets[l->count];
+    platform_mutex_unlock(&l->lock);
+    return known;
+}
+
+size_t hls_layout_first_unknown_before(hls_layout *l, size_t index)
+{
+    platform_mutex_lock(&l->lock);
+    size_t r = l->known_prefix < index && l->known_prefix < l->count ? l->known_prefix : HLS_NONE;
+    platform_mutex_unlock(&l->lock);
+    return r;
+}

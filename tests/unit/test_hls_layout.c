@@ -1,0 +1,180 @@
+/*
+ * test_hls_layout.c — a variant's virtual byte space: init sections in front of the segments
+ * that use them, sizes arriving out of order, offsets that never change once known, lookups by
+ * byte and by time, and byte ranges of encrypted segments not mistaken for plaintext sizes.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "hls/layout.h"
+#include "hls/playlist.h"
+
+static hls_playlist *parse(const char *text)
+{
+    hls_playlist *pl = NULL;
+    char err[256];
+    int st = hls_playlist_parse((const uint8_t *)text, strlen(text),
+                                "http://127.0.0.1/a/media.m3u8", NULL, &pl, err, sizeof err);
+    if (st != KTH_OK)
+        fail_msg("parse failed: %s", err);
+    return pl;
+}
+
+static void test_sizes_arrive_out_of_order_and_offsets_follow(void **state)
+{
+    (void)state;
+    hls_playlist *pl = parse("#EXTM3U\n#EXT-X-TARGETDURATION:4\n"
+                             "#EXTINF:4,\ns0.ts\n#EXTINF:4,\ns1.ts\n#EXTINF:2.5,\ns2.ts\n"
+                             "#EXT-X-ENDLIST\n");
+    hls_layout *l;
+    assert_int_equal(hls_layout_new(pl, &l), KTH_OK);
+    assert_int_equal(hls_layout_entry_count(l), 3);
+    size_t e;
+    uint64_t within;
+    assert_int_equal(hls_layout_locate(l, 0, &e, &within), KTH_ERR_RETRY);
+    assert_int_equal(e, 0); /* the size needed first */
+    assert_int_equal(hls_layout_set_size(l, 2, 300), KTH_OK);
+    assert_int_equal(hls_layout_set_size(l, 0, 1000), KTH_OK);
+    assert_int_equal(hls_layout_locate(l, 999, &e, &within), KTH_OK);
+    assert_int_equal(e, 0);
+    assert_int_equal(within, 999);
+    assert_int_equal(hls_layout_locate(l, 1000, &e, &within), KTH_ERR_RETRY);
+    assert_int_equal(e, 1);
+    assert_int_equal(hls_layout_first_unknown_before(l, 2), 1);
+    uint64_t len;
+    assert_false(hls_layout_total_length(l, &len));
+    assert_int_equal(hls_layout_set_size(l, 1, 2000), KTH_OK);
+    assert_int_equal(hls_layout_first_unknown_before(l, 3), HLS_NONE);
+    assert_true(hls_layout_total_length(l, &len));
+    assert_int_equal(len, 3300);
+    assert_int_equal(hls_layout_locate(l, 3000, &e, &within), KTH_OK);
+    assert_int_equal(e, 2);
+    assert_int_equal(within, 0);
+    assert_int_equal(hls_layout_locate(l, 3300, &e, &within), KTH_ERR_OUT_OF_RANGE);
+    hls_entry ent;
+    assert_int_equal(hls_layout_entry(l, 2, &ent), KTH_OK);
+    assert_true(ent.offset_known);
+    assert_int_equal(ent.offset, 3000);
+    assert_true(ent.start > 7.99 && ent.start < 8.01);
+    /* Offsets never change: a second, different size is refused. */
+    assert_int_equal(hls_layout_set_size(l, 1, 2000), KTH_OK);
+    assert_int_equal(hls_layout_set_size(l, 1, 2001), KTH_ERR_CHANGED);
+    assert_int_equal(hls_layout_locate(l, 3000, &e, &within), KTH_OK);
+    assert_int_equal(e, 2);
+    assert_int_equal(hls_layout_set_size(l, 3, 1), KTH_ERR_OUT_OF_RANGE);
+    hls_layout_free(l);
+    hls_playlist_free(pl);
+}
+
+static void test_init_sections_precede_the_segments_that_use_them(void **state)
+{
+    (void)state;
+    hls_playlist *pl = parse("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:6\n"
+                             "#EXT-X-MAP:URI=\"init1.mp4\",BYTERANGE=\"700@0\"\n"
+                             "#EXTINF:6,\nf0.m4s\n#EXTINF:6,\nf1.m4s\n"
+                             "#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init2.mp4\"\n"
+                             "#EXTINF:6,\nf2.m4s\n#EXT-X-ENDLIST\n");
+    hls_layout *l;
+    assert_int_equal(hls_layout_new(pl, &l), KTH_OK);
+    assert_int_equal(hls_layout_entry_count(l), 5); /* init1 f0 f1 init2 f2 */
+    hls_entry ent;
+    hls_layout_entry(l, 0, &ent);
+    assert_int_equal(ent.kind, HLS_ENTRY_INIT);
+    assert_true(ent.size_known); /* from BYTERANGE */
+    assert_int_equal(ent.size, 700);
+    hls_layout_entry(l, 3, &ent);
+    assert_int_equal(ent.kind, HLS_ENTRY_INIT);
+    assert_int_equal(ent.segment, 2);
+    assert_false(ent.size_known);
+    size_t e, init;
+    assert_int_equal(hls_layout_entry_of_segment(l, 2, &e, &init), KTH_OK);
+    assert_int_equal(e, 4);
+    assert_int_equal(init, 3);
+    assert_int_equal(hls_layout_entry_of_segment(l, 1, &e, &init), KTH_OK);
+    assert_int_equal(e, 2);
+    assert_int_equal(init, 0);
+    assert_int_equal(hls_layout_entry_of_segment(l, 3, &e, &init), KTH_ERR_OUT_OF_RANGE);
+    hls_layout_free(l);
+    hls_playlist_free(pl);
+}
+
+static void test_byteranges_give_sizes_only_for_clear_segments(void **state)
+{
+    (void)state;
+    hls_playlist *pl = parse("#EXTM3U\n#EXT-X-TARGETDURATION:4\n"
+                             "#EXTINF:4,\n#EXT-X-BYTERANGE:1000@0\nall.aac\n"
+                             "#EXTINF:4,\n#EXT-X-BYTERANGE:1200\nall.aac\n"
+                             "#EXT-X-KEY:METHOD=AES-128,URI=\"k.key\"\n"
+                             "#EXTINF:4,\n#EXT-X-BYTERANGE:1024\nall.aac\n"
+                             "#EXT-X-KEY:METHOD=NONE\n#EXT-X-GAP\n#EXTINF:4,\ngap.aac\n"
+                             "#EXT-X-ENDLIST\n");
+    hls_layout *l;
+    assert_int_equal(hls_layout_new(pl, &l), KTH_OK);
+    hls_entry ent;
+    hls_layout_entry(l, 1, &ent);
+    assert_true(ent.size_known);
+    assert_int_equal(ent.size, 1200);
+    assert_int_equal(ent.offset, 1000);
+    /* 1024 ciphertext bytes decrypt to 1008..1023 plaintext bytes: unknown until decrypted. */
+    hls_layout_entry(l, 2, &ent);
+    assert_false(ent.size_known);
+    hls_layout_entry(l, 3, &ent);
+    assert_true(ent.size_known); /* a gap holds no bytes */
+    assert_int_equal(ent.size, 0);
+    assert_int_equal(hls_layout_set_size(l, 2, 1010), KTH_OK);
+    size_t e;
+    uint64_t within;
+    /* The gap is zero-sized: the byte after segment 2 is past the end. */
+    assert_int_equal(hls_layout_locate(l, 3209, &e, &within), KTH_OK);
+    assert_int_equal(e, 2);
+    assert_int_equal(hls_layout_locate(l, 3210, &e, &within), KTH_ERR_OUT_OF_RANGE);
+    hls_layout_free(l);
+    hls_playlist_free(pl);
+}
+
+static void test_time_lookup_finds_the_containing_segment(void **state)
+{
+    (void)state;
+    hls_playlist *pl = parse("#EXTM3U\n#EXT-X-TARGETDURATION:6\n#EXTINF:6,\na\n#EXTINF:6,\nb\n"
+                             "#EXTINF:3,\nc\n#EXT-X-ENDLIST\n");
+    hls_layout *l;
+    assert_int_equal(hls_layout_new(pl, &l), KTH_OK);
+    assert_int_equal(hls_layout_segment_at_time(l, -5), 0);
+    assert_int_equal(hls_layout_segment_at_time(l, 0), 0);
+    assert_int_equal(hls_layout_segment_at_time(l, 5.999), 0);
+    assert_int_equal(hls_layout_segment_at_time(l, 6.0), 1);
+    assert_int_equal(hls_layout_segment_at_time(l, 12.5), 2);
+    assert_int_equal(hls_layout_segment_at_time(l, 1000), 2);
+    assert_true(hls_layout_total_duration(l) > 14.99);
+    assert_int_equal(hls_layout_segment_count(l), 3);
+    hls_layout_free(l);
+    hls_playlist_free(pl);
+}
+
+static void test_master_playlist_has_no_layout(void **state)
+{
+    (void)state;
+    hls_playlist *pl = parse("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=64000\nlow.m3u8\n");
+    hls_layout *l = NULL;
+    assert_int_equal(hls_layout_new(pl, &l), KTH_ERR_INVALID_ARG);
+    assert_null(l);
+    hls_playlist_free(pl);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sizes_arrive_out_of_order_and_offsets_follow),
+        cmocka_unit_test(test_init_sections_precede_the_segments_that_use_them),
+        cmocka_unit_test(test_byteranges_give_sizes_only_for_clear_segments),
+        cmocka_unit_test(test_time_lookup_finds_the_containing_segment),
+        cmocka_unit_test(test_master_playlist_has_no_layout),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
