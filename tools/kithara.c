@@ -1,6 +1,7 @@
 /*
  * kithara.c — the command-line program: dispatches to a subcommand.
  */
+#include "abr_sim.h"
 #include "commands.h"
 
 #include <kithara/kithara.h>
@@ -18,6 +19,7 @@ struct command {
 static const struct command commands[] = {
     {"cat", cmd_cat, "write a stream's bytes to standard output"},
     {"info", cmd_info, "describe a stream: length, container, codec"},
+    {"abr-sim", abr_sim_main, "simulate ABR controllers over bandwidth traces"},
 };
 
 void tool_error(const char *fmt, ...)
