@@ -60,7 +60,8 @@ void abr_controller_config_default(abr_controller_config *config)
     config->outage_probability = 0.03;
     config->outage_factor = 0.4;
     config->tail_shrink = 0.5;
-    config->tail_reserve_s = 2.0;
+    config->tail_reserve_s = 1.0;
+    config->tail_weight = 0.9;
     config->unknown_tail_s = 120.0;
     config->dwell_segments = 2;
     config->stall_after_s = 2.0;
@@ -98,6 +99,9 @@ void abr_controller_init(abr_controller *c, const abr_controller_config *config)
     }
     k->tail_shrink = at_least(k->tail_shrink, 0.0);
     k->tail_reserve_s = at_least(k->tail_reserve_s, 0.0);
+    if (!(k->tail_weight > 0.0 && k->tail_weight <= 1.0)) {
+        k->tail_weight = 1.0;
+    }
     k->unknown_tail_s = at_least(k->unknown_tail_s, 0.0);
     k->stall_after_s = at_least(k->stall_after_s, 0.0);
     k->rescue_buffer_s = at_least(k->rescue_buffer_s, 0.0);

@@ -76,6 +76,9 @@ typedef struct abr_controller_config {
     double tail_shrink;
     /* Buffer seconds the fluid tail keeps back against dips it cannot see. */
     double tail_reserve_s;
+    /* Share of the fluid tail's value a plan counts, in (0, 1]: the tail is a smooth forecast
+     * over minutes, and less of what it promises is realised than of the exact lookahead. */
+    double tail_weight;
     /* Session length the tail assumes when the number of segments left is unknown. */
     double unknown_tail_s;
     /* After a down-switch, up-switches are held for this many segments. */

@@ -32,6 +32,7 @@ typedef struct abr_plan_problem {
     size_t horizon;                               /* explicit lookahead in segments, >= 1 */
     size_t tail_segments;  /* segments after the lookahead that the fluid tail covers */
     double tail_reserve_s; /* buffer the tail keeps back against dips it cannot see */
+    double tail_weight;    /* share of the tail's value a plan counts, in (0, 1] */
     double buffer_s;
     size_t prev_level; /* < ladder_count */
 } abr_plan_problem;

@@ -33,7 +33,7 @@ static void run_constant(const sim_algo *algo, const char *trace_text, size_t n,
     sim_trace t;
     char err[256];
     assert_int_equal(sim_trace_parse(trace_text, strlen(trace_text), "c", &t, err, sizeof err), 0);
-    sim_setup setup = {ladder, 3, 4.0, n, SIM_QOE_LIN};
+    sim_setup setup = {ladder, 3, 4.0, n, SIM_QOE_LIN, SIM_MPC_TIES_LAST};
     sim_segment seg[16];
     sim_session_summary sum;
     assert_true(n <= 16);
@@ -133,23 +133,53 @@ static void test_bola_on_a_constant_link(void **state)
 static void test_mpc_search_by_hand(void **state)
 {
     (void)state;
+    /* No ties in these cases: both rules agree. */
+    for (int t = 0; t < 2; t++) {
+        sim_mpc_ties ties = t == 0 ? SIM_MPC_TIES_LAST : SIM_MPC_TIES_FIRST;
+        /* B = 4, from rung 0, 1 Mbit/s, horizon 2: (2,2) scores 0.25 + 1 = 1.25, the best
+         * ((1,2): 0.25 + 0.5; (2,1): 0.25 + 0). */
+        assert_int_equal(sim_mpc_search(SIM_QOE_LIN, ladder, 3, 4.0, 4.0, 0, 1e6, 2, ties), 2);
+        /* From rung 2 at 200 kbit/s, B = 4: downloads 1.28 / 2.56 / 5.12 s. Horizon 1:
+         * rung 0: 0.25 - 0.75 = -0.5; rung 1: 0.5 - 0.5 = 0; rung 2: 1 - 1.12 (stall) =
+         * -0.12. */
+        assert_int_equal(sim_mpc_search(SIM_QOE_LIN, ladder, 3, 4.0, 4.0, 2, 200e3, 1, ties), 1);
+        /* Log score, same case: q = 0, ln2, 2ln2, mu = 2ln2: rung 0: -2ln2; rung 1: ln2 - ln2 =
+         * 0; rung 2: 2ln2 - 2ln2 * 1.12 < 0 -> rung 1. */
+        assert_int_equal(sim_mpc_search(SIM_QOE_LOG, ladder, 3, 4.0, 4.0, 2, 200e3, 1, ties), 1);
+    }
+}
+
+static void test_mpc_ties_keep_the_last_or_the_first_equal_plan(void **state)
+{
+    (void)state;
     /* B = 4, from rung 0, 1 Mbit/s, horizon 1, lin: no stall anywhere and every rung scores
-     * 0.25 (0.25; 0.5 - 0.25; 1 - 0.75): the tie keeps the lowest. */
-    assert_int_equal(sim_mpc_search(SIM_QOE_LIN, ladder, 3, 4.0, 4.0, 0, 1e6, 1), 0);
-    /* Horizon 2: (2,2) scores 0.25 + 1 = 1.25, the best. */
-    assert_int_equal(sim_mpc_search(SIM_QOE_LIN, ladder, 3, 4.0, 4.0, 0, 1e6, 2), 2);
-    /* From rung 2 at 200 kbit/s, B = 4: downloads 1.28 / 2.56 / 5.12 s. Horizon 1:
-     * rung 0: 0.25 - 0.75 = -0.5; rung 1: 0.5 - 0.5 = 0; rung 2: 1 - 1.12 (stall) = -0.12. */
-    assert_int_equal(sim_mpc_search(SIM_QOE_LIN, ladder, 3, 4.0, 4.0, 2, 200e3, 1), 1);
-    /* Log score, same case: q = 0, ln2, 2ln2, mu = 2ln2: rung 0: -2ln2; rung 1: ln2 - ln2 =
-     * 0; rung 2: 2ln2 - 2ln2 * 1.12 < 0 -> rung 1. */
-    assert_int_equal(sim_mpc_search(SIM_QOE_LOG, ladder, 3, 4.0, 4.0, 2, 200e3, 1), 1);
+     * 0.25 (0.25; 0.5 - 0.25; 1 - 0.75). LAST keeps rung 2, FIRST rung 0. */
+    assert_int_equal(sim_mpc_search(SIM_QOE_LIN, ladder, 3, 4.0, 4.0, 0, 1e6, 1, SIM_MPC_TIES_LAST),
+                     2);
+    assert_int_equal(
+        sim_mpc_search(SIM_QOE_LIN, ladder, 3, 4.0, 4.0, 0, 1e6, 1, SIM_MPC_TIES_FIRST), 0);
+    /* From rung 0 at 200 kbit/s, B = 4, horizon 1: rung 0 scores 0.25, rung 1 0.5 - 0.25 =
+     * 0.25, rung 2 stalls (5.12 s > 4 s): 1 - 1.12 - 0.75. LAST is the last of the TIED plans
+     * (rung 1), not the highest rung. */
+    assert_int_equal(
+        sim_mpc_search(SIM_QOE_LIN, ladder, 3, 4.0, 4.0, 0, 200e3, 1, SIM_MPC_TIES_LAST), 1);
+    assert_int_equal(
+        sim_mpc_search(SIM_QOE_LIN, ladder, 3, 4.0, 4.0, 0, 200e3, 1, SIM_MPC_TIES_FIRST), 0);
+    /* Two segments, log score (q = 0, ln2, 2ln2; mu = 2ln2), from rung 0 with B = 0.5 at
+     * 512 kbit/s: downloads 0.5 / 1 / 2 s. (0,0), (0,1), (0,2), (1,1) and (1,2) all score 0 —
+     * e.g. (1,2): ln2 - 2ln2 * 0.5 (stall) - ln2, then B = 4: 2ln2 - ln2 — and every plan
+     * starting on rung 2 stalls 1.5 s and scores below. LAST applies the first rung of (1,2),
+     * FIRST that of (0,0). */
+    assert_int_equal(
+        sim_mpc_search(SIM_QOE_LOG, ladder, 3, 4.0, 0.5, 0, 512e3, 2, SIM_MPC_TIES_LAST), 1);
+    assert_int_equal(
+        sim_mpc_search(SIM_QOE_LOG, ladder, 3, 4.0, 0.5, 0, 512e3, 2, SIM_MPC_TIES_FIRST), 0);
 }
 
 static size_t mpc_choose(void *s, size_t n, const double *thr, double buffer, size_t prev,
-                         size_t left)
+                         size_t left, sim_mpc_ties ties)
 {
-    sim_setup setup = {ladder, 3, 4.0, 48, SIM_QOE_LIN};
+    sim_setup setup = {ladder, 3, 4.0, 48, SIM_QOE_LIN, ties};
     uint64_t bytes[8] = {0};
     double download[8] = {0};
     sim_view v = {&setup, n, left, buffer, prev, bytes, download, thr};
@@ -162,15 +192,16 @@ static void test_mpc_discounts_by_the_largest_recent_error(void **state)
     void *s = sim_algo_robustmpc.open(NULL);
     assert_non_null(s);
     double thr[] = {300e3, 100e3};
-    assert_int_equal(mpc_choose(s, 0, thr, 0.0, 0, 48), 0); /* segment 0: the lowest */
+    const sim_mpc_ties last = SIM_MPC_TIES_LAST;
+    assert_int_equal(mpc_choose(s, 0, thr, 0.0, 0, 48, last), 0); /* segment 0: the lowest */
     /* n = 1: no earlier prediction, error 0; prediction = 300 kbit/s (recorded). */
-    size_t first = mpc_choose(s, 1, thr, 4.0, 0, 47);
-    assert_int_equal(first, sim_mpc_search(SIM_QOE_LIN, ladder, 3, 4.0, 4.0, 0, 300e3, 5));
+    size_t first = mpc_choose(s, 1, thr, 4.0, 0, 47, last);
+    assert_int_equal(first, sim_mpc_search(SIM_QOE_LIN, ladder, 3, 4.0, 4.0, 0, 300e3, 5, last));
     /* n = 2: actual 100 vs predicted 300 -> error |300 - 100| / 100 = 2. Harmonic mean of
      * 300 and 100 = 150 kbit/s, discounted: 150 / (1 + 2) = 50 kbit/s. */
-    size_t second = mpc_choose(s, 2, thr, 6.0, 2, 46);
-    size_t with_discount = sim_mpc_search(SIM_QOE_LIN, ladder, 3, 4.0, 6.0, 2, 50e3, 5);
-    size_t without = sim_mpc_search(SIM_QOE_LIN, ladder, 3, 4.0, 6.0, 2, 150e3, 5);
+    size_t second = mpc_choose(s, 2, thr, 6.0, 2, 46, last);
+    size_t with_discount = sim_mpc_search(SIM_QOE_LIN, ladder, 3, 4.0, 6.0, 2, 50e3, 5, last);
+    size_t without = sim_mpc_search(SIM_QOE_LIN, ladder, 3, 4.0, 6.0, 2, 150e3, 5, last);
     assert_int_not_equal(with_discount, without); /* the case tells the two apart */
     assert_int_equal(second, with_discount);
     sim_algo_robustmpc.close(s);
@@ -181,15 +212,21 @@ static void test_mpc_horizon_shrinks_at_the_end(void **state)
     (void)state;
     /* From rung 0 with 40 s buffered at 200 kbit/s and one segment left: horizon 1, the top
      * rung's 5.12 s download fits the buffer: 1 - 0.75 = 0.25 against 0.25 (rung 1: 0.5 - 0.25)
-     * and 0.25 (rung 0) — a three-way tie kept at the lowest; with two segments left (2, 2)
-     * scores 0.25 + 1. */
-    void *s = sim_algo_robustmpc.open(NULL);
+     * and 0.25 (rung 0) — a three-way tie, so the setup's tie rule decides: the top rung (last)
+     * or the lowest (first). With two segments left (2, 2) scores 0.25 + 1, alone. */
     double thr[] = {200e3};
-    assert_int_equal(mpc_choose(s, 1, thr, 40.0, 0, 1), 0);
+    void *s = sim_algo_robustmpc.open(NULL);
+    assert_int_equal(mpc_choose(s, 1, thr, 40.0, 0, 1, SIM_MPC_TIES_FIRST), 0);
     sim_algo_robustmpc.close(s);
     s = sim_algo_robustmpc.open(NULL);
-    assert_int_equal(mpc_choose(s, 1, thr, 40.0, 0, 2), 2);
+    assert_int_equal(mpc_choose(s, 1, thr, 40.0, 0, 1, SIM_MPC_TIES_LAST), 2);
     sim_algo_robustmpc.close(s);
+    for (int t = 0; t < 2; t++) {
+        s = sim_algo_robustmpc.open(NULL);
+        assert_int_equal(
+            mpc_choose(s, 1, thr, 40.0, 0, 2, t == 0 ? SIM_MPC_TIES_LAST : SIM_MPC_TIES_FIRST), 2);
+        sim_algo_robustmpc.close(s);
+    }
 }
 
 static void test_every_baseline_starts_on_the_lowest_rung(void **state)
@@ -227,6 +264,7 @@ int main(void)
         cmocka_unit_test(test_bola_thresholds_by_hand),
         cmocka_unit_test(test_bola_on_a_constant_link),
         cmocka_unit_test(test_mpc_search_by_hand),
+        cmocka_unit_test(test_mpc_ties_keep_the_last_or_the_first_equal_plan),
         cmocka_unit_test(test_mpc_discounts_by_the_largest_recent_error),
         cmocka_unit_test(test_mpc_horizon_shrinks_at_the_end),
         cmocka_unit_test(test_every_baseline_starts_on_the_lowest_rung),

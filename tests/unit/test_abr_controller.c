@@ -1,7 +1,8 @@
 /*
  * test_abr_controller.c — the variant decision: start, rescue on a stalled fetch or an empty
  * buffer, up-switch after recovery, no flapping, manual / cap / seek-lock modes, the dwell,
- * the end of a session, input validation and determinism.
+ * the end of a session, spending rather than banking under the linear score, input validation
+ * and determinism.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -340,6 +341,55 @@ static void test_end_of_session_spends_the_buffer(void **state)
     assert_int_equal(d.level, 1);
 }
 
+static void test_linear_score_spends_rather_than_banks_on_a_steady_link(void **state)
+{
+    (void)state;
+    /* A steady 165 kbit/s link carries the middle rung (0.08 + 512 / 165 = 3.2 s per 4 s
+     * segment) but not the top one. Under the linear score a second of download buys the same
+     * quality on every rung, so an undiscounted tail is as happy to bank buffer on the lowest
+     * rung "for later" as to spend it now, and the small terms tip it to banking — at 16 s
+     * buffered as at 40 s. Counting the tail at a discount makes the plan take the middle rung
+     * once a safe buffer is in hand. */
+    abr_controller_config config;
+    abr_controller_config_default(&config);
+    config.utility = ABR_UTILITY_LINEAR;
+    abr_input in = input_with(165e3, 16.0, 1, 0);
+    in.segments_left = 43;
+    abr_controller c;
+    abr_controller_init(&c, &config);
+    abr_decision d = decide(&c, &in);
+    assert_int_equal(d.level, 1);
+    assert_int_equal(d.reason, ABR_REASON_UP);
+    /* The same decisions with the tail counted in full (and a 2 s reserve) bank. */
+    config.tail_weight = 1.0;
+    config.tail_reserve_s = 2.0;
+    abr_controller_init(&c, &config);
+    d = decide(&c, &in);
+    assert_int_equal(d.level, 0);
+    in.buffer_s = 40.0;
+    d = decide(&c, &in);
+    assert_int_equal(d.level, 0);
+}
+
+static void test_out_of_range_tail_weight_counts_the_tail_in_full(void **state)
+{
+    (void)state;
+    abr_controller_config config;
+    abr_controller_config_default(&config);
+    assert_true(config.tail_weight > 0.0 && config.tail_weight <= 1.0);
+    const double bad[] = {0.0, -0.5, 1.5, NAN};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        config.tail_weight = bad[i];
+        abr_controller c;
+        abr_controller_init(&c, &config);
+        assert_true(c.config.tail_weight == 1.0);
+    }
+    config.tail_weight = 0.75;
+    abr_controller c;
+    abr_controller_init(&c, &config);
+    assert_true(c.config.tail_weight == 0.75);
+}
+
 static void test_average_bandwidth_sizes_the_segments(void **state)
 {
     (void)state;
@@ -443,6 +493,8 @@ int main(void)
         cmocka_unit_test(test_seek_lock_holds_the_rung),
         cmocka_unit_test(test_up_switch_is_held_right_after_a_down_switch),
         cmocka_unit_test(test_end_of_session_spends_the_buffer),
+        cmocka_unit_test(test_linear_score_spends_rather_than_banks_on_a_steady_link),
+        cmocka_unit_test(test_out_of_range_tail_weight_counts_the_tail_in_full),
         cmocka_unit_test(test_average_bandwidth_sizes_the_segments),
         cmocka_unit_test(test_one_rung_ladder_always_gives_it),
         cmocka_unit_test(test_invalid_input_is_rejected_and_changes_nothing),

@@ -41,7 +41,8 @@ static void load_or_skip(const char *name, sim_trace *t)
 static sim_session_summary run(const sim_algo *algo, const sim_trace *t, double segment_s,
                                double scale, sim_qoe_kind qoe, sim_segment *seg)
 {
-    sim_setup setup = {ladder, 3, segment_s, sim_segment_count(192.0, segment_s), qoe};
+    sim_setup setup = {ladder,           3, segment_s, sim_segment_count(192.0, segment_s), qoe,
+                       SIM_MPC_TIES_LAST};
     sim_session_summary sum;
     char err[256];
     if (sim_session_run(&setup, scale, t, algo, seg, &sum, err, sizeof err) != 0) {

@@ -165,7 +165,8 @@ static void test_buffer_model_rebuffers_by_hand(void **state)
     static const double ladder[] = {250, 500, 1000};
     static const size_t path[] = {0, 2, 2, 1};
     fixed_levels = path;
-    sim_setup setup = {ladder, 3, 4.0, sim_segment_count(16.0, 4.0), SIM_QOE_LIN};
+    sim_setup setup = {ladder,           3, 4.0, sim_segment_count(16.0, 4.0), SIM_QOE_LIN,
+                       SIM_MPC_TIES_LAST};
     assert_int_equal(setup.segments, 4);
     sim_segment seg[4];
     sim_session_summary sum;
@@ -203,7 +204,7 @@ static void test_full_buffer_idles_the_link(void **state)
     static const double ladder[] = {1000};
     static const size_t path[] = {0, 0, 0};
     fixed_levels = path;
-    sim_setup setup = {ladder, 1, 40.0, 3, SIM_QOE_LIN};
+    sim_setup setup = {ladder, 1, 40.0, 3, SIM_QOE_LIN, SIM_MPC_TIES_LAST};
     sim_segment seg[3];
     sim_session_summary sum;
     char err[128];
@@ -223,7 +224,7 @@ static void test_rung_outside_the_ladder_is_reported(void **state)
     static const double ladder[] = {100, 200};
     static const size_t path[] = {0, 5};
     fixed_levels = path;
-    sim_setup setup = {ladder, 2, 4.0, 2, SIM_QOE_LIN};
+    sim_setup setup = {ladder, 2, 4.0, 2, SIM_QOE_LIN, SIM_MPC_TIES_LAST};
     sim_session_summary sum;
     char err[128] = "";
     assert_int_equal(sim_session_run(&setup, 1.0, &t, &fixed_algo, NULL, &sum, err, sizeof err),
@@ -354,6 +355,7 @@ static void test_command_line_errors_exit_non_zero(void **state)
     assert_int_equal(run_cli(3, "--segment", "-4", set), 2);
     assert_int_equal(run_cli(3, "--scale", "zero", set), 2);
     assert_int_equal(run_cli(3, "--qoe", "cubic", set), 2);
+    assert_int_equal(run_cli(3, "--mpc-ties", "middle", set), 2);
     assert_int_equal(run_cli(3, "--duration", "4", set), 2); /* one segment cannot be scored */
     assert_int_equal(run_cli(1, "--segment"), 2);            /* missing value */
     assert_int_equal(run_cli(1, empty), 1);                  /* empty folder */
@@ -391,6 +393,59 @@ static void test_command_line_log_has_one_line_per_segment(void **state)
     assert_true(first_ok);
 }
 
+/* Counts the log's lines for segment 1 and how many of those are on rung `level`. */
+static void count_segment_one(const char *log, size_t level, int *lines, int *on_level)
+{
+    char want[32];
+    snprintf(want, sizeof want, "\"level\":%zu,", level);
+    FILE *f = fopen(log, "r");
+    assert_non_null(f);
+    char line[512];
+    *lines = 0;
+    *on_level = 0;
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (strstr(line, "\"segment\":1,") != NULL) {
+            (*lines)++;
+            *on_level += strstr(line, want) != NULL;
+        }
+    }
+    fclose(f);
+}
+
+static void test_command_line_mpc_ties_reach_robustmpc(void **state)
+{
+    (void)state;
+    char set[128];
+    char log[128];
+    snprintf(set, sizeof set, "%s/set", workdir);
+    snprintf(log, sizeof log, "%s/log.json", workdir);
+    /* Two segments of 4 s at half the traces' rates (1 and 0.5 Mbit/s). Before segment 1 the
+     * buffer holds 4 s, one segment is left (horizon 1) and RobustMPC predicts the rate of
+     * segment 0, at least 432 kbit/s: every rung downloads within the buffer, and from rung 0
+     * all three score 0.25 in QoE_lin (0.25; 0.5 - 0.25; 1 - 0.75). The last tied plan is the
+     * top rung, the first the lowest — on both traces. */
+    int lines = 0;
+    int on_level = 0;
+    assert_int_equal(run_cli(11, "--algo", "robustmpc", "--duration", "8", "--qoe", "lin",
+                             "--scale", "0.5", "--log", log, set),
+                     0);
+    count_segment_one(log, 2, &lines, &on_level); /* the default is last */
+    assert_int_equal(lines, 2);
+    assert_int_equal(on_level, 2);
+    assert_int_equal(run_cli(13, "--algo", "robustmpc", "--duration", "8", "--qoe", "lin",
+                             "--scale", "0.5", "--mpc-ties", "first", "--log", log, set),
+                     0);
+    count_segment_one(log, 0, &lines, &on_level);
+    assert_int_equal(lines, 2);
+    assert_int_equal(on_level, 2);
+    assert_int_equal(run_cli(12, "--algo", "robustmpc", "--duration", "8", "--qoe", "lin",
+                             "--scale", "0.5", "--mpc-ties=last", "--log", log, set),
+                     0);
+    count_segment_one(log, 2, &lines, &on_level);
+    assert_int_equal(lines, 2);
+    assert_int_equal(on_level, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -408,6 +463,7 @@ int main(void)
         cmocka_unit_test(test_folder_expands_to_its_files_sorted_by_name),
         cmocka_unit_test(test_command_line_errors_exit_non_zero),
         cmocka_unit_test(test_command_line_log_has_one_line_per_segment),
+        cmocka_unit_test(test_command_line_mpc_ties_reach_robustmpc),
     };
     return cmocka_run_group_tests(tests, setup_workdir, teardown_workdir);
 }

@@ -18,12 +18,28 @@
  * rungs^horizon). */
 #define SIM_MAX_LEVELS 12
 
+/*
+ * How RobustMPC's exhaustive search breaks a tie between plans of equal score — a detail the
+ * simulation contract leaves open, and one that matters (baselines.c says how much). Plans are
+ * enumerated in lexicographic order, lowest rungs first. LAST, the default, keeps the last of
+ * the tied plans (a `>=` comparison, as the reference code published with the literature's
+ * simulator does), which leans to higher rungs; FIRST keeps the first (`>`), the lower rungs.
+ */
+typedef enum sim_mpc_ties {
+    SIM_MPC_TIES_LAST = 0,
+    SIM_MPC_TIES_FIRST = 1,
+} sim_mpc_ties;
+
+/* "last" or "first". */
+const char *sim_mpc_ties_name(sim_mpc_ties ties);
+
 typedef struct sim_setup {
     const double *ladder_kbps; /* ascending, `levels` entries; borrowed */
     size_t levels;
     double segment_s;
-    size_t segments;  /* N, the number of segments of the session */
-    sim_qoe_kind qoe; /* the score the session is judged by */
+    size_t segments;       /* N, the number of segments of the session */
+    sim_qoe_kind qoe;      /* the score the session is judged by */
+    sim_mpc_ties mpc_ties; /* RobustMPC's tie rule (only RobustMPC reads it) */
 } sim_setup;
 
 typedef struct sim_view {

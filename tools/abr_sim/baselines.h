@@ -38,9 +38,10 @@ size_t sim_bola_level(double buffer_s, const double *ladder_kbps, size_t levels,
 
 /* RobustMPC's search: the first rung of the plan of `horizon` segments (horizon >= 1) that
  * maximises the contract's score when every segment downloads at `predicted_bps`, starting from
- * `buffer_s` after a segment at `prev_level`. Ties keep the first plan in lexicographic order
- * (lower rungs first; see baselines.c). No buffer cap applies inside the lookahead. */
+ * `buffer_s` after a segment at `prev_level`. Among plans of equal score, `ties` picks the last
+ * or the first in lexicographic order (algo.h). No buffer cap applies inside the lookahead. */
 size_t sim_mpc_search(sim_qoe_kind qoe, const double *ladder_kbps, size_t levels, double segment_s,
-                      double buffer_s, size_t prev_level, double predicted_bps, size_t horizon);
+                      double buffer_s, size_t prev_level, double predicted_bps, size_t horizon,
+                      sim_mpc_ties ties);
 
 #endif /* KTH_ABR_SIM_BASELINES_H */

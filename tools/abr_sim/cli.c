@@ -26,6 +26,7 @@ typedef struct cli_options {
     double scale;
     int qoe_lin;
     int qoe_log;
+    sim_mpc_ties mpc_ties;
     const char *log_path;
     sim_path_list paths;
 } cli_options;
@@ -39,6 +40,9 @@ static void usage(FILE *f)
           "  --duration SECONDS  session length; N = floor(duration / L) (default 192)\n"
           "  --scale FACTOR      multiplies every trace throughput (default 1.0)\n"
           "  --qoe lin|log|both  score(s) to report (default both)\n"
+          "  --mpc-ties last|first\n"
+          "                      which of RobustMPC's equally scored plans wins: the last\n"
+          "                      (higher rungs; the reference code's rule, default) or the first\n"
           "  --log FILE          one JSON line per simulated segment\n",
           f);
 }
@@ -132,8 +136,8 @@ static const char *option_value(int argc, char **argv, int *i, const char *arg, 
 
 static int parse_options(int argc, char **argv, cli_options *o)
 {
-    static const char *const names[] = {"--algo",  "--ladder", "--segment", "--duration",
-                                        "--scale", "--qoe",    "--log"};
+    static const char *const names[] = {"--algo",  "--ladder", "--segment",  "--duration",
+                                        "--scale", "--qoe",    "--mpc-ties", "--log"};
     int only_paths = 0;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
@@ -206,6 +210,15 @@ static int parse_options(int argc, char **argv, cli_options *o)
                 rc = fail_usage("--qoe: expected lin, log or both, not '%s'", value);
             }
             break;
+        case 6:
+            if (strcmp(value, "last") == 0) {
+                o->mpc_ties = SIM_MPC_TIES_LAST;
+            } else if (strcmp(value, "first") == 0) {
+                o->mpc_ties = SIM_MPC_TIES_FIRST;
+            } else {
+                rc = fail_usage("--mpc-ties: expected last or first, not '%s'", value);
+            }
+            break;
         default:
             o->log_path = value;
             break;
@@ -223,7 +236,8 @@ static void print_header(const cli_options *o, size_t traces, size_t segments)
     for (size_t m = 0; m < o->levels; m++) {
         printf("%s%g", m ? "," : "", o->ladder_kbps[m]);
     }
-    printf(" kbit/s, segment %g s, %zu segments, scale %g\n", o->segment_s, segments, o->scale);
+    printf(" kbit/s, segment %g s, %zu segments, scale %g, RobustMPC ties: %s\n", o->segment_s,
+           segments, o->scale, sim_mpc_ties_name(o->mpc_ties));
     printf("(means per session; rebuf_s excludes start-up; sw/min per minute of media; top = "
            "share of segments after the first on the top rung)\n");
 }
@@ -244,6 +258,7 @@ int abr_sim_main(int argc, char **argv)
         .scale = 1.0,
         .qoe_lin = 1,
         .qoe_log = 1,
+        .mpc_ties = SIM_MPC_TIES_LAST,
     };
     int rc = parse_options(argc, argv, &o);
     if (rc != 0) {
@@ -304,6 +319,7 @@ int abr_sim_main(int argc, char **argv)
             .segment_s = o.segment_s,
             .segments = segments,
             .qoe = (sim_qoe_kind)kind,
+            .mpc_ties = o.mpc_ties,
         };
         printf("QoE_%s\n  %-10s %9s %8s %9s %9s %7s %9s %6s\n", sim_qoe_name(setup.qoe), "algo",
                "mean_qoe", "kbps", "rebuf_s", "switches", "sw/min", "startup_s", "top");
