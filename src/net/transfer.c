@@ -1,0 +1,698 @@
+/*
+ * transfer.c — one attempt of a command on a curl easy handle, and its verdict.
+ *
+ * The bytes a command has accepted are [range_start, range_start + received); an attempt asks
+ * for what follows (Range: bytes=N-, with If-Range when a strong ETag is known) and checks the
+ * answer before a byte of it is used:
+ *   - 206: Content-Range must start at or before N (the excess is skipped);
+ *   - 200 (a server that ignores ranges, or a compressed body that cannot be ranged): the first
+ *     N bytes are skipped;
+ *   - on a resumed attempt the ETag, Last-Modified and total length must be those of the first
+ *     response, or the command fails with KTH_ERR_CHANGED: bytes of two versions are never
+ *     spliced.
+ * Bytes past the wanted end are never delivered; a body that ends short of what it announced
+ * is a transient failure that resumes. So no byte is lost or doubled.
+ *
+ * All of this runs on the loop thread; the curl callbacks run inside curl_multi_perform.
+ */
+#include "net/net_internal.h"
+
+#include "net/http.h"
+#include "net/retry.h"
+#include "platform/log.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define HEADER_BLOCK_MAX   (32 * 1024)
+#define RECEIVE_BUFFER     (64 * 1024)
+#define SMALL_HEADER_VALUE 512
+
+/* --- easy handles ----------------------------------------------------------------------- */
+
+static CURL *easy_take(kth_downloader *d)
+{
+    if (d->n_easy_pool) {
+        CURL *e = d->easy_pool[--d->n_easy_pool];
+        curl_easy_reset(e); /* keeps the connection and DNS caches of the multi */
+        return e;
+    }
+    return curl_easy_init();
+}
+
+static void easy_give(kth_downloader *d, CURL *e)
+{
+    if (d->n_easy_pool < d->max_in_flight)
+        d->easy_pool[d->n_easy_pool++] = e;
+    else
+        curl_easy_cleanup(e);
+}
+
+/* --- aborting from inside a callback ------------------------------------------------------ */
+
+static void mark_abort(net_cmd *cmd, kth_status status, bool retryable, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void mark_abort(net_cmd *cmd, kth_status status, bool retryable, const char *fmt, ...)
+{
+    net_attempt *at = &cmd->at;
+    at->aborted = true;
+    at->abort_status = status;
+    at->abort_retryable = retryable;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd->message, sizeof cmd->message, fmt, ap);
+    va_end(ap);
+}
+
+/* --- the response ------------------------------------------------------------------------- */
+
+typedef struct response_strings {
+    char content_type[SMALL_HEADER_VALUE];
+    char etag[SMALL_HEADER_VALUE];
+    char last_modified[SMALL_HEADER_VALUE];
+    char content_length[32];
+    char content_range[128];
+    char content_encoding[64];
+    char retry_after[128];
+} response_strings;
+
+static const char *header_or_null(const net_attempt *at, const char *name, char *buf, size_t n)
+{
+    return net_header_find(at->hdr, name, buf, n) ? buf : NULL;
+}
+
+static void fill_response(net_cmd *cmd, response_strings *s, net_response *r)
+{
+    net_attempt *at = &cmd->at;
+    memset(r, 0, sizeof *r);
+    r->request_id = cmd->id;
+    r->status = cmd->http_status;
+    r->url = cmd->final_url ? cmd->final_url : cmd->url;
+    r->redirects = cmd->redirects;
+    r->content_type = header_or_null(at, "Content-Type", s->content_type, sizeof s->content_type);
+    r->etag = header_or_null(at, "ETag", s->etag, sizeof s->etag);
+    r->last_modified =
+        header_or_null(at, "Last-Modified", s->last_modified, sizeof s->last_modified);
+    const char *cl =
+        header_or_null(at, "Content-Length", s->content_length, sizeof s->content_length);
+    r->has_content_length = cl && net_parse_u64(cl, strlen(cl), &r->content_length);
+    r->has_total_length = cmd->has_total;
+    r->total_length = cmd->total;
+    r->offset = cmd->range_start;
+    r->headers = at->hdr ? at->hdr : "";
+}
+
+static bool stored_differs(const char *stored, const char *now)
+{
+    return stored && now && strcmp(stored, now) != 0;
+}
+
+static bool set_copy(char **dst, const char *src)
+{
+    free(*dst);
+    *dst = src ? strdup(src) : NULL;
+    return !src || *dst;
+}
+
+/* Interprets the final response's headers before its first body byte is used. Returns false
+ * (after mark_abort) when the attempt must stop. */
+static bool process_response(net_cmd *cmd)
+{
+    net_attempt *at = &cmd->at;
+    at->processed = true;
+    long code = 0;
+    curl_easy_getinfo(at->easy, CURLINFO_RESPONSE_CODE, &code);
+    cmd->http_status = (int)code;
+    long redirects = 0;
+    curl_easy_getinfo(at->easy, CURLINFO_REDIRECT_COUNT, &redirects);
+    cmd->redirects = redirects > 0 ? (unsigned)redirects : 0;
+    char *eff = NULL;
+    if (curl_easy_getinfo(at->easy, CURLINFO_EFFECTIVE_URL, &eff) == CURLE_OK && eff &&
+        (!cmd->final_url || strcmp(cmd->final_url, eff) != 0) && !set_copy(&cmd->final_url, eff)) {
+        mark_abort(cmd, KTH_ERR_NO_MEMORY, false, "%s: out of memory", cmd->url);
+        return false;
+    }
+    response_strings s;
+    if (code < 200 || code > 299) {
+        at->deliver = false; /* an error page: read for Retry-After, never delivered */
+        const char *ra = header_or_null(at, "Retry-After", s.retry_after, sizeof s.retry_after);
+        at->has_retry_after =
+            ra && net_parse_retry_after(ra, (int64_t)time(NULL), &at->retry_after_ms);
+        return true;
+    }
+    net_response resp;
+    fill_response(cmd, &s, &resp);
+    const char *ce =
+        header_or_null(at, "Content-Encoding", s.content_encoding, sizeof s.content_encoding);
+    bool encoded = cmd->accept_gzip && ce && strcasecmp(ce, "identity") != 0;
+    const char *url = resp.url;
+    uint64_t pos = cmd->range_start + cmd->received;
+    uint64_t body_start = 0;
+    bool has_total = false;
+    uint64_t total = 0;
+    at->body_end = UINT64_MAX;
+    if (code == 206) {
+        uint64_t first, last;
+        const char *cr =
+            header_or_null(at, "Content-Range", s.content_range, sizeof s.content_range);
+        if (encoded || !net_parse_content_range(cr, &first, &last, &has_total, &total)) {
+            mark_abort(cmd, KTH_ERR_HTTP, false, "%s: HTTP 206 with an unusable Content-Range (%s)",
+                       url, cr ? cr : "none");
+            return false;
+        }
+        body_start = first;
+        at->body_end = last + 1;
+    } else if (!encoded && resp.has_content_length) {
+        at->body_end = resp.content_length;
+        has_total = true;
+        total = resp.content_length;
+    }
+    if (body_start > pos) {
+        mark_abort(cmd, KTH_ERR_HTTP, false,
+                   "%s: asked for bytes from %" PRIu64 ", the server answered from %" PRIu64, url,
+                   pos, body_start);
+        return false;
+    }
+    at->skip = pos - body_start;
+
+    if (cmd->responded) {
+        /* A resumed attempt: it must be the same resource, or nothing of it is used. */
+        if (stored_differs(cmd->etag, resp.etag) ||
+            stored_differs(cmd->last_modified, resp.last_modified) ||
+            (cmd->has_total && has_total && cmd->total != total)) {
+            mark_abort(cmd, KTH_ERR_CHANGED, false,
+                       "%s: the resource changed while it was downloaded (ETag %s -> %s, length "
+                       "%" PRIu64 " -> %" PRIu64 ")",
+                       url, cmd->etag ? cmd->etag : "none", resp.etag ? resp.etag : "none",
+                       cmd->total, total);
+            return false;
+        }
+    } else if (!set_copy(&cmd->etag, resp.etag) ||
+               !set_copy(&cmd->last_modified, resp.last_modified)) {
+        mark_abort(cmd, KTH_ERR_NO_MEMORY, false, "%s: out of memory", url);
+        return false;
+    }
+    if (has_total && !cmd->has_total) {
+        cmd->has_total = true;
+        cmd->total = total;
+    }
+    at->want_end = cmd->range_end == NET_RANGE_OPEN ? UINT64_MAX : cmd->range_end;
+    if (cmd->has_total && cmd->total < at->want_end)
+        at->want_end = cmd->total;
+
+    if (!cmd->responded) {
+        cmd->responded = true;
+        if (cmd->on_response) {
+            resp.has_total_length = cmd->has_total;
+            resp.total_length = cmd->total;
+            kth_status st = cmd->on_response(cmd->user, &resp);
+            if (st != KTH_OK) {
+                mark_abort(cmd, st, false, "%s: response refused (HTTP %d): %s", url,
+                           cmd->http_status, kth_strerror(st));
+                return false;
+            }
+        }
+    }
+    at->deliver = cmd->method == NET_GET;
+    return true;
+}
+
+/* --- the body --------------------------------------------------------------------------- */
+
+static kth_status write_out(net_cmd *cmd, const void *p, size_t n)
+{
+    if (cmd->write) {
+        kth_status st = cmd->write(cmd->user, cmd->range_start + cmd->flushed, p, n);
+        if (st != KTH_OK) {
+            snprintf(cmd->message, sizeof cmd->message,
+                     "%s: the writer refused the bytes at offset %" PRIu64 ": %s", cmd->url,
+                     cmd->range_start + cmd->flushed, kth_strerror(st));
+            return st;
+        }
+    }
+    cmd->flushed += n;
+    return KTH_OK;
+}
+
+/* Runs the validator over the held first bytes and, when they pass, hands them to the writer. */
+static kth_status validate_and_flush(net_cmd *cmd)
+{
+    cmd->validated = true;
+    response_strings s;
+    net_response resp;
+    fill_response(cmd, &s, &resp);
+    char why[256] = "";
+    kth_status st = cmd->validate(cmd->user, &resp, cmd->sniff, cmd->sniff_len, why, sizeof why);
+    if (st != KTH_OK) {
+        snprintf(cmd->message, sizeof cmd->message, "%s: body rejected (HTTP %d): %s", resp.url,
+                 cmd->http_status, why[0] ? why : kth_strerror(st));
+        return st;
+    }
+    st = cmd->sniff_len ? write_out(cmd, cmd->sniff, cmd->sniff_len) : KTH_OK;
+    cmd->sniff_len = 0;
+    return st;
+}
+
+static kth_status accept_bytes(net_cmd *cmd, const char *p, size_t n)
+{
+    if (cmd->validate && !cmd->validated) {
+        size_t room = NET_VALIDATE_BYTES - cmd->sniff_len;
+        size_t k = n < room ? n : room;
+        memcpy(cmd->sniff + cmd->sniff_len, p, k);
+        cmd->sniff_len += k;
+        cmd->received += k;
+        p += k;
+        n -= k;
+        if (cmd->sniff_len < NET_VALIDATE_BYTES)
+            return KTH_OK;
+        kth_status st = validate_and_flush(cmd);
+        if (st != KTH_OK)
+            return st;
+    }
+    if (n == 0)
+        return KTH_OK;
+    kth_status st = write_out(cmd, p, n);
+    if (st == KTH_OK)
+        cmd->received += n;
+    return st;
+}
+
+static size_t on_header(char *buf, size_t size, size_t nitems, void *userdata)
+{
+    net_cmd *cmd = userdata;
+    net_attempt *at = &cmd->at;
+    size_t n = size * nitems;
+    if (n >= 5 && memcmp(buf, "HTTP/", 5) == 0)
+        at->hdr_len = 0; /* a new response (after a redirect): keep only the last one's */
+    if (at->hdr_len + n + 1 > HEADER_BLOCK_MAX)
+        return n; /* absurdly many headers: keep the first ones */
+    if (at->hdr_len + n + 1 > at->hdr_cap) {
+        size_t cap = at->hdr_cap ? at->hdr_cap : 1024;
+        while (cap < at->hdr_len + n + 1)
+            cap *= 2;
+        char *h = realloc(at->hdr, cap);
+        if (!h)
+            return 0;
+        at->hdr = h;
+        at->hdr_cap = cap;
+    }
+    memcpy(at->hdr + at->hdr_len, buf, n);
+    at->hdr_len += n;
+    at->hdr[at->hdr_len] = '\0';
+    return n;
+}
+
+static size_t on_write(char *data, size_t size, size_t nmemb, void *userdata)
+{
+    net_cmd *cmd = userdata;
+    net_attempt *at = &cmd->at;
+    kth_downloader *d = cmd->d;
+    size_t n = size * nmemb;
+    if (!at->processed && !process_response(cmd))
+        return 0;
+    if (net_command_cancelled(cmd)) {
+        mark_abort(cmd, KTH_ERR_CANCELLED, false, "%s: cancelled", cmd->url);
+        return 0;
+    }
+    at->net_bytes += n;
+    at->window_bytes += n;
+    d->last_progress_ns = net_now(d);
+    if (!at->first_byte) {
+        at->first_byte = true;
+        net_publish(d, KTH_EVENT_REQUEST_FIRST_BYTE, cmd, KTH_OK,
+                    d->last_progress_ns - at->start_ns);
+    }
+    if (!at->deliver)
+        return n;
+    const char *p = data;
+    size_t len = n;
+    if (at->skip) {
+        size_t k = at->skip < len ? (size_t)at->skip : len;
+        at->skip -= k;
+        p += k;
+        len -= k;
+    }
+    uint64_t pos = cmd->range_start + cmd->received;
+    if (at->want_end != UINT64_MAX && len > at->want_end - pos)
+        len = (size_t)(at->want_end - pos);
+    if (len) {
+        kth_status st = accept_bytes(cmd, p, len);
+        if (st != KTH_OK) { /* the message names the writer or the validator */
+            at->aborted = true;
+            at->abort_status = st;
+            at->abort_retryable = false;
+            return 0;
+        }
+    }
+    if (at->want_end != UINT64_MAX && cmd->range_start + cmd->received >= at->want_end &&
+        (at->body_end == UINT64_MAX || at->body_end > at->want_end)) {
+        at->satisfied = true; /* the rest of this body is not wanted: stop here */
+        return 0;
+    }
+    return n;
+}
+
+/* --- starting --------------------------------------------------------------------------- */
+
+static bool append_header(struct curl_slist **list, const char *line)
+{
+    struct curl_slist *l = curl_slist_append(*list, line);
+    if (!l)
+        return false;
+    *list = l;
+    return true;
+}
+
+static bool build_request_headers(net_cmd *cmd)
+{
+    kth_downloader *d = cmd->d;
+    net_attempt *at = &cmd->at;
+    for (struct curl_slist *h = d->global_headers; h; h = h->next)
+        if (!append_header(&at->req_headers, h->data))
+            return false;
+    for (struct curl_slist *h = cmd->headers; h; h = h->next)
+        if (!append_header(&at->req_headers, h->data))
+            return false;
+    uint64_t pos = cmd->range_start + cmd->received;
+    char line[SMALL_HEADER_VALUE + 16];
+    if (!cmd->accept_gzip && (cmd->has_range || pos > 0)) {
+        if (cmd->range_end != NET_RANGE_OPEN)
+            snprintf(line, sizeof line, "Range: bytes=%" PRIu64 "-%" PRIu64, pos,
+                     cmd->range_end - 1);
+        else
+            snprintf(line, sizeof line, "Range: bytes=%" PRIu64 "-", pos);
+        if (!append_header(&at->req_headers, line))
+            return false;
+        if (cmd->received > 0 && net_etag_is_strong(cmd->etag) &&
+            strlen(cmd->etag) < SMALL_HEADER_VALUE) {
+            snprintf(line, sizeof line, "If-Range: %s", cmd->etag);
+            if (!append_header(&at->req_headers, line))
+                return false;
+        }
+    }
+    return true;
+}
+
+static bool set_options(net_cmd *cmd)
+{
+    kth_downloader *d = cmd->d;
+    net_attempt *at = &cmd->at;
+    CURL *e = at->easy;
+    bool ok = true;
+#define SET(opt, val) ok = ok && curl_easy_setopt(e, opt, val) == CURLE_OK
+    SET(CURLOPT_URL, cmd->url);
+    SET(CURLOPT_PRIVATE, (void *)cmd);
+    SET(CURLOPT_ERRORBUFFER, at->errbuf);
+    SET(CURLOPT_NOSIGNAL, 1L);
+    SET(CURLOPT_PROTOCOLS_STR, "http,https");
+    SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    SET(CURLOPT_FOLLOWLOCATION, 1L);
+    SET(CURLOPT_MAXREDIRS, (long)d->max_redirects);
+    SET(CURLOPT_USERAGENT, d->user_agent);
+    SET(CURLOPT_HTTPHEADER, at->req_headers);
+    SET(CURLOPT_CONNECTTIMEOUT_MS, (long)d->connect_timeout_ms);
+    SET(CURLOPT_HEADERFUNCTION, on_header);
+    SET(CURLOPT_HEADERDATA, (void *)cmd);
+    SET(CURLOPT_WRITEFUNCTION, on_write);
+    SET(CURLOPT_WRITEDATA, (void *)cmd);
+    SET(CURLOPT_BUFFERSIZE, (long)RECEIVE_BUFFER);
+    SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    if (strncasecmp(cmd->url, "https:", 6) == 0)
+        SET(CURLOPT_PIPEWAIT, 1L); /* prefer a multiplexed HTTP/2 stream to a new connection */
+    if (cmd->method == NET_HEAD)
+        SET(CURLOPT_NOBODY, 1L);
+    if (cmd->accept_gzip)
+        SET(CURLOPT_ACCEPT_ENCODING, "gzip");
+    if (d->cookies)
+        SET(CURLOPT_COOKIE, d->cookies);
+    if (d->has_proxy)
+        SET(CURLOPT_PROXY, d->proxy);
+    if (d->ca_file)
+        SET(CURLOPT_CAINFO, d->ca_file);
+    if (d->ca_path)
+        SET(CURLOPT_CAPATH, d->ca_path);
+    if (d->tls_insecure) {
+        SET(CURLOPT_SSL_VERIFYPEER, 0L);
+        SET(CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+#undef SET
+    return ok;
+}
+
+/* The request headers go with the curl handle; the response's header block stays until the
+ * next attempt or the command's end, so a validator run at the verdict still sees it. */
+static void release_attempt_memory(net_attempt *at)
+{
+    curl_slist_free_all(at->req_headers);
+    at->req_headers = NULL;
+}
+
+void net_transfer_start(net_cmd *cmd)
+{
+    kth_downloader *d = cmd->d;
+    net_attempt *at = &cmd->at;
+    free(at->hdr);
+    memset(at, 0, sizeof *at);
+    at->want_end = UINT64_MAX;
+    at->body_end = UINT64_MAX;
+    at->received_at_start = cmd->received;
+    at->easy = easy_take(d);
+    if (!at->easy || !build_request_headers(cmd) || !set_options(cmd) ||
+        !net_hosts_acquire(&d->hosts, cmd->host)) {
+        if (at->easy)
+            easy_give(d, at->easy);
+        at->easy = NULL;
+        release_attempt_memory(at);
+        net_command_fail(cmd, KTH_ERR_NO_MEMORY, false, "%s: could not set up the request",
+                         cmd->url);
+        return;
+    }
+    if (curl_multi_add_handle(d->multi, at->easy) != CURLM_OK) {
+        net_hosts_release(&d->hosts, cmd->host);
+        easy_give(d, at->easy);
+        at->easy = NULL;
+        release_attempt_memory(at);
+        net_command_fail(cmd, KTH_ERR_INTERNAL, false, "%s: curl refused the transfer", cmd->url);
+        return;
+    }
+    int64_t now = net_now(d);
+    at->start_ns = now;
+    at->window_start_ns = now;
+    if (!cmd->attempts)
+        cmd->first_start_ns = now;
+    cmd->attempts++;
+    cmd->state = NET_CMD_RUNNING;
+    at->prev = NULL;
+    at->next = d->running;
+    if (d->running)
+        d->running->at.prev = cmd;
+    d->running = cmd;
+    d->n_running++;
+    d->last_progress_ns = now;
+    net_publish(d, KTH_EVENT_REQUEST_STARTED, cmd, KTH_OK, 0);
+}
+
+void net_transfer_release(net_cmd *cmd)
+{
+    kth_downloader *d = cmd->d;
+    net_attempt *at = &cmd->at;
+    curl_multi_remove_handle(d->multi, at->easy);
+    easy_give(d, at->easy);
+    at->easy = NULL;
+    release_attempt_memory(at);
+    net_hosts_release(&d->hosts, cmd->host);
+    if (at->prev)
+        at->prev->at.next = at->next;
+    else
+        d->running = at->next;
+    if (at->next)
+        at->next->at.prev = at->prev;
+    at->prev = at->next = NULL;
+    d->n_running--;
+}
+
+/* --- verdicts --------------------------------------------------------------------------- */
+
+static void succeed(net_cmd *cmd)
+{
+    if (cmd->validate && !cmd->validated && cmd->method == NET_GET) {
+        kth_status st = validate_and_flush(cmd);
+        if (st != KTH_OK) {
+            net_command_finish(cmd, st); /* the message is set */
+            return;
+        }
+    }
+    net_command_finish(cmd, KTH_OK);
+}
+
+/* A transient failure: wait and resume, or give up when the retries ran out. */
+static void retry_or_fail(net_cmd *cmd, kth_status give_up_status, bool has_retry_after,
+                          int64_t retry_after_ms, const char *why)
+{
+    kth_downloader *d = cmd->d;
+    const char *url = cmd->final_url ? cmd->final_url : cmd->url;
+    if (cmd->received > cmd->at.received_at_start)
+        cmd->failures = 0; /* it moved forward: count from scratch */
+    cmd->failures++;
+    if (cmd->failures > d->max_retries) {
+        net_command_fail(cmd, give_up_status, true, "%s: %s (gave up after %u attempts)", url, why,
+                         cmd->attempts);
+        return;
+    }
+    int64_t delay =
+        net_backoff_ns(cmd->failures, d->retry_base_ns, d->retry_cap_ns, d->random(d->random_user));
+    if (has_retry_after) {
+        if (retry_after_ms > d->retry_after_max_ms) {
+            net_command_fail(cmd, give_up_status, true,
+                             "%s: %s, and the server asks to wait %" PRId64 " ms", url, why,
+                             retry_after_ms);
+            return;
+        }
+        if (retry_after_ms * 1000000 > delay)
+            delay = retry_after_ms * 1000000;
+    }
+    cmd->retry_due_ns = net_now(d) + delay;
+    cmd->state = NET_CMD_RETRY_WAIT;
+    cmd->wait_prev = NULL;
+    cmd->wait_next = d->waiting;
+    if (d->waiting)
+        d->waiting->wait_prev = cmd;
+    d->waiting = cmd;
+    d->n_waiting++;
+    d->counts.retries++;
+    snprintf(cmd->message, sizeof cmd->message, "%s: %s", url, why);
+    cmd->retryable = true;
+    int64_t now = net_now(d);
+    net_publish(d, KTH_EVENT_REQUEST_RETRYING, cmd, give_up_status,
+                now > cmd->first_start_ns ? now - cmd->first_start_ns : 0);
+    cmd->message[0] = '\0';
+    cmd->retryable = false;
+    platform_log(KTH_LOG_DEBUG, "net", "%s: %s; retry %u in %" PRId64 " ms", url, why,
+                 cmd->failures, delay / 1000000);
+}
+
+void net_transfer_abort(net_cmd *cmd, kth_status status, bool retryable, const char *why)
+{
+    net_attempt *at = &cmd->at;
+    at->aborted = true;
+    at->abort_status = status;
+    at->abort_retryable = retryable;
+    snprintf(cmd->message, sizeof cmd->message, "%s: %s", cmd->url, why);
+    net_transfer_done(cmd, CURLE_ABORTED_BY_CALLBACK);
+}
+
+void net_transfer_done(net_cmd *cmd, CURLcode code)
+{
+    kth_downloader *d = cmd->d;
+    net_attempt *at = &cmd->at;
+    if (!at->processed && code == CURLE_OK && !at->aborted)
+        process_response(cmd);
+    curl_off_t total_us = 0, ttfb_us = 0;
+    curl_easy_getinfo(at->easy, CURLINFO_TOTAL_TIME_T, &total_us);
+    curl_easy_getinfo(at->easy, CURLINFO_STARTTRANSFER_TIME_T, &ttfb_us);
+    char errtext[CURL_ERROR_SIZE + 64];
+    snprintf(errtext, sizeof errtext, "%s", at->errbuf[0] ? at->errbuf : curl_easy_strerror(code));
+    uint64_t unsatisfied_total = 0;
+    bool has_unsatisfied_total = false;
+    if (cmd->http_status == 416 && at->hdr) {
+        char cr[128];
+        has_unsatisfied_total = net_header_find(at->hdr, "Content-Range", cr, sizeof cr) &&
+                                net_parse_unsatisfied_range(cr, &unsatisfied_total);
+    }
+    /* Copy what the verdict needs, then let go of curl: no callback of this attempt can run
+     * after this point. */
+    bool aborted = at->aborted, satisfied = at->satisfied, deliver = at->deliver;
+    kth_status abort_status = at->abort_status;
+    bool abort_retryable = at->abort_retryable;
+    bool has_ra = at->has_retry_after;
+    int64_t ra_ms = at->retry_after_ms;
+    uint64_t want_end = at->want_end;
+    uint64_t expect = at->want_end < at->body_end ? at->want_end : at->body_end;
+    uint64_t net_bytes = at->net_bytes;
+    net_transfer_release(cmd);
+
+    bool cancelled = (aborted && abort_status == KTH_ERR_CANCELLED) || net_command_cancelled(cmd);
+    if (net_bytes > 0 && deliver && !cancelled) {
+        net_sample s = {.request_id = cmd->id,
+                        .bytes = net_bytes,
+                        .duration_ns = (int64_t)total_us * 1000,
+                        .ttfb_ns = (int64_t)ttfb_us * 1000,
+                        .http_status = cmd->http_status};
+        net_deliver_sample(d, cmd, &s);
+    }
+    if (cancelled) {
+        snprintf(cmd->message, sizeof cmd->message, "%s: cancelled", cmd->url);
+        net_command_finish(cmd, KTH_ERR_CANCELLED);
+        return;
+    }
+    const char *url = cmd->final_url ? cmd->final_url : cmd->url;
+    char why[sizeof cmd->message + CURL_ERROR_SIZE];
+    if (aborted) {
+        if (abort_retryable) {
+            const char *colon = strstr(cmd->message, ": ");
+            snprintf(why, sizeof why, "%s", colon ? colon + 2 : cmd->message);
+            retry_or_fail(cmd, abort_status, false, 0, why);
+        } else {
+            net_command_finish(cmd, abort_status);
+        }
+        return;
+    }
+    uint64_t pos = cmd->range_start + cmd->received;
+    if (satisfied ||
+        (deliver && cmd->method == NET_GET && want_end != UINT64_MAX && pos >= want_end)) {
+        /* Everything wanted is here, even if the connection then broke: never ask for an
+         * empty range. */
+        succeed(cmd);
+        return;
+    }
+    int status = cmd->http_status;
+    if (code == CURLE_OK) {
+        if (status >= 200 && status <= 299) {
+            if (cmd->method == NET_GET && expect != UINT64_MAX && pos < expect) {
+                snprintf(why, sizeof why, "the body ended at byte %" PRIu64 " of %" PRIu64, pos,
+                         expect);
+                retry_or_fail(cmd, KTH_ERR_NETWORK, false, 0, why);
+            } else {
+                succeed(cmd);
+            }
+        } else if (status == 416) {
+            if (has_unsatisfied_total && cmd->responded && unsatisfied_total == pos &&
+                cmd->range_end == NET_RANGE_OPEN) {
+                /* Every byte is here: the earlier response announced more than there was. */
+                cmd->has_total = true;
+                cmd->total = unsatisfied_total;
+                succeed(cmd);
+            } else {
+                if (has_unsatisfied_total && !cmd->has_total) {
+                    cmd->has_total = true;
+                    cmd->total = unsatisfied_total;
+                }
+                net_command_fail(cmd, KTH_ERR_OUT_OF_RANGE, false,
+                                 "%s: HTTP status 416, range from byte %" PRIu64 " not satisfiable",
+                                 url, pos);
+            }
+        } else if (net_http_status_transient(status)) {
+            snprintf(why, sizeof why, "HTTP status %d", status);
+            retry_or_fail(cmd, KTH_ERR_HTTP, has_ra, ra_ms, why);
+        } else {
+            net_command_fail(cmd, net_http_status_error(status), false, "%s: HTTP status %d", url,
+                             status);
+        }
+        return;
+    }
+    if (code == CURLE_TOO_MANY_REDIRECTS) {
+        net_command_fail(cmd, KTH_ERR_HTTP, false, "%s: more than %u redirects", cmd->url,
+                         d->max_redirects);
+    } else if (net_curl_code_transient(code)) {
+        snprintf(why, sizeof why, "%s", errtext);
+        retry_or_fail(cmd, net_curl_code_error(code), false, 0, why);
+    } else {
+        net_command_fail(cmd, net_curl_code_error(code), false, "%s: %s", url, errtext);
+    }
+}
