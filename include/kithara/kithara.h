@@ -8,6 +8,7 @@
 #ifndef KITHARA_KITHARA_H
 #define KITHARA_KITHARA_H
 
+#include <kithara/cache.h>
 #include <kithara/downloader.h>
 #include <kithara/events.h>
 #include <kithara/log.h>

@@ -10,7 +10,11 @@
  * - A byte is in `ranges` only after it has been fully written to the backing store, so a reader
  *   that sees it present reads the right value. For files the write happens before the lock is
  *   taken to publish the range, which keeps slow disk writes out of readers' way; the read of a
- *   present byte likewise happens without the lock (present bytes never change).
+ *   present byte likewise happens without the lock (present bytes never change). The one other
+ *   way in is storage_resource_restore_ranges on a reopened file nobody has seen yet, where the
+ *   owner (the cache index) vouches that the bytes are already in the file.
+ * - A memory resource in a pool has charged the pool for exactly the chunks it holds, and gives
+ *   them back when freed.
  * - COMMITTED implies ranges == [0, length).
  * - State leaves ACTIVE at most once.
  */
@@ -44,7 +48,58 @@ struct storage_resource {
     uint8_t **chunks;
     size_t chunk_count;
     uint64_t max_bytes;
+    storage_memory_pool *pool; /* NULL unless made by new_memory_in_pool */
+    uint64_t charged;          /* bytes charged to the pool (whole chunks) */
 };
+
+struct storage_memory_pool {
+    atomic_int refs;
+    _Atomic uint64_t used;
+    uint64_t limit;
+};
+
+kth_status storage_memory_pool_new(uint64_t limit, storage_memory_pool **out)
+{
+    if (!out)
+        return KTH_ERR_INVALID_ARG;
+    storage_memory_pool *p = calloc(1, sizeof *p);
+    if (!p)
+        return KTH_ERR_NO_MEMORY;
+    atomic_init(&p->refs, 1);
+    atomic_init(&p->used, 0);
+    p->limit = limit;
+    *out = p;
+    return KTH_OK;
+}
+
+storage_memory_pool *storage_memory_pool_ref(storage_memory_pool *pool)
+{
+    if (pool)
+        atomic_fetch_add(&pool->refs, 1);
+    return pool;
+}
+
+void storage_memory_pool_unref(storage_memory_pool *pool)
+{
+    if (pool && atomic_fetch_sub(&pool->refs, 1) == 1)
+        free(pool);
+}
+
+uint64_t storage_memory_pool_used(const storage_memory_pool *pool)
+{
+    return pool ? atomic_load(&((storage_memory_pool *)pool)->used) : 0;
+}
+
+/* Charges `n` bytes to the pool unless that would pass its limit. */
+static bool pool_charge(storage_memory_pool *pool, uint64_t n)
+{
+    uint64_t used = atomic_load(&pool->used);
+    do {
+        if (used > pool->limit || n > pool->limit - used)
+            return false;
+    } while (!atomic_compare_exchange_weak(&pool->used, &used, used + n));
+    return true;
+}
 
 static kth_status resource_alloc(storage_resource **out)
 {
@@ -145,6 +200,17 @@ kth_status storage_resource_new_memory(uint64_t max_bytes, storage_resource **ou
     return KTH_OK;
 }
 
+kth_status storage_resource_new_memory_in_pool(uint64_t max_bytes, storage_memory_pool *pool,
+                                               storage_resource **out)
+{
+    if (!pool)
+        return KTH_ERR_INVALID_ARG;
+    kth_status st = storage_resource_new_memory(max_bytes, out);
+    if (st == KTH_OK)
+        (*out)->pool = storage_memory_pool_ref(pool);
+    return st;
+}
+
 storage_resource *storage_resource_ref(storage_resource *r)
 {
     if (r)
@@ -161,6 +227,10 @@ void storage_resource_unref(storage_resource *r)
     for (size_t i = 0; i < r->chunk_count; i++)
         free(r->chunks[i]);
     free(r->chunks);
+    if (r->pool) {
+        atomic_fetch_sub(&r->pool->used, r->charged);
+        storage_memory_pool_unref(r->pool);
+    }
     storage_range_set_free(&r->ranges);
     platform_cond_destroy(&r->cond);
     platform_mutex_destroy(&r->lock);
@@ -188,9 +258,16 @@ static kth_status memory_write_locked(storage_resource *r, uint64_t offset, cons
         if (len > end - offset)
             len = (size_t)(end - offset);
         if (!r->chunks[idx]) {
+            if (r->pool && !pool_charge(r->pool, MEMORY_CHUNK))
+                return KTH_ERR_LIMIT;
             r->chunks[idx] = malloc((size_t)MEMORY_CHUNK);
-            if (!r->chunks[idx])
+            if (!r->chunks[idx]) {
+                if (r->pool)
+                    atomic_fetch_sub(&r->pool->used, MEMORY_CHUNK);
                 return KTH_ERR_NO_MEMORY;
+            }
+            if (r->pool)
+                r->charged += MEMORY_CHUNK;
         }
         memcpy(r->chunks[idx] + within, src, len);
         src += len;
@@ -524,6 +601,64 @@ bool storage_resource_first_gap(storage_resource *r, uint64_t from, uint64_t lim
     bool found = storage_range_set_first_gap(&r->ranges, from, limit, gap);
     platform_mutex_unlock(&r->lock);
     return found;
+}
+
+kth_status storage_resource_restore_ranges(storage_resource *r, const storage_range *ranges,
+                                           size_t count)
+{
+    if (!r || (!ranges && count))
+        return KTH_ERR_INVALID_ARG;
+    for (size_t i = 0; i < count; i++)
+        if (ranges[i].start >= ranges[i].end || ranges[i].end > (uint64_t)INT64_MAX)
+            return KTH_ERR_INVALID_ARG;
+    kth_status st = KTH_OK;
+    platform_mutex_lock(&r->lock);
+    if (r->fd < 0 || r->state != STORAGE_ACTIVE || r->ranges.count > 0 || r->length_known) {
+        st = KTH_ERR_STATE;
+    } else {
+        for (size_t i = 0; st == KTH_OK && i < count; i++)
+            st = storage_range_set_add(&r->ranges, ranges[i].start, ranges[i].end);
+        if (st != KTH_OK)
+            storage_range_set_clear(&r->ranges); /* all or nothing */
+    }
+    platform_mutex_unlock(&r->lock);
+    return st;
+}
+
+kth_status storage_resource_snapshot(storage_resource *r, storage_snapshot *out)
+{
+    if (!r || !out)
+        return KTH_ERR_INVALID_ARG;
+    storage_range_set_init(&out->ranges);
+    kth_status st = KTH_OK;
+    platform_mutex_lock(&r->lock);
+    out->state = r->state;
+    out->length_known = r->length_known;
+    out->length = r->length;
+    if (r->ranges.count > 0) {
+        out->ranges.v = malloc(r->ranges.count * sizeof *out->ranges.v);
+        if (out->ranges.v) {
+            memcpy(out->ranges.v, r->ranges.v, r->ranges.count * sizeof *out->ranges.v);
+            out->ranges.count = out->ranges.cap = r->ranges.count;
+        } else {
+            st = KTH_ERR_NO_MEMORY;
+        }
+    }
+    platform_mutex_unlock(&r->lock);
+    return st;
+}
+
+kth_status storage_resource_sync(storage_resource *r)
+{
+    if (!r)
+        return KTH_ERR_INVALID_ARG;
+    if (r->fd < 0)
+        return KTH_OK;
+    while (fdatasync(r->fd) != 0) {
+        if (errno != EINTR)
+            return KTH_ERR_IO;
+    }
+    return KTH_OK;
 }
 
 kth_status storage_resource_error(storage_resource *r, char *buf, size_t buflen)

@@ -75,8 +75,52 @@ kth_status storage_resource_open_complete_file(const char *path, storage_resourc
 /* An in-memory ACTIVE resource that accepts bytes only below `max_bytes` (0 = 1 GiB). */
 kth_status storage_resource_new_memory(uint64_t max_bytes, storage_resource **out);
 
+/* A byte budget shared by several memory resources (a memory-only cache): every 64 KiB chunk a
+ * member allocates is charged to the pool and given back when the member is freed, and a write
+ * that would take the pool past its limit fails with KTH_ERR_LIMIT. Refcounted; each member
+ * holds a reference. Counters are atomic: any thread. */
+typedef struct storage_memory_pool storage_memory_pool;
+
+kth_status storage_memory_pool_new(uint64_t limit, storage_memory_pool **out);
+storage_memory_pool *storage_memory_pool_ref(storage_memory_pool *pool);
+void storage_memory_pool_unref(storage_memory_pool *pool);
+/* Bytes currently charged (whole chunks). */
+uint64_t storage_memory_pool_used(const storage_memory_pool *pool);
+
+/* As storage_resource_new_memory, charging its chunks to `pool` (the resource takes a
+ * reference). */
+kth_status storage_resource_new_memory_in_pool(uint64_t max_bytes, storage_memory_pool *pool,
+                                               storage_resource **out);
+
 storage_resource *storage_resource_ref(storage_resource *r);
 void storage_resource_unref(storage_resource *r);
+
+/* --- persistence (for the asset cache) --- */
+
+/* Declares ranges of a reopened file resource present, because its owner (the cache index)
+ * vouches that those bytes are already in the file. Only valid on a file resource that nobody
+ * else has seen yet: ACTIVE, no byte present, no length declared; KTH_ERR_STATE otherwise (and
+ * for memory resources), KTH_ERR_INVALID_ARG for an empty or reversed range, KTH_ERR_NO_MEMORY.
+ * On failure nothing is marked present. Follow with set_length / commit as the index says. */
+kth_status storage_resource_restore_ranges(storage_resource *r, const storage_range *ranges,
+                                           size_t count);
+
+/* One consistent view of what a resource holds. */
+typedef struct storage_snapshot {
+    storage_state state;
+    bool length_known;
+    uint64_t length;
+    storage_range_set ranges; /* owned by the caller: storage_range_set_free */
+} storage_snapshot;
+
+/* Copies state, length and present ranges under one lock. KTH_ERR_NO_MEMORY leaves `out`
+ * empty (and still safe to free). Any thread. */
+kth_status storage_resource_snapshot(storage_resource *r, storage_snapshot *out);
+
+/* Makes every byte published so far durable (fdatasync of a file; nothing to do in memory), so
+ * a later snapshot's ranges may be recorded as on disk. KTH_ERR_IO when the sync fails. Any
+ * thread; does not take the resource lock. */
+kth_status storage_resource_sync(storage_resource *r);
 
 /* --- writer side --- */
 

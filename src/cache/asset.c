@@ -1,0 +1,738 @@
+/*
+ * asset.c — leases on assets and open resources: opening a resource (restore.c brings it back
+ * from disk), recording progress (checkpoints), commit, and starting over (invalidate).
+ *
+ * Invariants:
+ * - The index claims a byte only after it is durable: a checkpoint snapshots the present
+ *   ranges, syncs the data file, and only then records the snapshot. Present bytes never leave a
+ *   storage resource, so a snapshot taken before the sync is covered by it.
+ * - A handle's recorded_* fields equal its index row; total_bytes moves by the same difference
+ *   in the same index-lock section that changes the row.
+ * - A restored resource claims only bytes its file really has (restore.c); a repaired row is
+ *   recorded before the handle is published, and counted in stats.repaired.
+ * - Dropping claims reaches the index before any byte is deleted or overwritten, and a
+ *   resource that starts over gets a new file name.
+ */
+#include "cache/cache_internal.h"
+
+#include "platform/log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* --- leases --- */
+
+static void live_remove_locked(kth_cache *c, cache_asset *a)
+{
+    if (a->prev)
+        a->prev->next = a->next;
+    else
+        c->live = a->next;
+    if (a->next)
+        a->next->prev = a->prev;
+    a->prev = a->next = NULL;
+}
+
+static void asset_free(cache_asset *a)
+{
+    platform_mutex_destroy(&a->open_lock);
+    free(a->url);
+    free(a);
+}
+
+/* After the asset stopped being live: it may now be evicted, and it no longer holds the cache. */
+static void asset_retired(cache_asset *a)
+{
+    kth_cache *c = a->cache;
+    asset_free(a);
+    cache_evict_if_over_budget(c);
+    cache_unref(c);
+}
+
+kth_status cache_asset_open(kth_cache *c, const char *url, cache_asset **out, char *err,
+                            size_t errlen)
+{
+    if (!c || !url || !out)
+        return KTH_ERR_INVALID_ARG;
+    char key[CACHE_KEY_HEX];
+    kth_status st = cache_key_of(url, key);
+    if (st != KTH_OK)
+        return st;
+    platform_mutex_lock(&c->lock);
+    for (cache_asset *a = c->live; a; a = a->next) {
+        if (strcmp(a->key, key) == 0) {
+            a->leases++;
+            platform_mutex_unlock(&c->lock);
+            *out = a;
+            return KTH_OK;
+        }
+    }
+    int64_t id = 0;
+    st = cache_index_find_asset(c->index, key, &id);
+    if (st == KTH_ERR_NOT_FOUND && c->offline) {
+        cache_set_error_locked(c, "offline: %s is not in the cache", url);
+        if (err && errlen)
+            snprintf(err, errlen, "%s", c->last_error);
+        platform_mutex_unlock(&c->lock);
+        return KTH_ERR_OFFLINE_MISS;
+    }
+    /* An existing asset is not written to here: while leased it cannot be evicted, and its
+     * last use is recorded when the lease ends. Opening stays read-only (no WAL write, hence no
+     * checkpoint stall) for assets already cached. */
+    if (st == KTH_ERR_NOT_FOUND)
+        st = cache_index_add_asset(c->index, key, url, cache_tick_locked(c), &id);
+    cache_asset *a = NULL;
+    if (st == KTH_OK) {
+        a = calloc(1, sizeof *a);
+        if (!a || !(a->url = strdup(url)) || platform_mutex_init(&a->open_lock) != KTH_OK) {
+            if (a)
+                free(a->url);
+            free(a);
+            a = NULL;
+            st = KTH_ERR_NO_MEMORY;
+        }
+    }
+    if (st == KTH_OK) {
+        a->cache = c;
+        a->id = id;
+        memcpy(a->key, key, sizeof key);
+        a->leases = 1;
+        a->next = c->live;
+        if (c->live)
+            c->live->prev = a;
+        c->live = a;
+        atomic_fetch_add(&c->refs, 1);
+    } else {
+        if (st == KTH_ERR_IO)
+            cache_set_error_locked(c, "cache index: %s", cache_index_errmsg(c->index));
+        else
+            cache_set_error_locked(c, "cannot lease %s: %s", url, kth_strerror(st));
+        if (err && errlen)
+            snprintf(err, errlen, "%s", c->last_error);
+    }
+    platform_mutex_unlock(&c->lock);
+    *out = a;
+    return st;
+}
+
+void cache_asset_release(cache_asset *a)
+{
+    if (!a)
+        return;
+    kth_cache *c = a->cache;
+    platform_mutex_lock(&c->lock);
+    a->leases--;
+    cache_index_touch_asset(c->index, a->id, cache_tick_locked(c));
+    bool gone = a->leases == 0 && a->open_count == 0;
+    if (gone)
+        live_remove_locked(c, a);
+    platform_mutex_unlock(&c->lock);
+    if (gone)
+        asset_retired(a);
+}
+
+const char *cache_asset_key(const cache_asset *a)
+{
+    return a ? a->key : NULL;
+}
+
+/* --- open resources --- */
+
+static cache_resource *find_open_locked(cache_asset *a, const char *key)
+{
+    for (cache_resource *h = a->open; h; h = h->next)
+        if (strcmp(h->key, key) == 0)
+            return h;
+    return NULL;
+}
+
+kth_status cache_resource_get_info(cache_resource *h, cache_resource_info *info)
+{
+    if (!h || !info)
+        return KTH_ERR_INVALID_ARG;
+    memset(info, 0, sizeof *info);
+    platform_mutex_lock(&h->lock);
+    info->committed = storage_resource_state(h->storage) == STORAGE_COMMITTED;
+    info->length_known = storage_resource_length(h->storage, &info->length);
+    info->present_bytes = storage_resource_present_bytes(h->storage);
+    memcpy(info->etag, h->etag, sizeof info->etag);
+    memcpy(info->last_modified, h->last_modified, sizeof info->last_modified);
+    memcpy(info->content_type, h->content_type, sizeof info->content_type);
+    platform_mutex_unlock(&h->lock);
+    return KTH_OK;
+}
+
+static kth_status open_error(kth_cache *c, kth_status st, char *err, size_t errlen, const char *fmt,
+                             const char *key, const char *url)
+{
+    platform_mutex_lock(&c->lock);
+    cache_set_error_locked(c, fmt, key, url);
+    if (err && errlen)
+        snprintf(err, errlen, "%s", c->last_error);
+    platform_mutex_unlock(&c->lock);
+    return st;
+}
+
+/* The part of cache_resource_open that runs under the asset's open lock. */
+static kth_status open_locked(cache_asset *a, const char *key, int flags, cache_resource **out,
+                              bool *created, bool *repaired, char *err, size_t errlen)
+{
+    kth_cache *c = a->cache;
+    platform_mutex_lock(&c->lock);
+    cache_resource *h = find_open_locked(a, key);
+    if (h) {
+        h->refs++;
+        platform_mutex_unlock(&c->lock);
+        *out = h;
+        return KTH_OK;
+    }
+    cache_row row;
+    kth_status st = cache_index_find_resource(c->index, a->id, key, &row);
+    if (st == KTH_ERR_NOT_FOUND && (c->offline || !(flags & CACHE_OPEN_CREATE))) {
+        platform_mutex_unlock(&c->lock);
+        if (c->offline)
+            return open_error(c, KTH_ERR_OFFLINE_MISS, err, errlen,
+                              "offline: %s (of %s) is not in the cache", key, a->url);
+        return open_error(c, KTH_ERR_NOT_FOUND, err, errlen, "%s (of %s) is not in the cache", key,
+                          a->url);
+    }
+    if (st == KTH_ERR_NOT_FOUND) {
+        memset(&row, 0, sizeof row);
+        storage_range_set_init(&row.ranges);
+        row.claims_valid = true;
+        st = cache_new_file_name(a->key, key, row.file, sizeof row.file);
+        if (st == KTH_OK)
+            st = cache_index_add_resource(c->index, a->id, key, row.file, &row.id);
+        *created = st == KTH_OK;
+    }
+    storage_resource *memory = NULL;
+    if (st == KTH_OK && c->memory_only)
+        memory = storage_resource_ref(cache_memory_find_locked(c, row.id));
+    if (st == KTH_ERR_IO)
+        cache_set_error_locked(c, "cache index: %s", cache_index_errmsg(c->index));
+    platform_mutex_unlock(&c->lock);
+    if (st != KTH_OK) {
+        if (st == KTH_ERR_IO && err && errlen)
+            kth_cache_last_error(c, err, errlen);
+        return st;
+    }
+
+    storage_resource *r = memory;
+    if (c->memory_only && !r)
+        st = storage_resource_new_memory_in_pool(c->budget, c->pool, &r);
+    else if (!c->memory_only)
+        st = cache_restore_from_disk(c, a, key, &row, &r, repaired, err, errlen);
+    h = st == KTH_OK ? calloc(1, sizeof *h) : NULL;
+    if (st == KTH_OK && (!h || !(h->key = strdup(key)) || platform_mutex_init(&h->lock) != KTH_OK))
+        st = KTH_ERR_NO_MEMORY;
+    if (st != KTH_OK) {
+        if (h)
+            free(h->key);
+        free(h);
+        storage_resource_unref(r);
+        cache_row_free(&row);
+        return st;
+    }
+    h->asset = a;
+    h->refs = 1;
+    h->id = row.id;
+    h->storage = r;
+    memcpy(h->file, row.file, sizeof h->file);
+    memcpy(h->etag, row.etag, sizeof h->etag);
+    memcpy(h->last_modified, row.last_modified, sizeof h->last_modified);
+    memcpy(h->content_type, row.content_type, sizeof h->content_type);
+    h->last_checkpoint_ns = platform_monotonic_ns();
+    uint64_t claimed = row.committed ? row.length : storage_range_set_total(&row.ranges);
+
+    storage_resource *replaced = NULL;
+    platform_mutex_lock(&c->lock);
+    if (c->memory_only && !memory)
+        st = cache_memory_put_locked(c, row.id, a->id, r, &replaced);
+    if (st == KTH_OK && !c->memory_only && (*repaired || claimed != row.stored_bytes)) {
+        /* The row said more (or other) than the file backs: record what was restored. */
+        st = cache_index_record(c->index, row.id, &row.ranges, claimed, row.length_known,
+                                row.length, row.committed);
+        if (st == KTH_OK) {
+            c->total_bytes =
+                c->total_bytes -
+                (c->total_bytes < row.stored_bytes ? c->total_bytes : row.stored_bytes) + claimed;
+            row.stored_bytes = claimed;
+            if (*repaired)
+                c->repaired++;
+        } else {
+            cache_set_error_locked(c, "cache index: %s", cache_index_errmsg(c->index));
+        }
+    }
+    if (st == KTH_OK) {
+        h->recorded_bytes = row.stored_bytes;
+        h->recorded_committed = row.committed;
+        h->recorded_length_known = row.length_known;
+        h->recorded_length = row.length;
+        h->next = a->open;
+        if (a->open)
+            a->open->prev = h;
+        a->open = h;
+        a->open_count++;
+    }
+    platform_mutex_unlock(&c->lock);
+    storage_resource_unref(replaced);
+    cache_row_free(&row);
+    if (st != KTH_OK) {
+        platform_mutex_destroy(&h->lock);
+        storage_resource_unref(h->storage);
+        free(h->key);
+        free(h);
+        return st;
+    }
+    if (*repaired)
+        platform_log(KTH_LOG_WARN, "cache",
+                     "%s of %s: the index claimed bytes its data file lacks; refetching them", key,
+                     a->url);
+    *out = h;
+    return KTH_OK;
+}
+
+kth_status cache_resource_open(cache_asset *a, const char *key, int flags, cache_resource **out,
+                               cache_resource_info *info, char *err, size_t errlen)
+{
+    if (!a || !key || !out)
+        return KTH_ERR_INVALID_ARG;
+    *out = NULL;
+    bool created = false, repaired = false;
+    platform_mutex_lock(&a->open_lock);
+    kth_status st = open_locked(a, key, flags, out, &created, &repaired, err, errlen);
+    platform_mutex_unlock(&a->open_lock);
+    if (st == KTH_OK && info) {
+        cache_resource_get_info(*out, info);
+        info->created = created;
+        info->repaired = repaired;
+    }
+    return st;
+}
+
+/* --- recording progress --- */
+
+/* Snapshot, sync, record. Handle lock held. */
+static kth_status checkpoint_locked(cache_resource *h)
+{
+    kth_cache *c = h->asset->cache;
+    h->unrecorded_writes = 0;
+    h->last_checkpoint_ns = platform_monotonic_ns();
+    if (h->detached)
+        return KTH_OK;
+    storage_snapshot s;
+    kth_status st = storage_resource_snapshot(h->storage, &s);
+    bool committed = s.state == STORAGE_COMMITTED;
+    uint64_t bytes = storage_range_set_total(&s.ranges);
+    if (st == KTH_OK && bytes == h->recorded_bytes && committed == h->recorded_committed &&
+        s.length_known == h->recorded_length_known &&
+        (!s.length_known || s.length == h->recorded_length)) {
+        storage_range_set_free(&s.ranges);
+        return KTH_OK; /* nothing new */
+    }
+    if (st == KTH_OK && c->durable && bytes > h->recorded_bytes &&
+        storage_resource_sync(h->storage) != KTH_OK) {
+        int e = errno;
+        platform_mutex_lock(&c->lock);
+        cache_set_error_locked(c, "cannot sync %s/%s: %s", c->data_dir, h->file, strerror(e));
+        platform_mutex_unlock(&c->lock);
+        st = KTH_ERR_IO;
+    }
+    if (st == KTH_OK) {
+        platform_mutex_lock(&c->lock);
+        st = cache_index_record(c->index, h->id, &s.ranges, bytes, s.length_known, s.length,
+                                committed);
+        if (st == KTH_OK) {
+            uint64_t old = h->recorded_bytes < c->total_bytes ? h->recorded_bytes : c->total_bytes;
+            c->total_bytes = c->total_bytes - old + bytes;
+        } else {
+            cache_set_error_locked(c, "cannot record %s: %s", h->key, cache_index_errmsg(c->index));
+        }
+        platform_mutex_unlock(&c->lock);
+    }
+    if (st == KTH_OK) {
+        h->recorded_bytes = bytes;
+        h->recorded_committed = committed;
+        h->recorded_length_known = s.length_known;
+        h->recorded_length = s.length;
+    }
+    storage_range_set_free(&s.ranges);
+    return st;
+}
+
+kth_status cache_resource_checkpoint(cache_resource *h)
+{
+    if (!h)
+        return KTH_ERR_INVALID_ARG;
+    platform_mutex_lock(&h->lock);
+    kth_status st = checkpoint_locked(h);
+    platform_mutex_unlock(&h->lock);
+    cache_evict_if_over_budget(h->asset->cache);
+    return st;
+}
+
+/* Memory-only mode: evicts the least recently used unleased asset. True if one went. */
+static bool evict_one(kth_cache *c)
+{
+    cache_victims v = {0};
+    platform_mutex_lock(&c->lock);
+    uint64_t before = c->evicted_assets;
+    if (c->total_bytes > 0)
+        cache_evict_locked(c, c->total_bytes - 1, &v);
+    bool evicted = c->evicted_assets != before;
+    platform_mutex_unlock(&c->lock);
+    cache_victims_dispose(c, &v);
+    return evicted;
+}
+
+kth_status cache_resource_write(cache_resource *h, uint64_t offset, const void *buf, size_t n)
+{
+    if (!h)
+        return KTH_ERR_INVALID_ARG;
+    kth_cache *c = h->asset->cache;
+    bool checkpointed = false;
+    platform_mutex_lock(&h->lock);
+    kth_status st = storage_resource_write_at(h->storage, offset, buf, n);
+    /* A full memory bound: make room from unleased assets, unless this resource alone would
+     * pass the bound (then nothing can help). Bounded by the number of assets. */
+    if (st == KTH_ERR_LIMIT && c->memory_only && offset <= c->budget && n <= c->budget - offset) {
+        while (st == KTH_ERR_LIMIT && evict_one(c))
+            st = storage_resource_write_at(h->storage, offset, buf, n);
+    }
+    if (st == KTH_ERR_LIMIT && c->memory_only) {
+        platform_mutex_lock(&c->lock);
+        cache_set_error_locked(c, "memory cache bound (%llu bytes) is full of data in use",
+                               (unsigned long long)c->budget);
+        platform_mutex_unlock(&c->lock);
+    }
+    if (st == KTH_OK) {
+        h->unrecorded_writes += n;
+        if (h->unrecorded_writes >= c->checkpoint_bytes ||
+            platform_monotonic_ns() - h->last_checkpoint_ns >= c->checkpoint_ns) {
+            st = checkpoint_locked(h);
+            checkpointed = true;
+        }
+    }
+    platform_mutex_unlock(&h->lock);
+    if (checkpointed)
+        cache_evict_if_over_budget(c);
+    return st;
+}
+
+kth_status cache_resource_set_length(cache_resource *h, uint64_t length)
+{
+    if (!h)
+        return KTH_ERR_INVALID_ARG;
+    kth_cache *c = h->asset->cache;
+    platform_mutex_lock(&h->lock);
+    kth_status st = storage_resource_set_length(h->storage, length);
+    if (st == KTH_OK && !h->detached &&
+        (!h->recorded_length_known || h->recorded_length != length)) {
+        platform_mutex_lock(&c->lock);
+        st = cache_index_set_length(c->index, h->id, length);
+        if (st != KTH_OK)
+            cache_set_error_locked(c, "cannot record %s: %s", h->key, cache_index_errmsg(c->index));
+        platform_mutex_unlock(&c->lock);
+        if (st == KTH_OK) {
+            h->recorded_length_known = true;
+            h->recorded_length = length;
+        }
+    }
+    platform_mutex_unlock(&h->lock);
+    return st;
+}
+
+static const char *given(const char *s)
+{
+    return s && *s ? s : NULL;
+}
+
+static bool differs(const char *stored, const char *incoming)
+{
+    return incoming && stored[0] && strcmp(stored, incoming) != 0;
+}
+
+kth_status cache_resource_set_meta(cache_resource *h, const char *etag, const char *last_modified,
+                                   const char *content_type)
+{
+    if (!h)
+        return KTH_ERR_INVALID_ARG;
+    etag = given(etag);
+    last_modified = given(last_modified);
+    content_type = given(content_type);
+    if ((etag && strlen(etag) >= CACHE_TEXT_MAX) ||
+        (last_modified && strlen(last_modified) >= CACHE_TEXT_MAX) ||
+        (content_type && strlen(content_type) >= CACHE_TEXT_MAX))
+        return KTH_ERR_LIMIT;
+    kth_cache *c = h->asset->cache;
+    kth_status st = KTH_OK;
+    platform_mutex_lock(&h->lock);
+    bool has_bytes = storage_resource_present_bytes(h->storage) > 0;
+    if (has_bytes && (differs(h->etag, etag) || differs(h->last_modified, last_modified))) {
+        st = KTH_ERR_CHANGED;
+        platform_mutex_lock(&c->lock);
+        cache_set_error_locked(c, "%s changed (validators differ from the cached bytes')", h->key);
+        platform_mutex_unlock(&c->lock);
+    } else if (!h->detached) {
+        platform_mutex_lock(&c->lock);
+        st = cache_index_set_meta(c->index, h->id, etag, last_modified, content_type);
+        if (st != KTH_OK)
+            cache_set_error_locked(c, "cannot record %s: %s", h->key, cache_index_errmsg(c->index));
+        platform_mutex_unlock(&c->lock);
+    }
+    if (st == KTH_OK) {
+        if (etag)
+            snprintf(h->etag, sizeof h->etag, "%s", etag);
+        if (last_modified)
+            snprintf(h->last_modified, sizeof h->last_modified, "%s", last_modified);
+        if (content_type)
+            snprintf(h->content_type, sizeof h->content_type, "%s", content_type);
+    }
+    platform_mutex_unlock(&h->lock);
+    return st;
+}
+
+kth_status cache_resource_commit(cache_resource *h, uint64_t length)
+{
+    if (!h)
+        return KTH_ERR_INVALID_ARG;
+    platform_mutex_lock(&h->lock);
+    kth_status st = storage_resource_commit(h->storage, length);
+    if (st == KTH_OK)
+        st = checkpoint_locked(h);
+    platform_mutex_unlock(&h->lock);
+    cache_evict_if_over_budget(h->asset->cache);
+    return st;
+}
+
+kth_status cache_resource_invalidate(cache_resource *h)
+{
+    if (!h)
+        return KTH_ERR_INVALID_ARG;
+    cache_asset *a = h->asset;
+    kth_cache *c = a->cache;
+    char file[CACHE_FILE_MAX], old_path[4096] = "";
+    storage_resource *fresh = NULL, *replaced = NULL;
+    platform_mutex_lock(&h->lock);
+    kth_status st = cache_new_file_name(a->key, h->key, file, sizeof file);
+    /* Forget the claims first: from here on the index vouches for nothing of this resource. */
+    platform_mutex_lock(&c->lock);
+    if (st == KTH_OK)
+        st = cache_index_reset_resource(c->index, h->id, file);
+    if (st == KTH_OK) {
+        uint64_t old = h->recorded_bytes < c->total_bytes ? h->recorded_bytes : c->total_bytes;
+        c->total_bytes -= old;
+    } else {
+        cache_set_error_locked(c, "cannot invalidate %s: %s", h->key, cache_index_errmsg(c->index));
+    }
+    platform_mutex_unlock(&c->lock);
+    if (st != KTH_OK) {
+        platform_mutex_unlock(&h->lock);
+        return st;
+    }
+    h->recorded_bytes = 0;
+    h->recorded_committed = h->recorded_length_known = false;
+    h->recorded_length = 0;
+    h->etag[0] = h->last_modified[0] = h->content_type[0] = '\0';
+    if (c->memory_only) {
+        st = storage_resource_new_memory_in_pool(c->budget, c->pool, &fresh);
+        if (st == KTH_OK) {
+            platform_mutex_lock(&c->lock);
+            st = cache_memory_put_locked(c, h->id, a->id, fresh, &replaced);
+            platform_mutex_unlock(&c->lock);
+        }
+    } else {
+        cache_data_path(c, h->file, old_path, sizeof old_path);
+        char path[4096], err[256] = "";
+        cache_data_path(c, file, path, sizeof path);
+        st = cache_make_fanout_dirs(c, file)
+                 ? storage_resource_open_file(path, STORAGE_FILE_TRUNCATE, &fresh, err, sizeof err)
+                 : KTH_ERR_IO;
+        if (st != KTH_OK) {
+            platform_mutex_lock(&c->lock);
+            cache_set_error_locked(c, "cannot create a data file for %s: %s", h->key,
+                                   err[0] ? err : strerror(errno));
+            platform_mutex_unlock(&c->lock);
+        }
+    }
+    memcpy(h->file, file, sizeof h->file);
+    storage_resource *old = h->storage;
+    if (st == KTH_OK) {
+        h->storage = fresh;
+    } else {
+        /* No new resource: the old one is failed below and this handle records nothing more;
+         * the row (reset, pointing at a file that does not exist) claims nothing. */
+        storage_resource_unref(fresh);
+        h->storage = storage_resource_ref(old);
+        h->detached = true;
+    }
+    platform_mutex_unlock(&h->lock);
+    storage_resource_fail(old, KTH_ERR_CHANGED,
+                          "the resource changed on the server; its cached bytes were dropped");
+    if (old_path[0] && unlink(old_path) != 0 && errno != ENOENT)
+        platform_log(KTH_LOG_WARN, "cache", "cannot delete %s: %s", old_path, strerror(errno));
+    storage_resource_unref(old);
+    storage_resource_unref(replaced);
+    return st;
+}
+
+/* Copies the present bytes of `from` into the memory resource `to`. */
+static kth_status copy_present(storage_resource *from, storage_resource *to,
+                               const storage_range_set *ranges)
+{
+    uint8_t buf[16384];
+    for (size_t i = 0; i < ranges->count; i++) {
+        for (uint64_t off = ranges->v[i].start; off < ranges->v[i].end;) {
+            uint64_t left = ranges->v[i].end - off;
+            size_t got = 0;
+            kth_status st = storage_resource_read_at(
+                from, off, buf, left < sizeof buf ? (size_t)left : sizeof buf, &got);
+            if (st == KTH_OK && got == 0)
+                st = KTH_ERR_INTERNAL;
+            if (st == KTH_OK)
+                st = storage_resource_write_at(to, off, buf, got);
+            if (st != KTH_OK)
+                return st;
+            off += got;
+        }
+    }
+    return KTH_OK;
+}
+
+kth_status cache_resource_revive(cache_resource *h)
+{
+    if (!h)
+        return KTH_ERR_INVALID_ARG;
+    cache_asset *a = h->asset;
+    kth_cache *c = a->cache;
+    platform_mutex_lock(&h->lock);
+    storage_state state = storage_resource_state(h->storage);
+    if (state == STORAGE_ACTIVE || state == STORAGE_COMMITTED || h->detached) {
+        platform_mutex_unlock(&h->lock);
+        return KTH_OK;
+    }
+    kth_status st = checkpoint_locked(h);
+    storage_snapshot s;
+    if (st == KTH_OK)
+        st = storage_resource_snapshot(h->storage, &s);
+    else
+        storage_range_set_init(&s.ranges);
+    storage_resource *fresh = NULL, *replaced = NULL;
+    if (st == KTH_OK && c->memory_only) {
+        st = storage_resource_new_memory_in_pool(c->budget, c->pool, &fresh);
+        if (st == KTH_OK)
+            st = copy_present(h->storage, fresh, &s.ranges);
+    } else if (st == KTH_OK) {
+        char path[4096];
+        cache_data_path(c, h->file, path, sizeof path);
+        st = storage_resource_open_file(path, 0, &fresh, NULL, 0);
+        if (st == KTH_OK)
+            st = storage_resource_restore_ranges(fresh, s.ranges.v, s.ranges.count);
+    }
+    if (st == KTH_OK && s.length_known)
+        st = storage_resource_set_length(fresh, s.length);
+    if (st == KTH_OK && c->memory_only) {
+        platform_mutex_lock(&c->lock);
+        st = cache_memory_put_locked(c, h->id, a->id, fresh, &replaced);
+        platform_mutex_unlock(&c->lock);
+    }
+    storage_range_set_free(&s.ranges);
+    storage_resource *old = NULL;
+    if (st == KTH_OK) {
+        old = h->storage;
+        h->storage = fresh;
+    } else {
+        storage_resource_unref(fresh);
+        platform_mutex_lock(&c->lock);
+        cache_set_error_locked(c, "cannot revive %s: %s", h->key, kth_strerror(st));
+        platform_mutex_unlock(&c->lock);
+    }
+    platform_mutex_unlock(&h->lock);
+    storage_resource_unref(old);
+    storage_resource_unref(replaced);
+    return st;
+}
+
+/* --- reading side --- */
+
+storage_resource *cache_resource_storage(cache_resource *h)
+{
+    if (!h)
+        return NULL;
+    platform_mutex_lock(&h->lock);
+    storage_resource *r = storage_resource_ref(h->storage);
+    platform_mutex_unlock(&h->lock);
+    return r;
+}
+
+kth_status cache_resource_check_range(cache_resource *h, uint64_t start, uint64_t end,
+                                      storage_range *missing, char *err, size_t errlen)
+{
+    if (!h || end < start)
+        return KTH_ERR_INVALID_ARG;
+    storage_resource *r = cache_resource_storage(h);
+    uint64_t length;
+    if (storage_resource_length(r, &length)) {
+        if (end > length)
+            end = length;
+        if (start > end)
+            start = end;
+    }
+    storage_range gap = {0, 0};
+    bool absent = end > start && storage_resource_first_gap(r, start, end, &gap);
+    storage_resource_unref(r);
+    if (!absent)
+        return KTH_OK;
+    if (missing)
+        *missing = gap;
+    kth_cache *c = h->asset->cache;
+    if (!c->offline)
+        return KTH_ERR_NOT_FOUND;
+    platform_mutex_lock(&c->lock);
+    cache_set_error_locked(c, "offline: bytes [%llu, %llu) of %s (of %s) are not in the cache",
+                           (unsigned long long)gap.start, (unsigned long long)gap.end, h->key,
+                           h->asset->url);
+    if (err && errlen)
+        snprintf(err, errlen, "%s", c->last_error);
+    platform_mutex_unlock(&c->lock);
+    return KTH_ERR_OFFLINE_MISS;
+}
+
+void cache_resource_close(cache_resource *h)
+{
+    if (!h)
+        return;
+    cache_asset *a = h->asset;
+    kth_cache *c = a->cache;
+    platform_mutex_lock(&h->lock);
+    checkpoint_locked(h); /* a failure is in the last error; the bytes stay unclaimed */
+    platform_mutex_unlock(&h->lock);
+
+    platform_mutex_lock(&c->lock);
+    bool last = --h->refs == 0;
+    bool asset_gone = false;
+    if (last) {
+        if (h->prev)
+            h->prev->next = h->next;
+        else
+            a->open = h->next;
+        if (h->next)
+            h->next->prev = h->prev;
+        a->open_count--;
+        asset_gone = a->leases == 0 && a->open_count == 0;
+        if (asset_gone)
+            live_remove_locked(c, a);
+    }
+    platform_mutex_unlock(&c->lock);
+    if (last) {
+        storage_resource_unref(h->storage);
+        platform_mutex_destroy(&h->lock);
+        free(h->key);
+        free(h);
+    }
+    if (asset_gone)
+        asset_retired(a);
+}

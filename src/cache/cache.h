@@ -1,0 +1,159 @@
+/*
+ * cache.h — leases on cached assets and the resources inside them, for the sources that fetch
+ * and read (progressive file, HLS).
+ *
+ * Vocabulary:
+ * - An asset is what one stream URL stores: a progressive file has one resource; an HLS
+ *   presentation has its playlists, keys, init segments and segments, each a resource named by
+ *   its own key (its canonical URL, or any string the source chooses).
+ * - A lease (cache_asset) pins an asset while a stream uses it: a leased asset is never
+ *   evicted. Leases live in memory only, so a crash leaves no stale pin behind.
+ * - An open resource (cache_resource) is a storage_resource restored with exactly the byte
+ *   ranges the index vouches for, plus the handle through which the writer records progress.
+ *   Opening the same key twice (while the first is open) gives the same handle, so every reader
+ *   and the one writer share one storage_resource.
+ *
+ * Writer protocol (one writer per resource):
+ *   open with CACHE_OPEN_CREATE; compare the response's validators with info.etag /
+ *   info.last_modified — on a mismatch call cache_resource_invalidate and start from zero;
+ *   record validators and type with cache_resource_set_meta (it refuses to splice: KTH_ERR_CHANGED
+ *   when they differ from those of bytes already held); write bytes with cache_resource_write
+ *   (which checkpoints as it goes); declare the length with cache_resource_set_length; finish
+ *   with cache_resource_commit, or just close (what was written stays, as a partial resource).
+ *
+ * Durability policy (what "the index vouches for" means):
+ * - A checkpoint snapshots the resource's present ranges, fdatasyncs the data file, and only then
+ *   records the ranges in the index. Checkpoints happen every checkpoint_bytes / checkpoint_ms
+ *   of writing, at commit and at close. A commit's length and flag are recorded only after the
+ *   data is synced.
+ * - Dropping claims is recorded before the bytes go away (invalidate, evict, remove: index first,
+ *   then unlink), and a resource that starts over gets a new file name.
+ * - Reopening trusts a claim only if the data file exists and is long enough; the rest of the
+ *   claim is dropped and the index repaired. Rows without files and files without rows never
+ *   block anything: a missing file is recreated, an orphan file is swept by kth_cache_gc.
+ * So after a kill at any instant the next open serves only bytes that were written, and a
+ * partial resource resumes from the ranges it reports (storage_resource_first_gap).
+ *
+ * Eviction never takes bytes from a resource someone holds: only unleased assets are evicted,
+ * and a storage_resource that outlives its lease keeps its open file (unlinked) or its memory.
+ *
+ * Threads and locks: every function may be called from any thread. Each open resource has a
+ * handle lock (its storage pointer and checkpoint state); the cache has one index lock. Lock
+ * order: stream state → handle → resource → cache index. The index lock is always last and
+ * nothing is called out while it is held.
+ */
+#ifndef KTH_CACHE_CACHE_H
+#define KTH_CACHE_CACHE_H
+
+#include <kithara/cache.h>
+#include <kithara/status.h>
+
+#include "cache/index.h"
+#include "storage/resource.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct cache_asset cache_asset;
+typedef struct cache_resource cache_resource;
+
+/* True when the cache answers only from what it holds. */
+bool cache_is_offline(const kth_cache *cache);
+
+/* Leases the asset stored under `url` (created if new). *out is the lease; its last use is
+ * recorded when the lease ends (a leased asset is never evicted, so nothing needs it sooner).
+ * Opening an asset already cached reads the index and writes nothing. cache_asset_release
+ * ends the lease. Leasing an asset already leased returns the same object with one
+ * more lease. Offline, an asset the cache does not know is KTH_ERR_OFFLINE_MISS ("offline: <url>
+ * is not in the cache" in err). Other failures: KTH_ERR_INVALID_ARG, KTH_ERR_NO_MEMORY,
+ * KTH_ERR_IO (the index). */
+kth_status cache_asset_open(kth_cache *cache, const char *url, cache_asset **out, char *err,
+                            size_t errlen);
+
+/* Ends one lease (NULL-safe). The asset stays pinned while other leases or open resources of it
+ * remain; then it becomes evictable and an eviction pass runs if the cache is over budget. */
+void cache_asset_release(cache_asset *asset);
+
+/* The asset's key: 64 hex digits (borrowed; valid while leased). */
+const char *cache_asset_key(const cache_asset *asset);
+
+enum {
+    CACHE_OPEN_CREATE = 1 << 0, /* create the resource when the index has none */
+};
+
+typedef struct cache_resource_info {
+    bool created;   /* there was nothing: a new, empty resource */
+    bool committed; /* every byte is present and the length is final */
+    bool length_known;
+    uint64_t length;
+    uint64_t present_bytes; /* bytes present now (restored or written since) */
+    bool repaired;          /* the index claimed bytes the file lacked; the claims were dropped */
+    char etag[CACHE_TEXT_MAX];          /* "" when unknown */
+    char last_modified[CACHE_TEXT_MAX]; /* "" when unknown */
+    char content_type[CACHE_TEXT_MAX];  /* "" when unknown */
+} cache_resource_info;
+
+/* Opens resource `key` of a leased asset. *out is a handle (close with cache_resource_close)
+ * and *info (may be NULL) describes what it holds. Without CACHE_OPEN_CREATE a resource the
+ * index lacks is KTH_ERR_NOT_FOUND; offline it is KTH_ERR_OFFLINE_MISS either way, with err
+ * naming the key and the asset's URL. KTH_ERR_IO when the data file cannot be created. */
+kth_status cache_resource_open(cache_asset *asset, const char *key, int flags, cache_resource **out,
+                               cache_resource_info *info, char *err, size_t errlen);
+
+/* Records what was written (a checkpoint) and drops this handle (NULL-safe). The storage
+ * resource stays valid for whoever holds references to it. */
+void cache_resource_close(cache_resource *res);
+
+/* The storage resource behind the handle: a new reference the caller releases with
+ * storage_resource_unref. After cache_resource_invalidate this is a different resource. */
+storage_resource *cache_resource_storage(cache_resource *res);
+
+/* Fills *info from the handle's current state. */
+kth_status cache_resource_get_info(cache_resource *res, cache_resource_info *info);
+
+/* Writes bytes (storage_resource_write_at) and checkpoints when one is due. In memory-only mode
+ * a write the cache's bound cannot hold evicts unleased assets first; KTH_ERR_LIMIT when what
+ * is leased fills the bound. Other statuses as storage_resource_write_at, or KTH_ERR_IO from the
+ * checkpoint (the bytes were written and are readable; only their record failed). */
+kth_status cache_resource_write(cache_resource *res, uint64_t offset, const void *buf, size_t n);
+
+/* Declares the total length (storage_resource_set_length) and records it. */
+kth_status cache_resource_set_length(cache_resource *res, uint64_t length);
+
+/* Records validators and content type; a NULL field is left as it is. KTH_ERR_CHANGED, nothing
+ * recorded, when the resource holds bytes and a given validator differs from the stored one
+ * (the caller must invalidate first: bytes of two versions are never spliced). KTH_ERR_LIMIT
+ * for a value of CACHE_TEXT_MAX bytes or more. */
+kth_status cache_resource_set_meta(cache_resource *res, const char *etag, const char *last_modified,
+                                   const char *content_type);
+
+/* Records the present ranges now (sync first). */
+kth_status cache_resource_checkpoint(cache_resource *res);
+
+/* Commits the resource at `length` (storage_resource_commit), syncs, and records it complete.
+ * Statuses as storage_resource_commit, or KTH_ERR_IO when the data could not be synced or
+ * recorded (readers already see the resource committed; only its persistence failed). */
+kth_status cache_resource_commit(cache_resource *res, uint64_t length);
+
+/* The bytes changed on the server: forgets every byte, validator and the length, and gives the
+ * handle a fresh, empty storage resource (new data file). The old storage resource fails with
+ * KTH_ERR_CHANGED, so its readers stop and reopen via cache_resource_storage. */
+kth_status cache_resource_invalidate(cache_resource *res);
+
+/* After a fetch gave up (the storage resource ended FAILED or CANCELLED), lets the resource be
+ * fetched again without losing what it holds: records the present ranges, then gives the
+ * handle a fresh ACTIVE storage resource with the same bytes (the same data file; copied in
+ * memory-only mode, KTH_ERR_LIMIT if the bound cannot hold both for a moment). KTH_OK and no
+ * change when the storage is ACTIVE or COMMITTED. Readers of the old resource see it ended and
+ * take the new one from cache_resource_storage. */
+kth_status cache_resource_revive(cache_resource *res);
+
+/* Is [start, end) present (clipped to the length when known)? KTH_OK when it is. Otherwise
+ * *missing (may be NULL) receives the first absent range and the status is KTH_ERR_OFFLINE_MISS
+ * in offline mode (err names the resource, the asset and the range) or KTH_ERR_NOT_FOUND
+ * online, meaning "fetch it". */
+kth_status cache_resource_check_range(cache_resource *res, uint64_t start, uint64_t end,
+                                      storage_range *missing, char *err, size_t errlen);
+
+#endif

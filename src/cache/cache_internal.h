@@ -1,0 +1,154 @@
+/*
+ * cache_internal.h — the cache's objects, shared by cache.c (the handle, queries, eviction) and
+ * asset.c (leases and open resources).
+ *
+ * Object graph: a kth_cache is referenced by its user and by each live asset object; a live
+ * asset (leased, or with open resources) is in the cache's list; each open resource handle is
+ * in its asset's list and counts as one pin of the asset. An asset is freed when its last lease
+ * and last open resource are gone.
+ *
+ * Locks, in order: asset open lock (cache_asset.open_lock) → handle lock (cache_resource.lock)
+ * → storage resource lock → index lock (kth_cache.lock). The index lock guards the SQLite
+ * connection and every field marked "index lock"; it is the last lock taken and no callback, wait
+ * or other lock happens under it.
+ */
+#ifndef KTH_CACHE_INTERNAL_H
+#define KTH_CACHE_INTERNAL_H
+
+#include "cache/cache.h"
+#include "cache/index.h"
+#include "cache/naming.h"
+#include "platform/sync.h"
+#include "storage/resource.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* One memory-only resource's bytes, kept by the cache between uses. */
+typedef struct cache_memory_entry {
+    int64_t resource_id;
+    int64_t asset_id;
+    storage_resource *storage; /* one reference, owned by the table */
+} cache_memory_entry;
+
+struct kth_cache {
+    atomic_int refs;
+    platform_mutex lock; /* the index lock; see the file comment */
+
+    /* Fixed at open. */
+    char *dir;      /* NULL in memory-only mode */
+    char *data_dir; /* dir/data */
+    int lock_fd;    /* holds the flock on dir/lock; -1 in memory-only mode */
+    bool memory_only, offline, durable;
+    uint64_t budget; /* 0: unbounded */
+    uint64_t checkpoint_bytes;
+    int64_t checkpoint_ns;
+    storage_memory_pool *pool; /* memory-only mode */
+
+    /* Index lock. */
+    cache_index *index;
+    uint64_t total_bytes; /* == SUM(asset.bytes) */
+    int64_t clock_ms;     /* last last_use handed out; strictly increasing */
+    cache_asset *live;    /* leased assets and assets with open resources */
+    cache_memory_entry *memory;
+    size_t memory_count, memory_cap;
+    uint64_t evicted_assets, evicted_bytes, repaired;
+    char last_error[512];
+};
+
+struct cache_asset {
+    kth_cache *cache;
+    cache_asset *prev, *next; /* in cache->live; index lock */
+    int64_t id;
+    char key[CACHE_KEY_HEX];
+    char *url;
+    /* Held for the whole of cache_resource_open, so two openers never restore or repair the
+     * same row at once. Order: before every other cache lock. */
+    platform_mutex open_lock;
+    int leases;           /* index lock */
+    int open_count;       /* distinct open resource handles; index lock */
+    cache_resource *open; /* those handles; index lock */
+};
+
+struct cache_resource {
+    cache_asset *asset;
+    cache_resource *prev, *next; /* in asset->open; index lock */
+    int refs;                    /* index lock */
+    int64_t id;
+    char *key;
+
+    platform_mutex lock; /* the handle lock: everything below; before resource and index */
+    storage_resource *storage;
+    bool detached; /* invalidate could not create a new file: record nothing more */
+    char file[CACHE_FILE_MAX];
+    /* What the index row says now. */
+    uint64_t recorded_bytes;
+    bool recorded_committed, recorded_length_known;
+    uint64_t recorded_length;
+    /* Checkpoint pacing. */
+    uint64_t unrecorded_writes;
+    int64_t last_checkpoint_ns;
+    char etag[CACHE_TEXT_MAX];
+    char last_modified[CACHE_TEXT_MAX];
+    char content_type[CACHE_TEXT_MAX];
+};
+
+/* Drops a reference; the last one closes the index and unlocks the directory. */
+void cache_unref(kth_cache *c);
+
+/* Records a failure message for kth_cache_last_error. Index lock held. */
+void cache_set_error_locked(kth_cache *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* A last_use value: the wall clock in ms, forced strictly increasing. Index lock held. */
+int64_t cache_tick_locked(kth_cache *c);
+
+/* True when the asset is leased or has open resources. Index lock held. */
+bool cache_asset_is_live_locked(kth_cache *c, int64_t asset_id);
+
+/* Whatever an eviction frees, to be disposed of after the index lock is released. */
+typedef struct cache_victims {
+    char (*files)[CACHE_FILE_MAX];
+    size_t file_count, file_cap;
+    storage_resource **storage;
+    size_t storage_count, storage_cap;
+    bool truncated; /* out of memory while collecting: some files stay as orphans */
+} cache_victims;
+
+/* Deletes asset `id` (not live) from the index and collects its files / memory resources.
+ * `bytes` is its asset.bytes. Index lock held. */
+kth_status cache_delete_asset_locked(kth_cache *c, int64_t id, uint64_t bytes, cache_victims *v);
+
+/* Evicts unleased, unpinned assets, least recently used first, until total_bytes <= target or
+ * nothing evictable is left. Index lock held. */
+kth_status cache_evict_locked(kth_cache *c, uint64_t target, cache_victims *v);
+
+/* Unlinks the collected files and releases the collected memory resources. No lock held. */
+void cache_victims_dispose(kth_cache *c, cache_victims *v);
+
+/* Runs an eviction pass when the cache is over its budget. No lock held. */
+void cache_evict_if_over_budget(kth_cache *c);
+
+/* path = data_dir/file. */
+void cache_data_path(const kth_cache *c, const char *file, char *path, size_t n);
+
+/* Creates data/ab and data/ab/cd for a file name "ab/cd/...". */
+bool cache_make_fanout_dirs(const kth_cache *c, const char *file);
+
+/* Opens the row's data file as a storage resource holding exactly what the row claims, after
+ * shrinking the claims to what the file backs (*repaired is then set; the row in memory is
+ * updated, the caller records it). A row whose file cannot be used is pointed at a new, empty
+ * file (recorded here, under the index lock). No lock held by the caller. */
+kth_status cache_restore_from_disk(kth_cache *c, cache_asset *a, const char *key, cache_row *row,
+                                   storage_resource **out, bool *repaired, char *err,
+                                   size_t errlen);
+
+/* Memory-only mode: the stored resource for a row (borrowed), or NULL. Index lock held. */
+storage_resource *cache_memory_find_locked(kth_cache *c, int64_t resource_id);
+/* Stores one reference to `r` for the row (replacing and returning any previous one through
+ * *old, for the caller to release after unlocking). Index lock held. */
+kth_status cache_memory_put_locked(kth_cache *c, int64_t resource_id, int64_t asset_id,
+                                   storage_resource *r, storage_resource **old);
+
+#endif

@@ -1,0 +1,138 @@
+/*
+ * index.h — the cache's SQLite index: assets, their resources, and what the disk holds of each.
+ *
+ * Pure bookkeeping over one SQLite connection: no files are touched here except the database.
+ * The index has no lock of its own; its owner (the cache) holds the index lock around every
+ * call, which is also what makes the single connection safe to share between threads.
+ *
+ * Schema (user_version 1):
+ *   asset(id, key UNIQUE, url, last_use, pinned, bytes)   bytes = SUM(resource.bytes), by triggers
+ *   resource(id, asset_id, key, file UNIQUE, length NULL=unknown, committed, ranges BLOB,
+ *            bytes, etag, last_modified, content_type)   UNIQUE(asset_id, key)
+ * `ranges` packs the byte ranges the disk is known to hold as little-endian (start, end) u64
+ * pairs; `bytes` is their total (the length once committed). Rows read back are validated:
+ * the database is a file on disk, so its contents are input, not truth.
+ */
+#ifndef KTH_CACHE_INDEX_H
+#define KTH_CACHE_INDEX_H
+
+#include <kithara/status.h>
+
+#include "storage/range_set.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct cache_index cache_index;
+
+/* Text fields stored per resource (validators, content type) are at most this long. */
+#define CACHE_TEXT_MAX 256
+/* A data file's name relative to the data directory: "ab/cd/<64 hex>-<16 hex>". */
+#define CACHE_FILE_MAX 96
+
+/* Opens or creates the index at `path` (NULL: a private in-memory database). A file that is not
+ * a usable database is deleted (with its WAL) and recreated empty; *rebuilt tells the caller.
+ * Returns KTH_ERR_IO, KTH_ERR_UNSUPPORTED (a newer schema) or KTH_ERR_NO_MEMORY with a sentence
+ * in err. */
+kth_status cache_index_open(const char *path, cache_index **out, bool *rebuilt, char *err,
+                            size_t errlen);
+void cache_index_close(cache_index *ix);
+
+/* SQLite's message for the last failure on this connection. */
+const char *cache_index_errmsg(cache_index *ix);
+
+/* --- assets --- */
+
+kth_status cache_index_find_asset(cache_index *ix, const char *key, int64_t *id);
+kth_status cache_index_add_asset(cache_index *ix, const char *key, const char *url, int64_t now_ms,
+                                 int64_t *id);
+kth_status cache_index_touch_asset(cache_index *ix, int64_t id, int64_t now_ms);
+kth_status cache_index_set_pinned(cache_index *ix, int64_t id, bool pinned);
+/* Deletes the asset and all its resource rows in one transaction. */
+kth_status cache_index_delete_asset(cache_index *ix, int64_t id);
+
+/* Asset bytes: the sum of its resources' bytes (kept by triggers); *pinned may be NULL.
+ * KTH_ERR_NOT_FOUND for an unknown id. */
+kth_status cache_index_asset_bytes(cache_index *ix, int64_t id, uint64_t *bytes, bool *pinned);
+
+/* Calls fn(arg, id, bytes) for every unpinned asset holding bytes, least recently used first,
+ * until fn returns false. fn must not call into the index. */
+kth_status cache_index_scan_evictable(cache_index *ix,
+                                      bool (*fn)(void *arg, int64_t id, uint64_t bytes), void *arg);
+
+/* An asset with its aggregates, as the listing scan reports it (strings valid during the
+ * callback only). */
+typedef struct cache_asset_row {
+    int64_t id;
+    const char *key;
+    const char *url;
+    int64_t last_use;
+    bool pinned;
+    uint64_t bytes;
+    uint64_t known_length;
+    uint32_t resources;
+    uint32_t complete;
+    uint32_t unknown_lengths;
+} cache_asset_row;
+
+/* Calls fn for every asset, most recently used first, until fn returns false. fn must not call
+ * into the index. */
+kth_status cache_index_scan_assets(cache_index *ix,
+                                   bool (*fn)(void *arg, const cache_asset_row *row), void *arg);
+
+/* Calls fn(arg, resource id, file) for each resource of an asset. fn must not call the index. */
+kth_status cache_index_scan_resources(cache_index *ix, int64_t asset_id,
+                                      void (*fn)(void *arg, int64_t id, const char *file),
+                                      void *arg);
+
+/* --- resources --- */
+
+typedef struct cache_row {
+    int64_t id;
+    char file[CACHE_FILE_MAX];
+    bool length_known;
+    uint64_t length;
+    bool committed;
+    bool claims_valid;        /* false: the stored ranges were malformed and are ignored */
+    storage_range_set ranges; /* owned: cache_row_free */
+    uint64_t stored_bytes;    /* the row's bytes column (what asset.bytes counts for it) */
+    char etag[CACHE_TEXT_MAX];
+    char last_modified[CACHE_TEXT_MAX];
+    char content_type[CACHE_TEXT_MAX];
+} cache_row;
+
+void cache_row_free(cache_row *row);
+
+/* Fills *row for (asset, key); KTH_ERR_NOT_FOUND when there is none. */
+kth_status cache_index_find_resource(cache_index *ix, int64_t asset_id, const char *key,
+                                     cache_row *row);
+kth_status cache_index_add_resource(cache_index *ix, int64_t asset_id, const char *key,
+                                    const char *file, int64_t *id);
+
+/* Records what the disk holds: `ranges` (total `bytes`), the length if known, committed. */
+kth_status cache_index_record(cache_index *ix, int64_t id, const storage_range_set *ranges,
+                              uint64_t bytes, bool length_known, uint64_t length, bool committed);
+
+/* Forgets everything about a resource's bytes (ranges, length, committed, validators, type) and
+ * points it at a new data file. */
+kth_status cache_index_reset_resource(cache_index *ix, int64_t id, const char *file);
+
+/* Sets the fields that are not NULL. */
+kth_status cache_index_set_meta(cache_index *ix, int64_t id, const char *etag,
+                                const char *last_modified, const char *content_type);
+
+/* Records a declared length (before the bytes are complete). */
+kth_status cache_index_set_length(cache_index *ix, int64_t id, uint64_t length);
+
+/* Whether some resource row uses `file`. */
+kth_status cache_index_file_known(cache_index *ix, const char *file, bool *known);
+
+/* Totals over the whole index (any pointer may be NULL); max_last_use is 0 when empty. */
+kth_status cache_index_totals(cache_index *ix, uint64_t *bytes, uint64_t *assets,
+                              uint64_t *resources, int64_t *max_last_use);
+
+/* Bytes of pinned assets. */
+kth_status cache_index_pinned_bytes(cache_index *ix, uint64_t *bytes);
+
+#endif

@@ -1,0 +1,147 @@
+/*
+ * restore.c — reopening a resource's data file as a storage resource that holds exactly what the
+ * index vouches for, repairing the row when the file backs less.
+ *
+ * Invariants:
+ * - A claim is kept only when the data file exists, is a regular file we can open, and is long
+ *   enough: ranges are clipped to the file's size; a missing file loses its claims and is
+ *   recreated; a name of the wrong shape, or something else at our name, gets a new file.
+ * - Repairs only ever shrink claims; the caller records the repaired row before anyone reads.
+ * - Runs without the index lock except inside give_new_file.
+ */
+#include "cache/cache_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+void cache_data_path(const kth_cache *c, const char *file, char *path, size_t n)
+{
+    snprintf(path, n, "%s/%s", c->data_dir, file);
+}
+
+/* Creates data/ab and data/ab/cd for a file name "ab/cd/...". */
+bool cache_make_fanout_dirs(const kth_cache *c, const char *file)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/%.2s", c->data_dir, file);
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return false;
+    snprintf(dir, sizeof dir, "%s/%.5s", c->data_dir, file);
+    return mkdir(dir, 0700) == 0 || errno == EEXIST;
+}
+
+/* Drops every claim of the row in memory (the caller records the result). */
+static void forget_claims(cache_row *row, bool *repaired)
+{
+    if (row->ranges.count > 0 || row->committed)
+        *repaired = true;
+    storage_range_set_clear(&row->ranges);
+    row->committed = false;
+}
+
+/* Points the row at a new, empty data file (the old one is unusable). Index lock taken. */
+static kth_status give_new_file(kth_cache *c, cache_asset *a, const char *key, cache_row *row)
+{
+    char file[CACHE_FILE_MAX];
+    kth_status st = cache_new_file_name(a->key, key, file, sizeof file);
+    if (st != KTH_OK)
+        return st;
+    platform_mutex_lock(&c->lock);
+    st = cache_index_reset_resource(c->index, row->id, file);
+    if (st == KTH_OK) {
+        c->total_bytes =
+            c->total_bytes > row->stored_bytes ? c->total_bytes - row->stored_bytes : 0;
+        row->stored_bytes = 0;
+    } else {
+        cache_set_error_locked(c, "cache index: %s", cache_index_errmsg(c->index));
+    }
+    platform_mutex_unlock(&c->lock);
+    if (st != KTH_OK)
+        return st;
+    memcpy(row->file, file, sizeof file);
+    storage_range_set_clear(&row->ranges);
+    row->committed = false;
+    row->length_known = false;
+    row->etag[0] = row->last_modified[0] = row->content_type[0] = '\0';
+    return KTH_OK;
+}
+
+/* Keeps only the claims the file can back: ranges are clipped to its size. */
+static void clip_claims(cache_row *row, uint64_t size, bool *repaired)
+{
+    if (row->committed && row->length > size) {
+        row->committed = false;
+        *repaired = true;
+    }
+    if (storage_range_set_total(&row->ranges) == 0 ||
+        row->ranges.v[row->ranges.count - 1].end <= size)
+        return;
+    *repaired = true;
+    storage_range_set_remove(&row->ranges, size, UINT64_MAX);
+}
+
+/* Opens the row's data file as a storage resource holding exactly what the (repaired) row
+ * claims. Runs without the index lock except where give_new_file takes it. */
+kth_status cache_restore_from_disk(kth_cache *c, cache_asset *a, const char *key, cache_row *row,
+                                   storage_resource **out, bool *repaired, char *err, size_t errlen)
+{
+    char path[4096];
+    bool need_new_file = row->file[0] == '\0';
+    if (!row->claims_valid)
+        *repaired = true;
+    if (!need_new_file) {
+        cache_data_path(c, row->file, path, sizeof path);
+        struct stat sb;
+        int rc = stat(path, &sb);
+        if (rc == 0 && S_ISREG(sb.st_mode)) {
+            clip_claims(row, (uint64_t)sb.st_size, repaired);
+        } else if (rc != 0 && errno == ENOENT) {
+            forget_claims(row, repaired);
+            if (!cache_make_fanout_dirs(c, row->file))
+                need_new_file = true;
+        } else {
+            need_new_file = true; /* a directory or something unreadable sits at our name */
+        }
+    }
+    storage_resource *r = NULL;
+    if (!need_new_file) {
+        bool empty = row->ranges.count == 0 && !row->committed;
+        kth_status st =
+            storage_resource_open_file(path, empty ? STORAGE_FILE_TRUNCATE : 0, &r, err, errlen);
+        if (st == KTH_ERR_NO_MEMORY)
+            return st;
+        if (st != KTH_OK)
+            need_new_file = true;
+    }
+    if (need_new_file) {
+        forget_claims(row, repaired);
+        kth_status st = give_new_file(c, a, key, row);
+        if (st != KTH_OK)
+            return st;
+        cache_data_path(c, row->file, path, sizeof path);
+        if (!cache_make_fanout_dirs(c, row->file)) {
+            if (err && errlen)
+                snprintf(err, errlen, "cannot create a directory for %s: %s", path,
+                         strerror(errno));
+            return KTH_ERR_IO;
+        }
+        st = storage_resource_open_file(path, STORAGE_FILE_TRUNCATE, &r, err, errlen);
+        if (st != KTH_OK)
+            return st;
+    }
+    kth_status st = storage_resource_restore_ranges(r, row->ranges.v, row->ranges.count);
+    if (st == KTH_OK && row->length_known)
+        st = storage_resource_set_length(r, row->length);
+    if (st == KTH_OK && row->committed && storage_resource_commit(r, row->length) != KTH_OK) {
+        row->committed = false; /* cannot happen with validated rows; claim less if it does */
+        *repaired = true;
+    }
+    if (st != KTH_OK) {
+        storage_resource_unref(r);
+        return st;
+    }
+    *out = r;
+    return KTH_OK;
+}

@@ -1,0 +1,335 @@
+/*
+ * test_cache_modes.c — who owns a cache directory (the lock file, across processes and within
+ * one), where the cache lives by default, offline mode (hits serve, misses name what is
+ * missing, nothing is created) and memory-only mode (no disk at all).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <signal.h>
+#include <sys/wait.h>
+
+#include "test_cache_support.h"
+
+#define URL     "https://media.example/show/master.m3u8"
+#define SEGMENT "https://media.example/show/seg-001.ts"
+#define KEYFILE "https://media.example/show/key.bin"
+
+struct fixture {
+    char *dir;
+    kth_cache_options opts;
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+    f->dir = test_make_dir();
+    f->opts = tc_options(f->dir);
+    *state = f;
+    return f->dir ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    tc_remove_tree(f->dir);
+    free(f);
+    return 0;
+}
+
+static void test_second_open_in_another_process_is_busy(void **state)
+{
+    struct fixture *f = *state;
+    kth_cache *c = tc_open(&f->opts);
+    assert_non_null(c);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        kth_cache *other = NULL;
+        char err[512] = "";
+        kth_status st = kth_cache_open(&f->opts, &other, err, sizeof err);
+        /* The message names the directory. */
+        _exit(st == KTH_ERR_BUSY && other == NULL && strstr(err, f->dir) ? 0 : 1);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    kth_cache_close(c);
+}
+
+static void test_second_open_in_the_same_process_is_busy_until_closed(void **state)
+{
+    struct fixture *f = *state;
+    kth_cache *a = tc_open(&f->opts), *b = NULL;
+    assert_non_null(a);
+    assert_int_equal(kth_cache_open(&f->opts, &b, NULL, 0), KTH_ERR_BUSY);
+    kth_cache_close(a);
+    b = tc_open(&f->opts);
+    assert_non_null(b);
+    kth_cache_close(b);
+}
+
+static void test_lock_dies_with_a_killed_owner(void **state)
+{
+    struct fixture *f = *state;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        kth_cache *c = tc_open(&f->opts);
+        if (c)
+            raise(SIGKILL);
+        _exit(1);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+    kth_cache *c = tc_open(&f->opts);
+    assert_non_null(c);
+    kth_cache_close(c);
+}
+
+static void test_a_lease_keeps_the_directory_locked_after_close(void **state)
+{
+    struct fixture *f = *state;
+    kth_cache *c = tc_open(&f->opts), *other = NULL;
+    cache_asset *a;
+    assert_int_equal(cache_asset_open(c, URL, &a, NULL, 0), KTH_OK);
+    kth_cache_close(c); /* the stream still uses it */
+    assert_int_equal(kth_cache_open(&f->opts, &other, NULL, 0), KTH_ERR_BUSY);
+    cache_asset_release(a);
+    other = tc_open(&f->opts);
+    assert_non_null(other);
+    kth_cache_close(other);
+}
+
+/* Runs kth_cache_open with default options under the given environment. */
+static kth_status open_default(const char *xdg, const char *home, char *dir_out, size_t n)
+{
+    char *saved_xdg = getenv("XDG_CACHE_HOME") ? strdup(getenv("XDG_CACHE_HOME")) : NULL;
+    char *saved_home = getenv("HOME") ? strdup(getenv("HOME")) : NULL;
+    if (xdg)
+        setenv("XDG_CACHE_HOME", xdg, 1);
+    else
+        unsetenv("XDG_CACHE_HOME");
+    if (home)
+        setenv("HOME", home, 1);
+    else
+        unsetenv("HOME");
+    kth_cache *c = NULL;
+    kth_status st = kth_cache_open(NULL, &c, NULL, 0);
+    if (st == KTH_OK) {
+        snprintf(dir_out, n, "%s", kth_cache_dir(c));
+        kth_cache_close(c);
+    }
+    if (saved_xdg)
+        setenv("XDG_CACHE_HOME", saved_xdg, 1);
+    else
+        unsetenv("XDG_CACHE_HOME");
+    if (saved_home)
+        setenv("HOME", saved_home, 1);
+    else
+        unsetenv("HOME");
+    free(saved_xdg);
+    free(saved_home);
+    return st;
+}
+
+static void test_default_location_is_xdg_cache_home_then_home(void **state)
+{
+    struct fixture *f = *state;
+    char xdg[4096], home[4096], want[4200], got[4200];
+    snprintf(xdg, sizeof xdg, "%s/xdg", f->dir);
+    snprintf(home, sizeof home, "%s/home", f->dir);
+    assert_int_equal(open_default(xdg, home, got, sizeof got), KTH_OK);
+    snprintf(want, sizeof want, "%s/kithara", xdg);
+    assert_string_equal(got, want);
+    struct stat sb;
+    assert_int_equal(stat(want, &sb), 0);
+    assert_true(S_ISDIR(sb.st_mode));
+
+    snprintf(want, sizeof want, "%s/.cache/kithara", home);
+    assert_int_equal(open_default(NULL, home, got, sizeof got), KTH_OK);
+    assert_string_equal(got, want);
+    /* A relative XDG_CACHE_HOME is invalid by the spec and ignored. */
+    assert_int_equal(open_default("relative/dir", home, got, sizeof got), KTH_OK);
+    assert_string_equal(got, want);
+    assert_int_equal(open_default(NULL, NULL, got, sizeof got), KTH_ERR_INVALID_ARG);
+}
+
+/* Online: a committed key, and a segment with only [0, 100000) of 200000. */
+static void populate(struct fixture *f)
+{
+    kth_cache *c = tc_open(&f->opts);
+    cache_asset *a;
+    cache_resource *h;
+    assert_int_equal(cache_asset_open(c, URL, &a, NULL, 0), KTH_OK);
+    assert_int_equal(cache_resource_open(a, KEYFILE, CACHE_OPEN_CREATE, &h, NULL, NULL, 0), KTH_OK);
+    assert_int_equal(tc_write_pattern(h, 1, 0, 16), KTH_OK);
+    assert_int_equal(cache_resource_commit(h, 16), KTH_OK);
+    cache_resource_close(h);
+    assert_int_equal(cache_resource_open(a, SEGMENT, CACHE_OPEN_CREATE, &h, NULL, NULL, 0), KTH_OK);
+    assert_int_equal(cache_resource_set_length(h, 200000), KTH_OK);
+    assert_int_equal(tc_write_pattern(h, 2, 0, 100000), KTH_OK);
+    /* Online, a missing range is "go fetch it", with the range. */
+    storage_range gap;
+    assert_int_equal(cache_resource_check_range(h, 50000, 150000, &gap, NULL, 0),
+                     KTH_ERR_NOT_FOUND);
+    assert_int_equal(gap.start, 100000);
+    assert_int_equal(gap.end, 150000);
+    cache_resource_close(h);
+    cache_asset_release(a);
+    kth_cache_close(c);
+}
+
+static void test_offline_hits_serve_and_misses_name_what_is_missing(void **state)
+{
+    struct fixture *f = *state;
+    populate(f);
+    f->opts.offline = true;
+    kth_cache *c = tc_open(&f->opts);
+    assert_non_null(c);
+    char err[512] = "";
+    cache_asset *a = NULL;
+
+    /* An asset never cached. */
+    assert_int_equal(cache_asset_open(c, "https://media.example/other.mp3", &a, err, sizeof err),
+                     KTH_ERR_OFFLINE_MISS);
+    assert_null(a);
+    assert_non_null(strstr(err, "https://media.example/other.mp3"));
+
+    assert_int_equal(cache_asset_open(c, URL, &a, NULL, 0), KTH_OK);
+    /* A complete resource serves. */
+    cache_resource *h;
+    cache_resource_info info;
+    assert_int_equal(cache_resource_open(a, KEYFILE, 0, &h, &info, NULL, 0), KTH_OK);
+    assert_true(info.committed);
+    assert_int_equal(cache_resource_check_range(h, 0, 16, NULL, NULL, 0), KTH_OK);
+    assert_int_equal(cache_resource_check_range(h, 0, 1000, NULL, NULL, 0), KTH_OK); /* clipped */
+    storage_resource *r = cache_resource_storage(h);
+    uint64_t present;
+    assert_true(tc_present_bytes_match(r, 1, &present));
+    assert_int_equal(present, 16);
+    storage_resource_unref(r);
+    cache_resource_close(h);
+
+    /* A partial one serves what it has and names the missing range. */
+    assert_int_equal(cache_resource_open(a, SEGMENT, 0, &h, &info, NULL, 0), KTH_OK);
+    assert_int_equal(info.present_bytes, 100000);
+    assert_int_equal(cache_resource_check_range(h, 0, 100000, NULL, NULL, 0), KTH_OK);
+    storage_range gap = {0, 0};
+    err[0] = '\0';
+    assert_int_equal(cache_resource_check_range(h, 50000, 150000, &gap, err, sizeof err),
+                     KTH_ERR_OFFLINE_MISS);
+    assert_int_equal(gap.start, 100000);
+    assert_int_equal(gap.end, 150000);
+    assert_non_null(strstr(err, "[100000, 150000)"));
+    assert_non_null(strstr(err, SEGMENT));
+    cache_resource_close(h);
+
+    /* A resource never cached: even with CREATE nothing is made offline. */
+    err[0] = '\0';
+    h = NULL;
+    assert_int_equal(cache_resource_open(a, "https://media.example/show/seg-002.ts",
+                                         CACHE_OPEN_CREATE, &h, NULL, err, sizeof err),
+                     KTH_ERR_OFFLINE_MISS);
+    assert_null(h);
+    assert_non_null(strstr(err, "seg-002.ts"));
+    char last[512];
+    assert_true(kth_cache_last_error(c, last, sizeof last) > 0);
+    assert_non_null(strstr(last, "seg-002.ts"));
+    cache_asset_release(a);
+
+    kth_cache_stats stats;
+    assert_int_equal(kth_cache_get_stats(c, &stats), KTH_OK);
+    assert_true(stats.offline);
+    assert_int_equal(stats.assets, 1);
+    assert_int_equal(stats.resources, 2);
+    kth_cache_close(c);
+}
+
+static int entries_in(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+            n++;
+    closedir(d);
+    return n;
+}
+
+static void test_memory_only_touches_no_disk(void **state)
+{
+    struct fixture *f = *state;
+    char *saved_xdg = getenv("XDG_CACHE_HOME") ? strdup(getenv("XDG_CACHE_HOME")) : NULL;
+    setenv("XDG_CACHE_HOME", f->dir, 1);
+    kth_cache_options o;
+    kth_cache_options_init(&o);
+    o.memory_only = true;
+    o.max_bytes = 4 << 20;
+    kth_cache *c = tc_open(&o);
+    assert_non_null(c);
+    assert_null(kth_cache_dir(c));
+    cache_asset *a;
+    cache_resource *h;
+    assert_int_equal(cache_asset_open(c, URL, &a, NULL, 0), KTH_OK);
+    assert_int_equal(cache_resource_open(a, SEGMENT, CACHE_OPEN_CREATE, &h, NULL, NULL, 0), KTH_OK);
+    assert_int_equal(tc_write_pattern(h, 3, 0, 300000), KTH_OK);
+    assert_int_equal(cache_resource_commit(h, 300000), KTH_OK);
+    cache_resource_close(h);
+    cache_asset_release(a);
+    /* Bytes survive between leases, in memory. */
+    assert_int_equal(cache_asset_open(c, URL, &a, NULL, 0), KTH_OK);
+    cache_resource_info info;
+    assert_int_equal(cache_resource_open(a, SEGMENT, 0, &h, &info, NULL, 0), KTH_OK);
+    assert_true(info.committed);
+    storage_resource *r = cache_resource_storage(h);
+    uint64_t present;
+    assert_true(tc_present_bytes_match(r, 3, &present));
+    assert_int_equal(present, 300000);
+    storage_resource_unref(r);
+    cache_resource_close(h);
+    cache_asset_release(a);
+    kth_cache_gc_result gc;
+    assert_int_equal(kth_cache_gc(c, &gc), KTH_OK);
+    kth_cache_close(c);
+    assert_int_equal(entries_in(f->dir), 0);
+    if (saved_xdg)
+        setenv("XDG_CACHE_HOME", saved_xdg, 1);
+    else
+        unsetenv("XDG_CACHE_HOME");
+    free(saved_xdg);
+
+    /* A memory cache without a bound is refused. */
+    o.max_bytes = 0;
+    c = NULL;
+    assert_int_equal(kth_cache_open(&o, &c, NULL, 0), KTH_ERR_INVALID_ARG);
+    assert_null(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_second_open_in_another_process_is_busy, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_second_open_in_the_same_process_is_busy_until_closed,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lock_dies_with_a_killed_owner, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_lease_keeps_the_directory_locked_after_close, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_default_location_is_xdg_cache_home_then_home, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_offline_hits_serve_and_misses_name_what_is_missing,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_memory_only_touches_no_disk, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,748 @@
+/*
+ * test_cache_persist.c — what survives a restart: partial and committed resources reopen with
+ * exactly what the index vouches for; missing, truncated or replaced data files, malformed rows,
+ * orphan files and a damaged index are repaired rather than trusted; file names never carry URL
+ * text; invalidation starts a resource over instead of splicing two versions. Also the storage
+ * additions the cache relies on (restore, snapshot, memory pool).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <sqlite3.h>
+#include <sys/wait.h>
+
+#include "test_cache_support.h"
+
+#define URL  "https://media.example/album/track.mp3"
+#define KEY  "https://media.example/album/track.mp3#body"
+#define SEED 11u
+
+struct fixture {
+    char *dir;
+    kth_cache_options opts;
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+    f->dir = test_make_dir();
+    f->opts = tc_options(f->dir);
+    *state = f;
+    return f->dir ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    tc_remove_tree(f->dir);
+    free(f);
+    return 0;
+}
+
+/* One open asset + resource. */
+struct open_res {
+    kth_cache *cache;
+    cache_asset *asset;
+    cache_resource *res;
+    cache_resource_info info;
+};
+
+static kth_status open_res(struct fixture *f, int flags, struct open_res *o)
+{
+    memset(o, 0, sizeof *o);
+    o->cache = tc_open(&f->opts);
+    if (!o->cache)
+        return KTH_ERR_IO;
+    kth_status st = cache_asset_open(o->cache, URL, &o->asset, NULL, 0);
+    if (st == KTH_OK)
+        st = cache_resource_open(o->asset, KEY, flags, &o->res, &o->info, NULL, 0);
+    return st;
+}
+
+static void close_res(struct open_res *o)
+{
+    cache_resource_close(o->res);
+    cache_asset_release(o->asset);
+    kth_cache_close(o->cache);
+    memset(o, 0, sizeof *o);
+}
+
+static void assert_ranges(cache_resource *h, const storage_range *want, size_t n)
+{
+    storage_resource *r = cache_resource_storage(h);
+    storage_snapshot s;
+    assert_int_equal(storage_resource_snapshot(r, &s), KTH_OK);
+    assert_int_equal(s.ranges.count, n);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(s.ranges.v[i].start, want[i].start);
+        assert_int_equal(s.ranges.v[i].end, want[i].end);
+    }
+    storage_range_set_free(&s.ranges);
+    storage_resource_unref(r);
+}
+
+/* The single data file of the cache (there must be exactly one). */
+static char found_file[4096];
+static int found_count;
+
+static int find_regular(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)ftw;
+    if (flag == FTW_F && S_ISREG(sb->st_mode) && strstr(path, "/data/")) {
+        snprintf(found_file, sizeof found_file, "%s", path);
+        found_count++;
+    }
+    return 0;
+}
+
+static int count_data_files(const char *dir)
+{
+    found_count = 0;
+    nftw(dir, find_regular, 16, FTW_PHYS);
+    return found_count;
+}
+
+static const char *the_data_file(const char *dir)
+{
+    assert_int_equal(count_data_files(dir), 1);
+    return found_file;
+}
+
+/* ---- storage additions ---- */
+
+static void test_restore_ranges_only_on_a_fresh_file_resource(void **state)
+{
+    struct fixture *f = *state;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/file", f->dir);
+    free(test_write_pattern_file(f->dir, "file", SEED, 1000));
+    storage_resource *r;
+    assert_int_equal(storage_resource_open_file(path, 0, &r, NULL, 0), KTH_OK);
+    const storage_range bad[] = {{10, 5}};
+    assert_int_equal(storage_resource_restore_ranges(r, bad, 1), KTH_ERR_INVALID_ARG);
+    const storage_range ok[] = {{0, 100}, {500, 1000}};
+    assert_int_equal(storage_resource_restore_ranges(r, ok, 2), KTH_OK);
+    assert_true(storage_resource_contains(r, 0, 100));
+    assert_false(storage_resource_contains(r, 0, 101));
+    uint8_t buf[100], want[100];
+    size_t got;
+    assert_int_equal(storage_resource_read_at(r, 500, buf, sizeof buf, &got), KTH_OK);
+    test_pattern_fill(SEED, 500, want, sizeof want);
+    assert_memory_equal(buf, want, got);
+    /* Not fresh any more. */
+    assert_int_equal(storage_resource_restore_ranges(r, ok, 1), KTH_ERR_STATE);
+    storage_resource_unref(r);
+
+    assert_int_equal(storage_resource_new_memory(0, &r), KTH_OK);
+    assert_int_equal(storage_resource_restore_ranges(r, ok, 1), KTH_ERR_STATE);
+    storage_resource_unref(r);
+}
+
+static void test_snapshot_copies_state_length_and_ranges(void **state)
+{
+    (void)state;
+    storage_resource *r;
+    assert_int_equal(storage_resource_new_memory(0, &r), KTH_OK);
+    uint8_t data[300] = {0};
+    assert_int_equal(storage_resource_write_at(r, 0, data, 100), KTH_OK);
+    assert_int_equal(storage_resource_write_at(r, 200, data, 100), KTH_OK);
+    assert_int_equal(storage_resource_set_length(r, 300), KTH_OK);
+    storage_snapshot s;
+    assert_int_equal(storage_resource_snapshot(r, &s), KTH_OK);
+    assert_int_equal(s.state, STORAGE_ACTIVE);
+    assert_true(s.length_known);
+    assert_int_equal(s.length, 300);
+    assert_int_equal(s.ranges.count, 2);
+    assert_int_equal(s.ranges.v[1].start, 200);
+    storage_range_set_free(&s.ranges);
+    assert_int_equal(storage_resource_sync(r), KTH_OK); /* memory: nothing to do */
+    storage_resource_unref(r);
+}
+
+static void test_memory_pool_bounds_its_members_and_gets_bytes_back(void **state)
+{
+    (void)state;
+    storage_memory_pool *pool;
+    assert_int_equal(storage_memory_pool_new(128 * 1024, &pool), KTH_OK);
+    storage_resource *a, *b;
+    assert_int_equal(storage_resource_new_memory_in_pool(0, pool, &a), KTH_OK);
+    assert_int_equal(storage_resource_new_memory_in_pool(0, pool, &b), KTH_OK);
+    static uint8_t chunk[65536];
+    assert_int_equal(storage_resource_write_at(a, 0, chunk, sizeof chunk), KTH_OK);
+    assert_int_equal(storage_resource_write_at(b, 0, chunk, sizeof chunk), KTH_OK);
+    assert_int_equal(storage_memory_pool_used(pool), 128 * 1024);
+    assert_int_equal(storage_resource_write_at(a, 65536, chunk, 1), KTH_ERR_LIMIT);
+    storage_resource_unref(b);
+    assert_int_equal(storage_memory_pool_used(pool), 64 * 1024);
+    assert_int_equal(storage_resource_write_at(a, 65536, chunk, 1), KTH_OK);
+    storage_resource_unref(a);
+    assert_int_equal(storage_memory_pool_used(pool), 0);
+    storage_memory_pool_unref(pool);
+}
+
+/* ---- reopening ---- */
+
+static void test_committed_resource_reopens_complete_with_its_metadata(void **state)
+{
+    struct fixture *f = *state;
+    enum { SIZE = 300000 };
+    struct open_res o;
+    assert_int_equal(open_res(f, CACHE_OPEN_CREATE, &o), KTH_OK);
+    assert_true(o.info.created);
+    assert_int_equal(o.info.present_bytes, 0);
+    assert_int_equal(
+        cache_resource_set_meta(o.res, "\"abc\"", "Mon, 02 Jan 2006 15:04:05 GMT", "audio/mpeg"),
+        KTH_OK);
+    assert_int_equal(tc_write_pattern(o.res, SEED, 150000, SIZE), KTH_OK);
+    assert_int_equal(tc_write_pattern(o.res, SEED, 0, 150000), KTH_OK);
+    assert_int_equal(cache_resource_commit(o.res, SIZE), KTH_OK);
+    close_res(&o);
+
+    assert_int_equal(open_res(f, 0, &o), KTH_OK);
+    assert_false(o.info.created);
+    assert_false(o.info.repaired);
+    assert_true(o.info.committed);
+    assert_true(o.info.length_known);
+    assert_int_equal(o.info.length, SIZE);
+    assert_int_equal(o.info.present_bytes, SIZE);
+    assert_string_equal(o.info.etag, "\"abc\"");
+    assert_string_equal(o.info.last_modified, "Mon, 02 Jan 2006 15:04:05 GMT");
+    assert_string_equal(o.info.content_type, "audio/mpeg");
+    storage_resource *r = cache_resource_storage(o.res);
+    assert_int_equal(storage_resource_state(r), STORAGE_COMMITTED);
+    uint64_t present = 0;
+    assert_true(tc_present_bytes_match(r, SEED, &present));
+    assert_int_equal(present, SIZE);
+    uint8_t b;
+    size_t got = 1;
+    assert_int_equal(storage_resource_read_at(r, SIZE, &b, 1, &got), KTH_OK);
+    assert_int_equal(got, 0); /* proven EOF */
+    storage_resource_unref(r);
+    kth_cache_stats stats;
+    assert_int_equal(kth_cache_get_stats(o.cache, &stats), KTH_OK);
+    assert_int_equal(stats.total_bytes, SIZE);
+    assert_int_equal(stats.assets, 1);
+    assert_int_equal(stats.resources, 1);
+    close_res(&o);
+}
+
+static void test_partial_resource_reopens_with_exactly_the_checkpointed_ranges(void **state)
+{
+    struct fixture *f = *state;
+    enum { SIZE = 400000 };
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        /* The writer "crashes": it never closes anything, so only the explicit checkpoint
+         * counts. Bytes written after it are in the file but must not be claimed. */
+        struct open_res o;
+        int bad = open_res(f, CACHE_OPEN_CREATE, &o) != KTH_OK;
+        bad |= cache_resource_set_meta(o.res, "\"v1\"", NULL, "audio/flac") != KTH_OK;
+        bad |= cache_resource_set_length(o.res, SIZE) != KTH_OK;
+        bad |= tc_write_pattern(o.res, SEED, 0, 100000) != KTH_OK;
+        bad |= tc_write_pattern(o.res, SEED, 300000, 350000) != KTH_OK;
+        bad |= cache_resource_checkpoint(o.res) != KTH_OK;
+        bad |= tc_write_pattern(o.res, SEED, 100000, 200000) != KTH_OK;
+        _exit(bad);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+
+    struct open_res o;
+    assert_int_equal(open_res(f, 0, &o), KTH_OK);
+    assert_false(o.info.committed);
+    assert_false(o.info.repaired);
+    assert_true(o.info.length_known);
+    assert_int_equal(o.info.length, SIZE);
+    assert_int_equal(o.info.present_bytes, 150000);
+    assert_string_equal(o.info.etag, "\"v1\"");
+    assert_string_equal(o.info.content_type, "audio/flac");
+    const storage_range want[] = {{0, 100000}, {300000, 350000}};
+    assert_ranges(o.res, want, 2);
+    storage_resource *r = cache_resource_storage(o.res);
+    assert_true(tc_present_bytes_match(r, SEED, NULL));
+    /* What is missing is what the writer resumes with. */
+    storage_range gap;
+    assert_true(storage_resource_first_gap(r, 0, SIZE, &gap));
+    assert_int_equal(gap.start, 100000);
+    assert_int_equal(gap.end, 300000);
+    storage_resource_unref(r);
+    assert_int_equal(tc_write_pattern(o.res, SEED, 100000, 300000), KTH_OK);
+    assert_int_equal(tc_write_pattern(o.res, SEED, 350000, SIZE), KTH_OK);
+    assert_int_equal(cache_resource_commit(o.res, SIZE), KTH_OK);
+    close_res(&o);
+
+    assert_int_equal(open_res(f, 0, &o), KTH_OK);
+    assert_true(o.info.committed);
+    r = cache_resource_storage(o.res);
+    uint64_t present;
+    assert_true(tc_present_bytes_match(r, SEED, &present));
+    assert_int_equal(present, SIZE);
+    storage_resource_unref(r);
+    close_res(&o);
+}
+
+static void test_close_records_what_was_written(void **state)
+{
+    struct fixture *f = *state;
+    struct open_res o;
+    assert_int_equal(open_res(f, CACHE_OPEN_CREATE, &o), KTH_OK);
+    assert_int_equal(tc_write_pattern(o.res, SEED, 1000, 5000), KTH_OK);
+    close_res(&o);
+    assert_int_equal(open_res(f, 0, &o), KTH_OK);
+    const storage_range want[] = {{1000, 5000}};
+    assert_ranges(o.res, want, 1);
+    assert_false(o.info.length_known);
+    close_res(&o);
+}
+
+/* Writes a partial resource: [0, 100000) and [200000, 300000) of 400000, then closes. */
+static void make_partial(struct fixture *f)
+{
+    struct open_res o;
+    assert_int_equal(open_res(f, CACHE_OPEN_CREATE, &o), KTH_OK);
+    assert_int_equal(cache_resource_set_length(o.res, 400000), KTH_OK);
+    assert_int_equal(tc_write_pattern(o.res, SEED, 0, 100000), KTH_OK);
+    assert_int_equal(tc_write_pattern(o.res, SEED, 200000, 300000), KTH_OK);
+    close_res(&o);
+}
+
+static void test_missing_data_file_drops_the_claim(void **state)
+{
+    struct fixture *f = *state;
+    make_partial(f);
+    assert_int_equal(unlink(the_data_file(f->dir)), 0);
+    struct open_res o;
+    assert_int_equal(open_res(f, 0, &o), KTH_OK);
+    assert_true(o.info.repaired);
+    assert_int_equal(o.info.present_bytes, 0);
+    kth_cache_stats stats;
+    assert_int_equal(kth_cache_get_stats(o.cache, &stats), KTH_OK);
+    assert_int_equal(stats.repaired, 1);
+    assert_int_equal(stats.total_bytes, 0);
+    /* The resource is usable: it fills and commits. */
+    assert_int_equal(tc_write_pattern(o.res, SEED, 0, 400000), KTH_OK);
+    assert_int_equal(cache_resource_commit(o.res, 400000), KTH_OK);
+    close_res(&o);
+    assert_int_equal(open_res(f, 0, &o), KTH_OK);
+    assert_true(o.info.committed);
+    assert_false(o.info.repaired);
+    close_res(&o);
+}
+
+static void test_truncated_data_file_is_clipped_not_trusted(void **state)
+{
+    struct fixture *f = *state;
+    make_partial(f);
+    assert_int_equal(truncate(the_data_file(f->dir), 250000), 0);
+    struct open_res o;
+    assert_int_equal(open_res(f, 0, &o), KTH_OK);
+    assert_true(o.info.repaired);
+    const storage_range want[] = {{0, 100000}, {200000, 250000}};
+    assert_ranges(o.res, want, 2);
+    storage_resource *r = cache_resource_storage(o.res);
+    assert_true(tc_present_bytes_match(r, SEED, NULL));
+    storage_resource_unref(r);
+    /* Fill it up and commit, then truncate the committed file: no longer complete. */
+    assert_int_equal(tc_write_pattern(o.res, SEED, 0, 400000), KTH_OK);
+    assert_int_equal(cache_resource_commit(o.res, 400000), KTH_OK);
+    close_res(&o);
+    assert_int_equal(truncate(the_data_file(f->dir), 120000), 0);
+    assert_int_equal(open_res(f, 0, &o), KTH_OK);
+    assert_true(o.info.repaired);
+    assert_false(o.info.committed);
+    assert_true(o.info.length_known);
+    assert_int_equal(o.info.length, 400000);
+    const storage_range want2[] = {{0, 120000}};
+    assert_ranges(o.res, want2, 1);
+    close_res(&o);
+}
+
+static void test_directory_in_place_of_data_file_gets_a_new_file(void **state)
+{
+    struct fixture *f = *state;
+    make_partial(f);
+    char path[4096];
+    snprintf(path, sizeof path, "%s", the_data_file(f->dir));
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(mkdir(path, 0700), 0);
+    struct open_res o;
+    assert_int_equal(open_res(f, 0, &o), KTH_OK);
+    assert_true(o.info.repaired);
+    assert_int_equal(o.info.present_bytes, 0);
+    assert_int_equal(tc_write_pattern(o.res, SEED, 0, 1000), KTH_OK);
+    assert_int_equal(cache_resource_commit(o.res, 1000), KTH_OK);
+    close_res(&o);
+    assert_int_equal(open_res(f, 0, &o), KTH_OK);
+    assert_true(o.info.committed);
+    assert_int_equal(o.info.length, 1000);
+    close_res(&o);
+}
+
+static void exec_sql(const char *dir, const char *sql)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/index.db", dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    char *msg = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK)
+        fprintf(stderr, "sql: %s\n", msg);
+    sqlite3_free(msg);
+    sqlite3_close(db);
+    assert_int_equal(rc, SQLITE_OK);
+}
+
+static void test_malformed_or_tampered_rows_are_not_trusted(void **state)
+{
+    struct fixture *f = *state;
+    make_partial(f);
+    /* Ranges blob of the wrong size. */
+    exec_sql(f->dir, "UPDATE resource SET ranges = x'0102'");
+    struct open_res o;
+    assert_int_equal(open_res(f, 0, &o), KTH_OK);
+    assert_true(o.info.repaired);
+    assert_int_equal(o.info.present_bytes, 0);
+    assert_int_equal(tc_write_pattern(o.res, SEED, 0, 1000), KTH_OK);
+    close_res(&o);
+    /* A claim past the declared length. */
+    exec_sql(f->dir, "UPDATE resource SET length = 10");
+    assert_int_equal(open_res(f, 0, &o), KTH_OK);
+    assert_true(o.info.repaired);
+    assert_int_equal(o.info.present_bytes, 0);
+    close_res(&o);
+    /* A file name that escapes the data directory is never opened. */
+    char victim[4096];
+    free(test_write_pattern_file(f->dir, "victim", SEED, 5000));
+    snprintf(victim, sizeof victim, "%s/victim", f->dir);
+    exec_sql(f->dir, "UPDATE resource SET file = '../victim', ranges = NULL, length = 5000, "
+                     "committed = 1, bytes = 5000");
+    assert_int_equal(open_res(f, 0, &o), KTH_OK);
+    assert_true(o.info.repaired);
+    assert_false(o.info.committed);
+    assert_int_equal(o.info.present_bytes, 0);
+    assert_int_equal(tc_write_pattern(o.res, SEED + 1, 0, 100), KTH_OK);
+    close_res(&o);
+    struct stat sb;
+    assert_int_equal(stat(victim, &sb), 0);
+    assert_int_equal(sb.st_size, 5000); /* untouched */
+}
+
+static void test_orphan_files_never_block_and_gc_sweeps_them(void **state)
+{
+    struct fixture *f = *state;
+    make_partial(f);
+    char keep[4096];
+    snprintf(keep, sizeof keep, "%s", the_data_file(f->dir));
+    /* Orphans of our shape (one in an existing fan-out dir, one in a new one) and a stranger. */
+    const char *hex64 = "ab00000000000000000000000000000000000000000000000000000000000000";
+    char p[4096];
+    snprintf(p, sizeof p, "%s/data/ab", f->dir);
+    mkdir(p, 0700);
+    snprintf(p, sizeof p, "%s/data/ab/00", f->dir);
+    mkdir(p, 0700);
+    snprintf(p, sizeof p, "%s/data/ab/00/%s-0123456789abcdef", f->dir, hex64);
+    FILE *fp = fopen(p, "w");
+    assert_non_null(fp);
+    fputs("stale", fp);
+    fclose(fp);
+    /* Same hash as the live file, another suffix. */
+    memcpy(p, keep, sizeof p);
+    memset(p + strlen(p) - 16, 'f', 16);
+    fp = fopen(p, "w");
+    assert_non_null(fp);
+    fclose(fp);
+    snprintf(p, sizeof p, "%s/data/notes.txt", f->dir);
+    fp = fopen(p, "w");
+    assert_non_null(fp);
+    fclose(fp);
+
+    struct open_res o;
+    assert_int_equal(open_res(f, 0, &o), KTH_OK);
+    assert_false(o.info.repaired);
+    assert_int_equal(o.info.present_bytes, 200000);
+    kth_cache_gc_result gc;
+    assert_int_equal(kth_cache_gc(o.cache, &gc), KTH_OK);
+    assert_int_equal(gc.orphan_files, 2);
+    assert_int_equal(gc.evicted_assets, 0);
+    struct stat sb;
+    assert_int_equal(stat(keep, &sb), 0);
+    assert_int_equal(stat(p, &sb), 0); /* not ours: left alone */
+    close_res(&o);
+}
+
+static void test_damaged_index_is_rebuilt_and_its_files_become_orphans(void **state)
+{
+    struct fixture *f = *state;
+    make_partial(f);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/index.db", f->dir);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    for (int i = 0; i < 4096; i++)
+        fputc(i * 7 + 3, fp);
+    fclose(fp);
+    snprintf(path, sizeof path, "%s/index.db-wal", f->dir);
+    unlink(path);
+    kth_cache *c = tc_open(&f->opts);
+    assert_non_null(c);
+    kth_cache_stats stats;
+    assert_int_equal(kth_cache_get_stats(c, &stats), KTH_OK);
+    assert_int_equal(stats.assets, 0);
+    assert_int_equal(stats.total_bytes, 0);
+    kth_cache_gc_result gc;
+    assert_int_equal(kth_cache_gc(c, &gc), KTH_OK);
+    assert_int_equal(gc.orphan_files, 1);
+    assert_int_equal(count_data_files(f->dir), 0);
+    kth_cache_close(c);
+}
+
+/* Every name under the cache directory is one of ours: fixed names or hex. */
+static int names_checked, bad_names;
+
+static int check_name(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    if (ftw->level == 0)
+        return 0;
+    const char *n = path + ftw->base;
+    names_checked++;
+    static const char *const fixed[] = {"lock", "index.db", "index.db-wal", "index.db-shm", "data"};
+    for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
+        if (strcmp(n, fixed[i]) == 0)
+            return 0;
+    for (const char *q = n; *q; q++) {
+        if (!((*q >= '0' && *q <= '9') || (*q >= 'a' && *q <= 'f') || *q == '-')) {
+            fprintf(stderr, "unexpected name: %s\n", path);
+            bad_names++;
+            return 0;
+        }
+    }
+    return 0;
+}
+
+static void test_file_names_never_contain_url_text(void **state)
+{
+    struct fixture *f = *state;
+    char cache_dir[4096];
+    snprintf(cache_dir, sizeof cache_dir, "%s/cache", f->dir);
+    f->opts.dir = cache_dir;
+    const char *url = "http://host/../../../etc/passwd?a=<x>|\"'*:\\\n%2e%2e/..%00/evil name";
+    const char *keys[] = {"../../escape", "/absolute/path", "seg 1?.ts", "", "\xff\xfe"};
+    kth_cache *c = tc_open(&f->opts);
+    assert_non_null(c);
+    cache_asset *a;
+    assert_int_equal(cache_asset_open(c, url, &a, NULL, 0), KTH_OK);
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+        cache_resource *h;
+        assert_int_equal(cache_resource_open(a, keys[i], CACHE_OPEN_CREATE, &h, NULL, NULL, 0),
+                         KTH_OK);
+        assert_int_equal(tc_write_pattern(h, SEED, 0, 100), KTH_OK);
+        assert_int_equal(cache_resource_commit(h, 100), KTH_OK);
+        cache_resource_close(h);
+    }
+    cache_asset_release(a);
+    kth_cache_asset *list;
+    size_t n;
+    assert_int_equal(kth_cache_list(c, &list, &n), KTH_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(list[0].url, url); /* kept as text in the index, never as a path */
+    assert_int_equal(list[0].resources, 5);
+    assert_int_equal(list[0].complete, 5);
+    kth_cache_list_free(list, n);
+    kth_cache_close(c);
+
+    names_checked = bad_names = 0;
+    nftw(cache_dir, check_name, 16, FTW_PHYS);
+    assert_true(names_checked >= 5 + 5);
+    assert_int_equal(bad_names, 0);
+    /* Nothing was created beside the cache directory. */
+    DIR *d = opendir(f->dir);
+    struct dirent *e;
+    int entries = 0;
+    while ((e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+            entries++;
+    closedir(d);
+    assert_int_equal(entries, 1);
+}
+
+static void test_invalidate_starts_over_and_fails_old_readers(void **state)
+{
+    struct fixture *f = *state;
+    struct open_res o;
+    assert_int_equal(open_res(f, CACHE_OPEN_CREATE, &o), KTH_OK);
+    assert_int_equal(cache_resource_set_meta(o.res, "\"v1\"", NULL, NULL), KTH_OK);
+    assert_int_equal(cache_resource_set_length(o.res, 50000), KTH_OK);
+    assert_int_equal(tc_write_pattern(o.res, SEED, 0, 20000), KTH_OK);
+    assert_int_equal(cache_resource_checkpoint(o.res), KTH_OK);
+    storage_resource *old = cache_resource_storage(o.res);
+
+    /* The server now says v2: recording it over v1's bytes is refused... */
+    assert_int_equal(cache_resource_set_meta(o.res, "\"v2\"", NULL, NULL), KTH_ERR_CHANGED);
+    assert_int_equal(cache_resource_set_meta(o.res, "\"v1\"", NULL, "audio/mpeg"), KTH_OK);
+    /* ...so the writer invalidates and starts over. */
+    assert_int_equal(cache_resource_invalidate(o.res), KTH_OK);
+    assert_int_equal(storage_resource_state(old), STORAGE_FAILED);
+    assert_int_equal(storage_resource_error(old, NULL, 0), KTH_ERR_CHANGED);
+    storage_resource *fresh = cache_resource_storage(o.res);
+    assert_ptr_not_equal(fresh, old);
+    assert_int_equal(storage_resource_present_bytes(fresh), 0);
+    assert_false(storage_resource_length(fresh, NULL));
+    cache_resource_info info;
+    assert_int_equal(cache_resource_get_info(o.res, &info), KTH_OK);
+    assert_string_equal(info.etag, "");
+    assert_string_equal(info.content_type, "");
+    assert_int_equal(cache_resource_set_meta(o.res, "\"v2\"", NULL, NULL), KTH_OK);
+    assert_int_equal(tc_write_pattern(o.res, SEED + 1, 0, 30000), KTH_OK);
+    storage_resource_unref(fresh);
+    storage_resource_unref(old);
+    close_res(&o);
+
+    assert_int_equal(count_data_files(f->dir), 1); /* the old file is gone */
+    assert_int_equal(open_res(f, 0, &o), KTH_OK);
+    assert_string_equal(o.info.etag, "\"v2\"");
+    assert_false(o.info.length_known);
+    const storage_range want[] = {{0, 30000}};
+    assert_ranges(o.res, want, 1);
+    storage_resource *r = cache_resource_storage(o.res);
+    assert_true(tc_present_bytes_match(r, SEED + 1, NULL));
+    storage_resource_unref(r);
+    close_res(&o);
+}
+
+static void test_same_key_opened_twice_shares_one_resource(void **state)
+{
+    struct fixture *f = *state;
+    struct open_res o;
+    assert_int_equal(open_res(f, CACHE_OPEN_CREATE, &o), KTH_OK);
+    cache_resource *again;
+    cache_resource_info info;
+    assert_int_equal(cache_resource_open(o.asset, KEY, 0, &again, &info, NULL, 0), KTH_OK);
+    assert_ptr_equal(again, o.res);
+    assert_false(info.created);
+    storage_resource *a = cache_resource_storage(o.res), *b = cache_resource_storage(again);
+    assert_ptr_equal(a, b);
+    storage_resource_unref(a);
+    storage_resource_unref(b);
+    cache_resource_close(again);
+    /* Still open through the first handle. */
+    assert_int_equal(tc_write_pattern(o.res, SEED, 0, 10), KTH_OK);
+    close_res(&o);
+}
+
+static void revive_keeps_bytes(kth_cache *c)
+{
+    cache_asset *a;
+    cache_resource *h;
+    assert_int_equal(cache_asset_open(c, URL, &a, NULL, 0), KTH_OK);
+    assert_int_equal(cache_resource_open(a, KEY, CACHE_OPEN_CREATE, &h, NULL, NULL, 0), KTH_OK);
+    assert_int_equal(cache_resource_set_length(h, 200000), KTH_OK);
+    assert_int_equal(tc_write_pattern(h, SEED, 0, 70000), KTH_OK);
+    storage_resource *old = cache_resource_storage(h);
+    /* Nothing to do while the fetch is alive. */
+    assert_int_equal(cache_resource_revive(h), KTH_OK);
+    storage_resource *same = cache_resource_storage(h);
+    assert_ptr_equal(same, old);
+    storage_resource_unref(same);
+    /* The fetch gives up: the resource fails, and a write is refused... */
+    storage_resource_fail(old, KTH_ERR_NETWORK, "connection reset");
+    assert_int_equal(tc_write_pattern(h, SEED, 70000, 80000), KTH_ERR_STATE);
+    /* ...until it is revived: same bytes, ACTIVE again, the fetch can go on. */
+    assert_int_equal(cache_resource_revive(h), KTH_OK);
+    storage_resource *fresh = cache_resource_storage(h);
+    assert_ptr_not_equal(fresh, old);
+    assert_int_equal(storage_resource_state(old), STORAGE_FAILED);
+    assert_int_equal(storage_resource_state(fresh), STORAGE_ACTIVE);
+    uint64_t length = 0, present = 0;
+    assert_true(storage_resource_length(fresh, &length));
+    assert_int_equal(length, 200000);
+    assert_true(tc_present_bytes_match(fresh, SEED, &present));
+    assert_int_equal(present, 70000);
+    assert_int_equal(tc_write_pattern(h, SEED, 70000, 200000), KTH_OK);
+    assert_int_equal(cache_resource_commit(h, 200000), KTH_OK);
+    assert_true(tc_present_bytes_match(fresh, SEED, &present));
+    assert_int_equal(present, 200000);
+    storage_resource_unref(fresh);
+    storage_resource_unref(old);
+    cache_resource_close(h);
+    cache_asset_release(a);
+}
+
+static void test_revive_after_a_failed_fetch_keeps_the_bytes(void **state)
+{
+    struct fixture *f = *state;
+    kth_cache *c = tc_open(&f->opts);
+    assert_non_null(c);
+    revive_keeps_bytes(c);
+    kth_cache_close(c);
+
+    kth_cache_options o;
+    kth_cache_options_init(&o);
+    o.memory_only = true;
+    o.max_bytes = 1 << 20;
+    c = tc_open(&o);
+    assert_non_null(c);
+    revive_keeps_bytes(c);
+    kth_cache_close(c);
+}
+
+static void test_unknown_resource_without_create_is_not_found(void **state)
+{
+    struct fixture *f = *state;
+    struct open_res o;
+    char err[256] = "";
+    o.cache = tc_open(&f->opts);
+    assert_int_equal(cache_asset_open(o.cache, URL, &o.asset, NULL, 0), KTH_OK);
+    assert_int_equal(cache_resource_open(o.asset, "nope", 0, &o.res, NULL, err, sizeof err),
+                     KTH_ERR_NOT_FOUND);
+    assert_null(o.res);
+    assert_non_null(strstr(err, "nope"));
+    close_res(&o);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_restore_ranges_only_on_a_fresh_file_resource, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_copies_state_length_and_ranges, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_memory_pool_bounds_its_members_and_gets_bytes_back,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_committed_resource_reopens_complete_with_its_metadata,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_partial_resource_reopens_with_exactly_the_checkpointed_ranges, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_close_records_what_was_written, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_missing_data_file_drops_the_claim, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_truncated_data_file_is_clipped_not_trusted, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_directory_in_place_of_data_file_gets_a_new_file, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_malformed_or_tampered_rows_are_not_trusted, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_orphan_files_never_block_and_gc_sweeps_them, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_damaged_index_is_rebuilt_and_its_files_become_orphans,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_file_names_never_contain_url_text, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_invalidate_starts_over_and_fails_old_readers, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_same_key_opened_twice_shares_one_resource, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_revive_after_a_failed_fetch_keeps_the_bytes, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_resource_without_create_is_not_found, setup,
+                                        teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
