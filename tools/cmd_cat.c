@@ -1,10 +1,8 @@
 /*
- * cmd_cat.c — `kithara cat [--start BYTES] URL`: writes exactly the bytes a decoder would read
- * to standard output.
+ * cmd_cat.c — `kithara cat [--cache-dir DIR] [--offline] [--start BYTES] URL`: writes exactly
+ * the bytes a decoder would read to standard output.
  */
 #include "commands.h"
-
-#include <kithara/kithara.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -14,8 +12,9 @@
 
 static int cat_usage(FILE *to, int code)
 {
-    fprintf(to, "usage: kithara cat [--start BYTES] URL\n"
-                "  Writes the stream's bytes to standard output, from BYTES (default 0).\n");
+    fprintf(to, "usage: kithara cat [--cache-dir DIR] [--offline] [--start BYTES] URL\n"
+                "  Writes the stream's bytes to standard output, from BYTES (default 0).\n"
+                "  URL is an http(s) URL, a file:// URL or a local path.\n");
     return code;
 }
 
@@ -34,11 +33,38 @@ static int write_all(const unsigned char *p, size_t n)
     return 0;
 }
 
+static int copy_stream(kth_stream *s, const char *url)
+{
+    static unsigned char buf[256 * 1024];
+    for (;;) {
+        int64_t n = kth_stream_read(s, buf, sizeof buf);
+        if (n == 0)
+            return 0;
+        if (n == KTH_ERR_SEEK_PENDING || n == KTH_ERR_RETRY)
+            continue;
+        if (n < 0) {
+            tool_report_stream_error(s, url, n);
+            return 1;
+        }
+        if (write_all(buf, (size_t)n) != 0) {
+            if (errno != EPIPE)
+                tool_error("writing standard output: %s", strerror(errno));
+            return 1;
+        }
+    }
+}
+
 int cmd_cat(int argc, char **argv)
 {
     const char *url = NULL;
     uint64_t start = 0;
+    tool_cache_options co = {NULL, false};
     for (int i = 1; i < argc; i++) {
+        int c = tool_parse_cache_option(argc, argv, &i, &co);
+        if (c < 0)
+            return 2;
+        if (c > 0)
+            continue;
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
             return cat_usage(stdout, 0);
         if (strcmp(argv[i], "--start") == 0 && i + 1 < argc) {
@@ -63,41 +89,21 @@ int cmd_cat(int argc, char **argv)
     if (!url)
         return cat_usage(stderr, 2);
 
-    char err[512];
+    kth_cache *cache = NULL;
+    if (tool_is_remote(url) && tool_open_cache(&co, &cache) != KTH_OK)
+        return 1;
     kth_stream *s;
-    kth_status st = kth_stream_open(url, NULL, &s, err, sizeof err);
-    if (st != KTH_OK) {
-        tool_error("%s", err[0] ? err : kth_strerror(st));
-        return 1;
-    }
-    int rc = 0;
-    if (start > 0 && (st = kth_stream_seek(s, (int64_t)start, SEEK_SET, NULL)) != KTH_OK) {
-        tool_error("%s: cannot start at byte %llu: %s", url, (unsigned long long)start,
-                   kth_strerror(st));
+    int rc = 1;
+    if (tool_open_stream(url, cache, &s) == KTH_OK) {
+        kth_status st = KTH_OK;
+        if (start > 0 && (st = kth_stream_seek(s, (int64_t)start, SEEK_SET, NULL)) != KTH_OK)
+            tool_error("%s: cannot start at byte %llu: %s", url, (unsigned long long)start,
+                       kth_strerror(st));
+        else
+            rc = copy_stream(s, url);
         kth_stream_close(s);
-        return 1;
     }
-    static unsigned char buf[256 * 1024];
-    for (;;) {
-        int64_t n = kth_stream_read(s, buf, sizeof buf);
-        if (n == 0)
-            break;
-        if (n == KTH_ERR_SEEK_PENDING || n == KTH_ERR_RETRY)
-            continue;
-        if (n < 0) {
-            char detail[512];
-            kth_stream_last_error(s, detail, sizeof detail);
-            tool_error("%s: %s%s%s", url, kth_strerror((int)n), detail[0] ? ": " : "", detail);
-            rc = 1;
-            break;
-        }
-        if (write_all(buf, (size_t)n) != 0) {
-            if (errno != EPIPE)
-                tool_error("writing standard output: %s", strerror(errno));
-            rc = 1;
-            break;
-        }
-    }
-    kth_stream_close(s);
+    kth_cache_close(cache);
+    kth_shutdown();
     return rc;
 }

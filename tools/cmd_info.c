@@ -1,17 +1,17 @@
 /*
- * cmd_info.c — `kithara info [--json] URL`: what a stream is.
+ * cmd_info.c — `kithara info [--json] [--cache-dir DIR] [--offline] URL`: what a stream is —
+ * its kind, length, content type, container and codec, and how much of it the cache holds.
  */
 #include "commands.h"
-
-#include <kithara/kithara.h>
 
 #include <stdio.h>
 #include <string.h>
 
 static int info_usage(FILE *to, int code)
 {
-    fprintf(to, "usage: kithara info [--json] URL\n"
-                "  Prints the stream's length, container, codec, sample rate and channels.\n");
+    fprintf(to, "usage: kithara info [--json] [--cache-dir DIR] [--offline] URL\n"
+                "  Prints the stream's kind, length, container, codec, sample rate, channels\n"
+                "  and the fraction of it held in the cache.\n");
     return code;
 }
 
@@ -29,21 +29,44 @@ static void json_escape(const char *s)
     }
 }
 
+/* The fraction of `url` the cache holds, or -1 when it holds nothing or the length is unknown. */
+static double cached_fraction(kth_cache *cache, const char *url)
+{
+    kth_cache_asset *list;
+    size_t count;
+    double fraction = -1;
+    if (!cache || kth_cache_list(cache, &list, &count) != KTH_OK)
+        return fraction;
+    for (size_t i = 0; i < count; i++) {
+        if (list[i].url && strcmp(list[i].url, url) == 0 && list[i].lengths_known &&
+            list[i].known_length > 0)
+            fraction = (double)list[i].bytes / (double)list[i].known_length;
+    }
+    kth_cache_list_free(list, count);
+    return fraction;
+}
+
 int cmd_info(int argc, char **argv)
 {
     const char *url = NULL;
-    int json = 0;
+    bool json = false;
+    tool_cache_options co = {NULL, false};
     for (int i = 1; i < argc; i++) {
+        int c = tool_parse_cache_option(argc, argv, &i, &co);
+        if (c < 0)
+            return 2;
+        if (c > 0)
+            continue;
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
             return info_usage(stdout, 0);
-        if (strcmp(argv[i], "--json") == 0)
-            json = 1;
-        else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+        if (strcmp(argv[i], "--json") == 0) {
+            json = true;
+        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
             tool_error("info: unknown option '%s'", argv[i]);
             return info_usage(stderr, 2);
-        } else if (!url)
+        } else if (!url) {
             url = argv[i];
-        else {
+        } else {
             tool_error("info: more than one URL given");
             return 2;
         }
@@ -51,45 +74,66 @@ int cmd_info(int argc, char **argv)
     if (!url)
         return info_usage(stderr, 2);
 
-    char err[512];
+    bool remote = tool_is_remote(url);
+    kth_cache *cache = NULL;
+    if (remote && tool_open_cache(&co, &cache) != KTH_OK)
+        return 1;
+    double fraction = remote ? cached_fraction(cache, url) : 1.0;
     kth_stream *s;
-    kth_status st = kth_stream_open(url, NULL, &s, err, sizeof err);
-    if (st != KTH_OK) {
-        tool_error("%s", err[0] ? err : kth_strerror(st));
+    if (tool_open_stream(url, cache, &s) != KTH_OK) {
+        kth_cache_close(cache);
+        kth_shutdown();
         return 1;
     }
-    uint64_t length = 0;
-    int known = kth_stream_length(s, &length);
-    kth_media_info mi;
-    kth_stream_media_info(s, &mi);
-    if (json) {
-        printf("{\"url\":\"");
-        json_escape(url);
-        printf("\",\"type\":\"file\",\"length\":");
-        if (known)
-            printf("%llu", (unsigned long long)length);
-        else
-            printf("null");
-        printf(",\"container\":\"%s\",\"codec\":\"%s\",\"sample_rate\":%u,\"channels\":%u,"
-               "\"bitrate\":%u}\n",
-               kth_container_name(mi.container), kth_codec_name(mi.codec), mi.sample_rate,
-               mi.channels, mi.bitrate);
+    /* The first bytes tell the container and codec (and bring the length of a remote file). */
+    unsigned char head[4096];
+    int64_t n = kth_stream_read(s, head, sizeof head);
+    int rc = 0;
+    if (n < 0) {
+        tool_report_stream_error(s, url, n);
+        rc = 1;
     } else {
-        printf("url:         %s\n", url);
-        printf("type:        file\n");
-        if (known)
-            printf("length:      %llu bytes\n", (unsigned long long)length);
-        else
-            printf("length:      unknown\n");
-        printf("container:   %s\n", kth_container_name(mi.container));
-        printf("codec:       %s\n", kth_codec_name(mi.codec));
-        if (mi.sample_rate)
-            printf("sample rate: %u Hz\n", mi.sample_rate);
-        if (mi.channels)
-            printf("channels:    %u\n", mi.channels);
-        if (mi.bitrate)
-            printf("bitrate:     %u bit/s\n", mi.bitrate);
+        uint64_t length = 0;
+        bool known = kth_stream_length(s, &length);
+        kth_media_info mi;
+        kth_stream_media_info(s, &mi);
+        const char *kind = remote ? "progressive" : "file";
+        if (json) {
+            printf("{\"url\":\"");
+            json_escape(url);
+            printf("\",\"type\":\"%s\",\"length\":", kind);
+            if (known)
+                printf("%llu", (unsigned long long)length);
+            else
+                printf("null");
+            printf(",\"container\":\"%s\",\"codec\":\"%s\",\"sample_rate\":%u,\"channels\":%u,"
+                   "\"bitrate\":%u,\"cached_fraction\":",
+                   kth_container_name(mi.container), kth_codec_name(mi.codec), mi.sample_rate,
+                   mi.channels, mi.bitrate);
+            if (fraction >= 0)
+                printf("%.4f}\n", fraction);
+            else
+                printf("0}\n");
+        } else {
+            printf("url:         %s\n", url);
+            printf("type:        %s\n", kind);
+            if (known)
+                printf("length:      %llu bytes\n", (unsigned long long)length);
+            else
+                printf("length:      unknown\n");
+            printf("container:   %s\n", kth_container_name(mi.container));
+            printf("codec:       %s\n", kth_codec_name(mi.codec));
+            if (mi.sample_rate)
+                printf("sample rate: %u Hz\n", mi.sample_rate);
+            if (mi.channels)
+                printf("channels:    %u\n", mi.channels);
+            if (mi.bitrate)
+                printf("bitrate:     %u bit/s\n", mi.bitrate);
+            printf("cached:      %.1f %%\n", fraction >= 0 ? fraction * 100 : 0.0);
+        }
     }
     kth_stream_close(s);
-    return 0;
+    kth_cache_close(cache);
+    kth_shutdown();
+    return rc;
 }

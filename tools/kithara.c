@@ -18,7 +18,8 @@ struct command {
 
 static const struct command commands[] = {
     {"cat", cmd_cat, "write a stream's bytes to standard output"},
-    {"info", cmd_info, "describe a stream: length, container, codec"},
+    {"info", cmd_info, "describe a stream: length, container, codec, cached fraction"},
+    {"cache", cmd_cache, "list, measure, remove and tidy the asset cache"},
     {"abr-sim", abr_sim_main, "simulate ABR controllers over bandwidth traces"},
 };
 

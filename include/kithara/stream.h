@@ -22,6 +22,8 @@
 #ifndef KITHARA_STREAM_H
 #define KITHARA_STREAM_H
 
+#include <kithara/cache.h>
+#include <kithara/downloader.h>
 #include <kithara/events.h>
 #include <kithara/media.h>
 #include <kithara/status.h>
@@ -47,13 +49,27 @@ typedef struct kth_stream_options {
     /* A bus to publish the stream's events on (borrowed; the stream takes a reference).
      * NULL: no events. */
     kth_bus *bus;
+    /* The downloader that fetches remote bytes (borrowed; the stream keeps it alive while
+     * open). NULL: kth_downloader_default(). */
+    kth_downloader *downloader;
+    /* The asset cache the bytes go through (borrowed; kept alive while the stream is open).
+     * NULL: kth_cache_default(). Whether the stream may use the network at all is the cache's
+     * offline option. */
+    kth_cache *cache;
+    /* How far ahead of the reader a progressive download runs before it pauses, in bytes.
+     * 0: default 16 MiB. */
+    uint64_t readahead_bytes;
 } kth_stream_options;
 
 /* Fills *opts with the defaults. Any thread. */
 KTH_API void kth_stream_options_init(kth_stream_options *opts);
 
-/* Opens a stream over `url`. Supported now: a local path or a file:// URL of a single media
- * file. `opts` may be NULL (defaults); it is copied. On success *out is a new stream the caller
+/* Opens a stream over `url`: a local path or file:// URL (read in place, no cache), or an
+ * http:// or https:// URL of a single media file (progressive: fetched through the downloader
+ * into the cache; reading starts as soon as the first bytes land). HLS playlists (.m3u8) are
+ * recognised and refused with KTH_ERR_UNSUPPORTED until HLS playback lands. `opts` may be NULL
+ * (defaults); it is copied. Offline, a URL the cache does not hold fails at once with
+ * KTH_ERR_OFFLINE_MISS. On success *out is a new stream the caller
  * closes with kth_stream_close. Returns KTH_ERR_INVALID_ARG (NULL or empty url),
  * KTH_ERR_UNSUPPORTED (a scheme not yet supported), KTH_ERR_NOT_FOUND / KTH_ERR_IO (the file),
  * KTH_ERR_NO_MEMORY. When it fails and `err` is not NULL, a sentence naming the cause is written
@@ -113,6 +129,27 @@ KTH_API int64_t kth_stream_read(kth_stream *stream, void *buf, size_t n);
  * (may be NULL) receives the position. Any thread. */
 KTH_API kth_status kth_stream_seek(kth_stream *stream, int64_t offset, int whence,
                                    uint64_t *new_pos);
+
+/* Where a time lands in the byte stream. */
+typedef struct kth_seek_anchor {
+    double requested;       /* the time asked for, seconds */
+    uint64_t offset;        /* byte offset the stream moved to: the start of the segment (or of
+                               the init section in front of it) containing the time */
+    double segment_start;   /* seconds: start of that segment */
+    double segment_end;     /* seconds: its end */
+    uint64_t segment_index; /* index of the segment in its playlist */
+    int variant;            /* HLS variant index, -1 when not HLS */
+} kth_seek_anchor;
+
+/* Moves to the segment holding time `seconds` (clamped to the stream's duration), without
+ * fetching anything before it, and fills *anchor (may be NULL) so the decoder can resume
+ * precisely (skip segment_start..seconds itself). Like kth_stream_seek it moves the epoch and
+ * interrupts a blocked read. May wait (up to the read timeout) when a size needed to place the
+ * segment is unknown. Returns KTH_ERR_UNSUPPORTED for sources without a timeline (progressive
+ * files), KTH_ERR_INVALID_ARG for a NaN time, KTH_ERR_TIMEOUT / KTH_ERR_CANCELLED, or the
+ * failure that kept the position from being found. Any thread. */
+KTH_API kth_status kth_stream_seek_time(kth_stream *stream, double seconds,
+                                        kth_seek_anchor *anchor);
 
 /* The current byte position. Any thread. */
 KTH_API uint64_t kth_stream_position(kth_stream *stream);

@@ -2,10 +2,13 @@
  * open.c — kth_stream_open: from a URL or path to a stream over the right kind of source.
  *
  * This is the one place that knows every kind of source, so it sits above all layers.
- * Supported now: local paths and file:// URLs.
+ * Local paths and file:// URLs are read in place; http(s) URLs of single files go through the
+ * progressive source (downloader + cache).
  */
-#include <kithara/stream.h>
+#include <kithara/kithara.h>
 
+#include "api/defaults.h"
+#include "file/progressive.h"
 #include "storage/resource.h"
 #include "stream/resource_source.h"
 
@@ -94,6 +97,36 @@ static kth_status open_local(const char *path, const char *name, const kth_strea
     return stream_new(src, opts, name, out);
 }
 
+/* True when the URL's path ends in .m3u8 (an HLS playlist). */
+static bool is_playlist_url(const char *url)
+{
+    size_t len = strcspn(url, "?#");
+    return len >= 5 && strncasecmp(url + len - 5, ".m3u8", 5) == 0;
+}
+
+static kth_status open_http(const char *url, const kth_stream_options *opts, kth_stream **out,
+                            char *err, size_t errlen)
+{
+    kth_stream_options defaults;
+    if (!opts) {
+        kth_stream_options_init(&defaults);
+        opts = &defaults;
+    }
+    file_source_options fo = {opts->downloader, opts->cache, opts->readahead_bytes};
+    if (!fo.cache && !(fo.cache = api_default_cache(err, errlen)))
+        return KTH_ERR_IO;
+    if (!fo.downloader && !(fo.downloader = kth_downloader_default())) {
+        if (err && errlen)
+            snprintf(err, errlen, "cannot start the default downloader");
+        return KTH_ERR_NO_MEMORY;
+    }
+    stream_source *src;
+    kth_status st = file_source_new(url, &fo, &src, err, errlen);
+    if (st != KTH_OK)
+        return st;
+    return stream_new(src, opts, url, out);
+}
+
 kth_status kth_stream_open(const char *url, const kth_stream_options *opts, kth_stream **out,
                            char *err, size_t errlen)
 {
@@ -116,7 +149,17 @@ kth_status kth_stream_open(const char *url, const kth_stream_options *opts, kth_
         free(path);
         return st;
     }
-    if (err && errlen)
-        snprintf(err, errlen, "%.*s: URL scheme not supported", (int)scheme_len, url);
-    return KTH_ERR_UNSUPPORTED;
+    bool http = (scheme_len == 4 && strncasecmp(url, "http", 4) == 0) ||
+                (scheme_len == 5 && strncasecmp(url, "https", 5) == 0);
+    if (!http) {
+        if (err && errlen)
+            snprintf(err, errlen, "%.*s: URL scheme not supported", (int)scheme_len, url);
+        return KTH_ERR_UNSUPPORTED;
+    }
+    if (is_playlist_url(url)) {
+        if (err && errlen)
+            snprintf(err, errlen, "%s: HLS playback is not supported yet", url);
+        return KTH_ERR_UNSUPPORTED;
+    }
+    return open_http(url, opts, out, err, errlen);
 }

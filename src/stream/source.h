@@ -65,6 +65,10 @@ typedef struct stream_source_ops {
     /* Optional: the reader moved (a seek); fetching should follow. */
     void (*set_position)(stream_source *src, uint64_t position, uint64_t epoch);
     void (*media_info)(stream_source *src, kth_media_info *info);
+    /* Optional: where time `seconds` lands (see kth_stream_seek_time). May block until ctx ends
+     * when a size is unknown. Fills anchor->offset and the segment fields. */
+    kth_status (*seek_time_anchor)(stream_source *src, double seconds, const stream_wait_ctx *ctx,
+                                   kth_seek_anchor *anchor);
     /* Optional pair: the variant fence. */
     bool (*variant_change_pending)(stream_source *src);
     void (*clear_variant_fence)(stream_source *src);
@@ -86,5 +90,9 @@ kth_status stream_new(stream_source *source, const kth_stream_options *opts,
 
 /* The stream's cancel token (borrowed), for sources created after the stream. */
 platform_cancel *stream_cancel_token(kth_stream *stream);
+
+/* The stream's source (borrowed), for controls that a kind of source adds (an HLS source's
+ * variant controls check src->ops before use). Any thread. */
+stream_source *stream_get_source(kth_stream *stream);
 
 #endif

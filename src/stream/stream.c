@@ -102,6 +102,11 @@ platform_cancel *stream_cancel_token(kth_stream *stream)
     return stream->cancel;
 }
 
+stream_source *stream_get_source(kth_stream *stream)
+{
+    return stream ? stream->source : NULL;
+}
+
 void kth_stream_close(kth_stream *s)
 {
     if (!s)
@@ -277,6 +282,22 @@ static kth_status wait_for_length(kth_stream *s, uint64_t *length)
     return KTH_ERR_INTERNAL;
 }
 
+/* Moves the position to `target`, bumps the epoch, and tells the source and blocked readers.
+ * Called without the stream lock. */
+static void move_to(kth_stream *s, uint64_t target)
+{
+    platform_mutex_lock(&s->lock);
+    atomic_store(&s->timeline.position, target);
+    uint64_t epoch = atomic_fetch_add(&s->timeline.epoch, 1) + 1;
+    atomic_store(&s->timeline.flushing, true);
+    platform_mutex_unlock(&s->lock);
+
+    if (s->source->ops->set_position)
+        s->source->ops->set_position(s->source, target, epoch);
+    s->source->ops->notify_waiting(s->source);
+    publish(s, KTH_EVENT_STREAM_SEEK, KTH_OK, NULL);
+}
+
 kth_status kth_stream_seek(kth_stream *s, int64_t offset, int whence, uint64_t *new_pos)
 {
     if (!s || (whence != SEEK_SET && whence != SEEK_CUR && whence != SEEK_END))
@@ -312,17 +333,39 @@ kth_status kth_stream_seek(kth_stream *s, int64_t offset, int whence, uint64_t *
         platform_mutex_unlock(&s->lock);
         return KTH_ERR_OUT_OF_RANGE;
     }
-    atomic_store(&s->timeline.position, target);
-    uint64_t epoch = atomic_fetch_add(&s->timeline.epoch, 1) + 1;
-    atomic_store(&s->timeline.flushing, true);
     platform_mutex_unlock(&s->lock);
-
-    if (s->source->ops->set_position)
-        s->source->ops->set_position(s->source, target, epoch);
-    s->source->ops->notify_waiting(s->source);
-    publish(s, KTH_EVENT_STREAM_SEEK, KTH_OK, NULL);
+    move_to(s, target);
     if (new_pos)
         *new_pos = target;
+    return KTH_OK;
+}
+
+kth_status kth_stream_seek_time(kth_stream *s, double seconds, kth_seek_anchor *anchor)
+{
+    if (!s || seconds != seconds)
+        return KTH_ERR_INVALID_ARG;
+    if (!s->source->ops->seek_time_anchor)
+        return KTH_ERR_UNSUPPORTED;
+    if (platform_cancel_is_cancelled(s->cancel))
+        return KTH_ERR_CANCELLED;
+    stream_wait_ctx ctx = {
+        .deadline_ns = platform_deadline_after_ms(s->opts.read_timeout_ms),
+        .cancel = s->cancel,
+        .epoch = NULL,
+        .seen_epoch = 0,
+    };
+    kth_seek_anchor a;
+    memset(&a, 0, sizeof a);
+    a.requested = seconds;
+    a.variant = -1;
+    kth_status st = s->source->ops->seek_time_anchor(s->source, seconds, &ctx, &a);
+    if (st != KTH_OK) {
+        record_source_error(s, st);
+        return st;
+    }
+    move_to(s, a.offset);
+    if (anchor)
+        *anchor = a;
     return KTH_OK;
 }
 

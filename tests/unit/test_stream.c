@@ -107,6 +107,21 @@ static size_t ss_last_error(stream_source *src, char *buf, size_t size)
     return (size_t)snprintf(buf, size, "GET http://127.0.0.1/seg3.ts: HTTP 403 at offset 4096");
 }
 
+static kth_status ss_seek_time_anchor(stream_source *src, double seconds,
+                                      const stream_wait_ctx *ctx, kth_seek_anchor *anchor)
+{
+    (void)src;
+    (void)ctx;
+    if (seconds > 100)
+        return KTH_ERR_TIMEOUT; /* as a source that could not learn a size in time */
+    anchor->offset = 5000;
+    anchor->segment_start = 8.0;
+    anchor->segment_end = 12.0;
+    anchor->segment_index = 2;
+    anchor->variant = 1;
+    return KTH_OK;
+}
+
 static void ss_destroy(stream_source *src)
 {
     free(src);
@@ -120,6 +135,7 @@ static const stream_source_ops script_ops = {
     .wait_length = ss_wait_length,
     .notify_waiting = ss_notify,
     .media_info = NULL,
+    .seek_time_anchor = ss_seek_time_anchor,
     .variant_change_pending = ss_fence_pending,
     .clear_variant_fence = ss_clear_fence,
     .last_error = ss_last_error,
@@ -313,6 +329,25 @@ static void test_wait_outcomes_map_to_read_outcomes(void **state)
 
     assert_int_equal(kth_stream_try_read(st, NULL, 10, 0, &o), KTH_ERR_INVALID_ARG);
     assert_int_equal(kth_stream_read(st, buf, 0), KTH_ERR_INVALID_ARG);
+    kth_stream_close(st);
+}
+
+static void test_seek_time_moves_to_the_anchor_and_bumps_the_epoch(void **state)
+{
+    (void)state;
+    struct script_source *s;
+    kth_stream *st = script_stream(&s);
+    kth_seek_anchor a;
+    assert_int_equal(kth_stream_seek_time(st, 9.5, &a), KTH_OK);
+    assert_int_equal(a.offset, 5000);
+    assert_true(a.requested > 9.49 && a.requested < 9.51);
+    assert_int_equal(a.segment_index, 2);
+    assert_int_equal(kth_stream_position(st), 5000);
+    assert_int_equal(kth_stream_seek_epoch(st), 1);
+    assert_int_equal(kth_stream_seek_time(st, 0.0 / 0.0, &a), KTH_ERR_INVALID_ARG);
+    assert_int_equal(kth_stream_seek_time(st, 500, &a), KTH_ERR_TIMEOUT);
+    assert_int_equal(kth_stream_position(st), 5000); /* a failed seek moves nothing */
+    assert_int_equal(kth_stream_seek_epoch(st), 1);
     kth_stream_close(st);
 }
 
@@ -642,6 +677,7 @@ static void test_seek_bounds_and_whence(void **state)
     assert_int_equal(pos, 1000);
     assert_int_equal(kth_stream_seek(s, 1, SEEK_END, NULL), KTH_ERR_OUT_OF_RANGE);
     assert_int_equal(kth_stream_seek(s, 0, 42, NULL), KTH_ERR_INVALID_ARG);
+    assert_int_equal(kth_stream_seek_time(s, 3.0, NULL), KTH_ERR_UNSUPPORTED);
     assert_int_equal(kth_stream_position(s), 1000);
     kth_stream_close(s);
     storage_resource_unref(r);
@@ -720,6 +756,7 @@ int main(void)
         cmocka_unit_test(test_retry_is_bounded_then_reported),
         cmocka_unit_test(test_source_error_is_reported_with_detail),
         cmocka_unit_test(test_wait_outcomes_map_to_read_outcomes),
+        cmocka_unit_test(test_seek_time_moves_to_the_anchor_and_bumps_the_epoch),
         cmocka_unit_test(test_seek_during_blocked_read_returns_seek_pending),
         cmocka_unit_test(test_cancel_during_blocked_read_returns_cancelled),
         cmocka_unit_test(test_bytes_read_across_a_seek_are_never_reported),

@@ -1,0 +1,719 @@
+/*
+ * progressive.c — a single media file over HTTP: one shared download per (cache, URL) that
+ * follows its readers, and a stream source per reader.
+ *
+ * Objects:
+ * - file_shared: the writer side. It owns the cache lease and resource handle, the peer
+ *   registered with the downloader, and the state of the one fetch in flight. Shared by every
+ *   stream of the same URL and cache through a process-wide registry (registry_lock, a leaf
+ *   taken only to find/insert/remove entries and count references).
+ * - file_source: one stream's reader side. It reads through an inner resource source over the
+ *   shared storage resource (so waiting, reading and media probing are the resource source's),
+ *   and adds what the network needs: waking the peer when bytes are missing, moving the fetch on
+ *   a seek, resuming a paused fetch as the reader advances, and offline misses.
+ *
+ * Lock: file_shared.lock guards the fetch state, the reader list and the storage pointer. Lock
+ * order: stream state → file_shared → cache handle → resource → cache index. Callbacks of the
+ * downloader take it briefly; cache writes (which may sync to disk) run without it. Nothing is
+ * ever cancelled or woken with it held.
+ *
+ * Invariants:
+ * - At most one fetch of a file is in flight (fetch_active), and it writes only into the gap it
+ *   was started for: the writer stops at the first byte already present, so present bytes are
+ *   never rewritten by a second, possibly different, body.
+ * - generation moves when the cached bytes were invalidated (the server's file changed), and
+ *   once when partly cached bytes were confirmed valid; a reader that handed out bytes of an
+ *   older generation fails with KTH_ERR_CHANGED, so no reader ever sees two versions.
+ */
+#include "file/progressive.h"
+
+#include "cache/cache.h"
+#include "net/downloader.h"
+#include "platform/log.h"
+#include "platform/sync.h"
+#include "stream/resource_source.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_READAHEAD ((uint64_t)16 << 20)
+
+typedef struct file_source file_source;
+typedef struct file_shared file_shared;
+
+struct file_shared {
+    /* Registry fields, guarded by registry_lock. */
+    int refs;
+    file_shared *next;
+    kth_cache *cache;
+    char *url;
+
+    platform_mutex lock; /* see the file comment for what it guards and its lock order */
+    cache_asset *asset;
+    cache_resource *res;
+    storage_resource *storage; /* current storage of res (reference held) */
+    _Atomic uint64_t generation;
+    /* Partly cached bytes are not served until a response of this session confirmed that the
+     * server still has the same file. Until then readers wait on `placeholder`, an empty
+     * resource that is failed with KTH_ERR_CHANGED once the check is done, which makes them
+     * follow the generation to the real (or fresh) storage. */
+    bool validated;
+    storage_resource *placeholder;
+    net_peer *peer; /* NULL when nothing will ever be fetched (offline or complete) */
+    uint64_t readahead;
+    char content_type[CACHE_TEXT_MAX];
+
+    file_source **readers;
+    size_t reader_count, reader_cap;
+    size_t reader_slots; /* sources that exist (attached or not); reader_cap >= reader_slots */
+
+    bool fetch_active;
+    bool stop_requested; /* the writer (or a seek) ended the fetch on purpose */
+    platform_cancel *fetch_cancel;
+    uint64_t fetch_start, write_pos, gap_end; /* gap_end UINT64_MAX: open */
+    /* Paused: the reader position beyond which the peer should be woken (UINT64_MAX: none). */
+    _Atomic uint64_t resume_at;
+};
+
+struct file_source {
+    stream_source base;
+    file_shared *sh;
+    /* Joined the shared reader list (which the downloader thread reads, timeline included).
+     * Joining waits for the first call from the stream, because the stream sets base.timeline
+     * only after the source is created. */
+    atomic_bool attached;
+    stream_source *inner; /* resource source over the generation's storage */
+    uint64_t generation;
+    bool delivered;  /* bytes were handed out (reader thread only) */
+    char error[512]; /* reader thread only */
+};
+
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static file_shared *registry;
+
+/* ---- writer side (downloader thread) ---- */
+
+/* The furthest byte the fetch may run to before pausing: readahead past the furthest reader.
+ * Lock held. */
+static uint64_t readahead_limit_locked(file_shared *sh)
+{
+    uint64_t furthest = 0;
+    for (size_t i = 0; i < sh->reader_count; i++) {
+        const stream_timeline *t = sh->readers[i]->base.timeline;
+        uint64_t p = t ? stream_timeline_position(t) : 0;
+        if (p > furthest)
+            furthest = p;
+    }
+    return furthest > UINT64_MAX - sh->readahead ? UINT64_MAX : furthest + sh->readahead;
+}
+
+/* Picks the next range to fetch: the nearest missing byte ahead of a reader within readahead;
+ * else, when every reader has everything to the end, the first hole anywhere. Lock held. */
+static bool choose_gap_locked(file_shared *sh, storage_range *out)
+{
+    uint64_t length = 0;
+    bool length_known = storage_resource_length(sh->storage, &length);
+    uint64_t limit = length_known ? length : UINT64_MAX;
+    bool found = false, ahead_missing = false;
+    uint64_t best_distance = UINT64_MAX;
+    for (size_t i = 0; i < sh->reader_count; i++) {
+        const stream_timeline *t = sh->readers[i]->base.timeline;
+        uint64_t p = t ? stream_timeline_position(t) : 0;
+        storage_range gap;
+        if (p >= limit || !storage_resource_first_gap(sh->storage, p, limit, &gap))
+            continue;
+        ahead_missing = true;
+        uint64_t distance = gap.start - p;
+        if (distance < sh->readahead && distance < best_distance) {
+            best_distance = distance;
+            *out = gap;
+            found = true;
+        }
+    }
+    if (found)
+        return true;
+    if (!sh->validated && sh->reader_count > 0)
+        return storage_resource_first_gap(sh->storage, 0, UINT64_MAX, out); /* to validate */
+    if (ahead_missing || sh->reader_count == 0)
+        return false; /* paused: readers have enough ahead of them */
+    /* Everything ahead of every reader is present: fill holes left behind by seeks. */
+    return storage_resource_first_gap(sh->storage, 0, limit, out);
+}
+
+static kth_status on_write(void *user, uint64_t offset, const void *data, size_t n)
+{
+    file_shared *sh = user;
+    platform_mutex_lock(&sh->lock);
+    size_t keep = n;
+    if (offset >= sh->gap_end)
+        keep = 0;
+    else if (sh->gap_end - offset < n)
+        keep = (size_t)(sh->gap_end - offset);
+    cache_resource *res = sh->res;
+    platform_mutex_unlock(&sh->lock);
+
+    if (keep > 0) {
+        kth_status st = cache_resource_write(res, offset, data, keep);
+        if (st != KTH_OK)
+            return st;
+    }
+
+    platform_mutex_lock(&sh->lock);
+    sh->write_pos = offset + keep;
+    bool reached_present = keep < n;
+    bool past_readahead = sh->write_pos >= readahead_limit_locked(sh);
+    if (reached_present || past_readahead)
+        sh->stop_requested = true;
+    bool stop = sh->stop_requested;
+    platform_mutex_unlock(&sh->lock);
+    return stop ? KTH_ERR_CANCELLED : KTH_OK;
+}
+
+/* Drops the cached bytes (the file changed on the server) and moves to the fresh storage.
+ * Lock held. */
+static kth_status invalidate_locked(file_shared *sh)
+{
+    kth_status st = cache_resource_invalidate(sh->res);
+    if (st != KTH_OK)
+        return st;
+    storage_resource_unref(sh->storage);
+    sh->storage = cache_resource_storage(sh->res);
+    atomic_fetch_add(&sh->generation, 1);
+    platform_log(KTH_LOG_INFO, "file", "%s changed on the server; fetching it anew", sh->url);
+    return KTH_OK;
+}
+
+/* The cached bytes are confirmed (or were replaced): release readers held on the placeholder.
+ * Lock held. */
+static void mark_validated_locked(file_shared *sh)
+{
+    sh->validated = true;
+    if (sh->placeholder) {
+        atomic_fetch_add(&sh->generation, 1);
+        storage_resource_fail(sh->placeholder, KTH_ERR_CHANGED, "validated");
+    }
+}
+
+static bool differs(const char *now, const char *before)
+{
+    return now && *now && before[0] && strcmp(now, before) != 0;
+}
+
+static kth_status on_response(void *user, const net_response *resp)
+{
+    file_shared *sh = user;
+    if (resp->status < 200 || resp->status > 299)
+        return KTH_ERR_HTTP;
+    platform_mutex_lock(&sh->lock);
+    cache_resource_info info;
+    kth_status st = cache_resource_get_info(sh->res, &info);
+    if (st == KTH_OK && info.present_bytes > 0 &&
+        (differs(resp->etag, info.etag) ||
+         (!(resp->etag && *resp->etag) && differs(resp->last_modified, info.last_modified))))
+        st = invalidate_locked(sh);
+    if (st == KTH_OK) {
+        st = cache_resource_set_meta(sh->res, resp->etag, resp->last_modified, resp->content_type);
+        if (st == KTH_ERR_CHANGED && (st = invalidate_locked(sh)) == KTH_OK)
+            st = cache_resource_set_meta(sh->res, resp->etag, resp->last_modified,
+                                         resp->content_type);
+    }
+    if (st == KTH_OK && resp->has_total_length) {
+        st = cache_resource_set_length(sh->res, resp->total_length);
+        if (st == KTH_ERR_STATE && (st = invalidate_locked(sh)) == KTH_OK)
+            st = cache_resource_set_length(sh->res, resp->total_length);
+    }
+    if (resp->content_type)
+        snprintf(sh->content_type, sizeof sh->content_type, "%s", resp->content_type);
+    if (st == KTH_OK && !sh->validated)
+        mark_validated_locked(sh);
+    platform_mutex_unlock(&sh->lock);
+    return st;
+}
+
+/* Commits once every byte up to a known length is present. Lock held. */
+static void commit_if_complete_locked(file_shared *sh)
+{
+    uint64_t length;
+    if (storage_resource_state(sh->storage) != STORAGE_ACTIVE ||
+        !storage_resource_length(sh->storage, &length) ||
+        !storage_resource_contains(sh->storage, 0, length))
+        return;
+    kth_status st = cache_resource_commit(sh->res, length);
+    if (st != KTH_OK)
+        platform_log(KTH_LOG_WARN, "file", "%s: recording the complete file failed: %s", sh->url,
+                     kth_strerror(st));
+}
+
+static void on_complete(void *user, const net_result *r)
+{
+    file_shared *sh = user;
+    platform_mutex_lock(&sh->lock);
+    bool stopped = sh->stop_requested;
+    sh->fetch_active = false;
+    sh->stop_requested = false;
+    platform_cancel *token = sh->fetch_cancel;
+    sh->fetch_cancel = NULL;
+    if (r->status == KTH_OK) {
+        /* Every fetch asks for everything from its start on, so a body that ended without error
+         * ended at the end of the file: without a declared length, that is the length. */
+        if (!storage_resource_length(sh->storage, NULL))
+            cache_resource_set_length(sh->res, sh->write_pos);
+        commit_if_complete_locked(sh);
+    } else if (r->status == KTH_ERR_CANCELLED || stopped) {
+        commit_if_complete_locked(sh); /* paused, moved by a seek, or shutting down */
+    } else {
+        char message[512];
+        snprintf(message, sizeof message, "%s", r->message && *r->message ? r->message : sh->url);
+        storage_resource_fail(sh->storage, r->status, message);
+        if (!sh->validated && sh->placeholder) /* readers held there learn it too */
+            storage_resource_fail(sh->placeholder, r->status, message);
+        cache_resource_checkpoint(sh->res);
+    }
+    platform_mutex_unlock(&sh->lock);
+    platform_cancel_unref(token);
+}
+
+static net_poll_result on_poll(void *user, net_batch *batch)
+{
+    file_shared *sh = user;
+    platform_mutex_lock(&sh->lock);
+    if (sh->fetch_active || storage_resource_state(sh->storage) != STORAGE_ACTIVE) {
+        platform_mutex_unlock(&sh->lock);
+        return NET_POLL_IDLE;
+    }
+    storage_range gap;
+    if (!choose_gap_locked(sh, &gap)) {
+        /* Paused: ask readers to wake us once they use up half the read-ahead. */
+        uint64_t limit = readahead_limit_locked(sh);
+        atomic_store(&sh->resume_at, limit == UINT64_MAX ? UINT64_MAX : limit - sh->readahead / 2);
+        platform_mutex_unlock(&sh->lock);
+        return NET_POLL_IDLE;
+    }
+    atomic_store(&sh->resume_at, UINT64_MAX);
+    platform_cancel *token = platform_cancel_new(net_peer_cancel_token(sh->peer));
+    net_fetch_spec spec;
+    memset(&spec, 0, sizeof spec);
+    spec.url = sh->url;
+    spec.method = NET_GET;
+    /* A whole-file GET when nothing is held yet works with servers that ignore Range too. */
+    spec.has_range = gap.start > 0;
+    spec.range_start = gap.start;
+    spec.range_end = NET_RANGE_OPEN;
+    spec.priority = NET_FETCH_HIGH;
+    spec.cancel = token;
+    spec.on_response = on_response;
+    spec.write = on_write;
+    spec.complete = on_complete;
+    spec.user = sh;
+    sh->fetch_active = true;
+    sh->stop_requested = false;
+    sh->fetch_cancel = token;
+    sh->fetch_start = sh->write_pos = gap.start;
+    sh->gap_end = gap.end;
+    platform_mutex_unlock(&sh->lock);
+
+    kth_status st = net_batch_add(batch, &spec, NULL);
+    if (st != KTH_OK) {
+        platform_mutex_lock(&sh->lock);
+        sh->fetch_active = false;
+        sh->fetch_cancel = NULL;
+        storage_resource_fail(sh->storage, st, "could not start the download");
+        platform_mutex_unlock(&sh->lock);
+        platform_cancel_unref(token);
+    }
+    return NET_POLL_BATCH;
+}
+
+/* ---- the shared object and its registry ---- */
+
+static void shared_destroy(file_shared *sh)
+{
+    if (sh->peer)
+        net_peer_unregister(sh->peer); /* every callback is over after this */
+    if (sh->res) {
+        platform_mutex_lock(&sh->lock);
+        commit_if_complete_locked(sh);
+        platform_mutex_unlock(&sh->lock);
+        cache_resource_close(sh->res);
+    }
+    storage_resource_unref(sh->storage);
+    storage_resource_unref(sh->placeholder);
+    cache_asset_release(sh->asset);
+    platform_mutex_destroy(&sh->lock);
+    free(sh->readers);
+    free(sh->url);
+    free(sh);
+}
+
+static kth_status shared_create(const char *url, const file_source_options *opts, file_shared **out,
+                                char *err, size_t errlen)
+{
+    file_shared *sh = calloc(1, sizeof *sh);
+    if (!sh || platform_mutex_init(&sh->lock) != KTH_OK) {
+        free(sh);
+        return KTH_ERR_NO_MEMORY;
+    }
+    sh->url = strdup(url);
+    sh->cache = opts->cache;
+    sh->refs = 1;
+    sh->readahead = opts->readahead_bytes ? opts->readahead_bytes : DEFAULT_READAHEAD;
+    atomic_init(&sh->generation, 0);
+    atomic_init(&sh->resume_at, UINT64_MAX);
+    if (!sh->url) {
+        shared_destroy(sh);
+        return KTH_ERR_NO_MEMORY;
+    }
+    kth_status st = cache_asset_open(opts->cache, url, &sh->asset, err, errlen);
+    if (st == KTH_OK) {
+        bool offline = cache_is_offline(opts->cache);
+        cache_resource_info info;
+        st = cache_resource_open(sh->asset, url, offline ? 0 : CACHE_OPEN_CREATE, &sh->res, &info,
+                                 err, errlen);
+        if (st == KTH_OK) {
+            sh->storage = cache_resource_storage(sh->res);
+            snprintf(sh->content_type, sizeof sh->content_type, "%s", info.content_type);
+            sh->validated = offline || info.committed || info.present_bytes == 0;
+            if (!sh->validated)
+                st = storage_resource_new_memory(1, &sh->placeholder);
+            if (st == KTH_OK && !offline && !info.committed) {
+                if (!opts->downloader) {
+                    st = KTH_ERR_INVALID_ARG;
+                    if (err && errlen)
+                        snprintf(err, errlen, "%s: no downloader to fetch it with", url);
+                } else {
+                    net_peer_ops ops = {on_poll, NULL};
+                    st = net_peer_register(opts->downloader, &ops, sh, NET_PEER_FOREGROUND, NULL,
+                                           &sh->peer);
+                }
+            }
+        }
+    }
+    if (st != KTH_OK) {
+        shared_destroy(sh);
+        return st;
+    }
+    *out = sh;
+    return KTH_OK;
+}
+
+static kth_status shared_acquire(const char *url, const file_source_options *opts,
+                                 file_shared **out, char *err, size_t errlen)
+{
+    /* Creation happens under the registry lock so two streams opening the same URL at once
+     * still share one writer. It does index lookups only (no network). */
+    pthread_mutex_lock(&registry_lock);
+    for (file_shared *sh = registry; sh; sh = sh->next) {
+        if (sh->cache == opts->cache && strcmp(sh->url, url) == 0) {
+            sh->refs++;
+            pthread_mutex_unlock(&registry_lock);
+            *out = sh;
+            return KTH_OK;
+        }
+    }
+    file_shared *sh;
+    kth_status st = shared_create(url, opts, &sh, err, errlen);
+    if (st == KTH_OK) {
+        sh->next = registry;
+        registry = sh;
+        *out = sh;
+    }
+    pthread_mutex_unlock(&registry_lock);
+    return st;
+}
+
+static void shared_release(file_shared *sh)
+{
+    pthread_mutex_lock(&registry_lock);
+    bool last = --sh->refs == 0;
+    if (last) {
+        for (file_shared **p = &registry; *p; p = &(*p)->next) {
+            if (*p == sh) {
+                *p = sh->next;
+                break;
+            }
+        }
+    }
+    pthread_mutex_unlock(&registry_lock);
+    if (last)
+        shared_destroy(sh);
+}
+
+/* ---- reader side ---- */
+
+static file_source *from_base(stream_source *src)
+{
+    return (file_source *)src;
+}
+
+static void wake_peer(file_shared *sh)
+{
+    if (sh->peer)
+        net_peer_wake(sh->peer);
+}
+
+/* Joins the reader list on the stream's first call (see file_source.attached). */
+static void attach(file_source *fs)
+{
+    if (atomic_load(&fs->attached))
+        return;
+    file_shared *sh = fs->sh;
+    platform_mutex_lock(&sh->lock);
+    if (!atomic_load(&fs->attached)) {
+        /* Room was reserved when the source was created. */
+        sh->readers[sh->reader_count++] = fs;
+        atomic_store(&fs->attached, true);
+    }
+    platform_mutex_unlock(&sh->lock);
+}
+
+/* What readers read: the placeholder until the cached bytes are validated. Lock held. */
+static storage_resource *reader_storage_locked(file_shared *sh)
+{
+    return sh->validated ? sh->storage : sh->placeholder;
+}
+
+/* Makes the inner source read the current generation's storage. False when bytes of an older
+ * generation were already handed out: the stream must fail with KTH_ERR_CHANGED. */
+static bool follow_generation(file_source *fs)
+{
+    file_shared *sh = fs->sh;
+    if (atomic_load(&sh->generation) == fs->generation)
+        return true;
+    if (fs->delivered) {
+        snprintf(fs->error, sizeof fs->error, "%s changed on the server while it was being read",
+                 sh->url);
+        return false;
+    }
+    platform_mutex_lock(&sh->lock);
+    storage_resource *storage = storage_resource_ref(reader_storage_locked(sh));
+    uint64_t generation = atomic_load(&sh->generation);
+    platform_mutex_unlock(&sh->lock);
+    stream_source *inner;
+    kth_media_info hint = {.variant = -1};
+    hint.container = kth_container_from_content_type(sh->content_type);
+    if (stream_resource_source_new(storage, sh->url, &hint, &inner) == KTH_OK) {
+        inner->timeline = fs->base.timeline;
+        fs->inner->ops->destroy(fs->inner);
+        fs->inner = inner;
+        fs->generation = generation;
+    }
+    storage_resource_unref(storage);
+    return fs->generation == generation;
+}
+
+/* Offline (no peer): a missing byte will never come. Fills fs->error and returns the status. */
+static kth_status offline_miss(file_source *fs, uint64_t offset)
+{
+    storage_range missing;
+    kth_status st = cache_resource_check_range(fs->sh->res, offset, offset + 1, &missing, fs->error,
+                                               sizeof fs->error);
+    return st == KTH_OK ? KTH_ERR_RETRY : st;
+}
+
+static source_wait fs_wait_range(stream_source *src, uint64_t start, uint64_t end,
+                                 const stream_wait_ctx *ctx, kth_status *status)
+{
+    file_source *fs = from_base(src);
+    attach(fs);
+    if (!follow_generation(fs)) {
+        *status = KTH_ERR_CHANGED;
+        return SOURCE_WAIT_ERROR;
+    }
+    if (!fs->sh->peer) {
+        kth_status st = offline_miss(fs, start);
+        if (st != KTH_ERR_RETRY && st != KTH_OK) {
+            *status = st;
+            return SOURCE_WAIT_ERROR;
+        }
+    } else {
+        wake_peer(fs->sh);
+    }
+    source_wait w = fs->inner->ops->wait_range(fs->inner, start, end, ctx, status);
+    /* The file changed while we waited: a reader that handed out nothing yet moves to the new
+     * version (bounded: each pass needs another change on the server). */
+    for (int pass = 0; w == SOURCE_WAIT_ERROR && *status == KTH_ERR_CHANGED && pass < 4; pass++) {
+        if (!follow_generation(fs))
+            break;
+        w = fs->inner->ops->wait_range(fs->inner, start, end, ctx, status);
+    }
+    return w;
+}
+
+static source_read fs_read_at(stream_source *src, uint64_t offset, void *buf, size_t n)
+{
+    file_source *fs = from_base(src);
+    source_read r = {KTH_READ_ERROR, 0, KTH_PENDING_NONE, KTH_ERR_CHANGED};
+    attach(fs);
+    if (!follow_generation(fs))
+        return r;
+    r = fs->inner->ops->read_at(fs->inner, offset, buf, n);
+    if (r.kind == KTH_READ_ERROR && r.status == KTH_ERR_CHANGED && !fs->delivered &&
+        follow_generation(fs))
+        r = fs->inner->ops->read_at(fs->inner, offset, buf, n);
+    if (r.kind == KTH_READ_BYTES) {
+        fs->delivered = true;
+        if (offset + r.n >= atomic_load(&fs->sh->resume_at))
+            wake_peer(fs->sh); /* the paused download should move on */
+    } else if (r.kind == KTH_READ_PENDING && r.reason == KTH_PENDING_NOT_READY && !fs->sh->peer) {
+        kth_status st = offline_miss(fs, offset);
+        if (st != KTH_ERR_RETRY && st != KTH_OK) {
+            r.kind = KTH_READ_ERROR;
+            r.status = st;
+        }
+    }
+    return r;
+}
+
+static bool fs_length(stream_source *src, uint64_t *length)
+{
+    file_source *fs = from_base(src);
+    return fs->inner->ops->length(fs->inner, length);
+}
+
+static source_wait fs_wait_length(stream_source *src, const stream_wait_ctx *ctx,
+                                  kth_status *status)
+{
+    file_source *fs = from_base(src);
+    attach(fs);
+    if (!follow_generation(fs)) {
+        *status = KTH_ERR_CHANGED;
+        return SOURCE_WAIT_ERROR;
+    }
+    wake_peer(fs->sh);
+    return fs->inner->ops->wait_length(fs->inner, ctx, status);
+}
+
+static void fs_notify_waiting(stream_source *src)
+{
+    file_source *fs = from_base(src);
+    fs->inner->ops->notify_waiting(fs->inner);
+}
+
+static void fs_set_position(stream_source *src, uint64_t position, uint64_t epoch)
+{
+    (void)epoch;
+    file_source *fs = from_base(src);
+    file_shared *sh = fs->sh;
+    attach(fs);
+    if (!sh->peer)
+        return;
+    platform_cancel *move = NULL;
+    platform_mutex_lock(&sh->lock);
+    /* A fetch that will not reach the new position soon is stopped, so the next poll starts an
+     * urgent one there. Bytes it already wrote stay: they are the file's bytes at their offsets. */
+    if (sh->fetch_active && !sh->stop_requested &&
+        !storage_resource_contains(sh->storage, position, position + 1) &&
+        (position < sh->fetch_start || position > sh->write_pos + sh->readahead / 4)) {
+        sh->stop_requested = true;
+        move = platform_cancel_ref(sh->fetch_cancel);
+    }
+    platform_mutex_unlock(&sh->lock);
+    if (move) {
+        platform_cancel_cancel(move);
+        platform_cancel_unref(move);
+    }
+    wake_peer(sh);
+}
+
+static void fs_media_info(stream_source *src, kth_media_info *info)
+{
+    file_source *fs = from_base(src);
+    fs->inner->ops->media_info(fs->inner, info);
+}
+
+static size_t fs_last_error(stream_source *src, char *buf, size_t size)
+{
+    file_source *fs = from_base(src);
+    if (fs->error[0]) {
+        int n = snprintf(buf, size, "%s", fs->error);
+        return n > 0 ? (size_t)n : 0;
+    }
+    return fs->inner->ops->last_error(fs->inner, buf, size);
+}
+
+static void fs_destroy(stream_source *src)
+{
+    file_source *fs = from_base(src);
+    file_shared *sh = fs->sh;
+    platform_mutex_lock(&sh->lock);
+    for (size_t i = 0; i < sh->reader_count; i++) {
+        if (sh->readers[i] == fs) {
+            sh->readers[i] = sh->readers[--sh->reader_count];
+            break;
+        }
+    }
+    sh->reader_slots--;
+    platform_mutex_unlock(&sh->lock);
+    fs->inner->ops->destroy(fs->inner);
+    shared_release(sh);
+    free(fs);
+}
+
+static const stream_source_ops file_source_ops = {
+    .name = "progressive",
+    .wait_range = fs_wait_range,
+    .read_at = fs_read_at,
+    .length = fs_length,
+    .wait_length = fs_wait_length,
+    .notify_waiting = fs_notify_waiting,
+    .set_position = fs_set_position,
+    .media_info = fs_media_info,
+    .variant_change_pending = NULL,
+    .clear_variant_fence = NULL,
+    .last_error = fs_last_error,
+    .destroy = fs_destroy,
+};
+
+kth_status file_source_new(const char *url, const file_source_options *opts, stream_source **out,
+                           char *err, size_t errlen)
+{
+    if (!url || !opts || !opts->cache || !out)
+        return KTH_ERR_INVALID_ARG;
+    file_source *fs = calloc(1, sizeof *fs);
+    if (!fs)
+        return KTH_ERR_NO_MEMORY;
+    kth_status st = shared_acquire(url, opts, &fs->sh, err, errlen);
+    if (st != KTH_OK) {
+        free(fs);
+        return st;
+    }
+    file_shared *sh = fs->sh;
+    platform_mutex_lock(&sh->lock);
+    storage_resource *storage = storage_resource_ref(reader_storage_locked(sh));
+    fs->generation = atomic_load(&sh->generation);
+    kth_media_info hint = {.variant = -1};
+    hint.container = kth_container_from_content_type(sh->content_type);
+    platform_mutex_unlock(&sh->lock);
+    st = stream_resource_source_new(storage, url, &hint, &fs->inner);
+    storage_resource_unref(storage);
+    if (st == KTH_OK) {
+        /* Reserve the reader's slot now so attaching later cannot fail. */
+        platform_mutex_lock(&sh->lock);
+        if (sh->reader_slots + 1 > sh->reader_cap) {
+            size_t cap = sh->reader_cap ? sh->reader_cap * 2 : 4;
+            file_source **readers = realloc(sh->readers, cap * sizeof *readers);
+            if (readers) {
+                sh->readers = readers;
+                sh->reader_cap = cap;
+            } else {
+                st = KTH_ERR_NO_MEMORY;
+            }
+        }
+        if (st == KTH_OK)
+            sh->reader_slots++;
+        platform_mutex_unlock(&sh->lock);
+    }
+    if (st != KTH_OK) {
+        if (fs->inner)
+            fs->inner->ops->destroy(fs->inner);
+        shared_release(sh);
+        free(fs);
+        return st;
+    }
+    fs->base.ops = &file_source_ops;
+    atomic_init(&fs->attached, false);
+    *out = &fs->base;
+    return KTH_OK;
+}
