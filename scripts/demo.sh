@@ -1,27 +1,63 @@
 #!/usr/bin/env bash
-# `make demo`: plays the bundled sample through kithara's stream API, the way a decoder would,
-# and checks that every byte came out exactly — from the start and after a seek.
+# `make demo`: the main job on the bundled sample. A loopback HTTP server serves
+# tests/fixtures/sample.mp3; kithara plays it through the downloader into a fresh cache and
+# checks every byte, seeks into the middle, then stops the server and plays it again offline
+# from the cache alone.
 set -euo pipefail
 build=${1:-build/release}
 root=$(cd "$(dirname "$0")/.." && pwd)
 tool="$build/tools/kithara"
+server="$build/tests/server/kithara-testserver"
 sample="$root/tests/fixtures/sample.mp3"
 work=$(mktemp -d "${TMPDIR:-/tmp}/kithara-demo-XXXXXX")
-trap 'rm -rf "$work"' EXIT
+server_pid=
+cleanup() {
+  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
 
-echo "== kithara info $sample"
-"$tool" info "$sample"
-
-echo "== kithara cat (whole stream)"
-"$tool" cat "file://$sample" > "$work/out.mp3"
+# Serve the fixtures on 127.0.0.1 at a free port, throttled like a modest network link.
+"$server" "$root/tests/fixtures" --port 0 --rate 400000 > "$work/server.out" &
+server_pid=$!
+for _ in $(seq 100); do
+  [ -s "$work/server.out" ] && break
+  sleep 0.05
+done
+base=$(head -n 1 "$work/server.out")
+[ -n "$base" ] || { echo "demo: the loopback server did not start" >&2; exit 1; }
+url="$base/sample.mp3"
+cache="$work/cache"
 want=$(sha256sum < "$sample" | cut -d' ' -f1)
+
+echo "== kithara info $url"
+"$tool" info --cache-dir "$cache" "$url"
+
+echo "== kithara cat $url (first play: network -> cache -> stdout)"
+start=$(date +%s.%N)
+"$tool" cat --cache-dir "$cache" "$url" > "$work/out.mp3"
+took=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
 got=$(sha256sum < "$work/out.mp3" | cut -d' ' -f1)
 [ "$want" = "$got" ] || { echo "demo: bytes differ from the sample" >&2; exit 1; }
-echo "   $(stat -c %s "$work/out.mp3") bytes, sha256 $got matches the sample"
+echo "   $(stat -c %s "$work/out.mp3") bytes in ${took}s, sha256 $got matches the sample"
 
 half=$(( $(stat -c %s "$sample") / 2 ))
 echo "== kithara cat --start $half (seek into the middle)"
-"$tool" cat --start "$half" "$sample" > "$work/tail.mp3"
+"$tool" cat --cache-dir "$cache" --start "$half" "$url" > "$work/tail.mp3"
 cmp <(tail -c +"$((half + 1))" "$sample") "$work/tail.mp3"
 echo "   $(stat -c %s "$work/tail.mp3") bytes from offset $half match the sample"
+
+echo "== stopping the server; kithara cat --offline (cache only)"
+kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=
+"$tool" cat --cache-dir "$cache" --offline "$url" > "$work/offline.mp3"
+got=$(sha256sum < "$work/offline.mp3" | cut -d' ' -f1)
+[ "$want" = "$got" ] || { echo "demo: offline bytes differ from the sample" >&2; exit 1; }
+echo "   offline replay: sha256 $got matches the sample"
+if "$tool" cat --cache-dir "$cache" --offline "$base/never-played.mp3" > /dev/null 2>"$work/miss.txt"; then
+  echo "demo: an uncached URL played offline" >&2; exit 1
+fi
+echo "   an uncached URL offline: $(cat "$work/miss.txt")"
+
+echo "== kithara cache ls"
+"$tool" cache --cache-dir "$cache" ls
 echo "demo: OK"

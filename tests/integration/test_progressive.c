@@ -323,6 +323,50 @@ static void test_file_changed_on_server_is_refetched_not_spliced(void **state)
     kth_stream_close(s);
 }
 
+/* A cache over its budget evicts least recently used assets, but never the one a stream has
+ * open: that stream keeps reading the right bytes to the end. */
+static void test_eviction_spares_the_asset_being_played(void **state)
+{
+    struct env *e = *state;
+    const uint64_t size = 1500 * 1000;
+    kth_cache_close(e->cache);
+    e->cache = open_cache(e->dir, false, 3 * 1000 * 1000);
+    kts_add_synth(e->srv, "/playing.mp3", size, 71, NULL);
+    kts_add_synth(e->srv, "/old.mp3", size, 72, NULL);
+    kts_add_synth(e->srv, "/new.mp3", size, 73, NULL);
+    kth_stream *playing = open_stream(e, "/playing.mp3", NULL, 0);
+    uint8_t buf[50000];
+    assert_int_equal(kth_stream_read(playing, buf, sizeof buf), (int64_t)sizeof buf);
+    assert_int_equal(kts_synth_check(71, 0, buf, sizeof buf), sizeof buf);
+    for (int i = 0; i < 2; i++) {
+        kth_stream *s = open_stream(e, i == 0 ? "/old.mp3" : "/new.mp3", NULL, 0);
+        read_all_checked(s, i == 0 ? 72 : 73, size);
+        kth_stream_close(s);
+    }
+    kth_cache_gc_result gc;
+    assert_int_equal(kth_cache_gc(e->cache, &gc), KTH_OK);
+    kth_cache_stats st;
+    assert_int_equal(kth_cache_get_stats(e->cache, &st), KTH_OK);
+    assert_true(st.evicted_assets >= 1);
+    assert_true(st.total_bytes <= 3 * 1000 * 1000);
+    /* The oldest unplayed asset went; the playing one is intact and reads on. */
+    kth_cache_asset *list;
+    size_t count;
+    assert_int_equal(kth_cache_list(e->cache, &list, &count), KTH_OK);
+    bool has_old = false, has_playing = false;
+    for (size_t i = 0; i < count; i++) {
+        if (list[i].url && strstr(list[i].url, "/old.mp3"))
+            has_old = true;
+        if (list[i].url && strstr(list[i].url, "/playing.mp3"))
+            has_playing = true;
+    }
+    kth_cache_list_free(list, count);
+    assert_false(has_old);
+    assert_true(has_playing);
+    read_all_checked(playing, 71, size);
+    kth_stream_close(playing);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -339,6 +383,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_offline_plays_cached_and_fails_fast_on_misses, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_file_changed_on_server_is_refetched_not_spliced, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_eviction_spares_the_asset_being_played, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
