@@ -11,6 +11,7 @@
 #include <kithara/cache.h>
 #include <kithara/downloader.h>
 #include <kithara/events.h>
+#include <kithara/hls.h>
 #include <kithara/log.h>
 #include <kithara/media.h>
 #include <kithara/status.h>

@@ -32,6 +32,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct kth_hls_options; /* kithara/hls.h */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -59,21 +61,27 @@ typedef struct kth_stream_options {
     /* How far ahead of the reader a progressive download runs before it pauses, in bytes.
      * 0: default 16 MiB. */
     uint64_t readahead_bytes;
+    /* Options for HLS streams (kithara/hls.h), read during kth_stream_open only; the pointed-to
+     * struct is not kept. NULL: kth_hls_options_init defaults. Ignored for other streams. */
+    const struct kth_hls_options *hls;
 } kth_stream_options;
 
 /* Fills *opts with the defaults. Any thread. */
 KTH_API void kth_stream_options_init(kth_stream_options *opts);
 
-/* Opens a stream over `url`: a local path or file:// URL (read in place, no cache), or an
- * http:// or https:// URL of a single media file (progressive: fetched through the downloader
- * into the cache; reading starts as soon as the first bytes land). HLS playlists (.m3u8) are
- * recognised and refused with KTH_ERR_UNSUPPORTED until HLS playback lands. `opts` may be NULL
- * (defaults); it is copied. Offline, a URL the cache does not hold fails at once with
- * KTH_ERR_OFFLINE_MISS. On success *out is a new stream the caller
- * closes with kth_stream_close. Returns KTH_ERR_INVALID_ARG (NULL or empty url),
- * KTH_ERR_UNSUPPORTED (a scheme not yet supported), KTH_ERR_NOT_FOUND / KTH_ERR_IO (the file),
- * KTH_ERR_NO_MEMORY. When it fails and `err` is not NULL, a sentence naming the cause is written
- * there (truncated to errlen). Any thread. */
+/* Opens a stream over `url`: a local path or file:// URL (read in place, no cache); an http://
+ * or https:// URL of an HLS VOD playlist (a path ending in .m3u8; master or media playlist: the
+ * playlists load before this returns, segments are fetched through the downloader into the
+ * cache, see kithara/hls.h); or an http(s) URL of a single media file (progressive: fetched
+ * through the downloader into the cache; reading starts as soon as the first bytes land).
+ * `opts` may be NULL (defaults); it is copied. Offline, a URL the cache does not hold fails at
+ * once with KTH_ERR_OFFLINE_MISS. On success *out is a new stream the caller closes with
+ * kth_stream_close. Returns KTH_ERR_INVALID_ARG (NULL or empty url), KTH_ERR_UNSUPPORTED (a
+ * scheme not supported; live playlists, SAMPLE-AES, nothing playable in a playlist),
+ * KTH_ERR_NOT_FOUND / KTH_ERR_IO (the file, the cache), KTH_ERR_HTTP / KTH_ERR_NETWORK /
+ * KTH_ERR_FORMAT / KTH_ERR_TIMEOUT (loading a playlist), KTH_ERR_NO_MEMORY. When it fails
+ * and `err` is not NULL, a sentence naming the cause is written there (truncated to errlen).
+ * Any thread. */
 KTH_API kth_status kth_stream_open(const char *url, const kth_stream_options *opts,
                                    kth_stream **out, char *err, size_t errlen);
 

@@ -2,13 +2,15 @@
  * open.c — kth_stream_open: from a URL or path to a stream over the right kind of source.
  *
  * This is the one place that knows every kind of source, so it sits above all layers.
- * Local paths and file:// URLs are read in place; http(s) URLs of single files go through the
- * progressive source (downloader + cache).
+ * Local paths and file:// URLs are read in place; http(s) URLs of HLS playlists go through the
+ * HLS source, and those of single files through the progressive source (both: downloader +
+ * cache).
  */
 #include <kithara/kithara.h>
 
 #include "api/defaults.h"
 #include "file/progressive.h"
+#include "hls/hls_source.h"
 #include "storage/resource.h"
 #include "stream/resource_source.h"
 
@@ -97,13 +99,6 @@ static kth_status open_local(const char *path, const char *name, const kth_strea
     return stream_new(src, opts, name, out);
 }
 
-/* True when the URL's path ends in .m3u8 (an HLS playlist). */
-static bool is_playlist_url(const char *url)
-{
-    size_t len = strcspn(url, "?#");
-    return len >= 5 && strncasecmp(url + len - 5, ".m3u8", 5) == 0;
-}
-
 static kth_status open_http(const char *url, const kth_stream_options *opts, kth_stream **out,
                             char *err, size_t errlen)
 {
@@ -121,7 +116,20 @@ static kth_status open_http(const char *url, const kth_stream_options *opts, kth
         return KTH_ERR_NO_MEMORY;
     }
     stream_source *src;
-    kth_status st = file_source_new(url, &fo, &src, err, errlen);
+    kth_status st;
+    if (hls_looks_like_playlist(url, NULL, NULL, 0)) {
+        hls_source_options ho = {.downloader = fo.downloader,
+                                 .cache = fo.cache,
+                                 .bus = opts->bus,
+                                 .timeout_ms = opts->read_timeout_ms};
+        if (opts->hls)
+            ho.hls = *opts->hls;
+        else
+            kth_hls_options_init(&ho.hls);
+        st = hls_source_new(url, &ho, &src, err, errlen);
+    } else {
+        st = file_source_new(url, &fo, &src, err, errlen);
+    }
     if (st != KTH_OK)
         return st;
     return stream_new(src, opts, url, out);
@@ -154,11 +162,6 @@ kth_status kth_stream_open(const char *url, const kth_stream_options *opts, kth_
     if (!http) {
         if (err && errlen)
             snprintf(err, errlen, "%.*s: URL scheme not supported", (int)scheme_len, url);
-        return KTH_ERR_UNSUPPORTED;
-    }
-    if (is_playlist_url(url)) {
-        if (err && errlen)
-            snprintf(err, errlen, "%s: HLS playback is not supported yet", url);
         return KTH_ERR_UNSUPPORTED;
     }
     return open_http(url, opts, out, err, errlen);

@@ -85,6 +85,7 @@ kth_status stream_new(stream_source *source, const kth_stream_options *opts,
         s->opts = *opts;
     else
         kth_stream_options_init(&s->opts);
+    s->opts.hls = NULL; /* read at open only; never kept */
     kth_bus_ref(s->opts.bus);
     atomic_init(&s->timeline.position, 0);
     atomic_init(&s->timeline.epoch, 0);

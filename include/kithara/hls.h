@@ -1,0 +1,120 @@
+/*
+ * kithara/hls.h — controls and queries that only HLS streams have: the variant ladder, adaptive
+ * bitrate (ABR) modes, the segment layout of the variant being read, and the AES-128 key hook.
+ *
+ * Byte space: an HLS stream reads like one file made of the current variant's init section and
+ * segments, decrypted. The stream starts in one variant; when ABR (or a manual choice) moves to
+ * another variant at a segment boundary, the reader meets a variant fence there: a read returns
+ * KTH_PENDING_VARIANT_CHANGE (kth_stream_read: KTH_ERR_VARIANT_CHANGE) before any byte of the new
+ * variant. The decoder is then recreated and kth_stream_clear_variant_fence called; the next
+ * bytes are the new variant's init section (fMP4; none for MPEG-TS) followed by the segment the
+ * switch happened at. Stream offsets keep growing across the switch: the stream offset of the
+ * fence is the first byte of the new variant's part, and offsets before it keep meaning the old
+ * variant's bytes (a seek back there reads them, behind a fence of its own).
+ *
+ * Every function here returns KTH_ERR_UNSUPPORTED (or 0 / false) for a stream that is not HLS.
+ * Threads: any thread, concurrently with a blocked read, unless said otherwise.
+ */
+#ifndef KITHARA_HLS_H
+#define KITHARA_HLS_H
+
+#include <kithara/media.h>
+#include <kithara/status.h>
+#include <kithara/stream.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The AES-128 key hook: lets a program fetch keys from where its licence server wants them.
+ * Each function may be NULL. They run on the downloader's thread (rewrite and headers) or on
+ * the thread that received the key (transform); they must not block for long and must not call
+ * back into the stream. */
+typedef struct kth_hls_key_hook {
+    /* Rewrites the key URI (resolved, absolute) into out (size bytes, NUL-terminated). Return
+     * false to keep the original. */
+    bool (*rewrite_uri)(void *user, const char *uri, char *out, size_t size);
+    /* Extra request header lines for the key request, NULL-terminated, owned by the program and
+     * valid until the stream closes; NULL for none. */
+    const char *const *(*headers)(void *user, const char *uri);
+    /* Turns the fetched bytes into the 16-byte key (e.g. unwraps them). Return KTH_OK or a
+     * failure, which fails the stream with KTH_ERR_DECRYPT naming the key URI. */
+    kth_status (*transform)(void *user, const char *uri, const uint8_t *fetched, size_t len,
+                            uint8_t key[16]);
+    void *user;
+} kth_hls_key_hook;
+
+/* HLS options. Start from kth_hls_options_init. */
+typedef struct kth_hls_options {
+    /* The variant to start with (index in the ladder, ascending bandwidth), or -1 to let ABR
+     * pick (the lowest rung whose bandwidth fits initial_estimate_bps). Default -1. */
+    int initial_variant;
+    /* Throughput assumed before anything is measured, bit/s. 0: default 400000. */
+    uint64_t initial_estimate_bps;
+    /* Media seconds fetched ahead of the reader. 0: default 30. */
+    double buffer_target_s;
+    /* Byte cap on what is fetched ahead of the reader. 0: default 32 MiB. */
+    uint64_t buffer_max_bytes;
+    /* Segment fetches in flight at once for this stream, 1..8. 0: default 3. */
+    unsigned max_fetches;
+    /* Variant switches are made at most once per this many segments unless the buffer is
+     * about to run dry (the rescue is always allowed). 0: default 2. */
+    unsigned min_segments_between_switches;
+    kth_hls_key_hook key_hook;
+} kth_hls_options;
+
+/* Fills *opts with the defaults. Any thread. */
+KTH_API void kth_hls_options_init(kth_hls_options *opts);
+
+/* --- the ladder ------------------------------------------------------------------------- */
+
+typedef struct kth_hls_variant_info {
+    uint64_t bandwidth;         /* bit/s, as the master declares it (peak) */
+    uint64_t average_bandwidth; /* AVERAGE-BANDWIDTH, 0 when absent */
+    kth_codec codec;            /* the audio codec the master names, or UNKNOWN */
+    bool usable;                /* its media playlist loaded (false: never chosen) */
+    char uri[1024];             /* media playlist URL, truncated to fit */
+} kth_hls_variant_info;
+
+/* Number of variants in the stream's ladder (ascending bandwidth); 0 when not HLS. */
+KTH_API size_t kth_stream_variant_count(kth_stream *stream);
+
+/* Describes variant `index`. KTH_ERR_OUT_OF_RANGE, KTH_ERR_UNSUPPORTED, KTH_ERR_INVALID_ARG. */
+KTH_API kth_status kth_stream_variant_info(kth_stream *stream, size_t index,
+                                           kth_hls_variant_info *info);
+
+/* The variant of the bytes at the reader's position (-1 when not HLS). */
+KTH_API int kth_stream_current_variant(kth_stream *stream);
+
+/* --- ABR modes (take effect at the next segment boundary; wake an idle download) ------- */
+
+/* Automatic choice from the measured throughput and the buffer. */
+KTH_API kth_status kth_stream_abr_set_auto(kth_stream *stream);
+/* A fixed variant (index in the ladder). KTH_ERR_OUT_OF_RANGE for a bad index. */
+KTH_API kth_status kth_stream_abr_set_manual(kth_stream *stream, size_t variant);
+/* The highest declared bandwidth automatic mode may pick, bit/s; 0 removes the cap. */
+KTH_API kth_status kth_stream_abr_set_cap(kth_stream *stream, uint64_t max_bps);
+
+/* --- segment layout of the variant at the reader's position ---------------------------- */
+
+/* Segments in the current variant's playlist. */
+KTH_API size_t kth_stream_segment_count(kth_stream *stream);
+/* Its total duration in seconds (sum of EXTINF). 0 when not HLS. */
+KTH_API double kth_stream_total_duration(kth_stream *stream);
+/* The segment holding time `seconds` (clamped), with its start and duration (may be NULL). */
+KTH_API kth_status kth_stream_segment_at_time(kth_stream *stream, double seconds, size_t *index,
+                                              double *start, double *duration);
+/* The stream byte range [*start, *end) of the init section the decoder needs for the bytes at
+ * the reader's position. KTH_ERR_NOT_FOUND when the variant has none (MPEG-TS, packed audio),
+ * KTH_ERR_RETRY when a size needed to place it is not known yet. */
+KTH_API kth_status kth_stream_init_range(kth_stream *stream, uint64_t *start, uint64_t *end);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KITHARA_HLS_H */

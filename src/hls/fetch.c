@@ -1,0 +1,295 @@
+/*
+ * fetch.c — one-off requests an HLS session waits for (playlists, size probes), and playlists
+ * kept in the asset cache.
+ *
+ * A blocking fetch waits on its own condition variable for the command's one completion; a
+ * deadline or the caller's cancel token cancels the command, and the wait then continues until
+ * that completion arrives (it always does), so the callbacks never touch freed memory.
+ *
+ * A cached playlist is stored as its final URL (after redirects), a newline, then the body as
+ * received, so relative URIs resolve offline exactly as they did online.
+ */
+#include "hls/session.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct blocking {
+    platform_mutex lock;
+    platform_cond cond;
+    bool done;
+    hls_body *body;
+} blocking;
+
+static kth_status on_response(void *user, const net_response *resp)
+{
+    blocking *b = user;
+    platform_mutex_lock(&b->lock);
+    b->body->http_status = resp->status;
+    snprintf(b->body->final_url, sizeof b->body->final_url, "%s", resp->url ? resp->url : "");
+    b->body->has_total_length = resp->has_total_length;
+    b->body->total_length = resp->total_length;
+    platform_mutex_unlock(&b->lock);
+    return resp->status >= 200 && resp->status <= 299 ? KTH_OK : KTH_ERR_HTTP;
+}
+
+static kth_status on_write(void *user, uint64_t offset, const void *data, size_t n)
+{
+    blocking *b = user;
+    (void)offset; /* bodies arrive in order; a resumed body continues where it stopped */
+    hls_body *body = b->body;
+    if (n > body->max - body->len)
+        return KTH_ERR_LIMIT;
+    if (body->len + n > body->cap) {
+        size_t cap = body->cap ? body->cap : 4096;
+        while (cap < body->len + n)
+            cap *= 2;
+        uint8_t *p = realloc(body->data, cap);
+        if (!p)
+            return KTH_ERR_NO_MEMORY;
+        body->data = p;
+        body->cap = cap;
+    }
+    memcpy(body->data + body->len, data, n);
+    body->len += n;
+    return KTH_OK;
+}
+
+static void on_complete(void *user, const net_result *r)
+{
+    blocking *b = user;
+    platform_mutex_lock(&b->lock);
+    b->body->status = r->status;
+    if (r->http_status)
+        b->body->http_status = r->http_status;
+    if (r->status != KTH_OK)
+        snprintf(b->body->message, sizeof b->body->message, "%s",
+                 r->message && *r->message ? r->message : kth_strerror(r->status));
+    b->done = true;
+    platform_cond_broadcast(&b->cond);
+    platform_mutex_unlock(&b->lock);
+}
+
+kth_status hls_fetch_blocking(kth_downloader *d, const char *url, net_method method, bool has_range,
+                              uint64_t start, uint64_t end, const char *const *headers,
+                              bool validate_html, size_t max, int64_t deadline_ns,
+                              platform_cancel *cancel, hls_body *out)
+{
+    memset(out, 0, sizeof *out);
+    out->max = max;
+    if (!d) {
+        out->status = KTH_ERR_OFFLINE_MISS;
+        snprintf(out->message, sizeof out->message, "%s: no downloader", url);
+        return out->status;
+    }
+    blocking b = {.body = out};
+    if (platform_mutex_init(&b.lock) != KTH_OK)
+        return KTH_ERR_NO_MEMORY;
+    if (platform_cond_init(&b.cond) != KTH_OK) {
+        platform_mutex_destroy(&b.lock);
+        return KTH_ERR_NO_MEMORY;
+    }
+    platform_cancel *token = platform_cancel_new(cancel);
+    net_fetch_spec spec;
+    memset(&spec, 0, sizeof spec);
+    spec.url = url;
+    spec.method = method;
+    spec.has_range = has_range;
+    spec.range_start = start;
+    spec.range_end = end;
+    spec.headers = headers;
+    spec.priority = NET_FETCH_HIGH;
+    spec.accept_gzip = method == NET_GET && !has_range;
+    spec.cancel = token;
+    spec.on_response = on_response;
+    spec.validate = validate_html ? net_validate_not_html : NULL;
+    spec.write = method == NET_GET ? on_write : NULL;
+    spec.complete = on_complete;
+    spec.user = &b;
+    kth_status st = token ? net_downloader_submit(d, &spec, NULL) : KTH_ERR_NO_MEMORY;
+    if (st == KTH_OK) {
+        platform_mutex_lock(&b.lock);
+        bool cancelled = false;
+        while (!b.done) {
+            bool expired = !platform_cond_wait_until(&b.cond, &b.lock, deadline_ns) &&
+                           deadline_ns != PLATFORM_NO_DEADLINE;
+            if (!b.done && expired && !cancelled) {
+                /* Give up: cancel, then wait for the completion the command still owes us. */
+                cancelled = true;
+                deadline_ns = PLATFORM_NO_DEADLINE;
+                platform_mutex_unlock(&b.lock);
+                platform_cancel_cancel(token);
+                platform_mutex_lock(&b.lock);
+                out->status = KTH_ERR_TIMEOUT;
+            }
+        }
+        platform_mutex_unlock(&b.lock);
+        st = cancelled ? KTH_ERR_TIMEOUT : out->status;
+        if (cancelled) {
+            out->status = KTH_ERR_TIMEOUT;
+            snprintf(out->message, sizeof out->message, "%s: timed out", url);
+        }
+    } else {
+        out->status = st;
+        snprintf(out->message, sizeof out->message, "%s: could not be requested: %s", url,
+                 kth_strerror(st));
+    }
+    platform_cancel_unref(token);
+    platform_cond_destroy(&b.cond);
+    platform_mutex_destroy(&b.lock);
+    return st;
+}
+
+void hls_body_free(hls_body *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+/* Reads a whole committed resource into memory. */
+static kth_status read_all(storage_resource *r, uint8_t **out, size_t *len)
+{
+    uint64_t length = 0;
+    if (!storage_resource_length(r, &length) || length > HLS_DEFAULT_MAX_PLAYLIST_BYTES)
+        return KTH_ERR_FORMAT;
+    uint8_t *buf = malloc(length ? (size_t)length : 1);
+    if (!buf)
+        return KTH_ERR_NO_MEMORY;
+    size_t done = 0;
+    while (done < length) {
+        size_t got = 0;
+        kth_status st = storage_resource_read_at(r, done, buf + done, (size_t)length - done, &got);
+        if (st != KTH_OK || got == 0) {
+            free(buf);
+            return st != KTH_OK ? st : KTH_ERR_IO;
+        }
+        done += got;
+    }
+    *out = buf;
+    *len = done;
+    return KTH_OK;
+}
+
+static kth_status parse_stored(const uint8_t *data, size_t len, const char *url, hls_playlist **out,
+                               char *err, size_t errlen)
+{
+    const uint8_t *nl = memchr(data, '\n', len);
+    if (!nl || (size_t)(nl - data) >= 2048) {
+        snprintf(err, errlen, "%s: the cached playlist is damaged", url);
+        return KTH_ERR_FORMAT;
+    }
+    char base[2048];
+    memcpy(base, data, (size_t)(nl - data));
+    base[nl - data] = '\0';
+    size_t off = (size_t)(nl - data) + 1;
+    return hls_playlist_parse(data + off, len - off, base, NULL, out, err, errlen);
+}
+
+static kth_status check_vod(hls_playlist *pl, const char *url, char *err, size_t errlen)
+{
+    if (pl->kind == HLS_PLAYLIST_MEDIA && !pl->media.endlist &&
+        pl->media.type != HLS_PLAYLIST_TYPE_VOD) {
+        snprintf(err, errlen, "%s: live playlists (no EXT-X-ENDLIST) are not supported", url);
+        return KTH_ERR_UNSUPPORTED;
+    }
+    return KTH_OK;
+}
+
+kth_status hls_playlist_cached(hls_session *s, const char *url, hls_playlist **out, char *err,
+                               size_t errlen)
+{
+    cache_resource *res = NULL;
+    cache_resource_info info;
+    char detail[HLS_ERR_MAX];
+    detail[0] = '\0';
+    kth_status st = cache_resource_open(s->asset, url, 0, &res, &info, detail, sizeof detail);
+    if (st != KTH_OK) {
+        if (s->offline)
+            snprintf(err, errlen, "offline: playlist %s is not in the cache", url);
+        return s->offline ? KTH_ERR_OFFLINE_MISS : KTH_ERR_NOT_FOUND;
+    }
+    if (!info.committed) {
+        cache_resource_close(res);
+        if (s->offline)
+            snprintf(err, errlen, "offline: playlist %s is not in the cache", url);
+        return s->offline ? KTH_ERR_OFFLINE_MISS : KTH_ERR_NOT_FOUND;
+    }
+    storage_resource *r = cache_resource_storage(res);
+    uint8_t *data = NULL;
+    size_t len = 0;
+    st = read_all(r, &data, &len);
+    storage_resource_unref(r);
+    cache_resource_close(res);
+    if (st != KTH_OK) {
+        snprintf(err, errlen, "cached playlist %s could not be read: %s", url, kth_strerror(st));
+        return st;
+    }
+    char perr[HLS_ERR_MAX];
+    st = parse_stored(data, len, url, out, perr, sizeof perr);
+    free(data);
+    if (st != KTH_OK) {
+        snprintf(err, errlen, "cached playlist %s: %s", url, perr);
+        return st;
+    }
+    st = check_vod(*out, url, err, errlen);
+    if (st != KTH_OK) {
+        hls_playlist_free(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
+kth_status hls_playlist_accept(hls_session *s, const char *url, const char *final_url,
+                               const uint8_t *body, size_t len, hls_playlist **out, char *err,
+                               size_t errlen)
+{
+    const char *base = final_url && *final_url ? final_url : url;
+    char perr[HLS_ERR_MAX];
+    kth_status st = hls_playlist_parse(body, len, base, NULL, out, perr, sizeof perr);
+    if (st != KTH_OK) {
+        snprintf(err, errlen, "playlist %s: %s", url, perr);
+        return st;
+    }
+    st = check_vod(*out, url, err, errlen);
+    if (st != KTH_OK) {
+        hls_playlist_free(*out);
+        *out = NULL;
+        return st;
+    }
+    /* Store it for offline use; a failure here costs only that. */
+    cache_resource *res;
+    if (cache_resource_open(s->asset, url, CACHE_OPEN_CREATE, &res, NULL, NULL, 0) == KTH_OK) {
+        size_t blen = strlen(base);
+        kth_status w = cache_resource_write(res, 0, base, blen);
+        if (w == KTH_OK)
+            w = cache_resource_write(res, blen, "\n", 1);
+        if (w == KTH_OK && len)
+            w = cache_resource_write(res, blen + 1, body, len);
+        if (w == KTH_OK)
+            cache_resource_commit(res, blen + 1 + len);
+        cache_resource_close(res);
+    }
+    return KTH_OK;
+}
+
+kth_status hls_load_playlist(hls_session *s, const char *url, hls_playlist **out, char *err,
+                             size_t errlen)
+{
+    kth_status st = hls_playlist_cached(s, url, out, err, errlen);
+    if (st != KTH_ERR_NOT_FOUND)
+        return st;
+    hls_body body;
+    st = hls_fetch_blocking(s->downloader, url, NET_GET, false, 0, 0, NULL, true,
+                            HLS_DEFAULT_MAX_PLAYLIST_BYTES,
+                            platform_deadline_after_ms(s->timeout_ms), NULL, &body);
+    if (st == KTH_OK)
+        st = hls_playlist_accept(s, url, body.final_url, body.data, body.len, out, err, errlen);
+    else if (body.http_status >= 300)
+        snprintf(err, errlen, "playlist %s: HTTP %d", url, body.http_status);
+    else
+        snprintf(err, errlen, "playlist %s: %s", url, body.message);
+    hls_body_free(&body);
+    return st;
+}

@@ -1,0 +1,173 @@
+/*
+ * hls_api.c — the public HLS controls and queries of kithara/hls.h, over the session of a
+ * stream's HLS source.
+ *
+ * Every function checks that the stream's source is an HLS source before touching it. ABR
+ * controls go through abr_controls, whose wake (the peer) runs after its own lock is released;
+ * session.lock is never held while a control is changed.
+ */
+#include <kithara/hls.h>
+
+#include "hls/session.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static hls_session *session_of(kth_stream *stream)
+{
+    stream_source *src = stream ? stream_get_source(stream) : NULL;
+    return hls_source_is(src) ? (hls_session *)src : NULL;
+}
+
+size_t kth_stream_variant_count(kth_stream *stream)
+{
+    hls_session *s = session_of(stream);
+    return s ? s->ladder.count : 0;
+}
+
+kth_status kth_stream_variant_info(kth_stream *stream, size_t index, kth_hls_variant_info *info)
+{
+    if (!info)
+        return KTH_ERR_INVALID_ARG;
+    hls_session *s = session_of(stream);
+    if (!s)
+        return KTH_ERR_UNSUPPORTED;
+    if (index >= s->ladder.count)
+        return KTH_ERR_OUT_OF_RANGE;
+    const hls_rung *r = &s->ladder.rungs[index];
+    memset(info, 0, sizeof *info);
+    info->bandwidth = r->peak_bandwidth ? r->peak_bandwidth : r->bandwidth;
+    info->average_bandwidth = r->bandwidth != info->bandwidth ? r->bandwidth : 0;
+    info->codec = r->codec;
+    snprintf(info->uri, sizeof info->uri, "%s", s->variants[index].uri);
+    platform_mutex_lock(&s->lock);
+    info->usable = s->variants[index].pl != NULL;
+    platform_mutex_unlock(&s->lock);
+    return KTH_OK;
+}
+
+int kth_stream_current_variant(kth_stream *stream)
+{
+    hls_session *s = session_of(stream);
+    return s ? (int)atomic_load(&s->current_variant) : -1;
+}
+
+kth_status kth_stream_abr_set_auto(kth_stream *stream)
+{
+    hls_session *s = session_of(stream);
+    if (!s)
+        return KTH_ERR_UNSUPPORTED;
+    abr_controls_set_auto(&s->controls);
+    return KTH_OK;
+}
+
+kth_status kth_stream_abr_set_manual(kth_stream *stream, size_t variant)
+{
+    hls_session *s = session_of(stream);
+    if (!s)
+        return KTH_ERR_UNSUPPORTED;
+    if (variant >= s->ladder.count)
+        return KTH_ERR_OUT_OF_RANGE;
+    /* A variant index; the peer maps it onto the usable rungs at each decision. */
+    abr_controls_set_manual(&s->controls, variant);
+    session_attach(s);
+    hls_peer_manual_switch(s);
+    return KTH_OK;
+}
+
+kth_status kth_stream_abr_set_cap(kth_stream *stream, uint64_t max_bps)
+{
+    hls_session *s = session_of(stream);
+    if (!s)
+        return KTH_ERR_UNSUPPORTED;
+    abr_controls_set_cap(&s->controls, max_bps);
+    return KTH_OK;
+}
+
+/* The variant of the reader's position. */
+static hls_variant_state *current(hls_session *s)
+{
+    return &s->variants[atomic_load(&s->current_variant)];
+}
+
+size_t kth_stream_segment_count(kth_stream *stream)
+{
+    hls_session *s = session_of(stream);
+    return s ? hls_layout_segment_count(current(s)->layout) : 0;
+}
+
+double kth_stream_total_duration(kth_stream *stream)
+{
+    hls_session *s = session_of(stream);
+    return s ? hls_layout_total_duration(current(s)->layout) : 0;
+}
+
+kth_status kth_stream_segment_at_time(kth_stream *stream, double seconds, size_t *index,
+                                      double *start, double *duration)
+{
+    hls_session *s = session_of(stream);
+    if (!s)
+        return KTH_ERR_UNSUPPORTED;
+    if (seconds != seconds)
+        return KTH_ERR_INVALID_ARG;
+    hls_variant_state *v = current(s);
+    size_t k = hls_layout_segment_at_time(v->layout, seconds);
+    if (index)
+        *index = k;
+    if (start)
+        *start = v->pl->media.segments[k].start;
+    if (duration)
+        *duration = v->pl->media.segments[k].duration;
+    return KTH_OK;
+}
+
+kth_status kth_stream_init_range(kth_stream *stream, uint64_t *start, uint64_t *end)
+{
+    hls_session *s = session_of(stream);
+    if (!s)
+        return KTH_ERR_UNSUPPORTED;
+    uint64_t position = kth_stream_position(stream);
+    kth_status st = KTH_ERR_RETRY;
+    platform_mutex_lock(&s->lock);
+    hls_place pl;
+    hls_locate r = session_locate(s, position, &pl);
+    if (r == HLS_PAST_END)
+        pl.period = s->period_count - 1;
+    const hls_period *p = &s->periods[pl.period];
+    hls_layout *l = s->variants[p->variant].layout;
+    hls_entry e;
+    size_t segment;
+    if (r == HLS_PAST_END) {
+        segment = hls_layout_segment_count(l) - 1;
+    } else {
+        hls_layout_entry(l, pl.entry, &e);
+        segment = e.segment;
+    }
+    size_t seg_entry, init_entry;
+    hls_layout_entry_of_segment(l, segment, &seg_entry, &init_entry);
+    if (init_entry == HLS_NONE) {
+        st = KTH_ERR_NOT_FOUND;
+    } else if (p->base_known) {
+        uint64_t offset = p->base;
+        bool known = true;
+        if (p->prefix_init != HLS_NONE && p->prefix_init != init_entry) {
+            hls_layout_entry(l, p->prefix_init, &e);
+            known = e.size_known;
+            offset += e.size;
+        }
+        for (size_t i = p->first_entry; known && p->prefix_init != init_entry && i < init_entry;
+             i++) {
+            hls_layout_entry(l, i, &e);
+            known = e.size_known;
+            offset += e.size;
+        }
+        hls_layout_entry(l, init_entry, &e);
+        if (known && e.size_known) {
+            *start = offset;
+            *end = offset + e.size;
+            st = KTH_OK;
+        }
+    }
+    platform_mutex_unlock(&s->lock);
+    return st;
+}

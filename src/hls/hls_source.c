@@ -1,0 +1,742 @@
+/*
+ * hls_source.c — the reader side of an HLS stream: the source contract over the session's
+ * byte space, and the creation of the session.
+ *
+ * read_at and wait_range translate a stream offset into (variant, entry, offset within) at one
+ * place (session_locate) and then read or wait on that entry's storage resource, holding no
+ * lock while they wait. An entry whose size is not known yet is read as far as its bytes go:
+ * its end (the resource committed) makes the size known and the next locate moves on.
+ *
+ * The variant fence: a read whose offset lies in another period than the one the reader last
+ * acknowledged returns PENDING(VARIANT_CHANGE) without a byte; clear_variant_fence
+ * acknowledges it. Fence state is guarded by session.lock (set_position may run on any thread).
+ *
+ * EOF is proven: the offset is at or past the sum of every size, and the last entry with bytes
+ * is committed.
+ */
+#include "hls/hls_source.h"
+
+#include "hls/session.h"
+#include "platform/log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define DEFAULT_TIMEOUT_MS  60000
+#define DEFAULT_ESTIMATE    256000
+#define DEFAULT_BUFFER_S    30.0
+#define DEFAULT_BUFFER_MAX  ((uint64_t)32 << 20)
+#define DEFAULT_MAX_FETCHES 3
+#define MAX_LOCATE_PASSES   64
+
+static const stream_source_ops hls_source_ops;
+
+void kth_hls_options_init(kth_hls_options *opts)
+{
+    if (!opts)
+        return;
+    memset(opts, 0, sizeof *opts);
+    opts->initial_variant = -1;
+    opts->initial_estimate_bps = DEFAULT_ESTIMATE;
+    opts->buffer_target_s = DEFAULT_BUFFER_S;
+    opts->buffer_max_bytes = DEFAULT_BUFFER_MAX;
+    opts->max_fetches = DEFAULT_MAX_FETCHES;
+    opts->min_segments_between_switches = 2;
+}
+
+bool hls_source_is(const stream_source *src)
+{
+    return src && src->ops == &hls_source_ops;
+}
+
+static hls_session *from_base(stream_source *src)
+{
+    return (hls_session *)src;
+}
+
+bool hls_looks_like_playlist(const char *url, const char *content_type, const uint8_t *head,
+                             size_t n)
+{
+    if (content_type) {
+        const char *types[] = {"application/vnd.apple.mpegurl", "application/x-mpegurl",
+                               "audio/mpegurl", "audio/x-mpegurl"};
+        for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+            if (strncasecmp(content_type, types[i], strlen(types[i])) == 0)
+                return true;
+    }
+    if (head && n >= 3 && head[0] == 0xEF && head[1] == 0xBB && head[2] == 0xBF) {
+        head += 3;
+        n -= 3;
+    }
+    if (head && n >= 7 && memcmp(head, "#EXTM3U", 7) == 0)
+        return true;
+    if (url) {
+        size_t len = strcspn(url, "?#");
+        if (len >= 5 && strncasecmp(url + len - 5, ".m3u8", 5) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* ---- reader side ---- */
+
+static void set_reader_error(hls_session *s, const char *fmt, const char *detail)
+{
+    snprintf(s->reader_error, sizeof s->reader_error, fmt, detail);
+}
+
+/* The stream length, when every size is known. Lock held. */
+static bool length_locked(hls_session *s, uint64_t *length)
+{
+    hls_place pl;
+    if (session_locate(s, UINT64_MAX, &pl) != HLS_PAST_END)
+        return false;
+    /* Past the end of everything: the last period's base plus its length. */
+    hls_period *last = &s->periods[s->period_count - 1];
+    if (!last->base_known)
+        return false;
+    uint64_t total = last->base, size;
+    hls_layout *l = s->variants[last->variant].layout;
+    size_t first;
+    size_t count = session_period_entries(last, &first);
+    if (last->prefix_init != HLS_NONE) {
+        hls_entry e;
+        hls_layout_entry(l, last->prefix_init, &e);
+        total += e.size;
+    }
+    for (size_t i = 0; i < count; i++) {
+        hls_entry e;
+        hls_layout_entry(l, first + i, &e);
+        size = e.size;
+        total += size;
+    }
+    if (length)
+        *length = total;
+    return true;
+}
+
+/* The last entry holding bytes, whose commit proves the end. Lock held. */
+static void last_entry_with_bytes(hls_session *s, size_t *variant, size_t *entry)
+{
+    hls_period *last = &s->periods[s->period_count - 1];
+    *variant = last->variant;
+    *entry = last->prefix_init != HLS_NONE ? last->prefix_init : last->first_entry;
+    for (size_t e = last->end_entry; e-- > last->first_entry;) {
+        hls_entry en;
+        hls_layout_entry(s->variants[last->variant].layout, e, &en);
+        if (en.size > 0) {
+            *entry = e;
+            return;
+        }
+    }
+}
+
+typedef struct target {
+    storage_resource *storage; /* reference */
+    cache_resource *res;       /* borrowed: valid while the lock was held */
+    uint64_t within;
+    bool end_check; /* waiting for the last entry's commit (proof of EOF) */
+    size_t period;
+    size_t entry;
+    size_t variant;
+} target;
+
+/* Finds what holds stream byte `offset` and opens it. Lock held. */
+static kth_status find_target(hls_session *s, uint64_t offset, target *t, char *err, size_t errlen)
+{
+    memset(t, 0, sizeof *t);
+    hls_place pl;
+    hls_locate r = session_locate(s, offset, &pl);
+    if (r == HLS_PAST_END) {
+        last_entry_with_bytes(s, &pl.variant, &pl.entry);
+        t->end_check = true;
+        pl.period = s->period_count - 1;
+        hls_entry e;
+        hls_layout_entry(s->variants[pl.variant].layout, pl.entry, &e);
+        t->within = e.size;
+    } else {
+        t->within = offset - pl.entry_stream_start;
+    }
+    t->period = pl.period;
+    t->entry = pl.entry;
+    t->variant = pl.variant;
+    if (!t->end_check && (pl.period > s->reader_period ||
+                          (pl.period == s->reader_period && pl.entry > s->reader_entry))) {
+        s->reader_period = pl.period;
+        s->reader_entry = pl.entry;
+    }
+    kth_status st = session_open_slot(s, pl.variant, pl.entry, err, errlen);
+    if (st != KTH_OK)
+        return st;
+    hls_slot *slot = &s->variants[pl.variant].slots[pl.entry];
+    t->storage = storage_resource_ref(slot->storage);
+    t->res = slot->res;
+    return KTH_OK;
+}
+
+static kth_status report_failure(hls_session *s)
+{
+    snprintf(s->reader_error, sizeof s->reader_error, "%s", s->failure_msg);
+    return s->failure;
+}
+
+static source_read hs_read_at(stream_source *src, uint64_t offset, void *buf, size_t n)
+{
+    hls_session *s = from_base(src);
+    session_attach(s);
+    source_read out = {KTH_READ_PENDING, 0, KTH_PENDING_NOT_READY, KTH_OK};
+    for (int pass = 0; pass < MAX_LOCATE_PASSES; pass++) {
+        char err[HLS_ERR_MAX];
+        target t;
+        platform_mutex_lock(&s->lock);
+        if (s->failure != KTH_OK) {
+            out.kind = KTH_READ_ERROR;
+            out.status = report_failure(s);
+            platform_mutex_unlock(&s->lock);
+            return out;
+        }
+        kth_status st = find_target(s, offset, &t, err, sizeof err);
+        if (st != KTH_OK) {
+            if (s->offline || st != KTH_ERR_OFFLINE_MISS)
+                session_fail_locked(s, st, "%s", err);
+            out.kind = KTH_READ_ERROR;
+            out.status = report_failure(s);
+            platform_mutex_unlock(&s->lock);
+            return out;
+        }
+        if (!t.end_check && t.period != s->acked_period) {
+            s->fence_pending = true;
+            s->fence_period = t.period;
+            platform_mutex_unlock(&s->lock);
+            storage_resource_unref(t.storage);
+            out.reason = KTH_PENDING_VARIANT_CHANGE;
+            return out;
+        }
+        s->fence_pending = false;
+        atomic_store(&s->current_variant, t.variant);
+        platform_mutex_unlock(&s->lock);
+
+        size_t got = 0;
+        storage_state state = storage_resource_state(t.storage);
+        if (t.end_check) {
+            storage_resource_unref(t.storage);
+            if (state == STORAGE_COMMITTED) {
+                out.kind = KTH_READ_EOF;
+                return out;
+            }
+            if (state == STORAGE_ACTIVE) {
+                hls_peer_wake(s);
+                return out; /* PENDING: the end is not proven yet */
+            }
+            continue; /* failed: the next pass reports it */
+        }
+        st = storage_resource_read_at(t.storage, t.within, buf, n, &got);
+        if (st == KTH_OK && got > 0) {
+            storage_resource_unref(t.storage);
+            out.kind = KTH_READ_BYTES;
+            out.n = got;
+            if (t.within == 0)
+                hls_peer_wake(s); /* entered an entry: the window moved */
+            return out;
+        }
+        if (st == KTH_OK) {
+            storage_resource_unref(t.storage);
+            continue; /* the entry ended before offset: its size is known now, locate again */
+        }
+        if (st != KTH_ERR_RETRY) {
+            storage_resource_unref(t.storage);
+            out.kind = KTH_READ_ERROR;
+            out.status = st;
+            platform_mutex_lock(&s->lock);
+            set_reader_error(s, "%s", kth_strerror(st));
+            platform_mutex_unlock(&s->lock);
+            return out;
+        }
+        if (state == STORAGE_FAILED || state == STORAGE_CANCELLED) {
+            storage_resource_unref(t.storage);
+            platform_mutex_lock(&s->lock);
+            if (s->failure == KTH_OK) {
+                char detail[HLS_ERR_MAX];
+                kth_status fs = storage_resource_error(t.storage, detail, sizeof detail);
+                session_fail_locked(s, fs != KTH_OK ? fs : KTH_ERR_CANCELLED, "%s", detail);
+            }
+            out.kind = KTH_READ_ERROR;
+            out.status = report_failure(s);
+            platform_mutex_unlock(&s->lock);
+            return out;
+        }
+        if (s->offline) {
+            platform_mutex_lock(&s->lock);
+            storage_range missing;
+            st = cache_resource_check_range(t.res, t.within, t.within + 1, &missing, err,
+                                            sizeof err);
+            if (st != KTH_OK && st != KTH_ERR_NOT_FOUND) {
+                char name[1400];
+                session_entry_name(s, t.variant, t.entry, name, sizeof name);
+                session_fail_locked(s, st, "offline: %s is not in the cache (%s)", name, err);
+                out.kind = KTH_READ_ERROR;
+                out.status = report_failure(s);
+            }
+            platform_mutex_unlock(&s->lock);
+        } else {
+            hls_peer_wake(s);
+        }
+        storage_resource_unref(t.storage);
+        return out;
+    }
+    return out;
+}
+
+static source_wait map_wait(hls_session *s, storage_wait w, storage_resource *r, kth_status *status)
+{
+    switch (w) {
+    case STORAGE_WAIT_READY:
+    case STORAGE_WAIT_EOF:
+        return SOURCE_WAIT_READY; /* the caller re-reads; read_at sorts it out */
+    case STORAGE_WAIT_INTERRUPTED:
+        return SOURCE_WAIT_INTERRUPTED;
+    case STORAGE_WAIT_TIMEOUT:
+        return SOURCE_WAIT_TIMEOUT;
+    case STORAGE_WAIT_CANCELLED:
+        if (storage_resource_state(r) != STORAGE_CANCELLED)
+            return SOURCE_WAIT_CANCELLED; /* the waiter's token */
+        break;
+    case STORAGE_WAIT_FAILED:
+        break;
+    }
+    platform_mutex_lock(&s->lock);
+    if (s->failure == KTH_OK) {
+        char detail[HLS_ERR_MAX];
+        kth_status fs = storage_resource_error(r, detail, sizeof detail);
+        session_fail_locked(s, fs != KTH_OK ? fs : KTH_ERR_CANCELLED, "%s", detail);
+    }
+    *status = report_failure(s);
+    platform_mutex_unlock(&s->lock);
+    return SOURCE_WAIT_ERROR;
+}
+
+static source_wait hs_wait_range(stream_source *src, uint64_t start, uint64_t end,
+                                 const stream_wait_ctx *ctx, kth_status *status)
+{
+    hls_session *s = from_base(src);
+    session_attach(s);
+    (void)end;
+    char err[HLS_ERR_MAX];
+    target t;
+    platform_mutex_lock(&s->lock);
+    if (s->failure != KTH_OK) {
+        *status = report_failure(s);
+        platform_mutex_unlock(&s->lock);
+        return SOURCE_WAIT_ERROR;
+    }
+    if (s->fence_pending) {
+        platform_mutex_unlock(&s->lock);
+        return SOURCE_WAIT_READY;
+    }
+    kth_status st = find_target(s, start, &t, err, sizeof err);
+    if (st != KTH_OK) {
+        session_fail_locked(s, st, "%s", err);
+        *status = report_failure(s);
+        platform_mutex_unlock(&s->lock);
+        return SOURCE_WAIT_ERROR;
+    }
+    storage_resource_unref(s->waiting);
+    s->waiting = storage_resource_ref(t.storage);
+    platform_mutex_unlock(&s->lock);
+
+    hls_peer_wake(s);
+    storage_interrupt in = {ctx->epoch, ctx->seen_epoch};
+    storage_wait w = storage_resource_wait_range(
+        t.storage, t.within, t.within + 1, ctx->deadline_ns, ctx->cancel, ctx->epoch ? &in : NULL);
+    source_wait r = map_wait(s, w, t.storage, status);
+    platform_mutex_lock(&s->lock);
+    if (s->waiting == t.storage) {
+        storage_resource_unref(s->waiting);
+        s->waiting = NULL;
+    }
+    platform_mutex_unlock(&s->lock);
+    storage_resource_unref(t.storage);
+    return r;
+}
+
+static bool hs_length(stream_source *src, uint64_t *length)
+{
+    hls_session *s = from_base(src);
+    platform_mutex_lock(&s->lock);
+    bool known = length_locked(s, length);
+    platform_mutex_unlock(&s->lock);
+    return known;
+}
+
+/* Probes sizes until the length is known. */
+static source_wait hs_wait_length(stream_source *src, const stream_wait_ctx *ctx,
+                                  kth_status *status)
+{
+    hls_session *s = from_base(src);
+    for (int pass = 0; pass < 1000000; pass++) {
+        hls_place pl;
+        platform_mutex_lock(&s->lock);
+        if (s->failure != KTH_OK) {
+            *status = report_failure(s);
+            platform_mutex_unlock(&s->lock);
+            return SOURCE_WAIT_ERROR;
+        }
+        hls_locate r = session_locate(s, UINT64_MAX, &pl);
+        platform_mutex_unlock(&s->lock);
+        if (r == HLS_PAST_END)
+            return SOURCE_WAIT_READY;
+        if (platform_cancel_is_cancelled(ctx->cancel))
+            return SOURCE_WAIT_CANCELLED;
+        kth_status st = hls_probe_size(s, pl.variant, pl.entry, ctx);
+        if (st == KTH_ERR_TIMEOUT)
+            return SOURCE_WAIT_TIMEOUT;
+        if (st == KTH_ERR_CANCELLED)
+            return SOURCE_WAIT_CANCELLED;
+        if (st != KTH_OK) {
+            *status = st;
+            return SOURCE_WAIT_ERROR;
+        }
+    }
+    return SOURCE_WAIT_TIMEOUT;
+}
+
+static void hs_notify_waiting(stream_source *src)
+{
+    hls_session *s = from_base(src);
+    platform_mutex_lock(&s->lock);
+    storage_resource *w = s->waiting ? storage_resource_ref(s->waiting) : NULL;
+    platform_mutex_unlock(&s->lock);
+    if (w) {
+        storage_resource_wake_waiters(w);
+        storage_resource_unref(w);
+    }
+}
+
+static void hs_set_position(stream_source *src, uint64_t position, uint64_t epoch)
+{
+    (void)position;
+    (void)epoch;
+    session_attach(from_base(src));
+    hls_peer_wake(from_base(src));
+}
+
+static void hs_media_info(stream_source *src, kth_media_info *info)
+{
+    hls_session *s = from_base(src);
+    size_t v = atomic_load(&s->current_variant);
+    const hls_rung *r = &s->ladder.rungs[v];
+    info->codec = r->codec;
+    info->bitrate = r->bandwidth > UINT32_MAX ? UINT32_MAX : (uint32_t)r->bandwidth;
+    info->variant = (int)v;
+    platform_mutex_lock(&s->lock);
+    hls_variant_state *vs = &s->variants[v];
+    bool fmp4 = vs->pl && vs->pl->media.map_count > 0;
+    const char *first_uri = vs->pl ? vs->pl->media.segments[0].uri : NULL;
+    platform_mutex_unlock(&s->lock);
+    info->container = fmp4 ? KTH_CONTAINER_FMP4 : kth_container_from_extension(first_uri);
+}
+
+static kth_status hs_seek_time_anchor(stream_source *src, double seconds,
+                                      const stream_wait_ctx *ctx, kth_seek_anchor *anchor)
+{
+    hls_session *s = from_base(src);
+    for (int pass = 0; pass < 1000000; pass++) {
+        platform_mutex_lock(&s->lock);
+        if (s->failure != KTH_OK) {
+            kth_status st = report_failure(s);
+            platform_mutex_unlock(&s->lock);
+            return st;
+        }
+        /* The period whose first segment starts at or before the time. */
+        size_t p = 0;
+        for (size_t i = 1; i < s->period_count; i++) {
+            const hls_period *pi = &s->periods[i];
+            if (s->variants[pi->variant].pl->media.segments[pi->first_segment].start <= seconds)
+                p = i;
+        }
+        const hls_period *per = &s->periods[p];
+        hls_variant_state *v = &s->variants[per->variant];
+        size_t k = hls_layout_segment_at_time(v->layout, seconds);
+        if (k < per->first_segment)
+            k = per->first_segment;
+        size_t seg_entry, init_entry;
+        hls_layout_entry_of_segment(v->layout, k, &seg_entry, &init_entry);
+        if (p + 1 < s->period_count && seg_entry >= per->end_entry) {
+            /* Rounding put it past the period's end: its last segment. */
+            hls_entry last;
+            hls_layout_entry(v->layout, per->end_entry - 1, &last);
+            k = last.segment;
+            hls_layout_entry_of_segment(v->layout, k, &seg_entry, &init_entry);
+        }
+        size_t target_entry =
+            init_entry != HLS_NONE && init_entry + 1 == seg_entry ? init_entry : seg_entry;
+        /* Sum the sizes in front of the target within its period; probe the first unknown. */
+        size_t unknown_v = SIZE_MAX, unknown_e = 0;
+        uint64_t offset = 0;
+        session_update_bases(s);
+        if (!per->base_known) {
+            hls_place pl;
+            if (session_locate(s, UINT64_MAX, &pl) == HLS_NEED_SIZE) {
+                unknown_v = pl.variant;
+                unknown_e = pl.entry;
+            }
+        } else {
+            offset = per->base;
+            if (per->prefix_init != HLS_NONE && k > per->first_segment) {
+                hls_entry e;
+                hls_layout_entry(v->layout, per->prefix_init, &e);
+                if (!e.size_known) {
+                    unknown_v = per->variant;
+                    unknown_e = per->prefix_init;
+                }
+                offset += e.size;
+            }
+            for (size_t e = per->first_entry; unknown_v == SIZE_MAX && e < target_entry; e++) {
+                hls_entry en;
+                hls_layout_entry(v->layout, e, &en);
+                if (!en.size_known) {
+                    unknown_v = per->variant;
+                    unknown_e = e;
+                }
+                offset += en.size;
+            }
+        }
+        const hls_segment *seg = &v->pl->media.segments[k];
+        int anchor_variant = (int)per->variant;
+        platform_mutex_unlock(&s->lock);
+        if (unknown_v == SIZE_MAX) {
+            anchor->offset = offset;
+            anchor->segment_start = seg->start;
+            anchor->segment_end = seg->start + seg->duration;
+            anchor->segment_index = k;
+            anchor->variant = anchor_variant;
+            return KTH_OK;
+        }
+        if (platform_cancel_is_cancelled(ctx->cancel))
+            return KTH_ERR_CANCELLED;
+        kth_status st = hls_probe_size(s, unknown_v, unknown_e, ctx);
+        if (st != KTH_OK)
+            return st;
+    }
+    return KTH_ERR_TIMEOUT;
+}
+
+static bool hs_variant_change_pending(stream_source *src)
+{
+    hls_session *s = from_base(src);
+    platform_mutex_lock(&s->lock);
+    bool pending = s->fence_pending;
+    platform_mutex_unlock(&s->lock);
+    return pending;
+}
+
+static void hs_clear_variant_fence(stream_source *src)
+{
+    hls_session *s = from_base(src);
+    platform_mutex_lock(&s->lock);
+    if (s->fence_pending) {
+        s->acked_period = s->fence_period;
+        s->fence_pending = false;
+        /* The reader's position now holds the new variant's bytes. */
+        atomic_store(&s->current_variant, s->periods[s->fence_period].variant);
+    }
+    platform_mutex_unlock(&s->lock);
+}
+
+static size_t hs_last_error(stream_source *src, char *buf, size_t size)
+{
+    hls_session *s = from_base(src);
+    platform_mutex_lock(&s->lock);
+    int n = snprintf(buf, size, "%s", s->failure != KTH_OK ? s->failure_msg : s->reader_error);
+    platform_mutex_unlock(&s->lock);
+    return n > 0 ? (size_t)n : 0;
+}
+
+static void session_free(hls_session *s)
+{
+    if (s->peer)
+        net_peer_unregister(s->peer); /* every callback is over after this */
+    abr_controls_set_wake(&s->controls, NULL, NULL);
+    for (size_t v = 0; s->variants && v < s->ladder.count; v++) {
+        hls_variant_state *vs = &s->variants[v];
+        for (size_t e = 0; vs->slots && e < vs->entry_count; e++)
+            session_close_slot(s, v, e);
+        free(vs->slots);
+        hls_layout_free(vs->layout);
+        hls_playlist_free(vs->pl);
+        free(vs->uri);
+    }
+    free(s->variants);
+    free(s->variant_loading);
+    free(s->variant_failed);
+    for (size_t i = 0; i < s->key_count; i++)
+        free(s->keys[i].uri);
+    free(s->keys);
+    free(s->periods);
+    storage_resource_unref(s->waiting);
+    hls_ladder_free(&s->ladder);
+    hls_playlist_free(s->master);
+    cache_asset_release(s->asset);
+    abr_controls_destroy(&s->controls);
+    platform_mutex_destroy(&s->lock);
+    if (s->downloader)
+        net_downloader_unref(s->downloader);
+    kth_bus_unref(s->bus);
+    free(s->url);
+    free(s);
+}
+
+static void hs_destroy(stream_source *src)
+{
+    session_free(from_base(src));
+}
+
+static const stream_source_ops hls_source_ops = {
+    .name = "hls",
+    .wait_range = hs_wait_range,
+    .read_at = hs_read_at,
+    .length = hs_length,
+    .wait_length = hs_wait_length,
+    .notify_waiting = hs_notify_waiting,
+    .set_position = hs_set_position,
+    .media_info = hs_media_info,
+    .seek_time_anchor = hs_seek_time_anchor,
+    .variant_change_pending = hs_variant_change_pending,
+    .clear_variant_fence = hs_clear_variant_fence,
+    .last_error = hs_last_error,
+    .destroy = hs_destroy,
+};
+
+/* ---- creation ---- */
+
+static void warn_skipped(const char *message, void *user)
+{
+    hls_session *s = user;
+    session_publish(s, KTH_EVENT_WARNING, KTH_OK, NULL, "%s", message);
+    platform_log(KTH_LOG_WARN, "hls", "%s: %s", s->url, message);
+}
+
+static size_t initial_variant(hls_session *s)
+{
+    if (s->hls.initial_variant >= 0)
+        return (size_t)s->hls.initial_variant < s->ladder.count ? (size_t)s->hls.initial_variant
+                                                                : s->ladder.count - 1;
+    size_t pick = 0;
+    for (size_t v = 0; v < s->ladder.count; v++)
+        if (s->ladder.rungs[v].bandwidth <= s->hls.initial_estimate_bps)
+            pick = v;
+    return pick;
+}
+
+static kth_status open_session(hls_session *s, char *err, size_t errlen)
+{
+    kth_status st = cache_asset_open(s->cache, s->url, &s->asset, err, errlen);
+    if (st != KTH_OK)
+        return st;
+    hls_playlist *top = NULL;
+    if ((st = hls_load_playlist(s, s->url, &top, err, errlen)) != KTH_OK)
+        return st;
+    if (top->kind == HLS_PLAYLIST_MASTER) {
+        s->master = top;
+        top = NULL;
+        st = hls_ladder_from_master(s->master, &s->ladder, warn_skipped, s, err, errlen);
+    } else {
+        st = hls_ladder_single(s->url, &s->ladder);
+    }
+    if (st != KTH_OK) {
+        hls_playlist_free(top);
+        return st;
+    }
+    size_t n = s->ladder.count;
+    s->variants = calloc(n, sizeof *s->variants);
+    s->variant_loading = calloc(n, sizeof *s->variant_loading);
+    s->variant_failed = calloc(n, sizeof *s->variant_failed);
+    if (!s->variants || !s->variant_loading || !s->variant_failed) {
+        hls_playlist_free(top);
+        return KTH_ERR_NO_MEMORY;
+    }
+    for (size_t v = 0; v < n; v++) {
+        s->variants[v].uri = strdup(s->ladder.rungs[v].uri);
+        if (!s->variants[v].uri) {
+            hls_playlist_free(top);
+            return KTH_ERR_NO_MEMORY;
+        }
+    }
+    size_t first = initial_variant(s);
+    if (!top && (st = hls_load_playlist(s, s->variants[first].uri, &top, err, errlen)) != KTH_OK)
+        return st;
+    if ((st = hls_variant_setup(s, first, top, err, errlen)) != KTH_OK)
+        return st;
+    if (!session_append_period(s, first, 0))
+        return KTH_ERR_NO_MEMORY;
+    atomic_store(&s->current_variant, first);
+    if (!s->offline) {
+        if (!s->downloader) {
+            snprintf(err, errlen, "%s: no downloader to fetch it with", s->url);
+            return KTH_ERR_INVALID_ARG;
+        }
+        st = hls_peer_start(s);
+    } else {
+        /* Offline: the other variants only from the cache (playable ones join the ladder). */
+        for (size_t v = 0; v < n; v++) {
+            hls_playlist *pl = NULL;
+            char ignored[HLS_ERR_MAX];
+            if (v != first &&
+                hls_playlist_cached(s, s->variants[v].uri, &pl, ignored, sizeof ignored) == KTH_OK)
+                hls_variant_setup(s, v, pl, ignored, sizeof ignored);
+        }
+    }
+    return st;
+}
+
+kth_status hls_source_new(const char *url, const hls_source_options *opts, stream_source **out,
+                          char *err, size_t errlen)
+{
+    if (err && errlen)
+        err[0] = '\0';
+    if (!url || !*url || !opts || !opts->cache || !out)
+        return KTH_ERR_INVALID_ARG;
+    hls_session *s = calloc(1, sizeof *s);
+    if (!s)
+        return KTH_ERR_NO_MEMORY;
+    if (platform_mutex_init(&s->lock) != KTH_OK) {
+        free(s);
+        return KTH_ERR_NO_MEMORY;
+    }
+    if (abr_controls_init(&s->controls) != 0) {
+        platform_mutex_destroy(&s->lock);
+        free(s);
+        return KTH_ERR_NO_MEMORY;
+    }
+    s->base.ops = &hls_source_ops;
+    s->url = strdup(url);
+    s->cache = opts->cache;
+    s->offline = cache_is_offline(opts->cache);
+    s->downloader = opts->downloader ? net_downloader_ref(opts->downloader) : NULL;
+    s->bus = kth_bus_ref(opts->bus);
+    s->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : DEFAULT_TIMEOUT_MS;
+    s->hls = opts->hls;
+    kth_hls_options defaults;
+    kth_hls_options_init(&defaults);
+    if (s->hls.initial_estimate_bps == 0)
+        s->hls.initial_estimate_bps = defaults.initial_estimate_bps;
+    if (!(s->hls.buffer_target_s > 0))
+        s->hls.buffer_target_s = defaults.buffer_target_s;
+    if (s->hls.buffer_max_bytes == 0)
+        s->hls.buffer_max_bytes = defaults.buffer_max_bytes;
+    if (s->hls.max_fetches == 0 || s->hls.max_fetches > 8)
+        s->hls.max_fetches = s->hls.max_fetches ? 8 : defaults.max_fetches;
+    if (s->hls.min_segments_between_switches == 0)
+        s->hls.min_segments_between_switches = defaults.min_segments_between_switches;
+    atomic_init(&s->current_variant, 0);
+    atomic_init(&s->timeline, NULL);
+    kth_status st = s->url ? open_session(s, err, errlen) : KTH_ERR_NO_MEMORY;
+    if (st != KTH_OK) {
+        session_free(s);
+        return st;
+    }
+    *out = &s->base;
+    return KTH_OK;
+}

@@ -1,0 +1,262 @@
+/*
+ * keys.c — AES-128 keys of an HLS session: checked when a playlist loads, fetched once per URI
+ * (through the key hook), validated, kept in memory and in the asset cache.
+ *
+ * A key that cannot be had fails the whole stream at once with a sentence naming the key URL
+ * and the HTTP status: a reader never waits for a key that will not come, and never gets bytes
+ * decrypted with something that is not the key.
+ *
+ * Keys live in the session's key table (guarded by session.lock). A fetch carries the index of
+ * its key, not a pointer, because the table may grow while it runs.
+ */
+#include "hls/session.h"
+
+#include "platform/log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KEY_FETCH_MAX 4096 /* a key response longer than this is not a key */
+
+kth_status hls_keys_check_playlist(const hls_playlist *pl, const char *url, char *err,
+                                   size_t errlen)
+{
+    for (size_t i = 0; i < pl->media.key_count; i++) {
+        const hls_key *k = &pl->media.keys[i];
+        if (k->method == HLS_KEY_AES_128 && strcmp(k->keyformat, "identity") == 0)
+            continue;
+        if (k->method == HLS_KEY_AES_128)
+            snprintf(err, errlen, "%s line %zu: KEYFORMAT \"%s\" is not supported", url, k->line,
+                     k->keyformat);
+        else
+            snprintf(err, errlen, "%s line %zu: encryption METHOD=%s is not supported", url,
+                     k->line, k->method_name);
+        return KTH_ERR_UNSUPPORTED;
+    }
+    return KTH_OK;
+}
+
+static void key_cache_name(const char *uri, char *buf, size_t size)
+{
+    snprintf(buf, size, "key:%s", uri);
+}
+
+/* Loads a key the cache holds complete. Lock held. */
+static void load_cached(hls_session *s, hls_key_state *k)
+{
+    char name[2100];
+    key_cache_name(k->uri, name, sizeof name);
+    cache_resource *res;
+    cache_resource_info info;
+    if (cache_resource_open(s->asset, name, 0, &res, &info, NULL, 0) != KTH_OK)
+        return;
+    if (info.committed && info.length == 16) {
+        storage_resource *r = cache_resource_storage(res);
+        size_t got = 0;
+        if (storage_resource_read_at(r, 0, k->key, 16, &got) == KTH_OK && got == 16)
+            k->loaded = true;
+        storage_resource_unref(r);
+    }
+    cache_resource_close(res);
+}
+
+hls_key_state *hls_keys_get(hls_session *s, const char *uri)
+{
+    for (size_t i = 0; i < s->key_count; i++)
+        if (strcmp(s->keys[i].uri, uri) == 0)
+            return &s->keys[i];
+    if (s->key_count == s->key_cap) {
+        size_t cap = s->key_cap ? s->key_cap * 2 : 4;
+        hls_key_state *keys = realloc(s->keys, cap * sizeof *keys);
+        if (!keys)
+            return NULL;
+        s->keys = keys;
+        s->key_cap = cap;
+    }
+    hls_key_state *k = &s->keys[s->key_count];
+    memset(k, 0, sizeof *k);
+    k->uri = strdup(uri);
+    if (!k->uri)
+        return NULL;
+    s->key_count++;
+    load_cached(s, k);
+    return k;
+}
+
+typedef struct key_fetch {
+    hls_session *s;
+    size_t index;
+    char url[2048]; /* after the hook's rewrite */
+    int http_status;
+    size_t len;
+    bool too_long;
+    uint8_t data[KEY_FETCH_MAX];
+} key_fetch;
+
+static kth_status key_on_response(void *user, const net_response *resp)
+{
+    key_fetch *f = user;
+    f->http_status = resp->status;
+    return resp->status >= 200 && resp->status <= 299 ? KTH_OK : KTH_ERR_HTTP;
+}
+
+static kth_status key_on_write(void *user, uint64_t offset, const void *data, size_t n)
+{
+    key_fetch *f = user;
+    (void)offset;
+    if (n > sizeof f->data - f->len) {
+        f->too_long = true;
+        return KTH_ERR_FORMAT;
+    }
+    memcpy(f->data + f->len, data, n);
+    f->len += n;
+    return KTH_OK;
+}
+
+/* Stores a key for offline use (a failure costs only that). Lock held. */
+static void store_key(hls_session *s, const hls_key_state *k)
+{
+    char name[2100];
+    key_cache_name(k->uri, name, sizeof name);
+    cache_resource *res;
+    if (cache_resource_open(s->asset, name, CACHE_OPEN_CREATE, &res, NULL, NULL, 0) != KTH_OK)
+        return;
+    if (cache_resource_write(res, 0, k->key, 16) == KTH_OK)
+        cache_resource_commit(res, 16);
+    cache_resource_close(res);
+}
+
+static void key_on_complete(void *user, const net_result *r)
+{
+    key_fetch *f = user;
+    hls_session *s = f->s;
+    uint8_t key[16];
+    kth_status st = r->status;
+    char why[HLS_ERR_MAX];
+    why[0] = '\0';
+    if (st == KTH_OK && !s->hls.key_hook.transform && f->len != 16) {
+        st = KTH_ERR_DECRYPT;
+        snprintf(why, sizeof why, "the response is %zu bytes, a key is 16", f->len);
+    } else if (st == KTH_OK && s->hls.key_hook.transform) {
+        st = s->hls.key_hook.transform(s->hls.key_hook.user, f->url, f->data, f->len, key);
+        if (st != KTH_OK) {
+            snprintf(why, sizeof why, "the key hook refused it: %s", kth_strerror(st));
+            st = KTH_ERR_DECRYPT;
+        }
+    } else if (st == KTH_OK) {
+        memcpy(key, f->data, 16);
+    } else if (f->too_long) {
+        st = KTH_ERR_DECRYPT;
+        snprintf(why, sizeof why, "the response is longer than %d bytes", KEY_FETCH_MAX);
+    } else if (r->http_status >= 300 || f->http_status >= 300) {
+        snprintf(why, sizeof why, "HTTP %d", f->http_status ? f->http_status : r->http_status);
+    } else {
+        snprintf(why, sizeof why, "%s", r->message && *r->message ? r->message : kth_strerror(st));
+    }
+    platform_mutex_lock(&s->lock);
+    hls_key_state *k = &s->keys[f->index];
+    k->fetching = false;
+    if (st == KTH_OK) {
+        memcpy(k->key, key, 16);
+        k->loaded = true;
+        store_key(s, k);
+    } else if (st != KTH_ERR_CANCELLED) {
+        session_fail_locked(s, st, "AES-128 key %s: %s", f->url, why);
+    }
+    platform_mutex_unlock(&s->lock);
+    free(f);
+}
+
+kth_status hls_keys_fetch(hls_session *s, hls_key_state *k, net_batch *batch)
+{
+    key_fetch *f = calloc(1, sizeof *f);
+    if (!f)
+        return KTH_ERR_NO_MEMORY;
+    f->s = s;
+    f->index = (size_t)(k - s->keys);
+    const kth_hls_key_hook *hook = &s->hls.key_hook;
+    if (!hook->rewrite_uri || !hook->rewrite_uri(hook->user, k->uri, f->url, sizeof f->url))
+        snprintf(f->url, sizeof f->url, "%s", k->uri);
+    net_fetch_spec spec;
+    memset(&spec, 0, sizeof spec);
+    spec.url = f->url;
+    spec.method = NET_GET;
+    spec.headers = hook->headers ? hook->headers(hook->user, k->uri) : NULL;
+    spec.priority = NET_FETCH_HIGH;
+    spec.cancel = net_peer_cancel_token(s->peer);
+    spec.on_response = key_on_response;
+    spec.validate = net_validate_not_html;
+    spec.write = key_on_write;
+    spec.complete = key_on_complete;
+    spec.user = f;
+    kth_status st = net_batch_add(batch, &spec, NULL);
+    if (st != KTH_OK) {
+        free(f);
+        return st;
+    }
+    k->fetching = true;
+    return KTH_OK;
+}
+
+kth_status hls_keys_load_blocking(hls_session *s, const char *uri, uint8_t key[16],
+                                  const stream_wait_ctx *ctx)
+{
+    platform_mutex_lock(&s->lock);
+    hls_key_state *k = hls_keys_get(s, uri);
+    bool loaded = k && k->loaded;
+    if (loaded)
+        memcpy(key, k->key, 16);
+    platform_mutex_unlock(&s->lock);
+    if (!k)
+        return KTH_ERR_NO_MEMORY;
+    if (loaded)
+        return KTH_OK;
+    if (s->offline) {
+        platform_mutex_lock(&s->lock);
+        session_fail_locked(s, KTH_ERR_OFFLINE_MISS, "offline: AES-128 key %s is not in the cache",
+                            uri);
+        platform_mutex_unlock(&s->lock);
+        return KTH_ERR_OFFLINE_MISS;
+    }
+    const kth_hls_key_hook *hook = &s->hls.key_hook;
+    char url[2048];
+    if (!hook->rewrite_uri || !hook->rewrite_uri(hook->user, uri, url, sizeof url))
+        snprintf(url, sizeof url, "%s", uri);
+    hls_body body;
+    kth_status st = hls_fetch_blocking(s->downloader, url, NET_GET, false, 0, 0,
+                                       hook->headers ? hook->headers(hook->user, uri) : NULL, true,
+                                       KEY_FETCH_MAX, ctx->deadline_ns, ctx->cancel, &body);
+    char why[HLS_ERR_MAX];
+    why[0] = '\0';
+    if (st == KTH_OK) {
+        if (hook->transform) {
+            st = hook->transform(hook->user, url, body.data, body.len, key);
+            if (st != KTH_OK) {
+                snprintf(why, sizeof why, "the key hook refused it: %s", kth_strerror(st));
+                st = KTH_ERR_DECRYPT;
+            }
+        } else if (body.len != 16) {
+            st = KTH_ERR_DECRYPT;
+            snprintf(why, sizeof why, "the response is %zu bytes, a key is 16", body.len);
+        } else {
+            memcpy(key, body.data, 16);
+        }
+    } else if (body.http_status >= 300) {
+        snprintf(why, sizeof why, "HTTP %d", body.http_status);
+    } else {
+        snprintf(why, sizeof why, "%s", body.message);
+    }
+    hls_body_free(&body);
+    platform_mutex_lock(&s->lock);
+    k = hls_keys_get(s, uri);
+    if (st == KTH_OK && k) {
+        memcpy(k->key, key, 16);
+        k->loaded = true;
+        store_key(s, k);
+    } else if (st != KTH_OK && st != KTH_ERR_CANCELLED && st != KTH_ERR_TIMEOUT) {
+        session_fail_locked(s, st, "AES-128 key %s: %s", url, why);
+    }
+    platform_mutex_unlock(&s->lock);
+    return st;
+}

@@ -1,0 +1,354 @@
+/*
+ * session.c — the stream byte space of an HLS session: periods, where an offset lands, the
+ * cache resources of entries, and the session's failure.
+ *
+ * Invariants:
+ * - A period's base, once known, never changes; periods are only ever appended, each starting
+ *   at a later segment than the one before, so every stream offset handed out keeps its
+ *   meaning (DESIGN.md §4.2).
+ * - Sizes are learned once (hls_layout refuses a second, different size); the stream length
+ *   is known only when every entry of every period has its size.
+ */
+#include "hls/session.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+size_t session_period_entries(const hls_period *p, size_t *first)
+{
+    *first = p->first_entry;
+    return p->end_entry - p->first_entry;
+}
+
+static bool entry_size(hls_session *s, size_t variant, size_t entry, uint64_t *size)
+{
+    hls_entry e;
+    if (hls_layout_entry(s->variants[variant].layout, entry, &e) != KTH_OK || !e.size_known)
+        return false;
+    *size = e.size;
+    return true;
+}
+
+/* The byte length of period p, or false with *unknown set to the first entry lacking a size. */
+static bool period_length(hls_session *s, const hls_period *p, uint64_t *length, size_t *unknown)
+{
+    uint64_t total = 0, size;
+    if (p->prefix_init != HLS_NONE) {
+        if (!entry_size(s, p->variant, p->prefix_init, &size)) {
+            *unknown = p->prefix_init;
+            return false;
+        }
+        total += size;
+    }
+    hls_layout *l = s->variants[p->variant].layout;
+    hls_entry first, end;
+    bool end_known = p->end_entry == hls_layout_entry_count(l)
+                         ? hls_layout_total_length(l, &end.offset)
+                         : hls_layout_entry(l, p->end_entry, &end) == KTH_OK && end.offset_known;
+    if (end_known && hls_layout_entry(l, p->first_entry, &first) == KTH_OK && first.offset_known) {
+        *length = total + (end.offset - first.offset);
+        return true;
+    }
+    for (size_t e = p->first_entry; e < p->end_entry; e++) {
+        if (!entry_size(s, p->variant, e, &size)) {
+            *unknown = e;
+            return false;
+        }
+        total += size;
+    }
+    *length = total;
+    return true;
+}
+
+void session_update_bases(hls_session *s)
+{
+    for (size_t i = 1; i < s->period_count; i++) {
+        hls_period *p = &s->periods[i];
+        if (p->base_known)
+            continue;
+        hls_period *prev = &s->periods[i - 1];
+        uint64_t length;
+        size_t unknown;
+        if (!prev->base_known || !period_length(s, prev, &length, &unknown))
+            return;
+        p->base = prev->base + length;
+        p->base_known = true;
+    }
+}
+
+/* Locates rel (offset from the period's base) within period p. */
+static hls_locate locate_in_period(hls_session *s, size_t index, uint64_t rel, hls_place *pl,
+                                   uint64_t *consumed)
+{
+    hls_period *p = &s->periods[index];
+    hls_layout *l = s->variants[p->variant].layout;
+    pl->period = index;
+    pl->variant = p->variant;
+    uint64_t size, start = 0;
+    if (p->prefix_init != HLS_NONE) {
+        if (!entry_size(s, p->variant, p->prefix_init, &size)) {
+            pl->entry = p->prefix_init;
+            pl->entry_stream_start = p->base;
+            return HLS_NEED_SIZE;
+        }
+        if (rel < size) {
+            pl->entry = p->prefix_init;
+            pl->within = rel;
+            pl->entry_stream_start = p->base;
+            return HLS_LOCATED;
+        }
+        start = size;
+    }
+    hls_entry first;
+    if (hls_layout_entry(l, p->first_entry, &first) == KTH_OK && first.offset_known) {
+        /* Fast path: the variant's own prefix sums. */
+        size_t e = 0;
+        uint64_t within = 0, length;
+        size_t unknown;
+        kth_status st = hls_layout_locate(l, first.offset + (rel - start), &e, &within);
+        if (st == KTH_OK && e < p->end_entry) {
+            pl->entry = e;
+            pl->within = within;
+            pl->entry_stream_start = p->base + rel - within;
+            return HLS_LOCATED;
+        }
+        if (st == KTH_ERR_RETRY && e < p->end_entry) {
+            hls_entry en;
+            hls_layout_entry(l, e, &en);
+            pl->entry = e;
+            pl->within = 0;
+            pl->entry_stream_start = p->base + start + (en.offset - first.offset);
+            return HLS_NEED_SIZE;
+        }
+        if (period_length(s, p, &length, &unknown)) {
+            *consumed = length;
+            return HLS_PAST_END;
+        }
+    }
+    uint64_t pos = start;
+    for (size_t e = p->first_entry; e < p->end_entry; e++) {
+        if (!entry_size(s, p->variant, e, &size)) {
+            pl->entry = e;
+            pl->within = 0;
+            pl->entry_stream_start = p->base + pos;
+            return HLS_NEED_SIZE;
+        }
+        if (rel < pos + size) {
+            pl->entry = e;
+            pl->within = rel - pos;
+            pl->entry_stream_start = p->base + pos;
+            return HLS_LOCATED;
+        }
+        pos += size;
+    }
+    *consumed = pos;
+    return HLS_PAST_END;
+}
+
+hls_locate session_locate(hls_session *s, uint64_t offset, hls_place *place)
+{
+    session_update_bases(s);
+    size_t i = s->period_count - 1;
+    while (i > 0 && (!s->periods[i].base_known || s->periods[i].base > offset))
+        i--;
+    /* Periods after i either start past offset or have no base yet: in the latter case the
+     * size that is missing lies in period i, which the walk below finds. */
+    for (; i < s->period_count; i++) {
+        uint64_t consumed = 0;
+        hls_locate r = locate_in_period(s, i, offset - s->periods[i].base, place, &consumed);
+        if (r != HLS_PAST_END)
+            return r;
+        if (i + 1 < s->period_count && !s->periods[i + 1].base_known)
+            session_update_bases(s);
+    }
+    return HLS_PAST_END;
+}
+
+void session_entry_key(hls_session *s, size_t variant, size_t entry, char *buf, size_t size)
+{
+    hls_variant_state *v = &s->variants[variant];
+    hls_entry e;
+    hls_layout_entry(v->layout, entry, &e);
+    const char *uri;
+    hls_byterange r;
+    if (e.kind == HLS_ENTRY_INIT) {
+        uri = v->pl->media.maps[e.map].uri;
+        r = v->pl->media.maps[e.map].range;
+    } else {
+        uri = v->pl->media.segments[e.segment].uri;
+        r = v->pl->media.segments[e.segment].range;
+    }
+    if (r.present)
+        snprintf(buf, size, "%s#bytes=%llu-%llu", uri, (unsigned long long)r.offset,
+                 (unsigned long long)(r.offset + r.length - 1));
+    else
+        snprintf(buf, size, "%s", uri);
+}
+
+void session_entry_name(hls_session *s, size_t variant, size_t entry, char *buf, size_t size)
+{
+    hls_entry e;
+    hls_layout_entry(s->variants[variant].layout, entry, &e);
+    char key[1200];
+    session_entry_key(s, variant, entry, key, sizeof key);
+    if (e.kind == HLS_ENTRY_INIT)
+        snprintf(buf, size, "init section (%s) of variant %zu", key, variant);
+    else
+        snprintf(buf, size, "segment %zu (%s) of variant %zu", e.segment, key, variant);
+}
+
+kth_status session_set_entry_size(hls_session *s, size_t variant, size_t entry, uint64_t size)
+{
+    hls_variant_state *v = &s->variants[variant];
+    kth_status st = hls_layout_set_size(v->layout, entry, size);
+    if (st == KTH_ERR_CHANGED) {
+        char name[1400];
+        session_entry_name(s, variant, entry, name, sizeof name);
+        session_fail_locked(s, KTH_ERR_CHANGED, "%s: its size changed to %llu bytes", name,
+                            (unsigned long long)size);
+        return st;
+    }
+    hls_slot *slot = &v->slots[entry];
+    if (st == KTH_OK && slot->res && !storage_resource_length(slot->storage, NULL))
+        cache_resource_set_length(slot->res, size);
+    session_update_bases(s);
+    return st;
+}
+
+kth_status session_open_slot(hls_session *s, size_t variant, size_t entry, char *err, size_t errlen)
+{
+    hls_slot *slot = &s->variants[variant].slots[entry];
+    if (slot->res)
+        return KTH_OK;
+    char key[1200];
+    session_entry_key(s, variant, entry, key, sizeof key);
+    cache_resource_info info;
+    char detail[HLS_ERR_MAX];
+    detail[0] = '\0';
+    kth_status st = cache_resource_open(s->asset, key, s->offline ? 0 : CACHE_OPEN_CREATE,
+                                        &slot->res, &info, detail, sizeof detail);
+    if (st != KTH_OK) {
+        slot->res = NULL;
+        char name[1400];
+        session_entry_name(s, variant, entry, name, sizeof name);
+        if (err && errlen)
+            snprintf(err, errlen, "%s: %s", name, detail[0] ? detail : kth_strerror(st));
+        return st;
+    }
+    slot->storage = cache_resource_storage(slot->res);
+    if (info.length_known) {
+        /* A length was recorded only once the plaintext size was certain. */
+        st = session_set_entry_size(s, variant, entry, info.length);
+        if (st != KTH_OK)
+            return st;
+    }
+    return KTH_OK;
+}
+
+void session_close_slot(hls_session *s, size_t variant, size_t entry)
+{
+    hls_slot *slot = &s->variants[variant].slots[entry];
+    if (!slot->res || slot->fetching)
+        return;
+    cache_resource_close(slot->res);
+    storage_resource_unref(slot->storage);
+    slot->res = NULL;
+    slot->storage = NULL;
+}
+
+void session_fail_locked(hls_session *s, kth_status status, const char *fmt, ...)
+{
+    if (s->failure != KTH_OK)
+        return;
+    s->failure = status;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->failure_msg, sizeof s->failure_msg, fmt, ap);
+    va_end(ap);
+    for (size_t v = 0; v < s->ladder.count; v++) {
+        hls_variant_state *vs = &s->variants[v];
+        for (size_t e = 0; vs->slots && e < vs->entry_count; e++) {
+            if (vs->slots[e].storage &&
+                storage_resource_state(vs->slots[e].storage) == STORAGE_ACTIVE)
+                storage_resource_fail(vs->slots[e].storage, status, s->failure_msg);
+        }
+    }
+}
+
+bool session_append_period(hls_session *s, size_t variant, size_t first_segment)
+{
+    if (s->period_count >= HLS_MAX_PERIODS)
+        return false;
+    if (s->period_count == s->period_cap) {
+        size_t cap = s->period_cap ? s->period_cap * 2 : 4;
+        hls_period *periods = realloc(s->periods, cap * sizeof *periods);
+        if (!periods)
+            return false;
+        s->periods = periods;
+        s->period_cap = cap;
+    }
+    hls_layout *l = s->variants[variant].layout;
+    size_t seg_entry, init_entry;
+    if (hls_layout_entry_of_segment(l, first_segment, &seg_entry, &init_entry) != KTH_OK)
+        return false;
+    hls_period p = {.variant = variant, .first_segment = first_segment};
+    if (init_entry != HLS_NONE && init_entry + 1 == seg_entry) {
+        p.prefix_init = HLS_NONE;
+        p.first_entry = init_entry; /* the init section already sits in front of it */
+    } else {
+        p.prefix_init = init_entry;
+        p.first_entry = seg_entry;
+    }
+    p.end_entry = hls_layout_entry_count(l);
+    if (s->period_count > 0) {
+        /* The previous period ends where its variant's segment at the same time begins. */
+        hls_period *prev = &s->periods[s->period_count - 1];
+        const hls_variant_state *pv = &s->variants[prev->variant];
+        double t = s->variants[variant].pl->media.segments[first_segment].start;
+        size_t prev_seg = hls_layout_segment_at_time(pv->layout, t + 1e-3);
+        if (prev_seg <= prev->first_segment)
+            return false;
+        size_t pe, pi;
+        hls_layout_entry_of_segment(pv->layout, prev_seg, &pe, &pi);
+        prev->end_entry = pi != HLS_NONE && pi + 1 == pe ? pi : pe;
+    } else {
+        p.base_known = true;
+        p.base = 0;
+    }
+    s->periods[s->period_count++] = p;
+    session_update_bases(s);
+    return true;
+}
+
+void session_publish(hls_session *s, kth_event_kind kind, int status, const kth_event_abr *abr,
+                     const char *fmt, ...)
+{
+    if (!s->bus)
+        return;
+    kth_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.kind = kind;
+    ev.origin = s->origin;
+    ev.status = status;
+    if (abr)
+        ev.payload.abr = *abr;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ev.text, sizeof ev.text, fmt, ap);
+    va_end(ap);
+    kth_bus_publish(s->bus, &ev);
+}
+
+uint64_t session_reader_position(hls_session *s)
+{
+    const stream_timeline *t = atomic_load(&s->timeline);
+    return t ? stream_timeline_position(t) : 0;
+}
+
+void session_attach(hls_session *s)
+{
+    if (!atomic_load(&s->timeline) && s->base.timeline)
+        atomic_store(&s->timeline, s->base.timeline);
+}

@@ -1,0 +1,265 @@
+/*
+ * hls/session.h — the state one HLS stream shares between its reader side (hls_source.c), its
+ * downloader peer (hls_peer.c), its keys (keys.c) and its size probes (probe.c).
+ *
+ * Byte spaces. Each variant has its own virtual byte space (hls_layout: [init] + segments,
+ * decrypted). The stream's byte space is a sequence of periods: period 0 starts at stream
+ * offset 0 in the initial variant; a variant switch at segment k appends a period whose first
+ * byte is the stream offset where the previous period ends (the end of its last segment before
+ * the switch), and whose bytes are the new variant's init section in force for segment k (if
+ * any) followed by its entries from segment k on. A period's entries are a contiguous run of
+ * its variant's layout entries, plus possibly that one init entry in front. Translation from a
+ * stream offset to (variant, entry, offset within) happens only in session_locate.
+ *
+ * Entry bytes live in cache resources, one per entry (key: the URL, plus "#bytes=a-b" for a
+ * byte range), opened on demand into slots and closed again when far from the reader, so
+ * memory stays flat however long the presentation is.
+ *
+ * Lock: session.lock guards periods, slots, the fetch bookkeeping, the key table and the failure.
+ * Lock order: stream state → session.lock → cache handle → resource → cache index; layouts and
+ * ABR controls have leaf locks. Nothing is called out (downloader submit, peer wake, cancel,
+ * bus publish) with session.lock held, except net_batch_add inside poll_next, which only queues.
+ */
+#ifndef KTH_HLS_SESSION_H
+#define KTH_HLS_SESSION_H
+
+#include <kithara/hls.h>
+
+#include "abr/controller.h"
+#include "abr/controls.h"
+#include "abr/estimator.h"
+#include "cache/cache.h"
+#include "drm/aes128.h"
+#include "hls/hls_source.h"
+#include "hls/layout.h"
+#include "hls/playlist.h"
+#include "hls/presentation.h"
+#include "net/downloader.h"
+#include "platform/sync.h"
+#include "stream/source.h"
+
+#include <stdatomic.h>
+
+#define HLS_MAX_PERIODS 4096
+#define HLS_ERR_MAX     512
+
+/* One layout entry's bytes. */
+typedef struct hls_slot {
+    cache_resource *res;       /* NULL when closed */
+    storage_resource *storage; /* reference held while open */
+    bool fetching;
+    bool urgent; /* the fetch was started for a waiting reader */
+    platform_cancel *fetch_cancel;
+    int64_t fetch_started_ns;
+    uint64_t mark; /* the last poll whose window held this entry */
+} hls_slot;
+
+typedef struct hls_variant_state {
+    char *uri;        /* media playlist URL */
+    hls_playlist *pl; /* NULL when it could not be loaded */
+    hls_layout *layout;
+    hls_slot *slots; /* one per layout entry */
+    size_t entry_count;
+} hls_variant_state;
+
+typedef struct hls_period {
+    size_t variant;
+    size_t first_segment; /* in its variant */
+    size_t prefix_init;   /* init entry in front of first_entry, or HLS_NONE */
+    size_t first_entry;   /* first entry of the run */
+    size_t end_entry;     /* one past the last entry (entry_count for the last period) */
+    bool base_known;
+    uint64_t base; /* stream offset of its first byte */
+} hls_period;
+
+/* A key, fetched once per URI. */
+typedef struct hls_key_state {
+    char *uri;
+    bool loaded;
+    bool fetching;
+    uint8_t key[16];
+} hls_key_state;
+
+/* Where a stream offset lands. */
+typedef struct hls_place {
+    size_t period;
+    size_t variant;
+    size_t entry;
+    uint64_t within;
+    uint64_t entry_stream_start; /* stream offset of the entry's first byte */
+} hls_place;
+
+typedef enum hls_locate {
+    HLS_LOCATED,   /* *place filled */
+    HLS_NEED_SIZE, /* place->variant/entry name the entry whose size is needed */
+    HLS_PAST_END,  /* at or past the proven end */
+} hls_locate;
+
+typedef struct hls_session hls_session;
+
+struct hls_session {
+    stream_source base;
+    char *url;
+    kth_hls_options hls;
+    kth_downloader *downloader; /* reference held; NULL offline */
+    kth_cache *cache;
+    kth_bus *bus;    /* reference held; may be NULL */
+    uint64_t origin; /* event origin */
+    cache_asset *asset;
+    bool offline;
+    int64_t timeout_ms;
+
+    hls_playlist *master; /* NULL when the URL was a media playlist */
+    hls_ladder ladder;
+    hls_variant_state *variants; /* ladder.count */
+    bool *variant_loading;       /* ladder.count: a playlist fetch is running */
+    bool *variant_failed;        /* ladder.count: its playlist could not be used */
+    abr_variant abr_ladder[ABR_MAX_LEVELS];
+    size_t abr_count; /* rungs ABR may choose (the first ABR_MAX_LEVELS usable ones) */
+
+    platform_mutex lock; /* see the file comment */
+    hls_period *periods; /* grows: never keep a pointer into it across an append */
+    size_t period_count, period_cap;
+    hls_key_state *keys;
+    size_t key_count, key_cap;
+    unsigned in_flight;
+    unsigned segments_since_switch;
+    kth_status failure;
+    char failure_msg[HLS_ERR_MAX];
+    net_peer *peer;
+    storage_resource *waiting; /* the storage the reader waits on (reference), or NULL */
+
+    /* ABR: the estimator and controller belong to the downloader thread (on_sample, poll). */
+    abr_controls controls;
+    abr_estimator estimator;
+    abr_controller controller;
+    double last_buffer_s;
+    atomic_size_t current_variant; /* the variant of the reader's period, for queries */
+    /* The stream's timeline, published for the downloader thread on the stream's first call
+     * (the stream sets base.timeline only after the source exists). */
+    _Atomic(const stream_timeline *) timeline;
+
+    /* The furthest entry a read located (guarded by lock): bytes up to its end may have been
+     * handed out, so a switch is never placed at or before it. */
+    size_t reader_period, reader_entry;
+
+    /* The variant fence and the reader's last error (guarded by lock). */
+    size_t acked_period; /* the period whose bytes the reader may read without a fence */
+    bool fence_pending;
+    size_t fence_period;
+    char reader_error[HLS_ERR_MAX];
+};
+
+/* The reader's position as the peer sees it (0 before the stream's first call). */
+uint64_t session_reader_position(hls_session *s);
+/* Publishes base.timeline for other threads; called at the top of every source op. */
+void session_attach(hls_session *s);
+
+/* --- session.c: periods, slots, failure ------------------------------------------------- */
+
+/* Locates stream `offset`. Lock held. */
+hls_locate session_locate(hls_session *s, uint64_t offset, hls_place *place);
+/* Opens the slot of (variant, entry) if needed: cache lookup, sizes learned from what is
+ * cached. Offline, a missing entry is KTH_ERR_OFFLINE_MISS with err. Lock held. */
+kth_status session_open_slot(hls_session *s, size_t variant, size_t entry, char *err,
+                             size_t errlen);
+/* Closes a slot that is not fetching. Lock held. */
+void session_close_slot(hls_session *s, size_t variant, size_t entry);
+/* The cache resource key of an entry, into buf. */
+void session_entry_key(hls_session *s, size_t variant, size_t entry, char *buf, size_t size);
+/* A sentence naming an entry ("segment 3 (https://…/seg3.ts) of variant 1"). */
+void session_entry_name(hls_session *s, size_t variant, size_t entry, char *buf, size_t size);
+/* Records the plaintext size of an entry in its layout and resource. Lock held. */
+kth_status session_set_entry_size(hls_session *s, size_t variant, size_t entry, uint64_t size);
+/* Fails the stream: records status and message (first failure wins) and fails every open
+ * active slot so waiting readers wake. Lock held. */
+void session_fail_locked(hls_session *s, kth_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Recomputes the bases of periods whose previous period's sizes are now known. Lock held. */
+void session_update_bases(hls_session *s);
+/* Appends a period for `variant` starting at the segment that begins at or holds time `t`.
+ * Lock held. Returns false when the table is full. */
+bool session_append_period(hls_session *s, size_t variant, size_t first_segment);
+/* The entries of a period, in stream order: prefix init (if any), then [first, end). */
+size_t session_period_entries(const hls_period *p, size_t *first);
+/* Publishes an event (no lock held). */
+void session_publish(hls_session *s, kth_event_kind kind, int status, const kth_event_abr *abr,
+                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* --- fetch.c: one-off requests and cached text resources -------------------------------- */
+
+typedef struct hls_body {
+    uint8_t *data;
+    size_t len, cap;
+    size_t max;
+    int http_status;
+    kth_status status;
+    bool has_total_length;
+    uint64_t total_length;
+    char final_url[2048];
+    char message[HLS_ERR_MAX];
+} hls_body;
+
+/* Fetches url (GET or HEAD, optional range [start, end)) into memory, waiting (condvar) until
+ * it completes, `cancel` fires or the deadline passes. validate_html rejects HTML pages. Any
+ * thread but the downloader's. */
+kth_status hls_fetch_blocking(kth_downloader *d, const char *url, net_method method, bool has_range,
+                              uint64_t start, uint64_t end, const char *const *headers,
+                              bool validate_html, size_t max, int64_t deadline_ns,
+                              platform_cancel *cancel, hls_body *out);
+void hls_body_free(hls_body *b);
+
+/* Loads a playlist: from the asset's cache when it holds it complete, else over the network
+ * (validated: not HTML; gzip accepted), and stores it. *out is the parsed model. */
+kth_status hls_load_playlist(hls_session *s, const char *url, hls_playlist **out, char *err,
+                             size_t errlen);
+
+/* The playlist the cache holds complete: KTH_ERR_NOT_FOUND when it does not (online), or
+ * KTH_ERR_OFFLINE_MISS (offline). */
+kth_status hls_playlist_cached(hls_session *s, const char *url, hls_playlist **out, char *err,
+                               size_t errlen);
+/* Parses a fetched playlist (refusing live ones) and stores it in the cache. */
+kth_status hls_playlist_accept(hls_session *s, const char *url, const char *final_url,
+                               const uint8_t *body, size_t len, hls_playlist **out, char *err,
+                               size_t errlen);
+
+/* --- variants.c ------------------------------------------------------------------------- */
+
+/* Makes variant v usable with its media playlist (owned from now on): keys checked, layout
+ * and slots built, the ABR ladder extended. Lock held (or before the session is shared). On
+ * failure pl is freed. */
+kth_status hls_variant_setup(hls_session *s, size_t v, hls_playlist *pl, char *err, size_t errlen);
+/* Starts loading the media playlists of variants not loaded yet (from the cache, or a fetch
+ * added to the batch). Lock held; inside poll_next. */
+void hls_variants_load_more(hls_session *s, net_batch *batch);
+
+/* --- keys.c ----------------------------------------------------------------------------- */
+
+/* Checks that every key of a media playlist is one kithara can use (AES-128, identity). */
+kth_status hls_keys_check_playlist(const hls_playlist *pl, const char *url, char *err,
+                                   size_t errlen);
+/* The key state for `uri`, created if new (from the cache when it holds it). Lock held. NULL on
+ * allocation failure. */
+hls_key_state *hls_keys_get(hls_session *s, const char *uri);
+/* Makes sure key `uri` is loaded, fetching it and waiting when needed (for probes). Called
+ * without the lock. */
+kth_status hls_keys_load_blocking(hls_session *s, const char *uri, uint8_t key[16],
+                                  const stream_wait_ctx *ctx);
+/* Adds the fetch of a key to a poll batch. Lock held. */
+kth_status hls_keys_fetch(hls_session *s, hls_key_state *k, net_batch *batch);
+
+/* --- hls_peer.c ------------------------------------------------------------------------- */
+
+kth_status hls_peer_start(hls_session *s);
+void hls_peer_wake(hls_session *s);
+/* Applies a manual choice now: the period of the chosen variant begins at the segment boundary
+ * after the reader's segment (when the reader is in the last period). No lock held. */
+void hls_peer_manual_switch(hls_session *s);
+
+/* --- probe.c ---------------------------------------------------------------------------- */
+
+/* Learns the plaintext size of an entry without fetching all of it (HEAD, or the last two
+ * blocks of an encrypted one). Called without the lock; honours ctx. */
+kth_status hls_probe_size(hls_session *s, size_t variant, size_t entry, const stream_wait_ctx *ctx);
+
+#endif

@@ -1,0 +1,355 @@
+/*
+ * test_hls_playback.c — HLS VOD playback through kth_stream against the loopback server over
+ * the committed fixtures: byte-exact MPEG-TS, fMP4 and byte-range variants, AES-128 (IVs from
+ * the sequence number and from the tag) with keys fetched once, clear errors for keys that are
+ * refused, an HTML page or wrong, unsupported encryption, proven EOF, server faults on
+ * segments, and cancelling a blocked read.
+ */
+#include "test_hls_support.h"
+
+#include <pthread.h>
+
+static void test_ts_variant_of_master_plays_byte_exact(void **state)
+{
+    struct hls_env *e = *state;
+    kth_stream *s = hls_open_variant(e, "/ts/master.m3u8", 1);
+    assert_int_equal(kth_stream_variant_count(s), 3);
+    bytes got = read_to_end(s, false);
+    bytes want = expected_variant("ts/v128", NULL);
+    assert_same_bytes(&got, &want);
+    assert_int_equal(kth_stream_current_variant(s), 1);
+    free(got.data);
+    free(want.data);
+    kth_stream_close(s);
+}
+
+static void test_media_playlist_url_plays_byte_exact(void **state)
+{
+    struct hls_env *e = *state;
+    kth_stream *s = hls_open(e, "/ts/v64/index.m3u8", NULL, NULL);
+    assert_int_equal(kth_stream_variant_count(s), 1);
+    bytes got = read_to_end(s, false);
+    bytes want = expected_variant("ts/v64", NULL);
+    assert_same_bytes(&got, &want);
+    free(got.data);
+    free(want.data);
+    kth_stream_close(s);
+}
+
+static void test_fmp4_variant_begins_with_its_init_section(void **state)
+{
+    struct hls_env *e = *state;
+    kth_stream *s = hls_open_variant(e, "/fmp4/master.m3u8", 2);
+    bytes got = read_to_end(s, false);
+    bytes want = expected_variant("fmp4/v256", NULL);
+    assert_same_bytes(&got, &want);
+    uint64_t start = 1, end = 0;
+    assert_int_equal(kth_stream_init_range(s, &start, &end), KTH_OK);
+    assert_int_equal(start, 0);
+    assert_int_equal(end, 765); /* init.mp4 */
+    kth_media_info info;
+    kth_stream_media_info(s, &info);
+    assert_int_equal(info.container, KTH_CONTAINER_FMP4);
+    assert_int_equal(info.variant, 2);
+    free(got.data);
+    free(want.data);
+    kth_stream_close(s);
+}
+
+static void test_byterange_segments_are_fetched_with_range_requests(void **state)
+{
+    struct hls_env *e = *state;
+    kth_stream *s = hls_open(e, "/byterange/index.m3u8", NULL, NULL);
+    /* Clear byte ranges give every size at once: the length is known before any fetch. */
+    uint64_t length = 0;
+    assert_true(kth_stream_length(s, &length));
+    assert_int_equal(length, 107160);
+    bytes got = read_to_end(s, false);
+    bytes want = expected_variant("byterange", NULL);
+    assert_same_bytes(&got, &want);
+    unsigned gets = kts_request_count(e->srv, "/byterange/all.ts", "GET");
+    assert_int_equal(gets, 5);
+    for (unsigned i = 1; i <= gets; i++) {
+        kts_log_entry le;
+        assert_int_equal(kts_log_find(e->srv, "/byterange/all.ts", i, &le), KTH_OK);
+        assert_non_null(strstr(le.range, "bytes="));
+    }
+    free(got.data);
+    free(want.data);
+    kth_stream_close(s);
+}
+
+static void test_aes128_variants_decrypt_byte_exact_with_one_key_fetch(void **state)
+{
+    struct hls_env *e = *state;
+    const char *dirs[] = {"aes/v64", "aes/v128"}; /* sequence-number IVs; an explicit IV */
+    const char *clear[] = {"aes/clear/v64", "aes/clear/v128"};
+    for (int v = 0; v < 2; v++) {
+        kth_stream *s = hls_open_variant(e, "/aes/master.m3u8", v);
+        bytes got = read_to_end(s, false);
+        bytes want = expected_variant(dirs[v], clear[v]);
+        assert_same_bytes(&got, &want);
+        free(got.data);
+        free(want.data);
+        kth_stream_close(s);
+    }
+    /* Fetched once, then kept with the asset. */
+    assert_int_equal(kts_request_count(e->srv, "/aes/key.bin", NULL), 1);
+}
+
+static void expect_read_error(kth_stream *s, kth_status status, const char *needle1,
+                              const char *needle2)
+{
+    uint8_t buf[4096];
+    int64_t n;
+    do {
+        n = kth_stream_read(s, buf, sizeof buf);
+    } while (n > 0);
+    assert_int_equal(n, status);
+    char detail[1024];
+    kth_stream_last_error(s, detail, sizeof detail);
+    if (needle1 && !strstr(detail, needle1))
+        fail_msg("'%s' does not name '%s'", detail, needle1);
+    if (needle2 && !strstr(detail, needle2))
+        fail_msg("'%s' does not name '%s'", detail, needle2);
+}
+
+static void test_key_403_fails_fast_naming_key_and_status(void **state)
+{
+    struct hls_env *e = *state;
+    kts_add_fault(e->srv, "/aes/key.bin", &(kts_fault){.kind = KTS_FAULT_STATUS, .status = 403});
+    kth_stream *s = hls_open_variant(e, "/aes/master.m3u8", 0);
+    expect_read_error(s, KTH_ERR_HTTP, "/aes/key.bin", "403");
+    kth_stream_close(s);
+}
+
+static void test_key_html_page_fails_fast(void **state)
+{
+    struct hls_env *e = *state;
+    kts_add_fault(e->srv, "/aes/key.bin", &(kts_fault){.kind = KTS_FAULT_HTML_200});
+    kth_stream *s = hls_open_variant(e, "/aes/master.m3u8", 0);
+    expect_read_error(s, KTH_ERR_FORMAT, "/aes/key.bin", NULL);
+    kth_stream_close(s);
+}
+
+static void test_wrong_key_fails_with_decrypt_error(void **state)
+{
+    struct hls_env *e = *state;
+    static const char wrong[] = "0123456789abcdef";
+    kts_add_fault(e->srv, "/aes/key.bin",
+                  &(kts_fault){.kind = KTS_FAULT_CHANGE_BODY, .body = wrong, .body_len = 16});
+    kth_stream *s = hls_open_variant(e, "/aes/master.m3u8", 0);
+    /* Whichever segment finishes first reports it (fetches run in parallel). */
+    expect_read_error(s, KTH_ERR_DECRYPT, "/aes/v64/seg", "padding");
+    kth_stream_close(s);
+}
+
+static kth_status unwrap_key(void *user, const char *uri, const uint8_t *fetched, size_t len,
+                             uint8_t key[16])
+{
+    (void)uri;
+    int *calls = user;
+    (*calls)++;
+    if (len != 16)
+        return KTH_ERR_FORMAT;
+    for (int i = 0; i < 16; i++)
+        key[i] = fetched[15 - i]; /* the served key is stored reversed */
+    return KTH_OK;
+}
+
+static bool rewrite_key(void *user, const char *uri, char *out, size_t size)
+{
+    (void)user;
+    const char *at = strstr(uri, "/aes/key.bin");
+    if (!at)
+        return false;
+    snprintf(out, size, "%.*s/wrapped/key.bin", (int)(at - uri), uri);
+    return true;
+}
+
+static void test_key_hook_rewrites_uri_and_unwraps_the_key(void **state)
+{
+    struct hls_env *e = *state;
+    bytes key = read_file(FIXTURES "/aes/key.bin");
+    uint8_t reversed[16];
+    for (int i = 0; i < 16; i++)
+        reversed[i] = key.data[15 - i];
+    kts_add_body(e->srv, "/wrapped/key.bin", reversed, 16, "application/octet-stream");
+    int calls = 0;
+    kth_hls_options h;
+    kth_hls_options_init(&h);
+    h.initial_variant = 0;
+    h.key_hook.rewrite_uri = rewrite_key;
+    h.key_hook.transform = unwrap_key;
+    h.key_hook.user = &calls;
+    kth_stream *s = hls_open(e, "/aes/master.m3u8", NULL, &h);
+    kth_stream_abr_set_manual(s, 0);
+    bytes got = read_to_end(s, false);
+    bytes want = expected_variant("aes/v64", "aes/clear/v64");
+    assert_same_bytes(&got, &want);
+    assert_int_equal(calls, 1);
+    assert_int_equal(kts_request_count(e->srv, "/aes/key.bin", NULL), 0);
+    free(key.data);
+    free(got.data);
+    free(want.data);
+    kth_stream_close(s);
+}
+
+static void test_sample_aes_and_unknown_keyformats_are_unsupported(void **state)
+{
+    struct hls_env *e = *state;
+    const char *sample = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n"
+                         "#EXT-X-KEY:METHOD=SAMPLE-AES,URI=\"k\",IV=0x01\n"
+                         "#EXTINF:2,\nseg0.ts\n#EXT-X-ENDLIST\n";
+    const char *format = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n"
+                         "#EXT-X-KEY:METHOD=AES-128,URI=\"k\",KEYFORMAT=\"com.example\"\n"
+                         "#EXTINF:2,\nseg0.ts\n#EXT-X-ENDLIST\n";
+    kts_add_body(e->srv, "/sample.m3u8", sample, strlen(sample), NULL);
+    kts_add_body(e->srv, "/format.m3u8", format, strlen(format), NULL);
+    kth_stream *s = NULL;
+    char err[1024];
+    assert_int_equal(hls_try_open(e, "/sample.m3u8", NULL, NULL, &s, err, sizeof err),
+                     KTH_ERR_UNSUPPORTED);
+    assert_non_null(strstr(err, "SAMPLE-AES"));
+    assert_int_equal(hls_try_open(e, "/format.m3u8", NULL, NULL, &s, err, sizeof err),
+                     KTH_ERR_UNSUPPORTED);
+    assert_non_null(strstr(err, "com.example"));
+}
+
+static void test_playlist_errors_name_url_and_status(void **state)
+{
+    struct hls_env *e = *state;
+    kth_stream *s = NULL;
+    char err[1024];
+    kth_status st = hls_try_open(e, "/nothing.m3u8", NULL, NULL, &s, err, sizeof err);
+    if (st != KTH_ERR_NOT_FOUND) /* the downloader's status for a 404 */
+        fail_msg("%s: %s", kth_strerror(st), err);
+    assert_non_null(strstr(err, "/nothing.m3u8"));
+    assert_non_null(strstr(err, "404"));
+    kts_add_fault(e->srv, "/ts/master.m3u8", &(kts_fault){.kind = KTS_FAULT_HTML_200});
+    assert_int_equal(hls_try_open(e, "/ts/master.m3u8", NULL, NULL, &s, err, sizeof err),
+                     KTH_ERR_FORMAT);
+    assert_non_null(strstr(err, "/ts/master.m3u8"));
+}
+
+static void test_eof_only_when_every_size_is_proven(void **state)
+{
+    struct hls_env *e = *state;
+    /* The last segment is held at a gate: everything before it arrives, its size cannot be
+     * known, so the stream can neither know its length nor report the end. */
+    kts_add_fault(e->srv, "/fmp4/v64/seg4.m4s", &(kts_fault){.kind = KTS_FAULT_GATE});
+    kth_stream *s = hls_open_variant(e, "/fmp4/master.m3u8", 0);
+    bytes want = expected_variant("fmp4/v64", NULL);
+    uint8_t *buf = malloc(want.len);
+    size_t have = 0;
+    while (have < want.len - 373) {
+        kth_read_outcome o;
+        kth_stream_try_read(s, buf + have, want.len - 373 - have, 20000, &o);
+        assert_int_equal(o.kind, KTH_READ_BYTES);
+        have += o.n;
+    }
+    assert_false(kth_stream_length(s, NULL));
+    kth_read_outcome o;
+    kth_stream_try_read(s, buf + have, 100, KTH_NO_WAIT, &o);
+    assert_int_equal(o.kind, KTH_READ_PENDING);
+    assert_int_equal(kts_wait_gated(e->srv, "/fmp4/v64/seg4.m4s", 1, 10000), KTH_OK);
+    kts_gate_release(e->srv, "/fmp4/v64/seg4.m4s", KTS_RELEASE_ALL);
+    while (have < want.len) {
+        kth_stream_try_read(s, buf + have, want.len - have, 20000, &o);
+        assert_int_equal(o.kind, KTH_READ_BYTES);
+        have += o.n;
+    }
+    kth_stream_try_read(s, buf, 100, 20000, &o);
+    assert_int_equal(o.kind, KTH_READ_EOF);
+    uint64_t length = 0;
+    assert_true(kth_stream_length(s, &length));
+    assert_int_equal(length, want.len);
+    assert_memory_equal(buf, want.data, want.len);
+    free(buf);
+    free(want.data);
+    kth_stream_close(s);
+}
+
+static void test_segment_faults_are_survived_byte_exact(void **state)
+{
+    struct hls_env *e = *state;
+    kts_add_fault(e->srv, "/ts/v64/seg1.ts",
+                  &(kts_fault){.kind = KTS_FAULT_CLOSE_AFTER, .last_request = 1, .bytes = 5000});
+    kts_add_fault(e->srv, "/ts/v64/seg2.ts",
+                  &(kts_fault){.kind = KTS_FAULT_STATUS, .last_request = 2, .status = 503});
+    kts_add_fault(
+        e->srv, "/ts/v64/seg3.ts",
+        &(kts_fault){.kind = KTS_FAULT_STALL_AFTER, .last_request = 1, .bytes = 1000, .ms = 3000});
+    kts_add_fault(e->srv, "/ts/v64/seg4.ts", &(kts_fault){.kind = KTS_FAULT_CHUNKED});
+    kts_add_fault(e->srv, "/ts/v64/seg5.ts", &(kts_fault){.kind = KTS_FAULT_REDIRECT, .hops = 2});
+    kts_add_fault(e->srv, "/ts/v64/seg6.ts", &(kts_fault){.kind = KTS_FAULT_LATENCY, .ms = 100});
+    kth_stream *s = hls_open_variant(e, "/ts/master.m3u8", 0);
+    bytes got = read_to_end(s, false);
+    bytes want = expected_variant("ts/v64", NULL);
+    assert_same_bytes(&got, &want);
+    free(got.data);
+    free(want.data);
+    kth_stream_close(s);
+}
+
+struct blocked_reader {
+    kth_stream *s;
+    int64_t result;
+};
+
+static void *read_once(void *arg)
+{
+    struct blocked_reader *r = arg;
+    uint8_t buf[1000];
+    r->result = kth_stream_read(r->s, buf, sizeof buf);
+    return NULL;
+}
+
+static void test_cancel_ends_a_blocked_read(void **state)
+{
+    struct hls_env *e = *state;
+    kts_add_fault(e->srv, "/ts/v64/seg0.ts", &(kts_fault){.kind = KTS_FAULT_GATE});
+    kth_stream *s = hls_open_variant(e, "/ts/master.m3u8", 0);
+    struct blocked_reader r = {s, 1};
+    pthread_t t;
+    pthread_create(&t, NULL, read_once, &r);
+    assert_int_equal(kts_wait_gated(e->srv, "/ts/v64/seg0.ts", 1, 10000), KTH_OK);
+    kth_stream_cancel(s);
+    pthread_join(t, NULL);
+    assert_int_equal(r.result, KTH_ERR_CANCELLED);
+    kts_gate_release(e->srv, "/ts/v64/seg0.ts", KTS_RELEASE_ALL);
+    kth_stream_close(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_ts_variant_of_master_plays_byte_exact, hls_setup,
+                                        hls_teardown),
+        cmocka_unit_test_setup_teardown(test_media_playlist_url_plays_byte_exact, hls_setup,
+                                        hls_teardown),
+        cmocka_unit_test_setup_teardown(test_fmp4_variant_begins_with_its_init_section, hls_setup,
+                                        hls_teardown),
+        cmocka_unit_test_setup_teardown(test_byterange_segments_are_fetched_with_range_requests,
+                                        hls_setup, hls_teardown),
+        cmocka_unit_test_setup_teardown(test_aes128_variants_decrypt_byte_exact_with_one_key_fetch,
+                                        hls_setup, hls_teardown),
+        cmocka_unit_test_setup_teardown(test_key_403_fails_fast_naming_key_and_status, hls_setup,
+                                        hls_teardown),
+        cmocka_unit_test_setup_teardown(test_key_html_page_fails_fast, hls_setup, hls_teardown),
+        cmocka_unit_test_setup_teardown(test_wrong_key_fails_with_decrypt_error, hls_setup,
+                                        hls_teardown),
+        cmocka_unit_test_setup_teardown(test_key_hook_rewrites_uri_and_unwraps_the_key, hls_setup,
+                                        hls_teardown),
+        cmocka_unit_test_setup_teardown(test_sample_aes_and_unknown_keyformats_are_unsupported,
+                                        hls_setup, hls_teardown),
+        cmocka_unit_test_setup_teardown(test_playlist_errors_name_url_and_status, hls_setup,
+                                        hls_teardown),
+        cmocka_unit_test_setup_teardown(test_eof_only_when_every_size_is_proven, hls_setup,
+                                        hls_teardown),
+        cmocka_unit_test_setup_teardown(test_segment_faults_are_survived_byte_exact, hls_setup,
+                                        hls_teardown),
+        cmocka_unit_test_setup_teardown(test_cancel_ends_a_blocked_read, hls_setup, hls_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,292 @@
+/*
+ * test_hls_seek.c — seeking in HLS streams and playing them offline: seek by time lands on
+ * the segment offsets the fixtures imply without downloading what lies before (sizes are
+ * probed, for encrypted segments from their last two blocks), a seek into cached audio is
+ * immediate, byte seeks and SEEK_END work, and a presentation played once replays offline
+ * byte-exact while anything not cached fails at once with KTH_ERR_OFFLINE_MISS.
+ */
+#include "test_hls_support.h"
+
+#include <time.h>
+
+typedef struct segment_times {
+    double start[64];
+    double duration[64];
+    size_t count;
+} segment_times;
+
+static segment_times read_times(const char *dir)
+{
+    segment_times t;
+    memset(&t, 0, sizeof t);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s/index.m3u8", FIXTURES, dir);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char line[1024];
+    double at = 0;
+    while (fgets(line, sizeof line, f) && t.count < 64) {
+        if (strncmp(line, "#EXTINF:", 8) == 0) {
+            t.start[t.count] = at;
+            t.duration[t.count] = atof(line + 8);
+            at += t.duration[t.count++];
+        }
+    }
+    fclose(f);
+    return t;
+}
+
+/* Stream offset of segment k: the sizes of the files (clear_dir: plaintext) before it. */
+static uint64_t offset_of_segment(const char *dir, const char *clear_dir, size_t k)
+{
+    variant_files v = list_variant(dir);
+    uint64_t offset = 0;
+    size_t first_segment = v.has_init ? 1 : 0;
+    for (size_t i = 0; i < first_segment + k; i++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s/%s", FIXTURES, clear_dir ? clear_dir : dir, v.names[i]);
+        bytes b = read_file(path);
+        offset += b.len;
+        free(b.data);
+    }
+    return offset;
+}
+
+static void read_exact(kth_stream *s, uint8_t *buf, size_t n)
+{
+    size_t have = 0;
+    while (have < n) {
+        int64_t r = kth_stream_read(s, buf + have, n - have);
+        if (r <= 0) {
+            char detail[1024];
+            kth_stream_last_error(s, detail, sizeof detail);
+            fail_msg("read: %s (%s)", kth_strerror((int)r), detail);
+        }
+        have += (size_t)r;
+    }
+}
+
+static kth_stream *open_small_buffer(struct hls_env *e, const char *path, int variant,
+                                     kth_cache *cache)
+{
+    kth_hls_options h;
+    kth_hls_options_init(&h);
+    h.initial_variant = variant;
+    h.buffer_target_s = 1.0; /* fetch little ahead, so what a seek skips stays unfetched */
+    kth_stream *s = hls_open(e, path, cache, &h);
+    kth_stream_abr_set_manual(s, (size_t)variant);
+    return s;
+}
+
+static void check_seek_times(kth_stream *s, const char *dir, const char *clear_dir,
+                             const double *times, size_t count)
+{
+    segment_times st = read_times(dir);
+    bytes want = expected_variant(dir, clear_dir);
+    for (size_t i = 0; i < count; i++) {
+        size_t k = 0;
+        while (k + 1 < st.count && times[i] >= st.start[k] + st.duration[k])
+            k++;
+        kth_seek_anchor a;
+        kth_status status = kth_stream_seek_time(s, times[i], &a);
+        if (status != KTH_OK) {
+            char detail[1024];
+            kth_stream_last_error(s, detail, sizeof detail);
+            fail_msg("seek_time %.3f: %s (%s)", times[i], kth_strerror(status), detail);
+        }
+        assert_int_equal(a.segment_index, k);
+        uint64_t expected = offset_of_segment(dir, clear_dir, k);
+        if (k == 0)
+            expected = 0; /* the init section in front of segment 0 */
+        assert_int_equal(a.offset, expected);
+        assert_int_equal(kth_stream_position(s), expected);
+        assert_true(a.segment_start <= times[i] + 1e-9 || k + 1 == st.count);
+        uint8_t buf[3000];
+        size_t n = want.len - a.offset < sizeof buf ? (size_t)(want.len - a.offset) : sizeof buf;
+        read_exact(s, buf, n);
+        assert_memory_equal(buf, want.data + a.offset, n);
+    }
+    free(want.data);
+}
+
+static void test_seek_time_lands_on_segment_offsets_without_fetching_before(void **state)
+{
+    struct hls_env *e = *state;
+    kts_add_fault(e->srv, "*", &(kts_fault){.kind = KTS_FAULT_LATENCY, .ms = 20});
+    kth_stream *s = open_small_buffer(e, "/ts/master.m3u8", 1, NULL);
+    const double first[] = {13.7};
+    check_seek_times(s, "ts/v128", NULL, first, 1);
+    /* Segments 3..5 lay between the start and the target: sized by HEAD, never fetched. */
+    for (int k = 3; k <= 5; k++) {
+        char path[64];
+        snprintf(path, sizeof path, "/ts/v128/seg%d.ts", k);
+        assert_int_equal(kts_request_count(e->srv, path, "GET"), 0);
+        assert_true(kts_request_count(e->srv, path, "HEAD") >= 1);
+    }
+    const double times[] = {0, 0.5, 2.03, 5.0, 9.99, 19.5, 19.99, 25.0, 7.3, 3.9, 11.0};
+    check_seek_times(s, "ts/v128", NULL, times, sizeof times / sizeof times[0]);
+    kth_stream_close(s);
+}
+
+static void test_seek_time_in_fmp4_and_encrypted_variants(void **state)
+{
+    struct hls_env *e = *state;
+    kth_stream *s = open_small_buffer(e, "/fmp4/master.m3u8", 0, NULL);
+    const double times[] = {6.5, 0.1, 4.0, 2.5, 8.0};
+    check_seek_times(s, "fmp4/v64", NULL, times, sizeof times / sizeof times[0]);
+    kth_stream_close(s);
+
+    s = open_small_buffer(e, "/aes/master.m3u8", 0, NULL);
+    const double first[] = {6.5};
+    check_seek_times(s, "aes/v64", "aes/clear/v64", first, 1);
+    /* Segment 2's plaintext size came from its last 32 bytes: no whole-body GET. */
+    unsigned requests = kts_request_count(e->srv, "/aes/v64/seg2.ts", NULL);
+    assert_true(requests >= 1);
+    for (unsigned i = 1; i <= requests; i++) {
+        kts_log_entry le;
+        assert_int_equal(kts_log_find(e->srv, "/aes/v64/seg2.ts", i, &le), KTH_OK);
+        if (strcmp(le.method, "GET") == 0)
+            assert_non_null(strstr(le.range, "bytes="));
+    }
+    const double times2[] = {0, 7.99, 2.1, 4.5};
+    check_seek_times(s, "aes/v64", "aes/clear/v64", times2, sizeof times2 / sizeof times2[0]);
+    kth_stream_close(s);
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int compare_doubles(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void test_seek_into_cached_audio_is_immediate(void **state)
+{
+    struct hls_env *e = *state;
+    kth_stream *s = hls_open_variant(e, "/ts/master.m3u8", 2);
+    bytes all = read_to_end(s, false);
+    enum { N = 200 };
+    double took[N];
+    uint8_t buf[4096];
+    for (int i = 0; i < N; i++) {
+        double t = (double)((i * 7919) % 2000) / 100.0;
+        double t0 = now_ms();
+        kth_seek_anchor a;
+        assert_int_equal(kth_stream_seek_time(s, t, &a), KTH_OK);
+        int64_t n = kth_stream_read(s, buf, sizeof buf);
+        took[i] = now_ms() - t0;
+        assert_true(n > 0);
+        assert_memory_equal(buf, all.data + a.offset, (size_t)n);
+    }
+    qsort(took, N, sizeof took[0], compare_doubles);
+    printf("seek_time + first read into cached audio: median %.3f ms, p99 %.3f ms\n", took[N / 2],
+           took[N * 99 / 100]);
+    /* Sanitizer builds run several times slower; the figure itself comes from bench_hls. */
+    assert_true(took[N / 2] < 5.0);
+    free(all.data);
+    kth_stream_close(s);
+}
+
+static void test_byte_seeks_and_seek_end_are_byte_exact(void **state)
+{
+    struct hls_env *e = *state;
+    kth_stream *s = open_small_buffer(e, "/ts/master.m3u8", 0, NULL);
+    bytes want = expected_variant("ts/v64", NULL);
+    uint64_t end = 0;
+    /* SEEK_END needs every size: they are probed, not downloaded. */
+    assert_int_equal(kth_stream_seek(s, 0, SEEK_END, &end), KTH_OK);
+    assert_int_equal(end, want.len);
+    assert_int_equal(kts_request_count(e->srv, "/ts/v64/seg8.ts", "GET"), 0);
+    unsigned seed = 5;
+    for (int i = 0; i < 40; i++) {
+        seed = seed * 1103515245u + 12345u;
+        uint64_t at = (seed >> 8) % want.len;
+        assert_int_equal(kth_stream_seek(s, (int64_t)at, SEEK_SET, NULL), KTH_OK);
+        uint8_t buf[5000];
+        size_t n = want.len - at < sizeof buf ? (size_t)(want.len - at) : sizeof buf;
+        read_exact(s, buf, n);
+        assert_memory_equal(buf, want.data + at, n);
+    }
+    assert_int_equal(kth_stream_seek(s, 0, SEEK_END, NULL), KTH_OK);
+    uint8_t b;
+    assert_int_equal(kth_stream_read(s, &b, 1), 0);
+    free(want.data);
+    kth_stream_close(s);
+}
+
+static void test_offline_replay_is_byte_exact_and_misses_fail_fast(void **state)
+{
+    struct hls_env *e = *state;
+    /* Played once online: a clear and an encrypted presentation, fully; fMP4 only begun. */
+    kth_stream *s = hls_open_variant(e, "/ts/master.m3u8", 0);
+    bytes ts = read_to_end(s, false);
+    kth_stream_close(s);
+    s = hls_open_variant(e, "/aes/master.m3u8", 0);
+    bytes aes = read_to_end(s, false);
+    kth_stream_close(s);
+    s = open_small_buffer(e, "/fmp4/master.m3u8", 0, NULL);
+    uint8_t buf[4096];
+    read_exact(s, buf, sizeof buf);
+    kth_stream_close(s);
+
+    kth_cache_close(e->cache);
+    e->cache = hls_open_cache(e->dir, true);
+    kts_reset(e->srv);
+
+    s = hls_open_variant(e, "/ts/master.m3u8", 0);
+    bytes again = read_to_end(s, false);
+    assert_same_bytes(&again, &ts);
+    free(again.data);
+    kth_stream_close(s);
+
+    s = hls_open_variant(e, "/aes/master.m3u8", 0);
+    again = read_to_end(s, false);
+    assert_same_bytes(&again, &aes);
+    free(again.data);
+    kth_stream_close(s);
+
+    /* The fMP4 stream opens (its playlists are cached) and fails at the first missing byte. */
+    s = hls_open_variant(e, "/fmp4/master.m3u8", 0);
+    int64_t n;
+    do {
+        n = kth_stream_read(s, buf, sizeof buf);
+    } while (n > 0);
+    assert_int_equal(n, KTH_ERR_OFFLINE_MISS);
+    char detail[1024];
+    kth_stream_last_error(s, detail, sizeof detail);
+    assert_non_null(strstr(detail, ".m4s"));
+    kth_stream_close(s);
+
+    /* Never played: fails at open. */
+    kth_stream *none = NULL;
+    char err[1024];
+    assert_int_equal(hls_try_open(e, "/byterange/index.m3u8", NULL, NULL, &none, err, sizeof err),
+                     KTH_ERR_OFFLINE_MISS);
+    assert_int_equal(kts_log_count(e->srv), 0); /* offline means no network at all */
+    free(ts.data);
+    free(aes.data);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(
+            test_seek_time_lands_on_segment_offsets_without_fetching_before, hls_setup,
+            hls_teardown),
+        cmocka_unit_test_setup_teardown(test_seek_time_in_fmp4_and_encrypted_variants, hls_setup,
+                                        hls_teardown),
+        cmocka_unit_test_setup_teardown(test_seek_into_cached_audio_is_immediate, hls_setup,
+                                        hls_teardown),
+        cmocka_unit_test_setup_teardown(test_byte_seeks_and_seek_end_are_byte_exact, hls_setup,
+                                        hls_teardown),
+        cmocka_unit_test_setup_teardown(test_offline_replay_is_byte_exact_and_misses_fail_fast,
+                                        hls_setup, hls_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
