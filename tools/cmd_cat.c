@@ -1,6 +1,7 @@
 /*
- * cmd_cat.c — `kithara cat [--cache-dir DIR] [--offline] [--start BYTES] URL`: writes exactly
- * the bytes a decoder would read to standard output.
+ * cmd_cat.c — `kithara cat [--cache-dir DIR] [--offline] [--start BYTES] [--variant N] URL`:
+ * writes exactly the bytes a decoder would read to standard output. At an HLS variant switch it
+ * says so on standard error and goes on with the new variant's bytes (init section first).
  */
 #include "commands.h"
 
@@ -12,9 +13,12 @@
 
 static int cat_usage(FILE *to, int code)
 {
-    fprintf(to, "usage: kithara cat [--cache-dir DIR] [--offline] [--start BYTES] URL\n"
-                "  Writes the stream's bytes to standard output, from BYTES (default 0).\n"
-                "  URL is an http(s) URL, a file:// URL or a local path.\n");
+    fprintf(to,
+            "usage: kithara cat [--cache-dir DIR] [--offline] [--start BYTES] [--variant N] URL\n"
+            "  Writes the stream's bytes to standard output, from BYTES (default 0).\n"
+            "  URL is an http(s) URL (a media file or an HLS playlist), a file:// URL or a\n"
+            "  local path. --variant N plays HLS variant N (0 = lowest bandwidth) only;\n"
+            "  without it ABR chooses, and each switch is reported on standard error.\n");
     return code;
 }
 
@@ -42,6 +46,17 @@ static int copy_stream(kth_stream *s, const char *url)
             return 0;
         if (n == KTH_ERR_SEEK_PENDING || n == KTH_ERR_RETRY)
             continue;
+        if (n == KTH_ERR_VARIANT_CHANGE) {
+            /* No decoder to recreate here: note the switch and read on. */
+            kth_status st = kth_stream_clear_variant_fence(s);
+            if (st != KTH_OK) {
+                tool_report_stream_error(s, url, st);
+                return 1;
+            }
+            fprintf(stderr, "kithara: variant switch at byte %llu: now variant %d\n",
+                    (unsigned long long)kth_stream_position(s), kth_stream_current_variant(s));
+            continue;
+        }
         if (n < 0) {
             tool_report_stream_error(s, url, n);
             return 1;
@@ -58,6 +73,7 @@ int cmd_cat(int argc, char **argv)
 {
     const char *url = NULL;
     uint64_t start = 0;
+    long variant = -1;
     tool_cache_options co = {NULL, false};
     for (int i = 1; i < argc; i++) {
         int c = tool_parse_cache_option(argc, argv, &i, &co);
@@ -76,6 +92,14 @@ int cmd_cat(int argc, char **argv)
                 return 2;
             }
             start = v;
+        } else if (strcmp(argv[i], "--variant") == 0 && i + 1 < argc) {
+            char *end;
+            errno = 0;
+            variant = strtol(argv[++i], &end, 10);
+            if (errno || *end || variant < 0 || variant > 1000 || argv[i][0] == '\0') {
+                tool_error("--variant: '%s' is not a variant index", argv[i]);
+                return 2;
+            }
         } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
             tool_error("cat: unknown option '%s'", argv[i]);
             return cat_usage(stderr, 2);
@@ -92,11 +116,16 @@ int cmd_cat(int argc, char **argv)
     kth_cache *cache = NULL;
     if (tool_is_remote(url) && tool_open_cache(&co, &cache) != KTH_OK)
         return 1;
+    kth_hls_options hls;
+    kth_hls_options_init(&hls);
+    hls.initial_variant = (int)variant;
     kth_stream *s;
     int rc = 1;
-    if (tool_open_stream(url, cache, &s) == KTH_OK) {
+    if (tool_open_stream(url, cache, &hls, &s) == KTH_OK) {
         kth_status st = KTH_OK;
-        if (start > 0 && (st = kth_stream_seek(s, (int64_t)start, SEEK_SET, NULL)) != KTH_OK)
+        if (variant >= 0 && (st = kth_stream_abr_set_manual(s, (size_t)variant)) != KTH_OK)
+            tool_error("%s: cannot fix variant %ld: %s", url, variant, kth_strerror(st));
+        else if (start > 0 && (st = kth_stream_seek(s, (int64_t)start, SEEK_SET, NULL)) != KTH_OK)
             tool_error("%s: cannot start at byte %llu: %s", url, (unsigned long long)start,
                        kth_strerror(st));
         else

@@ -1,6 +1,7 @@
 /*
  * cmd_info.c — `kithara info [--json] [--cache-dir DIR] [--offline] URL`: what a stream is —
- * its kind, length, content type, container and codec, and how much of it the cache holds.
+ * its kind, length, content type, container and codec, and how much of it the cache holds; for
+ * HLS, its variant ladder, the variant playing, and its duration.
  */
 #include "commands.h"
 
@@ -11,7 +12,8 @@ static int info_usage(FILE *to, int code)
 {
     fprintf(to, "usage: kithara info [--json] [--cache-dir DIR] [--offline] URL\n"
                 "  Prints the stream's kind, length, container, codec, sample rate, channels\n"
-                "  and the fraction of it held in the cache.\n");
+                "  and the fraction of it held in the cache; for an HLS playlist, its variants\n"
+                "  and duration.\n");
     return code;
 }
 
@@ -80,7 +82,7 @@ int cmd_info(int argc, char **argv)
         return 1;
     double fraction = remote ? cached_fraction(cache, url) : 1.0;
     kth_stream *s;
-    if (tool_open_stream(url, cache, &s) != KTH_OK) {
+    if (tool_open_stream(url, cache, NULL, &s) != KTH_OK) {
         kth_cache_close(cache);
         kth_shutdown();
         return 1;
@@ -97,7 +99,10 @@ int cmd_info(int argc, char **argv)
         bool known = kth_stream_length(s, &length);
         kth_media_info mi;
         kth_stream_media_info(s, &mi);
-        const char *kind = remote ? "progressive" : "file";
+        size_t variants = kth_stream_variant_count(s);
+        const char *kind = variants ? "hls" : remote ? "progressive" : "file";
+        if (variants)
+            fraction = -1; /* an HLS presentation is many assets; not summed here */
         if (json) {
             printf("{\"url\":\"");
             json_escape(url);
@@ -111,9 +116,27 @@ int cmd_info(int argc, char **argv)
                    kth_container_name(mi.container), kth_codec_name(mi.codec), mi.sample_rate,
                    mi.channels, mi.bitrate);
             if (fraction >= 0)
-                printf("%.4f}\n", fraction);
+                printf("%.4f", fraction);
             else
-                printf("0}\n");
+                printf(variants ? "null" : "0");
+            if (variants) {
+                printf(",\"duration\":%.3f,\"segments\":%zu,\"current_variant\":%d,"
+                       "\"variants\":[",
+                       kth_stream_total_duration(s), kth_stream_segment_count(s),
+                       kth_stream_current_variant(s));
+                for (size_t v = 0; v < variants; v++) {
+                    kth_hls_variant_info vi;
+                    if (kth_stream_variant_info(s, v, &vi) != KTH_OK)
+                        continue;
+                    printf("%s{\"bandwidth\":%llu,\"codec\":\"%s\",\"usable\":%s,\"uri\":\"",
+                           v ? "," : "", (unsigned long long)vi.bandwidth, kth_codec_name(vi.codec),
+                           vi.usable ? "true" : "false");
+                    json_escape(vi.uri);
+                    printf("\"}");
+                }
+                printf("]");
+            }
+            printf("}\n");
         } else {
             printf("url:         %s\n", url);
             printf("type:        %s\n", kind);
@@ -129,7 +152,20 @@ int cmd_info(int argc, char **argv)
                 printf("channels:    %u\n", mi.channels);
             if (mi.bitrate)
                 printf("bitrate:     %u bit/s\n", mi.bitrate);
-            printf("cached:      %.1f %%\n", fraction >= 0 ? fraction * 100 : 0.0);
+            if (variants) {
+                printf("duration:    %.3f s in %zu segments\n", kth_stream_total_duration(s),
+                       kth_stream_segment_count(s));
+                printf("variants:    %zu (playing %d)\n", variants, kth_stream_current_variant(s));
+                for (size_t v = 0; v < variants; v++) {
+                    kth_hls_variant_info vi;
+                    if (kth_stream_variant_info(s, v, &vi) == KTH_OK)
+                        printf("  [%zu] %8llu bit/s  %-8s %s%s\n", v,
+                               (unsigned long long)vi.bandwidth, kth_codec_name(vi.codec), vi.uri,
+                               vi.usable ? "" : "  (unusable)");
+                }
+            } else {
+                printf("cached:      %.1f %%\n", fraction >= 0 ? fraction * 100 : 0.0);
+            }
         }
     }
     kth_stream_close(s);

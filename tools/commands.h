@@ -29,8 +29,10 @@ bool tool_is_remote(const char *url);
 /* Opens the cache the options describe, printing a one-line error on failure. */
 kth_status tool_open_cache(const tool_cache_options *o, kth_cache **out);
 
-/* Opens a stream through `cache`, printing a one-line error on failure. */
-kth_status tool_open_stream(const char *url, kth_cache *cache, kth_stream **out);
+/* Opens a stream through `cache` (HLS options `hls` may be NULL: defaults), printing a one-line
+ * error on failure. */
+kth_status tool_open_stream(const char *url, kth_cache *cache, const kth_hls_options *hls,
+                            kth_stream **out);
 
 /* Prints "kithara: URL: <status sentence>: <detail>". */
 void tool_report_stream_error(kth_stream *s, const char *url, int64_t status);

@@ -45,11 +45,13 @@ kth_status tool_open_cache(const tool_cache_options *o, kth_cache **out)
     return st;
 }
 
-kth_status tool_open_stream(const char *url, kth_cache *cache, kth_stream **out)
+kth_status tool_open_stream(const char *url, kth_cache *cache, const kth_hls_options *hls,
+                            kth_stream **out)
 {
     kth_stream_options so;
     kth_stream_options_init(&so);
     so.cache = cache;
+    so.hls = hls;
     char err[512];
     err[0] = '\0';
     kth_status st = kth_stream_open(url, &so, out, err, sizeof err);
