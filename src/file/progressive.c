@@ -75,6 +75,11 @@ struct file_shared {
     uint64_t fetch_start, write_pos, gap_end; /* gap_end UINT64_MAX: open */
     /* Paused: the reader position beyond which the peer should be woken (UINT64_MAX: none). */
     _Atomic uint64_t resume_at;
+    /* A reader waits for the length (SEEK_END): fetch to the end regardless of read-ahead. */
+    atomic_bool length_wanted;
+    /* Moves each time a failed download is given another try (revive_locked): readers then
+     * take the fresh storage, which holds the same bytes. */
+    _Atomic uint64_t revival;
 };
 
 struct file_source {
@@ -84,7 +89,13 @@ struct file_source {
      * Joining waits for the first call from the stream, because the stream sets base.timeline
      * only after the source is created. */
     atomic_bool attached;
-    stream_source *inner; /* resource source over the generation's storage */
+    /* Resource source over the generation's storage. The reader thread replaces it (and only
+     * it does, so its own calls need no lock); calls from other threads (length, media info,
+     * notify, last error) hold inner_lock, which the swap holds too. inner_lock is a leaf
+     * above the resource's own lock. */
+    stream_source *inner;
+    platform_mutex inner_lock;
+    uint64_t revival; /* sh->revival the inner source's storage belongs to */
     uint64_t generation;
     bool delivered;  /* bytes were handed out (reader thread only) */
     char error[512]; /* reader thread only */
@@ -99,6 +110,8 @@ static file_shared *registry;
  * Lock held. */
 static uint64_t readahead_limit_locked(file_shared *sh)
 {
+    if (atomic_load(&sh->length_wanted) && !storage_resource_length(sh->storage, NULL))
+        return UINT64_MAX;
     uint64_t furthest = 0;
     for (size_t i = 0; i < sh->reader_count; i++) {
         const stream_timeline *t = sh->readers[i]->base.timeline;
@@ -134,6 +147,9 @@ static bool choose_gap_locked(file_shared *sh, storage_range *out)
     }
     if (found)
         return true;
+    /* A reader waits for the length: run to the end, filling what lies on the way. */
+    if (!length_known && atomic_load(&sh->length_wanted))
+        return storage_resource_first_gap(sh->storage, 0, UINT64_MAX, out);
     if (!sh->validated && sh->reader_count > 0)
         return storage_resource_first_gap(sh->storage, 0, UINT64_MAX, out); /* to validate */
     if (ahead_missing || sh->reader_count == 0)
@@ -246,6 +262,39 @@ static void commit_if_complete_locked(file_shared *sh)
                      kth_strerror(st));
 }
 
+/* A download that failed (its storage ended FAILED) gets another try when a stream opens or
+ * seeks: the cache gives a fresh storage with the same bytes, and a fresh placeholder replaces
+ * a failed one. Without a peer nothing would fetch, so nothing changes. Lock held. */
+static void revive_locked(file_shared *sh)
+{
+    if (!sh->peer)
+        return;
+    bool revived = false;
+    storage_state state = storage_resource_state(sh->storage);
+    if (state == STORAGE_FAILED || state == STORAGE_CANCELLED) {
+        kth_status st = cache_resource_revive(sh->res);
+        if (st != KTH_OK) {
+            platform_log(KTH_LOG_WARN, "file", "%s: cannot retry the download: %s", sh->url,
+                         kth_strerror(st));
+            return;
+        }
+        storage_resource_unref(sh->storage);
+        sh->storage = cache_resource_storage(sh->res);
+        revived = true;
+    }
+    if (!sh->validated && sh->placeholder &&
+        storage_resource_state(sh->placeholder) == STORAGE_FAILED) {
+        storage_resource *fresh;
+        if (storage_resource_new_memory(1, &fresh) == KTH_OK) {
+            storage_resource_unref(sh->placeholder);
+            sh->placeholder = fresh;
+            revived = true;
+        }
+    }
+    if (revived)
+        atomic_fetch_add(&sh->revival, 1);
+}
+
 static void on_complete(void *user, const net_result *r)
 {
     file_shared *sh = user;
@@ -263,6 +312,15 @@ static void on_complete(void *user, const net_result *r)
         commit_if_complete_locked(sh);
     } else if (r->status == KTH_ERR_CANCELLED || stopped) {
         commit_if_complete_locked(sh); /* paused, moved by a seek, or shutting down */
+    } else if (r->status == KTH_ERR_OUT_OF_RANGE && r->has_total_length &&
+               r->total_length == sh->fetch_start && sh->fetch_start > 0 &&
+               !storage_resource_length(sh->storage, NULL)) {
+        /* 416 for "from byte N on" with the file N bytes long: everything is here (a body
+         * that came without a length, cut exactly at its end). */
+        cache_resource_set_length(sh->res, r->total_length);
+        commit_if_complete_locked(sh);
+        if (!sh->validated && storage_resource_state(sh->storage) == STORAGE_COMMITTED)
+            mark_validated_locked(sh); /* complete as cached, like a file committed earlier */
     } else {
         char message[512];
         snprintf(message, sizeof message, "%s", r->message && *r->message ? r->message : sh->url);
@@ -361,6 +419,8 @@ static kth_status shared_create(const char *url, const file_source_options *opts
     sh->readahead = opts->readahead_bytes ? opts->readahead_bytes : DEFAULT_READAHEAD;
     atomic_init(&sh->generation, 0);
     atomic_init(&sh->resume_at, UINT64_MAX);
+    atomic_init(&sh->length_wanted, false);
+    atomic_init(&sh->revival, 0);
     if (!sh->url) {
         shared_destroy(sh);
         return KTH_ERR_NO_MEMORY;
@@ -374,6 +434,12 @@ static kth_status shared_create(const char *url, const file_source_options *opts
         if (st == KTH_OK) {
             sh->storage = cache_resource_storage(sh->res);
             snprintf(sh->content_type, sizeof sh->content_type, "%s", info.content_type);
+            if (!info.committed && info.length_known && info.present_bytes >= info.length) {
+                /* Every byte is here but the commit was not recorded (a crash right after
+                 * the last write): asking for more would only earn a 416. */
+                commit_if_complete_locked(sh);
+                info.committed = storage_resource_state(sh->storage) == STORAGE_COMMITTED;
+            }
             sh->validated = offline || info.committed || info.present_bytes == 0;
             if (!sh->validated)
                 st = storage_resource_new_memory(1, &sh->placeholder);
@@ -479,25 +545,37 @@ static storage_resource *reader_storage_locked(file_shared *sh)
 static bool follow_generation(file_source *fs)
 {
     file_shared *sh = fs->sh;
-    if (atomic_load(&sh->generation) == fs->generation)
+    bool same_generation = atomic_load(&sh->generation) == fs->generation;
+    if (same_generation && atomic_load(&sh->revival) == fs->revival)
         return true;
-    if (fs->delivered) {
+    if (!same_generation && fs->delivered) {
+        platform_mutex_lock(&fs->inner_lock);
         snprintf(fs->error, sizeof fs->error, "%s changed on the server while it was being read",
                  sh->url);
+        platform_mutex_unlock(&fs->inner_lock);
         return false;
     }
     platform_mutex_lock(&sh->lock);
     storage_resource *storage = storage_resource_ref(reader_storage_locked(sh));
     uint64_t generation = atomic_load(&sh->generation);
+    uint64_t revival = atomic_load(&sh->revival);
     platform_mutex_unlock(&sh->lock);
+    if (generation != fs->generation && fs->delivered) { /* it moved again meanwhile */
+        storage_resource_unref(storage);
+        return follow_generation(fs);
+    }
     stream_source *inner;
     kth_media_info hint = {.variant = -1};
     hint.container = kth_container_from_content_type(sh->content_type);
     if (stream_resource_source_new(storage, sh->url, &hint, &inner) == KTH_OK) {
         inner->timeline = fs->base.timeline;
-        fs->inner->ops->destroy(fs->inner);
+        platform_mutex_lock(&fs->inner_lock);
+        stream_source *old = fs->inner;
         fs->inner = inner;
         fs->generation = generation;
+        fs->revival = revival;
+        platform_mutex_unlock(&fs->inner_lock);
+        old->ops->destroy(old);
     }
     storage_resource_unref(storage);
     return fs->generation == generation;
@@ -507,9 +585,16 @@ static bool follow_generation(file_source *fs)
 static kth_status offline_miss(file_source *fs, uint64_t offset)
 {
     storage_range missing;
-    kth_status st = cache_resource_check_range(fs->sh->res, offset, offset + 1, &missing, fs->error,
-                                               sizeof fs->error);
-    return st == KTH_OK ? KTH_ERR_RETRY : st;
+    char why[sizeof fs->error];
+    why[0] = '\0';
+    kth_status st =
+        cache_resource_check_range(fs->sh->res, offset, offset + 1, &missing, why, sizeof why);
+    if (st == KTH_OK)
+        return KTH_ERR_RETRY;
+    platform_mutex_lock(&fs->inner_lock);
+    snprintf(fs->error, sizeof fs->error, "%s", why);
+    platform_mutex_unlock(&fs->inner_lock);
+    return st;
 }
 
 static source_wait fs_wait_range(stream_source *src, uint64_t start, uint64_t end,
@@ -556,6 +641,8 @@ static source_read fs_read_at(stream_source *src, uint64_t offset, void *buf, si
         fs->delivered = true;
         if (offset + r.n >= atomic_load(&fs->sh->resume_at))
             wake_peer(fs->sh); /* the paused download should move on */
+    } else if (r.kind == KTH_READ_PENDING && r.reason == KTH_PENDING_NOT_READY && fs->sh->peer) {
+        wake_peer(fs->sh); /* a reader that does not wait (try_read, no timeout) still asks */
     } else if (r.kind == KTH_READ_PENDING && r.reason == KTH_PENDING_NOT_READY && !fs->sh->peer) {
         kth_status st = offline_miss(fs, offset);
         if (st != KTH_ERR_RETRY && st != KTH_OK) {
@@ -569,7 +656,10 @@ static source_read fs_read_at(stream_source *src, uint64_t offset, void *buf, si
 static bool fs_length(stream_source *src, uint64_t *length)
 {
     file_source *fs = from_base(src);
-    return fs->inner->ops->length(fs->inner, length);
+    platform_mutex_lock(&fs->inner_lock);
+    bool known = fs->inner->ops->length(fs->inner, length);
+    platform_mutex_unlock(&fs->inner_lock);
+    return known;
 }
 
 static source_wait fs_wait_length(stream_source *src, const stream_wait_ctx *ctx,
@@ -581,14 +671,24 @@ static source_wait fs_wait_length(stream_source *src, const stream_wait_ctx *ctx
         *status = KTH_ERR_CHANGED;
         return SOURCE_WAIT_ERROR;
     }
+    atomic_store(&fs->sh->length_wanted, true);
     wake_peer(fs->sh);
-    return fs->inner->ops->wait_length(fs->inner, ctx, status);
+    source_wait w = fs->inner->ops->wait_length(fs->inner, ctx, status);
+    /* Released from the placeholder (validated) or the file changed: as in fs_wait_range. */
+    for (int pass = 0; w == SOURCE_WAIT_ERROR && *status == KTH_ERR_CHANGED && pass < 4; pass++) {
+        if (!follow_generation(fs))
+            break;
+        w = fs->inner->ops->wait_length(fs->inner, ctx, status);
+    }
+    return w;
 }
 
 static void fs_notify_waiting(stream_source *src)
 {
     file_source *fs = from_base(src);
+    platform_mutex_lock(&fs->inner_lock);
     fs->inner->ops->notify_waiting(fs->inner);
+    platform_mutex_unlock(&fs->inner_lock);
 }
 
 static void fs_set_position(stream_source *src, uint64_t position, uint64_t epoch)
@@ -601,6 +701,7 @@ static void fs_set_position(stream_source *src, uint64_t position, uint64_t epoc
         return;
     platform_cancel *move = NULL;
     platform_mutex_lock(&sh->lock);
+    revive_locked(sh); /* a seek after a failed download tries again */
     /* A fetch that will not reach the new position soon is stopped, so the next poll starts an
      * urgent one there. Bytes it already wrote stay: they are the file's bytes at their offsets. */
     if (sh->fetch_active && !sh->stop_requested &&
@@ -620,17 +721,24 @@ static void fs_set_position(stream_source *src, uint64_t position, uint64_t epoc
 static void fs_media_info(stream_source *src, kth_media_info *info)
 {
     file_source *fs = from_base(src);
+    platform_mutex_lock(&fs->inner_lock);
     fs->inner->ops->media_info(fs->inner, info);
+    platform_mutex_unlock(&fs->inner_lock);
 }
 
 static size_t fs_last_error(stream_source *src, char *buf, size_t size)
 {
     file_source *fs = from_base(src);
+    platform_mutex_lock(&fs->inner_lock);
+    size_t len;
     if (fs->error[0]) {
         int n = snprintf(buf, size, "%s", fs->error);
-        return n > 0 ? (size_t)n : 0;
+        len = n > 0 ? (size_t)n : 0;
+    } else {
+        len = fs->inner->ops->last_error(fs->inner, buf, size);
     }
-    return fs->inner->ops->last_error(fs->inner, buf, size);
+    platform_mutex_unlock(&fs->inner_lock);
+    return len;
 }
 
 static void fs_destroy(stream_source *src)
@@ -647,6 +755,7 @@ static void fs_destroy(stream_source *src)
     sh->reader_slots--;
     platform_mutex_unlock(&sh->lock);
     fs->inner->ops->destroy(fs->inner);
+    platform_mutex_destroy(&fs->inner_lock);
     shared_release(sh);
     free(fs);
 }
@@ -674,15 +783,22 @@ kth_status file_source_new(const char *url, const file_source_options *opts, str
     file_source *fs = calloc(1, sizeof *fs);
     if (!fs)
         return KTH_ERR_NO_MEMORY;
+    if (platform_mutex_init(&fs->inner_lock) != KTH_OK) {
+        free(fs);
+        return KTH_ERR_NO_MEMORY;
+    }
     kth_status st = shared_acquire(url, opts, &fs->sh, err, errlen);
     if (st != KTH_OK) {
+        platform_mutex_destroy(&fs->inner_lock);
         free(fs);
         return st;
     }
     file_shared *sh = fs->sh;
     platform_mutex_lock(&sh->lock);
+    revive_locked(sh); /* a new stream after a failed download tries again */
     storage_resource *storage = storage_resource_ref(reader_storage_locked(sh));
     fs->generation = atomic_load(&sh->generation);
+    fs->revival = atomic_load(&sh->revival);
     kth_media_info hint = {.variant = -1};
     hint.container = kth_container_from_content_type(sh->content_type);
     platform_mutex_unlock(&sh->lock);
@@ -708,6 +824,7 @@ kth_status file_source_new(const char *url, const file_source_options *opts, str
     if (st != KTH_OK) {
         if (fs->inner)
             fs->inner->ops->destroy(fs->inner);
+        platform_mutex_destroy(&fs->inner_lock);
         shared_release(sh);
         free(fs);
         return st;
