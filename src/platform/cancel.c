@@ -123,8 +123,9 @@ void platform_cancel_cancel(platform_cancel *token)
     if (!fire)
         return;
 
-    /* Read the callbacks before invoking any: once firing drops to zero the waker's owner may
-     * free it. */
+    /* Every waker of the batch stays marked firing until all callbacks have run, so none can
+     * be freed (remove_waker waits) while this walks the list. Wake callbacks only signal; they
+     * must not block, or a remove_waker of another waker in the batch would wait on them. */
     for (platform_cancel_waker *w = fire; w; w = w->fire_next)
         w->wake(w->arg);
 

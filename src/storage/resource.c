@@ -164,8 +164,13 @@ kth_status storage_resource_open_complete_file(const char *path, storage_resourc
         return e == ENOENT ? KTH_ERR_NOT_FOUND : KTH_ERR_IO;
     }
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        set_err(err, errlen, "not a regular file:", path, S_ISREG(st.st_mode) ? errno : EINVAL);
+    if (fstat(fd, &st) != 0) {
+        set_err(err, errlen, "cannot stat", path, errno);
+        close(fd);
+        return KTH_ERR_IO;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        set_err(err, errlen, "not a regular file:", path, EINVAL);
         close(fd);
         return KTH_ERR_IO;
     }
@@ -524,9 +529,10 @@ storage_wait storage_resource_wait_length(storage_resource *r, int64_t deadline_
 kth_status storage_resource_read_at(storage_resource *r, uint64_t offset, void *buf, size_t n,
                                     size_t *got)
 {
-    if (!r || !got || (!buf && n))
-        return KTH_ERR_INVALID_ARG;
-    *got = 0;
+    if (got)
+        *got = 0;
+    if (!r || !got || !buf || n == 0)
+        return KTH_ERR_INVALID_ARG; /* n == 0 would read as a proven EOF */
     platform_mutex_lock(&r->lock);
     uint64_t run_end = storage_range_set_run_end(&r->ranges, offset);
     if (run_end == offset) {

@@ -164,7 +164,8 @@ storage_wait storage_resource_wait_length(storage_resource *r, int64_t deadline_
 /* Copies up to `n` present bytes starting at `offset` into buf; *got receives the count (the
  * contiguous present run, capped at n). Returns KTH_OK with *got = 0 only at proven EOF
  * (committed and offset >= length); KTH_ERR_RETRY when the byte at offset is not present;
- * KTH_ERR_IO when the file read fails. Never blocks on the writer. */
+ * KTH_ERR_IO when the file read fails; KTH_ERR_INVALID_ARG for NULL arguments or n == 0.
+ * Never blocks on the writer. */
 kth_status storage_resource_read_at(storage_resource *r, uint64_t offset, void *buf, size_t n,
                                     size_t *got);
 

@@ -153,6 +153,8 @@ static size_t rs_last_error(stream_source *src, char *buf, size_t size)
     int n;
     if (rs->io_error[0])
         n = snprintf(buf, size, "%s", rs->io_error);
+    else if (st != KTH_OK && strncmp(detail, rs->name, strlen(rs->name)) == 0)
+        n = snprintf(buf, size, "%s", detail); /* it names the resource already */
     else if (st != KTH_OK)
         n = snprintf(buf, size, "%s: %s", rs->name, detail);
     else

@@ -283,20 +283,32 @@ static kth_status wait_for_length(kth_stream *s, uint64_t *length)
     return KTH_ERR_INTERNAL;
 }
 
-/* Moves the position to `target`, bumps the epoch, and tells the source and blocked readers.
- * Called without the stream lock. */
-static void move_to(kth_stream *s, uint64_t target)
+/* Sets the position to `target` and bumps the epoch. Stream lock held. Returns the epoch. */
+static uint64_t set_position_locked(kth_stream *s, uint64_t target)
 {
-    platform_mutex_lock(&s->lock);
     atomic_store(&s->timeline.position, target);
     uint64_t epoch = atomic_fetch_add(&s->timeline.epoch, 1) + 1;
     atomic_store(&s->timeline.flushing, true);
-    platform_mutex_unlock(&s->lock);
+    return epoch;
+}
 
+/* Tells the source and blocked readers about a move to `target` made at `epoch`. Called
+ * without the stream lock. */
+static void announce_move(kth_stream *s, uint64_t target, uint64_t epoch)
+{
     if (s->source->ops->set_position)
         s->source->ops->set_position(s->source, target, epoch);
     s->source->ops->notify_waiting(s->source);
     publish(s, KTH_EVENT_STREAM_SEEK, KTH_OK, NULL);
+}
+
+/* Moves the position to `target` and announces it. Called without the stream lock. */
+static void move_to(kth_stream *s, uint64_t target)
+{
+    platform_mutex_lock(&s->lock);
+    uint64_t epoch = set_position_locked(s, target);
+    platform_mutex_unlock(&s->lock);
+    announce_move(s, target, epoch);
 }
 
 kth_status kth_stream_seek(kth_stream *s, int64_t offset, int whence, uint64_t *new_pos)
@@ -334,8 +346,11 @@ kth_status kth_stream_seek(kth_stream *s, int64_t offset, int whence, uint64_t *
         platform_mutex_unlock(&s->lock);
         return KTH_ERR_OUT_OF_RANGE;
     }
+    /* In the same critical section as reading the base, so SEEK_CUR from two threads does not
+     * lose one of the moves. */
+    uint64_t epoch = set_position_locked(s, target);
     platform_mutex_unlock(&s->lock);
-    move_to(s, target);
+    announce_move(s, target, epoch);
     if (new_pos)
         *new_pos = target;
     return KTH_OK;

@@ -189,7 +189,9 @@ static void test_http_errors_fail_with_url_and_status(void **state)
     assert_int_equal(n, KTH_ERR_NOT_FOUND);
     char detail[512];
     kth_stream_last_error(s, detail, sizeof detail);
-    assert_non_null(strstr(detail, "/missing.mp3"));
+    const char *named = strstr(detail, "/missing.mp3");
+    assert_non_null(named);
+    assert_null(strstr(named + 1, "/missing.mp3")); /* named once, not once per layer */
     assert_non_null(strstr(detail, "404"));
     kth_stream_close(s);
 }

@@ -312,6 +312,9 @@ static void test_failed_resource_keeps_present_bytes_readable(void **state)
     size_t got;
     assert_int_equal(storage_resource_read_at(r, 0, buf, 10, &got), KTH_OK);
     assert_memory_equal(buf, data, 10);
+    /* Asking for nothing is an error, never a zero count that would read as EOF. */
+    assert_int_equal(storage_resource_read_at(r, 0, buf, 0, &got), KTH_ERR_INVALID_ARG);
+    assert_int_equal(got, 0);
     assert_int_equal(storage_resource_error(r, NULL, 0), KTH_ERR_NETWORK);
 }
 
