@@ -46,6 +46,7 @@ typedef struct file_shared file_shared;
 struct file_shared {
     /* Registry fields, guarded by registry_lock. */
     int refs;
+    bool dying; /* last reference gone; still listed until its cache handle is closed */
     file_shared *next;
     kth_cache *cache;
     char *url;
@@ -102,6 +103,7 @@ struct file_source {
 };
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t registry_cond = PTHREAD_COND_INITIALIZER; /* a dying entry left */
 static file_shared *registry;
 
 /* ---- writer side (downloader thread) ---- */
@@ -386,7 +388,8 @@ static net_poll_result on_poll(void *user, net_batch *batch)
 
 /* ---- the shared object and its registry ---- */
 
-static void shared_destroy(file_shared *sh)
+/* Stops the download and closes the cache handle (recording what it holds). */
+static void shared_close(file_shared *sh)
 {
     if (sh->peer)
         net_peer_unregister(sh->peer); /* every callback is over after this */
@@ -395,7 +398,14 @@ static void shared_destroy(file_shared *sh)
         commit_if_complete_locked(sh);
         platform_mutex_unlock(&sh->lock);
         cache_resource_close(sh->res);
+        sh->res = NULL;
     }
+    sh->peer = NULL;
+}
+
+static void shared_destroy(file_shared *sh)
+{
+    shared_close(sh);
     storage_resource_unref(sh->storage);
     storage_resource_unref(sh->placeholder);
     cache_asset_release(sh->asset);
@@ -470,13 +480,21 @@ static kth_status shared_acquire(const char *url, const file_source_options *opt
     /* Creation happens under the registry lock so two streams opening the same URL at once
      * still share one writer. It does index lookups only (no network). */
     pthread_mutex_lock(&registry_lock);
-    for (file_shared *sh = registry; sh; sh = sh->next) {
+    for (file_shared *sh = registry; sh;) {
         if (sh->cache == opts->cache && strcmp(sh->url, url) == 0) {
+            if (sh->dying) {
+                /* Its cache handle is still open: a second writer must not start beside it.
+                 * Wait for it to leave, then look again. */
+                pthread_cond_wait(&registry_cond, &registry_lock);
+                sh = registry;
+                continue;
+            }
             sh->refs++;
             pthread_mutex_unlock(&registry_lock);
             *out = sh;
             return KTH_OK;
         }
+        sh = sh->next;
     }
     file_shared *sh;
     kth_status st = shared_create(url, opts, &sh, err, errlen);
@@ -493,17 +511,22 @@ static void shared_release(file_shared *sh)
 {
     pthread_mutex_lock(&registry_lock);
     bool last = --sh->refs == 0;
-    if (last) {
-        for (file_shared **p = &registry; *p; p = &(*p)->next) {
-            if (*p == sh) {
-                *p = sh->next;
-                break;
-            }
+    if (last)
+        sh->dying = true;
+    pthread_mutex_unlock(&registry_lock);
+    if (!last)
+        return;
+    shared_close(sh); /* outside the registry lock: it may wait for the downloader and disk */
+    pthread_mutex_lock(&registry_lock);
+    for (file_shared **p = &registry; *p; p = &(*p)->next) {
+        if (*p == sh) {
+            *p = sh->next;
+            break;
         }
     }
+    pthread_cond_broadcast(&registry_cond);
     pthread_mutex_unlock(&registry_lock);
-    if (last)
-        shared_destroy(sh);
+    shared_destroy(sh);
 }
 
 /* ---- reader side ---- */
@@ -559,14 +582,14 @@ static bool follow_generation(file_source *fs)
     storage_resource *storage = storage_resource_ref(reader_storage_locked(sh));
     uint64_t generation = atomic_load(&sh->generation);
     uint64_t revival = atomic_load(&sh->revival);
+    kth_media_info hint = {.variant = -1};
+    hint.container = kth_container_from_content_type(sh->content_type);
     platform_mutex_unlock(&sh->lock);
     if (generation != fs->generation && fs->delivered) { /* it moved again meanwhile */
         storage_resource_unref(storage);
         return follow_generation(fs);
     }
     stream_source *inner;
-    kth_media_info hint = {.variant = -1};
-    hint.container = kth_container_from_content_type(sh->content_type);
     if (stream_resource_source_new(storage, sh->url, &hint, &inner) == KTH_OK) {
         inner->timeline = fs->base.timeline;
         platform_mutex_lock(&fs->inner_lock);
@@ -579,6 +602,15 @@ static bool follow_generation(file_source *fs)
     }
     storage_resource_unref(storage);
     return fs->generation == generation;
+}
+
+/* After the inner source reported KTH_ERR_CHANGED: waits out the invalidation or validation
+ * that caused it. Both fail the old storage and move the generation under sh->lock, so once
+ * the lock is free the new generation is visible and follow_generation does not miss it. */
+static void settle(file_shared *sh)
+{
+    platform_mutex_lock(&sh->lock);
+    platform_mutex_unlock(&sh->lock);
 }
 
 /* Offline (no peer): a missing byte will never come. Fills fs->error and returns the status. */
@@ -619,6 +651,7 @@ static source_wait fs_wait_range(stream_source *src, uint64_t start, uint64_t en
     /* The file changed while we waited: a reader that handed out nothing yet moves to the new
      * version (bounded: each pass needs another change on the server). */
     for (int pass = 0; w == SOURCE_WAIT_ERROR && *status == KTH_ERR_CHANGED && pass < 4; pass++) {
+        settle(fs->sh);
         if (!follow_generation(fs))
             break;
         w = fs->inner->ops->wait_range(fs->inner, start, end, ctx, status);
@@ -634,9 +667,11 @@ static source_read fs_read_at(stream_source *src, uint64_t offset, void *buf, si
     if (!follow_generation(fs))
         return r;
     r = fs->inner->ops->read_at(fs->inner, offset, buf, n);
-    if (r.kind == KTH_READ_ERROR && r.status == KTH_ERR_CHANGED && !fs->delivered &&
-        follow_generation(fs))
-        r = fs->inner->ops->read_at(fs->inner, offset, buf, n);
+    if (r.kind == KTH_READ_ERROR && r.status == KTH_ERR_CHANGED && !fs->delivered) {
+        settle(fs->sh);
+        if (follow_generation(fs))
+            r = fs->inner->ops->read_at(fs->inner, offset, buf, n);
+    }
     if (r.kind == KTH_READ_BYTES) {
         fs->delivered = true;
         if (offset + r.n >= atomic_load(&fs->sh->resume_at))
@@ -676,6 +711,7 @@ static source_wait fs_wait_length(stream_source *src, const stream_wait_ctx *ctx
     source_wait w = fs->inner->ops->wait_length(fs->inner, ctx, status);
     /* Released from the placeholder (validated) or the file changed: as in fs_wait_range. */
     for (int pass = 0; w == SOURCE_WAIT_ERROR && *status == KTH_ERR_CHANGED && pass < 4; pass++) {
+        settle(fs->sh);
         if (!follow_generation(fs))
             break;
         w = fs->inner->ops->wait_length(fs->inner, ctx, status);

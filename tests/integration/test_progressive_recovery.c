@@ -3,7 +3,8 @@
  * that never blocks (try_read without a timeout), SEEK_END on a body without Content-Length
  * and a small read-ahead, a download that failed and is tried again on a seek or a new stream,
  * a file whose every byte is cached but whose completion was never recorded, and the length
- * and media queries from another thread while the reader moves between generations.
+ * and media queries from another thread while the reader moves between generations, and
+ * streams of one URL opened and closed from several threads at once.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -289,6 +290,68 @@ static void test_queries_from_another_thread_while_the_reader_changes_storage(vo
     }
 }
 
+struct churner {
+    struct env *e;
+    int failures;
+};
+
+static void *churn_thread(void *arg)
+{
+    struct churner *c = arg;
+    char url[512];
+    kts_url(c->e->srv, "/churn.mp3", url, sizeof url);
+    static _Thread_local uint8_t buf[16 * 1024];
+    for (int round = 0; round < 15; round++) {
+        kth_stream_options so;
+        kth_stream_options_init(&so);
+        so.downloader = c->e->d;
+        so.cache = c->e->cache;
+        so.read_timeout_ms = 20000;
+        kth_stream *s;
+        if (kth_stream_open(url, &so, &s, NULL, 0) != KTH_OK) {
+            c->failures++;
+            continue;
+        }
+        uint64_t start = (uint64_t)round * 7919 % 400000, pos = start;
+        if (kth_stream_seek(s, (int64_t)start, SEEK_SET, NULL) != KTH_OK)
+            c->failures++;
+        while (pos < start + 60000) {
+            int64_t n = kth_stream_read(s, buf, sizeof buf);
+            if (n <= 0 || kts_synth_check(66, pos, buf, (size_t)n) != (size_t)n) {
+                c->failures++;
+                break;
+            }
+            pos += (uint64_t)n;
+        }
+        kth_stream_close(s);
+    }
+    return NULL;
+}
+
+/* Streams of one URL opened and closed from four threads at once: each sees the file's bytes,
+ * and a stream opened while the last one of the URL is closing waits for its download to end
+ * rather than starting a second writer beside it. */
+static void test_streams_of_one_url_opened_and_closed_from_several_threads(void **state)
+{
+    struct env *e = *state;
+    const uint64_t size = 500 * 1000;
+    kts_add_synth(e->srv, "/churn.mp3", size, 66, NULL);
+    kts_add_fault(e->srv, "/churn.mp3", &(kts_fault){.kind = KTS_FAULT_RATE, .bytes = 4000000});
+    struct churner c[4];
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) {
+        c[i] = (struct churner){.e = e};
+        assert_int_equal(pthread_create(&t[i], NULL, churn_thread, &c[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(c[i].failures, 0);
+    }
+    kth_stream *s = open_stream(e, "/churn.mp3", 0, 20000);
+    read_to_end_checked(s, 66, size);
+    kth_stream_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -302,6 +365,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_queries_from_another_thread_while_the_reader_changes_storage, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_streams_of_one_url_opened_and_closed_from_several_threads, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
