@@ -15,9 +15,11 @@
  * index stays small).
  *
  * Crash safety: the index only claims bytes already on disk (data is synced before it is
- * recorded). After a crash or kill at any moment, reopening serves only bytes that were really
- * written, and partial downloads resume from what is missing; a data file that is missing or
- * shorter than the index says is repaired by dropping the claim, never trusted.
+ * recorded, at checkpoints: see checkpoint_bytes; between them the kernel is asked to start
+ * writing new data back, so a checkpoint's sync is short). After a crash or kill at any moment,
+ * reopening serves only bytes that were really written, and partial downloads resume from what is
+ * missing; a data file that is missing or shorter than the index says is repaired by dropping the
+ * claim, never trusted.
  *
  * Size: the cache evicts whole assets, least recently used first, down to its byte budget after
  * writes and on kth_cache_gc. An asset in use by an open stream (leased) or pinned with
@@ -68,7 +70,7 @@ typedef struct kth_cache_options {
      * was written) but a power loss may not. For throwaway caches and tests. */
     bool durable;
     /* How often a download in progress records which bytes it has, so a crash or kill loses at
-     * most this much: after this many new bytes (default 4 MiB) or this much time (default
+     * most this much: after this many new bytes (default 16 MiB) or this much time (default
      * 1000 ms), whichever comes first, and always at commit and when the resource is closed.
      * 0 selects the default. */
     uint64_t checkpoint_bytes;

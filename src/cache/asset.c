@@ -23,6 +23,10 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Durable caches start writeback after this many new bytes of a resource (see
+ * cache_resource_write). */
+#define WRITEBACK_STEP ((uint64_t)1 << 20)
+
 /* --- leases --- */
 
 static void live_remove_locked(kth_cache *c, cache_asset *a)
@@ -410,6 +414,13 @@ kth_status cache_resource_write(cache_resource *h, uint64_t offset, const void *
     }
     if (st == KTH_OK) {
         h->unrecorded_writes += n;
+        h->unflushed_writes += n;
+        /* Durable: start writing back every WRITEBACK_STEP, so the sync at the next
+         * checkpoint finds little to do and stalls this (the downloader's) thread briefly. */
+        if (c->durable && h->unflushed_writes >= WRITEBACK_STEP) {
+            h->unflushed_writes = 0;
+            storage_resource_start_writeback(h->storage, 0, 0);
+        }
         if (h->unrecorded_writes >= c->checkpoint_bytes ||
             platform_monotonic_ns() - h->last_checkpoint_ns >= c->checkpoint_ns) {
             st = checkpoint_locked(h);

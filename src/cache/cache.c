@@ -25,7 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define DEFAULT_CHECKPOINT_BYTES ((uint64_t)4 << 20)
+#define DEFAULT_CHECKPOINT_BYTES ((uint64_t)16 << 20)
 #define DEFAULT_CHECKPOINT_MS    1000
 
 void kth_cache_options_init(kth_cache_options *opts)

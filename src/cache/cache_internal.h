@@ -88,6 +88,7 @@ struct cache_resource {
     uint64_t recorded_length;
     /* Checkpoint pacing. */
     uint64_t unrecorded_writes;
+    uint64_t unflushed_writes; /* since writeback was last started (durable caches) */
     int64_t last_checkpoint_ns;
     char etag[CACHE_TEXT_MAX];
     char last_modified[CACHE_TEXT_MAX];

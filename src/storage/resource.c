@@ -667,6 +667,18 @@ kth_status storage_resource_sync(storage_resource *r)
     return KTH_OK;
 }
 
+void storage_resource_start_writeback(storage_resource *r, uint64_t offset, uint64_t len)
+{
+#ifdef __linux__
+    if (r && r->fd >= 0 && offset <= (uint64_t)INT64_MAX && len <= (uint64_t)INT64_MAX - offset)
+        (void)sync_file_range(r->fd, (off_t)offset, (off_t)len, SYNC_FILE_RANGE_WRITE);
+#else
+    (void)r;
+    (void)offset;
+    (void)len;
+#endif
+}
+
 kth_status storage_resource_error(storage_resource *r, char *buf, size_t buflen)
 {
     platform_mutex_lock(&r->lock);

@@ -122,6 +122,12 @@ kth_status storage_resource_snapshot(storage_resource *r, storage_snapshot *out)
  * thread; does not take the resource lock. */
 kth_status storage_resource_sync(storage_resource *r);
 
+/* Asks the kernel to start writing [offset, offset + len) of the file (len 0: to its end) back
+ * to disk without waiting for it (Linux sync_file_range; nothing elsewhere or in memory), so that a
+ * later storage_resource_sync has little left to do. Best effort: failures are ignored. Any thread;
+ * does not take the resource lock. */
+void storage_resource_start_writeback(storage_resource *r, uint64_t offset, uint64_t len);
+
 /* --- writer side --- */
 
 /* Stores `n` bytes at `offset` and wakes readers. Returns KTH_ERR_STATE unless ACTIVE,
