@@ -12,6 +12,12 @@
  * fence is the first byte of the new variant's part, and offsets before it keep meaning the old
  * variant's bytes (a seek back there reads them, behind a fence of its own).
  *
+ * Cache: segments, keys and playlists go through the stream's asset cache, and the whole
+ * presentation is one asset, kept (never evicted) while the stream is open. With a memory-only
+ * cache everything fetched therefore stays in memory until the stream closes: max_bytes must
+ * hold what is played (plus up to 64 KiB per playlist, key and segment), or fetches fail with
+ * KTH_ERR_LIMIT.
+ *
  * Every function here returns KTH_ERR_UNSUPPORTED (or 0 / false) for a stream that is not HLS.
  * Threads: any thread, concurrently with a blocked read, unless said otherwise.
  */
@@ -31,9 +37,9 @@ extern "C" {
 #endif
 
 /* The AES-128 key hook: lets a program fetch keys from where its licence server wants them.
- * Each function may be NULL. They run on the downloader's thread (rewrite and headers) or on
- * the thread that received the key (transform); they must not block for long and must not call
- * back into the stream. */
+ * Each function may be NULL. They run on the downloader's thread, or on the thread of a
+ * kth_stream_seek_time / SEEK_END that needs a key to size a segment; they may run on several
+ * threads at once, must not block for long and must not call back into the stream. */
 typedef struct kth_hls_key_hook {
     /* Rewrites the key URI (resolved, absolute) into out (size bytes, NUL-terminated). Return
      * false to keep the original. */
@@ -50,10 +56,11 @@ typedef struct kth_hls_key_hook {
 
 /* HLS options. Start from kth_hls_options_init. */
 typedef struct kth_hls_options {
-    /* The variant to start with (index in the ladder, ascending bandwidth), or -1 to let ABR
-     * pick (the lowest rung whose bandwidth fits initial_estimate_bps). Default -1. */
+    /* The variant to start with (index in the ladder, ascending bandwidth; an index past the
+     * top means the top rung), or -1 to pick from initial_estimate_bps: the highest rung whose
+     * declared bandwidth is at most the estimate, else the lowest. Default -1. */
     int initial_variant;
-    /* Throughput assumed before anything is measured, bit/s. 0: default 400000. */
+    /* Throughput assumed before anything is measured, bit/s. 0: default 256000. */
     uint64_t initial_estimate_bps;
     /* Media seconds fetched ahead of the reader. 0: default 30. */
     double buffer_target_s;
@@ -94,7 +101,9 @@ KTH_API int kth_stream_current_variant(kth_stream *stream);
 
 /* Automatic choice from the measured throughput and the buffer. */
 KTH_API kth_status kth_stream_abr_set_auto(kth_stream *stream);
-/* A fixed variant (index in the ladder). KTH_ERR_OUT_OF_RANGE for a bad index. */
+/* A fixed variant (index in the ladder). KTH_ERR_OUT_OF_RANGE for a bad index. A variant
+ * whose media playlist could not be loaded (kth_hls_variant_info: not usable) is accepted but
+ * never played: the stream stays on the variant it is on. */
 KTH_API kth_status kth_stream_abr_set_manual(kth_stream *stream, size_t variant);
 /* The highest declared bandwidth automatic mode may pick, bit/s; 0 removes the cap. */
 KTH_API kth_status kth_stream_abr_set_cap(kth_stream *stream, uint64_t max_bps);

@@ -142,8 +142,13 @@ static void seg_on_complete(void *user, const net_result *r)
         st = session_set_entry_size(s, f->variant, f->entry, f->plain_written);
         if (st == KTH_OK) {
             st = cache_resource_commit(f->res, f->plain_written);
+            uint64_t length = 0;
             if (st == KTH_ERR_IO)
                 st = KTH_OK; /* readers see it committed; only its record failed */
+            else if (st == KTH_ERR_STATE &&
+                     storage_resource_state(slot->storage) == STORAGE_COMMITTED &&
+                     storage_resource_length(slot->storage, &length) && length == f->plain_written)
+                st = KTH_OK; /* the same resource at another place was completed first */
             else if (st != KTH_OK)
                 snprintf(why, sizeof why, "the body ended before the segment was complete");
         }
@@ -372,9 +377,11 @@ static bool decide(hls_session *s, size_t segment, double buffer_s, pending_even
     bool switched = false;
     size_t from = last->variant;
     if (variant != last->variant && allowed) {
+        /* The new variant starts at its segment holding the boundary's time (with segments
+         * that are not aligned, a little audio repeats rather than goes missing). */
         double t = seg->start;
         size_t first = hls_layout_segment_at_time(s->variants[variant].layout, t + 1e-3);
-        if (session_append_period(s, variant, first)) {
+        if (session_append_period(s, variant, first, segment)) {
             switched = true;
             s->segments_since_switch = 0;
         }
@@ -394,6 +401,21 @@ static bool decide(hls_session *s, size_t segment, double buffer_s, pending_even
         ev->kind = KTH_EVENT_VARIANT_CHANGED;
     }
     return switched;
+}
+
+/* True when another entry sharing `slot`'s resource (the same URI and range at several
+ * places in the playlists) is being fetched: one writer per resource. Lock held. */
+static bool fetching_elsewhere(hls_session *s, const hls_slot *slot)
+{
+    for (size_t vi = 0; vi < s->ladder.count; vi++) {
+        const hls_variant_state *v = &s->variants[vi];
+        for (size_t e = 0; v->slots && e < v->entry_count; e++) {
+            const hls_slot *o = &v->slots[e];
+            if (o != slot && o->fetching && o->storage == slot->storage)
+                return true;
+        }
+    }
+    return false;
 }
 
 static net_poll_result on_poll(void *user, net_batch *batch)
@@ -423,11 +445,22 @@ static net_poll_result on_poll(void *user, net_batch *batch)
     uint64_t ahead_bytes = 0;
     bool contiguous = true, first = true, stop = false, key_wait = false;
     walk w;
-    if (where != HLS_PAST_END) {
+    bool past_end = where == HLS_PAST_END;
+    if (!past_end) {
         w.period = place.period;
         w.entry = place.entry;
         w.in_prefix = s->periods[place.period].prefix_init == place.entry;
         atomic_store(&s->current_variant, place.variant);
+    } else {
+        /* The reader is at (or past) the end: its EOF is proven by the commit of the last
+         * entry with bytes, so that one entry is the window. */
+        size_t lv, le;
+        session_last_entry_with_bytes(s, &lv, &le);
+        w.period = s->period_count - 1;
+        w.entry = le;
+        w.in_prefix = s->periods[w.period].prefix_init == le;
+        window_variant = lv;
+        window_first = le;
     }
     /* A manual choice of another variant switches at the next segment boundary after the
      * reader, even when the old variant is buffered past it (the user asked for it now). */
@@ -438,11 +471,20 @@ static net_poll_result on_poll(void *user, net_batch *batch)
         controls.mode == ABR_MODE_MANUAL && controls.manual_level < s->ladder.count &&
         s->variants[controls.manual_level].pl && controls.manual_level != last_period->variant;
     size_t walked = 0;
-    while (where != HLS_PAST_END && !stop && walked++ < 4096) {
+    while (!stop && walked++ < 4096) {
         hls_variant_state *v = &s->variants[s->periods[w.period].variant];
         size_t vi = (size_t)(v - s->variants);
         hls_entry e;
         hls_layout_entry(v->layout, w.entry, &e);
+        if (e.kind == HLS_ENTRY_SEGMENT && v->pl->media.segments[e.segment].gap) {
+            /* EXT-X-GAP: no bytes, never fetched; its time still counts as buffered. */
+            if (contiguous)
+                buffer_s += e.duration;
+            ahead_s += e.duration;
+            if (past_end || !walk_next(s, &w))
+                break;
+            continue;
+        }
         char err[HLS_ERR_MAX];
         kth_status st = session_open_slot(s, vi, w.entry, err, sizeof err);
         if (st != KTH_OK) {
@@ -462,9 +504,15 @@ static net_poll_result on_poll(void *user, net_batch *batch)
         slot->mark = mark;
         storage_state state = storage_resource_state(slot->storage);
         if (state == STORAGE_COMMITTED) {
+            uint64_t length;
+            if (!e.size_known && storage_resource_length(slot->storage, &length) &&
+                session_set_entry_size(s, vi, w.entry, length) == KTH_OK) {
+                e.size_known = true; /* completed as another entry of the same resource */
+                e.size = length;
+            }
             if (contiguous)
                 buffer_s += e.duration;
-        } else if (slot->fetching) {
+        } else if (slot->fetching || fetching_elsewhere(s, slot)) {
             contiguous = false;
         } else if (state == STORAGE_ACTIVE && s->in_flight < s->hls.max_fetches && !key_wait) {
             contiguous = false;
@@ -498,7 +546,7 @@ static net_poll_result on_poll(void *user, net_batch *batch)
             ahead_bytes += e.size;
         if (ahead_s >= s->hls.buffer_target_s || ahead_bytes >= s->hls.buffer_max_bytes)
             stop = true;
-        if (!walk_next(s, &w))
+        if (past_end || !walk_next(s, &w))
             break;
     }
     s->last_buffer_s = buffer_s;
@@ -578,7 +626,7 @@ void hls_peer_manual_switch(hls_session *s)
             double t = m->segments[e.segment + 1].start;
             size_t first = hls_layout_segment_at_time(s->variants[target].layout, t + 1e-3);
             abr.from_variant = (int)last->variant;
-            if (first > 0 && session_append_period(s, target, first)) {
+            if (first > 0 && session_append_period(s, target, first, e.segment + 1)) {
                 switched = true;
                 s->segments_since_switch = 0;
                 abr.to_variant = (int)target;

@@ -117,22 +117,6 @@ static bool length_locked(hls_session *s, uint64_t *length)
     return true;
 }
 
-/* The last entry holding bytes, whose commit proves the end. Lock held. */
-static void last_entry_with_bytes(hls_session *s, size_t *variant, size_t *entry)
-{
-    hls_period *last = &s->periods[s->period_count - 1];
-    *variant = last->variant;
-    *entry = last->prefix_init != HLS_NONE ? last->prefix_init : last->first_entry;
-    for (size_t e = last->end_entry; e-- > last->first_entry;) {
-        hls_entry en;
-        hls_layout_entry(s->variants[last->variant].layout, e, &en);
-        if (en.size > 0) {
-            *entry = e;
-            return;
-        }
-    }
-}
-
 typedef struct target {
     storage_resource *storage; /* reference */
     cache_resource *res;       /* borrowed: valid while the lock was held */
@@ -143,6 +127,21 @@ typedef struct target {
     size_t variant;
 } target;
 
+/* Offline there is no downloader peer, whose polls close the entries the reader has left:
+ * the reader does it when it enters a new entry, keeping the two just behind it (a short seek
+ * back). Keeps open files bounded however long the presentation. Lock held. */
+static void close_behind_locked(hls_session *s, size_t variant, size_t entry)
+{
+    for (size_t vi = 0; vi < s->ladder.count; vi++) {
+        hls_variant_state *v = &s->variants[vi];
+        for (size_t e = 0; v->slots && e < v->entry_count; e++) {
+            bool near = vi == variant && e <= entry && e + 2 >= entry;
+            if (v->slots[e].res && !near)
+                session_close_slot(s, vi, e);
+        }
+    }
+}
+
 /* Finds what holds stream byte `offset` and opens it. Lock held. */
 static kth_status find_target(hls_session *s, uint64_t offset, target *t, char *err, size_t errlen)
 {
@@ -150,7 +149,7 @@ static kth_status find_target(hls_session *s, uint64_t offset, target *t, char *
     hls_place pl;
     hls_locate r = session_locate(s, offset, &pl);
     if (r == HLS_PAST_END) {
-        last_entry_with_bytes(s, &pl.variant, &pl.entry);
+        session_last_entry_with_bytes(s, &pl.variant, &pl.entry);
         t->end_check = true;
         pl.period = s->period_count - 1;
         hls_entry e;
@@ -166,6 +165,8 @@ static kth_status find_target(hls_session *s, uint64_t offset, target *t, char *
                           (pl.period == s->reader_period && pl.entry > s->reader_entry))) {
         s->reader_period = pl.period;
         s->reader_entry = pl.entry;
+        if (s->offline)
+            close_behind_locked(s, pl.variant, pl.entry);
     }
     kth_status st = session_open_slot(s, pl.variant, pl.entry, err, errlen);
     if (st != KTH_OK)
@@ -242,8 +243,20 @@ static source_read hs_read_at(stream_source *src, uint64_t offset, void *buf, si
             return out;
         }
         if (st == KTH_OK) {
+            /* The entry ended before offset. Its size is known now: from its own fetch, or,
+             * for a resource shared with another entry (one URI at several places), from the
+             * storage, recorded here. Then locate again. */
+            uint64_t length;
+            if (storage_resource_length(t.storage, &length)) {
+                platform_mutex_lock(&s->lock);
+                hls_entry e;
+                hls_layout_entry(s->variants[t.variant].layout, t.entry, &e);
+                if (!e.size_known)
+                    session_set_entry_size(s, t.variant, t.entry, length);
+                platform_mutex_unlock(&s->lock);
+            }
             storage_resource_unref(t.storage);
-            continue; /* the entry ended before offset: its size is known now, locate again */
+            continue;
         }
         if (st != KTH_ERR_RETRY) {
             storage_resource_unref(t.storage);
@@ -556,9 +569,10 @@ static size_t hs_last_error(stream_source *src, char *buf, size_t size)
 
 static void session_free(hls_session *s)
 {
+    abr_controls_set_wake(&s->controls, NULL, NULL); /* no control call wakes the peer now */
     if (s->peer)
         net_peer_unregister(s->peer); /* every callback is over after this */
-    abr_controls_set_wake(&s->controls, NULL, NULL);
+    s->peer = NULL;
     for (size_t v = 0; s->variants && v < s->ladder.count; v++) {
         hls_variant_state *vs = &s->variants[v];
         for (size_t e = 0; vs->slots && e < vs->entry_count; e++)
@@ -669,7 +683,7 @@ static kth_status open_session(hls_session *s, char *err, size_t errlen)
         return st;
     if ((st = hls_variant_setup(s, first, top, err, errlen)) != KTH_OK)
         return st;
-    if (!session_append_period(s, first, 0))
+    if (!session_append_period(s, first, 0, 0))
         return KTH_ERR_NO_MEMORY;
     atomic_store(&s->current_variant, first);
     if (!s->offline) {

@@ -277,7 +277,8 @@ void session_fail_locked(hls_session *s, kth_status status, const char *fmt, ...
     }
 }
 
-bool session_append_period(hls_session *s, size_t variant, size_t first_segment)
+bool session_append_period(hls_session *s, size_t variant, size_t first_segment,
+                           size_t prev_end_segment)
 {
     if (s->period_count >= HLS_MAX_PERIODS)
         return false;
@@ -303,16 +304,21 @@ bool session_append_period(hls_session *s, size_t variant, size_t first_segment)
     }
     p.end_entry = hls_layout_entry_count(l);
     if (s->period_count > 0) {
-        /* The previous period ends where its variant's segment at the same time begins. */
+        /* The previous period ends exactly at the boundary the caller chose in its own
+         * variant (never at a boundary found by time in the other one: with segments that are
+         * not aligned, that could fall before bytes the reader already has). */
         hls_period *prev = &s->periods[s->period_count - 1];
         const hls_variant_state *pv = &s->variants[prev->variant];
-        double t = s->variants[variant].pl->media.segments[first_segment].start;
-        size_t prev_seg = hls_layout_segment_at_time(pv->layout, t + 1e-3);
-        if (prev_seg <= prev->first_segment)
+        if (prev_end_segment <= prev->first_segment)
             return false;
         size_t pe, pi;
-        hls_layout_entry_of_segment(pv->layout, prev_seg, &pe, &pi);
-        prev->end_entry = pi != HLS_NONE && pi + 1 == pe ? pi : pe;
+        if (hls_layout_entry_of_segment(pv->layout, prev_end_segment, &pe, &pi) != KTH_OK)
+            return false;
+        size_t end = pi != HLS_NONE && pi + 1 == pe ? pi : pe;
+        /* The reader is in (or past) an entry of this period at or after the end: too late. */
+        if (s->reader_period == s->period_count - 1 && end <= s->reader_entry)
+            return false;
+        prev->end_entry = end;
     } else {
         p.base_known = true;
         p.base = 0;
@@ -320,6 +326,21 @@ bool session_append_period(hls_session *s, size_t variant, size_t first_segment)
     s->periods[s->period_count++] = p;
     session_update_bases(s);
     return true;
+}
+
+void session_last_entry_with_bytes(hls_session *s, size_t *variant, size_t *entry)
+{
+    hls_period *last = &s->periods[s->period_count - 1];
+    *variant = last->variant;
+    *entry = last->prefix_init != HLS_NONE ? last->prefix_init : last->first_entry;
+    for (size_t e = last->end_entry; e-- > last->first_entry;) {
+        hls_entry en;
+        hls_layout_entry(s->variants[last->variant].layout, e, &en);
+        if (en.size > 0 || !en.size_known) {
+            *entry = e;
+            return;
+        }
+    }
 }
 
 void session_publish(hls_session *s, kth_event_kind kind, int status, const kth_event_abr *abr,

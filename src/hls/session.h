@@ -177,9 +177,15 @@ void session_fail_locked(hls_session *s, kth_status status, const char *fmt, ...
     __attribute__((format(printf, 3, 4)));
 /* Recomputes the bases of periods whose previous period's sizes are now known. Lock held. */
 void session_update_bases(hls_session *s);
-/* Appends a period for `variant` starting at the segment that begins at or holds time `t`.
- * Lock held. Returns false when the table is full. */
-bool session_append_period(hls_session *s, size_t variant, size_t first_segment);
+/* Appends a period for `variant` starting at its segment `first_segment`. The period before
+ * (if any) ends where its own segment `prev_end_segment` begins (ignored for the first
+ * period). Lock held. Returns false, changing nothing, when the table is full, the previous
+ * period would be left empty, or its end would fall at or before the entry the reader is in. */
+bool session_append_period(hls_session *s, size_t variant, size_t first_segment,
+                           size_t prev_end_segment);
+/* The last entry of the last period that holds bytes (or may: size unknown); its commit
+ * proves the end of the stream. Lock held. */
+void session_last_entry_with_bytes(hls_session *s, size_t *variant, size_t *entry);
 /* The entries of a period, in stream order: prefix init (if any), then [first, end). */
 size_t session_period_entries(const hls_period *p, size_t *first);
 /* Publishes an event (no lock held). */
