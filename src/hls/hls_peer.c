@@ -33,18 +33,25 @@
 #define MAX_CANCELS 64
 #define MAX_EVENTS  8
 #define CHUNK       (64 * 1024)
+#define PROBE_BYTES 564 /* three MPEG-TS packets: enough to recognise every container we play */
 
 typedef struct segment_fetch {
     hls_session *s;
     size_t variant, entry;
     cache_resource *res; /* borrowed from the slot (kept open while fetching) */
     bool encrypted;
+    const char *key_uri; /* encrypted: borrowed from the playlist, which outlives the fetch */
     bool has_range;
     uint64_t range_start;
     drm_aes128 *decrypt;
     uint64_t cipher_next;
     uint64_t plain_written;
     int http_status;
+    /* Encrypted entries: the first plaintext bytes, held back until they look like media (a
+     * wrong key gives noise, which must never reach a reader or the cache). */
+    bool probed;
+    size_t probe_len;
+    uint8_t probe[PROBE_BYTES];
     uint8_t out[CHUNK + DRM_AES128_BLOCK];
 } segment_fetch;
 
@@ -70,6 +77,39 @@ static kth_status seg_on_response(void *user, const net_response *resp)
         return st;
     }
     return KTH_OK;
+}
+
+/* Writes decrypted bytes, holding the first PROBE_BYTES back until they are recognised as a
+ * container (or `final`: the segment ended sooner). KTH_ERR_DECRYPT when they are not. */
+static kth_status write_plain(segment_fetch *f, const uint8_t *p, size_t n, bool final)
+{
+    if (!f->probed) {
+        size_t take = PROBE_BYTES - f->probe_len < n ? PROBE_BYTES - f->probe_len : n;
+        memcpy(f->probe + f->probe_len, p, take);
+        f->probe_len += take;
+        p += take;
+        n -= take;
+        if (f->probe_len < PROBE_BYTES && !final)
+            return KTH_OK;
+        f->probed = true;
+        /* An ID3 tag (packed audio) may be longer than the probe: its header is enough. */
+        bool media = (f->probe_len >= 3 && memcmp(f->probe, "ID3", 3) == 0) ||
+                     kth_container_detect(f->probe, f->probe_len) != KTH_CONTAINER_UNKNOWN;
+        if (!media && f->probe_len > 0)
+            return KTH_ERR_DECRYPT;
+        if (f->probe_len > 0) {
+            kth_status st = cache_resource_write(f->res, 0, f->probe, f->probe_len);
+            if (st != KTH_OK)
+                return st;
+            f->plain_written = f->probe_len;
+        }
+    }
+    if (n == 0)
+        return KTH_OK;
+    kth_status st = cache_resource_write(f->res, f->plain_written, p, n);
+    if (st == KTH_OK)
+        f->plain_written += n;
+    return st;
 }
 
 static kth_status seg_on_write(void *user, uint64_t offset, const void *data, size_t n)
@@ -99,12 +139,8 @@ static kth_status seg_on_write(void *user, uint64_t offset, const void *data, si
         kth_status st = drm_aes128_update(f->decrypt, p, take, f->out, &out_len);
         if (st != KTH_OK)
             return st;
-        if (out_len > 0) {
-            st = cache_resource_write(f->res, f->plain_written, f->out, out_len);
-            if (st != KTH_OK)
-                return st;
-            f->plain_written += out_len;
-        }
+        if (out_len > 0 && (st = write_plain(f, f->out, out_len, false)) != KTH_OK)
+            return st;
         f->cipher_next += take;
         p += take;
         n -= take;
@@ -122,18 +158,26 @@ static void seg_on_complete(void *user, const net_result *r)
     if (st == KTH_OK && f->encrypted) {
         size_t out_len = 0;
         st = drm_aes128_finish(f->decrypt, f->out, &out_len, why, sizeof why);
-        if (st == KTH_OK && out_len > 0)
-            st = cache_resource_write(f->res, f->plain_written, f->out, out_len);
         if (st == KTH_OK)
-            f->plain_written += out_len;
-        else if (!why[0])
+            st = write_plain(f, f->out, out_len, true);
+        if (st != KTH_OK && !why[0])
             snprintf(why, sizeof why, "%s", kth_strerror(st));
+    } else if (st == KTH_ERR_DECRYPT) {
+        snprintf(why, sizeof why, "the key does not decrypt it (the plaintext is not audio)");
     } else if (st != KTH_OK && st != KTH_ERR_CANCELLED) {
         if (f->http_status >= 300)
             snprintf(why, sizeof why, "HTTP %d", f->http_status);
         else
             snprintf(why, sizeof why, "%s",
                      r->message && *r->message ? r->message : kth_strerror(st));
+    }
+
+    /* Bytes a wrong key produced (noise that passed the first check) must not stay cached, nor
+     * the key itself. */
+    if (st == KTH_ERR_DECRYPT && f->encrypted) {
+        if (f->plain_written > 0)
+            cache_resource_invalidate(f->res);
+        hls_keys_forget(s, f->key_uri);
     }
 
     platform_mutex_lock(&s->lock);
@@ -241,6 +285,7 @@ static kth_status start_fetch(hls_session *s, size_t variant, size_t entry, bool
             return st;
         }
         f->encrypted = true;
+        f->key_uri = m->keys[key_index].uri;
     }
     platform_cancel *token = platform_cancel_new(net_peer_cancel_token(s->peer));
     if (!token) {

@@ -127,6 +127,17 @@ static void store_key(hls_session *s, const hls_key_state *k)
     cache_resource_close(res);
 }
 
+void hls_keys_forget(hls_session *s, const char *uri)
+{
+    char name[2100];
+    key_cache_name(uri, name, sizeof name);
+    cache_resource *res;
+    if (cache_resource_open(s->asset, name, 0, &res, NULL, NULL, 0) != KTH_OK)
+        return;
+    cache_resource_invalidate(res);
+    cache_resource_close(res);
+}
+
 static void key_on_complete(void *user, const net_result *r)
 {
     key_fetch *f = user;

@@ -251,6 +251,9 @@ hls_key_state *hls_keys_get(hls_session *s, const char *uri);
  * without the lock. */
 kth_status hls_keys_load_blocking(hls_session *s, const char *uri, uint8_t key[16],
                                   const stream_wait_ctx *ctx);
+/* Drops the cached copy of key `uri` (it failed to decrypt a segment), so a later session
+ * fetches it anew. Called without the lock. */
+void hls_keys_forget(hls_session *s, const char *uri);
 /* Adds the fetch of a key to a poll batch. Lock held. */
 kth_status hls_keys_fetch(hls_session *s, hls_key_state *k, net_batch *batch);
 
