@@ -1,7 +1,8 @@
 /*
- * cmd_cat.c — `kithara cat [--cache-dir DIR] [--offline] [--start BYTES] [--variant N] URL`:
- * writes exactly the bytes a decoder would read to standard output. At an HLS variant switch it
- * says so on standard error and goes on with the new variant's bytes (init section first).
+ * cmd_cat.c — `kithara cat [--cache-dir DIR] [--offline] [--start BYTES | --start-time SECONDS]
+ * [--variant N] URL`: writes exactly the bytes a decoder would read to standard output. At an HLS
+ * variant switch it says so on standard error and goes on with the new variant's bytes (init
+ * section first).
  */
 #include "commands.h"
 
@@ -13,12 +14,14 @@
 
 static int cat_usage(FILE *to, int code)
 {
-    fprintf(to,
-            "usage: kithara cat [--cache-dir DIR] [--offline] [--start BYTES] [--variant N] URL\n"
-            "  Writes the stream's bytes to standard output, from BYTES (default 0).\n"
-            "  URL is an http(s) URL (a media file or an HLS playlist), a file:// URL or a\n"
-            "  local path. --variant N plays HLS variant N (0 = lowest bandwidth) only;\n"
-            "  without it ABR chooses, and each switch is reported on standard error.\n");
+    fprintf(to, "usage: kithara cat [--cache-dir DIR] [--offline] [--start BYTES | --start-time "
+                "SECONDS]\n"
+                "                   [--variant N] URL\n"
+                "  Writes the stream's bytes to standard output, from BYTES (default 0) or, for\n"
+                "  HLS, from the segment holding SECONDS (its start time goes to standard error).\n"
+                "  URL is an http(s) URL (a media file or an HLS playlist), a file:// URL or a\n"
+                "  local path. --variant N plays HLS variant N (0 = lowest bandwidth) only;\n"
+                "  without it ABR chooses, and each switch is reported on standard error.\n");
     return code;
 }
 
@@ -69,10 +72,28 @@ static int copy_stream(kth_stream *s, const char *url)
     }
 }
 
+/* Moves to the segment holding `seconds` and says where that is on standard error. */
+static kth_status seek_time(kth_stream *s, const char *url, double seconds)
+{
+    kth_seek_anchor a;
+    kth_status st = kth_stream_seek_time(s, seconds, &a);
+    if (st == KTH_ERR_UNSUPPORTED)
+        tool_error("%s: --start-time needs a stream with a timeline (HLS)", url);
+    else if (st != KTH_OK)
+        tool_error("%s: cannot start at %.3f s: %s", url, seconds, kth_strerror(st));
+    else
+        fprintf(stderr,
+                "kithara: starting at byte %llu: segment %llu, %.3f s to %.3f s (asked %.3f s)\n",
+                (unsigned long long)a.offset, (unsigned long long)a.segment_index, a.segment_start,
+                a.segment_end, seconds);
+    return st;
+}
+
 int cmd_cat(int argc, char **argv)
 {
     const char *url = NULL;
     uint64_t start = 0;
+    double start_time = -1;
     long variant = -1;
     tool_cache_options co = {NULL, false};
     for (int i = 1; i < argc; i++) {
@@ -92,6 +113,14 @@ int cmd_cat(int argc, char **argv)
                 return 2;
             }
             start = v;
+        } else if (strcmp(argv[i], "--start-time") == 0 && i + 1 < argc) {
+            char *end;
+            errno = 0;
+            start_time = strtod(argv[++i], &end);
+            if (errno || *end || argv[i][0] == '\0' || !(start_time >= 0) || start_time > 1e9) {
+                tool_error("--start-time: '%s' is not a time in seconds", argv[i]);
+                return 2;
+            }
         } else if (strcmp(argv[i], "--variant") == 0 && i + 1 < argc) {
             char *end;
             errno = 0;
@@ -112,6 +141,10 @@ int cmd_cat(int argc, char **argv)
     }
     if (!url)
         return cat_usage(stderr, 2);
+    if (start > 0 && start_time >= 0) {
+        tool_error("cat: --start and --start-time exclude each other");
+        return 2;
+    }
 
     kth_cache *cache = NULL;
     if (tool_is_remote(url) && tool_open_cache(&co, &cache) != KTH_OK)
@@ -128,7 +161,7 @@ int cmd_cat(int argc, char **argv)
         else if (start > 0 && (st = kth_stream_seek(s, (int64_t)start, SEEK_SET, NULL)) != KTH_OK)
             tool_error("%s: cannot start at byte %llu: %s", url, (unsigned long long)start,
                        kth_strerror(st));
-        else
+        else if (start_time < 0 || seek_time(s, url, start_time) == KTH_OK)
             rc = copy_stream(s, url);
         kth_stream_close(s);
     }

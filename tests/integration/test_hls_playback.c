@@ -1,6 +1,7 @@
 /*
  * test_hls_playback.c — HLS VOD playback through kth_stream against the loopback server over
- * the committed fixtures: byte-exact MPEG-TS, fMP4 and byte-range variants, AES-128 (IVs from
+ * the committed fixtures: byte-exact MPEG-TS, fMP4 (AAC and FLAC) and byte-range variants, the
+ * audio renditions of a video master, AES-128 (IVs from
  * the sequence number and from the tag) with keys fetched once, clear errors for keys that are
  * refused, an HTML page or wrong, unsupported encryption, proven EOF, server faults on
  * segments, and cancelling a blocked read.
@@ -54,6 +55,48 @@ static void test_fmp4_variant_begins_with_its_init_section(void **state)
     free(got.data);
     free(want.data);
     kth_stream_close(s);
+}
+
+static void test_flac_in_fmp4_plays_byte_exact(void **state)
+{
+    struct hls_env *e = *state;
+    kth_stream *s = hls_open(e, "/flac/master.m3u8", NULL, NULL);
+    kth_hls_variant_info vi;
+    assert_int_equal(kth_stream_variant_info(s, 0, &vi), KTH_OK);
+    assert_int_equal(vi.codec, KTH_CODEC_FLAC);
+    bytes got = read_to_end(s, false);
+    bytes want = expected_variant("flac/v", NULL);
+    assert_same_bytes(&got, &want);
+    kth_media_info info;
+    kth_stream_media_info(s, &info);
+    assert_int_equal(info.container, KTH_CONTAINER_FMP4);
+    assert_int_equal(info.codec, KTH_CODEC_FLAC);
+    free(got.data);
+    free(want.data);
+    kth_stream_close(s);
+}
+
+/* A master of video variants plays their audio renditions, one rung per rendition playlist,
+ * and never asks for a video playlist. */
+static void test_video_master_plays_its_audio_renditions(void **state)
+{
+    struct hls_env *e = *state;
+    const char *dirs[] = {"ts/v64", "ts/v256"};
+    for (int v = 0; v < 2; v++) {
+        kth_stream *s = hls_open_variant(e, "/renditions/master.m3u8", v);
+        assert_int_equal(kth_stream_variant_count(s), 2);
+        kth_hls_variant_info vi;
+        assert_int_equal(kth_stream_variant_info(s, (size_t)v, &vi), KTH_OK);
+        assert_non_null(strstr(vi.uri, dirs[v]));
+        bytes got = read_to_end(s, false);
+        bytes want = expected_variant(dirs[v], NULL);
+        assert_same_bytes(&got, &want);
+        free(got.data);
+        free(want.data);
+        kth_stream_close(s);
+    }
+    assert_int_equal(kts_request_count(e->srv, "/renditions/video/360p.m3u8", NULL), 0);
+    assert_int_equal(kts_request_count(e->srv, "/renditions/video/720p.m3u8", NULL), 0);
 }
 
 static void test_byterange_segments_are_fetched_with_range_requests(void **state)
@@ -346,6 +389,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_media_playlist_url_plays_byte_exact, hls_setup,
                                         hls_teardown),
         cmocka_unit_test_setup_teardown(test_fmp4_variant_begins_with_its_init_section, hls_setup,
+                                        hls_teardown),
+        cmocka_unit_test_setup_teardown(test_flac_in_fmp4_plays_byte_exact, hls_setup,
+                                        hls_teardown),
+        cmocka_unit_test_setup_teardown(test_video_master_plays_its_audio_renditions, hls_setup,
                                         hls_teardown),
         cmocka_unit_test_setup_teardown(test_byterange_segments_are_fetched_with_range_requests,
                                         hls_setup, hls_teardown),
