@@ -37,7 +37,7 @@ static void copy_field(char *dst, size_t size, const char *src)
 }
 
 uint64_t ts_log_begin(ts_log *log, unsigned number, const char *method, const char *path,
-                      const char *range, const char *if_range)
+                      const char *range, const char *if_range, const char *headers)
 {
     uint64_t seq = log->next++;
     kts_log_entry *e;
@@ -72,6 +72,7 @@ uint64_t ts_log_begin(ts_log *log, unsigned number, const char *method, const ch
     copy_field(e->path, sizeof e->path, path);
     copy_field(e->range, sizeof e->range, range);
     copy_field(e->if_range, sizeof e->if_range, if_range);
+    copy_field(e->headers, sizeof e->headers, headers);
     return seq;
 }
 

@@ -160,9 +160,30 @@ void ts_request_unref_locked(ts_request *req)
     free(req);
 }
 
+struct header_text {
+    char text[KTS_LOG_HEADERS_MAX];
+    size_t len;
+};
+
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value)
+{
+    struct header_text *h = cls;
+    (void)kind;
+    if (h->len < sizeof h->text) {
+        int n = snprintf(h->text + h->len, sizeof h->text - h->len, "%s: %s\n", key,
+                         value != NULL ? value : "");
+        h->len = n < 0 ? sizeof h->text : h->len + (size_t)n;
+    }
+    return MHD_YES;
+}
+
 static ts_request *request_begin(kts_server *srv, struct MHD_Connection *conn, const char *url,
                                  const char *method)
 {
+    struct header_text headers = {.len = 0};
+    headers.text[0] = '\0';
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_header, &headers);
     const char *range = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Range");
     const char *if_range = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "If-Range");
     ts_request *req = calloc(1, sizeof *req);
@@ -189,7 +210,7 @@ static ts_request *request_begin(kts_server *srv, struct MHD_Connection *conn, c
     srv->requests_total[m]++;
     srv->arrived_total++;
     req->generation = srv->generation;
-    req->seq = ts_log_begin(&srv->log, req->number, method, url, range, if_range);
+    req->seq = ts_log_begin(&srv->log, req->number, method, url, range, if_range, headers.text);
     req->plan_ok =
         ts_plan_resolve(srv, req->entry, req->number, req->redirected, &req->plan) == KTH_OK;
     pthread_cond_broadcast(&srv->events);

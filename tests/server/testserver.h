@@ -229,9 +229,10 @@ unsigned kts_request_count(kts_server *srv, const char *path, const char *method
 /* Requests for path (NULL: any) whose exchange has ended (response sent, cut or aborted). */
 unsigned kts_completed_count(kts_server *srv, const char *path);
 
-#define KTS_LOG_METHOD_MAX 16
-#define KTS_LOG_PATH_MAX   512
-#define KTS_LOG_HEADER_MAX 160
+#define KTS_LOG_METHOD_MAX  16
+#define KTS_LOG_PATH_MAX    512
+#define KTS_LOG_HEADER_MAX  160
+#define KTS_LOG_HEADERS_MAX 512
 
 /* One request as the server saw it. Strings longer than their array are truncated. */
 typedef struct kts_log_entry {
@@ -241,6 +242,8 @@ typedef struct kts_log_entry {
     char path[KTS_LOG_PATH_MAX];       /* decoded path, without the query */
     char range[KTS_LOG_HEADER_MAX];    /* raw Range header; "" when absent */
     char if_range[KTS_LOG_HEADER_MAX]; /* raw If-Range header; "" when absent */
+    char headers[KTS_LOG_HEADERS_MAX]; /* every request header as "Name: value\n", in arrival
+                                          order, truncated to fit */
     int status;                        /* response status; 0 if none was sent */
     uint64_t body_bytes;               /* body bytes handed to the connection so far (exact
                                         * at a cut or stall; when a client aborts it may

@@ -212,9 +212,10 @@ bool ts_cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *lock, int64_t dea
 int ts_method_index(const char *method);
 int ts_log_init(ts_log *log, size_t capacity);
 void ts_log_free(ts_log *log);
-/* Appends an entry for a new request and returns its sequence number. */
+/* Appends an entry for a new request and returns its sequence number. `headers` (may be
+ * NULL) is every request header as "Name: value\n". */
 uint64_t ts_log_begin(ts_log *log, unsigned number, const char *method, const char *path,
-                      const char *range, const char *if_range);
+                      const char *range, const char *if_range, const char *headers);
 /* The kept entry for seq, or NULL if it was dropped or reset away. */
 kts_log_entry *ts_log_at(ts_log *log, uint64_t seq);
 void ts_log_reset(ts_log *log);

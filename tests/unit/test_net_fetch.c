@@ -607,10 +607,85 @@ static void test_bad_specs_are_refused_without_completion(void **state)
     rec_free(&r);
 }
 
+/* ---- what the requests carry ----------------------------------------------------------- */
+
+/* The user agent, cookies and a command's extra headers reach the server; a playlist fetch
+ * (accept_gzip) asks for gzip and a ranged media fetch does not. */
+static void test_user_agent_cookies_headers_and_encodings_are_sent(void **state)
+{
+    net_fixture *f = *state;
+    kth_downloader_free(f->d);
+    kth_downloader_options o;
+    net_test_options(&o);
+    o.user_agent = "kithara-test/1.0";
+    o.cookies = "session=abc; lang=en";
+    char err[256];
+    assert_int_equal(kth_downloader_new(&o, &f->d, err, sizeof err), KTH_OK);
+    assert_int_equal(kts_add_synth(f->srv, "/p.m3u8", 3000, SEED, NULL), KTH_OK);
+    assert_int_equal(kts_add_synth(f->srv, "/m.ts", 3000, SEED, NULL), KTH_OK);
+
+    static const char *const extra[] = {"X-Kithara-Test: yes", NULL};
+    char url[512];
+    rec r;
+    rec_init(&r, 3000, 0);
+    net_fetch_spec s = rec_spec(&r, net_url(f, "/p.m3u8", url));
+    s.headers = extra;
+    s.accept_gzip = true;
+    run(f, &s, &r);
+    assert_body_exact(&r, SEED, 0, 3000);
+    rec_free(&r);
+
+    rec_init(&r, 1000, 1000);
+    s = rec_spec(&r, net_url(f, "/m.ts", url));
+    s.has_range = true;
+    s.range_start = 1000;
+    s.range_end = 2000;
+    run(f, &s, &r);
+    assert_int_equal(r.result.status, KTH_OK);
+    rec_free(&r);
+
+    kts_log_entry pl, media;
+    assert_int_equal(kts_log_find(f->srv, "/p.m3u8", 1, &pl), KTH_OK);
+    assert_int_equal(kts_log_find(f->srv, "/m.ts", 1, &media), KTH_OK);
+    assert_non_null(strstr(pl.headers, "User-Agent: kithara-test/1.0\n"));
+    assert_non_null(strstr(pl.headers, "Cookie: session=abc; lang=en\n"));
+    assert_non_null(strstr(pl.headers, "X-Kithara-Test: yes\n"));
+    assert_non_null(strstr(pl.headers, "Accept-Encoding: gzip"));
+    assert_non_null(strstr(media.headers, "User-Agent: kithara-test/1.0\n"));
+    assert_null(strstr(media.headers, "gzip"));
+    assert_null(strstr(media.headers, "X-Kithara-Test"));
+}
+
+/* A proxy set in the options carries every request: the server, acting as the proxy, receives
+ * the absolute URL of a host that is never resolved. */
+static void test_requests_go_through_the_configured_proxy(void **state)
+{
+    net_fixture *f = *state;
+    kth_downloader_free(f->d);
+    kth_downloader_options o;
+    net_test_options(&o);
+    char proxy[512];
+    kts_url(f->srv, "", proxy, sizeof proxy);
+    o.proxy = proxy;
+    char err[256];
+    assert_int_equal(kth_downloader_new(&o, &f->d, err, sizeof err), KTH_OK);
+    rec r;
+    rec_init(&r, 100, 0);
+    net_fetch_spec s = rec_spec(&r, "http://media.invalid/show/track.mp3");
+    run(f, &s, &r);
+    /* The test server serves no such path: a 404 from it, not a name-resolution failure. */
+    assert_int_equal(r.result.status, KTH_ERR_NOT_FOUND);
+    assert_int_equal(r.result.http_status, 404);
+    assert_int_equal(kts_log_count(f->srv), 1);
+    rec_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, net_fixture_up, net_fixture_down)
+        T(test_user_agent_cookies_headers_and_encodings_are_sent),
+        T(test_requests_go_through_the_configured_proxy),
         T(test_whole_body_arrives_byte_exact_with_its_response),
         T(test_range_request_delivers_exactly_the_range),
         T(test_open_range_runs_to_the_end),
