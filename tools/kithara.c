@@ -20,6 +20,7 @@ static const struct command commands[] = {
     {"cat", cmd_cat, "write a stream's bytes to standard output"},
     {"info", cmd_info, "describe a stream: length, container, codec, cached fraction"},
     {"cache", cmd_cache, "list, measure, remove and tidy the asset cache"},
+    {"download", cmd_download, "fetch an HLS presentation into the cache for offline play"},
     {"abr-sim", abr_sim_main, "simulate ABR controllers over bandwidth traces"},
 };
 

@@ -122,6 +122,63 @@ KTH_API kth_status kth_stream_segment_at_time(kth_stream *stream, double seconds
  * KTH_ERR_RETRY when a size needed to place it is not known yet. */
 KTH_API kth_status kth_stream_init_range(kth_stream *stream, uint64_t *start, uint64_t *end);
 
+/* --- offline prefetch ------------------------------------------------------------------- */
+
+/* kth_hls_prefetch's `variant`: every variant of the ladder, or the top (highest bandwidth)
+ * one. Any other negative value is KTH_ERR_OUT_OF_RANGE. */
+#define KTH_HLS_ALL_VARIANTS (-1)
+#define KTH_HLS_TOP_VARIANT  (-2)
+
+/* Where a prefetch stands, as its progress callback sees it. */
+typedef struct kth_hls_progress {
+    int variant;          /* the variant being fetched (index in the ladder) */
+    size_t variants_done; /* variants finished, this one included once it is finished */
+    size_t variant_count; /* variants this prefetch fetches (1, or the ladder's size) */
+    uint64_t bytes;       /* stream bytes of this variant read so far (decrypted) */
+    uint64_t total_bytes; /* this variant's stream length once known, else 0 */
+    double seconds;       /* media seconds of this variant read so far */
+    double total_seconds; /* its duration (sum of EXTINF) */
+    uint64_t bytes_all;   /* stream bytes read so far by this prefetch, every variant */
+} kth_hls_progress;
+
+/* Called by kth_hls_prefetch on its own (the calling) thread with no lock held: once when a
+ * variant starts (bytes 0), at least about every 250 ms while it runs (even when nothing
+ * arrives), and once when it is finished (variants_done counts it). Return false to cancel. */
+typedef bool (*kth_hls_progress_fn)(void *user, const kth_hls_progress *progress);
+
+/* Downloads everything that offline playback of HLS variants needs into the cache: the master
+ * and media playlists, keys, init sections and every segment. Afterwards, a stream opened on
+ * the same URL through the same cache directory with `offline` set plays those variants
+ * (kth_hls_options.initial_variant and kth_stream_abr_set_manual choose one) without any
+ * network request.
+ *
+ * `variant` is an index in the ladder (ascending bandwidth; 0 for a media playlist URL),
+ * KTH_HLS_ALL_VARIANTS or KTH_HLS_TOP_VARIANT. Each chosen variant is played by a stream of its
+ * own, fixed to that variant, and read to its end with the bytes discarded, so everything goes
+ * through the ordinary download path (retries, validation, decryption checks) into the cache
+ * given in opts->cache (NULL: kth_cache_default()). `opts` may be NULL (defaults); its HLS
+ * options (key hook, fetches in flight, ...) apply except initial_variant, and its read_timeout
+ * bounds how long the prefetch waits for bytes that do not come. A variant already cached is
+ * read from the cache (nothing is fetched again); an offline cache therefore checks that it
+ * holds everything (KTH_ERR_OFFLINE_MISS names what it lacks).
+ *
+ * `progress` may be NULL. Blocks until done, failed or cancelled. Any thread but the
+ * downloader's; several prefetches may run at once, but not two over the same cache directory
+ * from two processes (the cache is owned by one process).
+ *
+ * Returns KTH_OK; KTH_ERR_INVALID_ARG (NULL or empty url); KTH_ERR_UNSUPPORTED (not an http(s)
+ * URL of an HLS playlist: a path ending in .m3u8; or a live playlist, SAMPLE-AES);
+ * KTH_ERR_OUT_OF_RANGE (a variant index not in the ladder: found once the master playlist has
+ * loaded); KTH_ERR_CANCELLED (the callback returned false); or the failure of the stream
+ * (KTH_ERR_HTTP, KTH_ERR_NETWORK, KTH_ERR_FORMAT, KTH_ERR_DECRYPT, KTH_ERR_TIMEOUT,
+ * KTH_ERR_OFFLINE_MISS, KTH_ERR_LIMIT, KTH_ERR_IO, ...). On failure, when `err` is not NULL, a
+ * sentence naming the URL (and the variant and what failed) is written there (truncated to
+ * errlen). What was fetched before a failure or cancel stays in the cache, and a later prefetch
+ * does not fetch it again. */
+KTH_API kth_status kth_hls_prefetch(const char *url, const kth_stream_options *opts, int variant,
+                                    kth_hls_progress_fn progress, void *user, char *err,
+                                    size_t errlen);
+
 #ifdef __cplusplus
 }
 #endif
