@@ -9,7 +9,15 @@
  * Seek into cached audio: kth_stream_seek_time plus the first read, once every segment is
  * cached. Target: < 1 ms.
  *
+ * Resident memory: a 2-hour presentation (3 variants, 3600 segments of 2 s each, synthetic
+ * bytes served by the loopback server without being held in memory) read to its end as fast as
+ * the loopback allows, through a fresh on-disk cache, with VmRSS sampled every 5 % of the
+ * presentation. Target: peak under 16 MiB above the empty process (its RSS when main starts,
+ * before the server and the library do anything), and flat: RSS at 100 % within 4 MiB of RSS
+ * at 10 %. It runs first, so nothing else has grown the heap before it.
+ *
  * Usage: bench_hls [fixtures dir] [latency ms]   (defaults: the source tree's, 50 ms)
+ *        bench_hls --memory [segments]           (the memory figure only; default 3600)
  */
 #include <kithara/hls.h>
 #include <kithara/kithara.h>
@@ -19,6 +27,10 @@
 #include "stream/source.h"
 #include "testserver.h"
 
+#include <ftw.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,8 +167,256 @@ static void cached_seek(kts_server *srv, kth_downloader *d)
     kth_cache_close(c);
 }
 
+/* ---- resident memory over a long presentation ------------------------------------------ */
+
+enum { MEM_VARIANTS = 3, MEM_SAMPLES = 20 };
+/* Segments per variant: 3600 of 2 s are the 2 hours of the target; --memory N changes it. */
+static int mem_segments = 3600;
+static const unsigned mem_kbps[MEM_VARIANTS] = {64, 128, 256};
+#define MEM_SEGMENT_S 2.0
+
+/* A field of /proc/self/status in KiB ("VmRSS", "VmHWM"); -1 when unreadable. */
+static long status_kb(const char *field)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (f == NULL)
+        return -1;
+    char line[256];
+    size_t n = strlen(field);
+    long kb = -1;
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (strncmp(line, field, n) == 0 && line[n] == ':') {
+            kb = strtol(line + n + 1, NULL, 10);
+            break;
+        }
+    }
+    fclose(f);
+    return kb;
+}
+
+/* Bytes the process's malloc has handed out and not taken back, in KiB; -1 when unknown. Splits
+ * RSS into what the heap holds and the rest (stacks, libraries, allocator slack). */
+static long heap_kb(void)
+{
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 33)
+    struct mallinfo2 mi = mallinfo2();
+    return (long)((mi.uordblks + mi.hblkhd) / 1024);
+#else
+    return -1;
+#endif
+}
+
+static double mib(long kb)
+{
+    return (double)kb / 1024.0;
+}
+
+static uint64_t mem_segment_bytes(int variant)
+{
+    return (uint64_t)mem_kbps[variant] * 1000 / 8 * (uint64_t)MEM_SEGMENT_S;
+}
+
+/* Registers /mem/master.m3u8 and one media playlist per variant. The segments are
+ * /synth/<size>.ts?seed=<n> URLs, which the server computes on the fly from nothing registered,
+ * so serving them costs no memory; every segment has its own seed (its own bytes). */
+static void mem_presentation(kts_server *srv)
+{
+    char master[1024];
+    size_t m = (size_t)snprintf(master, sizeof master, "#EXTM3U\n");
+    size_t cap = 256 + (size_t)mem_segments * 64;
+    char *media = malloc(cap);
+    if (media == NULL)
+        exit(1);
+    for (int v = 0; v < MEM_VARIANTS; v++) {
+        size_t n = (size_t)snprintf(media, cap,
+                                    "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n"
+                                    "#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n");
+        for (int i = 0; i < mem_segments; i++)
+            n += (size_t)snprintf(media + n, cap - n, "#EXTINF:%.3f,\n/synth/%llu.ts?seed=%d\n",
+                                  MEM_SEGMENT_S, (unsigned long long)mem_segment_bytes(v),
+                                  v * mem_segments + i + 1);
+        n += (size_t)snprintf(media + n, cap - n, "#EXT-X-ENDLIST\n");
+        char path[64];
+        snprintf(path, sizeof path, "/mem/v%d.m3u8", v);
+        if (n >= cap || kts_add_body(srv, path, media, n, NULL) != KTH_OK) {
+            fprintf(stderr, "memory: cannot register %s\n", path);
+            exit(1);
+        }
+        m += (size_t)snprintf(master + m, sizeof master - m,
+                              "#EXT-X-STREAM-INF:BANDWIDTH=%u,CODECS=\"mp4a.40.2\"\nv%d.m3u8\n",
+                              mem_kbps[v] * 1000, v);
+    }
+    free(media);
+    if (kts_add_body(srv, "/mem/master.m3u8", master, m, NULL) != KTH_OK)
+        exit(1);
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+/* Streams the presentation to its end and prints the RSS figures. Returns 0 on PASS. */
+static int memory_run(long empty_kb)
+{
+    kts_server *srv = NULL;
+    kts_config cfg = {.log_capacity = 16}; /* nobody reads the log here; keep it small */
+    if (kts_start(&cfg, &srv) != KTH_OK) {
+        fprintf(stderr, "memory: server failed\n");
+        exit(1);
+    }
+    mem_presentation(srv);
+    long server_kb = status_kb("VmRSS");
+    long heap_start_kb = heap_kb();
+
+    const char *tmp = getenv("TMPDIR");
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/kithara-bench-hls-XXXXXX", tmp != NULL && *tmp ? tmp : "/tmp");
+    if (mkdtemp(dir) == NULL) {
+        perror("mkdtemp");
+        exit(1);
+    }
+    kth_cache_options co;
+    kth_cache_options_init(&co);
+    co.dir = dir;
+    co.max_bytes = (uint64_t)4 << 30;
+    kth_cache *c = NULL;
+    char err[1024];
+    if (kth_cache_open(&co, &c, err, sizeof err) != KTH_OK) {
+        fprintf(stderr, "cache: %s\n", err);
+        exit(1);
+    }
+    kth_downloader *d = NULL;
+    if (kth_downloader_new(NULL, &d, err, sizeof err) != KTH_OK) {
+        fprintf(stderr, "downloader: %s\n", err);
+        exit(1);
+    }
+    kth_hls_options ho;
+    kth_hls_options_init(&ho);
+    ho.initial_variant = 0; /* start low so that ABR climbs the ladder, as a player would */
+    kth_stream_options so;
+    kth_stream_options_init(&so);
+    so.cache = c;
+    so.downloader = d;
+    so.hls = &ho;
+    char url[512];
+    kts_url(srv, "/mem/master.m3u8", url, sizeof url);
+
+    long before_kb = status_kb("VmRSS"), heap_before_kb = heap_kb();
+    double t0 = now_ms();
+    kth_stream *s = NULL;
+    if (kth_stream_open(url, &so, &s, err, sizeof err) != KTH_OK) {
+        fprintf(stderr, "open %s: %s\n", url, err);
+        exit(1);
+    }
+    long open_kb = status_kb("VmRSS"), heap_open_kb = heap_kb(); /* playlists parsed */
+
+    /* Progress in segments from the stream position: segments have one size per variant, and
+     * a variant fence starts a new part at a segment boundary. */
+    static uint8_t buf[65536];
+    long sample_kb[MEM_SAMPLES + 1] = {0}, heap_sample_kb[MEM_SAMPLES + 1] = {0};
+    long peak_kb = before_kb;
+    int next_sample = 1;
+    int variant = kth_stream_current_variant(s);
+    uint64_t part_pos = 0, part_segments = 0, total = 0;
+    unsigned switches = 0;
+    for (;;) {
+        int64_t n = kth_stream_read(s, buf, sizeof buf);
+        if (n == 0)
+            break;
+        if (n == KTH_ERR_VARIANT_CHANGE) {
+            uint64_t pos = kth_stream_position(s);
+            part_segments += (pos - part_pos) / mem_segment_bytes(variant);
+            part_pos = pos;
+            if (kth_stream_clear_variant_fence(s) != KTH_OK)
+                exit(1);
+            variant = kth_stream_current_variant(s);
+            switches++;
+            continue;
+        }
+        if (n < 0) {
+            kth_stream_last_error(s, err, sizeof err);
+            fprintf(stderr, "memory: read failed (%lld): %s\n", (long long)n, err);
+            exit(1);
+        }
+        total += (uint64_t)n;
+        uint64_t done =
+            part_segments + (kth_stream_position(s) - part_pos) / mem_segment_bytes(variant);
+        while (next_sample <= MEM_SAMPLES &&
+               done * MEM_SAMPLES >= (uint64_t)next_sample * mem_segments) {
+            long kb = status_kb("VmRSS");
+            heap_sample_kb[next_sample] = heap_kb();
+            sample_kb[next_sample++] = kb;
+            if (kb > peak_kb)
+                peak_kb = kb;
+        }
+    }
+    double took = now_ms() - t0;
+    uint64_t segments =
+        part_segments + (kth_stream_position(s) - part_pos) / mem_segment_bytes(variant);
+    long end_kb = status_kb("VmRSS");
+    long hwm_kb = status_kb("VmHWM");
+    long heap_end_kb = heap_kb();
+    if (end_kb > peak_kb)
+        peak_kb = end_kb;
+    if (hwm_kb > peak_kb)
+        peak_kb = hwm_kb;
+    kth_stream_close(s);
+    kth_downloader_free(d);
+    kth_cache_close(c);
+    long closed_kb = status_kb("VmRSS");
+    kts_stop(srv);
+    nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+
+    if (segments != (uint64_t)mem_segments || next_sample <= MEM_SAMPLES) {
+        fprintf(stderr, "memory: read %llu segments of %d\n", (unsigned long long)segments,
+                mem_segments);
+        exit(1);
+    }
+    printf("memory, %.1f-hour presentation (%d variants %u/%u/%u kbit/s, %d x %.0f s segments), "
+           "on-disk cache, in-process loopback server:\n",
+           mem_segments * MEM_SEGMENT_S / 3600.0, MEM_VARIANTS, mem_kbps[0], mem_kbps[1],
+           mem_kbps[2], mem_segments, MEM_SEGMENT_S);
+    printf("  streamed %.1f MiB in %.1f s (%.1f MiB/s), %u variant switches\n",
+           (double)total / 1048576.0, took / 1e3, (double)total / 1048576.0 / (took / 1e3),
+           switches);
+    printf("  RSS: empty process %.1f MiB, server + playlists up %.1f MiB, before open %.1f MiB, "
+           "after open %.1f MiB\n",
+           mib(empty_kb), mib(server_kb), mib(before_kb), mib(open_kb));
+    printf("  RSS while streaming:");
+    for (int i = 1; i <= MEM_SAMPLES; i++)
+        printf(" %.1f", mib(sample_kb[i]));
+    printf(" MiB (every 5 %%)\n");
+    printf("  RSS at 10 %% %.1f MiB, 50 %% %.1f MiB, 100 %% %.1f MiB; after close %.1f MiB\n",
+           mib(sample_kb[2]), mib(sample_kb[MEM_SAMPLES / 2]), mib(end_kb), mib(closed_kb));
+    printf("  heap in use (malloc): server + playlists up %.1f MiB, before open %.1f MiB, after "
+           "open %.1f MiB, at 10 %% %.1f MiB, 50 %% %.1f MiB, 100 %% %.1f MiB\n",
+           mib(heap_start_kb), mib(heap_before_kb), mib(heap_open_kb), mib(heap_sample_kb[2]),
+           mib(heap_sample_kb[MEM_SAMPLES / 2]), mib(heap_end_kb));
+    double above = mib(peak_kb - empty_kb), growth = mib(end_kb - sample_kb[2]);
+    bool pass = above < 16.0 && growth < 4.0;
+    printf("  peak RSS %.1f MiB (VmHWM %.1f MiB): %.1f MiB above the empty process, "
+           "%.1f MiB above before-open; 100 %% - 10 %% = %+.1f MiB\n",
+           mib(peak_kb), mib(hwm_kb), above, mib(peak_kb - before_kb), growth);
+    printf("  target: < 16 MiB above the empty process and flat (100 %% - 10 %% < 4 MiB): %s\n",
+           pass ? "PASS" : "FAIL");
+    fflush(stdout);
+    return pass ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
+    long empty_kb = status_kb("VmRSS");
+    if (argc > 1 && strcmp(argv[1], "--memory") == 0) {
+        if (argc > 2 && atoi(argv[2]) >= MEM_SAMPLES)
+            mem_segments = atoi(argv[2]);
+        return memory_run(empty_kb);
+    }
+    memory_run(empty_kb);
+
     const char *root = argc > 1 ? argv[1] : KTH_SOURCE_DIR "/tests/fixtures/hls";
     unsigned latency = argc > 2 ? (unsigned)atoi(argv[2]) : 50;
     kts_config cfg = {.doc_root = root};
