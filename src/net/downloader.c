@@ -537,6 +537,33 @@ void net_peer_wake(net_peer *peer)
     net_poke(d);
 }
 
+/* Keeps the earlier of a pending timer and `due`. */
+static void arm_timer(bool *armed, int64_t *at, int64_t due)
+{
+    if (!*armed || due < *at) {
+        *armed = true;
+        *at = due;
+    }
+}
+
+void net_peer_wake_after(net_peer *peer, int64_t delay_ns)
+{
+    if (!peer)
+        return;
+    kth_downloader *d = peer->d;
+    int64_t now = net_now(d);
+    int64_t due = delay_ns <= 0 ? now : delay_ns > INT64_MAX - now ? INT64_MAX : now + delay_ns;
+    if (net_downloader_on_loop_thread(d)) {
+        /* The loop's own field: this turn's sleep already counts it. */
+        arm_timer(&peer->has_timer, &peer->timer_ns, due);
+        return;
+    }
+    platform_mutex_lock(&d->lock);
+    arm_timer(&peer->timer_req, &peer->timer_req_ns, due);
+    platform_mutex_unlock(&d->lock);
+    net_poke(d);
+}
+
 void net_peer_set_priority(net_peer *peer, int priority)
 {
     if (!peer)

@@ -165,6 +165,14 @@ kth_status net_peer_register(kth_downloader *d, const net_peer_ops *ops, void *u
  * coalesce call poll_next once. No effect after NET_POLL_DONE or unregistration began. */
 void net_peer_wake(net_peer *peer);
 
+/* Asks for a call of poll_next once `delay_ns` has passed on the downloader's clock (at once
+ * when <= 0): a timer for a peer that must look again at a fetch in flight (is it still making
+ * progress?) while nothing else would wake it. One timer per peer: when one is pending, the
+ * earlier of the two stands. It fires once, as a wake that coalesces with the others; a peer
+ * that wants another one asks again from poll_next. The loop sleeps until then, never polls.
+ * No effect after NET_POLL_DONE or unregistration began. Any thread, including callbacks. */
+void net_peer_wake_after(net_peer *peer, int64_t delay_ns);
+
 /* Changes the peer's priority; its queued commands move to their new slots. Any thread. */
 void net_peer_set_priority(net_peer *peer, int priority);
 

@@ -4,7 +4,7 @@
  * One turn of the loop:
  *   1. take the inbox under d->lock (new commands and peers, wake/priority/unregister flags);
  *   2. if a cancel token fired, finish every cancelled command (queued, waiting or running);
- *   3. queue the retries that are due;
+ *   3. queue the retries that are due, and wake the peers whose timer is due;
  *   4. call poll_next of each woken peer (no lock held) and queue what it adds;
  *   5. start transfers while the global and per-host limits allow, most urgent slot first;
  *   6. let curl move bytes, then judge every transfer that ended (done, retry, fail) and start
@@ -12,7 +12,8 @@
  *   7. abandon stalled transfers, detach peers whose unregistration is complete, watch for a
  *      downloader where nothing moves;
  *   8. publish the turn (stats, barrier) and sleep in curl_multi_poll until curl has work, a
- *      timer (retry, stall, watchdog) is due, or another thread pokes.
+ *      timer (retry, stall, watchdog, a peer's net_peer_wake_after) is due, or another thread
+ *      pokes.
  * The loop never sleeps while work is due and never waits for anyone but curl.
  */
 #include "net/net_internal.h"
@@ -76,6 +77,13 @@ static bool take_inbox(kth_downloader *d, uint64_t *turn)
         if (p->wake_req) {
             p->wake_req = false;
             p->poll_again = true;
+        }
+        if (p->timer_req) {
+            p->timer_req = false;
+            if (!p->has_timer || p->timer_req_ns < p->timer_ns) {
+                p->has_timer = true;
+                p->timer_ns = p->timer_req_ns;
+            }
         }
         if (p->prio_req) {
             p->prio_req = false;
@@ -188,6 +196,17 @@ kth_status net_batch_add(net_batch *batch, const net_fetch_spec *spec, uint64_t 
         *id = cmd->id;
     net_command_enqueue(cmd);
     return KTH_OK;
+}
+
+/* Peers whose net_peer_wake_after timer is due are woken. */
+static void fire_peer_timers(kth_downloader *d, int64_t now)
+{
+    for (net_peer *p = d->peers; p; p = p->next) {
+        if (p->has_timer && p->timer_ns <= now) {
+            p->has_timer = false;
+            p->poll_again = true;
+        }
+    }
 }
 
 static bool poll_peers(kth_downloader *d)
@@ -365,7 +384,8 @@ static void end_turn(kth_downloader *d, uint64_t turn, bool has_retry, int64_t n
 }
 
 /* How long the loop may sleep: until curl's next timeout, the next retry, the next stall
- * check or the watchdog, at most MAX_WAIT_MS. Also reports the next retry time. */
+ * check, a peer's timer or the watchdog, at most MAX_WAIT_MS. Also reports the next retry
+ * time. */
 static int64_t compute_wait(kth_downloader *d, int64_t now, bool *has_retry, int64_t *next_retry)
 {
     int64_t wait = MAX_WAIT_MS;
@@ -385,6 +405,13 @@ static int64_t compute_wait(kth_downloader *d, int64_t now, bool *has_retry, int
         int64_t w = ms_until(cmd->at.window_start_ns + d->stall_ns, now);
         if (w < wait)
             wait = w;
+    }
+    for (net_peer *p = d->peers; p; p = p->next) {
+        if (p->has_timer && !p->unregistering && !p->finished_polling) {
+            int64_t w = ms_until(p->timer_ns, now);
+            if (w < wait)
+                wait = w;
+        }
     }
     if (d->watchdog_ns >= 0 && !d->watchdog_fired && (d->sched.count > 0 || d->n_running > 0)) {
         int64_t w = ms_until(d->last_progress_ns + d->watchdog_ns, now);
@@ -417,7 +444,9 @@ void *net_loop_main(void *arg)
         }
         if (atomic_exchange(&d->cancel_scan, false))
             cancel_where(d, net_command_cancelled);
-        queue_due_retries(d, net_now(d));
+        int64_t turn_start = net_now(d);
+        queue_due_retries(d, turn_start);
+        fire_peer_timers(d, turn_start);
         poll_peers(d);
         start_transfers(d);
         drive_curl(d);

@@ -130,6 +130,8 @@ struct net_peer {
 
     /* lock: requests from other threads, and the end of unregistration */
     bool wake_req;
+    bool timer_req; /* net_peer_wake_after from another thread: due at timer_req_ns */
+    int64_t timer_req_ns;
     bool prio_req;
     int prio_value;
     bool unregister_req;
@@ -142,6 +144,8 @@ struct net_peer {
     /* loop */
     int priority;
     bool poll_again;
+    bool has_timer; /* net_peer_wake_after: poll again at timer_ns */
+    int64_t timer_ns;
     bool finished_polling; /* NET_POLL_DONE */
     bool unregistering;
     unsigned outstanding;         /* accepted commands not yet completed */

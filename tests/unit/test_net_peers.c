@@ -480,6 +480,105 @@ static void test_cancelling_a_peer_token_cancels_its_commands_but_keeps_it(void 
     tpeer_free(&p);
 }
 
+typedef struct timer_peer {
+    net_peer *peer;
+    atomic_uint polls;
+    pthread_mutex_t m;
+    pthread_cond_t c;
+} timer_peer;
+
+static net_poll_result timer_peer_poll(void *user, net_batch *b)
+{
+    (void)b;
+    timer_peer *p = user;
+    if (atomic_load(&p->polls) == 0)
+        net_peer_wake_after(p->peer, 2000000000); /* from the loop's own thread */
+    pthread_mutex_lock(&p->m);
+    atomic_fetch_add(&p->polls, 1);
+    pthread_cond_broadcast(&p->c);
+    pthread_mutex_unlock(&p->m);
+    return NET_POLL_IDLE;
+}
+
+static void timer_peer_init(timer_peer *p)
+{
+    memset(p, 0, sizeof *p);
+    pthread_mutex_init(&p->m, NULL);
+    pthread_cond_init(&p->c, NULL);
+}
+
+static void timer_peer_destroy(timer_peer *p)
+{
+    pthread_cond_destroy(&p->c);
+    pthread_mutex_destroy(&p->m);
+}
+
+static void test_peer_timer_polls_once_when_due_on_the_downloaders_clock(void **state)
+{
+    (void)state;
+    platform_virtual_clock vc;
+    platform_virtual_clock_init(&vc, 1000000000);
+    net_downloader_hooks hooks = {.clock = &vc.base};
+    kth_downloader_options o;
+    net_test_options(&o);
+    o.watchdog_ms = -1;
+    kth_downloader *d = NULL;
+    assert_int_equal(net_downloader_new(&o, &hooks, &d, NULL, 0), KTH_OK);
+    timer_peer p;
+    timer_peer_init(&p);
+    net_peer_ops ops = {.poll_next = timer_peer_poll};
+    assert_int_equal(net_peer_register(d, &ops, &p, NET_PEER_FOREGROUND, NULL, &p.peer), KTH_OK);
+    assert_int_equal(net_downloader_barrier(d, NET_WAIT_MS), KTH_OK);
+    assert_int_equal(atomic_load(&p.polls), 1);
+    /* A later timer asked for from another thread does not replace the earlier one. */
+    net_peer_wake_after(p.peer, 5000000000);
+    platform_virtual_clock_advance(&vc, 1999000000);
+    net_downloader_wake(d);
+    assert_int_equal(net_downloader_barrier(d, NET_WAIT_MS), KTH_OK);
+    assert_int_equal(atomic_load(&p.polls), 1); /* not due yet: turns do not poll it */
+    platform_virtual_clock_advance(&vc, 1000000);
+    net_downloader_wake(d);
+    assert_int_equal(net_downloader_barrier(d, NET_WAIT_MS), KTH_OK);
+    assert_int_equal(atomic_load(&p.polls), 2);
+    /* It fired once; nothing is pending any more. */
+    platform_virtual_clock_advance(&vc, 10000000000);
+    net_downloader_wake(d);
+    assert_int_equal(net_downloader_barrier(d, NET_WAIT_MS), KTH_OK);
+    assert_int_equal(atomic_load(&p.polls), 2);
+    /* A timer with no delay is a wake. */
+    net_peer_wake_after(p.peer, 0);
+    assert_int_equal(net_downloader_barrier(d, NET_WAIT_MS), KTH_OK);
+    assert_int_equal(atomic_load(&p.polls), 3);
+    assert_int_equal(net_peer_unregister(p.peer), KTH_OK);
+    kth_downloader_free(d);
+    timer_peer_destroy(&p);
+}
+
+static void test_peer_timer_ends_the_loops_sleep(void **state)
+{
+    net_fixture *f = *state;
+    timer_peer p;
+    timer_peer_init(&p);
+    net_peer_ops ops = {.poll_next = timer_peer_poll};
+    assert_int_equal(net_peer_register(f->d, &ops, &p, NET_PEER_FOREGROUND, NULL, &p.peer), KTH_OK);
+    assert_int_equal(net_downloader_barrier(f->d, NET_WAIT_MS), KTH_OK);
+    int64_t t0 = net_test_now_ms();
+    /* Nothing else happens: only the timer (2 s, armed in the first poll) ends the sleep. */
+    pthread_mutex_lock(&p.m);
+    while (atomic_load(&p.polls) < 2 && net_test_now_ms() - t0 < NET_WAIT_MS) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 1;
+        pthread_cond_timedwait(&p.c, &p.m, &ts);
+    }
+    pthread_mutex_unlock(&p.m);
+    int64_t waited = net_test_now_ms() - t0;
+    assert_int_equal(atomic_load(&p.polls), 2);
+    assert_true(waited >= 1900 && waited < 3500);
+    assert_int_equal(net_peer_unregister(p.peer), KTH_OK);
+    timer_peer_destroy(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -501,6 +600,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_cancelling_a_peer_token_cancels_its_commands_but_keeps_it, net_fixture_up,
             net_fixture_down),
+        cmocka_unit_test(test_peer_timer_polls_once_when_due_on_the_downloaders_clock),
+        cmocka_unit_test_setup_teardown(test_peer_timer_ends_the_loops_sleep, net_fixture_up,
+                                        net_fixture_down),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
