@@ -47,12 +47,30 @@ typedef enum kth_event_kind {
     /* Work is pending and nothing moved for the configured time (payload.request.duration_ns =
      * how long). */
     KTH_EVENT_DOWNLOADER_STALLED = 27,
-    /* Adaptive bitrate (payload.abr, text = reason). */
+    /* Adaptive bitrate (payload.abr, text = reason: "up", "down", "stay-best", ...; an HLS
+     * stream's rescue of a download that stalls or falls behind the reader is "urgent-down"). */
     KTH_EVENT_ABR_DECISION = 40,
     KTH_EVENT_VARIANT_CHANGED = 41,
     /* Something was skipped or tolerated (text says what), e.g. a variant with no known audio
      * codec. */
     KTH_EVENT_WARNING = 60,
+    /* HLS segments (payload.segment, text = the segment's URL). STARTED: its download was asked
+     * for. COMPLETED: its download ended; status KTH_OK when every byte is in the cache, else
+     * why not (KTH_ERR_CANCELLED when it was given up, e.g. left behind by a seek or replaced by
+     * a rescue down-switch). One of each per download. */
+    KTH_EVENT_HLS_SEGMENT_STARTED = 80,
+    KTH_EVENT_HLS_SEGMENT_COMPLETED = 81,
+    /* An AES-128 key became usable or could not be had (payload.key, text = the key URI as the
+     * playlist names it, status = KTH_OK or the failure). Once per key and session. */
+    KTH_EVENT_HLS_KEY = 82,
+    /* The media seconds present ahead of the reader (payload.buffer), as the download sees
+     * them when it looks again (the reader moved to another segment, a download ended, ...):
+     * published when they moved by a quarter second or more since the last one, or became
+     * zero or non-zero. */
+    KTH_EVENT_HLS_BUFFER_LEVEL = 83,
+    /* Everything from the reader's position to the end of the presentation is in the cache:
+     * nothing more is downloaded unless the reader seeks (payload.buffer). */
+    KTH_EVENT_HLS_END_OF_STREAM = 84,
 } kth_event_kind;
 
 typedef struct kth_event_seek {
@@ -79,6 +97,27 @@ typedef struct kth_event_abr {
     double buffer_seconds;
 } kth_event_abr;
 
+typedef struct kth_event_segment {
+    int variant;          /* index in the ladder */
+    bool init;            /* an init section; index is then the first segment it serves */
+    uint64_t index;       /* the segment's index in its variant's media playlist */
+    uint64_t bytes;       /* STARTED: its size when known, else 0; COMPLETED: bytes stored */
+    double start_seconds; /* media time where the segment starts */
+    double duration;      /* its EXTINF seconds (0 for an init section) */
+    int64_t download_ns;  /* COMPLETED: from the request to its end */
+} kth_event_segment;
+
+typedef struct kth_event_key {
+    bool from_cache; /* read from the asset cache, not fetched */
+    int http_status; /* the key response's HTTP status; 0 when none (cache, no response) */
+} kth_event_key;
+
+typedef struct kth_event_buffer {
+    double seconds;        /* media seconds present contiguously ahead of the reader */
+    double target_seconds; /* how far ahead the download aims (kth_hls_options) */
+    int variant;           /* the variant at the reader's position */
+} kth_event_buffer;
+
 typedef struct kth_event {
     kth_event_kind kind;
     int64_t time_ns;  /* monotonic time of publication */
@@ -89,6 +128,9 @@ typedef struct kth_event {
         kth_event_seek seek;
         kth_event_request request;
         kth_event_abr abr;
+        kth_event_segment segment;
+        kth_event_key key;
+        kth_event_buffer buffer;
     } payload;
     char text[256]; /* URL or message, NUL-terminated, truncated to fit */
 } kth_event;

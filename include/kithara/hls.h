@@ -108,6 +108,17 @@ KTH_API kth_status kth_stream_abr_set_manual(kth_stream *stream, size_t variant)
 /* The highest declared bandwidth automatic mode may pick, bit/s; 0 removes the cap. */
 KTH_API kth_status kth_stream_abr_set_cap(kth_stream *stream, uint64_t max_bps);
 
+/* Seek lock: from kth_stream_abr_seek_begin to the matching kth_stream_abr_seek_end the variant
+ * is not switched (in any mode: a manual choice made meanwhile takes effect at the end), so the
+ * throughput and buffer of a seek — fetches cut short, nothing buffered at the new place —
+ * move nothing. For a seek a program makes of several steps (a demuxer probing at a few
+ * offsets before it settles). Pairs nest; an end without a begin does nothing. In automatic
+ * mode, a seek through kth_stream_seek or kth_stream_seek_time holds such a lock by itself
+ * until the first bytes at its new position have been read; that one does not hold back the
+ * rescue of a fetch that stalls, nor a manual choice. */
+KTH_API kth_status kth_stream_abr_seek_begin(kth_stream *stream);
+KTH_API kth_status kth_stream_abr_seek_end(kth_stream *stream);
+
 /* --- segment layout of the variant at the reader's position ---------------------------- */
 
 /* Segments in the current variant's playlist. */

@@ -55,7 +55,10 @@ void abr_controls_set_auto(abr_controls *controls);
 void abr_controls_set_manual(abr_controls *controls, size_t level);
 /* The highest BANDWIDTH the automatic mode may pick; 0 removes the cap. */
 void abr_controls_set_cap(abr_controls *controls, uint64_t cap_bps);
-/* Seek lock: the rung stays put from begin to end; begin/end pairs may nest. */
+/* Seek lock: the rung stays put from begin to end, in any mode (the controller puts it first),
+ * so the empty buffer and cut-short transfers of a seek cannot move it. Begin/end pairs may
+ * nest and may come from different threads; an end without a begin does nothing. Both wake:
+ * the end lets a decision that was held back be made. */
 void abr_controls_seek_begin(abr_controls *controls);
 void abr_controls_seek_end(abr_controls *controls);
 

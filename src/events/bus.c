@@ -313,6 +313,16 @@ const char *kth_event_kind_name(kth_event_kind kind)
         return "VARIANT_CHANGED";
     case KTH_EVENT_WARNING:
         return "WARNING";
+    case KTH_EVENT_HLS_SEGMENT_STARTED:
+        return "HLS_SEGMENT_STARTED";
+    case KTH_EVENT_HLS_SEGMENT_COMPLETED:
+        return "HLS_SEGMENT_COMPLETED";
+    case KTH_EVENT_HLS_KEY:
+        return "HLS_KEY";
+    case KTH_EVENT_HLS_BUFFER_LEVEL:
+        return "HLS_BUFFER_LEVEL";
+    case KTH_EVENT_HLS_END_OF_STREAM:
+        return "HLS_END_OF_STREAM";
     }
     return "UNKNOWN";
 }

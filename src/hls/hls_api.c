@@ -84,6 +84,24 @@ kth_status kth_stream_abr_set_cap(kth_stream *stream, uint64_t max_bps)
     return KTH_OK;
 }
 
+kth_status kth_stream_abr_seek_begin(kth_stream *stream)
+{
+    hls_session *s = session_of(stream);
+    if (!s)
+        return KTH_ERR_UNSUPPORTED;
+    abr_controls_seek_begin(&s->controls);
+    return KTH_OK;
+}
+
+kth_status kth_stream_abr_seek_end(kth_stream *stream)
+{
+    hls_session *s = session_of(stream);
+    if (!s)
+        return KTH_ERR_UNSUPPORTED;
+    abr_controls_seek_end(&s->controls); /* wakes the peer: decisions held back may go now */
+    return KTH_OK;
+}
+
 /* The variant of the reader's position. */
 static hls_variant_state *current(hls_session *s)
 {

@@ -2,15 +2,33 @@
  * hls_peer.c — what an HLS stream fetches next, and how segment bytes reach the cache.
  *
  * The peer is pulled by the downloader (poll_next), woken when the reader enters another entry,
- * seeks, waits for bytes nobody fetches yet, or changes the ABR controls. Each poll walks the
- * stream's entries from the reader's position forward, across periods, and:
+ * seeks, waits for bytes nobody fetches yet, or changes the ABR controls, and by a timer of its
+ * own while a fetch the reader will soon need is in flight. Each poll walks the stream's entries
+ * from the reader's position forward, across periods, and:
  *   - counts the seconds of media present contiguously ahead of the reader (the ABR buffer);
  *   - starts fetches for missing entries up to the buffer target (seconds) and byte cap, at most
  *     max_fetches at once — the entry the reader is in gets NET_FETCH_HIGH, read-ahead LOW;
  *   - at the first segment that needs a fetch in the last period, asks the ABR controller which
  *     variant it should come from; a different answer appends a period (a variant switch);
+ *   - watches the fetch of the first entry the reader lacks (the stall rescue, below);
  *   - cancels fetches that fell out of the window (after a seek) and closes the cache handles of
  *     entries left behind, so open files and memory stay bounded.
+ *
+ * Stall rescue. A fetch of the entry the reader needs next that has delivered nothing for
+ * max(1 s, half the segment) while less than a segment is buffered, or whose pace so far would
+ * end it after the buffer runs out, is put to the controller (with the fetch's progress as a
+ * sample). When it answers with a lower rung, the switch is made at once: if the reader has
+ * not entered that segment, its fetch is cancelled and the new period starts at it (fetches
+ * wait until the cancelled one has ended, so one fetch per segment runs); if the reader is in
+ * it, its bytes stay (offsets handed out keep their meaning) and the new period starts at the
+ * first later segment not in the cache. While such a fetch runs, the peer asks the downloader
+ * for a poll at the time the verdict could change (net_peer_wake_after), never in a loop.
+ *
+ * Seek lock. From a seek until the reader has read bytes at its new position (the timeline's
+ * flushing flag) automatic decisions are made with a seek lock, on top of any the user holds
+ * (kth_stream_abr_seek_begin): the buffer is empty and the fetches were cut short by the seek,
+ * which says nothing about the link. A stalled fetch is still rescued, and a manual choice
+ * waits only for a lock the user holds.
  *
  * Segment bytes: clear entries are written as they arrive at their offset within the entry
  * (byte ranges: the response offset minus the range start). Encrypted entries go through a
@@ -18,22 +36,37 @@
  * block was decrypted and its padding checked. A size is recorded in the layout before the
  * resource learns its length, so a reader woken by the length always finds it placed.
  *
+ * Events (kithara/events.h): a segment's start and end, ABR decisions and switches, the buffer
+ * level, the end of the stream in the cache, keys found in the cache. Those that arise inside
+ * a poll are queued and published after session.lock is released.
+ *
  * Threads: poll, the fetch callbacks and on_sample run on the downloader thread; the estimator
- * and controller are touched only there. session.lock is taken briefly; cache writes of segment
- * bytes run without it (the slot cannot be closed while its fetch runs).
+ * and controller are touched only there, and so is the progress of each fetch. session.lock is
+ * taken briefly; cache writes of segment bytes run without it (the slot cannot be closed while
+ * its fetch runs).
  */
 #include "hls/session.h"
 
 #include "platform/log.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define MAX_CANCELS 64
-#define MAX_EVENTS  8
+#define MAX_EVENTS  40 /* per poll: starts, decisions, a rescue, keys, buffer, end */
 #define CHUNK       (64 * 1024)
 #define PROBE_BYTES 564 /* three MPEG-TS packets: enough to recognise every container we play */
+/* Stall rescue: a fetch is stalled after max(STALL_MIN_S, half its segment) without progress;
+ * the peer looks again at least every WATCH_S while the buffer is under WATCH_SEGMENTS. */
+#define STALL_MIN_S    1.0
+#define WATCH_S        0.25
+#define WATCH_SEGMENTS 3.0
+#define RECHECK_MIN_S  0.02
+#define RECHECK_MAX_S  5.0
+/* Buffer level events: published when the level moved by this much, or became (non-)empty. */
+#define BUFFER_EVENT_STEP_S 0.25
 
 typedef struct segment_fetch {
     hls_session *s;
@@ -47,6 +80,15 @@ typedef struct segment_fetch {
     uint64_t cipher_next;
     uint64_t plain_written;
     int http_status;
+    /* Progress (downloader thread): what the rescue judges, and the events report. */
+    int64_t started_ns;    /* the fetch was handed to the downloader */
+    int64_t first_byte_ns; /* 0 until the first body byte */
+    int64_t progress_ns;   /* the last time bytes past `received` arrived; 0: none yet */
+    uint64_t received;     /* body bytes received (ciphertext when encrypted), resumes included */
+    bool has_expected;
+    uint64_t expected; /* the body's length, when known */
+    kth_event_segment info;
+    char url[sizeof(((kth_event *)0)->text)];
     /* Encrypted entries: the first plaintext bytes, held back until they look like media (a
      * wrong key gives noise, which must never reach a reader or the cache). */
     bool probed;
@@ -55,11 +97,66 @@ typedef struct segment_fetch {
     uint8_t out[CHUNK + DRM_AES128_BLOCK];
 } segment_fetch;
 
-typedef struct pending_event {
-    kth_event_kind kind;
-    kth_event_abr abr;
-    char text[160];
-} pending_event;
+/* What one poll gathers under session.lock and acts on after releasing it. */
+typedef struct poll_state {
+    int64_t now_ns;
+    bool seeking;       /* no byte read since the last seek: decisions hold a seek lock */
+    bool hold_fetches;  /* a rescue cancelled a fetch: start nothing until it has ended */
+    double recheck_s;   /* > 0: ask the downloader for a poll after this long */
+    size_t event_count; /* events queued (extra ones are dropped) */
+    size_t cancel_count;
+    platform_cancel *cancels[MAX_CANCELS];
+    char note[256]; /* logged after the lock is released (a rescue) */
+    kth_event events[MAX_EVENTS];
+} poll_state;
+
+/* ---- events ---- */
+
+static void publish(hls_session *s, const kth_event *ev)
+{
+    if (s->bus)
+        kth_bus_publish(s->bus, ev);
+}
+
+static kth_event *queue_event(hls_session *s, poll_state *ps, kth_event_kind kind)
+{
+    if (ps->event_count >= MAX_EVENTS)
+        return NULL;
+    kth_event *ev = &ps->events[ps->event_count++];
+    memset(ev, 0, sizeof *ev);
+    ev->kind = kind;
+    ev->origin = s->origin;
+    return ev;
+}
+
+/* Queues an ABR decision (and, when it switched, the variant change). */
+static void queue_decision(hls_session *s, poll_state *ps, const kth_event_abr *abr, bool switched,
+                           const char *reason)
+{
+    kth_event *ev = queue_event(s, ps, KTH_EVENT_ABR_DECISION);
+    if (ev) {
+        ev->payload.abr = *abr;
+        snprintf(ev->text, sizeof ev->text, "%s", reason);
+    }
+    if (switched && (ev = queue_event(s, ps, KTH_EVENT_VARIANT_CHANGED)) != NULL) {
+        ev->payload.abr = *abr;
+        snprintf(ev->text, sizeof ev->text, "%s", reason);
+    }
+}
+
+/* The event description of an entry. Lock held. */
+static void describe_entry(hls_session *s, size_t variant, size_t entry, kth_event_segment *out)
+{
+    hls_entry e;
+    hls_layout_entry(s->variants[variant].layout, entry, &e);
+    memset(out, 0, sizeof *out);
+    out->variant = (int)variant;
+    out->init = e.kind == HLS_ENTRY_INIT;
+    out->index = e.segment;
+    out->bytes = e.size_known ? e.size : 0;
+    out->start_seconds = e.start;
+    out->duration = e.duration;
+}
 
 /* ---- fetch callbacks ---- */
 
@@ -69,6 +166,10 @@ static kth_status seg_on_response(void *user, const net_response *resp)
     f->http_status = resp->status;
     if (resp->status < 200 || resp->status > 299)
         return KTH_ERR_HTTP;
+    if (!f->has_expected && !f->has_range && resp->has_total_length) {
+        f->has_expected = true;
+        f->expected = resp->total_length;
+    }
     if (!f->encrypted && !f->has_range && resp->has_total_length) {
         hls_session *s = f->s;
         platform_mutex_lock(&s->lock);
@@ -77,6 +178,18 @@ static kth_status seg_on_response(void *user, const net_response *resp)
         return st;
     }
     return KTH_OK;
+}
+
+/* Notes that the body reached `end` (relative to the entry's first byte). */
+static void note_progress(segment_fetch *f, uint64_t end)
+{
+    int64_t now = platform_monotonic_ns();
+    if (f->first_byte_ns == 0)
+        f->first_byte_ns = now;
+    if (end > f->received) {
+        f->received = end;
+        f->progress_ns = now;
+    }
 }
 
 /* Writes decrypted bytes, holding the first PROBE_BYTES back until they are recognised as a
@@ -118,6 +231,7 @@ static kth_status seg_on_write(void *user, uint64_t offset, const void *data, si
     if (offset < f->range_start)
         return KTH_ERR_FORMAT;
     uint64_t rel = offset - f->range_start;
+    note_progress(f, rel + n);
     if (!f->encrypted) {
         kth_status st = cache_resource_write(f->res, rel, data, n);
         if (st == KTH_OK)
@@ -147,6 +261,8 @@ static kth_status seg_on_write(void *user, uint64_t offset, const void *data, si
     }
     return KTH_OK;
 }
+
+static bool rest_in_cache(hls_session *s, double *seconds);
 
 static void seg_on_complete(void *user, const net_result *r)
 {
@@ -205,11 +321,40 @@ static void seg_on_complete(void *user, const net_result *r)
     }
     slot->fetching = false;
     slot->urgent = false;
+    slot->fetch = NULL;
     platform_cancel *token = slot->fetch_cancel;
     slot->fetch_cancel = NULL;
     s->in_flight--;
+    /* This may have been the last entry missing before the end (a poll may not follow: the
+     * reader can prove the end from here and close the stream). */
+    double rest_s = 0;
+    bool end =
+        st == KTH_OK && !s->end_published && s->failure == KTH_OK && rest_in_cache(s, &rest_s);
+    if (end)
+        s->end_published = true;
+    size_t reader_variant = atomic_load(&s->current_variant);
     platform_mutex_unlock(&s->lock);
     platform_cancel_unref(token);
+
+    kth_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.kind = KTH_EVENT_HLS_SEGMENT_COMPLETED;
+    ev.origin = s->origin;
+    ev.status = st;
+    ev.payload.segment = f->info;
+    ev.payload.segment.bytes = f->plain_written;
+    ev.payload.segment.download_ns = platform_monotonic_ns() - f->started_ns;
+    snprintf(ev.text, sizeof ev.text, "%s", f->url);
+    publish(s, &ev);
+    if (end) {
+        memset(&ev, 0, sizeof ev);
+        ev.kind = KTH_EVENT_HLS_END_OF_STREAM;
+        ev.origin = s->origin;
+        ev.payload.buffer.seconds = rest_s;
+        ev.payload.buffer.target_seconds = s->hls.buffer_target_s;
+        ev.payload.buffer.variant = (int)reader_variant;
+        publish(s, &ev);
+    }
     drm_aes128_free(f->decrypt);
     free(f);
 }
@@ -230,7 +375,7 @@ static void on_sample(void *user, const net_sample *sample)
 
 /* Starts the fetch of one entry. Lock held. KTH_ERR_RETRY: its key is not there yet. */
 static kth_status start_fetch(hls_session *s, size_t variant, size_t entry, bool urgent,
-                              net_batch *batch)
+                              net_batch *batch, poll_state *ps)
 {
     hls_variant_state *v = &s->variants[variant];
     hls_slot *slot = &v->slots[entry];
@@ -287,6 +432,16 @@ static kth_status start_fetch(hls_session *s, size_t variant, size_t entry, bool
         f->encrypted = true;
         f->key_uri = m->keys[key_index].uri;
     }
+    /* The body's length: the range's, or the plaintext size of a clear entry. */
+    if (range.present) {
+        f->has_expected = true;
+        f->expected = range.length;
+    } else if (!f->encrypted && e.size_known) {
+        f->has_expected = true;
+        f->expected = e.size;
+    }
+    describe_entry(s, variant, entry, &f->info);
+    snprintf(f->url, sizeof f->url, "%s", uri);
     platform_cancel *token = platform_cancel_new(net_peer_cancel_token(s->peer));
     if (!token) {
         drm_aes128_free(f->decrypt);
@@ -306,6 +461,7 @@ static kth_status start_fetch(hls_session *s, size_t variant, size_t entry, bool
     spec.write = seg_on_write;
     spec.complete = seg_on_complete;
     spec.user = f;
+    f->started_ns = platform_monotonic_ns();
     kth_status st = net_batch_add(batch, &spec, NULL);
     if (st != KTH_OK) {
         platform_cancel_unref(token);
@@ -313,11 +469,18 @@ static kth_status start_fetch(hls_session *s, size_t variant, size_t entry, bool
         free(f);
         return st;
     }
+    /* The command's callbacks run on this thread, after this poll: f is still ours here. */
     slot->fetching = true;
     slot->urgent = urgent;
     slot->fetch_cancel = token;
-    slot->fetch_started_ns = platform_monotonic_ns();
+    slot->fetch_started_ns = f->started_ns;
+    slot->fetch = f;
     s->in_flight++;
+    kth_event *ev = queue_event(s, ps, KTH_EVENT_HLS_SEGMENT_STARTED);
+    if (ev) {
+        ev->payload.segment = f->info;
+        snprintf(ev->text, sizeof ev->text, "%s", f->url);
+    }
     return KTH_OK;
 }
 
@@ -360,43 +523,106 @@ static bool walk_next(hls_session *s, walk *w)
     return true;
 }
 
+/* True when every entry from the reader's position to the end of the stream is in the cache
+ * (a gap has nothing to fetch); *seconds is the media from the reader's entry to the end.
+ * Lock held. */
+static bool rest_in_cache(hls_session *s, double *seconds)
+{
+    *seconds = 0;
+    hls_place place = {0};
+    walk w;
+    if (session_locate(s, session_reader_position(s), &place) == HLS_PAST_END) {
+        session_last_entry_with_bytes(s, &place.variant, &place.entry);
+        const hls_slot *slot = &s->variants[place.variant].slots[place.entry];
+        return slot->storage && storage_resource_state(slot->storage) == STORAGE_COMMITTED;
+    }
+    w.period = place.period;
+    w.entry = place.entry;
+    w.in_prefix = s->periods[place.period].prefix_init == place.entry;
+    for (size_t walked = 0; walked < 1000000; walked++) {
+        const hls_variant_state *v = &s->variants[s->periods[w.period].variant];
+        hls_entry e;
+        hls_layout_entry(v->layout, w.entry, &e);
+        const hls_slot *slot = &v->slots[w.entry];
+        bool gap = e.kind == HLS_ENTRY_SEGMENT && v->pl->media.segments[e.segment].gap;
+        if (!gap && (!slot->storage || storage_resource_state(slot->storage) != STORAGE_COMMITTED))
+            return false;
+        *seconds += e.duration;
+        if (!walk_next(s, &w))
+            return true;
+    }
+    return false;
+}
+
+/* The ABR rung of a usable variant: how many usable variants come before it. Lock held. */
+static size_t level_of_variant(const hls_session *s, size_t variant)
+{
+    size_t level = 0;
+    for (size_t v = 0; v < variant; v++)
+        if (s->variants[v].pl)
+            level++;
+    return level;
+}
+
+/* The variant of an ABR rung (the usable variants in ladder order), or `fallback`. */
+static size_t variant_of_level(const hls_session *s, size_t level, size_t fallback)
+{
+    size_t seen = 0;
+    for (size_t v = 0; v < s->ladder.count; v++) {
+        if (!s->variants[v].pl)
+            continue;
+        if (seen++ == level)
+            return v;
+    }
+    return fallback;
+}
+
+/* The duration the controller plans with for segment `segment` of a variant. */
+static double planning_duration(const hls_variant_state *v, size_t segment)
+{
+    const hls_media_playlist *m = &v->pl->media;
+    double d = m->segments[segment].duration;
+    return d > 0.1 ? d : m->target_duration ? (double)m->target_duration : 2.0;
+}
+
+/* The controller's input for a decision about `segment` of `variant` (controls included). */
+static void fill_input(hls_session *s, size_t variant, size_t segment, double buffer_s,
+                       const abr_estimator *estimator, int64_t now_ns, abr_input *in)
+{
+    const hls_variant_state *v = &s->variants[variant];
+    memset(in, 0, sizeof *in);
+    in->ladder = s->abr_ladder;
+    in->ladder_count = s->abr_count;
+    abr_estimator_get(estimator, &in->estimate);
+    in->buffer_s = buffer_s;
+    in->has_previous = 1;
+    in->previous_level = level_of_variant(s, variant);
+    in->segment_s = planning_duration(v, segment);
+    in->segments_left = v->pl->media.segment_count - segment;
+    in->now_ns = (uint64_t)now_ns;
+    abr_controls_snapshot(&s->controls, &in->controls);
+}
+
 /* Asks the controller which variant segment `segment` of the last period should come from;
  * appends a period when it is another one. Lock held. True when a switch was made. */
-static bool decide(hls_session *s, size_t segment, double buffer_s, pending_event *events,
-                   size_t *event_count)
+static bool decide(hls_session *s, size_t segment, double buffer_s, poll_state *ps)
 {
     hls_period *last = &s->periods[s->period_count - 1];
     if (s->abr_count < 2 || segment <= last->first_segment)
         return false;
-    size_t current_level = 0;
-    for (size_t v = 0; v < last->variant; v++)
-        if (s->variants[v].pl)
-            current_level++;
     const hls_variant_state *cv = &s->variants[last->variant];
     const hls_segment *seg = &cv->pl->media.segments[segment];
     abr_input in;
-    memset(&in, 0, sizeof in);
-    in.ladder = s->abr_ladder;
-    in.ladder_count = s->abr_count;
-    abr_estimator_get(&s->estimator, &in.estimate);
-    in.buffer_s = buffer_s;
-    in.has_previous = 1;
-    in.previous_level = current_level;
-    in.segment_s = seg->duration > 0.1             ? seg->duration
-                   : cv->pl->media.target_duration ? (double)cv->pl->media.target_duration
-                                                   : 2.0;
-    in.segments_left = cv->pl->media.segment_count - segment;
-    in.now_ns = (uint64_t)platform_monotonic_ns();
-    abr_controls_snapshot(&s->controls, &in.controls);
+    fill_input(s, last->variant, segment, buffer_s, &s->estimator, ps->now_ns, &in);
+    size_t current_level = in.previous_level;
+    if (ps->seeking && in.controls.mode != ABR_MODE_MANUAL)
+        in.controls.seek_locks++; /* the automatic seek lock (see the file comment) */
     if (in.controls.mode == ABR_MODE_MANUAL) {
         /* The controls name a variant; the controller counts usable rungs. */
-        size_t wanted = in.controls.manual_level, level = 0;
+        size_t wanted = in.controls.manual_level;
         if (wanted >= s->ladder.count || !s->variants[wanted].pl)
             wanted = last->variant;
-        for (size_t v = 0; v < wanted; v++)
-            if (s->variants[v].pl)
-                level++;
-        in.controls.manual_level = level;
+        in.controls.manual_level = level_of_variant(s, wanted);
     }
     abr_decision d;
     if (abr_controller_decide(&s->controller, &in, &d) != 0)
@@ -409,16 +635,7 @@ static bool decide(hls_session *s, size_t segment, double buffer_s, pending_even
     bool rescue = target < current_level && buffer_s < 2 * in.segment_s;
     bool allowed = d.reason == ABR_REASON_URGENT_DOWN || d.reason == ABR_REASON_MANUAL || rescue ||
                    s->segments_since_switch > s->hls.min_segments_between_switches;
-    /* Map the level back to a variant: the usable variants in ladder order. */
-    size_t variant = last->variant, seen = 0;
-    for (size_t v = 0; v < s->ladder.count; v++) {
-        if (!s->variants[v].pl)
-            continue;
-        if (seen++ == target) {
-            variant = v;
-            break;
-        }
-    }
+    size_t variant = variant_of_level(s, target, last->variant);
     bool switched = false;
     size_t from = last->variant;
     if (variant != last->variant && allowed) {
@@ -431,21 +648,177 @@ static bool decide(hls_session *s, size_t segment, double buffer_s, pending_even
             s->segments_since_switch = 0;
         }
     }
-    if (*event_count < MAX_EVENTS) {
-        pending_event *ev = &events[(*event_count)++];
-        ev->kind = KTH_EVENT_ABR_DECISION;
-        ev->abr.from_variant = (int)from;
-        ev->abr.to_variant = (int)(switched ? variant : from);
-        ev->abr.estimate_bps = d.estimate_bps;
-        ev->abr.buffer_seconds = d.buffer_s;
-        snprintf(ev->text, sizeof ev->text, "%s", abr_reason_name(d.reason));
-    }
-    if (switched && *event_count < MAX_EVENTS) {
-        pending_event *ev = &events[(*event_count)++];
-        *ev = events[*event_count - 2];
-        ev->kind = KTH_EVENT_VARIANT_CHANGED;
-    }
+    kth_event_abr abr = {
+        .from_variant = (int)from,
+        .to_variant = (int)(switched ? variant : from),
+        .estimate_bps = d.estimate_bps,
+        .buffer_seconds = d.buffer_s,
+    };
+    queue_decision(s, ps, &abr, switched, abr_reason_name(d.reason));
     return switched;
+}
+
+/* ---- the stall rescue ---- */
+
+typedef enum rescue_result {
+    RESCUE_NONE,  /* nothing changed */
+    RESCUE_HERE,  /* the fetch was cancelled; a new period starts at its segment */
+    RESCUE_LATER, /* the reader has its segment: a new period starts after it */
+} rescue_result;
+
+/* Asks for a poll in `seconds` (the earliest request of the poll wins). */
+static void recheck(poll_state *ps, double seconds)
+{
+    if (seconds < RECHECK_MIN_S)
+        seconds = RECHECK_MIN_S;
+    if (seconds > RECHECK_MAX_S)
+        seconds = RECHECK_MAX_S;
+    if (ps->recheck_s <= 0 || seconds < ps->recheck_s)
+        ps->recheck_s = seconds;
+}
+
+/* The first segment after `segment` of `variant`, within its period (entries before
+ * `end_entry`), that is not in the cache; the segment count when there is none. Lock held. */
+static size_t first_missing_after(hls_session *s, size_t variant, size_t segment, size_t end_entry)
+{
+    hls_variant_state *v = &s->variants[variant];
+    size_t count = v->pl->media.segment_count;
+    for (size_t k = segment + 1; k < count; k++) {
+        size_t entry, init;
+        if (hls_layout_entry_of_segment(v->layout, k, &entry, &init) != KTH_OK ||
+            entry >= end_entry)
+            return count;
+        const hls_slot *slot = &v->slots[entry];
+        if (v->pl->media.segments[k].gap)
+            continue;
+        if (!slot->storage || storage_resource_state(slot->storage) != STORAGE_COMMITTED)
+            return k;
+    }
+    return count;
+}
+
+/* Judges the fetch of entry `entry` (period `period`, variant `variant`), the first entry the
+ * reader lacks; `before_s` is the media the reader has before it, `reader_within` the reader's
+ * offset in it when the reader is in it (else 0). Rescues it when it is stalled or too slow and
+ * the controller picks a lower rung; otherwise asks for a poll when the verdict could change.
+ * Lock held. */
+static rescue_result check_rescue(hls_session *s, poll_state *ps, size_t period, size_t variant,
+                                  size_t entry, const hls_entry *e, double before_s,
+                                  uint64_t reader_within)
+{
+    hls_slot *slot = &s->variants[variant].slots[entry];
+    const segment_fetch *f = slot->fetch;
+    if (!f || e->kind != HLS_ENTRY_SEGMENT || period != s->period_count - 1 || s->abr_count < 2)
+        return RESCUE_NONE;
+    size_t level = level_of_variant(s, variant);
+    if (level == 0 || level >= s->abr_count)
+        return RESCUE_NONE; /* nothing lower to go to */
+    const hls_variant_state *v = &s->variants[variant];
+    double duration = planning_duration(v, e->segment);
+    double stall_after = duration / 2 > STALL_MIN_S ? duration / 2 : STALL_MIN_S;
+    int64_t now = ps->now_ns;
+    double since_progress =
+        (double)(now - (f->progress_ns ? f->progress_ns : f->started_ns)) * 1e-9;
+    /* The media the reader has before the bytes this fetch has not delivered yet. */
+    double have = before_s;
+    if (f->has_expected && f->expected > 0) {
+        uint64_t got = f->received < f->expected ? f->received : f->expected;
+        if (got > reader_within)
+            have += duration * (double)(got - reader_within) / (double)f->expected;
+    }
+    bool stalled = since_progress >= stall_after && have < duration;
+    /* The body's pace since its first byte (its wait for the first byte is behind it), and the
+     * seconds to its end at that pace; judged once it has run for a while. */
+    double body_s = f->first_byte_ns ? (double)(now - f->first_byte_ns) * 1e-9 : 0;
+    double rate = 0, eta = INFINITY;
+    if (f->has_expected && f->received < f->expected && body_s >= stall_after / 2) {
+        rate = (double)f->received / body_s;
+        eta = (double)(f->expected - f->received) / rate;
+    }
+    bool slow = !stalled && eta > have && isfinite(eta);
+    if (!stalled && !slow) {
+        /* When it could be: no progress for stall_after with less than a segment left. */
+        double wait = stall_after - since_progress;
+        if (have - duration > wait)
+            wait = have - duration;
+        if (have < WATCH_SEGMENTS * duration && wait > WATCH_S)
+            wait = WATCH_S; /* close to the end of the buffer: watch its pace */
+        recheck(ps, wait);
+        return RESCUE_NONE;
+    }
+
+    /* Decide as if the fetch ended now: its progress is a sample of the link. */
+    abr_estimator estimator = s->estimator;
+    if (f->received > 0 && f->first_byte_ns > 0) {
+        abr_sample sample = {
+            .bytes = f->received,
+            .duration_ns = (uint64_t)(now - f->started_ns),
+            .ttfb_ns = (uint64_t)(f->first_byte_ns - f->started_ns),
+            .now_ns = (uint64_t)now,
+        };
+        abr_estimator_add_sample(&estimator, &sample);
+    }
+    abr_input in;
+    fill_input(s, variant, e->segment, have, &estimator, now, &in);
+    in.fetch_stalled = stalled;
+    in.since_progress_s = since_progress;
+    abr_controller controller = s->controller;
+    abr_decision d;
+    if (in.controls.mode == ABR_MODE_MANUAL ||
+        abr_controller_decide(&controller, &in, &d) != KTH_OK || d.level >= level) {
+        recheck(ps, WATCH_S);
+        return RESCUE_NONE;
+    }
+    if (slow && rate > 0) {
+        /* Worth it only when the lower rung's segment would end sooner at the same pace. */
+        const abr_variant *lower = &s->abr_ladder[d.level];
+        double bps = (double)(lower->average_bandwidth_bps ? lower->average_bandwidth_bps
+                                                           : lower->bandwidth_bps);
+        if (bps * duration / 8.0 / rate >= eta) {
+            recheck(ps, WATCH_S);
+            return RESCUE_NONE;
+        }
+    }
+    size_t target = variant_of_level(s, d.level, variant);
+    const hls_period *p = &s->periods[period];
+    const hls_media_playlist *m = &v->pl->media;
+    bool reader_in = s->reader_period == period && s->reader_entry >= entry;
+    rescue_result result = RESCUE_HERE;
+    size_t at = e->segment;
+    if (reader_in || e->segment <= p->first_segment) {
+        /* Offsets in it may have been handed out (or it opens the period): it stays, and the
+         * rescue starts at the first later segment the cache lacks. */
+        result = RESCUE_LATER;
+        at = first_missing_after(s, variant, e->segment, p->end_entry);
+        if (at >= m->segment_count)
+            return RESCUE_NONE;
+    }
+    size_t first =
+        hls_layout_segment_at_time(s->variants[target].layout, m->segments[at].start + 1e-3);
+    if (!session_append_period(s, target, first, at))
+        return RESCUE_NONE;
+    s->controller = controller;
+    s->segments_since_switch = 0;
+    if (result == RESCUE_HERE) {
+        /* The cancelled fetch delivers no sample of its own: its progress is the sample. */
+        s->estimator = estimator;
+        if (ps->cancel_count < MAX_CANCELS)
+            ps->cancels[ps->cancel_count++] = platform_cancel_ref(slot->fetch_cancel);
+        ps->hold_fetches = true;
+    }
+    snprintf(ps->note, sizeof ps->note,
+             "segment %zu of variant %zu %s (%.2f s without progress, %.2f s buffered): variant "
+             "%zu from segment %zu",
+             e->segment, variant, stalled ? "stalled" : "is too slow", since_progress, have, target,
+             first);
+    kth_event_abr abr = {
+        .from_variant = (int)variant,
+        .to_variant = (int)target,
+        .estimate_bps = d.estimate_bps,
+        .buffer_seconds = have,
+    };
+    queue_decision(s, ps, &abr, true, abr_reason_name(ABR_REASON_URGENT_DOWN));
+    return result;
 }
 
 /* True when another entry sharing `slot`'s resource (the same URI and range at several
@@ -466,10 +839,15 @@ static bool fetching_elsewhere(hls_session *s, const hls_slot *slot)
 static net_poll_result on_poll(void *user, net_batch *batch)
 {
     hls_session *s = user;
-    platform_cancel *cancels[MAX_CANCELS];
-    size_t cancel_count = 0;
-    pending_event events[MAX_EVENTS];
-    size_t event_count = 0;
+    poll_state ps;
+    ps.now_ns = platform_monotonic_ns();
+    const stream_timeline *timeline = atomic_load(&s->timeline);
+    ps.seeking = timeline && stream_timeline_flushing(timeline);
+    ps.hold_fetches = false;
+    ps.recheck_s = 0;
+    ps.event_count = 0;
+    ps.cancel_count = 0;
+    ps.note[0] = '\0';
     bool added = false;
     static _Atomic uint64_t generation_source = 1;
     uint64_t mark = atomic_fetch_add(&generation_source, 1);
@@ -487,8 +865,9 @@ static net_poll_result on_poll(void *user, net_batch *batch)
     size_t window_variant = where == HLS_PAST_END ? SIZE_MAX : place.variant;
     size_t window_first = place.entry;
     double buffer_s = 0, ahead_s = 0;
+    double reader_part_s = 0; /* seconds of the reader's entry before its position */
     uint64_t ahead_bytes = 0;
-    bool contiguous = true, first = true, stop = false, key_wait = false;
+    bool contiguous = true, first = true, stop = false, key_wait = false, at_end = false;
     walk w;
     bool past_end = where == HLS_PAST_END;
     if (!past_end) {
@@ -521,13 +900,18 @@ static net_poll_result on_poll(void *user, net_batch *batch)
         size_t vi = (size_t)(v - s->variants);
         hls_entry e;
         hls_layout_entry(v->layout, w.entry, &e);
+        if (first && !past_end && e.size_known && e.size > 0)
+            reader_part_s = e.duration * (double)(place.within < e.size ? place.within : e.size) /
+                            (double)e.size;
         if (e.kind == HLS_ENTRY_SEGMENT && v->pl->media.segments[e.segment].gap) {
             /* EXT-X-GAP: no bytes, never fetched; its time still counts as buffered. */
             if (contiguous)
                 buffer_s += e.duration;
             ahead_s += e.duration;
-            if (past_end || !walk_next(s, &w))
+            if (past_end || !walk_next(s, &w)) {
+                at_end = true;
                 break;
+            }
             continue;
         }
         char err[HLS_ERR_MAX];
@@ -540,7 +924,7 @@ static net_poll_result on_poll(void *user, net_batch *batch)
             !first && e.segment > s->periods[w.period].first_segment &&
             !(w.period == s->reader_period && w.entry <= s->reader_entry)) {
             manual_pending = false;
-            if (decide(s, e.segment, buffer_s, events, &event_count)) {
+            if (decide(s, e.segment, buffer_s, &ps)) {
                 walk_start_period(s, &w, s->period_count - 1);
                 continue;
             }
@@ -558,17 +942,29 @@ static net_poll_result on_poll(void *user, net_batch *batch)
             if (contiguous)
                 buffer_s += e.duration;
         } else if (slot->fetching || fetching_elsewhere(s, slot)) {
+            if (contiguous && slot->fetching && !past_end) {
+                /* The first entry the reader lacks: is its fetch keeping up? */
+                double before = buffer_s - reader_part_s > 0 ? buffer_s - reader_part_s : 0;
+                rescue_result r = check_rescue(s, &ps, w.period, vi, w.entry, &e, before,
+                                               first ? place.within : 0);
+                if (r == RESCUE_HERE) {
+                    /* The reader continues in the new period at this very segment. */
+                    walk_start_period(s, &w, s->period_count - 1);
+                    continue;
+                }
+            }
             contiguous = false;
-        } else if (state == STORAGE_ACTIVE && s->in_flight < s->hls.max_fetches && !key_wait) {
+        } else if (state == STORAGE_ACTIVE && s->in_flight < s->hls.max_fetches && !key_wait &&
+                   !ps.hold_fetches) {
             contiguous = false;
             if (e.kind == HLS_ENTRY_SEGMENT && w.period == s->period_count - 1 && !first &&
                 !(w.period == s->reader_period && w.entry <= s->reader_entry) &&
-                decide(s, e.segment, buffer_s, events, &event_count)) {
+                decide(s, e.segment, buffer_s, &ps)) {
                 /* A switch: continue with the new period's first entry. */
                 walk_start_period(s, &w, s->period_count - 1);
                 continue;
             }
-            st = start_fetch(s, vi, w.entry, first, batch);
+            st = start_fetch(s, vi, w.entry, first, batch, &ps);
             if (st == KTH_ERR_RETRY || st == KTH_ERR_LIMIT) {
                 key_wait = true; /* the key comes first (or the batch is full) */
             } else if (st != KTH_OK) {
@@ -591,12 +987,15 @@ static net_poll_result on_poll(void *user, net_batch *batch)
             ahead_bytes += e.size;
         if (ahead_s >= s->hls.buffer_target_s || ahead_bytes >= s->hls.buffer_max_bytes)
             stop = true;
-        if (past_end || !walk_next(s, &w))
+        if (past_end || !walk_next(s, &w)) {
+            at_end = true;
             break;
+        }
     }
     s->last_buffer_s = buffer_s;
 
-    /* Cancel fetches outside the window (left behind by a seek); close far handles. */
+    /* Cancel fetches outside the window (left behind by a seek, or by a rescue); close far
+     * handles. */
     for (size_t vi = 0; vi < s->ladder.count; vi++) {
         hls_variant_state *v = &s->variants[vi];
         for (size_t e = 0; v->slots && e < v->entry_count; e++) {
@@ -607,20 +1006,54 @@ static net_poll_result on_poll(void *user, net_batch *batch)
                 continue;
             /* Kept open: the two entries just behind the reader (a short seek back). */
             bool near = vi == window_variant && e <= window_first && e + 2 >= window_first;
-            if (slot->fetching && !near && cancel_count < MAX_CANCELS)
-                cancels[cancel_count++] = platform_cancel_ref(slot->fetch_cancel);
+            if (slot->fetching && !near && ps.cancel_count < MAX_CANCELS)
+                ps.cancels[ps.cancel_count++] = platform_cancel_ref(slot->fetch_cancel);
             else if (!slot->fetching && !near)
                 session_close_slot(s, vi, e);
         }
     }
+
+    /* The buffer level, and whether everything to the end is in the cache. */
+    double level = past_end ? 0 : buffer_s - reader_part_s > 0 ? buffer_s - reader_part_s : 0;
+    bool healthy = s->failure == KTH_OK;
+    if (healthy &&
+        (s->published_buffer_s < 0 || fabs(level - s->published_buffer_s) >= BUFFER_EVENT_STEP_S ||
+         (level == 0) != (s->published_buffer_s == 0))) {
+        kth_event *ev = queue_event(s, &ps, KTH_EVENT_HLS_BUFFER_LEVEL);
+        if (ev) {
+            ev->payload.buffer.seconds = level;
+            ev->payload.buffer.target_seconds = s->hls.buffer_target_s;
+            ev->payload.buffer.variant = (int)window_variant;
+            s->published_buffer_s = level;
+        }
+    }
+    /* The walk proves the end is in the cache when it got there without a hole, and proves
+     * the opposite with a hole (a seek moved the reader before entries never fetched). */
+    if (healthy && at_end && contiguous && !s->end_published) {
+        kth_event *ev = queue_event(s, &ps, KTH_EVENT_HLS_END_OF_STREAM);
+        if (ev) {
+            ev->payload.buffer.seconds = ahead_s;
+            ev->payload.buffer.target_seconds = s->hls.buffer_target_s;
+            ev->payload.buffer.variant = (int)window_variant;
+            s->end_published = true;
+        }
+    } else if (!contiguous) {
+        s->end_published = false;
+    }
+    ps.event_count +=
+        hls_keys_cached_events(s, ps.events + ps.event_count, MAX_EVENTS - ps.event_count);
     platform_mutex_unlock(&s->lock);
 
-    for (size_t i = 0; i < cancel_count; i++) {
-        platform_cancel_cancel(cancels[i]);
-        platform_cancel_unref(cancels[i]);
+    for (size_t i = 0; i < ps.cancel_count; i++) {
+        platform_cancel_cancel(ps.cancels[i]);
+        platform_cancel_unref(ps.cancels[i]);
     }
-    for (size_t i = 0; i < event_count; i++)
-        session_publish(s, events[i].kind, KTH_OK, &events[i].abr, "%s", events[i].text);
+    if (ps.note[0])
+        platform_log(KTH_LOG_INFO, "hls", "%s: %s", s->url, ps.note);
+    for (size_t i = 0; i < ps.event_count; i++)
+        publish(s, &ps.events[i]);
+    if (ps.recheck_s > 0)
+        net_peer_wake_after(s->peer, (int64_t)(ps.recheck_s * 1e9));
     return added ? NET_POLL_BATCH : NET_POLL_IDLE;
 }
 
@@ -632,8 +1065,14 @@ static void controls_wake(void *ctx)
 kth_status hls_peer_start(hls_session *s)
 {
     abr_estimator_init(&s->estimator, NULL);
-    abr_controller_init(&s->controller, NULL);
+    /* The peer asks about a stalled fetch only after max(1 s, half its segment) without
+     * progress: the controller's own threshold must not be longer. */
+    abr_controller_config config;
+    abr_controller_config_default(&config);
+    config.stall_after_s = STALL_MIN_S;
+    abr_controller_init(&s->controller, &config);
     s->segments_since_switch = s->hls.min_segments_between_switches + 1; /* none yet */
+    s->published_buffer_s = -1;
     abr_controls_set_wake(&s->controls, controls_wake, s);
     net_peer_ops ops = {on_poll, on_sample};
     return net_peer_register(s->downloader, &ops, s, NET_PEER_FOREGROUND, NULL, &s->peer);
@@ -653,6 +1092,8 @@ void hls_peer_manual_switch(hls_session *s)
         return;
     kth_event_abr abr = {0};
     bool switched = false;
+    if (controls.seek_locks > 0)
+        return; /* held until the seek ends; its end wakes the peer, which switches then */
     platform_mutex_lock(&s->lock);
     size_t target = controls.manual_level;
     hls_period *last = &s->periods[s->period_count - 1];

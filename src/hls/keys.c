@@ -8,6 +8,9 @@
  *
  * Keys live in the session's key table (guarded by session.lock). A fetch carries the index of
  * its key, not a pointer, because the table may grow while it runs.
+ *
+ * Each key is announced once on the bus (KTH_EVENT_HLS_KEY): when its fetch ends (either way),
+ * or when it was found in the cache. Events are published after session.lock is released.
  */
 #include "hls/session.h"
 
@@ -42,6 +45,30 @@ static void key_cache_name(const char *uri, char *buf, size_t size)
     snprintf(buf, size, "key:%s", uri);
 }
 
+static void key_event(hls_session *s, kth_event *ev, const char *uri, kth_status status,
+                      bool from_cache, int http_status)
+{
+    memset(ev, 0, sizeof *ev);
+    ev->kind = KTH_EVENT_HLS_KEY;
+    ev->origin = s->origin;
+    ev->status = status;
+    ev->payload.key.from_cache = from_cache;
+    ev->payload.key.http_status = http_status;
+    snprintf(ev->text, sizeof ev->text, "%s", uri);
+}
+
+size_t hls_keys_cached_events(hls_session *s, kth_event *out, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->key_count && n < max; i++) {
+        if (!s->keys[i].announce)
+            continue;
+        s->keys[i].announce = false;
+        key_event(s, &out[n++], s->keys[i].uri, KTH_OK, true, 0);
+    }
+    return n;
+}
+
 /* Loads a key the cache holds complete. Lock held. */
 static void load_cached(hls_session *s, hls_key_state *k)
 {
@@ -54,8 +81,10 @@ static void load_cached(hls_session *s, hls_key_state *k)
     if (info.committed && info.length == 16) {
         storage_resource *r = cache_resource_storage(res);
         size_t got = 0;
-        if (storage_resource_read_at(r, 0, k->key, 16, &got) == KTH_OK && got == 16)
+        if (storage_resource_read_at(r, 0, k->key, 16, &got) == KTH_OK && got == 16) {
             k->loaded = true;
+            k->announce = true;
+        }
         storage_resource_unref(r);
     }
     cache_resource_close(res);
@@ -165,6 +194,7 @@ static void key_on_complete(void *user, const net_result *r)
     } else {
         snprintf(why, sizeof why, "%s", r->message && *r->message ? r->message : kth_strerror(st));
     }
+    kth_event ev;
     platform_mutex_lock(&s->lock);
     hls_key_state *k = &s->keys[f->index];
     k->fetching = false;
@@ -175,7 +205,10 @@ static void key_on_complete(void *user, const net_result *r)
     } else if (st != KTH_ERR_CANCELLED) {
         session_fail_locked(s, st, "AES-128 key %s: %s", f->url, why);
     }
+    key_event(s, &ev, k->uri, st, false, f->http_status ? f->http_status : r->http_status);
     platform_mutex_unlock(&s->lock);
+    if (st != KTH_ERR_CANCELLED && s->bus)
+        kth_bus_publish(s->bus, &ev);
     free(f);
 }
 
@@ -213,12 +246,16 @@ kth_status hls_keys_fetch(hls_session *s, hls_key_state *k, net_batch *batch)
 kth_status hls_keys_load_blocking(hls_session *s, const char *uri, uint8_t key[16],
                                   const stream_wait_ctx *ctx)
 {
+    kth_event ev;
     platform_mutex_lock(&s->lock);
     hls_key_state *k = hls_keys_get(s, uri);
     bool loaded = k && k->loaded;
     if (loaded)
         memcpy(key, k->key, 16);
+    size_t cached = hls_keys_cached_events(s, &ev, 1);
     platform_mutex_unlock(&s->lock);
+    if (cached && s->bus)
+        kth_bus_publish(s->bus, &ev);
     if (!k)
         return KTH_ERR_NO_MEMORY;
     if (loaded)
@@ -258,16 +295,23 @@ kth_status hls_keys_load_blocking(hls_session *s, const char *uri, uint8_t key[1
     } else {
         snprintf(why, sizeof why, "%s", body.message);
     }
+    int http_status = body.http_status;
     hls_body_free(&body);
     platform_mutex_lock(&s->lock);
     k = hls_keys_get(s, uri);
+    bool announce = st != KTH_ERR_CANCELLED && st != KTH_ERR_TIMEOUT;
     if (st == KTH_OK && k) {
+        announce = !k->loaded; /* a poll's fetch may have loaded it meanwhile */
         memcpy(k->key, key, 16);
         k->loaded = true;
+        k->announce = false;
         store_key(s, k);
-    } else if (st != KTH_OK && st != KTH_ERR_CANCELLED && st != KTH_ERR_TIMEOUT) {
+    } else if (st != KTH_OK && announce) {
         session_fail_locked(s, st, "AES-128 key %s: %s", url, why);
     }
+    key_event(s, &ev, uri, st, false, http_status);
     platform_mutex_unlock(&s->lock);
+    if (announce && s->bus)
+        kth_bus_publish(s->bus, &ev);
     return st;
 }

@@ -43,6 +43,8 @@
 #define HLS_MAX_PERIODS 4096
 #define HLS_ERR_MAX     512
 
+struct segment_fetch; /* hls_peer.c */
+
 /* One layout entry's bytes. */
 typedef struct hls_slot {
     cache_resource *res;       /* NULL when closed */
@@ -52,6 +54,9 @@ typedef struct hls_slot {
     platform_cancel *fetch_cancel;
     int64_t fetch_started_ns;
     uint64_t mark; /* the last poll whose window held this entry */
+    /* The running fetch while fetching (its progress, for the stall rescue); the downloader
+     * thread's only. */
+    struct segment_fetch *fetch;
 } hls_slot;
 
 typedef struct hls_variant_state {
@@ -77,6 +82,7 @@ typedef struct hls_key_state {
     char *uri;
     bool loaded;
     bool fetching;
+    bool announce; /* loaded from the cache; its KTH_EVENT_HLS_KEY is not published yet */
     uint8_t key[16];
 } hls_key_state;
 
@@ -134,6 +140,9 @@ struct hls_session {
     abr_estimator estimator;
     abr_controller controller;
     double last_buffer_s;
+    /* Events the downloader thread publishes when a value changes (its own fields). */
+    double published_buffer_s;     /* the last KTH_EVENT_HLS_BUFFER_LEVEL's, or < 0 */
+    bool end_published;            /* KTH_EVENT_HLS_END_OF_STREAM holds for the current window */
     atomic_size_t current_variant; /* the variant of the reader's period, for queries */
     /* The stream's timeline, published for the downloader thread on the stream's first call
      * (the stream sets base.timeline only after the source exists). */
@@ -256,6 +265,10 @@ kth_status hls_keys_load_blocking(hls_session *s, const char *uri, uint8_t key[1
 void hls_keys_forget(hls_session *s, const char *uri);
 /* Adds the fetch of a key to a poll batch. Lock held. */
 kth_status hls_keys_fetch(hls_session *s, hls_key_state *k, net_batch *batch);
+/* Fills out[0..max) with the KTH_EVENT_HLS_KEY events of keys loaded from the cache and not
+ * announced yet (each is announced once), for the caller to publish once it has released the
+ * lock. Returns how many. Lock held. */
+size_t hls_keys_cached_events(hls_session *s, kth_event *out, size_t max);
 
 /* --- hls_peer.c ------------------------------------------------------------------------- */
 
