@@ -152,6 +152,7 @@ int cmd_cat(int argc, char **argv)
     kth_hls_options hls;
     kth_hls_options_init(&hls);
     hls.initial_variant = (int)variant;
+    hls.start_manual = variant >= 0;
     kth_stream *s;
     int rc = 1;
     if (tool_open_stream(url, cache, &hls, &s) == KTH_OK) {

@@ -60,6 +60,10 @@ typedef struct kth_hls_options {
      * top means the top rung), or -1 to pick from initial_estimate_bps: the highest rung whose
      * declared bandwidth is at most the estimate, else the lowest. Default -1. */
     int initial_variant;
+    /* Start in manual mode on the starting variant (as kth_stream_abr_set_manual would, but
+     * from the first fetch on, so ABR never moves it in between); kth_stream_abr_set_auto
+     * hands it to ABR later. Default false. */
+    bool start_manual;
     /* Throughput assumed before anything is measured, bit/s. 0: default 256000. */
     uint64_t initial_estimate_bps;
     /* Media seconds fetched ahead of the reader. 0: default 30. */

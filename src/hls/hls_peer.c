@@ -1006,7 +1006,11 @@ static net_poll_result on_poll(void *user, net_batch *batch)
                 continue;
             /* Kept open: the two entries just behind the reader (a short seek back). */
             bool near = vi == window_variant && e <= window_first && e + 2 >= window_first;
-            if (slot->fetching && !near && ps.cancel_count < MAX_CANCELS)
+            /* A fetch whose whole body has arrived is left to complete: the reader may have
+             * read it and moved on before its completion came. */
+            const segment_fetch *f = slot->fetch;
+            bool arrived = f && f->has_expected && f->received >= f->expected;
+            if (slot->fetching && !near && !arrived && ps.cancel_count < MAX_CANCELS)
                 ps.cancels[ps.cancel_count++] = platform_cancel_ref(slot->fetch_cancel);
             else if (!slot->fetching && !near)
                 session_close_slot(s, vi, e);

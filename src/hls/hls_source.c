@@ -686,6 +686,8 @@ static kth_status open_session(hls_session *s, char *err, size_t errlen)
     if (!session_append_period(s, first, 0, 0))
         return KTH_ERR_NO_MEMORY;
     atomic_store(&s->current_variant, first);
+    if (s->hls.start_manual)
+        abr_controls_set_manual(&s->controls, first); /* before the peer exists: no wake */
     if (!s->offline) {
         if (!s->downloader) {
             snprintf(err, errlen, "%s: no downloader to fetch it with", s->url);

@@ -105,6 +105,7 @@ static bool report(prefetch_run *run)
 static kth_status open_stream(prefetch_run *run, int initial_variant, kth_stream **out)
 {
     run->hls.initial_variant = initial_variant;
+    run->hls.start_manual = initial_variant >= 0;
     char detail[HLS_ERR_MAX] = "";
     kth_status st = kth_stream_open(run->url, &run->stream_opts, out, detail, sizeof detail);
     if (st != KTH_OK) {

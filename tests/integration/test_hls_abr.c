@@ -282,6 +282,7 @@ static void test_manual_switch_wakes_an_idle_download(void **state)
     kth_hls_options h;
     kth_hls_options_init(&h);
     h.initial_variant = 0;
+    h.start_manual = true;
     h.buffer_target_s = 8;
     kth_stream *s = hls_open(e, "/abr/master.m3u8", NULL, &h);
     assert_int_equal(kth_stream_abr_set_manual(s, 0), KTH_OK);

@@ -31,6 +31,7 @@ static kth_stream *open_short(struct hls_env *e, const char *path, kth_cache *ca
     kth_hls_options h;
     kth_hls_options_init(&h);
     h.initial_variant = variant;
+    h.start_manual = variant >= 0;
     if (buffer_s > 0)
         h.buffer_target_s = buffer_s;
     kth_stream_options opts;

@@ -239,6 +239,7 @@ static void test_key_hook_rewrites_uri_and_unwraps_the_key(void **state)
     kth_hls_options h;
     kth_hls_options_init(&h);
     h.initial_variant = 0;
+    h.start_manual = true;
     h.key_hook.rewrite_uri = rewrite_key;
     h.key_hook.transform = unwrap_key;
     h.key_hook.user = &calls;

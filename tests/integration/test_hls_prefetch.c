@@ -162,6 +162,7 @@ static void test_one_ts_variant_prefetched_plays_offline_byte_exact(void **state
     kth_hls_options h;
     kth_hls_options_init(&h);
     h.initial_variant = 0;
+    h.start_manual = true;
     kth_stream *s = NULL;
     char err[1024];
     kth_status st = hls_try_open(e, "/ts/master.m3u8", NULL, &h, &s, err, sizeof err);

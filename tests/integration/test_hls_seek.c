@@ -72,6 +72,7 @@ static kth_stream *open_small_buffer(struct hls_env *e, const char *path, int va
     kth_hls_options h;
     kth_hls_options_init(&h);
     h.initial_variant = variant;
+    h.start_manual = true;
     h.buffer_target_s = 1.0; /* fetch little ahead, so what a seek skips stays unfetched */
     kth_stream *s = hls_open(e, path, cache, &h);
     kth_stream_abr_set_manual(s, (size_t)variant);
