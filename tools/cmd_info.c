@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 static int info_usage(FILE *to, int code)
 {
@@ -46,6 +47,24 @@ static double cached_fraction(kth_cache *cache, const char *url)
     }
     kth_cache_list_free(list, count);
     return fraction;
+}
+
+/* The other variants' playlists load in the background after open: give them up to 3 s, so
+ * the ladder is described whole (a playlist that cannot be loaded stays "not loaded"). */
+static void wait_for_ladder(kth_stream *s, size_t variants)
+{
+    for (int nap = 0; nap < 300; nap++) {
+        size_t loaded = 0;
+        for (size_t v = 0; v < variants; v++) {
+            kth_hls_variant_info vi;
+            if (kth_stream_variant_info(s, v, &vi) == KTH_OK && vi.usable)
+                loaded++;
+        }
+        if (loaded == variants)
+            return;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
 }
 
 int cmd_info(int argc, char **argv)
@@ -100,6 +119,7 @@ int cmd_info(int argc, char **argv)
         kth_media_info mi;
         kth_stream_media_info(s, &mi);
         size_t variants = kth_stream_variant_count(s);
+        wait_for_ladder(s, variants);
         const char *kind = variants ? "hls" : remote ? "progressive" : "file";
         if (variants)
             fraction = -1; /* an HLS presentation is many assets; not summed here */
@@ -128,9 +148,17 @@ int cmd_info(int argc, char **argv)
                     kth_hls_variant_info vi;
                     if (kth_stream_variant_info(s, v, &vi) != KTH_OK)
                         continue;
-                    printf("%s{\"bandwidth\":%llu,\"codec\":\"%s\",\"usable\":%s,\"uri\":\"",
+                    printf("%s{\"bandwidth\":%llu,\"codec\":\"%s\",\"usable\":%s,\"container\":"
+                           "\"%s\",\"encrypted\":%s,\"segments\":%zu,\"duration\":%.3f,"
+                           "\"channels\":%u,\"rendition\":\"",
                            v ? "," : "", (unsigned long long)vi.bandwidth, kth_codec_name(vi.codec),
-                           vi.usable ? "true" : "false");
+                           vi.usable ? "true" : "false", kth_container_name(vi.container),
+                           vi.encrypted ? "true" : "false", vi.segment_count, vi.duration,
+                           vi.channels);
+                    json_escape(vi.rendition);
+                    printf("\",\"language\":\"");
+                    json_escape(vi.language);
+                    printf("\",\"uri\":\"");
                     json_escape(vi.uri);
                     printf("\"}");
                 }
@@ -158,10 +186,16 @@ int cmd_info(int argc, char **argv)
                 printf("variants:    %zu (playing %d)\n", variants, kth_stream_current_variant(s));
                 for (size_t v = 0; v < variants; v++) {
                     kth_hls_variant_info vi;
-                    if (kth_stream_variant_info(s, v, &vi) == KTH_OK)
-                        printf("  [%zu] %8llu bit/s  %-8s %s%s\n", v,
-                               (unsigned long long)vi.bandwidth, kth_codec_name(vi.codec), vi.uri,
-                               vi.usable ? "" : "  (unusable)");
+                    if (kth_stream_variant_info(s, v, &vi) != KTH_OK)
+                        continue;
+                    printf("  [%zu] %8llu bit/s  %-8s %-10s%s %s", v,
+                           (unsigned long long)vi.bandwidth, kth_codec_name(vi.codec),
+                           vi.usable ? kth_container_name(vi.container) : "",
+                           vi.encrypted ? " AES-128" : "", vi.uri);
+                    if (vi.rendition[0])
+                        printf("  (rendition \"%s\"%s%s)", vi.rendition, vi.language[0] ? ", " : "",
+                               vi.language);
+                    printf("%s\n", vi.usable ? "" : "  (playlist not loaded)");
                 }
             } else {
                 printf("cached:      %.1f %%\n", fraction >= 0 ? fraction * 100 : 0.0);

@@ -89,6 +89,17 @@ typedef struct kth_hls_variant_info {
     kth_codec codec;            /* the audio codec the master names, or UNKNOWN */
     bool usable;                /* its media playlist loaded (false: never chosen) */
     char uri[1024];             /* media playlist URL, truncated to fit */
+    /* From its media playlist, once loaded (usable); zero / UNKNOWN before. */
+    kth_container container; /* fMP4 with an init section (EXT-X-MAP), else from the first
+                                segment's extension */
+    bool encrypted;          /* some segment is AES-128 encrypted */
+    size_t segment_count;
+    double duration; /* seconds (sum of EXTINF) */
+    /* For a rung made of an audio rendition of a video master: its NAME, LANGUAGE and the
+     * channel count of CHANNELS; "" and 0 otherwise. */
+    char rendition[64];
+    char language[16];
+    unsigned channels;
 } kth_hls_variant_info;
 
 /* Number of variants in the stream's ladder (ascending bandwidth); 0 when not HLS. */

@@ -11,6 +11,7 @@
 #include "hls/session.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static hls_session *session_of(kth_stream *stream)
@@ -40,8 +41,28 @@ kth_status kth_stream_variant_info(kth_stream *stream, size_t index, kth_hls_var
     info->average_bandwidth = r->bandwidth != info->bandwidth ? r->bandwidth : 0;
     info->codec = r->codec;
     snprintf(info->uri, sizeof info->uri, "%s", s->variants[index].uri);
+    if (r->rendition) {
+        snprintf(info->rendition, sizeof info->rendition, "%s", r->rendition->name);
+        if (r->rendition->language)
+            snprintf(info->language, sizeof info->language, "%s", r->rendition->language);
+        if (r->rendition->channels)
+            info->channels = (unsigned)strtoul(r->rendition->channels, NULL, 10);
+    }
     platform_mutex_lock(&s->lock);
-    info->usable = s->variants[index].pl != NULL;
+    const hls_playlist *pl = s->variants[index].pl;
+    info->usable = pl != NULL;
+    if (pl) {
+        const hls_media_playlist *m = &pl->media;
+        info->segment_count = m->segment_count;
+        for (size_t i = 0; i < m->segment_count; i++)
+            info->duration += m->segments[i].duration;
+        for (size_t i = 0; i < m->key_count; i++)
+            if (m->keys[i].method == HLS_KEY_AES_128)
+                info->encrypted = true;
+        info->container = m->map_count > 0       ? KTH_CONTAINER_FMP4
+                          : m->segment_count > 0 ? kth_container_from_extension(m->segments[0].uri)
+                                                 : KTH_CONTAINER_UNKNOWN;
+    }
     platform_mutex_unlock(&s->lock);
     return KTH_OK;
 }

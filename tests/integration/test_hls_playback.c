@@ -41,6 +41,12 @@ static void test_fmp4_variant_begins_with_its_init_section(void **state)
 {
     struct hls_env *e = *state;
     kth_stream *s = hls_open_variant(e, "/fmp4/master.m3u8", 2);
+    kth_hls_variant_info vi;
+    assert_int_equal(kth_stream_variant_info(s, 2, &vi), KTH_OK);
+    assert_int_equal(vi.container, KTH_CONTAINER_FMP4);
+    assert_false(vi.encrypted);
+    assert_int_equal(vi.segment_count, 5);
+    assert_true(vi.duration > 7.5 && vi.duration < 8.5);
     bytes got = read_to_end(s, false);
     bytes want = expected_variant("fmp4/v256", NULL);
     assert_same_bytes(&got, &want);
@@ -88,6 +94,12 @@ static void test_video_master_plays_its_audio_renditions(void **state)
         kth_hls_variant_info vi;
         assert_int_equal(kth_stream_variant_info(s, (size_t)v, &vi), KTH_OK);
         assert_non_null(strstr(vi.uri, dirs[v]));
+        assert_string_equal(vi.rendition, "English");
+        assert_string_equal(vi.language, "en");
+        assert_int_equal(vi.channels, 2);
+        assert_int_equal(vi.container, KTH_CONTAINER_MPEG_TS);
+        assert_false(vi.encrypted);
+        assert_int_equal(vi.segment_count, 11);
         bytes got = read_to_end(s, false);
         bytes want = expected_variant(dirs[v], NULL);
         assert_same_bytes(&got, &want);
@@ -129,6 +141,11 @@ static void test_aes128_variants_decrypt_byte_exact_with_one_key_fetch(void **st
     const char *clear[] = {"aes/clear/v64", "aes/clear/v128"};
     for (int v = 0; v < 2; v++) {
         kth_stream *s = hls_open_variant(e, "/aes/master.m3u8", v);
+        kth_hls_variant_info vi;
+        assert_int_equal(kth_stream_variant_info(s, (size_t)v, &vi), KTH_OK);
+        assert_true(vi.encrypted);
+        assert_int_equal(vi.container, KTH_CONTAINER_MPEG_TS);
+        assert_string_equal(vi.rendition, "");
         bytes got = read_to_end(s, false);
         bytes want = expected_variant(dirs[v], clear[v]);
         assert_same_bytes(&got, &want);
