@@ -71,6 +71,10 @@ typedef enum kth_event_kind {
     /* Everything from the reader's position to the end of the presentation is in the cache:
      * nothing more is downloaded unless the reader seeks (payload.buffer). */
     KTH_EVENT_HLS_END_OF_STREAM = 84,
+    /* Playback progress: the reader read the first bytes of a segment (payload.segment:
+     * variant, index, its size when known, start_seconds = the media time reached, duration).
+     * Published on the reading thread. */
+    KTH_EVENT_HLS_PLAYBACK_PROGRESS = 85,
 } kth_event_kind;
 
 typedef struct kth_event_seek {

@@ -323,6 +323,8 @@ const char *kth_event_kind_name(kth_event_kind kind)
         return "HLS_BUFFER_LEVEL";
     case KTH_EVENT_HLS_END_OF_STREAM:
         return "HLS_END_OF_STREAM";
+    case KTH_EVENT_HLS_PLAYBACK_PROGRESS:
+        return "HLS_PLAYBACK_PROGRESS";
     }
     return "UNKNOWN";
 }

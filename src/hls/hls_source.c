@@ -125,6 +125,8 @@ typedef struct target {
     size_t period;
     size_t entry;
     size_t variant;
+    bool segment;            /* the entry is a media segment (not an init section) */
+    kth_event_segment where; /* that segment, for the playback progress event */
 } target;
 
 /* Offline there is no downloader peer, whose polls close the entries the reader has left:
@@ -142,6 +144,19 @@ static void close_behind_locked(hls_session *s, size_t variant, size_t entry)
     }
 }
 
+/* KTH_EVENT_HLS_PLAYBACK_PROGRESS: the reader entered a segment. No lock held. */
+static void publish_progress(hls_session *s, const kth_event_segment *where)
+{
+    if (!s->bus)
+        return;
+    kth_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.kind = KTH_EVENT_HLS_PLAYBACK_PROGRESS;
+    ev.origin = s->origin;
+    ev.payload.segment = *where;
+    kth_bus_publish(s->bus, &ev);
+}
+
 /* Finds what holds stream byte `offset` and opens it. Lock held. */
 static kth_status find_target(hls_session *s, uint64_t offset, target *t, char *err, size_t errlen)
 {
@@ -157,6 +172,16 @@ static kth_status find_target(hls_session *s, uint64_t offset, target *t, char *
         t->within = e.size;
     } else {
         t->within = offset - pl.entry_stream_start;
+        hls_entry e;
+        if (hls_layout_entry(s->variants[pl.variant].layout, pl.entry, &e) == KTH_OK &&
+            e.kind == HLS_ENTRY_SEGMENT) {
+            t->segment = true;
+            t->where.variant = (int)pl.variant;
+            t->where.index = e.segment;
+            t->where.bytes = e.size_known ? e.size : 0;
+            t->where.start_seconds = e.start;
+            t->where.duration = e.duration;
+        }
     }
     t->period = pl.period;
     t->entry = pl.entry;
@@ -238,8 +263,11 @@ static source_read hs_read_at(stream_source *src, uint64_t offset, void *buf, si
             storage_resource_unref(t.storage);
             out.kind = KTH_READ_BYTES;
             out.n = got;
-            if (t.within == 0)
+            if (t.within == 0) {
                 hls_peer_wake(s); /* entered an entry: the window moved */
+                if (t.segment)
+                    publish_progress(s, &t.where);
+            }
             return out;
         }
         if (st == KTH_OK) {

@@ -639,8 +639,9 @@ static void test_segment_events_describe_every_segment_played(void **state)
     free(want.data);
 
     variant_files files = list_variant("abr/v64");
-    unsigned started[64] = {0}, completed[64] = {0};
+    unsigned started[64] = {0}, completed[64] = {0}, reached[64] = {0};
     unsigned levels = 0, ends = 0;
+    double last_reached = -1;
     for (size_t i = 0; i < log->count; i++) {
         const kth_event ev = log->ev[i];
         if (ev.kind == KTH_EVENT_HLS_SEGMENT_STARTED ||
@@ -668,11 +669,20 @@ static void test_segment_events_describe_every_segment_played(void **state)
             assert_true(ev.payload.buffer.seconds <= ev.payload.buffer.target_seconds + 2);
         } else if (ev.kind == KTH_EVENT_HLS_END_OF_STREAM) {
             ends++;
+        } else if (ev.kind == KTH_EVENT_HLS_PLAYBACK_PROGRESS) {
+            /* The reader reached each segment once, in order. */
+            const kth_event_segment *g = &ev.payload.segment;
+            assert_int_equal(g->variant, 0);
+            assert_true(g->index < files.count);
+            assert_true(g->start_seconds > last_reached);
+            last_reached = g->start_seconds;
+            reached[g->index]++;
         }
     }
     for (size_t k = 0; k < files.count; k++) {
-        if (started[k] != 1 || completed[k] != 1)
-            fail_msg("segment %zu: %u starts, %u completions", k, started[k], completed[k]);
+        if (started[k] != 1 || completed[k] != 1 || reached[k] != 1)
+            fail_msg("segment %zu: %u starts, %u completions, reached %u times", k, started[k],
+                     completed[k], reached[k]);
     }
     printf("%zu segments, %u buffer levels, %u ends\n", files.count, levels, ends);
     assert_true(levels >= 1); /* read as fast as it comes: the buffer stays near empty */
