@@ -160,7 +160,11 @@ int cmd_info(int argc, char **argv)
                     json_escape(vi.language);
                     printf("\",\"uri\":\"");
                     json_escape(vi.uri);
-                    printf("\"}");
+                    size_t held = 0, all = 0;
+                    if (kth_stream_variant_cached(s, v, &held, &all) == KTH_OK && all > 0)
+                        printf("\",\"cached_fraction\":%.4f}", (double)held / (double)all);
+                    else
+                        printf("\",\"cached_fraction\":null}");
                 }
                 printf("]");
             }
@@ -195,6 +199,9 @@ int cmd_info(int argc, char **argv)
                     if (vi.rendition[0])
                         printf("  (rendition \"%s\"%s%s)", vi.rendition, vi.language[0] ? ", " : "",
                                vi.language);
+                    size_t held = 0, all = 0;
+                    if (kth_stream_variant_cached(s, v, &held, &all) == KTH_OK && all > 0)
+                        printf("  cached %zu/%zu", held, all);
                     printf("%s\n", vi.usable ? "" : "  (playlist not loaded)");
                 }
             } else {

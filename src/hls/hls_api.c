@@ -67,6 +67,53 @@ kth_status kth_stream_variant_info(kth_stream *stream, size_t index, kth_hls_var
     return KTH_OK;
 }
 
+kth_status kth_stream_variant_cached(kth_stream *stream, size_t index, size_t *cached,
+                                     size_t *total)
+{
+    if (!cached || !total)
+        return KTH_ERR_INVALID_ARG;
+    *cached = *total = 0;
+    hls_session *s = session_of(stream);
+    if (!s)
+        return KTH_ERR_UNSUPPORTED;
+    if (index >= s->ladder.count)
+        return KTH_ERR_OUT_OF_RANGE;
+    hls_variant_state *v = &s->variants[index];
+    /* The session lock is taken per entry, never across a cache lookup, so the download of
+     * the stream is not held up. */
+    for (size_t e = 0;; e++) {
+        char key[1200];
+        platform_mutex_lock(&s->lock);
+        if (!v->pl) {
+            platform_mutex_unlock(&s->lock);
+            return KTH_ERR_NOT_FOUND;
+        }
+        if (e >= hls_layout_entry_count(v->layout)) {
+            platform_mutex_unlock(&s->lock);
+            return KTH_OK;
+        }
+        hls_entry en;
+        bool segment =
+            hls_layout_entry(v->layout, e, &en) == KTH_OK && en.kind == HLS_ENTRY_SEGMENT;
+        bool gap = segment && v->pl->media.segments[en.segment].gap;
+        if (segment && !gap)
+            session_entry_key(s, index, e, key, sizeof key);
+        platform_mutex_unlock(&s->lock);
+        if (!segment)
+            continue;
+        (*total)++;
+        cache_resource *res;
+        cache_resource_info info;
+        if (gap)
+            (*cached)++;
+        else if (cache_resource_open(s->asset, key, 0, &res, &info, NULL, 0) == KTH_OK) {
+            if (info.committed)
+                (*cached)++;
+            cache_resource_close(res);
+        }
+    }
+}
+
 int kth_stream_current_variant(kth_stream *stream)
 {
     hls_session *s = session_of(stream);

@@ -47,7 +47,14 @@ static void test_fmp4_variant_begins_with_its_init_section(void **state)
     assert_false(vi.encrypted);
     assert_int_equal(vi.segment_count, 5);
     assert_true(vi.duration > 7.5 && vi.duration < 8.5);
+    size_t held = 9, all = 9;
+    assert_int_equal(kth_stream_variant_cached(s, 2, &held, &all), KTH_OK);
+    assert_int_equal(all, 5);
     bytes got = read_to_end(s, false);
+    assert_int_equal(kth_stream_variant_cached(s, 2, &held, &all), KTH_OK);
+    assert_int_equal(held, 5);
+    assert_int_equal(all, 5);
+    assert_int_equal(kth_stream_variant_cached(s, 3, &held, &all), KTH_ERR_OUT_OF_RANGE);
     bytes want = expected_variant("fmp4/v256", NULL);
     assert_same_bytes(&got, &want);
     uint64_t start = 1, end = 0;
