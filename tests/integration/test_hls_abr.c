@@ -72,6 +72,37 @@ static void verify_periods(const played *p, const char *root, size_t *counts)
     }
 }
 
+/* One read into p: the bytes go to the current period, and a variant fence opens the next one.
+ * Returns the bytes read, 0 at the end, -1 at a fence (cleared). Fails the test on an error or
+ * when the bytes' variant is not the period's. */
+static int64_t play_step(kth_stream *s, played *p, uint8_t *buf, size_t size)
+{
+    double before = now_s();
+    int64_t n = kth_stream_read(s, buf, size);
+    if (now_s() - before > p->longest_read_s)
+        p->longest_read_s = now_s() - before;
+    if (n == 0)
+        return 0;
+    if (n == KTH_ERR_VARIANT_CHANGE) {
+        assert_true(p->count < MAX_PERIODS);
+        p->fence_at[p->count] = kth_stream_position(s);
+        p->variant[p->count++] = -1;
+        assert_int_equal(kth_stream_clear_variant_fence(s), KTH_OK);
+        return -1;
+    }
+    if (n < 0) {
+        char detail[1024];
+        kth_stream_last_error(s, detail, sizeof detail);
+        fail_msg("read: %s (%s)", kth_strerror((int)n), detail);
+    }
+    int v = kth_stream_current_variant(s);
+    if (p->variant[p->count - 1] < 0)
+        p->variant[p->count - 1] = v;
+    assert_int_equal(p->variant[p->count - 1], v);
+    bytes_append(&p->data[p->count - 1], buf, (size_t)n);
+    return n;
+}
+
 /* Reads the stream paced at real time (media seconds from each variant's bandwidth), for at
  * most `media_limit` seconds; calls phase(user, media_s) as playback advances. */
 static void play_paced(kth_stream *s, played *p, double media_limit,
@@ -82,29 +113,12 @@ static void play_paced(kth_stream *s, played *p, double media_limit,
     p->count = 1;
     p->variant[0] = -1;
     for (int guard = 0; guard < 200000 && media < media_limit; guard++) {
-        double before = now_s();
-        int64_t n = kth_stream_read(s, buf, sizeof buf);
-        if (now_s() - before > p->longest_read_s)
-            p->longest_read_s = now_s() - before;
+        int64_t n = play_step(s, p, buf, sizeof buf);
         if (n == 0)
             break;
-        if (n == KTH_ERR_VARIANT_CHANGE) {
-            assert_true(p->count < MAX_PERIODS);
-            p->fence_at[p->count] = kth_stream_position(s);
-            p->variant[p->count++] = -1;
-            assert_int_equal(kth_stream_clear_variant_fence(s), KTH_OK);
-            continue;
-        }
-        if (n < 0) {
-            char detail[1024];
-            kth_stream_last_error(s, detail, sizeof detail);
-            fail_msg("read: %s (%s)", kth_strerror((int)n), detail);
-        }
-        int v = kth_stream_current_variant(s);
-        if (p->variant[p->count - 1] < 0)
-            p->variant[p->count - 1] = v;
-        assert_int_equal(p->variant[p->count - 1], v);
-        bytes_append(&p->data[p->count - 1], buf, (size_t)n);
+        if (n < 0)
+            continue; /* a variant fence: a new period */
+        int v = p->variant[p->count - 1];
         kth_hls_variant_info info;
         kth_stream_variant_info(s, (size_t)v, &info);
         media += (double)n * 8.0 / (double)info.bandwidth * 0.9;
@@ -121,29 +135,8 @@ static void play_all(kth_stream *s, played *p)
     p->count = 1;
     p->variant[0] = -1;
     for (int guard = 0; guard < 200000; guard++) {
-        double before = now_s();
-        int64_t n = kth_stream_read(s, buf, sizeof buf);
-        if (now_s() - before > p->longest_read_s)
-            p->longest_read_s = now_s() - before;
-        if (n == 0)
+        if (play_step(s, p, buf, sizeof buf) == 0)
             return;
-        if (n == KTH_ERR_VARIANT_CHANGE) {
-            assert_true(p->count < MAX_PERIODS);
-            p->fence_at[p->count] = kth_stream_position(s);
-            p->variant[p->count++] = -1;
-            assert_int_equal(kth_stream_clear_variant_fence(s), KTH_OK);
-            continue;
-        }
-        if (n < 0) {
-            char detail[1024];
-            kth_stream_last_error(s, detail, sizeof detail);
-            fail_msg("read: %s (%s)", kth_strerror((int)n), detail);
-        }
-        int v = kth_stream_current_variant(s);
-        if (p->variant[p->count - 1] < 0)
-            p->variant[p->count - 1] = v;
-        assert_int_equal(p->variant[p->count - 1], v);
-        bytes_append(&p->data[p->count - 1], buf, (size_t)n);
     }
     fail_msg("play_all: no end");
 }

@@ -432,9 +432,7 @@ static void test_download_command(void **state)
     kth_cache_close(e->cache);
     e->cache = hls_open_cache(e->dir, false);
 
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(test_remove_tree(dir), 0);
     free(dir);
 }
 #endif

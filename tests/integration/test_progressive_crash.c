@@ -161,9 +161,7 @@ static void test_kill_9_during_download_never_serves_wrong_bytes_and_resumes(voi
     kth_cache_close(cache);
     kth_shutdown();
     kts_stop(srv);
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(test_remove_tree(dir), 0);
     free(dir);
 }
 

@@ -70,9 +70,7 @@ static int teardown(void **state)
     kth_cache_close(e->cache);
     kth_downloader_free(e->d);
     kts_stop(e->srv);
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", e->dir);
-    if (system(cmd) != 0)
+    if (test_remove_tree(e->dir) != 0)
         fprintf(stderr, "could not remove %s\n", e->dir);
     free(e->dir);
     free(e);

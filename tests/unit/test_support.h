@@ -31,6 +31,17 @@ static inline void test_pattern_fill(uint32_t seed, uint64_t offset, uint8_t *bu
         buf[i] = test_pattern_byte(seed, offset + i);
 }
 
+/* Removes a scratch directory made by test_make_dir and everything below it, subfolders
+ * included (test_remove_dir takes plain files only). 0 on success. */
+static inline int test_remove_tree(const char *dir)
+{
+    char cmd[4200];
+    if (!dir || strchr(dir, '\'') ||
+        (size_t)snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir) >= sizeof cmd)
+        return -1;
+    return system(cmd) == 0 ? 0 : -1;
+}
+
 /* Creates a fresh scratch directory under $TMPDIR (or /tmp); returns a malloc'd path. */
 static inline char *test_make_dir(void)
 {
