@@ -110,7 +110,9 @@ KTH_API kth_status kth_stream_variant_info(kth_stream *stream, size_t index,
                                            kth_hls_variant_info *info);
 
 /* How much of variant `index` the cache holds: *cached of its *total media segments are
- * complete in the cache (EXT-X-GAP segments count as held). Looks each segment up in the cache
+ * complete in the cache (EXT-X-GAP segments count as held). A segment counts once its cache
+ * entry is committed, which may be a moment after the reader has read its last bytes. Looks
+ * each segment up in the cache
  * index, so it takes time in proportion to the segment count: for a display, not for a read
  * loop. KTH_ERR_NOT_FOUND while the variant's playlist is not loaded (kth_hls_variant_info:
  * not usable), KTH_ERR_OUT_OF_RANGE, KTH_ERR_INVALID_ARG (NULL), KTH_ERR_UNSUPPORTED. */
