@@ -88,6 +88,8 @@ void net_destroy(kth_downloader *d)
     for (unsigned i = 0; i < d->n_easy_pool; i++)
         curl_easy_cleanup(d->easy_pool[i]);
     free(d->easy_pool);
+    for (unsigned i = 0; i < d->n_stage_pool; i++)
+        free(d->stage_pool[i]);
     if (d->multi)
         curl_multi_cleanup(d->multi);
     net_hosts_free(&d->hosts);

@@ -82,7 +82,9 @@ typedef struct net_result {
     const char *message;   /* failure: a sentence naming the URL and the cause; else "" */
 } net_result;
 
-/* One chunk of body for resource offset `offset`. Returning anything but KTH_OK aborts the
+/* One chunk of body for resource offset `offset`, on the downloader's thread. Chunks come in
+ * order; the loop gathers what one of its turns received into chunks of up to 256 KiB and
+ * hands them over by the end of that turn. Returning anything but KTH_OK aborts the
  * transfer; the completion then reports that status. */
 typedef kth_status (*net_write_fn)(void *user, uint64_t offset, const void *data, size_t n);
 /* The response headers, once per command, before any body byte. Non-OK aborts (permanently). */

@@ -262,6 +262,7 @@ static void drive_curl(kth_downloader *d)
 {
     int still = 0;
     curl_multi_perform(d->multi, &still);
+    net_transfer_flush_all(d);
     CURLMsg *m;
     int left = 0;
     while ((m = curl_multi_info_read(d->multi, &left)) != NULL) {

@@ -33,6 +33,15 @@
 
 #include <stdatomic.h>
 
+/* curl hands the body over in pieces of at most 16 KiB. Handing each piece to the writer on its
+ * own costs a file write and a wake-up of the waiting reader per piece, which at loopback speed
+ * is most of the cost of a download. The loop gathers the pieces of one turn instead, up to this
+ * many bytes, and hands them over together at the end of the turn (or when the stage is full):
+ * no byte waits longer than one turn of the loop. A stage is held only within a turn; a few
+ * are kept for the next turns. */
+#define NET_STAGE_BYTES (256 * 1024)
+#define NET_STAGE_POOL  4
+
 typedef struct net_cmd net_cmd;
 
 typedef enum net_cmd_state {
@@ -66,6 +75,8 @@ typedef struct net_attempt {
     int64_t start_ns;        /* on d's clock */
     int64_t window_start_ns; /* stall window */
     uint64_t window_bytes;
+    unsigned char *stage; /* accepted bytes not yet handed to the writer (NET_STAGE_BYTES) */
+    size_t stage_len;
     struct net_cmd *prev, *next; /* d->running */
     char errbuf[CURL_ERROR_SIZE];
 } net_attempt;
@@ -214,6 +225,8 @@ struct kth_downloader {
     unsigned n_running, n_waiting;
     CURL **easy_pool;
     unsigned n_easy_pool;
+    unsigned char *stage_pool[NET_STAGE_POOL]; /* empty stages, for the next turns */
+    unsigned n_stage_pool;
     uint64_t next_seq;
     int64_t last_progress_ns;
     bool watchdog_fired;
@@ -257,5 +270,8 @@ void net_transfer_done(net_cmd *cmd, CURLcode code);
 void net_transfer_abort(net_cmd *cmd, kth_status status, bool retryable, const char *why);
 /* Releases the easy handle and attempt state after removal from the multi. */
 void net_transfer_release(net_cmd *cmd);
+/* Hands the staged bytes of every running attempt to their writers; an attempt whose writer
+ * refuses them ends (the writer's verdict). Once per loop turn, after curl ran. */
+void net_transfer_flush_all(kth_downloader *d);
 
 #endif

@@ -240,6 +240,55 @@ static kth_status write_out(net_cmd *cmd, const void *p, size_t n)
     return KTH_OK;
 }
 
+/* Returns the attempt's (empty) stage to the downloader. */
+static void give_stage(net_cmd *cmd)
+{
+    kth_downloader *d = cmd->d;
+    net_attempt *at = &cmd->at;
+    if (!at->stage)
+        return;
+    if (d->n_stage_pool < NET_STAGE_POOL)
+        d->stage_pool[d->n_stage_pool++] = at->stage;
+    else
+        free(at->stage);
+    at->stage = NULL;
+    at->stage_len = 0;
+}
+
+/* Hands the staged bytes to the writer. The stage is empty afterwards, also on failure (the
+ * command then ends with the writer's verdict). */
+static kth_status flush_stage(net_cmd *cmd)
+{
+    if (cmd->at.stage_len == 0)
+        return KTH_OK;
+    kth_status st = write_out(cmd, cmd->at.stage, cmd->at.stage_len);
+    cmd->at.stage_len = 0;
+    return st;
+}
+
+/* Keeps accepted bytes for the writer until the end of the loop's turn; bytes that do not fit
+ * go out at once (after what is staged, so the writer sees them in order). */
+static kth_status stage_out(net_cmd *cmd, const char *p, size_t n)
+{
+    if (!cmd->write)
+        return write_out(cmd, p, n);
+    if (cmd->at.stage_len + n > NET_STAGE_BYTES) {
+        kth_status st = flush_stage(cmd);
+        if (st != KTH_OK)
+            return st;
+    }
+    if (!cmd->at.stage && n < NET_STAGE_BYTES) {
+        kth_downloader *d = cmd->d;
+        cmd->at.stage = d->n_stage_pool ? d->stage_pool[--d->n_stage_pool]
+                                        : malloc(NET_STAGE_BYTES); /* else: one by one */
+    }
+    if (!cmd->at.stage || n >= NET_STAGE_BYTES)
+        return write_out(cmd, p, n);
+    memcpy(cmd->at.stage + cmd->at.stage_len, p, n);
+    cmd->at.stage_len += n;
+    return KTH_OK;
+}
+
 /* Runs the validator over the held first bytes and, when they pass, hands them to the writer. */
 static kth_status validate_and_flush(net_cmd *cmd)
 {
@@ -277,7 +326,7 @@ static kth_status accept_bytes(net_cmd *cmd, const char *p, size_t n)
     }
     if (n == 0)
         return KTH_OK;
-    kth_status st = write_out(cmd, p, n);
+    kth_status st = stage_out(cmd, p, n);
     if (st == KTH_OK)
         cmd->received += n;
     return st;
@@ -506,6 +555,7 @@ void net_transfer_release(net_cmd *cmd)
     easy_give(d, at->easy);
     at->easy = NULL;
     release_attempt_memory(at);
+    give_stage(cmd); /* empty: the verdict flushed or dropped it */
     net_hosts_release(&d->hosts, cmd->host);
     if (at->prev)
         at->prev->at.next = at->next;
@@ -587,12 +637,39 @@ void net_transfer_abort(net_cmd *cmd, kth_status status, bool retryable, const c
     net_transfer_done(cmd, CURLE_ABORTED_BY_CALLBACK);
 }
 
+void net_transfer_flush_all(kth_downloader *d)
+{
+    for (net_cmd *cmd = d->running, *next; cmd; cmd = next) {
+        next = cmd->at.next;
+        kth_status st = flush_stage(cmd);
+        give_stage(cmd);
+        if (st != KTH_OK) { /* the message names the writer */
+            cmd->at.aborted = true;
+            cmd->at.abort_status = st;
+            cmd->at.abort_retryable = false;
+            net_transfer_done(cmd, CURLE_ABORTED_BY_CALLBACK);
+        }
+    }
+}
+
 void net_transfer_done(net_cmd *cmd, CURLcode code)
 {
     kth_downloader *d = cmd->d;
     net_attempt *at = &cmd->at;
     if (!at->processed && code == CURLE_OK && !at->aborted)
         process_response(cmd);
+    /* What arrived before the end is good: the writer gets it before any verdict (a resume
+     * starts after it), unless the command is cancelled. */
+    if ((at->aborted && at->abort_status == KTH_ERR_CANCELLED) || net_command_cancelled(cmd)) {
+        cmd->at.stage_len = 0;
+    } else {
+        kth_status st = flush_stage(cmd);
+        if (st != KTH_OK) { /* the writer refused: its verdict is the one */
+            at->aborted = true;
+            at->abort_status = st;
+            at->abort_retryable = false;
+        }
+    }
     curl_off_t total_us = 0, ttfb_us = 0;
     curl_easy_getinfo(at->easy, CURLINFO_TOTAL_TIME_T, &total_us);
     curl_easy_getinfo(at->easy, CURLINFO_STARTTRANSFER_TIME_T, &ttfb_us);
