@@ -490,6 +490,36 @@ static void test_latency_and_rate_limits_still_deliver_exactly(void **state)
     rec_free(&r);
 }
 
+/* The loop gathers received pieces before handing them to the writer; bytes that arrived
+ * before the server paused must still reach it during the pause, not when more come. */
+static void test_bytes_before_a_pause_reach_the_writer_during_it(void **state)
+{
+    net_fixture *f = *state;
+    const size_t size = 300000, before = 100000;
+    assert_int_equal(kts_add_synth(f->srv, "/pause.bin", size, SEED, NULL), KTH_OK);
+    add_fault(f, "/pause.bin", (kts_fault){.kind = KTS_FAULT_STALL_AFTER, .bytes = before});
+    char url[512];
+    rec r;
+    rec_init(&r, size, 0);
+    net_fetch_spec s = rec_spec(&r, net_url(f, "/pause.bin", url));
+    assert_int_equal(net_downloader_submit(f->d, &s, NULL), KTH_OK);
+    assert_int_equal(kts_wait_stalled(f->srv, "/pause.bin", 1, NET_WAIT_MS), KTH_OK);
+    uint64_t written = 0;
+    for (int i = 0; i < 500 && written < before; i++) { /* bounded: 5 s */
+        pthread_mutex_lock(&r.m);
+        written = r.written;
+        pthread_mutex_unlock(&r.m);
+        if (written < before)
+            nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
+    }
+    assert_int_equal(written, before);
+    assert_int_equal(kts_stall_release(f->srv, "/pause.bin", KTS_RELEASE_ALL), KTH_OK);
+    assert_true(rec_wait(&r, NET_WAIT_MS));
+    assert_body_exact(&r, SEED, 0, size);
+    assert_int_equal(r.result.attempts, 1);
+    rec_free(&r);
+}
+
 /* ---- redirects and validators -------------------------------------------------------------- */
 
 static void test_redirect_chain_is_followed_and_the_final_url_reported(void **state)
@@ -708,6 +738,7 @@ int main(void)
         T(test_announced_length_too_long_ends_at_the_true_length),
         T(test_short_range_body_is_resumed),
         T(test_latency_and_rate_limits_still_deliver_exactly),
+        T(test_bytes_before_a_pause_reach_the_writer_during_it),
         T(test_redirect_chain_is_followed_and_the_final_url_reported),
         T(test_more_than_ten_redirects_fail),
         T(test_html_page_served_with_200_is_rejected_by_the_validator),
