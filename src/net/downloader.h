@@ -112,7 +112,9 @@ typedef struct net_fetch_spec {
                          leave it off so offsets are those of the resource */
     platform_cancel *cancel;     /* optional: cancelling it cancels the command (a reference is
                                     taken). A peer's commands are also cancelled with the peer's
-                                    token (net_peer_cancel_token): make it a child of that. */
+                                    token (net_peer_cancel_token): make it a child of that. A
+                                    GET whose whole body had arrived before the cancel was seen
+                                    completes KTH_OK all the same. */
     net_response_fn on_response; /* optional */
     net_validate_fn validate;    /* optional, e.g. net_validate_not_html */
     net_write_fn write;          /* optional: without it the body is discarded */

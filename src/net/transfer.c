@@ -658,13 +658,25 @@ void net_transfer_done(net_cmd *cmd, CURLcode code)
     net_attempt *at = &cmd->at;
     if (!at->processed && code == CURLE_OK && !at->aborted)
         process_response(cmd);
+    /* A body that arrived whole stays a success when a cancel came after its last byte: the
+     * cancel had nothing left to save, and the writer's copy (a cache entry) is complete. */
+    uint64_t end_pos = cmd->range_start + cmd->received;
+    uint64_t expect_end = at->want_end < at->body_end ? at->want_end : at->body_end;
+    bool whole =
+        !at->aborted && at->deliver && cmd->method == NET_GET &&
+        (at->satisfied || (code == CURLE_OK && cmd->http_status >= 200 && cmd->http_status <= 299 &&
+                           (expect_end == UINT64_MAX || end_pos >= expect_end)));
+    bool cancelled = (at->aborted && at->abort_status == KTH_ERR_CANCELLED) ||
+                     (!whole && net_command_cancelled(cmd));
     /* What arrived before the end is good: the writer gets it before any verdict (a resume
      * starts after it), unless the command is cancelled. */
-    if ((at->aborted && at->abort_status == KTH_ERR_CANCELLED) || net_command_cancelled(cmd)) {
+    if (cancelled) {
         cmd->at.stage_len = 0;
     } else {
         kth_status st = flush_stage(cmd);
-        if (st != KTH_OK) { /* the writer refused: its verdict is the one */
+        if (st != KTH_OK && whole && net_command_cancelled(cmd)) {
+            cancelled = true;      /* the writer was let go with the cancel: nothing went wrong */
+        } else if (st != KTH_OK) { /* the writer refused: its verdict is the one */
             at->aborted = true;
             at->abort_status = st;
             at->abort_retryable = false;
@@ -694,7 +706,6 @@ void net_transfer_done(net_cmd *cmd, CURLcode code)
     uint64_t net_bytes = at->net_bytes;
     net_transfer_release(cmd);
 
-    bool cancelled = (aborted && abort_status == KTH_ERR_CANCELLED) || net_command_cancelled(cmd);
     if (net_bytes > 0 && deliver && !cancelled) {
         net_sample s = {.request_id = cmd->id,
                         .bytes = net_bytes,

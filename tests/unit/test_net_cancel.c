@@ -1,6 +1,7 @@
 /*
  * test_net_cancel.c — cancellation, shutdown and time: a running transfer's completion arrives
- * within 50 ms of its cancel; queued and retry-waiting commands cancel too; a storm of cancels
+ * within 50 ms of its cancel, and one that comes after the last byte leaves the success
+ * standing; queued and retry-waiting commands cancel too; a storm of cancels
  * at random moments still gives every command exactly one completion; 200 fetches at once all
  * arrive intact; freeing a downloader (also from its own callback) cancels what is left; the
  * default downloader comes and goes; back-off follows the injected clock; the watchdog speaks
@@ -63,6 +64,47 @@ static void test_cancel_mid_body_completes_within_50ms(void **state)
     platform_cancel_unref(token);
     kts_stall_release(f->srv, "/mid.bin", KTS_RELEASE_ALL);
     rec_free(&r);
+}
+
+/* A writer that cancels its command once it holds the whole body, as a reader that got what
+ * it wanted and closed would. */
+typedef struct cancel_at_end {
+    rec r; /* first: rec's callbacks receive this struct as their rec */
+    platform_cancel *token;
+    size_t size;
+} cancel_at_end;
+
+static kth_status write_then_cancel(void *user, uint64_t offset, const void *data, size_t n)
+{
+    cancel_at_end *c = user;
+    kth_status st = rec_write(&c->r, offset, data, n);
+    if (st == KTH_OK && offset + n >= c->size)
+        platform_cancel_cancel(c->token);
+    return st;
+}
+
+static void test_cancel_after_the_last_byte_keeps_the_success(void **state)
+{
+    net_fixture *f = *state;
+    const size_t size = 300000;
+    assert_int_equal(kts_add_synth(f->srv, "/whole.bin", size, SEED, NULL), KTH_OK);
+    for (int round = 0; round < 5; round++) {
+        cancel_at_end c = {.token = platform_cancel_new(NULL), .size = size};
+        rec_init(&c.r, size, 0);
+        char url[512];
+        net_fetch_spec s = rec_spec(&c.r, net_url(f, "/whole.bin", url));
+        s.write = write_then_cancel;
+        s.cancel = c.token;
+        assert_int_equal(net_downloader_submit(f->d, &s, NULL), KTH_OK);
+        assert_true(rec_wait(&c.r, NET_WAIT_MS));
+        assert_int_equal(c.r.result.status, KTH_OK);
+        assert_int_equal(c.r.completions, 1);
+        assert_false(c.r.discontiguous);
+        assert_int_equal(c.r.written, size);
+        assert_int_equal(kts_synth_check(SEED, 0, c.r.buf, size), size);
+        platform_cancel_unref(c.token);
+        rec_free(&c.r);
+    }
 }
 
 static double nearly_one(void *user)
@@ -436,6 +478,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, net_fixture_up, net_fixture_down)
         T(test_cancel_mid_body_completes_within_50ms),
+        T(test_cancel_after_the_last_byte_keeps_the_success),
         cmocka_unit_test(test_cancel_while_queued_or_waiting_for_a_retry),
         T(test_cancel_storm_gives_exactly_one_completion_each),
         T(test_200_concurrent_fetches_all_arrive_intact),
