@@ -560,9 +560,9 @@ static void test_peer_timer_ends_the_loops_sleep(void **state)
     timer_peer p;
     timer_peer_init(&p);
     net_peer_ops ops = {.poll_next = timer_peer_poll};
+    int64_t t0 = net_test_now_ms(); /* before the first poll arms the timer */
     assert_int_equal(net_peer_register(f->d, &ops, &p, NET_PEER_FOREGROUND, NULL, &p.peer), KTH_OK);
     assert_int_equal(net_downloader_barrier(f->d, NET_WAIT_MS), KTH_OK);
-    int64_t t0 = net_test_now_ms();
     /* Nothing else happens: only the timer (2 s, armed in the first poll) ends the sleep. */
     pthread_mutex_lock(&p.m);
     while (atomic_load(&p.polls) < 2 && net_test_now_ms() - t0 < NET_WAIT_MS) {

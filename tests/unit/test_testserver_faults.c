@@ -330,6 +330,8 @@ static void test_gate_holds_the_response_until_released(void **state)
     /* The release was used up: request 2 waits again. */
     async_start(&a, srv, "/g.ts");
     assert_int_equal(kts_wait_gated(srv, "/g.ts", 1, WAIT_MS), KTH_OK);
+    /* Request 1's completion is recorded on its own connection's thread, after its body. */
+    assert_int_equal(kts_wait_completed(srv, "/g.ts", 1, WAIT_MS), KTH_OK);
     assert_int_equal(kts_completed_count(srv, "/g.ts"), 1);
     assert_int_equal(kts_gate_release(srv, "/g.ts", 1), KTH_OK);
     async_join(&a);
