@@ -83,9 +83,9 @@ typedef struct net_result {
 } net_result;
 
 /* One chunk of body for resource offset `offset`, on the downloader's thread. Chunks come in
- * order; the loop gathers what one of its turns received into chunks of up to 256 KiB and
- * hands them over by the end of that turn. Returning anything but KTH_OK aborts the
- * transfer; the completion then reports that status. */
+ * order; the loop gathers what one of its turns received into chunks (of up to 256 KiB for
+ * the pieces curl hands over) and hands them over by the end of that turn. Returning anything but
+ * KTH_OK aborts the transfer; the completion then reports that status. */
 typedef kth_status (*net_write_fn)(void *user, uint64_t offset, const void *data, size_t n);
 /* The response headers, once per command, before any body byte. Non-OK aborts (permanently). */
 typedef kth_status (*net_response_fn)(void *user, const net_response *resp);

@@ -627,9 +627,24 @@ static void retry_or_fail(net_cmd *cmd, kth_status give_up_status, bool has_retr
                  cmd->failures, delay / 1000000);
 }
 
+/* Every byte the attempt was to deliver has been accepted (the end is known and reached). */
+static bool body_complete(const net_cmd *cmd)
+{
+    const net_attempt *at = &cmd->at;
+    uint64_t expect_end = at->want_end < at->body_end ? at->want_end : at->body_end;
+    return at->processed && at->deliver && cmd->method == NET_GET && expect_end != UINT64_MAX &&
+           cmd->range_start + cmd->received >= expect_end;
+}
+
 void net_transfer_abort(net_cmd *cmd, kth_status status, bool retryable, const char *why)
 {
     net_attempt *at = &cmd->at;
+    if (status == KTH_ERR_CANCELLED && !at->aborted && body_complete(cmd)) {
+        /* curl has not reported the end yet, but every byte is here: nothing to cancel. */
+        at->satisfied = true;
+        net_transfer_done(cmd, CURLE_OK);
+        return;
+    }
     at->aborted = true;
     at->abort_status = status;
     at->abort_retryable = retryable;
@@ -660,16 +675,17 @@ void net_transfer_done(net_cmd *cmd, CURLcode code)
         process_response(cmd);
     /* A body that arrived whole stays a success when a cancel came after its last byte: the
      * cancel had nothing left to save, and the writer's copy (a cache entry) is complete. */
-    uint64_t end_pos = cmd->range_start + cmd->received;
-    uint64_t expect_end = at->want_end < at->body_end ? at->want_end : at->body_end;
     bool whole =
         !at->aborted && at->deliver && cmd->method == NET_GET &&
-        (at->satisfied || (code == CURLE_OK && cmd->http_status >= 200 && cmd->http_status <= 299 &&
-                           (expect_end == UINT64_MAX || end_pos >= expect_end)));
+        (at->satisfied ||
+         (code == CURLE_OK && cmd->http_status >= 200 && cmd->http_status <= 299 &&
+          (body_complete(cmd) || (at->want_end == UINT64_MAX && at->body_end == UINT64_MAX))));
+    bool late_cancel = whole && net_command_cancelled(cmd);
     bool cancelled = (at->aborted && at->abort_status == KTH_ERR_CANCELLED) ||
                      (!whole && net_command_cancelled(cmd));
-    /* What arrived before the end is good: the writer gets it before any verdict (a resume
-     * starts after it), unless the command is cancelled. */
+    /* Normally empty: the end of each turn hands staged bytes over. What arrived before the
+     * end is good: the writer gets it before any verdict (a resume starts after it), unless
+     * the command is cancelled. */
     if (cancelled) {
         cmd->at.stage_len = 0;
     } else {
@@ -706,7 +722,9 @@ void net_transfer_done(net_cmd *cmd, CURLcode code)
     uint64_t net_bytes = at->net_bytes;
     net_transfer_release(cmd);
 
-    if (net_bytes > 0 && deliver && !cancelled) {
+    /* A cancelled command gives no sample, also one completed after a late cancel: whoever
+     * cancelled it may have accounted for it already (a rescued fetch). */
+    if (net_bytes > 0 && deliver && !cancelled && !late_cancel) {
         net_sample s = {.request_id = cmd->id,
                         .bytes = net_bytes,
                         .duration_ns = (int64_t)total_us * 1000,
