@@ -62,6 +62,7 @@ void abr_controller_config_default(abr_controller_config *config)
     config->tail_shrink = 0.5;
     config->tail_reserve_s = 1.0;
     config->tail_weight = 0.9;
+    config->adapt_buffer_s = 15.0;
     config->unknown_tail_s = 120.0;
     config->dwell_segments = 2;
     config->stall_after_s = 2.0;
@@ -102,6 +103,7 @@ void abr_controller_init(abr_controller *c, const abr_controller_config *config)
     if (!(k->tail_weight > 0.0 && k->tail_weight <= 1.0)) {
         k->tail_weight = 1.0;
     }
+    k->adapt_buffer_s = at_least(k->adapt_buffer_s, 0.0);
     k->unknown_tail_s = at_least(k->unknown_tail_s, 0.0);
     k->stall_after_s = at_least(k->stall_after_s, 0.0);
     k->rescue_buffer_s = at_least(k->rescue_buffer_s, 0.0);

@@ -79,6 +79,10 @@ typedef struct abr_controller_config {
     /* Share of the fluid tail's value a plan counts, in (0, 1]: the tail is a smooth forecast
      * over minutes, and less of what it promises is realised than of the exact lookahead. */
     double tail_weight;
+    /* From this many buffered seconds on, the plan credits the later rungs of its lookahead
+     * with adapting to what the first download shows, fully from twice as many; below it, the
+     * whole lookahead is one commitment. 0: always adapting. */
+    double adapt_buffer_s;
     /* Session length the tail assumes when the number of segments left is unknown. */
     double unknown_tail_s;
     /* After a down-switch, up-switches are held for this many segments. */

@@ -33,6 +33,7 @@ typedef struct abr_plan_problem {
     size_t tail_segments;  /* segments after the lookahead that the fluid tail covers */
     double tail_reserve_s; /* buffer the tail keeps back against dips it cannot see */
     double tail_weight;    /* share of the tail's value a plan counts, in (0, 1] */
+    double adapt;          /* in [0, 1]: how far later rungs are chosen per scenario */
     double buffer_s;
     size_t prev_level; /* < ladder_count */
 } abr_plan_problem;
@@ -46,7 +47,8 @@ void abr_plan_build(const abr_controller_config *config, const abr_input *in, si
  * to the lower rung. */
 size_t abr_plan_best(const abr_plan_problem *p, double *value);
 
-/* Expected score of downloading one segment at `level` and then following the best plan — the
+/* Expected score of downloading one segment at `level` and then following the best
+ * continuation — chosen per scenario as far as p->adapt says (plan.c, observation 5) — the
  * quantity abr_plan_best maximises, exposed for tests and for explaining decisions. */
 double abr_plan_value_of(const abr_plan_problem *p, size_t level);
 

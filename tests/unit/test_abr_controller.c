@@ -1,8 +1,8 @@
 /*
  * test_abr_controller.c — the variant decision: start, rescue on a stalled fetch or an empty
  * buffer, up-switch after recovery, no flapping, manual / cap / seek-lock modes, the dwell,
- * the end of a session, spending rather than banking under the linear score, input validation
- * and determinism.
+ * the end of a session, spending rather than banking under the linear score, how far the
+ * lookahead adapts to what a download shows, input validation and determinism.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -17,6 +17,7 @@
 
 #include "abr/controller.h"
 #include "abr/estimator.h"
+#include "abr/plan.h"
 
 static const abr_variant ladder3[] = {
     {64000, 64000},
@@ -390,6 +391,63 @@ static void test_out_of_range_tail_weight_counts_the_tail_in_full(void **state)
     assert_true(c.config.tail_weight == 0.75);
 }
 
+/* How far the lookahead's later rungs adapt to what the first download shows follows the
+ * buffer: not at all below adapt_buffer_s, fully from twice that. */
+static void test_later_rungs_adapt_once_the_buffer_allows(void **state)
+{
+    (void)state;
+    abr_controller_config k;
+    abr_controller_config_default(&k);
+    k.adapt_buffer_s = 10.0;
+    const double buffers[] = {5.0, 10.0, 15.0, 20.0, 40.0};
+    const double adapt[] = {0.0, 0.0, 0.5, 1.0, 1.0};
+    for (size_t i = 0; i < 5; i++) {
+        abr_input in = input_with(180000.0, buffers[i], 1, 1);
+        abr_plan_problem p;
+        abr_plan_build(&k, &in, 3, &p);
+        assert_true(fabs(p.adapt - adapt[i]) < 1e-9);
+    }
+    k.adapt_buffer_s = 0.0; /* always */
+    abr_input in = input_with(180000.0, 2.0, 1, 1);
+    abr_plan_problem p;
+    abr_plan_build(&k, &in, 3, &p);
+    assert_true(p.adapt == 1.0);
+}
+
+/* Choosing the later rungs per scenario can only add value: each scenario may keep the
+ * continuation all scenarios share. With one scenario it changes nothing. */
+static void test_adapting_never_lowers_a_plans_value(void **state)
+{
+    (void)state;
+    abr_controller_config k;
+    abr_controller_config_default(&k);
+    const double spread[] = {-0.6, -0.2, 0.0, 0.1, 0.3, -0.4, 0.2, -0.1};
+    for (int b = 0; b < 4; b++) {
+        abr_input in = input_with(150000.0 + 40000.0 * b, 4.0 + 8.0 * b, 1, (size_t)(b % 3));
+        memcpy(in.estimate.log_errors, spread, sizeof spread);
+        in.estimate.error_count = 8;
+        abr_plan_problem p;
+        abr_plan_build(&k, &in, 3, &p);
+        assert_true(p.scenarios > 1);
+        for (size_t level = 0; level < 3; level++) {
+            p.adapt = 0.0;
+            double committed = abr_plan_value_of(&p, level);
+            p.adapt = 0.5;
+            double half = abr_plan_value_of(&p, level);
+            p.adapt = 1.0;
+            double adapting = abr_plan_value_of(&p, level);
+            assert_true(half >= committed - 1e-9);
+            assert_true(adapting >= half - 1e-9);
+        }
+        p.scenarios = 1;
+        p.weight[0] = 1.0;
+        p.adapt = 0.0;
+        double one_committed = abr_plan_value_of(&p, 2);
+        p.adapt = 1.0;
+        assert_true(fabs(abr_plan_value_of(&p, 2) - one_committed) < 1e-9);
+    }
+}
+
 static void test_average_bandwidth_sizes_the_segments(void **state)
 {
     (void)state;
@@ -495,6 +553,8 @@ int main(void)
         cmocka_unit_test(test_end_of_session_spends_the_buffer),
         cmocka_unit_test(test_linear_score_spends_rather_than_banks_on_a_steady_link),
         cmocka_unit_test(test_out_of_range_tail_weight_counts_the_tail_in_full),
+        cmocka_unit_test(test_later_rungs_adapt_once_the_buffer_allows),
+        cmocka_unit_test(test_adapting_never_lowers_a_plans_value),
         cmocka_unit_test(test_average_bandwidth_sizes_the_segments),
         cmocka_unit_test(test_one_rung_ladder_always_gives_it),
         cmocka_unit_test(test_invalid_input_is_rejected_and_changes_nothing),
