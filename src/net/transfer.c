@@ -683,16 +683,14 @@ void net_transfer_done(net_cmd *cmd, CURLcode code)
     bool late_cancel = whole && net_command_cancelled(cmd);
     bool cancelled = (at->aborted && at->abort_status == KTH_ERR_CANCELLED) ||
                      (!whole && net_command_cancelled(cmd));
-    /* Normally empty: the end of each turn hands staged bytes over. What arrived before the
-     * end is good: the writer gets it before any verdict (a resume starts after it), unless
-     * the command is cancelled. */
+    /* Verdicts come after the end-of-turn hand-over, so the stage is normally empty here;
+     * should it not be, its bytes go out first, as they would have (a resume starts after
+     * them), unless the command is cancelled. */
     if (cancelled) {
-        cmd->at.stage_len = 0;
+        at->stage_len = 0;
     } else {
         kth_status st = flush_stage(cmd);
-        if (st != KTH_OK && whole && net_command_cancelled(cmd)) {
-            cancelled = true;      /* the writer was let go with the cancel: nothing went wrong */
-        } else if (st != KTH_OK) { /* the writer refused: its verdict is the one */
+        if (st != KTH_OK) { /* the writer refused: its verdict is the one */
             at->aborted = true;
             at->abort_status = st;
             at->abort_retryable = false;
