@@ -5,126 +5,15 @@
  * resuming a partial download in a new process-like cache instance, offline playback and
  * misses, a file that changed on the server, and clear errors.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-
-#include <cmocka.h>
+#include "test_progressive_support.h"
 
 #include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include <kithara/kithara.h>
-
-#include "test_support.h"
-#include "testserver.h"
-
-struct env {
-    kts_server *srv;
-    char *dir;
-    kth_downloader *d;
-    kth_cache *cache;
-};
-
-static kth_cache *open_cache(const char *dir, bool offline, uint64_t budget)
-{
-    kth_cache_options co;
-    kth_cache_options_init(&co);
-    co.dir = dir;
-    co.offline = offline;
-    co.durable = false; /* tests need crash consistency, not power-loss safety */
-    if (budget)
-        co.max_bytes = budget;
-    kth_cache *c = NULL;
-    char err[512];
-    if (kth_cache_open(&co, &c, err, sizeof err) != KTH_OK)
-        fail_msg("cache open: %s", err);
-    return c;
-}
-
 static int setup(void **state)
 {
-    struct env *e = calloc(1, sizeof *e);
-    if (kts_start(NULL, &e->srv) != KTH_OK)
-        return -1;
-    e->dir = test_make_dir();
-    kth_downloader_options o;
-    kth_downloader_options_init(&o);
-    o.retry_base_ms = 5;
-    o.retry_cap_ms = 50;
-    o.stall_timeout_ms = 500;
-    char err[256];
-    if (kth_downloader_new(&o, &e->d, err, sizeof err) != KTH_OK)
-        return -1;
-    e->cache = open_cache(e->dir, false, 0);
-    *state = e;
-    return 0;
-}
-
-static void remove_tree(const char *dir)
-{
-    if (test_remove_tree(dir) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
-}
-
-static int teardown(void **state)
-{
-    struct env *e = *state;
-    kth_cache_close(e->cache);
-    kth_downloader_free(e->d);
-    kts_stop(e->srv);
-    remove_tree(e->dir);
-    free(e->dir);
-    free(e);
-    return 0;
-}
-
-static kth_stream *open_stream(struct env *e, const char *path, kth_cache *cache,
-                               uint64_t readahead)
-{
-    char url[512];
-    kts_url(e->srv, path, url, sizeof url);
-    kth_stream_options so;
-    kth_stream_options_init(&so);
-    so.downloader = e->d;
-    so.cache = cache ? cache : e->cache;
-    so.read_timeout_ms = 20000; /* hang guard only */
-    so.readahead_bytes = readahead;
-    kth_stream *s = NULL;
-    char err[512];
-    kth_status st = kth_stream_open(url, &so, &s, err, sizeof err);
-    if (st != KTH_OK)
-        fail_msg("open %s: %s (%s)", url, kth_strerror(st), err);
-    return s;
-}
-
-/* Reads the whole stream from its position, checking every byte against the pattern. Returns
- * the number of bytes read. */
-static uint64_t read_all_checked(kth_stream *s, uint64_t seed, uint64_t expected_end)
-{
-    static uint8_t buf[128 * 1024];
-    uint64_t pos = kth_stream_position(s);
-    for (;;) {
-        int64_t n = kth_stream_read(s, buf, sizeof buf);
-        if (n == 0)
-            break;
-        if (n < 0) {
-            char detail[512];
-            kth_stream_last_error(s, detail, sizeof detail);
-            fail_msg("read at %llu: %s (%s)", (unsigned long long)pos, kth_strerror((int)n),
-                     detail);
-        }
-        size_t bad = kts_synth_check(seed, pos, buf, (size_t)n);
-        if (bad != (size_t)n)
-            fail_msg("wrong byte at offset %llu", (unsigned long long)(pos + bad));
-        pos += (uint64_t)n;
-    }
-    assert_int_equal(pos, expected_end);
-    return pos;
+    return env_setup(state, 500);
 }
 
 static void test_files_of_several_sizes_read_byte_exact(void **state)
@@ -135,7 +24,7 @@ static void test_files_of_several_sizes_read_byte_exact(void **state)
         char path[64];
         snprintf(path, sizeof path, "/size%zu.mp3", i);
         kts_add_synth(e->srv, path, sizes[i], 100 + i, NULL);
-        kth_stream *s = open_stream(e, path, NULL, 0);
+        kth_stream *s = open_stream(e, path, NULL, 0, 20000);
         read_all_checked(s, 100 + i, sizes[i]);
         uint64_t len;
         assert_true(kth_stream_length(s, &len));
@@ -173,7 +62,7 @@ static void test_faults_are_survived_byte_exact(void **state)
         snprintf(path, sizeof path, "/fault%zu.aac", i);
         kts_add_synth(e->srv, path, size, 200 + i, NULL);
         kts_add_fault(e->srv, path, &faults[i]);
-        kth_stream *s = open_stream(e, path, NULL, 0);
+        kth_stream *s = open_stream(e, path, NULL, 0, 20000);
         read_all_checked(s, 200 + i, size);
         kth_stream_close(s);
     }
@@ -182,7 +71,7 @@ static void test_faults_are_survived_byte_exact(void **state)
 static void test_http_errors_fail_with_url_and_status(void **state)
 {
     struct env *e = *state;
-    kth_stream *s = open_stream(e, "/missing.mp3", NULL, 0);
+    kth_stream *s = open_stream(e, "/missing.mp3", NULL, 0, 20000);
     uint8_t buf[100];
     int64_t n = kth_stream_read(s, buf, sizeof buf);
     assert_int_equal(n, KTH_ERR_NOT_FOUND);
@@ -202,7 +91,7 @@ static void test_random_seeks_during_download_are_byte_exact(void **state)
     kts_add_synth(e->srv, "/seek.flac", size, 7, NULL);
     kts_fault slow = {.kind = KTS_FAULT_RATE, .bytes = 20 * 1000 * 1000};
     kts_add_fault(e->srv, "/seek.flac", &slow);
-    kth_stream *s = open_stream(e, "/seek.flac", NULL, 512 * 1024);
+    kth_stream *s = open_stream(e, "/seek.flac", NULL, 512 * 1024, 20000);
     unsigned seed = 99;
     uint8_t buf[9000];
     for (int i = 0; i < 300; i++) {
@@ -222,8 +111,8 @@ static void test_two_streams_of_one_url_share_one_download(void **state)
     struct env *e = *state;
     const uint64_t size = 2 * 1000 * 1000;
     kts_add_synth(e->srv, "/shared.mp3", size, 31, NULL);
-    kth_stream *a = open_stream(e, "/shared.mp3", NULL, 0);
-    kth_stream *b = open_stream(e, "/shared.mp3", NULL, 0);
+    kth_stream *a = open_stream(e, "/shared.mp3", NULL, 0, 20000);
+    kth_stream *b = open_stream(e, "/shared.mp3", NULL, 0, 20000);
     read_all_checked(a, 31, size);
     read_all_checked(b, 31, size);
     assert_int_equal(kts_request_count(e->srv, "/shared.mp3", "GET"), 1);
@@ -237,7 +126,7 @@ static void test_partial_download_resumes_with_range_after_restart(void **state)
     const uint64_t size = 4 * 1000 * 1000;
     kts_add_synth(e->srv, "/resume.mp3", size, 41, NULL);
     /* First run: read the first 300 kB with a small read-ahead, then stop. */
-    kth_stream *s = open_stream(e, "/resume.mp3", NULL, 256 * 1024);
+    kth_stream *s = open_stream(e, "/resume.mp3", NULL, 256 * 1024, 20000);
     uint8_t buf[100000];
     uint64_t got = 0;
     while (got < 300000) {
@@ -251,7 +140,7 @@ static void test_partial_download_resumes_with_range_after_restart(void **state)
     kth_cache_close(e->cache);
     e->cache = open_cache(e->dir, false, 0);
     kts_reset(e->srv);
-    s = open_stream(e, "/resume.mp3", NULL, 0);
+    s = open_stream(e, "/resume.mp3", NULL, 0, 20000);
     read_all_checked(s, 41, size);
     kth_stream_close(s);
     kts_log_entry first;
@@ -268,10 +157,10 @@ static void test_offline_plays_cached_and_fails_fast_on_misses(void **state)
     const uint64_t size = 500 * 1000;
     kts_add_synth(e->srv, "/offline.mp3", size, 51, NULL);
     kts_add_synth(e->srv, "/partial.mp3", 4 * size, 52, NULL);
-    kth_stream *s = open_stream(e, "/offline.mp3", NULL, 0);
+    kth_stream *s = open_stream(e, "/offline.mp3", NULL, 0, 20000);
     read_all_checked(s, 51, size);
     kth_stream_close(s);
-    s = open_stream(e, "/partial.mp3", NULL, 64 * 1024);
+    s = open_stream(e, "/partial.mp3", NULL, 64 * 1024, 20000);
     uint8_t buf[1000];
     assert_true(kth_stream_read(s, buf, sizeof buf) > 0);
     kth_stream_close(s);
@@ -279,7 +168,7 @@ static void test_offline_plays_cached_and_fails_fast_on_misses(void **state)
     kth_cache_close(e->cache);
     e->cache = open_cache(e->dir, true, 0);
     kts_reset(e->srv);
-    s = open_stream(e, "/offline.mp3", NULL, 0);
+    s = open_stream(e, "/offline.mp3", NULL, 0, 20000);
     read_all_checked(s, 51, size);
     kth_stream_close(s);
 
@@ -296,7 +185,7 @@ static void test_offline_plays_cached_and_fails_fast_on_misses(void **state)
     assert_non_null(strstr(err, "/never.mp3"));
 
     /* A partly cached file: bytes held play, a missing byte fails at once with OFFLINE_MISS. */
-    s = open_stream(e, "/partial.mp3", NULL, 0);
+    s = open_stream(e, "/partial.mp3", NULL, 0, 20000);
     assert_int_equal(kth_stream_seek(s, (int64_t)(3 * size), SEEK_SET, NULL), KTH_OK);
     int64_t t0 = test_now_ms();
     assert_int_equal(kth_stream_read(s, buf, sizeof buf), KTH_ERR_OFFLINE_MISS);
@@ -312,14 +201,14 @@ static void test_file_changed_on_server_is_refetched_not_spliced(void **state)
     struct env *e = *state;
     const uint64_t size = 2 * 1000 * 1000;
     kts_add_synth(e->srv, "/changes.mp3", size, 61, NULL);
-    kth_stream *s = open_stream(e, "/changes.mp3", NULL, 128 * 1024);
+    kth_stream *s = open_stream(e, "/changes.mp3", NULL, 128 * 1024, 20000);
     uint8_t buf[10000];
     assert_true(kth_stream_read(s, buf, sizeof buf) > 0);
     kth_stream_close(s);
     /* From the next request on the server holds another version (new ETag). */
     kts_fault change = {.kind = KTS_FAULT_CHANGE_BODY, .first_request = 2, .seed = 62};
     kts_add_fault(e->srv, "/changes.mp3", &change);
-    s = open_stream(e, "/changes.mp3", NULL, 0);
+    s = open_stream(e, "/changes.mp3", NULL, 0, 20000);
     read_all_checked(s, 62, size); /* every byte of the new version, none of the old */
     kth_stream_close(s);
 }
@@ -335,7 +224,7 @@ static void test_eviction_spares_the_asset_being_played(void **state)
     kts_add_synth(e->srv, "/playing.mp3", size, 71, NULL);
     kts_add_synth(e->srv, "/old.mp3", size, 72, NULL);
     kts_add_synth(e->srv, "/new.mp3", size, 73, NULL);
-    kth_stream *playing = open_stream(e, "/playing.mp3", NULL, 0);
+    kth_stream *playing = open_stream(e, "/playing.mp3", NULL, 0, 20000);
     uint8_t buf[50000];
     /* A read returns what is there, which may be less than asked: read until 50 kB are in. */
     for (size_t got = 0; got < sizeof buf;) {
@@ -345,7 +234,7 @@ static void test_eviction_spares_the_asset_being_played(void **state)
     }
     assert_int_equal(kts_synth_check(71, 0, buf, sizeof buf), sizeof buf);
     for (int i = 0; i < 2; i++) {
-        kth_stream *s = open_stream(e, i == 0 ? "/old.mp3" : "/new.mp3", NULL, 0);
+        kth_stream *s = open_stream(e, i == 0 ? "/old.mp3" : "/new.mp3", NULL, 0, 20000);
         read_all_checked(s, i == 0 ? 72 : 73, size);
         kth_stream_close(s);
     }

@@ -6,114 +6,18 @@
  * and media queries from another thread while the reader moves between generations, and
  * streams of one URL opened and closed from several threads at once.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-
-#include <cmocka.h>
+#include "test_progressive_support.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include <kithara/kithara.h>
-
 #include "cache/cache.h"
-#include "test_support.h"
-#include "testserver.h"
-
-struct env {
-    kts_server *srv;
-    char *dir;
-    kth_downloader *d;
-    kth_cache *cache;
-};
-
-static kth_cache *open_cache(const char *dir)
-{
-    kth_cache_options co;
-    kth_cache_options_init(&co);
-    co.dir = dir;
-    co.durable = false;
-    kth_cache *c = NULL;
-    char err[512];
-    if (kth_cache_open(&co, &c, err, sizeof err) != KTH_OK)
-        fail_msg("cache open: %s", err);
-    return c;
-}
 
 static int setup(void **state)
 {
-    struct env *e = calloc(1, sizeof *e);
-    if (!e || kts_start(NULL, &e->srv) != KTH_OK)
-        return -1;
-    e->dir = test_make_dir();
-    kth_downloader_options o;
-    kth_downloader_options_init(&o);
-    o.retry_base_ms = 5;
-    o.retry_cap_ms = 50;
-    char err[256];
-    if (kth_downloader_new(&o, &e->d, err, sizeof err) != KTH_OK)
-        return -1;
-    e->cache = open_cache(e->dir);
-    *state = e;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct env *e = *state;
-    kth_cache_close(e->cache);
-    kth_downloader_free(e->d);
-    kts_stop(e->srv);
-    if (test_remove_tree(e->dir) != 0)
-        fprintf(stderr, "could not remove %s\n", e->dir);
-    free(e->dir);
-    free(e);
-    return 0;
-}
-
-static kth_stream *open_stream(struct env *e, const char *path, uint64_t readahead,
-                               int64_t timeout_ms)
-{
-    char url[512];
-    kts_url(e->srv, path, url, sizeof url);
-    kth_stream_options so;
-    kth_stream_options_init(&so);
-    so.downloader = e->d;
-    so.cache = e->cache;
-    so.read_timeout_ms = timeout_ms;
-    so.readahead_bytes = readahead;
-    kth_stream *s = NULL;
-    char err[512];
-    kth_status st = kth_stream_open(url, &so, &s, err, sizeof err);
-    if (st != KTH_OK)
-        fail_msg("open %s: %s (%s)", url, kth_strerror(st), err);
-    return s;
-}
-
-static void read_to_end_checked(kth_stream *s, uint64_t seed, uint64_t expected_end)
-{
-    static uint8_t buf[64 * 1024];
-    uint64_t pos = kth_stream_position(s);
-    for (;;) {
-        int64_t n = kth_stream_read(s, buf, sizeof buf);
-        if (n == 0)
-            break;
-        if (n < 0) {
-            char detail[512];
-            kth_stream_last_error(s, detail, sizeof detail);
-            fail_msg("read at %llu: %s (%s)", (unsigned long long)pos, kth_strerror((int)n),
-                     detail);
-        }
-        assert_int_equal(kts_synth_check(seed, pos, buf, (size_t)n), (size_t)n);
-        pos += (uint64_t)n;
-    }
-    assert_int_equal(pos, expected_end);
+    return env_setup(state, 0);
 }
 
 static void sleep_ms(long ms)
@@ -129,7 +33,7 @@ static void test_reader_that_never_waits_gets_every_byte(void **state)
     struct env *e = *state;
     const uint64_t size = 700 * 1000;
     kts_add_synth(e->srv, "/poll.mp3", size, 61, NULL);
-    kth_stream *s = open_stream(e, "/poll.mp3", 128 * 1024, 20000);
+    kth_stream *s = open_stream(e, "/poll.mp3", NULL, 128 * 1024, 20000);
     static uint8_t buf[32 * 1024];
     uint64_t pos = 0;
     bool eof = false;
@@ -162,13 +66,13 @@ static void test_seek_end_without_content_length_does_not_wait_for_readahead(voi
     kts_add_synth(e->srv, "/chunked.mp3", size, 62, NULL);
     kts_add_fault(e->srv, "/chunked.mp3", &(kts_fault){.kind = KTS_FAULT_CHUNKED});
     /* A short read timeout: waiting for read-ahead that never moves would run into it. */
-    kth_stream *s = open_stream(e, "/chunked.mp3", 64 * 1024, 8000);
+    kth_stream *s = open_stream(e, "/chunked.mp3", NULL, 64 * 1024, 8000);
     uint8_t head[1000];
     assert_true(kth_stream_read(s, head, sizeof head) > 0);
     uint64_t pos = 0;
     assert_int_equal(kth_stream_seek(s, -5000, SEEK_END, &pos), KTH_OK);
     assert_int_equal(pos, size - 5000);
-    read_to_end_checked(s, 62, size);
+    read_all_checked(s, 62, size);
     kth_stream_close(s);
 }
 
@@ -181,21 +85,21 @@ static void test_failed_download_is_tried_again_on_seek_and_on_open(void **state
     kts_add_synth(e->srv, "/flaky.mp3", size, 63, NULL);
     kts_add_fault(e->srv, "/flaky.mp3",
                   &(kts_fault){.kind = KTS_FAULT_STATUS, .status = 403, .last_request = 1});
-    kth_stream *s = open_stream(e, "/flaky.mp3", 0, 20000);
+    kth_stream *s = open_stream(e, "/flaky.mp3", NULL, 0, 20000);
     uint8_t buf[1000];
     assert_int_equal(kth_stream_read(s, buf, sizeof buf), KTH_ERR_HTTP);
     assert_int_equal(kth_stream_seek(s, 0, SEEK_SET, NULL), KTH_OK);
-    read_to_end_checked(s, 63, size);
+    read_all_checked(s, 63, size);
 
     /* Again, and this time a second stream (opened while the first holds the download)
      * brings it back. */
     kts_add_synth(e->srv, "/flaky2.mp3", size, 64, NULL);
     kts_add_fault(e->srv, "/flaky2.mp3",
                   &(kts_fault){.kind = KTS_FAULT_STATUS, .status = 403, .last_request = 1});
-    kth_stream *a = open_stream(e, "/flaky2.mp3", 0, 20000);
+    kth_stream *a = open_stream(e, "/flaky2.mp3", NULL, 0, 20000);
     assert_int_equal(kth_stream_read(a, buf, sizeof buf), KTH_ERR_HTTP);
-    kth_stream *b = open_stream(e, "/flaky2.mp3", 0, 20000);
-    read_to_end_checked(b, 64, size);
+    kth_stream *b = open_stream(e, "/flaky2.mp3", NULL, 0, 20000);
+    read_all_checked(b, 64, size);
     kth_stream_close(b);
     kth_stream_close(a);
     kth_stream_close(s);
@@ -227,8 +131,8 @@ static void test_complete_but_unrecorded_file_plays_without_a_request(void **sta
     cache_asset_release(asset);
 
     kts_reset(e->srv);
-    kth_stream *s = open_stream(e, "/whole.mp3", 0, 20000);
-    read_to_end_checked(s, 65, size);
+    kth_stream *s = open_stream(e, "/whole.mp3", NULL, 0, 20000);
+    read_all_checked(s, 65, size);
     kth_stream_close(s);
     assert_int_equal(kts_request_count(e->srv, "/whole.mp3", "GET"), 0);
 }
@@ -266,7 +170,7 @@ static void test_queries_from_another_thread_while_the_reader_changes_storage(vo
         snprintf(path, sizeof path, "/moving%d.mp3", round);
         kts_add_synth(e->srv, path, size, 70 + (uint64_t)round, NULL);
         /* Cache a part, so the next open starts on the placeholder. */
-        kth_stream *s = open_stream(e, path, 128 * 1024, 20000);
+        kth_stream *s = open_stream(e, path, NULL, 128 * 1024, 20000);
         uint8_t buf[50000];
         for (uint64_t got = 0; got < 200000;) {
             int64_t n = kth_stream_read(s, buf, sizeof buf);
@@ -275,12 +179,12 @@ static void test_queries_from_another_thread_while_the_reader_changes_storage(vo
         }
         kth_stream_close(s);
 
-        s = open_stream(e, path, 0, 20000);
+        s = open_stream(e, path, NULL, 0, 20000);
         struct prober p = {.s = s};
         atomic_init(&p.stop, false);
         pthread_t t;
         assert_int_equal(pthread_create(&t, NULL, probe_thread, &p), 0);
-        read_to_end_checked(s, 70 + (uint64_t)round, size);
+        read_all_checked(s, 70 + (uint64_t)round, size);
         atomic_store(&p.stop, true);
         pthread_join(t, NULL);
         assert_true(p.calls > 0);
@@ -345,8 +249,8 @@ static void test_streams_of_one_url_opened_and_closed_from_several_threads(void 
         pthread_join(t[i], NULL);
         assert_int_equal(c[i].failures, 0);
     }
-    kth_stream *s = open_stream(e, "/churn.mp3", 0, 20000);
-    read_to_end_checked(s, 66, size);
+    kth_stream *s = open_stream(e, "/churn.mp3", NULL, 0, 20000);
+    read_all_checked(s, 66, size);
     kth_stream_close(s);
 }
 
