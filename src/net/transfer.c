@@ -35,13 +35,16 @@
 
 /* --- easy handles ----------------------------------------------------------------------- */
 
-static CURL *easy_take(kth_downloader *d)
+/* *pooled tells whether the handle served an earlier transfer (see net_transfer_start). */
+static CURL *easy_take(kth_downloader *d, bool *pooled)
 {
     if (d->n_easy_pool) {
         CURL *e = d->easy_pool[--d->n_easy_pool];
         curl_easy_reset(e); /* keeps the connection and DNS caches of the multi */
+        *pooled = true;
         return e;
     }
+    *pooled = false;
     return curl_easy_init();
 }
 
@@ -448,13 +451,29 @@ static bool build_request_headers(net_cmd *cmd)
     return true;
 }
 
-static bool set_options(net_cmd *cmd)
+/* The option curl refused, for the message. */
+typedef struct option_refusal {
+    const char *option;
+    CURLcode code;
+} option_refusal;
+
+static bool set_options(net_cmd *cmd, option_refusal *refused)
 {
     kth_downloader *d = cmd->d;
     net_attempt *at = &cmd->at;
     CURL *e = at->easy;
     bool ok = true;
-#define SET(opt, val) ok = ok && curl_easy_setopt(e, opt, val) == CURLE_OK
+#define SET(opt, val)                                                                              \
+    do {                                                                                           \
+        if (ok) {                                                                                  \
+            CURLcode rc_ = curl_easy_setopt(e, opt, val);                                          \
+            if (rc_ != CURLE_OK) {                                                                 \
+                refused->option = #opt;                                                            \
+                refused->code = rc_;                                                               \
+                ok = false;                                                                        \
+            }                                                                                      \
+        }                                                                                          \
+    } while (0)
     SET(CURLOPT_URL, cmd->url);
     SET(CURLOPT_PRIVATE, (void *)cmd);
     SET(CURLOPT_ERRORBUFFER, at->errbuf);
@@ -502,6 +521,42 @@ static void release_attempt_memory(net_attempt *at)
     at->req_headers = NULL;
 }
 
+/* Takes an easy handle and sets the attempt's request on it. A handle that served an earlier
+ * transfer can refuse an option a fresh one takes (libcurl 7.88 refuses CURLOPT_BUFFERSIZE on a
+ * handle whose last transfer failed while its receive buffer is still allocated), so such a
+ * handle is dropped and the request set again on a fresh one. On failure the command has failed
+ * with the real cause and false is returned. */
+static bool prepare_handle(net_cmd *cmd)
+{
+    kth_downloader *d = cmd->d;
+    net_attempt *at = &cmd->at;
+    bool pooled = false;
+    option_refusal refused = {NULL, CURLE_OK};
+    at->easy = easy_take(d, &pooled);
+    bool headers = at->easy && build_request_headers(cmd);
+    bool options = headers && set_options(cmd, &refused);
+    if (headers && !options && pooled) {
+        curl_easy_cleanup(at->easy);
+        at->easy = curl_easy_init();
+        refused = (option_refusal){NULL, CURLE_OK};
+        options = at->easy && set_options(cmd, &refused);
+    }
+    bool host = options && net_hosts_acquire(&d->hosts, cmd->host);
+    if (host)
+        return true;
+    if (at->easy)
+        curl_easy_cleanup(at->easy); /* it may refuse the next request too */
+    at->easy = NULL;
+    release_attempt_memory(at);
+    if (refused.option)
+        net_command_fail(cmd, KTH_ERR_INTERNAL, false, "%s: curl refused %s: %s", cmd->url,
+                         refused.option, curl_easy_strerror(refused.code));
+    else
+        net_command_fail(cmd, KTH_ERR_NO_MEMORY, false,
+                         "%s: out of memory while setting up the request", cmd->url);
+    return false;
+}
+
 void net_transfer_start(net_cmd *cmd)
 {
     kth_downloader *d = cmd->d;
@@ -511,17 +566,8 @@ void net_transfer_start(net_cmd *cmd)
     at->want_end = UINT64_MAX;
     at->body_end = UINT64_MAX;
     at->received_at_start = cmd->received;
-    at->easy = easy_take(d);
-    if (!at->easy || !build_request_headers(cmd) || !set_options(cmd) ||
-        !net_hosts_acquire(&d->hosts, cmd->host)) {
-        if (at->easy)
-            easy_give(d, at->easy);
-        at->easy = NULL;
-        release_attempt_memory(at);
-        net_command_fail(cmd, KTH_ERR_NO_MEMORY, false, "%s: could not set up the request",
-                         cmd->url);
+    if (!prepare_handle(cmd))
         return;
-    }
     if (curl_multi_add_handle(d->multi, at->easy) != CURLM_OK) {
         net_hosts_release(&d->hosts, cmd->host);
         easy_give(d, at->easy);

@@ -266,6 +266,27 @@ static void test_connect_failure_is_retried_then_fails_as_network(void **state)
     rec_free(&r);
 }
 
+/* A host name with a label longer than 63 bytes cannot be resolved, and the resolver says so
+ * without asking any name server. Each attempt fails before connecting; the retries must
+ * report that cause, not a failure to set up the request (a reused curl handle once refused
+ * an option after such a failure). */
+static void test_unresolvable_host_is_retried_then_fails_as_network(void **state)
+{
+    net_fixture *f = *state;
+    char url[160];
+    snprintf(url, sizeof url, "http://%.70s.invalid/x.bin",
+             "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+    rec r;
+    rec_init(&r, 16, 0);
+    net_fetch_spec s = rec_spec(&r, url);
+    run(f, &s, &r);
+    assert_int_equal(r.result.status, KTH_ERR_NETWORK);
+    assert_int_equal(r.result.attempts, 5);
+    assert_non_null(strstr(r.message, "resolve"));
+    assert_null(strstr(r.message, "set up"));
+    rec_free(&r);
+}
+
 /* ---- resumption --------------------------------------------------------------------------- */
 
 static void test_cut_body_resumes_with_a_range_and_loses_nothing(void **state)
@@ -727,6 +748,7 @@ int main(void)
         T(test_persistent_5xx_gives_up_after_max_retries),
         T(test_retry_after_is_honoured),
         T(test_connect_failure_is_retried_then_fails_as_network),
+        T(test_unresolvable_host_is_retried_then_fails_as_network),
         T(test_cut_body_resumes_with_a_range_and_loses_nothing),
         T(test_cut_range_resumes_within_the_range),
         T(test_stalled_body_is_abandoned_and_resumed),
