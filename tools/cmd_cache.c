@@ -26,7 +26,7 @@ static int cache_ls(kth_cache *cache)
     kth_status st = kth_cache_list(cache, &list, &count);
     if (st != KTH_OK) {
         tool_error("cache ls: %s", kth_strerror(st));
-        return 1;
+        return TOOL_EXIT_CACHE;
     }
     for (size_t i = 0; i < count; i++) {
         char when[32] = "-";
@@ -53,7 +53,7 @@ static int cache_du(kth_cache *cache)
     kth_status rc = kth_cache_get_stats(cache, &st);
     if (rc != KTH_OK) {
         tool_error("cache du: %s", kth_strerror(rc));
-        return 1;
+        return TOOL_EXIT_CACHE;
     }
     const char *dir = kth_cache_dir(cache);
     printf("directory: %s\n", dir ? dir : "(memory)");
@@ -74,14 +74,14 @@ int cmd_cache(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         int c = tool_parse_cache_option(argc, argv, &i, &co);
         if (c < 0)
-            return 2;
+            return TOOL_EXIT_USAGE;
         if (c > 0)
             continue;
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
-            return cache_usage(stdout, 0);
+            return cache_usage(stdout, TOOL_EXIT_OK);
         if (argv[i][0] == '-') {
             tool_error("cache: unknown option '%s'", argv[i]);
-            return cache_usage(stderr, 2);
+            return cache_usage(stderr, TOOL_EXIT_USAGE);
         }
         if (!verb)
             verb = argv[i];
@@ -89,24 +89,24 @@ int cmd_cache(int argc, char **argv)
             arg = argv[i];
         else {
             tool_error("cache: too many arguments");
-            return 2;
+            return TOOL_EXIT_USAGE;
         }
     }
     if (!verb)
-        return cache_usage(stderr, 2);
+        return cache_usage(stderr, TOOL_EXIT_USAGE);
     bool needs_arg = strcmp(verb, "rm") == 0;
     if (strcmp(verb, "ls") && strcmp(verb, "du") && strcmp(verb, "gc") && !needs_arg) {
         tool_error("cache: unknown command '%s'", verb);
-        return cache_usage(stderr, 2);
+        return cache_usage(stderr, TOOL_EXIT_USAGE);
     }
     if (needs_arg != (arg != NULL)) {
         tool_error(needs_arg ? "cache rm: which URL?" : "cache %s takes no argument", verb);
-        return 2;
+        return TOOL_EXIT_USAGE;
     }
     kth_cache *cache;
     if (tool_open_cache(&co, &cache) != KTH_OK)
-        return 1;
-    int rc = 0;
+        return TOOL_EXIT_CACHE;
+    int rc = TOOL_EXIT_OK;
     if (strcmp(verb, "ls") == 0) {
         rc = cache_ls(cache);
     } else if (strcmp(verb, "du") == 0) {
@@ -115,14 +115,14 @@ int cmd_cache(int argc, char **argv)
         kth_status st = kth_cache_remove(cache, arg);
         if (st != KTH_OK) {
             tool_error("cache rm %s: %s", arg, kth_strerror(st));
-            rc = 1;
+            rc = st == KTH_ERR_NOT_FOUND ? TOOL_EXIT_FAILURE : TOOL_EXIT_CACHE;
         }
     } else {
         kth_cache_gc_result r;
         kth_status st = kth_cache_gc(cache, &r);
         if (st != KTH_OK) {
             tool_error("cache gc: %s", kth_strerror(st));
-            rc = 1;
+            rc = TOOL_EXIT_CACHE;
         } else {
             printf("evicted %llu assets (%llu bytes), removed %llu orphan files\n",
                    (unsigned long long)r.evicted_assets, (unsigned long long)r.evicted_bytes,

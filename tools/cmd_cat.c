@@ -1,12 +1,13 @@
 /*
- * cmd_cat.c — `kithara cat [--cache-dir DIR] [--offline] [--start BYTES | --start-time SECONDS]
- * [--variant N] URL`: writes exactly the bytes a decoder would read to standard output. At an HLS
- * variant switch it says so on standard error and goes on with the new variant's bytes (init
- * section first).
+ * cmd_cat.c — `kithara cat [--cache-dir DIR] [--offline] [-q] [-v] [-o FILE] [--start BYTES |
+ * --start-time SECONDS] [--variant N] URL`: writes exactly the bytes a decoder would read to
+ * standard output (or FILE). At an HLS variant switch it says so on standard error and goes on
+ * with the new variant's bytes (init section first).
  */
 #include "commands.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,21 +15,22 @@
 
 static int cat_usage(FILE *to, int code)
 {
-    fprintf(to, "usage: kithara cat [--cache-dir DIR] [--offline] [--start BYTES | --start-time "
-                "SECONDS]\n"
-                "                   [--variant N] URL\n"
-                "  Writes the stream's bytes to standard output, from BYTES (default 0) or, for\n"
-                "  HLS, from the segment holding SECONDS (its start time goes to standard error).\n"
-                "  URL is an http(s) URL (a media file or an HLS playlist), a file:// URL or a\n"
-                "  local path. --variant N plays HLS variant N (0 = lowest bandwidth) only;\n"
-                "  without it ABR chooses, and each switch is reported on standard error.\n");
+    fprintf(to, "usage: kithara cat [--cache-dir DIR] [--offline] [-q] [-v] [-o FILE]\n"
+                "                   [--start BYTES | --start-time SECONDS] [--variant N] URL\n"
+                "  Writes the stream's bytes to standard output (or to FILE with -o), from BYTES\n"
+                "  (default 0) or, for HLS, from the segment holding SECONDS (its start time goes\n"
+                "  to standard error). URL is an http(s) URL (a media file or an HLS playlist), a\n"
+                "  file:// URL or a local path. --variant N plays HLS variant N (0 = lowest\n"
+                "  bandwidth) only; without it ABR chooses, and each switch is reported on\n"
+                "  standard error. -q keeps standard error for errors; -v adds the library's\n"
+                "  messages. 'kithara --help' lists the exit codes.\n");
     return code;
 }
 
-static int write_all(const unsigned char *p, size_t n)
+static int write_all(int fd, const unsigned char *p, size_t n)
 {
     while (n > 0) {
-        ssize_t k = write(STDOUT_FILENO, p, n);
+        ssize_t k = write(fd, p, n);
         if (k < 0) {
             if (errno == EINTR)
                 continue;
@@ -40,13 +42,14 @@ static int write_all(const unsigned char *p, size_t n)
     return 0;
 }
 
-static int copy_stream(kth_stream *s, const char *url)
+/* Copies the stream to fd (`out` names it in messages). Returns the exit code. */
+static int copy_stream(kth_stream *s, const char *url, int fd, const char *out)
 {
     static unsigned char buf[256 * 1024];
     for (;;) {
         int64_t n = kth_stream_read(s, buf, sizeof buf);
         if (n == 0)
-            return 0;
+            return TOOL_EXIT_OK;
         if (n == KTH_ERR_SEEK_PENDING || n == KTH_ERR_RETRY)
             continue;
         if (n == KTH_ERR_VARIANT_CHANGE) {
@@ -54,20 +57,20 @@ static int copy_stream(kth_stream *s, const char *url)
             kth_status st = kth_stream_clear_variant_fence(s);
             if (st != KTH_OK) {
                 tool_report_stream_error(s, url, st);
-                return 1;
+                return tool_exit_code(st, tool_is_remote(url));
             }
-            fprintf(stderr, "kithara: variant switch at byte %llu: now variant %d\n",
-                    (unsigned long long)kth_stream_position(s), kth_stream_current_variant(s));
+            tool_note("variant switch at byte %llu: now variant %d",
+                      (unsigned long long)kth_stream_position(s), kth_stream_current_variant(s));
             continue;
         }
         if (n < 0) {
             tool_report_stream_error(s, url, n);
-            return 1;
+            return tool_exit_code((int)n, tool_is_remote(url));
         }
-        if (write_all(buf, (size_t)n) != 0) {
+        if (write_all(fd, buf, (size_t)n) != 0) {
             if (errno != EPIPE)
-                tool_error("writing standard output: %s", strerror(errno));
-            return 1;
+                tool_error("writing %s: %s", out, strerror(errno));
+            return TOOL_EXIT_IO;
         }
     }
 }
@@ -82,89 +85,145 @@ static kth_status seek_time(kth_stream *s, const char *url, double seconds)
     else if (st != KTH_OK)
         tool_error("%s: cannot start at %.3f s: %s", url, seconds, kth_strerror(st));
     else
-        fprintf(stderr,
-                "kithara: starting at byte %llu: segment %llu, %.3f s to %.3f s (asked %.3f s)\n",
-                (unsigned long long)a.offset, (unsigned long long)a.segment_index, a.segment_start,
-                a.segment_end, seconds);
+        tool_note("starting at byte %llu: segment %llu, %.3f s to %.3f s (asked %.3f s)",
+                  (unsigned long long)a.offset, (unsigned long long)a.segment_index,
+                  a.segment_start, a.segment_end, seconds);
     return st;
+}
+
+typedef struct cat_args {
+    const char *url;
+    const char *out; /* -o FILE, or NULL for standard output */
+    uint64_t start;
+    double start_time; /* < 0: none */
+    long variant;      /* < 0: ABR chooses */
+    tool_cache_options co;
+} cat_args;
+
+/* Parses a number argument; prints why and returns false when it is not one. */
+static bool parse_cat_value(const char *opt, const char *arg, cat_args *a)
+{
+    char *end;
+    errno = 0;
+    if (strcmp(opt, "--start") == 0) {
+        unsigned long long v = strtoull(arg, &end, 10);
+        if (errno || *end || arg[0] == '-' || arg[0] == '\0') {
+            tool_error("--start: '%s' is not a byte offset", arg);
+            return false;
+        }
+        a->start = v;
+    } else if (strcmp(opt, "--start-time") == 0) {
+        a->start_time = strtod(arg, &end);
+        if (errno || *end || arg[0] == '\0' || !(a->start_time >= 0) || a->start_time > 1e9) {
+            tool_error("--start-time: '%s' is not a time in seconds", arg);
+            return false;
+        }
+    } else {
+        a->variant = strtol(arg, &end, 10);
+        if (errno || *end || a->variant < 0 || a->variant > 1000 || arg[0] == '\0') {
+            tool_error("--variant: '%s' is not a variant index", arg);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Returns -1 when the arguments are good, else the exit code to return (after a message). */
+static int parse_cat_args(int argc, char **argv, cat_args *a)
+{
+    *a = (cat_args){.start_time = -1, .variant = -1};
+    for (int i = 1; i < argc; i++) {
+        int c = tool_parse_cache_option(argc, argv, &i, &a->co);
+        if (c < 0)
+            return TOOL_EXIT_USAGE;
+        if (c > 0)
+            continue;
+        const char *arg = argv[i];
+        bool takes_value = strcmp(arg, "--start") == 0 || strcmp(arg, "--start-time") == 0 ||
+                           strcmp(arg, "--variant") == 0 || strcmp(arg, "-o") == 0;
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)
+            return cat_usage(stdout, TOOL_EXIT_OK);
+        if (takes_value && i + 1 >= argc) {
+            tool_error("cat: %s needs a value", arg);
+            return TOOL_EXIT_USAGE;
+        }
+        if (strcmp(arg, "-o") == 0) {
+            a->out = argv[++i];
+        } else if (takes_value) {
+            if (!parse_cat_value(arg, argv[++i], a))
+                return TOOL_EXIT_USAGE;
+        } else if (arg[0] == '-' && arg[1] != '\0') {
+            tool_error("cat: unknown option '%s'", arg);
+            return cat_usage(stderr, TOOL_EXIT_USAGE);
+        } else if (!a->url) {
+            a->url = arg;
+        } else {
+            tool_error("cat: more than one URL given");
+            return TOOL_EXIT_USAGE;
+        }
+    }
+    if (!a->url)
+        return cat_usage(stderr, TOOL_EXIT_USAGE);
+    if (a->start > 0 && a->start_time >= 0) {
+        tool_error("cat: --start and --start-time exclude each other");
+        return TOOL_EXIT_USAGE;
+    }
+    return -1;
+}
+
+/* Positions the open stream as asked and copies it out. Returns the exit code. */
+static int play(kth_stream *s, const cat_args *a, int fd)
+{
+    const char *url = a->url;
+    bool remote = tool_is_remote(url);
+    kth_status st = KTH_OK;
+    if (a->variant >= 0 && (st = kth_stream_abr_set_manual(s, (size_t)a->variant)) != KTH_OK) {
+        tool_error("%s: cannot fix variant %ld: %s", url, a->variant, kth_strerror(st));
+        return st == KTH_ERR_OUT_OF_RANGE ? TOOL_EXIT_USAGE : tool_exit_code(st, remote);
+    }
+    if (a->start > 0 && (st = kth_stream_seek(s, (int64_t)a->start, SEEK_SET, NULL)) != KTH_OK) {
+        tool_error("%s: cannot start at byte %llu: %s", url, (unsigned long long)a->start,
+                   kth_strerror(st));
+        return st == KTH_ERR_OUT_OF_RANGE ? TOOL_EXIT_USAGE : tool_exit_code(st, remote);
+    }
+    if (a->start_time >= 0 && (st = seek_time(s, url, a->start_time)) != KTH_OK)
+        return st == KTH_ERR_UNSUPPORTED ? TOOL_EXIT_USAGE : tool_exit_code(st, remote);
+    return copy_stream(s, url, fd, a->out ? a->out : "standard output");
 }
 
 int cmd_cat(int argc, char **argv)
 {
-    const char *url = NULL;
-    uint64_t start = 0;
-    double start_time = -1;
-    long variant = -1;
-    tool_cache_options co = {NULL, false};
-    for (int i = 1; i < argc; i++) {
-        int c = tool_parse_cache_option(argc, argv, &i, &co);
-        if (c < 0)
-            return 2;
-        if (c > 0)
-            continue;
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
-            return cat_usage(stdout, 0);
-        if (strcmp(argv[i], "--start") == 0 && i + 1 < argc) {
-            char *end;
-            errno = 0;
-            unsigned long long v = strtoull(argv[++i], &end, 10);
-            if (errno || *end || argv[i][0] == '-' || argv[i][0] == '\0') {
-                tool_error("--start: '%s' is not a byte offset", argv[i]);
-                return 2;
-            }
-            start = v;
-        } else if (strcmp(argv[i], "--start-time") == 0 && i + 1 < argc) {
-            char *end;
-            errno = 0;
-            start_time = strtod(argv[++i], &end);
-            if (errno || *end || argv[i][0] == '\0' || !(start_time >= 0) || start_time > 1e9) {
-                tool_error("--start-time: '%s' is not a time in seconds", argv[i]);
-                return 2;
-            }
-        } else if (strcmp(argv[i], "--variant") == 0 && i + 1 < argc) {
-            char *end;
-            errno = 0;
-            variant = strtol(argv[++i], &end, 10);
-            if (errno || *end || variant < 0 || variant > 1000 || argv[i][0] == '\0') {
-                tool_error("--variant: '%s' is not a variant index", argv[i]);
-                return 2;
-            }
-        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-            tool_error("cat: unknown option '%s'", argv[i]);
-            return cat_usage(stderr, 2);
-        } else if (!url) {
-            url = argv[i];
-        } else {
-            tool_error("cat: more than one URL given");
-            return 2;
-        }
+    cat_args a;
+    int rc = parse_cat_args(argc, argv, &a);
+    if (rc >= 0)
+        return rc;
+    bool remote = tool_is_remote(a.url);
+    int fd = STDOUT_FILENO;
+    if (a.out && (fd = open(a.out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)) < 0) {
+        tool_error("%s: %s", a.out, strerror(errno));
+        return TOOL_EXIT_IO;
     }
-    if (!url)
-        return cat_usage(stderr, 2);
-    if (start > 0 && start_time >= 0) {
-        tool_error("cat: --start and --start-time exclude each other");
-        return 2;
-    }
-
     kth_cache *cache = NULL;
-    if (tool_is_remote(url) && tool_open_cache(&co, &cache) != KTH_OK)
-        return 1;
+    if (remote && tool_open_cache(&a.co, &cache) != KTH_OK) {
+        if (a.out)
+            close(fd);
+        return TOOL_EXIT_CACHE;
+    }
     kth_hls_options hls;
     kth_hls_options_init(&hls);
-    hls.initial_variant = (int)variant;
-    hls.start_manual = variant >= 0;
+    hls.initial_variant = (int)a.variant;
+    hls.start_manual = a.variant >= 0;
     kth_stream *s;
-    int rc = 1;
-    if (tool_open_stream(url, cache, &hls, &s) == KTH_OK) {
-        kth_status st = KTH_OK;
-        if (variant >= 0 && (st = kth_stream_abr_set_manual(s, (size_t)variant)) != KTH_OK)
-            tool_error("%s: cannot fix variant %ld: %s", url, variant, kth_strerror(st));
-        else if (start > 0 && (st = kth_stream_seek(s, (int64_t)start, SEEK_SET, NULL)) != KTH_OK)
-            tool_error("%s: cannot start at byte %llu: %s", url, (unsigned long long)start,
-                       kth_strerror(st));
-        else if (start_time < 0 || seek_time(s, url, start_time) == KTH_OK)
-            rc = copy_stream(s, url);
+    kth_status st = tool_open_stream(a.url, cache, &hls, &s);
+    if (st == KTH_OK) {
+        rc = play(s, &a, fd);
         kth_stream_close(s);
+    } else {
+        rc = tool_exit_code(st, remote);
+    }
+    if (a.out && close(fd) != 0 && rc == TOOL_EXIT_OK) {
+        tool_error("%s: %s", a.out, strerror(errno));
+        rc = TOOL_EXIT_IO;
     }
     kth_cache_close(cache);
     kth_shutdown();

@@ -1,11 +1,12 @@
 /*
- * cmd_download.c — `kithara download [--cache-dir DIR] [--offline] [--variant N | --all] URL`:
+ * cmd_download.c — `kithara download [--cache-dir DIR] [--offline] [-q] [-v] [--variant N |
+ * --all] URL`:
  * fetches what offline playback of an HLS presentation needs (playlists, keys, init sections,
  * every segment) into the cache, through kth_hls_prefetch.
  *
- * On a terminal a progress line on standard error is rewritten in place; otherwise nothing is
- * printed but errors and, at the end, one summary line on standard output. Ctrl-C stops the
- * download cleanly (what was fetched stays cached).
+ * On a terminal (and without -q) a progress line on standard error is rewritten in place;
+ * otherwise nothing is printed but errors and, at the end, one summary line on standard output.
+ * Ctrl-C stops the download cleanly (what was fetched stays cached).
  */
 #include "commands.h"
 
@@ -20,15 +21,16 @@
 static int download_usage(FILE *to, int code)
 {
     fprintf(to,
-            "usage: kithara download [--cache-dir DIR] [--offline] [--variant N | --all] URL\n"
+            "usage: kithara download [--cache-dir DIR] [--offline] [-q] [-v]\n"
+            "                        [--variant N | --all] URL\n"
             "  Downloads an HLS presentation into the cache so that it plays offline: its\n"
             "  playlists, keys, init sections and every segment of the top (highest bandwidth)\n"
             "  variant, of variant N (0 = lowest bandwidth) with --variant, or of every variant\n"
             "  with --all. What is cached already is not fetched again. With --offline nothing\n"
             "  is fetched: the command checks that the cache holds it all. Play it back with\n"
             "  'kithara cat --offline --variant N URL'.\n"
-            "  On a terminal, progress is shown on standard error; otherwise only errors and a\n"
-            "  summary line (standard output) are printed.\n");
+            "  On a terminal, progress is shown on standard error (not with -q); otherwise only\n"
+            "  errors and a summary line (standard output) are printed.\n");
     return code;
 }
 
@@ -134,45 +136,45 @@ int cmd_download(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         int c = tool_parse_cache_option(argc, argv, &i, &co);
         if (c < 0)
-            return 2;
+            return TOOL_EXIT_USAGE;
         if (c > 0)
             continue;
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
-            return download_usage(stdout, 0);
+            return download_usage(stdout, TOOL_EXIT_OK);
         if (strcmp(argv[i], "--variant") == 0 || strcmp(argv[i], "--all") == 0) {
             if (chosen) {
                 tool_error("download: give one of --variant N and --all, once");
-                return 2;
+                return TOOL_EXIT_USAGE;
             }
             chosen = true;
             if (argv[i][2] == 'a') {
                 variant = KTH_HLS_ALL_VARIANTS;
             } else if (i + 1 >= argc) {
                 tool_error("--variant needs a variant index");
-                return 2;
+                return TOOL_EXIT_USAGE;
             } else if (parse_variant(argv[++i], &variant) != 0) {
-                return 2;
+                return TOOL_EXIT_USAGE;
             }
         } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
             tool_error("download: unknown option '%s'", argv[i]);
-            return download_usage(stderr, 2);
+            return download_usage(stderr, TOOL_EXIT_USAGE);
         } else if (!url) {
             url = argv[i];
         } else {
             tool_error("download: more than one URL given");
-            return 2;
+            return TOOL_EXIT_USAGE;
         }
     }
     if (!url)
-        return download_usage(stderr, 2);
+        return download_usage(stderr, TOOL_EXIT_USAGE);
     if (!tool_is_remote(url)) {
         tool_error("%s: download needs an http or https URL of an HLS playlist", url);
-        return 2;
+        return TOOL_EXIT_USAGE;
     }
 
     kth_cache *cache = NULL;
     if (tool_open_cache(&co, &cache) != KTH_OK)
-        return 1;
+        return TOOL_EXIT_CACHE;
     kth_stream_options so;
     kth_stream_options_init(&so);
     so.cache = cache;
@@ -184,7 +186,7 @@ int cmd_download(int argc, char **argv)
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
 
-    download_view view = {.tty = isatty(STDERR_FILENO) == 1, .variant = -1};
+    download_view view = {.tty = tool_verbosity >= 0 && isatty(STDERR_FILENO) == 1, .variant = -1};
     view.started = view.variant_started = now_s();
     char err[1024];
     kth_status st = kth_hls_prefetch(url, &so, variant, on_progress, &view, err, sizeof err);
@@ -194,13 +196,15 @@ int cmd_download(int argc, char **argv)
     if (view.tty && view.line_len > 0)
         fprintf(stderr, "\r%*s\r", (int)view.line_len, "");
 
-    int rc = 0;
+    int rc = TOOL_EXIT_OK;
     if (st != KTH_OK) {
         if (st == KTH_ERR_CANCELLED && interrupted)
             tool_error("%s: interrupted; what was fetched stays cached", url);
+        else if (err[0] && strstr(err, url))
+            tool_error("%s: %s", kth_strerror(st), err);
         else
-            tool_error("%s", err[0] ? err : kth_strerror(st));
-        rc = 1;
+            tool_error("%s: %s%s%s", url, kth_strerror(st), err[0] ? ": " : "", err);
+        rc = tool_exit_code(st, true);
     } else {
         char total[32], rate[32];
         format_bytes((double)view.bytes_all, total, sizeof total);

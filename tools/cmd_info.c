@@ -1,6 +1,6 @@
 /*
- * cmd_info.c — `kithara info [--json] [--cache-dir DIR] [--offline] URL`: what a stream is —
- * its kind, length, content type, container and codec, and how much of it the cache holds; for
+ * cmd_info.c — `kithara info [--json] [--cache-dir DIR] [--offline] [-q] [-v] URL`: what a stream
+ * is — its kind, length, content type, container and codec, and how much of it the cache holds; for
  * HLS, its variant ladder, the variant playing, and its duration.
  */
 #include "commands.h"
@@ -11,7 +11,7 @@
 
 static int info_usage(FILE *to, int code)
 {
-    fprintf(to, "usage: kithara info [--json] [--cache-dir DIR] [--offline] URL\n"
+    fprintf(to, "usage: kithara info [--json] [--cache-dir DIR] [--offline] [-q] [-v] URL\n"
                 "  Prints the stream's kind, length, container, codec, sample rate, channels\n"
                 "  and the fraction of it held in the cache; for an HLS playlist, its variants\n"
                 "  and duration.\n");
@@ -75,36 +75,37 @@ int cmd_info(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         int c = tool_parse_cache_option(argc, argv, &i, &co);
         if (c < 0)
-            return 2;
+            return TOOL_EXIT_USAGE;
         if (c > 0)
             continue;
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
-            return info_usage(stdout, 0);
+            return info_usage(stdout, TOOL_EXIT_OK);
         if (strcmp(argv[i], "--json") == 0) {
             json = true;
         } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
             tool_error("info: unknown option '%s'", argv[i]);
-            return info_usage(stderr, 2);
+            return info_usage(stderr, TOOL_EXIT_USAGE);
         } else if (!url) {
             url = argv[i];
         } else {
             tool_error("info: more than one URL given");
-            return 2;
+            return TOOL_EXIT_USAGE;
         }
     }
     if (!url)
-        return info_usage(stderr, 2);
+        return info_usage(stderr, TOOL_EXIT_USAGE);
 
     bool remote = tool_is_remote(url);
     kth_cache *cache = NULL;
     if (remote && tool_open_cache(&co, &cache) != KTH_OK)
-        return 1;
+        return TOOL_EXIT_CACHE;
     double fraction = remote ? cached_fraction(cache, url) : 1.0;
     kth_stream *s;
-    if (tool_open_stream(url, cache, NULL, &s) != KTH_OK) {
+    kth_status st = tool_open_stream(url, cache, NULL, &s);
+    if (st != KTH_OK) {
         kth_cache_close(cache);
         kth_shutdown();
-        return 1;
+        return tool_exit_code(st, remote);
     }
     /* The first bytes tell the container and codec (and bring the length of a remote file). */
     unsigned char head[4096];
@@ -112,7 +113,7 @@ int cmd_info(int argc, char **argv)
     int rc = 0;
     if (n < 0) {
         tool_report_stream_error(s, url, n);
-        rc = 1;
+        rc = tool_exit_code((int)n, remote);
     } else {
         uint64_t length = 0;
         bool known = kth_stream_length(s, &length);

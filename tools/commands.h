@@ -1,6 +1,7 @@
 /*
  * commands.h — the subcommands of the kithara program. Each takes its own argv (argv[0] is the
- * subcommand's name) and returns the process exit code: 0 success, 1 failure, 2 bad usage.
+ * subcommand's name) and returns the process exit code (tool_exit_code, listed by
+ * `kithara --help` and in the README).
  */
 #ifndef KTH_TOOLS_COMMANDS_H
 #define KTH_TOOLS_COMMANDS_H
@@ -8,6 +9,30 @@
 #include <kithara/kithara.h>
 
 #include <stdbool.h>
+#include <stdio.h>
+
+/* The exit codes. Scripts depend on them: never renumber, only add. */
+enum tool_exit {
+    TOOL_EXIT_OK = 0,
+    TOOL_EXIT_FAILURE = 1,
+    TOOL_EXIT_USAGE = 2,
+    TOOL_EXIT_NETWORK = 3,
+    TOOL_EXIT_HTTP = 4,
+    TOOL_EXIT_FORMAT = 5,
+    TOOL_EXIT_OFFLINE_MISS = 6,
+    TOOL_EXIT_CACHE = 7,
+    TOOL_EXIT_IO = 8,
+    TOOL_EXIT_INTERRUPTED = 130,
+};
+
+/* The exit code for a library status; `remote` tells a 404 (HTTP) from a missing local file. */
+int tool_exit_code(int status, bool remote);
+/* Prints the table of exit codes, for --help. */
+void tool_print_exit_codes(FILE *to);
+
+/* -q and -v: how much the tool says on standard error besides errors. Set once while parsing
+ * the command line, read afterwards. */
+extern int tool_verbosity; /* -1 quiet, 0 default, 1 -v (library info), 2 -vv (debug) */
 
 int cmd_cat(int argc, char **argv);
 int cmd_info(int argc, char **argv);
@@ -20,14 +45,20 @@ typedef struct tool_cache_options {
     bool offline;
 } tool_cache_options;
 
-/* If argv[*i] is a cache option, consumes it (and its value) and returns 1; returns 0 when it is
- * not one, -1 (after printing why) when its value is missing. */
+/* If argv[*i] is an option every stream command takes (--cache-dir DIR, --offline, -q, -v),
+ * consumes it (and its value) and returns 1; returns 0 when it is not one, -1 (after printing
+ * why) when its value is missing. -v installs a log handler that prints the library's messages
+ * on standard error. */
 int tool_parse_cache_option(int argc, char **argv, int *i, tool_cache_options *o);
+
+/* Prints a progress or information line on standard error unless -q was given. */
+void tool_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* True for http:// and https:// URLs (the ones that go through the cache). */
 bool tool_is_remote(const char *url);
 
-/* Opens the cache the options describe, printing a one-line error on failure. */
+/* Opens the cache the options describe, printing a one-line error on failure (exit code
+ * TOOL_EXIT_CACHE). */
 kth_status tool_open_cache(const tool_cache_options *o, kth_cache **out);
 
 /* Opens a stream through `cache` (HLS options `hls` may be NULL: defaults), printing a one-line
@@ -35,7 +66,8 @@ kth_status tool_open_cache(const tool_cache_options *o, kth_cache **out);
 kth_status tool_open_stream(const char *url, kth_cache *cache, const kth_hls_options *hls,
                             kth_stream **out);
 
-/* Prints "kithara: URL: <status sentence>: <detail>". */
+/* Prints "kithara: <status sentence>: <detail>" when the stream's last error names the URL,
+ * else "kithara: URL: <status sentence>[: <detail>]": the URL once either way. */
 void tool_report_stream_error(kth_stream *s, const char *url, int64_t status);
 
 /* Prints "kithara: <message>" on stderr (one line). */

@@ -39,6 +39,12 @@ static void usage(FILE *to)
     fprintf(to, "usage: kithara <command> [options] ...\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(to, "  %-8s %s\n", commands[i].name, commands[i].summary);
+    fprintf(to, "\noptions every stream command (cat, info, download) takes:\n"
+                "  --cache-dir DIR  the cache directory (default $XDG_CACHE_HOME/kithara)\n"
+                "  --offline        use only what the cache holds; a miss fails at once\n"
+                "  -q               say nothing on standard error but errors\n"
+                "  -v, -vv          also print the library's messages (info, debug)\n\n");
+    tool_print_exit_codes(to);
     fprintf(to, "\n'kithara <command> --help' describes a command.\n");
 }
 
@@ -46,7 +52,7 @@ int main(int argc, char **argv)
 {
     if (argc < 2) {
         usage(stderr);
-        return 2;
+        return TOOL_EXIT_USAGE;
     }
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         usage(stdout);
@@ -61,5 +67,5 @@ int main(int argc, char **argv)
             return commands[i].run(argc - 1, argv + 1);
     }
     tool_error("unknown command '%s' (try 'kithara --help')", argv[1]);
-    return 2;
+    return TOOL_EXIT_USAGE;
 }

@@ -1,14 +1,58 @@
 /*
- * tool_open.c — the options every stream command shares (--cache-dir, --offline), and opening
- * a stream with them.
+ * tool_open.c — the options every stream command shares (--cache-dir, --offline, -q, -v),
+ * opening a stream with them, and the one-line messages on standard error.
  */
 #include "commands.h"
 
 #include <kithara/kithara.h>
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+
+int tool_verbosity;
+
+static void print_library_message(kth_log_level level, const char *component, const char *message,
+                                  void *user)
+{
+    (void)user;
+    static const char *const names[] = {"error", "warning", "info", "debug"};
+    const char *name = (unsigned)level < 4 ? names[level] : "log";
+    fprintf(stderr, "kithara: [%s %s] %s\n", component, name, message);
+}
+
+/* -v and -vv (repeatable); -q. */
+static int parse_verbosity(const char *arg)
+{
+    if (strcmp(arg, "-q") == 0 || strcmp(arg, "--quiet") == 0) {
+        tool_verbosity = -1;
+    } else if (strcmp(arg, "-v") == 0 || strcmp(arg, "--verbose") == 0) {
+        tool_verbosity = tool_verbosity < 0 ? 1 : tool_verbosity + 1;
+    } else if (strcmp(arg, "-vv") == 0) {
+        tool_verbosity = 2;
+    } else {
+        return 0;
+    }
+    if (tool_verbosity > 0)
+        kth_set_log_handler(print_library_message, NULL,
+                            tool_verbosity > 1 ? KTH_LOG_DEBUG : KTH_LOG_INFO);
+    else
+        kth_set_log_handler(NULL, NULL, KTH_LOG_ERROR);
+    return 1;
+}
+
+void tool_note(const char *fmt, ...)
+{
+    if (tool_verbosity < 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("kithara: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
 
 bool tool_is_remote(const char *url)
 {
@@ -29,7 +73,7 @@ int tool_parse_cache_option(int argc, char **argv, int *i, tool_cache_options *o
         o->offline = true;
         return 1;
     }
-    return 0;
+    return parse_verbosity(argv[*i]);
 }
 
 kth_status tool_open_cache(const tool_cache_options *o, kth_cache **out)
@@ -62,7 +106,10 @@ kth_status tool_open_stream(const char *url, kth_cache *cache, const kth_hls_opt
 
 void tool_report_stream_error(kth_stream *s, const char *url, int64_t status)
 {
-    char detail[512];
+    char detail[1024];
     kth_stream_last_error(s, detail, sizeof detail);
-    tool_error("%s: %s%s%s", url, kth_strerror((int)status), detail[0] ? ": " : "", detail);
+    if (detail[0] && strstr(detail, url))
+        tool_error("%s: %s", kth_strerror((int)status), detail);
+    else
+        tool_error("%s: %s%s%s", url, kth_strerror((int)status), detail[0] ? ": " : "", detail);
 }

@@ -288,6 +288,8 @@ kth_status hls_load_playlist(hls_session *s, const char *url, hls_playlist **out
         st = hls_playlist_accept(s, url, body.final_url, body.data, body.len, out, err, errlen);
     else if (body.http_status >= 300)
         snprintf(err, errlen, "playlist %s: HTTP %d", url, body.http_status);
+    else if (strstr(body.message, url)) /* the downloader's message names the URL already */
+        snprintf(err, errlen, "playlist %s", body.message);
     else
         snprintf(err, errlen, "playlist %s: %s", url, body.message);
     hls_body_free(&body);

@@ -117,6 +117,8 @@ static void pl_on_complete(void *user, const net_result *r)
                                  sizeof err);
     else if (f->body.http_status >= 300)
         snprintf(err, sizeof err, "playlist %s: HTTP %d", uri, f->body.http_status);
+    else if (r->message && strstr(r->message, uri)) /* it names the URL already */
+        snprintf(err, sizeof err, "playlist %s", r->message);
     else
         snprintf(err, sizeof err, "playlist %s: %s", uri,
                  r->message && *r->message ? r->message : kth_strerror(st));

@@ -8,6 +8,7 @@
 #include "net/net_internal.h"
 
 #include "net/http.h"
+#include "platform/log.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -137,6 +138,21 @@ void net_command_fail(net_cmd *cmd, kth_status status, bool retryable, const cha
     net_command_finish(cmd, status);
 }
 
+/* One line per finished command for the application's log handler: a success at INFO, a
+ * failure at WARN (its message names the URL and the cause), a cancel at DEBUG. */
+static void log_outcome(const net_cmd *cmd, kth_status status, int64_t duration_ns)
+{
+    const char *method = cmd->method == NET_HEAD ? "HEAD" : "GET";
+    if (status == KTH_OK)
+        platform_log(KTH_LOG_INFO, "net", "%s %s: HTTP %d, %llu bytes in %.1f ms (%u attempt%s)",
+                     method, cmd->final_url ? cmd->final_url : cmd->url, cmd->http_status,
+                     (unsigned long long)cmd->flushed, (double)duration_ns / 1e6, cmd->attempts,
+                     cmd->attempts == 1 ? "" : "s");
+    else
+        platform_log(status == KTH_ERR_CANCELLED ? KTH_LOG_DEBUG : KTH_LOG_WARN, "net", "%s %s",
+                     method, cmd->message);
+}
+
 void net_command_finish(net_cmd *cmd, kth_status status)
 {
     kth_downloader *d = cmd->d;
@@ -166,6 +182,7 @@ void net_command_finish(net_cmd *cmd, kth_status status)
         net_publish(d, KTH_EVENT_REQUEST_FAILED, cmd, status, duration);
     }
     d->counts.bytes += cmd->flushed;
+    log_outcome(cmd, status, duration);
 
     if (cmd->complete) {
         net_result r;

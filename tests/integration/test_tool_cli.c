@@ -1,0 +1,268 @@
+/*
+ * test_tool_cli.c — the kithara program as a script sees it: each kind of failure has its own
+ * exit code, each message names the URL once and gives the real cause, -o writes a file, -q
+ * keeps standard error for errors. The tool runs as a child process against the loopback test
+ * server.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "test_support.h"
+#include "testserver.h"
+
+#ifndef KTH_TOOL_PATH
+#error "KTH_TOOL_PATH names the kithara program"
+#endif
+
+struct cli {
+    kts_server *srv;
+    char *dir;
+    char cache[600];
+    char out_path[600], err_path[600];
+    char out[1 << 16], err[1 << 14];
+};
+
+static void slurp(const char *path, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return;
+    size_t n = fread(buf, 1, size - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+}
+
+/* Runs the tool with args (NULL-ended, argv[0] included); its standard output and error land in
+ * c->out and c->err. Returns its exit status. */
+static int run_tool(struct cli *c, const char *const *args)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int out = open(c->out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int err = open(c->err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int in = open("/dev/null", O_RDONLY);
+        if (out < 0 || err < 0 || in < 0)
+            _exit(126);
+        dup2(in, STDIN_FILENO);
+        dup2(out, STDOUT_FILENO);
+        dup2(err, STDERR_FILENO);
+        execv(KTH_TOOL_PATH, (char *const *)args);
+        _exit(127);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    slurp(c->out_path, c->out, sizeof c->out);
+    slurp(c->err_path, c->err, sizeof c->err);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static size_t count_of(const char *text, const char *what)
+{
+    size_t n = 0;
+    for (const char *p = text; (p = strstr(p, what)) != NULL; p += strlen(what))
+        n++;
+    return n;
+}
+
+static int setup(void **state)
+{
+    struct cli *c = calloc(1, sizeof *c);
+    kts_config config = {.doc_root = KTH_SOURCE_DIR "/tests/fixtures"};
+    if (!c || kts_start(&config, &c->srv) != 0)
+        return -1;
+    c->dir = test_make_dir();
+    snprintf(c->cache, sizeof c->cache, "%s/cache", c->dir);
+    snprintf(c->out_path, sizeof c->out_path, "%s/stdout", c->dir);
+    snprintf(c->err_path, sizeof c->err_path, "%s/stderr", c->dir);
+    static const char playlist_page[] = "<!DOCTYPE html><html><body>Sign in</body></html>\n";
+    uint8_t *body = malloc(100000);
+    if (!body)
+        return -1;
+    test_pattern_fill(7, 0, body, 100000);
+    kts_add_body(c->srv, "/track.mp3", body, 100000, "audio/mpeg");
+    free(body);
+    kts_add_body(c->srv, "/login.m3u8", playlist_page, sizeof playlist_page - 1, "text/html");
+    *state = c;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct cli *c = *state;
+    kts_stop(c->srv);
+    test_remove_dir(c->dir);
+    free(c);
+    return 0;
+}
+
+static void test_a_404_exits_4_naming_the_url_once(void **state)
+{
+    struct cli *c = *state;
+    char url[512];
+    kts_url(c->srv, "/absent.mp3", url, sizeof url);
+    const char *const args[] = {"kithara", "cat", "--cache-dir", c->cache, url, NULL};
+    assert_int_equal(run_tool(c, args), 4);
+    assert_int_equal(count_of(c->err, url), 1);
+    assert_non_null(strstr(c->err, "404"));
+    assert_string_equal(c->out, "");
+}
+
+static void test_an_html_page_for_a_playlist_exits_5(void **state)
+{
+    struct cli *c = *state;
+    char url[512];
+    kts_url(c->srv, "/login.m3u8", url, sizeof url);
+    const char *const args[] = {"kithara", "cat", "--cache-dir", c->cache, url, NULL};
+    assert_int_equal(run_tool(c, args), 5);
+    assert_int_equal(count_of(c->err, url), 1);
+    assert_string_equal(c->out, "");
+}
+
+static void test_a_refused_connection_exits_3(void **state)
+{
+    struct cli *c = *state;
+    kts_server *other = NULL;
+    assert_int_equal(kts_start(NULL, &other), 0);
+    char url[512];
+    kts_url(other, "/x.mp3", url, sizeof url);
+    kts_stop(other); /* nothing listens there any more */
+    const char *const args[] = {"kithara", "cat", "--cache-dir", c->cache, url, NULL};
+    assert_int_equal(run_tool(c, args), 3);
+    assert_int_equal(count_of(c->err, url), 1);
+}
+
+/* The resolver refuses a label over 63 bytes without asking a name server. */
+static void test_an_unresolvable_host_exits_3_saying_so(void **state)
+{
+    struct cli *c = *state;
+    char url[200];
+    snprintf(url, sizeof url, "http://%070d.invalid/x.mp3", 0);
+    const char *const args[] = {"kithara", "cat", "--cache-dir", c->cache, url, NULL};
+    assert_int_equal(run_tool(c, args), 3);
+    assert_non_null(strstr(c->err, "resolve"));
+    assert_null(strstr(c->err, "memory"));
+    assert_int_equal(count_of(c->err, url), 1);
+}
+
+static void test_an_offline_miss_exits_6(void **state)
+{
+    struct cli *c = *state;
+    char url[512];
+    kts_url(c->srv, "/track.mp3", url, sizeof url);
+    const char *const args[] = {"kithara", "cat", "--offline", "--cache-dir", c->cache, url, NULL};
+    assert_int_equal(run_tool(c, args), 6);
+    assert_int_equal(count_of(c->err, url), 1);
+}
+
+static void test_a_cache_that_cannot_be_made_exits_7(void **state)
+{
+    struct cli *c = *state;
+    char url[512], blocker[700], cache[720];
+    kts_url(c->srv, "/track.mp3", url, sizeof url);
+    snprintf(blocker, sizeof blocker, "%s/a-file", c->dir);
+    FILE *f = fopen(blocker, "w");
+    assert_non_null(f);
+    fclose(f);
+    snprintf(cache, sizeof cache, "%s/cache", blocker); /* under a regular file */
+    const char *const args[] = {"kithara", "cat", "--cache-dir", cache, url, NULL};
+    assert_int_equal(run_tool(c, args), 7);
+}
+
+static void test_output_file_gets_the_bytes_and_a_bad_one_exits_8(void **state)
+{
+    struct cli *c = *state;
+    char url[512], file[700], bad[700];
+    kts_url(c->srv, "/track.mp3", url, sizeof url);
+    snprintf(file, sizeof file, "%s/track.out", c->dir);
+    const char *const args[] = {"kithara", "cat", "-o", file, "--cache-dir", c->cache, url, NULL};
+    assert_int_equal(run_tool(c, args), 0);
+    assert_string_equal(c->out, "");
+    FILE *f = fopen(file, "rb");
+    assert_non_null(f);
+    static uint8_t got[100001];
+    size_t n = fread(got, 1, sizeof got, f);
+    fclose(f);
+    assert_int_equal(n, 100000);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(got[i], test_pattern_byte(7, i));
+
+    snprintf(bad, sizeof bad, "%s/no-such-dir/track.out", c->dir);
+    const char *const badargs[] = {"kithara", "cat", "-o", bad, "--cache-dir", c->cache, url, NULL};
+    assert_int_equal(run_tool(c, badargs), 8);
+    assert_non_null(strstr(c->err, bad));
+}
+
+static void test_usage_errors_exit_2_and_help_lists_the_exit_codes(void **state)
+{
+    struct cli *c = *state;
+    const char *const bad[] = {"kithara", "cat", "--start", "x", "http://127.0.0.1/a", NULL};
+    assert_int_equal(run_tool(c, bad), 2);
+    const char *const novalue[] = {"kithara", "cat", "-o", NULL};
+    assert_int_equal(run_tool(c, novalue), 2);
+    const char *const help[] = {"kithara", "--help", NULL};
+    assert_int_equal(run_tool(c, help), 0);
+    assert_non_null(strstr(c->out, "exit status"));
+    assert_non_null(strstr(c->out, "offline miss"));
+}
+
+static void test_quiet_keeps_standard_error_for_errors(void **state)
+{
+    struct cli *c = *state;
+    char url[512];
+    kts_url(c->srv, "/hls/ts/master.m3u8", url, sizeof url);
+    const char *const loud[] = {"kithara", "cat",          "--cache-dir", c->cache, "--variant",
+                                "0",       "--start-time", "5",           url,      NULL};
+    assert_int_equal(run_tool(c, loud), 0);
+    assert_non_null(strstr(c->err, "starting at byte"));
+    const char *const quiet[] = {"kithara", "cat",       "-q", "--cache-dir",
+                                 c->cache,  "--variant", "0",  "--start-time",
+                                 "5",       url,         NULL};
+    assert_int_equal(run_tool(c, quiet), 0);
+    assert_string_equal(c->err, "");
+}
+
+static void test_verbose_shows_each_request(void **state)
+{
+    struct cli *c = *state;
+    char url[512], line[600];
+    kts_url(c->srv, "/track.mp3", url, sizeof url);
+    const char *const args[] = {"kithara", "cat", "-v", "--cache-dir", c->cache, url, NULL};
+    assert_int_equal(run_tool(c, args), 0);
+    snprintf(line, sizeof line, "GET %s: HTTP 200", url);
+    assert_non_null(strstr(c->err, line));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_a_404_exits_4_naming_the_url_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_an_html_page_for_a_playlist_exits_5, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_refused_connection_exits_3, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_an_unresolvable_host_exits_3_saying_so, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_an_offline_miss_exits_6, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_cache_that_cannot_be_made_exits_7, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_output_file_gets_the_bytes_and_a_bad_one_exits_8,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_usage_errors_exit_2_and_help_lists_the_exit_codes,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_quiet_keeps_standard_error_for_errors, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_verbose_shows_each_request, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
