@@ -141,20 +141,27 @@ struct prober {
     kth_stream *s;
     atomic_bool stop;
     unsigned calls;
+    pthread_barrier_t first_round; /* the prober's first queries are done before the reads */
 };
+
+static void probe_once(struct prober *p)
+{
+    uint64_t length;
+    kth_media_info mi;
+    char detail[256];
+    (void)kth_stream_length(p->s, &length);
+    kth_stream_media_info(p->s, &mi);
+    kth_stream_last_error(p->s, detail, sizeof detail);
+    p->calls++;
+}
 
 static void *probe_thread(void *arg)
 {
     struct prober *p = arg;
-    while (!atomic_load(&p->stop)) {
-        uint64_t length;
-        kth_media_info mi;
-        char detail[256];
-        (void)kth_stream_length(p->s, &length);
-        kth_stream_media_info(p->s, &mi);
-        kth_stream_last_error(p->s, detail, sizeof detail);
-        p->calls++;
-    }
+    probe_once(p);
+    pthread_barrier_wait(&p->first_round);
+    while (!atomic_load(&p->stop))
+        probe_once(p);
     return NULL;
 }
 
@@ -182,11 +189,16 @@ static void test_queries_from_another_thread_while_the_reader_changes_storage(vo
         s = open_stream(e, path, NULL, 0, 20000);
         struct prober p = {.s = s};
         atomic_init(&p.stop, false);
+        assert_int_equal(pthread_barrier_init(&p.first_round, NULL, 2), 0);
         pthread_t t;
         assert_int_equal(pthread_create(&t, NULL, probe_thread, &p), 0);
+        /* The prober has queried once before the reader moves storage, whatever the schedule;
+         * it goes on querying while the reader reads. */
+        pthread_barrier_wait(&p.first_round);
         read_all_checked(s, 70 + (uint64_t)round, size);
         atomic_store(&p.stop, true);
         pthread_join(t, NULL);
+        pthread_barrier_destroy(&p.first_round);
         assert_true(p.calls > 0);
         kth_stream_close(s);
     }
