@@ -9,7 +9,7 @@ export ASAN_OPTIONS  ?= detect_leaks=1:abort_on_error=1:strict_string_checks=1:d
 export UBSAN_OPTIONS ?= halt_on_error=1:print_stacktrace=1
 export TSAN_OPTIONS  ?= halt_on_error=1:second_deadlock_stack=1
 
-.PHONY: all deps build demo test test-release test-asan test-tsan bench format clean
+.PHONY: all deps build demo test test-release test-asan test-tsan bench docs format clean
 
 all: build
 
@@ -18,7 +18,8 @@ deps:
 
 # configure DIR EXTRA-FLAGS
 define configure
-	cmake -S . -B $(BUILD)/$(1) -DKTH_WERROR=ON $(2) $(CMAKE_FLAGS) >/dev/null
+	cmake -S . -B $(BUILD)/$(1) -DKTH_WERROR=ON -DKTH_BUILD_TESTS=ON -DKTH_BUILD_BENCH=ON $(2) \
+	  $(CMAKE_FLAGS) >/dev/null
 	cmake --build $(BUILD)/$(1) -j $(JOBS)
 endef
 
@@ -49,6 +50,13 @@ test-tsan:
 
 bench: build
 	@./scripts/bench.sh $(BUILD)/release
+
+# The HTML API reference from the public headers (doc/Doxyfile), into $(BUILD)/docs/html.
+docs:
+	@./scripts/install-deps.sh doxygen
+	mkdir -p $(BUILD)/docs
+	KTH_DOCS_OUT=$(BUILD)/docs doxygen doc/Doxyfile
+	@echo "docs: $(BUILD)/docs/html/index.html"
 
 format:
 	@git ls-files '*.c' '*.h' | xargs clang-format -i

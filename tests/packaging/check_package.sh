@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# check_package.sh BUILD_DIR SOURCE_DIR — what someone who installs kithara gets: an install
+# that still works after it is moved (the .pc file finds its prefix), the README's example
+# compiled against it through pkg-config and run, shared and static, a static archive that
+# defines no symbol outside kth_, and the man page. Exits non-zero with a message on the first
+# thing that is wrong.
+set -euo pipefail
+build=$1
+src=$2
+work=$(mktemp -d "${TMPDIR:-/tmp}/kithara-package-XXXXXX")
+trap 'rm -rf "$work"' EXIT
+fail() { echo "check_package: $*" >&2; exit 1; }
+
+cmake --install "$build" --prefix "$work/first" >/dev/null
+mv "$work/first" "$work/moved" # the installation must not remember where it was made
+prefix="$work/moved"
+pc=$(find "$prefix" -name kithara.pc | head -n 1)
+[ -n "$pc" ] || fail "no kithara.pc installed"
+export PKG_CONFIG_PATH
+PKG_CONFIG_PATH=$(dirname "$pc")
+libdir=$(pkg-config --variable=libdir kithara)
+[ -f "$libdir/libkithara.a" ] || fail "pkg-config's libdir $libdir does not hold libkithara.a"
+[ -f "$prefix/include/kithara/kithara.h" ] || fail "headers not installed"
+[ -f "$prefix/share/man/man1/kithara.1" ] || fail "the man page kithara(1) is not installed"
+pkg-config --static --libs kithara | grep -q -- '-lm' || fail "Libs.private lacks -lm"
+
+# The README's example is examples/read_stream.c, word for word.
+awk '/^```c$/{on=1; next} /^```$/{if (on) exit} on' "$src/README.md" > "$work/readme.c"
+cmp -s "$work/readme.c" "$src/examples/read_stream.c" ||
+  fail "the README's example differs from examples/read_stream.c"
+
+# Compiled against the installation, shared and static, it copies a file byte for byte.
+cc -std=c11 -Wall -Werror -o "$work/shared" "$src/examples/read_stream.c" \
+  $(pkg-config --cflags --libs kithara)
+cc -std=c11 -Wall -Werror -o "$work/static" "$src/examples/read_stream.c" \
+  $(pkg-config --cflags kithara) "$libdir/libkithara.a" \
+  $(pkg-config --libs libcurl sqlite3 libcrypto) -lpthread -lm
+sample="$src/tests/fixtures/sample.mp3"
+LD_LIBRARY_PATH="$libdir" "$work/shared" "$sample" > "$work/out-shared"
+"$work/static" "$sample" > "$work/out-static"
+cmp "$sample" "$work/out-shared" || fail "the shared build's bytes differ"
+cmp "$sample" "$work/out-static" || fail "the static build's bytes differ"
+
+# Like the shared library, the static archive defines only kth_ symbols.
+leaked=$(nm -g --defined-only "$libdir/libkithara.a" | awk 'NF == 3 && $3 !~ /^kth_/ {print $3}')
+[ -z "$leaked" ] || fail "libkithara.a defines non-kth_ symbols: $(echo $leaked | head -c 300)"
+shared_leaked=$(nm -D --defined-only "$libdir/libkithara.so" |
+  awk 'NF == 3 && $3 !~ /^kth_/ {print $3}')
+[ -z "$shared_leaked" ] || fail "libkithara.so exports non-kth_ symbols: $shared_leaked"
+echo "check_package: install, relocation, pkg-config, examples, symbols and man page are right"
