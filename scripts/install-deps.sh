@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages kithara needs to build, test and run its demo — only those that
-# are missing, so a machine that has them is left untouched and no network is used.
+# are missing, so a machine that has them is left untouched and no network is used. Extra
+# package names given as arguments (`install-deps.sh doxygen` for `make docs`) join the list.
 set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config ca-certificates curl
   libcurl4-openssl-dev libssl-dev libsqlite3-dev
-  libcmocka-dev libmicrohttpd-dev
+  libcmocka-dev libmicrohttpd-dev clang-format
+  "$@"
 )
 
 missing=()
