@@ -13,9 +13,10 @@
 
 static pthread_mutex_t defaults_lock = PTHREAD_MUTEX_INITIALIZER;
 static kth_cache *default_cache;
+static kth_status default_cache_status = KTH_OK;
 static char default_cache_error[512];
 
-kth_cache *api_default_cache(char *err, size_t errlen)
+kth_status api_default_cache(kth_cache **out, char *err, size_t errlen)
 {
     pthread_mutex_lock(&defaults_lock);
     if (!default_cache) {
@@ -24,22 +25,27 @@ kth_cache *api_default_cache(char *err, size_t errlen)
         kth_status st = kth_cache_open(NULL, &default_cache, why, sizeof why);
         if (st != KTH_OK) {
             default_cache = NULL;
+            default_cache_status = st;
             snprintf(default_cache_error, sizeof default_cache_error,
                      "cannot open the default cache: %s", why[0] ? why : kth_strerror(st));
         }
     }
     kth_cache *c = default_cache;
+    kth_status st = c ? KTH_OK : default_cache_status;
     if (!c && err && errlen)
         snprintf(err, errlen, "%s", default_cache_error);
     pthread_mutex_unlock(&defaults_lock);
     if (!c)
         platform_log(KTH_LOG_ERROR, "api", "%s", default_cache_error);
-    return c;
+    *out = c;
+    return st;
 }
 
 kth_cache *kth_cache_default(void)
 {
-    return api_default_cache(NULL, 0);
+    kth_cache *c = NULL;
+    (void)api_default_cache(&c, NULL, 0);
+    return c;
 }
 
 void kth_shutdown(void)

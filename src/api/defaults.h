@@ -8,7 +8,9 @@
 
 #include <stddef.h>
 
-/* kth_cache_default(), writing why it failed into err (may be NULL). */
-kth_cache *api_default_cache(char *err, size_t errlen);
+/* kth_cache_default() with the cause of a failure: the status kth_cache_open returned (for
+ * the first attempt, which is remembered), its sentence into err (may be NULL). *out is the
+ * default cache (borrowed), NULL on failure. Any thread. */
+kth_status api_default_cache(kth_cache **out, char *err, size_t errlen);
 
 #endif

@@ -11,6 +11,7 @@
 #include "api/defaults.h"
 #include "file/progressive.h"
 #include "hls/hls_source.h"
+#include "net/downloader.h"
 #include "storage/resource.h"
 #include "stream/resource_source.h"
 
@@ -108,15 +109,12 @@ static kth_status open_http(const char *url, const kth_stream_options *opts, kth
         opts = &defaults;
     }
     file_source_options fo = {opts->downloader, opts->cache, opts->readahead_bytes};
-    if (!fo.cache && !(fo.cache = api_default_cache(err, errlen)))
-        return KTH_ERR_IO;
-    if (!fo.downloader && !(fo.downloader = kth_downloader_default())) {
-        if (err && errlen)
-            snprintf(err, errlen, "cannot start the default downloader");
-        return KTH_ERR_NO_MEMORY;
-    }
-    stream_source *src;
     kth_status st;
+    if (!fo.cache && (st = api_default_cache(&fo.cache, err, errlen)) != KTH_OK)
+        return st;
+    if (!fo.downloader && (st = net_downloader_default(&fo.downloader, err, errlen)) != KTH_OK)
+        return st;
+    stream_source *src;
     if (hls_looks_like_playlist(url, NULL, NULL, 0)) {
         hls_source_options ho = {.downloader = fo.downloader,
                                  .cache = fo.cache,

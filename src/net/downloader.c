@@ -284,16 +284,25 @@ void kth_downloader_free(kth_downloader *d)
 static pthread_mutex_t default_lock = PTHREAD_MUTEX_INITIALIZER;
 static kth_downloader *default_downloader;
 
-kth_downloader *kth_downloader_default(void)
+kth_status net_downloader_default(kth_downloader **out, char *err, size_t errlen)
 {
     pthread_mutex_lock(&default_lock);
+    kth_status st = KTH_OK;
     if (!default_downloader) {
         kth_downloader *d = NULL;
-        if (kth_downloader_new(NULL, &d, NULL, 0) == KTH_OK)
+        st = kth_downloader_new(NULL, &d, err, errlen);
+        if (st == KTH_OK)
             default_downloader = d;
     }
-    kth_downloader *d = default_downloader;
+    *out = default_downloader;
     pthread_mutex_unlock(&default_lock);
+    return st;
+}
+
+kth_downloader *kth_downloader_default(void)
+{
+    kth_downloader *d = NULL;
+    (void)net_downloader_default(&d, NULL, 0);
     return d;
 }
 

@@ -238,6 +238,11 @@ typedef struct net_downloader_hooks {
 kth_status net_downloader_new(const kth_downloader_options *opts, const net_downloader_hooks *hooks,
                               kth_downloader **out, char *err, size_t errlen);
 
+/* kth_downloader_default with the cause of a failure: the status of kth_downloader_new, whose
+ * sentence goes into err (may be NULL). *out is the default downloader (borrowed, as from
+ * kth_downloader_default), NULL on failure. Any thread. */
+kth_status net_downloader_default(kth_downloader **out, char *err, size_t errlen);
+
 /* Takes another reference / drops one (as kth_downloader_free). Any thread. */
 kth_downloader *net_downloader_ref(kth_downloader *d);
 void net_downloader_unref(kth_downloader *d);
