@@ -35,14 +35,30 @@
 
 /* --- easy handles ----------------------------------------------------------------------- */
 
+/* A handle for the next attempt, with the receive buffer size set: a pooled one when curl lets
+ * it be set up again, else a fresh one; NULL when curl cannot make one.
+ *
+ * curl_easy_reset keeps the connection and DNS caches (they live in the multi), but it also
+ * resets the receive buffer size, and libcurl refuses to change that size on a handle that
+ * still holds its receive buffer (CURLE_BAD_FUNCTION_ARGUMENT). A handle keeps its buffer when
+ * its transfer ended while other transfers still used its connection, which is what every
+ * transfer but the last on a multiplexed HTTP/2 connection does. Such a handle is dropped, not
+ * reused: reusing it failed the next request. */
 static CURL *easy_take(kth_downloader *d)
 {
-    if (d->n_easy_pool) {
+    while (d->n_easy_pool) {
         CURL *e = d->easy_pool[--d->n_easy_pool];
-        curl_easy_reset(e); /* keeps the connection and DNS caches of the multi */
-        return e;
+        curl_easy_reset(e);
+        if (curl_easy_setopt(e, CURLOPT_BUFFERSIZE, (long)RECEIVE_BUFFER) == CURLE_OK)
+            return e;
+        curl_easy_cleanup(e);
     }
-    return curl_easy_init();
+    CURL *e = curl_easy_init();
+    if (e && curl_easy_setopt(e, CURLOPT_BUFFERSIZE, (long)RECEIVE_BUFFER) != CURLE_OK) {
+        curl_easy_cleanup(e);
+        e = NULL;
+    }
+    return e;
 }
 
 static void easy_give(kth_downloader *d, CURL *e)
@@ -448,13 +464,19 @@ static bool build_request_headers(net_cmd *cmd)
     return true;
 }
 
-static bool set_options(net_cmd *cmd)
+/* Sets the attempt's options on its handle (the receive buffer size is already set). Returns
+ * CURLE_OK, or curl's refusal with the option's name in *refused. */
+static CURLcode set_options(net_cmd *cmd, const char **refused)
 {
     kth_downloader *d = cmd->d;
     net_attempt *at = &cmd->at;
     CURL *e = at->easy;
-    bool ok = true;
-#define SET(opt, val) ok = ok && curl_easy_setopt(e, opt, val) == CURLE_OK
+    CURLcode code = CURLE_OK;
+#define SET(opt, val)                                                                              \
+    do {                                                                                           \
+        if (code == CURLE_OK && (code = curl_easy_setopt(e, opt, val)) != CURLE_OK)                \
+            *refused = #opt;                                                                       \
+    } while (0)
     SET(CURLOPT_URL, cmd->url);
     SET(CURLOPT_PRIVATE, (void *)cmd);
     SET(CURLOPT_ERRORBUFFER, at->errbuf);
@@ -470,7 +492,6 @@ static bool set_options(net_cmd *cmd)
     SET(CURLOPT_HEADERDATA, (void *)cmd);
     SET(CURLOPT_WRITEFUNCTION, on_write);
     SET(CURLOPT_WRITEDATA, (void *)cmd);
-    SET(CURLOPT_BUFFERSIZE, (long)RECEIVE_BUFFER);
     SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
     if (strncasecmp(cmd->url, "https:", 6) == 0)
         SET(CURLOPT_PIPEWAIT, 1L); /* prefer a multiplexed HTTP/2 stream to a new connection */
@@ -491,7 +512,7 @@ static bool set_options(net_cmd *cmd)
         SET(CURLOPT_SSL_VERIFYHOST, 0L);
     }
 #undef SET
-    return ok;
+    return code;
 }
 
 /* The request headers go with the curl handle; the response's header block stays until the
@@ -512,14 +533,23 @@ void net_transfer_start(net_cmd *cmd)
     at->body_end = UINT64_MAX;
     at->received_at_start = cmd->received;
     at->easy = easy_take(d);
-    if (!at->easy || !build_request_headers(cmd) || !set_options(cmd) ||
-        !net_hosts_acquire(&d->hosts, cmd->host)) {
+    const char *refused = NULL;
+    CURLcode code = CURLE_OK;
+    bool ok = at->easy && build_request_headers(cmd) &&
+              (code = set_options(cmd, &refused)) == CURLE_OK &&
+              net_hosts_acquire(&d->hosts, cmd->host);
+    if (!ok) {
         if (at->easy)
             easy_give(d, at->easy);
         at->easy = NULL;
         release_attempt_memory(at);
-        net_command_fail(cmd, KTH_ERR_NO_MEMORY, false, "%s: could not set up the request",
-                         cmd->url);
+        if (code != CURLE_OK)
+            net_command_fail(cmd, KTH_ERR_INTERNAL, false,
+                             "%s: could not set up the request: curl refused %s (%s)", cmd->url,
+                             refused, curl_easy_strerror(code));
+        else
+            net_command_fail(cmd, KTH_ERR_NO_MEMORY, false,
+                             "%s: could not set up the request: out of memory", cmd->url);
         return;
     }
     if (curl_multi_add_handle(d->multi, at->easy) != CURLM_OK) {
