@@ -142,6 +142,7 @@ static bool process_response(net_cmd *cmd)
 {
     net_attempt *at = &cmd->at;
     at->processed = true;
+    net_h2c_learn(cmd); /* as early as possible: attempts waiting for the connection go on */
     long code = 0;
     curl_easy_getinfo(at->easy, CURLINFO_RESPONSE_CODE, &code);
     cmd->http_status = (int)code;
@@ -492,8 +493,14 @@ static CURLcode set_options(net_cmd *cmd, const char **refused)
     SET(CURLOPT_HEADERDATA, (void *)cmd);
     SET(CURLOPT_WRITEFUNCTION, on_write);
     SET(CURLOPT_WRITEDATA, (void *)cmd);
-    SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    if (strncasecmp(cmd->url, "https:", 6) == 0)
+    /* HTTP/2 where the server offers it by ALPN; on http:// URLs only when the caller knows
+     * the server speaks it from the first byte (h2c with prior knowledge). */
+    bool h2c = net_h2c_wanted(d, cmd);
+    if (h2c && code == CURLE_OK && (code = net_h2c_configure(cmd)) != CURLE_OK)
+        *refused = "CURLOPT_HTTP_VERSION";
+    if (!h2c)
+        SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    if (h2c || strncasecmp(cmd->url, "https:", 6) == 0)
         SET(CURLOPT_PIPEWAIT, 1L); /* prefer a multiplexed HTTP/2 stream to a new connection */
     if (cmd->method == NET_HEAD)
         SET(CURLOPT_NOBODY, 1L);
@@ -560,6 +567,7 @@ void net_transfer_start(net_cmd *cmd)
         net_command_fail(cmd, KTH_ERR_INTERNAL, false, "%s: curl refused the transfer", cmd->url);
         return;
     }
+    net_h2c_started(cmd);
     int64_t now = net_now(d);
     at->start_ns = now;
     at->window_start_ns = now;
@@ -581,6 +589,7 @@ void net_transfer_release(net_cmd *cmd)
 {
     kth_downloader *d = cmd->d;
     net_attempt *at = &cmd->at;
+    net_h2c_learn(cmd);
     curl_multi_remove_handle(d->multi, at->easy);
     easy_give(d, at->easy);
     at->easy = NULL;
@@ -748,7 +757,16 @@ void net_transfer_done(net_cmd *cmd, CURLcode code)
     uint64_t want_end = at->want_end;
     uint64_t expect = at->want_end < at->body_end ? at->want_end : at->body_end;
     uint64_t net_bytes = at->net_bytes;
+    bool h2c_missed = !cancelled && net_h2c_missed(cmd, code);
     net_transfer_release(cmd);
+    if (h2c_missed) {
+        /* Its cleartext HTTP/2 connection was gone (h2c.c): at once on a new one, which is no
+         * failure of the request. */
+        platform_log(KTH_LOG_DEBUG, "net", "%s: %s; again on a new HTTP/2 connection", cmd->url,
+                     errtext);
+        net_command_queue(cmd);
+        return;
+    }
 
     /* A cancelled command gives no sample, also one completed after a late cancel: whoever
      * cancelled it may have accounted for it already (a rescued fetch). */

@@ -1,8 +1,9 @@
 /*
  * test_nginx.c — kithara against a real nginx (tests/nginx): progressive files and HLS over
- * HTTPS with HTTP/2 (a throwaway CA given as ca_file) and over HTTP/1.1, byte-exact against the
- * fixture files, with the connection count read from nginx's access log. nginx must be installed
- * (make test installs it): without it every test fails, naming what is missing.
+ * HTTPS with HTTP/2 (a throwaway CA given as ca_file), over HTTP/1.1 and over cleartext HTTP/2
+ * with prior knowledge, byte-exact against the fixture files, with the connection count read
+ * from nginx's access log. nginx must be installed (make test installs it): without it every
+ * test fails, naming what is missing.
  *
  * Each test fetches under its own /u/<tag>/ prefix, so the log lines it counts are its own.
  */
@@ -53,7 +54,7 @@ static struct nenv *nenv_new(const char *ca_file, bool insecure, bool prior_know
     kth_downloader_options_init(&o);
     o.ca_file = ca_file;
     o.tls_insecure = insecure;
-    (void)prior_knowledge;
+    o.http2_prior_knowledge = prior_knowledge;
     o.retry_base_ms = 5;
     o.retry_cap_ms = 50;
     o.stall_timeout_ms = 5000;
@@ -253,6 +254,40 @@ static void test_progressive_and_hls_over_http1_are_byte_exact(void **state)
     assert_int_equal(st.http2, 0);
 }
 
+/* --- cleartext HTTP/2 with prior knowledge ------------------------------------------------------
+ */
+
+static void test_h2c_prior_knowledge_is_byte_exact_on_one_connection(void **state)
+{
+    (void)state;
+    struct nenv *e = nenv_new(NULL, false, true);
+    play_progressive(e, KTN_H2C, "h2c");
+    play_hls(e, KTN_H2C, "h2c", "ts", 1, "ts/v128", NULL);
+    play_hls(e, KTN_H2C, "h2c", "fmp4", 2, "fmp4/v256", NULL);
+    nenv_free(e);
+    assert_one_h2_connection(KTN_H2C, "h2c", 1 + files_of("ts/v128") + files_of("fmp4/v256"));
+}
+
+/* A server that ends each connection after a few requests (GOAWAY): every request is still
+ * answered over HTTP/2, on new connections as needed, and none fails. With libcurl 7.88 this
+ * is the path where the connection an attempt meant to reuse is gone. */
+static void test_h2c_goes_on_when_the_server_ends_connections(void **state)
+{
+    (void)state;
+    struct nenv *e = nenv_new(NULL, false, true);
+    play_hls(e, KTN_H2C_CLOSING, "h2c-closing", "ts", 1, "ts/v128", NULL);
+    play_progressive(e, KTN_H2C_CLOSING, "h2c-closing");
+    kth_downloader_stats ds;
+    kth_downloader_get_stats(e->d, &ds);
+    assert_int_equal(ds.failed, 0);
+    nenv_free(e);
+    unsigned files = files_of("ts/v128") + 1;
+    ktn_stats st = logged(KTN_H2C_CLOSING, "h2c-closing", files);
+    if (st.http2 != st.requests || st.connections < files / KTN_CLOSING_REQUESTS)
+        fail_msg("%u requests (%u over HTTP/2) on %u connections", st.requests, st.http2,
+                 st.connections);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -262,6 +297,8 @@ int main(void)
         cmocka_unit_test(test_tls_insecure_plays_without_the_ca),
         cmocka_unit_test(test_unknown_ca_fails_with_a_certificate_error),
         cmocka_unit_test(test_progressive_and_hls_over_http1_are_byte_exact),
+        cmocka_unit_test(test_h2c_prior_knowledge_is_byte_exact_on_one_connection),
+        cmocka_unit_test(test_h2c_goes_on_when_the_server_ends_connections),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

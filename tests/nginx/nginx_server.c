@@ -334,7 +334,7 @@ static kth_status probe_nginx(ktn_server *s, const char *nginx, nginx_build *b, 
 
 /* --- configuration ------------------------------------------------------------------------ */
 
-/* Three distinct free loopback ports: bound together (so the OS gives three), then released
+/* Distinct free loopback ports: bound together (so the OS gives distinct ones), then released
  * for nginx. Another process could take one in between; ktn_start then tries again. */
 static bool pick_ports(int port[KTN_LISTENERS])
 {
@@ -356,7 +356,7 @@ static bool pick_ports(int port[KTN_LISTENERS])
     return ok;
 }
 
-/* The listen lines of the three servers. nginx 1.25.1 moved HTTP/2 from a listen parameter to
+/* The listen lines of the servers. nginx 1.25.1 moved HTTP/2 from a listen parameter to
  * the `http2` directive; before it, `listen ... http2` without ssl is cleartext HTTP/2 with prior
  * knowledge. */
 static void write_servers(FILE *f, const ktn_server *s, const nginx_build *b)
@@ -375,6 +375,10 @@ static void write_servers(FILE *f, const ktn_server *s, const nginx_build *b)
     fprintf(f, locations, s->doc_root);
     fprintf(f, "  }\n  server {\n    listen 127.0.0.1:%d%s;\n%s", s->port[KTN_H2C], h2_listen,
             h2_on);
+    fprintf(f, locations, s->doc_root);
+    fprintf(f, "  }\n  server {\n    listen 127.0.0.1:%d%s;\n%s", s->port[KTN_H2C_CLOSING],
+            h2_listen, h2_on);
+    fprintf(f, "    keepalive_requests %d;\n", KTN_CLOSING_REQUESTS);
     fprintf(f, locations, s->doc_root);
     fprintf(f, "  }\n");
 }
@@ -612,7 +616,7 @@ kth_status ktn_start(const ktn_config *config, ktn_server **out, char *err, size
     if (st == KTH_OK)
         st = run_nginx(s, nginx, &b, err, errlen);
     free(nginx);
-    static const char *const scheme[KTN_LISTENERS] = {"https", "http", "http"};
+    static const char *const scheme[KTN_LISTENERS] = {"https", "http", "http", "http"};
     for (int i = 0; st == KTH_OK && i < KTN_LISTENERS; i++) {
         s->base[i] = str_printf("%s://127.0.0.1:%d", scheme[i], s->port[i]);
         if (!s->base[i])

@@ -15,6 +15,9 @@
  *   KTN_HTTP1     cleartext HTTP/1.1;
  *   KTN_H2C       cleartext HTTP/2 with prior knowledge (RFC 9113 §3.3): a client must speak
  *                 HTTP/2 from its first byte. Every nginx with the HTTP/2 module offers it.
+ *   KTN_H2C_CLOSING  the same, but nginx ends each connection after 4 requests (GOAWAY), as
+ *                 servers do after a number of requests or an idle time: clients must open
+ *                 new connections as they go.
  *
  * The document root is served at "/" and again under "/u/<tag>/" for any tag of letters, digits,
  * '-' and '_': a test that fetches through its own tag can count its own requests and
@@ -44,9 +47,11 @@ typedef enum ktn_listener {
     KTN_HTTPS_H2 = 0,
     KTN_HTTP1 = 1,
     KTN_H2C = 2,
+    KTN_H2C_CLOSING = 3,
 } ktn_listener;
 
-#define KTN_LISTENERS 3
+#define KTN_LISTENERS        4
+#define KTN_CLOSING_REQUESTS 4
 
 typedef struct ktn_config {
     /* Directory served (read by nginx's worker). Required. */
@@ -61,8 +66,8 @@ kth_status ktn_start(const ktn_config *config, ktn_server **out, char *err, size
  * NULL-safe. The thread that started it. */
 void ktn_stop(ktn_server *s);
 
-/* The base URL of a listener, without a trailing slash ("https://127.0.0.1:PORT"); NULL for
- * KTN_H2C when the installed nginx cannot serve it. Borrowed, valid until ktn_stop. */
+/* The base URL of a listener, without a trailing slash ("https://127.0.0.1:PORT"). Borrowed,
+ * valid until ktn_stop. */
 const char *ktn_base(const ktn_server *s, ktn_listener which);
 
 /* The throwaway CA's certificate (PEM), for a client's CA file option. Borrowed. */
