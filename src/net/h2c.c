@@ -17,10 +17,11 @@
  *   LIVE: attempts ask for 2TLS and so become streams of the live connection;
  *   LIVE ──(one was answered over HTTP/1.x, or failed on a new connection)──▶ NONE
  *
- * The last edge is the connection gone (the server closed it while idle): the attempt that
- * found it gone failed on a new HTTP/1.1 connection, or was answered over one; either way the
- * next attempt opens a new HTTP/2 connection, and a failed one is queued again at once without
- * counting as a failure (net_h2c_missed).
+ * The last edge is the connection gone (the server closed it while idle, or after so many
+ * requests): the attempt that found it gone went out over HTTP/1.1 and failed, or was answered
+ * over it; either way the next attempt opens a new HTTP/2 connection, and a failed one is queued
+ * again at once without counting as a failure (net_h2c_missed), at most NET_H2C_MAX_MISSES
+ * times per command so that a request that fails for another reason cannot go round forever.
  *
  * Loop thread only.
  */
@@ -135,13 +136,20 @@ void net_h2c_learn(net_cmd *cmd)
     /* else: a reuse that ended before its response, on the live connection: nothing learnt */
 }
 
-bool net_h2c_missed(const net_cmd *cmd, CURLcode code)
+bool net_h2c_missed(net_cmd *cmd, CURLcode code)
 {
     const net_attempt *at = &cmd->at;
-    if (at->h2c != NET_H2C_ATTEMPT_REUSE || code == CURLE_OK || at->aborted || at->net_bytes)
+    if (at->h2c != NET_H2C_ATTEMPT_REUSE || code == CURLE_OK || at->aborted || at->net_bytes ||
+        cmd->h2c_misses >= NET_H2C_MAX_MISSES)
         return false;
-    long version = 0, connects = 0;
+    long version = 0;
     curl_easy_getinfo(at->easy, CURLINFO_HTTP_VERSION, &version);
-    curl_easy_getinfo(at->easy, CURLINFO_NUM_CONNECTS, &connects);
-    return connects > 0 && version != CURL_HTTP_VERSION_2_0;
+    if (version == CURL_HTTP_VERSION_2_0)
+        return false; /* answered on an HTTP/2 connection: an ordinary failure */
+    /* It went out on a new HTTP/1.1 connection (or on one another attempt had just opened so):
+     * the host's connection is gone, and the next attempt opens one. */
+    cmd->h2c_misses++;
+    if (host_state(&cmd->d->h2c_hosts, cmd->host) == NET_H2C_LIVE)
+        set_host_state(&cmd->d->h2c_hosts, cmd->host, NET_H2C_NONE);
+    return true;
 }

@@ -68,6 +68,9 @@ typedef struct net_h2c_hosts {
     size_t n, cap;
 } net_h2c_hosts;
 
+/* Attempts of one command queued again because their h2c connection was gone (h2c.c). */
+#define NET_H2C_MAX_MISSES 3
+
 /* How an attempt on an http:// URL speaks HTTP/2 with prior knowledge (h2c.c). */
 enum {
     NET_H2C_ATTEMPT_NONE,   /* it does not */
@@ -135,7 +138,8 @@ struct net_cmd {
 
     /* Progress across attempts (loop). */
     unsigned attempts;
-    unsigned failures; /* consecutive transient failures without progress */
+    unsigned failures;   /* consecutive transient failures without progress */
+    unsigned h2c_misses; /* attempts queued again by net_h2c_missed */
     int64_t accepted_ns, first_start_ns, retry_due_ns;
     uint64_t received; /* body bytes accepted past range_start (validated or buffered) */
     uint64_t flushed;  /* of those, handed to the writer */
@@ -318,8 +322,9 @@ void net_h2c_started(net_cmd *cmd);
 /* Learns from the attempt's handle (response started, or attempt over) whether the host's
  * connection lives. */
 void net_h2c_learn(net_cmd *cmd);
-/* The attempt failed because the connection it was to reuse was gone: queue it again. Call
- * before the handle is released. */
-bool net_h2c_missed(const net_cmd *cmd, CURLcode code);
+/* The attempt failed because the connection it was to reuse was gone: the host's connection is
+ * forgotten, the miss counted, and the caller queues the command again. Call before the handle
+ * is released. */
+bool net_h2c_missed(net_cmd *cmd, CURLcode code);
 
 #endif
