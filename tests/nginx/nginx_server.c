@@ -380,6 +380,10 @@ static void write_servers(FILE *f, const ktn_server *s, const nginx_build *b)
             h2_listen, h2_on);
     fprintf(f, "    keepalive_requests %d;\n", KTN_CLOSING_REQUESTS);
     fprintf(f, locations, s->doc_root);
+    fprintf(f, "  }\n  server {\n    listen 127.0.0.1:%d ssl;\n", s->port[KTN_HTTPS_H1]);
+    fprintf(f, "    ssl_certificate \"%s/server.pem\";\n", s->dir);
+    fprintf(f, "    ssl_certificate_key \"%s/server.key\";\n", s->dir);
+    fprintf(f, locations, s->doc_root);
     fprintf(f, "  }\n");
 }
 
@@ -616,7 +620,7 @@ kth_status ktn_start(const ktn_config *config, ktn_server **out, char *err, size
     if (st == KTH_OK)
         st = run_nginx(s, nginx, &b, err, errlen);
     free(nginx);
-    static const char *const scheme[KTN_LISTENERS] = {"https", "http", "http", "http"};
+    static const char *const scheme[KTN_LISTENERS] = {"https", "http", "http", "http", "https"};
     for (int i = 0; st == KTH_OK && i < KTN_LISTENERS; i++) {
         s->base[i] = str_printf("%s://127.0.0.1:%d", scheme[i], s->port[i]);
         if (!s->base[i])

@@ -18,6 +18,7 @@
  *   KTN_H2C_CLOSING  the same, but nginx ends each connection after 4 requests (GOAWAY), as
  *                 servers do after a number of requests or an idle time: clients must open
  *                 new connections as they go.
+ *   KTN_HTTPS_H1  TLS with HTTP/1.1 only (no HTTP/2 offered), to compare like with like.
  *
  * The document root is served at "/" and again under "/u/<tag>/" for any tag of letters, digits,
  * '-' and '_': a test that fetches through its own tag can count its own requests and
@@ -48,9 +49,10 @@ typedef enum ktn_listener {
     KTN_HTTP1 = 1,
     KTN_H2C = 2,
     KTN_H2C_CLOSING = 3,
+    KTN_HTTPS_H1 = 4,
 } ktn_listener;
 
-#define KTN_LISTENERS        4
+#define KTN_LISTENERS        5
 #define KTN_CLOSING_REQUESTS 4
 
 typedef struct ktn_config {
