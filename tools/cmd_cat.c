@@ -22,6 +22,7 @@ static int cat_usage(FILE *to, int code)
                 "  URL is an http(s) URL (a media file or an HLS playlist), a file:// URL or a\n"
                 "  local path. --variant N plays HLS variant N (0 = lowest bandwidth) only;\n"
                 "  without it ABR chooses, and each switch is reported on standard error.\n");
+    tool_tls_usage(to);
     return code;
 }
 
@@ -95,7 +96,7 @@ int cmd_cat(int argc, char **argv)
     uint64_t start = 0;
     double start_time = -1;
     long variant = -1;
-    tool_cache_options co = {NULL, false};
+    tool_cache_options co = {.dir = NULL};
     for (int i = 1; i < argc; i++) {
         int c = tool_parse_cache_option(argc, argv, &i, &co);
         if (c < 0)
@@ -155,7 +156,7 @@ int cmd_cat(int argc, char **argv)
     hls.start_manual = variant >= 0;
     kth_stream *s;
     int rc = 1;
-    if (tool_open_stream(url, cache, &hls, &s) == KTH_OK) {
+    if (tool_open_stream(url, &co, cache, &hls, &s) == KTH_OK) {
         kth_status st = KTH_OK;
         if (variant >= 0 && (st = kth_stream_abr_set_manual(s, (size_t)variant)) != KTH_OK)
             tool_error("%s: cannot fix variant %ld: %s", url, variant, kth_strerror(st));

@@ -29,6 +29,7 @@ static int download_usage(FILE *to, int code)
             "  'kithara cat --offline --variant N URL'.\n"
             "  On a terminal, progress is shown on standard error; otherwise only errors and a\n"
             "  summary line (standard output) are printed.\n");
+    tool_tls_usage(to);
     return code;
 }
 
@@ -130,7 +131,7 @@ int cmd_download(int argc, char **argv)
     const char *url = NULL;
     int variant = KTH_HLS_TOP_VARIANT;
     bool chosen = false;
-    tool_cache_options co = {NULL, false};
+    tool_cache_options co = {.dir = NULL};
     for (int i = 1; i < argc; i++) {
         int c = tool_parse_cache_option(argc, argv, &i, &co);
         if (c < 0)
@@ -173,9 +174,15 @@ int cmd_download(int argc, char **argv)
     kth_cache *cache = NULL;
     if (tool_open_cache(&co, &cache) != KTH_OK)
         return 1;
+    kth_downloader *downloader = NULL;
+    if (tool_open_downloader(&co, &downloader) != KTH_OK) {
+        kth_cache_close(cache);
+        return 1;
+    }
     kth_stream_options so;
     kth_stream_options_init(&so);
     so.cache = cache;
+    so.downloader = downloader;
 
     struct sigaction sa, old_int, old_term;
     memset(&sa, 0, sizeof sa);
@@ -200,6 +207,7 @@ int cmd_download(int argc, char **argv)
             tool_error("%s: interrupted; what was fetched stays cached", url);
         else
             tool_error("%s", err[0] ? err : kth_strerror(st));
+        tool_tls_hint(err);
         rc = 1;
     } else {
         char total[32], rate[32];
@@ -213,6 +221,7 @@ int cmd_download(int argc, char **argv)
         printf("%s: %s of %.1f s, %s (%llu bytes) in %.2f s (%s/s)\n", url, what, view.duration,
                total, (unsigned long long)view.bytes_all, elapsed, rate);
     }
+    kth_downloader_free(downloader);
     kth_cache_close(cache);
     kth_shutdown();
     return rc;

@@ -5,11 +5,15 @@
  * from nginx's access log. nginx must be installed (make test installs it): without it every
  * test fails, naming what is missing.
  *
+ * The kithara tool is run against the same server with --cacert, SSL_CERT_FILE and
+ * CURL_CA_BUNDLE, and without a CA.
+ *
  * Each test fetches under its own /u/<tag>/ prefix, so the log lines it counts are its own.
  */
 #include "nginx_server.h"
 #include "test_hls_support.h"
 
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -288,6 +292,142 @@ static void test_h2c_goes_on_when_the_server_ends_connections(void **state)
                  st.connections);
 }
 
+#ifdef KTH_TOOL_PATH
+/* --- the kithara tool ------------------------------------------------------------------------ */
+
+typedef struct tool_run {
+    int status; /* exit status; -1: did not exit */
+    bytes out;  /* standard output */
+    bytes err;  /* standard error, NUL-ended */
+} tool_run;
+
+/* Runs the tool with args (NULL-ended, args[0] "kithara") in an environment without the CA
+ * variables, plus `env_add` ("NAME=value") when not NULL. Output goes through files in dir. */
+static tool_run run_tool(const char *dir, const char *const *args, const char *env_add)
+{
+    static const char *const dropped[] = {"CURL_CA_BUNDLE=", "SSL_CERT_FILE=", "SSL_CERT_DIR="};
+    extern char **environ;
+    size_t n = 0;
+    while (environ[n])
+        n++;
+    char **envp = calloc(n + 2, sizeof *envp);
+    assert_non_null(envp);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool drop = false;
+        for (size_t j = 0; j < 3; j++)
+            drop = drop || strncmp(environ[i], dropped[j], strlen(dropped[j])) == 0;
+        if (!drop)
+            envp[k++] = environ[i];
+    }
+    if (env_add)
+        envp[k++] = (char *)env_add;
+    char out_path[1024], err_path[1024];
+    snprintf(out_path, sizeof out_path, "%s/tool.out", dir);
+    snprintf(err_path, sizeof err_path, "%s/tool.err", dir);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int out_fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int err_fd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (out_fd < 0 || err_fd < 0 || dup2(out_fd, STDOUT_FILENO) < 0 ||
+            dup2(err_fd, STDERR_FILENO) < 0)
+            _exit(126);
+        execve(KTH_TOOL_PATH, (char *const *)args, envp);
+        _exit(127);
+    }
+    free(envp);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    tool_run r = {.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1};
+    r.out = read_file(out_path);
+    r.err = read_file(err_path);
+    bytes_append(&r.err, "", 1);
+    return r;
+}
+
+static void tool_run_free(tool_run *r)
+{
+    free(r->out.data);
+    free(r->err.data);
+}
+
+/* The tool succeeded and wrote exactly `want` (NULL: anything) to standard output. */
+static void assert_tool_ok(tool_run *r, const bytes *want)
+{
+    if (r->status != 0)
+        fail_msg("kithara exited %d: %s", r->status, (const char *)r->err.data);
+    if (want)
+        assert_same_bytes(&r->out, want);
+    tool_run_free(r);
+}
+
+static void test_tool_trusts_the_ca_given_by_option_or_environment(void **state)
+{
+    (void)state;
+    char *dir = test_make_dir();
+    char mp3[512], master[512], cache[4][1100], env[1100];
+    url_of(KTN_HTTPS_H2, "tool", "sample.mp3", mp3, sizeof mp3);
+    url_of(KTN_HTTPS_H2, "tool", "hls/ts/master.m3u8", master, sizeof master);
+    for (int i = 0; i < 4; i++)
+        snprintf(cache[i], sizeof cache[i], "%s/cache%d", dir, i);
+    const char *ca = ktn_ca_file(nginx);
+    bytes want = read_file(FIXTURE_ROOT "/sample.mp3");
+
+    const char *const cat_cacert[] = {"kithara",  "cat", "--cache-dir", cache[0],
+                                      "--cacert", ca,    mp3,           NULL};
+    tool_run r = run_tool(dir, cat_cacert, NULL);
+    assert_tool_ok(&r, &want);
+
+    const char *const cat[] = {"kithara", "cat", "--cache-dir", cache[1], mp3, NULL};
+    snprintf(env, sizeof env, "SSL_CERT_FILE=%s", ca);
+    r = run_tool(dir, cat, env);
+    assert_tool_ok(&r, &want);
+
+    const char *const info[] = {"kithara", "info", "--cache-dir", cache[2], mp3, NULL};
+    snprintf(env, sizeof env, "CURL_CA_BUNDLE=%s", ca);
+    r = run_tool(dir, info, env);
+    assert_tool_ok(&r, NULL);
+
+    const char *const download[] = {"kithara",  "download", "--cache-dir", cache[3],
+                                    "--cacert", ca,         master,        NULL};
+    r = run_tool(dir, download, NULL);
+    assert_tool_ok(&r, NULL);
+
+    const char *const insecure[] = {"kithara",    "cat", "--cache-dir", cache[0],
+                                    "--insecure", mp3,   NULL};
+    r = run_tool(dir, insecure, NULL);
+    assert_tool_ok(&r, &want);
+
+    free(want.data);
+    assert_int_equal(test_remove_tree(dir), 0);
+    free(dir);
+}
+
+static void test_tool_without_the_ca_fails_with_a_tls_error(void **state)
+{
+    (void)state;
+    char *dir = test_make_dir();
+    char mp3[512], master[512];
+    url_of(KTN_HTTPS_H2, "tool-no-ca", "sample.mp3", mp3, sizeof mp3);
+    url_of(KTN_HTTPS_H2, "tool-no-ca", "hls/ts/master.m3u8", master, sizeof master);
+    const char *const cat[] = {"kithara", "cat", "--cache-dir", dir, mp3, NULL};
+    const char *const download[] = {"kithara", "download", "--cache-dir", dir, master, NULL};
+    const char *const *commands[] = {cat, download};
+    for (size_t i = 0; i < 2; i++) {
+        tool_run r = run_tool(dir, commands[i], NULL);
+        const char *err = (const char *)r.err.data;
+        assert_int_equal(r.status, 1);
+        assert_int_equal(r.out.len, 0);
+        if (!strstr(err, "certificate") || !strstr(err, "--cacert"))
+            fail_msg("%s: no clear TLS error: %s", commands[i][1], err);
+        tool_run_free(&r);
+    }
+    assert_int_equal(test_remove_tree(dir), 0);
+    free(dir);
+}
+#endif
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -299,6 +439,10 @@ int main(void)
         cmocka_unit_test(test_progressive_and_hls_over_http1_are_byte_exact),
         cmocka_unit_test(test_h2c_prior_knowledge_is_byte_exact_on_one_connection),
         cmocka_unit_test(test_h2c_goes_on_when_the_server_ends_connections),
+#ifdef KTH_TOOL_PATH
+        cmocka_unit_test(test_tool_trusts_the_ca_given_by_option_or_environment),
+        cmocka_unit_test(test_tool_without_the_ca_fails_with_a_tls_error),
+#endif
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
