@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages kithara needs to build, test and run its demo — only those that
 # are missing, so a machine that has them is left untouched and no network is used. nginx and the
-# openssl program serve the suite's HTTPS and HTTP/2 tests (a throwaway CA per test run).
+# openssl program serve the suite's HTTPS and HTTP/2 tests (a throwaway CA per test run); the
+# tests run their own nginx, never the system service Debian's package sets up where services run.
 set -euo pipefail
 
 packages=(
