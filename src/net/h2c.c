@@ -129,11 +129,15 @@ void net_h2c_learn(net_cmd *cmd)
     curl_easy_getinfo(at->easy, CURLINFO_HTTP_VERSION, &version);
     curl_easy_getinfo(at->easy, CURLINFO_NUM_CONNECTS, &connects);
     net_h2c_hosts *hosts = &cmd->d->h2c_hosts;
+    net_h2c_state now = host_state(hosts, cmd->host);
     if (version == CURL_HTTP_VERSION_2_0)
         set_host_state(hosts, cmd->host, NET_H2C_LIVE);
-    else if (version != 0 || connects > 0 || at->h2c == NET_H2C_ATTEMPT_OPENER)
+    else if (at->h2c == NET_H2C_ATTEMPT_OPENER
+                 ? now == NET_H2C_OPENING
+                 : now == NET_H2C_LIVE && (version != 0 || connects > 0))
         set_host_state(hosts, cmd->host, NET_H2C_NONE);
-    /* else: a reuse that ended before its response, on the live connection: nothing learnt */
+    /* else: a reuse that ended before its response on the live connection, or news about a
+     * connection another attempt is opening meanwhile: nothing learnt */
 }
 
 bool net_h2c_missed(net_cmd *cmd, CURLcode code)
