@@ -69,7 +69,7 @@ static int cache_du(kth_cache *cache)
 
 int cmd_cache(int argc, char **argv)
 {
-    tool_cache_options co = {NULL, false};
+    tool_cache_options co = {.dir = NULL};
     const char *verb = NULL, *arg = NULL;
     for (int i = 1; i < argc; i++) {
         int c = tool_parse_cache_option(argc, argv, &i, &co);

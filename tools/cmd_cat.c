@@ -24,6 +24,7 @@ static int cat_usage(FILE *to, int code)
                 "  bandwidth) only; without it ABR chooses, and each switch is reported on\n"
                 "  standard error. -q keeps standard error for errors; -v adds the library's\n"
                 "  messages. 'kithara --help' lists the exit codes.\n");
+    tool_tls_usage(to);
     return code;
 }
 
@@ -214,7 +215,7 @@ int cmd_cat(int argc, char **argv)
     hls.initial_variant = (int)a.variant;
     hls.start_manual = a.variant >= 0;
     kth_stream *s;
-    kth_status st = tool_open_stream(a.url, cache, &hls, &s);
+    kth_status st = tool_open_stream(a.url, &a.co, cache, &hls, &s);
     if (st == KTH_OK) {
         rc = play(s, &a, fd);
         kth_stream_close(s);

@@ -31,6 +31,7 @@ static int download_usage(FILE *to, int code)
             "  'kithara cat --offline --variant N URL'.\n"
             "  On a terminal, progress is shown on standard error (not with -q); otherwise only\n"
             "  errors and a summary line (standard output) are printed.\n");
+    tool_tls_usage(to);
     return code;
 }
 
@@ -132,7 +133,7 @@ int cmd_download(int argc, char **argv)
     const char *url = NULL;
     int variant = KTH_HLS_TOP_VARIANT;
     bool chosen = false;
-    tool_cache_options co = {NULL, false};
+    tool_cache_options co = {.dir = NULL};
     for (int i = 1; i < argc; i++) {
         int c = tool_parse_cache_option(argc, argv, &i, &co);
         if (c < 0)
@@ -175,9 +176,15 @@ int cmd_download(int argc, char **argv)
     kth_cache *cache = NULL;
     if (tool_open_cache(&co, &cache) != KTH_OK)
         return TOOL_EXIT_CACHE;
+    kth_downloader *downloader = NULL;
+    if (tool_open_downloader(&co, &downloader) != KTH_OK) {
+        kth_cache_close(cache);
+        return TOOL_EXIT_FAILURE;
+    }
     kth_stream_options so;
     kth_stream_options_init(&so);
     so.cache = cache;
+    so.downloader = downloader;
 
     struct sigaction sa, old_int, old_term;
     memset(&sa, 0, sizeof sa);
@@ -204,6 +211,7 @@ int cmd_download(int argc, char **argv)
             tool_error("%s: %s", kth_strerror(st), err);
         else
             tool_error("%s: %s%s%s", url, kth_strerror(st), err[0] ? ": " : "", err);
+        tool_tls_hint(err);
         rc = tool_exit_code(st, true);
     } else {
         char total[32], rate[32];
@@ -217,6 +225,7 @@ int cmd_download(int argc, char **argv)
         printf("%s: %s of %.1f s, %s (%llu bytes) in %.2f s (%s/s)\n", url, what, view.duration,
                total, (unsigned long long)view.bytes_all, elapsed, rate);
     }
+    kth_downloader_free(downloader);
     kth_cache_close(cache);
     kth_shutdown();
     return rc;

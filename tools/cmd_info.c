@@ -15,6 +15,7 @@ static int info_usage(FILE *to, int code)
                 "  Prints the stream's kind, length, container, codec, sample rate, channels\n"
                 "  and the fraction of it held in the cache; for an HLS playlist, its variants\n"
                 "  and duration.\n");
+    tool_tls_usage(to);
     return code;
 }
 
@@ -71,7 +72,7 @@ int cmd_info(int argc, char **argv)
 {
     const char *url = NULL;
     bool json = false;
-    tool_cache_options co = {NULL, false};
+    tool_cache_options co = {.dir = NULL};
     for (int i = 1; i < argc; i++) {
         int c = tool_parse_cache_option(argc, argv, &i, &co);
         if (c < 0)
@@ -101,7 +102,7 @@ int cmd_info(int argc, char **argv)
         return TOOL_EXIT_CACHE;
     double fraction = remote ? cached_fraction(cache, url) : 1.0;
     kth_stream *s;
-    kth_status st = tool_open_stream(url, cache, NULL, &s);
+    kth_status st = tool_open_stream(url, &co, cache, NULL, &s);
     if (st != KTH_OK) {
         kth_cache_close(cache);
         kth_shutdown();

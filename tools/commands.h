@@ -39,20 +39,39 @@ int cmd_info(int argc, char **argv);
 int cmd_cache(int argc, char **argv);
 int cmd_download(int argc, char **argv);
 
-/* --cache-dir DIR and --offline, shared by the stream commands. */
+/* --cache-dir DIR and --offline, shared by the stream commands, and the TLS options of the
+ * commands that fetch (cat, info, download): --cacert FILE, --capath DIR, --insecure. Fields
+ * after `offline` are zero in an initializer that names only the first two. */
 typedef struct tool_cache_options {
     const char *dir; /* NULL: the default location */
     bool offline;
+    const char *ca_file; /* --cacert: CA certificates (PEM bundle) to trust instead of the
+                            system's */
+    const char *ca_path; /* --capath: a hashed directory of CA certificates */
+    bool insecure;       /* --insecure: no TLS certificate or host name verification */
 } tool_cache_options;
 
-/* If argv[*i] is an option every stream command takes (--cache-dir DIR, --offline, -q, -v),
- * consumes it (and its value) and returns 1; returns 0 when it is not one, -1 (after printing
- * why) when its value is missing. -v installs a log handler that prints the library's messages
- * on standard error. */
+/* If argv[*i] is an option every stream command takes (--cache-dir DIR, --offline, -q, -v,
+ * --cacert FILE, --capath DIR, --insecure), consumes it (and its value) and returns 1; returns 0
+ * when it is not one, -1 (after printing why) when its value is missing. -v installs a log
+ * handler that prints the library's messages on standard error. */
 int tool_parse_cache_option(int argc, char **argv, int *i, tool_cache_options *o);
 
 /* Prints a progress or information line on standard error unless -q was given. */
 void tool_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Prints the lines of a command's usage that describe the TLS options. */
+void tool_tls_usage(FILE *to);
+
+/* When a failure's message says the server's certificate could not be verified, prints a
+ * second line naming the options that fix it. */
+void tool_tls_hint(const char *message);
+
+/* The downloader the TLS options ask for, in *out (the caller frees it): --cacert, --capath and
+ * --insecure; without any of them, the CA variables curl's own tool reads (CURL_CA_BUNDLE; else
+ * SSL_CERT_FILE and SSL_CERT_DIR). *out is NULL when none is set: streams then use the default
+ * downloader. Prints a one-line error on failure. */
+kth_status tool_open_downloader(const tool_cache_options *o, kth_downloader **out);
 
 /* True for http:// and https:// URLs (the ones that go through the cache). */
 bool tool_is_remote(const char *url);
@@ -61,10 +80,10 @@ bool tool_is_remote(const char *url);
  * TOOL_EXIT_CACHE). */
 kth_status tool_open_cache(const tool_cache_options *o, kth_cache **out);
 
-/* Opens a stream through `cache` (HLS options `hls` may be NULL: defaults), printing a one-line
- * error on failure. */
-kth_status tool_open_stream(const char *url, kth_cache *cache, const kth_hls_options *hls,
-                            kth_stream **out);
+/* Opens a stream through `cache` and the downloader the TLS options in `o` ask for (HLS options
+ * `hls` may be NULL: defaults), printing a one-line error on failure. */
+kth_status tool_open_stream(const char *url, const tool_cache_options *o, kth_cache *cache,
+                            const kth_hls_options *hls, kth_stream **out);
 
 /* Prints "kithara: <status sentence>: <detail>" when the stream's last error names the URL,
  * else "kithara: URL: <status sentence>[: <detail>]": the URL once either way. */

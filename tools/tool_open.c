@@ -1,6 +1,7 @@
 /*
- * tool_open.c — the options every stream command shares (--cache-dir, --offline, -q, -v),
- * opening a stream with them, and the one-line messages on standard error.
+ * tool_open.c — the options every stream command shares (--cache-dir, --offline, -q, -v, and
+ * for the commands that fetch --cacert, --capath, --insecure), opening a stream with them, and
+ * the one-line messages on standard error.
  */
 #include "commands.h"
 
@@ -8,6 +9,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -73,7 +75,67 @@ int tool_parse_cache_option(int argc, char **argv, int *i, tool_cache_options *o
         o->offline = true;
         return 1;
     }
+    if (strcmp(argv[*i], "--cacert") == 0 || strcmp(argv[*i], "--capath") == 0) {
+        bool file = strcmp(argv[*i], "--cacert") == 0;
+        if (*i + 1 >= argc || argv[*i + 1][0] == '\0') {
+            tool_error("%s needs a %s", argv[*i], file ? "file of CA certificates" : "directory");
+            return -1;
+        }
+        *(file ? &o->ca_file : &o->ca_path) = argv[++*i];
+        return 1;
+    }
+    if (strcmp(argv[*i], "--insecure") == 0) {
+        o->insecure = true;
+        return 1;
+    }
     return parse_verbosity(argv[*i]);
+}
+
+void tool_tls_usage(FILE *to)
+{
+    fprintf(to, "  --cacert FILE  trust the CA certificates in FILE (PEM) instead of the system's\n"
+                "  --capath DIR   trust the CA certificates in DIR (hashed, as c_rehash makes)\n"
+                "  --insecure     do not verify the server's TLS certificate (test servers only)\n"
+                "  Without these, CURL_CA_BUNDLE, or else SSL_CERT_FILE and SSL_CERT_DIR, name\n"
+                "  the CA certificates, as for curl.\n");
+}
+
+void tool_tls_hint(const char *message)
+{
+    if (message && strstr(message, "SSL certificate problem"))
+        tool_error("the server's certificate is not trusted: name its CA with --cacert FILE "
+                   "(or SSL_CERT_FILE), or use --insecure for a test server");
+}
+
+static const char *env_or_null(const char *name)
+{
+    const char *v = getenv(name);
+    return v && v[0] ? v : NULL;
+}
+
+kth_status tool_open_downloader(const tool_cache_options *o, kth_downloader **out)
+{
+    *out = NULL;
+    kth_downloader_options dopts;
+    kth_downloader_options_init(&dopts);
+    dopts.ca_file = o->ca_file;
+    dopts.ca_path = o->ca_path;
+    dopts.tls_insecure = o->insecure;
+    if (!o->ca_file && !o->ca_path && !o->insecure) {
+        dopts.ca_file = env_or_null("CURL_CA_BUNDLE");
+        if (!dopts.ca_file) {
+            dopts.ca_file = env_or_null("SSL_CERT_FILE");
+            dopts.ca_path = env_or_null("SSL_CERT_DIR");
+        }
+    }
+    if (!dopts.ca_file && !dopts.ca_path && !dopts.tls_insecure)
+        return KTH_OK; /* the default downloader does */
+    char err[512];
+    err[0] = '\0';
+    kth_status st = kth_downloader_new(&dopts, out, err, sizeof err);
+    if (st != KTH_OK)
+        tool_error("%s", err[0] ? err : kth_strerror(st));
+    return st;
 }
 
 kth_status tool_open_cache(const tool_cache_options *o, kth_cache **out)
@@ -89,18 +151,26 @@ kth_status tool_open_cache(const tool_cache_options *o, kth_cache **out)
     return st;
 }
 
-kth_status tool_open_stream(const char *url, kth_cache *cache, const kth_hls_options *hls,
-                            kth_stream **out)
+kth_status tool_open_stream(const char *url, const tool_cache_options *o, kth_cache *cache,
+                            const kth_hls_options *hls, kth_stream **out)
 {
+    kth_downloader *d = NULL;
+    kth_status st = tool_open_downloader(o, &d);
+    if (st != KTH_OK)
+        return st;
     kth_stream_options so;
     kth_stream_options_init(&so);
     so.cache = cache;
     so.hls = hls;
+    so.downloader = d;
     char err[512];
     err[0] = '\0';
-    kth_status st = kth_stream_open(url, &so, out, err, sizeof err);
-    if (st != KTH_OK)
+    st = kth_stream_open(url, &so, out, err, sizeof err);
+    kth_downloader_free(d); /* the stream keeps it while it is open */
+    if (st != KTH_OK) {
         tool_error("%s", err[0] ? err : kth_strerror(st));
+        tool_tls_hint(err);
+    }
     return st;
 }
 
@@ -112,4 +182,5 @@ void tool_report_stream_error(kth_stream *s, const char *url, int64_t status)
         tool_error("%s: %s", kth_strerror((int)status), detail);
     else
         tool_error("%s: %s%s%s", url, kth_strerror((int)status), detail[0] ? ": " : "", detail);
+    tool_tls_hint(detail);
 }

@@ -65,6 +65,16 @@ typedef struct kth_downloader_options {
     /* Turns TLS certificate and host name verification off. Verification is on by default;
      * switch it off only for test servers. */
     bool tls_insecure;
+    /* Speaks HTTP/2 from the first byte on http:// URLs (cleartext HTTP/2 "with prior
+     * knowledge", RFC 9113 section 3.3; curl's CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE), so plain
+     * HTTP requests to one server are multiplexed on one connection. Only for servers known to
+     * offer it (nginx: `listen ... http2` without ssl before 1.25.1, `http2 on` after): one that
+     * speaks only HTTP/1.1 fails every http:// request. https:// URLs are not affected: they
+     * always negotiate HTTP/2 or HTTP/1.1 with the server (ALPN). Works with every libcurl
+     * that has HTTP/2, including 7.88.x, whose own connection reuse in this mode is broken (the
+     * downloader then opens and reuses the connections itself). Default false: http:// URLs
+     * use HTTP/1.1. */
+    bool http2_prior_knowledge;
     /* Most redirects followed for one request; one more fails it. 0: default 10. */
     unsigned max_redirects;
     /* Time allowed to connect (TCP and TLS). 0: default 10000 ms. */

@@ -93,6 +93,7 @@ void net_destroy(kth_downloader *d)
     if (d->multi)
         curl_multi_cleanup(d->multi);
     net_hosts_free(&d->hosts);
+    net_h2c_hosts_free(&d->h2c_hosts);
     for (net_listener *l = d->listeners, *next; l; l = next) {
         next = l->next;
         free(l);
@@ -149,6 +150,8 @@ static kth_status apply_options(kth_downloader *d, const kth_downloader_options 
     int64_t wd = o->watchdog_ms ? o->watchdog_ms : DEFAULT_WATCHDOG_MS;
     d->watchdog_ns = wd < 0 ? -1 : (wd > INT64_MAX / 1000000 ? INT64_MAX : wd * 1000000);
     d->tls_insecure = o->tls_insecure;
+    d->http2_prior_knowledge = o->http2_prior_knowledge;
+    d->h2c_reuse_broken = net_h2c_reuse_broken();
     d->has_proxy = o->proxy != NULL;
 
     char ua[64];

@@ -241,7 +241,8 @@ static bool peers_want_poll(kth_downloader *d)
 static bool host_has_room(void *ctx, net_sched_node *n)
 {
     kth_downloader *d = ctx;
-    return net_hosts_running(&d->hosts, cmd_of(n)->host) < d->max_per_host;
+    return net_hosts_running(&d->hosts, cmd_of(n)->host) < d->max_per_host &&
+           net_h2c_may_start(d, cmd_of(n));
 }
 
 static void start_transfers(kth_downloader *d)

@@ -9,6 +9,7 @@
  *   command.c     a command's life: acceptance, queueing, cancellation, the one completion
  *   transfer.c    one attempt of a command on a curl easy handle: request, response checks,
  *                 body delivery, and the verdict (done, retry with resume, fail)
+ *   h2c.c         cleartext HTTP/2 with prior knowledge, and what libcurl 7.88 needs for it
  *
  * Threads and locks. Everything marked "loop" is touched only by the downloader's thread, which
  * needs no lock for it. Everything marked "lock" is guarded by d->lock, a leaf lock held only to
@@ -52,6 +53,32 @@ typedef enum net_cmd_state {
     NET_CMD_DONE,
 } net_cmd_state;
 
+/* What the loop knows of a host's cleartext HTTP/2 connection (h2c.c). */
+typedef enum net_h2c_state {
+    NET_H2C_NONE,    /* none known */
+    NET_H2C_OPENING, /* an attempt is opening one */
+    NET_H2C_LIVE,    /* one answered over HTTP/2 and was not seen gone since */
+} net_h2c_state;
+
+typedef struct net_h2c_hosts {
+    struct net_h2c_host {
+        char *key; /* net_host_key */
+        net_h2c_state state;
+    } * v;
+    size_t n, cap;
+} net_h2c_hosts;
+
+/* Attempts of one command queued again because their h2c connection was gone (h2c.c). */
+#define NET_H2C_MAX_MISSES 3
+
+/* How an attempt on an http:// URL speaks HTTP/2 with prior knowledge (h2c.c). */
+enum {
+    NET_H2C_ATTEMPT_NONE,   /* it does not */
+    NET_H2C_ATTEMPT_PLAIN,  /* prior knowledge, the connection reused as curl sees fit */
+    NET_H2C_ATTEMPT_OPENER, /* prior knowledge on a fresh connection (libcurl 7.88) */
+    NET_H2C_ATTEMPT_REUSE,  /* a stream of the host's live connection (libcurl 7.88) */
+};
+
 /* One transfer attempt of a command (loop). */
 typedef struct net_attempt {
     CURL *easy;
@@ -72,6 +99,7 @@ typedef struct net_attempt {
     uint64_t received_at_start; /* cmd->received when the attempt began */
     uint64_t net_bytes;         /* body bytes received in this attempt */
     bool first_byte;
+    unsigned char h2c;       /* NET_H2C_ATTEMPT_* */
     int64_t start_ns;        /* on d's clock */
     int64_t window_start_ns; /* stall window */
     uint64_t window_bytes;
@@ -110,7 +138,8 @@ struct net_cmd {
 
     /* Progress across attempts (loop). */
     unsigned attempts;
-    unsigned failures; /* consecutive transient failures without progress */
+    unsigned failures;   /* consecutive transient failures without progress */
+    unsigned h2c_misses; /* attempts queued again by net_h2c_missed */
     int64_t accepted_ns, first_start_ns, retry_due_ns;
     uint64_t received; /* body bytes accepted past range_start (validated or buffered) */
     uint64_t flushed;  /* of those, handed to the writer */
@@ -189,7 +218,8 @@ struct kth_downloader {
     /* Options, normalised (read-only after creation). */
     unsigned max_in_flight, max_per_host, max_redirects, max_retries;
     char *user_agent, *cookies, *proxy, *ca_file, *ca_path;
-    bool has_proxy, tls_insecure;
+    bool has_proxy, tls_insecure, http2_prior_knowledge;
+    bool h2c_reuse_broken; /* net_h2c_reuse_broken() */
     struct curl_slist *global_headers;
     int64_t connect_timeout_ms, stall_ns, retry_base_ns, retry_cap_ns, retry_after_max_ms;
     int64_t watchdog_ns;
@@ -220,6 +250,7 @@ struct kth_downloader {
     net_peer *peers;
     net_sched sched;
     net_hosts hosts;
+    net_h2c_hosts h2c_hosts;
     net_cmd *running;
     net_cmd *waiting;
     unsigned n_running, n_waiting;
@@ -273,5 +304,27 @@ void net_transfer_release(net_cmd *cmd);
 /* Hands the staged bytes of every running attempt to their writers; an attempt whose writer
  * refuses them ends (the writer's verdict). Once per loop turn, after curl ran. */
 void net_transfer_flush_all(kth_downloader *d);
+
+/* h2c.c */
+/* True for the libcurl versions (7.88.x) whose HTTP/2 with prior knowledge cannot reuse a
+ * connection. */
+bool net_h2c_reuse_broken(void);
+void net_h2c_hosts_free(net_h2c_hosts *h);
+/* The command's URL is http:// and the downloader speaks HTTP/2 with prior knowledge. */
+bool net_h2c_wanted(const kth_downloader *d, const net_cmd *cmd);
+/* False while another attempt opens the host's cleartext HTTP/2 connection (libcurl 7.88). */
+bool net_h2c_may_start(kth_downloader *d, const net_cmd *cmd);
+/* Sets the HTTP version (and, for an opener, a fresh connection) on an attempt that
+ * net_h2c_wanted; returns curl's answer. */
+CURLcode net_h2c_configure(net_cmd *cmd);
+/* The attempt is in curl: an opener marks its host OPENING. */
+void net_h2c_started(net_cmd *cmd);
+/* Learns from the attempt's handle (response started, or attempt over) whether the host's
+ * connection lives. */
+void net_h2c_learn(net_cmd *cmd);
+/* The attempt failed because the connection it was to reuse was gone: the host's connection is
+ * forgotten, the miss counted, and the caller queues the command again. Call before the handle
+ * is released. */
+bool net_h2c_missed(net_cmd *cmd, CURLcode code);
 
 #endif

@@ -35,17 +35,30 @@
 
 /* --- easy handles ----------------------------------------------------------------------- */
 
-/* *pooled tells whether the handle served an earlier transfer (see net_transfer_start). */
-static CURL *easy_take(kth_downloader *d, bool *pooled)
+/* A handle for the next attempt, with the receive buffer size set: a pooled one when curl lets
+ * it be set up again, else a fresh one; NULL when curl cannot make one.
+ *
+ * curl_easy_reset keeps the connection and DNS caches (they live in the multi), but it also
+ * resets the receive buffer size, and libcurl refuses to change that size on a handle that
+ * still holds its receive buffer (CURLE_BAD_FUNCTION_ARGUMENT). A handle keeps its buffer when
+ * its transfer ended while other transfers still used its connection, which is what every
+ * transfer but the last on a multiplexed HTTP/2 connection does. Such a handle is dropped, not
+ * reused: reusing it failed the next request. */
+static CURL *easy_take(kth_downloader *d)
 {
-    if (d->n_easy_pool) {
+    while (d->n_easy_pool) {
         CURL *e = d->easy_pool[--d->n_easy_pool];
-        curl_easy_reset(e); /* keeps the connection and DNS caches of the multi */
-        *pooled = true;
-        return e;
+        curl_easy_reset(e);
+        if (curl_easy_setopt(e, CURLOPT_BUFFERSIZE, (long)RECEIVE_BUFFER) == CURLE_OK)
+            return e;
+        curl_easy_cleanup(e);
     }
-    *pooled = false;
-    return curl_easy_init();
+    CURL *e = curl_easy_init();
+    if (e && curl_easy_setopt(e, CURLOPT_BUFFERSIZE, (long)RECEIVE_BUFFER) != CURLE_OK) {
+        curl_easy_cleanup(e);
+        e = NULL;
+    }
+    return e;
 }
 
 static void easy_give(kth_downloader *d, CURL *e)
@@ -129,6 +142,7 @@ static bool process_response(net_cmd *cmd)
 {
     net_attempt *at = &cmd->at;
     at->processed = true;
+    net_h2c_learn(cmd); /* as early as possible: attempts waiting for the connection go on */
     long code = 0;
     curl_easy_getinfo(at->easy, CURLINFO_RESPONSE_CODE, &code);
     cmd->http_status = (int)code;
@@ -451,28 +465,18 @@ static bool build_request_headers(net_cmd *cmd)
     return true;
 }
 
-/* The option curl refused, for the message. */
-typedef struct option_refusal {
-    const char *option;
-    CURLcode code;
-} option_refusal;
-
-static bool set_options(net_cmd *cmd, option_refusal *refused)
+/* Sets the attempt's options on its handle (the receive buffer size is already set). Returns
+ * CURLE_OK, or curl's refusal with the option's name in *refused. */
+static CURLcode set_options(net_cmd *cmd, const char **refused)
 {
     kth_downloader *d = cmd->d;
     net_attempt *at = &cmd->at;
     CURL *e = at->easy;
-    bool ok = true;
+    CURLcode code = CURLE_OK;
 #define SET(opt, val)                                                                              \
     do {                                                                                           \
-        if (ok) {                                                                                  \
-            CURLcode rc_ = curl_easy_setopt(e, opt, val);                                          \
-            if (rc_ != CURLE_OK) {                                                                 \
-                refused->option = #opt;                                                            \
-                refused->code = rc_;                                                               \
-                ok = false;                                                                        \
-            }                                                                                      \
-        }                                                                                          \
+        if (code == CURLE_OK && (code = curl_easy_setopt(e, opt, val)) != CURLE_OK)                \
+            *refused = #opt;                                                                       \
     } while (0)
     SET(CURLOPT_URL, cmd->url);
     SET(CURLOPT_PRIVATE, (void *)cmd);
@@ -489,9 +493,14 @@ static bool set_options(net_cmd *cmd, option_refusal *refused)
     SET(CURLOPT_HEADERDATA, (void *)cmd);
     SET(CURLOPT_WRITEFUNCTION, on_write);
     SET(CURLOPT_WRITEDATA, (void *)cmd);
-    SET(CURLOPT_BUFFERSIZE, (long)RECEIVE_BUFFER);
-    SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    if (strncasecmp(cmd->url, "https:", 6) == 0)
+    /* HTTP/2 where the server offers it by ALPN; on http:// URLs only when the caller knows
+     * the server speaks it from the first byte (h2c with prior knowledge). */
+    bool h2c = net_h2c_wanted(d, cmd);
+    if (h2c && code == CURLE_OK && (code = net_h2c_configure(cmd)) != CURLE_OK)
+        *refused = "CURLOPT_HTTP_VERSION";
+    if (!h2c)
+        SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    if (h2c || strncasecmp(cmd->url, "https:", 6) == 0)
         SET(CURLOPT_PIPEWAIT, 1L); /* prefer a multiplexed HTTP/2 stream to a new connection */
     if (cmd->method == NET_HEAD)
         SET(CURLOPT_NOBODY, 1L);
@@ -510,7 +519,7 @@ static bool set_options(net_cmd *cmd, option_refusal *refused)
         SET(CURLOPT_SSL_VERIFYHOST, 0L);
     }
 #undef SET
-    return ok;
+    return code;
 }
 
 /* The request headers go with the curl handle; the response's header block stays until the
@@ -519,42 +528,6 @@ static void release_attempt_memory(net_attempt *at)
 {
     curl_slist_free_all(at->req_headers);
     at->req_headers = NULL;
-}
-
-/* Takes an easy handle and sets the attempt's request on it. A handle that served an earlier
- * transfer can refuse an option a fresh one takes (libcurl 7.88 refuses CURLOPT_BUFFERSIZE on a
- * handle whose last transfer failed while its receive buffer is still allocated), so such a
- * handle is dropped and the request set again on a fresh one. On failure the command has failed
- * with the real cause and false is returned. */
-static bool prepare_handle(net_cmd *cmd)
-{
-    kth_downloader *d = cmd->d;
-    net_attempt *at = &cmd->at;
-    bool pooled = false;
-    option_refusal refused = {NULL, CURLE_OK};
-    at->easy = easy_take(d, &pooled);
-    bool headers = at->easy && build_request_headers(cmd);
-    bool options = headers && set_options(cmd, &refused);
-    if (headers && !options && pooled) {
-        curl_easy_cleanup(at->easy);
-        at->easy = curl_easy_init();
-        refused = (option_refusal){NULL, CURLE_OK};
-        options = at->easy && set_options(cmd, &refused);
-    }
-    bool host = options && net_hosts_acquire(&d->hosts, cmd->host);
-    if (host)
-        return true;
-    if (at->easy)
-        curl_easy_cleanup(at->easy); /* it may refuse the next request too */
-    at->easy = NULL;
-    release_attempt_memory(at);
-    if (refused.option)
-        net_command_fail(cmd, KTH_ERR_INTERNAL, false, "%s: curl refused %s: %s", cmd->url,
-                         refused.option, curl_easy_strerror(refused.code));
-    else
-        net_command_fail(cmd, KTH_ERR_NO_MEMORY, false,
-                         "%s: out of memory while setting up the request", cmd->url);
-    return false;
 }
 
 void net_transfer_start(net_cmd *cmd)
@@ -566,8 +539,26 @@ void net_transfer_start(net_cmd *cmd)
     at->want_end = UINT64_MAX;
     at->body_end = UINT64_MAX;
     at->received_at_start = cmd->received;
-    if (!prepare_handle(cmd))
+    at->easy = easy_take(d);
+    const char *refused = NULL;
+    CURLcode code = CURLE_OK;
+    bool ok = at->easy && build_request_headers(cmd) &&
+              (code = set_options(cmd, &refused)) == CURLE_OK &&
+              net_hosts_acquire(&d->hosts, cmd->host);
+    if (!ok) {
+        if (at->easy)
+            easy_give(d, at->easy);
+        at->easy = NULL;
+        release_attempt_memory(at);
+        if (code != CURLE_OK)
+            net_command_fail(cmd, KTH_ERR_INTERNAL, false,
+                             "%s: could not set up the request: curl refused %s (%s)", cmd->url,
+                             refused, curl_easy_strerror(code));
+        else
+            net_command_fail(cmd, KTH_ERR_NO_MEMORY, false,
+                             "%s: could not set up the request: out of memory", cmd->url);
         return;
+    }
     if (curl_multi_add_handle(d->multi, at->easy) != CURLM_OK) {
         net_hosts_release(&d->hosts, cmd->host);
         easy_give(d, at->easy);
@@ -576,6 +567,7 @@ void net_transfer_start(net_cmd *cmd)
         net_command_fail(cmd, KTH_ERR_INTERNAL, false, "%s: curl refused the transfer", cmd->url);
         return;
     }
+    net_h2c_started(cmd);
     int64_t now = net_now(d);
     at->start_ns = now;
     at->window_start_ns = now;
@@ -597,6 +589,7 @@ void net_transfer_release(net_cmd *cmd)
 {
     kth_downloader *d = cmd->d;
     net_attempt *at = &cmd->at;
+    net_h2c_learn(cmd);
     curl_multi_remove_handle(d->multi, at->easy);
     easy_give(d, at->easy);
     at->easy = NULL;
@@ -764,7 +757,16 @@ void net_transfer_done(net_cmd *cmd, CURLcode code)
     uint64_t want_end = at->want_end;
     uint64_t expect = at->want_end < at->body_end ? at->want_end : at->body_end;
     uint64_t net_bytes = at->net_bytes;
+    bool h2c_missed = !cancelled && net_h2c_missed(cmd, code);
     net_transfer_release(cmd);
+    if (h2c_missed) {
+        /* Its cleartext HTTP/2 connection was gone (h2c.c): at once on a new one, which is no
+         * failure of the request. */
+        platform_log(KTH_LOG_DEBUG, "net", "%s: %s; again on a new HTTP/2 connection", cmd->url,
+                     errtext);
+        net_command_queue(cmd);
+        return;
+    }
 
     /* A cancelled command gives no sample, also one completed after a late cancel: whoever
      * cancelled it may have accounted for it already (a rescued fetch). */
