@@ -99,6 +99,7 @@ static bool fault_check(const kts_fault *f)
     case KTS_FAULT_GATE:
     case KTS_FAULT_IGNORE_RANGE:
     case KTS_FAULT_CHUNKED:
+    case KTS_FAULT_GZIP:
         return true;
     case KTS_FAULT_RATE:
         return f->bytes > 0;
@@ -338,6 +339,9 @@ static int plan_apply(ts_plan *plan, const ts_fault *f, bool redirected)
         break;
     case KTS_FAULT_CHUNKED:
         plan->chunked = true;
+        break;
+    case KTS_FAULT_GZIP:
+        plan->gzip = true;
         break;
     }
     return failed ? KTH_ERR_NO_MEMORY : KTH_OK;
