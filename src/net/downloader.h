@@ -109,7 +109,9 @@ typedef struct net_fetch_spec {
     const char *const *headers; /* extra header lines, NULL-terminated; NULL: none */
     int priority;               /* NET_FETCH_HIGH or NET_FETCH_LOW */
     bool accept_gzip; /* send Accept-Encoding: gzip and decode (playlists); ranged media should
-                         leave it off so offsets are those of the resource */
+                         leave it off so offsets are those of the resource. Without it, a body
+                         sent with a Content-Encoding anyway fails the command (KTH_ERR_FORMAT,
+                         not retried) before a byte of it reaches the writer */
     platform_cancel *cancel;     /* optional: cancelling it cancels the command (a reference is
                                     taken). A peer's commands are also cancelled with the peer's
                                     token (net_peer_cancel_token): make it a child of that. A
