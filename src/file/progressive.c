@@ -221,9 +221,15 @@ static bool differs(const char *now, const char *before)
 
 static kth_status on_response(void *user, const net_response *resp)
 {
-    file_shared *sh = user;
-    if (resp->status < 200 || resp->status > 299)
-        return KTH_ERR_HTTP;
+    (void)user;
+    return resp->status >= 200 && resp->status <= 299 ? KTH_OK : KTH_ERR_HTTP;
+}
+
+/* Takes in the validators and length of a response whose body is the file's: drops cached
+ * bytes of another version, records the new ones, and releases readers held until the cached
+ * bytes were confirmed. Lock not held. */
+static kth_status record_response(file_shared *sh, const net_response *resp)
+{
     platform_mutex_lock(&sh->lock);
     cache_resource_info info;
     kth_status st = cache_resource_get_info(sh->res, &info);
@@ -248,6 +254,18 @@ static kth_status on_response(void *user, const net_response *resp)
         mark_validated_locked(sh);
     platform_mutex_unlock(&sh->lock);
     return st;
+}
+
+/* An HTML page (a login or error page served with 200) is not the file: refused by its
+ * Content-Type, and by its first bytes when they are the file's first bytes (a resumed body
+ * begins anywhere in the file, where any bytes may stand). Only a body that passes is taken in
+ * (record_response), so nothing of a page, not even its length, is kept. */
+static kth_status validate_body(void *user, const net_response *resp, const void *prefix, size_t n,
+                                char *msg, size_t msglen)
+{
+    kth_status st =
+        net_validate_not_html(user, resp, resp->offset == 0 ? prefix : NULL, n, msg, msglen);
+    return st == KTH_OK ? record_response(user, resp) : st;
 }
 
 /* Commits once every byte up to a known length is present. Lock held. */
@@ -364,6 +382,7 @@ static net_poll_result on_poll(void *user, net_batch *batch)
     spec.priority = NET_FETCH_HIGH;
     spec.cancel = token;
     spec.on_response = on_response;
+    spec.validate = validate_body;
     spec.write = on_write;
     spec.complete = on_complete;
     spec.user = sh;

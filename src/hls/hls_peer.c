@@ -30,10 +30,13 @@
  * which says nothing about the link. A stalled fetch is still rescued, and a manual choice
  * waits only for a lock the user holds.
  *
- * Segment bytes: clear entries are written as they arrive at their offset within the entry
- * (byte ranges: the response offset minus the range start). Encrypted entries go through a
- * streaming AES-128-CBC decryptor, and their plaintext size is recorded only when the last
- * block was decrypted and its padding checked. A size is recorded in the layout before the
+ * Segment bytes: a body must begin like audio (segment_check.h) before a byte of it is stored:
+ * an HTML page, text or junk served with 200 fails the segment and leaves nothing in the cache.
+ * Clear entries are checked as they arrive and written at their offset within the entry (byte
+ * ranges: the response offset minus the range start). Encrypted entries go through a
+ * streaming AES-128-CBC decryptor and are checked after decryption (a failure there is taken
+ * for a wrong key); their plaintext size is recorded only when the last block was decrypted
+ * and its padding checked. A size is recorded in the layout before the
  * resource learns its length, so a reader woken by the length always finds it placed.
  *
  * Events (kithara/events.h): a segment's start and end, ABR decisions and switches, the buffer
@@ -47,6 +50,7 @@
  */
 #include "hls/session.h"
 
+#include "hls/segment_check.h"
 #include "platform/log.h"
 
 #include <math.h>
@@ -72,6 +76,7 @@ typedef struct segment_fetch {
     hls_session *s;
     size_t variant, entry;
     cache_resource *res; /* borrowed from the slot (kept open while fetching) */
+    hls_body_kind kind;  /* what its body must begin with */
     bool encrypted;
     const char *key_uri; /* encrypted: borrowed from the playlist, which outlives the fetch */
     bool has_range;
@@ -87,6 +92,8 @@ typedef struct segment_fetch {
     uint64_t received;     /* body bytes received (ciphertext when encrypted), resumes included */
     bool has_expected;
     uint64_t expected; /* the body's length, when known */
+    bool has_response_size;
+    uint64_t response_size; /* a clear whole body's length from its response, to record */
     kth_event_segment info;
     char url[sizeof(((kth_event *)0)->text)];
     /* Encrypted entries: the first plaintext bytes, held back until they look like media (a
@@ -171,11 +178,10 @@ static kth_status seg_on_response(void *user, const net_response *resp)
         f->expected = resp->total_length;
     }
     if (!f->encrypted && !f->has_range && resp->has_total_length) {
-        hls_session *s = f->s;
-        platform_mutex_lock(&s->lock);
-        kth_status st = session_set_entry_size(s, f->variant, f->entry, resp->total_length);
-        platform_mutex_unlock(&s->lock);
-        return st;
+        /* Recorded once the body proved to be a segment (seg_validate): the length of an error
+         * page must not become the segment's size. */
+        f->has_response_size = true;
+        f->response_size = resp->total_length;
     }
     return KTH_OK;
 }
@@ -206,9 +212,8 @@ static kth_status write_plain(segment_fetch *f, const uint8_t *p, size_t n, bool
             return KTH_OK;
         f->probed = true;
         /* An ID3 tag (packed audio) may be longer than the probe: its header is enough. */
-        bool media = (f->probe_len >= 3 && memcmp(f->probe, "ID3", 3) == 0) ||
-                     kth_container_detect(f->probe, f->probe_len) != KTH_CONTAINER_UNKNOWN;
-        if (!media && f->probe_len > 0)
+        if (f->probe_len > 0 &&
+            hls_check_body_start(f->probe, f->probe_len, f->kind, NULL, 0) != KTH_OK)
             return KTH_ERR_DECRYPT;
         if (f->probe_len > 0) {
             kth_status st = cache_resource_write(f->res, 0, f->probe, f->probe_len);
@@ -222,6 +227,24 @@ static kth_status write_plain(segment_fetch *f, const uint8_t *p, size_t n, bool
     kth_status st = cache_resource_write(f->res, f->plain_written, p, n);
     if (st == KTH_OK)
         f->plain_written += n;
+    return st;
+}
+
+/* The body must begin like audio before a byte of it is stored (a clear one here; an encrypted
+ * one again after decryption, in write_plain). */
+static kth_status seg_validate(void *user, const net_response *resp, const void *prefix, size_t n,
+                               char *msg, size_t msglen)
+{
+    segment_fetch *f = user;
+    kth_status st = hls_validate_segment(resp, prefix, n, f->kind, f->encrypted, msg, msglen);
+    if (st == KTH_OK && f->has_response_size) {
+        hls_session *s = f->s;
+        platform_mutex_lock(&s->lock);
+        st = session_set_entry_size(s, f->variant, f->entry, f->response_size);
+        platform_mutex_unlock(&s->lock);
+        if (st != KTH_OK)
+            snprintf(msg, msglen, "its size is not the one recorded before");
+    }
     return st;
 }
 
@@ -406,6 +429,9 @@ static kth_status start_fetch(hls_session *s, size_t variant, size_t entry, bool
     f->variant = variant;
     f->entry = entry;
     f->res = slot->res;
+    f->kind = e.kind == HLS_ENTRY_INIT                 ? HLS_BODY_INIT
+              : m->segments[e.segment].map != HLS_NONE ? HLS_BODY_FRAGMENT
+                                                       : HLS_BODY_SEGMENT;
     f->has_range = range.present;
     f->range_start = range.present ? range.offset : 0;
     if (key_index != HLS_NONE) {
@@ -458,6 +484,7 @@ static kth_status start_fetch(hls_session *s, size_t variant, size_t entry, bool
     spec.priority = urgent ? NET_FETCH_HIGH : NET_FETCH_LOW;
     spec.cancel = token;
     spec.on_response = seg_on_response;
+    spec.validate = seg_validate;
     spec.write = seg_on_write;
     spec.complete = seg_on_complete;
     spec.user = f;

@@ -222,6 +222,10 @@ void net_downloader_remove_listener(kth_downloader *d, net_listener *listener);
 kth_status net_validate_not_html(void *user, const net_response *resp, const void *prefix, size_t n,
                                  char *msg, size_t msglen);
 
+/* True when the first bytes of a body start like an HTML page (after an optional UTF-8 byte order
+ * mark and white space: a doctype, <html>, <head>, <body> or a comment). prefix may be NULL. */
+bool net_looks_like_html(const void *prefix, size_t n);
+
 /* Looks up header `name` (case-insensitive) in a raw header block and copies its value,
  * trimmed, into buf. False when absent or when it does not fit. */
 bool net_response_header(const net_response *resp, const char *name, char *buf, size_t size);

@@ -1,8 +1,9 @@
 /*
  * test_bad_bodies.c — whole streams (progressive files and HLS) against servers that answer
- * with something other than the audio: a body gzip-encoded although nobody asked for it.
- * Each must fail the stream with a message naming the URL and what was wrong, never hand the
- * bytes to the reader as audio; what is decoded or fetched again must be byte exact.
+ * with something other than the audio: a body gzip-encoded although nobody asked for it, an
+ * HTML page (by Content-Type or by its bytes), a few bytes of junk. Each must fail the stream
+ * with a message naming the URL and what was wrong, never hand the bytes to the reader as
+ * audio nor keep them in the cache; what is decoded or fetched again must be byte exact.
  */
 #include "test_hls_support.h"
 
@@ -131,6 +132,172 @@ static void test_gzip_playlists_and_key_are_decoded(void **state)
     free(want.data);
 }
 
+/* ---- segments that are not audio ---------------------------------------------------------- */
+
+static const char html_page[] =
+    "<!DOCTYPE html>\n<html><head><title>Sign in</title></head>\n"
+    "<body><form action=\"/login\"><input name=\"user\"></form></body></html>\n";
+static const uint8_t junk16[16] = {0x3a, 0x9f, 0x12, 0x00, 0x7e, 0x55, 0xc3, 0x01,
+                                   0x99, 0x42, 0x10, 0xee, 0x08, 0x6d, 0x21, 0xb4};
+
+/* Serves `path` with other content (same Content-Type) on its first request only. */
+static void replace_once(struct hls_env *e, const char *path, const void *body, size_t len)
+{
+    kts_add_fault(
+        e->srv, path,
+        &(kts_fault){
+            .kind = KTS_FAULT_CHANGE_BODY, .body = body, .body_len = len, .last_request = 1});
+}
+
+/* Plays variant 0 of master, which must fail at `bad_path` (status, message naming it and
+ * `what`) after the first `files_before` files of `dir` at most; then, with the server
+ * answering properly, the same cache plays the whole variant byte exact, `bad_path` fetched
+ * again (the rejected body was not kept). */
+static void bad_entry_fails_then_refetches(struct hls_env *e, const char *master, const char *dir,
+                                           const char *clear_dir, const char *bad_path,
+                                           size_t files_before, kth_status status, const char *what)
+{
+    kth_stream *s = hls_open_variant(e, master, 0);
+    bytes got = expect_failure(s, status, bad_path, what);
+    bytes before = variant_prefix(clear_dir ? clear_dir : dir, files_before);
+    assert_prefix_of(&got, &before);
+    kth_stream_close(s);
+    free(got.data);
+    free(before.data);
+    unsigned asked = kts_request_count(e->srv, bad_path, "GET");
+    assert_true(asked >= 1);
+
+    kts_clear_faults(e->srv, NULL);
+    s = hls_open_variant(e, master, 0);
+    got = read_to_end(s, false);
+    bytes want = expected_variant(dir, clear_dir);
+    assert_same_bytes(&got, &want);
+    kth_stream_close(s);
+    assert_int_equal(kts_request_count(e->srv, bad_path, "GET"), asked + 1);
+    free(got.data);
+    free(want.data);
+}
+
+static void test_html_page_as_ts_segment_fails_and_is_not_cached(void **state)
+{
+    struct hls_env *e = *state;
+    replace_once(e, "/ts/v64/seg1.ts", html_page, strlen(html_page));
+    bad_entry_fails_then_refetches(e, "/ts/master.m3u8", "ts/v64", NULL, "/ts/v64/seg1.ts", 1,
+                                   KTH_ERR_FORMAT, "HTML page");
+}
+
+static void test_text_html_fmp4_segment_fails_and_is_not_cached(void **state)
+{
+    struct hls_env *e = *state;
+    kts_add_fault(e->srv, "/fmp4/v64/seg1.m4s",
+                  &(kts_fault){.kind = KTS_FAULT_HTML_200, .last_request = 1});
+    bad_entry_fails_then_refetches(e, "/fmp4/master.m3u8", "fmp4/v64", NULL, "/fmp4/v64/seg1.m4s",
+                                   2, KTH_ERR_FORMAT, "text/html");
+}
+
+static void test_sixteen_bytes_of_junk_as_segment_fail(void **state)
+{
+    struct hls_env *e = *state;
+    replace_once(e, "/ts/v64/seg2.ts", junk16, sizeof junk16);
+    bad_entry_fails_then_refetches(e, "/ts/master.m3u8", "ts/v64", NULL, "/ts/v64/seg2.ts", 2,
+                                   KTH_ERR_FORMAT, "16 bytes starting with 3a 9f");
+}
+
+/* Packed audio (ADTS frames) where an fMP4 fragment belongs is audio, but not what the init
+ * section's decoder can read. */
+static void test_fmp4_fragment_that_is_no_fragment_fails(void **state)
+{
+    struct hls_env *e = *state;
+    uint8_t adts[600];
+    memset(adts, 0, sizeof adts);
+    for (size_t off = 0; off < sizeof adts; off += 200) {
+        adts[off] = 0xFF;
+        adts[off + 1] = 0xF1;                       /* MPEG-4, no CRC */
+        adts[off + 2] = (uint8_t)(1 << 6 | 4 << 2); /* LC, 44.1 kHz */
+        adts[off + 3] = (uint8_t)(2 << 6);          /* stereo, frame length 200: */
+        adts[off + 4] = (uint8_t)(200 >> 3);
+        adts[off + 5] = (uint8_t)((200 & 7) << 5 | 0x1F);
+        adts[off + 6] = 0xFC;
+    }
+    replace_once(e, "/fmp4/v64/seg2.m4s", adts, sizeof adts);
+    bad_entry_fails_then_refetches(e, "/fmp4/master.m3u8", "fmp4/v64", NULL, "/fmp4/v64/seg2.m4s",
+                                   3, KTH_ERR_FORMAT,
+                                   "expected an fMP4 fragment (or MPEG-TS), got ADTS");
+}
+
+static void test_init_section_that_is_text_fails(void **state)
+{
+    struct hls_env *e = *state;
+    static const char text[] = "Not Found\n";
+    replace_once(e, "/fmp4/v64/init.mp4", text, strlen(text));
+    bad_entry_fails_then_refetches(e, "/fmp4/master.m3u8", "fmp4/v64", NULL, "/fmp4/v64/init.mp4",
+                                   0, KTH_ERR_FORMAT, "text \"Not Found");
+}
+
+/* An encrypted segment answered with an HTML page is refused as a page, before decryption
+ * could blame the key; junk is caught after decryption. Neither is kept. */
+static void test_html_page_as_encrypted_segment_fails(void **state)
+{
+    struct hls_env *e = *state;
+    replace_once(e, "/aes/v64/seg1.ts", html_page, strlen(html_page));
+    bad_entry_fails_then_refetches(e, "/aes/master.m3u8", "aes/v64", "aes/clear/v64",
+                                   "/aes/v64/seg1.ts", 1, KTH_ERR_FORMAT, "HTML page");
+}
+
+static void test_junk_as_encrypted_segment_fails(void **state)
+{
+    struct hls_env *e = *state;
+    replace_once(e, "/aes/v64/seg1.ts", junk16, sizeof junk16);
+    bad_entry_fails_then_refetches(e, "/aes/master.m3u8", "aes/v64", "aes/clear/v64",
+                                   "/aes/v64/seg1.ts", 1, KTH_ERR_DECRYPT, "seg1.ts");
+}
+
+/* ---- progressive files that are pages ----------------------------------------------------- */
+
+/* Reads the file at path to its end and checks it against the pattern of SEED. */
+static void file_plays_exact(struct hls_env *e, const char *path, uint64_t size)
+{
+    kth_stream *s = open_file(e, path, 10000);
+    static uint8_t buf[65536];
+    uint64_t pos = 0;
+    int64_t n;
+    while ((n = kth_stream_read(s, buf, sizeof buf)) > 0) {
+        assert_int_equal(kts_synth_check(SEED, pos, buf, (size_t)n), (size_t)n);
+        pos += (uint64_t)n;
+    }
+    assert_int_equal(n, 0);
+    assert_int_equal(pos, size);
+    kth_stream_close(s);
+}
+
+static void test_text_html_progressive_file_fails_and_is_not_cached(void **state)
+{
+    struct hls_env *e = *state;
+    assert_int_equal(kts_add_synth(e->srv, "/a.mp3", 300000, SEED, NULL), KTH_OK);
+    kts_add_fault(e->srv, "/a.mp3", &(kts_fault){.kind = KTS_FAULT_HTML_200, .last_request = 1});
+    kth_stream *s = open_file(e, "/a.mp3", 10000);
+    bytes got = expect_failure(s, KTH_ERR_FORMAT, "/a.mp3", "text/html");
+    assert_int_equal(got.len, 0);
+    kth_stream_close(s);
+    free(got.data);
+    file_plays_exact(e, "/a.mp3", 300000);
+    assert_int_equal(kts_request_count(e->srv, "/a.mp3", "GET"), 2);
+}
+
+/* The page comes as audio/mpeg: its bytes give it away. */
+static void test_html_page_as_progressive_file_fails(void **state)
+{
+    struct hls_env *e = *state;
+    assert_int_equal(kts_add_synth(e->srv, "/b.mp3", 300000, SEED, NULL), KTH_OK);
+    replace_once(e, "/b.mp3", html_page, strlen(html_page));
+    kth_stream *s = open_file(e, "/b.mp3", 10000);
+    bytes got = expect_failure(s, KTH_ERR_FORMAT, "/b.mp3", "HTML");
+    assert_int_equal(got.len, 0);
+    kth_stream_close(s);
+    free(got.data);
+    file_plays_exact(e, "/b.mp3", 300000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -139,6 +306,15 @@ int main(void)
         T(test_gzip_ts_segment_fails_the_stream),
         T(test_gzip_fmp4_segment_fails_the_stream),
         T(test_gzip_playlists_and_key_are_decoded),
+        T(test_html_page_as_ts_segment_fails_and_is_not_cached),
+        T(test_text_html_fmp4_segment_fails_and_is_not_cached),
+        T(test_sixteen_bytes_of_junk_as_segment_fail),
+        T(test_fmp4_fragment_that_is_no_fragment_fails),
+        T(test_init_section_that_is_text_fails),
+        T(test_html_page_as_encrypted_segment_fails),
+        T(test_junk_as_encrypted_segment_fails),
+        T(test_text_html_progressive_file_fails_and_is_not_cached),
+        T(test_html_page_as_progressive_file_fails),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
