@@ -248,6 +248,19 @@ static kth_status seg_validate(void *user, const net_response *resp, const void 
     return st;
 }
 
+/* True while the reader waits on this entry's resource: the downloader then holds the fetch to
+ * its pace for waiting readers (a trickle is abandoned and resumed). */
+static bool seg_reader_waits(void *user)
+{
+    const segment_fetch *f = user;
+    hls_session *s = f->s;
+    platform_mutex_lock(&s->lock);
+    const hls_slot *slot = &s->variants[f->variant].slots[f->entry];
+    bool waits = s->waiting && s->waiting == slot->storage;
+    platform_mutex_unlock(&s->lock);
+    return waits;
+}
+
 static kth_status seg_on_write(void *user, uint64_t offset, const void *data, size_t n)
 {
     segment_fetch *f = user;
@@ -485,6 +498,7 @@ static kth_status start_fetch(hls_session *s, size_t variant, size_t entry, bool
     spec.cancel = token;
     spec.on_response = seg_on_response;
     spec.validate = seg_validate;
+    spec.reader_waits = seg_reader_waits;
     spec.write = seg_on_write;
     spec.complete = seg_on_complete;
     spec.user = f;

@@ -119,8 +119,13 @@ typedef struct net_fetch_spec {
                                     completes KTH_OK all the same. */
     net_response_fn on_response; /* optional */
     net_validate_fn validate;    /* optional, e.g. net_validate_not_html */
-    net_write_fn write;          /* optional: without it the body is discarded */
-    net_complete_fn complete;    /* optional, but then nobody learns the outcome */
+    /* Optional: true while a reader is blocked waiting for this command's bytes. The loop asks
+     * when the transfer runs below waiting_min_bytes_per_second (see kithara/downloader.h) and
+     * abandons and resumes it when the answer is yes. Downloader thread, no lock held: it must
+     * be quick and must not block. */
+    bool (*reader_waits)(void *user);
+    net_write_fn write;       /* optional: without it the body is discarded */
+    net_complete_fn complete; /* optional, but then nobody learns the outcome */
     void *user;
 } net_fetch_spec;
 

@@ -382,8 +382,8 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *userdata)
         return 0;
     }
     at->net_bytes += n;
-    at->window_bytes += n;
     d->last_progress_ns = net_now(d);
+    net_pace_add(&at->pace, d->last_progress_ns, n);
     if (!at->first_byte) {
         at->first_byte = true;
         net_publish(d, KTH_EVENT_REQUEST_FIRST_BYTE, cmd, KTH_OK,
@@ -544,7 +544,7 @@ void net_transfer_start(net_cmd *cmd)
     }
     int64_t now = net_now(d);
     at->start_ns = now;
-    at->window_start_ns = now;
+    net_pace_start(&at->pace, now, d->stall_ns);
     if (!cmd->attempts)
         cmd->first_start_ns = now;
     cmd->attempts++;

@@ -1,11 +1,15 @@
 /*
  * test_bad_bodies.c — whole streams (progressive files and HLS) against servers that answer
  * with something other than the audio: a body gzip-encoded although nobody asked for it, an
- * HTML page (by Content-Type or by its bytes), a few bytes of junk. Each must fail the stream
- * with a message naming the URL and what was wrong, never hand the bytes to the reader as
- * audio nor keep them in the cache; what is decoded or fetched again must be byte exact.
+ * HTML page (by Content-Type or by its bytes), a few bytes of junk, and a body that trickles
+ * while the reader waits. Each bad body must fail the stream with a message naming the URL and
+ * what was wrong, never reach the reader as audio nor stay in the cache; a trickle must be
+ * given up and resumed within a bounded time; what is decoded or fetched again must be byte
+ * exact.
  */
 #include "test_hls_support.h"
+
+#include <time.h>
 
 #define SEED 21
 
@@ -254,20 +258,33 @@ static void test_junk_as_encrypted_segment_fails(void **state)
 
 /* ---- progressive files that are pages ----------------------------------------------------- */
 
-/* Reads the file at path to its end and checks it against the pattern of SEED. */
-static void file_plays_exact(struct hls_env *e, const char *path, uint64_t size)
+/* Reads the file at path to its end and checks it against the pattern of SEED; fails when that
+ * takes more than limit_s seconds (a read that keeps getting a few bytes never times out). */
+static void file_plays_exact_within(struct hls_env *e, const char *path, uint64_t size,
+                                    double limit_s)
 {
     kth_stream *s = open_file(e, path, 10000);
     static uint8_t buf[65536];
     uint64_t pos = 0;
     int64_t n;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    double start = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
     while ((n = kth_stream_read(s, buf, sizeof buf)) > 0) {
         assert_int_equal(kts_synth_check(SEED, pos, buf, (size_t)n), (size_t)n);
         pos += (uint64_t)n;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        if ((double)ts.tv_sec + (double)ts.tv_nsec / 1e9 - start > limit_s)
+            fail_msg("%s: only %llu bytes after %.1f s", path, (unsigned long long)pos, limit_s);
     }
     assert_int_equal(n, 0);
     assert_int_equal(pos, size);
     kth_stream_close(s);
+}
+
+static void file_plays_exact(struct hls_env *e, const char *path, uint64_t size)
+{
+    file_plays_exact_within(e, path, size, 60.0);
 }
 
 static void test_text_html_progressive_file_fails_and_is_not_cached(void **state)
@@ -298,6 +315,76 @@ static void test_html_page_as_progressive_file_fails(void **state)
     file_plays_exact(e, "/b.mp3", 300000);
 }
 
+/* ---- trickles a reader waits on ---------------------------------------------------------- */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Replaces the env's downloader by one that judges pace over 1 s windows and wants 4000 B/s
+ * for a waiting reader. */
+static void use_quick_judge(struct hls_env *e)
+{
+    kth_downloader_free(e->d);
+    kth_downloader_options o;
+    kth_downloader_options_init(&o);
+    o.retry_base_ms = 5;
+    o.retry_cap_ms = 50;
+    o.stall_timeout_ms = 1000;
+    o.waiting_min_bytes_per_second = 4000;
+    char err[256];
+    if (kth_downloader_new(&o, &e->d, err, sizeof err) != KTH_OK)
+        fail_msg("downloader: %s", err);
+}
+
+/* The file trickles at 100 B/s (its 100 kB would take 17 minutes) while the reader waits:
+ * given up after about a window and resumed, the file plays byte exact in seconds. */
+static void test_trickling_file_is_resumed_for_a_waiting_reader(void **state)
+{
+    struct hls_env *e = *state;
+    use_quick_judge(e);
+    assert_int_equal(kts_add_synth(e->srv, "/trickle.mp3", 100000, SEED, NULL), KTH_OK);
+    kts_add_fault(e->srv, "/trickle.mp3",
+                  &(kts_fault){.kind = KTS_FAULT_RATE, .bytes = 100, .last_request = 1});
+    double t0 = now_s();
+    file_plays_exact_within(e, "/trickle.mp3", 100000, 8.0);
+    printf("trickling file played in %.2f s\n", now_s() - t0);
+    kts_log_entry le;
+    assert_int_equal(kts_log_find(e->srv, "/trickle.mp3", 2, &le), KTH_OK);
+    assert_true(strncmp(le.range, "bytes=", 6) == 0 && strcmp(le.range, "bytes=0-") != 0);
+}
+
+/* A segment of the only variant the stream may play (manual choice: no switch down) trickles
+ * while the reader waits for it: given up and resumed, the variant plays byte exact. */
+static void test_trickling_segment_is_resumed_for_a_waiting_reader(void **state)
+{
+    struct hls_env *e = *state;
+    use_quick_judge(e);
+    kts_add_fault(e->srv, "/ts/v64/seg2.ts",
+                  &(kts_fault){.kind = KTS_FAULT_RATE, .bytes = 100, .last_request = 1});
+    kth_stream *s = hls_open_variant(e, "/ts/master.m3u8", 0);
+    double t0 = now_s();
+    bytes got = {0};
+    uint8_t buf[16384];
+    int64_t n;
+    while ((n = kth_stream_read(s, buf, sizeof buf)) > 0) {
+        bytes_append(&got, buf, (size_t)n);
+        if (now_s() - t0 > 10.0)
+            fail_msg("only %zu bytes after 10 s", got.len);
+    }
+    assert_int_equal(n, 0);
+    printf("variant with a trickling segment played in %.2f s\n", now_s() - t0);
+    bytes want = expected_variant("ts/v64", NULL);
+    assert_same_bytes(&got, &want);
+    assert_int_equal(kts_request_count(e->srv, "/ts/v64/seg2.ts", "GET"), 2);
+    kth_stream_close(s);
+    free(got.data);
+    free(want.data);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -315,6 +402,8 @@ int main(void)
         T(test_junk_as_encrypted_segment_fails),
         T(test_text_html_progressive_file_fails_and_is_not_cached),
         T(test_html_page_as_progressive_file_fails),
+        T(test_trickling_file_is_resumed_for_a_waiting_reader),
+        T(test_trickling_segment_is_resumed_for_a_waiting_reader),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,9 +1,15 @@
 /*
  * test_net_bodies.c — the downloader against bodies that are not what they claim to be: a body
  * encoded with a Content-Encoding nobody asked for (refused for media, decoded for whole-body
- * text fetches).
+ * text fetches), a body that stops half-way with the connection left open, and a trickle that
+ * a reader waits on. Time-dependent verdicts run on a virtual clock the test moves, so a 20 s
+ * stall timeout is checked to the millisecond in a fraction of a second.
  */
 #include "test_net_support.h"
+
+#include "platform/clock.h"
+
+#include <stdatomic.h>
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -117,6 +123,177 @@ static void test_gzip_is_decoded_for_whole_body_fetches(void **state)
     rec_free(&r);
 }
 
+/* ---- stalls on the downloader's clock ------------------------------------------------------ */
+
+static double no_jitter(void *user)
+{
+    (void)user;
+    return 0.0; /* retries are due at once: only the stall verdict takes time */
+}
+
+typedef struct clocked {
+    platform_virtual_clock vc;
+    kth_downloader *d;
+} clocked;
+
+/* A downloader on a virtual clock with the default 20 s stall timeout. */
+static void clocked_up(clocked *c, uint64_t waiting_min)
+{
+    platform_virtual_clock_init(&c->vc, 1000000000);
+    net_downloader_hooks hooks = {.clock = &c->vc.base, .random = no_jitter};
+    kth_downloader_options o;
+    net_test_options(&o);
+    o.stall_timeout_ms = 20000;
+    o.waiting_min_bytes_per_second = waiting_min;
+    o.watchdog_ms = -1;
+    assert_int_equal(net_downloader_new(&o, &hooks, &c->d, NULL, 0), KTH_OK);
+}
+
+/* Moves the clock and lets the loop run a turn on the new time. */
+static void advance_ms(clocked *c, int64_t ms)
+{
+    platform_virtual_clock_advance(&c->vc, ms * 1000000);
+    net_downloader_wake(c->d);
+    assert_int_equal(net_downloader_barrier(c->d, NET_WAIT_MS), KTH_OK);
+}
+
+static uint64_t written(rec *r)
+{
+    pthread_mutex_lock(&r->m);
+    uint64_t n = r->written;
+    pthread_mutex_unlock(&r->m);
+    return n;
+}
+
+/* Waits (bounded, real time) until the writer has more than `than` bytes. */
+static bool wait_written_above(clocked *c, rec *r, uint64_t than)
+{
+    for (int i = 0; i < 2000; i++) {
+        if (written(r) > than)
+            return true;
+        assert_int_equal(net_downloader_barrier(c->d, NET_WAIT_MS), KTH_OK);
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+    }
+    return false;
+}
+
+/* A body that stops after 300 KiB with the connection left open is abandoned when the stall
+ * timeout has passed since its last byte — not a whole window later — and resumed byte exact. */
+static void test_stall_is_detected_within_the_stall_timeout(void **state)
+{
+    net_fixture *f = *state;
+    clocked c;
+    clocked_up(&c, 0);
+    const size_t size = 400 * 1024, stop = 300 * 1024;
+    assert_int_equal(kts_add_synth(f->srv, "/stop.mp3", size, SEED, NULL), KTH_OK);
+    add_fault(f, "/stop.mp3",
+              (kts_fault){.kind = KTS_FAULT_STALL_AFTER, .bytes = stop, .last_request = 1});
+    char url[512];
+    rec r;
+    rec_init(&r, size, 0);
+    net_fetch_spec s = rec_spec(&r, net_url(f, "/stop.mp3", url));
+    assert_int_equal(net_downloader_submit(c.d, &s, NULL), KTH_OK);
+    assert_int_equal(kts_wait_stalled(f->srv, "/stop.mp3", 1, NET_WAIT_MS), KTH_OK);
+    assert_true(wait_written_above(&c, &r, stop - 1));
+    assert_int_equal(written(&r), stop);
+
+    /* The window in which the bytes arrived ends with plenty of them: that must not restart
+     * the count from its end. */
+    advance_ms(&c, 19999);
+    assert_int_equal(kts_request_count(f->srv, "/stop.mp3", NULL), 1);
+    advance_ms(&c, 1);
+    assert_int_equal(kts_wait_requests(f->srv, "/stop.mp3", 2, NET_WAIT_MS), KTH_OK);
+    assert_true(rec_wait(&r, NET_WAIT_MS));
+    assert_int_equal(r.result.status, KTH_OK);
+    assert_int_equal(r.result.attempts, 2);
+    assert_false(r.discontiguous);
+    assert_int_equal(r.written, size);
+    assert_int_equal(kts_synth_check(SEED, 0, r.buf, size), size);
+    kts_log_entry e;
+    assert_int_equal(kts_log_find(f->srv, "/stop.mp3", 2, &e), KTH_OK);
+    assert_string_equal(e.range, "bytes=307200-");
+    kth_downloader_free(c.d);
+    kts_stall_release(f->srv, "/stop.mp3", KTS_RELEASE_ALL);
+    rec_free(&r);
+}
+
+static atomic_bool reader_blocked;
+
+static bool reader_waits(void *user)
+{
+    (void)user;
+    return atomic_load(&reader_blocked);
+}
+
+/* Trickles a body at 100 B/s, one virtual second per step, for at most `steps` steps; returns
+ * the step (virtual seconds since the start) at which the transfer was abandoned (0: never). */
+static int trickle(net_fixture *f, clocked *c, rec *r, const char *path, int steps)
+{
+    char url[512];
+    net_fetch_spec s = rec_spec(r, net_url(f, path, url));
+    s.reader_waits = reader_waits;
+    assert_int_equal(net_downloader_submit(c->d, &s, NULL), KTH_OK);
+    for (int step = 1; step <= steps; step++) {
+        assert_true(wait_written_above(c, r, written(r)));
+        advance_ms(c, 1000);
+        kth_downloader_stats stats;
+        kth_downloader_get_stats(c->d, &stats);
+        if (stats.retries > 0)
+            return step;
+    }
+    return 0;
+}
+
+/* A trickle is progress enough for the stall rule (1 byte per second), but not for a reader
+ * that waits on it: with one blocked, it is abandoned once a stall window shows it under
+ * waiting_min_bytes_per_second, and the retry resumes byte exact. */
+static void test_trickle_a_reader_waits_on_is_abandoned_and_resumed(void **state)
+{
+    net_fixture *f = *state;
+    const size_t size = 50000;
+    clocked c;
+    clocked_up(&c, 1000);
+    assert_int_equal(kts_add_synth(f->srv, "/slow.mp3", size, SEED, NULL), KTH_OK);
+    add_fault(f, "/slow.mp3", (kts_fault){.kind = KTS_FAULT_RATE, .bytes = 100, .last_request = 1});
+    rec r;
+    rec_init(&r, size, 0);
+    atomic_store(&reader_blocked, true);
+    /* Judged as soon as the attempt has run a whole window (20 s). */
+    assert_int_equal(trickle(f, &c, &r, "/slow.mp3", 30), 20);
+    assert_true(rec_wait(&r, NET_WAIT_MS));
+    assert_int_equal(r.result.status, KTH_OK);
+    assert_int_equal(r.result.attempts, 2);
+    assert_false(r.discontiguous);
+    assert_int_equal(r.written, size);
+    assert_int_equal(kts_synth_check(SEED, 0, r.buf, size), size);
+    kts_log_entry e;
+    assert_int_equal(kts_log_find(f->srv, "/slow.mp3", 2, &e), KTH_OK);
+    assert_true(strncmp(e.range, "bytes=", 6) == 0 && strcmp(e.range, "bytes=0-") != 0);
+    kth_downloader_free(c.d);
+    rec_free(&r);
+}
+
+/* The same trickle with nobody waiting for it is left alone. */
+static void test_trickle_nobody_waits_on_is_left_alone(void **state)
+{
+    net_fixture *f = *state;
+    const size_t size = 50000;
+    clocked c;
+    clocked_up(&c, 1000);
+    assert_int_equal(kts_add_synth(f->srv, "/ahead.mp3", size, SEED, NULL), KTH_OK);
+    add_fault(f, "/ahead.mp3", (kts_fault){.kind = KTS_FAULT_RATE, .bytes = 100});
+    rec r;
+    rec_init(&r, size, 0);
+    atomic_store(&reader_blocked, false);
+    assert_int_equal(trickle(f, &c, &r, "/ahead.mp3", 30), 0);
+    kth_downloader_free(c.d); /* cancels it */
+    assert_true(rec_wait(&r, NET_WAIT_MS));
+    assert_int_equal(r.result.status, KTH_ERR_CANCELLED);
+    assert_int_equal(r.result.attempts, 1);
+    rec_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -124,6 +301,9 @@ int main(void)
         T(test_unasked_gzip_fails_a_media_fetch_clearly),
         T(test_unasked_gzip_fails_a_head),
         T(test_gzip_is_decoded_for_whole_body_fetches),
+        T(test_stall_is_detected_within_the_stall_timeout),
+        T(test_trickle_a_reader_waits_on_is_abandoned_and_resumed),
+        T(test_trickle_nobody_waits_on_is_left_alone),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
