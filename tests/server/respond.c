@@ -73,6 +73,28 @@ static bool pace(ts_request *req, uint64_t end)
     return running;
 }
 
+/* Past the trickle point: one byte per trickle_ms. Returns the bytes allowed now (1, after the
+ * wait; or up to the trickle point), false when stopping. */
+static bool trickle(ts_request *req, uint64_t pos, uint64_t *n)
+{
+    kts_server *srv = req->srv;
+    const ts_plan *plan = &req->plan;
+    bool running = true;
+
+    if (pos < plan->trickle_after) {
+        *n = min_u64(*n, plan->trickle_after - pos);
+        return true;
+    }
+    *n = min_u64(*n, 1);
+    if (req->trickle_last_ns != 0) {
+        pthread_mutex_lock(&srv->lock);
+        running = ts_sleep_until(srv, req->trickle_last_ns + (int64_t)plan->trickle_ms * 1000000);
+        pthread_mutex_unlock(&srv->lock);
+    }
+    req->trickle_last_ns = ts_now_ns();
+    return running;
+}
+
 static ssize_t read_body(void *cls, uint64_t pos, char *buf, size_t max)
 {
     ts_request *req = cls;
@@ -103,6 +125,9 @@ static ssize_t read_body(void *cls, uint64_t pos, char *buf, size_t max)
     }
     if (plan->stall_set && !req->stalled) {
         n = min_u64(n, plan->stall_after - pos);
+    }
+    if (plan->trickle_set && !trickle(req, pos, &n)) {
+        return MHD_CONTENT_READER_END_WITH_ERROR;
     }
     if (plan->rate > 0) {
         /* Steps of about 20 ms worth of bytes keep the flow smooth. */

@@ -186,6 +186,10 @@ typedef enum kts_fault_kind {
      * valid gzip stream that every decoder reads, 18 bytes plus 5 per 64 KiB longer than the
      * content. The content is read whole into memory (at most 64 MiB, else 500). */
     KTS_FAULT_GZIP,
+    /* After `bytes` body bytes of the response at full speed, send one byte every `ms`
+     * milliseconds (0: 1000), for as long as the body lasts: a connection that is never quite
+     * stalled and never gets anywhere. */
+    KTS_FAULT_TRICKLE,
 } kts_fault_kind;
 
 /* One fault. Fill it with a designated initializer; fields a kind does not use are ignored:
@@ -196,15 +200,16 @@ typedef enum kts_fault_kind {
  * Several faults may apply to one request; faults of different kinds combine, and among faults
  * of the same kind the one added last wins (path-specific faults count as added after "*"
  * ones). Order of effects: gate, then latency, then redirect, status or HTML page, then the
- * body with its faults (changed content, gzip, wrong length, chunked, rate, stall, close). */
+ * body with its faults (changed content, gzip, wrong length, chunked, rate, trickle, stall,
+ * close). */
 typedef struct kts_fault {
     kts_fault_kind kind;
     /* The request numbers (per path, from 1) the fault applies to, inclusive. 0 in
      * first_request means from the first; 0 in last_request means without end. */
     unsigned first_request;
     unsigned last_request;
-    uint32_t ms;             /* LATENCY, STALL_AFTER */
-    uint64_t bytes;          /* RATE (bytes/s, > 0), CLOSE_AFTER, STALL_AFTER */
+    uint32_t ms;             /* LATENCY, STALL_AFTER, TRICKLE */
+    uint64_t bytes;          /* RATE (bytes/s, > 0), CLOSE_AFTER, STALL_AFTER, TRICKLE */
     int status;              /* STATUS (200..599) */
     const char *retry_after; /* STATUS: Retry-After value, copied; NULL for none */
     unsigned hops;           /* REDIRECT (>= 1) */

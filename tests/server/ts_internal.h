@@ -129,6 +129,9 @@ typedef struct ts_plan {
     bool ignore_range;
     bool chunked;
     bool gzip;
+    bool trickle_set;
+    uint64_t trickle_after;
+    uint32_t trickle_ms;
 } ts_plan;
 
 /* ---- the path table and the server (testserver.c) --------------------------------------- */
@@ -255,6 +258,7 @@ typedef struct ts_request {
     bool streaming;     /* a body is being sent (not HEAD, not an error page) */
     bool stalled;       /* the stall has been served */
     int64_t rate_start_ns;
+    int64_t trickle_last_ns; /* when the trickle last sent a byte; 0: not yet */
 } ts_request;
 
 /* Drops a reference to req (lock held); frees it with its plan and body when it was the last. */

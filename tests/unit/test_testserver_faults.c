@@ -102,6 +102,28 @@ static void test_rate_cap_spreads_the_body_over_time(void **state)
     ktc_response_free(&r);
 }
 
+static void test_trickle_sends_one_byte_per_period_after_the_fast_part(void **state)
+{
+    kts_server *srv = *state;
+    ktc_response r = {.mark_bytes = 20000};
+    char url[512];
+
+    /* 20000 bytes at once, then the last 10 one every 50 ms: about half a second. */
+    add_fault(srv, "/synth/20010",
+              (kts_fault){.kind = KTS_FAULT_TRICKLE, .bytes = 20000, .ms = 50});
+    ktc_fetch(url_of(srv, "/synth/20010", url), NULL, &r);
+    assert_int_equal(r.rc, CURLE_OK);
+    assert_int_equal(r.len, 20010);
+    assert_int_equal(kts_synth_check(0, 0, r.body, r.len), 20010);
+    assert_true(r.mark_seconds < 0.4);
+    assert_true(r.seconds - r.mark_seconds >= 0.4);
+    assert_true(r.seconds < 10.0);
+    kts_log_entry e;
+    assert_int_equal(kts_log_find(srv, "/synth/20010", 1, &e), KTH_OK);
+    assert_int_equal(e.body_bytes, 20010);
+    ktc_response_free(&r);
+}
+
 static void test_status_fault_applies_to_chosen_requests_with_retry_after(void **state)
 {
     kts_server *srv = *state;
@@ -534,6 +556,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_latency_delays_the_headers, server_up, server_down),
         cmocka_unit_test_setup_teardown(test_rate_cap_spreads_the_body_over_time, server_up,
                                         server_down),
+        cmocka_unit_test_setup_teardown(test_trickle_sends_one_byte_per_period_after_the_fast_part,
+                                        server_up, server_down),
         cmocka_unit_test_setup_teardown(
             test_status_fault_applies_to_chosen_requests_with_retry_after, server_up, server_down),
         cmocka_unit_test_setup_teardown(test_close_after_n_cuts_the_body, server_up, server_down),
