@@ -16,11 +16,12 @@
  *
  * Stall rescue. A fetch of the entry the reader needs next that has delivered nothing for
  * max(1 s, half the segment) while less than a segment is buffered, or whose pace so far would
- * end it after the buffer runs out, is put to the controller (with the fetch's progress as a
- * sample). When it answers with a lower rung, the switch is made at once: if the reader has
- * not entered that segment, its fetch is cancelled and the new period starts at it (fetches
- * wait until the cancelled one has ended, so one fetch per segment runs); if the reader is in
- * it, its bytes stay (offsets handed out keep their meaning) and the new period starts at the
+ * end it after the buffer runs out (a body without a length is taken to be as long as its
+ * variant's bandwidth says, so a trickle is caught too), is put to the controller (with the
+ * fetch's progress as a sample). When it answers with a lower rung, the switch is made at once: if
+ * the reader has not entered that segment, its fetch is cancelled and the new period starts at it
+ * (fetches wait until the cancelled one has ended, so one fetch per segment runs); if the reader is
+ * in it, its bytes stay (offsets handed out keep their meaning) and the new period starts at the
  * first later segment not in the cache. While such a fetch runs, the peer asks the downloader
  * for a poll at the time the verdict could change (net_peer_wake_after), never in a loop.
  *
@@ -738,6 +739,16 @@ static size_t first_missing_after(hls_session *s, size_t variant, size_t segment
     return count;
 }
 
+/* The bytes a segment of `duration` seconds holds at the bandwidth the playlist gives rung
+ * `level` (the average when known); 0 when it gives none. Lock held. */
+static uint64_t planned_bytes(const hls_session *s, size_t level, double duration)
+{
+    const abr_variant *rung = &s->abr_ladder[level];
+    double bps =
+        (double)(rung->average_bandwidth_bps ? rung->average_bandwidth_bps : rung->bandwidth_bps);
+    return bps > 0 && duration > 0 ? (uint64_t)(bps * duration / 8.0) : 0;
+}
+
 /* Judges the fetch of entry `entry` (period `period`, variant `variant`), the first entry the
  * reader lacks; `before_s` is the media the reader has before it, `reader_within` the reader's
  * offset in it when the reader is in it (else 0). Rescues it when it is stalled or too slow and
@@ -760,21 +771,24 @@ static rescue_result check_rescue(hls_session *s, poll_state *ps, size_t period,
     int64_t now = ps->now_ns;
     double since_progress =
         (double)(now - (f->progress_ns ? f->progress_ns : f->started_ns)) * 1e-9;
+    /* The body's length; without one (no Content-Length, no byte range), what the variant's
+     * bandwidth says the segment holds, so a trickle is judged all the same. */
+    uint64_t expected = f->has_expected ? f->expected : planned_bytes(s, level, duration);
     /* The media the reader has before the bytes this fetch has not delivered yet. */
     double have = before_s;
-    if (f->has_expected && f->expected > 0) {
-        uint64_t got = f->received < f->expected ? f->received : f->expected;
+    if (expected > 0) {
+        uint64_t got = f->received < expected ? f->received : expected;
         if (got > reader_within)
-            have += duration * (double)(got - reader_within) / (double)f->expected;
+            have += duration * (double)(got - reader_within) / (double)expected;
     }
     bool stalled = since_progress >= stall_after && have < duration;
     /* The body's pace since its first byte (its wait for the first byte is behind it), and the
      * seconds to its end at that pace; judged once it has run for a while. */
     double body_s = f->first_byte_ns ? (double)(now - f->first_byte_ns) * 1e-9 : 0;
     double rate = 0, eta = INFINITY;
-    if (f->has_expected && f->received < f->expected && body_s >= stall_after / 2) {
+    if (f->received < expected && body_s >= stall_after / 2) {
         rate = (double)f->received / body_s;
-        eta = (double)(f->expected - f->received) / rate;
+        eta = (double)(expected - f->received) / rate;
     }
     bool slow = !stalled && eta > have && isfinite(eta);
     if (!stalled && !slow) {
