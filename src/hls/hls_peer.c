@@ -16,14 +16,15 @@
  *
  * Stall rescue. A fetch of the entry the reader needs next that has delivered nothing for
  * max(1 s, half the segment) while less than a segment is buffered, or whose pace so far would
- * end it after the buffer runs out (a body without a length is taken to be as long as its
- * variant's bandwidth says, so a trickle is caught too), is put to the controller (with the
- * fetch's progress as a sample). When it answers with a lower rung, the switch is made at once: if
- * the reader has not entered that segment, its fetch is cancelled and the new period starts at it
- * (fetches wait until the cancelled one has ended, so one fetch per segment runs); if the reader is
- * in it, its bytes stay (offsets handed out keep their meaning) and the new period starts at the
+ * end it after the buffer runs out, is put to the controller (with the fetch's progress as a
+ * sample). When it answers with a lower rung, the switch is made at once: if the reader has
+ * not entered that segment, its fetch is cancelled and the new period starts at it (fetches
+ * wait until the cancelled one has ended, so one fetch per segment runs); if the reader is in
+ * it, its bytes stay (offsets handed out keep their meaning) and the new period starts at the
  * first later segment not in the cache. While such a fetch runs, the peer asks the downloader
- * for a poll at the time the verdict could change (net_peer_wake_after), never in a loop.
+ * for a poll at the time the verdict could change (net_peer_wake_after), never in a loop. A
+ * body without a length is taken to be as long as its variant's bandwidth says, so a trickle
+ * that never quite stalls is judged by its pace too.
  *
  * Seek lock. From a seek until the reader has read bytes at its new position (the timeline's
  * flushing flag) automatic decisions are made with a seek lock, on top of any the user holds
@@ -31,13 +32,12 @@
  * which says nothing about the link. A stalled fetch is still rescued, and a manual choice
  * waits only for a lock the user holds.
  *
- * Segment bytes: a body must begin like audio (segment_check.h) before a byte of it is stored:
- * an HTML page, text or junk served with 200 fails the segment and leaves nothing in the cache.
- * Clear entries are checked as they arrive and written at their offset within the entry (byte
- * ranges: the response offset minus the range start). Encrypted entries go through a
- * streaming AES-128-CBC decryptor and are checked after decryption (a failure there is taken
- * for a wrong key); their plaintext size is recorded only when the last block was decrypted
- * and its padding checked. A size is recorded in the layout before the
+ * Segment bytes: a body must begin like audio (segment_check.h) before a byte of it is stored,
+ * so an HTML page, text or junk served with 200 fails the segment and leaves nothing in the
+ * cache. Clear entries are written as they arrive at their offset within the entry
+ * (byte ranges: the response offset minus the range start). Encrypted entries go through a
+ * streaming AES-128-CBC decryptor, and their plaintext size is recorded only when the last
+ * block was decrypted and its padding checked. A size is recorded in the layout before the
  * resource learns its length, so a reader woken by the length always finds it placed.
  *
  * Events (kithara/events.h): a segment's start and end, ABR decisions and switches, the buffer

@@ -7,6 +7,12 @@
 
 #define RING (NET_PACE_SLICES + 1)
 
+/* a + b for b >= 0, held at INT64_MAX (a window may be configured as long as time itself). */
+static int64_t add_held(int64_t a, int64_t b)
+{
+    return a > INT64_MAX - b ? INT64_MAX : a + b;
+}
+
 void net_pace_start(net_pace *p, int64_t now_ns, int64_t window_ns)
 {
     memset(p, 0, sizeof *p);
@@ -64,11 +70,11 @@ int64_t net_pace_span_ns(const net_pace *p, int64_t now_ns)
 
 int64_t net_pace_next_check(const net_pace *p, int64_t now_ns)
 {
-    int64_t quiet_end = p->last_byte_ns + p->window_ns;
+    int64_t quiet_end = add_held(p->last_byte_ns, p->window_ns);
     int64_t next;
     if (!net_pace_full(p, now_ns))
-        next = p->start_ns + p->window_ns;
+        next = add_held(p->start_ns, p->window_ns);
     else
-        next = p->start_ns + (slice_of(p, now_ns) + 1) * p->slice_ns;
+        next = add_held(p->start_ns, (slice_of(p, now_ns) + 1) * p->slice_ns);
     return quiet_end < next ? quiet_end : next;
 }
