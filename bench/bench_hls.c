@@ -217,8 +217,9 @@ static uint64_t mem_segment_bytes(int variant)
 }
 
 /* Registers /mem/master.m3u8 and one media playlist per variant. The segments are
- * /synth/<size>.ts?seed=<n> URLs, which the server computes on the fly from nothing registered,
- * so serving them costs no memory; every segment has its own seed (its own bytes). */
+ * /synth/<size>.ts?seed=<n>&framing=ts URLs (a pattern that begins like a transport stream, as
+ * a segment must), which the server computes on the fly from nothing registered, so serving
+ * them costs no memory; every segment has its own seed (its own bytes). */
 static void mem_presentation(kts_server *srv)
 {
     char master[1024];
@@ -232,9 +233,9 @@ static void mem_presentation(kts_server *srv)
                                     "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n"
                                     "#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n");
         for (int i = 0; i < mem_segments; i++)
-            n += (size_t)snprintf(media + n, cap - n, "#EXTINF:%.3f,\n/synth/%llu.ts?seed=%d\n",
-                                  MEM_SEGMENT_S, (unsigned long long)mem_segment_bytes(v),
-                                  v * mem_segments + i + 1);
+            n += (size_t)snprintf(
+                media + n, cap - n, "#EXTINF:%.3f,\n/synth/%llu.ts?seed=%d&framing=ts\n",
+                MEM_SEGMENT_S, (unsigned long long)mem_segment_bytes(v), v * mem_segments + i + 1);
         n += (size_t)snprintf(media + n, cap - n, "#EXT-X-ENDLIST\n");
         char path[64];
         snprintf(path, sizeof path, "/mem/v%d.m3u8", v);

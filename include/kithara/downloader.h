@@ -79,11 +79,19 @@ typedef struct kth_downloader_options {
     unsigned max_redirects;
     /* Time allowed to connect (TCP and TLS). 0: default 10000 ms. */
     int64_t connect_timeout_ms;
-    /* A transfer that receives fewer than stall_min_bytes_per_second over stall_timeout_ms
-     * (waiting for the headers included) is abandoned and retried as a transient failure.
-     * 0: defaults 20000 ms and 1 byte per second. */
+    /* A transfer that receives fewer than stall_min_bytes_per_second over the last
+     * stall_timeout_ms (waiting for the headers included) is abandoned and resumed as a
+     * transient failure; one that receives nothing at all is abandoned when stall_timeout_ms
+     * has passed since its last byte. 0: defaults 20000 ms and 1 byte per second. */
     int64_t stall_timeout_ms;
     uint64_t stall_min_bytes_per_second;
+    /* While a reader is blocked waiting for a transfer's bytes, the transfer must receive at
+     * least this many bytes per second over the last stall_timeout_ms (once it has run that
+     * long), or it is abandoned and resumed the same way: a connection that trickles must not
+     * hold a waiting reader for as long as the server likes. Read-ahead nobody waits for is
+     * judged by stall_min_bytes_per_second only. 0: default 2000 (16 kbit/s, far below what
+     * audio playback needs). */
+    uint64_t waiting_min_bytes_per_second;
     /* Transient failures (connect errors, timeouts, resets, stalls, 5xx, 408, 429) are retried
      * up to max_retries times in a row without progress (a retry that moved the body forward
      * resets the count), after a delay drawn uniformly from [0, min(cap, base * 2^n)) ("full

@@ -78,6 +78,9 @@ struct file_shared {
     _Atomic uint64_t resume_at;
     /* A reader waits for the length (SEEK_END): fetch to the end regardless of read-ahead. */
     atomic_bool length_wanted;
+    /* Readers blocked waiting for bytes or the length: the fetch then must keep up the
+     * downloader's waiting_min_bytes_per_second, or it is abandoned and resumed. */
+    atomic_uint waiting_readers;
     /* Moves each time a failed download is given another try (revive_locked): readers then
      * take the fresh storage, which holds the same bytes. */
     _Atomic uint64_t revival;
@@ -221,9 +224,15 @@ static bool differs(const char *now, const char *before)
 
 static kth_status on_response(void *user, const net_response *resp)
 {
-    file_shared *sh = user;
-    if (resp->status < 200 || resp->status > 299)
-        return KTH_ERR_HTTP;
+    (void)user;
+    return resp->status >= 200 && resp->status <= 299 ? KTH_OK : KTH_ERR_HTTP;
+}
+
+/* Takes in the validators and length of a response whose body is the file's: drops cached
+ * bytes of another version, records the new ones, and releases readers held until the cached
+ * bytes were confirmed. Lock not held. */
+static kth_status record_response(file_shared *sh, const net_response *resp)
+{
     platform_mutex_lock(&sh->lock);
     cache_resource_info info;
     kth_status st = cache_resource_get_info(sh->res, &info);
@@ -248,6 +257,24 @@ static kth_status on_response(void *user, const net_response *resp)
         mark_validated_locked(sh);
     platform_mutex_unlock(&sh->lock);
     return st;
+}
+
+/* An HTML page (a login or error page served with 200) is not the file: refused by its
+ * Content-Type, and by its first bytes when they are the file's first bytes (a resumed body
+ * begins anywhere in the file, where any bytes may stand). Only a body that passes is taken in
+ * (record_response), so nothing of a page, not even its length, is kept. */
+static kth_status validate_body(void *user, const net_response *resp, const void *prefix, size_t n,
+                                char *msg, size_t msglen)
+{
+    kth_status st =
+        net_validate_not_html(user, resp, resp->offset == 0 ? prefix : NULL, n, msg, msglen);
+    return st == KTH_OK ? record_response(user, resp) : st;
+}
+
+static bool reader_waits(void *user)
+{
+    file_shared *sh = user;
+    return atomic_load(&sh->waiting_readers) > 0;
 }
 
 /* Commits once every byte up to a known length is present. Lock held. */
@@ -364,6 +391,8 @@ static net_poll_result on_poll(void *user, net_batch *batch)
     spec.priority = NET_FETCH_HIGH;
     spec.cancel = token;
     spec.on_response = on_response;
+    spec.validate = validate_body;
+    spec.reader_waits = reader_waits;
     spec.write = on_write;
     spec.complete = on_complete;
     spec.user = sh;
@@ -430,6 +459,7 @@ static kth_status shared_create(const char *url, const file_source_options *opts
     atomic_init(&sh->generation, 0);
     atomic_init(&sh->resume_at, UINT64_MAX);
     atomic_init(&sh->length_wanted, false);
+    atomic_init(&sh->waiting_readers, 0);
     atomic_init(&sh->revival, 0);
     if (!sh->url) {
         shared_destroy(sh);
@@ -647,6 +677,7 @@ static source_wait fs_wait_range(stream_source *src, uint64_t start, uint64_t en
     } else {
         wake_peer(fs->sh);
     }
+    atomic_fetch_add(&fs->sh->waiting_readers, 1);
     source_wait w = fs->inner->ops->wait_range(fs->inner, start, end, ctx, status);
     /* The file changed while we waited: a reader that handed out nothing yet moves to the new
      * version (bounded: each pass needs another change on the server). */
@@ -656,6 +687,7 @@ static source_wait fs_wait_range(stream_source *src, uint64_t start, uint64_t en
             break;
         w = fs->inner->ops->wait_range(fs->inner, start, end, ctx, status);
     }
+    atomic_fetch_sub(&fs->sh->waiting_readers, 1);
     return w;
 }
 
@@ -708,6 +740,7 @@ static source_wait fs_wait_length(stream_source *src, const stream_wait_ctx *ctx
     }
     atomic_store(&fs->sh->length_wanted, true);
     wake_peer(fs->sh);
+    atomic_fetch_add(&fs->sh->waiting_readers, 1);
     source_wait w = fs->inner->ops->wait_length(fs->inner, ctx, status);
     /* Released from the placeholder (validated) or the file changed: as in fs_wait_range. */
     for (int pass = 0; w == SOURCE_WAIT_ERROR && *status == KTH_ERR_CHANGED && pass < 4; pass++) {
@@ -716,6 +749,7 @@ static source_wait fs_wait_length(stream_source *src, const stream_wait_ctx *ctx
             break;
         w = fs->inner->ops->wait_length(fs->inner, ctx, status);
     }
+    atomic_fetch_sub(&fs->sh->waiting_readers, 1);
     return w;
 }
 

@@ -22,7 +22,9 @@
  * wait until the cancelled one has ended, so one fetch per segment runs); if the reader is in
  * it, its bytes stay (offsets handed out keep their meaning) and the new period starts at the
  * first later segment not in the cache. While such a fetch runs, the peer asks the downloader
- * for a poll at the time the verdict could change (net_peer_wake_after), never in a loop.
+ * for a poll at the time the verdict could change (net_peer_wake_after), never in a loop. A
+ * body without a length is taken to be as long as its variant's bandwidth says, so a trickle
+ * that never quite stalls is judged by its pace too.
  *
  * Seek lock. From a seek until the reader has read bytes at its new position (the timeline's
  * flushing flag) automatic decisions are made with a seek lock, on top of any the user holds
@@ -30,7 +32,9 @@
  * which says nothing about the link. A stalled fetch is still rescued, and a manual choice
  * waits only for a lock the user holds.
  *
- * Segment bytes: clear entries are written as they arrive at their offset within the entry
+ * Segment bytes: a body must begin like audio (segment_check.h) before a byte of it is stored,
+ * so an HTML page, text or junk served with 200 fails the segment and leaves nothing in the
+ * cache. Clear entries are written as they arrive at their offset within the entry
  * (byte ranges: the response offset minus the range start). Encrypted entries go through a
  * streaming AES-128-CBC decryptor, and their plaintext size is recorded only when the last
  * block was decrypted and its padding checked. A size is recorded in the layout before the
@@ -47,6 +51,7 @@
  */
 #include "hls/session.h"
 
+#include "hls/segment_check.h"
 #include "platform/log.h"
 
 #include <math.h>
@@ -72,6 +77,7 @@ typedef struct segment_fetch {
     hls_session *s;
     size_t variant, entry;
     cache_resource *res; /* borrowed from the slot (kept open while fetching) */
+    hls_body_kind kind;  /* what its body must begin with */
     bool encrypted;
     const char *key_uri; /* encrypted: borrowed from the playlist, which outlives the fetch */
     bool has_range;
@@ -87,6 +93,8 @@ typedef struct segment_fetch {
     uint64_t received;     /* body bytes received (ciphertext when encrypted), resumes included */
     bool has_expected;
     uint64_t expected; /* the body's length, when known */
+    bool has_response_size;
+    uint64_t response_size; /* a clear whole body's length from its response, to record */
     kth_event_segment info;
     char url[sizeof(((kth_event *)0)->text)];
     /* Encrypted entries: the first plaintext bytes, held back until they look like media (a
@@ -171,11 +179,10 @@ static kth_status seg_on_response(void *user, const net_response *resp)
         f->expected = resp->total_length;
     }
     if (!f->encrypted && !f->has_range && resp->has_total_length) {
-        hls_session *s = f->s;
-        platform_mutex_lock(&s->lock);
-        kth_status st = session_set_entry_size(s, f->variant, f->entry, resp->total_length);
-        platform_mutex_unlock(&s->lock);
-        return st;
+        /* Recorded once the body proved to be a segment (seg_validate): the length of an error
+         * page must not become the segment's size. */
+        f->has_response_size = true;
+        f->response_size = resp->total_length;
     }
     return KTH_OK;
 }
@@ -206,9 +213,8 @@ static kth_status write_plain(segment_fetch *f, const uint8_t *p, size_t n, bool
             return KTH_OK;
         f->probed = true;
         /* An ID3 tag (packed audio) may be longer than the probe: its header is enough. */
-        bool media = (f->probe_len >= 3 && memcmp(f->probe, "ID3", 3) == 0) ||
-                     kth_container_detect(f->probe, f->probe_len) != KTH_CONTAINER_UNKNOWN;
-        if (!media && f->probe_len > 0)
+        if (f->probe_len > 0 &&
+            hls_check_body_start(f->probe, f->probe_len, f->kind, NULL, 0) != KTH_OK)
             return KTH_ERR_DECRYPT;
         if (f->probe_len > 0) {
             kth_status st = cache_resource_write(f->res, 0, f->probe, f->probe_len);
@@ -223,6 +229,37 @@ static kth_status write_plain(segment_fetch *f, const uint8_t *p, size_t n, bool
     if (st == KTH_OK)
         f->plain_written += n;
     return st;
+}
+
+/* The body must begin like audio before a byte of it is stored (a clear one here; an encrypted
+ * one again after decryption, in write_plain). */
+static kth_status seg_validate(void *user, const net_response *resp, const void *prefix, size_t n,
+                               char *msg, size_t msglen)
+{
+    segment_fetch *f = user;
+    kth_status st = hls_validate_segment(resp, prefix, n, f->kind, f->encrypted, msg, msglen);
+    if (st == KTH_OK && f->has_response_size) {
+        hls_session *s = f->s;
+        platform_mutex_lock(&s->lock);
+        st = session_set_entry_size(s, f->variant, f->entry, f->response_size);
+        platform_mutex_unlock(&s->lock);
+        if (st != KTH_OK)
+            snprintf(msg, msglen, "its size is not the one recorded before");
+    }
+    return st;
+}
+
+/* True while the reader waits on this entry's resource: the downloader then holds the fetch to
+ * its pace for waiting readers (a trickle is abandoned and resumed). */
+static bool seg_reader_waits(void *user)
+{
+    const segment_fetch *f = user;
+    hls_session *s = f->s;
+    platform_mutex_lock(&s->lock);
+    const hls_slot *slot = &s->variants[f->variant].slots[f->entry];
+    bool waits = s->waiting && s->waiting == slot->storage;
+    platform_mutex_unlock(&s->lock);
+    return waits;
 }
 
 static kth_status seg_on_write(void *user, uint64_t offset, const void *data, size_t n)
@@ -406,6 +443,9 @@ static kth_status start_fetch(hls_session *s, size_t variant, size_t entry, bool
     f->variant = variant;
     f->entry = entry;
     f->res = slot->res;
+    f->kind = e.kind == HLS_ENTRY_INIT                 ? HLS_BODY_INIT
+              : m->segments[e.segment].map != HLS_NONE ? HLS_BODY_FRAGMENT
+                                                       : HLS_BODY_SEGMENT;
     f->has_range = range.present;
     f->range_start = range.present ? range.offset : 0;
     if (key_index != HLS_NONE) {
@@ -458,6 +498,8 @@ static kth_status start_fetch(hls_session *s, size_t variant, size_t entry, bool
     spec.priority = urgent ? NET_FETCH_HIGH : NET_FETCH_LOW;
     spec.cancel = token;
     spec.on_response = seg_on_response;
+    spec.validate = seg_validate;
+    spec.reader_waits = seg_reader_waits;
     spec.write = seg_on_write;
     spec.complete = seg_on_complete;
     spec.user = f;
@@ -697,6 +739,16 @@ static size_t first_missing_after(hls_session *s, size_t variant, size_t segment
     return count;
 }
 
+/* The bytes a segment of `duration` seconds holds at the bandwidth the playlist gives rung
+ * `level` (the average when known); 0 when it gives none. Lock held. */
+static uint64_t planned_bytes(const hls_session *s, size_t level, double duration)
+{
+    const abr_variant *rung = &s->abr_ladder[level];
+    double bps =
+        (double)(rung->average_bandwidth_bps ? rung->average_bandwidth_bps : rung->bandwidth_bps);
+    return bps > 0 && duration > 0 ? (uint64_t)(bps * duration / 8.0) : 0;
+}
+
 /* Judges the fetch of entry `entry` (period `period`, variant `variant`), the first entry the
  * reader lacks; `before_s` is the media the reader has before it, `reader_within` the reader's
  * offset in it when the reader is in it (else 0). Rescues it when it is stalled or too slow and
@@ -719,21 +771,24 @@ static rescue_result check_rescue(hls_session *s, poll_state *ps, size_t period,
     int64_t now = ps->now_ns;
     double since_progress =
         (double)(now - (f->progress_ns ? f->progress_ns : f->started_ns)) * 1e-9;
+    /* The body's length; without one (no Content-Length, no byte range), what the variant's
+     * bandwidth says the segment holds, so a trickle is judged all the same. */
+    uint64_t expected = f->has_expected ? f->expected : planned_bytes(s, level, duration);
     /* The media the reader has before the bytes this fetch has not delivered yet. */
     double have = before_s;
-    if (f->has_expected && f->expected > 0) {
-        uint64_t got = f->received < f->expected ? f->received : f->expected;
+    if (expected > 0) {
+        uint64_t got = f->received < expected ? f->received : expected;
         if (got > reader_within)
-            have += duration * (double)(got - reader_within) / (double)f->expected;
+            have += duration * (double)(got - reader_within) / (double)expected;
     }
     bool stalled = since_progress >= stall_after && have < duration;
     /* The body's pace since its first byte (its wait for the first byte is behind it), and the
      * seconds to its end at that pace; judged once it has run for a while. */
     double body_s = f->first_byte_ns ? (double)(now - f->first_byte_ns) * 1e-9 : 0;
     double rate = 0, eta = INFINITY;
-    if (f->has_expected && f->received < f->expected && body_s >= stall_after / 2) {
+    if (f->received < expected && body_s >= stall_after / 2) {
         rate = (double)f->received / body_s;
-        eta = (double)(f->expected - f->received) / rate;
+        eta = (double)(expected - f->received) / rate;
     }
     bool slow = !stalled && eta > have && isfinite(eta);
     if (!stalled && !slow) {

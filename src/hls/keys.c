@@ -228,6 +228,7 @@ kth_status hls_keys_fetch(hls_session *s, hls_key_state *k, net_batch *batch)
     spec.method = NET_GET;
     spec.headers = hook->headers ? hook->headers(hook->user, k->uri) : NULL;
     spec.priority = NET_FETCH_HIGH;
+    spec.accept_gzip = true; /* a whole body: a server that compresses it is decoded */
     spec.cancel = net_peer_cancel_token(s->peer);
     spec.on_response = key_on_response;
     spec.validate = net_validate_not_html;

@@ -70,6 +70,7 @@ kth_status net_command_new(kth_downloader *d, net_peer *peer, const net_fetch_sp
     cmd->accept_gzip = spec->accept_gzip;
     cmd->on_response = spec->on_response;
     cmd->validate = spec->validate;
+    cmd->reader_waits = spec->reader_waits;
     cmd->write = spec->write;
     cmd->complete = spec->complete;
     cmd->user = spec->user;

@@ -26,6 +26,7 @@
 #define DEFAULT_MAX_REDIRECTS      10
 #define DEFAULT_CONNECT_MS         10000
 #define DEFAULT_STALL_MS           20000
+#define DEFAULT_WAITING_MIN_RATE   2000
 #define DEFAULT_RETRIES            4
 #define DEFAULT_RETRY_BASE_MS      250
 #define DEFAULT_RETRY_CAP_MS       8000
@@ -56,6 +57,7 @@ void kth_downloader_options_init(kth_downloader_options *o)
     o->connect_timeout_ms = DEFAULT_CONNECT_MS;
     o->stall_timeout_ms = DEFAULT_STALL_MS;
     o->stall_min_bytes_per_second = 1;
+    o->waiting_min_bytes_per_second = DEFAULT_WAITING_MIN_RATE;
     o->max_retries = DEFAULT_RETRIES;
     o->retry_base_ms = DEFAULT_RETRY_BASE_MS;
     o->retry_cap_ms = DEFAULT_RETRY_CAP_MS;
@@ -110,6 +112,13 @@ void net_destroy(kth_downloader *d)
     free(d);
 }
 
+/* The bytes a rate (per second) gives over a window of ms milliseconds; at least 1. */
+static uint64_t window_bytes(uint64_t rate, int64_t ms)
+{
+    uint64_t window = rate > UINT64_MAX / (uint64_t)ms ? UINT64_MAX : rate * (uint64_t)ms / 1000;
+    return window ? window : 1;
+}
+
 static kth_status apply_options(kth_downloader *d, const kth_downloader_options *o, char *err,
                                 size_t errlen)
 {
@@ -133,10 +142,12 @@ static kth_status apply_options(kth_downloader *d, const kth_downloader_options 
     if (stall_ms > INT64_MAX / 1000000)
         stall_ms = INT64_MAX / 1000000;
     d->stall_ns = stall_ms * 1000000;
-    uint64_t rate = o->stall_min_bytes_per_second ? o->stall_min_bytes_per_second : 1;
-    uint64_t window =
-        rate > UINT64_MAX / (uint64_t)stall_ms ? UINT64_MAX : rate * (uint64_t)stall_ms / 1000;
-    d->stall_window_bytes = window ? window : 1;
+    d->stall_window_bytes =
+        window_bytes(o->stall_min_bytes_per_second ? o->stall_min_bytes_per_second : 1, stall_ms);
+    d->waiting_window_bytes =
+        window_bytes(o->waiting_min_bytes_per_second ? o->waiting_min_bytes_per_second
+                                                     : DEFAULT_WAITING_MIN_RATE,
+                     stall_ms);
     int64_t base = o->retry_base_ms ? o->retry_base_ms : DEFAULT_RETRY_BASE_MS;
     int64_t cap = o->retry_cap_ms ? o->retry_cap_ms : DEFAULT_RETRY_CAP_MS;
     if (base > INT64_MAX / 4000000 || cap > INT64_MAX / 4000000) {

@@ -109,7 +109,9 @@ typedef struct net_fetch_spec {
     const char *const *headers; /* extra header lines, NULL-terminated; NULL: none */
     int priority;               /* NET_FETCH_HIGH or NET_FETCH_LOW */
     bool accept_gzip; /* send Accept-Encoding: gzip and decode (playlists); ranged media should
-                         leave it off so offsets are those of the resource */
+                         leave it off so offsets are those of the resource. Without it, a body
+                         sent with a Content-Encoding anyway fails the command (KTH_ERR_FORMAT,
+                         not retried) before a byte of it reaches the writer */
     platform_cancel *cancel;     /* optional: cancelling it cancels the command (a reference is
                                     taken). A peer's commands are also cancelled with the peer's
                                     token (net_peer_cancel_token): make it a child of that. A
@@ -117,8 +119,13 @@ typedef struct net_fetch_spec {
                                     completes KTH_OK all the same. */
     net_response_fn on_response; /* optional */
     net_validate_fn validate;    /* optional, e.g. net_validate_not_html */
-    net_write_fn write;          /* optional: without it the body is discarded */
-    net_complete_fn complete;    /* optional, but then nobody learns the outcome */
+    /* Optional: true while a reader is blocked waiting for this command's bytes. The loop asks
+     * when the transfer runs below waiting_min_bytes_per_second (see kithara/downloader.h) and
+     * abandons and resumes it when the answer is yes. Downloader thread, no lock held: it must
+     * be quick and must not block. */
+    bool (*reader_waits)(void *user);
+    net_write_fn write;       /* optional: without it the body is discarded */
+    net_complete_fn complete; /* optional, but then nobody learns the outcome */
     void *user;
 } net_fetch_spec;
 
@@ -219,6 +226,10 @@ void net_downloader_remove_listener(kth_downloader *d, net_listener *listener);
  * KTH_ERR_FORMAT. For playlists and keys. */
 kth_status net_validate_not_html(void *user, const net_response *resp, const void *prefix, size_t n,
                                  char *msg, size_t msglen);
+
+/* True when the first bytes of a body start like an HTML page (after an optional UTF-8 byte order
+ * mark and white space: a doctype, <html>, <head>, <body> or a comment). prefix may be NULL. */
+bool net_looks_like_html(const void *prefix, size_t n);
 
 /* Looks up header `name` (case-insensitive) in a raw header block and copies its value,
  * trimmed, into buf. False when absent or when it does not fit. */

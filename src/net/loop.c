@@ -280,22 +280,43 @@ static void drive_curl(kth_downloader *d)
 
 /* --- 7. stalls, peers, watchdog ------------------------------------------------------------ */
 
+/* The stall verdict on one attempt: why it must be abandoned (into why), or false. The window
+ * slides (net/pace.h), so a body that stops is caught when the stall timeout has passed since
+ * its last byte, and a slow one when the last window shows it too slow. */
+static bool stalled(kth_downloader *d, net_cmd *cmd, int64_t now, char *why, size_t size)
+{
+    net_pace *pace = &cmd->at.pace;
+    int64_t quiet = now - pace->last_byte_ns;
+    if (quiet >= d->stall_ns) {
+        snprintf(why, size, "stalled: no byte for %" PRId64 " ms", quiet / 1000000);
+        return true;
+    }
+    if (!net_pace_full(pace, now))
+        return false;
+    uint64_t bytes = net_pace_bytes(pace, now);
+    int64_t span_ms = net_pace_span_ns(pace, now) / 1000000;
+    if (bytes < d->stall_window_bytes) {
+        snprintf(why, size, "stalled: %" PRIu64 " bytes in the last %" PRId64 " ms", bytes,
+                 span_ms);
+        return true;
+    }
+    /* Asked last, and only of a transfer that is too slow for a waiting reader. */
+    if (bytes < d->waiting_window_bytes && cmd->reader_waits && cmd->reader_waits(cmd->user)) {
+        snprintf(why, size,
+                 "too slow for a waiting reader: %" PRIu64 " bytes in the last %" PRId64 " ms",
+                 bytes, span_ms);
+        return true;
+    }
+    return false;
+}
+
 static void check_stalls(kth_downloader *d, int64_t now)
 {
     for (net_cmd *cmd = d->running, *next; cmd; cmd = next) {
         next = cmd->at.next;
-        net_attempt *at = &cmd->at;
-        if (now - at->window_start_ns < d->stall_ns)
-            continue;
-        if (at->window_bytes < d->stall_window_bytes) {
-            char why[128];
-            snprintf(why, sizeof why, "stalled: %" PRIu64 " bytes in %" PRId64 " ms",
-                     at->window_bytes, (now - at->window_start_ns) / 1000000);
+        char why[160];
+        if (stalled(d, cmd, now, why, sizeof why))
             net_transfer_abort(cmd, KTH_ERR_TIMEOUT, true, why);
-        } else {
-            at->window_start_ns = now;
-            at->window_bytes = 0;
-        }
     }
 }
 
@@ -404,7 +425,7 @@ static int64_t compute_wait(kth_downloader *d, int64_t now, bool *has_retry, int
     if (*has_retry && ms_until(*next_retry, now) < wait)
         wait = ms_until(*next_retry, now);
     for (net_cmd *cmd = d->running; cmd; cmd = cmd->at.next) {
-        int64_t w = ms_until(cmd->at.window_start_ns + d->stall_ns, now);
+        int64_t w = ms_until(net_pace_next_check(&cmd->at.pace, now), now);
         if (w < wait)
             wait = w;
     }

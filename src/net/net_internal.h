@@ -27,6 +27,7 @@
 #define KTH_NET_INTERNAL_H
 
 #include "net/downloader.h"
+#include "net/pace.h"
 #include "net/schedule.h"
 #include "platform/sync.h"
 
@@ -99,10 +100,9 @@ typedef struct net_attempt {
     uint64_t received_at_start; /* cmd->received when the attempt began */
     uint64_t net_bytes;         /* body bytes received in this attempt */
     bool first_byte;
-    unsigned char h2c;       /* NET_H2C_ATTEMPT_* */
-    int64_t start_ns;        /* on d's clock */
-    int64_t window_start_ns; /* stall window */
-    uint64_t window_bytes;
+    unsigned char h2c;    /* NET_H2C_ATTEMPT_* */
+    int64_t start_ns;     /* on d's clock */
+    net_pace pace;        /* the bytes of the last stall window, for the stall verdicts */
     unsigned char *stage; /* accepted bytes not yet handed to the writer (NET_STAGE_BYTES) */
     size_t stage_len;
     struct net_cmd *prev, *next; /* d->running */
@@ -132,6 +132,7 @@ struct net_cmd {
     bool waker_added;
     net_response_fn on_response;
     net_validate_fn validate;
+    bool (*reader_waits)(void *user);
     net_write_fn write;
     net_complete_fn complete;
     void *user;
@@ -223,7 +224,8 @@ struct kth_downloader {
     struct curl_slist *global_headers;
     int64_t connect_timeout_ms, stall_ns, retry_base_ns, retry_cap_ns, retry_after_max_ms;
     int64_t watchdog_ns;
-    uint64_t stall_window_bytes;
+    uint64_t stall_window_bytes;   /* stall_min_bytes_per_second over the stall window */
+    uint64_t waiting_window_bytes; /* waiting_min_bytes_per_second over the stall window */
     kth_bus *bus;
 
     CURLM *multi;

@@ -9,7 +9,10 @@
  *     N bytes are skipped;
  *   - on a resumed attempt the ETag, Last-Modified and total length must be those of the first
  *     response, or the command fails with KTH_ERR_CHANGED: bytes of two versions are never
- *     spliced.
+ *     spliced;
+ *   - a Content-Encoding other than identity is decoded (by curl) only for a command that asked
+ *     for it (accept_gzip: a whole body); any other command fails with KTH_ERR_FORMAT, since
+ *     encoded bytes are neither the resource's bytes nor at its offsets.
  * Bytes past the wanted end are never delivered; a body that ends short of what it announced
  * is a transient failure that resumes. So no byte is lost or doubled.
  *
@@ -167,8 +170,17 @@ static bool process_response(net_cmd *cmd)
     fill_response(cmd, &s, &resp);
     const char *ce =
         header_or_null(at, "Content-Encoding", s.content_encoding, sizeof s.content_encoding);
-    bool encoded = cmd->accept_gzip && ce && strcasecmp(ce, "identity") != 0;
+    bool encoded = ce && ce[0] && strcasecmp(ce, "identity") != 0;
     const char *url = resp.url;
+    if (encoded && !cmd->accept_gzip) {
+        /* Nothing asked for it, so curl does not decode it: the encoded bytes are not the
+         * resource's, and their offsets and length are not its offsets and length. */
+        mark_abort(cmd, KTH_ERR_FORMAT, false,
+                   "%s: the server sent the body with Content-Encoding %s, which was not asked "
+                   "for; its bytes are not the media",
+                   url, ce);
+        return false;
+    }
     uint64_t pos = cmd->range_start + cmd->received;
     uint64_t body_start = 0;
     bool has_total = false;
@@ -387,8 +399,8 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *userdata)
         return 0;
     }
     at->net_bytes += n;
-    at->window_bytes += n;
     d->last_progress_ns = net_now(d);
+    net_pace_add(&at->pace, d->last_progress_ns, n);
     if (!at->first_byte) {
         at->first_byte = true;
         net_publish(d, KTH_EVENT_REQUEST_FIRST_BYTE, cmd, KTH_OK,
@@ -570,7 +582,7 @@ void net_transfer_start(net_cmd *cmd)
     net_h2c_started(cmd);
     int64_t now = net_now(d);
     at->start_ns = now;
-    at->window_start_ns = now;
+    net_pace_start(&at->pace, now, d->stall_ns);
     if (!cmd->attempts)
         cmd->first_start_ns = now;
     cmd->attempts++;

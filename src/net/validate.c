@@ -15,8 +15,11 @@
 #include <string.h>
 #include <strings.h>
 
-static bool starts_like_html(const unsigned char *p, size_t n)
+bool net_looks_like_html(const void *prefix, size_t n)
 {
+    const unsigned char *p = prefix;
+    if (!p)
+        return false;
     size_t i = 0;
     if (n >= 3 && p[0] == 0xEF && p[1] == 0xBB && p[2] == 0xBF)
         i = 3; /* UTF-8 byte order mark */
@@ -38,7 +41,7 @@ kth_status net_validate_not_html(void *user, const net_response *resp, const voi
     const char *ct = resp ? resp->content_type : NULL;
     bool html_type = ct && (strncasecmp(ct, "text/html", 9) == 0 ||
                             strncasecmp(ct, "application/xhtml", 17) == 0);
-    if (html_type || (prefix && starts_like_html(prefix, n))) {
+    if (html_type || net_looks_like_html(prefix, n)) {
         if (msg && msglen)
             snprintf(msg, msglen, "got an HTML page (Content-Type %s) instead of the expected data",
                      ct ? ct : "none");

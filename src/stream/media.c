@@ -4,8 +4,13 @@
  *
  * Everything here reads untrusted bytes: every read is bounds-checked against `len`, and a
  * header that does not make sense is treated as "not this format", never trusted.
+ *
+ * Two ways of looking at first bytes: kth_media_probe is lenient (a file may have junk before
+ * its first frame), media_start_plausible is strict (a segment must begin with its container).
  */
 #include <kithara/media.h>
+
+#include "stream/media_start.h"
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -410,7 +415,8 @@ static bool is_mpeg_ts(const uint8_t *p, size_t len)
 
 static bool is_iso_bmff(const uint8_t *p, size_t len)
 {
-    static const char *const boxes[] = {"ftyp", "styp", "moof", "moov", "sidx", "emsg", "free"};
+    static const char *const boxes[] = {"ftyp", "styp", "moof", "moov",
+                                        "sidx", "emsg", "prft", "free"};
     if (len < 8)
         return false;
     uint32_t size = be32(p);
@@ -707,4 +713,89 @@ kth_status kth_media_probe(const uint8_t *bytes, size_t len, kth_media_info *inf
         }
     }
     return KTH_ERR_FORMAT;
+}
+
+/* ---- strict start check (stream/media_start.h) ---- */
+
+/* An ISO BMFF box of a sane size and a type a file or a fragment begins with. */
+static bool bmff_box_at_start(const uint8_t *p, size_t len)
+{
+    static const char *const types[] = {"ftyp", "styp", "moov", "moof", "sidx",
+                                        "emsg", "prft", "free", "skip"};
+    if (len < 8)
+        return false;
+    uint32_t size = be32(p);
+    if (size == 1) {
+        if (len < 16 || ((uint64_t)be32(p + 8) << 32 | be32(p + 12)) < 16)
+            return false;
+    } else if (size < 8) {
+        return false;
+    }
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        if (memcmp(p + 4, types[i], 4) == 0)
+            return true;
+    }
+    return false;
+}
+
+static bool ts_packets_at_start(const uint8_t *p, size_t len)
+{
+    if (len < 188)
+        return false;
+    for (size_t off = 0; off < len; off += 188) {
+        if (p[off] != 0x47)
+            return false;
+    }
+    return true;
+}
+
+static bool ac3_sync(const uint8_t *p, size_t len)
+{
+    return len >= 2 && p[0] == 0x0B && p[1] == 0x77;
+}
+
+static kth_container frames_at_start(const uint8_t *p, size_t len)
+{
+    if (frames_at(p, len, adts_frame))
+        return KTH_CONTAINER_ADTS;
+    if (frames_at(p, len, mpeg_frame))
+        return KTH_CONTAINER_MPEG_AUDIO;
+    return KTH_CONTAINER_UNKNOWN;
+}
+
+bool media_start_plausible(const uint8_t *p, size_t len, kth_container *container)
+{
+    kth_container c = KTH_CONTAINER_UNKNOWN;
+    bool ok = false;
+    size_t tag = p ? id3_length(p, len) : 0;
+    if (!p || len == 0) {
+        ok = false;
+    } else if (len >= 4 && memcmp(p, "fLaC", 4) == 0) {
+        c = KTH_CONTAINER_FLAC;
+        ok = true;
+    } else if (bmff_box_at_start(p, len)) {
+        c = KTH_CONTAINER_FMP4;
+        ok = true;
+    } else if (p[0] == 0x47) {
+        c = KTH_CONTAINER_MPEG_TS;
+        ok = ts_packets_at_start(p, len);
+    } else if (ac3_sync(p, len)) {
+        ok = true;
+    } else if (tag > 0) {
+        /* Packed audio and MP3 files begin with a tag; what follows it must be audio too, when
+         * there is enough of it to tell. */
+        size_t rest = tag < len ? len - tag : 0;
+        if (rest < 7) {
+            ok = true;
+        } else {
+            c = frames_at_start(p + tag, rest);
+            ok = c != KTH_CONTAINER_UNKNOWN || ac3_sync(p + tag, rest);
+        }
+    } else {
+        c = frames_at_start(p, len);
+        ok = c != KTH_CONTAINER_UNKNOWN;
+    }
+    if (container)
+        *container = ok ? c : KTH_CONTAINER_UNKNOWN;
+    return ok;
 }

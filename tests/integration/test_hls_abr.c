@@ -361,16 +361,21 @@ static void test_bandwidth_cap_holds_automatic_choice_below_it(void **state)
         free(p.data[i].data);
 }
 
-/* Segment 6 of the top variant stops after `sent` of its ~36000 bytes, for good, while the
- * reader plays at real time: the stream must go down at segment 6 before the reader gets
+/* Segment 6 of the top variant stops after `sent` of its ~36000 bytes, for good, or, with
+ * `trickle`, goes on after them with a byte every 100 ms (`chunked`: without a length), while
+ * the reader plays at real time: the stream must go down at segment 6 before the reader gets
  * there. */
-static void rescue_of_top_segment_6(struct hls_env *e, uint64_t sent)
+static void rescue_of_top_segment_6_from(struct hls_env *e, uint64_t sent, bool trickle,
+                                         bool chunked)
 {
     use_patient_downloader(e);
     kth_subscription *sub;
     assert_int_equal(kth_bus_subscribe(e->bus, 4096, &sub), KTH_OK);
     kts_add_fault(e->srv, "/abr/v256/seg6.ts",
-                  &(kts_fault){.kind = KTS_FAULT_STALL_AFTER, .bytes = sent});
+                  trickle ? &(kts_fault){.kind = KTS_FAULT_TRICKLE, .bytes = sent, .ms = 100}
+                          : &(kts_fault){.kind = KTS_FAULT_STALL_AFTER, .bytes = sent});
+    if (chunked)
+        kts_add_fault(e->srv, "/abr/v256/seg6.ts", &(kts_fault){.kind = KTS_FAULT_CHUNKED});
     kth_hls_options h;
     kth_hls_options_init(&h);
     h.initial_variant = 2;
@@ -426,6 +431,25 @@ static void rescue_of_top_segment_6(struct hls_env *e, uint64_t sent)
     assert_one_download_per_segment(e);
     free_played(&p);
     kth_subscription_free(sub);
+}
+
+static void rescue_of_top_segment_6(struct hls_env *e, uint64_t sent)
+{
+    rescue_of_top_segment_6_from(e, sent, false, false);
+}
+
+/* A third of the segment, then 10 bytes per second: progress all the time, at a pace that
+ * never ends the segment. */
+static void test_trickling_segment_is_rescued_before_the_reader_waits_for_it(void **state)
+{
+    rescue_of_top_segment_6_from(*state, 12000, true, false);
+}
+
+/* The same without a Content-Length: the pace is judged against what the variant's bandwidth
+ * says a segment holds. */
+static void test_trickling_segment_without_length_is_rescued(void **state)
+{
+    rescue_of_top_segment_6_from(*state, 12000, true, true);
 }
 
 static void test_slow_segment_is_rescued_before_the_reader_waits_for_it(void **state)
@@ -752,6 +776,11 @@ int main(void)
                                         hls_teardown),
         cmocka_unit_test_setup_teardown(test_bandwidth_cap_holds_automatic_choice_below_it,
                                         hls_setup, hls_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_trickling_segment_is_rescued_before_the_reader_waits_for_it, hls_setup,
+            hls_teardown),
+        cmocka_unit_test_setup_teardown(test_trickling_segment_without_length_is_rescued, hls_setup,
+                                        hls_teardown),
         cmocka_unit_test_setup_teardown(test_slow_segment_is_rescued_before_the_reader_waits_for_it,
                                         hls_setup, hls_teardown),
         cmocka_unit_test_setup_teardown(

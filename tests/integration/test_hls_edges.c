@@ -3,7 +3,8 @@
  * the end right after SEEK_END, variant switches between variants whose segment boundaries
  * differ (by whole seconds, or drifting by a millisecond per segment), offline playback of a
  * long variant (file descriptors stay bounded), EXT-X-GAP segments, and one segment URI at
- * several positions.
+ * several positions. Synthetic segments carry the MPEG-TS-framed pattern (a sync byte every
+ * 188 bytes), since a segment must begin like audio to be accepted.
  */
 #include "test_hls_support.h"
 
@@ -98,12 +99,12 @@ static void add_unaligned(struct hls_env *e)
     for (int i = 0; i < 6; i++) {
         char p[64];
         snprintf(p, sizeof p, "/u/a/seg%d.ts", i);
-        kts_add_synth(e->srv, p, A_SEG, (uint64_t)(1 + i), NULL);
+        kts_add_ts_synth(e->srv, p, A_SEG, (uint64_t)(1 + i), NULL);
     }
     for (int i = 0; i < b_count; i++) {
         char p[64];
         snprintf(p, sizeof p, "/u/b/seg%d.ts", i);
-        kts_add_synth(e->srv, p, B_SEG, (uint64_t)(101 + i), NULL);
+        kts_add_ts_synth(e->srv, p, B_SEG, (uint64_t)(101 + i), NULL);
     }
 }
 
@@ -126,9 +127,9 @@ static void test_unaligned_manual_switch_keeps_reader_segment(void **state)
     kth_stream *s = open_short(e, "/u/master.m3u8", NULL, 0, 0, 5000);
     uint8_t buf[A_SEG];
     read_n(s, buf, A_SEG); /* segment 0 of a */
-    assert_int_equal(kts_synth_check(1, 0, buf, A_SEG), A_SEG);
+    assert_int_equal(kts_ts_synth_check(1, 0, buf, A_SEG), A_SEG);
     read_n(s, buf, 100); /* the start of segment 1 of a */
-    assert_int_equal(kts_synth_check(2, 0, buf, 100), 100);
+    assert_int_equal(kts_ts_synth_check(2, 0, buf, 100), 100);
     kth_hls_variant_info info;
     for (int i = 0; i < 2000; i++) {
         kth_stream_variant_info(s, 1, &info);
@@ -146,7 +147,7 @@ static void test_unaligned_manual_switch_keeps_reader_segment(void **state)
         fail_msg("a fence in the middle of the segment the reader was reading");
     }
     assert_true(n > 0);
-    assert_int_equal(kts_synth_check(2, 100, buf, (size_t)n), (size_t)n);
+    assert_int_equal(kts_ts_synth_check(2, 100, buf, (size_t)n), (size_t)n);
     kth_stream_close(s);
 }
 
@@ -219,8 +220,8 @@ static void test_gap_segment_not_fetched(void **state)
                      "#EXT-X-GAP\n#EXTINF:2.0,\nmissing.ts\n"
                      "#EXTINF:2.0,\nseg2.ts\n#EXT-X-ENDLIST\n";
     kts_add_body(e->srv, "/g/index.m3u8", pl, strlen(pl), NULL);
-    kts_add_synth(e->srv, "/g/seg0.ts", 5000, 1, NULL);
-    kts_add_synth(e->srv, "/g/seg2.ts", 5000, 3, NULL);
+    kts_add_ts_synth(e->srv, "/g/seg0.ts", 5000, 1, NULL);
+    kts_add_ts_synth(e->srv, "/g/seg2.ts", 5000, 3, NULL);
     kth_stream *s = open_short(e, "/g/index.m3u8", NULL, -1, 0, 4000);
     uint8_t buf[12000];
     size_t have = 0;
@@ -234,8 +235,8 @@ static void test_gap_segment_not_fetched(void **state)
     }
     assert_int_equal(n, 0);
     assert_int_equal(have, 10000);
-    assert_int_equal(kts_synth_check(1, 0, buf, 5000), 5000);
-    assert_int_equal(kts_synth_check(3, 0, buf + 5000, 5000), 5000);
+    assert_int_equal(kts_ts_synth_check(1, 0, buf, 5000), 5000);
+    assert_int_equal(kts_ts_synth_check(3, 0, buf + 5000, 5000), 5000);
     assert_int_equal(kts_request_count(e->srv, "/g/missing.ts", "GET"), 0);
     kth_stream_close(s);
 }
@@ -249,9 +250,9 @@ static void test_repeated_segment_uri(void **state)
                      "#EXTINF:2.0,\nseg0.ts\n#EXTINF:2.0,\nsilence.ts\n#EXTINF:2.0,\nsilence.ts\n"
                      "#EXTINF:2.0,\nsilence.ts\n#EXTINF:2.0,\nseg4.ts\n#EXT-X-ENDLIST\n";
     kts_add_body(e->srv, "/r/index.m3u8", pl, strlen(pl), NULL);
-    kts_add_synth(e->srv, "/r/seg0.ts", 4000, 1, NULL);
-    kts_add_synth(e->srv, "/r/silence.ts", 300000, 2, NULL);
-    kts_add_synth(e->srv, "/r/seg4.ts", 4000, 5, NULL);
+    kts_add_ts_synth(e->srv, "/r/seg0.ts", 4000, 1, NULL);
+    kts_add_ts_synth(e->srv, "/r/silence.ts", 300000, 2, NULL);
+    kts_add_ts_synth(e->srv, "/r/seg4.ts", 4000, 5, NULL);
     kts_add_fault(e->srv, "/r/silence.ts", &(kts_fault){.kind = KTS_FAULT_RATE, .bytes = 2000000});
     kth_stream *s = open_short(e, "/r/index.m3u8", NULL, -1, 0, 8000);
     static uint8_t buf[1000000];

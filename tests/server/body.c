@@ -6,6 +6,9 @@
  * size and modification time; a pattern's size and seed; a memory body's registration version
  * and a hash of its bytes. So the same bytes keep their ETag and changed bytes get a new one.
  * A file path is served only if none of its segments is ".." and it names a regular file.
+ *
+ * A gzip-encoded copy of a body (the GZIP fault) is made of stored deflate blocks: no
+ * compression, but a real gzip stream with its CRC-32 and length, which any decoder reads.
  */
 #include "ts_internal.h"
 
@@ -131,6 +134,100 @@ ts_body *ts_body_new_synth(uint64_t size, uint64_t seed, const char *content_typ
     }
     b->seed = seed;
     snprintf(b->etag, sizeof b->etag, "\"s%" PRIx64 "-%" PRIx64 "\"", size, seed);
+    return b;
+}
+
+void ts_body_frame_ts(ts_body *body)
+{
+    body->ts_framed = true;
+    body->etag[1] = 't'; /* "s<size>-<seed>" becomes "t<size>-<seed>": other bytes, other ETag */
+}
+
+/* ---- gzip ------------------------------------------------------------------------------- */
+
+#define GZIP_MAX_CONTENT ((uint64_t)64 << 20)
+#define STORED_BLOCK_MAX 65535u
+
+static uint32_t crc_table[256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+static void crc_table_init(void)
+{
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++) {
+            c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        }
+        crc_table[i] = c;
+    }
+}
+
+/* The CRC-32 of gzip (ISO 3309, reflected, polynomial 0xEDB88320). */
+static uint32_t crc32_of(const unsigned char *p, size_t n)
+{
+    uint32_t crc = 0xFFFFFFFFu;
+
+    pthread_once(&crc_once, crc_table_init);
+    for (size_t i = 0; i < n; i++) {
+        crc = crc_table[(crc ^ p[i]) & 0xFF] ^ (crc >> 8);
+    }
+    return ~crc;
+}
+
+static unsigned char *put_le32(unsigned char *p, uint32_t v)
+{
+    for (int k = 0; k < 4; k++) {
+        *p++ = (unsigned char)(v >> (8 * k));
+    }
+    return p;
+}
+
+ts_body *ts_body_new_gzip(const ts_body *src)
+{
+    static const unsigned char header[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff};
+    size_t len = (size_t)src->size;
+    size_t blocks = len / STORED_BLOCK_MAX + 1;
+    unsigned char *content;
+    unsigned char *out;
+    unsigned char *p;
+    ts_body *b;
+
+    if (src->size > GZIP_MAX_CONTENT) {
+        return NULL;
+    }
+    content = malloc(len > 0 ? len : 1);
+    out = malloc(sizeof header + blocks * 5 + len + 8);
+    if (content == NULL || out == NULL || !ts_body_read(src, 0, content, len)) {
+        free(content);
+        free(out);
+        return NULL;
+    }
+    memcpy(out, header, sizeof header);
+    p = out + sizeof header;
+    for (size_t done = 0, i = 0; i < blocks; i++) {
+        size_t n = len - done < STORED_BLOCK_MAX ? len - done : STORED_BLOCK_MAX;
+        *p++ = i + 1 == blocks ? 1 : 0; /* BFINAL, BTYPE 00 (stored), then byte-aligned */
+        *p++ = (unsigned char)(n & 0xFF);
+        *p++ = (unsigned char)(n >> 8);
+        *p++ = (unsigned char)(~n & 0xFF);
+        *p++ = (unsigned char)((~n >> 8) & 0xFF);
+        memcpy(p, content + done, n);
+        p += n;
+        done += n;
+    }
+    p = put_le32(p, crc32_of(content, len));
+    p = put_le32(p, (uint32_t)len);
+    b = body_alloc(TS_BODY_MEMORY, (uint64_t)(p - out), src->content_type, NULL, 0);
+    if (b == NULL) {
+        free(content);
+        free(out);
+        return NULL;
+    }
+    free(content);
+    b->data = out;
+    snprintf(b->last_modified, sizeof b->last_modified, "%s", src->last_modified);
+    /* The encoded representation is another one than the content: its own strong ETag. */
+    snprintf(b->etag, sizeof b->etag, "\"gz-%.*s\"", (int)(strlen(src->etag) - 2), src->etag + 1);
     return b;
 }
 
@@ -269,7 +366,11 @@ bool ts_body_read(const ts_body *body, uint64_t offset, void *buf, size_t n)
         memcpy(out, body->data + offset, n);
         return true;
     case TS_BODY_SYNTH:
-        kts_synth_fill(body->seed, offset, out, n);
+        if (body->ts_framed) {
+            kts_ts_synth_fill(body->seed, offset, out, n);
+        } else {
+            kts_synth_fill(body->seed, offset, out, n);
+        }
         return true;
     case TS_BODY_FILE:
         while (n > 0) {

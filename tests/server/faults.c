@@ -99,6 +99,8 @@ static bool fault_check(const kts_fault *f)
     case KTS_FAULT_GATE:
     case KTS_FAULT_IGNORE_RANGE:
     case KTS_FAULT_CHUNKED:
+    case KTS_FAULT_GZIP:
+    case KTS_FAULT_TRICKLE:
         return true;
     case KTS_FAULT_RATE:
         return f->bytes > 0;
@@ -338,6 +340,14 @@ static int plan_apply(ts_plan *plan, const ts_fault *f, bool redirected)
         break;
     case KTS_FAULT_CHUNKED:
         plan->chunked = true;
+        break;
+    case KTS_FAULT_GZIP:
+        plan->gzip = true;
+        break;
+    case KTS_FAULT_TRICKLE:
+        plan->trickle_set = true;
+        plan->trickle_after = f->f.bytes;
+        plan->trickle_ms = f->f.ms != 0 ? f->f.ms : 1000;
         break;
     }
     return failed ? KTH_ERR_NO_MEMORY : KTH_OK;

@@ -1,7 +1,8 @@
 /*
  * respond.c — what a request gets back: the plan of faults carried out in order (gate, latency,
- * redirect, status, HTML page), the body chosen and cut to the requested range, and the body
- * reader that paces, stalls and cuts the bytes as the plan says.
+ * redirect, status, HTML page), the body chosen (changed or gzip-encoded when the plan says so)
+ * and cut to the requested range, and the body reader that paces, stalls and cuts the bytes as
+ * the plan says.
  *
  * Everything here runs on the request's own connection thread (thread-per-connection mode), so
  * blocking is allowed; every block is an interruptible wait that ends when the server stops.
@@ -72,6 +73,28 @@ static bool pace(ts_request *req, uint64_t end)
     return running;
 }
 
+/* Past the trickle point: one byte per trickle_ms. Returns the bytes allowed now (1, after the
+ * wait; or up to the trickle point), false when stopping. */
+static bool trickle(ts_request *req, uint64_t pos, uint64_t *n)
+{
+    kts_server *srv = req->srv;
+    const ts_plan *plan = &req->plan;
+    bool running = true;
+
+    if (pos < plan->trickle_after) {
+        *n = min_u64(*n, plan->trickle_after - pos);
+        return true;
+    }
+    *n = min_u64(*n, 1);
+    if (req->trickle_last_ns != 0) {
+        pthread_mutex_lock(&srv->lock);
+        running = ts_sleep_until(srv, req->trickle_last_ns + (int64_t)plan->trickle_ms * 1000000);
+        pthread_mutex_unlock(&srv->lock);
+    }
+    req->trickle_last_ns = ts_now_ns();
+    return running;
+}
+
 static ssize_t read_body(void *cls, uint64_t pos, char *buf, size_t max)
 {
     ts_request *req = cls;
@@ -102,6 +125,9 @@ static ssize_t read_body(void *cls, uint64_t pos, char *buf, size_t max)
     }
     if (plan->stall_set && !req->stalled) {
         n = min_u64(n, plan->stall_after - pos);
+    }
+    if (plan->trickle_set && !trickle(req, pos, &n)) {
+        return MHD_CONTENT_READER_END_WITH_ERROR;
     }
     if (plan->rate > 0) {
         /* Steps of about 20 ms worth of bytes keep the flow smooth. */
@@ -284,9 +310,16 @@ static int find_body(ts_request *req, struct MHD_Connection *conn, const char *u
         if (seed_arg != NULL && (*seed_arg == '\0' || *end != '\0')) {
             return 400;
         }
+        const char *framing = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "framing");
+        if (framing != NULL && strcmp(framing, "ts") != 0) {
+            return 400;
+        }
         orig = ts_body_new_synth(size, seed, NULL, url, srv->epoch);
         if (orig == NULL) {
             return 500;
+        }
+        if (framing != NULL) {
+            ts_body_frame_ts(orig);
         }
     }
     if (orig == NULL) {
@@ -317,6 +350,22 @@ static int find_body(ts_request *req, struct MHD_Connection *conn, const char *u
     return req->body != NULL ? 0 : 500;
 }
 
+/* Replaces the request's body by its gzip encoding. Returns 0 or the HTTP status to answer. */
+static int encode_body(ts_request *req)
+{
+    kts_server *srv = req->srv;
+    ts_body *encoded = ts_body_new_gzip(req->body);
+
+    if (encoded == NULL) {
+        return 500;
+    }
+    pthread_mutex_lock(&srv->lock);
+    ts_body_unref_locked(req->body);
+    req->body = encoded;
+    pthread_mutex_unlock(&srv->lock);
+    return 0;
+}
+
 static enum MHD_Result serve_body(ts_request *req, struct MHD_Connection *conn, const char *url)
 {
     const ts_plan *plan = &req->plan;
@@ -328,6 +377,9 @@ static enum MHD_Result serve_body(ts_request *req, struct MHD_Connection *conn, 
     const ts_body *body;
     struct MHD_Response *resp;
 
+    if (status == 0 && plan->gzip) {
+        status = encode_body(req);
+    }
     if (status != 0) {
         return queue_status_text(req, conn, status, NULL, 0);
     }
@@ -392,6 +444,7 @@ static enum MHD_Result serve_body(ts_request *req, struct MHD_Connection *conn, 
             {"Last-Modified", body->last_modified},
             {"Accept-Ranges", plan->ignore_range ? NULL : "bytes"},
             {"Content-Range", content_range[0] != '\0' ? content_range : NULL},
+            {"Content-Encoding", plan->gzip ? "gzip" : NULL},
         };
         return queue(req, conn, resp, status, headers, sizeof headers / sizeof headers[0]);
     }

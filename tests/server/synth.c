@@ -7,6 +7,9 @@
  * without holding the body. Neighbouring 8-byte blocks are unrelated, so a byte delivered at the
  * wrong offset, twice, or not at all shows up as a mismatch. The word's bytes are taken by
  * shifts, not by memory layout, so the pattern is the same on every host.
+ *
+ * The MPEG-TS-framed pattern is the same with the byte at every multiple of 188 replaced by the
+ * sync byte 0x47, for segments that must look like a transport stream to a client that checks.
  */
 #include "testserver.h"
 
@@ -67,6 +70,40 @@ size_t kts_synth_check(uint64_t seed, uint64_t offset, const void *buf, size_t n
                 if (expect[k] != in[done + k]) {
                     return done + k;
                 }
+            }
+        }
+        done += step;
+    }
+    return n;
+}
+
+/* ---- the MPEG-TS-framed pattern ------------------------------------------------------------ */
+
+#define TS_PACKET 188
+
+void kts_ts_synth_fill(uint64_t seed, uint64_t offset, void *buf, size_t n)
+{
+    unsigned char *out = buf;
+    uint64_t first = (offset + TS_PACKET - 1) / TS_PACKET * TS_PACKET;
+
+    kts_synth_fill(seed, offset, buf, n);
+    for (uint64_t at = first; at - offset < n; at += TS_PACKET) {
+        out[at - offset] = 0x47;
+    }
+}
+
+size_t kts_ts_synth_check(uint64_t seed, uint64_t offset, const void *buf, size_t n)
+{
+    const unsigned char *in = buf;
+    unsigned char expect[4096];
+    size_t done = 0;
+
+    while (done < n) {
+        size_t step = n - done < sizeof expect ? n - done : sizeof expect;
+        kts_ts_synth_fill(seed, offset + done, expect, step);
+        for (size_t k = 0; k < step; k++) {
+            if (expect[k] != in[done + k]) {
+                return done + k;
             }
         }
         done += step;

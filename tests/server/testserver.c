@@ -108,8 +108,8 @@ int kts_add_body(kts_server *srv, const char *path, const void *data, size_t len
     return rc;
 }
 
-int kts_add_synth(kts_server *srv, const char *path, uint64_t size, uint64_t seed,
-                  const char *content_type)
+static int add_synth(kts_server *srv, const char *path, uint64_t size, uint64_t seed,
+                     const char *content_type, bool ts_framed)
 {
     ts_body *body;
     int rc;
@@ -121,12 +121,27 @@ int kts_add_synth(kts_server *srv, const char *path, uint64_t size, uint64_t see
     srv->body_version++;
     body =
         ts_body_new_synth(size, seed, content_type, path, srv->epoch + (time_t)srv->body_version);
+    if (body != NULL && ts_framed) {
+        ts_body_frame_ts(body);
+    }
     rc = body != NULL ? register_body(srv, path, body) : KTH_ERR_NO_MEMORY;
     if (rc != KTH_OK) {
         ts_body_destroy(body);
     }
     pthread_mutex_unlock(&srv->lock);
     return rc;
+}
+
+int kts_add_synth(kts_server *srv, const char *path, uint64_t size, uint64_t seed,
+                  const char *content_type)
+{
+    return add_synth(srv, path, size, seed, content_type, false);
+}
+
+int kts_add_ts_synth(kts_server *srv, const char *path, uint64_t size, uint64_t seed,
+                     const char *content_type)
+{
+    return add_synth(srv, path, size, seed, content_type, true);
 }
 
 int kts_remove_body(kts_server *srv, const char *path)

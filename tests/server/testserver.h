@@ -9,7 +9,9 @@
  *   - synthetic bodies: a deterministic byte pattern of any size, computed on the fly, so a
  *     256 MiB body costs no memory and a test can check received bytes with kts_synth_check()
  *     without holding the body. GET /synth/<size>[k|m|g][.<ext>][?seed=N] serves one without
- *     registering anything (k, m, g are binary multiples: 64k is 65536 bytes).
+ *     registering anything (k, m, g are binary multiples: 64k is 65536 bytes); a query argument
+ *     framing=ts (e.g. ?seed=3&framing=ts) serves the MPEG-TS-framed pattern instead
+ *     (kts_add_ts_synth).
  *
  * Lookup order for a path: registered bodies, then /synth/..., then the document root.
  *
@@ -104,6 +106,12 @@ int kts_add_body(kts_server *srv, const char *path, const void *data, size_t len
 int kts_add_synth(kts_server *srv, const char *path, uint64_t size, uint64_t seed,
                   const char *content_type);
 
+/* Serves the MPEG-TS-framed pattern at path: the synthetic pattern of seed, except that every
+ * byte at an offset that is a multiple of 188 is the sync byte 0x47. A client that checks that a
+ * segment starts like a transport stream accepts it; kts_ts_synth_check() checks its bytes. */
+int kts_add_ts_synth(kts_server *srv, const char *path, uint64_t size, uint64_t seed,
+                     const char *content_type);
+
 /* Forgets a registered body. Returns KTH_ERR_NOT_FOUND if none is registered at path. */
 int kts_remove_body(kts_server *srv, const char *path);
 
@@ -117,6 +125,10 @@ void kts_synth_fill(uint64_t seed, uint64_t offset, void *buf, size_t n);
 /* Compares buf[0..n) with bytes offset..offset+n-1 of the pattern for seed. Returns n when all
  * match, otherwise the index in buf of the first byte that differs. */
 size_t kts_synth_check(uint64_t seed, uint64_t offset, const void *buf, size_t n);
+
+/* kts_synth_fill() and kts_synth_check() for the MPEG-TS-framed pattern (kts_add_ts_synth). */
+void kts_ts_synth_fill(uint64_t seed, uint64_t offset, void *buf, size_t n);
+size_t kts_ts_synth_check(uint64_t seed, uint64_t offset, const void *buf, size_t n);
 
 /* The Content-Type the server sends for a path with this extension (".m3u8" →
  * "application/vnd.apple.mpegurl"; unknown → "application/octet-stream"). Static string. */
@@ -168,6 +180,16 @@ typedef enum kts_fault_kind {
     KTS_FAULT_IGNORE_RANGE,
     /* Send the body with chunked transfer encoding and no Content-Length. */
     KTS_FAULT_CHUNKED,
+    /* Send the content gzip-encoded with Content-Encoding: gzip, whatever the request's
+     * Accept-Encoding says. The encoded bytes are the representation: Content-Length, ranges
+     * and the ETag (a different one) refer to them. The encoding uses stored deflate blocks: a
+     * valid gzip stream that every decoder reads, 18 bytes plus 5 per 64 KiB longer than the
+     * content. The content is read whole into memory (at most 64 MiB, else 500). */
+    KTS_FAULT_GZIP,
+    /* After `bytes` body bytes of the response at full speed, send one byte every `ms`
+     * milliseconds (0: 1000), for as long as the body lasts: a connection that is never quite
+     * stalled and never gets anywhere. */
+    KTS_FAULT_TRICKLE,
 } kts_fault_kind;
 
 /* One fault. Fill it with a designated initializer; fields a kind does not use are ignored:
@@ -178,15 +200,16 @@ typedef enum kts_fault_kind {
  * Several faults may apply to one request; faults of different kinds combine, and among faults
  * of the same kind the one added last wins (path-specific faults count as added after "*"
  * ones). Order of effects: gate, then latency, then redirect, status or HTML page, then the
- * body with its faults (changed content, wrong length, chunked, rate, stall, close). */
+ * body with its faults (changed content, gzip, wrong length, chunked, rate, trickle, stall,
+ * close). */
 typedef struct kts_fault {
     kts_fault_kind kind;
     /* The request numbers (per path, from 1) the fault applies to, inclusive. 0 in
      * first_request means from the first; 0 in last_request means without end. */
     unsigned first_request;
     unsigned last_request;
-    uint32_t ms;             /* LATENCY, STALL_AFTER */
-    uint64_t bytes;          /* RATE (bytes/s, > 0), CLOSE_AFTER, STALL_AFTER */
+    uint32_t ms;             /* LATENCY, STALL_AFTER, TRICKLE */
+    uint64_t bytes;          /* RATE (bytes/s, > 0), CLOSE_AFTER, STALL_AFTER, TRICKLE */
     int status;              /* STATUS (200..599) */
     const char *retry_after; /* STATUS: Retry-After value, copied; NULL for none */
     unsigned hops;           /* REDIRECT (>= 1) */

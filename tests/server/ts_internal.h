@@ -42,6 +42,7 @@ typedef struct ts_body {
     uint64_t size;
     unsigned char *data; /* MEMORY */
     uint64_t seed;       /* SYNTH */
+    bool ts_framed;      /* SYNTH: the MPEG-TS-framed pattern */
     int fd;              /* FILE */
     char etag[80];       /* with quotes */
     char last_modified[40];
@@ -52,6 +53,11 @@ ts_body *ts_body_new_memory(const void *data, size_t len, const char *content_ty
                             const char *path, uint64_t version, time_t modified);
 ts_body *ts_body_new_synth(uint64_t size, uint64_t seed, const char *content_type, const char *path,
                            time_t modified);
+/* Makes a new synthetic body serve the MPEG-TS-framed pattern (with an ETag of its own). */
+void ts_body_frame_ts(ts_body *body);
+/* The gzip encoding of src's bytes as a memory body with src's content type and date, and an
+ * ETag of its own. NULL when src is over 64 MiB, cannot be read, or memory runs out. */
+ts_body *ts_body_new_gzip(const ts_body *src);
 /* Opens doc_root + path. Returns NULL and sets *status (KTH_ERR_NOT_FOUND, KTH_ERR_NO_MEMORY). */
 ts_body *ts_body_open_file(const char *doc_root, const char *path, int *status);
 /* Parses "/synth/<size>[k|m|g][.ext]"; false when path is not of that form. */
@@ -122,6 +128,10 @@ typedef struct ts_plan {
     int64_t length_delta;
     bool ignore_range;
     bool chunked;
+    bool gzip;
+    bool trickle_set;
+    uint64_t trickle_after;
+    uint32_t trickle_ms;
 } ts_plan;
 
 /* ---- the path table and the server (testserver.c) --------------------------------------- */
@@ -248,6 +258,7 @@ typedef struct ts_request {
     bool streaming;     /* a body is being sent (not HEAD, not an error page) */
     bool stalled;       /* the stall has been served */
     int64_t rate_start_ns;
+    int64_t trickle_last_ns; /* when the trickle last sent a byte; 0: not yet */
 } ts_request;
 
 /* Drops a reference to req (lock held); frees it with its plan and body when it was the last. */

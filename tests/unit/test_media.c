@@ -13,6 +13,8 @@
 
 #include <kithara/media.h>
 
+#include "stream/media_start.h"
+
 static void test_rfc6381_identifiers(void **state)
 {
     (void)state;
@@ -265,6 +267,82 @@ static void test_unknown_and_truncated_input_is_not_trusted(void **state)
     }
 }
 
+/* The strict start check wants each container's signature at byte 0: segments and init
+ * sections of every kind pass, error pages, text and junk do not. */
+static void test_strict_start_check_accepts_containers_and_rejects_the_rest(void **state)
+{
+    (void)state;
+    kth_container c;
+    uint8_t ts[600] = {0};
+    for (size_t off = 0; off < sizeof ts; off += 188)
+        ts[off] = 0x47;
+    assert_true(media_start_plausible(ts, sizeof ts, &c));
+    assert_int_equal(c, KTH_CONTAINER_MPEG_TS);
+    ts[376] = 0x48; /* a sync byte missing */
+    assert_false(media_start_plausible(ts, sizeof ts, &c));
+    assert_false(media_start_plausible(ts, 100, &c)); /* less than a packet */
+
+    static const char *const boxes[] = {"ftyp", "styp", "moof", "moov", "sidx", "emsg", "prft"};
+    for (size_t i = 0; i < sizeof boxes / sizeof boxes[0]; i++) {
+        uint8_t box[16] = {0, 0, 0, 24};
+        memcpy(box + 4, boxes[i], 4);
+        assert_true(media_start_plausible(box, sizeof box, &c));
+        assert_int_equal(c, KTH_CONTAINER_FMP4);
+        box[3] = 4; /* a box smaller than its own header */
+        assert_false(media_start_plausible(box, sizeof box, &c));
+    }
+    uint8_t large[16] = {0, 0, 0, 1, 'm', 'o', 'o', 'f', 0, 0, 0, 0, 0, 0, 0, 8};
+    assert_false(media_start_plausible(large, sizeof large, &c)); /* 64-bit size below 16 */
+    large[15] = 200;
+    assert_true(media_start_plausible(large, sizeof large, &c));
+    uint8_t mdat[16] = {0, 0, 0, 16, 'm', 'd', 'a', 't'};
+    assert_false(media_start_plausible(mdat, sizeof mdat, &c));
+
+    uint8_t adts[300];
+    put_adts(adts, 150);
+    put_adts(adts + 150, 150);
+    assert_true(media_start_plausible(adts, sizeof adts, &c));
+    assert_int_equal(c, KTH_CONTAINER_ADTS);
+    uint8_t mp3[500] = {0xFF, 0xFB, 0x90, 0xC0};
+    memcpy(mp3 + 417, mp3, 4);
+    assert_true(media_start_plausible(mp3, sizeof mp3, &c));
+    assert_int_equal(c, KTH_CONTAINER_MPEG_AUDIO);
+    uint8_t late[500] = {0};
+    memcpy(late + 3, mp3, 4); /* lenient probing finds it; a segment must begin with it */
+    memcpy(late + 420, mp3, 4);
+    assert_int_equal(kth_container_detect(late, sizeof late), KTH_CONTAINER_MPEG_AUDIO);
+    assert_false(media_start_plausible(late, sizeof late, &c));
+
+    uint8_t packed[400] = {0};
+    memcpy(packed, "ID3\x04\x00\x00\x00\x00\x00\x14", 10); /* 20 bytes of tag body */
+    put_adts(packed + 30, 150);
+    put_adts(packed + 180, 150);
+    assert_true(media_start_plausible(packed, sizeof packed, &c));
+    assert_int_equal(c, KTH_CONTAINER_ADTS);
+    assert_true(media_start_plausible(packed, 20, &c)); /* the tag hides what follows */
+    assert_int_equal(c, KTH_CONTAINER_UNKNOWN);
+    memset(packed + 30, 'x', 300); /* a tag, then junk */
+    assert_false(media_start_plausible(packed, sizeof packed, &c));
+    assert_true(media_start_plausible((const uint8_t *)"fLaC\0\0\0\x22", 8, &c));
+    assert_true(media_start_plausible((const uint8_t *)"\x0b\x77\x01\x02", 4, &c));
+
+    const char *html = "<!DOCTYPE html>\n<html><head><title>Login</title></head></html>\n";
+    assert_false(media_start_plausible((const uint8_t *)html, strlen(html), &c));
+    assert_int_equal(c, KTH_CONTAINER_UNKNOWN);
+    const char *text = "Access denied\n";
+    assert_false(media_start_plausible((const uint8_t *)text, strlen(text), &c));
+    static const uint8_t junk[16] = {0x3a, 0x9f, 0x12, 0x00, 0x7e, 0x55, 0xc3, 0x01,
+                                     0x99, 0x42, 0x10, 0xee, 0x08, 0x6d, 0x21, 0xb4};
+    assert_false(media_start_plausible(junk, sizeof junk, &c));
+    assert_false(media_start_plausible(junk, 0, &c));
+    assert_false(media_start_plausible(NULL, 10, NULL));
+    /* Every prefix is handled without reading past it (ASan checks). */
+    for (size_t n = 0; n <= sizeof packed; n++)
+        media_start_plausible(packed, n, NULL);
+    for (size_t n = 0; n <= sizeof large; n++)
+        media_start_plausible(large, n, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -277,6 +355,7 @@ int main(void)
         cmocka_unit_test(test_mpeg_ts_program_tables_give_the_audio_codec),
         cmocka_unit_test(test_fmp4_sample_entry_and_esds),
         cmocka_unit_test(test_unknown_and_truncated_input_is_not_trusted),
+        cmocka_unit_test(test_strict_start_check_accepts_containers_and_rejects_the_rest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

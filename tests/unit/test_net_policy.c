@@ -1,11 +1,12 @@
 /*
  * test_net_policy.c — the downloader's pure parts, without a network: header parsing
  * (Content-Range, Retry-After, header lookup, pool keys), the retry policy (back-off bounds and
- * growth, which failures are transient), the slot queues and host counts, and the HTML
- * validator.
+ * growth, which failures are transient), the slot queues and host counts, the HTML
+ * validator, and the pace window the stall verdicts read.
  */
 #include "net/downloader.h"
 #include "net/http.h"
+#include "net/pace.h"
 #include "net/retry.h"
 #include "net/schedule.h"
 
@@ -305,6 +306,41 @@ static void test_html_is_recognised_by_type_or_by_its_first_bytes(void **state)
     assert_int_equal(net_validate_not_html(NULL, &plain, "", 0, msg, sizeof msg), KTH_OK);
 }
 
+#define S 1000000000LL /* one second in ns */
+
+/* The window slides: bytes leave the count a window after they came, a full window ending
+ * never resets it, and the next check is due at the earlier of the next slice boundary and a
+ * window after the newest byte. */
+static void test_pace_window_slides_and_says_when_to_look_again(void **state)
+{
+    (void)state;
+    net_pace p;
+    int64_t t0 = 100 * S;
+    net_pace_start(&p, t0, 8 * S); /* slices of 1 s */
+    assert_false(net_pace_full(&p, t0));
+    assert_int_equal(net_pace_next_check(&p, t0), t0 + 8 * S);
+    net_pace_add(&p, t0 + S / 2, 1000);       /* slice 0 */
+    net_pace_add(&p, t0 + 3 * S + S / 2, 50); /* slice 3 */
+    assert_int_equal(net_pace_bytes(&p, t0 + 4 * S), 1050);
+    assert_false(net_pace_full(&p, t0 + 8 * S - 1));
+    assert_true(net_pace_full(&p, t0 + 8 * S));
+    /* At 8 s the count covers slices 0..8 (8 s); slice 0 drops out at 9 s. */
+    assert_int_equal(net_pace_bytes(&p, t0 + 8 * S), 1050);
+    assert_int_equal(net_pace_span_ns(&p, t0 + 8 * S), 8 * S);
+    assert_int_equal(net_pace_next_check(&p, t0 + 8 * S), t0 + 9 * S);
+    assert_int_equal(net_pace_next_check(&p, t0 + 8 * S + S / 2), t0 + 9 * S);
+    assert_int_equal(net_pace_bytes(&p, t0 + 9 * S), 50);
+    assert_int_equal(net_pace_span_ns(&p, t0 + 9 * S + S / 2), 8 * S + S / 2);
+    /* Quiet since 3.5 s: a window after the newest byte comes before the next boundary. */
+    assert_int_equal(net_pace_next_check(&p, t0 + 11 * S + S / 5), t0 + 11 * S + S / 2);
+    assert_int_equal(net_pace_bytes(&p, t0 + 12 * S), 0);
+    /* A long silence empties every slice, however many it skips. */
+    net_pace_add(&p, t0 + 500 * S, 7);
+    assert_int_equal(net_pace_bytes(&p, t0 + 500 * S), 7);
+    assert_int_equal(p.last_byte_ns, t0 + 500 * S);
+    assert_int_equal(net_pace_bytes(&p, t0 + 509 * S), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -320,6 +356,7 @@ int main(void)
         cmocka_unit_test(test_requeued_nodes_keep_their_place),
         cmocka_unit_test(test_host_counts_come_and_go),
         cmocka_unit_test(test_html_is_recognised_by_type_or_by_its_first_bytes),
+        cmocka_unit_test(test_pace_window_slides_and_says_when_to_look_again),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -102,6 +102,28 @@ static void test_rate_cap_spreads_the_body_over_time(void **state)
     ktc_response_free(&r);
 }
 
+static void test_trickle_sends_one_byte_per_period_after_the_fast_part(void **state)
+{
+    kts_server *srv = *state;
+    ktc_response r = {.mark_bytes = 20000};
+    char url[512];
+
+    /* 20000 bytes at once, then the last 10 one every 50 ms: about half a second. */
+    add_fault(srv, "/synth/20010",
+              (kts_fault){.kind = KTS_FAULT_TRICKLE, .bytes = 20000, .ms = 50});
+    ktc_fetch(url_of(srv, "/synth/20010", url), NULL, &r);
+    assert_int_equal(r.rc, CURLE_OK);
+    assert_int_equal(r.len, 20010);
+    assert_int_equal(kts_synth_check(0, 0, r.body, r.len), 20010);
+    assert_true(r.mark_seconds < 0.4);
+    assert_true(r.seconds - r.mark_seconds >= 0.4);
+    assert_true(r.seconds < 10.0);
+    kts_log_entry e;
+    assert_int_equal(kts_log_find(srv, "/synth/20010", 1, &e), KTH_OK);
+    assert_int_equal(e.body_bytes, 20010);
+    ktc_response_free(&r);
+}
+
 static void test_status_fault_applies_to_chosen_requests_with_retry_after(void **state)
 {
     kts_server *srv = *state;
@@ -410,6 +432,89 @@ static void test_chunked_body_has_no_content_length(void **state)
     ktc_response_free(&r);
 }
 
+/* GZIP: the body on the wire is a gzip stream (unasked for), with its own length and ETag, and
+ * a decoder gets the content back byte for byte. */
+static void test_gzip_sends_an_encoded_body_nobody_asked_for(void **state)
+{
+    kts_server *srv = *state;
+    ktc_response plain = {0}, raw = {0}, decoded = {0};
+    char v[128], etag[128];
+    char url[512];
+    struct curl_slist *list = NULL;
+
+    get(srv, "/synth/200000.mp3", NULL, &plain);
+    assert_true(ktc_header(&plain, "ETag", etag, sizeof etag));
+    add_fault(srv, "/synth/200000.mp3", (kts_fault){.kind = KTS_FAULT_GZIP});
+    get(srv, "/synth/200000.mp3", NULL, &raw);
+    assert_int_equal(raw.status, 200);
+    assert_true(ktc_header(&raw, "Content-Encoding", v, sizeof v));
+    assert_string_equal(v, "gzip");
+    assert_true(ktc_header(&raw, "Content-Type", v, sizeof v));
+    assert_string_equal(v, "audio/mpeg");
+    assert_true(ktc_header(&raw, "ETag", v, sizeof v));
+    assert_string_not_equal(v, etag);
+    /* 10 header bytes, 4 stored blocks of 5 header bytes each, the content, 8 trailer bytes */
+    assert_int_equal(raw.len, 10 + 4 * 5 + 200000 + 8);
+    assert_int_equal(raw.body[0], 0x1f);
+    assert_int_equal(raw.body[1], 0x8b);
+
+    CURL *c = ktc_easy_new(url_of(srv, "/synth/200000.mp3", url), NULL, &decoded, &list);
+    assert_non_null(c);
+    assert_int_equal(curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "gzip"), CURLE_OK);
+    assert_int_equal(curl_easy_perform(c), CURLE_OK);
+    ktc_easy_finish(c, &decoded);
+    curl_easy_cleanup(c);
+    curl_slist_free_all(list);
+    assert_int_equal(decoded.len, 200000);
+    assert_int_equal(kts_synth_check(0, 0, decoded.body, decoded.len), 200000);
+
+    /* A range is a range of the encoded bytes. */
+    ktc_response part = {0};
+    get(srv, "/synth/200000.mp3", &(ktc_opts){.headers = {"Range: bytes=0-9"}}, &part);
+    assert_int_equal(part.status, 206);
+    assert_int_equal(part.len, 10);
+    assert_memory_equal(part.body, raw.body, 10);
+    ktc_response_free(&part);
+    ktc_response_free(&plain);
+    ktc_response_free(&raw);
+    ktc_response_free(&decoded);
+}
+
+/* The MPEG-TS-framed pattern: a sync byte every 188 bytes, the pattern elsewhere; registered or
+ * asked for in the URL, with an ETag of its own. */
+static void test_ts_framed_pattern_has_a_sync_byte_every_packet(void **state)
+{
+    kts_server *srv = *state;
+    ktc_response r = {0}, plain = {0};
+    char etag[128], v[128];
+
+    assert_int_equal(kts_add_ts_synth(srv, "/seg.ts", 1000, 9, NULL), KTH_OK);
+    get(srv, "/seg.ts", NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.len, 1000);
+    for (size_t at = 0; at < 1000; at += 188)
+        assert_int_equal(r.body[at], 0x47);
+    assert_int_equal(kts_ts_synth_check(9, 0, r.body, r.len), 1000);
+    assert_int_equal(kts_ts_synth_check(9, 100, r.body + 100, 900), 900);
+    assert_true(kts_synth_check(9, 0, r.body, r.len) < 1000);
+    assert_true(ktc_header(&r, "ETag", etag, sizeof etag));
+    ktc_response_free(&r);
+
+    get(srv, "/synth/1000.ts?seed=9&framing=ts", NULL, &r);
+    assert_int_equal(r.len, 1000);
+    assert_int_equal(kts_ts_synth_check(9, 0, r.body, r.len), 1000);
+    get(srv, "/synth/1000.ts?seed=9", NULL, &plain);
+    assert_int_equal(kts_synth_check(9, 0, plain.body, plain.len), 1000);
+    assert_true(ktc_header(&plain, "ETag", v, sizeof v));
+    assert_true(ktc_header(&r, "ETag", etag, sizeof etag));
+    assert_string_not_equal(v, etag);
+    ktc_response_free(&r);
+    ktc_response_free(&plain);
+    get(srv, "/synth/1000.ts?framing=mp4", NULL, &r);
+    assert_int_equal(r.status, 400);
+    ktc_response_free(&r);
+}
+
 static void test_every_path_faults_and_fault_arguments(void **state)
 {
     kts_server *srv = *state;
@@ -451,6 +556,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_latency_delays_the_headers, server_up, server_down),
         cmocka_unit_test_setup_teardown(test_rate_cap_spreads_the_body_over_time, server_up,
                                         server_down),
+        cmocka_unit_test_setup_teardown(test_trickle_sends_one_byte_per_period_after_the_fast_part,
+                                        server_up, server_down),
         cmocka_unit_test_setup_teardown(
             test_status_fault_applies_to_chosen_requests_with_retry_after, server_up, server_down),
         cmocka_unit_test_setup_teardown(test_close_after_n_cuts_the_body, server_up, server_down),
@@ -471,6 +578,10 @@ int main(void)
                                         server_down),
         cmocka_unit_test_setup_teardown(test_chunked_body_has_no_content_length, server_up,
                                         server_down),
+        cmocka_unit_test_setup_teardown(test_gzip_sends_an_encoded_body_nobody_asked_for, server_up,
+                                        server_down),
+        cmocka_unit_test_setup_teardown(test_ts_framed_pattern_has_a_sync_byte_every_packet,
+                                        server_up, server_down),
         cmocka_unit_test_setup_teardown(test_every_path_faults_and_fault_arguments, server_up,
                                         server_down),
     };
