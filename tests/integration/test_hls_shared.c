@@ -2,7 +2,8 @@
  * test_hls_shared.c — several streams of one HLS URL in one process (DESIGN.md §5, pitfall 12):
  * two and four streams of a master (MPEG-TS, and AES-128) read to their end from separate
  * threads, each byte-exact for the variants it played whatever ABR chose for it, with one
- * download of each segment between them; streams opened and closed in different
+ * download of each playlist, key and segment between them, also when streams wait for a
+ * playlist or key another one is downloading; streams opened and closed in different
  * orders; and a stream that closes while it is the one downloading a segment another stream waits
  * for, which the other then downloads itself.
  */
@@ -172,8 +173,9 @@ static void *reader_main(void *arg)
     return NULL;
 }
 
-/* Waits (bounded) until the reader has read its notify_after bytes, ended or failed. */
-static void reader_wait_reached(reader *r)
+/* Waits (bounded) until the reader has read its notify_after bytes, ended or failed; false when
+ * the bound passed (checked by the caller once the thread is joined). */
+static bool reader_wait_reached(reader *r)
 {
     struct timespec deadline;
     clock_gettime(CLOCK_REALTIME, &deadline);
@@ -182,8 +184,9 @@ static void reader_wait_reached(reader *r)
     int rc = 0;
     while (!r->reached && rc == 0)
         rc = pthread_cond_timedwait(&r->cond, &r->lock, &deadline);
+    bool reached = r->reached;
     pthread_mutex_unlock(&r->lock);
-    assert_true(r->reached);
+    return reached;
 }
 
 static void reader_check(reader *r, const char *root, const char *clear_root)
@@ -211,15 +214,21 @@ static unsigned whole_downloads(struct hls_env *e, const char *path)
     return whole;
 }
 
-/* The streams shared their downloads: every segment of the variants of `root` (fixture folder
- * names) was downloaded whole once at most. */
+/* The streams shared their downloads: the master, every media playlist and every segment of
+ * the variants of `root` (fixture folder names) were downloaded whole once at most. */
 static void assert_one_download_per_resource(struct hls_env *e, const char *root, size_t variants)
 {
     static const char *names[] = {"v64", "v128", "v256"};
     char path[512];
+    snprintf(path, sizeof path, "/%s/master.m3u8", root);
+    if (kts_request_count(e->srv, path, "GET") != 1)
+        fail_msg("%s was requested %u times", path, kts_request_count(e->srv, path, "GET"));
     for (size_t v = 0; v < variants; v++) {
         char dir[256];
         snprintf(dir, sizeof dir, "%s/%s", root, names[v]);
+        snprintf(path, sizeof path, "/%s/index.m3u8", dir);
+        if (kts_request_count(e->srv, path, "GET") > 1)
+            fail_msg("%s was requested %u times", path, kts_request_count(e->srv, path, "GET"));
         variant_files files = list_variant(dir);
         for (size_t k = 0; k < files.count; k++) {
             snprintf(path, sizeof path, "/%s/%s", dir, files.names[k]);
@@ -249,6 +258,8 @@ static void play_concurrently(struct hls_env *e, const char *path, size_t n, con
     for (size_t i = 0; i < n; i++)
         reader_check(&r[i], root, clear_root);
     assert_one_download_per_resource(e, root, variants);
+    if (clear_root)
+        assert_int_equal(kts_request_count(e->srv, "/aes/key.bin", "GET"), 1);
     for (size_t i = 0; i < n; i++)
         reader_destroy(&r[i]);
 }
@@ -297,6 +308,7 @@ static void test_two_streams_of_an_aes128_media_playlist_are_byte_exact(void **s
         reader_destroy(&r[i]);
     }
     free(want.data);
+    assert_int_equal(kts_request_count(e->srv, "/aes/key.bin", "GET"), 1);
 }
 
 /* Size of the first `count` files of a fixture variant, as played (plaintext). */
@@ -330,18 +342,18 @@ static void close_one_while_the_other_reads(struct hls_env *e, const char *path,
     assert_int_equal(pthread_create(&t, NULL, reader_main, &r), 0);
     played mine = {0};
     uint8_t buf[4096];
-    char err[1200];
-    for (size_t total = 0; total < 30000;) {
-        int64_t n = play_step(closed, &mine, buf, sizeof buf, err, sizeof err);
-        if (n < -1)
-            fail_msg("%s", err);
-        if (n == 0)
-            break;
+    char err[1200] = "";
+    int64_t n = 1;
+    for (size_t total = 0; total < 30000 && n != 0 && n >= -1;) {
+        n = play_step(closed, &mine, buf, sizeof buf, err, sizeof err);
         total += n > 0 ? (size_t)n : 0;
     }
-    reader_wait_reached(&r);
+    bool reached = reader_wait_reached(&r);
     kth_stream_close(closed);
     pthread_join(t, NULL);
+    if (n < -1)
+        fail_msg("the stream closed first: %s", err);
+    assert_true(reached);
     reader_check(&r, root, clear_root);
     reader_destroy(&r);
     free_played(&mine);
@@ -382,12 +394,14 @@ static void writer_closes_while_another_stream_waits(struct hls_env *e, const ch
     r.notify_after = files_size(clear, 3) + 400;
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, reader_main, &r), 0);
-    reader_wait_reached(&r);
+    bool reached = reader_wait_reached(&r);
     /* B waits for A's download rather than making its own: no second request comes (a bounded
      * wait for one that must not come; a second download would start at B's first poll). */
-    assert_int_equal(kts_wait_requests(e->srv, seg3, 2, 500), KTH_ERR_TIMEOUT);
+    int second = kts_wait_requests(e->srv, seg3, 2, 500);
     kth_stream_close(a);
     pthread_join(t, NULL);
+    assert_true(reached);
+    assert_int_equal(second, KTH_ERR_TIMEOUT);
     reader_check(&r, root, clear_root);
     assert_int_equal(r.got.count, 1);
     assert_int_equal(r.got.variant[0], 0);
@@ -414,6 +428,52 @@ static void test_a_stream_takes_over_the_aes128_download_of_a_closed_one(void **
     writer_closes_while_another_stream_waits(*state, "aes", "aes/clear");
 }
 
+/* Streams opened while the download of `gated` (held at the server's gate) is under way wait
+ * for it instead of asking again; released, it serves every stream, which play byte-exact. */
+static void one_download_while_it_is_held(struct hls_env *e, const char *path, const char *gated,
+                                          size_t streams, const char *want_dir,
+                                          const char *clear_dir)
+{
+    kts_add_fault(e->srv, gated, &(kts_fault){.kind = KTS_FAULT_GATE});
+    reader r[MAX_STREAMS];
+    pthread_t t[MAX_STREAMS];
+    for (size_t i = 0; i < streams; i++) {
+        reader_init(&r[i], e, path);
+        assert_int_equal(pthread_create(&t[i], NULL, reader_main, &r[i]), 0);
+    }
+    int gated_first = kts_wait_gated(e->srv, gated, 1, 20000);
+    /* A bounded wait for a request that must not come: the others wait for this one. (Checked
+     * once every thread is joined, so a failure leaves none running.) */
+    int second = kts_wait_requests(e->srv, gated, 2, 500);
+    kts_gate_release(e->srv, gated, KTS_RELEASE_ALL);
+    for (size_t i = 0; i < streams; i++)
+        pthread_join(t[i], NULL);
+    assert_int_equal(gated_first, KTH_OK);
+    assert_int_equal(second, KTH_ERR_TIMEOUT);
+    bytes want = expected_variant(want_dir, clear_dir);
+    for (size_t i = 0; i < streams; i++) {
+        if (r[i].status != KTH_OK)
+            fail_msg("stream %zu: %s (%s)", i, kth_strerror(r[i].status), r[i].err);
+        assert_int_equal(r[i].got.count, 1);
+        assert_same_bytes(&r[i].got.data[0], &want);
+        reader_destroy(&r[i]);
+    }
+    free(want.data);
+    assert_int_equal(kts_request_count(e->srv, gated, "GET"), 1);
+}
+
+static void test_streams_opened_together_fetch_the_playlist_once(void **state)
+{
+    one_download_while_it_is_held(*state, "/ts/v64/index.m3u8", "/ts/v64/index.m3u8", 3, "ts/v64",
+                                  NULL);
+}
+
+static void test_streams_waiting_for_a_key_fetch_it_once(void **state)
+{
+    one_download_while_it_is_held(*state, "/aes/v64/index.m3u8", "/aes/key.bin", 3, "aes/v64",
+                                  "aes/clear/v64");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -427,6 +487,10 @@ int main(void)
                                         hls_setup, hls_teardown),
         cmocka_unit_test_setup_teardown(test_two_streams_of_an_aes128_media_playlist_are_byte_exact,
                                         hls_setup, hls_teardown),
+        cmocka_unit_test_setup_teardown(test_streams_opened_together_fetch_the_playlist_once,
+                                        hls_setup, hls_teardown),
+        cmocka_unit_test_setup_teardown(test_streams_waiting_for_a_key_fetch_it_once, hls_setup,
+                                        hls_teardown),
         cmocka_unit_test_setup_teardown(
             test_closing_the_first_stream_mid_read_leaves_the_second_byte_exact, hls_setup,
             hls_teardown),
