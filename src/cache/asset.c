@@ -667,6 +667,61 @@ kth_status cache_resource_revive(cache_resource *h)
     return st;
 }
 
+/* --- the one writer --- */
+
+kth_status cache_resource_claim_writer(cache_resource *h, const void *owner,
+                                       platform_cancel **released)
+{
+    if (released)
+        *released = NULL;
+    if (!h || !owner)
+        return KTH_ERR_INVALID_ARG;
+    kth_status st = KTH_OK;
+    platform_mutex_lock(&h->lock);
+    if (h->writer == owner) {
+        st = KTH_OK;
+    } else if (h->writer) {
+        st = KTH_ERR_BUSY;
+        if (released)
+            *released = platform_cancel_ref(h->released);
+    } else if (storage_resource_state(h->storage) != STORAGE_ACTIVE) {
+        st = KTH_ERR_STATE;
+    } else if ((h->released = platform_cancel_new(NULL)) == NULL) {
+        st = KTH_ERR_NO_MEMORY;
+    } else {
+        h->writer = owner;
+    }
+    platform_mutex_unlock(&h->lock);
+    return st;
+}
+
+void cache_resource_release_writer(cache_resource *h, const void *owner)
+{
+    if (!h || !owner)
+        return;
+    platform_mutex_lock(&h->lock);
+    platform_cancel *token = NULL;
+    if (h->writer == owner) {
+        token = h->released;
+        h->writer = NULL;
+        h->released = NULL;
+    }
+    platform_mutex_unlock(&h->lock);
+    platform_cancel_cancel(token);
+    platform_cancel_unref(token);
+}
+
+bool cache_resource_is_shared(cache_resource *h)
+{
+    if (!h)
+        return false;
+    kth_cache *c = h->asset->cache;
+    platform_mutex_lock(&c->lock);
+    bool shared = h->refs > 1;
+    platform_mutex_unlock(&c->lock);
+    return shared;
+}
+
 /* --- reading side --- */
 
 storage_resource *cache_resource_storage(cache_resource *h)
@@ -739,6 +794,9 @@ void cache_resource_close(cache_resource *h)
     }
     platform_mutex_unlock(&c->lock);
     if (last) {
+        /* A claim outliving every user ends here, so nobody waits for that writer forever. */
+        platform_cancel_cancel(h->released);
+        platform_cancel_unref(h->released);
         storage_resource_unref(h->storage);
         platform_mutex_destroy(&h->lock);
         free(h->key);

@@ -14,12 +14,15 @@
  *   and the one writer share one storage_resource.
  *
  * Writer protocol (one writer per resource):
- *   open with CACHE_OPEN_CREATE; compare the response's validators with info.etag /
+ *   open with CACHE_OPEN_CREATE; claim the resource with cache_resource_claim_writer (when
+ *   another owner holds the claim, wait for its bytes instead, and for the claim's release token
+ *   to learn when it gave up); compare the response's validators with info.etag /
  *   info.last_modified — on a mismatch call cache_resource_invalidate and start from zero;
  *   record validators and type with cache_resource_set_meta (it refuses to splice: KTH_ERR_CHANGED
  *   when they differ from those of bytes already held); write bytes with cache_resource_write
  *   (which checkpoints as it goes); declare the length with cache_resource_set_length; finish
- *   with cache_resource_commit, or just close (what was written stays, as a partial resource).
+ *   with cache_resource_commit, or just close (what was written stays, as a partial resource);
+ *   release the claim (cache_resource_release_writer) before closing.
  *
  * Durability policy (what "the index vouches for" means):
  * - A checkpoint snapshots the resource's present ranges, fdatasyncs the data file, and only then
@@ -49,6 +52,7 @@
 #include <kithara/status.h>
 
 #include "cache/index.h"
+#include "platform/cancel.h"
 #include "storage/resource.h"
 
 #include <stdbool.h>
@@ -127,6 +131,30 @@ kth_status cache_resource_set_length(cache_resource *res, uint64_t length);
  * for a value of CACHE_TEXT_MAX bytes or more. */
 kth_status cache_resource_set_meta(cache_resource *res, const char *etag, const char *last_modified,
                                    const char *content_type);
+
+/* One writer per resource: claims the right to fetch and write the resource for `owner` (any
+ * pointer unique to the fetch; the same owner claiming again keeps its claim). Claims belong to
+ * the open handle, so every stream of the process that opened the key sees them; they are
+ * advisory (writes are not checked against them) and live in memory only.
+ * Returns KTH_OK when owner holds the claim; KTH_ERR_STATE when the storage is not ACTIVE
+ * (committed: nothing is left to write); KTH_ERR_BUSY when another owner holds it: the bytes
+ * come from that writer, and *released (when `released` is not NULL) receives a reference to
+ * a token that is cancelled when that claim ends, whether the writer completed the resource or
+ * gave up (then the caller may claim it and fetch what is missing itself). Register a waker on
+ * the token (platform_cancel_add_waker; it refuses when the claim has already ended) and
+ * release the reference with platform_cancel_unref. KTH_ERR_NO_MEMORY. Any thread. */
+kth_status cache_resource_claim_writer(cache_resource *res, const void *owner,
+                                       platform_cancel **released);
+
+/* Ends owner's claim (no effect when owner does not hold it) and cancels its release token,
+ * which runs the wakers registered on it on this thread, after the handle lock is released.
+ * Call it with no lock of the caller held that a waker may take. A handle whose last user
+ * closes it while a claim is held ends the claim the same way. */
+void cache_resource_release_writer(cache_resource *res, const void *owner);
+
+/* True when the handle is open more than once: another user (another stream of the same URL,
+ * or another entry of the same resource) may be waiting for its bytes. A snapshot; any thread. */
+bool cache_resource_is_shared(cache_resource *res);
 
 /* Records the present ranges now (sync first). */
 kth_status cache_resource_checkpoint(cache_resource *res);

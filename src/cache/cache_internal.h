@@ -81,6 +81,10 @@ struct cache_resource {
     platform_mutex lock; /* the handle lock: everything below; before resource and index */
     storage_resource *storage;
     bool detached; /* invalidate could not create a new file: record nothing more */
+    /* The one writer's claim (cache_resource_claim_writer): its owner, and the token cancelled
+     * when it ends (both NULL without a claim). */
+    const void *writer;
+    platform_cancel *released;
     char file[CACHE_FILE_MAX];
     /* What the index row says now. */
     uint64_t recorded_bytes;

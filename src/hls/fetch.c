@@ -7,7 +7,9 @@
  * that completion arrives (it always does), so the callbacks never touch freed memory.
  *
  * A cached playlist is stored as its final URL (after redirects), a newline, then the body as
- * received, so relative URIs resolve offline exactly as they did online.
+ * received, so relative URIs resolve offline exactly as they did online. Streams of the same
+ * URL share it: a fetch claims the playlist's cache resource as its one writer, and a stream
+ * that finds it claimed waits for that fetch and then reads the cache.
  */
 #include "hls/session.h"
 
@@ -274,16 +276,86 @@ kth_status hls_playlist_accept(hls_session *s, const char *url, const char *fina
     return KTH_OK;
 }
 
+/* Waits until the claim whose release token is `released` ends, or the deadline. */
+typedef struct release_wait {
+    platform_mutex lock;
+    platform_cond cond;
+    bool ended;
+} release_wait;
+
+static void release_fired(void *arg)
+{
+    release_wait *w = arg;
+    platform_mutex_lock(&w->lock);
+    w->ended = true;
+    platform_cond_broadcast(&w->cond);
+    platform_mutex_unlock(&w->lock);
+}
+
+static void wait_released(platform_cancel *released, int64_t deadline_ns)
+{
+    release_wait w = {.ended = false};
+    if (platform_mutex_init(&w.lock) != KTH_OK)
+        return;
+    if (platform_cond_init(&w.cond) != KTH_OK) {
+        platform_mutex_destroy(&w.lock);
+        return;
+    }
+    platform_cancel_waker waker;
+    if (platform_cancel_add_waker(released, &waker, release_fired, &w)) {
+        platform_mutex_lock(&w.lock);
+        while (!w.ended && platform_cond_wait_until(&w.cond, &w.lock, deadline_ns))
+            ;
+        platform_mutex_unlock(&w.lock);
+        platform_cancel_remove_waker(&waker);
+    }
+    platform_cond_destroy(&w.cond);
+    platform_mutex_destroy(&w.lock);
+}
+
+/* Claims the playlist's cache resource for this load (*res open and claimed by `owner`), or
+ * waits for the stream that holds the claim to end it: KTH_ERR_RETRY then (look in the cache
+ * again). *res stays NULL when the resource cannot be used: the playlist is then fetched
+ * without it. */
+static kth_status claim_playlist(hls_session *s, const char *url, const void *owner,
+                                 cache_resource **res, int64_t deadline_ns)
+{
+    if (cache_resource_open(s->asset, url, CACHE_OPEN_CREATE, res, NULL, NULL, 0) != KTH_OK) {
+        *res = NULL;
+        return KTH_OK;
+    }
+    platform_cancel *released = NULL;
+    kth_status st = cache_resource_claim_writer(*res, owner, &released);
+    if (st == KTH_OK)
+        return KTH_OK;
+    cache_resource_close(*res);
+    *res = NULL;
+    if (st == KTH_ERR_BUSY && released) {
+        wait_released(released, deadline_ns);
+        platform_cancel_unref(released);
+        return KTH_ERR_RETRY;
+    }
+    return st == KTH_ERR_STATE ? KTH_ERR_RETRY : KTH_OK;
+}
+
 kth_status hls_load_playlist(hls_session *s, const char *url, hls_playlist **out, char *err,
                              size_t errlen)
 {
-    kth_status st = hls_playlist_cached(s, url, out, err, errlen);
-    if (st != KTH_ERR_NOT_FOUND)
-        return st;
+    int64_t deadline = platform_deadline_after_ms(s->timeout_ms);
+    cache_resource *res = NULL;
+    kth_status st = KTH_ERR_NOT_FOUND;
+    /* Bounded: each pass either claims, or waits for another stream's fetch to end. */
+    for (int pass = 0; pass < 8; pass++) {
+        st = hls_playlist_cached(s, url, out, err, errlen);
+        if (st != KTH_ERR_NOT_FOUND)
+            return st;
+        if (platform_monotonic_ns() >= deadline ||
+            claim_playlist(s, url, &res, &res, deadline) != KTH_ERR_RETRY)
+            break;
+    }
     hls_body body;
     st = hls_fetch_blocking(s->downloader, url, NET_GET, false, 0, 0, NULL, true,
-                            HLS_DEFAULT_MAX_PLAYLIST_BYTES,
-                            platform_deadline_after_ms(s->timeout_ms), NULL, &body);
+                            HLS_DEFAULT_MAX_PLAYLIST_BYTES, deadline, NULL, &body);
     if (st == KTH_OK)
         st = hls_playlist_accept(s, url, body.final_url, body.data, body.len, out, err, errlen);
     else if (body.http_status >= 300)
@@ -293,5 +365,9 @@ kth_status hls_load_playlist(hls_session *s, const char *url, hls_playlist **out
     else
         snprintf(err, errlen, "playlist %s: %s", url, body.message);
     hls_body_free(&body);
+    if (res) {
+        cache_resource_release_writer(res, &res);
+        cache_resource_close(res);
+    }
     return st;
 }

@@ -32,6 +32,13 @@
  * which says nothing about the link. A stalled fetch is still rescued, and a manual choice
  * waits only for a lock the user holds.
  *
+ * One writer per resource. Every fetch first claims its entry's cache resource (the slot is
+ * the owner). Another stream of the same URL in this process shares the resource: when it holds
+ * the claim, this peer starts nothing for that entry, its reader waits on the shared storage,
+ * and the claim's release wakes this peer (session_watch_release). If that writer gave up (its
+ * stream closed, seeked away or failed), the next poll claims the entry and fetches it itself.
+ * A fetch that left the window is not cancelled while another stream has the resource open.
+ *
  * Segment bytes: a body must begin like audio (segment_check.h) before a byte of it is stored,
  * so an HTML page, text or junk served with 200 fails the segment and leaves nothing in the
  * cache. Clear entries are written as they arrive at their offset within the entry
@@ -105,6 +112,12 @@ typedef struct segment_fetch {
     uint8_t out[CHUNK + DRM_AES128_BLOCK];
 } segment_fetch;
 
+/* A claim taken in a poll whose fetch could not start. */
+typedef struct dropped_claim {
+    cache_resource *res; /* the slot's, open until the poll ends */
+    const void *owner;
+} dropped_claim;
+
 /* What one poll gathers under session.lock and acts on after releasing it. */
 typedef struct poll_state {
     int64_t now_ns;
@@ -114,6 +127,8 @@ typedef struct poll_state {
     size_t event_count; /* events queued (extra ones are dropped) */
     size_t cancel_count;
     platform_cancel *cancels[MAX_CANCELS];
+    size_t dropped_count;
+    dropped_claim dropped[MAX_CANCELS];
     char note[256]; /* logged after the lock is released (a rescue) */
     kth_event events[MAX_EVENTS];
 } poll_state;
@@ -372,6 +387,9 @@ static void seg_on_complete(void *user, const net_result *r)
     size_t reader_variant = atomic_load(&s->current_variant);
     platform_mutex_unlock(&s->lock);
     platform_cancel_unref(token);
+    /* Done writing: a stream waiting on this resource takes over what is missing, if any. The
+     * slot stays open until a later poll on this thread. */
+    cache_resource_release_writer(f->res, slot);
 
     kth_event ev;
     memset(&ev, 0, sizeof ev);
@@ -410,7 +428,35 @@ static void on_sample(void *user, const net_sample *sample)
 
 /* ---- starting fetches ---- */
 
-/* Starts the fetch of one entry. Lock held. KTH_ERR_RETRY: its key is not there yet. */
+/* Gives a claim back once the poll has released the lock (a waker may take locks). */
+static void drop_claim(poll_state *ps, hls_slot *slot)
+{
+    if (ps->dropped_count < MAX_CANCELS)
+        ps->dropped[ps->dropped_count++] = (dropped_claim){slot->res, slot};
+    else /* not reached: a start that fails ends the walk; its wakers only wake peers */
+        cache_resource_release_writer(slot->res, slot);
+}
+
+/* The key an encrypted entry needs, in *out: KTH_ERR_RETRY while it is not loaded (its fetch,
+ * or another stream's, is under way). Lock held. */
+static kth_status key_ready(hls_session *s, const char *uri, net_batch *batch, hls_key_state **out)
+{
+    hls_key_state *k = hls_keys_get(s, uri);
+    if (!k)
+        return KTH_ERR_NO_MEMORY;
+    if (!k->loaded && !k->fetching) {
+        kth_status st = hls_keys_fetch(s, k, batch);
+        if (st != KTH_OK && st != KTH_ERR_BUSY)
+            return st;
+    }
+    *out = k;
+    return k->loaded ? KTH_OK : KTH_ERR_RETRY;
+}
+
+/* Starts the fetch of one entry, as the one writer of its resource. Lock held. KTH_ERR_BUSY:
+ * another stream (or another entry of the same resource) is writing it, and the peer is woken
+ * when that ends; KTH_ERR_STATE: nothing is left to write; KTH_ERR_RETRY: its key is not there
+ * yet. */
 static kth_status start_fetch(hls_session *s, size_t variant, size_t entry, bool urgent,
                               net_batch *batch, poll_state *ps)
 {
@@ -436,9 +482,23 @@ static kth_status start_fetch(hls_session *s, size_t variant, size_t entry, bool
         if (key_index != HLS_NONE)
             hls_key_iv(&m->keys[key_index], m->segments[e.segment].sequence, iv);
     }
+    hls_key_state *k = NULL;
+    kth_status st =
+        key_index == HLS_NONE ? KTH_OK : key_ready(s, m->keys[key_index].uri, batch, &k);
+    if (st != KTH_OK)
+        return st;
+    /* One writer per resource: a fetch of it by another stream is waited for, not repeated. */
+    platform_cancel *released = NULL;
+    st = cache_resource_claim_writer(slot->res, slot, &released);
+    if (st == KTH_ERR_BUSY && released)
+        session_watch_release(s, released);
+    if (st != KTH_OK)
+        return st;
     segment_fetch *f = calloc(1, sizeof *f);
-    if (!f)
+    if (!f) {
+        drop_claim(ps, slot);
         return KTH_ERR_NO_MEMORY;
+    }
     f->s = s;
     f->variant = variant;
     f->entry = entry;
@@ -448,25 +508,12 @@ static kth_status start_fetch(hls_session *s, size_t variant, size_t entry, bool
                                                        : HLS_BODY_SEGMENT;
     f->has_range = range.present;
     f->range_start = range.present ? range.offset : 0;
-    if (key_index != HLS_NONE) {
-        hls_key_state *k = hls_keys_get(s, m->keys[key_index].uri);
-        if (!k) {
-            free(f);
-            return KTH_ERR_NO_MEMORY;
-        }
-        if (!k->loaded) {
-            free(f);
-            if (!k->fetching) {
-                kth_status st = hls_keys_fetch(s, k, batch);
-                if (st != KTH_OK)
-                    return st;
-            }
-            return KTH_ERR_RETRY;
-        }
+    if (k) {
         char err[256];
-        kth_status st = drm_aes128_new(k->key, 16, iv, &f->decrypt, err, sizeof err);
+        st = drm_aes128_new(k->key, 16, iv, &f->decrypt, err, sizeof err);
         if (st != KTH_OK) {
             free(f);
+            drop_claim(ps, slot);
             return st;
         }
         f->encrypted = true;
@@ -486,6 +533,7 @@ static kth_status start_fetch(hls_session *s, size_t variant, size_t entry, bool
     if (!token) {
         drm_aes128_free(f->decrypt);
         free(f);
+        drop_claim(ps, slot);
         return KTH_ERR_NO_MEMORY;
     }
     net_fetch_spec spec;
@@ -504,11 +552,12 @@ static kth_status start_fetch(hls_session *s, size_t variant, size_t entry, bool
     spec.complete = seg_on_complete;
     spec.user = f;
     f->started_ns = platform_monotonic_ns();
-    kth_status st = net_batch_add(batch, &spec, NULL);
+    st = net_batch_add(batch, &spec, NULL);
     if (st != KTH_OK) {
         platform_cancel_unref(token);
         drm_aes128_free(f->decrypt);
         free(f);
+        drop_claim(ps, slot);
         return st;
     }
     /* The command's callbacks run on this thread, after this poll: f is still ours here. */
@@ -876,21 +925,6 @@ static rescue_result check_rescue(hls_session *s, poll_state *ps, size_t period,
     return result;
 }
 
-/* True when another entry sharing `slot`'s resource (the same URI and range at several
- * places in the playlists) is being fetched: one writer per resource. Lock held. */
-static bool fetching_elsewhere(hls_session *s, const hls_slot *slot)
-{
-    for (size_t vi = 0; vi < s->ladder.count; vi++) {
-        const hls_variant_state *v = &s->variants[vi];
-        for (size_t e = 0; v->slots && e < v->entry_count; e++) {
-            const hls_slot *o = &v->slots[e];
-            if (o != slot && o->fetching && o->storage == slot->storage)
-                return true;
-        }
-    }
-    return false;
-}
-
 static net_poll_result on_poll(void *user, net_batch *batch)
 {
     hls_session *s = user;
@@ -902,6 +936,7 @@ static net_poll_result on_poll(void *user, net_batch *batch)
     ps.recheck_s = 0;
     ps.event_count = 0;
     ps.cancel_count = 0;
+    ps.dropped_count = 0;
     ps.note[0] = '\0';
     bool added = false;
     static _Atomic uint64_t generation_source = 1;
@@ -996,7 +1031,7 @@ static net_poll_result on_poll(void *user, net_batch *batch)
             }
             if (contiguous)
                 buffer_s += e.duration;
-        } else if (slot->fetching || fetching_elsewhere(s, slot)) {
+        } else if (slot->fetching) {
             if (contiguous && slot->fetching && !past_end) {
                 /* The first entry the reader lacks: is its fetch keeping up? */
                 double before = buffer_s - reader_part_s > 0 ? buffer_s - reader_part_s : 0;
@@ -1020,7 +1055,9 @@ static net_poll_result on_poll(void *user, net_batch *batch)
                 continue;
             }
             st = start_fetch(s, vi, w.entry, first, batch, &ps);
-            if (st == KTH_ERR_RETRY || st == KTH_ERR_LIMIT) {
+            if (st == KTH_ERR_BUSY || st == KTH_ERR_STATE) {
+                /* Another writer has it (or just completed it): its bytes come from there. */
+            } else if (st == KTH_ERR_RETRY || st == KTH_ERR_LIMIT) {
                 key_wait = true; /* the key comes first (or the batch is full) */
             } else if (st != KTH_OK) {
                 char name[1400];
@@ -1065,7 +1102,10 @@ static net_poll_result on_poll(void *user, net_batch *batch)
              * read it and moved on before its completion came. */
             const segment_fetch *f = slot->fetch;
             bool arrived = f && f->has_expected && f->received >= f->expected;
-            if (slot->fetching && !near && !arrived && ps.cancel_count < MAX_CANCELS)
+            /* So is one whose resource another stream has open: that stream may be waiting for
+             * it, and stopping it would only make it fetch the same bytes again. */
+            bool needed = slot->fetching && !arrived && cache_resource_is_shared(slot->res);
+            if (slot->fetching && !near && !arrived && !needed && ps.cancel_count < MAX_CANCELS)
                 ps.cancels[ps.cancel_count++] = platform_cancel_ref(slot->fetch_cancel);
             else if (!slot->fetching && !near)
                 session_close_slot(s, vi, e);
@@ -1101,7 +1141,14 @@ static net_poll_result on_poll(void *user, net_batch *batch)
     }
     ps.event_count +=
         hls_keys_cached_events(s, ps.events + ps.event_count, MAX_EVENTS - ps.event_count);
+    bool rewake = s->rewake;
+    s->rewake = false;
     platform_mutex_unlock(&s->lock);
+
+    for (size_t i = 0; i < ps.dropped_count; i++)
+        cache_resource_release_writer(ps.dropped[i].res, ps.dropped[i].owner);
+    if (rewake)
+        hls_peer_wake(s); /* a claim it waited for had ended already */
 
     for (size_t i = 0; i < ps.cancel_count; i++) {
         platform_cancel_cancel(ps.cancels[i]);

@@ -385,13 +385,28 @@ static source_wait hs_wait_range(stream_source *src, uint64_t start, uint64_t en
     }
     storage_resource_unref(s->waiting);
     s->waiting = storage_resource_ref(t.storage);
+    /* The session's own epoch ends the wait when the session fails: the storage may be
+     * another stream's, which goes on. */
+    storage_interrupt in = {.epoch = ctx->epoch,
+                            .seen = ctx->seen_epoch,
+                            .other_epoch = &s->wake_epoch,
+                            .other_seen = atomic_load(&s->wake_epoch)};
     platform_mutex_unlock(&s->lock);
 
     hls_peer_wake(s);
-    storage_interrupt in = {ctx->epoch, ctx->seen_epoch};
-    storage_wait w = storage_resource_wait_range(
-        t.storage, t.within, t.within + 1, ctx->deadline_ns, ctx->cancel, ctx->epoch ? &in : NULL);
-    source_wait r = map_wait(s, w, t.storage, status);
+    storage_wait w = storage_resource_wait_range(t.storage, t.within, t.within + 1,
+                                                 ctx->deadline_ns, ctx->cancel, &in);
+    source_wait r;
+    if (w == STORAGE_WAIT_INTERRUPTED && atomic_load(&s->wake_epoch) != in.other_seen &&
+        (!ctx->epoch || atomic_load(ctx->epoch) == ctx->seen_epoch)) {
+        platform_mutex_lock(&s->lock);
+        r = s->failure != KTH_OK ? SOURCE_WAIT_ERROR : SOURCE_WAIT_READY;
+        if (r == SOURCE_WAIT_ERROR)
+            *status = report_failure(s);
+        platform_mutex_unlock(&s->lock);
+    } else {
+        r = map_wait(s, w, t.storage, status);
+    }
     platform_mutex_lock(&s->lock);
     if (s->waiting == t.storage) {
         storage_resource_unref(s->waiting);
@@ -598,6 +613,7 @@ static size_t hs_last_error(stream_source *src, char *buf, size_t size)
 static void session_free(hls_session *s)
 {
     abr_controls_set_wake(&s->controls, NULL, NULL); /* no control call wakes the peer now */
+    session_unwatch_all(s);                          /* no other stream's writer wakes it either */
     if (s->peer)
         net_peer_unregister(s->peer); /* every callback is over after this */
     s->peer = NULL;

@@ -9,6 +9,10 @@
  * Keys live in the session's key table (guarded by session.lock). A fetch carries the index of
  * its key, not a pointer, because the table may grow while it runs.
  *
+ * Other streams of the same URL share the key's cache resource: a fetch claims it as its one
+ * writer, and a stream that finds it claimed waits for that fetch (the key then comes from the
+ * cache) instead of fetching it again.
+ *
  * Each key is announced once on the bus (KTH_EVENT_HLS_KEY): when its fetch ends (either way),
  * or when it was found in the cache. Events are published after session.lock is released.
  */
@@ -116,7 +120,8 @@ hls_key_state *hls_keys_get(hls_session *s, const char *uri)
 typedef struct key_fetch {
     hls_session *s;
     size_t index;
-    char url[2048]; /* after the hook's rewrite */
+    cache_resource *res; /* the key's cache resource, claimed by this fetch; NULL: not shared */
+    char url[2048];      /* after the hook's rewrite */
     int http_status;
     size_t len;
     bool too_long;
@@ -143,16 +148,27 @@ static kth_status key_on_write(void *user, uint64_t offset, const void *data, si
     return KTH_OK;
 }
 
-/* Stores a key for offline use (a failure costs only that). Lock held. */
-static void store_key(hls_session *s, const hls_key_state *k)
+/* Writes a key into its claimed cache resource, for offline use and for the other streams
+ * waiting on it (a failure costs only that). */
+static void write_key(cache_resource *res, const uint8_t key[16])
+{
+    if (cache_resource_write(res, 0, key, 16) == KTH_OK)
+        cache_resource_commit(res, 16);
+}
+
+/* Stores a key fetched outside the poll, unless another fetch of it is its writer (that one
+ * stores it). No lock held. */
+static void store_key(hls_session *s, const char *uri, const uint8_t key[16])
 {
     char name[2100];
-    key_cache_name(k->uri, name, sizeof name);
+    key_cache_name(uri, name, sizeof name);
     cache_resource *res;
     if (cache_resource_open(s->asset, name, CACHE_OPEN_CREATE, &res, NULL, NULL, 0) != KTH_OK)
         return;
-    if (cache_resource_write(res, 0, k->key, 16) == KTH_OK)
-        cache_resource_commit(res, 16);
+    if (cache_resource_claim_writer(res, &res, NULL) == KTH_OK) {
+        write_key(res, key);
+        cache_resource_release_writer(res, &res);
+    }
     cache_resource_close(res);
 }
 
@@ -195,30 +211,67 @@ static void key_on_complete(void *user, const net_result *r)
         snprintf(why, sizeof why, "%s", r->message && *r->message ? r->message : kth_strerror(st));
     }
     kth_event ev;
+    if (st == KTH_OK && f->res)
+        write_key(f->res, key); /* before the release: those waiting find it in the cache */
     platform_mutex_lock(&s->lock);
     hls_key_state *k = &s->keys[f->index];
     k->fetching = false;
     if (st == KTH_OK) {
         memcpy(k->key, key, 16);
         k->loaded = true;
-        store_key(s, k);
     } else if (st != KTH_ERR_CANCELLED) {
         session_fail_locked(s, st, "AES-128 key %s: %s", f->url, why);
     }
     key_event(s, &ev, k->uri, st, false, f->http_status ? f->http_status : r->http_status);
     platform_mutex_unlock(&s->lock);
+    if (f->res) {
+        cache_resource_release_writer(f->res, f);
+        cache_resource_close(f->res);
+    }
     if (st != KTH_ERR_CANCELLED && s->bus)
         kth_bus_publish(s->bus, &ev);
     free(f);
 }
 
+/* Claims the key's cache resource for fetch f (f->res stays NULL when it cannot be opened or
+ * used: the key is then fetched unshared, as a store failure costs only the offline copy).
+ * KTH_ERR_BUSY: another stream fetches it; the peer is woken when that ends. Lock held. */
+static kth_status claim_key(hls_session *s, hls_key_state *k, key_fetch *f)
+{
+    char name[2100];
+    key_cache_name(k->uri, name, sizeof name);
+    if (cache_resource_open(s->asset, name, CACHE_OPEN_CREATE, &f->res, NULL, NULL, 0) != KTH_OK) {
+        f->res = NULL;
+        return KTH_OK;
+    }
+    platform_cancel *released = NULL;
+    kth_status st = cache_resource_claim_writer(f->res, f, &released);
+    if (st == KTH_OK)
+        return KTH_OK;
+    cache_resource_close(f->res);
+    f->res = NULL;
+    if (st == KTH_ERR_BUSY && released)
+        session_watch_release(s, released);
+    if (st == KTH_ERR_STATE)
+        load_cached(s, k); /* completed since it was looked at */
+    return st == KTH_ERR_STATE && !k->loaded ? KTH_OK : st;
+}
+
 kth_status hls_keys_fetch(hls_session *s, hls_key_state *k, net_batch *batch)
 {
+    load_cached(s, k); /* another stream may have stored it since this session looked */
+    if (k->loaded)
+        return KTH_OK;
     key_fetch *f = calloc(1, sizeof *f);
     if (!f)
         return KTH_ERR_NO_MEMORY;
     f->s = s;
     f->index = (size_t)(k - s->keys);
+    kth_status claim = claim_key(s, k, f);
+    if (claim != KTH_OK || k->loaded) {
+        free(f);
+        return claim == KTH_ERR_STATE ? KTH_OK : claim;
+    }
     const kth_hls_key_hook *hook = &s->hls.key_hook;
     if (!hook->rewrite_uri || !hook->rewrite_uri(hook->user, k->uri, f->url, sizeof f->url))
         snprintf(f->url, sizeof f->url, "%s", k->uri);
@@ -237,6 +290,11 @@ kth_status hls_keys_fetch(hls_session *s, hls_key_state *k, net_batch *batch)
     spec.user = f;
     kth_status st = net_batch_add(batch, &spec, NULL);
     if (st != KTH_OK) {
+        if (f->res) {
+            /* Under the lock: the claim is a moment old, and a waker only wakes a peer. */
+            cache_resource_release_writer(f->res, f);
+            cache_resource_close(f->res);
+        }
         free(f);
         return st;
     }
@@ -306,12 +364,13 @@ kth_status hls_keys_load_blocking(hls_session *s, const char *uri, uint8_t key[1
         memcpy(k->key, key, 16);
         k->loaded = true;
         k->announce = false;
-        store_key(s, k);
     } else if (st != KTH_OK && announce) {
         session_fail_locked(s, st, "AES-128 key %s: %s", url, why);
     }
     key_event(s, &ev, uri, st, false, http_status);
     platform_mutex_unlock(&s->lock);
+    if (st == KTH_OK && k)
+        store_key(s, uri, key);
     if (announce && s->bus)
         kth_bus_publish(s->bus, &ev);
     return st;

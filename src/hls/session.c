@@ -267,13 +267,73 @@ void session_fail_locked(hls_session *s, kth_status status, const char *fmt, ...
     va_start(ap, fmt);
     vsnprintf(s->failure_msg, sizeof s->failure_msg, fmt, ap);
     va_end(ap);
-    for (size_t v = 0; v < s->ladder.count; v++) {
-        hls_variant_state *vs = &s->variants[v];
-        for (size_t e = 0; vs->slots && e < vs->entry_count; e++) {
-            if (vs->slots[e].storage &&
-                storage_resource_state(vs->slots[e].storage) == STORAGE_ACTIVE)
-                storage_resource_fail(vs->slots[e].storage, status, s->failure_msg);
+    atomic_fetch_add(&s->wake_epoch, 1);
+    if (s->waiting)
+        storage_resource_wake_waiters(s->waiting);
+}
+
+/* A claim of another stream that the peer waits to end. */
+typedef struct hls_watch {
+    platform_cancel_waker waker;
+    platform_cancel *released; /* reference */
+    struct hls_watch *next;
+} hls_watch;
+
+static void watch_fired(void *arg)
+{
+    hls_peer_wake(arg);
+}
+
+static void watch_free(hls_watch *w)
+{
+    platform_cancel_remove_waker(&w->waker);
+    platform_cancel_unref(w->released);
+    free(w);
+}
+
+void session_watch_release(hls_session *s, platform_cancel *released)
+{
+    if (s->unwatched) {
+        platform_cancel_unref(released);
+        return;
+    }
+    /* Drop the watches whose claims ended (their wake went out), so the list stays short. */
+    for (hls_watch **p = &s->watches; *p;) {
+        hls_watch *w = *p;
+        if (w->released == released && !platform_cancel_is_cancelled(released)) {
+            platform_cancel_unref(released); /* watched already */
+            return;
         }
+        if (platform_cancel_is_cancelled(w->released)) {
+            *p = w->next;
+            watch_free(w);
+        } else {
+            p = &w->next;
+        }
+    }
+    hls_watch *w = calloc(1, sizeof *w);
+    if (w && platform_cancel_add_waker(released, &w->waker, watch_fired, s)) {
+        w->released = released;
+        w->next = s->watches;
+        s->watches = w;
+        return;
+    }
+    free(w);
+    platform_cancel_unref(released);
+    s->rewake = true; /* it ended already (or no memory to watch it): look again */
+}
+
+void session_unwatch_all(hls_session *s)
+{
+    platform_mutex_lock(&s->lock);
+    hls_watch *list = s->watches;
+    s->watches = NULL;
+    s->unwatched = true;
+    platform_mutex_unlock(&s->lock);
+    while (list) {
+        hls_watch *next = list->next;
+        watch_free(list);
+        list = next;
     }
 }
 

@@ -15,6 +15,14 @@
  * byte range), opened on demand into slots and closed again when far from the reader, so
  * memory stays flat however long the presentation is.
  *
+ * Other streams of the same URL in this process open the same cache resources (the cache hands
+ * out one handle per key), so every fetch first claims its resource as its one writer
+ * (cache_resource_claim_writer). A resource another stream is writing is waited for, not
+ * fetched: its bytes reach every reader through the shared storage, and the claim's release
+ * token (watched through session_watch_release) wakes the peer when that writer ends, so a
+ * stream whose writer went away (closed, seek, failure) fetches what is missing itself. A
+ * session never ends a storage resource because of its own failure: others may be reading it.
+ *
  * Lock: session.lock guards periods, slots, the fetch bookkeeping, the key table and the failure.
  * Lock order: stream state → session.lock → cache handle → resource → cache index; layouts and
  * ABR controls have leaf locks. Nothing is called out (downloader submit, peer wake, cancel,
@@ -134,6 +142,12 @@ struct hls_session {
     char failure_msg[HLS_ERR_MAX];
     net_peer *peer;
     storage_resource *waiting; /* the storage the reader waits on (reference), or NULL */
+    /* Moves when the session fails, ending the reader's wait (the storage it waits on may be
+     * another stream's, which goes on). */
+    _Atomic uint64_t wake_epoch;
+    struct hls_watch *watches; /* claims of other streams the peer waits to end */
+    bool rewake;               /* a watched claim had ended already: poll again */
+    bool unwatched;            /* closing: no new watches (their wakes would outlive the peer) */
 
     /* ABR: the estimator and controller belong to the downloader thread (on_sample, poll). */
     abr_controls controls;
@@ -180,8 +194,9 @@ void session_entry_key(hls_session *s, size_t variant, size_t entry, char *buf, 
 void session_entry_name(hls_session *s, size_t variant, size_t entry, char *buf, size_t size);
 /* Records the plaintext size of an entry in its layout and resource. Lock held. */
 kth_status session_set_entry_size(hls_session *s, size_t variant, size_t entry, uint64_t size);
-/* Fails the stream: records status and message (first failure wins) and fails every open
- * active slot so waiting readers wake. Lock held. */
+/* Fails the stream: records status and message (first failure wins) and ends the reader's wait
+ * (wake_epoch). Storage resources are left as they are: other streams may be reading them. Lock
+ * held. */
 void session_fail_locked(hls_session *s, kth_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Recomputes the bases of periods whose previous period's sizes are now known. Lock held. */
@@ -197,6 +212,12 @@ bool session_append_period(hls_session *s, size_t variant, size_t first_segment,
 void session_last_entry_with_bytes(hls_session *s, size_t *variant, size_t *entry);
 /* The entries of a period, in stream order: prefix init (if any), then [first, end). */
 size_t session_period_entries(const hls_period *p, size_t *first);
+/* Wakes the peer once the claim whose release token is `released` ends (another stream's
+ * writer of a resource this session needs). Takes over the reference. When that claim has ended
+ * already, sets rewake instead, for the poll to look again. Lock held. */
+void session_watch_release(hls_session *s, platform_cancel *released);
+/* Stops watching every claim, for good (before the peer goes away). Lock not held. */
+void session_unwatch_all(hls_session *s);
 /* Publishes an event (no lock held). */
 void session_publish(hls_session *s, kth_event_kind kind, int status, const kth_event_abr *abr,
                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));

@@ -5,7 +5,9 @@
  * Only the starting variant's playlist is on the path to the first byte. The others load in
  * the background through the peer (from the cache when it holds them, else fetched), and join
  * the ABR ladder as they arrive; a variant whose playlist fails or uses what kithara cannot play
- * is left out with a warning, never chosen.
+ * is left out with a warning, never chosen. A playlist another stream of the same URL is
+ * fetching (it holds the claim of its cache resource) is not fetched again: the peer is woken
+ * when that fetch ends, and the next poll finds it in the cache.
  *
  * Everything here runs with session.lock held, or before the session is shared.
  */
@@ -70,6 +72,7 @@ kth_status hls_variant_setup(hls_session *s, size_t v, hls_playlist *pl, char *e
 typedef struct playlist_fetch {
     hls_session *s;
     size_t variant;
+    cache_resource *res; /* the playlist's cache resource, claimed by this fetch; or NULL */
     hls_body body;
 } playlist_fetch;
 
@@ -132,8 +135,34 @@ static void pl_on_complete(void *user, const net_result *r)
     if (st != KTH_OK && st != KTH_ERR_CANCELLED)
         session_publish(s, KTH_EVENT_WARNING, st, NULL, "variant %zu left out: %s", f->variant,
                         err);
+    if (f->res) {
+        cache_resource_release_writer(f->res, f);
+        cache_resource_close(f->res);
+    }
     hls_body_free(&f->body);
     free(f);
+}
+
+/* Claims the cache resource of variant v's playlist for fetch f. KTH_ERR_BUSY: another stream
+ * fetches it (the peer is woken when that ends); KTH_ERR_STATE: it is no longer being written
+ * (stored meanwhile, or unusable). f->res stays NULL when the resource cannot be used. Lock
+ * held. */
+static kth_status claim_playlist(hls_session *s, size_t v, playlist_fetch *f)
+{
+    if (cache_resource_open(s->asset, s->variants[v].uri, CACHE_OPEN_CREATE, &f->res, NULL, NULL,
+                            0) != KTH_OK) {
+        f->res = NULL;
+        return KTH_OK;
+    }
+    platform_cancel *released = NULL;
+    kth_status st = cache_resource_claim_writer(f->res, f, &released);
+    if (st == KTH_OK)
+        return KTH_OK;
+    cache_resource_close(f->res);
+    f->res = NULL;
+    if (st == KTH_ERR_BUSY && released)
+        session_watch_release(s, released);
+    return st;
 }
 
 void hls_variants_load_more(hls_session *s, net_batch *batch)
@@ -141,22 +170,29 @@ void hls_variants_load_more(hls_session *s, net_batch *batch)
     for (size_t v = 0; v < s->ladder.count; v++) {
         if (s->variants[v].pl || s->variant_loading[v] || s->variant_failed[v])
             continue;
-        hls_playlist *pl = NULL;
-        char err[HLS_ERR_MAX];
-        kth_status st = hls_playlist_cached(s, s->variants[v].uri, &pl, err, sizeof err);
-        if (st == KTH_OK) {
-            hls_variant_setup(s, v, pl, err, sizeof err);
-            continue;
-        }
-        if (st != KTH_ERR_NOT_FOUND) {
-            s->variant_failed[v] = true;
-            continue;
-        }
         playlist_fetch *f = calloc(1, sizeof *f);
         if (!f)
             return;
         f->s = s;
         f->variant = v;
+        /* Twice at most: a playlist stored by another stream between the look and the claim is
+         * read from the cache; one that still is not there is fetched without the cache. */
+        kth_status st = KTH_ERR_STATE;
+        for (int pass = 0; pass < 2 && st == KTH_ERR_STATE; pass++) {
+            hls_playlist *pl = NULL;
+            char err[HLS_ERR_MAX];
+            st = hls_playlist_cached(s, s->variants[v].uri, &pl, err, sizeof err);
+            if (st == KTH_OK)
+                hls_variant_setup(s, v, pl, err, sizeof err);
+            else if (st != KTH_ERR_NOT_FOUND)
+                s->variant_failed[v] = true;
+            else
+                st = pass == 0 ? claim_playlist(s, v, f) : KTH_OK;
+        }
+        if (st != KTH_OK || s->variants[v].pl || s->variant_failed[v]) {
+            free(f);
+            continue;
+        }
         net_fetch_spec spec;
         memset(&spec, 0, sizeof spec);
         spec.url = s->variants[v].uri;
@@ -170,6 +206,11 @@ void hls_variants_load_more(hls_session *s, net_batch *batch)
         spec.complete = pl_on_complete;
         spec.user = f;
         if (net_batch_add(batch, &spec, NULL) != KTH_OK) {
+            if (f->res) {
+                /* Under the lock: the claim is a moment old, and a waker only wakes a peer. */
+                cache_resource_release_writer(f->res, f);
+                cache_resource_close(f->res);
+            }
             free(f);
             return;
         }

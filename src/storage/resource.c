@@ -438,7 +438,8 @@ static void wake_from_cancel(void *arg)
 
 static bool interrupted(const storage_interrupt *in)
 {
-    return in && in->epoch && atomic_load(in->epoch) != in->seen;
+    return in && ((in->epoch && atomic_load(in->epoch) != in->seen) ||
+                  (in->other_epoch && atomic_load(in->other_epoch) != in->other_seen));
 }
 
 /* The outcome for [start, end) given the current state, or -1 to keep waiting. Lock held. */

@@ -49,11 +49,15 @@ typedef enum storage_wait {
     STORAGE_WAIT_CANCELLED,   /* the resource or the waiter's token was cancelled */
 } storage_wait;
 
-/* Ends a wait when *epoch no longer equals `seen`. Whoever moves the epoch must then call
+/* Ends a wait when *epoch no longer equals `seen`, or *other_epoch no longer equals
+ * `other_seen` (either pointer may be NULL: the stream's seek epoch, and one the waiter's source
+ * keeps for reasons of its own). Whoever moves an epoch must then call
  * storage_resource_wake_waiters() (or the source's notify), so the waiter re-checks. */
 typedef struct storage_interrupt {
     const _Atomic uint64_t *epoch;
     uint64_t seen;
+    const _Atomic uint64_t *other_epoch;
+    uint64_t other_seen;
 } storage_interrupt;
 
 /* Flags for storage_resource_open_file. */

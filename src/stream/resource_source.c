@@ -54,7 +54,7 @@ static source_wait rs_wait_range(stream_source *src, uint64_t start, uint64_t en
                                  const stream_wait_ctx *ctx, kth_status *status)
 {
     resource_source *rs = from_base(src);
-    storage_interrupt in = {ctx->epoch, ctx->seen_epoch};
+    storage_interrupt in = {.epoch = ctx->epoch, .seen = ctx->seen_epoch};
     storage_wait w = storage_resource_wait_range(rs->resource, start, end, ctx->deadline_ns,
                                                  ctx->cancel, ctx->epoch ? &in : NULL);
     return map_wait(rs, w, status);
@@ -64,7 +64,7 @@ static source_wait rs_wait_length(stream_source *src, const stream_wait_ctx *ctx
                                   kth_status *status)
 {
     resource_source *rs = from_base(src);
-    storage_interrupt in = {ctx->epoch, ctx->seen_epoch};
+    storage_interrupt in = {.epoch = ctx->epoch, .seen = ctx->seen_epoch};
     storage_wait w = storage_resource_wait_length(rs->resource, ctx->deadline_ns, ctx->cancel,
                                                   ctx->epoch ? &in : NULL);
     return map_wait(rs, w, status);

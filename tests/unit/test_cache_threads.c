@@ -1,7 +1,9 @@
 /*
  * test_cache_threads.c — the cache under concurrent use: writers leasing, writing and
  * checkpointing assets while another thread runs gc with a tiny budget (leased bytes must never
- * vanish), and a reader and a writer sharing one resource through two opens of the same key.
+ * vanish), a reader and a writer sharing one resource through two opens of the same key, and
+ * the one-writer claim: a second owner is refused and told, on another thread, when the claim
+ * ends, whether the writer released it or closed without releasing.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -224,11 +226,126 @@ static void test_reader_and_writer_share_one_resource(void **state)
     tc_remove_tree(dir);
 }
 
+/* A second owner waiting on another thread for the writer's claim to end. */
+struct claimant {
+    cache_resource *h;
+    platform_cancel *released;
+    pthread_barrier_t watching;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool ended;
+    kth_status claim_after;
+};
+
+static void claimant_wake(void *arg)
+{
+    struct claimant *c = arg;
+    pthread_mutex_lock(&c->lock);
+    c->ended = true;
+    pthread_cond_broadcast(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+}
+
+static void *claimant_main(void *arg)
+{
+    struct claimant *c = arg;
+    platform_cancel_waker waker;
+    bool added = platform_cancel_add_waker(c->released, &waker, claimant_wake, c);
+    pthread_barrier_wait(&c->watching);
+    struct timespec deadline; /* a guard against a hang only */
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 20;
+    pthread_mutex_lock(&c->lock);
+    while (added && !c->ended && pthread_cond_timedwait(&c->cond, &c->lock, &deadline) == 0)
+        ;
+    bool ended = c->ended;
+    pthread_mutex_unlock(&c->lock);
+    platform_cancel_remove_waker(&waker);
+    c->claim_after = ended ? cache_resource_claim_writer(c->h, c, NULL) : KTH_ERR_TIMEOUT;
+    return NULL;
+}
+
+static void test_one_writer_claim_is_refused_then_handed_over(void **state)
+{
+    (void)state;
+    char *dir = test_make_dir();
+    kth_cache_options o = tc_options(dir);
+    kth_cache *cache = tc_open(&o);
+    assert_non_null(cache);
+    cache_asset *a1, *a2;
+    assert_int_equal(cache_asset_open(cache, "https://media.example/x.m3u8", &a1, NULL, 0), KTH_OK);
+    assert_int_equal(cache_asset_open(cache, "https://media.example/x.m3u8", &a2, NULL, 0), KTH_OK);
+    cache_resource *h1, *h2;
+    assert_int_equal(cache_resource_open(a1, "seg0.ts", CACHE_OPEN_CREATE, &h1, NULL, NULL, 0),
+                     KTH_OK);
+    assert_int_equal(cache_resource_open(a2, "seg0.ts", CACHE_OPEN_CREATE, &h2, NULL, NULL, 0),
+                     KTH_OK);
+    assert_ptr_equal(h1, h2); /* one handle per key: every opener sees the claim */
+    assert_false(cache_resource_is_shared(NULL));
+    assert_true(cache_resource_is_shared(h1));
+
+    static int writer;
+    assert_int_equal(cache_resource_claim_writer(h1, &writer, NULL), KTH_OK);
+    assert_int_equal(cache_resource_claim_writer(h1, &writer, NULL), KTH_OK); /* kept */
+    struct claimant c = {.h = h2};
+    assert_int_equal(cache_resource_claim_writer(h2, &c, &c.released), KTH_ERR_BUSY);
+    assert_non_null(c.released);
+    cache_resource_release_writer(h2, &c); /* not its claim: no effect */
+    assert_false(platform_cancel_is_cancelled(c.released));
+    pthread_barrier_init(&c.watching, NULL, 2);
+    pthread_mutex_init(&c.lock, NULL);
+    pthread_cond_init(&c.cond, NULL);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, claimant_main, &c), 0);
+    pthread_barrier_wait(&c.watching);
+    /* The writer gives up: the waiting owner is woken and takes the resource over. */
+    cache_resource_release_writer(h1, &writer);
+    pthread_join(t, NULL);
+    assert_true(c.ended);
+    assert_int_equal(c.claim_after, KTH_OK);
+    assert_int_equal(cache_resource_claim_writer(h1, &writer, NULL), KTH_ERR_BUSY);
+    platform_cancel_unref(c.released);
+    pthread_barrier_destroy(&c.watching);
+    pthread_mutex_destroy(&c.lock);
+    pthread_cond_destroy(&c.cond);
+
+    /* The new writer completes it: nothing is left to write, and the claim ends with it. */
+    platform_cancel *released = NULL;
+    assert_int_equal(cache_resource_claim_writer(h1, &writer, &released), KTH_ERR_BUSY);
+    assert_int_equal(tc_write_pattern(h2, 3, 0, 100), KTH_OK);
+    assert_int_equal(cache_resource_commit(h2, 100), KTH_OK);
+    cache_resource_release_writer(h2, &c);
+    assert_true(platform_cancel_is_cancelled(released));
+    platform_cancel_unref(released);
+    assert_int_equal(cache_resource_claim_writer(h1, &writer, NULL), KTH_ERR_STATE);
+    cache_resource_close(h1);
+    cache_resource_close(h2);
+
+    /* The last user closing a handle ends a claim left on it. */
+    assert_int_equal(cache_resource_open(a1, "seg1.ts", CACHE_OPEN_CREATE, &h1, NULL, NULL, 0),
+                     KTH_OK);
+    assert_int_equal(cache_resource_open(a2, "seg1.ts", CACHE_OPEN_CREATE, &h2, NULL, NULL, 0),
+                     KTH_OK);
+    assert_int_equal(cache_resource_claim_writer(h1, &writer, NULL), KTH_OK);
+    assert_int_equal(cache_resource_claim_writer(h2, &c, &released), KTH_ERR_BUSY);
+    cache_resource_close(h2);
+    assert_false(platform_cancel_is_cancelled(released));
+    cache_resource_close(h1);
+    assert_true(platform_cancel_is_cancelled(released));
+    platform_cancel_unref(released);
+
+    cache_asset_release(a1);
+    cache_asset_release(a2);
+    kth_cache_close(cache);
+    tc_remove_tree(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_leased_bytes_survive_concurrent_gc),
         cmocka_unit_test(test_reader_and_writer_share_one_resource),
+        cmocka_unit_test(test_one_writer_claim_is_refused_then_handed_over),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -203,7 +203,8 @@ enum action {
     CANCEL_RESOURCE,
     CANCEL_TOKEN,
     CANCEL_PARENT,
-    MOVE_EPOCH
+    MOVE_EPOCH,
+    MOVE_OTHER_EPOCH
 };
 
 static storage_wait wait_while(struct fixture *f, enum action act)
@@ -211,8 +212,8 @@ static storage_wait wait_while(struct fixture *f, enum action act)
     storage_resource *r = f->r = make_resource(f, FILE_BACKED);
     platform_cancel *parent = platform_cancel_new(NULL);
     platform_cancel *token = platform_cancel_new(parent);
-    _Atomic uint64_t epoch = 3;
-    storage_interrupt in = {&epoch, 3};
+    _Atomic uint64_t epoch = 3, other = 7;
+    storage_interrupt in = {.epoch = &epoch, .seen = 3, .other_epoch = &other, .other_seen = 7};
     pthread_barrier_t ready;
     pthread_barrier_init(&ready, NULL, 2);
     struct waiter w = {r, 100, 200, token, &in, &ready, STORAGE_WAIT_TIMEOUT};
@@ -245,6 +246,10 @@ static storage_wait wait_while(struct fixture *f, enum action act)
         break;
     case MOVE_EPOCH:
         atomic_fetch_add(&epoch, 1);
+        storage_resource_wake_waiters(r);
+        break;
+    case MOVE_OTHER_EPOCH:
+        atomic_fetch_add(&other, 1);
         storage_resource_wake_waiters(r);
         break;
     }
@@ -294,6 +299,13 @@ static void test_wait_ends_when_ancestor_token_cancelled(void **state)
 static void test_wait_ends_when_seek_epoch_moves(void **state)
 {
     assert_int_equal(wait_while(*state, MOVE_EPOCH), STORAGE_WAIT_INTERRUPTED);
+}
+
+/* The source's own epoch (an HLS session that failed while its reader waits on a resource
+ * another stream is still writing) ends the wait the same way. */
+static void test_wait_ends_when_the_other_epoch_moves(void **state)
+{
+    assert_int_equal(wait_while(*state, MOVE_OTHER_EPOCH), STORAGE_WAIT_INTERRUPTED);
 }
 
 static void test_failed_resource_keeps_present_bytes_readable(void **state)
@@ -406,6 +418,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_wait_ends_when_ancestor_token_cancelled, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_wait_ends_when_seek_epoch_moves, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wait_ends_when_the_other_epoch_moves, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_resource_keeps_present_bytes_readable, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_reader_follows_slow_writer_byte_exact, setup,
