@@ -95,6 +95,8 @@ typedef struct net_attempt {
     bool aborted;      /* stopped by us: abort_status says why */
     kth_status abort_status;
     bool abort_retryable;
+    char abort_reason[256]; /* net_transfer_abort's reason without the URL, for the retry's
+                               message (a sentence: cutting it loses no meaning that matters) */
     bool has_retry_after;
     int64_t retry_after_ms;
     uint64_t received_at_start; /* cmd->received when the attempt began */

@@ -699,6 +699,7 @@ void net_transfer_abort(net_cmd *cmd, kth_status status, bool retryable, const c
     at->aborted = true;
     at->abort_status = status;
     at->abort_retryable = retryable;
+    snprintf(at->abort_reason, sizeof at->abort_reason, "%s", why);
     snprintf(cmd->message, sizeof cmd->message, "%s: %s", cmd->url, why);
     net_transfer_done(cmd, CURLE_ABORTED_BY_CALLBACK);
 }
@@ -764,6 +765,8 @@ void net_transfer_done(net_cmd *cmd, CURLcode code)
     bool aborted = at->aborted, satisfied = at->satisfied, deliver = at->deliver;
     kth_status abort_status = at->abort_status;
     bool abort_retryable = at->abort_retryable;
+    char abort_reason[sizeof at->abort_reason];
+    memcpy(abort_reason, at->abort_reason, sizeof abort_reason);
     bool has_ra = at->has_retry_after;
     int64_t ra_ms = at->retry_after_ms;
     uint64_t want_end = at->want_end;
@@ -799,8 +802,7 @@ void net_transfer_done(net_cmd *cmd, CURLcode code)
     char why[sizeof cmd->message + CURL_ERROR_SIZE];
     if (aborted) {
         if (abort_retryable) {
-            const char *colon = strstr(cmd->message, ": ");
-            snprintf(why, sizeof why, "%s", colon ? colon + 2 : cmd->message);
+            snprintf(why, sizeof why, "%s", abort_reason);
             retry_or_fail(cmd, abort_status, false, 0, why);
         } else {
             net_command_finish(cmd, abort_status);
