@@ -12,6 +12,7 @@
  *     registering anything (k, m, g are binary multiples: 64k is 65536 bytes).
  *
  * Lookup order for a path: registered bodies, then /synth/..., then the document root.
+ * Request lines (path and query) up to about 200 KiB are accepted.
  *
  * Responses carry a correct Content-Length, Content-Type from the extension, a strong ETag that
  * names the content, Last-Modified and Accept-Ranges. Single byte ranges (bytes=a-b, bytes=a-,
