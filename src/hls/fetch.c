@@ -27,10 +27,12 @@ static kth_status on_response(void *user, const net_response *resp)
     blocking *b = user;
     platform_mutex_lock(&b->lock);
     b->body->http_status = resp->status;
-    snprintf(b->body->final_url, sizeof b->body->final_url, "%s", resp->url ? resp->url : "");
+    kth_status st = hls_body_set_final_url(b->body, resp->url);
     b->body->has_total_length = resp->has_total_length;
     b->body->total_length = resp->total_length;
     platform_mutex_unlock(&b->lock);
+    if (st != KTH_OK)
+        return st;
     return resp->status >= 200 && resp->status <= 299 ? KTH_OK : KTH_ERR_HTTP;
 }
 
@@ -141,11 +143,20 @@ kth_status hls_fetch_blocking(kth_downloader *d, const char *url, net_method met
     return st;
 }
 
+kth_status hls_body_set_final_url(hls_body *b, const char *url)
+{
+    free(b->final_url);
+    b->final_url = url ? strdup(url) : NULL;
+    return !url || b->final_url ? KTH_OK : KTH_ERR_NO_MEMORY;
+}
+
 void hls_body_free(hls_body *b)
 {
     free(b->data);
     b->data = NULL;
     b->len = b->cap = 0;
+    free(b->final_url);
+    b->final_url = NULL;
 }
 
 /* Reads a whole committed resource into memory. */
@@ -176,15 +187,19 @@ static kth_status parse_stored(const uint8_t *data, size_t len, const char *url,
                                char *err, size_t errlen)
 {
     const uint8_t *nl = memchr(data, '\n', len);
-    if (!nl || (size_t)(nl - data) >= 2048) {
+    if (!nl || nl == data || memchr(data, '\0', (size_t)(nl - data))) {
         snprintf(err, errlen, "%s: the cached playlist is damaged", url);
         return KTH_ERR_FORMAT;
     }
-    char base[2048];
-    memcpy(base, data, (size_t)(nl - data));
-    base[nl - data] = '\0';
+    char *base = strndup((const char *)data, (size_t)(nl - data));
+    if (!base) {
+        snprintf(err, errlen, "%s: out of memory", url);
+        return KTH_ERR_NO_MEMORY;
+    }
     size_t off = (size_t)(nl - data) + 1;
-    return hls_playlist_parse(data + off, len - off, base, NULL, out, err, errlen);
+    kth_status st = hls_playlist_parse(data + off, len - off, base, NULL, out, err, errlen);
+    free(base);
+    return st;
 }
 
 static kth_status check_vod(hls_playlist *pl, const char *url, char *err, size_t errlen)

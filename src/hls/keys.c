@@ -15,6 +15,7 @@
 #include "hls/session.h"
 
 #include "platform/log.h"
+#include "platform/text.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,9 +41,18 @@ kth_status hls_keys_check_playlist(const hls_playlist *pl, const char *url, char
     return KTH_OK;
 }
 
-static void key_cache_name(const char *uri, char *buf, size_t size)
+/* The cache resource name of key `uri` (heap; NULL when memory runs out). */
+static char *key_cache_name(const char *uri)
 {
-    snprintf(buf, size, "key:%s", uri);
+    return platform_printf_new("key:%s", uri);
+}
+
+/* The URL to fetch key `uri` from: the hook's rewrite, or a copy of uri (heap; NULL when memory
+ * runs out). */
+static char *key_fetch_url(const kth_hls_key_hook *hook, const char *uri)
+{
+    char *rewritten = hook->rewrite_uri ? hook->rewrite_uri(hook->user, uri) : NULL;
+    return rewritten ? rewritten : strdup(uri);
 }
 
 static void key_event(hls_session *s, kth_event *ev, const char *uri, kth_status status,
@@ -72,12 +82,14 @@ size_t hls_keys_cached_events(hls_session *s, kth_event *out, size_t max)
 /* Loads a key the cache holds complete. Lock held. */
 static void load_cached(hls_session *s, hls_key_state *k)
 {
-    char name[2100];
-    key_cache_name(k->uri, name, sizeof name);
+    char *name = key_cache_name(k->uri);
     cache_resource *res;
     cache_resource_info info;
-    if (cache_resource_open(s->asset, name, 0, &res, &info, NULL, 0) != KTH_OK)
-        return;
+    kth_status st =
+        name ? cache_resource_open(s->asset, name, 0, &res, &info, NULL, 0) : KTH_ERR_NO_MEMORY;
+    free(name);
+    if (st != KTH_OK)
+        return; /* not cached (or no memory to look): it is fetched */
     if (info.committed && info.length == 16) {
         storage_resource *r = cache_resource_storage(res);
         size_t got = 0;
@@ -116,7 +128,7 @@ hls_key_state *hls_keys_get(hls_session *s, const char *uri)
 typedef struct key_fetch {
     hls_session *s;
     size_t index;
-    char url[2048]; /* after the hook's rewrite */
+    char *url; /* after the hook's rewrite (heap) */
     int http_status;
     size_t len;
     bool too_long;
@@ -146,10 +158,13 @@ static kth_status key_on_write(void *user, uint64_t offset, const void *data, si
 /* Stores a key for offline use (a failure costs only that). Lock held. */
 static void store_key(hls_session *s, const hls_key_state *k)
 {
-    char name[2100];
-    key_cache_name(k->uri, name, sizeof name);
+    char *name = key_cache_name(k->uri);
     cache_resource *res;
-    if (cache_resource_open(s->asset, name, CACHE_OPEN_CREATE, &res, NULL, NULL, 0) != KTH_OK)
+    kth_status st =
+        name ? cache_resource_open(s->asset, name, CACHE_OPEN_CREATE, &res, NULL, NULL, 0)
+             : KTH_ERR_NO_MEMORY;
+    free(name);
+    if (st != KTH_OK)
         return;
     if (cache_resource_write(res, 0, k->key, 16) == KTH_OK)
         cache_resource_commit(res, 16);
@@ -158,10 +173,12 @@ static void store_key(hls_session *s, const hls_key_state *k)
 
 void hls_keys_forget(hls_session *s, const char *uri)
 {
-    char name[2100];
-    key_cache_name(uri, name, sizeof name);
+    char *name = key_cache_name(uri);
     cache_resource *res;
-    if (cache_resource_open(s->asset, name, 0, &res, NULL, NULL, 0) != KTH_OK)
+    kth_status st =
+        name ? cache_resource_open(s->asset, name, 0, &res, NULL, NULL, 0) : KTH_ERR_NO_MEMORY;
+    free(name);
+    if (st != KTH_OK)
         return;
     cache_resource_invalidate(res);
     cache_resource_close(res);
@@ -203,12 +220,15 @@ static void key_on_complete(void *user, const net_result *r)
         k->loaded = true;
         store_key(s, k);
     } else if (st != KTH_ERR_CANCELLED) {
-        session_fail_locked(s, st, "AES-128 key %s: %s", f->url, why);
+        char shown[HLS_URL_SHOWN];
+        session_fail_locked(s, st, "AES-128 key %s: %s",
+                            platform_excerpt(f->url, shown, sizeof shown), why);
     }
     key_event(s, &ev, k->uri, st, false, f->http_status ? f->http_status : r->http_status);
     platform_mutex_unlock(&s->lock);
     if (st != KTH_ERR_CANCELLED && s->bus)
         kth_bus_publish(s->bus, &ev);
+    free(f->url);
     free(f);
 }
 
@@ -220,8 +240,11 @@ kth_status hls_keys_fetch(hls_session *s, hls_key_state *k, net_batch *batch)
     f->s = s;
     f->index = (size_t)(k - s->keys);
     const kth_hls_key_hook *hook = &s->hls.key_hook;
-    if (!hook->rewrite_uri || !hook->rewrite_uri(hook->user, k->uri, f->url, sizeof f->url))
-        snprintf(f->url, sizeof f->url, "%s", k->uri);
+    f->url = key_fetch_url(hook, k->uri);
+    if (!f->url) {
+        free(f);
+        return KTH_ERR_NO_MEMORY;
+    }
     net_fetch_spec spec;
     memset(&spec, 0, sizeof spec);
     spec.url = f->url;
@@ -236,6 +259,7 @@ kth_status hls_keys_fetch(hls_session *s, hls_key_state *k, net_batch *batch)
     spec.user = f;
     kth_status st = net_batch_add(batch, &spec, NULL);
     if (st != KTH_OK) {
+        free(f->url);
         free(f);
         return st;
     }
@@ -261,23 +285,27 @@ kth_status hls_keys_load_blocking(hls_session *s, const char *uri, uint8_t key[1
     if (loaded)
         return KTH_OK;
     if (s->offline) {
+        char shown[HLS_URL_SHOWN];
         platform_mutex_lock(&s->lock);
         session_fail_locked(s, KTH_ERR_OFFLINE_MISS, "offline: AES-128 key %s is not in the cache",
-                            uri);
+                            platform_excerpt(uri, shown, sizeof shown));
         platform_mutex_unlock(&s->lock);
         return KTH_ERR_OFFLINE_MISS;
     }
     const kth_hls_key_hook *hook = &s->hls.key_hook;
-    char url[2048];
-    if (!hook->rewrite_uri || !hook->rewrite_uri(hook->user, uri, url, sizeof url))
-        snprintf(url, sizeof url, "%s", uri);
+    char *url = key_fetch_url(hook, uri);
     hls_body body;
-    kth_status st = hls_fetch_blocking(s->downloader, url, NET_GET, false, 0, 0,
-                                       hook->headers ? hook->headers(hook->user, uri) : NULL, true,
-                                       KEY_FETCH_MAX, ctx->deadline_ns, ctx->cancel, &body);
+    kth_status st =
+        url ? hls_fetch_blocking(s->downloader, url, NET_GET, false, 0, 0,
+                                 hook->headers ? hook->headers(hook->user, uri) : NULL, true,
+                                 KEY_FETCH_MAX, ctx->deadline_ns, ctx->cancel, &body)
+            : KTH_ERR_NO_MEMORY;
     char why[HLS_ERR_MAX];
     why[0] = '\0';
-    if (st == KTH_OK) {
+    if (!url) {
+        memset(&body, 0, sizeof body);
+        snprintf(why, sizeof why, "out of memory");
+    } else if (st == KTH_OK) {
         if (hook->transform) {
             st = hook->transform(hook->user, url, body.data, body.len, key);
             if (st != KTH_OK) {
@@ -307,10 +335,13 @@ kth_status hls_keys_load_blocking(hls_session *s, const char *uri, uint8_t key[1
         k->announce = false;
         store_key(s, k);
     } else if (st != KTH_OK && announce) {
-        session_fail_locked(s, st, "AES-128 key %s: %s", url, why);
+        char shown[HLS_URL_SHOWN];
+        session_fail_locked(s, st, "AES-128 key %s: %s",
+                            platform_excerpt(url ? url : uri, shown, sizeof shown), why);
     }
     key_event(s, &ev, uri, st, false, http_status);
     platform_mutex_unlock(&s->lock);
+    free(url);
     if (announce && s->bus)
         kth_bus_publish(s->bus, &ev);
     return st;

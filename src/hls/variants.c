@@ -77,7 +77,9 @@ static kth_status pl_on_response(void *user, const net_response *resp)
 {
     playlist_fetch *f = user;
     f->body.http_status = resp->status;
-    snprintf(f->body.final_url, sizeof f->body.final_url, "%s", resp->url ? resp->url : "");
+    kth_status st = hls_body_set_final_url(&f->body, resp->url);
+    if (st != KTH_OK)
+        return st;
     return resp->status >= 200 && resp->status <= 299 ? KTH_OK : KTH_ERR_HTTP;
 }
 
