@@ -15,7 +15,6 @@
 #include "hls/session.h"
 
 #include "platform/log.h"
-#include "platform/text.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,11 +30,11 @@ kth_status hls_keys_check_playlist(const hls_playlist *pl, const char *url, char
         if (k->method == HLS_KEY_AES_128 && strcmp(k->keyformat, "identity") == 0)
             continue;
         if (k->method == HLS_KEY_AES_128)
-            snprintf(err, errlen, "%s line %zu: KEYFORMAT \"%s\" is not supported", url, k->line,
-                     k->keyformat);
+            snprintf(err, errlen, "%s line %zu: KEYFORMAT \"%s\" is not supported", HLS_SHOWN(url),
+                     k->line, k->keyformat);
         else
-            snprintf(err, errlen, "%s line %zu: encryption METHOD=%s is not supported", url,
-                     k->line, k->method_name);
+            snprintf(err, errlen, "%s line %zu: encryption METHOD=%s is not supported",
+                     HLS_SHOWN(url), k->line, k->method_name);
         return KTH_ERR_UNSUPPORTED;
     }
     return KTH_OK;
@@ -220,9 +219,7 @@ static void key_on_complete(void *user, const net_result *r)
         k->loaded = true;
         store_key(s, k);
     } else if (st != KTH_ERR_CANCELLED) {
-        char shown[HLS_URL_SHOWN];
-        session_fail_locked(s, st, "AES-128 key %s: %s",
-                            platform_excerpt(f->url, shown, sizeof shown), why);
+        session_fail_locked(s, st, "AES-128 key %s: %s", HLS_SHOWN(f->url), why);
     }
     key_event(s, &ev, k->uri, st, false, f->http_status ? f->http_status : r->http_status);
     platform_mutex_unlock(&s->lock);
@@ -285,10 +282,9 @@ kth_status hls_keys_load_blocking(hls_session *s, const char *uri, uint8_t key[1
     if (loaded)
         return KTH_OK;
     if (s->offline) {
-        char shown[HLS_URL_SHOWN];
         platform_mutex_lock(&s->lock);
         session_fail_locked(s, KTH_ERR_OFFLINE_MISS, "offline: AES-128 key %s is not in the cache",
-                            platform_excerpt(uri, shown, sizeof shown));
+                            HLS_SHOWN(uri));
         platform_mutex_unlock(&s->lock);
         return KTH_ERR_OFFLINE_MISS;
     }
@@ -335,9 +331,7 @@ kth_status hls_keys_load_blocking(hls_session *s, const char *uri, uint8_t key[1
         k->announce = false;
         store_key(s, k);
     } else if (st != KTH_OK && announce) {
-        char shown[HLS_URL_SHOWN];
-        session_fail_locked(s, st, "AES-128 key %s: %s",
-                            platform_excerpt(url ? url : uri, shown, sizeof shown), why);
+        session_fail_locked(s, st, "AES-128 key %s: %s", HLS_SHOWN(url ? url : uri), why);
     }
     key_event(s, &ev, uri, st, false, http_status);
     platform_mutex_unlock(&s->lock);

@@ -11,8 +11,6 @@
  */
 #include "hls/session.h"
 
-#include "platform/text.h"
-
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -36,6 +36,7 @@
 #include "hls/presentation.h"
 #include "net/downloader.h"
 #include "platform/sync.h"
+#include "platform/text.h"
 #include "stream/source.h"
 
 #include <stdatomic.h>
@@ -44,6 +45,10 @@
 #define HLS_ERR_MAX     512
 /* Bytes (with the terminator) of a URL's excerpt inside a message (platform_excerpt). */
 #define HLS_URL_SHOWN 200
+/* A URL as a message shows it: whole when short, else its head and tail, so the rest of the
+ * sentence survives a long URL. For messages only. The excerpt lives in a compound literal of
+ * the enclosing block. */
+#define HLS_SHOWN(url) platform_excerpt((url), (char[HLS_URL_SHOWN]){0}, HLS_URL_SHOWN)
 
 struct segment_fetch; /* hls_peer.c */
 

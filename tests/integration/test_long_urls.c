@@ -280,6 +280,35 @@ static void test_long_variant_uris_are_reported_whole_and_play_their_own_bytes(v
     free(master);
 }
 
+/* Errors about a playlist at a 20,000-byte URL keep their cause: the URL is shown by its head
+ * and tail, the rest of the sentence whole. */
+static void test_errors_about_long_playlist_urls_keep_their_cause(void **state)
+{
+    struct hls_env *e = *state;
+    char *base = url_of_length(e, "/long/", 20000, 'm');
+    char *missing = str_printf("%s.m3u8", base);
+    kth_stream *s = NULL;
+    char err[512] = "";
+    assert_int_equal(try_open_url(e, missing, NULL, &s, err, sizeof err), KTH_ERR_NOT_FOUND);
+    assert_non_null(strstr(err, "HTTP 404"));
+    assert_non_null(strstr(err, "xxxm.m3u8")); /* the URL's end, where signed URLs differ */
+
+    char *pl_url = str_printf("%s/index.m3u8", base);
+    char *seg = url_of_length(e, "/long/", 64 * 1024 + 1, '0');
+    char *pl = str_printf("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n"
+                          "#EXT-X-PLAYLIST-TYPE:VOD\n#EXTINF:2.0,\n%s\n#EXT-X-ENDLIST\n",
+                          seg);
+    kts_add_body(e->srv, path_of(e, pl_url), pl, strlen(pl), NULL);
+    err[0] = '\0';
+    assert_int_equal(try_open_url(e, pl_url, NULL, &s, err, sizeof err), KTH_ERR_LIMIT);
+    assert_non_null(strstr(err, "line 6"));
+    free(pl);
+    free(seg);
+    free(pl_url);
+    free(missing);
+    free(base);
+}
+
 /* --- AES-128 keys at long URIs ------------------------------------------------------------ */
 
 static bytes encrypt_cbc(const bytes *clear, const uint8_t key[16], const uint8_t iv[16])
@@ -449,6 +478,7 @@ int main(void)
         T(test_20000_byte_segment_uris_differing_in_the_last_byte_play_both),
         T(test_segment_uris_at_the_line_limit_play_both),
         T(test_segment_uri_past_the_line_limit_is_a_limit_error),
+        T(test_errors_about_long_playlist_urls_keep_their_cause),
         T(test_byte_ranges_of_one_long_uri_play_both),
         T(test_relative_uris_resolve_against_a_long_playlist_url),
         T(test_long_variant_uris_are_reported_whole_and_play_their_own_bytes),
