@@ -86,8 +86,9 @@ KTH_API void kth_cache_options_init(kth_cache_options *opts);
  * options, or no directory given and neither XDG_CACHE_HOME nor HOME set), KTH_ERR_BUSY (the
  * directory is locked by another owner), KTH_ERR_IO (the directory, lock file or index cannot
  * be created or opened), KTH_ERR_UNSUPPORTED (an index written by a newer kithara),
- * KTH_ERR_NO_MEMORY. When it fails and `err` is not NULL, a sentence naming the cause and the
- * directory is written there. */
+ * KTH_ERR_LIMIT (the directory's path is too long for the index database: SQLite takes paths
+ * of about 500 bytes), KTH_ERR_NO_MEMORY. When it fails and `err` is not NULL, a sentence naming
+ * the cause and the directory is written there. */
 KTH_API kth_status kth_cache_open(const kth_cache_options *opts, kth_cache **out, char *err,
                                   size_t errlen);
 
@@ -124,7 +125,7 @@ KTH_API kth_status kth_cache_get_stats(kth_cache *cache, kth_cache_stats *out);
 
 /* One asset, as kth_cache_list reports it. */
 typedef struct kth_cache_asset {
-    char key[65];          /* SHA-256 of the URL, lowercase hex */
+    char key[65];          /* SHA-256 of the URL, lowercase hex ("" for a damaged index row) */
     char *url;             /* the URL the asset was stored under (owned by the list) */
     uint64_t bytes;        /* bytes held */
     uint64_t known_length; /* sum of the lengths of its resources whose length is known */

@@ -136,7 +136,9 @@ typedef struct kth_event {
         kth_event_key key;
         kth_event_buffer buffer;
     } payload;
-    char text[256]; /* URL or message, NUL-terminated, truncated to fit */
+    /* URL or message for display, NUL-terminated, truncated to fit: a longer URL is cut here,
+     * so never fetch or key anything by it (kth_stream_variant_info gives whole URLs). */
+    char text[256];
 } kth_event;
 
 /* Creates a bus. The caller owns one reference. Returns KTH_ERR_NO_MEMORY on allocation

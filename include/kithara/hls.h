@@ -41,9 +41,10 @@ extern "C" {
  * kth_stream_seek_time / SEEK_END that needs a key to size a segment; they may run on several
  * threads at once, must not block for long and must not call back into the stream. */
 typedef struct kth_hls_key_hook {
-    /* Rewrites the key URI (resolved, absolute) into out (size bytes, NUL-terminated). Return
-     * false to keep the original. */
-    bool (*rewrite_uri)(void *user, const char *uri, char *out, size_t size);
+    /* Rewrites the key URI (resolved, absolute, of any length): returns the URL to fetch
+     * instead as a NUL-terminated string allocated with malloc, which kithara frees, or NULL
+     * to keep the original. */
+    char *(*rewrite_uri)(void *user, const char *uri);
     /* Extra request header lines for the key request, NULL-terminated, owned by the program and
      * valid until the stream closes; NULL for none. */
     const char *const *(*headers)(void *user, const char *uri);
@@ -88,7 +89,9 @@ typedef struct kth_hls_variant_info {
     uint64_t average_bandwidth; /* AVERAGE-BANDWIDTH, 0 when absent */
     kth_codec codec;            /* the audio codec the master names, or UNKNOWN */
     bool usable;                /* its media playlist loaded (false: never chosen) */
-    char uri[1024];             /* media playlist URL, truncated to fit */
+    /* The media playlist URL, whole. Borrowed from the stream: valid until kth_stream_close,
+     * never NULL for a variant kth_stream_variant_info described. */
+    const char *uri;
     /* From its media playlist, once loaded (usable); zero / UNKNOWN before. */
     kth_container container; /* fMP4 with an init section (EXT-X-MAP), else from the first
                                 segment's extension */
@@ -96,9 +99,10 @@ typedef struct kth_hls_variant_info {
     size_t segment_count;
     double duration; /* seconds (sum of EXTINF) */
     /* For a rung made of an audio rendition of a video master: its NAME, LANGUAGE and the
-     * channel count of CHANNELS; "" and 0 otherwise. */
-    char rendition[64];
-    char language[16];
+     * channel count of CHANNELS; "" and 0 otherwise. The strings are whole and borrowed like
+     * uri (valid until kth_stream_close), never NULL. */
+    const char *rendition;
+    const char *language;
     unsigned channels;
 } kth_hls_variant_info;
 
@@ -115,7 +119,8 @@ KTH_API kth_status kth_stream_variant_info(kth_stream *stream, size_t index,
  * each segment up in the cache
  * index, so it takes time in proportion to the segment count: for a display, not for a read
  * loop. KTH_ERR_NOT_FOUND while the variant's playlist is not loaded (kth_hls_variant_info:
- * not usable), KTH_ERR_OUT_OF_RANGE, KTH_ERR_INVALID_ARG (NULL), KTH_ERR_UNSUPPORTED. */
+ * not usable), KTH_ERR_OUT_OF_RANGE, KTH_ERR_INVALID_ARG (NULL), KTH_ERR_UNSUPPORTED,
+ * KTH_ERR_NO_MEMORY. */
 KTH_API kth_status kth_stream_variant_cached(kth_stream *stream, size_t index, size_t *cached,
                                              size_t *total);
 

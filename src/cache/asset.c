@@ -525,7 +525,7 @@ kth_status cache_resource_invalidate(cache_resource *h)
         return KTH_ERR_INVALID_ARG;
     cache_asset *a = h->asset;
     kth_cache *c = a->cache;
-    char file[CACHE_FILE_MAX], old_path[4096] = "";
+    char file[CACHE_FILE_MAX], *old_path = NULL;
     storage_resource *fresh = NULL, *replaced = NULL;
     platform_mutex_lock(&h->lock);
     kth_status st = cache_new_file_name(a->key, h->key, file, sizeof file);
@@ -556,12 +556,16 @@ kth_status cache_resource_invalidate(cache_resource *h)
             platform_mutex_unlock(&c->lock);
         }
     } else {
-        cache_data_path(c, h->file, old_path, sizeof old_path);
-        char path[4096], err[256] = "";
-        cache_data_path(c, file, path, sizeof path);
-        st = cache_make_fanout_dirs(c, file)
-                 ? storage_resource_open_file(path, STORAGE_FILE_TRUNCATE, &fresh, err, sizeof err)
-                 : KTH_ERR_IO;
+        old_path = cache_data_path(c, h->file);
+        char *path = cache_data_path(c, file), err[256] = "";
+        if (!old_path || !path)
+            st = KTH_ERR_NO_MEMORY;
+        else
+            st = cache_make_fanout_dirs(c, file)
+                     ? storage_resource_open_file(path, STORAGE_FILE_TRUNCATE, &fresh, err,
+                                                  sizeof err)
+                     : KTH_ERR_IO;
+        free(path);
         if (st != KTH_OK) {
             platform_mutex_lock(&c->lock);
             cache_set_error_locked(c, "cannot create a data file for %s: %s", h->key,
@@ -583,8 +587,9 @@ kth_status cache_resource_invalidate(cache_resource *h)
     platform_mutex_unlock(&h->lock);
     storage_resource_fail(old, KTH_ERR_CHANGED,
                           "the resource changed on the server; its cached bytes were dropped");
-    if (old_path[0] && unlink(old_path) != 0 && errno != ENOENT)
+    if (old_path && unlink(old_path) != 0 && errno != ENOENT)
         platform_log(KTH_LOG_WARN, "cache", "cannot delete %s: %s", old_path, strerror(errno));
+    free(old_path);
     storage_resource_unref(old);
     storage_resource_unref(replaced);
     return st;
@@ -637,9 +642,9 @@ kth_status cache_resource_revive(cache_resource *h)
         if (st == KTH_OK)
             st = copy_present(h->storage, fresh, &s.ranges);
     } else if (st == KTH_OK) {
-        char path[4096];
-        cache_data_path(c, h->file, path, sizeof path);
-        st = storage_resource_open_file(path, 0, &fresh, NULL, 0);
+        char *path = cache_data_path(c, h->file);
+        st = path ? storage_resource_open_file(path, 0, &fresh, NULL, 0) : KTH_ERR_NO_MEMORY;
+        free(path);
         if (st == KTH_OK)
             st = storage_resource_restore_ranges(fresh, s.ranges.v, s.ranges.count);
     }

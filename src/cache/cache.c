@@ -410,7 +410,8 @@ static bool list_add(void *arg, const cache_asset_row *row)
     }
     kth_cache_asset *e = &b->v[b->count];
     memset(e, 0, sizeof *e);
-    snprintf(e->key, sizeof e->key, "%s", row->key);
+    if (cache_is_key(row->key)) /* else a damaged row: "" rather than a key cut to fit */
+        memcpy(e->key, row->key, sizeof e->key);
     e->url = strdup(row->url);
     if (!e->url) {
         b->oom = true;

@@ -135,8 +135,8 @@ void cache_victims_dispose(kth_cache *c, cache_victims *v);
 /* Runs an eviction pass when the cache is over its budget. No lock held. */
 void cache_evict_if_over_budget(kth_cache *c);
 
-/* path = data_dir/file. */
-void cache_data_path(const kth_cache *c, const char *file, char *path, size_t n);
+/* data_dir/file as a new string the caller frees; NULL when memory runs out. */
+char *cache_data_path(const kth_cache *c, const char *file);
 
 /* Creates data/ab and data/ab/cd for a file name "ab/cd/...". */
 bool cache_make_fanout_dirs(const kth_cache *c, const char *file);

@@ -27,6 +27,8 @@ static void victims_add_file(void *arg, int64_t id, const char *file)
 {
     (void)id;
     cache_victims *v = arg;
+    if (!file[0])
+        return; /* no file of ours (the index vouches only for names of our own shape) */
     if (v->file_count == v->file_cap) {
         size_t cap = v->file_cap ? 2 * v->file_cap : 16;
         char(*files)[CACHE_FILE_MAX] = realloc(v->files, cap * sizeof *files);
@@ -135,11 +137,13 @@ kth_status cache_evict_locked(kth_cache *c, uint64_t target, cache_victims *v)
 void cache_victims_dispose(kth_cache *c, cache_victims *v)
 {
     for (size_t i = 0; i < v->file_count && c->data_dir; i++) {
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%s", c->data_dir, v->files[i]);
+        char *path = cache_data_path(c, v->files[i]);
+        if (!path)
+            continue; /* out of memory: the file stays an orphan, which kth_cache_gc deletes */
         if (unlink(path) != 0 && errno != ENOENT)
             platform_log(KTH_LOG_WARN, "cache", "cannot delete %s: %s (kth_cache_gc retries)", path,
                          strerror(errno));
+        free(path);
     }
     for (size_t i = 0; i < v->storage_count; i++)
         storage_resource_unref(v->storage[i]);

@@ -16,6 +16,8 @@
  */
 #include "cache/index.h"
 
+#include "platform/text.h"
+
 #include <sqlite3.h>
 
 #include <errno.h>
@@ -211,10 +213,11 @@ static int try_open(cache_index *ix, const char *path, int *version)
 static void remove_db_files(const char *path)
 {
     static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
-    char file[4200];
     for (size_t i = 0; i < sizeof suffixes / sizeof *suffixes; i++) {
-        snprintf(file, sizeof file, "%s%s", path, suffixes[i]);
-        unlink(file);
+        char *file = platform_printf_new("%s%s", path, suffixes[i]);
+        if (file)
+            unlink(file);
+        free(file);
     }
 }
 
@@ -225,8 +228,17 @@ kth_status cache_index_open(const char *path, cache_index **out, bool *rebuilt, 
         return KTH_ERR_INVALID_ARG;
     if (rebuilt)
         *rebuilt = false;
-    if (path && strlen(path) >= 4096)
-        return KTH_ERR_INVALID_ARG;
+    /* SQLite refuses a path whose "-journal" name passes its VFS's limit, with a bare "unable
+     * to open": say what the limit is instead. */
+    sqlite3_vfs *vfs = sqlite3_vfs_find(NULL);
+    size_t most = vfs && vfs->mxPathname > 8 ? (size_t)vfs->mxPathname - 8 : 0;
+    if (path && vfs && strlen(path) > most) {
+        char shown[200];
+        if (err && errlen)
+            snprintf(err, errlen, "cache index path %s is %zu bytes; SQLite takes at most %zu",
+                     platform_excerpt(path, shown, sizeof shown), strlen(path), most);
+        return KTH_ERR_LIMIT;
+    }
     cache_index *ix = calloc(1, sizeof *ix);
     if (!ix)
         return KTH_ERR_NO_MEMORY;
@@ -430,6 +442,8 @@ kth_status cache_index_scan_assets(cache_index *ix,
     return done(st, rc);
 }
 
+static bool file_name_valid(const char *f);
+
 kth_status cache_index_scan_resources(cache_index *ix, int64_t asset_id,
                                       void (*fn)(void *arg, int64_t id, const char *file),
                                       void *arg)
@@ -439,7 +453,7 @@ kth_status cache_index_scan_resources(cache_index *ix, int64_t asset_id,
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *file = (const char *)sqlite3_column_text(st, 1);
-        fn(arg, sqlite3_column_int64(st, 0), file ? file : "");
+        fn(arg, sqlite3_column_int64(st, 0), file && file_name_valid(file) ? file : "");
     }
     return done(st, rc);
 }

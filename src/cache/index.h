@@ -33,8 +33,8 @@ typedef struct cache_index cache_index;
 
 /* Opens or creates the index at `path` (NULL: a private in-memory database). A file that is not
  * a usable database is deleted (with its WAL) and recreated empty; *rebuilt tells the caller.
- * Returns KTH_ERR_IO, KTH_ERR_UNSUPPORTED (a newer schema) or KTH_ERR_NO_MEMORY with a sentence
- * in err. */
+ * Returns KTH_ERR_IO, KTH_ERR_UNSUPPORTED (a newer schema), KTH_ERR_LIMIT (path longer than
+ * SQLite takes) or KTH_ERR_NO_MEMORY with a sentence in err. */
 kth_status cache_index_open(const char *path, cache_index **out, bool *rebuilt, char *err,
                             size_t errlen);
 void cache_index_close(cache_index *ix);
@@ -81,7 +81,9 @@ typedef struct cache_asset_row {
 kth_status cache_index_scan_assets(cache_index *ix,
                                    bool (*fn)(void *arg, const cache_asset_row *row), void *arg);
 
-/* Calls fn(arg, resource id, file) for each resource of an asset. fn must not call the index. */
+/* Calls fn(arg, resource id, file) for each resource of an asset; file is "" when the row's name
+ * is not one the cache writes (a damaged row: nothing of ours to delete). fn must not call the
+ * index. */
 kth_status cache_index_scan_resources(cache_index *ix, int64_t asset_id,
                                       void (*fn)(void *arg, int64_t id, const char *file),
                                       void *arg);

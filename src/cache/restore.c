@@ -11,25 +11,32 @@
  */
 #include "cache/cache_internal.h"
 
+#include "platform/text.h"
+
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-void cache_data_path(const kth_cache *c, const char *file, char *path, size_t n)
+char *cache_data_path(const kth_cache *c, const char *file)
 {
-    snprintf(path, n, "%s/%s", c->data_dir, file);
+    return platform_printf_new("%s/%s", c->data_dir, file);
+}
+
+/* mkdir data_dir/<the first `n` bytes of file>; true when it exists now. */
+static bool make_dir_of(const kth_cache *c, const char *file, int n)
+{
+    char *dir = platform_printf_new("%s/%.*s", c->data_dir, n, file);
+    bool ok = dir && (mkdir(dir, 0700) == 0 || errno == EEXIST);
+    free(dir);
+    return ok;
 }
 
 /* Creates data/ab and data/ab/cd for a file name "ab/cd/...". */
 bool cache_make_fanout_dirs(const kth_cache *c, const char *file)
 {
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s/%.2s", c->data_dir, file);
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-        return false;
-    snprintf(dir, sizeof dir, "%s/%.5s", c->data_dir, file);
-    return mkdir(dir, 0700) == 0 || errno == EEXIST;
+    return make_dir_of(c, file, 2) && make_dir_of(c, file, 5);
 }
 
 /* Drops every claim of the row in memory (the caller records the result). */
@@ -68,6 +75,25 @@ static kth_status give_new_file(kth_cache *c, cache_asset *a, const char *key, c
     return KTH_OK;
 }
 
+/* Creates the (new, empty) data file `file` and opens it. */
+static kth_status open_new_file(kth_cache *c, const char *file, storage_resource **out, char *err,
+                                size_t errlen)
+{
+    char *path = cache_data_path(c, file);
+    if (!path)
+        return KTH_ERR_NO_MEMORY;
+    kth_status st;
+    if (!cache_make_fanout_dirs(c, file)) {
+        if (err && errlen)
+            snprintf(err, errlen, "cannot create a directory for %s: %s", path, strerror(errno));
+        st = KTH_ERR_IO;
+    } else {
+        st = storage_resource_open_file(path, STORAGE_FILE_TRUNCATE, out, err, errlen);
+    }
+    free(path);
+    return st;
+}
+
 /* Keeps only the claims the file can back: ranges are clipped to its size. */
 static void clip_claims(cache_row *row, uint64_t size, bool *repaired)
 {
@@ -87,12 +113,13 @@ static void clip_claims(cache_row *row, uint64_t size, bool *repaired)
 kth_status cache_restore_from_disk(kth_cache *c, cache_asset *a, const char *key, cache_row *row,
                                    storage_resource **out, bool *repaired, char *err, size_t errlen)
 {
-    char path[4096];
+    char *path = NULL;
     bool need_new_file = row->file[0] == '\0';
     if (!row->claims_valid)
         *repaired = true;
     if (!need_new_file) {
-        cache_data_path(c, row->file, path, sizeof path);
+        if (!(path = cache_data_path(c, row->file)))
+            return KTH_ERR_NO_MEMORY;
         struct stat sb;
         int rc = stat(path, &sb);
         if (rc == 0 && S_ISREG(sb.st_mode)) {
@@ -110,24 +137,19 @@ kth_status cache_restore_from_disk(kth_cache *c, cache_asset *a, const char *key
         bool empty = row->ranges.count == 0 && !row->committed;
         kth_status st =
             storage_resource_open_file(path, empty ? STORAGE_FILE_TRUNCATE : 0, &r, err, errlen);
-        if (st == KTH_ERR_NO_MEMORY)
+        if (st == KTH_ERR_NO_MEMORY) {
+            free(path);
             return st;
+        }
         if (st != KTH_OK)
             need_new_file = true;
     }
+    free(path);
     if (need_new_file) {
         forget_claims(row, repaired);
         kth_status st = give_new_file(c, a, key, row);
-        if (st != KTH_OK)
-            return st;
-        cache_data_path(c, row->file, path, sizeof path);
-        if (!cache_make_fanout_dirs(c, row->file)) {
-            if (err && errlen)
-                snprintf(err, errlen, "cannot create a directory for %s: %s", path,
-                         strerror(errno));
-            return KTH_ERR_IO;
-        }
-        st = storage_resource_open_file(path, STORAGE_FILE_TRUNCATE, &r, err, errlen);
+        if (st == KTH_OK)
+            st = open_new_file(c, row->file, &r, err, errlen);
         if (st != KTH_OK)
             return st;
     }

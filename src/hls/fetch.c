@@ -29,10 +29,12 @@ static kth_status on_response(void *user, const net_response *resp)
     blocking *b = user;
     platform_mutex_lock(&b->lock);
     b->body->http_status = resp->status;
-    snprintf(b->body->final_url, sizeof b->body->final_url, "%s", resp->url ? resp->url : "");
+    kth_status st = hls_body_set_final_url(b->body, resp->url);
     b->body->has_total_length = resp->has_total_length;
     b->body->total_length = resp->total_length;
     platform_mutex_unlock(&b->lock);
+    if (st != KTH_OK)
+        return st;
     return resp->status >= 200 && resp->status <= 299 ? KTH_OK : KTH_ERR_HTTP;
 }
 
@@ -82,7 +84,7 @@ kth_status hls_fetch_blocking(kth_downloader *d, const char *url, net_method met
     out->max = max;
     if (!d) {
         out->status = KTH_ERR_OFFLINE_MISS;
-        snprintf(out->message, sizeof out->message, "%s: no downloader", url);
+        snprintf(out->message, sizeof out->message, "%s: no downloader", HLS_SHOWN(url));
         return out->status;
     }
     blocking b = {.body = out};
@@ -130,12 +132,12 @@ kth_status hls_fetch_blocking(kth_downloader *d, const char *url, net_method met
         st = cancelled ? KTH_ERR_TIMEOUT : out->status;
         if (cancelled) {
             out->status = KTH_ERR_TIMEOUT;
-            snprintf(out->message, sizeof out->message, "%s: timed out", url);
+            snprintf(out->message, sizeof out->message, "%s: timed out", HLS_SHOWN(url));
         }
     } else {
         out->status = st;
-        snprintf(out->message, sizeof out->message, "%s: could not be requested: %s", url,
-                 kth_strerror(st));
+        snprintf(out->message, sizeof out->message, "%s: could not be requested: %s",
+                 HLS_SHOWN(url), kth_strerror(st));
     }
     platform_cancel_unref(token);
     platform_cond_destroy(&b.cond);
@@ -143,11 +145,20 @@ kth_status hls_fetch_blocking(kth_downloader *d, const char *url, net_method met
     return st;
 }
 
+kth_status hls_body_set_final_url(hls_body *b, const char *url)
+{
+    free(b->final_url);
+    b->final_url = url ? strdup(url) : NULL;
+    return !url || b->final_url ? KTH_OK : KTH_ERR_NO_MEMORY;
+}
+
 void hls_body_free(hls_body *b)
 {
     free(b->data);
     b->data = NULL;
     b->len = b->cap = 0;
+    free(b->final_url);
+    b->final_url = NULL;
 }
 
 /* Reads a whole committed resource into memory. */
@@ -178,22 +189,27 @@ static kth_status parse_stored(const uint8_t *data, size_t len, const char *url,
                                char *err, size_t errlen)
 {
     const uint8_t *nl = memchr(data, '\n', len);
-    if (!nl || (size_t)(nl - data) >= 2048) {
-        snprintf(err, errlen, "%s: the cached playlist is damaged", url);
+    if (!nl || nl == data || memchr(data, '\0', (size_t)(nl - data))) {
+        snprintf(err, errlen, "%s: the cached playlist is damaged", HLS_SHOWN(url));
         return KTH_ERR_FORMAT;
     }
-    char base[2048];
-    memcpy(base, data, (size_t)(nl - data));
-    base[nl - data] = '\0';
+    char *base = strndup((const char *)data, (size_t)(nl - data));
+    if (!base) {
+        snprintf(err, errlen, "%s: out of memory", HLS_SHOWN(url));
+        return KTH_ERR_NO_MEMORY;
+    }
     size_t off = (size_t)(nl - data) + 1;
-    return hls_playlist_parse(data + off, len - off, base, NULL, out, err, errlen);
+    kth_status st = hls_playlist_parse(data + off, len - off, base, NULL, out, err, errlen);
+    free(base);
+    return st;
 }
 
 static kth_status check_vod(hls_playlist *pl, const char *url, char *err, size_t errlen)
 {
     if (pl->kind == HLS_PLAYLIST_MEDIA && !pl->media.endlist &&
         pl->media.type != HLS_PLAYLIST_TYPE_VOD) {
-        snprintf(err, errlen, "%s: live playlists (no EXT-X-ENDLIST) are not supported", url);
+        snprintf(err, errlen, "%s: live playlists (no EXT-X-ENDLIST) are not supported",
+                 HLS_SHOWN(url));
         return KTH_ERR_UNSUPPORTED;
     }
     return KTH_OK;
@@ -209,13 +225,13 @@ kth_status hls_playlist_cached(hls_session *s, const char *url, hls_playlist **o
     kth_status st = cache_resource_open(s->asset, url, 0, &res, &info, detail, sizeof detail);
     if (st != KTH_OK) {
         if (s->offline)
-            snprintf(err, errlen, "offline: playlist %s is not in the cache", url);
+            snprintf(err, errlen, "offline: playlist %s is not in the cache", HLS_SHOWN(url));
         return s->offline ? KTH_ERR_OFFLINE_MISS : KTH_ERR_NOT_FOUND;
     }
     if (!info.committed) {
         cache_resource_close(res);
         if (s->offline)
-            snprintf(err, errlen, "offline: playlist %s is not in the cache", url);
+            snprintf(err, errlen, "offline: playlist %s is not in the cache", HLS_SHOWN(url));
         return s->offline ? KTH_ERR_OFFLINE_MISS : KTH_ERR_NOT_FOUND;
     }
     storage_resource *r = cache_resource_storage(res);
@@ -225,14 +241,15 @@ kth_status hls_playlist_cached(hls_session *s, const char *url, hls_playlist **o
     storage_resource_unref(r);
     cache_resource_close(res);
     if (st != KTH_OK) {
-        snprintf(err, errlen, "cached playlist %s could not be read: %s", url, kth_strerror(st));
+        snprintf(err, errlen, "cached playlist %s could not be read: %s", HLS_SHOWN(url),
+                 kth_strerror(st));
         return st;
     }
     char perr[HLS_ERR_MAX];
     st = parse_stored(data, len, url, out, perr, sizeof perr);
     free(data);
     if (st != KTH_OK) {
-        snprintf(err, errlen, "cached playlist %s: %s", url, perr);
+        snprintf(err, errlen, "cached playlist %s: %s", HLS_SHOWN(url), perr);
         return st;
     }
     st = check_vod(*out, url, err, errlen);
@@ -251,7 +268,7 @@ kth_status hls_playlist_accept(hls_session *s, const char *url, const char *fina
     char perr[HLS_ERR_MAX];
     kth_status st = hls_playlist_parse(body, len, base, NULL, out, perr, sizeof perr);
     if (st != KTH_OK) {
-        snprintf(err, errlen, "playlist %s: %s", url, perr);
+        snprintf(err, errlen, "playlist %s: %s", HLS_SHOWN(url), perr);
         return st;
     }
     st = check_vod(*out, url, err, errlen);
@@ -359,11 +376,11 @@ kth_status hls_load_playlist(hls_session *s, const char *url, hls_playlist **out
     if (st == KTH_OK)
         st = hls_playlist_accept(s, url, body.final_url, body.data, body.len, out, err, errlen);
     else if (body.http_status >= 300)
-        snprintf(err, errlen, "playlist %s: HTTP %d", url, body.http_status);
+        snprintf(err, errlen, "playlist %s: HTTP %d", HLS_SHOWN(url), body.http_status);
     else if (strstr(body.message, url)) /* the downloader's message names the URL already */
         snprintf(err, errlen, "playlist %s", body.message);
     else
-        snprintf(err, errlen, "playlist %s: %s", url, body.message);
+        snprintf(err, errlen, "playlist %s: %s", HLS_SHOWN(url), body.message);
     hls_body_free(&body);
     if (res) {
         cache_resource_release_writer(res, &res);

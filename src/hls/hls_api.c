@@ -40,11 +40,12 @@ kth_status kth_stream_variant_info(kth_stream *stream, size_t index, kth_hls_var
     info->bandwidth = r->peak_bandwidth ? r->peak_bandwidth : r->bandwidth;
     info->average_bandwidth = r->bandwidth != info->bandwidth ? r->bandwidth : 0;
     info->codec = r->codec;
-    snprintf(info->uri, sizeof info->uri, "%s", s->variants[index].uri);
+    info->uri = s->variants[index].uri;
+    info->rendition = info->language = "";
     if (r->rendition) {
-        snprintf(info->rendition, sizeof info->rendition, "%s", r->rendition->name);
+        info->rendition = r->rendition->name ? r->rendition->name : "";
         if (r->rendition->language)
-            snprintf(info->language, sizeof info->language, "%s", r->rendition->language);
+            info->language = r->rendition->language;
         if (r->rendition->channels)
             info->channels = (unsigned)strtoul(r->rendition->channels, NULL, 10);
     }
@@ -82,7 +83,7 @@ kth_status kth_stream_variant_cached(kth_stream *stream, size_t index, size_t *c
     /* The session lock is taken per entry, never across a cache lookup, so the download of
      * the stream is not held up. */
     for (size_t e = 0;; e++) {
-        char key[1200];
+        char *key = NULL;
         platform_mutex_lock(&s->lock);
         if (!v->pl) {
             platform_mutex_unlock(&s->lock);
@@ -96,8 +97,10 @@ kth_status kth_stream_variant_cached(kth_stream *stream, size_t index, size_t *c
         bool segment =
             hls_layout_entry(v->layout, e, &en) == KTH_OK && en.kind == HLS_ENTRY_SEGMENT;
         bool gap = segment && v->pl->media.segments[en.segment].gap;
-        if (segment && !gap)
-            session_entry_key(s, index, e, key, sizeof key);
+        if (segment && !gap && !(key = session_entry_key(s, index, e))) {
+            platform_mutex_unlock(&s->lock);
+            return KTH_ERR_NO_MEMORY;
+        }
         platform_mutex_unlock(&s->lock);
         if (!segment)
             continue;
@@ -111,6 +114,7 @@ kth_status kth_stream_variant_cached(kth_stream *stream, size_t index, size_t *c
                 (*cached)++;
             cache_resource_close(res);
         }
+        free(key);
     }
 }
 

@@ -103,7 +103,7 @@ typedef struct segment_fetch {
     bool has_response_size;
     uint64_t response_size; /* a clear whole body's length from its response, to record */
     kth_event_segment info;
-    char url[sizeof(((kth_event *)0)->text)];
+    const char *url; /* borrowed from the playlist, like key_uri; for the events */
     /* Encrypted entries: the first plaintext bytes, held back until they look like media (a
      * wrong key gives noise, which must never reach a reader or the cache). */
     bool probed;
@@ -366,7 +366,7 @@ static void seg_on_complete(void *user, const net_result *r)
         }
     }
     if (st != KTH_OK && st != KTH_ERR_CANCELLED && s->failure == KTH_OK) {
-        char name[1400];
+        char name[HLS_ERR_MAX];
         session_entry_name(s, f->variant, f->entry, name, sizeof name);
         session_fail_locked(s, st == KTH_ERR_HTTP && r->status == KTH_ERR_HTTP ? KTH_ERR_HTTP : st,
                             "%s: %s", name, why);
@@ -528,7 +528,7 @@ static kth_status start_fetch(hls_session *s, size_t variant, size_t entry, bool
         f->expected = e.size;
     }
     describe_entry(s, variant, entry, &f->info);
-    snprintf(f->url, sizeof f->url, "%s", uri);
+    f->url = uri;
     platform_cancel *token = platform_cancel_new(net_peer_cancel_token(s->peer));
     if (!token) {
         drm_aes128_free(f->decrypt);
@@ -1060,7 +1060,7 @@ static net_poll_result on_poll(void *user, net_batch *batch)
             } else if (st == KTH_ERR_RETRY || st == KTH_ERR_LIMIT) {
                 key_wait = true; /* the key comes first (or the batch is full) */
             } else if (st != KTH_OK) {
-                char name[1400];
+                char name[HLS_ERR_MAX];
                 session_entry_name(s, vi, w.entry, name, sizeof name);
                 session_fail_locked(s, st, "%s: could not start its download: %s", name,
                                     kth_strerror(st));

@@ -314,7 +314,7 @@ static source_read hs_read_at(stream_source *src, uint64_t offset, void *buf, si
             st = cache_resource_check_range(t.res, t.within, t.within + 1, &missing, err,
                                             sizeof err);
             if (st != KTH_OK && st != KTH_ERR_NOT_FOUND) {
-                char name[1400];
+                char name[HLS_ERR_MAX];
                 session_entry_name(s, t.variant, t.entry, name, sizeof name);
                 session_fail_locked(s, st, "offline: %s is not in the cache (%s)", name, err);
                 out.kind = KTH_READ_ERROR;

@@ -34,19 +34,28 @@ kth_status hls_keys_check_playlist(const hls_playlist *pl, const char *url, char
         if (k->method == HLS_KEY_AES_128 && strcmp(k->keyformat, "identity") == 0)
             continue;
         if (k->method == HLS_KEY_AES_128)
-            snprintf(err, errlen, "%s line %zu: KEYFORMAT \"%s\" is not supported", url, k->line,
-                     k->keyformat);
+            snprintf(err, errlen, "%s line %zu: KEYFORMAT \"%s\" is not supported", HLS_SHOWN(url),
+                     k->line, k->keyformat);
         else
-            snprintf(err, errlen, "%s line %zu: encryption METHOD=%s is not supported", url,
-                     k->line, k->method_name);
+            snprintf(err, errlen, "%s line %zu: encryption METHOD=%s is not supported",
+                     HLS_SHOWN(url), k->line, k->method_name);
         return KTH_ERR_UNSUPPORTED;
     }
     return KTH_OK;
 }
 
-static void key_cache_name(const char *uri, char *buf, size_t size)
+/* The cache resource name of key `uri` (heap; NULL when memory runs out). */
+static char *key_cache_name(const char *uri)
 {
-    snprintf(buf, size, "key:%s", uri);
+    return platform_printf_new("key:%s", uri);
+}
+
+/* The URL to fetch key `uri` from: the hook's rewrite, or a copy of uri (heap; NULL when memory
+ * runs out). */
+static char *key_fetch_url(const kth_hls_key_hook *hook, const char *uri)
+{
+    char *rewritten = hook->rewrite_uri ? hook->rewrite_uri(hook->user, uri) : NULL;
+    return rewritten ? rewritten : strdup(uri);
 }
 
 static void key_event(hls_session *s, kth_event *ev, const char *uri, kth_status status,
@@ -76,12 +85,14 @@ size_t hls_keys_cached_events(hls_session *s, kth_event *out, size_t max)
 /* Loads a key the cache holds complete. Lock held. */
 static void load_cached(hls_session *s, hls_key_state *k)
 {
-    char name[2100];
-    key_cache_name(k->uri, name, sizeof name);
+    char *name = key_cache_name(k->uri);
     cache_resource *res;
     cache_resource_info info;
-    if (cache_resource_open(s->asset, name, 0, &res, &info, NULL, 0) != KTH_OK)
-        return;
+    kth_status st =
+        name ? cache_resource_open(s->asset, name, 0, &res, &info, NULL, 0) : KTH_ERR_NO_MEMORY;
+    free(name);
+    if (st != KTH_OK)
+        return; /* not cached (or no memory to look): it is fetched */
     if (info.committed && info.length == 16) {
         storage_resource *r = cache_resource_storage(res);
         size_t got = 0;
@@ -121,7 +132,7 @@ typedef struct key_fetch {
     hls_session *s;
     size_t index;
     cache_resource *res; /* the key's cache resource, claimed by this fetch; NULL: not shared */
-    char url[2048];      /* after the hook's rewrite */
+    char *url;           /* after the hook's rewrite (heap) */
     int http_status;
     size_t len;
     bool too_long;
@@ -160,10 +171,13 @@ static void write_key(cache_resource *res, const uint8_t key[16])
  * stores it). No lock held. */
 static void store_key(hls_session *s, const char *uri, const uint8_t key[16])
 {
-    char name[2100];
-    key_cache_name(uri, name, sizeof name);
+    char *name = key_cache_name(uri);
     cache_resource *res;
-    if (cache_resource_open(s->asset, name, CACHE_OPEN_CREATE, &res, NULL, NULL, 0) != KTH_OK)
+    kth_status st =
+        name ? cache_resource_open(s->asset, name, CACHE_OPEN_CREATE, &res, NULL, NULL, 0)
+             : KTH_ERR_NO_MEMORY;
+    free(name);
+    if (st != KTH_OK)
         return;
     if (cache_resource_claim_writer(res, &res, NULL) == KTH_OK) {
         write_key(res, key);
@@ -174,10 +188,12 @@ static void store_key(hls_session *s, const char *uri, const uint8_t key[16])
 
 void hls_keys_forget(hls_session *s, const char *uri)
 {
-    char name[2100];
-    key_cache_name(uri, name, sizeof name);
+    char *name = key_cache_name(uri);
     cache_resource *res;
-    if (cache_resource_open(s->asset, name, 0, &res, NULL, NULL, 0) != KTH_OK)
+    kth_status st =
+        name ? cache_resource_open(s->asset, name, 0, &res, NULL, NULL, 0) : KTH_ERR_NO_MEMORY;
+    free(name);
+    if (st != KTH_OK)
         return;
     cache_resource_invalidate(res);
     cache_resource_close(res);
@@ -220,7 +236,7 @@ static void key_on_complete(void *user, const net_result *r)
         memcpy(k->key, key, 16);
         k->loaded = true;
     } else if (st != KTH_ERR_CANCELLED) {
-        session_fail_locked(s, st, "AES-128 key %s: %s", f->url, why);
+        session_fail_locked(s, st, "AES-128 key %s: %s", HLS_SHOWN(f->url), why);
     }
     key_event(s, &ev, k->uri, st, false, f->http_status ? f->http_status : r->http_status);
     platform_mutex_unlock(&s->lock);
@@ -230,6 +246,7 @@ static void key_on_complete(void *user, const net_result *r)
     }
     if (st != KTH_ERR_CANCELLED && s->bus)
         kth_bus_publish(s->bus, &ev);
+    free(f->url);
     free(f);
 }
 
@@ -238,9 +255,13 @@ static void key_on_complete(void *user, const net_result *r)
  * KTH_ERR_BUSY: another stream fetches it; the peer is woken when that ends. Lock held. */
 static kth_status claim_key(hls_session *s, hls_key_state *k, key_fetch *f)
 {
-    char name[2100];
-    key_cache_name(k->uri, name, sizeof name);
-    if (cache_resource_open(s->asset, name, CACHE_OPEN_CREATE, &f->res, NULL, NULL, 0) != KTH_OK) {
+    char *name = key_cache_name(k->uri);
+    if (!name)
+        return KTH_ERR_NO_MEMORY;
+    kth_status opened =
+        cache_resource_open(s->asset, name, CACHE_OPEN_CREATE, &f->res, NULL, NULL, 0);
+    free(name);
+    if (opened != KTH_OK) {
         f->res = NULL;
         return KTH_OK;
     }
@@ -273,8 +294,11 @@ kth_status hls_keys_fetch(hls_session *s, hls_key_state *k, net_batch *batch)
         return claim == KTH_ERR_STATE ? KTH_OK : claim;
     }
     const kth_hls_key_hook *hook = &s->hls.key_hook;
-    if (!hook->rewrite_uri || !hook->rewrite_uri(hook->user, k->uri, f->url, sizeof f->url))
-        snprintf(f->url, sizeof f->url, "%s", k->uri);
+    f->url = key_fetch_url(hook, k->uri);
+    if (!f->url) {
+        free(f);
+        return KTH_ERR_NO_MEMORY;
+    }
     net_fetch_spec spec;
     memset(&spec, 0, sizeof spec);
     spec.url = f->url;
@@ -295,6 +319,7 @@ kth_status hls_keys_fetch(hls_session *s, hls_key_state *k, net_batch *batch)
             cache_resource_release_writer(f->res, f);
             cache_resource_close(f->res);
         }
+        free(f->url);
         free(f);
         return st;
     }
@@ -322,21 +347,24 @@ kth_status hls_keys_load_blocking(hls_session *s, const char *uri, uint8_t key[1
     if (s->offline) {
         platform_mutex_lock(&s->lock);
         session_fail_locked(s, KTH_ERR_OFFLINE_MISS, "offline: AES-128 key %s is not in the cache",
-                            uri);
+                            HLS_SHOWN(uri));
         platform_mutex_unlock(&s->lock);
         return KTH_ERR_OFFLINE_MISS;
     }
     const kth_hls_key_hook *hook = &s->hls.key_hook;
-    char url[2048];
-    if (!hook->rewrite_uri || !hook->rewrite_uri(hook->user, uri, url, sizeof url))
-        snprintf(url, sizeof url, "%s", uri);
+    char *url = key_fetch_url(hook, uri);
     hls_body body;
-    kth_status st = hls_fetch_blocking(s->downloader, url, NET_GET, false, 0, 0,
-                                       hook->headers ? hook->headers(hook->user, uri) : NULL, true,
-                                       KEY_FETCH_MAX, ctx->deadline_ns, ctx->cancel, &body);
+    kth_status st =
+        url ? hls_fetch_blocking(s->downloader, url, NET_GET, false, 0, 0,
+                                 hook->headers ? hook->headers(hook->user, uri) : NULL, true,
+                                 KEY_FETCH_MAX, ctx->deadline_ns, ctx->cancel, &body)
+            : KTH_ERR_NO_MEMORY;
     char why[HLS_ERR_MAX];
     why[0] = '\0';
-    if (st == KTH_OK) {
+    if (!url) {
+        memset(&body, 0, sizeof body);
+        snprintf(why, sizeof why, "out of memory");
+    } else if (st == KTH_OK) {
         if (hook->transform) {
             st = hook->transform(hook->user, url, body.data, body.len, key);
             if (st != KTH_OK) {
@@ -365,12 +393,13 @@ kth_status hls_keys_load_blocking(hls_session *s, const char *uri, uint8_t key[1
         k->loaded = true;
         k->announce = false;
     } else if (st != KTH_OK && announce) {
-        session_fail_locked(s, st, "AES-128 key %s: %s", url, why);
+        session_fail_locked(s, st, "AES-128 key %s: %s", HLS_SHOWN(url ? url : uri), why);
     }
     key_event(s, &ev, uri, st, false, http_status);
     platform_mutex_unlock(&s->lock);
     if (st == KTH_OK && k)
         store_key(s, uri, key);
+    free(url);
     if (announce && s->bus)
         kth_bus_publish(s->bus, &ev);
     return st;

@@ -15,15 +15,16 @@
 #include "hls/session.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct probe_target {
-    char uri[2048];
+    char *uri; /* copies (heap): the probe runs without session.lock */
     hls_byterange range;
     bool encrypted;
-    char key_uri[2048];
+    char *key_uri;
     uint8_t iv[16];
-    char name[1400];
+    char name[HLS_ERR_MAX];
 } probe_target;
 
 /* The size of the whole resource (or of the range) in ciphertext/clear bytes. */
@@ -139,13 +140,13 @@ kth_status hls_probe_size(hls_session *s, size_t variant, size_t entry, const st
     const hls_media_playlist *m = &v->pl->media;
     size_t key_index;
     if (e.kind == HLS_ENTRY_INIT) {
-        snprintf(t.uri, sizeof t.uri, "%s", m->maps[e.map].uri);
+        t.uri = strdup(m->maps[e.map].uri);
         t.range = m->maps[e.map].range;
         key_index = m->maps[e.map].key;
         if (key_index != HLS_NONE)
             hls_key_iv(&m->keys[key_index], 0, t.iv);
     } else {
-        snprintf(t.uri, sizeof t.uri, "%s", m->segments[e.segment].uri);
+        t.uri = strdup(m->segments[e.segment].uri);
         t.range = m->segments[e.segment].range;
         key_index = m->segments[e.segment].key;
         if (key_index != HLS_NONE)
@@ -153,16 +154,22 @@ kth_status hls_probe_size(hls_session *s, size_t variant, size_t entry, const st
     }
     if (key_index != HLS_NONE) {
         t.encrypted = true;
-        snprintf(t.key_uri, sizeof t.key_uri, "%s", m->keys[key_index].uri);
+        t.key_uri = strdup(m->keys[key_index].uri);
     }
     platform_mutex_unlock(&s->lock);
 
     char why[HLS_ERR_MAX];
     why[0] = '\0';
     uint64_t size = 0;
-    st = resource_size(s, &t, ctx, &size, why, sizeof why);
+    st = !t.uri || (t.encrypted && !t.key_uri) ? KTH_ERR_NO_MEMORY : KTH_OK;
+    if (st == KTH_OK)
+        st = resource_size(s, &t, ctx, &size, why, sizeof why);
+    else
+        snprintf(why, sizeof why, "out of memory");
     if (st == KTH_OK && t.encrypted)
         st = encrypted_size(s, &t, size, ctx, &size, why, sizeof why);
+    free(t.uri);
+    free(t.key_uri);
     platform_mutex_lock(&s->lock);
     if (st == KTH_OK)
         st = session_set_entry_size(s, variant, entry, size);

@@ -166,7 +166,7 @@ hls_locate session_locate(hls_session *s, uint64_t offset, hls_place *place)
     return HLS_PAST_END;
 }
 
-void session_entry_key(hls_session *s, size_t variant, size_t entry, char *buf, size_t size)
+char *session_entry_key(hls_session *s, size_t variant, size_t entry)
 {
     hls_variant_state *v = &s->variants[variant];
     hls_entry e;
@@ -181,22 +181,23 @@ void session_entry_key(hls_session *s, size_t variant, size_t entry, char *buf, 
         r = v->pl->media.segments[e.segment].range;
     }
     if (r.present)
-        snprintf(buf, size, "%s#bytes=%llu-%llu", uri, (unsigned long long)r.offset,
-                 (unsigned long long)(r.offset + r.length - 1));
-    else
-        snprintf(buf, size, "%s", uri);
+        return platform_printf_new("%s#bytes=%llu-%llu", uri, (unsigned long long)r.offset,
+                                   (unsigned long long)(r.offset + r.length - 1));
+    return platform_printf_new("%s", uri);
 }
 
 void session_entry_name(hls_session *s, size_t variant, size_t entry, char *buf, size_t size)
 {
     hls_entry e;
     hls_layout_entry(s->variants[variant].layout, entry, &e);
-    char key[1200];
-    session_entry_key(s, variant, entry, key, sizeof key);
+    char *key = session_entry_key(s, variant, entry);
+    char shown[HLS_URL_SHOWN];
+    platform_excerpt(key ? key : "?", shown, sizeof shown);
+    free(key);
     if (e.kind == HLS_ENTRY_INIT)
-        snprintf(buf, size, "init section (%s) of variant %zu", key, variant);
+        snprintf(buf, size, "init section (%s) of variant %zu", shown, variant);
     else
-        snprintf(buf, size, "segment %zu (%s) of variant %zu", e.segment, key, variant);
+        snprintf(buf, size, "segment %zu (%s) of variant %zu", e.segment, shown, variant);
 }
 
 kth_status session_set_entry_size(hls_session *s, size_t variant, size_t entry, uint64_t size)
@@ -204,7 +205,7 @@ kth_status session_set_entry_size(hls_session *s, size_t variant, size_t entry, 
     hls_variant_state *v = &s->variants[variant];
     kth_status st = hls_layout_set_size(v->layout, entry, size);
     if (st == KTH_ERR_CHANGED) {
-        char name[1400];
+        char name[HLS_ERR_MAX];
         session_entry_name(s, variant, entry, name, sizeof name);
         session_fail_locked(s, KTH_ERR_CHANGED, "%s: its size changed to %llu bytes", name,
                             (unsigned long long)size);
@@ -222,16 +223,17 @@ kth_status session_open_slot(hls_session *s, size_t variant, size_t entry, char 
     hls_slot *slot = &s->variants[variant].slots[entry];
     if (slot->res)
         return KTH_OK;
-    char key[1200];
-    session_entry_key(s, variant, entry, key, sizeof key);
+    char *key = session_entry_key(s, variant, entry);
     cache_resource_info info;
     char detail[HLS_ERR_MAX];
     detail[0] = '\0';
-    kth_status st = cache_resource_open(s->asset, key, s->offline ? 0 : CACHE_OPEN_CREATE,
-                                        &slot->res, &info, detail, sizeof detail);
+    kth_status st = key ? cache_resource_open(s->asset, key, s->offline ? 0 : CACHE_OPEN_CREATE,
+                                              &slot->res, &info, detail, sizeof detail)
+                        : KTH_ERR_NO_MEMORY;
+    free(key);
     if (st != KTH_OK) {
         slot->res = NULL;
-        char name[1400];
+        char name[HLS_ERR_MAX];
         session_entry_name(s, variant, entry, name, sizeof name);
         if (err && errlen)
             snprintf(err, errlen, "%s: %s", name, detail[0] ? detail : kth_strerror(st));

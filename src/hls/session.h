@@ -44,12 +44,19 @@
 #include "hls/presentation.h"
 #include "net/downloader.h"
 #include "platform/sync.h"
+#include "platform/text.h"
 #include "stream/source.h"
 
 #include <stdatomic.h>
 
 #define HLS_MAX_PERIODS 4096
 #define HLS_ERR_MAX     512
+/* Bytes (with the terminator) of a URL's excerpt inside a message (platform_excerpt). */
+#define HLS_URL_SHOWN 200
+/* A URL as a message shows it: whole when short, else its head and tail, so the rest of the
+ * sentence survives a long URL. For messages only. The excerpt lives in a compound literal of
+ * the enclosing block. */
+#define HLS_SHOWN(url) platform_excerpt((url), (char[HLS_URL_SHOWN]){0}, HLS_URL_SHOWN)
 
 struct segment_fetch; /* hls_peer.c */
 
@@ -188,9 +195,11 @@ kth_status session_open_slot(hls_session *s, size_t variant, size_t entry, char 
                              size_t errlen);
 /* Closes a slot that is not fetching. Lock held. */
 void session_close_slot(hls_session *s, size_t variant, size_t entry);
-/* The cache resource key of an entry, into buf. */
-void session_entry_key(hls_session *s, size_t variant, size_t entry, char *buf, size_t size);
-/* A sentence naming an entry ("segment 3 (https://…/seg3.ts) of variant 1"). */
+/* The cache resource key of an entry (its URI, plus "#bytes=a-b" for a byte range) as a new
+ * string the caller frees: whole, however long the URI; NULL when memory runs out. Lock held. */
+char *session_entry_key(hls_session *s, size_t variant, size_t entry);
+/* A sentence naming an entry for messages ("segment 3 (https://…/seg3.ts) of variant 1"),
+ * its URI shown as an excerpt of at most HLS_URL_SHOWN - 1 bytes. Lock held. */
 void session_entry_name(hls_session *s, size_t variant, size_t entry, char *buf, size_t size);
 /* Records the plaintext size of an entry in its layout and resource. Lock held. */
 kth_status session_set_entry_size(hls_session *s, size_t variant, size_t entry, uint64_t size);
@@ -232,9 +241,13 @@ typedef struct hls_body {
     kth_status status;
     bool has_total_length;
     uint64_t total_length;
-    char final_url[2048];
+    char *final_url; /* after redirects, whole (heap); NULL before a response */
     char message[HLS_ERR_MAX];
 } hls_body;
+
+/* Records the URL a response came from (a copy replaces any earlier one). KTH_ERR_NO_MEMORY
+ * leaves final_url NULL. */
+kth_status hls_body_set_final_url(hls_body *b, const char *url);
 
 /* Fetches url (GET or HEAD, optional range [start, end)) into memory, waiting (condvar) until
  * it completes, `cancel` fires or the deadline passes. validate_html rejects HTML pages. Any
@@ -243,6 +256,7 @@ kth_status hls_fetch_blocking(kth_downloader *d, const char *url, net_method met
                               uint64_t start, uint64_t end, const char *const *headers,
                               bool validate_html, size_t max, int64_t deadline_ns,
                               platform_cancel *cancel, hls_body *out);
+/* Frees the body's data and final URL (the struct itself is the caller's). */
 void hls_body_free(hls_body *b);
 
 /* Loads a playlist: from the asset's cache when it holds it complete, else over the network

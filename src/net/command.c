@@ -34,20 +34,25 @@ kth_status net_command_new(kth_downloader *d, net_peer *peer, const net_fetch_sp
     /* Decoded offsets are not the resource's offsets: ranges and compression do not mix. */
     if (spec->has_range && spec->accept_gzip)
         return KTH_ERR_INVALID_ARG;
-    char host[512];
-    if (!net_host_key(spec->url, host, sizeof host))
+    char *host = NULL;
+    kth_status st = net_host_key(spec->url, &host);
+    if (st == KTH_ERR_INVALID_ARG)
         return strstr(spec->url, "://") && strncmp(spec->url, "http", 4) != 0 ? KTH_ERR_UNSUPPORTED
                                                                               : KTH_ERR_INVALID_ARG;
+    if (st != KTH_OK)
+        return st;
 
     net_cmd *cmd = calloc(1, sizeof *cmd);
-    if (!cmd)
+    if (!cmd) {
+        free(host);
         return KTH_ERR_NO_MEMORY;
+    }
     cmd->d = d;
     cmd->peer = peer;
     cmd->node.slot = -1;
     cmd->state = NET_CMD_INBOX;
     cmd->url = strdup(spec->url);
-    cmd->host = strdup(host);
+    cmd->host = host;
     if (spec->validate)
         cmd->sniff = malloc(NET_VALIDATE_BYTES);
     bool ok = cmd->url && cmd->host && (!spec->validate || cmd->sniff);

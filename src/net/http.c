@@ -4,6 +4,8 @@
  */
 #include "net/http.h"
 
+#include "platform/text.h"
+
 #include <curl/curl.h>
 
 #include <ctype.h>
@@ -151,28 +153,29 @@ bool net_header_find(const char *block, const char *name, char *buf, size_t size
     return found;
 }
 
-bool net_host_key(const char *url, char *buf, size_t size)
+kth_status net_host_key(const char *url, char **out)
 {
+    *out = NULL;
     CURLU *u = curl_url();
     if (!u)
-        return false;
-    bool ok = false;
+        return KTH_ERR_NO_MEMORY;
+    kth_status st = KTH_ERR_INVALID_ARG;
     char *scheme = NULL, *host = NULL, *port = NULL;
     if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
         curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
         curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
         curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK &&
         (strcasecmp(scheme, "http") == 0 || strcasecmp(scheme, "https") == 0)) {
-        int n = snprintf(buf, size, "%s://%s:%s", scheme, host, port);
-        ok = n > 0 && (size_t)n < size;
-        for (char *c = buf; ok && *c; c++)
+        *out = platform_printf_new("%s://%s:%s", scheme, host, port);
+        st = *out ? KTH_OK : KTH_ERR_NO_MEMORY;
+        for (char *c = *out; c && *c; c++)
             *c = (char)tolower((unsigned char)*c);
     }
     curl_free(scheme);
     curl_free(host);
     curl_free(port);
     curl_url_cleanup(u);
-    return ok;
+    return st;
 }
 
 bool net_etag_is_strong(const char *etag)

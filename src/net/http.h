@@ -7,6 +7,8 @@
 #ifndef KTH_NET_HTTP_H
 #define KTH_NET_HTTP_H
 
+#include <kithara/status.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -32,9 +34,11 @@ bool net_parse_retry_after(const char *value, int64_t now_unix_s, int64_t *delay
  * a header appears more than once, the last one wins. */
 bool net_header_find(const char *block, const char *name, char *buf, size_t size);
 
-/* The connection-pool key of a URL: "scheme://host:port", lower case, default port filled in.
- * False for a URL that does not parse or whose scheme is not http or https. */
-bool net_host_key(const char *url, char *buf, size_t size);
+/* The connection-pool key of a URL: "scheme://host:port", lower case, default port filled in,
+ * as a new string the caller frees (whole, however long the host). KTH_ERR_INVALID_ARG for a
+ * URL that does not parse or whose scheme is not http or https, KTH_ERR_NO_MEMORY; *out is
+ * NULL then. */
+kth_status net_host_key(const char *url, char **out);
 
 /* True for an ETag that is strong (not W/"..."), so byte ranges may be validated with it. */
 bool net_etag_is_strong(const char *etag);

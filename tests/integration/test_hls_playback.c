@@ -249,14 +249,17 @@ static kth_status unwrap_key(void *user, const char *uri, const uint8_t *fetched
     return KTH_OK;
 }
 
-static bool rewrite_key(void *user, const char *uri, char *out, size_t size)
+static char *rewrite_key(void *user, const char *uri)
 {
     (void)user;
     const char *at = strstr(uri, "/aes/key.bin");
     if (!at)
-        return false;
-    snprintf(out, size, "%.*s/wrapped/key.bin", (int)(at - uri), uri);
-    return true;
+        return NULL;
+    size_t n = (size_t)(at - uri) + strlen("/wrapped/key.bin") + 1;
+    char *out = malloc(n);
+    if (out)
+        snprintf(out, n, "%.*s/wrapped/key.bin", (int)(at - uri), uri);
+    return out;
 }
 
 static void test_key_hook_rewrites_uri_and_unwraps_the_key(void **state)

@@ -25,6 +25,9 @@
 
 #define TS_THREAD_STACK     (1024 * 1024)
 #define TS_CONNECTION_LIMIT 1000
+/* Per-connection memory for the request line and headers: room for URLs well past the 64 KiB
+ * playlist lines kithara accepts (libmicrohttpd's default of 32 KiB answers 414 before that). */
+#define TS_CONNECTION_MEMORY (256 * 1024)
 /* Synthetic Last-Modified dates count from this far before the start, so they are in the past. */
 #define TS_EPOCH_AGE 1000000
 
@@ -405,6 +408,7 @@ int kts_start(const kts_config *config, kts_server **out)
         MHD_start_daemon(flags, cfg->port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
                          (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
                          MHD_OPTION_CONNECTION_LIMIT, (unsigned int)TS_CONNECTION_LIMIT,
+                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)TS_CONNECTION_MEMORY,
                          MHD_OPTION_THREAD_STACK_SIZE, (size_t)TS_THREAD_STACK, MHD_OPTION_END);
     if (srv->daemon == NULL) {
         server_free(srv);

@@ -14,6 +14,7 @@
  *     (kts_add_ts_synth).
  *
  * Lookup order for a path: registered bodies, then /synth/..., then the document root.
+ * Request lines (path and query) up to about 200 KiB are accepted.
  *
  * Responses carry a correct Content-Length, Content-Type from the extension, a strong ETag that
  * names the content, Last-Modified and Accept-Ranges. Single byte ranges (bytes=a-b, bytes=a-,

@@ -2,8 +2,10 @@
  * test_cache_persist.c — what survives a restart: partial and committed resources reopen with
  * exactly what the index vouches for; missing, truncated or replaced data files, malformed rows,
  * orphan files and a damaged index are repaired rather than trusted; file names never carry URL
- * text; invalidation starts a resource over instead of splicing two versions. Also the storage
- * additions the cache relies on (restore, snapshot, memory pool).
+ * text; invalidation starts a resource over instead of splicing two versions; removal never
+ * deletes what a damaged row names, a listing never shows a key cut to fit, and a cache directory
+ * too long for the index is a limit error. Also the storage additions the cache relies on
+ * (restore, snapshot, memory pool).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -709,6 +711,130 @@ static void test_unknown_resource_without_create_is_not_found(void **state)
     close_res(&o);
 }
 
+/* A damaged row's file name (one that escapes the data directory, one longer than any name the
+ * cache writes) is never deleted when its asset is removed: nothing it names, or names in part,
+ * is touched. */
+static void test_removal_never_deletes_what_a_damaged_row_names(void **state)
+{
+    struct fixture *f = *state;
+    const char *long_name = "ab/cd/abcd000000000000000000000000000000000000000000000000000000000000"
+                            "-0123456789abcdef0123456789abcdef0123456789abcdef";
+    const char *names[] = {"../victim", long_name};
+    for (size_t i = 0; i < 2; i++) {
+        make_partial(f);
+        /* What the name designates, whole or cut to a data file name's room. */
+        char victim[4096], cut[4096], sql[512];
+        snprintf(victim, sizeof victim, "%s/data/%s", f->dir, names[i]);
+        snprintf(cut, sizeof cut, "%s/data/%.*s", f->dir, CACHE_FILE_MAX - 1, names[i]);
+        snprintf(sql, sizeof sql, "%s/data/ab", f->dir);
+        mkdir(sql, 0700);
+        snprintf(sql, sizeof sql, "%s/data/ab/cd", f->dir);
+        mkdir(sql, 0700);
+        for (int k = 0; k < 2; k++) {
+            FILE *fp = fopen(k ? cut : victim, "w");
+            assert_non_null(fp);
+            fputs("not the cache's", fp);
+            fclose(fp);
+        }
+        snprintf(sql, sizeof sql, "UPDATE resource SET file = '%s'", names[i]);
+        exec_sql(f->dir, sql);
+        kth_cache *c = tc_open(&f->opts);
+        assert_non_null(c);
+        assert_int_equal(kth_cache_remove(c, URL), KTH_OK);
+        kth_cache_close(c);
+        struct stat sb;
+        assert_int_equal(stat(victim, &sb), 0);
+        assert_int_equal(stat(cut, &sb), 0);
+        unlink(victim);
+        unlink(cut);
+    }
+}
+
+/* An asset row whose key is longer than a key (a damaged index) is listed with an empty key,
+ * never with its first 64 digits, which could name another asset. */
+static void test_list_never_shows_a_key_cut_to_fit(void **state)
+{
+    struct fixture *f = *state;
+    make_partial(f);
+    exec_sql(f->dir, "UPDATE asset SET key = key || '00'");
+    kth_cache *c = tc_open(&f->opts);
+    assert_non_null(c);
+    kth_cache_asset *list;
+    size_t n;
+    assert_int_equal(kth_cache_list(c, &list, &n), KTH_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(list[0].key, "");
+    assert_string_equal(list[0].url, URL);
+    kth_cache_list_free(list, n);
+    kth_cache_close(c);
+}
+
+/* A path of exactly `len` bytes below `base`, made of folders of at most 200 bytes (malloc'd;
+ * nothing is created). */
+static char *deep_path(const char *base, size_t len)
+{
+    size_t used = strlen(base);
+    assert_true(len > used + 2);
+    char *p = malloc(len + 1);
+    assert_non_null(p);
+    memcpy(p, base, used);
+    while (used < len) {
+        size_t part = len - used - 1 > 200 ? 200 : len - used - 1;
+        if (len - used - 1 - part == 1)
+            part--; /* never leave a lone '/' at the end */
+        p[used++] = '/';
+        memset(p + used, 'd', part);
+        used += part;
+    }
+    p[len] = '\0';
+    return p;
+}
+
+/* A cache directory too long for the index database is refused at open with KTH_ERR_LIMIT and
+ * a sentence naming the limit; one just within it stores, reopens and removes a resource with
+ * every path whole. */
+static void test_cache_directory_too_long_for_the_index_is_a_limit_error(void **state)
+{
+    struct fixture *f = *state;
+    /* The index's "-journal" path must fit SQLite's limit. */
+    size_t most = (size_t)sqlite3_vfs_find(NULL)->mxPathname - strlen("/index.db-journal");
+    char *too_deep = deep_path(f->dir, most + 1);
+    f->opts.dir = too_deep;
+    kth_cache *c = NULL;
+    char err[1024] = "";
+    assert_int_equal(kth_cache_open(&f->opts, &c, err, sizeof err), KTH_ERR_LIMIT);
+    assert_null(c);
+    assert_non_null(strstr(err, "SQLite takes at most"));
+
+    char *deepest = deep_path(f->dir, most);
+    f->opts.dir = deepest;
+    for (int round = 0; round < 2; round++) {
+        struct open_res o;
+        assert_int_equal(open_res(f, CACHE_OPEN_CREATE, &o), KTH_OK);
+        if (round == 0) {
+            assert_int_equal(tc_write_pattern(o.res, SEED, 0, 5000), KTH_OK);
+            assert_int_equal(cache_resource_commit(o.res, 5000), KTH_OK);
+        } else {
+            assert_true(o.info.committed);
+            storage_resource *r = cache_resource_storage(o.res);
+            uint64_t present = 0;
+            assert_true(tc_present_bytes_match(r, SEED, &present));
+            assert_int_equal(present, 5000);
+            storage_resource_unref(r);
+        }
+        close_res(&o);
+    }
+    assert_int_equal(count_data_files(f->dir), 1);
+    assert_int_equal(strlen(found_file), most + strlen("/data/") + CACHE_FILE_MAX - 9);
+    c = tc_open(&f->opts);
+    assert_non_null(c);
+    assert_int_equal(kth_cache_remove(c, URL), KTH_OK);
+    kth_cache_close(c);
+    assert_int_equal(count_data_files(f->dir), 0);
+    free(deepest);
+    free(too_deep);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -743,6 +869,11 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_unknown_resource_without_create_is_not_found, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_removal_never_deletes_what_a_damaged_row_names, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_list_never_shows_a_key_cut_to_fit, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_cache_directory_too_long_for_the_index_is_a_limit_error, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

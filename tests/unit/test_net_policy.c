@@ -13,6 +13,8 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -93,15 +95,39 @@ static void test_headers_are_found_case_insensitively_last_wins(void **state)
 static void test_host_keys_name_scheme_host_and_port(void **state)
 {
     (void)state;
-    char k[128];
-    assert_true(net_host_key("http://Example.COM/a/b?c", k, sizeof k));
-    assert_string_equal(k, "http://example.com:80");
-    assert_true(net_host_key("https://example.com:8443/", k, sizeof k));
-    assert_string_equal(k, "https://example.com:8443");
-    assert_true(net_host_key("http://127.0.0.1:5000/x", k, sizeof k));
-    assert_string_equal(k, "http://127.0.0.1:5000");
-    assert_false(net_host_key("ftp://example.com/x", k, sizeof k));
-    assert_false(net_host_key("not a url", k, sizeof k));
+    static const char *const cases[][2] = {
+        {"http://Example.COM/a/b?c", "http://example.com:80"},
+        {"https://example.com:8443/", "https://example.com:8443"},
+        {"http://127.0.0.1:5000/x", "http://127.0.0.1:5000"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char *k = NULL;
+        assert_int_equal(net_host_key(cases[i][0], &k), KTH_OK);
+        assert_string_equal(k, cases[i][1]);
+        free(k);
+    }
+    char *k = (char *)"unchanged";
+    assert_int_equal(net_host_key("ftp://example.com/x", &k), KTH_ERR_INVALID_ARG);
+    assert_null(k);
+    assert_int_equal(net_host_key("not a url", &k), KTH_ERR_INVALID_ARG);
+    assert_null(k);
+}
+
+/* A host name of any length keys whole: never cut to a buffer, never refused. */
+static void test_host_key_of_a_long_host_is_whole(void **state)
+{
+    (void)state;
+    char host[2001];
+    for (size_t i = 0; i < 2000; i++)
+        host[i] = i % 64 == 63 ? '.' : 'h';
+    host[2000] = '\0';
+    char url[2100], want[2100];
+    snprintf(url, sizeof url, "https://%s/path?q", host);
+    snprintf(want, sizeof want, "https://%s:443", host);
+    char *k = NULL;
+    assert_int_equal(net_host_key(url, &k), KTH_OK);
+    assert_string_equal(k, want);
+    free(k);
 }
 
 static void test_backoff_grows_to_the_cap_with_full_jitter(void **state)
@@ -349,6 +375,7 @@ int main(void)
         cmocka_unit_test(test_retry_after_accepts_seconds_and_dates),
         cmocka_unit_test(test_headers_are_found_case_insensitively_last_wins),
         cmocka_unit_test(test_host_keys_name_scheme_host_and_port),
+        cmocka_unit_test(test_host_key_of_a_long_host_is_whole),
         cmocka_unit_test(test_backoff_grows_to_the_cap_with_full_jitter),
         cmocka_unit_test(test_random_source_stays_in_the_unit_interval),
         cmocka_unit_test(test_transient_and_permanent_failures_are_told_apart),
