@@ -1,7 +1,7 @@
 /*
  * test_crc32c.c — the CRC-32C of cached blocks: published check values, every implementation
  * this machine runs agreeing with the table on random lengths, offsets and starting values,
- * checksums extended piece by piece, and the block arithmetic of block_sums.
+ * checksums extended piece by piece, and the pieces and their sums (block_sums.h).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -93,53 +93,84 @@ static void test_extending_piece_by_piece_equals_one_pass(void **state)
     free(buf);
 }
 
-static void test_block_extents_and_completeness(void **state)
+static void test_pieces_cut_ranges_at_block_boundaries(void **state)
 {
     (void)state;
     const uint64_t B = STORAGE_BLOCK_SIZE;
+    storage_range_set present;
+    storage_range_set_init(&present);
+    assert_int_equal(storage_range_set_add(&present, 100, 2 * B + 100), KTH_OK);
+    assert_int_equal(storage_range_set_add(&present, 3 * B, 4 * B), KTH_OK);
+    const storage_range want[] = {{100, B}, {B, 2 * B}, {2 * B, 2 * B + 100}, {3 * B, 4 * B}};
+    storage_piece_iter it;
+    storage_piece_iter_init(&it, &present);
+    storage_range p;
+    size_t n = 0;
+    while (storage_piece_next(&it, &p)) {
+        assert_true(n < 4);
+        assert_int_equal(p.start, want[n].start);
+        assert_int_equal(p.end, want[n].end);
+        n++;
+    }
+    assert_int_equal(n, 4);
+
     storage_range e;
-    assert_true(storage_block_extent(0, false, 0, &e));
-    assert_int_equal(e.start, 0);
-    assert_int_equal(e.end, B);
-    /* The last block of a known length is cut there; past it there is none. */
     assert_true(storage_block_extent(2, true, 2 * B + 100, &e));
     assert_int_equal(e.start, 2 * B);
     assert_int_equal(e.end, 2 * B + 100);
     assert_false(storage_block_extent(3, true, 2 * B + 100, &e));
-    assert_false(storage_block_extent(1, true, B, &e));
+    storage_range_set_free(&present);
+}
 
-    storage_range_set present;
-    storage_range_set_init(&present);
-    assert_int_equal(storage_range_set_add(&present, 0, 2 * B + 100), KTH_OK);
-    assert_true(storage_block_complete(&present, 1, false, 0));
-    /* Without a length the tail is not complete: more may come. */
-    assert_false(storage_block_complete(&present, 2, false, 0));
-    assert_true(storage_block_complete(&present, 2, true, 2 * B + 100));
-
-    /* Only complete blocks that have a sum are covered. */
+static void test_sums_of_whole_blocks_and_parts(void **state)
+{
+    (void)state;
+    const uint64_t B = STORAGE_BLOCK_SIZE;
     storage_sums sums;
     storage_sums_init(&sums);
-    assert_int_equal(storage_sums_set(&sums, 0, 1), KTH_OK);
-    assert_int_equal(storage_sums_set(&sums, 2, 3), KTH_OK);
-    storage_range_set covered;
+    assert_int_equal(storage_sums_set(&sums, B, 2 * B, 11), KTH_OK);
+    assert_int_equal(storage_sums_set(&sums, 100, B, 10), KTH_OK);
+    assert_int_equal(storage_sums_set(&sums, 2 * B, 2 * B + 50, 12), KTH_OK);
+    assert_int_equal(storage_sums_set(&sums, B - 1, B + 1, 0), KTH_ERR_INVALID_ARG);
+    uint32_t crc = 0;
+    assert_true(storage_sums_get(&sums, B, 2 * B, &crc));
+    assert_int_equal(crc, 11);
+    assert_true(storage_sums_get(&sums, 100, B, &crc));
+    assert_int_equal(crc, 10);
+    assert_false(storage_sums_get(&sums, 100, B - 1, NULL)); /* exact pieces only */
+
+    /* A part that grew replaces the smaller one; a whole block replaces its parts. */
+    assert_int_equal(storage_sums_set(&sums, 2 * B, 2 * B + 100, 13), KTH_OK);
+    assert_false(storage_sums_get(&sums, 2 * B, 2 * B + 50, NULL));
+    assert_true(storage_sums_get(&sums, 2 * B, 2 * B + 100, &crc));
+    assert_int_equal(crc, 13);
+    assert_int_equal(storage_sums_set(&sums, 0, B, 9), KTH_OK);
+    assert_false(storage_sums_get(&sums, 100, B, NULL));
+    assert_int_equal(sums.part_count, 1);
+
+    /* Only pieces that have a sum are covered. */
+    storage_range_set present, covered;
+    storage_range_set_init(&present);
     storage_range_set_init(&covered);
-    assert_int_equal(storage_sums_covered(&sums, &present, false, 0, &covered), KTH_OK);
+    assert_int_equal(storage_range_set_add(&present, 0, 3 * B), KTH_OK);
+    assert_int_equal(storage_sums_covered(&sums, &present, &covered), KTH_OK);
     assert_int_equal(covered.count, 1);
     assert_int_equal(covered.v[0].start, 0);
-    assert_int_equal(covered.v[0].end, B);
-    storage_range_set_clear(&covered);
-    assert_int_equal(storage_sums_set(&sums, 1, 2), KTH_OK);
-    assert_int_equal(storage_sums_covered(&sums, &present, true, 2 * B + 100, &covered), KTH_OK);
-    assert_int_equal(covered.count, 1);
-    assert_int_equal(covered.v[0].end, 2 * B + 100);
-    storage_sums_clear(&sums, 1);
-    assert_false(storage_sums_get(&sums, 1, NULL));
-    uint32_t crc = 0;
-    assert_true(storage_sums_get(&sums, 2, &crc));
-    assert_int_equal(crc, 3);
+    assert_int_equal(covered.v[0].end, 2 * B);
+
+    storage_sums copy;
+    storage_sums_init(&copy);
+    assert_int_equal(storage_sums_copy(&copy, &sums), KTH_OK);
+    storage_sums_clear(&sums, B, 2 * B);
+    storage_sums_clear(&sums, 2 * B, 2 * B + 100);
+    assert_false(storage_sums_get(&sums, B, 2 * B, NULL));
+    assert_int_equal(sums.part_count, 0);
+    assert_true(storage_sums_get(&copy, B, 2 * B, NULL));
+    assert_true(storage_sums_get(&copy, 2 * B, 2 * B + 100, NULL));
     storage_range_set_free(&covered);
     storage_range_set_free(&present);
     storage_sums_free(&sums);
+    storage_sums_free(&copy);
 }
 
 int main(void)
@@ -148,7 +179,8 @@ int main(void)
         cmocka_unit_test(test_check_values),
         cmocka_unit_test(test_every_implementation_agrees_with_the_table),
         cmocka_unit_test(test_extending_piece_by_piece_equals_one_pass),
-        cmocka_unit_test(test_block_extents_and_completeness),
+        cmocka_unit_test(test_pieces_cut_ranges_at_block_boundaries),
+        cmocka_unit_test(test_sums_of_whole_blocks_and_parts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
