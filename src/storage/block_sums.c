@@ -117,6 +117,8 @@ static kth_status grow(storage_sums *s, size_t need)
 /* Removes the parts in [i, j). */
 static void remove_parts(storage_sums *s, size_t i, size_t j)
 {
+    if (j == i)
+        return;
     memmove(s->part + i, s->part + j, (s->part_count - j) * sizeof *s->part);
     s->part_count -= j - i;
 }
@@ -161,7 +163,8 @@ kth_status storage_sums_set(storage_sums *s, uint64_t start, uint64_t end, uint3
         s->have[block / 64] &= ~((uint64_t)1 << (block % 64));
     parts_overlapping(s, start, end, &i, &j);
     remove_parts(s, i, j);
-    memmove(s->part + i + 1, s->part + i, (s->part_count - i) * sizeof *s->part);
+    if (i < s->part_count)
+        memmove(s->part + i + 1, s->part + i, (s->part_count - i) * sizeof *s->part);
     s->part[i] = (storage_part_sum){start, end, crc, false};
     s->part_count++;
     return KTH_OK;

@@ -4,7 +4,8 @@
  * whether the writer wrote in order or not; a piece damaged on disk is caught the first time it
  * is read, reported offline (KTH_ERR_CORRUPT) and dropped for a refetch online; a resumed
  * download checks the restored part of the block it completes before summing the block; an
- * index of schema 1 is migrated and its bytes get sums.
+ * index of schema 1 is migrated and its bytes get sums; readers racing over damaged pieces
+ * while a writer refills them never get a wrong byte.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,8 +14,10 @@
 
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <sqlite3.h>
 
+#include "platform/sync.h"
 #include "test_cache_support.h"
 
 #define URL  "https://media.example/album/track.flac"
@@ -411,6 +414,121 @@ static void test_malformed_sums_back_no_claim(void **state)
     close_res(&o);
 }
 
+/* ---- readers racing over damaged pieces while a writer refills them ---- */
+
+enum { RACE_READERS = 4, RACE_BLOCKS = 16 };
+
+struct race {
+    struct open_res o;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int wakes;    /* readers that found a piece missing (the writer's work list) */
+    int finished; /* readers done */
+    int wrong;    /* reads that handed out bytes differing from the pattern */
+    int failures; /* reads or waits with another outcome than expected */
+};
+
+static void *race_reader(void *arg)
+{
+    struct race *rc = arg;
+    static _Thread_local uint8_t buf[3 * 65536 / 2], want[3 * 65536 / 2];
+    uint64_t size = RACE_BLOCKS * B;
+    /* 1.5-block reads: every read spans pieces partly, so edges go through the scratch path. */
+    for (uint64_t pos = 0, rounds = 0; pos < size && rounds < 10000; rounds++) {
+        size_t got = 0;
+        size_t n = pos + sizeof buf <= size ? sizeof buf : (size_t)(size - pos);
+        kth_status st = storage_resource_read_at(rc->o.r, pos, buf, n, &got);
+        if (st == KTH_OK) {
+            test_pattern_fill(SEED, pos, want, got);
+            if (memcmp(buf, want, got) != 0) {
+                pthread_mutex_lock(&rc->lock);
+                rc->wrong++;
+                pthread_mutex_unlock(&rc->lock);
+            }
+            pos += got;
+            continue;
+        }
+        pthread_mutex_lock(&rc->lock);
+        rc->wakes++;
+        rc->failures += st != KTH_ERR_RETRY;
+        pthread_cond_broadcast(&rc->cond);
+        pthread_mutex_unlock(&rc->lock);
+        if (st != KTH_ERR_RETRY)
+            break;
+        storage_wait w = storage_resource_wait_range(rc->o.r, pos, pos + 1,
+                                                     platform_deadline_after_ms(20000), NULL, NULL);
+        if (w != STORAGE_WAIT_READY) {
+            pthread_mutex_lock(&rc->lock);
+            rc->failures++;
+            pthread_mutex_unlock(&rc->lock);
+            break;
+        }
+    }
+    pthread_mutex_lock(&rc->lock);
+    rc->finished++;
+    pthread_cond_broadcast(&rc->cond);
+    pthread_mutex_unlock(&rc->lock);
+    return NULL;
+}
+
+static void test_concurrent_readers_never_see_damaged_bytes(void **state)
+{
+    struct fixture *f = *state;
+    make_committed(f, RACE_BLOCKS * B, 65536);
+    for (uint64_t b = 1; b < RACE_BLOCKS; b += 3)
+        damage(f, b * B + 1000 * b, b % 2 ? 0 : 700);
+
+    struct race rc;
+    memset(&rc, 0, sizeof rc);
+    pthread_mutex_init(&rc.lock, NULL);
+    pthread_cond_init(&rc.cond, NULL);
+    open_res(f, false, 0, &rc.o);
+    pthread_t t[RACE_READERS];
+    for (int i = 0; i < RACE_READERS; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, race_reader, &rc), 0);
+    /* The writer: refills what readers found missing, as a fetch would. */
+    pthread_mutex_lock(&rc.lock);
+    int64_t deadline = platform_deadline_after_ms(30000);
+    while (rc.finished < RACE_READERS && platform_monotonic_ns() < deadline) {
+        if (rc.wakes == 0) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += 1; /* a guard against a lost wake-up, not a pace */
+            pthread_cond_timedwait(&rc.cond, &rc.lock, &ts);
+            continue;
+        }
+        rc.wakes = 0;
+        pthread_mutex_unlock(&rc.lock);
+        storage_range gap;
+        while (storage_resource_first_gap(rc.o.r, 0, RACE_BLOCKS * B, &gap))
+            assert_int_equal(tc_write_pattern(rc.o.res, SEED, gap.start, gap.end), KTH_OK);
+        /* KTH_ERR_STATE: a reader dropped another piece meanwhile; it asks again. */
+        if (storage_resource_state(rc.o.r) == STORAGE_ACTIVE) {
+            kth_status st = cache_resource_commit(rc.o.res, RACE_BLOCKS * B);
+            assert_true(st == KTH_OK || st == KTH_ERR_STATE);
+        }
+        pthread_mutex_lock(&rc.lock);
+    }
+    int finished = rc.finished, wrong = rc.wrong, failures = rc.failures;
+    pthread_mutex_unlock(&rc.lock);
+    for (int i = 0; i < RACE_READERS; i++)
+        pthread_join(t[i], NULL);
+    assert_int_equal(finished, RACE_READERS);
+    assert_int_equal(wrong, 0);
+    assert_int_equal(failures, 0);
+    close_res(&rc.o);
+
+    /* Every damaged piece was replaced: all of it checks out now. */
+    open_res(f, true, 0, &rc.o);
+    assert_true(rc.o.info.committed);
+    uint64_t present = 0;
+    assert_true(tc_present_bytes_match(rc.o.r, SEED, &present));
+    assert_int_equal(present, RACE_BLOCKS * B);
+    close_res(&rc.o);
+    pthread_cond_destroy(&rc.cond);
+    pthread_mutex_destroy(&rc.lock);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -432,6 +550,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_an_index_of_schema_1_is_migrated_and_its_bytes_get_sums, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_sums_back_no_claim, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_readers_never_see_damaged_bytes, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
