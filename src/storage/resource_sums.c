@@ -392,16 +392,49 @@ kth_status storage_resource_restore_sums(storage_resource *r, const storage_sums
 
 /* ---- sealing: summing pieces by reading them back ---- */
 
+/* The first block in [b, end) without a whole-block sum (end when none); skips 64 summed blocks
+ * at a time, so a checkpoint of a large resource holds the lock briefly. */
+static uint64_t next_unsummed_block(const storage_sums *s, uint64_t b, uint64_t end)
+{
+    while (b < end) {
+        if (b >= s->count)
+            return b;
+        uint64_t word = ~s->have[b / 64] >> (b % 64);
+        if (word)
+            return b + (uint64_t)__builtin_ctzll(word) < end ? b + (uint64_t)__builtin_ctzll(word)
+                                                             : end;
+        b = (b / 64 + 1) * 64;
+    }
+    return end;
+}
+
 /* Up to MAX_PIECES present pieces without a sum, from offset `from` on. Lock held. */
 static size_t unsummed_locked(const storage_resource *r, uint64_t from, storage_range *out)
 {
     size_t n = 0;
-    storage_piece_iter it;
-    storage_piece_iter_init(&it, &r->ranges);
-    storage_range p;
-    while (n < MAX_PIECES && storage_piece_next(&it, &p))
-        if (p.start >= from && !storage_sums_get(&r->sums, p.start, p.end, NULL))
-            out[n++] = p;
+    for (size_t i = 0; i < r->ranges.count && n < MAX_PIECES; i++) {
+        storage_range_set one = {&r->ranges.v[i], 1, 1};
+        if (r->ranges.v[i].end <= from)
+            continue;
+        storage_piece_iter it;
+        storage_piece_iter_init(&it, &one);
+        if (it.at < from)
+            it.at = from; /* `from` is always a piece boundary */
+        storage_range p;
+        while (n < MAX_PIECES && storage_piece_next(&it, &p)) {
+            if (is_whole(p)) {
+                /* Jump over the run of whole blocks that have their sums. */
+                uint64_t last = r->ranges.v[i].end / BLOCK;
+                uint64_t b = next_unsummed_block(&r->sums, p.start / BLOCK, last);
+                if (b > p.start / BLOCK) {
+                    it.at = b * BLOCK;
+                    continue;
+                }
+            }
+            if (!storage_sums_get(&r->sums, p.start, p.end, NULL))
+                out[n++] = p;
+        }
+    }
     return n;
 }
 
