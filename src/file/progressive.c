@@ -5,9 +5,9 @@
  * Objects:
  * - file_shared: the writer side. It owns the cache lease and resource handle, the peer
  *   registered with the downloader (online, even for a complete file: a cached block that fails
- *   its checksum is dropped and fetched again), and the state of the one fetch in flight. Shared by
- * every stream of the same URL and cache through a process-wide registry (registry_lock, a leaf
- *   taken only to find/insert/remove entries and count references).
+ *   its checksum is dropped and fetched again), and the state of the one fetch in flight. Shared
+ *   by every stream of the same URL and cache through a process-wide registry (registry_lock, a
+ *   leaf taken only to find/insert/remove entries and count references).
  * - file_source: one stream's reader side. It reads through an inner resource source over the
  *   shared storage resource (so waiting, reading and media probing are the resource source's),
  *   and adds what the network needs: waking the peer when bytes are missing, moving the fetch on
