@@ -2,13 +2,17 @@
  * bench_progressive.c — a progressive file played through the downloader and the cache:
  *   1. first play of a 256 MiB file over loopback (network -> cache -> reader), MB/s;
  *   2. reading the fully cached file again through kth_stream vs pread() of the cache's own data
- *      file, same 64 KiB buffers, best of 5 alternating: ratio (target >= 0.9).
+ *      file, same 64 KiB buffers, best of 5 alternating: ratio (target >= 0.9), for
+ *      a. the first read of each block by a freshly opened stream, which checks the block against
+ *         its checksum (the cost of verification), and
+ *      b. a second read of the whole file by the same stream (blocks already checked).
  * The loopback first play against curl is in scripts/bench_progressive.sh.
  * Usage: bench_progressive [size_mib] (default 256); scratch files in $TMPDIR or /tmp.
  */
 #define _XOPEN_SOURCE 700
 #include <kithara/kithara.h>
 
+#include "storage/crc32c.h"
 #include "testserver.h"
 
 #include <fcntl.h>
@@ -42,17 +46,9 @@ static int find_largest(const char *path, const struct stat *st, int type, struc
     return 0;
 }
 
-static double stream_pass(const char *url, kth_cache *cache, uint64_t size)
+/* Reads the stream from its position to the end; bytes per second. */
+static double read_to_end(kth_stream *s, uint64_t size)
 {
-    kth_stream_options so;
-    kth_stream_options_init(&so);
-    so.cache = cache;
-    kth_stream *s;
-    char err[512];
-    if (kth_stream_open(url, &so, &s, err, sizeof err) != KTH_OK) {
-        fprintf(stderr, "open: %s\n", err);
-        exit(1);
-    }
     static unsigned char buf[BUF];
     uint64_t total = 0;
     double t0 = now_s();
@@ -68,13 +64,38 @@ static double stream_pass(const char *url, kth_cache *cache, uint64_t size)
         total += (uint64_t)n;
     }
     double t = now_s() - t0;
-    kth_stream_close(s);
     if (total != size) {
         fprintf(stderr, "read %llu of %llu bytes\n", (unsigned long long)total,
                 (unsigned long long)size);
         exit(1);
     }
     return (double)size / t;
+}
+
+/* Opens a stream and reads the file to its end; with `again`, seeks back and reads it once more
+ * (*again receives that pass). Returns the first pass. */
+static double stream_pass(const char *url, kth_cache *cache, uint64_t size, double *again)
+{
+    kth_stream_options so;
+    kth_stream_options_init(&so);
+    so.cache = cache;
+    kth_stream *s;
+    char err[512];
+    if (kth_stream_open(url, &so, &s, err, sizeof err) != KTH_OK) {
+        fprintf(stderr, "open: %s\n", err);
+        exit(1);
+    }
+    double first = read_to_end(s, size);
+    if (again) {
+        uint64_t pos = 0;
+        if (kth_stream_seek(s, 0, SEEK_SET, &pos) != KTH_OK) {
+            fprintf(stderr, "seek failed\n");
+            exit(1);
+        }
+        *again = read_to_end(s, size);
+    }
+    kth_stream_close(s);
+    return first;
 }
 
 static double pread_pass(const char *path, uint64_t size)
@@ -123,7 +144,7 @@ int main(int argc, char **argv)
     }
     printf("bench_progressive (%ld cores online), %llu MiB file over loopback\n",
            sysconf(_SC_NPROCESSORS_ONLN), (unsigned long long)(size >> 20));
-    double first = stream_pass(url, cache, size);
+    double first = stream_pass(url, cache, size, NULL);
     printf("first play (loopback -> cache -> reader): %.0f MiB/s\n", first / 1048576);
 
     nftw(dir, find_largest, 16, FTW_PHYS);
@@ -131,19 +152,26 @@ int main(int argc, char **argv)
         fprintf(stderr, "could not find the cached data file\n");
         return 1;
     }
-    double best_s = 0, best_p = 0;
+    double best_first = 0, best_again = 0, best_p = 0;
     for (int round = 0; round < 5; round++) {
         double p = pread_pass(largest_path, size);
-        double s = stream_pass(url, cache, size);
+        double again = 0;
+        double s = stream_pass(url, cache, size, &again);
         if (p > best_p)
             best_p = p;
-        if (s > best_s)
-            best_s = s;
+        if (s > best_first)
+            best_first = s;
+        if (again > best_again)
+            best_again = again;
     }
-    double ratio = best_s / best_p;
-    printf("cached re-read, 64 KiB reads: stream %.0f MiB/s, pread of the cache file %.0f MiB/s, "
-           "ratio %.3f (target >= 0.9: %s)\n",
-           best_s / 1048576, best_p / 1048576, ratio, ratio >= 0.9 ? "PASS" : "FAIL");
+    double r1 = best_first / best_p, r2 = best_again / best_p;
+    printf("cached re-read, 64 KiB reads, pread of the cache file %.0f MiB/s; blocks checked "
+           "with CRC-32C (%s):\n",
+           best_p / 1048576, storage_crc32c_impl_name(storage_crc32c_impl_count() - 1));
+    printf("  first read (checks each block): stream %.0f MiB/s, ratio %.3f (target >= 0.9: %s)\n",
+           best_first / 1048576, r1, r1 >= 0.9 ? "PASS" : "FAIL");
+    printf("  later read (blocks checked):    stream %.0f MiB/s, ratio %.3f (target >= 0.9: %s)\n",
+           best_again / 1048576, r2, r2 >= 0.9 ? "PASS" : "FAIL");
     kth_cache_close(cache);
     kth_shutdown();
     kts_stop(srv);

@@ -67,6 +67,9 @@ typedef enum kth_status {
     KTH_ERR_LIMIT = -20,
     /* A bug or broken invariant inside kithara; the last error says where. */
     KTH_ERR_INTERNAL = -21,
+    /* Cached bytes failed their checksum (the cache's data file is damaged) and cannot be
+     * fetched again (offline); the last error names the resource and the byte range. */
+    KTH_ERR_CORRUPT = -22,
 } kth_status;
 
 /* Returns a static, human-readable sentence for a status (never NULL; an unknown value gives

@@ -5,7 +5,11 @@
  * Invariants:
  * - The index claims a byte only after it is durable: a checkpoint snapshots the present
  *   ranges, syncs the data file, and only then records the snapshot. Present bytes never leave a
- *   storage resource, so a snapshot taken before the sync is covered by it.
+ *   storage resource (but for a damaged block, which is not claimed again until it is whole
+ *   anew), so a snapshot taken before the sync is covered by it.
+ * - On disk caches every claimed piece (block_sums.h) has a checksum, recorded with the claims
+ *   in one update: every claimed byte can be checked when it is read again. Pieces the writer
+ *   did not fill in one run are summed (sealed) before the snapshot.
  * - A handle's recorded_* fields equal its index row; total_bytes moves by the same difference
  *   in the same index-lock section that changes the row.
  * - A restored resource claims only bytes its file really has (restore.c); a repaired row is
@@ -258,7 +262,7 @@ static kth_status open_locked(cache_asset *a, const char *key, int flags, cache_
     if (st == KTH_OK && !c->memory_only && (*repaired || claimed != row.stored_bytes)) {
         /* The row said more (or other) than the file backs: record what was restored. */
         st = cache_index_record(c->index, row.id, &row.ranges, claimed, row.length_known,
-                                row.length, row.committed);
+                                row.length, row.committed, row.sums_known ? &row.sums : NULL);
         if (st == KTH_OK) {
             c->total_bytes =
                 c->total_bytes -
@@ -275,6 +279,7 @@ static kth_status open_locked(cache_asset *a, const char *key, int flags, cache_
         h->recorded_committed = row.committed;
         h->recorded_length_known = row.length_known;
         h->recorded_length = row.length;
+        h->recorded_sums = row.sums_known || c->memory_only;
         h->next = a->open;
         if (a->open)
             a->open->prev = h;
@@ -319,7 +324,27 @@ kth_status cache_resource_open(cache_asset *a, const char *key, int flags, cache
 
 /* --- recording progress --- */
 
-/* Snapshot, sync, record. Handle lock held. */
+/* What a snapshot lets the index claim: on disk, the pieces that have a sum (committed only
+ * when that is all of it); in memory, every present byte. */
+static kth_status claims_of(const kth_cache *c, const storage_snapshot *s, const storage_sums *sums,
+                            storage_range_set *claims, bool *committed)
+{
+    *committed = s->state == STORAGE_COMMITTED;
+    if (c->memory_only) {
+        for (size_t i = 0; i < s->ranges.count; i++) {
+            kth_status st = storage_range_set_add(claims, s->ranges.v[i].start, s->ranges.v[i].end);
+            if (st != KTH_OK)
+                return st;
+        }
+        return KTH_OK;
+    }
+    kth_status st = storage_sums_covered(sums, &s->ranges, claims);
+    if (st == KTH_OK && *committed && storage_range_set_total(claims) != s->length)
+        *committed = false; /* a block could not be summed (a failed read-back) */
+    return st;
+}
+
+/* Seal, snapshot, sync, record. Handle lock held. */
 static kth_status checkpoint_locked(cache_resource *h)
 {
     kth_cache *c = h->asset->cache;
@@ -327,15 +352,23 @@ static kth_status checkpoint_locked(cache_resource *h)
     h->last_checkpoint_ns = platform_monotonic_ns();
     if (h->detached)
         return KTH_OK;
+    if (!c->memory_only)
+        storage_resource_seal(h->storage); /* a block it cannot sum stays unclaimed */
     storage_snapshot s;
-    kth_status st = storage_resource_snapshot(h->storage, &s);
-    bool committed = s.state == STORAGE_COMMITTED;
-    uint64_t bytes = storage_range_set_total(&s.ranges);
+    storage_sums sums;
+    storage_sums_init(&sums);
+    storage_range_set claims;
+    storage_range_set_init(&claims);
+    bool committed = false;
+    kth_status st = storage_resource_snapshot_sums(h->storage, &s, &sums);
+    if (st == KTH_OK)
+        st = claims_of(c, &s, &sums, &claims, &committed);
+    uint64_t bytes = storage_range_set_total(&claims);
     if (st == KTH_OK && bytes == h->recorded_bytes && committed == h->recorded_committed &&
         s.length_known == h->recorded_length_known &&
-        (!s.length_known || s.length == h->recorded_length)) {
-        storage_range_set_free(&s.ranges);
-        return KTH_OK; /* nothing new */
+        (!s.length_known || s.length == h->recorded_length) && h->recorded_sums) {
+        st = KTH_OK; /* nothing new */
+        goto out;
     }
     if (st == KTH_OK && c->durable && bytes > h->recorded_bytes &&
         storage_resource_sync(h->storage) != KTH_OK) {
@@ -347,8 +380,8 @@ static kth_status checkpoint_locked(cache_resource *h)
     }
     if (st == KTH_OK) {
         platform_mutex_lock(&c->lock);
-        st = cache_index_record(c->index, h->id, &s.ranges, bytes, s.length_known, s.length,
-                                committed);
+        st = cache_index_record(c->index, h->id, &claims, bytes, s.length_known, s.length,
+                                committed, c->memory_only ? NULL : &sums);
         if (st == KTH_OK) {
             uint64_t old = h->recorded_bytes < c->total_bytes ? h->recorded_bytes : c->total_bytes;
             c->total_bytes = c->total_bytes - old + bytes;
@@ -362,8 +395,12 @@ static kth_status checkpoint_locked(cache_resource *h)
         h->recorded_committed = committed;
         h->recorded_length_known = s.length_known;
         h->recorded_length = s.length;
+        h->recorded_sums = true;
     }
+out:
     storage_range_set_free(&s.ranges);
+    storage_range_set_free(&claims);
+    storage_sums_free(&sums);
     return st;
 }
 
@@ -547,6 +584,7 @@ kth_status cache_resource_invalidate(cache_resource *h)
     h->recorded_bytes = 0;
     h->recorded_committed = h->recorded_length_known = false;
     h->recorded_length = 0;
+    h->recorded_sums = true; /* the row claims nothing */
     h->etag[0] = h->last_modified[0] = h->content_type[0] = '\0';
     if (c->memory_only) {
         st = storage_resource_new_memory_in_pool(c->budget, c->pool, &fresh);
@@ -632,8 +670,10 @@ kth_status cache_resource_revive(cache_resource *h)
     }
     kth_status st = checkpoint_locked(h);
     storage_snapshot s;
+    storage_sums sums;
+    storage_sums_init(&sums);
     if (st == KTH_OK)
-        st = storage_resource_snapshot(h->storage, &s);
+        st = storage_resource_snapshot_sums(h->storage, &s, &sums);
     else
         storage_range_set_init(&s.ranges);
     storage_resource *fresh = NULL, *replaced = NULL;
@@ -650,6 +690,10 @@ kth_status cache_resource_revive(cache_resource *h)
     }
     if (st == KTH_OK && s.length_known)
         st = storage_resource_set_length(fresh, s.length);
+    /* The same bytes: its blocks are checked again on their first read. */
+    if (st == KTH_OK && !c->memory_only)
+        st = storage_resource_restore_sums(fresh, &sums, !c->offline, h->key);
+    storage_sums_free(&sums);
     if (st == KTH_OK && c->memory_only) {
         platform_mutex_lock(&c->lock);
         st = cache_memory_put_locked(c, h->id, a->id, fresh, &replaced);

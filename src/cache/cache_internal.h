@@ -86,9 +86,10 @@ struct cache_resource {
     const void *writer;
     platform_cancel *released;
     char file[CACHE_FILE_MAX];
-    /* What the index row says now. */
+    /* What the index row says now. recorded_sums: it holds the block sums of its claims (false
+     * for a row of schema 1, whose sums the next checkpoint computes and records). */
     uint64_t recorded_bytes;
-    bool recorded_committed, recorded_length_known;
+    bool recorded_committed, recorded_length_known, recorded_sums;
     uint64_t recorded_length;
     /* Checkpoint pacing. */
     uint64_t unrecorded_writes;

@@ -7,7 +7,11 @@
  * - Every statement is prepared once at open and reset after each use, so nothing is left
  *   pending between calls (a pending read would block the WAL checkpoint).
  * - Rows are validated on the way out (ranges sorted, disjoint, within the length; file names in
- *   the expected hex shape): a damaged or edited database yields fewer claims, never wrong ones.
+ *   the expected hex shape; block sums in sorted runs): a damaged or edited database yields
+ *   fewer claims, never wrong ones.
+ * - A row written by this version always has a sums blob (possibly empty); NULL sums with
+ *   claims mark a row recorded before block sums existed (schema 1), whose bytes are trusted
+ *   as they are until their sums are recorded.
  *
  * Durability: WAL with synchronous=NORMAL. A commit reaches the operating system before the call
  * returns, so a killed process loses nothing the index recorded; a power loss may lose the last
@@ -26,7 +30,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 enum stmt {
     S_FIND_ASSET,
@@ -72,13 +76,13 @@ static const char *const stmt_sql[S_COUNT] = {
                       "GROUP BY a.id ORDER BY a.last_use DESC, a.id DESC",
     [S_SCAN_RESOURCES] = "SELECT id, file FROM resource WHERE asset_id = ?1",
     [S_FIND_RESOURCE] = "SELECT id, file, length, committed, ranges, etag, last_modified, "
-                        "content_type, bytes FROM resource WHERE asset_id = ?1 AND key = ?2",
+                        "content_type, bytes, sums FROM resource WHERE asset_id = ?1 AND key = ?2",
     [S_ADD_RESOURCE] = "INSERT INTO resource(asset_id, key, file) VALUES (?1, ?2, ?3)",
-    [S_RECORD] = "UPDATE resource SET ranges = ?2, bytes = ?3, length = ?4, committed = ?5 "
-                 "WHERE id = ?1",
+    [S_RECORD] = "UPDATE resource SET ranges = ?2, bytes = ?3, length = ?4, committed = ?5, "
+                 "sums = ?6 WHERE id = ?1",
     [S_RESET_RESOURCE] = "UPDATE resource SET file = ?2, ranges = NULL, bytes = 0, "
                          "length = NULL, committed = 0, etag = NULL, last_modified = NULL, "
-                         "content_type = NULL WHERE id = ?1",
+                         "content_type = NULL, sums = NULL WHERE id = ?1",
     [S_SET_META] = "UPDATE resource SET etag = IFNULL(?2, etag), "
                    "last_modified = IFNULL(?3, last_modified), "
                    "content_type = IFNULL(?4, content_type) WHERE id = ?1",
@@ -112,12 +116,17 @@ static const char schema_sql[] =
     "  ranges BLOB,"
     "  bytes INTEGER NOT NULL DEFAULT 0,"
     "  etag TEXT, last_modified TEXT, content_type TEXT,"
+    "  sums BLOB,"
     "  UNIQUE(asset_id, key));"
     "CREATE TRIGGER IF NOT EXISTS resource_bytes_update AFTER UPDATE OF bytes ON resource BEGIN"
     "  UPDATE asset SET bytes = bytes - OLD.bytes + NEW.bytes WHERE id = NEW.asset_id; END;"
     "CREATE TRIGGER IF NOT EXISTS resource_bytes_delete AFTER DELETE ON resource BEGIN"
     "  UPDATE asset SET bytes = bytes - OLD.bytes WHERE id = OLD.asset_id; END;"
-    "PRAGMA user_version = 1;";
+    "PRAGMA user_version = 2;";
+
+/* Schema 1 to 2: block sums. Rows of schema 1 keep NULL sums (see the file comment). */
+static const char migrate_1_to_2_sql[] = "ALTER TABLE resource ADD COLUMN sums BLOB;"
+                                         "PRAGMA user_version = 2;";
 
 struct cache_index {
     sqlite3 *db;
@@ -195,7 +204,7 @@ static int try_open(cache_index *ix, const char *path, int *version)
     if (*version < SCHEMA_VERSION) {
         if ((rc = exec(ix, "BEGIN IMMEDIATE")) != SQLITE_OK)
             return rc;
-        rc = exec(ix, schema_sql);
+        rc = exec(ix, *version == 1 ? migrate_1_to_2_sql : schema_sql);
         exec(ix, rc == SQLITE_OK ? "COMMIT" : "ROLLBACK");
         if (rc != SQLITE_OK)
             return rc;
@@ -462,8 +471,10 @@ kth_status cache_index_scan_resources(cache_index *ix, int64_t asset_id,
 
 void cache_row_free(cache_row *row)
 {
-    if (row)
+    if (row) {
         storage_range_set_free(&row->ranges);
+        storage_sums_free(&row->sums);
+    }
 }
 
 static void copy_text(char *dst, sqlite3_stmt *st, int i)
@@ -492,6 +503,72 @@ static void put_le64(unsigned char *p, uint64_t v)
         p[i] = (unsigned char)v;
         v >>= 8;
     }
+}
+
+static uint32_t get_le32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void put_le32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++) {
+        p[i] = (unsigned char)v;
+        v >>= 8;
+    }
+}
+
+/* Packs the sum of every piece of `claims` (block_sums.h), in order, as little-endian u32.
+ * *blob is malloc'd (NULL when there is no piece). KTH_ERR_INVALID_ARG when a piece has no
+ * sum. */
+static kth_status encode_sums(const storage_range_set *claims, const storage_sums *sums,
+                              unsigned char **blob, size_t *len)
+{
+    *blob = NULL;
+    *len = 0;
+    size_t pieces = 0;
+    storage_piece_iter it;
+    storage_range p;
+    for (storage_piece_iter_init(&it, claims); storage_piece_next(&it, &p);)
+        pieces++;
+    if (pieces == 0)
+        return KTH_OK;
+    unsigned char *out = malloc(4 * pieces);
+    if (!out)
+        return KTH_ERR_NO_MEMORY;
+    size_t at = 0;
+    for (storage_piece_iter_init(&it, claims); storage_piece_next(&it, &p); at += 4) {
+        uint32_t crc;
+        if (!storage_sums_get(sums, p.start, p.end, &crc)) {
+            free(out);
+            return KTH_ERR_INVALID_ARG;
+        }
+        put_le32(out + at, crc);
+    }
+    *blob = out;
+    *len = at;
+    return KTH_OK;
+}
+
+/* Decodes the sums blob into row->sums, one sum per piece of the claimed ranges; false when it
+ * does not have exactly that many. */
+static bool decode_sums(cache_row *row, const unsigned char *blob, int n)
+{
+    /* Counted without walking them: a damaged row may claim absurd ranges. */
+    uint64_t pieces = 0;
+    for (size_t i = 0; i < row->ranges.count && pieces <= (uint64_t)INT32_MAX; i++) {
+        const storage_range *r = &row->ranges.v[i];
+        pieces += (r->end - 1) / STORAGE_BLOCK_SIZE - r->start / STORAGE_BLOCK_SIZE + 1;
+    }
+    if (n < 0 || (uint64_t)n != 4 * pieces || (n > 0 && !blob))
+        return false;
+    storage_piece_iter it;
+    storage_range p;
+    size_t at = 0;
+    for (storage_piece_iter_init(&it, &row->ranges); storage_piece_next(&it, &p); at += 4)
+        if (storage_sums_set(&row->sums, p.start, p.end, get_le32(blob + at)) != KTH_OK)
+            return false;
+    return true;
 }
 
 /* Decodes the ranges blob into row->ranges; false when it is malformed (the row then claims
@@ -573,6 +650,10 @@ kth_status cache_index_find_resource(cache_index *ix, int64_t asset_id, const ch
         copy_text(row->last_modified, st, 6);
         copy_text(row->content_type, st, 7);
         row->stored_bytes = column_u64(st, 8);
+        row->sums_known = sqlite3_column_type(st, 9) != SQLITE_NULL;
+        if (row->sums_known &&
+            !decode_sums(row, sqlite3_column_blob(st, 9), sqlite3_column_bytes(st, 9)))
+            storage_sums_free(&row->sums); /* malformed: none of the claims is backed */
     }
     kth_status s = done(st, rc);
     if (s == KTH_OK && rc == SQLITE_DONE)
@@ -596,16 +677,36 @@ kth_status cache_index_add_resource(cache_index *ix, int64_t asset_id, const cha
 }
 
 kth_status cache_index_record(cache_index *ix, int64_t id, const storage_range_set *ranges,
-                              uint64_t bytes, bool length_known, uint64_t length, bool committed)
+                              uint64_t bytes, bool length_known, uint64_t length, bool committed,
+                              const storage_sums *sums)
 {
     if (length_known && length > (uint64_t)INT64_MAX)
         return KTH_ERR_INVALID_ARG;
+    storage_range_set all;
+    storage_range_set_init(&all);
+    kth_status s = committed ? storage_range_set_add(&all, 0, length) : KTH_OK;
+    unsigned char *sums_blob = NULL;
+    size_t sums_len = 0;
+    if (s == KTH_OK && sums)
+        s = encode_sums(committed ? &all : ranges, sums, &sums_blob, &sums_len);
+    storage_range_set_free(&all);
+    if (s != KTH_OK)
+        return s;
     sqlite3_stmt *st = use(ix, S_RECORD);
+    if (sums_blob)
+        sqlite3_bind_blob(st, 6, sums_blob, (int)sums_len, SQLITE_STATIC);
+    else if (sums)
+        sqlite3_bind_zeroblob(st, 6, 0); /* known and empty, unlike NULL (schema 1) */
+    else
+        sqlite3_bind_null(st, 6);
     unsigned char *blob = NULL;
     if (!committed && ranges && ranges->count > 0) {
         blob = malloc(ranges->count * 16);
-        if (!blob)
+        if (!blob) {
+            done(st, SQLITE_OK);
+            free(sums_blob);
             return KTH_ERR_NO_MEMORY;
+        }
         for (size_t i = 0; i < ranges->count; i++) {
             put_le64(blob + 16 * i, ranges->v[i].start);
             put_le64(blob + 16 * i + 8, ranges->v[i].end);
@@ -621,8 +722,9 @@ kth_status cache_index_record(cache_index *ix, int64_t id, const storage_range_s
     else
         sqlite3_bind_null(st, 4);
     sqlite3_bind_int(st, 5, committed);
-    kth_status s = run(st);
+    s = run(st);
     free(blob);
+    free(sums_blob);
     return s;
 }
 

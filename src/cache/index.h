@@ -5,12 +5,14 @@
  * The index has no lock of its own; its owner (the cache) holds the index lock around every
  * call, which is also what makes the single connection safe to share between threads.
  *
- * Schema (user_version 1):
+ * Schema (user_version 2; a schema 1 index gains the sums column when opened):
  *   asset(id, key UNIQUE, url, last_use, pinned, bytes)   bytes = SUM(resource.bytes), by triggers
  *   resource(id, asset_id, key, file UNIQUE, length NULL=unknown, committed, ranges BLOB,
- *            bytes, etag, last_modified, content_type)   UNIQUE(asset_id, key)
+ *            bytes, etag, last_modified, content_type, sums BLOB)   UNIQUE(asset_id, key)
  * `ranges` packs the byte ranges the disk is known to hold as little-endian (start, end) u64
- * pairs; `bytes` is their total (the length once committed). Rows read back are validated:
+ * pairs; `bytes` is their total (the length once committed). `sums` holds the CRC-32C of every
+ * piece of those ranges (storage/block_sums.h: the ranges cut at 64 KiB block boundaries), in
+ * order, as little-endian u32; NULL in rows recorded by schema 1. Rows read back are validated:
  * the database is a file on disk, so its contents are input, not truth.
  */
 #ifndef KTH_CACHE_INDEX_H
@@ -18,6 +20,7 @@
 
 #include <kithara/status.h>
 
+#include "storage/block_sums.h"
 #include "storage/range_set.h"
 
 #include <stdbool.h>
@@ -99,6 +102,10 @@ typedef struct cache_row {
     bool claims_valid;        /* false: the stored ranges were malformed and are ignored */
     storage_range_set ranges; /* owned: cache_row_free */
     uint64_t stored_bytes;    /* the row's bytes column (what asset.bytes counts for it) */
+    /* Block sums (owned: cache_row_free). sums_known false: a row of schema 1, which has none;
+     * malformed sums read as known and empty (the claims they should back are then dropped). */
+    bool sums_known;
+    storage_sums sums;
     char etag[CACHE_TEXT_MAX];
     char last_modified[CACHE_TEXT_MAX];
     char content_type[CACHE_TEXT_MAX];
@@ -112,9 +119,13 @@ kth_status cache_index_find_resource(cache_index *ix, int64_t asset_id, const ch
 kth_status cache_index_add_resource(cache_index *ix, int64_t asset_id, const char *key,
                                     const char *file, int64_t *id);
 
-/* Records what the disk holds: `ranges` (total `bytes`), the length if known, committed. */
+/* Records what the disk holds: `ranges` (total `bytes`; with committed, [0, length)), the length
+ * if known, committed, and from `sums` the checksum of every piece of those ranges (each must
+ * have one; KTH_ERR_INVALID_ARG otherwise). sums NULL records none (memory-only
+ * caches, and rows of schema 1 that stay as they were). */
 kth_status cache_index_record(cache_index *ix, int64_t id, const storage_range_set *ranges,
-                              uint64_t bytes, bool length_known, uint64_t length, bool committed);
+                              uint64_t bytes, bool length_known, uint64_t length, bool committed,
+                              const storage_sums *sums);
 
 /* Forgets everything about a resource's bytes (ranges, length, committed, validators, type) and
  * points it at a new data file. */

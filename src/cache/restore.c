@@ -6,6 +6,11 @@
  * - A claim is kept only when the data file exists, is a regular file we can open, and is long
  *   enough: ranges are clipped to the file's size; a missing file loses its claims and is
  *   recreated; a name of the wrong shape, or something else at our name, gets a new file.
+ * - A claim is kept only where sums back it (pieces with a sum), and the restored resource
+ *   checks each of those pieces on its first read: bytes that rotted on disk are
+ *   refetched (online) or reported (offline), never served. Rows recorded before sums existed
+ *   (schema 1) keep their claims unchecked; their sums are computed and recorded at the next
+ *   checkpoint (asset.c).
  * - Repairs only ever shrink claims; the caller records the repaired row before anyone reads.
  * - Runs without the index lock except inside give_new_file.
  */
@@ -69,6 +74,8 @@ static kth_status give_new_file(kth_cache *c, cache_asset *a, const char *key, c
         return st;
     memcpy(row->file, file, sizeof file);
     storage_range_set_clear(&row->ranges);
+    storage_sums_free(&row->sums);
+    row->sums_known = true; /* it claims nothing, so nothing lacks a sum */
     row->committed = false;
     row->length_known = false;
     row->etag[0] = row->last_modified[0] = row->content_type[0] = '\0';
@@ -108,6 +115,25 @@ static void clip_claims(cache_row *row, uint64_t size, bool *repaired)
     storage_range_set_remove(&row->ranges, size, UINT64_MAX);
 }
 
+/* Keeps only the claims block sums back (rows of schema 1 have no sums and keep theirs). */
+static kth_status trim_to_sums(cache_row *row, bool *repaired)
+{
+    if (!row->sums_known)
+        return KTH_OK;
+    storage_range_set backed;
+    storage_range_set_init(&backed);
+    kth_status st = storage_sums_covered(&row->sums, &row->ranges, &backed);
+    if (st == KTH_OK && storage_range_set_total(&backed) != storage_range_set_total(&row->ranges)) {
+        *repaired = true;
+        row->committed = false;
+        storage_range_set swap = row->ranges;
+        row->ranges = backed;
+        backed = swap;
+    }
+    storage_range_set_free(&backed);
+    return st;
+}
+
 /* Opens the row's data file as a storage resource holding exactly what the (repaired) row
  * claims. Runs without the index lock except where give_new_file takes it. */
 kth_status cache_restore_from_disk(kth_cache *c, cache_asset *a, const char *key, cache_row *row,
@@ -124,6 +150,9 @@ kth_status cache_restore_from_disk(kth_cache *c, cache_asset *a, const char *key
         int rc = stat(path, &sb);
         if (rc == 0 && S_ISREG(sb.st_mode)) {
             clip_claims(row, (uint64_t)sb.st_size, repaired);
+            kth_status st = trim_to_sums(row, repaired);
+            if (st != KTH_OK)
+                return st;
         } else if (rc != 0 && errno == ENOENT) {
             forget_claims(row, repaired);
             if (!cache_make_fanout_dirs(c, row->file))
@@ -160,6 +189,8 @@ kth_status cache_restore_from_disk(kth_cache *c, cache_asset *a, const char *key
         row->committed = false; /* cannot happen with validated rows; claim less if it does */
         *repaired = true;
     }
+    if (st == KTH_OK && row->sums_known)
+        st = storage_resource_restore_sums(r, &row->sums, !c->offline, key);
     if (st != KTH_OK) {
         storage_resource_unref(r);
         return st;

@@ -4,9 +4,10 @@
  *
  * Objects:
  * - file_shared: the writer side. It owns the cache lease and resource handle, the peer
- *   registered with the downloader, and the state of the one fetch in flight. Shared by every
- *   stream of the same URL and cache through a process-wide registry (registry_lock, a leaf
- *   taken only to find/insert/remove entries and count references).
+ *   registered with the downloader (online, even for a complete file: a cached block that fails
+ *   its checksum is dropped and fetched again), and the state of the one fetch in flight. Shared
+ *   by every stream of the same URL and cache through a process-wide registry (registry_lock, a
+ *   leaf taken only to find/insert/remove entries and count references).
  * - file_source: one stream's reader side. It reads through an inner resource source over the
  *   shared storage resource (so waiting, reading and media probing are the resource source's),
  *   and adds what the network needs: waking the peer when bytes are missing, moving the fetch on
@@ -62,7 +63,7 @@ struct file_shared {
      * follow the generation to the real (or fresh) storage. */
     bool validated;
     storage_resource *placeholder;
-    net_peer *peer; /* NULL when nothing will ever be fetched (offline or complete) */
+    net_peer *peer; /* NULL when nothing will ever be fetched (offline, or no downloader) */
     uint64_t readahead;
     char content_type[CACHE_TEXT_MAX];
 
@@ -483,7 +484,9 @@ static kth_status shared_create(const char *url, const file_source_options *opts
             sh->validated = offline || info.committed || info.present_bytes == 0;
             if (!sh->validated)
                 st = storage_resource_new_memory(1, &sh->placeholder);
-            if (st == KTH_OK && !offline && !info.committed) {
+            /* A complete file gets a peer too (idle while it stays complete): a block found
+             * damaged on its first read is dropped, and the peer fetches it again. */
+            if (st == KTH_OK && !offline && (opts->downloader || !info.committed)) {
                 if (!opts->downloader) {
                     st = KTH_ERR_INVALID_ARG;
                     if (err && errlen)

@@ -240,6 +240,13 @@ kth_status hls_playlist_cached(hls_session *s, const char *url, hls_playlist **o
     st = read_all(r, &data, &len);
     storage_resource_unref(r);
     cache_resource_close(res);
+    if (st == KTH_ERR_RETRY && !s->offline)
+        return KTH_ERR_NOT_FOUND; /* damaged on disk and dropped: fetch it again */
+    if (st == KTH_ERR_CORRUPT) {
+        snprintf(err, errlen, "cached playlist %s failed its checksum (the cache file is damaged)",
+                 url);
+        return st;
+    }
     if (st != KTH_OK) {
         snprintf(err, errlen, "cached playlist %s could not be read: %s", HLS_SHOWN(url),
                  kth_strerror(st));

@@ -291,7 +291,16 @@ static source_read hs_read_at(stream_source *src, uint64_t offset, void *buf, si
             out.kind = KTH_READ_ERROR;
             out.status = st;
             platform_mutex_lock(&s->lock);
-            set_reader_error(s, "%s", kth_strerror(st));
+            if (st == KTH_ERR_CORRUPT) {
+                char name[1400];
+                session_entry_name(s, t.variant, t.entry, name, sizeof name);
+                snprintf(s->reader_error, sizeof s->reader_error,
+                         "%.360s: cached bytes at offset %llu failed their checksum (the cache "
+                         "file is damaged) and cannot be fetched again offline",
+                         name, (unsigned long long)t.within);
+            } else {
+                set_reader_error(s, "%s", kth_strerror(st));
+            }
             platform_mutex_unlock(&s->lock);
             return out;
         }

@@ -37,6 +37,7 @@ static const struct status_text status_table[] = {
     {KTH_ERR_BUSY, "BUSY", "in use by another process or owner"},
     {KTH_ERR_LIMIT, "LIMIT", "a size or count limit was exceeded"},
     {KTH_ERR_INTERNAL, "INTERNAL", "internal error"},
+    {KTH_ERR_CORRUPT, "CORRUPT", "cached bytes failed their checksum (damaged cache file)"},
 };
 
 static const struct status_text *status_lookup(int status)

@@ -13,14 +13,16 @@
  *   present byte likewise happens without the lock (present bytes never change). The one other
  *   way in is storage_resource_restore_ranges on a reopened file nobody has seen yet, where the
  *   owner (the cache index) vouches that the bytes are already in the file.
+ * - Restored blocks that have a checksum (restore_sums) are checked before any of their bytes is
+ *   handed out (resource_sums.c); a read that finds one waiting for its check leaves the fast
+ *   path. The one way bytes leave `ranges` is a damaged block dropped by that check.
  * - A memory resource in a pool has charged the pool for exactly the chunks it holds, and gives
  *   them back when freed.
  * - COMMITTED implies ranges == [0, length).
- * - State leaves ACTIVE at most once.
+ * - State leaves ACTIVE at most once, except that a COMMITTED resource whose damaged block was
+ *   dropped is ACTIVE again (same length) until the writer commits it anew.
  */
-#include "storage/resource.h"
-
-#include "platform/sync.h"
+#include "storage/resource_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,25 +34,6 @@
 
 #define MEMORY_CHUNK       ((uint64_t)64 * 1024)
 #define MEMORY_DEFAULT_MAX ((uint64_t)1 << 30)
-
-struct storage_resource {
-    atomic_int refs;
-    platform_mutex lock; /* see the file comment for what it guards and its lock order */
-    platform_cond cond;  /* broadcast on every change a waiter may be waiting for */
-    storage_range_set ranges;
-    storage_state state;
-    bool length_known;
-    uint64_t length;
-    kth_status fail_status;
-    char fail_message[256];
-
-    int fd; /* -1 for a memory resource */
-    uint8_t **chunks;
-    size_t chunk_count;
-    uint64_t max_bytes;
-    storage_memory_pool *pool; /* NULL unless made by new_memory_in_pool */
-    uint64_t charged;          /* bytes charged to the pool (whole chunks) */
-};
 
 struct storage_memory_pool {
     atomic_int refs;
@@ -237,6 +220,7 @@ void storage_resource_unref(storage_resource *r)
         storage_memory_pool_unref(r->pool);
     }
     storage_range_set_free(&r->ranges);
+    storage_sums_state_free(r);
     platform_cond_destroy(&r->cond);
     platform_mutex_destroy(&r->lock);
     free(r);
@@ -296,7 +280,7 @@ static void memory_read_locked(storage_resource *r, uint64_t offset, uint8_t *ds
     }
 }
 
-static kth_status file_write_all(int fd, uint64_t offset, const uint8_t *src, size_t n)
+kth_status storage_file_write_all(int fd, uint64_t offset, const uint8_t *src, size_t n)
 {
     while (n > 0) {
         ssize_t k = pwrite(fd, src, n, (off_t)offset);
@@ -342,19 +326,7 @@ kth_status storage_resource_write_at(storage_resource *r, uint64_t offset, const
     platform_mutex_unlock(&r->lock);
     if (st != KTH_OK)
         return st;
-
-    st = file_write_all(r->fd, offset, buf, n);
-    if (st != KTH_OK)
-        return st;
-
-    platform_mutex_lock(&r->lock);
-    if (r->state == STORAGE_ACTIVE)
-        st = storage_range_set_add(&r->ranges, offset, end);
-    else
-        st = KTH_ERR_STATE; /* ended while we wrote: the bytes are not published */
-    platform_cond_broadcast(&r->cond);
-    platform_mutex_unlock(&r->lock);
-    return st;
+    return storage_write_file_summed(r, offset, buf, n);
 }
 
 kth_status storage_resource_set_length(storage_resource *r, uint64_t length)
@@ -371,6 +343,7 @@ kth_status storage_resource_set_length(storage_resource *r, uint64_t length)
     } else {
         r->length_known = true;
         r->length = length;
+        storage_finish_tail_locked(r);
         platform_cond_broadcast(&r->cond);
     }
     platform_mutex_unlock(&r->lock);
@@ -391,6 +364,7 @@ kth_status storage_resource_commit(storage_resource *r, uint64_t length)
         r->state = STORAGE_COMMITTED;
         r->length_known = true;
         r->length = length;
+        storage_finish_tail_locked(r);
         platform_cond_broadcast(&r->cond);
     }
     platform_mutex_unlock(&r->lock);
@@ -548,12 +522,21 @@ kth_status storage_resource_read_at(storage_resource *r, uint64_t offset, void *
         *got = k;
         return KTH_OK;
     }
+    bool check = storage_pending_locked(r, offset, offset + k);
     platform_mutex_unlock(&r->lock);
+    if (check)
+        return storage_read_checked(r, offset, buf, k, got);
+    kth_status st = storage_file_read_all(r->fd, offset, buf, k);
+    if (st == KTH_OK)
+        *got = k;
+    return st;
+}
 
-    uint8_t *dst = buf;
+kth_status storage_file_read_all(int fd, uint64_t offset, uint8_t *dst, size_t n)
+{
     size_t done = 0;
-    while (done < k) {
-        ssize_t m = pread(r->fd, dst + done, k - done, (off_t)(offset + done));
+    while (done < n) {
+        ssize_t m = pread(fd, dst + done, n - done, (off_t)(offset + done));
         if (m < 0) {
             if (errno == EINTR)
                 continue;
@@ -563,7 +546,6 @@ kth_status storage_resource_read_at(storage_resource *r, uint64_t offset, void *
             return KTH_ERR_IO; /* the file is shorter than the bytes we published */
         done += (size_t)m;
     }
-    *got = k;
     return KTH_OK;
 }
 
@@ -634,15 +616,23 @@ kth_status storage_resource_restore_ranges(storage_resource *r, const storage_ra
 
 kth_status storage_resource_snapshot(storage_resource *r, storage_snapshot *out)
 {
+    return storage_resource_snapshot_sums(r, out, NULL);
+}
+
+kth_status storage_resource_snapshot_sums(storage_resource *r, storage_snapshot *out,
+                                          storage_sums *sums)
+{
     if (!r || !out)
         return KTH_ERR_INVALID_ARG;
     storage_range_set_init(&out->ranges);
     kth_status st = KTH_OK;
     platform_mutex_lock(&r->lock);
+    if (sums)
+        st = storage_sums_copy(sums, &r->sums);
     out->state = r->state;
     out->length_known = r->length_known;
     out->length = r->length;
-    if (r->ranges.count > 0) {
+    if (st == KTH_OK && r->ranges.count > 0) {
         out->ranges.v = malloc(r->ranges.count * sizeof *out->ranges.v);
         if (out->ranges.v) {
             memcpy(out->ranges.v, r->ranges.v, r->ranges.count * sizeof *out->ranges.v);

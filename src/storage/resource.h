@@ -12,7 +12,13 @@
  * Readers block in storage_resource_wait_range() on a condition variable; a wait ends when the
  * range is complete, the resource ends, the waiter's cancel token fires, its interrupt epoch
  * moves, or its deadline passes — never by polling. Bytes once present stay present and never
- * change for the life of the resource.
+ * change for the life of the resource, with one exception: a block restored from disk whose
+ * checksum no longer matches (see storage_resource_restore_sums) is dropped before any of its
+ * bytes is read, and a COMMITTED resource then goes back to ACTIVE until it is complete again.
+ *
+ * File resources keep a checksum per block of STORAGE_BLOCK_SIZE bytes (block_sums.h): the
+ * writer's bytes are summed as they are written, blocks completed out of order by
+ * storage_resource_seal, and the owner persists them with the ranges (snapshot_sums).
  *
  * Threads: one writer at a time calls write_at / set_length / commit / fail; any thread may call
  * the rest. Lock order: stream state → resource → cache index; the resource lock is never held
@@ -24,6 +30,7 @@
 #include <kithara/status.h>
 
 #include "platform/cancel.h"
+#include "storage/block_sums.h"
 #include "storage/range_set.h"
 
 #include <stdatomic.h>
@@ -109,6 +116,24 @@ void storage_resource_unref(storage_resource *r);
 kth_status storage_resource_restore_ranges(storage_resource *r, const storage_range *ranges,
                                            size_t count);
 
+/* Gives a file resource reopened by restore_ranges (then set_length / commit as its owner
+ * says) the checksums of its blocks, and turns checking on: every present, complete block that
+ * has a sum in `sums` is checked against it the first time it is read, before any of its bytes
+ * is handed out; a block that passes is not checked again by this resource. A block that fails
+ * is damaged: with refetch_damaged it is dropped from the present ranges (a COMMITTED resource
+ * becomes ACTIVE again, its length kept) so the writer fetches it anew while readers wait for
+ * it (read_at answers KTH_ERR_RETRY); without, read_at answers KTH_ERR_CORRUPT for it each time.
+ * label (copied; may be NULL) names the resource in the warning logged for a damaged block.
+ * Call once, before anyone else sees the resource. KTH_ERR_STATE for a memory resource or a
+ * second call, KTH_ERR_NO_MEMORY. */
+kth_status storage_resource_restore_sums(storage_resource *r, const storage_sums *sums,
+                                         bool refetch_damaged, const char *label);
+
+/* Computes by reading them back the sums of complete blocks that have none (bytes written out of
+ * order, or restored without sums). KTH_OK for memory resources; KTH_ERR_IO when a read fails
+ * (the sums found so far stay); KTH_ERR_NO_MEMORY. Any thread; the reads run without the lock. */
+kth_status storage_resource_seal(storage_resource *r);
+
 /* One consistent view of what a resource holds. */
 typedef struct storage_snapshot {
     storage_state state;
@@ -120,6 +145,11 @@ typedef struct storage_snapshot {
 /* Copies state, length and present ranges under one lock. KTH_ERR_NO_MEMORY leaves `out`
  * empty (and still safe to free). Any thread. */
 kth_status storage_resource_snapshot(storage_resource *r, storage_snapshot *out);
+
+/* As storage_resource_snapshot, and copies the block sums into *sums (initialised by the caller;
+ * its old contents are freed) under the same lock. */
+kth_status storage_resource_snapshot_sums(storage_resource *r, storage_snapshot *out,
+                                          storage_sums *sums);
 
 /* Makes every byte published so far durable (fdatasync of a file; nothing to do in memory), so
  * a later snapshot's ranges may be recorded as on disk. KTH_ERR_IO when the sync fails. Any
@@ -172,8 +202,10 @@ storage_wait storage_resource_wait_length(storage_resource *r, int64_t deadline_
                                           const storage_interrupt *interrupt);
 
 /* Copies up to `n` present bytes starting at `offset` into buf; *got receives the count (the
- * contiguous present run, capped at n). Returns KTH_OK with *got = 0 only at proven EOF
- * (committed and offset >= length); KTH_ERR_RETRY when the byte at offset is not present;
+ * contiguous present run, capped at n; less when a later block failed its checksum). Returns
+ * KTH_OK with *got = 0 only at proven EOF (committed and offset >= length); KTH_ERR_RETRY when
+ * the byte at offset is not present (or its block failed its checksum and was dropped: wait for
+ * it again); KTH_ERR_CORRUPT when its block failed its checksum and is kept (restore_sums);
  * KTH_ERR_IO when the file read fails; KTH_ERR_INVALID_ARG for NULL arguments or n == 0.
  * Never blocks on the writer. */
 kth_status storage_resource_read_at(storage_resource *r, uint64_t offset, void *buf, size_t n,

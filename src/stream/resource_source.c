@@ -95,8 +95,14 @@ static source_read rs_read_at(stream_source *src, uint64_t offset, void *buf, si
             r.reason = KTH_PENDING_NOT_READY;
         }
     } else {
-        snprintf(rs->io_error, sizeof rs->io_error, "%s: read failed at offset %llu", rs->name,
-                 (unsigned long long)offset);
+        if (st == KTH_ERR_CORRUPT)
+            snprintf(rs->io_error, sizeof rs->io_error,
+                     "%s: cached bytes at offset %llu failed their checksum (the cache file is "
+                     "damaged) and cannot be fetched again offline",
+                     rs->name, (unsigned long long)offset);
+        else
+            snprintf(rs->io_error, sizeof rs->io_error, "%s: read failed at offset %llu", rs->name,
+                     (unsigned long long)offset);
         r.kind = KTH_READ_ERROR;
         r.status = st;
     }

@@ -346,8 +346,10 @@ static void test_truncated_data_file_is_clipped_not_trusted(void **state)
     struct open_res o;
     assert_int_equal(open_res(f, 0, &o), KTH_OK);
     assert_true(o.info.repaired);
-    const storage_range want[] = {{0, 100000}, {200000, 250000}};
-    assert_ranges(o.res, want, 2);
+    /* [200000, 262144) is one checksummed piece (block_sums.h); cut short, it cannot be checked
+     * any more and goes as well. */
+    const storage_range want[] = {{0, 100000}};
+    assert_ranges(o.res, want, 1);
     storage_resource *r = cache_resource_storage(o.res);
     assert_true(tc_present_bytes_match(r, SEED, NULL));
     storage_resource_unref(r);
@@ -361,7 +363,7 @@ static void test_truncated_data_file_is_clipped_not_trusted(void **state)
     assert_false(o.info.committed);
     assert_true(o.info.length_known);
     assert_int_equal(o.info.length, 400000);
-    const storage_range want2[] = {{0, 120000}};
+    const storage_range want2[] = {{0, STORAGE_BLOCK_SIZE}}; /* the whole pieces left */
     assert_ranges(o.res, want2, 1);
     close_res(&o);
 }
