@@ -8,6 +8,7 @@ packages=(
   build-essential cmake pkg-config ca-certificates curl
   libcurl4-openssl-dev libssl-dev libsqlite3-dev
   libcmocka-dev libmicrohttpd-dev clang-format
+  libavformat-dev libavcodec-dev libswresample-dev libavutil-dev ffmpeg
   "$@"
 )
 
