@@ -20,9 +20,10 @@
  *   AVERROR(EIO) (AVERROR_EXIT for a cancel), never EOF, so a demuxer never takes a cut-off
  *   packet for a whole one; kth_avio_status says which kth_status it was.
  * - seek: SEEK_SET / SEEK_CUR / SEEK_END relative to the splice start, through kth_stream_seek;
- *   AVSEEK_SIZE: the splice's length when the stream's length is known, else an error (the
- *   demuxer then does not look at the end of the file). A fence met during a read far ahead of
- *   the splice (a demuxer probing the end) only fails that read.
+ *   AVSEEK_SIZE: the length when the stream's length is known and the stream is not HLS, else
+ *   an error, so the demuxer does not look at the end of the file: an HLS splice may end at
+ *   any fence, and mov's look for an index at the end would fetch a segment nobody plays. A
+ *   fence met during a read far ahead of the splice only fails that read.
  *
  * The pattern for variant fences (what kth_decoder does; see examples/ffmpeg_avio.c):
  *

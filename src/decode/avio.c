@@ -12,6 +12,7 @@
  *   byte of the next.
  */
 #include <kithara/ffmpeg.h>
+#include <kithara/hls.h>
 
 #include <libavformat/avformat.h>
 #include <libavutil/error.h>
@@ -30,6 +31,7 @@ struct kth_avio {
     size_t buffer_size;
     uint64_t splice_start;
     uint64_t splice_read; /* bytes of this splice the read callback has returned */
+    bool hls;
     kth_status status;
 };
 
@@ -81,7 +83,10 @@ static int64_t seek_cb(void *opaque, int64_t offset, int whence)
 {
     kth_avio *a = opaque;
     uint64_t length;
-    bool known = kth_stream_length(a->stream, &length) && length >= a->splice_start;
+    /* An HLS splice may end at any fence, and a demuxer that reads the end of what it takes
+     * for a file (mov looks for an index there) would fetch a segment nobody plays: HLS
+     * reports no size. */
+    bool known = !a->hls && kth_stream_length(a->stream, &length) && length >= a->splice_start;
     if (whence & AVSEEK_SIZE)
         return known ? (int64_t)(length - a->splice_start) : AVERROR(ENOSYS);
     whence &= ~AVSEEK_FORCE;
@@ -136,6 +141,7 @@ kth_status kth_avio_new(kth_stream *stream, size_t buffer_size, kth_avio **out)
     if (!a)
         return KTH_ERR_NO_MEMORY;
     a->stream = stream;
+    a->hls = kth_stream_variant_count(stream) > 0;
     a->buffer_size = buffer_size > 0 && buffer_size < (1u << 30) ? buffer_size : DEFAULT_BUFFER;
     kth_status st = new_context(a);
     if (st != KTH_OK) {

@@ -81,6 +81,11 @@ kth_status demux_open(kth_decoder *d)
     fmt->probesize = PROBE_BYTES;
     fmt->format_probesize = PROBE_BYTES;
     fmt->max_analyze_duration = ANALYZE_US;
+    /* HLS moves by kth_stream_seek_time, never through the demuxer's index: without one, mov
+     * reads the splice as it plays instead of walking every fragment while it opens (which
+     * would fetch the whole variant before the first frame). */
+    if (kth_stream_variant_count(d->stream) > 0)
+        fmt->flags |= AVFMT_FLAG_IGNIDX;
     int r = avformat_open_input(&fmt, NULL, NULL, NULL);
     if (r < 0)
         return decode_fail_av(d, r, "opening the demuxer");
