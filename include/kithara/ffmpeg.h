@@ -34,7 +34,7 @@
  *             kth_avio_next_splice(io);            // clears the fence; new splice at 0
  *             fmt = avformat_alloc_context();
  *             fmt->pb = kth_avio_context(io);      // a new AVIOContext: fetch it again
- *             fmt->flags |= AVFMT_FLAG_CUSTOM_IO;
+ *             fmt->flags |= AVFMT_FLAG_CUSTOM_IO | AVFMT_FLAG_IGNIDX; // see below
  *             avformat_open_input(&fmt, NULL, NULL, NULL);
  *             // compare the new codec parameters with the decoder's: same codec, rate,
  *             // channels and extradata -> keep the decoder; else drain it and open another.
@@ -43,6 +43,10 @@
  *         if (r == AVERROR_EOF) ...   // kth_avio_status == KTH_OK: the end of the stream
  *         if (r < 0) ...              // kth_avio_status names the failure
  *     }
+ *
+ * Open HLS splices with AVFMT_FLAG_IGNIDX (and seek them with kth_stream_seek_time, not
+ * through the demuxer): without it, mov walks every fragment of the variant while opening,
+ * fetching all of it before the first frame and meeting any fence on the way.
  *
  * After a kth_stream_seek_time, call kth_avio_splice_at(io, anchor.offset) and open a fresh
  * demuxer the same way. A fence met before the first byte of a splice is cleared by the AVIO
