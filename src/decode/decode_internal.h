@@ -41,7 +41,6 @@ struct kth_decoder {
     AVStream *st;
     int index;
     bool joined;       /* this splice continues a decode: declared delay is not trimmed again */
-    bool first_packet; /* no packet of this splice has been read yet */
 
     /* The codec decoder and the parameters it was opened with. */
     AVCodecContext *codec;

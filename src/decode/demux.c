@@ -90,7 +90,6 @@ kth_status demux_open(kth_decoder *d)
     if (r < 0)
         return decode_fail_av(d, r, "opening the demuxer");
     d->fmt = fmt;
-    d->first_packet = true;
     return find_audio(d);
 }
 
