@@ -40,7 +40,7 @@ struct kth_decoder {
     AVFormatContext *fmt;
     AVStream *st;
     int index;
-    bool joined;       /* this splice continues a decode: declared delay is not trimmed again */
+    bool joined; /* this splice continues a decode: declared delay is not trimmed again */
 
     /* The codec decoder and the parameters it was opened with. */
     AVCodecContext *codec;
