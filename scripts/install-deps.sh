@@ -11,6 +11,7 @@ packages=(
   libcurl4-openssl-dev libssl-dev libsqlite3-dev
   libcmocka-dev libmicrohttpd-dev clang-format
   nginx openssl
+  libavformat-dev libavcodec-dev libswresample-dev libavutil-dev ffmpeg
   "$@"
 )
 

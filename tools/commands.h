@@ -38,6 +38,7 @@ int cmd_cat(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_cache(int argc, char **argv);
 int cmd_download(int argc, char **argv);
+int cmd_decode(int argc, char **argv);
 
 /* --cache-dir DIR and --offline, shared by the stream commands, and the TLS options of the
  * commands that fetch (cat, info, download): --cacert FILE, --capath DIR, --insecure. Fields

@@ -21,6 +21,7 @@ static const struct command commands[] = {
     {"info", cmd_info, "describe a stream: length, container, codec, cached fraction"},
     {"cache", cmd_cache, "list, measure, remove and tidy the asset cache"},
     {"download", cmd_download, "fetch an HLS presentation into the cache for offline play"},
+    {"decode", cmd_decode, "decode a stream to PCM (WAV or raw samples) through FFmpeg"},
     {"abr-sim", abr_sim_main, "simulate ABR controllers over bandwidth traces"},
 };
 

@@ -75,6 +75,15 @@ typedef enum kth_event_kind {
      * variant, index, its size when known, start_seconds = the media time reached, duration).
      * Published on the reading thread. */
     KTH_EVENT_HLS_PLAYBACK_PROGRESS = 85,
+    /* Decoder (kithara/decode.h; payload.decode, text = the codec's FFmpeg name). At a variant
+     * switch the codec decoder was KEPT (same configuration) or RESTARTED (a new one). FORMAT:
+     * the source's sample rate or channels changed (the output format does not). TRIMMED:
+     * encoder delay or padding the file declares was dropped (payload.decode.frames, in the
+     * source's frames). Published on the reading thread. */
+    KTH_EVENT_DECODER_KEPT = 100,
+    KTH_EVENT_DECODER_RESTARTED = 101,
+    KTH_EVENT_DECODER_FORMAT = 102,
+    KTH_EVENT_DECODER_TRIMMED = 103,
 } kth_event_kind;
 
 typedef struct kth_event_seek {
@@ -122,6 +131,15 @@ typedef struct kth_event_buffer {
     int variant;           /* the variant at the reader's position */
 } kth_event_buffer;
 
+typedef struct kth_event_decode {
+    int from_variant;     /* KEPT / RESTARTED: the variant before the switch (-1: not HLS) */
+    int to_variant;       /* the variant after it */
+    uint64_t frame;       /* output frame position where it happened */
+    uint64_t frames;      /* TRIMMED: source frames dropped */
+    uint32_t sample_rate; /* the source's rate and channel count from here on */
+    uint32_t channels;
+} kth_event_decode;
+
 typedef struct kth_event {
     kth_event_kind kind;
     int64_t time_ns;  /* monotonic time of publication */
@@ -135,6 +153,7 @@ typedef struct kth_event {
         kth_event_segment segment;
         kth_event_key key;
         kth_event_buffer buffer;
+        kth_event_decode decode;
     } payload;
     /* URL or message for display, NUL-terminated, truncated to fit: a longer URL is cut here,
      * so never fetch or key anything by it (kth_stream_variant_info gives whole URLs). */

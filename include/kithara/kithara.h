@@ -9,6 +9,7 @@
 #define KITHARA_KITHARA_H
 
 #include <kithara/cache.h>
+#include <kithara/decode.h>
 #include <kithara/downloader.h>
 #include <kithara/events.h>
 #include <kithara/hls.h>

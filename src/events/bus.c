@@ -325,6 +325,14 @@ const char *kth_event_kind_name(kth_event_kind kind)
         return "HLS_END_OF_STREAM";
     case KTH_EVENT_HLS_PLAYBACK_PROGRESS:
         return "HLS_PLAYBACK_PROGRESS";
+    case KTH_EVENT_DECODER_KEPT:
+        return "DECODER_KEPT";
+    case KTH_EVENT_DECODER_RESTARTED:
+        return "DECODER_RESTARTED";
+    case KTH_EVENT_DECODER_FORMAT:
+        return "DECODER_FORMAT";
+    case KTH_EVENT_DECODER_TRIMMED:
+        return "DECODER_TRIMMED";
     }
     return "UNKNOWN";
 }

@@ -34,7 +34,7 @@ cc -std=c11 -Wall -Werror -o "$work/shared" "$src/examples/read_stream.c" \
   $(pkg-config --cflags --libs kithara)
 cc -std=c11 -Wall -Werror -o "$work/static" "$src/examples/read_stream.c" \
   $(pkg-config --cflags kithara) "$libdir/libkithara.a" \
-  $(pkg-config --libs libcurl sqlite3 libcrypto) -lpthread -lm
+  $(pkg-config --libs $(pkg-config --print-requires-private kithara)) -lpthread -lm
 sample="$src/tests/fixtures/sample.mp3"
 LD_LIBRARY_PATH="$libdir" "$work/shared" "$sample" > "$work/out-shared"
 "$work/static" "$sample" > "$work/out-static"

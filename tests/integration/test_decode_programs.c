@@ -1,0 +1,123 @@
+/*
+ * test_decode_programs.c — the programs built on the decoder: `kithara decode` (a WAV file with
+ * the right sizes, raw PCM equal to the ffmpeg program's `-f s16le` of the same file, a start
+ * time to the sample, the --stats line) and the two examples, decode_to_wav and ffmpeg_avio,
+ * over HLS on the loopback server.
+ */
+#include "test_decode_support.h"
+
+#include <sys/wait.h>
+
+#define SAMPLE_MP3 KTH_SOURCE_DIR "/tests/fixtures/sample.mp3"
+
+/* Runs a shell command; returns its exit status and, when out is not NULL, its stdout. */
+static int run(const char *cmd, bytes *out)
+{
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    uint8_t buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0)
+        if (out)
+            bytes_append(out, buf, n);
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static uint32_t le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void test_tool_matches_the_ffmpeg_program(void **state)
+{
+    (void)state;
+    bytes ours = {0}, theirs = {0};
+    assert_int_equal(run(KTH_TOOL_PATH " decode -q " SAMPLE_MP3, &ours), 0);
+    int rc = run("ffmpeg -hide_banner -loglevel error -i " SAMPLE_MP3 " -f s16le -", &theirs);
+    if (rc != 0) {
+        printf("the ffmpeg program is not installed: compared with libav only\n");
+        pcm_ref want;
+        assert_int_equal(decode_reference(SAMPLE_MP3, AV_SAMPLE_FMT_S16, &want), 0);
+        theirs.data = want.data;
+        theirs.len = want.frames * want.frame_bytes;
+    }
+    printf("kithara decode: %zu bytes, ffmpeg -f s16le: %zu bytes\n", ours.len, theirs.len);
+    assert_same_bytes(&ours, &theirs);
+    free(ours.data);
+    free(theirs.data);
+}
+
+static void test_tool_writes_a_wav_and_stats_over_hls(void **state)
+{
+    struct hls_env *e = *state;
+    char url[512], cmd[2048], wav[600];
+    kts_url(e->srv, "/ts/master.m3u8", url, sizeof url);
+    snprintf(wav, sizeof wav, "%s/out.wav", e->dir);
+    snprintf(cmd, sizeof cmd, "%s decode -q --stats --variant 2 --cache-dir %s/tool -o %s %s",
+             KTH_TOOL_PATH, e->dir, wav, url);
+    bytes stats = {0};
+    assert_int_equal(run(cmd, &stats), 0);
+    bytes_append(&stats, "", 1);
+    printf("%s", (char *)stats.data);
+    assert_non_null(strstr((char *)stats.data, "\"frames\":883712,"));
+    assert_non_null(strstr((char *)stats.data, "\"switches\":0,"));
+    assert_non_null(strstr((char *)stats.data, "\"mean_bitrate\":290000,"));
+    bytes w = read_file(wav);
+    assert_true(w.len > 44);
+    assert_memory_equal(w.data, "RIFF", 4);
+    assert_int_equal(le32(w.data + 4), w.len - 8);
+    assert_int_equal(le32(w.data + 40), w.len - 44);
+    pcm_ref want = reference_of_variant("ts/v256", NULL, AV_SAMPLE_FMT_S16);
+    assert_int_equal(w.len - 44, want.frames * want.frame_bytes);
+    assert_memory_equal(w.data + 44, want.data, w.len - 44);
+    /* From 2.5 s, as raw f32 on standard output: the whole decode from frame 110250 on. */
+    snprintf(cmd, sizeof cmd,
+             "%s decode -q --format f32 --start-time 2.5 --variant 2 --cache-dir %s/tool %s",
+             KTH_TOOL_PATH, e->dir, url);
+    bytes raw = {0};
+    assert_int_equal(run(cmd, &raw), 0);
+    pcm_ref wantf = reference_of_variant("ts/v256", NULL, AV_SAMPLE_FMT_FLT);
+    size_t from = 110250 * wantf.frame_bytes;
+    assert_int_equal(raw.len, wantf.frames * wantf.frame_bytes - from);
+    size_t skip = 2 * 1024 * wantf.frame_bytes;
+    assert_memory_equal(raw.data + skip, wantf.data + from + skip, raw.len - skip);
+    free(raw.data);
+    free(wantf.data);
+    free(want.data);
+    free(w.data);
+    free(stats.data);
+}
+
+static void test_examples_decode_hls(void **state)
+{
+    struct hls_env *e = *state;
+    char url[512], cmd[2048];
+    kts_url(e->srv, "/fmp4/master.m3u8", url, sizeof url);
+    bytes out = {0};
+    snprintf(cmd, sizeof cmd, "XDG_CACHE_HOME=%s/ex %s %s", e->dir, KTH_EXAMPLE_AVIO, url);
+    assert_int_equal(run(cmd, &out), 0);
+    bytes_append(&out, "", 1);
+    printf("ffmpeg_avio: %s", (char *)out.data);
+    assert_non_null(strstr((char *)out.data, "354304 frames"));
+    free(out.data);
+    out = (bytes){0};
+    kts_url(e->srv, "/ts/master.m3u8", url, sizeof url);
+    snprintf(cmd, sizeof cmd, "XDG_CACHE_HOME=%s/ex %s %s %s/ex.wav", e->dir, KTH_EXAMPLE_WAV, url,
+             e->dir);
+    assert_int_equal(run(cmd, &out), 0);
+    bytes_append(&out, "", 1);
+    printf("decode_to_wav: %s", (char *)out.data);
+    assert_non_null(strstr((char *)out.data, "883712 frames"));
+    free(out.data);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tool_matches_the_ffmpeg_program),
+        cmocka_unit_test(test_tool_writes_a_wav_and_stats_over_hls),
+        cmocka_unit_test(test_examples_decode_hls),
+    };
+    return cmocka_run_group_tests(tests, hls_setup, hls_teardown);
+}

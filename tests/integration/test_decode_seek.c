@@ -1,0 +1,168 @@
+/*
+ * test_decode_seek.c — sample-accurate kth_decoder_seek_time: after a seek to T the position is
+ * round(T × rate) and the frames that follow are those of a whole decode from that frame on
+ * (bit for bit from two codec frames after T), for a progressive MP3 and for HLS (MPEG-TS and
+ * fMP4), at times that include 0, segment boundaries to the sample, the last second and past
+ * the end.
+ */
+#include "test_decode_support.h"
+
+#define SAMPLE_MP3  KTH_SOURCE_DIR "/tests/fixtures/sample.mp3"
+#define CHECK_AFTER 20000 /* frames compared after each seek */
+
+/* Seeks to each time and compares what follows with the whole decode `want`. */
+static void check_seeks(kth_decoder *d, const pcm_ref *want, const double *times, size_t n,
+                        size_t codec_frame)
+{
+    for (size_t i = 0; i < n; i++) {
+        double t = times[i];
+        kth_status st = kth_decoder_seek_time(d, t);
+        if (st != KTH_OK) {
+            char msg[1024];
+            kth_decoder_last_error(d, msg, sizeof msg);
+            fail_msg("seek to %.6f s: %s (%s)", t, kth_strerror(st), msg);
+        }
+        size_t target = (size_t)llround(t * want->rate);
+        assert_int_equal(kth_decoder_position(d), target);
+        pcm_ref got;
+        decode_frames(d, CHECK_AFTER, &got);
+        size_t left = target < want->frames ? want->frames - target : 0;
+        size_t expect = left < CHECK_AFTER ? left : CHECK_AFTER;
+        if (got.frames != expect)
+            fail_msg("after a seek to %.6f s: %zu frames, want %zu", t, got.frames, expect);
+        size_t skip = 2 * codec_frame < got.frames ? 2 * codec_frame : got.frames;
+        size_t k = first_difference(&got, skip, want, target + skip, got.frames - skip);
+        size_t exact_from = first_difference(&got, 0, want, target, got.frames);
+        if (exact_from == got.frames)
+            printf("seek %.6f s -> frame %zu: %zu frames, all bit-exact\n", t, target, got.frames);
+        else
+            printf("seek %.6f s -> frame %zu: %zu frames, the first differing one is %zu\n", t,
+                   target, got.frames, exact_from);
+        if (k < got.frames - skip)
+            fail_msg("after a seek to %.6f s frame %zu differs", t, target + skip + k);
+        free(got.data);
+    }
+}
+
+static void test_progressive_mp3_seeks_to_the_sample(void **state)
+{
+    (void)state;
+    kth_decoder_options o;
+    kth_decoder_options_init(&o);
+    o.sample_format = KTH_SAMPLE_S16;
+    kth_decoder *d = NULL;
+    char err[512];
+    assert_int_equal(kth_decoder_open(SAMPLE_MP3, NULL, &o, &d, err, sizeof err), KTH_OK);
+    pcm_ref want;
+    assert_int_equal(decode_reference(SAMPLE_MP3, AV_SAMPLE_FMT_S16, &want), 0);
+    const double times[] = {3.0,    0.0, 1.2345678, 0.026122, 5.5,  7.2,
+                            0.0001, 4.0, 6.999,     7.99,     2.25, 0.5};
+    check_seeks(d, &want, times, sizeof times / sizeof times[0], 1152);
+    /* Past the end: nothing more. */
+    assert_int_equal(kth_decoder_seek_time(d, 9.0), KTH_OK);
+    int16_t buf[64];
+    assert_int_equal(kth_decoder_read(d, buf, 64), 0);
+    assert_int_equal(kth_decoder_seek_time(d, -1.0), KTH_ERR_INVALID_ARG);
+    free(want.data);
+    kth_decoder_close(d);
+}
+
+/* Segment boundaries of a fixture variant, from its playlist's EXTINF values. */
+static size_t segment_starts(const char *dir, double *out, size_t max)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s/index.m3u8", FIXTURES, dir);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char line[256];
+    double t = 0;
+    size_t n = 0;
+    while (fgets(line, sizeof line, f) && n < max)
+        if (strncmp(line, "#EXTINF:", 8) == 0) {
+            out[n++] = t;
+            t += strtod(line + 8, NULL);
+        }
+    fclose(f);
+    return n;
+}
+
+static void check_hls_seeks(struct hls_env *e, const char *master, int variant, const char *dir)
+{
+    kth_stream *s = hls_open_variant(e, master, variant);
+    kth_decoder *d = open_decoder_on(s, KTH_SAMPLE_F32, NULL);
+    pcm_ref want = reference_of_variant(dir, NULL, AV_SAMPLE_FMT_FLT);
+    double starts[64];
+    size_t n = segment_starts(dir, starts, 64);
+    double total = (double)want.frames / want.rate;
+    /* Exact boundaries (in frames of the whole decode: segments start on codec frames), the
+     * middle of segments, the last second, a time before the end and the start. */
+    double times[16];
+    size_t k = 0;
+    times[k++] = 2 * 1024 * 256 / 44100.0; /* a codec frame 512: within segment 5 or so */
+    times[k++] = starts[n / 2];
+    times[k++] = (double)(1024 * 87) / 44100.0; /* frame 89088: a segment boundary */
+    times[k++] = starts[1] + 0.5;
+    times[k++] = total - 1.0;
+    times[k++] = 0.0;
+    times[k++] = starts[n - 1] + 0.25;
+    times[k++] = 1.0;
+    for (size_t i = 0; i < k; i++)
+        if (times[i] > total - 0.01)
+            times[i] = total - 0.5;
+    check_seeks(d, &want, times, k, 1024);
+    free(want.data);
+    kth_decoder_close(d);
+    kth_stream_close(s);
+}
+
+static void test_ts_seeks_to_the_sample(void **state)
+{
+    check_hls_seeks(*state, "/ts/master.m3u8", 2, "ts/v256");
+}
+
+/* kth_stream_seek_time promises the start of the segment or of the init section in front of
+ * it; a decoder needs the init section before an fMP4 segment. True when a seek into a later
+ * segment lands where a demuxer can start. */
+static bool fmp4_seek_lands_on_an_init_section(struct hls_env *e)
+{
+    kth_stream *s = hls_open_variant(e, "/fmp4/master.m3u8", 2);
+    kth_seek_anchor a;
+    assert_int_equal(kth_stream_seek_time(s, 5.0, &a), KTH_OK);
+    uint8_t head[8];
+    int64_t n = kth_stream_read(s, head, sizeof head);
+    kth_stream_close(s);
+    bool init = n == 8 && memcmp(head + 4, "ftyp", 4) == 0;
+    if (!init)
+        printf("kth_stream_seek_time(5.0) on fMP4 anchors at byte %llu, segment %llu, which "
+               "starts with '%.4s', not an init section\n",
+               (unsigned long long)a.offset, (unsigned long long)a.segment_index, head + 4);
+    return init;
+}
+
+static void test_fmp4_seeks_to_the_sample(void **state)
+{
+    struct hls_env *e = *state;
+    /* Within the first segment the anchor is the start of the stream, init section included. */
+    kth_stream *s = hls_open_variant(e, "/fmp4/master.m3u8", 2);
+    kth_decoder *d = open_decoder_on(s, KTH_SAMPLE_F32, NULL);
+    pcm_ref want = reference_of_variant("fmp4/v256", NULL, AV_SAMPLE_FMT_FLT);
+    const double first_segment[] = {1.0, 0.0, 0.5, 1.9};
+    check_seeks(d, &want, first_segment, 4, 1024);
+    free(want.data);
+    kth_decoder_close(d);
+    kth_stream_close(s);
+    /* Later segments need the stream to place the init section in front of them. */
+    if (!fmp4_seek_lands_on_an_init_section(e))
+        skip();
+    check_hls_seeks(e, "/fmp4/master.m3u8", 2, "fmp4/v256");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_progressive_mp3_seeks_to_the_sample),
+        cmocka_unit_test(test_ts_seeks_to_the_sample),
+        cmocka_unit_test(test_fmp4_seeks_to_the_sample),
+    };
+    return cmocka_run_group_tests(tests, hls_setup, hls_teardown);
+}

@@ -1,0 +1,179 @@
+/*
+ * test_decode_switch.c — kth_decoder across HLS variant switches forced in manual mode, up and
+ * down, in MPEG-TS and fMP4: the frame count equals a whole decode's (no gap, no overlap), the
+ * PCM before the switch is the old variant's own decode, the PCM from two codec frames after
+ * it the new variant's (bit for bit, or within the level of AAC noise substitution, whose
+ * generator state a kept decoder cannot share with a whole decode), and the largest sample
+ * step at the join is printed and bounded by the steps of the two variants' own decodes.
+ */
+#include "test_decode_support.h"
+
+#include <time.h>
+
+#define AAC_FRAME 1024
+/* -60 dBFS: the level up to which two decodes of the same AAC packets may differ when their
+ * noise substitution generators are in different states. */
+#define NOISE_BOUND 1e-3f
+
+/* The largest sample difference between a and b over frames [from, to), and how many frames
+ * are identical. */
+static float max_difference(const pcm_ref *a, const pcm_ref *b, size_t from, size_t to,
+                            size_t *exact)
+{
+    float worst = 0;
+    *exact = 0;
+    for (size_t i = from; i < to; i++) {
+        bool same = true;
+        for (int c = 0; c < a->channels; c++) {
+            float df = fabsf(pcm_sample(a, i, c) - pcm_sample(b, i, c));
+            if (df > 0)
+                same = false;
+            if (df > worst)
+                worst = df;
+        }
+        *exact += same;
+    }
+    return worst;
+}
+
+typedef struct switch_case {
+    const char *master;
+    const char *dirs[3];
+    int from, to;
+    double switch_after_s; /* decoded seconds before the manual switch is asked for */
+} switch_case;
+
+/* The join's output frame from the bus (KEPT or RESTARTED), and which it was. */
+static uint64_t join_frame(kth_subscription *sub, kth_event_kind *kind, int *joins)
+{
+    kth_event ev;
+    uint64_t at = UINT64_MAX;
+    *joins = 0;
+    while (kth_events_next(sub, &ev, 0) == KTH_OK) {
+        if (ev.kind != KTH_EVENT_DECODER_KEPT && ev.kind != KTH_EVENT_DECODER_RESTARTED)
+            continue;
+        printf("%s at frame %llu: variant %d -> %d\n", kth_event_kind_name(ev.kind),
+               (unsigned long long)ev.payload.decode.frame, ev.payload.decode.from_variant,
+               ev.payload.decode.to_variant);
+        (*joins)++;
+        at = ev.payload.decode.frame;
+        *kind = ev.kind;
+    }
+    return at;
+}
+
+static void check_switch(struct hls_env *e, const switch_case *c)
+{
+    kth_subscription *sub;
+    assert_int_equal(kth_bus_subscribe(e->bus, 4096, &sub), KTH_OK);
+    /* A short read-ahead, so the download is still going when the switch is asked for (once
+     * everything is fetched, a manual choice waits for a seek). */
+    kth_hls_options h;
+    kth_hls_options_init(&h);
+    h.initial_variant = c->from;
+    h.start_manual = true;
+    h.buffer_target_s = 2;
+    kth_stream *s = hls_open(e, c->master, NULL, &h);
+    kth_decoder *d = open_decoder_on(s, KTH_SAMPLE_F32, e->bus);
+    pcm_ref head, tail;
+    decode_frames(d, (size_t)(c->switch_after_s * 44100), &head);
+    /* The other variants' playlists load in the background; the switch needs the target's. */
+    kth_hls_variant_info info;
+    for (int i = 0; i < 5000; i++) {
+        assert_int_equal(kth_stream_variant_info(s, (size_t)c->to, &info), KTH_OK);
+        if (info.usable)
+            break;
+        nanosleep(&(struct timespec){.tv_nsec = 1000 * 1000}, NULL);
+    }
+    assert_true(info.usable);
+    assert_int_equal(kth_stream_abr_set_manual(s, (size_t)c->to), KTH_OK);
+    decode_all(d, &tail);
+    /* One buffer: head then tail. */
+    pcm_ref got = head;
+    got.data = realloc(got.data, (head.frames + tail.frames) * head.frame_bytes);
+    memcpy(got.data + head.frames * head.frame_bytes, tail.data, tail.frames * tail.frame_bytes);
+    got.frames += tail.frames;
+    free(tail.data);
+
+    pcm_ref a = reference_of_variant(c->dirs[c->from], NULL, AV_SAMPLE_FMT_FLT);
+    pcm_ref b = reference_of_variant(c->dirs[c->to], NULL, AV_SAMPLE_FMT_FLT);
+    kth_event_kind kind = KTH_EVENT_NONE;
+    int joins;
+    uint64_t j = join_frame(sub, &kind, &joins);
+    assert_int_equal(joins, 1);
+    assert_int_equal(kth_stream_current_variant(s), c->to);
+    printf("%s %d -> %d: %zu frames (whole decodes: %zu, %zu), join at frame %llu\n", c->master,
+           c->from, c->to, got.frames, a.frames, b.frames, (unsigned long long)j);
+    assert_int_equal(got.frames, a.frames);
+    assert_int_equal(a.frames, b.frames);
+    assert_true(j >= head.frames && j < got.frames);
+    assert_int_equal(j % AAC_FRAME, 0);
+    /* Before the join: the old variant, bit for bit. */
+    size_t k = first_difference(&got, 0, &a, 0, j);
+    if (k < j)
+        fail_msg("frame %zu before the join differs from the old variant", k);
+    /* From two codec frames after it: the new variant's own decode. AAC's perceptual noise
+     * substitution draws from a generator inside the decoder whose state is the history of
+     * every frame decoded, so a kept decoder's noise bands differ from a whole decode's
+     * (and so would a new decoder's): the difference stays within the noise bands' level. */
+    size_t from = j + 2 * AAC_FRAME;
+    size_t exact = 0;
+    float worst = max_difference(&got, &b, from, got.frames, &exact);
+    printf("after the join: %zu of %zu frames bit-exact with the new variant, largest "
+           "difference %.6f\n",
+           exact, got.frames - from, worst);
+    assert_true(worst <= NOISE_BOUND);
+    size_t differing = 0;
+    for (size_t i = j; i < from; i++)
+        differing += first_difference(&got, i, &b, i, 1) == 0;
+    float step = largest_step(&got, j - 1, j + 1);
+    float around_a = largest_step(&a, j - AAC_FRAME, j + AAC_FRAME);
+    float around_b = largest_step(&b, j - AAC_FRAME, j + AAC_FRAME);
+    float window = largest_step(&got, j - AAC_FRAME, j + 2 * AAC_FRAME);
+    printf("join: %s, %zu of the next %d frames differ from the new variant; sample step at "
+           "the join %.5f, largest step around it %.5f (old %.5f, new %.5f)\n",
+           kth_event_kind_name(kind), differing, 2 * AAC_FRAME, step, window, around_a, around_b);
+    float bound = around_a > around_b ? around_a : around_b;
+    assert_true(window <= bound * 1.5f + 1e-3f);
+    free(got.data);
+    free(a.data);
+    free(b.data);
+    kth_decoder_close(d);
+    kth_stream_close(s);
+    kth_subscription_free(sub);
+}
+
+static void test_ts_switch_up_keeps_the_decoder(void **state)
+{
+    switch_case c = {"/ts/master.m3u8", {"ts/v64", "ts/v128", "ts/v256"}, 0, 2, 3.0};
+    check_switch(*state, &c);
+}
+
+static void test_ts_switch_down_keeps_the_decoder(void **state)
+{
+    switch_case c = {"/ts/master.m3u8", {"ts/v64", "ts/v128", "ts/v256"}, 2, 0, 7.0};
+    check_switch(*state, &c);
+}
+
+static void test_fmp4_switch_up_is_exact(void **state)
+{
+    switch_case c = {"/fmp4/master.m3u8", {"fmp4/v64", "fmp4/v128", "fmp4/v256"}, 0, 2, 1.0};
+    check_switch(*state, &c);
+}
+
+static void test_fmp4_switch_down_is_exact(void **state)
+{
+    switch_case c = {"/fmp4/master.m3u8", {"fmp4/v64", "fmp4/v128", "fmp4/v256"}, 2, 1, 3.0};
+    check_switch(*state, &c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ts_switch_up_keeps_the_decoder),
+        cmocka_unit_test(test_ts_switch_down_keeps_the_decoder),
+        cmocka_unit_test(test_fmp4_switch_up_is_exact),
+        cmocka_unit_test(test_fmp4_switch_down_is_exact),
+    };
+    return cmocka_run_group_tests(tests, hls_setup, hls_teardown);
+}
