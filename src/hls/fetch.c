@@ -193,7 +193,13 @@ static kth_status parse_stored(const uint8_t *data, size_t len, const char *url,
         snprintf(err, errlen, "%s: the cached playlist is damaged", HLS_SHOWN(url));
         return KTH_ERR_FORMAT;
     }
-    char *base = strndup((const char *)data, (size_t)(nl - data));
+    /* Not strndup: the stored bytes are not a C string (no NUL after the newline). */
+    size_t base_len = (size_t)(nl - data);
+    char *base = malloc(base_len + 1);
+    if (base) {
+        memcpy(base, data, base_len);
+        base[base_len] = '\0';
+    }
     if (!base) {
         snprintf(err, errlen, "%s: out of memory", HLS_SHOWN(url));
         return KTH_ERR_NO_MEMORY;
