@@ -33,6 +33,27 @@ static void json_escape(const char *s)
     }
 }
 
+/* Writes a name as a JSON string, or null when it is not known. */
+static void json_name(bool known, const char *name)
+{
+    if (known) {
+        putchar('"');
+        json_escape(name);
+        putchar('"');
+    } else {
+        printf("null");
+    }
+}
+
+/* Writes a count as a JSON number, or null for 0 (unknown). */
+static void json_count(uint32_t value)
+{
+    if (value)
+        printf("%u", value);
+    else
+        printf("null");
+}
+
 /* The fraction of `url` the cache holds, or -1 when it holds nothing or the length is unknown. */
 static double cached_fraction(kth_cache *cache, const char *url)
 {
@@ -108,9 +129,10 @@ int cmd_info(int argc, char **argv)
         kth_shutdown();
         return tool_exit_code(st, remote);
     }
-    /* The first bytes tell the container and codec (and bring the length of a remote file). */
+    /* The first bytes of a file tell the container and codec (and bring the length of a remote
+     * one); an HLS stream learns them from its playlists and first bytes when asked. */
     unsigned char head[4096];
-    int64_t n = kth_stream_read(s, head, sizeof head);
+    int64_t n = kth_stream_variant_count(s) ? 0 : kth_stream_read(s, head, sizeof head);
     int rc = 0;
     if (n < 0) {
         tool_report_stream_error(s, url, n);
@@ -133,10 +155,17 @@ int cmd_info(int argc, char **argv)
                 printf("%llu", (unsigned long long)length);
             else
                 printf("null");
-            printf(",\"container\":\"%s\",\"codec\":\"%s\",\"sample_rate\":%u,\"channels\":%u,"
-                   "\"bitrate\":%u,\"cached_fraction\":",
-                   kth_container_name(mi.container), kth_codec_name(mi.codec), mi.sample_rate,
-                   mi.channels, mi.bitrate);
+            printf(",\"container\":");
+            json_name(mi.container != KTH_CONTAINER_UNKNOWN, kth_container_name(mi.container));
+            printf(",\"codec\":");
+            json_name(mi.codec != KTH_CODEC_UNKNOWN, kth_codec_name(mi.codec));
+            printf(",\"sample_rate\":");
+            json_count(mi.sample_rate);
+            printf(",\"channels\":");
+            json_count(mi.channels);
+            printf(",\"bitrate\":");
+            json_count(mi.bitrate);
+            printf(",\"cached_fraction\":");
             if (fraction >= 0)
                 printf("%.4f", fraction);
             else
@@ -150,13 +179,16 @@ int cmd_info(int argc, char **argv)
                     kth_hls_variant_info vi;
                     if (kth_stream_variant_info(s, v, &vi) != KTH_OK)
                         continue;
-                    printf("%s{\"bandwidth\":%llu,\"codec\":\"%s\",\"usable\":%s,\"container\":"
-                           "\"%s\",\"encrypted\":%s,\"segments\":%zu,\"duration\":%.3f,"
-                           "\"channels\":%u,\"rendition\":\"",
-                           v ? "," : "", (unsigned long long)vi.bandwidth, kth_codec_name(vi.codec),
-                           vi.usable ? "true" : "false", kth_container_name(vi.container),
-                           vi.encrypted ? "true" : "false", vi.segment_count, vi.duration,
-                           vi.channels);
+                    printf("%s{\"bandwidth\":%llu,\"codec\":", v ? "," : "",
+                           (unsigned long long)vi.bandwidth);
+                    json_name(vi.codec != KTH_CODEC_UNKNOWN, kth_codec_name(vi.codec));
+                    printf(",\"usable\":%s,\"container\":", vi.usable ? "true" : "false");
+                    json_name(vi.container != KTH_CONTAINER_UNKNOWN,
+                              kth_container_name(vi.container));
+                    printf(",\"encrypted\":%s,\"segments\":%zu,\"duration\":%.3f,\"channels\":",
+                           vi.encrypted ? "true" : "false", vi.segment_count, vi.duration);
+                    json_count(vi.channels);
+                    printf(",\"rendition\":\"");
                     json_escape(vi.rendition);
                     printf("\",\"language\":\"");
                     json_escape(vi.language);
@@ -182,10 +214,16 @@ int cmd_info(int argc, char **argv)
             printf("codec:       %s\n", kth_codec_name(mi.codec));
             if (mi.sample_rate)
                 printf("sample rate: %u Hz\n", mi.sample_rate);
+            else
+                printf("sample rate: unknown\n");
             if (mi.channels)
                 printf("channels:    %u\n", mi.channels);
+            else
+                printf("channels:    unknown\n");
             if (mi.bitrate)
                 printf("bitrate:     %u bit/s\n", mi.bitrate);
+            else
+                printf("bitrate:     unknown\n");
             if (variants) {
                 printf("duration:    %.3f s in %zu segments\n", kth_stream_total_duration(s),
                        kth_stream_segment_count(s));
