@@ -93,7 +93,8 @@ int cmd_info(int argc, char **argv)
 {
     const char *url = NULL;
     bool json = false;
-    tool_cache_options co = {.dir = NULL};
+    /* info reads the first 4096 bytes of a file and no more: no read-ahead past them. */
+    tool_cache_options co = {.dir = NULL, .readahead_bytes = 4096};
     for (int i = 1; i < argc; i++) {
         int c = tool_parse_cache_option(argc, argv, &i, &co);
         if (c < 0)

@@ -299,6 +299,25 @@ static void test_info_reports_unknown_as_null(void **state)
     assert_non_null(strstr(c->out, "channels:    unknown\n"));
 }
 
+/* info on a progressive file reads the first bytes it needs, not the file: a second info finds
+ * little of it cached. */
+static void test_info_on_a_file_downloads_only_its_first_bytes(void **state)
+{
+    struct cli *c = *state;
+    char url[512];
+    kts_url(c->srv, "/sample.mp3", url, sizeof url);
+    const char *const args[] = {"kithara", "info", "--json", "--cache-dir", c->cache, url, NULL};
+    assert_int_equal(run_tool(c, args), 0);
+    if (!strstr(c->out, "\"codec\":\"MP3\""))
+        fail_msg("info said: %s", c->out);
+    assert_int_equal(run_tool(c, args), 0);
+    const char *f = strstr(c->out, "\"cached_fraction\":");
+    assert_non_null(f);
+    double fraction = strtod(f + strlen("\"cached_fraction\":"), NULL);
+    if (fraction > 0.25)
+        fail_msg("info cached %.1f %% of the file", fraction * 100);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -318,6 +337,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_verbose_shows_each_request, setup, teardown),
         cmocka_unit_test_setup_teardown(test_info_on_hls_reads_first_bytes_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_info_reports_unknown_as_null, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_info_on_a_file_downloads_only_its_first_bytes, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
