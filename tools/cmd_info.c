@@ -89,6 +89,127 @@ static void wait_for_ladder(kth_stream *s, size_t variants)
     }
 }
 
+/* What info has learned of a stream, for printing. */
+typedef struct info_facts {
+    const char *url;
+    const char *kind; /* "hls", "progressive" or "file" */
+    bool length_known;
+    uint64_t length;
+    kth_media_info mi;
+    size_t variants;
+    double fraction; /* < 0: unknown */
+} info_facts;
+
+/* Writes variant v as a JSON object (a comma before it unless it is the first). */
+static void print_json_variant(kth_stream *s, size_t v)
+{
+    kth_hls_variant_info vi;
+    if (kth_stream_variant_info(s, v, &vi) != KTH_OK)
+        return;
+    printf("%s{\"bandwidth\":%llu,\"codec\":", v ? "," : "", (unsigned long long)vi.bandwidth);
+    json_name(vi.codec != KTH_CODEC_UNKNOWN, kth_codec_name(vi.codec));
+    printf(",\"usable\":%s,\"container\":", vi.usable ? "true" : "false");
+    json_name(vi.container != KTH_CONTAINER_UNKNOWN, kth_container_name(vi.container));
+    printf(",\"encrypted\":%s,\"segments\":%zu,\"duration\":%.3f,\"channels\":",
+           vi.encrypted ? "true" : "false", vi.segment_count, vi.duration);
+    json_count(vi.channels);
+    printf(",\"rendition\":\"");
+    json_escape(vi.rendition);
+    printf("\",\"language\":\"");
+    json_escape(vi.language);
+    printf("\",\"uri\":\"");
+    json_escape(vi.uri);
+    size_t held = 0, all = 0;
+    if (kth_stream_variant_cached(s, v, &held, &all) == KTH_OK && all > 0)
+        printf("\",\"cached_fraction\":%.4f}", (double)held / (double)all);
+    else
+        printf("\",\"cached_fraction\":null}");
+}
+
+/* Prints the facts as one JSON object; what is not known is null. */
+static void print_json(kth_stream *s, const info_facts *f)
+{
+    printf("{\"url\":\"");
+    json_escape(f->url);
+    printf("\",\"type\":\"%s\",\"length\":", f->kind);
+    if (f->length_known)
+        printf("%llu", (unsigned long long)f->length);
+    else
+        printf("null");
+    printf(",\"container\":");
+    json_name(f->mi.container != KTH_CONTAINER_UNKNOWN, kth_container_name(f->mi.container));
+    printf(",\"codec\":");
+    json_name(f->mi.codec != KTH_CODEC_UNKNOWN, kth_codec_name(f->mi.codec));
+    printf(",\"sample_rate\":");
+    json_count(f->mi.sample_rate);
+    printf(",\"channels\":");
+    json_count(f->mi.channels);
+    printf(",\"bitrate\":");
+    json_count(f->mi.bitrate);
+    printf(",\"cached_fraction\":");
+    if (f->fraction >= 0)
+        printf("%.4f", f->fraction);
+    else
+        printf(f->variants ? "null" : "0");
+    if (f->variants) {
+        printf(",\"duration\":%.3f,\"segments\":%zu,\"current_variant\":%d,"
+               "\"variants\":[",
+               kth_stream_total_duration(s), kth_stream_segment_count(s),
+               kth_stream_current_variant(s));
+        for (size_t v = 0; v < f->variants; v++)
+            print_json_variant(s, v);
+        printf("]");
+    }
+    printf("}\n");
+}
+
+/* Prints the facts as aligned lines; what is not known is "unknown". */
+static void print_text(kth_stream *s, const info_facts *f)
+{
+    printf("url:         %s\n", f->url);
+    printf("type:        %s\n", f->kind);
+    if (f->length_known)
+        printf("length:      %llu bytes\n", (unsigned long long)f->length);
+    else
+        printf("length:      unknown\n");
+    printf("container:   %s\n", kth_container_name(f->mi.container));
+    printf("codec:       %s\n", kth_codec_name(f->mi.codec));
+    if (f->mi.sample_rate)
+        printf("sample rate: %u Hz\n", f->mi.sample_rate);
+    else
+        printf("sample rate: unknown\n");
+    if (f->mi.channels)
+        printf("channels:    %u\n", f->mi.channels);
+    else
+        printf("channels:    unknown\n");
+    if (f->mi.bitrate)
+        printf("bitrate:     %u bit/s\n", f->mi.bitrate);
+    else
+        printf("bitrate:     unknown\n");
+    if (f->variants) {
+        printf("duration:    %.3f s in %zu segments\n", kth_stream_total_duration(s),
+               kth_stream_segment_count(s));
+        printf("variants:    %zu (playing %d)\n", f->variants, kth_stream_current_variant(s));
+        for (size_t v = 0; v < f->variants; v++) {
+            kth_hls_variant_info vi;
+            if (kth_stream_variant_info(s, v, &vi) != KTH_OK)
+                continue;
+            printf("  [%zu] %8llu bit/s  %-8s %-10s%s %s", v, (unsigned long long)vi.bandwidth,
+                   kth_codec_name(vi.codec), vi.usable ? kth_container_name(vi.container) : "",
+                   vi.encrypted ? " AES-128" : "", vi.uri);
+            if (vi.rendition[0])
+                printf("  (rendition \"%s\"%s%s)", vi.rendition, vi.language[0] ? ", " : "",
+                       vi.language);
+            size_t held = 0, all = 0;
+            if (kth_stream_variant_cached(s, v, &held, &all) == KTH_OK && all > 0)
+                printf("  cached %zu/%zu", held, all);
+            printf("%s\n", vi.usable ? "" : "  (playlist not loaded)");
+        }
+    } else {
+        printf("cached:      %.1f %%\n", f->fraction >= 0 ? f->fraction * 100 : 0.0);
+    }
+}
+
 int cmd_info(int argc, char **argv)
 {
     const char *url = NULL;
@@ -148,107 +269,17 @@ int cmd_info(int argc, char **argv)
         const char *kind = variants ? "hls" : remote ? "progressive" : "file";
         if (variants)
             fraction = -1; /* an HLS presentation is many assets; not summed here */
-        if (json) {
-            printf("{\"url\":\"");
-            json_escape(url);
-            printf("\",\"type\":\"%s\",\"length\":", kind);
-            if (known)
-                printf("%llu", (unsigned long long)length);
-            else
-                printf("null");
-            printf(",\"container\":");
-            json_name(mi.container != KTH_CONTAINER_UNKNOWN, kth_container_name(mi.container));
-            printf(",\"codec\":");
-            json_name(mi.codec != KTH_CODEC_UNKNOWN, kth_codec_name(mi.codec));
-            printf(",\"sample_rate\":");
-            json_count(mi.sample_rate);
-            printf(",\"channels\":");
-            json_count(mi.channels);
-            printf(",\"bitrate\":");
-            json_count(mi.bitrate);
-            printf(",\"cached_fraction\":");
-            if (fraction >= 0)
-                printf("%.4f", fraction);
-            else
-                printf(variants ? "null" : "0");
-            if (variants) {
-                printf(",\"duration\":%.3f,\"segments\":%zu,\"current_variant\":%d,"
-                       "\"variants\":[",
-                       kth_stream_total_duration(s), kth_stream_segment_count(s),
-                       kth_stream_current_variant(s));
-                for (size_t v = 0; v < variants; v++) {
-                    kth_hls_variant_info vi;
-                    if (kth_stream_variant_info(s, v, &vi) != KTH_OK)
-                        continue;
-                    printf("%s{\"bandwidth\":%llu,\"codec\":", v ? "," : "",
-                           (unsigned long long)vi.bandwidth);
-                    json_name(vi.codec != KTH_CODEC_UNKNOWN, kth_codec_name(vi.codec));
-                    printf(",\"usable\":%s,\"container\":", vi.usable ? "true" : "false");
-                    json_name(vi.container != KTH_CONTAINER_UNKNOWN,
-                              kth_container_name(vi.container));
-                    printf(",\"encrypted\":%s,\"segments\":%zu,\"duration\":%.3f,\"channels\":",
-                           vi.encrypted ? "true" : "false", vi.segment_count, vi.duration);
-                    json_count(vi.channels);
-                    printf(",\"rendition\":\"");
-                    json_escape(vi.rendition);
-                    printf("\",\"language\":\"");
-                    json_escape(vi.language);
-                    printf("\",\"uri\":\"");
-                    json_escape(vi.uri);
-                    size_t held = 0, all = 0;
-                    if (kth_stream_variant_cached(s, v, &held, &all) == KTH_OK && all > 0)
-                        printf("\",\"cached_fraction\":%.4f}", (double)held / (double)all);
-                    else
-                        printf("\",\"cached_fraction\":null}");
-                }
-                printf("]");
-            }
-            printf("}\n");
-        } else {
-            printf("url:         %s\n", url);
-            printf("type:        %s\n", kind);
-            if (known)
-                printf("length:      %llu bytes\n", (unsigned long long)length);
-            else
-                printf("length:      unknown\n");
-            printf("container:   %s\n", kth_container_name(mi.container));
-            printf("codec:       %s\n", kth_codec_name(mi.codec));
-            if (mi.sample_rate)
-                printf("sample rate: %u Hz\n", mi.sample_rate);
-            else
-                printf("sample rate: unknown\n");
-            if (mi.channels)
-                printf("channels:    %u\n", mi.channels);
-            else
-                printf("channels:    unknown\n");
-            if (mi.bitrate)
-                printf("bitrate:     %u bit/s\n", mi.bitrate);
-            else
-                printf("bitrate:     unknown\n");
-            if (variants) {
-                printf("duration:    %.3f s in %zu segments\n", kth_stream_total_duration(s),
-                       kth_stream_segment_count(s));
-                printf("variants:    %zu (playing %d)\n", variants, kth_stream_current_variant(s));
-                for (size_t v = 0; v < variants; v++) {
-                    kth_hls_variant_info vi;
-                    if (kth_stream_variant_info(s, v, &vi) != KTH_OK)
-                        continue;
-                    printf("  [%zu] %8llu bit/s  %-8s %-10s%s %s", v,
-                           (unsigned long long)vi.bandwidth, kth_codec_name(vi.codec),
-                           vi.usable ? kth_container_name(vi.container) : "",
-                           vi.encrypted ? " AES-128" : "", vi.uri);
-                    if (vi.rendition[0])
-                        printf("  (rendition \"%s\"%s%s)", vi.rendition, vi.language[0] ? ", " : "",
-                               vi.language);
-                    size_t held = 0, all = 0;
-                    if (kth_stream_variant_cached(s, v, &held, &all) == KTH_OK && all > 0)
-                        printf("  cached %zu/%zu", held, all);
-                    printf("%s\n", vi.usable ? "" : "  (playlist not loaded)");
-                }
-            } else {
-                printf("cached:      %.1f %%\n", fraction >= 0 ? fraction * 100 : 0.0);
-            }
-        }
+        info_facts f = {.url = url,
+                        .kind = kind,
+                        .length_known = known,
+                        .length = length,
+                        .mi = mi,
+                        .variants = variants,
+                        .fraction = fraction};
+        if (json)
+            print_json(s, &f);
+        else
+            print_text(s, &f);
     }
     kth_stream_close(s);
     kth_cache_close(cache);
