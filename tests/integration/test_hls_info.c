@@ -103,6 +103,15 @@ static void test_info_byterange(void **state)
     check_info(state, "/byterange/index.m3u8", KTH_CODEC_AAC_LC, KTH_CONTAINER_MPEG_TS);
 }
 
+/* A server that ignores Range sends whole segments: the first bytes of the answer still do. */
+static void test_info_when_the_server_ignores_range(void **state)
+{
+    struct hls_env *e = *state;
+    kts_fault ignore = {.kind = KTS_FAULT_IGNORE_RANGE};
+    assert_int_equal(kts_add_fault(e->srv, "*", &ignore), KTH_OK);
+    check_info(state, "/ts/master.m3u8", KTH_CODEC_AAC_LC, KTH_CONTAINER_MPEG_TS);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -111,6 +120,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_info_flac_without_codecs, hls_setup, hls_teardown),
         cmocka_unit_test_setup_teardown(test_info_aes, hls_setup, hls_teardown),
         cmocka_unit_test_setup_teardown(test_info_byterange, hls_setup, hls_teardown),
+        cmocka_unit_test_setup_teardown(test_info_when_the_server_ignores_range, hls_setup,
+                                        hls_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
