@@ -33,6 +33,27 @@ static void json_escape(const char *s)
     }
 }
 
+/* Writes a name as a JSON string, or null when it is not known. */
+static void json_name(bool known, const char *name)
+{
+    if (known) {
+        putchar('"');
+        json_escape(name);
+        putchar('"');
+    } else {
+        printf("null");
+    }
+}
+
+/* Writes a count as a JSON number, or null for 0 (unknown). */
+static void json_count(uint32_t value)
+{
+    if (value)
+        printf("%u", value);
+    else
+        printf("null");
+}
+
 /* The fraction of `url` the cache holds, or -1 when it holds nothing or the length is unknown. */
 static double cached_fraction(kth_cache *cache, const char *url)
 {
@@ -68,11 +89,133 @@ static void wait_for_ladder(kth_stream *s, size_t variants)
     }
 }
 
+/* What info has learned of a stream, for printing. */
+typedef struct info_facts {
+    const char *url;
+    const char *kind; /* "hls", "progressive" or "file" */
+    bool length_known;
+    uint64_t length;
+    kth_media_info mi;
+    size_t variants;
+    double fraction; /* < 0: unknown */
+} info_facts;
+
+/* Writes variant v as a JSON object (a comma before it unless it is the first). */
+static void print_json_variant(kth_stream *s, size_t v)
+{
+    kth_hls_variant_info vi;
+    if (kth_stream_variant_info(s, v, &vi) != KTH_OK)
+        return;
+    printf("%s{\"bandwidth\":%llu,\"codec\":", v ? "," : "", (unsigned long long)vi.bandwidth);
+    json_name(vi.codec != KTH_CODEC_UNKNOWN, kth_codec_name(vi.codec));
+    printf(",\"usable\":%s,\"container\":", vi.usable ? "true" : "false");
+    json_name(vi.container != KTH_CONTAINER_UNKNOWN, kth_container_name(vi.container));
+    printf(",\"encrypted\":%s,\"segments\":%zu,\"duration\":%.3f,\"channels\":",
+           vi.encrypted ? "true" : "false", vi.segment_count, vi.duration);
+    json_count(vi.channels);
+    printf(",\"rendition\":\"");
+    json_escape(vi.rendition);
+    printf("\",\"language\":\"");
+    json_escape(vi.language);
+    printf("\",\"uri\":\"");
+    json_escape(vi.uri);
+    size_t held = 0, all = 0;
+    if (kth_stream_variant_cached(s, v, &held, &all) == KTH_OK && all > 0)
+        printf("\",\"cached_fraction\":%.4f}", (double)held / (double)all);
+    else
+        printf("\",\"cached_fraction\":null}");
+}
+
+/* Prints the facts as one JSON object; what is not known is null. */
+static void print_json(kth_stream *s, const info_facts *f)
+{
+    printf("{\"url\":\"");
+    json_escape(f->url);
+    printf("\",\"type\":\"%s\",\"length\":", f->kind);
+    if (f->length_known)
+        printf("%llu", (unsigned long long)f->length);
+    else
+        printf("null");
+    printf(",\"container\":");
+    json_name(f->mi.container != KTH_CONTAINER_UNKNOWN, kth_container_name(f->mi.container));
+    printf(",\"codec\":");
+    json_name(f->mi.codec != KTH_CODEC_UNKNOWN, kth_codec_name(f->mi.codec));
+    printf(",\"sample_rate\":");
+    json_count(f->mi.sample_rate);
+    printf(",\"channels\":");
+    json_count(f->mi.channels);
+    printf(",\"bitrate\":");
+    json_count(f->mi.bitrate);
+    printf(",\"cached_fraction\":");
+    if (f->fraction >= 0)
+        printf("%.4f", f->fraction);
+    else
+        printf(f->variants ? "null" : "0");
+    if (f->variants) {
+        printf(",\"duration\":%.3f,\"segments\":%zu,\"current_variant\":%d,"
+               "\"variants\":[",
+               kth_stream_total_duration(s), kth_stream_segment_count(s),
+               kth_stream_current_variant(s));
+        for (size_t v = 0; v < f->variants; v++)
+            print_json_variant(s, v);
+        printf("]");
+    }
+    printf("}\n");
+}
+
+/* Prints the facts as aligned lines; what is not known is "unknown". */
+static void print_text(kth_stream *s, const info_facts *f)
+{
+    printf("url:         %s\n", f->url);
+    printf("type:        %s\n", f->kind);
+    if (f->length_known)
+        printf("length:      %llu bytes\n", (unsigned long long)f->length);
+    else
+        printf("length:      unknown\n");
+    printf("container:   %s\n", kth_container_name(f->mi.container));
+    printf("codec:       %s\n", kth_codec_name(f->mi.codec));
+    if (f->mi.sample_rate)
+        printf("sample rate: %u Hz\n", f->mi.sample_rate);
+    else
+        printf("sample rate: unknown\n");
+    if (f->mi.channels)
+        printf("channels:    %u\n", f->mi.channels);
+    else
+        printf("channels:    unknown\n");
+    if (f->mi.bitrate)
+        printf("bitrate:     %u bit/s\n", f->mi.bitrate);
+    else
+        printf("bitrate:     unknown\n");
+    if (f->variants) {
+        printf("duration:    %.3f s in %zu segments\n", kth_stream_total_duration(s),
+               kth_stream_segment_count(s));
+        printf("variants:    %zu (playing %d)\n", f->variants, kth_stream_current_variant(s));
+        for (size_t v = 0; v < f->variants; v++) {
+            kth_hls_variant_info vi;
+            if (kth_stream_variant_info(s, v, &vi) != KTH_OK)
+                continue;
+            printf("  [%zu] %8llu bit/s  %-8s %-10s%s %s", v, (unsigned long long)vi.bandwidth,
+                   kth_codec_name(vi.codec), vi.usable ? kth_container_name(vi.container) : "",
+                   vi.encrypted ? " AES-128" : "", vi.uri);
+            if (vi.rendition[0])
+                printf("  (rendition \"%s\"%s%s)", vi.rendition, vi.language[0] ? ", " : "",
+                       vi.language);
+            size_t held = 0, all = 0;
+            if (kth_stream_variant_cached(s, v, &held, &all) == KTH_OK && all > 0)
+                printf("  cached %zu/%zu", held, all);
+            printf("%s\n", vi.usable ? "" : "  (playlist not loaded)");
+        }
+    } else {
+        printf("cached:      %.1f %%\n", f->fraction >= 0 ? f->fraction * 100 : 0.0);
+    }
+}
+
 int cmd_info(int argc, char **argv)
 {
     const char *url = NULL;
     bool json = false;
-    tool_cache_options co = {.dir = NULL};
+    /* info reads the first 4096 bytes of a file and no more: no read-ahead past them. */
+    tool_cache_options co = {.dir = NULL, .readahead_bytes = 4096};
     for (int i = 1; i < argc; i++) {
         int c = tool_parse_cache_option(argc, argv, &i, &co);
         if (c < 0)
@@ -108,9 +251,10 @@ int cmd_info(int argc, char **argv)
         kth_shutdown();
         return tool_exit_code(st, remote);
     }
-    /* The first bytes tell the container and codec (and bring the length of a remote file). */
+    /* The first bytes of a file tell the container and codec (and bring the length of a remote
+     * one); an HLS stream learns them from its playlists and first bytes when asked. */
     unsigned char head[4096];
-    int64_t n = kth_stream_read(s, head, sizeof head);
+    int64_t n = kth_stream_variant_count(s) ? 0 : kth_stream_read(s, head, sizeof head);
     int rc = 0;
     if (n < 0) {
         tool_report_stream_error(s, url, n);
@@ -125,91 +269,17 @@ int cmd_info(int argc, char **argv)
         const char *kind = variants ? "hls" : remote ? "progressive" : "file";
         if (variants)
             fraction = -1; /* an HLS presentation is many assets; not summed here */
-        if (json) {
-            printf("{\"url\":\"");
-            json_escape(url);
-            printf("\",\"type\":\"%s\",\"length\":", kind);
-            if (known)
-                printf("%llu", (unsigned long long)length);
-            else
-                printf("null");
-            printf(",\"container\":\"%s\",\"codec\":\"%s\",\"sample_rate\":%u,\"channels\":%u,"
-                   "\"bitrate\":%u,\"cached_fraction\":",
-                   kth_container_name(mi.container), kth_codec_name(mi.codec), mi.sample_rate,
-                   mi.channels, mi.bitrate);
-            if (fraction >= 0)
-                printf("%.4f", fraction);
-            else
-                printf(variants ? "null" : "0");
-            if (variants) {
-                printf(",\"duration\":%.3f,\"segments\":%zu,\"current_variant\":%d,"
-                       "\"variants\":[",
-                       kth_stream_total_duration(s), kth_stream_segment_count(s),
-                       kth_stream_current_variant(s));
-                for (size_t v = 0; v < variants; v++) {
-                    kth_hls_variant_info vi;
-                    if (kth_stream_variant_info(s, v, &vi) != KTH_OK)
-                        continue;
-                    printf("%s{\"bandwidth\":%llu,\"codec\":\"%s\",\"usable\":%s,\"container\":"
-                           "\"%s\",\"encrypted\":%s,\"segments\":%zu,\"duration\":%.3f,"
-                           "\"channels\":%u,\"rendition\":\"",
-                           v ? "," : "", (unsigned long long)vi.bandwidth, kth_codec_name(vi.codec),
-                           vi.usable ? "true" : "false", kth_container_name(vi.container),
-                           vi.encrypted ? "true" : "false", vi.segment_count, vi.duration,
-                           vi.channels);
-                    json_escape(vi.rendition);
-                    printf("\",\"language\":\"");
-                    json_escape(vi.language);
-                    printf("\",\"uri\":\"");
-                    json_escape(vi.uri);
-                    size_t held = 0, all = 0;
-                    if (kth_stream_variant_cached(s, v, &held, &all) == KTH_OK && all > 0)
-                        printf("\",\"cached_fraction\":%.4f}", (double)held / (double)all);
-                    else
-                        printf("\",\"cached_fraction\":null}");
-                }
-                printf("]");
-            }
-            printf("}\n");
-        } else {
-            printf("url:         %s\n", url);
-            printf("type:        %s\n", kind);
-            if (known)
-                printf("length:      %llu bytes\n", (unsigned long long)length);
-            else
-                printf("length:      unknown\n");
-            printf("container:   %s\n", kth_container_name(mi.container));
-            printf("codec:       %s\n", kth_codec_name(mi.codec));
-            if (mi.sample_rate)
-                printf("sample rate: %u Hz\n", mi.sample_rate);
-            if (mi.channels)
-                printf("channels:    %u\n", mi.channels);
-            if (mi.bitrate)
-                printf("bitrate:     %u bit/s\n", mi.bitrate);
-            if (variants) {
-                printf("duration:    %.3f s in %zu segments\n", kth_stream_total_duration(s),
-                       kth_stream_segment_count(s));
-                printf("variants:    %zu (playing %d)\n", variants, kth_stream_current_variant(s));
-                for (size_t v = 0; v < variants; v++) {
-                    kth_hls_variant_info vi;
-                    if (kth_stream_variant_info(s, v, &vi) != KTH_OK)
-                        continue;
-                    printf("  [%zu] %8llu bit/s  %-8s %-10s%s %s", v,
-                           (unsigned long long)vi.bandwidth, kth_codec_name(vi.codec),
-                           vi.usable ? kth_container_name(vi.container) : "",
-                           vi.encrypted ? " AES-128" : "", vi.uri);
-                    if (vi.rendition[0])
-                        printf("  (rendition \"%s\"%s%s)", vi.rendition, vi.language[0] ? ", " : "",
-                               vi.language);
-                    size_t held = 0, all = 0;
-                    if (kth_stream_variant_cached(s, v, &held, &all) == KTH_OK && all > 0)
-                        printf("  cached %zu/%zu", held, all);
-                    printf("%s\n", vi.usable ? "" : "  (playlist not loaded)");
-                }
-            } else {
-                printf("cached:      %.1f %%\n", fraction >= 0 ? fraction * 100 : 0.0);
-            }
-        }
+        info_facts f = {.url = url,
+                        .kind = kind,
+                        .length_known = known,
+                        .length = length,
+                        .mi = mi,
+                        .variants = variants,
+                        .fraction = fraction};
+        if (json)
+            print_json(s, &f);
+        else
+            print_text(s, &f);
     }
     kth_stream_close(s);
     kth_cache_close(cache);

@@ -46,10 +46,11 @@ int cmd_decode(int argc, char **argv);
 typedef struct tool_cache_options {
     const char *dir; /* NULL: the default location */
     bool offline;
-    const char *ca_file; /* --cacert: CA certificates (PEM bundle) to trust instead of the
-                            system's */
-    const char *ca_path; /* --capath: a hashed directory of CA certificates */
-    bool insecure;       /* --insecure: no TLS certificate or host name verification */
+    const char *ca_file;      /* --cacert: CA certificates (PEM bundle) to trust instead of the
+                                 system's */
+    const char *ca_path;      /* --capath: a hashed directory of CA certificates */
+    bool insecure;            /* --insecure: no TLS certificate or host name verification */
+    uint64_t readahead_bytes; /* a file's read-ahead past the reader; 0: the library's default */
 } tool_cache_options;
 
 /* If argv[*i] is an option every stream command takes (--cache-dir DIR, --offline, -q, -v,

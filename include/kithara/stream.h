@@ -71,8 +71,9 @@ KTH_API void kth_stream_options_init(kth_stream_options *opts);
 
 /* Opens a stream over `url`: a local path or file:// URL (read in place, no cache); an http://
  * or https:// URL of an HLS VOD playlist (a path ending in .m3u8; master or media playlist: the
- * playlists load before this returns, segments are fetched through the downloader into the
- * cache, see kithara/hls.h); or an http(s) URL of a single media file (progressive: fetched
+ * playlists load before this returns; segments are fetched through the downloader into the
+ * cache from the first read, seek or manual variant choice on, never before, see
+ * kithara/hls.h); or an http(s) URL of a single media file (progressive: fetched
  * through the downloader into the cache; reading starts as soon as the first bytes land).
  * `opts` may be NULL (defaults); it is copied. Offline, a URL the cache does not hold fails at
  * once with KTH_ERR_OFFLINE_MISS. On success *out is a new stream the caller closes with
@@ -169,8 +170,12 @@ KTH_API uint64_t kth_stream_seek_epoch(kth_stream *stream);
  * has arrived). Any thread. */
 KTH_API bool kth_stream_length(kth_stream *stream, uint64_t *length);
 
-/* What is known of the media (container, codec, rate, channels). Returns KTH_OK, or
- * KTH_ERR_INVALID_ARG. Any thread. */
+/* What is known of the media (container, codec, rate, channels; 0 or UNKNOWN for what is not
+ * known). For HLS the first call learns them from the variant's CODECS and its first bytes
+ * (the init section, or the first 8 KiB of the first segment, decrypted when AES-128): one
+ * ranged GET kept in memory, waited for up to the read timeout; later calls reuse the answer.
+ * A file's answer comes from the first bytes present. Returns KTH_OK, or KTH_ERR_INVALID_ARG.
+ * Any thread. */
 KTH_API kth_status kth_stream_media_info(kth_stream *stream, kth_media_info *info);
 
 /* Clears a variant fence the reader has met (after recreating its decoder), so reads continue

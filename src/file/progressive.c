@@ -173,6 +173,11 @@ static kth_status on_write(void *user, uint64_t offset, const void *data, size_t
         keep = 0;
     else if (sh->gap_end - offset < n)
         keep = (size_t)(sh->gap_end - offset);
+    /* Nothing past the read-ahead is kept (one receive buffer may hold far more than a small
+     * read-ahead asked for): the fetch stops there. */
+    uint64_t limit = readahead_limit_locked(sh);
+    if (offset < limit && limit - offset < keep)
+        keep = (size_t)(limit - offset);
     cache_resource *res = sh->res;
     platform_mutex_unlock(&sh->lock);
 

@@ -948,6 +948,10 @@ static net_poll_result on_poll(void *user, net_batch *batch)
         return NET_POLL_IDLE;
     }
     hls_variants_load_more(s, batch);
+    if (!timeline) { /* no read or seek yet: a stream opened to be asked about, not played */
+        platform_mutex_unlock(&s->lock);
+        return NET_POLL_IDLE;
+    }
     uint64_t position = session_reader_position(s);
     hls_place place = {0};
     hls_locate where = session_locate(s, position, &place);

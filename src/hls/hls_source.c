@@ -501,6 +501,7 @@ static void hs_media_info(stream_source *src, kth_media_info *info)
     const char *first_uri = vs->pl ? vs->pl->media.segments[0].uri : NULL;
     platform_mutex_unlock(&s->lock);
     info->container = fmp4 ? KTH_CONTAINER_FMP4 : kth_container_from_extension(first_uri);
+    hls_media_probe(s, v, info);
 }
 
 static kth_status hs_seek_time_anchor(stream_source *src, double seconds,

@@ -32,6 +32,7 @@
 #define KTH_HLS_SESSION_H
 
 #include <kithara/hls.h>
+#include <kithara/media.h>
 
 #include "abr/controller.h"
 #include "abr/controls.h"
@@ -178,6 +179,11 @@ struct hls_session {
     bool fence_pending;
     size_t fence_period;
     char reader_error[HLS_ERR_MAX];
+
+    /* Media info learned from the first bytes of the playing variant (media_probe.c): 0 not
+     * asked yet, 1 being fetched, 2 done (info_probed valid, guarded by lock). */
+    atomic_int info_state;
+    kth_media_info info_probed;
 };
 
 /* The reader's position as the peer sees it (0 before the stream's first call). */
@@ -312,6 +318,16 @@ void hls_peer_wake(hls_session *s);
 /* Applies a manual choice now: the period of the chosen variant begins at the segment boundary
  * after the reader's segment (when the reader is in the last period). No lock held. */
 void hls_peer_manual_switch(hls_session *s);
+
+/* --- media_probe.c ---------------------------------------------------------------------- */
+
+/* Fills the codec, sample rate and channels *info lacks from the first bytes of `variant`: the
+ * init section of an fMP4 variant, else the first HLS_MEDIA_PROBE_BYTES of its first segment
+ * (decrypted when AES-128), fetched once per session with one ranged GET into memory (nothing
+ * is written to the cache but the key). Later calls reuse the answer; a call while another is
+ * fetching, an offline session or a failed fetch leaves *info as it was. Blocks up to the
+ * session's timeout. Called without the lock, on any thread but the downloader's. */
+void hls_media_probe(hls_session *s, size_t variant, kth_media_info *info);
 
 /* --- probe.c ---------------------------------------------------------------------------- */
 

@@ -468,6 +468,17 @@ static void probe_bmff(const uint8_t *p, size_t len, kth_media_info *info)
             info->channels = ch;
         if (rate > 0)
             info->sample_rate = rate;
+        const uint8_t *dfla =
+            entries[i].codec == KTH_CODEC_FLAC ? find4(e, len - (size_t)(e - p), "dfLa") : NULL;
+        /* dfLa: version and flags, then FLAC metadata blocks, STREAMINFO first (its rate is
+         * exact where the sample entry's 16.16 field cannot hold rates above 65535). */
+        if (dfla && (size_t)(dfla - p) + 8 + 8 + 18 <= len && (dfla[8] & 0x7F) == 0) {
+            const uint8_t *si = dfla + 8 + 4;
+            uint32_t r = (uint32_t)si[10] << 12 | (uint32_t)si[11] << 4 | si[12] >> 4;
+            if (r > 0)
+                info->sample_rate = r;
+            info->channels = ((si[12] >> 1) & 0x07) + 1;
+        }
         if (entries[i].codec == KTH_CODEC_AAC_LC) {
             /* esds: find the DecoderConfigDescriptor's object type, then the audio object
              * type in the first 5 bits of the AudioSpecificConfig. */
@@ -593,10 +604,67 @@ static void probe_caf(const uint8_t *p, size_t len, kth_media_info *info)
         info->channels = ch;
 }
 
-/* Reads the PAT and PMT from the first packets to learn the audio stream type. */
+/* The audio codec of a PMT stream type, or UNKNOWN for anything else. */
+static kth_codec ts_stream_codec(uint8_t type)
+{
+    switch (type) {
+    case 0x0F:
+    case 0x11:
+        return KTH_CODEC_AAC_LC;
+    case 0x03:
+    case 0x04:
+        return KTH_CODEC_MP3;
+    case 0x81:
+        return KTH_CODEC_AC3;
+    case 0x87:
+        return KTH_CODEC_EAC3;
+    default:
+        return KTH_CODEC_UNKNOWN;
+    }
+}
+
+/* The PID of the first audio stream a PMT section lists (its codec into *codec), or -1. */
+static int ts_pmt_audio(const uint8_t *pkt, size_t pos, size_t sec_end, kth_codec *codec)
+{
+    const uint8_t *sec = pkt + pos;
+    size_t info_len = ((size_t)(sec[10] & 0x0F) << 8) | sec[11];
+    for (size_t e = pos + 12 + info_len; e + 5 <= sec_end - 4;) {
+        size_t es_info = ((size_t)(pkt[e + 3] & 0x0F) << 8) | pkt[e + 4];
+        kth_codec c = ts_stream_codec(pkt[e]);
+        if (c != KTH_CODEC_UNKNOWN) {
+            *codec = c;
+            return (int)(be16(pkt + e + 1) & 0x1FFF);
+        }
+        e += 5 + es_info;
+    }
+    return -1;
+}
+
+/* Reads the first audio frame header of a PES packet's payload (ADTS or MPEG audio), which
+ * gives the sample rate and channels the PMT does not. */
+static void ts_pes_frame(const uint8_t *pkt, size_t pos, kth_media_info *info)
+{
+    if (pos + 9 > 188 || pkt[pos] != 0 || pkt[pos + 1] != 0 || pkt[pos + 2] != 1)
+        return;
+    size_t payload = pos + 9 + (size_t)pkt[pos + 8];
+    if (payload + 7 > 188)
+        return;
+    const uint8_t *f = pkt + payload;
+    size_t rest = 188 - payload;
+    kth_media_info got = {0};
+    if (adts_frame(f, rest, &got) == 0 && mpeg_frame(f, rest, &got) == 0)
+        return;
+    if (info->codec == KTH_CODEC_UNKNOWN || got.codec == KTH_CODEC_MP3)
+        info->codec = got.codec;
+    info->sample_rate = got.sample_rate;
+    info->channels = got.channels;
+}
+
+/* Reads the PAT and PMT from the first packets to learn the audio stream type, then the first
+ * PES packet of that stream for its frame header. */
 static void probe_ts(const uint8_t *p, size_t len, kth_media_info *info)
 {
-    int pmt_pid = -1;
+    int pmt_pid = -1, audio_pid = -1;
     for (size_t off = 0; off + 188 <= len; off += 188) {
         const uint8_t *pkt = p + off;
         if (pkt[0] != 0x47 || !(pkt[1] & 0x40)) /* need payload_unit_start */
@@ -607,6 +675,10 @@ static void probe_ts(const uint8_t *p, size_t len, kth_media_info *info)
             pos += 1 + (size_t)pkt[4];
         if (pos >= 188)
             continue;
+        if (pid == audio_pid) {
+            ts_pes_frame(pkt, pos, info);
+            return;
+        }
         pos += 1 + (size_t)pkt[pos]; /* pointer field */
         if (pos + 12 >= 188)
             continue;
@@ -622,32 +694,10 @@ static void probe_ts(const uint8_t *p, size_t len, kth_media_info *info)
                     break;
                 }
             }
-        } else if (pid == pmt_pid && sec[0] == 0x02) {
-            size_t info_len = ((size_t)(sec[10] & 0x0F) << 8) | sec[11];
-            for (size_t e = pos + 12 + info_len; e + 5 <= sec_end - 4;) {
-                uint8_t type = pkt[e];
-                size_t es_info = ((size_t)(pkt[e + 3] & 0x0F) << 8) | pkt[e + 4];
-                switch (type) {
-                case 0x0F:
-                case 0x11:
-                    info->codec = KTH_CODEC_AAC_LC;
-                    return;
-                case 0x03:
-                case 0x04:
-                    info->codec = KTH_CODEC_MP3;
-                    return;
-                case 0x81:
-                    info->codec = KTH_CODEC_AC3;
-                    return;
-                case 0x87:
-                    info->codec = KTH_CODEC_EAC3;
-                    return;
-                default:
-                    break;
-                }
-                e += 5 + es_info;
-            }
-            return;
+        } else if (pid == pmt_pid && sec[0] == 0x02 && audio_pid < 0) {
+            audio_pid = ts_pmt_audio(pkt, pos, sec_end, &info->codec);
+            if (audio_pid < 0)
+                return;
         }
     }
 }

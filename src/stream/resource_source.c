@@ -134,16 +134,21 @@ static void rs_media_info(stream_source *src, kth_media_info *info)
         uint64_t length = 0;
         bool complete =
             got == sizeof head || (storage_resource_length(rs->resource, &length) && got == length);
-        if (complete) {
-            kth_media_info probed;
-            platform_mutex_lock(&rs->info_lock);
-            probed = rs->info;
-            platform_mutex_unlock(&rs->info_lock);
+        kth_media_info probed;
+        platform_mutex_lock(&rs->info_lock);
+        probed = rs->info;
+        platform_mutex_unlock(&rs->info_lock);
+        if (got > 0)
             kth_media_probe(head, got, &probed);
+        if (complete) {
             platform_mutex_lock(&rs->info_lock);
             rs->info = probed;
             rs->probed = true;
             platform_mutex_unlock(&rs->info_lock);
+        } else {
+            /* Fewer bytes than a sure answer needs: say what they tell, ask again next time. */
+            *info = probed;
+            return;
         }
     }
     platform_mutex_lock(&rs->info_lock);

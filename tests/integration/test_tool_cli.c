@@ -246,6 +246,78 @@ static void test_verbose_shows_each_request(void **state)
     assert_non_null(strstr(c->err, line));
 }
 
+/* Every request of the log but playlists: at most one, and that one ranged (first bytes). */
+static void assert_first_bytes_only(kts_server *srv)
+{
+    unsigned media = 0;
+    for (size_t i = 0; i < kts_log_count(srv); i++) {
+        kts_log_entry le;
+        assert_int_equal(kts_log_get(srv, i, &le), 0);
+        size_t n = strlen(le.path);
+        if (n >= 5 && strcmp(le.path + n - 5, ".m3u8") == 0)
+            continue;
+        if (le.range[0] == '\0' || ++media > 1)
+            fail_msg("info asked for %s %s (range \"%s\")", le.method, le.path, le.range);
+    }
+}
+
+/* info on HLS: playlists and the init section's first bytes only, and what they tell. */
+static void test_info_on_hls_reads_first_bytes_only(void **state)
+{
+    struct cli *c = *state;
+    char url[512];
+    kts_url(c->srv, "/hls/flac/v/index.m3u8", url, sizeof url);
+    const char *const args[] = {"kithara", "info", "--json", "--cache-dir", c->cache, url, NULL};
+    assert_int_equal(run_tool(c, args), 0);
+    assert_non_null(strstr(c->out, "\"codec\":\"FLAC\""));
+    assert_non_null(strstr(c->out, "\"sample_rate\":44100,\"channels\":2"));
+    assert_first_bytes_only(c->srv);
+
+    kts_reset(c->srv);
+    kts_url(c->srv, "/hls/ts/master.m3u8", url, sizeof url);
+    const char *const text[] = {"kithara", "info", "--cache-dir", c->cache, url, NULL};
+    assert_int_equal(run_tool(c, text), 0);
+    assert_non_null(strstr(c->out, "codec:       AAC-LC\n"));
+    assert_non_null(strstr(c->out, "sample rate: 44100 Hz\n"));
+    assert_non_null(strstr(c->out, "channels:    2\n"));
+    assert_first_bytes_only(c->srv);
+}
+
+/* What info cannot learn is null in JSON and "unknown" in text, never 0. */
+static void test_info_reports_unknown_as_null(void **state)
+{
+    struct cli *c = *state;
+    char url[512];
+    kts_url(c->srv, "/track.mp3", url, sizeof url); /* a pattern, not audio */
+    const char *const args[] = {"kithara", "info", "--json", "--cache-dir", c->cache, url, NULL};
+    assert_int_equal(run_tool(c, args), 0);
+    assert_non_null(strstr(c->out, "\"codec\":null"));
+    assert_non_null(strstr(c->out, "\"sample_rate\":null,\"channels\":null"));
+    const char *const text[] = {"kithara", "info", "--cache-dir", c->cache, url, NULL};
+    assert_int_equal(run_tool(c, text), 0);
+    assert_non_null(strstr(c->out, "sample rate: unknown\n"));
+    assert_non_null(strstr(c->out, "channels:    unknown\n"));
+}
+
+/* info on a progressive file reads the first bytes it needs, not the file: a second info finds
+ * little of it cached. */
+static void test_info_on_a_file_downloads_only_its_first_bytes(void **state)
+{
+    struct cli *c = *state;
+    char url[512];
+    kts_url(c->srv, "/sample.mp3", url, sizeof url);
+    const char *const args[] = {"kithara", "info", "--json", "--cache-dir", c->cache, url, NULL};
+    assert_int_equal(run_tool(c, args), 0);
+    if (!strstr(c->out, "\"codec\":\"MP3\""))
+        fail_msg("info said: %s", c->out);
+    assert_int_equal(run_tool(c, args), 0);
+    const char *f = strstr(c->out, "\"cached_fraction\":");
+    assert_non_null(f);
+    double fraction = strtod(f + strlen("\"cached_fraction\":"), NULL);
+    if (fraction > 0.25)
+        fail_msg("info cached %.1f %% of the file", fraction * 100);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -263,6 +335,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_quiet_keeps_standard_error_for_errors, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_verbose_shows_each_request, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_info_on_hls_reads_first_bytes_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_info_reports_unknown_as_null, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_info_on_a_file_downloads_only_its_first_bytes, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

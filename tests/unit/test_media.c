@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 
 #include <kithara/media.h>
@@ -343,6 +344,46 @@ static void test_strict_start_check_accepts_containers_and_rejects_the_rest(void
         media_start_plausible(large, n, NULL);
 }
 
+/* The first 8 KiB of a fixture file (FFmpeg-made: 44.1 kHz stereo). */
+static size_t fixture_head(const char *name, uint8_t *buf, size_t size)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tests/fixtures/hls/%s", KTH_SOURCE_DIR, name);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        fail_msg("cannot open %s", path);
+    size_t n = fread(buf, 1, size, f);
+    fclose(f);
+    return n;
+}
+
+/* A TS segment's PMT names AAC; the first PES's ADTS header gives rate and channels. A FLAC
+ * init section's dfLa STREAMINFO gives them too. */
+static void test_ts_pes_and_fmp4_flac_give_rate_and_channels(void **state)
+{
+    (void)state;
+    static uint8_t buf[8192];
+    const struct {
+        const char *file;
+        kth_container container;
+        kth_codec codec;
+    } cases[] = {
+        {"ts/v64/seg0.ts", KTH_CONTAINER_MPEG_TS, KTH_CODEC_AAC_LC},
+        {"byterange/all.ts", KTH_CONTAINER_MPEG_TS, KTH_CODEC_AAC_LC},
+        {"flac/v/init.mp4", KTH_CONTAINER_FMP4, KTH_CODEC_FLAC},
+        {"fmp4/v64/init.mp4", KTH_CONTAINER_FMP4, KTH_CODEC_AAC_LC},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t n = fixture_head(cases[i].file, buf, sizeof buf);
+        kth_media_info mi = {0};
+        assert_int_equal(kth_media_probe(buf, n, &mi), KTH_OK);
+        assert_int_equal(mi.container, cases[i].container);
+        assert_int_equal(mi.codec, cases[i].codec);
+        assert_int_equal(mi.sample_rate, 44100);
+        assert_int_equal(mi.channels, 2);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -354,6 +395,7 @@ int main(void)
         cmocka_unit_test(test_flac_wav_ogg_caf_headers),
         cmocka_unit_test(test_mpeg_ts_program_tables_give_the_audio_codec),
         cmocka_unit_test(test_fmp4_sample_entry_and_esds),
+        cmocka_unit_test(test_ts_pes_and_fmp4_flac_give_rate_and_channels),
         cmocka_unit_test(test_unknown_and_truncated_input_is_not_trusted),
         cmocka_unit_test(test_strict_start_check_accepts_containers_and_rejects_the_rest),
     };
