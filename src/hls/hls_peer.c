@@ -205,7 +205,7 @@ static kth_status seg_on_response(void *user, const net_response *resp)
 /* Notes that the body reached `end` (relative to the entry's first byte). */
 static void note_progress(segment_fetch *f, uint64_t end)
 {
-    int64_t now = platform_monotonic_ns();
+    int64_t now = net_downloader_now(f->s->downloader);
     if (f->first_byte_ns == 0)
         f->first_byte_ns = now;
     if (end > f->received) {
@@ -398,7 +398,7 @@ static void seg_on_complete(void *user, const net_result *r)
     ev.status = st;
     ev.payload.segment = f->info;
     ev.payload.segment.bytes = f->plain_written;
-    ev.payload.segment.download_ns = platform_monotonic_ns() - f->started_ns;
+    ev.payload.segment.download_ns = net_downloader_now(s->downloader) - f->started_ns;
     snprintf(ev.text, sizeof ev.text, "%s", f->url);
     publish(s, &ev);
     if (end) {
@@ -421,7 +421,7 @@ static void on_sample(void *user, const net_sample *sample)
         .bytes = sample->bytes,
         .duration_ns = sample->duration_ns > 0 ? (uint64_t)sample->duration_ns : 0,
         .ttfb_ns = sample->ttfb_ns > 0 ? (uint64_t)sample->ttfb_ns : 0,
-        .now_ns = (uint64_t)platform_monotonic_ns(),
+        .now_ns = (uint64_t)net_downloader_now(s->downloader),
     };
     abr_estimator_add_sample(&s->estimator, &a);
 }
@@ -551,7 +551,7 @@ static kth_status start_fetch(hls_session *s, size_t variant, size_t entry, bool
     spec.write = seg_on_write;
     spec.complete = seg_on_complete;
     spec.user = f;
-    f->started_ns = platform_monotonic_ns();
+    f->started_ns = net_downloader_now(s->downloader);
     st = net_batch_add(batch, &spec, NULL);
     if (st != KTH_OK) {
         platform_cancel_unref(token);
@@ -929,7 +929,7 @@ static net_poll_result on_poll(void *user, net_batch *batch)
 {
     hls_session *s = user;
     poll_state ps;
-    ps.now_ns = platform_monotonic_ns();
+    ps.now_ns = net_downloader_now(s->downloader);
     const stream_timeline *timeline = atomic_load(&s->timeline);
     ps.seeking = timeline && stream_timeline_flushing(timeline);
     ps.hold_fetches = false;
