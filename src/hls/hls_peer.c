@@ -925,6 +925,296 @@ static rescue_result check_rescue(hls_session *s, poll_state *ps, size_t period,
     return result;
 }
 
+/* ---- one poll ---- */
+
+/* The window a poll walks and what it found there (session.lock held while it is filled). */
+typedef struct poll_window {
+    uint64_t mark; /* this poll's generation: slots it visits carry it */
+    bool past_end; /* the reader is at (or past) the end: one entry is the window */
+    hls_place place;
+    /* Entries in the window: [first, ...) of `variant`; everything else may be closed. */
+    size_t variant, first;
+    double buffer_s;      /* media present contiguously from the reader's entry */
+    double ahead_s;       /* media walked */
+    double reader_part_s; /* seconds of the reader's entry before its position */
+    uint64_t ahead_bytes;
+    bool contiguous; /* no hole met yet */
+    bool at_end;     /* the walk reached the end of the stream */
+    bool added;      /* a fetch was added to the batch */
+} poll_window;
+
+/* Where the walk starts: the reader's entry, or the last entry with bytes past the end. */
+static void window_begin(hls_session *s, poll_window *win, walk *w)
+{
+    memset(win, 0, sizeof *win);
+    win->mark = ++s->poll_generation;
+    win->contiguous = true;
+    hls_locate where = session_locate(s, session_reader_position(s), &win->place);
+    win->past_end = where == HLS_PAST_END;
+    win->variant = win->past_end ? SIZE_MAX : win->place.variant;
+    win->first = win->place.entry;
+    if (!win->past_end) {
+        w->period = win->place.period;
+        w->entry = win->place.entry;
+        w->in_prefix = s->periods[win->place.period].prefix_init == win->place.entry;
+        atomic_store(&s->current_variant, win->place.variant);
+    } else {
+        /* The reader is at (or past) the end: its EOF is proven by the commit of the last
+         * entry with bytes, so that one entry is the window. */
+        size_t lv, le;
+        session_last_entry_with_bytes(s, &lv, &le);
+        w->period = s->period_count - 1;
+        w->entry = le;
+        w->in_prefix = s->periods[w->period].prefix_init == le;
+        win->variant = lv;
+        win->first = le;
+    }
+}
+
+/* What the walk carries from one entry to the next. */
+typedef struct window_walk {
+    walk w;
+    bool first;          /* at the reader's entry */
+    bool key_wait;       /* a key (or room in the batch) comes first: start nothing more */
+    bool manual_pending; /* a manual choice of another variant waits for a boundary */
+} window_walk;
+
+/* What visiting one entry tells the walk to do next. */
+typedef enum visit_next {
+    VISIT_ADVANCE, /* count the entry and go on */
+    VISIT_RESTART, /* a switch appended a period: continue at its first entry */
+    VISIT_STOP,    /* a failure (recorded, or the reader's to report): the walk ends */
+} visit_next;
+
+/* True when segment entry `entry` of period `period` is one an ABR decision may be made at: in
+ * the last period, after the reader's entry. */
+static bool may_decide_at(const hls_session *s, const window_walk *ww, const hls_entry *e)
+{
+    return e->kind == HLS_ENTRY_SEGMENT && ww->w.period == s->period_count - 1 && !ww->first &&
+           !(ww->w.period == s->reader_period && ww->w.entry <= s->reader_entry);
+}
+
+/* An entry with bytes in the cache: counts as buffered. */
+static void visit_committed(hls_session *s, poll_window *win, size_t variant, size_t entry,
+                            hls_entry *e, const hls_slot *slot)
+{
+    uint64_t length;
+    if (!e->size_known && storage_resource_length(slot->storage, &length) &&
+        session_set_entry_size(s, variant, entry, length) == KTH_OK) {
+        e->size_known = true; /* completed as another entry of the same resource */
+        e->size = length;
+    }
+    if (win->contiguous)
+        win->buffer_s += e->duration;
+}
+
+/* An entry nobody fetches yet, with room to start it: an ABR decision, then its fetch. */
+static visit_next visit_missing(hls_session *s, net_batch *batch, poll_state *ps, poll_window *win,
+                                window_walk *ww, size_t variant, const hls_entry *e)
+{
+    win->contiguous = false;
+    if (may_decide_at(s, ww, e) && decide(s, e->segment, win->buffer_s, ps))
+        return VISIT_RESTART; /* a switch: continue with the new period's first entry */
+    kth_status st = start_fetch(s, variant, ww->w.entry, ww->first, batch, ps);
+    if (st == KTH_ERR_BUSY || st == KTH_ERR_STATE) {
+        /* Another writer has it (or just completed it): its bytes come from there. */
+    } else if (st == KTH_ERR_RETRY || st == KTH_ERR_LIMIT) {
+        ww->key_wait = true; /* the key comes first (or the batch is full) */
+    } else if (st != KTH_OK) {
+        char name[HLS_ERR_MAX];
+        session_entry_name(s, variant, ww->w.entry, name, sizeof name);
+        session_fail_locked(s, st, "%s: could not start its download: %s", name, kth_strerror(st));
+        return VISIT_STOP;
+    } else {
+        win->added = true;
+    }
+    return VISIT_ADVANCE;
+}
+
+/* Visits the entry the walk is at (not a gap): opens its slot, makes a pending manual switch,
+ * counts it as buffered, watches its fetch or starts one. */
+static visit_next visit_entry(hls_session *s, net_batch *batch, poll_state *ps, poll_window *win,
+                              window_walk *ww, size_t variant, hls_entry *e)
+{
+    char err[HLS_ERR_MAX];
+    kth_status st = session_open_slot(s, variant, ww->w.entry, err, sizeof err);
+    if (st != KTH_OK) {
+        session_fail_locked(s, st, "%s", err);
+        return VISIT_STOP;
+    }
+    if (ww->manual_pending && may_decide_at(s, ww, e) &&
+        e->segment > s->periods[ww->w.period].first_segment) {
+        ww->manual_pending = false;
+        if (decide(s, e->segment, win->buffer_s, ps))
+            return VISIT_RESTART;
+    }
+    hls_slot *slot = &s->variants[variant].slots[ww->w.entry];
+    slot->mark = win->mark;
+    storage_state state = storage_resource_state(slot->storage);
+    if (state == STORAGE_COMMITTED) {
+        visit_committed(s, win, variant, ww->w.entry, e, slot);
+    } else if (slot->fetching) {
+        if (win->contiguous && !win->past_end) {
+            /* The first entry the reader lacks: is its fetch keeping up? */
+            double before =
+                win->buffer_s - win->reader_part_s > 0 ? win->buffer_s - win->reader_part_s : 0;
+            rescue_result r = check_rescue(s, ps, ww->w.period, variant, ww->w.entry, e, before,
+                                           ww->first ? win->place.within : 0);
+            if (r == RESCUE_HERE)
+                return VISIT_RESTART; /* the reader continues in the new period at this segment */
+        }
+        win->contiguous = false;
+    } else if (state == STORAGE_ACTIVE && s->in_flight < s->hls.max_fetches && !ww->key_wait &&
+               !ps->hold_fetches) {
+        return visit_missing(s, batch, ps, win, ww, variant, e);
+    } else if (state == STORAGE_ACTIVE) {
+        win->contiguous = false; /* wanted, but no room to start it now */
+    } else {
+        return VISIT_STOP; /* failed: the failure is reported to the reader */
+    }
+    return VISIT_ADVANCE;
+}
+
+/* True when a manual choice of another variant waits: it switches at the next segment boundary
+ * after the reader, even when the old variant is buffered past it (the user asked for it now). */
+static bool manual_switch_pending(hls_session *s)
+{
+    abr_controls_state controls;
+    abr_controls_snapshot(&s->controls, &controls);
+    const hls_period *last_period = &s->periods[s->period_count - 1];
+    return controls.mode == ABR_MODE_MANUAL && controls.manual_level < s->ladder.count &&
+           s->variants[controls.manual_level].pl && controls.manual_level != last_period->variant;
+}
+
+/* Walks the entries from the reader's position forward up to the buffer target: counts the
+ * buffer, makes ABR decisions, rescues a stalled fetch and starts missing ones. Lock held. */
+static void walk_window(hls_session *s, net_batch *batch, poll_state *ps, poll_window *win)
+{
+    window_walk ww = {.first = true};
+    window_begin(s, win, &ww.w);
+    ww.manual_pending = manual_switch_pending(s);
+    for (size_t walked = 0; walked < 4096; walked++) {
+        hls_variant_state *v = &s->variants[s->periods[ww.w.period].variant];
+        size_t vi = (size_t)(v - s->variants);
+        hls_entry e;
+        hls_layout_entry(v->layout, ww.w.entry, &e);
+        bool full = false; /* the buffer target or byte cap is reached (a gap never ends it) */
+        if (ww.first && !win->past_end && e.size_known && e.size > 0)
+            win->reader_part_s = e.duration *
+                                 (double)(win->place.within < e.size ? win->place.within : e.size) /
+                                 (double)e.size;
+        if (e.kind == HLS_ENTRY_SEGMENT && v->pl->media.segments[e.segment].gap) {
+            /* EXT-X-GAP: no bytes, never fetched; its time still counts as buffered. */
+            if (win->contiguous)
+                win->buffer_s += e.duration;
+            win->ahead_s += e.duration;
+        } else {
+            visit_next next = visit_entry(s, batch, ps, win, &ww, vi, &e);
+            if (next == VISIT_STOP)
+                return;
+            if (next == VISIT_RESTART) {
+                walk_start_period(s, &ww.w, s->period_count - 1);
+                continue;
+            }
+            ww.first = false;
+            win->ahead_s += e.duration;
+            if (e.size_known)
+                win->ahead_bytes += e.size;
+            full = win->ahead_s >= s->hls.buffer_target_s ||
+                   win->ahead_bytes >= s->hls.buffer_max_bytes;
+        }
+        if (win->past_end || !walk_next(s, &ww.w)) {
+            win->at_end = true;
+            return;
+        }
+        if (full)
+            return;
+    }
+}
+
+/* Cancels fetches outside the window (left behind by a seek, or by a rescue) and closes far
+ * handles. Lock held. */
+static void sweep_outside(hls_session *s, poll_state *ps, const poll_window *win)
+{
+    for (size_t vi = 0; vi < s->ladder.count; vi++) {
+        hls_variant_state *v = &s->variants[vi];
+        for (size_t e = 0; v->slots && e < v->entry_count; e++) {
+            hls_slot *slot = &v->slots[e];
+            if (!slot->res || slot->mark == win->mark)
+                continue;
+            /* Kept open: the two entries just behind the reader (a short seek back). */
+            bool near = vi == win->variant && e <= win->first && e + 2 >= win->first;
+            /* A fetch whose whole body has arrived is left to complete: the reader may have
+             * read it and moved on before its completion came. */
+            const segment_fetch *f = slot->fetch;
+            bool arrived = f && f->has_expected && f->received >= f->expected;
+            /* So is one whose resource another stream has open: that stream may be waiting for
+             * it, and stopping it would only make it fetch the same bytes again. */
+            bool needed = slot->fetching && !arrived && cache_resource_is_shared(slot->res);
+            if (slot->fetching && !near && !arrived && !needed && ps->cancel_count < MAX_CANCELS)
+                ps->cancels[ps->cancel_count++] = platform_cancel_ref(slot->fetch_cancel);
+            else if (!slot->fetching && !near)
+                session_close_slot(s, vi, e);
+        }
+    }
+}
+
+/* Queues the buffer level when it moved, and the end of the stream when the walk proved it is
+ * in the cache. Lock held. */
+static void queue_window_events(hls_session *s, poll_state *ps, const poll_window *win)
+{
+    double level = win->past_end                            ? 0
+                   : win->buffer_s - win->reader_part_s > 0 ? win->buffer_s - win->reader_part_s
+                                                            : 0;
+    bool healthy = s->failure == KTH_OK;
+    if (healthy &&
+        (s->published_buffer_s < 0 || fabs(level - s->published_buffer_s) >= BUFFER_EVENT_STEP_S ||
+         (level == 0) != (s->published_buffer_s == 0))) {
+        kth_event *ev = queue_event(s, ps, KTH_EVENT_HLS_BUFFER_LEVEL);
+        if (ev) {
+            ev->payload.buffer.seconds = level;
+            ev->payload.buffer.target_seconds = s->hls.buffer_target_s;
+            ev->payload.buffer.variant = (int)win->variant;
+            s->published_buffer_s = level;
+        }
+    }
+    /* The walk proves the end is in the cache when it got there without a hole, and proves
+     * the opposite with a hole (a seek moved the reader before entries never fetched). */
+    if (healthy && win->at_end && win->contiguous && !s->end_published) {
+        kth_event *ev = queue_event(s, ps, KTH_EVENT_HLS_END_OF_STREAM);
+        if (ev) {
+            ev->payload.buffer.seconds = win->ahead_s;
+            ev->payload.buffer.target_seconds = s->hls.buffer_target_s;
+            ev->payload.buffer.variant = (int)win->variant;
+            s->end_published = true;
+        }
+    } else if (!win->contiguous) {
+        s->end_published = false;
+    }
+    ps->event_count +=
+        hls_keys_cached_events(s, ps->events + ps->event_count, MAX_EVENTS - ps->event_count);
+}
+
+/* Acts on what the poll gathered, after session.lock was released: gives back dropped claims,
+ * cancels, logs, publishes and asks for the next look. */
+static void poll_finish(hls_session *s, poll_state *ps, bool rewake)
+{
+    for (size_t i = 0; i < ps->dropped_count; i++)
+        cache_resource_release_writer(ps->dropped[i].res, ps->dropped[i].owner);
+    if (rewake)
+        hls_peer_wake(s); /* a claim it waited for had ended already */
+    for (size_t i = 0; i < ps->cancel_count; i++) {
+        platform_cancel_cancel(ps->cancels[i]);
+        platform_cancel_unref(ps->cancels[i]);
+    }
+    if (ps->note[0])
+        platform_log(KTH_LOG_INFO, "hls", "%s: %s", s->url, ps->note);
+    for (size_t i = 0; i < ps->event_count; i++)
+        publish(s, &ps->events[i]);
+    if (ps->recheck_s > 0)
+        net_peer_wake_after(s->peer, (int64_t)(ps->recheck_s * 1e9));
+}
+
 static net_poll_result on_poll(void *user, net_batch *batch)
 {
     hls_session *s = user;
@@ -938,9 +1228,6 @@ static net_poll_result on_poll(void *user, net_batch *batch)
     ps.cancel_count = 0;
     ps.dropped_count = 0;
     ps.note[0] = '\0';
-    bool added = false;
-    static _Atomic uint64_t generation_source = 1;
-    uint64_t mark = atomic_fetch_add(&generation_source, 1);
 
     platform_mutex_lock(&s->lock);
     if (s->failure != KTH_OK) {
@@ -948,219 +1235,17 @@ static net_poll_result on_poll(void *user, net_batch *batch)
         return NET_POLL_IDLE;
     }
     hls_variants_load_more(s, batch);
-    uint64_t position = session_reader_position(s);
-    hls_place place = {0};
-    hls_locate where = session_locate(s, position, &place);
-    /* Entries in the window: [reader entry, ...) per variant; everything else may be closed. */
-    size_t window_variant = where == HLS_PAST_END ? SIZE_MAX : place.variant;
-    size_t window_first = place.entry;
-    double buffer_s = 0, ahead_s = 0;
-    double reader_part_s = 0; /* seconds of the reader's entry before its position */
-    uint64_t ahead_bytes = 0;
-    bool contiguous = true, first = true, stop = false, key_wait = false, at_end = false;
-    walk w;
-    bool past_end = where == HLS_PAST_END;
-    if (!past_end) {
-        w.period = place.period;
-        w.entry = place.entry;
-        w.in_prefix = s->periods[place.period].prefix_init == place.entry;
-        atomic_store(&s->current_variant, place.variant);
-    } else {
-        /* The reader is at (or past) the end: its EOF is proven by the commit of the last
-         * entry with bytes, so that one entry is the window. */
-        size_t lv, le;
-        session_last_entry_with_bytes(s, &lv, &le);
-        w.period = s->period_count - 1;
-        w.entry = le;
-        w.in_prefix = s->periods[w.period].prefix_init == le;
-        window_variant = lv;
-        window_first = le;
-    }
-    /* A manual choice of another variant switches at the next segment boundary after the
-     * reader, even when the old variant is buffered past it (the user asked for it now). */
-    abr_controls_state controls;
-    abr_controls_snapshot(&s->controls, &controls);
-    const hls_period *last_period = &s->periods[s->period_count - 1];
-    bool manual_pending =
-        controls.mode == ABR_MODE_MANUAL && controls.manual_level < s->ladder.count &&
-        s->variants[controls.manual_level].pl && controls.manual_level != last_period->variant;
-    size_t walked = 0;
-    while (!stop && walked++ < 4096) {
-        hls_variant_state *v = &s->variants[s->periods[w.period].variant];
-        size_t vi = (size_t)(v - s->variants);
-        hls_entry e;
-        hls_layout_entry(v->layout, w.entry, &e);
-        if (first && !past_end && e.size_known && e.size > 0)
-            reader_part_s = e.duration * (double)(place.within < e.size ? place.within : e.size) /
-                            (double)e.size;
-        if (e.kind == HLS_ENTRY_SEGMENT && v->pl->media.segments[e.segment].gap) {
-            /* EXT-X-GAP: no bytes, never fetched; its time still counts as buffered. */
-            if (contiguous)
-                buffer_s += e.duration;
-            ahead_s += e.duration;
-            if (past_end || !walk_next(s, &w)) {
-                at_end = true;
-                break;
-            }
-            continue;
-        }
-        char err[HLS_ERR_MAX];
-        kth_status st = session_open_slot(s, vi, w.entry, err, sizeof err);
-        if (st != KTH_OK) {
-            session_fail_locked(s, st, "%s", err);
-            break;
-        }
-        if (manual_pending && e.kind == HLS_ENTRY_SEGMENT && w.period == s->period_count - 1 &&
-            !first && e.segment > s->periods[w.period].first_segment &&
-            !(w.period == s->reader_period && w.entry <= s->reader_entry)) {
-            manual_pending = false;
-            if (decide(s, e.segment, buffer_s, &ps)) {
-                walk_start_period(s, &w, s->period_count - 1);
-                continue;
-            }
-        }
-        hls_slot *slot = &v->slots[w.entry];
-        slot->mark = mark;
-        storage_state state = storage_resource_state(slot->storage);
-        if (state == STORAGE_COMMITTED) {
-            uint64_t length;
-            if (!e.size_known && storage_resource_length(slot->storage, &length) &&
-                session_set_entry_size(s, vi, w.entry, length) == KTH_OK) {
-                e.size_known = true; /* completed as another entry of the same resource */
-                e.size = length;
-            }
-            if (contiguous)
-                buffer_s += e.duration;
-        } else if (slot->fetching) {
-            if (contiguous && slot->fetching && !past_end) {
-                /* The first entry the reader lacks: is its fetch keeping up? */
-                double before = buffer_s - reader_part_s > 0 ? buffer_s - reader_part_s : 0;
-                rescue_result r = check_rescue(s, &ps, w.period, vi, w.entry, &e, before,
-                                               first ? place.within : 0);
-                if (r == RESCUE_HERE) {
-                    /* The reader continues in the new period at this very segment. */
-                    walk_start_period(s, &w, s->period_count - 1);
-                    continue;
-                }
-            }
-            contiguous = false;
-        } else if (state == STORAGE_ACTIVE && s->in_flight < s->hls.max_fetches && !key_wait &&
-                   !ps.hold_fetches) {
-            contiguous = false;
-            if (e.kind == HLS_ENTRY_SEGMENT && w.period == s->period_count - 1 && !first &&
-                !(w.period == s->reader_period && w.entry <= s->reader_entry) &&
-                decide(s, e.segment, buffer_s, &ps)) {
-                /* A switch: continue with the new period's first entry. */
-                walk_start_period(s, &w, s->period_count - 1);
-                continue;
-            }
-            st = start_fetch(s, vi, w.entry, first, batch, &ps);
-            if (st == KTH_ERR_BUSY || st == KTH_ERR_STATE) {
-                /* Another writer has it (or just completed it): its bytes come from there. */
-            } else if (st == KTH_ERR_RETRY || st == KTH_ERR_LIMIT) {
-                key_wait = true; /* the key comes first (or the batch is full) */
-            } else if (st != KTH_OK) {
-                char name[HLS_ERR_MAX];
-                session_entry_name(s, vi, w.entry, name, sizeof name);
-                session_fail_locked(s, st, "%s: could not start its download: %s", name,
-                                    kth_strerror(st));
-                break;
-            } else {
-                added = true;
-            }
-        } else if (state == STORAGE_ACTIVE) {
-            contiguous = false; /* wanted, but no room to start it now */
-        } else {
-            break; /* failed: the failure is reported to the reader */
-        }
-        first = false;
-        ahead_s += e.duration;
-        if (e.size_known)
-            ahead_bytes += e.size;
-        if (ahead_s >= s->hls.buffer_target_s || ahead_bytes >= s->hls.buffer_max_bytes)
-            stop = true;
-        if (past_end || !walk_next(s, &w)) {
-            at_end = true;
-            break;
-        }
-    }
-    s->last_buffer_s = buffer_s;
-
-    /* Cancel fetches outside the window (left behind by a seek, or by a rescue); close far
-     * handles. */
-    for (size_t vi = 0; vi < s->ladder.count; vi++) {
-        hls_variant_state *v = &s->variants[vi];
-        for (size_t e = 0; v->slots && e < v->entry_count; e++) {
-            hls_slot *slot = &v->slots[e];
-            if (!slot->res)
-                continue;
-            if (slot->mark == mark)
-                continue;
-            /* Kept open: the two entries just behind the reader (a short seek back). */
-            bool near = vi == window_variant && e <= window_first && e + 2 >= window_first;
-            /* A fetch whose whole body has arrived is left to complete: the reader may have
-             * read it and moved on before its completion came. */
-            const segment_fetch *f = slot->fetch;
-            bool arrived = f && f->has_expected && f->received >= f->expected;
-            /* So is one whose resource another stream has open: that stream may be waiting for
-             * it, and stopping it would only make it fetch the same bytes again. */
-            bool needed = slot->fetching && !arrived && cache_resource_is_shared(slot->res);
-            if (slot->fetching && !near && !arrived && !needed && ps.cancel_count < MAX_CANCELS)
-                ps.cancels[ps.cancel_count++] = platform_cancel_ref(slot->fetch_cancel);
-            else if (!slot->fetching && !near)
-                session_close_slot(s, vi, e);
-        }
-    }
-
-    /* The buffer level, and whether everything to the end is in the cache. */
-    double level = past_end ? 0 : buffer_s - reader_part_s > 0 ? buffer_s - reader_part_s : 0;
-    bool healthy = s->failure == KTH_OK;
-    if (healthy &&
-        (s->published_buffer_s < 0 || fabs(level - s->published_buffer_s) >= BUFFER_EVENT_STEP_S ||
-         (level == 0) != (s->published_buffer_s == 0))) {
-        kth_event *ev = queue_event(s, &ps, KTH_EVENT_HLS_BUFFER_LEVEL);
-        if (ev) {
-            ev->payload.buffer.seconds = level;
-            ev->payload.buffer.target_seconds = s->hls.buffer_target_s;
-            ev->payload.buffer.variant = (int)window_variant;
-            s->published_buffer_s = level;
-        }
-    }
-    /* The walk proves the end is in the cache when it got there without a hole, and proves
-     * the opposite with a hole (a seek moved the reader before entries never fetched). */
-    if (healthy && at_end && contiguous && !s->end_published) {
-        kth_event *ev = queue_event(s, &ps, KTH_EVENT_HLS_END_OF_STREAM);
-        if (ev) {
-            ev->payload.buffer.seconds = ahead_s;
-            ev->payload.buffer.target_seconds = s->hls.buffer_target_s;
-            ev->payload.buffer.variant = (int)window_variant;
-            s->end_published = true;
-        }
-    } else if (!contiguous) {
-        s->end_published = false;
-    }
-    ps.event_count +=
-        hls_keys_cached_events(s, ps.events + ps.event_count, MAX_EVENTS - ps.event_count);
+    poll_window win;
+    walk_window(s, batch, &ps, &win);
+    s->last_buffer_s = win.buffer_s;
+    sweep_outside(s, &ps, &win);
+    queue_window_events(s, &ps, &win);
     bool rewake = s->rewake;
     s->rewake = false;
     platform_mutex_unlock(&s->lock);
 
-    for (size_t i = 0; i < ps.dropped_count; i++)
-        cache_resource_release_writer(ps.dropped[i].res, ps.dropped[i].owner);
-    if (rewake)
-        hls_peer_wake(s); /* a claim it waited for had ended already */
-
-    for (size_t i = 0; i < ps.cancel_count; i++) {
-        platform_cancel_cancel(ps.cancels[i]);
-        platform_cancel_unref(ps.cancels[i]);
-    }
-    if (ps.note[0])
-        platform_log(KTH_LOG_INFO, "hls", "%s: %s", s->url, ps.note);
-    for (size_t i = 0; i < ps.event_count; i++)
-        publish(s, &ps.events[i]);
-    if (ps.recheck_s > 0)
-        net_peer_wake_after(s->peer, (int64_t)(ps.recheck_s * 1e9));
-    return added ? NET_POLL_BATCH : NET_POLL_IDLE;
+    poll_finish(s, &ps, rewake);
+    return win.added ? NET_POLL_BATCH : NET_POLL_IDLE;
 }
 
 static void controls_wake(void *ctx)

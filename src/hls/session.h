@@ -161,6 +161,7 @@ struct hls_session {
     abr_estimator estimator;
     abr_controller controller;
     double last_buffer_s;
+    uint64_t poll_generation; /* counts polls: a slot's mark says which last held it */
     /* Events the downloader thread publishes when a value changes (its own fields). */
     double published_buffer_s;     /* the last KTH_EVENT_HLS_BUFFER_LEVEL's, or < 0 */
     bool end_published;            /* KTH_EVENT_HLS_END_OF_STREAM holds for the current window */
