@@ -798,6 +798,99 @@ static uint64_t planned_bytes(const hls_session *s, size_t level, double duratio
     return bps > 0 && duration > 0 ? (uint64_t)(bps * duration / 8.0) : 0;
 }
 
+/* How the fetch of the entry the reader lacks is doing, as of a poll. */
+typedef struct fetch_verdict {
+    double duration;       /* the segment's planning duration */
+    double stall_after;    /* seconds without progress that make a stall */
+    double since_progress; /* seconds since bytes last arrived (or since it started) */
+    double have;           /* media the reader has before the bytes not delivered yet */
+    double rate;           /* the body's pace (bytes/s) once judged, else 0 */
+    double eta;            /* seconds to its end at that pace, or INFINITY */
+    bool stalled;
+    bool slow; /* its pace would end it after the buffer runs out */
+} fetch_verdict;
+
+/* Judges fetch `f` of segment `segment` of rung `level`; `before_s` and `reader_within` as in
+ * check_rescue. Lock held. */
+static void judge_fetch(const hls_session *s, const segment_fetch *f, size_t level,
+                        const hls_variant_state *v, size_t segment, double before_s,
+                        uint64_t reader_within, int64_t now, fetch_verdict *out)
+{
+    double duration = planning_duration(v, segment);
+    out->duration = duration;
+    out->stall_after = duration / 2 > STALL_MIN_S ? duration / 2 : STALL_MIN_S;
+    out->since_progress = (double)(now - (f->progress_ns ? f->progress_ns : f->started_ns)) * 1e-9;
+    /* The body's length; without one (no Content-Length, no byte range), what the variant's
+     * bandwidth says the segment holds, so a trickle is judged all the same. */
+    uint64_t expected = f->has_expected ? f->expected : planned_bytes(s, level, duration);
+    /* The media the reader has before the bytes this fetch has not delivered yet. */
+    out->have = before_s;
+    if (expected > 0) {
+        uint64_t got = f->received < expected ? f->received : expected;
+        if (got > reader_within)
+            out->have += duration * (double)(got - reader_within) / (double)expected;
+    }
+    out->stalled = out->since_progress >= out->stall_after && out->have < duration;
+    /* The body's pace since its first byte (its wait for the first byte is behind it), and the
+     * seconds to its end at that pace; judged once it has run for a while. */
+    double body_s = f->first_byte_ns ? (double)(now - f->first_byte_ns) * 1e-9 : 0;
+    out->rate = 0;
+    out->eta = INFINITY;
+    if (f->received < expected && body_s >= out->stall_after / 2) {
+        out->rate = (double)f->received / body_s;
+        out->eta = (double)(expected - f->received) / out->rate;
+    }
+    out->slow = !out->stalled && out->eta > out->have && isfinite(out->eta);
+}
+
+/* The time a healthy fetch's verdict could change: no progress for stall_after with less than
+ * a segment left, or sooner close to the end of the buffer (its pace is watched). */
+static double next_look_s(const fetch_verdict *fv)
+{
+    double wait = fv->stall_after - fv->since_progress;
+    if (fv->have - fv->duration > wait)
+        wait = fv->have - fv->duration;
+    if (fv->have < WATCH_SEGMENTS * fv->duration && wait > WATCH_S)
+        wait = WATCH_S;
+    return wait;
+}
+
+/* Asks the controller about a stalled or slow fetch as if it ended now (its progress is a
+ * sample of the link), on copies of the estimator and controller, which the caller keeps only
+ * when it switches. True with *d when it picks a rung below `level` that is worth it. */
+static bool ask_lower_rung(hls_session *s, const segment_fetch *f, size_t variant, size_t segment,
+                           size_t level, const fetch_verdict *fv, int64_t now,
+                           abr_estimator *estimator, abr_controller *controller, abr_decision *d)
+{
+    *estimator = s->estimator;
+    if (f->received > 0 && f->first_byte_ns > 0) {
+        abr_sample sample = {
+            .bytes = f->received,
+            .duration_ns = (uint64_t)(now - f->started_ns),
+            .ttfb_ns = (uint64_t)(f->first_byte_ns - f->started_ns),
+            .now_ns = (uint64_t)now,
+        };
+        abr_estimator_add_sample(estimator, &sample);
+    }
+    abr_input in;
+    fill_input(s, variant, segment, fv->have, estimator, now, &in);
+    in.fetch_stalled = fv->stalled;
+    in.since_progress_s = fv->since_progress;
+    *controller = s->controller;
+    if (in.controls.mode == ABR_MODE_MANUAL ||
+        abr_controller_decide(controller, &in, d) != KTH_OK || d->level >= level)
+        return false;
+    if (fv->slow && fv->rate > 0) {
+        /* Worth it only when the lower rung's segment would end sooner at the same pace. */
+        const abr_variant *lower = &s->abr_ladder[d->level];
+        double bps = (double)(lower->average_bandwidth_bps ? lower->average_bandwidth_bps
+                                                           : lower->bandwidth_bps);
+        if (bps * fv->duration / 8.0 / fv->rate >= fv->eta)
+            return false;
+    }
+    return true;
+}
+
 /* Judges the fetch of entry `entry` (period `period`, variant `variant`), the first entry the
  * reader lacks; `before_s` is the media the reader has before it, `reader_within` the reader's
  * offset in it when the reader is in it (else 0). Rescues it when it is stalled or too slow and
@@ -815,73 +908,19 @@ static rescue_result check_rescue(hls_session *s, poll_state *ps, size_t period,
     if (level == 0 || level >= s->abr_count)
         return RESCUE_NONE; /* nothing lower to go to */
     const hls_variant_state *v = &s->variants[variant];
-    double duration = planning_duration(v, e->segment);
-    double stall_after = duration / 2 > STALL_MIN_S ? duration / 2 : STALL_MIN_S;
-    int64_t now = ps->now_ns;
-    double since_progress =
-        (double)(now - (f->progress_ns ? f->progress_ns : f->started_ns)) * 1e-9;
-    /* The body's length; without one (no Content-Length, no byte range), what the variant's
-     * bandwidth says the segment holds, so a trickle is judged all the same. */
-    uint64_t expected = f->has_expected ? f->expected : planned_bytes(s, level, duration);
-    /* The media the reader has before the bytes this fetch has not delivered yet. */
-    double have = before_s;
-    if (expected > 0) {
-        uint64_t got = f->received < expected ? f->received : expected;
-        if (got > reader_within)
-            have += duration * (double)(got - reader_within) / (double)expected;
-    }
-    bool stalled = since_progress >= stall_after && have < duration;
-    /* The body's pace since its first byte (its wait for the first byte is behind it), and the
-     * seconds to its end at that pace; judged once it has run for a while. */
-    double body_s = f->first_byte_ns ? (double)(now - f->first_byte_ns) * 1e-9 : 0;
-    double rate = 0, eta = INFINITY;
-    if (f->received < expected && body_s >= stall_after / 2) {
-        rate = (double)f->received / body_s;
-        eta = (double)(expected - f->received) / rate;
-    }
-    bool slow = !stalled && eta > have && isfinite(eta);
-    if (!stalled && !slow) {
-        /* When it could be: no progress for stall_after with less than a segment left. */
-        double wait = stall_after - since_progress;
-        if (have - duration > wait)
-            wait = have - duration;
-        if (have < WATCH_SEGMENTS * duration && wait > WATCH_S)
-            wait = WATCH_S; /* close to the end of the buffer: watch its pace */
-        recheck(ps, wait);
+    fetch_verdict fv;
+    judge_fetch(s, f, level, v, e->segment, before_s, reader_within, ps->now_ns, &fv);
+    if (!fv.stalled && !fv.slow) {
+        recheck(ps, next_look_s(&fv));
         return RESCUE_NONE;
     }
-
-    /* Decide as if the fetch ended now: its progress is a sample of the link. */
-    abr_estimator estimator = s->estimator;
-    if (f->received > 0 && f->first_byte_ns > 0) {
-        abr_sample sample = {
-            .bytes = f->received,
-            .duration_ns = (uint64_t)(now - f->started_ns),
-            .ttfb_ns = (uint64_t)(f->first_byte_ns - f->started_ns),
-            .now_ns = (uint64_t)now,
-        };
-        abr_estimator_add_sample(&estimator, &sample);
-    }
-    abr_input in;
-    fill_input(s, variant, e->segment, have, &estimator, now, &in);
-    in.fetch_stalled = stalled;
-    in.since_progress_s = since_progress;
-    abr_controller controller = s->controller;
+    abr_estimator estimator;
+    abr_controller controller;
     abr_decision d;
-    if (in.controls.mode == ABR_MODE_MANUAL ||
-        abr_controller_decide(&controller, &in, &d) != KTH_OK || d.level >= level) {
+    if (!ask_lower_rung(s, f, variant, e->segment, level, &fv, ps->now_ns, &estimator, &controller,
+                        &d)) {
         recheck(ps, WATCH_S);
         return RESCUE_NONE;
-    }
-    if (slow && rate > 0) {
-        /* Worth it only when the lower rung's segment would end sooner at the same pace. */
-        const abr_variant *lower = &s->abr_ladder[d.level];
-        double bps = (double)(lower->average_bandwidth_bps ? lower->average_bandwidth_bps
-                                                           : lower->bandwidth_bps);
-        if (bps * duration / 8.0 / rate >= eta) {
-            recheck(ps, WATCH_S);
-            return RESCUE_NONE;
-        }
     }
     size_t target = variant_of_level(s, d.level, variant);
     const hls_period *p = &s->periods[period];
@@ -913,13 +952,13 @@ static rescue_result check_rescue(hls_session *s, poll_state *ps, size_t period,
     snprintf(ps->note, sizeof ps->note,
              "segment %zu of variant %zu %s (%.2f s without progress, %.2f s buffered): variant "
              "%zu from segment %zu",
-             e->segment, variant, stalled ? "stalled" : "is too slow", since_progress, have, target,
-             first);
+             e->segment, variant, fv.stalled ? "stalled" : "is too slow", fv.since_progress,
+             fv.have, target, first);
     kth_event_abr abr = {
         .from_variant = (int)variant,
         .to_variant = (int)target,
         .estimate_bps = d.estimate_bps,
-        .buffer_seconds = have,
+        .buffer_seconds = fv.have,
     };
     queue_decision(s, ps, &abr, true, abr_reason_name(ABR_REASON_URGENT_DOWN));
     return result;
