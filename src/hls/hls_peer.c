@@ -39,13 +39,10 @@
  * stream closed, seeked away or failed), the next poll claims the entry and fetches it itself.
  * A fetch that left the window is not cancelled while another stream has the resource open.
  *
- * Segment bytes: a body must begin like audio (segment_check.h) before a byte of it is stored,
- * so an HTML page, text or junk served with 200 fails the segment and leaves nothing in the
- * cache. Clear entries are written as they arrive at their offset within the entry
- * (byte ranges: the response offset minus the range start). Encrypted entries go through a
- * streaming AES-128-CBC decryptor, and their plaintext size is recorded only when the last
- * block was decrypted and its padding checked. A size is recorded in the layout before the
- * resource learns its length, so a reader woken by the length always finds it placed.
+ * Segment bytes (segment_fetch.c): a body must begin like audio before a byte of it is stored,
+ * clear entries are written as they arrive, encrypted ones are decrypted as a stream. A size is
+ * recorded in the layout before the resource learns its length, so a reader woken by the length
+ * always finds it placed.
  *
  * Events (kithara/events.h): a segment's start and end, ABR decisions and switches, the buffer
  * level, the end of the stream in the cache, keys found in the cache. Those that arise inside
@@ -58,7 +55,7 @@
  */
 #include "hls/session.h"
 
-#include "hls/segment_check.h"
+#include "hls/segment_fetch.h"
 #include "platform/log.h"
 
 #include <math.h>
@@ -68,8 +65,6 @@
 
 #define MAX_CANCELS 64
 #define MAX_EVENTS  40 /* per poll: starts, decisions, a rescue, keys, buffer, end */
-#define CHUNK       (64 * 1024)
-#define PROBE_BYTES 564 /* three MPEG-TS packets: enough to recognise every container we play */
 /* Stall rescue: a fetch is stalled after max(STALL_MIN_S, half its segment) without progress;
  * the peer looks again at least every WATCH_S while the buffer is under WATCH_SEGMENTS. */
 #define STALL_MIN_S    1.0
@@ -79,38 +74,6 @@
 #define RECHECK_MAX_S  5.0
 /* Buffer level events: published when the level moved by this much, or became (non-)empty. */
 #define BUFFER_EVENT_STEP_S 0.25
-
-typedef struct segment_fetch {
-    hls_session *s;
-    size_t variant, entry;
-    cache_resource *res; /* borrowed from the slot (kept open while fetching) */
-    hls_body_kind kind;  /* what its body must begin with */
-    bool encrypted;
-    const char *key_uri; /* encrypted: borrowed from the playlist, which outlives the fetch */
-    bool has_range;
-    uint64_t range_start;
-    drm_aes128 *decrypt;
-    uint64_t cipher_next;
-    uint64_t plain_written;
-    int http_status;
-    /* Progress (downloader thread): what the rescue judges, and the events report. */
-    int64_t started_ns;    /* the fetch was handed to the downloader */
-    int64_t first_byte_ns; /* 0 until the first body byte */
-    int64_t progress_ns;   /* the last time bytes past `received` arrived; 0: none yet */
-    uint64_t received;     /* body bytes received (ciphertext when encrypted), resumes included */
-    bool has_expected;
-    uint64_t expected; /* the body's length, when known */
-    bool has_response_size;
-    uint64_t response_size; /* a clear whole body's length from its response, to record */
-    kth_event_segment info;
-    const char *url; /* borrowed from the playlist, like key_uri; for the events */
-    /* Encrypted entries: the first plaintext bytes, held back until they look like media (a
-     * wrong key gives noise, which must never reach a reader or the cache). */
-    bool probed;
-    size_t probe_len;
-    uint8_t probe[PROBE_BYTES];
-    uint8_t out[CHUNK + DRM_AES128_BLOCK];
-} segment_fetch;
 
 /* A claim taken in a poll whose fetch could not start. */
 typedef struct dropped_claim {
@@ -181,194 +144,69 @@ static void describe_entry(hls_session *s, size_t variant, size_t entry, kth_eve
     out->duration = e.duration;
 }
 
-/* ---- fetch callbacks ---- */
-
-static kth_status seg_on_response(void *user, const net_response *resp)
-{
-    segment_fetch *f = user;
-    f->http_status = resp->status;
-    if (resp->status < 200 || resp->status > 299)
-        return KTH_ERR_HTTP;
-    if (!f->has_expected && !f->has_range && resp->has_total_length) {
-        f->has_expected = true;
-        f->expected = resp->total_length;
-    }
-    if (!f->encrypted && !f->has_range && resp->has_total_length) {
-        /* Recorded once the body proved to be a segment (seg_validate): the length of an error
-         * page must not become the segment's size. */
-        f->has_response_size = true;
-        f->response_size = resp->total_length;
-    }
-    return KTH_OK;
-}
-
-/* Notes that the body reached `end` (relative to the entry's first byte). */
-static void note_progress(segment_fetch *f, uint64_t end)
-{
-    int64_t now = net_downloader_now(f->s->downloader);
-    if (f->first_byte_ns == 0)
-        f->first_byte_ns = now;
-    if (end > f->received) {
-        f->received = end;
-        f->progress_ns = now;
-    }
-}
-
-/* Writes decrypted bytes, holding the first PROBE_BYTES back until they are recognised as a
- * container (or `final`: the segment ended sooner). KTH_ERR_DECRYPT when they are not. */
-static kth_status write_plain(segment_fetch *f, const uint8_t *p, size_t n, bool final)
-{
-    if (!f->probed) {
-        size_t take = PROBE_BYTES - f->probe_len < n ? PROBE_BYTES - f->probe_len : n;
-        memcpy(f->probe + f->probe_len, p, take);
-        f->probe_len += take;
-        p += take;
-        n -= take;
-        if (f->probe_len < PROBE_BYTES && !final)
-            return KTH_OK;
-        f->probed = true;
-        /* An ID3 tag (packed audio) may be longer than the probe: its header is enough. */
-        if (f->probe_len > 0 &&
-            hls_check_body_start(f->probe, f->probe_len, f->kind, NULL, 0) != KTH_OK)
-            return KTH_ERR_DECRYPT;
-        if (f->probe_len > 0) {
-            kth_status st = cache_resource_write(f->res, 0, f->probe, f->probe_len);
-            if (st != KTH_OK)
-                return st;
-            f->plain_written = f->probe_len;
-        }
-    }
-    if (n == 0)
-        return KTH_OK;
-    kth_status st = cache_resource_write(f->res, f->plain_written, p, n);
-    if (st == KTH_OK)
-        f->plain_written += n;
-    return st;
-}
-
-/* The body must begin like audio before a byte of it is stored (a clear one here; an encrypted
- * one again after decryption, in write_plain). */
-static kth_status seg_validate(void *user, const net_response *resp, const void *prefix, size_t n,
-                               char *msg, size_t msglen)
-{
-    segment_fetch *f = user;
-    kth_status st = hls_validate_segment(resp, prefix, n, f->kind, f->encrypted, msg, msglen);
-    if (st == KTH_OK && f->has_response_size) {
-        hls_session *s = f->s;
-        platform_mutex_lock(&s->lock);
-        st = session_set_entry_size(s, f->variant, f->entry, f->response_size);
-        platform_mutex_unlock(&s->lock);
-        if (st != KTH_OK)
-            snprintf(msg, msglen, "its size is not the one recorded before");
-    }
-    return st;
-}
-
-/* True while the reader waits on this entry's resource: the downloader then holds the fetch to
- * its pace for waiting readers (a trickle is abandoned and resumed). */
-static bool seg_reader_waits(void *user)
-{
-    const segment_fetch *f = user;
-    hls_session *s = f->s;
-    platform_mutex_lock(&s->lock);
-    const hls_slot *slot = &s->variants[f->variant].slots[f->entry];
-    bool waits = s->waiting && s->waiting == slot->storage;
-    platform_mutex_unlock(&s->lock);
-    return waits;
-}
-
-static kth_status seg_on_write(void *user, uint64_t offset, const void *data, size_t n)
-{
-    segment_fetch *f = user;
-    if (offset < f->range_start)
-        return KTH_ERR_FORMAT;
-    uint64_t rel = offset - f->range_start;
-    note_progress(f, rel + n);
-    if (!f->encrypted) {
-        kth_status st = cache_resource_write(f->res, rel, data, n);
-        if (st == KTH_OK)
-            f->plain_written = rel + n > f->plain_written ? rel + n : f->plain_written;
-        return st;
-    }
-    /* Ciphertext must arrive in order; a resumed body may repeat what we already have. */
-    const uint8_t *p = data;
-    if (rel > f->cipher_next)
-        return KTH_ERR_FORMAT;
-    uint64_t skip = f->cipher_next - rel;
-    if (skip >= n)
-        return KTH_OK;
-    p += skip;
-    n -= (size_t)skip;
-    while (n > 0) {
-        size_t take = n < CHUNK ? n : CHUNK;
-        size_t out_len = 0;
-        kth_status st = drm_aes128_update(f->decrypt, p, take, f->out, &out_len);
-        if (st != KTH_OK)
-            return st;
-        if (out_len > 0 && (st = write_plain(f, f->out, out_len, false)) != KTH_OK)
-            return st;
-        f->cipher_next += take;
-        p += take;
-        n -= take;
-    }
-    return KTH_OK;
-}
+/* ---- the end of a fetch ---- */
 
 static bool rest_in_cache(hls_session *s, double *seconds);
 
-static void seg_on_complete(void *user, const net_result *r)
+/* Commits the body of a fetch that ended well: its size goes into the layout before the
+ * resource learns its length. Lock held. Returns the fetch's final status (why says a
+ * failure). */
+static kth_status commit_body(hls_session *s, segment_fetch *f, hls_slot *slot, char *why,
+                              size_t whylen)
 {
-    segment_fetch *f = user;
+    kth_status st = session_set_entry_size(s, f->variant, f->entry, f->plain_written);
+    if (st != KTH_OK)
+        return st;
+    st = cache_resource_commit(f->res, f->plain_written);
+    uint64_t length = 0;
+    if (st == KTH_ERR_IO)
+        st = KTH_OK; /* readers see it committed; only its record failed */
+    else if (st == KTH_ERR_STATE && storage_resource_state(slot->storage) == STORAGE_COMMITTED &&
+             storage_resource_length(slot->storage, &length) && length == f->plain_written)
+        st = KTH_OK; /* the same resource at another place was completed first */
+    else if (st != KTH_OK)
+        snprintf(why, whylen, "the body ended before the segment was complete");
+    return st;
+}
+
+/* Publishes a fetch's completion and, when it was the last entry missing, the end of the
+ * stream in the cache. No lock held. */
+static void publish_done(hls_session *s, const segment_fetch *f, kth_status st, bool end,
+                         double rest_s, size_t reader_variant)
+{
+    kth_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.kind = KTH_EVENT_HLS_SEGMENT_COMPLETED;
+    ev.origin = s->origin;
+    ev.status = st;
+    ev.payload.segment = f->info;
+    ev.payload.segment.bytes = f->plain_written;
+    ev.payload.segment.download_ns = net_downloader_now(s->downloader) - f->started_ns;
+    snprintf(ev.text, sizeof ev.text, "%s", f->url);
+    publish(s, &ev);
+    if (end) {
+        memset(&ev, 0, sizeof ev);
+        ev.kind = KTH_EVENT_HLS_END_OF_STREAM;
+        ev.origin = s->origin;
+        ev.payload.buffer.seconds = rest_s;
+        ev.payload.buffer.target_seconds = s->hls.buffer_target_s;
+        ev.payload.buffer.variant = (int)reader_variant;
+        publish(s, &ev);
+    }
+}
+
+void hls_peer_segment_done(segment_fetch *f, kth_status st, kth_status net_status, char *why,
+                           size_t whylen)
+{
     hls_session *s = f->s;
-    kth_status st = r->status;
-    char why[HLS_ERR_MAX];
-    why[0] = '\0';
-    if (st == KTH_OK && f->encrypted) {
-        size_t out_len = 0;
-        st = drm_aes128_finish(f->decrypt, f->out, &out_len, why, sizeof why);
-        if (st == KTH_OK)
-            st = write_plain(f, f->out, out_len, true);
-        if (st != KTH_OK && !why[0])
-            snprintf(why, sizeof why, "%s", kth_strerror(st));
-    } else if (st == KTH_ERR_DECRYPT) {
-        snprintf(why, sizeof why, "the key does not decrypt it (the plaintext is not audio)");
-    } else if (st != KTH_OK && st != KTH_ERR_CANCELLED) {
-        if (f->http_status >= 300)
-            snprintf(why, sizeof why, "HTTP %d", f->http_status);
-        else
-            snprintf(why, sizeof why, "%s",
-                     r->message && *r->message ? r->message : kth_strerror(st));
-    }
-
-    /* Bytes a wrong key produced (noise that passed the first check) must not stay cached, nor
-     * the key itself. */
-    if (st == KTH_ERR_DECRYPT && f->encrypted) {
-        if (f->plain_written > 0)
-            cache_resource_invalidate(f->res);
-        hls_keys_forget(s, f->key_uri);
-    }
-
     platform_mutex_lock(&s->lock);
     hls_slot *slot = &s->variants[f->variant].slots[f->entry];
-    if (st == KTH_OK) {
-        st = session_set_entry_size(s, f->variant, f->entry, f->plain_written);
-        if (st == KTH_OK) {
-            st = cache_resource_commit(f->res, f->plain_written);
-            uint64_t length = 0;
-            if (st == KTH_ERR_IO)
-                st = KTH_OK; /* readers see it committed; only its record failed */
-            else if (st == KTH_ERR_STATE &&
-                     storage_resource_state(slot->storage) == STORAGE_COMMITTED &&
-                     storage_resource_length(slot->storage, &length) && length == f->plain_written)
-                st = KTH_OK; /* the same resource at another place was completed first */
-            else if (st != KTH_OK)
-                snprintf(why, sizeof why, "the body ended before the segment was complete");
-        }
-    }
+    if (st == KTH_OK)
+        st = commit_body(s, f, slot, why, whylen);
     if (st != KTH_OK && st != KTH_ERR_CANCELLED && s->failure == KTH_OK) {
         char name[HLS_ERR_MAX];
         session_entry_name(s, f->variant, f->entry, name, sizeof name);
-        session_fail_locked(s, st == KTH_ERR_HTTP && r->status == KTH_ERR_HTTP ? KTH_ERR_HTTP : st,
+        session_fail_locked(s, st == KTH_ERR_HTTP && net_status == KTH_ERR_HTTP ? KTH_ERR_HTTP : st,
                             "%s: %s", name, why);
     }
     slot->fetching = false;
@@ -390,28 +228,7 @@ static void seg_on_complete(void *user, const net_result *r)
     /* Done writing: a stream waiting on this resource takes over what is missing, if any. The
      * slot stays open until a later poll on this thread. */
     cache_resource_release_writer(f->res, slot);
-
-    kth_event ev;
-    memset(&ev, 0, sizeof ev);
-    ev.kind = KTH_EVENT_HLS_SEGMENT_COMPLETED;
-    ev.origin = s->origin;
-    ev.status = st;
-    ev.payload.segment = f->info;
-    ev.payload.segment.bytes = f->plain_written;
-    ev.payload.segment.download_ns = net_downloader_now(s->downloader) - f->started_ns;
-    snprintf(ev.text, sizeof ev.text, "%s", f->url);
-    publish(s, &ev);
-    if (end) {
-        memset(&ev, 0, sizeof ev);
-        ev.kind = KTH_EVENT_HLS_END_OF_STREAM;
-        ev.origin = s->origin;
-        ev.payload.buffer.seconds = rest_s;
-        ev.payload.buffer.target_seconds = s->hls.buffer_target_s;
-        ev.payload.buffer.variant = (int)reader_variant;
-        publish(s, &ev);
-    }
-    drm_aes128_free(f->decrypt);
-    free(f);
+    publish_done(s, f, st, end, rest_s, reader_variant);
 }
 
 static void on_sample(void *user, const net_sample *sample)
@@ -453,110 +270,57 @@ static kth_status key_ready(hls_session *s, const char *uri, net_batch *batch, h
     return k->loaded ? KTH_OK : KTH_ERR_RETRY;
 }
 
-/* Starts the fetch of one entry, as the one writer of its resource. Lock held. KTH_ERR_BUSY:
- * another stream (or another entry of the same resource) is writing it, and the peer is woken
- * when that ends; KTH_ERR_STATE: nothing is left to write; KTH_ERR_RETRY: its key is not there
- * yet. */
-static kth_status start_fetch(hls_session *s, size_t variant, size_t entry, bool urgent,
-                              net_batch *batch, poll_state *ps)
-{
-    hls_variant_state *v = &s->variants[variant];
-    hls_slot *slot = &v->slots[entry];
-    hls_entry e;
-    hls_layout_entry(v->layout, entry, &e);
-    const hls_media_playlist *m = &v->pl->media;
+/* Where an entry's bytes come from: its URL, byte range and key (with the IV it is used with). */
+typedef struct entry_source {
     const char *uri;
     hls_byterange range;
-    size_t key_index;
+    size_t key_index; /* HLS_NONE: clear */
     uint8_t iv[16];
-    if (e.kind == HLS_ENTRY_INIT) {
-        uri = m->maps[e.map].uri;
-        range = m->maps[e.map].range;
-        key_index = m->maps[e.map].key;
-        if (key_index != HLS_NONE)
-            hls_key_iv(&m->keys[key_index], 0, iv); /* an init section's key always has an IV */
+} entry_source;
+
+static void entry_source_of(const hls_media_playlist *m, const hls_entry *e, entry_source *out)
+{
+    if (e->kind == HLS_ENTRY_INIT) {
+        out->uri = m->maps[e->map].uri;
+        out->range = m->maps[e->map].range;
+        out->key_index = m->maps[e->map].key;
+        if (out->key_index != HLS_NONE) /* an init section's key always has an IV */
+            hls_key_iv(&m->keys[out->key_index], 0, out->iv);
     } else {
-        uri = m->segments[e.segment].uri;
-        range = m->segments[e.segment].range;
-        key_index = m->segments[e.segment].key;
-        if (key_index != HLS_NONE)
-            hls_key_iv(&m->keys[key_index], m->segments[e.segment].sequence, iv);
+        out->uri = m->segments[e->segment].uri;
+        out->range = m->segments[e->segment].range;
+        out->key_index = m->segments[e->segment].key;
+        if (out->key_index != HLS_NONE)
+            hls_key_iv(&m->keys[out->key_index], m->segments[e->segment].sequence, out->iv);
     }
-    hls_key_state *k = NULL;
-    kth_status st =
-        key_index == HLS_NONE ? KTH_OK : key_ready(s, m->keys[key_index].uri, batch, &k);
-    if (st != KTH_OK)
-        return st;
-    /* One writer per resource: a fetch of it by another stream is waited for, not repeated. */
-    platform_cancel *released = NULL;
-    st = cache_resource_claim_writer(slot->res, slot, &released);
-    if (st == KTH_ERR_BUSY && released)
-        session_watch_release(s, released);
-    if (st != KTH_OK)
-        return st;
-    segment_fetch *f = calloc(1, sizeof *f);
-    if (!f) {
-        drop_claim(ps, slot);
-        return KTH_ERR_NO_MEMORY;
-    }
-    f->s = s;
-    f->variant = variant;
-    f->entry = entry;
-    f->res = slot->res;
-    f->kind = e.kind == HLS_ENTRY_INIT                 ? HLS_BODY_INIT
-              : m->segments[e.segment].map != HLS_NONE ? HLS_BODY_FRAGMENT
-                                                       : HLS_BODY_SEGMENT;
-    f->has_range = range.present;
-    f->range_start = range.present ? range.offset : 0;
-    if (k) {
-        char err[256];
-        st = drm_aes128_new(k->key, 16, iv, &f->decrypt, err, sizeof err);
-        if (st != KTH_OK) {
-            free(f);
-            drop_claim(ps, slot);
-            return st;
-        }
-        f->encrypted = true;
-        f->key_uri = m->keys[key_index].uri;
-    }
-    /* The body's length: the range's, or the plaintext size of a clear entry. */
-    if (range.present) {
-        f->has_expected = true;
-        f->expected = range.length;
-    } else if (!f->encrypted && e.size_known) {
-        f->has_expected = true;
-        f->expected = e.size;
-    }
-    describe_entry(s, variant, entry, &f->info);
-    f->url = uri;
+}
+
+/* Hands fetch `f` of `slot` to the downloader and records it in the slot. Lock held. On failure
+ * `f` is freed and the claim dropped. */
+static kth_status submit_fetch(hls_session *s, hls_slot *slot, segment_fetch *f,
+                               const entry_source *src, bool urgent, net_batch *batch,
+                               poll_state *ps)
+{
     platform_cancel *token = platform_cancel_new(net_peer_cancel_token(s->peer));
     if (!token) {
-        drm_aes128_free(f->decrypt);
-        free(f);
+        segment_fetch_free(f);
         drop_claim(ps, slot);
         return KTH_ERR_NO_MEMORY;
     }
     net_fetch_spec spec;
     memset(&spec, 0, sizeof spec);
-    spec.url = uri;
+    spec.url = src->uri;
     spec.method = NET_GET;
-    spec.has_range = range.present;
-    spec.range_start = range.offset;
-    spec.range_end = range.offset + range.length;
+    spec.has_range = src->range.present;
+    spec.range_start = src->range.offset;
+    spec.range_end = src->range.offset + src->range.length;
     spec.priority = urgent ? NET_FETCH_HIGH : NET_FETCH_LOW;
     spec.cancel = token;
-    spec.on_response = seg_on_response;
-    spec.validate = seg_validate;
-    spec.reader_waits = seg_reader_waits;
-    spec.write = seg_on_write;
-    spec.complete = seg_on_complete;
-    spec.user = f;
-    f->started_ns = net_downloader_now(s->downloader);
-    st = net_batch_add(batch, &spec, NULL);
+    segment_fetch_spec(f, &spec);
+    kth_status st = net_batch_add(batch, &spec, NULL);
     if (st != KTH_OK) {
         platform_cancel_unref(token);
-        drm_aes128_free(f->decrypt);
-        free(f);
+        segment_fetch_free(f);
         drop_claim(ps, slot);
         return st;
     }
@@ -573,6 +337,65 @@ static kth_status start_fetch(hls_session *s, size_t variant, size_t entry, bool
         snprintf(ev->text, sizeof ev->text, "%s", f->url);
     }
     return KTH_OK;
+}
+
+/* Starts the fetch of one entry, as the one writer of its resource. Lock held. KTH_ERR_BUSY:
+ * another stream (or another entry of the same resource) is writing it, and the peer is woken
+ * when that ends; KTH_ERR_STATE: nothing is left to write; KTH_ERR_RETRY: its key is not there
+ * yet. */
+static kth_status start_fetch(hls_session *s, size_t variant, size_t entry, bool urgent,
+                              net_batch *batch, poll_state *ps)
+{
+    hls_variant_state *v = &s->variants[variant];
+    hls_slot *slot = &v->slots[entry];
+    hls_entry e;
+    hls_layout_entry(v->layout, entry, &e);
+    const hls_media_playlist *m = &v->pl->media;
+    entry_source src;
+    entry_source_of(m, &e, &src);
+    hls_key_state *k = NULL;
+    kth_status st =
+        src.key_index == HLS_NONE ? KTH_OK : key_ready(s, m->keys[src.key_index].uri, batch, &k);
+    if (st != KTH_OK)
+        return st;
+    /* One writer per resource: a fetch of it by another stream is waited for, not repeated. */
+    platform_cancel *released = NULL;
+    st = cache_resource_claim_writer(slot->res, slot, &released);
+    if (st == KTH_ERR_BUSY && released)
+        session_watch_release(s, released);
+    if (st != KTH_OK)
+        return st;
+    segment_fetch_params p = {
+        .variant = variant,
+        .entry = entry,
+        .res = slot->res,
+        .kind = e.kind == HLS_ENTRY_INIT                 ? HLS_BODY_INIT
+                : m->segments[e.segment].map != HLS_NONE ? HLS_BODY_FRAGMENT
+                                                         : HLS_BODY_SEGMENT,
+        .has_range = src.range.present,
+        .range_start = src.range.present ? src.range.offset : 0,
+        .key = k ? k->key : NULL,
+        .iv = src.iv,
+        .key_uri = k ? m->keys[src.key_index].uri : NULL,
+        .url = src.uri,
+    };
+    /* The body's length: the range's, or the plaintext size of a clear entry. */
+    if (src.range.present) {
+        p.has_expected = true;
+        p.expected = src.range.length;
+    } else if (!k && e.size_known) {
+        p.has_expected = true;
+        p.expected = e.size;
+    }
+    describe_entry(s, variant, entry, &p.info);
+    segment_fetch *f = NULL;
+    char err[256];
+    st = segment_fetch_new(s, &p, &f, err, sizeof err);
+    if (st != KTH_OK) {
+        drop_claim(ps, slot);
+        return st;
+    }
+    return submit_fetch(s, slot, f, &src, urgent, batch, ps);
 }
 
 /* ---- the walk ---- */

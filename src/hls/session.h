@@ -58,7 +58,7 @@
  * the enclosing block. */
 #define HLS_SHOWN(url) platform_excerpt((url), (char[HLS_URL_SHOWN]){0}, HLS_URL_SHOWN)
 
-struct segment_fetch; /* hls_peer.c */
+struct segment_fetch; /* segment_fetch.h */
 
 /* One layout entry's bytes. */
 typedef struct hls_slot {
