@@ -39,13 +39,10 @@
  * stream closed, seeked away or failed), the next poll claims the entry and fetches it itself.
  * A fetch that left the window is not cancelled while another stream has the resource open.
  *
- * Segment bytes: a body must begin like audio (segment_check.h) before a byte of it is stored,
- * so an HTML page, text or junk served with 200 fails the segment and leaves nothing in the
- * cache. Clear entries are written as they arrive at their offset within the entry
- * (byte ranges: the response offset minus the range start). Encrypted entries go through a
- * streaming AES-128-CBC decryptor, and their plaintext size is recorded only when the last
- * block was decrypted and its padding checked. A size is recorded in the layout before the
- * resource learns its length, so a reader woken by the length always finds it placed.
+ * Segment bytes (segment_fetch.c): a body must begin like audio before a byte of it is stored,
+ * clear entries are written as they arrive, encrypted ones are decrypted as a stream. A size is
+ * recorded in the layout before the resource learns its length, so a reader woken by the length
+ * always finds it placed.
  *
  * Events (kithara/events.h): a segment's start and end, ABR decisions and switches, the buffer
  * level, the end of the stream in the cache, keys found in the cache. Those that arise inside
@@ -58,7 +55,7 @@
  */
 #include "hls/session.h"
 
-#include "hls/segment_check.h"
+#include "hls/segment_fetch.h"
 #include "platform/log.h"
 
 #include <math.h>
@@ -68,8 +65,6 @@
 
 #define MAX_CANCELS 64
 #define MAX_EVENTS  40 /* per poll: starts, decisions, a rescue, keys, buffer, end */
-#define CHUNK       (64 * 1024)
-#define PROBE_BYTES 564 /* three MPEG-TS packets: enough to recognise every container we play */
 /* Stall rescue: a fetch is stalled after max(STALL_MIN_S, half its segment) without progress;
  * the peer looks again at least every WATCH_S while the buffer is under WATCH_SEGMENTS. */
 #define STALL_MIN_S    1.0
@@ -79,38 +74,6 @@
 #define RECHECK_MAX_S  5.0
 /* Buffer level events: published when the level moved by this much, or became (non-)empty. */
 #define BUFFER_EVENT_STEP_S 0.25
-
-typedef struct segment_fetch {
-    hls_session *s;
-    size_t variant, entry;
-    cache_resource *res; /* borrowed from the slot (kept open while fetching) */
-    hls_body_kind kind;  /* what its body must begin with */
-    bool encrypted;
-    const char *key_uri; /* encrypted: borrowed from the playlist, which outlives the fetch */
-    bool has_range;
-    uint64_t range_start;
-    drm_aes128 *decrypt;
-    uint64_t cipher_next;
-    uint64_t plain_written;
-    int http_status;
-    /* Progress (downloader thread): what the rescue judges, and the events report. */
-    int64_t started_ns;    /* the fetch was handed to the downloader */
-    int64_t first_byte_ns; /* 0 until the first body byte */
-    int64_t progress_ns;   /* the last time bytes past `received` arrived; 0: none yet */
-    uint64_t received;     /* body bytes received (ciphertext when encrypted), resumes included */
-    bool has_expected;
-    uint64_t expected; /* the body's length, when known */
-    bool has_response_size;
-    uint64_t response_size; /* a clear whole body's length from its response, to record */
-    kth_event_segment info;
-    const char *url; /* borrowed from the playlist, like key_uri; for the events */
-    /* Encrypted entries: the first plaintext bytes, held back until they look like media (a
-     * wrong key gives noise, which must never reach a reader or the cache). */
-    bool probed;
-    size_t probe_len;
-    uint8_t probe[PROBE_BYTES];
-    uint8_t out[CHUNK + DRM_AES128_BLOCK];
-} segment_fetch;
 
 /* A claim taken in a poll whose fetch could not start. */
 typedef struct dropped_claim {
@@ -181,194 +144,69 @@ static void describe_entry(hls_session *s, size_t variant, size_t entry, kth_eve
     out->duration = e.duration;
 }
 
-/* ---- fetch callbacks ---- */
-
-static kth_status seg_on_response(void *user, const net_response *resp)
-{
-    segment_fetch *f = user;
-    f->http_status = resp->status;
-    if (resp->status < 200 || resp->status > 299)
-        return KTH_ERR_HTTP;
-    if (!f->has_expected && !f->has_range && resp->has_total_length) {
-        f->has_expected = true;
-        f->expected = resp->total_length;
-    }
-    if (!f->encrypted && !f->has_range && resp->has_total_length) {
-        /* Recorded once the body proved to be a segment (seg_validate): the length of an error
-         * page must not become the segment's size. */
-        f->has_response_size = true;
-        f->response_size = resp->total_length;
-    }
-    return KTH_OK;
-}
-
-/* Notes that the body reached `end` (relative to the entry's first byte). */
-static void note_progress(segment_fetch *f, uint64_t end)
-{
-    int64_t now = platform_monotonic_ns();
-    if (f->first_byte_ns == 0)
-        f->first_byte_ns = now;
-    if (end > f->received) {
-        f->received = end;
-        f->progress_ns = now;
-    }
-}
-
-/* Writes decrypted bytes, holding the first PROBE_BYTES back until they are recognised as a
- * container (or `final`: the segment ended sooner). KTH_ERR_DECRYPT when they are not. */
-static kth_status write_plain(segment_fetch *f, const uint8_t *p, size_t n, bool final)
-{
-    if (!f->probed) {
-        size_t take = PROBE_BYTES - f->probe_len < n ? PROBE_BYTES - f->probe_len : n;
-        memcpy(f->probe + f->probe_len, p, take);
-        f->probe_len += take;
-        p += take;
-        n -= take;
-        if (f->probe_len < PROBE_BYTES && !final)
-            return KTH_OK;
-        f->probed = true;
-        /* An ID3 tag (packed audio) may be longer than the probe: its header is enough. */
-        if (f->probe_len > 0 &&
-            hls_check_body_start(f->probe, f->probe_len, f->kind, NULL, 0) != KTH_OK)
-            return KTH_ERR_DECRYPT;
-        if (f->probe_len > 0) {
-            kth_status st = cache_resource_write(f->res, 0, f->probe, f->probe_len);
-            if (st != KTH_OK)
-                return st;
-            f->plain_written = f->probe_len;
-        }
-    }
-    if (n == 0)
-        return KTH_OK;
-    kth_status st = cache_resource_write(f->res, f->plain_written, p, n);
-    if (st == KTH_OK)
-        f->plain_written += n;
-    return st;
-}
-
-/* The body must begin like audio before a byte of it is stored (a clear one here; an encrypted
- * one again after decryption, in write_plain). */
-static kth_status seg_validate(void *user, const net_response *resp, const void *prefix, size_t n,
-                               char *msg, size_t msglen)
-{
-    segment_fetch *f = user;
-    kth_status st = hls_validate_segment(resp, prefix, n, f->kind, f->encrypted, msg, msglen);
-    if (st == KTH_OK && f->has_response_size) {
-        hls_session *s = f->s;
-        platform_mutex_lock(&s->lock);
-        st = session_set_entry_size(s, f->variant, f->entry, f->response_size);
-        platform_mutex_unlock(&s->lock);
-        if (st != KTH_OK)
-            snprintf(msg, msglen, "its size is not the one recorded before");
-    }
-    return st;
-}
-
-/* True while the reader waits on this entry's resource: the downloader then holds the fetch to
- * its pace for waiting readers (a trickle is abandoned and resumed). */
-static bool seg_reader_waits(void *user)
-{
-    const segment_fetch *f = user;
-    hls_session *s = f->s;
-    platform_mutex_lock(&s->lock);
-    const hls_slot *slot = &s->variants[f->variant].slots[f->entry];
-    bool waits = s->waiting && s->waiting == slot->storage;
-    platform_mutex_unlock(&s->lock);
-    return waits;
-}
-
-static kth_status seg_on_write(void *user, uint64_t offset, const void *data, size_t n)
-{
-    segment_fetch *f = user;
-    if (offset < f->range_start)
-        return KTH_ERR_FORMAT;
-    uint64_t rel = offset - f->range_start;
-    note_progress(f, rel + n);
-    if (!f->encrypted) {
-        kth_status st = cache_resource_write(f->res, rel, data, n);
-        if (st == KTH_OK)
-            f->plain_written = rel + n > f->plain_written ? rel + n : f->plain_written;
-        return st;
-    }
-    /* Ciphertext must arrive in order; a resumed body may repeat what we already have. */
-    const uint8_t *p = data;
-    if (rel > f->cipher_next)
-        return KTH_ERR_FORMAT;
-    uint64_t skip = f->cipher_next - rel;
-    if (skip >= n)
-        return KTH_OK;
-    p += skip;
-    n -= (size_t)skip;
-    while (n > 0) {
-        size_t take = n < CHUNK ? n : CHUNK;
-        size_t out_len = 0;
-        kth_status st = drm_aes128_update(f->decrypt, p, take, f->out, &out_len);
-        if (st != KTH_OK)
-            return st;
-        if (out_len > 0 && (st = write_plain(f, f->out, out_len, false)) != KTH_OK)
-            return st;
-        f->cipher_next += take;
-        p += take;
-        n -= take;
-    }
-    return KTH_OK;
-}
+/* ---- the end of a fetch ---- */
 
 static bool rest_in_cache(hls_session *s, double *seconds);
 
-static void seg_on_complete(void *user, const net_result *r)
+/* Commits the body of a fetch that ended well: its size goes into the layout before the
+ * resource learns its length. Lock held. Returns the fetch's final status (why says a
+ * failure). */
+static kth_status commit_body(hls_session *s, segment_fetch *f, hls_slot *slot, char *why,
+                              size_t whylen)
 {
-    segment_fetch *f = user;
+    kth_status st = session_set_entry_size(s, f->variant, f->entry, f->plain_written);
+    if (st != KTH_OK)
+        return st;
+    st = cache_resource_commit(f->res, f->plain_written);
+    uint64_t length = 0;
+    if (st == KTH_ERR_IO)
+        st = KTH_OK; /* readers see it committed; only its record failed */
+    else if (st == KTH_ERR_STATE && storage_resource_state(slot->storage) == STORAGE_COMMITTED &&
+             storage_resource_length(slot->storage, &length) && length == f->plain_written)
+        st = KTH_OK; /* the same resource at another place was completed first */
+    else if (st != KTH_OK)
+        snprintf(why, whylen, "the body ended before the segment was complete");
+    return st;
+}
+
+/* Publishes a fetch's completion and, when it was the last entry missing, the end of the
+ * stream in the cache. No lock held. */
+static void publish_done(hls_session *s, const segment_fetch *f, kth_status st, bool end,
+                         double rest_s, size_t reader_variant)
+{
+    kth_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.kind = KTH_EVENT_HLS_SEGMENT_COMPLETED;
+    ev.origin = s->origin;
+    ev.status = st;
+    ev.payload.segment = f->info;
+    ev.payload.segment.bytes = f->plain_written;
+    ev.payload.segment.download_ns = net_downloader_now(s->downloader) - f->started_ns;
+    snprintf(ev.text, sizeof ev.text, "%s", f->url);
+    publish(s, &ev);
+    if (end) {
+        memset(&ev, 0, sizeof ev);
+        ev.kind = KTH_EVENT_HLS_END_OF_STREAM;
+        ev.origin = s->origin;
+        ev.payload.buffer.seconds = rest_s;
+        ev.payload.buffer.target_seconds = s->hls.buffer_target_s;
+        ev.payload.buffer.variant = (int)reader_variant;
+        publish(s, &ev);
+    }
+}
+
+void hls_peer_segment_done(segment_fetch *f, kth_status st, kth_status net_status, char *why,
+                           size_t whylen)
+{
     hls_session *s = f->s;
-    kth_status st = r->status;
-    char why[HLS_ERR_MAX];
-    why[0] = '\0';
-    if (st == KTH_OK && f->encrypted) {
-        size_t out_len = 0;
-        st = drm_aes128_finish(f->decrypt, f->out, &out_len, why, sizeof why);
-        if (st == KTH_OK)
-            st = write_plain(f, f->out, out_len, true);
-        if (st != KTH_OK && !why[0])
-            snprintf(why, sizeof why, "%s", kth_strerror(st));
-    } else if (st == KTH_ERR_DECRYPT) {
-        snprintf(why, sizeof why, "the key does not decrypt it (the plaintext is not audio)");
-    } else if (st != KTH_OK && st != KTH_ERR_CANCELLED) {
-        if (f->http_status >= 300)
-            snprintf(why, sizeof why, "HTTP %d", f->http_status);
-        else
-            snprintf(why, sizeof why, "%s",
-                     r->message && *r->message ? r->message : kth_strerror(st));
-    }
-
-    /* Bytes a wrong key produced (noise that passed the first check) must not stay cached, nor
-     * the key itself. */
-    if (st == KTH_ERR_DECRYPT && f->encrypted) {
-        if (f->plain_written > 0)
-            cache_resource_invalidate(f->res);
-        hls_keys_forget(s, f->key_uri);
-    }
-
     platform_mutex_lock(&s->lock);
     hls_slot *slot = &s->variants[f->variant].slots[f->entry];
-    if (st == KTH_OK) {
-        st = session_set_entry_size(s, f->variant, f->entry, f->plain_written);
-        if (st == KTH_OK) {
-            st = cache_resource_commit(f->res, f->plain_written);
-            uint64_t length = 0;
-            if (st == KTH_ERR_IO)
-                st = KTH_OK; /* readers see it committed; only its record failed */
-            else if (st == KTH_ERR_STATE &&
-                     storage_resource_state(slot->storage) == STORAGE_COMMITTED &&
-                     storage_resource_length(slot->storage, &length) && length == f->plain_written)
-                st = KTH_OK; /* the same resource at another place was completed first */
-            else if (st != KTH_OK)
-                snprintf(why, sizeof why, "the body ended before the segment was complete");
-        }
-    }
+    if (st == KTH_OK)
+        st = commit_body(s, f, slot, why, whylen);
     if (st != KTH_OK && st != KTH_ERR_CANCELLED && s->failure == KTH_OK) {
         char name[HLS_ERR_MAX];
         session_entry_name(s, f->variant, f->entry, name, sizeof name);
-        session_fail_locked(s, st == KTH_ERR_HTTP && r->status == KTH_ERR_HTTP ? KTH_ERR_HTTP : st,
+        session_fail_locked(s, st == KTH_ERR_HTTP && net_status == KTH_ERR_HTTP ? KTH_ERR_HTTP : st,
                             "%s: %s", name, why);
     }
     slot->fetching = false;
@@ -390,28 +228,7 @@ static void seg_on_complete(void *user, const net_result *r)
     /* Done writing: a stream waiting on this resource takes over what is missing, if any. The
      * slot stays open until a later poll on this thread. */
     cache_resource_release_writer(f->res, slot);
-
-    kth_event ev;
-    memset(&ev, 0, sizeof ev);
-    ev.kind = KTH_EVENT_HLS_SEGMENT_COMPLETED;
-    ev.origin = s->origin;
-    ev.status = st;
-    ev.payload.segment = f->info;
-    ev.payload.segment.bytes = f->plain_written;
-    ev.payload.segment.download_ns = platform_monotonic_ns() - f->started_ns;
-    snprintf(ev.text, sizeof ev.text, "%s", f->url);
-    publish(s, &ev);
-    if (end) {
-        memset(&ev, 0, sizeof ev);
-        ev.kind = KTH_EVENT_HLS_END_OF_STREAM;
-        ev.origin = s->origin;
-        ev.payload.buffer.seconds = rest_s;
-        ev.payload.buffer.target_seconds = s->hls.buffer_target_s;
-        ev.payload.buffer.variant = (int)reader_variant;
-        publish(s, &ev);
-    }
-    drm_aes128_free(f->decrypt);
-    free(f);
+    publish_done(s, f, st, end, rest_s, reader_variant);
 }
 
 static void on_sample(void *user, const net_sample *sample)
@@ -421,7 +238,7 @@ static void on_sample(void *user, const net_sample *sample)
         .bytes = sample->bytes,
         .duration_ns = sample->duration_ns > 0 ? (uint64_t)sample->duration_ns : 0,
         .ttfb_ns = sample->ttfb_ns > 0 ? (uint64_t)sample->ttfb_ns : 0,
-        .now_ns = (uint64_t)platform_monotonic_ns(),
+        .now_ns = (uint64_t)net_downloader_now(s->downloader),
     };
     abr_estimator_add_sample(&s->estimator, &a);
 }
@@ -453,110 +270,57 @@ static kth_status key_ready(hls_session *s, const char *uri, net_batch *batch, h
     return k->loaded ? KTH_OK : KTH_ERR_RETRY;
 }
 
-/* Starts the fetch of one entry, as the one writer of its resource. Lock held. KTH_ERR_BUSY:
- * another stream (or another entry of the same resource) is writing it, and the peer is woken
- * when that ends; KTH_ERR_STATE: nothing is left to write; KTH_ERR_RETRY: its key is not there
- * yet. */
-static kth_status start_fetch(hls_session *s, size_t variant, size_t entry, bool urgent,
-                              net_batch *batch, poll_state *ps)
-{
-    hls_variant_state *v = &s->variants[variant];
-    hls_slot *slot = &v->slots[entry];
-    hls_entry e;
-    hls_layout_entry(v->layout, entry, &e);
-    const hls_media_playlist *m = &v->pl->media;
+/* Where an entry's bytes come from: its URL, byte range and key (with the IV it is used with). */
+typedef struct entry_source {
     const char *uri;
     hls_byterange range;
-    size_t key_index;
+    size_t key_index; /* HLS_NONE: clear */
     uint8_t iv[16];
-    if (e.kind == HLS_ENTRY_INIT) {
-        uri = m->maps[e.map].uri;
-        range = m->maps[e.map].range;
-        key_index = m->maps[e.map].key;
-        if (key_index != HLS_NONE)
-            hls_key_iv(&m->keys[key_index], 0, iv); /* an init section's key always has an IV */
+} entry_source;
+
+static void entry_source_of(const hls_media_playlist *m, const hls_entry *e, entry_source *out)
+{
+    if (e->kind == HLS_ENTRY_INIT) {
+        out->uri = m->maps[e->map].uri;
+        out->range = m->maps[e->map].range;
+        out->key_index = m->maps[e->map].key;
+        if (out->key_index != HLS_NONE) /* an init section's key always has an IV */
+            hls_key_iv(&m->keys[out->key_index], 0, out->iv);
     } else {
-        uri = m->segments[e.segment].uri;
-        range = m->segments[e.segment].range;
-        key_index = m->segments[e.segment].key;
-        if (key_index != HLS_NONE)
-            hls_key_iv(&m->keys[key_index], m->segments[e.segment].sequence, iv);
+        out->uri = m->segments[e->segment].uri;
+        out->range = m->segments[e->segment].range;
+        out->key_index = m->segments[e->segment].key;
+        if (out->key_index != HLS_NONE)
+            hls_key_iv(&m->keys[out->key_index], m->segments[e->segment].sequence, out->iv);
     }
-    hls_key_state *k = NULL;
-    kth_status st =
-        key_index == HLS_NONE ? KTH_OK : key_ready(s, m->keys[key_index].uri, batch, &k);
-    if (st != KTH_OK)
-        return st;
-    /* One writer per resource: a fetch of it by another stream is waited for, not repeated. */
-    platform_cancel *released = NULL;
-    st = cache_resource_claim_writer(slot->res, slot, &released);
-    if (st == KTH_ERR_BUSY && released)
-        session_watch_release(s, released);
-    if (st != KTH_OK)
-        return st;
-    segment_fetch *f = calloc(1, sizeof *f);
-    if (!f) {
-        drop_claim(ps, slot);
-        return KTH_ERR_NO_MEMORY;
-    }
-    f->s = s;
-    f->variant = variant;
-    f->entry = entry;
-    f->res = slot->res;
-    f->kind = e.kind == HLS_ENTRY_INIT                 ? HLS_BODY_INIT
-              : m->segments[e.segment].map != HLS_NONE ? HLS_BODY_FRAGMENT
-                                                       : HLS_BODY_SEGMENT;
-    f->has_range = range.present;
-    f->range_start = range.present ? range.offset : 0;
-    if (k) {
-        char err[256];
-        st = drm_aes128_new(k->key, 16, iv, &f->decrypt, err, sizeof err);
-        if (st != KTH_OK) {
-            free(f);
-            drop_claim(ps, slot);
-            return st;
-        }
-        f->encrypted = true;
-        f->key_uri = m->keys[key_index].uri;
-    }
-    /* The body's length: the range's, or the plaintext size of a clear entry. */
-    if (range.present) {
-        f->has_expected = true;
-        f->expected = range.length;
-    } else if (!f->encrypted && e.size_known) {
-        f->has_expected = true;
-        f->expected = e.size;
-    }
-    describe_entry(s, variant, entry, &f->info);
-    f->url = uri;
+}
+
+/* Hands fetch `f` of `slot` to the downloader and records it in the slot. Lock held. On failure
+ * `f` is freed and the claim dropped. */
+static kth_status submit_fetch(hls_session *s, hls_slot *slot, segment_fetch *f,
+                               const entry_source *src, bool urgent, net_batch *batch,
+                               poll_state *ps)
+{
     platform_cancel *token = platform_cancel_new(net_peer_cancel_token(s->peer));
     if (!token) {
-        drm_aes128_free(f->decrypt);
-        free(f);
+        segment_fetch_free(f);
         drop_claim(ps, slot);
         return KTH_ERR_NO_MEMORY;
     }
     net_fetch_spec spec;
     memset(&spec, 0, sizeof spec);
-    spec.url = uri;
+    spec.url = src->uri;
     spec.method = NET_GET;
-    spec.has_range = range.present;
-    spec.range_start = range.offset;
-    spec.range_end = range.offset + range.length;
+    spec.has_range = src->range.present;
+    spec.range_start = src->range.offset;
+    spec.range_end = src->range.offset + src->range.length;
     spec.priority = urgent ? NET_FETCH_HIGH : NET_FETCH_LOW;
     spec.cancel = token;
-    spec.on_response = seg_on_response;
-    spec.validate = seg_validate;
-    spec.reader_waits = seg_reader_waits;
-    spec.write = seg_on_write;
-    spec.complete = seg_on_complete;
-    spec.user = f;
-    f->started_ns = platform_monotonic_ns();
-    st = net_batch_add(batch, &spec, NULL);
+    segment_fetch_spec(f, &spec);
+    kth_status st = net_batch_add(batch, &spec, NULL);
     if (st != KTH_OK) {
         platform_cancel_unref(token);
-        drm_aes128_free(f->decrypt);
-        free(f);
+        segment_fetch_free(f);
         drop_claim(ps, slot);
         return st;
     }
@@ -573,6 +337,65 @@ static kth_status start_fetch(hls_session *s, size_t variant, size_t entry, bool
         snprintf(ev->text, sizeof ev->text, "%s", f->url);
     }
     return KTH_OK;
+}
+
+/* Starts the fetch of one entry, as the one writer of its resource. Lock held. KTH_ERR_BUSY:
+ * another stream (or another entry of the same resource) is writing it, and the peer is woken
+ * when that ends; KTH_ERR_STATE: nothing is left to write; KTH_ERR_RETRY: its key is not there
+ * yet. */
+static kth_status start_fetch(hls_session *s, size_t variant, size_t entry, bool urgent,
+                              net_batch *batch, poll_state *ps)
+{
+    hls_variant_state *v = &s->variants[variant];
+    hls_slot *slot = &v->slots[entry];
+    hls_entry e;
+    hls_layout_entry(v->layout, entry, &e);
+    const hls_media_playlist *m = &v->pl->media;
+    entry_source src;
+    entry_source_of(m, &e, &src);
+    hls_key_state *k = NULL;
+    kth_status st =
+        src.key_index == HLS_NONE ? KTH_OK : key_ready(s, m->keys[src.key_index].uri, batch, &k);
+    if (st != KTH_OK)
+        return st;
+    /* One writer per resource: a fetch of it by another stream is waited for, not repeated. */
+    platform_cancel *released = NULL;
+    st = cache_resource_claim_writer(slot->res, slot, &released);
+    if (st == KTH_ERR_BUSY && released)
+        session_watch_release(s, released);
+    if (st != KTH_OK)
+        return st;
+    segment_fetch_params p = {
+        .variant = variant,
+        .entry = entry,
+        .res = slot->res,
+        .kind = e.kind == HLS_ENTRY_INIT                 ? HLS_BODY_INIT
+                : m->segments[e.segment].map != HLS_NONE ? HLS_BODY_FRAGMENT
+                                                         : HLS_BODY_SEGMENT,
+        .has_range = src.range.present,
+        .range_start = src.range.present ? src.range.offset : 0,
+        .key = k ? k->key : NULL,
+        .iv = src.iv,
+        .key_uri = k ? m->keys[src.key_index].uri : NULL,
+        .url = src.uri,
+    };
+    /* The body's length: the range's, or the plaintext size of a clear entry. */
+    if (src.range.present) {
+        p.has_expected = true;
+        p.expected = src.range.length;
+    } else if (!k && e.size_known) {
+        p.has_expected = true;
+        p.expected = e.size;
+    }
+    describe_entry(s, variant, entry, &p.info);
+    segment_fetch *f = NULL;
+    char err[256];
+    st = segment_fetch_new(s, &p, &f, err, sizeof err);
+    if (st != KTH_OK) {
+        drop_claim(ps, slot);
+        return st;
+    }
+    return submit_fetch(s, slot, f, &src, urgent, batch, ps);
 }
 
 /* ---- the walk ---- */
@@ -798,6 +621,99 @@ static uint64_t planned_bytes(const hls_session *s, size_t level, double duratio
     return bps > 0 && duration > 0 ? (uint64_t)(bps * duration / 8.0) : 0;
 }
 
+/* How the fetch of the entry the reader lacks is doing, as of a poll. */
+typedef struct fetch_verdict {
+    double duration;       /* the segment's planning duration */
+    double stall_after;    /* seconds without progress that make a stall */
+    double since_progress; /* seconds since bytes last arrived (or since it started) */
+    double have;           /* media the reader has before the bytes not delivered yet */
+    double rate;           /* the body's pace (bytes/s) once judged, else 0 */
+    double eta;            /* seconds to its end at that pace, or INFINITY */
+    bool stalled;
+    bool slow; /* its pace would end it after the buffer runs out */
+} fetch_verdict;
+
+/* Judges fetch `f` of segment `segment` of rung `level`; `before_s` and `reader_within` as in
+ * check_rescue. Lock held. */
+static void judge_fetch(const hls_session *s, const segment_fetch *f, size_t level,
+                        const hls_variant_state *v, size_t segment, double before_s,
+                        uint64_t reader_within, int64_t now, fetch_verdict *out)
+{
+    double duration = planning_duration(v, segment);
+    out->duration = duration;
+    out->stall_after = duration / 2 > STALL_MIN_S ? duration / 2 : STALL_MIN_S;
+    out->since_progress = (double)(now - (f->progress_ns ? f->progress_ns : f->started_ns)) * 1e-9;
+    /* The body's length; without one (no Content-Length, no byte range), what the variant's
+     * bandwidth says the segment holds, so a trickle is judged all the same. */
+    uint64_t expected = f->has_expected ? f->expected : planned_bytes(s, level, duration);
+    /* The media the reader has before the bytes this fetch has not delivered yet. */
+    out->have = before_s;
+    if (expected > 0) {
+        uint64_t got = f->received < expected ? f->received : expected;
+        if (got > reader_within)
+            out->have += duration * (double)(got - reader_within) / (double)expected;
+    }
+    out->stalled = out->since_progress >= out->stall_after && out->have < duration;
+    /* The body's pace since its first byte (its wait for the first byte is behind it), and the
+     * seconds to its end at that pace; judged once it has run for a while. */
+    double body_s = f->first_byte_ns ? (double)(now - f->first_byte_ns) * 1e-9 : 0;
+    out->rate = 0;
+    out->eta = INFINITY;
+    if (f->received < expected && body_s >= out->stall_after / 2) {
+        out->rate = (double)f->received / body_s;
+        out->eta = (double)(expected - f->received) / out->rate;
+    }
+    out->slow = !out->stalled && out->eta > out->have && isfinite(out->eta);
+}
+
+/* The time a healthy fetch's verdict could change: no progress for stall_after with less than
+ * a segment left, or sooner close to the end of the buffer (its pace is watched). */
+static double next_look_s(const fetch_verdict *fv)
+{
+    double wait = fv->stall_after - fv->since_progress;
+    if (fv->have - fv->duration > wait)
+        wait = fv->have - fv->duration;
+    if (fv->have < WATCH_SEGMENTS * fv->duration && wait > WATCH_S)
+        wait = WATCH_S;
+    return wait;
+}
+
+/* Asks the controller about a stalled or slow fetch as if it ended now (its progress is a
+ * sample of the link), on copies of the estimator and controller, which the caller keeps only
+ * when it switches. True with *d when it picks a rung below `level` that is worth it. */
+static bool ask_lower_rung(hls_session *s, const segment_fetch *f, size_t variant, size_t segment,
+                           size_t level, const fetch_verdict *fv, int64_t now,
+                           abr_estimator *estimator, abr_controller *controller, abr_decision *d)
+{
+    *estimator = s->estimator;
+    if (f->received > 0 && f->first_byte_ns > 0) {
+        abr_sample sample = {
+            .bytes = f->received,
+            .duration_ns = (uint64_t)(now - f->started_ns),
+            .ttfb_ns = (uint64_t)(f->first_byte_ns - f->started_ns),
+            .now_ns = (uint64_t)now,
+        };
+        abr_estimator_add_sample(estimator, &sample);
+    }
+    abr_input in;
+    fill_input(s, variant, segment, fv->have, estimator, now, &in);
+    in.fetch_stalled = fv->stalled;
+    in.since_progress_s = fv->since_progress;
+    *controller = s->controller;
+    if (in.controls.mode == ABR_MODE_MANUAL ||
+        abr_controller_decide(controller, &in, d) != KTH_OK || d->level >= level)
+        return false;
+    if (fv->slow && fv->rate > 0) {
+        /* Worth it only when the lower rung's segment would end sooner at the same pace. */
+        const abr_variant *lower = &s->abr_ladder[d->level];
+        double bps = (double)(lower->average_bandwidth_bps ? lower->average_bandwidth_bps
+                                                           : lower->bandwidth_bps);
+        if (bps * fv->duration / 8.0 / fv->rate >= fv->eta)
+            return false;
+    }
+    return true;
+}
+
 /* Judges the fetch of entry `entry` (period `period`, variant `variant`), the first entry the
  * reader lacks; `before_s` is the media the reader has before it, `reader_within` the reader's
  * offset in it when the reader is in it (else 0). Rescues it when it is stalled or too slow and
@@ -815,73 +731,19 @@ static rescue_result check_rescue(hls_session *s, poll_state *ps, size_t period,
     if (level == 0 || level >= s->abr_count)
         return RESCUE_NONE; /* nothing lower to go to */
     const hls_variant_state *v = &s->variants[variant];
-    double duration = planning_duration(v, e->segment);
-    double stall_after = duration / 2 > STALL_MIN_S ? duration / 2 : STALL_MIN_S;
-    int64_t now = ps->now_ns;
-    double since_progress =
-        (double)(now - (f->progress_ns ? f->progress_ns : f->started_ns)) * 1e-9;
-    /* The body's length; without one (no Content-Length, no byte range), what the variant's
-     * bandwidth says the segment holds, so a trickle is judged all the same. */
-    uint64_t expected = f->has_expected ? f->expected : planned_bytes(s, level, duration);
-    /* The media the reader has before the bytes this fetch has not delivered yet. */
-    double have = before_s;
-    if (expected > 0) {
-        uint64_t got = f->received < expected ? f->received : expected;
-        if (got > reader_within)
-            have += duration * (double)(got - reader_within) / (double)expected;
-    }
-    bool stalled = since_progress >= stall_after && have < duration;
-    /* The body's pace since its first byte (its wait for the first byte is behind it), and the
-     * seconds to its end at that pace; judged once it has run for a while. */
-    double body_s = f->first_byte_ns ? (double)(now - f->first_byte_ns) * 1e-9 : 0;
-    double rate = 0, eta = INFINITY;
-    if (f->received < expected && body_s >= stall_after / 2) {
-        rate = (double)f->received / body_s;
-        eta = (double)(expected - f->received) / rate;
-    }
-    bool slow = !stalled && eta > have && isfinite(eta);
-    if (!stalled && !slow) {
-        /* When it could be: no progress for stall_after with less than a segment left. */
-        double wait = stall_after - since_progress;
-        if (have - duration > wait)
-            wait = have - duration;
-        if (have < WATCH_SEGMENTS * duration && wait > WATCH_S)
-            wait = WATCH_S; /* close to the end of the buffer: watch its pace */
-        recheck(ps, wait);
+    fetch_verdict fv;
+    judge_fetch(s, f, level, v, e->segment, before_s, reader_within, ps->now_ns, &fv);
+    if (!fv.stalled && !fv.slow) {
+        recheck(ps, next_look_s(&fv));
         return RESCUE_NONE;
     }
-
-    /* Decide as if the fetch ended now: its progress is a sample of the link. */
-    abr_estimator estimator = s->estimator;
-    if (f->received > 0 && f->first_byte_ns > 0) {
-        abr_sample sample = {
-            .bytes = f->received,
-            .duration_ns = (uint64_t)(now - f->started_ns),
-            .ttfb_ns = (uint64_t)(f->first_byte_ns - f->started_ns),
-            .now_ns = (uint64_t)now,
-        };
-        abr_estimator_add_sample(&estimator, &sample);
-    }
-    abr_input in;
-    fill_input(s, variant, e->segment, have, &estimator, now, &in);
-    in.fetch_stalled = stalled;
-    in.since_progress_s = since_progress;
-    abr_controller controller = s->controller;
+    abr_estimator estimator;
+    abr_controller controller;
     abr_decision d;
-    if (in.controls.mode == ABR_MODE_MANUAL ||
-        abr_controller_decide(&controller, &in, &d) != KTH_OK || d.level >= level) {
+    if (!ask_lower_rung(s, f, variant, e->segment, level, &fv, ps->now_ns, &estimator, &controller,
+                        &d)) {
         recheck(ps, WATCH_S);
         return RESCUE_NONE;
-    }
-    if (slow && rate > 0) {
-        /* Worth it only when the lower rung's segment would end sooner at the same pace. */
-        const abr_variant *lower = &s->abr_ladder[d.level];
-        double bps = (double)(lower->average_bandwidth_bps ? lower->average_bandwidth_bps
-                                                           : lower->bandwidth_bps);
-        if (bps * duration / 8.0 / rate >= eta) {
-            recheck(ps, WATCH_S);
-            return RESCUE_NONE;
-        }
     }
     size_t target = variant_of_level(s, d.level, variant);
     const hls_period *p = &s->periods[period];
@@ -913,23 +775,313 @@ static rescue_result check_rescue(hls_session *s, poll_state *ps, size_t period,
     snprintf(ps->note, sizeof ps->note,
              "segment %zu of variant %zu %s (%.2f s without progress, %.2f s buffered): variant "
              "%zu from segment %zu",
-             e->segment, variant, stalled ? "stalled" : "is too slow", since_progress, have, target,
-             first);
+             e->segment, variant, fv.stalled ? "stalled" : "is too slow", fv.since_progress,
+             fv.have, target, first);
     kth_event_abr abr = {
         .from_variant = (int)variant,
         .to_variant = (int)target,
         .estimate_bps = d.estimate_bps,
-        .buffer_seconds = have,
+        .buffer_seconds = fv.have,
     };
     queue_decision(s, ps, &abr, true, abr_reason_name(ABR_REASON_URGENT_DOWN));
     return result;
+}
+
+/* ---- one poll ---- */
+
+/* The window a poll walks and what it found there (session.lock held while it is filled). */
+typedef struct poll_window {
+    uint64_t mark; /* this poll's generation: slots it visits carry it */
+    bool past_end; /* the reader is at (or past) the end: one entry is the window */
+    hls_place place;
+    /* Entries in the window: [first, ...) of `variant`; everything else may be closed. */
+    size_t variant, first;
+    double buffer_s;      /* media present contiguously from the reader's entry */
+    double ahead_s;       /* media walked */
+    double reader_part_s; /* seconds of the reader's entry before its position */
+    uint64_t ahead_bytes;
+    bool contiguous; /* no hole met yet */
+    bool at_end;     /* the walk reached the end of the stream */
+    bool added;      /* a fetch was added to the batch */
+} poll_window;
+
+/* Where the walk starts: the reader's entry, or the last entry with bytes past the end. */
+static void window_begin(hls_session *s, poll_window *win, walk *w)
+{
+    memset(win, 0, sizeof *win);
+    win->mark = ++s->poll_generation;
+    win->contiguous = true;
+    hls_locate where = session_locate(s, session_reader_position(s), &win->place);
+    win->past_end = where == HLS_PAST_END;
+    win->variant = win->past_end ? SIZE_MAX : win->place.variant;
+    win->first = win->place.entry;
+    if (!win->past_end) {
+        w->period = win->place.period;
+        w->entry = win->place.entry;
+        w->in_prefix = s->periods[win->place.period].prefix_init == win->place.entry;
+        atomic_store(&s->current_variant, win->place.variant);
+    } else {
+        /* The reader is at (or past) the end: its EOF is proven by the commit of the last
+         * entry with bytes, so that one entry is the window. */
+        size_t lv, le;
+        session_last_entry_with_bytes(s, &lv, &le);
+        w->period = s->period_count - 1;
+        w->entry = le;
+        w->in_prefix = s->periods[w->period].prefix_init == le;
+        win->variant = lv;
+        win->first = le;
+    }
+}
+
+/* What the walk carries from one entry to the next. */
+typedef struct window_walk {
+    walk w;
+    bool first;          /* at the reader's entry */
+    bool key_wait;       /* a key (or room in the batch) comes first: start nothing more */
+    bool manual_pending; /* a manual choice of another variant waits for a boundary */
+} window_walk;
+
+/* What visiting one entry tells the walk to do next. */
+typedef enum visit_next {
+    VISIT_ADVANCE, /* count the entry and go on */
+    VISIT_RESTART, /* a switch appended a period: continue at its first entry */
+    VISIT_STOP,    /* a failure (recorded, or the reader's to report): the walk ends */
+} visit_next;
+
+/* True when segment entry `entry` of period `period` is one an ABR decision may be made at: in
+ * the last period, after the reader's entry. */
+static bool may_decide_at(const hls_session *s, const window_walk *ww, const hls_entry *e)
+{
+    return e->kind == HLS_ENTRY_SEGMENT && ww->w.period == s->period_count - 1 && !ww->first &&
+           !(ww->w.period == s->reader_period && ww->w.entry <= s->reader_entry);
+}
+
+/* An entry with bytes in the cache: counts as buffered. */
+static void visit_committed(hls_session *s, poll_window *win, size_t variant, size_t entry,
+                            hls_entry *e, const hls_slot *slot)
+{
+    uint64_t length;
+    if (!e->size_known && storage_resource_length(slot->storage, &length) &&
+        session_set_entry_size(s, variant, entry, length) == KTH_OK) {
+        e->size_known = true; /* completed as another entry of the same resource */
+        e->size = length;
+    }
+    if (win->contiguous)
+        win->buffer_s += e->duration;
+}
+
+/* An entry nobody fetches yet, with room to start it: an ABR decision, then its fetch. */
+static visit_next visit_missing(hls_session *s, net_batch *batch, poll_state *ps, poll_window *win,
+                                window_walk *ww, size_t variant, const hls_entry *e)
+{
+    win->contiguous = false;
+    if (may_decide_at(s, ww, e) && decide(s, e->segment, win->buffer_s, ps))
+        return VISIT_RESTART; /* a switch: continue with the new period's first entry */
+    kth_status st = start_fetch(s, variant, ww->w.entry, ww->first, batch, ps);
+    if (st == KTH_ERR_BUSY || st == KTH_ERR_STATE) {
+        /* Another writer has it (or just completed it): its bytes come from there. */
+    } else if (st == KTH_ERR_RETRY || st == KTH_ERR_LIMIT) {
+        ww->key_wait = true; /* the key comes first (or the batch is full) */
+    } else if (st != KTH_OK) {
+        char name[HLS_ERR_MAX];
+        session_entry_name(s, variant, ww->w.entry, name, sizeof name);
+        session_fail_locked(s, st, "%s: could not start its download: %s", name, kth_strerror(st));
+        return VISIT_STOP;
+    } else {
+        win->added = true;
+    }
+    return VISIT_ADVANCE;
+}
+
+/* Visits the entry the walk is at (not a gap): opens its slot, makes a pending manual switch,
+ * counts it as buffered, watches its fetch or starts one. */
+static visit_next visit_entry(hls_session *s, net_batch *batch, poll_state *ps, poll_window *win,
+                              window_walk *ww, size_t variant, hls_entry *e)
+{
+    char err[HLS_ERR_MAX];
+    kth_status st = session_open_slot(s, variant, ww->w.entry, err, sizeof err);
+    if (st != KTH_OK) {
+        session_fail_locked(s, st, "%s", err);
+        return VISIT_STOP;
+    }
+    if (ww->manual_pending && may_decide_at(s, ww, e) &&
+        e->segment > s->periods[ww->w.period].first_segment) {
+        ww->manual_pending = false;
+        if (decide(s, e->segment, win->buffer_s, ps))
+            return VISIT_RESTART;
+    }
+    hls_slot *slot = &s->variants[variant].slots[ww->w.entry];
+    slot->mark = win->mark;
+    storage_state state = storage_resource_state(slot->storage);
+    if (state == STORAGE_COMMITTED) {
+        visit_committed(s, win, variant, ww->w.entry, e, slot);
+    } else if (slot->fetching) {
+        if (win->contiguous && !win->past_end) {
+            /* The first entry the reader lacks: is its fetch keeping up? */
+            double before =
+                win->buffer_s - win->reader_part_s > 0 ? win->buffer_s - win->reader_part_s : 0;
+            rescue_result r = check_rescue(s, ps, ww->w.period, variant, ww->w.entry, e, before,
+                                           ww->first ? win->place.within : 0);
+            if (r == RESCUE_HERE)
+                return VISIT_RESTART; /* the reader continues in the new period at this segment */
+        }
+        win->contiguous = false;
+    } else if (state == STORAGE_ACTIVE && s->in_flight < s->hls.max_fetches && !ww->key_wait &&
+               !ps->hold_fetches) {
+        return visit_missing(s, batch, ps, win, ww, variant, e);
+    } else if (state == STORAGE_ACTIVE) {
+        win->contiguous = false; /* wanted, but no room to start it now */
+    } else {
+        return VISIT_STOP; /* failed: the failure is reported to the reader */
+    }
+    return VISIT_ADVANCE;
+}
+
+/* True when a manual choice of another variant waits: it switches at the next segment boundary
+ * after the reader, even when the old variant is buffered past it (the user asked for it now). */
+static bool manual_switch_pending(hls_session *s)
+{
+    abr_controls_state controls;
+    abr_controls_snapshot(&s->controls, &controls);
+    const hls_period *last_period = &s->periods[s->period_count - 1];
+    return controls.mode == ABR_MODE_MANUAL && controls.manual_level < s->ladder.count &&
+           s->variants[controls.manual_level].pl && controls.manual_level != last_period->variant;
+}
+
+/* Walks the entries from the reader's position forward up to the buffer target: counts the
+ * buffer, makes ABR decisions, rescues a stalled fetch and starts missing ones. Lock held. */
+static void walk_window(hls_session *s, net_batch *batch, poll_state *ps, poll_window *win)
+{
+    window_walk ww = {.first = true};
+    window_begin(s, win, &ww.w);
+    ww.manual_pending = manual_switch_pending(s);
+    for (size_t walked = 0; walked < 4096; walked++) {
+        hls_variant_state *v = &s->variants[s->periods[ww.w.period].variant];
+        size_t vi = (size_t)(v - s->variants);
+        hls_entry e;
+        hls_layout_entry(v->layout, ww.w.entry, &e);
+        bool full = false; /* the buffer target or byte cap is reached (a gap never ends it) */
+        if (ww.first && !win->past_end && e.size_known && e.size > 0)
+            win->reader_part_s = e.duration *
+                                 (double)(win->place.within < e.size ? win->place.within : e.size) /
+                                 (double)e.size;
+        if (e.kind == HLS_ENTRY_SEGMENT && v->pl->media.segments[e.segment].gap) {
+            /* EXT-X-GAP: no bytes, never fetched; its time still counts as buffered. */
+            if (win->contiguous)
+                win->buffer_s += e.duration;
+            win->ahead_s += e.duration;
+        } else {
+            visit_next next = visit_entry(s, batch, ps, win, &ww, vi, &e);
+            if (next == VISIT_STOP)
+                return;
+            if (next == VISIT_RESTART) {
+                walk_start_period(s, &ww.w, s->period_count - 1);
+                continue;
+            }
+            ww.first = false;
+            win->ahead_s += e.duration;
+            if (e.size_known)
+                win->ahead_bytes += e.size;
+            full = win->ahead_s >= s->hls.buffer_target_s ||
+                   win->ahead_bytes >= s->hls.buffer_max_bytes;
+        }
+        if (win->past_end || !walk_next(s, &ww.w)) {
+            win->at_end = true;
+            return;
+        }
+        if (full)
+            return;
+    }
+}
+
+/* Cancels fetches outside the window (left behind by a seek, or by a rescue) and closes far
+ * handles. Lock held. */
+static void sweep_outside(hls_session *s, poll_state *ps, const poll_window *win)
+{
+    for (size_t vi = 0; vi < s->ladder.count; vi++) {
+        hls_variant_state *v = &s->variants[vi];
+        for (size_t e = 0; v->slots && e < v->entry_count; e++) {
+            hls_slot *slot = &v->slots[e];
+            if (!slot->res || slot->mark == win->mark)
+                continue;
+            /* Kept open: the two entries just behind the reader (a short seek back). */
+            bool near = vi == win->variant && e <= win->first && e + 2 >= win->first;
+            /* A fetch whose whole body has arrived is left to complete: the reader may have
+             * read it and moved on before its completion came. */
+            const segment_fetch *f = slot->fetch;
+            bool arrived = f && f->has_expected && f->received >= f->expected;
+            /* So is one whose resource another stream has open: that stream may be waiting for
+             * it, and stopping it would only make it fetch the same bytes again. */
+            bool needed = slot->fetching && !arrived && cache_resource_is_shared(slot->res);
+            if (slot->fetching && !near && !arrived && !needed && ps->cancel_count < MAX_CANCELS)
+                ps->cancels[ps->cancel_count++] = platform_cancel_ref(slot->fetch_cancel);
+            else if (!slot->fetching && !near)
+                session_close_slot(s, vi, e);
+        }
+    }
+}
+
+/* Queues the buffer level when it moved, and the end of the stream when the walk proved it is
+ * in the cache. Lock held. */
+static void queue_window_events(hls_session *s, poll_state *ps, const poll_window *win)
+{
+    double level = win->past_end                            ? 0
+                   : win->buffer_s - win->reader_part_s > 0 ? win->buffer_s - win->reader_part_s
+                                                            : 0;
+    bool healthy = s->failure == KTH_OK;
+    if (healthy &&
+        (s->published_buffer_s < 0 || fabs(level - s->published_buffer_s) >= BUFFER_EVENT_STEP_S ||
+         (level == 0) != (s->published_buffer_s == 0))) {
+        kth_event *ev = queue_event(s, ps, KTH_EVENT_HLS_BUFFER_LEVEL);
+        if (ev) {
+            ev->payload.buffer.seconds = level;
+            ev->payload.buffer.target_seconds = s->hls.buffer_target_s;
+            ev->payload.buffer.variant = (int)win->variant;
+            s->published_buffer_s = level;
+        }
+    }
+    /* The walk proves the end is in the cache when it got there without a hole, and proves
+     * the opposite with a hole (a seek moved the reader before entries never fetched). */
+    if (healthy && win->at_end && win->contiguous && !s->end_published) {
+        kth_event *ev = queue_event(s, ps, KTH_EVENT_HLS_END_OF_STREAM);
+        if (ev) {
+            ev->payload.buffer.seconds = win->ahead_s;
+            ev->payload.buffer.target_seconds = s->hls.buffer_target_s;
+            ev->payload.buffer.variant = (int)win->variant;
+            s->end_published = true;
+        }
+    } else if (!win->contiguous) {
+        s->end_published = false;
+    }
+    ps->event_count +=
+        hls_keys_cached_events(s, ps->events + ps->event_count, MAX_EVENTS - ps->event_count);
+}
+
+/* Acts on what the poll gathered, after session.lock was released: gives back dropped claims,
+ * cancels, logs, publishes and asks for the next look. */
+static void poll_finish(hls_session *s, poll_state *ps, bool rewake)
+{
+    for (size_t i = 0; i < ps->dropped_count; i++)
+        cache_resource_release_writer(ps->dropped[i].res, ps->dropped[i].owner);
+    if (rewake)
+        hls_peer_wake(s); /* a claim it waited for had ended already */
+    for (size_t i = 0; i < ps->cancel_count; i++) {
+        platform_cancel_cancel(ps->cancels[i]);
+        platform_cancel_unref(ps->cancels[i]);
+    }
+    if (ps->note[0])
+        platform_log(KTH_LOG_INFO, "hls", "%s: %s", s->url, ps->note);
+    for (size_t i = 0; i < ps->event_count; i++)
+        publish(s, &ps->events[i]);
+    if (ps->recheck_s > 0)
+        net_peer_wake_after(s->peer, (int64_t)(ps->recheck_s * 1e9));
 }
 
 static net_poll_result on_poll(void *user, net_batch *batch)
 {
     hls_session *s = user;
     poll_state ps;
-    ps.now_ns = platform_monotonic_ns();
+    ps.now_ns = net_downloader_now(s->downloader);
     const stream_timeline *timeline = atomic_load(&s->timeline);
     ps.seeking = timeline && stream_timeline_flushing(timeline);
     ps.hold_fetches = false;
@@ -938,9 +1090,6 @@ static net_poll_result on_poll(void *user, net_batch *batch)
     ps.cancel_count = 0;
     ps.dropped_count = 0;
     ps.note[0] = '\0';
-    bool added = false;
-    static _Atomic uint64_t generation_source = 1;
-    uint64_t mark = atomic_fetch_add(&generation_source, 1);
 
     platform_mutex_lock(&s->lock);
     if (s->failure != KTH_OK) {
@@ -952,219 +1101,17 @@ static net_poll_result on_poll(void *user, net_batch *batch)
         platform_mutex_unlock(&s->lock);
         return NET_POLL_IDLE;
     }
-    uint64_t position = session_reader_position(s);
-    hls_place place = {0};
-    hls_locate where = session_locate(s, position, &place);
-    /* Entries in the window: [reader entry, ...) per variant; everything else may be closed. */
-    size_t window_variant = where == HLS_PAST_END ? SIZE_MAX : place.variant;
-    size_t window_first = place.entry;
-    double buffer_s = 0, ahead_s = 0;
-    double reader_part_s = 0; /* seconds of the reader's entry before its position */
-    uint64_t ahead_bytes = 0;
-    bool contiguous = true, first = true, stop = false, key_wait = false, at_end = false;
-    walk w;
-    bool past_end = where == HLS_PAST_END;
-    if (!past_end) {
-        w.period = place.period;
-        w.entry = place.entry;
-        w.in_prefix = s->periods[place.period].prefix_init == place.entry;
-        atomic_store(&s->current_variant, place.variant);
-    } else {
-        /* The reader is at (or past) the end: its EOF is proven by the commit of the last
-         * entry with bytes, so that one entry is the window. */
-        size_t lv, le;
-        session_last_entry_with_bytes(s, &lv, &le);
-        w.period = s->period_count - 1;
-        w.entry = le;
-        w.in_prefix = s->periods[w.period].prefix_init == le;
-        window_variant = lv;
-        window_first = le;
-    }
-    /* A manual choice of another variant switches at the next segment boundary after the
-     * reader, even when the old variant is buffered past it (the user asked for it now). */
-    abr_controls_state controls;
-    abr_controls_snapshot(&s->controls, &controls);
-    const hls_period *last_period = &s->periods[s->period_count - 1];
-    bool manual_pending =
-        controls.mode == ABR_MODE_MANUAL && controls.manual_level < s->ladder.count &&
-        s->variants[controls.manual_level].pl && controls.manual_level != last_period->variant;
-    size_t walked = 0;
-    while (!stop && walked++ < 4096) {
-        hls_variant_state *v = &s->variants[s->periods[w.period].variant];
-        size_t vi = (size_t)(v - s->variants);
-        hls_entry e;
-        hls_layout_entry(v->layout, w.entry, &e);
-        if (first && !past_end && e.size_known && e.size > 0)
-            reader_part_s = e.duration * (double)(place.within < e.size ? place.within : e.size) /
-                            (double)e.size;
-        if (e.kind == HLS_ENTRY_SEGMENT && v->pl->media.segments[e.segment].gap) {
-            /* EXT-X-GAP: no bytes, never fetched; its time still counts as buffered. */
-            if (contiguous)
-                buffer_s += e.duration;
-            ahead_s += e.duration;
-            if (past_end || !walk_next(s, &w)) {
-                at_end = true;
-                break;
-            }
-            continue;
-        }
-        char err[HLS_ERR_MAX];
-        kth_status st = session_open_slot(s, vi, w.entry, err, sizeof err);
-        if (st != KTH_OK) {
-            session_fail_locked(s, st, "%s", err);
-            break;
-        }
-        if (manual_pending && e.kind == HLS_ENTRY_SEGMENT && w.period == s->period_count - 1 &&
-            !first && e.segment > s->periods[w.period].first_segment &&
-            !(w.period == s->reader_period && w.entry <= s->reader_entry)) {
-            manual_pending = false;
-            if (decide(s, e.segment, buffer_s, &ps)) {
-                walk_start_period(s, &w, s->period_count - 1);
-                continue;
-            }
-        }
-        hls_slot *slot = &v->slots[w.entry];
-        slot->mark = mark;
-        storage_state state = storage_resource_state(slot->storage);
-        if (state == STORAGE_COMMITTED) {
-            uint64_t length;
-            if (!e.size_known && storage_resource_length(slot->storage, &length) &&
-                session_set_entry_size(s, vi, w.entry, length) == KTH_OK) {
-                e.size_known = true; /* completed as another entry of the same resource */
-                e.size = length;
-            }
-            if (contiguous)
-                buffer_s += e.duration;
-        } else if (slot->fetching) {
-            if (contiguous && slot->fetching && !past_end) {
-                /* The first entry the reader lacks: is its fetch keeping up? */
-                double before = buffer_s - reader_part_s > 0 ? buffer_s - reader_part_s : 0;
-                rescue_result r = check_rescue(s, &ps, w.period, vi, w.entry, &e, before,
-                                               first ? place.within : 0);
-                if (r == RESCUE_HERE) {
-                    /* The reader continues in the new period at this very segment. */
-                    walk_start_period(s, &w, s->period_count - 1);
-                    continue;
-                }
-            }
-            contiguous = false;
-        } else if (state == STORAGE_ACTIVE && s->in_flight < s->hls.max_fetches && !key_wait &&
-                   !ps.hold_fetches) {
-            contiguous = false;
-            if (e.kind == HLS_ENTRY_SEGMENT && w.period == s->period_count - 1 && !first &&
-                !(w.period == s->reader_period && w.entry <= s->reader_entry) &&
-                decide(s, e.segment, buffer_s, &ps)) {
-                /* A switch: continue with the new period's first entry. */
-                walk_start_period(s, &w, s->period_count - 1);
-                continue;
-            }
-            st = start_fetch(s, vi, w.entry, first, batch, &ps);
-            if (st == KTH_ERR_BUSY || st == KTH_ERR_STATE) {
-                /* Another writer has it (or just completed it): its bytes come from there. */
-            } else if (st == KTH_ERR_RETRY || st == KTH_ERR_LIMIT) {
-                key_wait = true; /* the key comes first (or the batch is full) */
-            } else if (st != KTH_OK) {
-                char name[HLS_ERR_MAX];
-                session_entry_name(s, vi, w.entry, name, sizeof name);
-                session_fail_locked(s, st, "%s: could not start its download: %s", name,
-                                    kth_strerror(st));
-                break;
-            } else {
-                added = true;
-            }
-        } else if (state == STORAGE_ACTIVE) {
-            contiguous = false; /* wanted, but no room to start it now */
-        } else {
-            break; /* failed: the failure is reported to the reader */
-        }
-        first = false;
-        ahead_s += e.duration;
-        if (e.size_known)
-            ahead_bytes += e.size;
-        if (ahead_s >= s->hls.buffer_target_s || ahead_bytes >= s->hls.buffer_max_bytes)
-            stop = true;
-        if (past_end || !walk_next(s, &w)) {
-            at_end = true;
-            break;
-        }
-    }
-    s->last_buffer_s = buffer_s;
-
-    /* Cancel fetches outside the window (left behind by a seek, or by a rescue); close far
-     * handles. */
-    for (size_t vi = 0; vi < s->ladder.count; vi++) {
-        hls_variant_state *v = &s->variants[vi];
-        for (size_t e = 0; v->slots && e < v->entry_count; e++) {
-            hls_slot *slot = &v->slots[e];
-            if (!slot->res)
-                continue;
-            if (slot->mark == mark)
-                continue;
-            /* Kept open: the two entries just behind the reader (a short seek back). */
-            bool near = vi == window_variant && e <= window_first && e + 2 >= window_first;
-            /* A fetch whose whole body has arrived is left to complete: the reader may have
-             * read it and moved on before its completion came. */
-            const segment_fetch *f = slot->fetch;
-            bool arrived = f && f->has_expected && f->received >= f->expected;
-            /* So is one whose resource another stream has open: that stream may be waiting for
-             * it, and stopping it would only make it fetch the same bytes again. */
-            bool needed = slot->fetching && !arrived && cache_resource_is_shared(slot->res);
-            if (slot->fetching && !near && !arrived && !needed && ps.cancel_count < MAX_CANCELS)
-                ps.cancels[ps.cancel_count++] = platform_cancel_ref(slot->fetch_cancel);
-            else if (!slot->fetching && !near)
-                session_close_slot(s, vi, e);
-        }
-    }
-
-    /* The buffer level, and whether everything to the end is in the cache. */
-    double level = past_end ? 0 : buffer_s - reader_part_s > 0 ? buffer_s - reader_part_s : 0;
-    bool healthy = s->failure == KTH_OK;
-    if (healthy &&
-        (s->published_buffer_s < 0 || fabs(level - s->published_buffer_s) >= BUFFER_EVENT_STEP_S ||
-         (level == 0) != (s->published_buffer_s == 0))) {
-        kth_event *ev = queue_event(s, &ps, KTH_EVENT_HLS_BUFFER_LEVEL);
-        if (ev) {
-            ev->payload.buffer.seconds = level;
-            ev->payload.buffer.target_seconds = s->hls.buffer_target_s;
-            ev->payload.buffer.variant = (int)window_variant;
-            s->published_buffer_s = level;
-        }
-    }
-    /* The walk proves the end is in the cache when it got there without a hole, and proves
-     * the opposite with a hole (a seek moved the reader before entries never fetched). */
-    if (healthy && at_end && contiguous && !s->end_published) {
-        kth_event *ev = queue_event(s, &ps, KTH_EVENT_HLS_END_OF_STREAM);
-        if (ev) {
-            ev->payload.buffer.seconds = ahead_s;
-            ev->payload.buffer.target_seconds = s->hls.buffer_target_s;
-            ev->payload.buffer.variant = (int)window_variant;
-            s->end_published = true;
-        }
-    } else if (!contiguous) {
-        s->end_published = false;
-    }
-    ps.event_count +=
-        hls_keys_cached_events(s, ps.events + ps.event_count, MAX_EVENTS - ps.event_count);
+    poll_window win;
+    walk_window(s, batch, &ps, &win);
+    s->last_buffer_s = win.buffer_s;
+    sweep_outside(s, &ps, &win);
+    queue_window_events(s, &ps, &win);
     bool rewake = s->rewake;
     s->rewake = false;
     platform_mutex_unlock(&s->lock);
 
-    for (size_t i = 0; i < ps.dropped_count; i++)
-        cache_resource_release_writer(ps.dropped[i].res, ps.dropped[i].owner);
-    if (rewake)
-        hls_peer_wake(s); /* a claim it waited for had ended already */
-
-    for (size_t i = 0; i < ps.cancel_count; i++) {
-        platform_cancel_cancel(ps.cancels[i]);
-        platform_cancel_unref(ps.cancels[i]);
-    }
-    if (ps.note[0])
-        platform_log(KTH_LOG_INFO, "hls", "%s: %s", s->url, ps.note);
-    for (size_t i = 0; i < ps.event_count; i++)
-        publish(s, &ps.events[i]);
-    if (ps.recheck_s > 0)
-        net_peer_wake_after(s->peer, (int64_t)(ps.recheck_s * 1e9));
-    return added ? NET_POLL_BATCH : NET_POLL_IDLE;
+    poll_finish(s, &ps, rewake);
+    return win.added ? NET_POLL_BATCH : NET_POLL_IDLE;
 }
 
 static void controls_wake(void *ctx)

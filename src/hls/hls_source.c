@@ -208,42 +208,129 @@ static kth_status report_failure(hls_session *s)
     return s->failure;
 }
 
+/* Locates `offset` for a read, under the lock. True with *t (its storage referenced) when the
+ * read goes on; false when *out says what the read returns (an error, or a variant fence). */
+static bool locate_for_read(hls_session *s, uint64_t offset, target *t, source_read *out)
+{
+    char err[HLS_ERR_MAX];
+    platform_mutex_lock(&s->lock);
+    if (s->failure != KTH_OK) {
+        out->kind = KTH_READ_ERROR;
+        out->status = report_failure(s);
+        platform_mutex_unlock(&s->lock);
+        return false;
+    }
+    kth_status st = find_target(s, offset, t, err, sizeof err);
+    if (st != KTH_OK) {
+        if (s->offline || st != KTH_ERR_OFFLINE_MISS)
+            session_fail_locked(s, st, "%s", err);
+        out->kind = KTH_READ_ERROR;
+        out->status = report_failure(s);
+        platform_mutex_unlock(&s->lock);
+        return false;
+    }
+    if (!t->end_check && t->period != s->acked_period) {
+        s->fence_pending = true;
+        s->fence_period = t->period;
+        platform_mutex_unlock(&s->lock);
+        storage_resource_unref(t->storage);
+        out->reason = KTH_PENDING_VARIANT_CHANGE;
+        return false;
+    }
+    s->fence_pending = false;
+    atomic_store(&s->current_variant, t->variant);
+    platform_mutex_unlock(&s->lock);
+    return true;
+}
+
+/* The entry ended before the offset. Its size is known now: from its own fetch, or, for a
+ * resource shared with another entry (one URI at several places), from the storage, recorded
+ * here. Drops t's reference. */
+static void learn_entry_size(hls_session *s, const target *t)
+{
+    uint64_t length;
+    if (storage_resource_length(t->storage, &length)) {
+        platform_mutex_lock(&s->lock);
+        hls_entry e;
+        hls_layout_entry(s->variants[t->variant].layout, t->entry, &e);
+        if (!e.size_known)
+            session_set_entry_size(s, t->variant, t->entry, length);
+        platform_mutex_unlock(&s->lock);
+    }
+    storage_resource_unref(t->storage);
+}
+
+/* A read of the entry's storage failed with `st` (not KTH_ERR_RETRY): the reader's error. Drops
+ * t's reference. */
+static source_read read_failed(hls_session *s, const target *t, kth_status st)
+{
+    source_read out = {KTH_READ_ERROR, 0, KTH_PENDING_NOT_READY, st};
+    storage_resource_unref(t->storage);
+    platform_mutex_lock(&s->lock);
+    if (st == KTH_ERR_CORRUPT) {
+        char name[HLS_ERR_MAX];
+        session_entry_name(s, t->variant, t->entry, name, sizeof name);
+        snprintf(s->reader_error, sizeof s->reader_error,
+                 "%.360s: cached bytes at offset %llu failed their checksum (the cache file is "
+                 "damaged) and cannot be fetched again offline",
+                 name, (unsigned long long)t->within);
+    } else {
+        set_reader_error(s, "%s", kth_strerror(st));
+    }
+    platform_mutex_unlock(&s->lock);
+    return out;
+}
+
+/* The entry's storage failed or was cancelled: the session fails with its cause. Drops t's
+ * reference. */
+static source_read entry_failed(hls_session *s, const target *t)
+{
+    source_read out = {KTH_READ_ERROR, 0, KTH_PENDING_NOT_READY, KTH_OK};
+    storage_resource_unref(t->storage);
+    platform_mutex_lock(&s->lock);
+    if (s->failure == KTH_OK) {
+        char detail[HLS_ERR_MAX];
+        kth_status fs = storage_resource_error(t->storage, detail, sizeof detail);
+        session_fail_locked(s, fs != KTH_OK ? fs : KTH_ERR_CANCELLED, "%s", detail);
+    }
+    out.status = report_failure(s);
+    platform_mutex_unlock(&s->lock);
+    return out;
+}
+
+/* The bytes at t are not there yet: offline, a miss fails the session; online, the peer is
+ * woken to fetch them. *out stays pending unless it failed. Drops t's reference. */
+static void bytes_missing(hls_session *s, const target *t, source_read *out)
+{
+    if (s->offline) {
+        char err[HLS_ERR_MAX];
+        platform_mutex_lock(&s->lock);
+        storage_range missing;
+        kth_status st =
+            cache_resource_check_range(t->res, t->within, t->within + 1, &missing, err, sizeof err);
+        if (st != KTH_OK && st != KTH_ERR_NOT_FOUND) {
+            char name[HLS_ERR_MAX];
+            session_entry_name(s, t->variant, t->entry, name, sizeof name);
+            session_fail_locked(s, st, "offline: %s is not in the cache (%s)", name, err);
+            out->kind = KTH_READ_ERROR;
+            out->status = report_failure(s);
+        }
+        platform_mutex_unlock(&s->lock);
+    } else {
+        hls_peer_wake(s);
+    }
+    storage_resource_unref(t->storage);
+}
+
 static source_read hs_read_at(stream_source *src, uint64_t offset, void *buf, size_t n)
 {
     hls_session *s = from_base(src);
     session_attach(s);
     source_read out = {KTH_READ_PENDING, 0, KTH_PENDING_NOT_READY, KTH_OK};
     for (int pass = 0; pass < MAX_LOCATE_PASSES; pass++) {
-        char err[HLS_ERR_MAX];
         target t;
-        platform_mutex_lock(&s->lock);
-        if (s->failure != KTH_OK) {
-            out.kind = KTH_READ_ERROR;
-            out.status = report_failure(s);
-            platform_mutex_unlock(&s->lock);
+        if (!locate_for_read(s, offset, &t, &out))
             return out;
-        }
-        kth_status st = find_target(s, offset, &t, err, sizeof err);
-        if (st != KTH_OK) {
-            if (s->offline || st != KTH_ERR_OFFLINE_MISS)
-                session_fail_locked(s, st, "%s", err);
-            out.kind = KTH_READ_ERROR;
-            out.status = report_failure(s);
-            platform_mutex_unlock(&s->lock);
-            return out;
-        }
-        if (!t.end_check && t.period != s->acked_period) {
-            s->fence_pending = true;
-            s->fence_period = t.period;
-            platform_mutex_unlock(&s->lock);
-            storage_resource_unref(t.storage);
-            out.reason = KTH_PENDING_VARIANT_CHANGE;
-            return out;
-        }
-        s->fence_pending = false;
-        atomic_store(&s->current_variant, t.variant);
-        platform_mutex_unlock(&s->lock);
-
         size_t got = 0;
         storage_state state = storage_resource_state(t.storage);
         if (t.end_check) {
@@ -258,7 +345,7 @@ static source_read hs_read_at(stream_source *src, uint64_t offset, void *buf, si
             }
             continue; /* failed: the next pass reports it */
         }
-        st = storage_resource_read_at(t.storage, t.within, buf, n, &got);
+        kth_status st = storage_resource_read_at(t.storage, t.within, buf, n, &got);
         if (st == KTH_OK && got > 0) {
             storage_resource_unref(t.storage);
             out.kind = KTH_READ_BYTES;
@@ -271,69 +358,14 @@ static source_read hs_read_at(stream_source *src, uint64_t offset, void *buf, si
             return out;
         }
         if (st == KTH_OK) {
-            /* The entry ended before offset. Its size is known now: from its own fetch, or,
-             * for a resource shared with another entry (one URI at several places), from the
-             * storage, recorded here. Then locate again. */
-            uint64_t length;
-            if (storage_resource_length(t.storage, &length)) {
-                platform_mutex_lock(&s->lock);
-                hls_entry e;
-                hls_layout_entry(s->variants[t.variant].layout, t.entry, &e);
-                if (!e.size_known)
-                    session_set_entry_size(s, t.variant, t.entry, length);
-                platform_mutex_unlock(&s->lock);
-            }
-            storage_resource_unref(t.storage);
+            learn_entry_size(s, &t); /* then locate again */
             continue;
         }
-        if (st != KTH_ERR_RETRY) {
-            storage_resource_unref(t.storage);
-            out.kind = KTH_READ_ERROR;
-            out.status = st;
-            platform_mutex_lock(&s->lock);
-            if (st == KTH_ERR_CORRUPT) {
-                char name[1400];
-                session_entry_name(s, t.variant, t.entry, name, sizeof name);
-                snprintf(s->reader_error, sizeof s->reader_error,
-                         "%.360s: cached bytes at offset %llu failed their checksum (the cache "
-                         "file is damaged) and cannot be fetched again offline",
-                         name, (unsigned long long)t.within);
-            } else {
-                set_reader_error(s, "%s", kth_strerror(st));
-            }
-            platform_mutex_unlock(&s->lock);
-            return out;
-        }
-        if (state == STORAGE_FAILED || state == STORAGE_CANCELLED) {
-            storage_resource_unref(t.storage);
-            platform_mutex_lock(&s->lock);
-            if (s->failure == KTH_OK) {
-                char detail[HLS_ERR_MAX];
-                kth_status fs = storage_resource_error(t.storage, detail, sizeof detail);
-                session_fail_locked(s, fs != KTH_OK ? fs : KTH_ERR_CANCELLED, "%s", detail);
-            }
-            out.kind = KTH_READ_ERROR;
-            out.status = report_failure(s);
-            platform_mutex_unlock(&s->lock);
-            return out;
-        }
-        if (s->offline) {
-            platform_mutex_lock(&s->lock);
-            storage_range missing;
-            st = cache_resource_check_range(t.res, t.within, t.within + 1, &missing, err,
-                                            sizeof err);
-            if (st != KTH_OK && st != KTH_ERR_NOT_FOUND) {
-                char name[HLS_ERR_MAX];
-                session_entry_name(s, t.variant, t.entry, name, sizeof name);
-                session_fail_locked(s, st, "offline: %s is not in the cache (%s)", name, err);
-                out.kind = KTH_READ_ERROR;
-                out.status = report_failure(s);
-            }
-            platform_mutex_unlock(&s->lock);
-        } else {
-            hls_peer_wake(s);
-        }
-        storage_resource_unref(t.storage);
+        if (st != KTH_ERR_RETRY)
+            return read_failed(s, &t, st);
+        if (state == STORAGE_FAILED || state == STORAGE_CANCELLED)
+            return entry_failed(s, &t);
+        bytes_missing(s, &t, &out);
         return out;
     }
     return out;

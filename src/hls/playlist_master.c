@@ -172,6 +172,76 @@ static int copy_optional(hls_parser *p, const hls_attr *a, const char **out)
     return *out != NULL ? KTH_OK : KTH_ERR_NO_MEMORY;
 }
 
+/* Reads the attributes of an EXT-X-MEDIA line: the strings into *m, the flags into *out, the
+ * TYPE into *type (*has_type when given). KTH_OK or the parser's failure. */
+static int read_media_attrs(hls_parser *p, const char *s, size_t n, media_attrs *m,
+                            hls_rendition *out, int *type, bool *has_type)
+{
+    hls_attr_reader r;
+    hls_attr a;
+    hls_attr_reader_init(&r, s, n);
+    int rc;
+    while ((rc = hls_parser_next_attr(p, MEDIA, &r, &a)) == 1) {
+        rc = KTH_OK;
+        hls_attr *keep = NULL;
+        if (hls_attr_is(&a, "TYPE")) {
+            rc = media_type(p, &a, type);
+            *has_type = true;
+        } else if (hls_attr_is(&a, "URI")) {
+            keep = &m->uri;
+        } else if (hls_attr_is(&a, "GROUP-ID")) {
+            keep = &m->group_id;
+        } else if (hls_attr_is(&a, "LANGUAGE")) {
+            keep = &m->language;
+        } else if (hls_attr_is(&a, "ASSOC-LANGUAGE")) {
+            keep = &m->assoc_language;
+        } else if (hls_attr_is(&a, "NAME")) {
+            keep = &m->name;
+        } else if (hls_attr_is(&a, "INSTREAM-ID")) {
+            keep = &m->instream_id;
+        } else if (hls_attr_is(&a, "CHANNELS")) {
+            keep = &m->channels;
+        } else if (hls_attr_is(&a, "DEFAULT")) {
+            rc = hls_parser_attr_yes_no(p, MEDIA, &a, &out->is_default);
+        } else if (hls_attr_is(&a, "AUTOSELECT")) {
+            rc = hls_parser_attr_yes_no(p, MEDIA, &a, &out->autoselect);
+        } else if (hls_attr_is(&a, "FORCED")) {
+            rc = hls_parser_attr_yes_no(p, MEDIA, &a, &out->forced);
+        }
+        if (keep != NULL) {
+            rc = hls_parser_attr_quoted(p, MEDIA, &a);
+            *keep = a;
+        }
+        if (rc != KTH_OK) {
+            return rc;
+        }
+    }
+    return rc < 0 ? rc : KTH_OK;
+}
+
+/* Copies the strings of *m into *out and resolves its URI. KTH_OK or KTH_ERR_NO_MEMORY (or the
+ * parser's failure). */
+static int fill_rendition(hls_parser *p, const media_attrs *m, hls_rendition *out)
+{
+    int rc;
+    if ((rc = copy_optional(p, &m->group_id, &out->group_id)) != KTH_OK ||
+        (rc = copy_optional(p, &m->name, &out->name)) != KTH_OK ||
+        (rc = copy_optional(p, &m->language, &out->language)) != KTH_OK ||
+        (rc = copy_optional(p, &m->assoc_language, &out->assoc_language)) != KTH_OK ||
+        (rc = copy_optional(p, &m->instream_id, &out->instream_id)) != KTH_OK ||
+        (rc = copy_optional(p, &m->channels, &out->channels)) != KTH_OK) {
+        return rc;
+    }
+    /* Closed captions live inside the video; a URI there is meaningless (RFC 8216 §4.3.4.1). */
+    if (m->uri.value != NULL && out->type != HLS_MEDIA_CLOSED_CAPTIONS) {
+        out->uri = hls_parser_resolve(p, m->uri.value, m->uri.value_len);
+        if (out->uri == NULL) {
+            return KTH_ERR_NO_MEMORY;
+        }
+    }
+    return KTH_OK;
+}
+
 int hls_master_media(hls_parser *p, const char *s, size_t n)
 {
     if (p->pl->master.rendition_count >= p->lim.max_renditions) {
@@ -185,46 +255,8 @@ int hls_master_media(hls_parser *p, const char *s, size_t n)
     out.line = p->line_no;
     bool has_type = false;
     int type = 0;
-    hls_attr_reader r;
-    hls_attr a;
-    hls_attr_reader_init(&r, s, n);
-    int rc;
-    while ((rc = hls_parser_next_attr(p, MEDIA, &r, &a)) == 1) {
-        rc = KTH_OK;
-        hls_attr *keep = NULL;
-        if (hls_attr_is(&a, "TYPE")) {
-            rc = media_type(p, &a, &type);
-            has_type = true;
-        } else if (hls_attr_is(&a, "URI")) {
-            keep = &m.uri;
-        } else if (hls_attr_is(&a, "GROUP-ID")) {
-            keep = &m.group_id;
-        } else if (hls_attr_is(&a, "LANGUAGE")) {
-            keep = &m.language;
-        } else if (hls_attr_is(&a, "ASSOC-LANGUAGE")) {
-            keep = &m.assoc_language;
-        } else if (hls_attr_is(&a, "NAME")) {
-            keep = &m.name;
-        } else if (hls_attr_is(&a, "INSTREAM-ID")) {
-            keep = &m.instream_id;
-        } else if (hls_attr_is(&a, "CHANNELS")) {
-            keep = &m.channels;
-        } else if (hls_attr_is(&a, "DEFAULT")) {
-            rc = hls_parser_attr_yes_no(p, MEDIA, &a, &out.is_default);
-        } else if (hls_attr_is(&a, "AUTOSELECT")) {
-            rc = hls_parser_attr_yes_no(p, MEDIA, &a, &out.autoselect);
-        } else if (hls_attr_is(&a, "FORCED")) {
-            rc = hls_parser_attr_yes_no(p, MEDIA, &a, &out.forced);
-        }
-        if (keep != NULL) {
-            rc = hls_parser_attr_quoted(p, MEDIA, &a);
-            *keep = a;
-        }
-        if (rc != KTH_OK) {
-            return rc;
-        }
-    }
-    if (rc < 0) {
+    int rc = read_media_attrs(p, s, n, &m, &out, &type, &has_type);
+    if (rc != KTH_OK) {
         return rc;
     }
     if (!has_type) {
@@ -240,20 +272,8 @@ int hls_master_media(hls_parser *p, const char *s, size_t n)
         return KTH_OK;
     }
     out.type = (hls_media_type)type;
-    if ((rc = copy_optional(p, &m.group_id, &out.group_id)) != KTH_OK ||
-        (rc = copy_optional(p, &m.name, &out.name)) != KTH_OK ||
-        (rc = copy_optional(p, &m.language, &out.language)) != KTH_OK ||
-        (rc = copy_optional(p, &m.assoc_language, &out.assoc_language)) != KTH_OK ||
-        (rc = copy_optional(p, &m.instream_id, &out.instream_id)) != KTH_OK ||
-        (rc = copy_optional(p, &m.channels, &out.channels)) != KTH_OK) {
+    if ((rc = fill_rendition(p, &m, &out)) != KTH_OK) {
         return rc;
-    }
-    /* Closed captions live inside the video; a URI there is meaningless (RFC 8216 §4.3.4.1). */
-    if (m.uri.value != NULL && out.type != HLS_MEDIA_CLOSED_CAPTIONS) {
-        out.uri = hls_parser_resolve(p, m.uri.value, m.uri.value_len);
-        if (out.uri == NULL) {
-            return KTH_ERR_NO_MEMORY;
-        }
     }
     hls_master_playlist *mp = &p->pl->master;
     hls_rendition *grown = hls_parser_grow(p, mp->renditions, &p->rendition_cap,

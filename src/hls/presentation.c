@@ -48,27 +48,13 @@ static int rung_cmp(const void *a, const void *b)
     return (x->variant > y->variant) - (x->variant < y->variant);
 }
 
-kth_status hls_ladder_from_master(const hls_playlist *pl, hls_ladder *out, hls_warn_fn warn,
-                                  void *user, char *err, size_t errlen)
+/* Classifies every variant once: usable[i] when its audio is playable, codec[i] its audio
+ * codec. True when a usable variant is audio only (video variants are then left out). */
+static bool classify_variants(const hls_playlist *pl, bool *usable, kth_codec *codec,
+                              hls_warn_fn warn, void *user)
 {
-    if (!pl || !out || pl->kind != HLS_PLAYLIST_MASTER)
-        return KTH_ERR_INVALID_ARG;
     const hls_master_playlist *m = &pl->master;
-    out->rungs = calloc(m->variant_count ? m->variant_count : 1, sizeof *out->rungs);
-    out->count = 0;
-    if (!out->rungs)
-        return KTH_ERR_NO_MEMORY;
-
-    /* Classify every variant once. */
     bool any_audio_only = false;
-    bool *usable = calloc(m->variant_count ? m->variant_count : 1, sizeof *usable);
-    kth_codec *codec = calloc(m->variant_count ? m->variant_count : 1, sizeof *codec);
-    if (!usable || !codec) {
-        free(usable);
-        free(codec);
-        hls_ladder_free(out);
-        return KTH_ERR_NO_MEMORY;
-    }
     for (size_t i = 0; i < m->variant_count; i++) {
         const hls_variant *v = &m->variants[i];
         bool video = false, known_audio = false;
@@ -85,41 +71,73 @@ kth_status hls_ladder_from_master(const hls_playlist *pl, hls_ladder *out, hls_w
         if (!v->has_video)
             any_audio_only = true;
     }
+    return any_audio_only;
+}
 
+/* The rung of usable variant `i`: a video variant plays its audio rendition when it has one
+ * with a URI, else it is played whole. */
+static hls_rung rung_of_variant(const hls_playlist *pl, size_t i, kth_codec codec, hls_warn_fn warn,
+                                void *user)
+{
+    const hls_variant *v = &pl->master.variants[i];
+    hls_rung r = {v->uri,       v->average_bandwidth ? v->average_bandwidth : v->bandwidth,
+                  v->bandwidth, false,
+                  codec,        i,
+                  NULL};
+    if (v->has_video) {
+        const hls_rendition *rd =
+            v->audio_group ? hls_playlist_audio_rendition(pl, v->audio_group) : NULL;
+        if (rd && rd->uri) {
+            r.uri = rd->uri;
+            r.rendition = rd;
+            r.bandwidth_is_upper_bound = true;
+        } else {
+            warnf(warn, user,
+                  "variant at line %lu carries video with its audio muxed in; "
+                  "it is played whole (CODECS '%s')",
+                  v);
+        }
+    }
+    return r;
+}
+
+/* Adds rung `r`: one rung per playlist URL, keeping the lowest bandwidth claim. */
+static void add_rung(hls_ladder *out, const hls_rung *r)
+{
+    for (size_t j = 0; j < out->count; j++) {
+        if (strcmp(out->rungs[j].uri, r->uri) == 0) {
+            if (r->bandwidth < out->rungs[j].bandwidth)
+                out->rungs[j].bandwidth = r->bandwidth;
+            return;
+        }
+    }
+    out->rungs[out->count++] = *r;
+}
+
+kth_status hls_ladder_from_master(const hls_playlist *pl, hls_ladder *out, hls_warn_fn warn,
+                                  void *user, char *err, size_t errlen)
+{
+    if (!pl || !out || pl->kind != HLS_PLAYLIST_MASTER)
+        return KTH_ERR_INVALID_ARG;
+    const hls_master_playlist *m = &pl->master;
+    out->rungs = calloc(m->variant_count ? m->variant_count : 1, sizeof *out->rungs);
+    out->count = 0;
+    if (!out->rungs)
+        return KTH_ERR_NO_MEMORY;
+    bool *usable = calloc(m->variant_count ? m->variant_count : 1, sizeof *usable);
+    kth_codec *codec = calloc(m->variant_count ? m->variant_count : 1, sizeof *codec);
+    if (!usable || !codec) {
+        free(usable);
+        free(codec);
+        hls_ladder_free(out);
+        return KTH_ERR_NO_MEMORY;
+    }
+    bool any_audio_only = classify_variants(pl, usable, codec, warn, user);
     for (size_t i = 0; i < m->variant_count; i++) {
-        const hls_variant *v = &m->variants[i];
-        if (!usable[i] || (any_audio_only && v->has_video))
+        if (!usable[i] || (any_audio_only && m->variants[i].has_video))
             continue;
-        hls_rung r = {v->uri,       v->average_bandwidth ? v->average_bandwidth : v->bandwidth,
-                      v->bandwidth, false,
-                      codec[i],     i,
-                      NULL};
-        if (v->has_video) {
-            const hls_rendition *rd =
-                v->audio_group ? hls_playlist_audio_rendition(pl, v->audio_group) : NULL;
-            if (rd && rd->uri) {
-                r.uri = rd->uri;
-                r.rendition = rd;
-                r.bandwidth_is_upper_bound = true;
-            } else {
-                warnf(warn, user,
-                      "variant at line %lu carries video with its audio muxed in; "
-                      "it is played whole (CODECS '%s')",
-                      v);
-            }
-        }
-        /* One rung per playlist URL: keep the lowest bandwidth claim. */
-        size_t j;
-        for (j = 0; j < out->count; j++) {
-            if (strcmp(out->rungs[j].uri, r.uri) == 0)
-                break;
-        }
-        if (j < out->count) {
-            if (r.bandwidth < out->rungs[j].bandwidth)
-                out->rungs[j].bandwidth = r.bandwidth;
-            continue;
-        }
-        out->rungs[out->count++] = r;
+        hls_rung r = rung_of_variant(pl, i, codec[i], warn, user);
+        add_rung(out, &r);
     }
     free(usable);
     free(codec);

@@ -59,7 +59,7 @@
  * the enclosing block. */
 #define HLS_SHOWN(url) platform_excerpt((url), (char[HLS_URL_SHOWN]){0}, HLS_URL_SHOWN)
 
-struct segment_fetch; /* hls_peer.c */
+struct segment_fetch; /* segment_fetch.h */
 
 /* One layout entry's bytes. */
 typedef struct hls_slot {
@@ -162,6 +162,7 @@ struct hls_session {
     abr_estimator estimator;
     abr_controller controller;
     double last_buffer_s;
+    uint64_t poll_generation; /* counts polls: a slot's mark says which last held it */
     /* Events the downloader thread publishes when a value changes (its own fields). */
     double published_buffer_s;     /* the last KTH_EVENT_HLS_BUFFER_LEVEL's, or < 0 */
     bool end_published;            /* KTH_EVENT_HLS_END_OF_STREAM holds for the current window */

@@ -195,6 +195,92 @@ static void put_text(url_writer *w, const char *s)
     w->len += n;
 }
 
+/* RFC 3986 §5.2.3: the reference's relative path merged with the base's, into `merged`
+ * (room for both paths and a slash); returns its span. */
+static url_span merge_paths(const url_parts *b, const url_parts *r, char *merged)
+{
+    size_t len = 0;
+    if (b->authority.present && b->path.n == 0) {
+        merged[len++] = '/';
+    } else {
+        size_t keep = b->path.n;
+        while (keep > 0 && b->path.p[keep - 1] != '/') {
+            keep--;
+        }
+        memcpy(merged, b->path.p, keep);
+        len = keep;
+    }
+    memcpy(merged + len, r->path.p, r->path.n);
+    len += r->path.n;
+    return (url_span){merged, len, true};
+}
+
+/* RFC 3986 §5.2.2: the target's parts from base `b` and reference `r`; *path_in is its path
+ * before dot-segment removal (in `merged` when merged), *remove_dots whether that applies. */
+static void transform_reference(const url_parts *b, const url_parts *r, char *merged, url_parts *t,
+                                url_span *path_in, bool *remove_dots)
+{
+    memset(t, 0, sizeof(*t));
+    *remove_dots = true;
+    if (r->scheme.present) {
+        t->scheme = r->scheme;
+        t->authority = r->authority;
+        *path_in = r->path;
+        t->query = r->query;
+    } else {
+        t->scheme = b->scheme;
+        if (r->authority.present) {
+            t->authority = r->authority;
+            *path_in = r->path;
+            t->query = r->query;
+        } else {
+            t->authority = b->authority;
+            if (r->path.n == 0) {
+                *path_in = b->path;
+                *remove_dots = false;
+                t->query = r->query.present ? r->query : b->query;
+            } else if (r->path.p[0] == '/') {
+                *path_in = r->path;
+                t->query = r->query;
+            } else {
+                *path_in = merge_paths(b, r, merged);
+                t->query = r->query;
+            }
+        }
+    }
+    t->fragment = r->fragment;
+}
+
+/* RFC 3986 §5.3: the target's parts with `path` recomposed into a heap string (caller frees);
+ * NULL when out of memory. */
+static char *recompose(const url_parts *t, const char *path, size_t path_len)
+{
+    /* Every byte may triple when encoded; 8 bytes cover "://", "?", "#", ":" and the NUL. */
+    size_t raw = t->scheme.n + t->authority.n + path_len + t->query.n + t->fragment.n;
+    char *result = malloc(raw * 3 + 8);
+    if (result == NULL) {
+        return NULL;
+    }
+    url_writer w = {result, 0};
+    put_span(&w, t->scheme.p, t->scheme.n);
+    put_text(&w, ":");
+    if (t->authority.present) {
+        put_text(&w, "//");
+        put_span(&w, t->authority.p, t->authority.n);
+    }
+    put_span(&w, path, path_len);
+    if (t->query.present) {
+        put_text(&w, "?");
+        put_span(&w, t->query.p, t->query.n);
+    }
+    if (t->fragment.present) {
+        put_text(&w, "#");
+        put_span(&w, t->fragment.p, t->fragment.n);
+    }
+    result[w.len] = '\0';
+    return result;
+}
+
 int hls_url_resolve(const char *base, const char *ref, size_t ref_len, char **out)
 {
     if (out == NULL) {
@@ -228,50 +314,8 @@ int hls_url_resolve(const char *base, const char *ref, size_t ref_len, char **ou
     }
 
     url_span path_in; /* the path before dot-segment removal */
-    bool remove_dots = true;
-    memset(&t, 0, sizeof(t));
-    if (r.scheme.present) {
-        t.scheme = r.scheme;
-        t.authority = r.authority;
-        path_in = r.path;
-        t.query = r.query;
-    } else {
-        t.scheme = b.scheme;
-        if (r.authority.present) {
-            t.authority = r.authority;
-            path_in = r.path;
-            t.query = r.query;
-        } else {
-            t.authority = b.authority;
-            if (r.path.n == 0) {
-                path_in = b.path;
-                remove_dots = false;
-                t.query = r.query.present ? r.query : b.query;
-            } else if (r.path.p[0] == '/') {
-                path_in = r.path;
-                t.query = r.query;
-            } else {
-                /* §5.2.3 merge */
-                size_t len = 0;
-                if (b.authority.present && b.path.n == 0) {
-                    merged[len++] = '/';
-                } else {
-                    size_t keep = b.path.n;
-                    while (keep > 0 && b.path.p[keep - 1] != '/') {
-                        keep--;
-                    }
-                    memcpy(merged, b.path.p, keep);
-                    len = keep;
-                }
-                memcpy(merged + len, r.path.p, r.path.n);
-                len += r.path.n;
-                path_in = (url_span){merged, len, true};
-                t.query = r.query;
-            }
-        }
-    }
-    t.fragment = r.fragment;
-
+    bool remove_dots;
+    transform_reference(&b, &r, merged, &t, &path_in, &remove_dots);
     size_t path_len;
     if (remove_dots) {
         path_len = remove_dot_segments(path_in.p, path_in.n, path);
@@ -279,34 +323,12 @@ int hls_url_resolve(const char *base, const char *ref, size_t ref_len, char **ou
         memcpy(path, path_in.p, path_in.n);
         path_len = path_in.n;
     }
-
-    /* Every byte may triple when encoded; 8 bytes cover "://", "?", "#", ":" and the NUL. */
-    size_t raw = t.scheme.n + t.authority.n + path_len + t.query.n + t.fragment.n;
-    char *result = malloc(raw * 3 + 8);
-    if (result == NULL) {
-        free(merged);
-        free(path);
-        return KTH_ERR_NO_MEMORY;
-    }
-    url_writer w = {result, 0};
-    put_span(&w, t.scheme.p, t.scheme.n);
-    put_text(&w, ":");
-    if (t.authority.present) {
-        put_text(&w, "//");
-        put_span(&w, t.authority.p, t.authority.n);
-    }
-    put_span(&w, path, path_len);
-    if (t.query.present) {
-        put_text(&w, "?");
-        put_span(&w, t.query.p, t.query.n);
-    }
-    if (t.fragment.present) {
-        put_text(&w, "#");
-        put_span(&w, t.fragment.p, t.fragment.n);
-    }
-    result[w.len] = '\0';
+    char *result = recompose(&t, path, path_len);
     free(merged);
     free(path);
+    if (result == NULL) {
+        return KTH_ERR_NO_MEMORY;
+    }
     *out = result;
     return KTH_OK;
 }

@@ -367,6 +367,11 @@ int64_t net_now(kth_downloader *d)
     return platform_clock_now(d->clock);
 }
 
+int64_t net_downloader_now(kth_downloader *d)
+{
+    return net_now(d);
+}
+
 bool net_downloader_on_loop_thread(kth_downloader *d)
 {
     return d && platform_thread_is_current(&d->thread);

@@ -258,6 +258,10 @@ kth_status net_downloader_default(kth_downloader **out, char *err, size_t errlen
 kth_downloader *net_downloader_ref(kth_downloader *d);
 void net_downloader_unref(kth_downloader *d);
 
+/* The time on the downloader's clock (the hooks' clock, else the system clock): what its
+ * scheduling logic and the peers' timing read, so a virtual clock drives them all. Any thread. */
+int64_t net_downloader_now(kth_downloader *d);
+
 /* Makes the loop run a turn now (after a virtual clock moved). Any thread. */
 void net_downloader_wake(kth_downloader *d);
 

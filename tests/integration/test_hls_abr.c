@@ -7,9 +7,12 @@
  * segment whose download stalls is rescued by a switch down before the reader waits for it
  * (or, when the reader is already in it, from the next segment on), with one download per
  * segment; a seek holds the variant until its first bytes are read; and the HLS events (a
- * segment's start and end, keys, buffer level, end of stream) describe what was played.
+ * segment's start and end, keys, buffer level, end of stream) describe what was played, with
+ * the times they report read on the downloader's clock.
  */
 #include "test_hls_support.h"
+
+#include "net/downloader.h"
 
 #include <time.h>
 
@@ -767,7 +770,50 @@ static void test_key_events_say_fetched_then_from_the_cache(void **state)
     kth_subscription_free(sub);
 }
 
-int main(void)
+/* With an argument, runs only the case of that name (ctest registers each case on its own, so
+ * they run side by side); a name that is no case fails rather than run nothing. */
+/* The peer times its fetches on the downloader's clock: with a virtual clock that does not
+ * move, every segment's download took no time at all, and the stream still plays to its end. */
+static void test_segment_download_time_is_read_on_the_downloaders_clock(void **state)
+{
+    struct hls_env *e = *state;
+    platform_virtual_clock vc;
+    platform_virtual_clock_init(&vc, 1000000000);
+    net_downloader_hooks hooks = {.clock = &vc.base};
+    kth_downloader_options o;
+    kth_downloader_options_init(&o);
+    kth_downloader_free(e->d);
+    e->d = NULL;
+    char err[256] = "";
+    if (net_downloader_new(&o, &hooks, &e->d, err, sizeof err) != KTH_OK)
+        fail_msg("downloader: %s", err);
+    kth_subscription *sub;
+    assert_int_equal(kth_bus_subscribe(e->bus, 4096, &sub), KTH_OK);
+    event_log *log = calloc(1, sizeof *log);
+    assert_non_null(log);
+    kth_stream *s = hls_open(e, "/abr/v64/index.m3u8", NULL, NULL);
+    bytes got = read_to_end(s, false);
+    log_events(sub, log, KTH_EVENT_HLS_END_OF_STREAM);
+    kth_stream_close(s);
+    log_events(sub, log, KTH_EVENT_NONE);
+    bytes want = expected_variant("abr/v64", NULL);
+    assert_same_bytes(&got, &want);
+    free(got.data);
+    free(want.data);
+    unsigned completed = 0;
+    for (size_t i = 0; i < log->count; i++) {
+        if (log->ev[i].kind != KTH_EVENT_HLS_SEGMENT_COMPLETED)
+            continue;
+        completed++;
+        assert_int_equal(log->ev[i].status, KTH_OK);
+        assert_int_equal(log->ev[i].payload.segment.download_ns, 0);
+    }
+    assert_true(completed > 0);
+    free(log);
+    kth_subscription_free(sub);
+}
+
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_abr_steps_down_under_a_cap_and_back_up_after,
@@ -794,6 +840,18 @@ int main(void)
                                         hls_setup, hls_teardown),
         cmocka_unit_test_setup_teardown(test_key_events_say_fetched_then_from_the_cache, hls_setup,
                                         hls_teardown),
+        cmocka_unit_test_setup_teardown(test_segment_download_time_is_read_on_the_downloaders_clock,
+                                        hls_setup, hls_teardown),
     };
+    if (argc > 1) {
+        bool known = false;
+        for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
+            known = known || strcmp(tests[i].name, argv[1]) == 0;
+        if (!known) {
+            fprintf(stderr, "no test case named %s\n", argv[1]);
+            return 1;
+        }
+        cmocka_set_test_filter(argv[1]);
+    }
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
