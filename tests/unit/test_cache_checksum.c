@@ -422,10 +422,13 @@ struct race {
     struct open_res o;
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    int wakes;    /* readers that found a piece missing (the writer's work list) */
-    int finished; /* readers done */
-    int wrong;    /* reads that handed out bytes differing from the pattern */
-    int failures; /* reads or waits with another outcome than expected */
+    int wakes;             /* readers that found a piece missing (the writer's work list) */
+    int finished;          /* readers done */
+    int wrong;             /* reads that handed out bytes differing from the pattern */
+    int failures;          /* reads or waits with another outcome than expected */
+    int first_read_status; /* the first unexpected read status, 0 when none */
+    int first_wait_result; /* the first unexpected wait result (+1), 0 when none */
+    uint64_t first_failure_at;
 };
 
 static void *race_reader(void *arg)
@@ -451,6 +454,10 @@ static void *race_reader(void *arg)
         pthread_mutex_lock(&rc->lock);
         rc->wakes++;
         rc->failures += st != KTH_ERR_RETRY;
+        if (st != KTH_ERR_RETRY && !rc->first_read_status && !rc->first_wait_result) {
+            rc->first_read_status = st;
+            rc->first_failure_at = pos;
+        }
         pthread_cond_broadcast(&rc->cond);
         pthread_mutex_unlock(&rc->lock);
         if (st != KTH_ERR_RETRY)
@@ -460,6 +467,10 @@ static void *race_reader(void *arg)
         if (w != STORAGE_WAIT_READY) {
             pthread_mutex_lock(&rc->lock);
             rc->failures++;
+            if (!rc->first_read_status && !rc->first_wait_result) {
+                rc->first_wait_result = (int)w + 1;
+                rc->first_failure_at = pos;
+            }
             pthread_mutex_unlock(&rc->lock);
             break;
         }
@@ -511,8 +522,13 @@ static void test_concurrent_readers_never_see_damaged_bytes(void **state)
     }
     int finished = rc.finished, wrong = rc.wrong, failures = rc.failures;
     pthread_mutex_unlock(&rc.lock);
+
     for (int i = 0; i < RACE_READERS; i++)
         pthread_join(t[i], NULL);
+    if (failures)
+        fail_msg("%d failures; the first at %llu: read status %d, wait result %d", failures,
+                 (unsigned long long)rc.first_failure_at, rc.first_read_status,
+                 rc.first_wait_result - 1);
     assert_int_equal(finished, RACE_READERS);
     assert_int_equal(wrong, 0);
     assert_int_equal(failures, 0);
