@@ -25,28 +25,6 @@
 #define SEED 29u
 #define B    STORAGE_BLOCK_SIZE
 
-struct fixture {
-    char *dir;
-    kth_cache_options opts;
-};
-
-static int setup(void **state)
-{
-    struct fixture *f = calloc(1, sizeof *f);
-    f->dir = test_make_dir();
-    f->opts = tc_options(f->dir);
-    *state = f;
-    return f->dir ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-    tc_remove_tree(f->dir);
-    free(f);
-    return 0;
-}
-
 struct open_res {
     kth_cache *cache;
     cache_asset *asset;
@@ -549,25 +527,27 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(
-            test_a_flipped_byte_in_the_last_partial_block_is_caught_offline, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_a_zeroed_run_is_dropped_online_and_filled_again, setup,
-                                        teardown),
+            test_a_flipped_byte_in_the_last_partial_block_is_caught_offline, tc_setup, tc_teardown),
+        cmocka_unit_test_setup_teardown(test_a_zeroed_run_is_dropped_online_and_filled_again,
+                                        tc_setup, tc_teardown),
         cmocka_unit_test_setup_teardown(
-            test_blocks_written_out_of_order_are_summed_by_reading_them_back, setup, teardown),
+            test_blocks_written_out_of_order_are_summed_by_reading_them_back, tc_setup,
+            tc_teardown),
         cmocka_unit_test_setup_teardown(
-            test_a_partial_resource_claims_its_exact_ranges_and_checks_their_edges, setup,
-            teardown),
-        cmocka_unit_test_setup_teardown(test_a_resumed_download_sums_the_block_it_completes, setup,
-                                        teardown),
+            test_a_partial_resource_claims_its_exact_ranges_and_checks_their_edges, tc_setup,
+            tc_teardown),
+        cmocka_unit_test_setup_teardown(test_a_resumed_download_sums_the_block_it_completes,
+                                        tc_setup, tc_teardown),
         cmocka_unit_test_setup_teardown(
-            test_a_resume_over_a_damaged_restored_part_fetches_that_part_again, setup, teardown),
+            test_a_resume_over_a_damaged_restored_part_fetches_that_part_again, tc_setup,
+            tc_teardown),
         cmocka_unit_test_setup_teardown(test_the_writer_rewriting_restored_blocks_is_not_damage,
-                                        setup, teardown),
+                                        tc_setup, tc_teardown),
         cmocka_unit_test_setup_teardown(
-            test_an_index_of_schema_1_is_migrated_and_its_bytes_get_sums, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_malformed_sums_back_no_claim, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_concurrent_readers_never_see_damaged_bytes, setup,
-                                        teardown),
+            test_an_index_of_schema_1_is_migrated_and_its_bytes_get_sums, tc_setup, tc_teardown),
+        cmocka_unit_test_setup_teardown(test_malformed_sums_back_no_claim, tc_setup, tc_teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_readers_never_see_damaged_bytes, tc_setup,
+                                        tc_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,28 +12,6 @@
 
 #include "test_cache_support.h"
 
-struct fixture {
-    char *dir;
-    kth_cache_options opts;
-};
-
-static int setup(void **state)
-{
-    struct fixture *f = calloc(1, sizeof *f);
-    f->dir = test_make_dir();
-    f->opts = tc_options(f->dir);
-    *state = f;
-    return f->dir ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-    tc_remove_tree(f->dir);
-    free(f);
-    return 0;
-}
-
 static const char *url_of(int i)
 {
     static char buf[8][64];
@@ -361,18 +339,20 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_lru_evicts_least_recently_used_first_down_to_budget,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_leased_asset_is_never_evicted, setup, teardown),
+                                        tc_setup, tc_teardown),
+        cmocka_unit_test_setup_teardown(test_leased_asset_is_never_evicted, tc_setup, tc_teardown),
         cmocka_unit_test_setup_teardown(
-            test_tiny_budget_keeps_the_playing_asset_and_reports_the_excess, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_pinned_asset_survives_gc_across_restarts, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_remove_by_url_or_key_deletes_the_files, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_list_reports_sizes_completion_and_recency, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_gc_drops_assets_that_stored_nothing, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_memory_only_mode_honours_its_bound, setup, teardown),
+            test_tiny_budget_keeps_the_playing_asset_and_reports_the_excess, tc_setup, tc_teardown),
+        cmocka_unit_test_setup_teardown(test_pinned_asset_survives_gc_across_restarts, tc_setup,
+                                        tc_teardown),
+        cmocka_unit_test_setup_teardown(test_remove_by_url_or_key_deletes_the_files, tc_setup,
+                                        tc_teardown),
+        cmocka_unit_test_setup_teardown(test_list_reports_sizes_completion_and_recency, tc_setup,
+                                        tc_teardown),
+        cmocka_unit_test_setup_teardown(test_gc_drops_assets_that_stored_nothing, tc_setup,
+                                        tc_teardown),
+        cmocka_unit_test_setup_teardown(test_memory_only_mode_honours_its_bound, tc_setup,
+                                        tc_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,28 +19,6 @@
 #define SEGMENT "https://media.example/show/seg-001.ts"
 #define KEYFILE "https://media.example/show/key.bin"
 
-struct fixture {
-    char *dir;
-    kth_cache_options opts;
-};
-
-static int setup(void **state)
-{
-    struct fixture *f = calloc(1, sizeof *f);
-    f->dir = test_make_dir();
-    f->opts = tc_options(f->dir);
-    *state = f;
-    return f->dir ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-    tc_remove_tree(f->dir);
-    free(f);
-    return 0;
-}
-
 static void test_second_open_in_another_process_is_busy(void **state)
 {
     struct fixture *f = *state;
@@ -318,18 +296,18 @@ static void test_memory_only_touches_no_disk(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_second_open_in_another_process_is_busy, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_second_open_in_another_process_is_busy, tc_setup,
+                                        tc_teardown),
         cmocka_unit_test_setup_teardown(test_second_open_in_the_same_process_is_busy_until_closed,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_lock_dies_with_a_killed_owner, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_a_lease_keeps_the_directory_locked_after_close, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_default_location_is_xdg_cache_home_then_home, setup,
-                                        teardown),
+                                        tc_setup, tc_teardown),
+        cmocka_unit_test_setup_teardown(test_lock_dies_with_a_killed_owner, tc_setup, tc_teardown),
+        cmocka_unit_test_setup_teardown(test_a_lease_keeps_the_directory_locked_after_close,
+                                        tc_setup, tc_teardown),
+        cmocka_unit_test_setup_teardown(test_default_location_is_xdg_cache_home_then_home, tc_setup,
+                                        tc_teardown),
         cmocka_unit_test_setup_teardown(test_offline_hits_serve_and_misses_name_what_is_missing,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_memory_only_touches_no_disk, setup, teardown),
+                                        tc_setup, tc_teardown),
+        cmocka_unit_test_setup_teardown(test_memory_only_touches_no_disk, tc_setup, tc_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,28 +23,6 @@
 #define KEY  "https://media.example/album/track.mp3#body"
 #define SEED 11u
 
-struct fixture {
-    char *dir;
-    kth_cache_options opts;
-};
-
-static int setup(void **state)
-{
-    struct fixture *f = calloc(1, sizeof *f);
-    f->dir = test_make_dir();
-    f->opts = tc_options(f->dir);
-    *state = f;
-    return f->dir ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-    tc_remove_tree(f->dir);
-    free(f);
-    return 0;
-}
-
 /* One open asset + resource. */
 struct open_res {
     kth_cache *cache;
@@ -840,42 +818,46 @@ static void test_cache_directory_too_long_for_the_index_is_a_limit_error(void **
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_restore_ranges_only_on_a_fresh_file_resource, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_snapshot_copies_state_length_and_ranges, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_restore_ranges_only_on_a_fresh_file_resource, tc_setup,
+                                        tc_teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_copies_state_length_and_ranges, tc_setup,
+                                        tc_teardown),
         cmocka_unit_test_setup_teardown(test_memory_pool_bounds_its_members_and_gets_bytes_back,
-                                        setup, teardown),
+                                        tc_setup, tc_teardown),
         cmocka_unit_test_setup_teardown(test_committed_resource_reopens_complete_with_its_metadata,
-                                        setup, teardown),
+                                        tc_setup, tc_teardown),
         cmocka_unit_test_setup_teardown(
-            test_partial_resource_reopens_with_exactly_the_checkpointed_ranges, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_close_records_what_was_written, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_missing_data_file_drops_the_claim, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_truncated_data_file_is_clipped_not_trusted, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_directory_in_place_of_data_file_gets_a_new_file, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_malformed_or_tampered_rows_are_not_trusted, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_orphan_files_never_block_and_gc_sweeps_them, setup,
-                                        teardown),
+            test_partial_resource_reopens_with_exactly_the_checkpointed_ranges, tc_setup,
+            tc_teardown),
+        cmocka_unit_test_setup_teardown(test_close_records_what_was_written, tc_setup, tc_teardown),
+        cmocka_unit_test_setup_teardown(test_missing_data_file_drops_the_claim, tc_setup,
+                                        tc_teardown),
+        cmocka_unit_test_setup_teardown(test_truncated_data_file_is_clipped_not_trusted, tc_setup,
+                                        tc_teardown),
+        cmocka_unit_test_setup_teardown(test_directory_in_place_of_data_file_gets_a_new_file,
+                                        tc_setup, tc_teardown),
+        cmocka_unit_test_setup_teardown(test_malformed_or_tampered_rows_are_not_trusted, tc_setup,
+                                        tc_teardown),
+        cmocka_unit_test_setup_teardown(test_orphan_files_never_block_and_gc_sweeps_them, tc_setup,
+                                        tc_teardown),
         cmocka_unit_test_setup_teardown(test_damaged_index_is_rebuilt_and_its_files_become_orphans,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_file_names_never_contain_url_text, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_invalidate_starts_over_and_fails_old_readers, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_same_key_opened_twice_shares_one_resource, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_revive_after_a_failed_fetch_keeps_the_bytes, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_unknown_resource_without_create_is_not_found, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_removal_never_deletes_what_a_damaged_row_names, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_list_never_shows_a_key_cut_to_fit, setup, teardown),
+                                        tc_setup, tc_teardown),
+        cmocka_unit_test_setup_teardown(test_file_names_never_contain_url_text, tc_setup,
+                                        tc_teardown),
+        cmocka_unit_test_setup_teardown(test_invalidate_starts_over_and_fails_old_readers, tc_setup,
+                                        tc_teardown),
+        cmocka_unit_test_setup_teardown(test_same_key_opened_twice_shares_one_resource, tc_setup,
+                                        tc_teardown),
+        cmocka_unit_test_setup_teardown(test_revive_after_a_failed_fetch_keeps_the_bytes, tc_setup,
+                                        tc_teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_resource_without_create_is_not_found, tc_setup,
+                                        tc_teardown),
+        cmocka_unit_test_setup_teardown(test_removal_never_deletes_what_a_damaged_row_names,
+                                        tc_setup, tc_teardown),
+        cmocka_unit_test_setup_teardown(test_list_never_shows_a_key_cut_to_fit, tc_setup,
+                                        tc_teardown),
         cmocka_unit_test_setup_teardown(
-            test_cache_directory_too_long_for_the_index_is_a_limit_error, setup, teardown),
+            test_cache_directory_too_long_for_the_index_is_a_limit_error, tc_setup, tc_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

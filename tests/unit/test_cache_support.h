@@ -45,6 +45,31 @@ static inline kth_cache_options tc_options(const char *dir)
     return o;
 }
 
+/* The fixture of the cache tests: a scratch directory and the options of a cache in it. */
+struct fixture {
+    char *dir;
+    kth_cache_options opts;
+};
+
+static inline int tc_setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+    if (!f)
+        return -1;
+    f->dir = test_make_dir();
+    f->opts = tc_options(f->dir);
+    *state = f;
+    return f->dir ? 0 : -1;
+}
+
+static inline int tc_teardown(void **state)
+{
+    struct fixture *f = *state;
+    tc_remove_tree(f->dir);
+    free(f);
+    return 0;
+}
+
 static inline kth_cache *tc_open(const kth_cache_options *o)
 {
     kth_cache *c = NULL;
