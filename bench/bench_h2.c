@@ -73,8 +73,8 @@ static char *make_temp_dir(const char *what)
     return dir;
 }
 
-/* index.m3u8 and seg0.ts ... in dir. Each segment starts with an MPEG-TS sync byte and differs
- * from the others. */
+/* index.m3u8 and seg0.ts ... in dir. Each segment is framed like MPEG-TS (a sync byte every 188
+ * bytes, as the segment check wants) and differs from the others. */
 static bool write_presentation(const char *dir, unsigned segments)
 {
     char path[4096];
@@ -90,7 +90,8 @@ static bool write_presentation(const char *dir, unsigned segments)
         fprintf(pl, "#EXTINF:1.0,\nseg%u.ts\n", i);
         for (size_t k = 0; k < sizeof body; k++)
             body[k] = (unsigned char)((k * 2654435761u + i * 40503u) >> 13);
-        body[0] = 0x47;
+        for (size_t k = 0; k < sizeof body; k += 188)
+            body[k] = 0x47;
         snprintf(path, sizeof path, "%s/seg%u.ts", dir, i);
         FILE *f = fopen(path, "wb");
         ok = f && fwrite(body, 1, sizeof body, f) == sizeof body;
