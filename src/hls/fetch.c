@@ -350,16 +350,10 @@ static void wait_released(platform_cancel *released, int64_t deadline_ns)
 static kth_status claim_playlist(hls_session *s, const char *url, const void *owner,
                                  cache_resource **res, int64_t deadline_ns)
 {
-    if (cache_resource_open(s->asset, url, CACHE_OPEN_CREATE, res, NULL, NULL, 0) != KTH_OK) {
-        *res = NULL;
-        return KTH_OK;
-    }
-    platform_cancel *released = NULL;
-    kth_status st = cache_resource_claim_writer(*res, owner, &released);
+    platform_cancel *released;
+    kth_status st = session_claim_resource(s, url, owner, res, &released);
     if (st == KTH_OK)
         return KTH_OK;
-    cache_resource_close(*res);
-    *res = NULL;
     if (st == KTH_ERR_BUSY && released) {
         wait_released(released, deadline_ns);
         platform_cancel_unref(released);

@@ -258,19 +258,11 @@ static kth_status claim_key(hls_session *s, hls_key_state *k, key_fetch *f)
     char *name = key_cache_name(k->uri);
     if (!name)
         return KTH_ERR_NO_MEMORY;
-    kth_status opened =
-        cache_resource_open(s->asset, name, CACHE_OPEN_CREATE, &f->res, NULL, NULL, 0);
+    platform_cancel *released;
+    kth_status st = session_claim_resource(s, name, f, &f->res, &released);
     free(name);
-    if (opened != KTH_OK) {
-        f->res = NULL;
-        return KTH_OK;
-    }
-    platform_cancel *released = NULL;
-    kth_status st = cache_resource_claim_writer(f->res, f, &released);
     if (st == KTH_OK)
         return KTH_OK;
-    cache_resource_close(f->res);
-    f->res = NULL;
     if (st == KTH_ERR_BUSY && released)
         session_watch_release(s, released);
     if (st == KTH_ERR_STATE)

@@ -293,6 +293,22 @@ static void watch_free(hls_watch *w)
     free(w);
 }
 
+kth_status session_claim_resource(hls_session *s, const char *name, const void *owner,
+                                  cache_resource **res, platform_cancel **released)
+{
+    *released = NULL;
+    if (cache_resource_open(s->asset, name, CACHE_OPEN_CREATE, res, NULL, NULL, 0) != KTH_OK) {
+        *res = NULL;
+        return KTH_OK;
+    }
+    kth_status st = cache_resource_claim_writer(*res, owner, released);
+    if (st != KTH_OK) {
+        cache_resource_close(*res);
+        *res = NULL;
+    }
+    return st;
+}
+
 void session_watch_release(hls_session *s, platform_cancel *released)
 {
     if (s->unwatched) {

@@ -228,6 +228,14 @@ bool session_append_period(hls_session *s, size_t variant, size_t first_segment,
 void session_last_entry_with_bytes(hls_session *s, size_t *variant, size_t *entry);
 /* The entries of a period, in stream order: prefix init (if any), then [first, end). */
 size_t session_period_entries(const hls_period *p, size_t *first);
+/* Opens the asset's cache resource `name` and claims it as its one writer for `owner`.
+ * KTH_OK: *res is open and claimed, or NULL when the resource cannot be opened (the caller goes
+ * on without the cache). KTH_ERR_BUSY: another writer holds it; *released (may be NULL) is a
+ * reference, which the caller takes over, to a token that fires when that claim ends.
+ * KTH_ERR_STATE: it is no longer being written (stored meanwhile, or unusable). On any status
+ * but KTH_OK, *res is NULL. Lock held or not: it touches only the cache. */
+kth_status session_claim_resource(hls_session *s, const char *name, const void *owner,
+                                  cache_resource **res, platform_cancel **released);
 /* Wakes the peer once the claim whose release token is `released` ends (another stream's
  * writer of a resource this session needs). Takes over the reference. When that claim has ended
  * already, sets rewake instead, for the poll to look again. Lock held. */

@@ -152,17 +152,8 @@ static void pl_on_complete(void *user, const net_result *r)
  * held. */
 static kth_status claim_playlist(hls_session *s, size_t v, playlist_fetch *f)
 {
-    if (cache_resource_open(s->asset, s->variants[v].uri, CACHE_OPEN_CREATE, &f->res, NULL, NULL,
-                            0) != KTH_OK) {
-        f->res = NULL;
-        return KTH_OK;
-    }
-    platform_cancel *released = NULL;
-    kth_status st = cache_resource_claim_writer(f->res, f, &released);
-    if (st == KTH_OK)
-        return KTH_OK;
-    cache_resource_close(f->res);
-    f->res = NULL;
+    platform_cancel *released;
+    kth_status st = session_claim_resource(s, s->variants[v].uri, f, &f->res, &released);
     if (st == KTH_ERR_BUSY && released)
         session_watch_release(s, released);
     return st;
