@@ -17,18 +17,11 @@
 #include <kithara/media.h>
 #include <kithara/status.h>
 #include <kithara/stream.h>
+#include <kithara/version.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-#define KTH_VERSION_MAJOR  0
-#define KTH_VERSION_MINOR  1
-#define KTH_VERSION_PATCH  0
-#define KTH_VERSION_STRING "0.1.0"
-
-/* The version of the library actually linked ("0.1.0"); static storage. Any thread. */
-KTH_API const char *kth_version(void);
 
 /* The process default cache (default options: $XDG_CACHE_HOME/kithara, 1 GiB budget), opened
  * on first use by a stream whose options name no cache; borrowed — do not close it. NULL when

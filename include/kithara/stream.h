@@ -2,8 +2,8 @@
  * kithara/stream.h — the byte stream a decoder reads.
  *
  * A kth_stream behaves like a local file: read bytes, seek to an offset. Behind it, a source
- * (a local file today; progressive HTTP and HLS as they land) makes the bytes available, and
- * reads block until they are.
+ * (a local file, a progressive HTTP resource or an HLS presentation) makes the bytes available,
+ * and reads block until they are.
  *
  * Contract:
  * - Offsets never change meaning. A read returns exactly the bytes at the stream position, or
@@ -21,6 +21,8 @@
  */
 #ifndef KITHARA_STREAM_H
 #define KITHARA_STREAM_H
+
+#include <stdio.h> /* SEEK_SET, SEEK_CUR, SEEK_END */
 
 #include <kithara/cache.h>
 #include <kithara/downloader.h>

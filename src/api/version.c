@@ -1,7 +1,7 @@
 /*
  * version.c — the library's version, for run-time checks against the headers.
  */
-#include <kithara/kithara.h>
+#include <kithara/version.h>
 
 const char *kth_version(void)
 {

@@ -12,7 +12,7 @@
  */
 #include "net/net_internal.h"
 
-#include <kithara/kithara.h>
+#include <kithara/version.h>
 
 #include "net/http.h"
 #include "net/retry.h"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # check_package.sh BUILD_DIR SOURCE_DIR — what someone who installs kithara gets: an install
 # that still works after it is moved (the .pc file finds its prefix), the README's example
-# compiled against it through pkg-config and run, shared and static, a static archive that
-# defines no symbol outside kth_, and the man page. Exits non-zero with a message on the first
+# compiled against it through pkg-config and run, shared and static, every header compiling on
+# its own, a static archive that defines no symbol outside kth_, and the man page. Exits non-zero with a message on the first
 # thing that is wrong.
 set -euo pipefail
 build=$1
@@ -41,10 +41,19 @@ LD_LIBRARY_PATH="$libdir" "$work/shared" "$sample" > "$work/out-shared"
 cmp "$sample" "$work/out-shared" || fail "the shared build's bytes differ"
 cmp "$sample" "$work/out-static" || fail "the static build's bytes differ"
 
+# Each installed header compiles on its own, as C11 and as C++ (the headers promise both).
+for h in "$prefix"/include/kithara/*.h; do
+  printf '#include <kithara/%s>\n' "$(basename "$h")" > "$work/one.c"
+  cc -std=c11 -Wall -Wextra -Werror -pedantic -fsyntax-only -I"$prefix/include" "$work/one.c" ||
+    fail "$(basename "$h") does not compile on its own as C11"
+  c++ -x c++ -std=c++11 -Wall -Werror -fsyntax-only -I"$prefix/include" "$work/one.c" ||
+    fail "$(basename "$h") does not compile on its own as C++"
+done
+
 # Like the shared library, the static archive defines only kth_ symbols.
 leaked=$(nm -g --defined-only "$libdir/libkithara.a" | awk 'NF == 3 && $3 !~ /^kth_/ {print $3}')
 [ -z "$leaked" ] || fail "libkithara.a defines non-kth_ symbols: $(echo $leaked | head -c 300)"
 shared_leaked=$(nm -D --defined-only "$libdir/libkithara.so" |
   awk 'NF == 3 && $3 !~ /^kth_/ {print $3}')
 [ -z "$shared_leaked" ] || fail "libkithara.so exports non-kth_ symbols: $shared_leaked"
-echo "check_package: install, relocation, pkg-config, examples, symbols and man page are right"
+echo "check_package: install, relocation, pkg-config, headers, examples, symbols and man page are right"
