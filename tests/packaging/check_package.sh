@@ -2,8 +2,8 @@
 # check_package.sh BUILD_DIR SOURCE_DIR — what someone who installs kithara gets: an install
 # that still works after it is moved (the .pc file finds its prefix), the README's example
 # compiled against it through pkg-config and run, shared and static, every header compiling on
-# its own, a static archive that defines no symbol outside kth_, and the man page. Exits non-zero with a message on the first
-# thing that is wrong.
+# its own, a static archive that defines no symbol outside kth_, and the man page. Exits
+# non-zero with a message on the first thing that is wrong.
 set -euo pipefail
 build=$1
 src=$2
