@@ -2,8 +2,8 @@
 # `make demo`: the main job on the bundled samples. A loopback HTTP server serves
 # tests/fixtures: kithara plays sample.mp3 (a progressive file) and hls/ts/master.m3u8 (an HLS
 # ladder of three variants) through the downloader into a fresh cache and checks every byte,
-# seeks into the middle, then stops the server and plays both again offline from the cache
-# alone.
+# seeks into the middle, decodes the ladder to WAV files (comparing the PCM with ffmpeg's own
+# decode), then stops the server and plays both again offline from the cache alone.
 set -euo pipefail
 build=${1:-build/release}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -68,6 +68,16 @@ echo "   $(stat -c %s "$work/hls-10s.ts") bytes from byte $at match the variant'
 echo "== kithara cat $hls (ABR chooses; switches are reported)"
 "$tool" cat --cache-dir "$cache" "$hls" > "$work/hls-abr.ts"
 echo "   $(stat -c %s "$work/hls-abr.ts") bytes"
+
+echo "== kithara decode --variant 2 -o hls.wav $hls (PCM through FFmpeg, to a WAV file)"
+"$tool" decode --cache-dir "$cache" --variant 2 -o "$work/hls.wav" "$hls"
+grep -v '^#' "$hls_dir/index.m3u8" | sed "s|^|$hls_dir/|" | xargs cat > "$work/segments.ts"
+ffmpeg -v error -i "$work/segments.ts" -f s16le - > "$work/ffmpeg.pcm"
+cmp <(tail -c +45 "$work/hls.wav") "$work/ffmpeg.pcm" ||
+  { echo "demo: the decoded PCM differs from ffmpeg's decode of the same segments" >&2; exit 1; }
+echo "   $(( $(stat -c %s "$work/ffmpeg.pcm") / 4 )) stereo frames, equal to ffmpeg's own decode"
+echo "== kithara decode --stats $hls (ABR chooses; switches are hidden from the PCM)"
+"$tool" decode --cache-dir "$cache" --stats -o "$work/hls-abr.wav" "$hls"
 
 echo "== stopping the server; kithara cat --offline (cache only)"
 kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=
