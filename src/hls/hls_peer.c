@@ -553,10 +553,9 @@ static bool decide(hls_session *s, size_t segment, double buffer_s, poll_state *
     bool switched = false;
     size_t from = last->variant;
     if (variant != last->variant && allowed) {
-        /* The new variant starts at its segment holding the boundary's time (with segments
-         * that are not aligned, a little audio repeats rather than goes missing). */
-        double t = seg->start;
-        size_t first = hls_layout_segment_at_time(s->variants[variant].layout, t + 1e-3);
+        /* The new variant starts at its segment starting nearest the boundary's time (the
+         * same boundary when the variants are aligned, as ladders usually are). */
+        size_t first = hls_layout_segment_nearest_start(s->variants[variant].layout, seg->start);
         if (session_append_period(s, variant, first, segment)) {
             switched = true;
             s->segments_since_switch = 0;
@@ -760,7 +759,7 @@ static rescue_result check_rescue(hls_session *s, poll_state *ps, size_t period,
             return RESCUE_NONE;
     }
     size_t first =
-        hls_layout_segment_at_time(s->variants[target].layout, m->segments[at].start + 1e-3);
+        hls_layout_segment_nearest_start(s->variants[target].layout, m->segments[at].start);
     if (!session_append_period(s, target, first, at))
         return RESCUE_NONE;
     s->controller = controller;
@@ -1167,7 +1166,7 @@ void hls_peer_manual_switch(hls_session *s)
         const hls_media_playlist *m = &s->variants[last->variant].pl->media;
         if (e.segment + 1 < m->segment_count) {
             double t = m->segments[e.segment + 1].start;
-            size_t first = hls_layout_segment_at_time(s->variants[target].layout, t + 1e-3);
+            size_t first = hls_layout_segment_nearest_start(s->variants[target].layout, t);
             abr.from_variant = (int)last->variant;
             if (first > 0 && session_append_period(s, target, first, e.segment + 1)) {
                 switched = true;

@@ -218,6 +218,16 @@ size_t hls_layout_segment_at_time(hls_layout *l, double seconds)
     return lo < m->segment_count ? lo : m->segment_count - 1;
 }
 
+size_t hls_layout_segment_nearest_start(hls_layout *l, double seconds)
+{
+    const hls_media_playlist *m = l->media;
+    size_t k = hls_layout_segment_at_time(l, seconds);
+    if (k + 1 < m->segment_count &&
+        m->segments[k + 1].start - seconds < seconds - m->segments[k].start)
+        return k + 1;
+    return k;
+}
+
 bool hls_layout_total_length(hls_layout *l, uint64_t *length)
 {
     platform_mutex_lock(&l->lock);

@@ -79,6 +79,12 @@ kth_status hls_layout_locate(hls_layout *layout, uint64_t offset, size_t *entry,
  * or past the end. */
 size_t hls_layout_segment_at_time(hls_layout *layout, double seconds);
 
+/* The segment whose start time is nearest `seconds` (the earlier of two equally near): where a
+ * new variant picks up at a switch made at a boundary at `seconds` of another variant. When
+ * the two variants' segments are not aligned in time, this repeats or skips less than half a
+ * segment of media, where the segment containing `seconds` could repeat almost a whole one. */
+size_t hls_layout_segment_nearest_start(hls_layout *layout, double seconds);
+
 /* True and *length set when every size is known. */
 bool hls_layout_total_length(hls_layout *layout, uint64_t *length);
 

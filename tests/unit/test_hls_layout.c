@@ -157,6 +157,27 @@ static void test_time_lookup_finds_the_containing_segment(void **state)
     hls_playlist_free(pl);
 }
 
+/* Where a switch made at a boundary of another variant picks up: the segment starting
+ * nearest that time, not the one containing it (which could repeat almost a whole segment). */
+static void test_switch_lookup_finds_the_nearest_start(void **state)
+{
+    (void)state;
+    hls_playlist *pl = parse("#EXTM3U\n#EXT-X-TARGETDURATION:3\n#EXTINF:2.043,\na\n"
+                             "#EXTINF:2.043,\nb\n#EXTINF:2.043,\nc\n#EXTINF:1.5,\nd\n"
+                             "#EXT-X-ENDLIST\n");
+    hls_layout *l;
+    assert_int_equal(hls_layout_new(pl, &l), KTH_OK);
+    assert_int_equal(hls_layout_segment_nearest_start(l, 0), 0);
+    assert_int_equal(hls_layout_segment_nearest_start(l, 2.005), 1); /* 38 ms early */
+    assert_int_equal(hls_layout_segment_nearest_start(l, 4.011), 2); /* 75 ms early */
+    assert_int_equal(hls_layout_segment_at_time(l, 4.011), 1);       /* what it replaces */
+    assert_int_equal(hls_layout_segment_nearest_start(l, 4.2), 2);   /* 114 ms late */
+    assert_int_equal(hls_layout_segment_nearest_start(l, 5.2), 3);
+    assert_int_equal(hls_layout_segment_nearest_start(l, 1000), 3);
+    hls_layout_free(l);
+    hls_playlist_free(pl);
+}
+
 static void test_master_playlist_has_no_layout(void **state)
 {
     (void)state;
@@ -174,6 +195,7 @@ int main(void)
         cmocka_unit_test(test_init_sections_precede_the_segments_that_use_them),
         cmocka_unit_test(test_byteranges_give_sizes_only_for_clear_segments),
         cmocka_unit_test(test_time_lookup_finds_the_containing_segment),
+        cmocka_unit_test(test_switch_lookup_finds_the_nearest_start),
         cmocka_unit_test(test_master_playlist_has_no_layout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
