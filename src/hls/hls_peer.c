@@ -818,7 +818,10 @@ static void window_begin(hls_session *s, poll_window *win, walk *w)
         w->period = win->place.period;
         w->entry = win->place.entry;
         w->in_prefix = s->periods[win->place.period].prefix_init == win->place.entry;
-        atomic_store(&s->current_variant, win->place.variant);
+        /* Bytes behind a fence the reader has not seen yet are not its variant's yet: the
+         * read that reaches them returns the fence, and clearing it moves the variant. */
+        if (win->place.period == s->acked_period)
+            atomic_store(&s->current_variant, win->place.variant);
     } else {
         /* The reader is at (or past) the end: its EOF is proven by the commit of the last
          * entry with bytes, so that one entry is the window. */

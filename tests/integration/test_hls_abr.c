@@ -6,9 +6,10 @@
  * download is idle takes effect at the next segment boundary, behind a variant fence; a
  * segment whose download stalls is rescued by a switch down before the reader waits for it
  * (or, when the reader is already in it, from the next segment on), with one download per
- * segment; a seek holds the variant until its first bytes are read; and the HLS events (a
- * segment's start and end, keys, buffer level, end of stream) describe what was played, with
- * the times they report read on the downloader's clock.
+ * segment; a seek holds the variant until its first bytes are read; the current variant
+ * moves only at the fence the reader is handed; and the HLS events (a segment's start and
+ * end, keys, buffer level, end of stream) describe what was played, with the times they
+ * report read on the downloader's clock.
  */
 #include "test_hls_support.h"
 
@@ -326,6 +327,49 @@ static void test_manual_switch_wakes_an_idle_download(void **state)
     kth_stream_close(s);
     for (size_t i = 0; i < p.count; i++)
         free(p.data[i].data);
+}
+
+/* The current variant is the one of the bytes the reader gets next: up to the fence it stays
+ * the old one, even once the downloader has looked past the reader's position. */
+static void test_current_variant_changes_only_at_the_fence(void **state)
+{
+    struct hls_env *e = *state;
+    kth_hls_options h;
+    kth_hls_options_init(&h);
+    h.initial_variant = 0;
+    h.start_manual = true;
+    kth_stream *s = hls_open(e, "/abr/master.m3u8", NULL, &h);
+    kth_hls_variant_info info;
+    for (int i = 0; i < 5000; i++) {
+        assert_int_equal(kth_stream_variant_info(s, 2, &info), KTH_OK);
+        if (info.usable)
+            break;
+        sleep_s(0.001);
+    }
+    assert_true(info.usable);
+    assert_int_equal(kth_stream_abr_set_manual(s, 2), KTH_OK);
+    uint8_t buf[4096];
+    int variant = 0;
+    bool fenced = false;
+    for (int guard = 0; guard < 100000; guard++) {
+        int64_t n = kth_stream_read(s, buf, sizeof buf);
+        if (n == 0 || n == KTH_ERR_VARIANT_CHANGE) {
+            fenced = n != 0;
+            break;
+        }
+        assert_true(n > 0);
+        /* Wake the downloader and give it time to walk its window from the reader's new
+         * position (at the last read before the fence: the first byte of the new variant). */
+        assert_int_equal(kth_stream_abr_set_manual(s, 2), KTH_OK);
+        sleep_s(0.02);
+        assert_int_equal(kth_stream_current_variant(s), variant);
+    }
+    assert_true(fenced);
+    assert_int_equal(kth_stream_clear_variant_fence(s), KTH_OK);
+    assert_int_equal(kth_stream_current_variant(s), 2);
+    assert_true(kth_stream_read(s, buf, sizeof buf) > 0);
+    assert_int_equal(kth_stream_current_variant(s), 2);
+    kth_stream_close(s);
 }
 
 static void test_bandwidth_cap_holds_automatic_choice_below_it(void **state)
@@ -819,6 +863,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_abr_steps_down_under_a_cap_and_back_up_after,
                                         hls_setup, hls_teardown),
         cmocka_unit_test_setup_teardown(test_manual_switch_wakes_an_idle_download, hls_setup,
+                                        hls_teardown),
+        cmocka_unit_test_setup_teardown(test_current_variant_changes_only_at_the_fence, hls_setup,
                                         hls_teardown),
         cmocka_unit_test_setup_teardown(test_bandwidth_cap_holds_automatic_choice_below_it,
                                         hls_setup, hls_teardown),
