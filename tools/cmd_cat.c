@@ -76,13 +76,24 @@ static int copy_stream(kth_stream *s, const char *url, int fd, const char *out)
     }
 }
 
-/* Moves to the segment holding `seconds` and says where that is on standard error. */
+/* Moves to the segment (or, in a single file, the frame) holding `seconds` and says where that
+ * is on standard error. A FLAC or WAV file is refused: its bytes from a later offset lack the
+ * header a decoder needs (MP3 frames stand alone). */
 static kth_status seek_time(kth_stream *s, const char *url, double seconds)
 {
     kth_seek_anchor a;
     kth_status st = kth_stream_seek_time(s, seconds, &a);
+    kth_media_info mi; /* known once the lookup has read the file's header */
+    if (st == KTH_OK && kth_stream_current_variant(s) < 0 &&
+        kth_stream_media_info(s, &mi) == KTH_OK &&
+        (mi.container == KTH_CONTAINER_FLAC || mi.container == KTH_CONTAINER_WAV)) {
+        tool_error("%s: --start-time would cut off the %s header; 'kithara decode "
+                   "--start-time' starts a %s file at a time",
+                   url, kth_container_name(mi.container), kth_container_name(mi.container));
+        return KTH_ERR_UNSUPPORTED;
+    }
     if (st == KTH_ERR_UNSUPPORTED)
-        tool_error("%s: --start-time needs a stream with a timeline (HLS)", url);
+        tool_error("%s: --start-time needs a stream with a timeline (HLS, or an MP3 file)", url);
     else if (st != KTH_OK)
         tool_error("%s: cannot start at %.3f s: %s", url, seconds, kth_strerror(st));
     else

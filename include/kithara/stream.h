@@ -156,9 +156,21 @@ typedef struct kth_seek_anchor {
  * fetching anything before it, and fills *anchor (may be NULL) so the decoder can resume
  * precisely (skip segment_start..seconds itself). Like kth_stream_seek it moves the epoch and
  * interrupts a blocked read. May wait (up to the read timeout) when a size needed to place the
- * segment is unknown. Returns KTH_ERR_UNSUPPORTED for sources without a timeline (progressive
- * files), KTH_ERR_INVALID_ARG for a NaN time, KTH_ERR_TIMEOUT / KTH_ERR_CANCELLED, or the
- * failure that kept the position from being found. Any thread. */
+ * segment is unknown.
+ *
+ * A single file (progressive or local) has no segments: its own header places the time, read
+ * through the stream (so a cold seek fetches the header and the table, not what lies between).
+ * WAV lands on the exact sample frame; FLAC on the SEEKTABLE point at or before the time; MP3 on
+ * the VBRI entry, the Xing TOC's estimate (about 1 % of the duration) or, at a constant bit rate,
+ * the frame holding the time. segment_start is the time of the byte landed on, segment_end the
+ * next point's, segment_index the point's index; the bytes continue the file, so they suit a
+ * decoder that has already read its header (a FLAC or WAV file does not start again there).
+ * A time at or before 0 lands on offset 0 for every file.
+ *
+ * Returns KTH_ERR_UNSUPPORTED for a file whose format or header gives no way to place the time
+ * (AAC in ADTS, Ogg, MP4, a FLAC file without a SEEKTABLE), KTH_ERR_INVALID_ARG for a NaN time,
+ * KTH_ERR_TIMEOUT / KTH_ERR_CANCELLED, or the failure that kept the position from being found.
+ * Any thread. */
 KTH_API kth_status kth_stream_seek_time(kth_stream *stream, double seconds,
                                         kth_seek_anchor *anchor);
 

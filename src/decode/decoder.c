@@ -314,11 +314,14 @@ int64_t kth_decoder_read(kth_decoder *d, void *buf, size_t frames)
     return (int64_t)n;
 }
 
-/* Moves the stream or the demuxer to a point at or before `seconds`. */
+/* Moves the stream (HLS) or the demuxer (a single file, whose demuxer knows its own timeline
+ * and must not lose the header it read) to a point at or before `seconds`. */
 static kth_status move_to(kth_decoder *d, double seconds)
 {
     kth_seek_anchor a;
-    kth_status st = kth_stream_seek_time(d->stream, seconds, &a);
+    kth_status st = KTH_ERR_UNSUPPORTED;
+    if (kth_stream_current_variant(d->stream) >= 0)
+        st = kth_stream_seek_time(d->stream, seconds, &a);
     if (st == KTH_OK) {
         st = kth_avio_splice_at(d->io, a.offset);
         if (st != KTH_OK)

@@ -14,6 +14,7 @@
 #include <kithara/stream.h>
 
 #include "platform/sync.h"
+#include "stream/file_time.h"
 #include "stream/source.h"
 
 #include <stdio.h>
@@ -356,12 +357,86 @@ kth_status kth_stream_seek(kth_stream *s, int64_t offset, int whence, uint64_t *
     return KTH_OK;
 }
 
+/* Reads for file_time.c through the source, waiting for bytes that are not there yet. */
+typedef struct time_reader {
+    stream_source *src;
+    const stream_wait_ctx *ctx;
+    uint64_t length; /* the file's length, 0 when the source does not know it */
+} time_reader;
+
+static kth_status status_of_wait(source_wait w, kth_status st)
+{
+    switch (w) {
+    case SOURCE_WAIT_TIMEOUT:
+        return KTH_ERR_TIMEOUT;
+    case SOURCE_WAIT_CANCELLED:
+        return KTH_ERR_CANCELLED;
+    case SOURCE_WAIT_ERROR:
+        return st != KTH_OK ? st : KTH_ERR_IO;
+    default:
+        return KTH_OK;
+    }
+}
+
+static kth_status read_for_time(void *c, uint64_t off, uint8_t *buf, size_t n, size_t *got)
+{
+    time_reader *t = c;
+    const stream_source_ops *ops = t->src->ops;
+    *got = 0;
+    if (t->length > 0) {
+        /* Nothing past the end is waited for: it never comes. */
+        if (off >= t->length)
+            return KTH_OK;
+        if (n > t->length - off)
+            n = (size_t)(t->length - off);
+    }
+    /* Each pass either copies bytes or waits (bounded by the deadline); a source that keeps
+     * saying "ready" without giving bytes ends the lookup. */
+    for (int idle = 0; *got < n && idle < 64;) {
+        source_read r = ops->read_at(t->src, off + *got, buf + *got, n - *got);
+        if (r.kind == KTH_READ_BYTES) {
+            *got += r.n;
+            idle = 0;
+            continue;
+        }
+        if (r.kind == KTH_READ_EOF)
+            return KTH_OK;
+        if (r.kind == KTH_READ_ERROR)
+            return r.status;
+        kth_status st = KTH_OK;
+        source_wait w = ops->wait_range(t->src, off + *got, off + n, t->ctx, &st);
+        if (w == SOURCE_WAIT_EOF)
+            return KTH_OK;
+        if ((st = status_of_wait(w, st)) != KTH_OK)
+            return st;
+        idle++;
+    }
+    return *got == n ? KTH_OK : KTH_ERR_RETRY;
+}
+
+/* A source without a playlist: the file's own headers place the time (file_time.h). */
+static kth_status file_seek_time_anchor(kth_stream *s, double seconds, const stream_wait_ctx *ctx,
+                                        kth_seek_anchor *a)
+{
+    stream_source *src = s->source;
+    time_reader reader = {src, ctx, 0};
+    file_time_source fts = {.read = read_for_time, .ctx = &reader};
+    if (!src->ops->length(src, &fts.length)) {
+        kth_status st = KTH_OK;
+        source_wait w = src->ops->wait_length(src, ctx, &st);
+        if ((st = status_of_wait(w, st)) != KTH_OK)
+            return st;
+        if (!src->ops->length(src, &fts.length))
+            fts.length = 0;
+    }
+    reader.length = fts.length;
+    return file_time_anchor(&fts, seconds, a);
+}
+
 kth_status kth_stream_seek_time(kth_stream *s, double seconds, kth_seek_anchor *anchor)
 {
     if (!s || seconds != seconds)
         return KTH_ERR_INVALID_ARG;
-    if (!s->source->ops->seek_time_anchor)
-        return KTH_ERR_UNSUPPORTED;
     if (platform_cancel_is_cancelled(s->cancel))
         return KTH_ERR_CANCELLED;
     stream_wait_ctx ctx = {
@@ -374,7 +449,9 @@ kth_status kth_stream_seek_time(kth_stream *s, double seconds, kth_seek_anchor *
     memset(&a, 0, sizeof a);
     a.requested = seconds;
     a.variant = -1;
-    kth_status st = s->source->ops->seek_time_anchor(s->source, seconds, &ctx, &a);
+    kth_status st = s->source->ops->seek_time_anchor
+                        ? s->source->ops->seek_time_anchor(s->source, seconds, &ctx, &a)
+                        : file_seek_time_anchor(s, seconds, &ctx, &a);
     if (st != KTH_OK) {
         record_source_error(s, st);
         return st;

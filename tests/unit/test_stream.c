@@ -677,6 +677,10 @@ static void test_seek_bounds_and_whence(void **state)
     assert_int_equal(pos, 1000);
     assert_int_equal(kth_stream_seek(s, 1, SEEK_END, NULL), KTH_ERR_OUT_OF_RANGE);
     assert_int_equal(kth_stream_seek(s, 0, 42, NULL), KTH_ERR_INVALID_ARG);
+    /* Bytes that are no media file give no way to place a time. */
+    uint8_t text[1000];
+    memset(text, 'x', sizeof text);
+    storage_resource_write_at(r, 0, text, sizeof text);
     assert_int_equal(kth_stream_seek_time(s, 3.0, NULL), KTH_ERR_UNSUPPORTED);
     assert_int_equal(kth_stream_position(s), 1000);
     kth_stream_close(s);
