@@ -141,13 +141,11 @@ typedef struct target {
  * back). Keeps open files bounded however long the presentation. Lock held. */
 static void close_behind_locked(hls_session *s, size_t variant, size_t entry)
 {
-    for (size_t vi = 0; vi < s->ladder.count; vi++) {
-        hls_variant_state *v = &s->variants[vi];
-        for (size_t e = 0; v->slots && e < v->entry_count; e++) {
-            bool near = vi == variant && e <= entry && e + 2 >= entry;
-            if (v->slots[e].res && !near)
-                session_close_slot(s, vi, e);
-        }
+    for (size_t i = s->open_count; i-- > 0;) {
+        size_t vi = s->open[i].variant, e = s->open[i].entry;
+        bool near = vi == variant && e <= entry && e + 2 >= entry;
+        if (!near)
+            session_close_slot(s, vi, e);
     }
 }
 
@@ -708,6 +706,7 @@ static void session_free(hls_session *s)
         free(vs->uri);
     }
     free(s->variants);
+    free(s->open);
     free(s->variant_loading);
     free(s->variant_failed);
     for (size_t i = 0; i < s->key_count; i++)

@@ -247,6 +247,21 @@ kth_status session_open_slot(hls_session *s, size_t variant, size_t entry, char 
             snprintf(err, errlen, "%s: %s", name, detail[0] ? detail : kth_strerror(st));
         return st;
     }
+    if (s->open_count == s->open_cap) {
+        size_t cap = s->open_cap ? s->open_cap * 2 : 16;
+        hls_open_slot *open = realloc(s->open, cap * sizeof *open);
+        if (!open) {
+            cache_resource_close(slot->res);
+            slot->res = NULL;
+            if (err && errlen)
+                snprintf(err, errlen, "out of memory opening a cache entry");
+            return KTH_ERR_NO_MEMORY;
+        }
+        s->open = open;
+        s->open_cap = cap;
+    }
+    slot->open_index = s->open_count;
+    s->open[s->open_count++] = (hls_open_slot){variant, entry};
     slot->storage = cache_resource_storage(slot->res);
     if (info.length_known) {
         /* A length was recorded only once the plaintext size was certain. */
@@ -266,6 +281,9 @@ void session_close_slot(hls_session *s, size_t variant, size_t entry)
     storage_resource_unref(slot->storage);
     slot->res = NULL;
     slot->storage = NULL;
+    hls_open_slot last = s->open[--s->open_count];
+    s->open[slot->open_index] = last;
+    s->variants[last.variant].slots[last.entry].open_index = slot->open_index;
 }
 
 void session_fail_locked(hls_session *s, kth_status status, const char *fmt, ...)

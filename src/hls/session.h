@@ -82,7 +82,13 @@ typedef struct hls_slot {
     /* The running fetch while fetching (its progress, for the stall rescue); the downloader
      * thread's only. */
     struct segment_fetch *fetch;
+    size_t open_index; /* while open: its place in the session's open list */
 } hls_slot;
+
+/* An open slot, as the session's open list names it. */
+typedef struct hls_open_slot {
+    size_t variant, entry;
+} hls_open_slot;
 
 typedef struct hls_variant_state {
     char *uri;        /* media playlist URL */
@@ -155,6 +161,10 @@ struct hls_session {
     size_t period_count, period_cap;
     hls_key_state *keys;
     size_t key_count, key_cap;
+    /* The open slots, in no order: what sweeps walk, so their cost follows what is open, not
+     * the length of the presentation (whose slot arrays are never touched otherwise). */
+    hls_open_slot *open;
+    size_t open_count, open_cap;
     unsigned in_flight;
     unsigned segments_since_switch;
     kth_status failure;
@@ -216,7 +226,8 @@ hls_locate session_locate(hls_session *s, uint64_t offset, hls_place *place);
  * cached. Offline, a missing entry is KTH_ERR_OFFLINE_MISS with err. Lock held. */
 kth_status session_open_slot(hls_session *s, size_t variant, size_t entry, char *err,
                              size_t errlen);
-/* Closes a slot that is not fetching. Lock held. */
+/* Closes a slot that is not fetching. Lock held. It may reorder the open list: a walk of it that
+ * closes goes from its end to its start. */
 void session_close_slot(hls_session *s, size_t variant, size_t entry);
 /* The cache resource key of an entry (its URI, plus "#bytes=a-b" for a byte range) as a new
  * string the caller frees: whole, however long the URI; NULL when memory runs out. Lock held. */
