@@ -204,7 +204,12 @@ KTH_API bool kth_stream_length(kth_stream *stream, uint64_t *length);
 KTH_API kth_status kth_stream_media_info(kth_stream *stream, kth_media_info *info);
 
 /* Clears a variant fence the reader has met (after recreating its decoder), so reads continue
- * into the new variant's bytes. Returns KTH_ERR_STATE when no fence is pending. Reader thread. */
+ * into the new variant's bytes. A fence is pending from the read that met it (KTH_PENDING_
+ * VARIANT_CHANGE) until this call or a kth_stream_seek_time: seeking by offset and reading
+ * elsewhere in the meantime (a demuxer probing ahead and seeking back) leaves it pending, and a
+ * read that comes back to it meets it again. Clearing makes the fence's side the one read
+ * without a fence; a read of the other side afterwards meets a fence of its own. Returns
+ * KTH_ERR_STATE when no fence is pending. Reader thread. */
 KTH_API kth_status kth_stream_clear_variant_fence(kth_stream *stream);
 
 /* Cancels the stream: a blocked read returns KTH_ERR_CANCELLED promptly, and so does every later

@@ -8,8 +8,11 @@
  * its end (the resource committed) makes the size known and the next locate moves on.
  *
  * The variant fence: a read whose offset lies in another period than the one the reader last
- * acknowledged returns PENDING(VARIANT_CHANGE) without a byte; clear_variant_fence
- * acknowledges it. Fence state is guarded by session.lock (set_position may run on any thread).
+ * acknowledged returns PENDING(VARIANT_CHANGE) without a byte, and the fence is then pending:
+ * it stays pending, whatever the reader seeks to and reads in the acknowledged period (a demuxer
+ * that probes past the fence and seeks back has not dealt with it), until clear_variant_fence
+ * acknowledges its period or a time seek restarts the reader. Fence state is guarded by
+ * session.lock (set_position may run on any thread).
  *
  * EOF is proven: the offset is at or past the sum of every size, and the last entry with bytes
  * is committed.
@@ -245,7 +248,7 @@ static bool locate_for_read(hls_session *s, uint64_t offset, target *t, source_r
         out->reason = KTH_PENDING_VARIANT_CHANGE;
         return false;
     }
-    s->fence_pending = false;
+    /* A fence met earlier stays pending (a seek away from it does not clear it). */
     atomic_store(&s->current_variant, t->variant);
     platform_mutex_unlock(&s->lock);
     return true;
@@ -439,16 +442,18 @@ static source_wait hs_wait_range(stream_source *src, uint64_t start, uint64_t en
         platform_mutex_unlock(&s->lock);
         return SOURCE_WAIT_ERROR;
     }
-    if (s->fence_pending) {
-        platform_mutex_unlock(&s->lock);
-        return SOURCE_WAIT_READY;
-    }
     kth_status st = find_target(s, start, &t, err, sizeof err);
     if (st != KTH_OK) {
         session_fail_locked(s, st, "%s", err);
         *status = report_failure(s);
         platform_mutex_unlock(&s->lock);
         return SOURCE_WAIT_ERROR;
+    }
+    if (!t.end_check && t.period != s->acked_period) {
+        /* Behind a fence: the read reports it without waiting for a byte. */
+        platform_mutex_unlock(&s->lock);
+        storage_resource_unref(t.storage);
+        return SOURCE_WAIT_READY;
     }
     storage_resource_unref(s->waiting);
     s->waiting = storage_resource_ref(t.storage);

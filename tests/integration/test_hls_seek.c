@@ -8,6 +8,7 @@
 #include "test_hls_support.h"
 
 #include <time.h>
+#include <unistd.h>
 
 typedef struct segment_times {
     double start[64];
@@ -203,6 +204,55 @@ static void test_time_seek_splice_keeps_the_offsets_read_before(void **state)
     kth_stream_close(s);
 }
 
+/* A fence met by a read ahead (as a demuxer's probe meets it) and left by a byte seek back
+ * stays pending: clearing it later succeeds, and a read that comes back to it meets it again at
+ * the same offset. */
+static void test_fence_met_then_seeked_away_from_stays_pending(void **state)
+{
+    struct hls_env *e = *state;
+    kth_stream *s = open_small_buffer(e, "/ts/master.m3u8", 0, NULL);
+    bytes low = expected_variant("ts/v64", NULL);
+    uint8_t buf[4096];
+    read_exact(s, buf, 100);
+    kth_hls_variant_info info = {0};
+    for (int i = 0; i < 10000 && !info.usable; i++) {
+        assert_int_equal(kth_stream_variant_info(s, 2, &info), KTH_OK);
+        if (!info.usable)
+            usleep(1000);
+    }
+    assert_true(info.usable);
+    assert_int_equal(kth_stream_abr_set_manual(s, 2), KTH_OK);
+    int64_t n = 0;
+    for (int guard = 0; guard < 100000; guard++) {
+        n = kth_stream_read(s, buf, sizeof buf);
+        if (n <= 0)
+            break;
+    }
+    assert_int_equal(n, KTH_ERR_VARIANT_CHANGE);
+    uint64_t fence = kth_stream_position(s);
+    assert_true(fence > 100 && fence < low.len);
+    /* Back to the start, as a demuxer does after a probe: the old bytes, the fence pending. */
+    assert_int_equal(kth_stream_seek(s, 0, SEEK_SET, NULL), KTH_OK);
+    read_exact(s, buf, 1000);
+    assert_memory_equal(buf, low.data, 1000);
+    assert_int_equal(kth_stream_seek(s, (int64_t)fence - 10, SEEK_SET, NULL), KTH_OK);
+    read_exact(s, buf, 10);
+    assert_memory_equal(buf, low.data + fence - 10, 10);
+    assert_int_equal(kth_stream_read(s, buf, sizeof buf), KTH_ERR_VARIANT_CHANGE);
+    assert_int_equal(kth_stream_position(s), fence);
+    assert_int_equal(kth_stream_seek(s, 500, SEEK_SET, NULL), KTH_OK);
+    read_exact(s, buf, 10);
+    /* Cleared after the seek: it was still pending. */
+    assert_int_equal(kth_stream_clear_variant_fence(s), KTH_OK);
+    assert_int_equal(kth_stream_seek(s, (int64_t)fence, SEEK_SET, NULL), KTH_OK);
+    n = kth_stream_read(s, buf, 188);
+    assert_int_equal(n, 188);
+    assert_int_equal(buf[0], 0x47);
+    assert_int_equal(kth_stream_current_variant(s), 2);
+    free(low.data);
+    kth_stream_close(s);
+}
+
 static double now_ms(void)
 {
     struct timespec ts;
@@ -332,6 +382,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_seek_time_in_fmp4_and_encrypted_variants, hls_setup,
                                         hls_teardown),
         cmocka_unit_test_setup_teardown(test_time_seek_splice_keeps_the_offsets_read_before,
+                                        hls_setup, hls_teardown),
+        cmocka_unit_test_setup_teardown(test_fence_met_then_seeked_away_from_stays_pending,
                                         hls_setup, hls_teardown),
         cmocka_unit_test_setup_teardown(test_seek_into_cached_audio_is_immediate, hls_setup,
                                         hls_teardown),
