@@ -631,7 +631,8 @@ static kth_status hs_seek_time_anchor(stream_source *src, double seconds,
 {
     (void)ctx;
     hls_session *s = from_base(src);
-    session_attach(s);
+    /* No session_attach here: the peer starts fetching once the stream has a timeline, and it
+     * must first see the position the seek moves to (set_position attaches), not the old one. */
     platform_mutex_lock(&s->lock);
     if (s->failure != KTH_OK) {
         kth_status st = report_failure(s);
