@@ -10,7 +10,9 @@
  * bytes are the new variant's init section (fMP4; none for MPEG-TS) followed by the segment the
  * switch happened at. Stream offsets keep growing across the switch: the stream offset of the
  * fence is the first byte of the new variant's part, and offsets before it keep meaning the old
- * variant's bytes (a seek back there reads them, behind a fence of its own).
+ * variant's bytes (a seek back there reads them, behind a fence of its own). A time seek may
+ * splice the byte space the same way (kithara/stream.h, kth_stream_seek_time), without a fence:
+ * the decoder starts afresh there anyway.
  *
  * Cache: segments, keys and playlists go through the stream's asset cache, and the whole
  * presentation is one asset, kept (never evicted) while the stream is open. With a memory-only
@@ -38,7 +40,7 @@ extern "C" {
 
 /* The AES-128 key hook: lets a program fetch keys from where its licence server wants them.
  * Each function may be NULL. They run on the downloader's thread, or on the thread of a
- * kth_stream_seek_time / SEEK_END that needs a key to size a segment; they may run on several
+ * SEEK_END that needs a key to size a segment; they may run on several
  * threads at once, must not block for long and must not call back into the stream. */
 typedef struct kth_hls_key_hook {
     /* Rewrites the key URI (resolved, absolute, of any length): returns the URL to fetch

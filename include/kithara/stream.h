@@ -10,6 +10,8 @@
  *   says why it cannot (pending, end, error) — never wrong bytes.
  * - End of stream is proven, never guessed: a read returns 0 only when the total length is
  *   known and every byte up to it is present.
+ * - A time seek may splice the byte space (HLS): see kth_stream_seek_time. Offsets of bytes
+ *   already handed out keep their meaning across a splice; offsets past them may not.
  * - Every seek moves the seek epoch. A read blocked in another thread when the seek happens
  *   returns KTH_ERR_SEEK_PENDING promptly, having consumed nothing; the next read continues
  *   from the new position.
@@ -144,33 +146,55 @@ KTH_API kth_status kth_stream_seek(kth_stream *stream, int64_t offset, int whenc
 /* Where a time lands in the byte stream. */
 typedef struct kth_seek_anchor {
     double requested;       /* the time asked for, seconds */
-    uint64_t offset;        /* byte offset the stream moved to: the start of the segment (or of
-                               the init section in front of it) containing the time */
-    double segment_start;   /* seconds: start of that segment */
+    uint64_t offset;        /* byte offset the stream moved to: bytes from here decode on their
+                               own (see kth_stream_seek_time) */
+    double segment_start;   /* seconds: start of the segment the bytes at offset begin */
     double segment_end;     /* seconds: its end */
     uint64_t segment_index; /* index of the segment in its playlist */
     int variant;            /* HLS variant index, -1 when not HLS */
 } kth_seek_anchor;
 
-/* Moves to the segment holding time `seconds` (clamped to the stream's duration), without
- * fetching anything before it, and fills *anchor (may be NULL) so the decoder can resume
- * precisely (skip segment_start..seconds itself). Like kth_stream_seek it moves the epoch and
- * interrupts a blocked read. May wait (up to the read timeout) when a size needed to place the
- * segment is unknown.
+/* Moves to the segment holding time `seconds` (clamped to the stream's duration) and fills
+ * *anchor (may be NULL). Like kth_stream_seek it moves the epoch and interrupts a blocked read.
  *
- * A single file (progressive or local) has no segments: its own header places the time, read
- * through the stream (so a cold seek fetches the header and the table, not what lies between).
- * WAV lands on the exact sample frame; FLAC on the SEEKTABLE point at or before the time; MP3 on
- * the VBRI entry, the Xing TOC's estimate (about 1 % of the duration) or, at a constant bit rate,
- * the frame holding the time. segment_start is the time of the byte landed on, segment_end the
- * next point's, segment_index the point's index; the bytes continue the file, so they suit a
- * decoder that has already read its header (a FLAC or WAV file does not start again there).
- * A time at or before 0 lands on offset 0 for every file.
+ * What it costs: nothing is fetched and no size is learned to place the time. The reads that
+ * follow fetch, for a presentation never played, at most the key (AES-128, when not cached),
+ * the init section (when not cached) and the target segment, then read ahead from there.
+ *
+ * Where it lands (HLS). The bytes from anchor->offset on are what a file made for playing from
+ * that segment would hold: the init section in force for the segment (fMP4; nothing for
+ * MPEG-TS, ADTS or MP3), then the segment and the ones after it, in the variant being read.
+ * When the segment's start is already known in the byte space (its sizes were learned by
+ * playing) and no init section is needed in front of it, anchor->offset is that start and the
+ * byte space is unchanged. Otherwise the stream starts a new splice of its byte space: at the
+ * offset one past the furthest byte any read has returned, the bytes become the target's;
+ * offsets before it keep the meaning of what was read there (a seek back reads the same bytes,
+ * behind a variant fence when they belong to another splice or variant), and offsets at or past
+ * it now mean the new splice. A read in progress on another thread when the splice is made
+ * returns KTH_PENDING_SEEK and hands out nothing. The stream's length may change at a time
+ * seek (kth_stream_length reports the new one); it never changes otherwise.
+ *
+ * What a decoder must do after it: discard its demuxer state and open a fresh demuxer (or
+ * flush it) reading from anchor->offset, with the bytes before that offset unseen; the first
+ * read there needs no kth_stream_clear_variant_fence. Output starts at anchor->segment_start;
+ * drop the decoded audio before `seconds` to land on the exact time. Do not seek the demuxer
+ * by its own index afterwards across the splice: positions it learned before the seek may now
+ * be in another splice; seek by time again instead.
+ *
+ * Where it lands (a single file, progressive or local). There are no segments: the file's own
+ * header places the time, read through the stream (a cold seek fetches the header and its
+ * table, not what lies between), and the byte space never changes. WAV lands on the exact
+ * sample frame; FLAC on the SEEKTABLE point at or before the time; MP3 on the VBRI entry, the
+ * Xing TOC's estimate (about 1 % of the duration) or, at a constant bit rate, the frame holding
+ * the time. segment_start is the time of the byte landed on, segment_end the next point's,
+ * segment_index the point's index. The bytes continue the file, so they suit a demuxer that
+ * has already read its header (a FLAC or WAV file does not start again there). A time at or
+ * before 0 lands on offset 0. May wait (up to the read timeout) for the header's bytes.
  *
  * Returns KTH_ERR_UNSUPPORTED for a file whose format or header gives no way to place the time
- * (AAC in ADTS, Ogg, MP4, a FLAC file without a SEEKTABLE), KTH_ERR_INVALID_ARG for a NaN time,
- * KTH_ERR_TIMEOUT / KTH_ERR_CANCELLED, or the failure that kept the position from being found.
- * Any thread. */
+ * (AAC in ADTS, Ogg, MP4, a FLAC file without a SEEKTABLE), KTH_ERR_INVALID_ARG for a NaN
+ * time, KTH_ERR_LIMIT when the stream has been spliced too often (4096 splices and variant
+ * switches), KTH_ERR_TIMEOUT / KTH_ERR_CANCELLED, or the stream's failure. Any thread. */
 KTH_API kth_status kth_stream_seek_time(kth_stream *stream, double seconds,
                                         kth_seek_anchor *anchor);
 
@@ -193,7 +217,12 @@ KTH_API bool kth_stream_length(kth_stream *stream, uint64_t *length);
 KTH_API kth_status kth_stream_media_info(kth_stream *stream, kth_media_info *info);
 
 /* Clears a variant fence the reader has met (after recreating its decoder), so reads continue
- * into the new variant's bytes. Returns KTH_ERR_STATE when no fence is pending. Reader thread. */
+ * into the new variant's bytes. A fence is pending from the read that met it (KTH_PENDING_
+ * VARIANT_CHANGE) until this call or a kth_stream_seek_time: seeking by offset and reading
+ * elsewhere in the meantime (a demuxer probing ahead and seeking back) leaves it pending, and a
+ * read that comes back to it meets it again. Clearing makes the fence's side the one read
+ * without a fence; a read of the other side afterwards meets a fence of its own. Returns
+ * KTH_ERR_STATE when no fence is pending. Reader thread. */
 KTH_API kth_status kth_stream_clear_variant_fence(kth_stream *stream);
 
 /* Cancels the stream: a blocked read returns KTH_ERR_CANCELLED promptly, and so does every later

@@ -1000,26 +1000,24 @@ static void walk_window(hls_session *s, net_batch *batch, poll_state *ps, poll_w
  * handles. Lock held. */
 static void sweep_outside(hls_session *s, poll_state *ps, const poll_window *win)
 {
-    for (size_t vi = 0; vi < s->ladder.count; vi++) {
-        hls_variant_state *v = &s->variants[vi];
-        for (size_t e = 0; v->slots && e < v->entry_count; e++) {
-            hls_slot *slot = &v->slots[e];
-            if (!slot->res || slot->mark == win->mark)
-                continue;
-            /* Kept open: the two entries just behind the reader (a short seek back). */
-            bool near = vi == win->variant && e <= win->first && e + 2 >= win->first;
-            /* A fetch whose whole body has arrived is left to complete: the reader may have
-             * read it and moved on before its completion came. */
-            const segment_fetch *f = slot->fetch;
-            bool arrived = f && f->has_expected && f->received >= f->expected;
-            /* So is one whose resource another stream has open: that stream may be waiting for
-             * it, and stopping it would only make it fetch the same bytes again. */
-            bool needed = slot->fetching && !arrived && cache_resource_is_shared(slot->res);
-            if (slot->fetching && !near && !arrived && !needed && ps->cancel_count < MAX_CANCELS)
-                ps->cancels[ps->cancel_count++] = platform_cancel_ref(slot->fetch_cancel);
-            else if (!slot->fetching && !near)
-                session_close_slot(s, vi, e);
-        }
+    for (size_t i = s->open_count; i-- > 0;) {
+        size_t vi = s->open[i].variant, e = s->open[i].entry;
+        hls_slot *slot = &s->variants[vi].slots[e];
+        if (slot->mark == win->mark)
+            continue;
+        /* Kept open: the two entries just behind the reader (a short seek back). */
+        bool near = vi == win->variant && e <= win->first && e + 2 >= win->first;
+        /* A fetch whose whole body has arrived is left to complete: the reader may have read it
+         * and moved on before its completion came. */
+        const segment_fetch *f = slot->fetch;
+        bool arrived = f && f->has_expected && f->received >= f->expected;
+        /* So is one whose resource another stream has open: that stream may be waiting for it,
+         * and stopping it would only make it fetch the same bytes again. */
+        bool needed = slot->fetching && !arrived && cache_resource_is_shared(slot->res);
+        if (slot->fetching && !near && !arrived && !needed && ps->cancel_count < MAX_CANCELS)
+            ps->cancels[ps->cancel_count++] = platform_cancel_ref(slot->fetch_cancel);
+        else if (!slot->fetching && !near)
+            session_close_slot(s, vi, e);
     }
 }
 

@@ -8,11 +8,19 @@
  * its end (the resource committed) makes the size known and the next locate moves on.
  *
  * The variant fence: a read whose offset lies in another period than the one the reader last
- * acknowledged returns PENDING(VARIANT_CHANGE) without a byte; clear_variant_fence
- * acknowledges it. Fence state is guarded by session.lock (set_position may run on any thread).
+ * acknowledged returns PENDING(VARIANT_CHANGE) without a byte, and the fence is then pending:
+ * it stays pending, whatever the reader seeks to and reads in the acknowledged period (a demuxer
+ * that probes past the fence and seeks back has not dealt with it), until clear_variant_fence
+ * acknowledges its period or a time seek restarts the reader. Fence state is guarded by
+ * session.lock (set_position may run on any thread).
  *
  * EOF is proven: the offset is at or past the sum of every size, and the last entry with bytes
  * is committed.
+ *
+ * Time seeks place the target segment where the byte space already holds it decodably, else
+ * splice the space at served_end (session.h); neither fetches nor probes anything, so a cold
+ * seek costs the requests of the target alone. A read hands out bytes only if no splice was
+ * made since it located them (hand_out), so served_end bounds every offset handed out.
  */
 #include "hls/hls_source.h"
 
@@ -127,6 +135,8 @@ typedef struct target {
     size_t variant;
     bool segment;            /* the entry is a media segment (not an init section) */
     kth_event_segment where; /* that segment, for the playback progress event */
+    uint64_t room;           /* bytes readable from the offset before a splice cuts the period */
+    uint64_t generation;     /* splice_generation when located */
 } target;
 
 /* Offline there is no downloader peer, whose polls close the entries the reader has left:
@@ -134,13 +144,11 @@ typedef struct target {
  * back). Keeps open files bounded however long the presentation. Lock held. */
 static void close_behind_locked(hls_session *s, size_t variant, size_t entry)
 {
-    for (size_t vi = 0; vi < s->ladder.count; vi++) {
-        hls_variant_state *v = &s->variants[vi];
-        for (size_t e = 0; v->slots && e < v->entry_count; e++) {
-            bool near = vi == variant && e <= entry && e + 2 >= entry;
-            if (v->slots[e].res && !near)
-                session_close_slot(s, vi, e);
-        }
+    for (size_t i = s->open_count; i-- > 0;) {
+        size_t vi = s->open[i].variant, e = s->open[i].entry;
+        bool near = vi == variant && e <= entry && e + 2 >= entry;
+        if (!near)
+            session_close_slot(s, vi, e);
     }
 }
 
@@ -186,6 +194,9 @@ static kth_status find_target(hls_session *s, uint64_t offset, target *t, char *
     t->period = pl.period;
     t->entry = pl.entry;
     t->variant = pl.variant;
+    t->generation = s->splice_generation;
+    const hls_period *per = &s->periods[pl.period];
+    t->room = per->cut && !t->end_check ? per->base + per->cut_length - offset : UINT64_MAX;
     if (!t->end_check && (pl.period > s->reader_period ||
                           (pl.period == s->reader_period && pl.entry > s->reader_entry))) {
         s->reader_period = pl.period;
@@ -237,7 +248,7 @@ static bool locate_for_read(hls_session *s, uint64_t offset, target *t, source_r
         out->reason = KTH_PENDING_VARIANT_CHANGE;
         return false;
     }
-    s->fence_pending = false;
+    /* A fence met earlier stays pending (a seek away from it does not clear it). */
     atomic_store(&s->current_variant, t->variant);
     platform_mutex_unlock(&s->lock);
     return true;
@@ -322,6 +333,19 @@ static void bytes_missing(hls_session *s, const target *t, source_read *out)
     storage_resource_unref(t->storage);
 }
 
+/* Bytes up to stream offset `end` located at t are about to be handed out: true, and
+ * served_end covers them, unless a time seek spliced the stream meanwhile (those offsets may
+ * mean other bytes now; the seek is reported instead). */
+static bool hand_out(hls_session *s, const target *t, uint64_t end)
+{
+    platform_mutex_lock(&s->lock);
+    bool same = t->generation == s->splice_generation;
+    if (same && end > s->served_end)
+        s->served_end = end;
+    platform_mutex_unlock(&s->lock);
+    return same;
+}
+
 static source_read hs_read_at(stream_source *src, uint64_t offset, void *buf, size_t n)
 {
     hls_session *s = from_base(src);
@@ -345,9 +369,14 @@ static source_read hs_read_at(stream_source *src, uint64_t offset, void *buf, si
             }
             continue; /* failed: the next pass reports it */
         }
-        kth_status st = storage_resource_read_at(t.storage, t.within, buf, n, &got);
+        size_t want = t.room < n ? (size_t)t.room : n;
+        kth_status st = storage_resource_read_at(t.storage, t.within, buf, want, &got);
         if (st == KTH_OK && got > 0) {
             storage_resource_unref(t.storage);
+            if (!hand_out(s, &t, offset + got)) {
+                out.reason = KTH_PENDING_SEEK;
+                return out;
+            }
             out.kind = KTH_READ_BYTES;
             out.n = got;
             if (t.within == 0) {
@@ -413,16 +442,18 @@ static source_wait hs_wait_range(stream_source *src, uint64_t start, uint64_t en
         platform_mutex_unlock(&s->lock);
         return SOURCE_WAIT_ERROR;
     }
-    if (s->fence_pending) {
-        platform_mutex_unlock(&s->lock);
-        return SOURCE_WAIT_READY;
-    }
     kth_status st = find_target(s, start, &t, err, sizeof err);
     if (st != KTH_OK) {
         session_fail_locked(s, st, "%s", err);
         *status = report_failure(s);
         platform_mutex_unlock(&s->lock);
         return SOURCE_WAIT_ERROR;
+    }
+    if (!t.end_check && t.period != s->acked_period) {
+        /* Behind a fence: the read reports it without waiting for a byte. */
+        platform_mutex_unlock(&s->lock);
+        storage_resource_unref(t.storage);
+        return SOURCE_WAIT_READY;
     }
     storage_resource_unref(s->waiting);
     s->waiting = storage_resource_ref(t.storage);
@@ -536,89 +567,101 @@ static void hs_media_info(stream_source *src, kth_media_info *info)
     hls_media_probe(s, v, info);
 }
 
+/* The bytes of period p from its first byte to the end of its entry `entry`, when known. */
+static bool period_bytes_through(hls_layout *l, const hls_period *p, size_t entry, uint64_t *bytes)
+{
+    hls_entry first, e, prefix;
+    if (hls_layout_entry(l, p->first_entry, &first) != KTH_OK || !first.offset_known ||
+        hls_layout_entry(l, entry, &e) != KTH_OK || !e.offset_known || !e.size_known)
+        return false;
+    *bytes = e.offset + e.size - first.offset;
+    if (p->prefix_init != HLS_NONE) {
+        if (hls_layout_entry(l, p->prefix_init, &prefix) != KTH_OK || !prefix.size_known)
+            return false;
+        *bytes += prefix.size;
+    }
+    return true;
+}
+
+/* The stream offset where segment `k` of `variant` starts decodably inside an existing period
+ * (its init section in front of it when it has one), found from sizes already known: nothing is
+ * fetched to place it, and the segment lies whole in the period. True with *offset and *period;
+ * false when no period holds it so. Lock held. */
+static bool place_in_periods(hls_session *s, size_t variant, size_t k, uint64_t *offset,
+                             size_t *period)
+{
+    hls_layout *l = s->variants[variant].layout;
+    size_t seg_entry, init_entry;
+    if (hls_layout_entry_of_segment(l, k, &seg_entry, &init_entry) != KTH_OK)
+        return false;
+    session_update_bases(s);
+    for (size_t i = s->period_count; i-- > 0;) {
+        const hls_period *p = &s->periods[i];
+        if (p->variant != variant || !p->base_known || k < p->first_segment ||
+            seg_entry >= p->end_entry)
+            continue;
+        bool opens = k == p->first_segment;
+        /* Inside a period, a segment with an init section starts decodably only right after
+         * it. */
+        if (!opens && init_entry != HLS_NONE && init_entry + 1 != seg_entry)
+            continue;
+        uint64_t through, before = 0;
+        if (!period_bytes_through(l, p, seg_entry, &through))
+            continue;
+        if (!opens) {
+            size_t front = init_entry != HLS_NONE ? init_entry : seg_entry;
+            if (front == p->first_entry || !period_bytes_through(l, p, front - 1, &before))
+                continue;
+        }
+        if (p->cut && through > p->cut_length)
+            continue;
+        *offset = p->base + before;
+        *period = i;
+        return true;
+    }
+    return false;
+}
+
+/* A time seek (the contract is in kithara/stream.h): the segment holding the time in the
+ * reader's variant, placed where its bytes are already known, else at a new splice. Either
+ * way nothing is fetched here, and the reader's decoder starts afresh at the anchor, so the
+ * period there counts as acknowledged (no variant fence at the anchor). */
 static kth_status hs_seek_time_anchor(stream_source *src, double seconds,
                                       const stream_wait_ctx *ctx, kth_seek_anchor *anchor)
 {
+    (void)ctx;
     hls_session *s = from_base(src);
-    for (int pass = 0; pass < 1000000; pass++) {
-        platform_mutex_lock(&s->lock);
-        if (s->failure != KTH_OK) {
-            kth_status st = report_failure(s);
-            platform_mutex_unlock(&s->lock);
-            return st;
-        }
-        /* The period whose first segment starts at or before the time. */
-        size_t p = 0;
-        for (size_t i = 1; i < s->period_count; i++) {
-            const hls_period *pi = &s->periods[i];
-            if (s->variants[pi->variant].pl->media.segments[pi->first_segment].start <= seconds)
-                p = i;
-        }
-        const hls_period *per = &s->periods[p];
-        hls_variant_state *v = &s->variants[per->variant];
-        size_t k = hls_layout_segment_at_time(v->layout, seconds);
-        if (k < per->first_segment)
-            k = per->first_segment;
-        size_t seg_entry, init_entry;
-        hls_layout_entry_of_segment(v->layout, k, &seg_entry, &init_entry);
-        if (p + 1 < s->period_count && seg_entry >= per->end_entry) {
-            /* Rounding put it past the period's end: its last segment. */
-            hls_entry last;
-            hls_layout_entry(v->layout, per->end_entry - 1, &last);
-            k = last.segment;
-            hls_layout_entry_of_segment(v->layout, k, &seg_entry, &init_entry);
-        }
-        size_t target_entry =
-            init_entry != HLS_NONE && init_entry + 1 == seg_entry ? init_entry : seg_entry;
-        /* Sum the sizes in front of the target within its period; probe the first unknown. */
-        size_t unknown_v = SIZE_MAX, unknown_e = 0;
-        uint64_t offset = 0;
-        session_update_bases(s);
-        if (!per->base_known) {
-            hls_place pl;
-            if (session_locate(s, UINT64_MAX, &pl) == HLS_NEED_SIZE) {
-                unknown_v = pl.variant;
-                unknown_e = pl.entry;
-            }
-        } else {
-            offset = per->base;
-            if (per->prefix_init != HLS_NONE && k > per->first_segment) {
-                hls_entry e;
-                hls_layout_entry(v->layout, per->prefix_init, &e);
-                if (!e.size_known) {
-                    unknown_v = per->variant;
-                    unknown_e = per->prefix_init;
-                }
-                offset += e.size;
-            }
-            for (size_t e = per->first_entry; unknown_v == SIZE_MAX && e < target_entry; e++) {
-                hls_entry en;
-                hls_layout_entry(v->layout, e, &en);
-                if (!en.size_known) {
-                    unknown_v = per->variant;
-                    unknown_e = e;
-                }
-                offset += en.size;
-            }
-        }
-        const hls_segment *seg = &v->pl->media.segments[k];
-        int anchor_variant = (int)per->variant;
+    /* No session_attach here: the peer starts fetching once the stream has a timeline, and it
+     * must first see the position the seek moves to (set_position attaches), not the old one. */
+    platform_mutex_lock(&s->lock);
+    if (s->failure != KTH_OK) {
+        kth_status st = report_failure(s);
         platform_mutex_unlock(&s->lock);
-        if (unknown_v == SIZE_MAX) {
-            anchor->offset = offset;
-            anchor->segment_start = seg->start;
-            anchor->segment_end = seg->start + seg->duration;
-            anchor->segment_index = k;
-            anchor->variant = anchor_variant;
-            return KTH_OK;
-        }
-        if (platform_cancel_is_cancelled(ctx->cancel))
-            return KTH_ERR_CANCELLED;
-        kth_status st = hls_probe_size(s, unknown_v, unknown_e, ctx);
-        if (st != KTH_OK)
-            return st;
+        return st;
     }
-    return KTH_ERR_TIMEOUT;
+    size_t variant = atomic_load(&s->current_variant);
+    hls_variant_state *v = &s->variants[variant];
+    size_t k = hls_layout_segment_at_time(v->layout, seconds);
+    uint64_t offset = 0;
+    size_t period = 0;
+    if (place_in_periods(s, variant, k, &offset, &period)) {
+        s->acked_period = period;
+        s->fence_pending = false;
+    } else if (!session_splice(s, variant, k, &period, &offset)) {
+        snprintf(s->reader_error, sizeof s->reader_error,
+                 "seeking to %.3f s: no room for another splice of the stream (%d at most)",
+                 seconds, HLS_MAX_PERIODS);
+        platform_mutex_unlock(&s->lock);
+        return KTH_ERR_LIMIT;
+    }
+    const hls_segment *seg = &v->pl->media.segments[k];
+    anchor->offset = offset;
+    anchor->segment_start = seg->start;
+    anchor->segment_end = seg->start + seg->duration;
+    anchor->segment_index = k;
+    anchor->variant = (int)variant;
+    platform_mutex_unlock(&s->lock);
+    return KTH_OK;
 }
 
 static bool hs_variant_change_pending(stream_source *src)
@@ -669,6 +712,7 @@ static void session_free(hls_session *s)
         free(vs->uri);
     }
     free(s->variants);
+    free(s->open);
     free(s->variant_loading);
     free(s->variant_failed);
     for (size_t i = 0; i < s->key_count; i++)

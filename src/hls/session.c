@@ -34,6 +34,10 @@ static bool entry_size(hls_session *s, size_t variant, size_t entry, uint64_t *s
 /* The byte length of period p, or false with *unknown set to the first entry lacking a size. */
 static bool period_length(hls_session *s, const hls_period *p, uint64_t *length, size_t *unknown)
 {
+    if (p->cut) {
+        *length = p->cut_length;
+        return true;
+    }
     uint64_t total = 0, size;
     if (p->prefix_init != HLS_NONE) {
         if (!entry_size(s, p->variant, p->prefix_init, &size)) {
@@ -86,6 +90,10 @@ static hls_locate locate_in_period(hls_session *s, size_t index, uint64_t rel, h
     hls_layout *l = s->variants[p->variant].layout;
     pl->period = index;
     pl->variant = p->variant;
+    if (p->cut && rel >= p->cut_length) {
+        *consumed = p->cut_length;
+        return HLS_PAST_END;
+    }
     uint64_t size, start = 0;
     if (p->prefix_init != HLS_NONE) {
         if (!entry_size(s, p->variant, p->prefix_init, &size)) {
@@ -239,6 +247,21 @@ kth_status session_open_slot(hls_session *s, size_t variant, size_t entry, char 
             snprintf(err, errlen, "%s: %s", name, detail[0] ? detail : kth_strerror(st));
         return st;
     }
+    if (s->open_count == s->open_cap) {
+        size_t cap = s->open_cap ? s->open_cap * 2 : 16;
+        hls_open_slot *open = realloc(s->open, cap * sizeof *open);
+        if (!open) {
+            cache_resource_close(slot->res);
+            slot->res = NULL;
+            if (err && errlen)
+                snprintf(err, errlen, "out of memory opening a cache entry");
+            return KTH_ERR_NO_MEMORY;
+        }
+        s->open = open;
+        s->open_cap = cap;
+    }
+    slot->open_index = s->open_count;
+    s->open[s->open_count++] = (hls_open_slot){variant, entry};
     slot->storage = cache_resource_storage(slot->res);
     if (info.length_known) {
         /* A length was recorded only once the plaintext size was certain. */
@@ -258,6 +281,9 @@ void session_close_slot(hls_session *s, size_t variant, size_t entry)
     storage_resource_unref(slot->storage);
     slot->res = NULL;
     slot->storage = NULL;
+    hls_open_slot last = s->open[--s->open_count];
+    s->open[slot->open_index] = last;
+    s->variants[last.variant].slots[last.entry].open_index = slot->open_index;
 }
 
 void session_fail_locked(hls_session *s, kth_status status, const char *fmt, ...)
@@ -355,12 +381,12 @@ void session_unwatch_all(hls_session *s)
     }
 }
 
-bool session_append_period(hls_session *s, size_t variant, size_t first_segment,
-                           size_t prev_end_segment)
+/* Makes room for period number `count` (0-based). Lock held. */
+static bool reserve_period(hls_session *s, size_t count)
 {
-    if (s->period_count >= HLS_MAX_PERIODS)
+    if (count >= HLS_MAX_PERIODS)
         return false;
-    if (s->period_count == s->period_cap) {
+    if (count >= s->period_cap) {
         size_t cap = s->period_cap ? s->period_cap * 2 : 4;
         hls_period *periods = realloc(s->periods, cap * sizeof *periods);
         if (!periods)
@@ -368,6 +394,14 @@ bool session_append_period(hls_session *s, size_t variant, size_t first_segment,
         s->periods = periods;
         s->period_cap = cap;
     }
+    return true;
+}
+
+bool session_append_period(hls_session *s, size_t variant, size_t first_segment,
+                           size_t prev_end_segment)
+{
+    if (!reserve_period(s, s->period_count))
+        return false;
     hls_layout *l = s->variants[variant].layout;
     size_t seg_entry, init_entry;
     if (hls_layout_entry_of_segment(l, first_segment, &seg_entry, &init_entry) != KTH_OK)
@@ -403,6 +437,50 @@ bool session_append_period(hls_session *s, size_t variant, size_t first_segment,
     }
     s->periods[s->period_count++] = p;
     session_update_bases(s);
+    return true;
+}
+
+bool session_splice(hls_session *s, size_t variant, size_t segment, size_t *index, uint64_t *base)
+{
+    hls_layout *l = s->variants[variant].layout;
+    size_t seg_entry, init_entry;
+    if (hls_layout_entry_of_segment(l, segment, &seg_entry, &init_entry) != KTH_OK)
+        return false;
+    uint64_t at = s->served_end;
+    size_t keep = 0;
+    hls_place pl = {0};
+    if (at > 0) {
+        /* The byte before the splice was read, so it is placed: in an entry whose start is
+         * known (LOCATED, or NEED_SIZE when that entry's own size is still unknown). */
+        if (session_locate(s, at - 1, &pl) == HLS_PAST_END)
+            return false;
+        keep = pl.period + 1;
+    }
+    if (!reserve_period(s, keep))
+        return false;
+    if (keep > 0) {
+        hls_period *cut = &s->periods[pl.period];
+        cut->end_entry = pl.entry == cut->prefix_init ? cut->first_entry : pl.entry + 1;
+        cut->cut = true;
+        cut->cut_length = at - cut->base;
+    }
+    hls_period p = {.variant = variant,
+                    .first_segment = segment,
+                    .prefix_init = init_entry,
+                    .first_entry = seg_entry,
+                    .end_entry = hls_layout_entry_count(l),
+                    .base_known = true,
+                    .base = at};
+    s->periods[keep] = p;
+    s->period_count = keep + 1;
+    s->splice_generation++;
+    s->reader_period = keep;
+    s->reader_entry = seg_entry;
+    s->acked_period = keep;
+    s->fence_pending = false;
+    atomic_store(&s->current_variant, variant);
+    *index = keep;
+    *base = at;
     return true;
 }
 

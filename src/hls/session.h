@@ -11,6 +11,15 @@
  * its variant's layout entries, plus possibly that one init entry in front. Translation from a
  * stream offset to (variant, entry, offset within) happens only in session_locate.
  *
+ * Time-seek splices. A time seek that cannot be placed in the existing periods without learning
+ * sizes nobody has fetched (or that would land an fMP4 segment without its init section in
+ * front) starts a new period instead, at a stream offset chosen so that no offset already handed
+ * out changes meaning: the splice point is one past the furthest byte a read has handed out
+ * (served_end). The period holding the byte before the splice point is cut there
+ * (cut, cut_length: its bytes end mid-entry if need be), the periods after it are dropped (no
+ * byte of them was handed out), and the new period has a known base, so placing it needs no
+ * size at all: a cold seek fetches the (key,) init section and target segment only.
+ *
  * Entry bytes live in cache resources, one per entry (key: the URL, plus "#bytes=a-b" for a
  * byte range), opened on demand into slots and closed again when far from the reader, so
  * memory stays flat however long the presentation is.
@@ -73,7 +82,13 @@ typedef struct hls_slot {
     /* The running fetch while fetching (its progress, for the stall rescue); the downloader
      * thread's only. */
     struct segment_fetch *fetch;
+    size_t open_index; /* while open: its place in the session's open list */
 } hls_slot;
+
+/* An open slot, as the session's open list names it. */
+typedef struct hls_open_slot {
+    size_t variant, entry;
+} hls_open_slot;
 
 typedef struct hls_variant_state {
     char *uri;        /* media playlist URL */
@@ -90,7 +105,9 @@ typedef struct hls_period {
     size_t first_entry;   /* first entry of the run */
     size_t end_entry;     /* one past the last entry (entry_count for the last period) */
     bool base_known;
-    uint64_t base; /* stream offset of its first byte */
+    uint64_t base;       /* stream offset of its first byte */
+    bool cut;            /* a time seek spliced the stream inside or at the end of this period */
+    uint64_t cut_length; /* when cut: its bytes in the stream (the rest is never read) */
 } hls_period;
 
 /* A key, fetched once per URI. */
@@ -144,6 +161,10 @@ struct hls_session {
     size_t period_count, period_cap;
     hls_key_state *keys;
     size_t key_count, key_cap;
+    /* The open slots, in no order: what sweeps walk, so their cost follows what is open, not
+     * the length of the presentation (whose slot arrays are never touched otherwise). */
+    hls_open_slot *open;
+    size_t open_count, open_cap;
     unsigned in_flight;
     unsigned segments_since_switch;
     kth_status failure;
@@ -174,6 +195,11 @@ struct hls_session {
     /* The furthest entry a read located (guarded by lock): bytes up to its end may have been
      * handed out, so a switch is never placed at or before it. */
     size_t reader_period, reader_entry;
+    /* One past the furthest stream byte a read handed out (guarded by lock): a time-seek
+     * splice is placed here, never before. A read that located its bytes before a splice
+     * (splice_generation moved) hands out nothing and reports the seek instead. */
+    uint64_t served_end;
+    uint64_t splice_generation;
 
     /* The variant fence and the reader's last error (guarded by lock). */
     size_t acked_period; /* the period whose bytes the reader may read without a fence */
@@ -200,7 +226,8 @@ hls_locate session_locate(hls_session *s, uint64_t offset, hls_place *place);
  * cached. Offline, a missing entry is KTH_ERR_OFFLINE_MISS with err. Lock held. */
 kth_status session_open_slot(hls_session *s, size_t variant, size_t entry, char *err,
                              size_t errlen);
-/* Closes a slot that is not fetching. Lock held. */
+/* Closes a slot that is not fetching. Lock held. It may reorder the open list: a walk of it that
+ * closes goes from its end to its start. */
 void session_close_slot(hls_session *s, size_t variant, size_t entry);
 /* The cache resource key of an entry (its URI, plus "#bytes=a-b" for a byte range) as a new
  * string the caller frees: whole, however long the URI; NULL when memory runs out. Lock held. */
@@ -223,6 +250,12 @@ void session_update_bases(hls_session *s);
  * period would be left empty, or its end would fall at or before the entry the reader is in. */
 bool session_append_period(hls_session *s, size_t variant, size_t first_segment,
                            size_t prev_end_segment);
+/* Starts a time-seek splice (see the file comment): a new last period of `variant` from its
+ * segment `segment`, with the init section in force for it in front, at stream offset
+ * served_end. *index is the new period, *base its first stream byte. The reader is taken to
+ * have acknowledged it (after a time seek the decoder starts afresh). Lock held. Returns false,
+ * changing nothing, when the period table is full or memory runs out. */
+bool session_splice(hls_session *s, size_t variant, size_t segment, size_t *index, uint64_t *base);
 /* The last entry of the last period that holds bytes (or may: size unknown); its commit
  * proves the end of the stream. Lock held. */
 void session_last_entry_with_bytes(hls_session *s, size_t *variant, size_t *entry);

@@ -2,7 +2,8 @@
  * test_decode_programs.c — the programs built on the decoder: `kithara decode` (a WAV file with
  * the right sizes, raw PCM equal to the ffmpeg program's `-f s16le` of the same file, a start
  * time to the sample, the --stats line) and the two examples, decode_to_wav and ffmpeg_avio,
- * over HLS on the loopback server.
+ * over HLS on the loopback server; and `kithara cat --start-time` piped into the ffmpeg
+ * program, for every kind of HLS fixture.
  */
 #include "test_decode_support.h"
 
@@ -112,12 +113,87 @@ static void test_examples_decode_hls(void **state)
     free(out.data);
 }
 
+/* Pipes `kithara cat` of a variant (from `start` seconds; < 0: the whole variant) into the
+ * ffmpeg program, which must decode it without a word of error. Returns the seconds of audio it
+ * decoded; the tool's standard error (where it names the segment it starts at) lands in
+ * *note. */
+static double cat_into_ffmpeg(struct hls_env *e, const char *url, int variant, double start,
+                              bytes *note)
+{
+    char cmd[4096], from[64] = "", note_path[600], err_path[600];
+    if (start >= 0)
+        snprintf(from, sizeof from, "--start-time %.3f", start);
+    snprintf(note_path, sizeof note_path, "%s/cat-note.txt", e->dir);
+    snprintf(err_path, sizeof err_path, "%s/ffmpeg-errors.txt", e->dir);
+    /* Mono 8 kHz s16: two bytes a frame whatever the source; pipefail keeps either status. */
+    snprintf(cmd, sizeof cmd,
+             "bash -o pipefail -c '%s cat --variant %d %s --cache-dir %s/cat %s 2>%s | ffmpeg "
+             "-hide_banner -nostdin -loglevel error -xerror -i - -ac 1 -ar 8000 -f s16le - 2>%s'",
+             KTH_TOOL_PATH, variant, from, e->dir, url, note_path, err_path);
+    bytes pcm = {0};
+    int rc = run(cmd, &pcm);
+    bytes errors = read_file(err_path);
+    bytes_append(&errors, "", 1);
+    if (rc != 0 || errors.len > 1)
+        fail_msg("%s from %.3f s: status %d, ffmpeg said: %s", url, start, rc, (char *)errors.data);
+    free(errors.data);
+    free(pcm.data);
+    *note = read_file(note_path);
+    bytes_append(note, "", 1);
+    return (double)pcm.len / 2 / 8000;
+}
+
+/* `kithara cat --start-time T` piped into the ffmpeg program decodes without an error, from
+ * the start of the segment the tool names to the end of the variant (`whole` seconds). */
+static void check_cat_decodes_from(struct hls_env *e, const char *url, int variant, double t,
+                                   double whole)
+{
+    bytes note = {0};
+    double got = cat_into_ffmpeg(e, url, variant, t, &note);
+    const char *seg = strstr((char *)note.data, "segment ");
+    assert_non_null(seg);
+    unsigned long k = 0;
+    double start = -1, end = -1;
+    assert_int_equal(sscanf(seg, "segment %lu, %lf s to %lf s", &k, &start, &end), 3);
+    assert_true(start <= t + 1e-3 && t < end + 1e-3);
+    free(note.data);
+    double want = whole - start;
+    printf("%s from %.3f s: segment %lu at %.3f s, %.3f s decoded (%.3f s expected)\n", url, t, k,
+           start, got, want);
+    /* Within two codec frames and the resampler's delay. */
+    assert_true(got > want - 0.1 && got < want + 0.1);
+}
+
+static void test_cat_from_a_time_decodes_in_the_ffmpeg_program(void **state)
+{
+    struct hls_env *e = *state;
+    static const struct {
+        const char *path;
+        int variant;
+    } kinds[] = {{"/ts/master.m3u8", 1},
+                 {"/fmp4/master.m3u8", 2},
+                 {"/flac/master.m3u8", 0},
+                 {"/aes/master.m3u8", 0},
+                 {"/byterange/index.m3u8", 0}};
+    const double times[] = {5.0, 7.9};
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        char url[512];
+        kts_url(e->srv, kinds[i].path, url, sizeof url);
+        bytes note = {0};
+        double whole = cat_into_ffmpeg(e, url, kinds[i].variant, -1, &note);
+        free(note.data);
+        for (size_t j = 0; j < sizeof times / sizeof times[0]; j++)
+            check_cat_decodes_from(e, url, kinds[i].variant, times[j], whole);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tool_matches_the_ffmpeg_program),
         cmocka_unit_test(test_tool_writes_a_wav_and_stats_over_hls),
         cmocka_unit_test(test_examples_decode_hls),
+        cmocka_unit_test(test_cat_from_a_time_decodes_in_the_ffmpeg_program),
     };
     return cmocka_run_group_tests(tests, hls_setup, hls_teardown);
 }
