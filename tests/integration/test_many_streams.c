@@ -79,15 +79,40 @@ static int read_exact(kth_stream *s, int i, char *why, size_t whylen)
     return 0;
 }
 
-/* The child's whole work, with its own downloader and cache (the parent's threads are not in
- * the child); its exit status: 0 passed, 1 failed (reason on stderr). */
-static int many_streams_child(const char *base_url, const char *dir)
+/* Stream i: a VOD media playlist of SEGMENTS transport-stream segments. 0 when served. */
+static int add_presentation(kts_server *srv, int i)
+{
+    char playlist[1024], path[64];
+    int n = snprintf(playlist, sizeof playlist,
+                     "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:4\n"
+                     "#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-MEDIA-SEQUENCE:0\n");
+    for (int k = 0; k < SEGMENTS; k++) {
+        n += snprintf(playlist + n, sizeof playlist - (size_t)n, "#EXTINF:4.0,\ns%d.ts\n", k);
+        snprintf(path, sizeof path, "/h%d/s%d.ts", i, k);
+        if (kts_add_ts_synth(srv, path, SEGMENT_BYTES, seed_of(i, k), NULL) != 0)
+            return -1;
+    }
+    n += snprintf(playlist + n, sizeof playlist - (size_t)n, "#EXT-X-ENDLIST\n");
+    snprintf(path, sizeof path, "/h%d/index.m3u8", i);
+    return kts_add_body(srv, path, playlist, (size_t)n, NULL);
+}
+
+/* The child's whole work, with its own server, downloader and cache (the child is forked before
+ * any thread starts); its exit status: 0 passed, 1 failed (reason on stderr). */
+static int many_streams_child(const char *dir)
 {
     struct rlimit rl = {FD_LIMIT, FD_LIMIT};
     if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
         perror("setrlimit");
         return 1;
     }
+    kts_server *srv = NULL;
+    if (kts_start(NULL, &srv) != 0)
+        return 1;
+    for (int i = 0; i < STREAMS; i++)
+        if (add_presentation(srv, i) != 0)
+            return 1;
+    const char *base_url = kts_base_url(srv);
     kth_downloader *d = NULL;
     char err[400];
     if (kth_downloader_new(NULL, &d, err, sizeof err) != KTH_OK) {
@@ -132,6 +157,7 @@ static int many_streams_child(const char *base_url, const char *dir)
     free(s);
     kth_cache_close(cache);
     kth_downloader_free(d);
+    kts_stop(srv);
     double per_stream = (double)(during - (during > before ? before : during)) / STREAMS;
     fprintf(stderr, "%d streams open: %zu descriptors before, %zu with them (%.2f each)\n", STREAMS,
             before, during, per_stream);
@@ -144,38 +170,17 @@ static int many_streams_child(const char *base_url, const char *dir)
     return failed;
 }
 
-/* Stream i: a VOD media playlist of SEGMENTS transport-stream segments. */
-static void add_presentation(kts_server *srv, int i)
-{
-    char playlist[1024], path[64];
-    int n = snprintf(playlist, sizeof playlist,
-                     "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:4\n"
-                     "#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-MEDIA-SEQUENCE:0\n");
-    for (int k = 0; k < SEGMENTS; k++) {
-        n += snprintf(playlist + n, sizeof playlist - (size_t)n, "#EXTINF:4.0,\ns%d.ts\n", k);
-        snprintf(path, sizeof path, "/h%d/s%d.ts", i, k);
-        assert_int_equal(kts_add_ts_synth(srv, path, SEGMENT_BYTES, seed_of(i, k), NULL), 0);
-    }
-    n += snprintf(playlist + n, sizeof playlist - (size_t)n, "#EXT-X-ENDLIST\n");
-    snprintf(path, sizeof path, "/h%d/index.m3u8", i);
-    assert_int_equal(kts_add_body(srv, path, playlist, (size_t)n, NULL), 0);
-}
-
 static void test_a_thousand_streams_under_the_default_descriptor_limit(void **state)
 {
-    kts_server *srv = *state;
-    for (int i = 0; i < STREAMS; i++)
-        add_presentation(srv, i);
+    (void)state;
     char *dir = test_make_dir();
     assert_non_null(dir);
-    char base_url[256];
-    snprintf(base_url, sizeof base_url, "%s", kts_base_url(srv));
     fflush(NULL);
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
         alarm(120); /* bounds a hang; the parent sees the signal */
-        _exit(many_streams_child(base_url, dir));
+        _exit(many_streams_child(dir));
     }
     int status = 0;
     assert_int_equal(waitpid(pid, &status, 0), pid);
@@ -185,26 +190,10 @@ static void test_a_thousand_streams_under_the_default_descriptor_limit(void **st
     free(dir);
 }
 
-static int setup(void **state)
-{
-    kts_server *srv = NULL;
-    if (kts_start(NULL, &srv) != 0)
-        return -1;
-    *state = srv;
-    return 0;
-}
-
-static int stop(void **state)
-{
-    kts_stop(*state);
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_a_thousand_streams_under_the_default_descriptor_limit,
-                                        setup, stop),
+        cmocka_unit_test(test_a_thousand_streams_under_the_default_descriptor_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
