@@ -101,7 +101,6 @@ static kth_status resource_alloc(storage_resource **out)
     atomic_init(&r->refs, 1);
     storage_range_set_init(&r->ranges);
     r->state = STORAGE_ACTIVE;
-    r->fd = -1;
     *out = r;
     return KTH_OK;
 }
@@ -130,7 +129,12 @@ kth_status storage_resource_open_file(const char *path, int flags, storage_resou
         close(fd);
         return KTH_ERR_NO_MEMORY;
     }
-    r->fd = fd;
+    kth_status st = storage_file_adopt(fd, path, O_RDWR, &r->file);
+    if (st != KTH_OK) {
+        storage_resource_unref(r);
+        set_err(err, errlen, "cannot examine", path, errno);
+        return st;
+    }
     *out = r;
     return KTH_OK;
 }
@@ -162,7 +166,12 @@ kth_status storage_resource_open_complete_file(const char *path, storage_resourc
         close(fd);
         return KTH_ERR_NO_MEMORY;
     }
-    r->fd = fd;
+    kth_status fst = storage_file_adopt(fd, path, O_RDONLY, &r->file);
+    if (fst != KTH_OK) {
+        storage_resource_unref(r);
+        set_err(err, errlen, "cannot examine", path, errno);
+        return fst;
+    }
     uint64_t size = (uint64_t)st.st_size;
     if (storage_range_set_add(&r->ranges, 0, size) != KTH_OK) {
         storage_resource_unref(r);
@@ -210,8 +219,7 @@ void storage_resource_unref(storage_resource *r)
 {
     if (!r || atomic_fetch_sub(&r->refs, 1) != 1)
         return;
-    if (r->fd >= 0)
-        close(r->fd);
+    storage_file_free(r->file);
     for (size_t i = 0; i < r->chunk_count; i++)
         free(r->chunks[i]);
     free(r->chunks);
@@ -280,22 +288,6 @@ static void memory_read_locked(storage_resource *r, uint64_t offset, uint8_t *ds
     }
 }
 
-kth_status storage_file_write_all(int fd, uint64_t offset, const uint8_t *src, size_t n)
-{
-    while (n > 0) {
-        ssize_t k = pwrite(fd, src, n, (off_t)offset);
-        if (k < 0) {
-            if (errno == EINTR)
-                continue;
-            return KTH_ERR_IO;
-        }
-        src += k;
-        n -= (size_t)k;
-        offset += (uint64_t)k;
-    }
-    return KTH_OK;
-}
-
 kth_status storage_resource_write_at(storage_resource *r, uint64_t offset, const void *buf,
                                      size_t n)
 {
@@ -313,9 +305,9 @@ kth_status storage_resource_write_at(storage_resource *r, uint64_t offset, const
         st = KTH_ERR_STATE;
     else if (r->length_known && end > r->length)
         st = KTH_ERR_OUT_OF_RANGE;
-    else if (r->fd < 0 && end > r->max_bytes)
+    else if (!r->file && end > r->max_bytes)
         st = KTH_ERR_LIMIT;
-    else if (r->fd < 0) {
+    else if (!r->file) {
         st = memory_write_locked(r, offset, buf, n);
         if (st == KTH_OK)
             st = storage_range_set_add(&r->ranges, offset, end);
@@ -516,7 +508,7 @@ kth_status storage_resource_read_at(storage_resource *r, uint64_t offset, void *
         return eof ? KTH_OK : KTH_ERR_RETRY;
     }
     size_t k = run_end - offset < n ? (size_t)(run_end - offset) : n;
-    if (r->fd < 0) {
+    if (!r->file) {
         memory_read_locked(r, offset, buf, k);
         platform_mutex_unlock(&r->lock);
         *got = k;
@@ -526,27 +518,10 @@ kth_status storage_resource_read_at(storage_resource *r, uint64_t offset, void *
     platform_mutex_unlock(&r->lock);
     if (check)
         return storage_read_checked(r, offset, buf, k, got);
-    kth_status st = storage_file_read_all(r->fd, offset, buf, k);
+    kth_status st = storage_file_pread(r->file, offset, buf, k);
     if (st == KTH_OK)
         *got = k;
     return st;
-}
-
-kth_status storage_file_read_all(int fd, uint64_t offset, uint8_t *dst, size_t n)
-{
-    size_t done = 0;
-    while (done < n) {
-        ssize_t m = pread(fd, dst + done, n - done, (off_t)(offset + done));
-        if (m < 0) {
-            if (errno == EINTR)
-                continue;
-            return KTH_ERR_IO;
-        }
-        if (m == 0)
-            return KTH_ERR_IO; /* the file is shorter than the bytes we published */
-        done += (size_t)m;
-    }
-    return KTH_OK;
 }
 
 storage_state storage_resource_state(storage_resource *r)
@@ -602,7 +577,7 @@ kth_status storage_resource_restore_ranges(storage_resource *r, const storage_ra
             return KTH_ERR_INVALID_ARG;
     kth_status st = KTH_OK;
     platform_mutex_lock(&r->lock);
-    if (r->fd < 0 || r->state != STORAGE_ACTIVE || r->ranges.count > 0 || r->length_known) {
+    if (!r->file || r->state != STORAGE_ACTIVE || r->ranges.count > 0 || r->length_known) {
         st = KTH_ERR_STATE;
     } else {
         for (size_t i = 0; st == KTH_OK && i < count; i++)
@@ -649,25 +624,13 @@ kth_status storage_resource_sync(storage_resource *r)
 {
     if (!r)
         return KTH_ERR_INVALID_ARG;
-    if (r->fd < 0)
-        return KTH_OK;
-    while (fdatasync(r->fd) != 0) {
-        if (errno != EINTR)
-            return KTH_ERR_IO;
-    }
-    return KTH_OK;
+    return r->file ? storage_file_datasync(r->file) : KTH_OK;
 }
 
 void storage_resource_start_writeback(storage_resource *r, uint64_t offset, uint64_t len)
 {
-#ifdef __linux__
-    if (r && r->fd >= 0 && offset <= (uint64_t)INT64_MAX && len <= (uint64_t)INT64_MAX - offset)
-        (void)sync_file_range(r->fd, (off_t)offset, (off_t)len, SYNC_FILE_RANGE_WRITE);
-#else
-    (void)r;
-    (void)offset;
-    (void)len;
-#endif
+    if (r && r->file)
+        storage_file_start_writeback(r->file, offset, len);
 }
 
 kth_status storage_resource_error(storage_resource *r, char *buf, size_t buflen)

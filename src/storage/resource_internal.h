@@ -3,7 +3,7 @@
  * state, waiting) and resource_sums.c (block checksums: recording them as bytes are written,
  * and checking restored blocks on their first read).
  *
- * Lock: `lock` guards every field below except refs, fd and the memory pool pointer, which are
+ * Lock: `lock` guards every field below except refs, file and the memory pool pointer, which are
  * fixed at creation (see resource.c for its place in the lock order).
  */
 #ifndef KTH_STORAGE_RESOURCE_INTERNAL_H
@@ -11,6 +11,7 @@
 
 #include "platform/sync.h"
 #include "storage/block_sums.h"
+#include "storage/file_handles.h"
 #include "storage/resource.h"
 
 /* The writer's running checksum within one block: valid while the bytes [start, pos) of block
@@ -32,7 +33,7 @@ struct storage_resource {
     kth_status fail_status;
     char fail_message[256];
 
-    int fd; /* -1 for a memory resource */
+    storage_file *file; /* NULL for a memory resource; its descriptor opened while used */
     uint8_t **chunks;
     size_t chunk_count;
     uint64_t max_bytes;
@@ -50,12 +51,6 @@ struct storage_resource {
     bool refetch_damaged; /* a damaged block is dropped (else reported as KTH_ERR_CORRUPT) */
     char *label;          /* names the resource in log messages; may be NULL */
 };
-
-/* pwrite of exactly n bytes; KTH_ERR_IO on failure. */
-kth_status storage_file_write_all(int fd, uint64_t offset, const uint8_t *src, size_t n);
-
-/* pread of exactly n bytes; KTH_ERR_IO on failure or a file shorter than that. */
-kth_status storage_file_read_all(int fd, uint64_t offset, uint8_t *dst, size_t n);
 
 /* Writes n bytes of a file resource at offset, publishes them as present and records the sums
  * of the blocks they complete. No lock held by the caller. Statuses as storage_resource_write_at.

@@ -151,7 +151,7 @@ static void record_written_locked(storage_resource *r, uint64_t start, uint64_t 
 void storage_finish_tail_locked(storage_resource *r)
 {
     storage_block_acc *a = &r->acc;
-    if (r->fd < 0 || !a->valid || !r->length_known || a->pos != r->length ||
+    if (!r->file || !a->valid || !r->length_known || a->pos != r->length ||
         a->start != a->block * BLOCK)
         return;
     record_written_locked(r, a->start, a->pos, a->crc);
@@ -171,7 +171,7 @@ kth_status storage_write_file_summed(storage_resource *r, uint64_t offset, const
             slice_end = end;
         size_t len = (size_t)(slice_end - offset);
         slice_sums done = {0};
-        kth_status st = storage_file_write_all(r->fd, offset, src, len);
+        kth_status st = storage_file_pwrite(r->file, offset, src, len);
         if (st == KTH_OK)
             sum_slice(&acc, offset, src, len, &done);
         platform_mutex_lock(&r->lock);
@@ -272,7 +272,7 @@ static kth_status piece_checksum(storage_resource *r, storage_range p, uint64_t 
     }
     if (!*scratch && !(*scratch = malloc((size_t)BLOCK)))
         return KTH_ERR_NO_MEMORY;
-    kth_status st = storage_file_read_all(r->fd, p.start, *scratch, (size_t)(p.end - p.start));
+    kth_status st = storage_file_pread(r->file, p.start, *scratch, (size_t)(p.end - p.start));
     if (st != KTH_OK)
         return st;
     *crc = storage_crc32c(0, *scratch, (size_t)(p.end - p.start));
@@ -295,7 +295,7 @@ kth_status storage_read_checked(storage_resource *r, uint64_t offset, uint8_t *b
     if (n == MAX_PIECES && pieces[n - 1].end < offset + k)
         k = (size_t)(pieces[n - 1].end - offset); /* the rest is checked by the next read */
 
-    kth_status st = storage_file_read_all(r->fd, offset, buf, k);
+    kth_status st = storage_file_pread(r->file, offset, buf, k);
     uint8_t *scratch = NULL;
     size_t good = k;
     for (size_t i = 0; st == KTH_OK && i < n; i++) {
@@ -368,7 +368,7 @@ kth_status storage_resource_restore_sums(storage_resource *r, const storage_sums
         return KTH_ERR_NO_MEMORY;
     kth_status st = KTH_OK;
     platform_mutex_lock(&r->lock);
-    if (r->fd < 0 || r->sums_restored) {
+    if (!r->file || r->sums_restored) {
         st = KTH_ERR_STATE;
     } else {
         storage_sums_free(&r->sums);
@@ -477,7 +477,7 @@ kth_status storage_resource_seal(storage_resource *r)
 {
     if (!r)
         return KTH_ERR_INVALID_ARG;
-    if (r->fd < 0)
+    if (!r->file)
         return KTH_OK;
     uint8_t *buf = NULL;
     kth_status st = KTH_OK;
@@ -496,7 +496,7 @@ kth_status storage_resource_seal(storage_resource *r)
         for (size_t i = 0; i < n && st == KTH_OK; i++) {
             storage_range p = pieces[i], bad = {0, 0};
             bool dropped = false;
-            st = storage_file_read_all(r->fd, p.start, buf, (size_t)(p.end - p.start));
+            st = storage_file_pread(r->file, p.start, buf, (size_t)(p.end - p.start));
             if (st != KTH_OK)
                 break;
             platform_mutex_lock(&r->lock);
