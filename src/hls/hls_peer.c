@@ -203,6 +203,12 @@ void hls_peer_segment_done(segment_fetch *f, kth_status st, kth_status net_statu
     hls_slot *slot = &s->variants[f->variant].slots[f->entry];
     if (st == KTH_OK)
         st = commit_body(s, f, slot, why, whylen);
+    if (st == KTH_OK) {
+        hls_entry e;
+        hls_layout_entry(s->variants[f->variant].layout, f->entry, &e);
+        if (e.kind == HLS_ENTRY_SEGMENT)
+            s->first_segment_in = true; /* start-up is over: later fetches may share the link */
+    }
     if (st != KTH_OK && st != KTH_ERR_CANCELLED && s->failure == KTH_OK) {
         char name[HLS_ERR_MAX];
         session_entry_name(s, f->variant, f->entry, name, sizeof name);
@@ -799,9 +805,11 @@ typedef struct poll_window {
     double ahead_s;       /* media walked */
     double reader_part_s; /* seconds of the reader's entry before its position */
     uint64_t ahead_bytes;
-    bool contiguous; /* no hole met yet */
-    bool at_end;     /* the walk reached the end of the stream */
-    bool added;      /* a fetch was added to the batch */
+    bool contiguous;   /* no hole met yet */
+    bool at_end;       /* the walk reached the end of the stream */
+    bool added;        /* a fetch was added to the batch */
+    bool lacking_seen; /* the first segment the reader lacks was met */
+    bool exclusive;    /* it is the stream's first segment: nothing after it starts */
 } poll_window;
 
 /* Where the walk starts: the reader's entry, or the last entry with bytes past the end. */
@@ -895,8 +903,41 @@ static visit_next visit_missing(hls_session *s, net_batch *batch, poll_state *ps
     return VISIT_ADVANCE;
 }
 
+/* Visits the entry the walk is at once its slot is open: counts it as buffered, watches its
+ * fetch or starts one. */
+static visit_next visit_slot(hls_session *s, net_batch *batch, poll_state *ps, poll_window *win,
+                             window_walk *ww, size_t variant, hls_entry *e, hls_slot *slot,
+                             storage_state state)
+{
+    if (state == STORAGE_COMMITTED) {
+        visit_committed(s, win, variant, ww->w.entry, e, slot);
+    } else if (slot->fetching) {
+        if (win->contiguous && !win->past_end) {
+            /* The first entry the reader lacks: is its fetch keeping up? */
+            double before =
+                win->buffer_s - win->reader_part_s > 0 ? win->buffer_s - win->reader_part_s : 0;
+            rescue_result r = check_rescue(s, ps, ww->w.period, variant, ww->w.entry, e, before,
+                                           ww->first ? win->place.within : 0);
+            if (r == RESCUE_HERE)
+                return VISIT_RESTART; /* the reader continues in the new period at this segment */
+        }
+        win->contiguous = false;
+    } else if (state == STORAGE_ACTIVE && s->in_flight < s->hls.max_fetches && !ww->key_wait &&
+               !ps->hold_fetches && !win->exclusive) {
+        return visit_missing(s, batch, ps, win, ww, variant, e);
+    } else if (state == STORAGE_ACTIVE) {
+        win->contiguous = false; /* wanted, but no room to start it now */
+    } else {
+        return VISIT_STOP; /* failed: the failure is reported to the reader */
+    }
+    return VISIT_ADVANCE;
+}
+
 /* Visits the entry the walk is at (not a gap): opens its slot, makes a pending manual switch,
- * counts it as buffered, watches its fetch or starts one. */
+ * counts it as buffered, watches its fetch or starts one. The first segment the reader lacks,
+ * while no segment of the stream has arrived yet, has the link to itself: nothing after it is
+ * started (on a slow link, later segments sharing it would delay the start by their size; an
+ * init section before it is needed first and is let through). */
 static visit_next visit_entry(hls_session *s, net_batch *batch, poll_state *ps, poll_window *win,
                               window_walk *ww, size_t variant, hls_entry *e)
 {
@@ -915,28 +956,14 @@ static visit_next visit_entry(hls_session *s, net_batch *batch, poll_state *ps, 
     hls_slot *slot = &s->variants[variant].slots[ww->w.entry];
     slot->mark = win->mark;
     storage_state state = storage_resource_state(slot->storage);
-    if (state == STORAGE_COMMITTED) {
-        visit_committed(s, win, variant, ww->w.entry, e, slot);
-    } else if (slot->fetching) {
-        if (win->contiguous && !win->past_end) {
-            /* The first entry the reader lacks: is its fetch keeping up? */
-            double before =
-                win->buffer_s - win->reader_part_s > 0 ? win->buffer_s - win->reader_part_s : 0;
-            rescue_result r = check_rescue(s, ps, ww->w.period, variant, ww->w.entry, e, before,
-                                           ww->first ? win->place.within : 0);
-            if (r == RESCUE_HERE)
-                return VISIT_RESTART; /* the reader continues in the new period at this segment */
-        }
-        win->contiguous = false;
-    } else if (state == STORAGE_ACTIVE && s->in_flight < s->hls.max_fetches && !ww->key_wait &&
-               !ps->hold_fetches) {
-        return visit_missing(s, batch, ps, win, ww, variant, e);
-    } else if (state == STORAGE_ACTIVE) {
-        win->contiguous = false; /* wanted, but no room to start it now */
-    } else {
-        return VISIT_STOP; /* failed: the failure is reported to the reader */
+    bool first_lacking =
+        state != STORAGE_COMMITTED && e->kind == HLS_ENTRY_SEGMENT && !win->lacking_seen;
+    visit_next next = visit_slot(s, batch, ps, win, ww, variant, e, slot, state);
+    if (first_lacking && next == VISIT_ADVANCE) {
+        win->lacking_seen = true;
+        win->exclusive = !s->first_segment_in && !win->past_end;
     }
-    return VISIT_ADVANCE;
+    return next;
 }
 
 /* True when a manual choice of another variant waits: it switches at the next segment boundary

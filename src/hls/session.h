@@ -187,6 +187,8 @@ struct hls_session {
     /* Events the downloader thread publishes when a value changes (its own fields). */
     double published_buffer_s;     /* the last KTH_EVENT_HLS_BUFFER_LEVEL's, or < 0 */
     bool end_published;            /* KTH_EVENT_HLS_END_OF_STREAM holds for the current window */
+    bool first_segment_in;         /* a segment fetch of this stream completed: until then the
+                                      first segment the reader lacks is fetched alone */
     atomic_size_t current_variant; /* the variant of the reader's period, for queries */
     /* The stream's timeline, published for the downloader thread on the stream's first call
      * (the stream sets base.timeline only after the source exists). */

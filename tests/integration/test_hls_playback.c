@@ -417,6 +417,43 @@ static void test_cancel_ends_a_blocked_read(void **state)
     kth_stream_close(s);
 }
 
+/* Start-up: the first segment the reader needs has the link to itself. While it is held at the
+ * server no later segment is asked for (an init section may come alongside: it is needed first
+ * and small); once it is in, the rest is fetched (in parallel again) and plays byte-exact. */
+static void first_segment_alone(struct hls_env *e, const char *master, const char *dir,
+                                const char *seg0, const char *seg1, const char *seg2)
+{
+    kts_add_fault(e->srv, seg0, &(kts_fault){.kind = KTS_FAULT_GATE});
+    kth_stream *s = hls_open_variant(e, master, 0); /* the manual choice starts the fetches */
+    assert_int_equal(kts_wait_gated(e->srv, seg0, 1, 10000), KTH_OK);
+    /* Before, the next two segments were asked for in the same batch as the first. */
+    assert_int_equal(kts_wait_requests(e->srv, seg1, 1, 400), KTH_ERR_TIMEOUT);
+    assert_int_equal(kts_request_count(e->srv, seg2, "GET"), 0);
+    kts_gate_release(e->srv, seg0, KTS_RELEASE_ALL);
+    bytes got = read_to_end(s, false);
+    bytes want = expected_variant(dir, NULL);
+    assert_same_bytes(&got, &want);
+    assert_int_equal(kts_request_count(e->srv, seg0, "GET"), 1);
+    assert_int_equal(kts_request_count(e->srv, seg1, "GET"), 1);
+    free(got.data);
+    free(want.data);
+    kth_stream_close(s);
+}
+
+static void test_first_segment_has_the_link_to_itself(void **state)
+{
+    struct hls_env *e = *state;
+    first_segment_alone(e, "/ts/master.m3u8", "ts/v64", "/ts/v64/seg0.ts", "/ts/v64/seg1.ts",
+                        "/ts/v64/seg2.ts");
+}
+
+static void test_first_fmp4_segment_has_the_link_to_itself(void **state)
+{
+    struct hls_env *e = *state;
+    first_segment_alone(e, "/fmp4/master.m3u8", "fmp4/v64", "/fmp4/v64/seg0.m4s",
+                        "/fmp4/v64/seg1.m4s", "/fmp4/v64/seg2.m4s");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -450,6 +487,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_segment_faults_are_survived_byte_exact, hls_setup,
                                         hls_teardown),
         cmocka_unit_test_setup_teardown(test_cancel_ends_a_blocked_read, hls_setup, hls_teardown),
+        cmocka_unit_test_setup_teardown(test_first_segment_has_the_link_to_itself, hls_setup,
+                                        hls_teardown),
+        cmocka_unit_test_setup_teardown(test_first_fmp4_segment_has_the_link_to_itself, hls_setup,
+                                        hls_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
