@@ -60,14 +60,18 @@ typedef struct kth_hls_key_hook {
 /* HLS options. Start from kth_hls_options_init. */
 typedef struct kth_hls_options {
     /* The variant to start with (index in the ladder, ascending bandwidth; an index past the
-     * top means the top rung), or -1 to pick from initial_estimate_bps: the highest rung whose
-     * declared bandwidth is at most the estimate, else the lowest. Default -1. */
+     * top means the top rung), or -1 to pick from the estimate (initial_estimate_bps): the
+     * highest rung whose declared bandwidth is at most the estimate, else the lowest. Default
+     * -1. */
     int initial_variant;
     /* Start in manual mode on the starting variant (as kth_stream_abr_set_manual would, but
      * from the first fetch on, so ABR never moves it in between); kth_stream_abr_set_auto
      * hands it to ABR later. Default false. */
     bool start_manual;
-    /* Throughput assumed before anything is measured, bit/s. 0: default 256000. */
+    /* Throughput assumed before anything is measured, bit/s. 0 (the default): what the
+     * downloader remembers a stream of the same host (scheme, host and port of the URL)
+     * measured last, and with nothing remembered the lowest rung. Streams that share a
+     * downloader share this memory; each tells it its estimate as its segments arrive. */
     uint64_t initial_estimate_bps;
     /* Media seconds fetched ahead of the reader. 0: default 30. */
     double buffer_target_s;

@@ -195,6 +195,17 @@ static void publish_done(hls_session *s, const segment_fetch *f, kth_status st, 
     }
 }
 
+/* Tells the downloader what this stream measured, for the next stream of the same host to
+ * start from: the smaller of the short-term and long-run estimates. Downloader thread. */
+static void remember_rate(hls_session *s)
+{
+    abr_estimate est;
+    abr_estimator_get(&s->estimator, &est);
+    double bps = est.long_bps > 0 && est.long_bps < est.bps ? est.long_bps : est.bps;
+    if (est.samples > 0 && bps >= 1)
+        net_downloader_remember_rate(s->downloader, s->url, (uint64_t)bps);
+}
+
 void hls_peer_segment_done(segment_fetch *f, kth_status st, kth_status net_status, char *why,
                            size_t whylen)
 {
@@ -206,8 +217,10 @@ void hls_peer_segment_done(segment_fetch *f, kth_status st, kth_status net_statu
     if (st == KTH_OK) {
         hls_entry e;
         hls_layout_entry(s->variants[f->variant].layout, f->entry, &e);
-        if (e.kind == HLS_ENTRY_SEGMENT)
+        if (e.kind == HLS_ENTRY_SEGMENT) {
             s->first_segment_in = true; /* start-up is over: later fetches may share the link */
+            remember_rate(s);
+        }
     }
     if (st != KTH_OK && st != KTH_ERR_CANCELLED && s->failure == KTH_OK) {
         char name[HLS_ERR_MAX];

@@ -33,7 +33,6 @@
 #include <strings.h>
 
 #define DEFAULT_TIMEOUT_MS  60000
-#define DEFAULT_ESTIMATE    256000
 #define DEFAULT_BUFFER_S    30.0
 #define DEFAULT_BUFFER_MAX  ((uint64_t)32 << 20)
 #define DEFAULT_MAX_FETCHES 3
@@ -47,7 +46,6 @@ void kth_hls_options_init(kth_hls_options *opts)
         return;
     memset(opts, 0, sizeof *opts);
     opts->initial_variant = -1;
-    opts->initial_estimate_bps = DEFAULT_ESTIMATE;
     opts->buffer_target_s = DEFAULT_BUFFER_S;
     opts->buffer_max_bytes = DEFAULT_BUFFER_MAX;
     opts->max_fetches = DEFAULT_MAX_FETCHES;
@@ -767,9 +765,15 @@ static size_t initial_variant(hls_session *s)
     if (s->hls.initial_variant >= 0)
         return (size_t)s->hls.initial_variant < s->ladder.count ? (size_t)s->hls.initial_variant
                                                                 : s->ladder.count - 1;
+    /* What is known of the link: the application's figure, else what the last stream of the
+     * same host measured; with neither, the lowest rung (a start that stalls costs more than
+     * one at a lower rate, and the first segment's download tells ABR the rest). */
+    uint64_t estimate = s->hls.initial_estimate_bps;
+    if (estimate == 0 && !s->offline)
+        net_downloader_recall_rate(s->downloader, s->url, &estimate);
     size_t pick = 0;
     for (size_t v = 0; v < s->ladder.count; v++)
-        if (s->ladder.rungs[v].bandwidth <= s->hls.initial_estimate_bps)
+        if (s->ladder.rungs[v].bandwidth <= estimate)
             pick = v;
     return pick;
 }
@@ -866,8 +870,6 @@ kth_status hls_source_new(const char *url, const hls_source_options *opts, strea
     s->hls = opts->hls;
     kth_hls_options defaults;
     kth_hls_options_init(&defaults);
-    if (s->hls.initial_estimate_bps == 0)
-        s->hls.initial_estimate_bps = defaults.initial_estimate_bps;
     if (!(s->hls.buffer_target_s > 0))
         s->hls.buffer_target_s = defaults.buffer_target_s;
     if (s->hls.buffer_max_bytes == 0)

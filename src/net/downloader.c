@@ -96,6 +96,7 @@ void net_destroy(kth_downloader *d)
         curl_multi_cleanup(d->multi);
     net_hosts_free(&d->hosts);
     net_h2c_hosts_free(&d->h2c_hosts);
+    net_rates_free(&d->rates);
     for (net_listener *l = d->listeners, *next; l; l = next) {
         next = l->next;
         free(l);

@@ -274,6 +274,17 @@ kth_status net_downloader_barrier(kth_downloader *d, int64_t timeout_ms);
  * the loop's last turn. Any thread. */
 bool net_downloader_next_retry(kth_downloader *d, int64_t *due_ns);
 
+/* Remembers bps (bit/s) as the throughput a stream measured last to the host of url (scheme,
+ * host and port), for the next stream of that host to start from. The downloader keeps the last
+ * NET_RATE_HOSTS hosts told. Does nothing for bps 0, a URL without a host, or no memory. Any
+ * thread. */
+#define NET_RATE_HOSTS 32
+void net_downloader_remember_rate(kth_downloader *d, const char *url, uint64_t bps);
+
+/* The throughput last remembered for the host of url: true with *bps set, or false when none
+ * is known (or url has no host). Any thread. */
+bool net_downloader_recall_rate(kth_downloader *d, const char *url, uint64_t *bps);
+
 /* True on the downloader's own thread. */
 bool net_downloader_on_loop_thread(kth_downloader *d);
 

@@ -54,6 +54,16 @@ typedef enum net_cmd_state {
     NET_CMD_DONE,
 } net_cmd_state;
 
+/* The throughput last measured to each of a few hosts (rates.c), under the downloader's lock. */
+typedef struct net_rates {
+    struct net_rate_host {
+        char *key;     /* net_host_key; NULL: empty */
+        uint64_t bps;  /* the last estimate told */
+        uint64_t told; /* `tells` when it was told: the smallest is forgotten first */
+    } hosts[NET_RATE_HOSTS];
+    uint64_t tells;
+} net_rates;
+
 /* What the loop knows of a host's cleartext HTTP/2 connection (h2c.c). */
 typedef enum net_h2c_state {
     NET_H2C_NONE,    /* none known */
@@ -255,6 +265,7 @@ struct kth_downloader {
     net_sched sched;
     net_hosts hosts;
     net_h2c_hosts h2c_hosts;
+    net_rates rates; /* lock */
     net_cmd *running;
     net_cmd *waiting;
     unsigned n_running, n_waiting;
@@ -314,6 +325,8 @@ void net_transfer_flush_all(kth_downloader *d);
  * connection. */
 bool net_h2c_reuse_broken(void);
 void net_h2c_hosts_free(net_h2c_hosts *h);
+/* Frees what the rate memory holds. */
+void net_rates_free(net_rates *r);
 /* The command's URL is http:// and the downloader speaks HTTP/2 with prior knowledge. */
 bool net_h2c_wanted(const kth_downloader *d, const net_cmd *cmd);
 /* False while another attempt opens the host's cleartext HTTP/2 connection (libcurl 7.88). */

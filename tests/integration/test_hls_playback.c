@@ -454,6 +454,28 @@ static void test_first_fmp4_segment_has_the_link_to_itself(void **state)
                         "/fmp4/v64/seg1.m4s", "/fmp4/v64/seg2.m4s");
 }
 
+/* The start variant comes from what is known: with nothing known, the lowest rung; after a
+ * stream of the same host measured the link (loopback: fast), the rung that fits it; an
+ * application's own figure wins over the memory. */
+static void test_start_variant_comes_from_what_is_known(void **state)
+{
+    struct hls_env *e = *state;
+    kth_stream *s = hls_open(e, "/ts/master.m3u8", NULL, NULL);
+    assert_int_equal(kth_stream_current_variant(s), 0); /* before: 1, from a fixed guess */
+    bytes got = read_to_end(s, true);
+    free(got.data);
+    kth_stream_close(s);
+    s = hls_open(e, "/fmp4/master.m3u8", NULL, NULL);
+    assert_int_equal(kth_stream_current_variant(s), kth_stream_variant_count(s) - 1);
+    kth_stream_close(s);
+    kth_hls_options h;
+    kth_hls_options_init(&h);
+    h.initial_estimate_bps = 100000;
+    s = hls_open(e, "/ts/master.m3u8", NULL, &h);
+    assert_int_equal(kth_stream_current_variant(s), 0);
+    kth_stream_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -490,6 +512,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_first_segment_has_the_link_to_itself, hls_setup,
                                         hls_teardown),
         cmocka_unit_test_setup_teardown(test_first_fmp4_segment_has_the_link_to_itself, hls_setup,
+                                        hls_teardown),
+        cmocka_unit_test_setup_teardown(test_start_variant_comes_from_what_is_known, hls_setup,
                                         hls_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

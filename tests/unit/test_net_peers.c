@@ -579,6 +579,38 @@ static void test_peer_timer_ends_the_loops_sleep(void **state)
     timer_peer_destroy(&p);
 }
 
+/* The rate memory: per scheme, host and port (host case ignored), the last figure told wins,
+ * and past its capacity the host told least recently is forgotten first. */
+static void test_rates_are_remembered_per_host(void **state)
+{
+    (void)state;
+    kth_downloader *d = NULL;
+    assert_int_equal(kth_downloader_new(NULL, &d, NULL, 0), KTH_OK);
+    uint64_t bps = 7;
+    assert_false(net_downloader_recall_rate(d, "http://a.example/x.m3u8", &bps));
+    assert_int_equal(bps, 7);
+    net_downloader_remember_rate(d, "http://a.example/x.m3u8", 500000);
+    net_downloader_remember_rate(d, "http://a.example/y/z.m3u8?t=1", 600000);
+    net_downloader_remember_rate(d, "http://a.example/x.m3u8", 0); /* nothing measured */
+    assert_true(net_downloader_recall_rate(d, "http://A.EXAMPLE:80/other.m3u8", &bps));
+    assert_int_equal(bps, 600000);
+    assert_false(net_downloader_recall_rate(d, "https://a.example/x.m3u8", &bps));
+    assert_false(net_downloader_recall_rate(d, "http://a.example:8080/x.m3u8", &bps));
+    assert_false(net_downloader_recall_rate(d, "not a url", &bps));
+    /* Fill the memory with other hosts: a.example, told first, is the one forgotten. */
+    for (unsigned i = 0; i < NET_RATE_HOSTS; i++) {
+        char url[64];
+        snprintf(url, sizeof url, "http://h%u.example/", i);
+        net_downloader_remember_rate(d, url, 1000 + i);
+    }
+    assert_false(net_downloader_recall_rate(d, "http://a.example/x.m3u8", &bps));
+    assert_true(net_downloader_recall_rate(d, "http://h0.example/seg.ts", &bps));
+    assert_int_equal(bps, 1000);
+    assert_true(net_downloader_recall_rate(d, "http://h31.example/", &bps));
+    assert_int_equal(bps, 1031);
+    kth_downloader_free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -587,6 +619,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_priority_change_moves_queued_commands, limit_one_up,
                                         net_fixture_down),
         cmocka_unit_test(test_per_host_limit_holds_while_other_hosts_proceed),
+        cmocka_unit_test(test_rates_are_remembered_per_host),
         cmocka_unit_test_setup_teardown(
             test_peer_is_polled_when_woken_and_after_its_completions_only, net_fixture_up,
             net_fixture_down),
