@@ -144,6 +144,19 @@ KTH_API kth_status kth_stream_abr_set_manual(kth_stream *stream, size_t variant)
 /* The highest declared bandwidth automatic mode may pick, bit/s; 0 removes the cap. */
 KTH_API kth_status kth_stream_abr_set_cap(kth_stream *stream, uint64_t max_bps);
 
+/* The buffer a player has: tells ABR how far playback has got, in media seconds on the
+ * stream's timeline (the time kth_stream_seek_time takes). ABR then judges the media downloaded
+ * ahead of what was played, not of what was read: a player that reads ahead of its output (a
+ * decoder's queue, an audio device's buffer) has that much more in hand. Without reports the
+ * stream counts what was read as played, which makes such a player look closer to a stall
+ * than it is. Report often (after each read, or as the output plays); a seek forgets the last
+ * report until the next one. A time past the read position counts as the read position; the
+ * unplayed part counted is at most the buffer target (kth_hls_options.buffer_target_s). The
+ * decoder (kithara/decode.h) reports by itself. Reader thread (the thread that reads).
+ * KTH_ERR_UNSUPPORTED for a stream that is not HLS, KTH_ERR_INVALID_ARG for a negative or
+ * non-finite time. */
+KTH_API kth_status kth_stream_abr_report_played(kth_stream *stream, double seconds);
+
 /* Seek lock: from kth_stream_abr_seek_begin to the matching kth_stream_abr_seek_end the variant
  * is not switched (in any mode: a manual choice made meanwhile takes effect at the end), so the
  * throughput and buffer of a seek — fetches cut short, nothing buffered at the new place —

@@ -311,6 +311,10 @@ int64_t kth_decoder_read(kth_decoder *d, void *buf, size_t frames)
     memcpy(buf, d->pcm + d->pcm_off * d->frame_bytes, n * d->frame_bytes);
     d->pcm_off += n;
     d->position += n;
+    /* What was handed out is played, as far as the decoder knows: ABR judges the buffer from
+     * here, not from the bytes the demuxer read ahead (nothing to tell a single file). */
+    if (d->out.sample_rate)
+        (void)kth_stream_abr_report_played(d->stream, (double)d->position / d->out.sample_rate);
     return (int64_t)n;
 }
 

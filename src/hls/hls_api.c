@@ -12,6 +12,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 static hls_session *session_of(kth_stream *stream)
@@ -153,6 +154,20 @@ kth_status kth_stream_abr_set_cap(kth_stream *stream, uint64_t max_bps)
     if (!s)
         return KTH_ERR_UNSUPPORTED;
     abr_controls_set_cap(&s->controls, max_bps);
+    return KTH_OK;
+}
+
+kth_status kth_stream_abr_report_played(kth_stream *stream, double seconds)
+{
+    hls_session *s = session_of(stream);
+    if (!s)
+        return KTH_ERR_UNSUPPORTED;
+    if (!isfinite(seconds) || seconds < 0)
+        return KTH_ERR_INVALID_ARG;
+    platform_mutex_lock(&s->lock);
+    s->played_s = seconds;
+    s->played_known = true;
+    platform_mutex_unlock(&s->lock);
     return KTH_OK;
 }
 

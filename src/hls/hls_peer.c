@@ -814,7 +814,8 @@ typedef struct poll_window {
     hls_place place;
     /* Entries in the window: [first, ...) of `variant`; everything else may be closed. */
     size_t variant, first;
-    double buffer_s;      /* media present contiguously from the reader's entry */
+    double buffer_s;      /* media present contiguously from the reader's entry, plus what was
+                             read and not played (kth_stream_abr_report_played) */
     double ahead_s;       /* media walked */
     double reader_part_s; /* seconds of the reader's entry before its position */
     uint64_t ahead_bytes;
@@ -990,6 +991,16 @@ static bool manual_switch_pending(hls_session *s)
            s->variants[controls.manual_level].pl && controls.manual_level != last_period->variant;
 }
 
+/* Media read but not yet played, from the reader's time position and the player's last
+ * report: it counts as buffered (the player has it in hand). At most the buffer target. */
+static double unplayed_s(const hls_session *s, double read_s)
+{
+    if (!s->played_known || !(s->played_s < read_s))
+        return 0;
+    double d = read_s - s->played_s;
+    return d < s->hls.buffer_target_s ? d : s->hls.buffer_target_s;
+}
+
 /* Walks the entries from the reader's position forward up to the buffer target: counts the
  * buffer, makes ABR decisions, rescues a stalled fetch and starts missing ones. Lock held. */
 static void walk_window(hls_session *s, net_batch *batch, poll_state *ps, poll_window *win)
@@ -1007,6 +1018,8 @@ static void walk_window(hls_session *s, net_batch *batch, poll_state *ps, poll_w
             win->reader_part_s = e.duration *
                                  (double)(win->place.within < e.size ? win->place.within : e.size) /
                                  (double)e.size;
+        if (ww.first && !win->past_end)
+            win->buffer_s = unplayed_s(s, e.start + win->reader_part_s);
         if (e.kind == HLS_ENTRY_SEGMENT && v->pl->media.segments[e.segment].gap) {
             /* EXT-X-GAP: no bytes, never fetched; its time still counts as buffered. */
             if (win->contiguous)

@@ -544,7 +544,11 @@ static void hs_set_position(stream_source *src, uint64_t position, uint64_t epoc
 {
     (void)position;
     (void)epoch;
-    session_attach(from_base(src));
+    hls_session *s = from_base(src);
+    platform_mutex_lock(&s->lock);
+    s->played_known = false; /* a report from before the seek says nothing of the new place */
+    platform_mutex_unlock(&s->lock);
+    session_attach(s);
     hls_peer_wake(from_base(src));
 }
 

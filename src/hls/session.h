@@ -194,6 +194,10 @@ struct hls_session {
      * (the stream sets base.timeline only after the source exists). */
     _Atomic(const stream_timeline *) timeline;
 
+    /* How far playback has got (kth_stream_abr_report_played; guarded by lock): media seconds,
+     * valid while played_known, which a seek clears. */
+    double played_s;
+    bool played_known;
     /* The furthest entry a read located (guarded by lock): bytes up to its end may have been
      * handed out, so a switch is never placed at or before it. */
     size_t reader_period, reader_entry;

@@ -8,6 +8,7 @@
  */
 #include "test_hls_support.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <time.h>
 
@@ -476,6 +477,84 @@ static void test_start_variant_comes_from_what_is_known(void **state)
     kth_stream_close(s);
 }
 
+/* Waits (bounded) for a buffer level event, or the end-of-stream event, whose seconds are
+ * within 0.05 of `want`; returns the last level seen. */
+static double wait_level(kth_subscription *sub, double want)
+{
+    double last = -1;
+    for (int i = 0; i < 200; i++) {
+        kth_event ev;
+        if (kth_events_next(sub, &ev, 50) != KTH_OK)
+            continue;
+        if (ev.kind != KTH_EVENT_HLS_BUFFER_LEVEL && ev.kind != KTH_EVENT_HLS_END_OF_STREAM)
+            continue;
+        last = ev.payload.buffer.seconds;
+        if (fabs(last - want) < 0.05)
+            break;
+    }
+    return last;
+}
+
+/* The buffer ABR judges is what the player has: media downloaded ahead of what it reports as
+ * played, not of what it read; a seek forgets the report. */
+static void test_buffer_counts_from_the_played_time(void **state)
+{
+    struct hls_env *e = *state;
+    kth_subscription *sub = NULL;
+    assert_int_equal(kth_bus_subscribe(e->bus, 4096, &sub), KTH_OK);
+    kth_stream *s = hls_open_variant(e, "/ts/master.m3u8", 0);
+    bytes want = expected_variant("ts/v64", NULL);
+    size_t half = want.len / 2, have = 0;
+    uint8_t *buf = malloc(half);
+    while (have < half) {
+        int64_t n = kth_stream_read(s, buf + have, half - have);
+        assert_true(n > 0);
+        have += (size_t)n;
+    }
+    assert_memory_equal(buf, want.data, half);
+    double total = kth_stream_total_duration(s);
+    /* Everything is fetched (the buffer target is far above the presentation): the level is
+     * what lies ahead of the read position. */
+    double ahead = -1;
+    for (int i = 0; i < 200 && ahead < 0; i++) {
+        kth_event ev;
+        if (kth_events_next(sub, &ev, 50) == KTH_OK && ev.kind == KTH_EVENT_HLS_END_OF_STREAM)
+            ahead = ev.payload.buffer.seconds;
+    }
+    assert_true(ahead > 1 && ahead < total - 1);
+    assert_int_equal(kth_stream_abr_report_played(s, -1), KTH_ERR_INVALID_ARG);
+    assert_int_equal(kth_stream_abr_report_played(s, 0), KTH_OK);
+    assert_int_equal(kth_stream_abr_set_manual(s, 0), KTH_OK); /* wakes the download */
+    double level = wait_level(sub, total);
+    printf("ahead of the read position %.3f s, of the played time 0: %.3f s of %.3f s\n", ahead,
+           level, total);
+    assert_true(fabs(level - total) < 0.05);
+    /* A seek forgets it: the level is again what lies ahead of the reader. */
+    assert_int_equal(kth_stream_seek(s, (int64_t)half, SEEK_SET, NULL), KTH_OK);
+    level = wait_level(sub, ahead);
+    assert_true(fabs(level - ahead) < 0.05);
+    free(buf);
+    free(want.data);
+    kth_stream_close(s);
+    kth_subscription_free(sub);
+}
+
+static void test_played_reports_need_an_hls_stream(void **state)
+{
+    struct hls_env *e = *state;
+    char url[512];
+    kth_stream_options o;
+    kth_stream_options_init(&o);
+    o.downloader = e->d;
+    o.cache = e->cache;
+    kth_stream *s = NULL;
+    assert_int_equal(
+        kth_stream_open(kts_url(e->srv, "/ts/v64/seg0.ts", url, sizeof url), &o, &s, NULL, 0),
+        KTH_OK);
+    assert_int_equal(kth_stream_abr_report_played(s, 1.0), KTH_ERR_UNSUPPORTED);
+    kth_stream_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -514,6 +593,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_first_fmp4_segment_has_the_link_to_itself, hls_setup,
                                         hls_teardown),
         cmocka_unit_test_setup_teardown(test_start_variant_comes_from_what_is_known, hls_setup,
+                                        hls_teardown),
+        cmocka_unit_test_setup_teardown(test_buffer_counts_from_the_played_time, hls_setup,
+                                        hls_teardown),
+        cmocka_unit_test_setup_teardown(test_played_reports_need_an_hls_stream, hls_setup,
                                         hls_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
