@@ -63,7 +63,8 @@ typedef enum kth_event_kind {
     /* An AES-128 key became usable or could not be had (payload.key, text = the key URI as the
      * playlist names it, status = KTH_OK or the failure). Once per key and session. */
     KTH_EVENT_HLS_KEY = 82,
-    /* The media seconds present ahead of the reader (payload.buffer), as the download sees
+    /* The media seconds present ahead of the reader (of the played time while the player
+     * reports it: kth_stream_abr_report_played) (payload.buffer), as the download sees
      * them when it looks again (the reader moved to another segment, a download ended, ...):
      * published when they moved by a quarter second or more since the last one, or became
      * zero or non-zero. */
