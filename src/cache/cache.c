@@ -14,6 +14,8 @@
 
 #include "platform/log.h"
 
+#include <openssl/crypto.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -145,6 +147,7 @@ static void destroy(kth_cache *c)
     if (c->lock_fd >= 0)
         close(c->lock_fd); /* releases the flock, after the index is closed */
     platform_mutex_destroy(&c->lock);
+    OPENSSL_cleanse(c->secret, sizeof c->secret);
     free(c->data_dir);
     free(c->dir);
     free(c);
@@ -252,6 +255,8 @@ kth_status kth_cache_open(const kth_cache_options *opts, kth_cache **out, char *
     } else {
         st = open_directory(c, opts->dir, err, errlen);
     }
+    if (st == KTH_OK)
+        st = cache_protect_open(c, opts, err, errlen);
     if (st == KTH_OK &&
         cache_index_totals(c->index, &c->total_bytes, NULL, NULL, &c->clock_ms) != KTH_OK) {
         put_err(err, errlen, "cannot read cache index in %s: %s", c->dir ? c->dir : "memory",

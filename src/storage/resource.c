@@ -220,6 +220,7 @@ void storage_resource_unref(storage_resource *r)
     if (!r || atomic_fetch_sub(&r->refs, 1) != 1)
         return;
     storage_file_free(r->file);
+    storage_cipher_free(r->cipher);
     for (size_t i = 0; i < r->chunk_count; i++)
         free(r->chunks[i]);
     free(r->chunks);
@@ -519,6 +520,8 @@ kth_status storage_resource_read_at(storage_resource *r, uint64_t offset, void *
     if (check)
         return storage_read_checked(r, offset, buf, k, got);
     kth_status st = storage_file_pread(r->file, offset, buf, k);
+    if (st == KTH_OK && r->cipher)
+        st = storage_cipher_apply(r->cipher, offset, buf, buf, k);
     if (st == KTH_OK)
         *got = k;
     return st;
