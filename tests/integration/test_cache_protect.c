@@ -115,12 +115,18 @@ static bool needles_has(const needles *n, const uint8_t *p)
     return false;
 }
 
-/* Fails when a file under dir holds a block of the needles or the key. Returns files seen. */
-static int assert_no_plaintext(const char *dir, const needles *n, const bytes *key)
+typedef struct scan {
+    int files;      /* files looked at */
+    int plain_hits; /* files holding a block of the needles */
+    int key_hits;   /* files holding the key */
+    char first[2048];
+} scan;
+
+/* Looks for blocks of the needles and for the key in every file under dir. */
+static void scan_dir(const char *dir, const needles *n, const bytes *key, scan *out)
 {
     DIR *d = opendir(dir);
     assert_non_null(d);
-    int files = 0;
     struct dirent *de;
     while ((de = readdir(d))) {
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
@@ -130,21 +136,34 @@ static int assert_no_plaintext(const char *dir, const needles *n, const bytes *k
         struct stat sb;
         assert_int_equal(lstat(path, &sb), 0);
         if (S_ISDIR(sb.st_mode)) {
-            files += assert_no_plaintext(path, n, key);
+            scan_dir(path, n, key, out);
             continue;
         }
         bytes b = read_file(path);
-        files++;
-        for (size_t i = 0; i + WIN <= b.len; i++)
-            if (needles_has(n, b.data + i) && has_entropy(b.data + i))
-                fail_msg("%s holds plaintext at offset %zu", path, i);
-        for (size_t i = 0; key && i + key->len <= b.len; i++)
-            if (memcmp(b.data + i, key->data, key->len) == 0)
-                fail_msg("%s holds the AES key at offset %zu", path, i);
+        out->files++;
+        bool plain = false, has_key = false;
+        for (size_t i = 0; !plain && i + WIN <= b.len; i++)
+            plain = needles_has(n, b.data + i) && has_entropy(b.data + i);
+        for (size_t i = 0; key && !has_key && i + key->len <= b.len; i++)
+            has_key = memcmp(b.data + i, key->data, key->len) == 0;
+        out->plain_hits += plain;
+        out->key_hits += has_key;
+        if ((plain || has_key) && !out->first[0])
+            snprintf(out->first, sizeof out->first, "%s", path);
         free(b.data);
     }
     closedir(d);
-    return files;
+}
+
+/* Fails when a file under dir holds a block of the needles or the key. Returns files seen. */
+static int assert_no_plaintext(const char *dir, const needles *n, const bytes *key)
+{
+    scan s = {0};
+    scan_dir(dir, n, key, &s);
+    if (s.plain_hits || s.key_hits)
+        fail_msg("%d files hold plaintext and %d the key, such as %s", s.plain_hits, s.key_hits,
+                 s.first);
+    return s.files;
 }
 
 /* ---- playing ---- */
@@ -263,6 +282,19 @@ static void test_nothing_plain_at_rest_and_offline_replay_needs_the_secret(void 
         assert_non_null(strstr(err, "protected"));
     }
     kth_cache_close(cache);
+
+    /* The control: the same look finds the plaintext and the key in an unprotected cache. */
+    char *clear = test_make_dir();
+    cache = hls_open_cache(clear, false);
+    play_exact(e, "/aes/master.m3u8", cache, &p.aes);
+    play_exact(e, "/song.mp3", cache, &p.song);
+    kth_cache_close(cache);
+    scan control = {0};
+    scan_dir(clear, &p.plain, &p.key, &control);
+    assert_true(control.plain_hits >= 5); /* the segments, playlists and the file */
+    assert_int_equal(control.key_hits, 1);
+    assert_int_equal(test_remove_tree(clear), 0);
+    free(clear);
 
     /* An application that asks for protection gets no unprotected cache. */
     kth_cache_options co;
