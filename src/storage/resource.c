@@ -16,6 +16,9 @@
  * - Restored blocks that have a checksum (restore_sums) are checked before any of their bytes is
  *   handed out (resource_sums.c); a read that finds one waiting for its check leaves the fast
  *   path. The one way bytes leave `ranges` is a damaged block dropped by that check.
+ * - A protected file resource (storage_resource_set_cipher) holds only ciphertext in its file:
+ *   bytes are encrypted on their way to pwrite and decrypted after pread, at any offset (CTR);
+ *   ranges, lengths and offsets are the plaintext's, which CTR keeps byte for byte.
  * - A memory resource in a pool has charged the pool for exactly the chunks it holds, and gives
  *   them back when freed.
  * - COMMITTED implies ranges == [0, length).

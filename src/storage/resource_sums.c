@@ -4,8 +4,9 @@
  * each piece restored from disk the first time it is read.
  *
  * Invariants:
- * - A sum is the CRC-32C of the bytes the file holds for its piece: taken from the writer's own
- *   buffer when the writer filled a whole block (or a file's tail block) in one ascending run,
+ * - A sum is the CRC-32C of the bytes the file holds for its piece (for a protected resource,
+ *   the ciphertext: checked before it is decrypted): taken from the writer's own buffer (after
+ *   encryption) when the writer filled a whole block (or a file's tail block) in one ascending run,
  *   else read back from the file (seal); a restored piece carries the sum its owner recorded.
  * - A pending piece (restored, not yet checked) is present and has a sum. Its bytes reach a
  *   reader only in a buffer whose checksum matched that sum; the first match clears it. Seal,
