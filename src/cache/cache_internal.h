@@ -137,6 +137,10 @@ kth_status cache_evict_locked(kth_cache *c, uint64_t target, cache_victims *v);
 /* Unlinks the collected files and releases the collected memory resources. No lock held. */
 void cache_victims_dispose(kth_cache *c, cache_victims *v);
 
+/* Deletes the data files no index row knows (left by a crash), in data/ab/cd/; returns how
+ * many. Scans the directory. No lock held (it takes the index lock per file). */
+uint64_t cache_sweep_orphans(kth_cache *c);
+
 /* Runs an eviction pass when the cache is over its budget. No lock held. */
 void cache_evict_if_over_budget(kth_cache *c);
 

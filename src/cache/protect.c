@@ -5,8 +5,9 @@
  * Invariants:
  * - A cache is protected when its index holds the check value "secret_check" (derived from the
  *   secret, storage/cipher.h; it does not reveal the secret). It is recorded only after every
- *   asset stored in the clear was deleted, so a protected cache never holds plaintext files
- *   that it would then misread as ciphertext.
+ *   asset stored in the clear was deleted and the orphan files swept (the one time opening scans
+ *   the directory), so a protected cache never holds plaintext files that it would then misread
+ *   as ciphertext or leave lying around.
  * - Opened with its secret, every data file it opens gets a cipher keyed for that file's name,
  *   before any byte is written or restored. Opened without it, nothing of it is decrypted or
  *   written: cache_asset_open refuses (cache_protect_usable_locked), while the queries and
@@ -53,7 +54,9 @@ static bool collect(void *arg, const cache_asset_row *row)
     return true;
 }
 
-/* Deletes every asset (all stored in the clear) and their files. Nothing is live yet. */
+/* Deletes every asset (all stored in the clear) and their files, and the files a crash left
+ * behind (orphans, in the clear too). Nothing is live yet. Done again by the next open if it is
+ * interrupted: the check value is recorded only after it. */
 static kth_status delete_clear_assets(kth_cache *c)
 {
     asset_list l = {0};
@@ -68,6 +71,8 @@ static kth_status delete_clear_assets(kth_cache *c)
     cache_victims_dispose(c, &v);
     free(l.id);
     free(l.bytes);
+    if (st == KTH_OK)
+        cache_sweep_orphans(c);
     return st;
 }
 

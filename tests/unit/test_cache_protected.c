@@ -12,7 +12,9 @@
 
 #include <cmocka.h>
 
+#include <errno.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 #include "test_cache_support.h"
 
@@ -167,7 +169,21 @@ static void test_schema_2_migrates_and_protection_drops_clear_bytes(void **state
     sqlite3_close(db);
     assert_int_equal(user_version(f->dir), 2);
 
-    /* Opened with a secret: migrated, and the clear asset is gone with its file. */
+    /* And an orphan a crash left, in the clear. */
+    char orphan[4400];
+    snprintf(orphan, sizeof orphan, "%s/data/ab", f->dir);
+    assert_true(mkdir(orphan, 0700) == 0 || errno == EEXIST);
+    snprintf(orphan, sizeof orphan, "%s/data/ab/cd", f->dir);
+    assert_true(mkdir(orphan, 0700) == 0 || errno == EEXIST);
+    snprintf(orphan + strlen(orphan), sizeof orphan - strlen(orphan), "/abcd%060d-%016d", 0, 0);
+    FILE *of = fopen(orphan, "w");
+    assert_non_null(of);
+    fputs("plaintext a crash left behind", of);
+    fclose(of);
+    assert_int_equal(count_data_files(f->dir), 2);
+
+    /* Opened with a secret: migrated, and the clear asset is gone with its file, and the
+     * orphan too. */
     kth_cache_options opts = f->opts;
     opts.secret = SECRET;
     kth_cache *c = tc_open(&opts);
