@@ -27,6 +27,9 @@
  * the room; kth_cache_get_stats reports by how much. This is deliberate: evicting bytes that the
  * playing stream is about to read would only make it fetch them again.
  *
+ * Protection: with a secret (kth_cache_options.secret) every data file is encrypted at rest and
+ * the cache opens its entries only with that secret; see the option.
+ *
  * Ownership: one process owns a cache directory at a time (a lock file); opening a directory
  * another process (or another kth_cache in this process) holds fails with KTH_ERR_BUSY.
  *

@@ -8,7 +8,8 @@
  *   or the data files.
  * - total_bytes equals SUM(asset.bytes) in the index: every change to a row's bytes goes through
  *   a path that adjusts it by the same amount under the index lock.
- * - Opening never scans the directory; kth_cache_gc is the only function that does.
+ * - Opening never scans the directory; kth_cache_gc is the only function that does, besides the
+ *   one open that turns protection on (protect.c).
  */
 #include "cache/cache_internal.h"
 
