@@ -51,12 +51,14 @@ typedef struct tool_cache_options {
     const char *ca_path;      /* --capath: a hashed directory of CA certificates */
     bool insecure;            /* --insecure: no TLS certificate or host name verification */
     uint64_t readahead_bytes; /* a file's read-ahead past the reader; 0: the library's default */
+    const char *key_file;     /* --cache-key-file: the protected cache's secret (else the
+                                 KITHARA_CACHE_KEY_FILE environment variable; else none) */
 } tool_cache_options;
 
-/* If argv[*i] is an option every stream command takes (--cache-dir DIR, --offline, -q, -v,
- * --cacert FILE, --capath DIR, --insecure), consumes it (and its value) and returns 1; returns 0
- * when it is not one, -1 (after printing why) when its value is missing. -v installs a log
- * handler that prints the library's messages on standard error. */
+/* If argv[*i] is an option every stream command takes (--cache-dir DIR, --cache-key-file FILE,
+ * --offline, -q, -v, --cacert FILE, --capath DIR, --insecure), consumes it (and its value) and
+ * returns 1; returns 0 when it is not one, -1 (after printing why) when its value is missing. -v
+ * installs a log handler that prints the library's messages on standard error. */
 int tool_parse_cache_option(int argc, char **argv, int *i, tool_cache_options *o);
 
 /* Prints a progress or information line on standard error unless -q was given. */

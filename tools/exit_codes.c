@@ -19,8 +19,9 @@ static const struct exit_code_row {
     {TOOL_EXIT_FORMAT, "format: not a playlist or media, decryption failed, changed on the\n"
                        "       server, or over a limit (URL length, playlist size)"},
     {TOOL_EXIT_OFFLINE_MISS, "offline miss: --offline and the cache does not hold it"},
-    {TOOL_EXIT_CACHE, "cache: the cache directory cannot be opened or is busy, or (offline) a\n"
-                      "       cached block failed its checksum"},
+    {TOOL_EXIT_CACHE, "cache: the cache directory cannot be opened or is busy, its secret is\n"
+                      "       missing or wrong (protected cache), or (offline) a cached block\n"
+                      "       failed its checksum"},
     {TOOL_EXIT_IO, "I/O: a local file or the output could not be read or written"},
     {TOOL_EXIT_INTERRUPTED, "interrupted (Ctrl-C)"},
 };
@@ -46,6 +47,7 @@ int tool_exit_code(int status, bool remote)
         return TOOL_EXIT_OFFLINE_MISS;
     case KTH_ERR_BUSY:
     case KTH_ERR_CORRUPT:
+    case KTH_ERR_PROTECTED:
         return TOOL_EXIT_CACHE;
     case KTH_ERR_IO:
         return TOOL_EXIT_IO;

@@ -42,6 +42,9 @@ static void usage(FILE *to)
         fprintf(to, "  %-8s %s\n", commands[i].name, commands[i].summary);
     fprintf(to, "\noptions every stream command (cat, info, download) takes:\n"
                 "  --cache-dir DIR  the cache directory (default $XDG_CACHE_HOME/kithara)\n"
+                "  --cache-key-file FILE\n"
+                "                   protect the cache with the secret in FILE (32 bytes, or 64\n"
+                "                   hex digits; default $KITHARA_CACHE_KEY_FILE)\n"
                 "  --offline        use only what the cache holds; a miss fails at once\n"
                 "  -q               say nothing on standard error but errors\n"
                 "  -v, -vv          also print the library's messages (info, debug)\n\n");

@@ -1,5 +1,6 @@
 /*
- * tool_open.c — the options every stream command shares (--cache-dir, --offline, -q, -v, and
+ * tool_open.c — the options every stream command shares (--cache-dir, --cache-key-file,
+ * --offline, -q, -v, and
  * for the commands that fetch --cacert, --capath, --insecure), opening a stream with them, and
  * the one-line messages on standard error.
  */
@@ -71,6 +72,14 @@ int tool_parse_cache_option(int argc, char **argv, int *i, tool_cache_options *o
         o->dir = argv[++*i];
         return 1;
     }
+    if (strcmp(argv[*i], "--cache-key-file") == 0) {
+        if (*i + 1 >= argc || argv[*i + 1][0] == '\0') {
+            tool_error("--cache-key-file needs a file");
+            return -1;
+        }
+        o->key_file = argv[++*i];
+        return 1;
+    }
     if (strcmp(argv[*i], "--offline") == 0) {
         o->offline = true;
         return 1;
@@ -138,14 +147,67 @@ kth_status tool_open_downloader(const tool_cache_options *o, kth_downloader **ou
     return st;
 }
 
+static int hex_value(int ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    ch |= 0x20;
+    return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+}
+
+/* The secret in `path`: 32 bytes as they are, or 64 hex digits (then trailing white space is
+ * allowed). KTH_ERR_IO when it cannot be read, KTH_ERR_INVALID_ARG when it is neither. */
+static kth_status read_key_file(const char *path, uint8_t secret[KTH_CACHE_SECRET_SIZE])
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        tool_error("cannot read the cache key file %s", path);
+        return KTH_ERR_IO;
+    }
+    uint8_t buf[160];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    kth_status st = KTH_ERR_INVALID_ARG;
+    if (n == KTH_CACHE_SECRET_SIZE) {
+        memcpy(secret, buf, KTH_CACHE_SECRET_SIZE);
+        st = KTH_OK;
+    }
+    while (st != KTH_OK && n > 2 * KTH_CACHE_SECRET_SIZE && strchr(" \t\r\n", buf[n - 1]) &&
+           buf[n - 1] != '\0')
+        n--;
+    for (size_t i = 0; st != KTH_OK && n == 2 * KTH_CACHE_SECRET_SIZE; i++) {
+        int hi = hex_value(buf[2 * i]), lo = hex_value(buf[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            break;
+        secret[i] = (uint8_t)(hi << 4 | lo);
+        if (i + 1 == KTH_CACHE_SECRET_SIZE)
+            st = KTH_OK;
+    }
+    memset(buf, 0, sizeof buf);
+    if (st != KTH_OK)
+        tool_error("the cache key file %s must hold 32 bytes, or 64 hex digits", path);
+    return st;
+}
+
 kth_status tool_open_cache(const tool_cache_options *o, kth_cache **out)
 {
     kth_cache_options co;
     kth_cache_options_init(&co);
     co.dir = o->dir;
     co.offline = o->offline;
+    uint8_t secret[KTH_CACHE_SECRET_SIZE];
+    const char *key_file = o->key_file ? o->key_file : env_or_null("KITHARA_CACHE_KEY_FILE");
+    if (key_file) {
+        kth_status st = read_key_file(key_file, secret);
+        if (st != KTH_OK)
+            return st;
+        co.secret = secret;
+        co.require_protection = true;
+    }
     char err[512];
+    err[0] = '\0';
     kth_status st = kth_cache_open(&co, out, err, sizeof err);
+    memset(secret, 0, sizeof secret);
     if (st != KTH_OK)
         tool_error("%s", err[0] ? err : kth_strerror(st));
     return st;

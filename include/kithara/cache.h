@@ -27,6 +27,9 @@
  * the room; kth_cache_get_stats reports by how much. This is deliberate: evicting bytes that the
  * playing stream is about to read would only make it fetch them again.
  *
+ * Protection: with a secret (kth_cache_options.secret) every data file is encrypted at rest and
+ * the cache opens its entries only with that secret; see the option.
+ *
  * Ownership: one process owns a cache directory at a time (a lock file); opening a directory
  * another process (or another kth_cache in this process) holds fails with KTH_ERR_BUSY.
  *
@@ -50,6 +53,15 @@ typedef struct kth_cache kth_cache;
 
 /* The default byte budget: 1 GiB. */
 #define KTH_CACHE_DEFAULT_BUDGET ((uint64_t)1 << 30)
+
+/* The size of a cache secret, in bytes. */
+#define KTH_CACHE_SECRET_SIZE 32
+
+/* Supplies the cache secret (for a secret kept in an OS keystore): writes exactly
+ * KTH_CACHE_SECRET_SIZE bytes to `secret` and returns KTH_OK, or returns an error status (the
+ * open then fails with KTH_ERR_PROTECTED, naming that status). Called once, on the thread that
+ * calls kth_cache_open, before it returns. */
+typedef kth_status (*kth_cache_secret_fn)(void *user, uint8_t secret[KTH_CACHE_SECRET_SIZE]);
 
 typedef struct kth_cache_options {
     /* The cache directory (created if missing, with its parents). NULL or empty: the default
@@ -75,6 +87,23 @@ typedef struct kth_cache_options {
      * 0 selects the default. */
     uint64_t checkpoint_bytes;
     int64_t checkpoint_ms;
+    /* Protection at rest. With a secret (32 bytes: `secret`, copied; or, when it is NULL,
+     * whatever secret_fn returns) the cache is protected: every data file (progressive files,
+     * segments, playlists, keys) is encrypted with AES-256-CTR under a key derived from the
+     * secret for that file (HKDF-SHA256), and small whole objects (keys, playlists: up to 1 MiB)
+     * carry an HMAC-SHA256 tag checked before they are read. The index keeps a check value of
+     * the secret (not the secret): opening with a different secret fails with
+     * KTH_ERR_PROTECTED; opening without one succeeds, lists, pins, removes and collects
+     * garbage, but opening a stream through it fails with KTH_ERR_PROTECTED. The first open of
+     * an unprotected cache with a secret deletes what it held in the clear. Index rows (URLs,
+     * sizes, validators) are not encrypted. Memory-only caches keep nothing at rest and ignore
+     * the secret. The application owns the secret; losing it loses the cache, nothing else. */
+    const uint8_t *secret;
+    kth_cache_secret_fn secret_fn;
+    void *secret_user; /* passed to secret_fn */
+    /* Refuse to open without protection: no secret given (or the callback failed) is
+     * KTH_ERR_PROTECTED rather than an unprotected cache. Ignored in memory-only mode. */
+    bool require_protection;
 } kth_cache_options;
 
 /* Fills *opts with the defaults. Any thread. */
@@ -86,6 +115,8 @@ KTH_API void kth_cache_options_init(kth_cache_options *opts);
  * options, or no directory given and neither XDG_CACHE_HOME nor HOME set), KTH_ERR_BUSY (the
  * directory is locked by another owner), KTH_ERR_IO (the directory, lock file or index cannot
  * be created or opened), KTH_ERR_UNSUPPORTED (an index written by a newer kithara),
+ * KTH_ERR_PROTECTED (a secret that does not match the cache's, a failing secret_fn, or
+ * require_protection without a secret),
  * KTH_ERR_LIMIT (the directory's path is too long for the index database: SQLite takes paths
  * of about 500 bytes), KTH_ERR_NO_MEMORY. When it fails and `err` is not NULL, a sentence naming
  * the cause and the directory is written there. */

@@ -40,8 +40,15 @@ extern "C" {
 
 /* The AES-128 key hook: lets a program fetch keys from where its licence server wants them.
  * Each function may be NULL. They run on the downloader's thread, or on the thread of a
- * SEEK_END that needs a key to size a segment; they may run on several
- * threads at once, must not block for long and must not call back into the stream. */
+ * SEEK_END that needs a key to size a segment; they may run on several threads at once, must
+ * not block for long and must not call back into the stream.
+ *
+ * With a cache, the 16-byte key the hook returns (after transform) is stored with the
+ * presentation, so that it replays without asking again. In a protected cache
+ * (kth_cache_options.secret) that key is stored wrapped under the cache secret (AES-256-CTR and
+ * an HMAC-SHA256 tag), never bare, and the segments are encrypted at rest as well. A program
+ * whose own DRM wraps keys keeps doing so: transform unwraps each fetched key; but since what
+ * the cache keeps is the unwrapped key, such a program should protect its cache. */
 typedef struct kth_hls_key_hook {
     /* Rewrites the key URI (resolved, absolute, of any length): returns the URL to fetch
      * instead as a NUL-terminated string allocated with malloc, which kithara frees, or NULL

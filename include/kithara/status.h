@@ -70,6 +70,10 @@ typedef enum kth_status {
     /* Cached bytes failed their checksum (the cache's data file is damaged) and cannot be
      * fetched again (offline); the last error names the resource and the byte range. */
     KTH_ERR_CORRUPT = -22,
+    /* A protected cache (kth_cache_options.secret): the secret is missing or wrong, or a
+     * protected entry failed its authentication; the last error says which. Nothing is read
+     * from the cache without the right secret: never garbage bytes. */
+    KTH_ERR_PROTECTED = -23,
 } kth_status;
 
 /* Returns a static, human-readable sentence for a status (never NULL; an unknown value gives

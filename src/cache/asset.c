@@ -70,6 +70,10 @@ kth_status cache_asset_open(kth_cache *c, const char *url, cache_asset **out, ch
     if (st != KTH_OK)
         return st;
     platform_mutex_lock(&c->lock);
+    if ((st = cache_protect_usable_locked(c, err, errlen)) != KTH_OK) {
+        platform_mutex_unlock(&c->lock);
+        return st;
+    }
     for (cache_asset *a = c->live; a; a = a->next) {
         if (strcmp(a->key, key) == 0) {
             a->leases++;
@@ -549,6 +553,8 @@ kth_status cache_resource_commit(cache_resource *h, uint64_t length)
         return KTH_ERR_INVALID_ARG;
     platform_mutex_lock(&h->lock);
     kth_status st = storage_resource_commit(h->storage, length);
+    if (st == KTH_OK) /* protected small objects: their tag, synced with the bytes */
+        st = storage_resource_write_tag(h->storage);
     if (st == KTH_OK)
         st = checkpoint_locked(h);
     platform_mutex_unlock(&h->lock);
@@ -603,6 +609,8 @@ kth_status cache_resource_invalidate(cache_resource *h)
                      ? storage_resource_open_file(path, STORAGE_FILE_TRUNCATE, &fresh, err,
                                                   sizeof err)
                      : KTH_ERR_IO;
+        if (st == KTH_OK)
+            st = cache_protect_file(c, file, fresh);
         free(path);
         if (st != KTH_OK) {
             platform_mutex_lock(&c->lock);
@@ -685,6 +693,8 @@ kth_status cache_resource_revive(cache_resource *h)
         char *path = cache_data_path(c, h->file);
         st = path ? storage_resource_open_file(path, 0, &fresh, NULL, 0) : KTH_ERR_NO_MEMORY;
         free(path);
+        if (st == KTH_OK)
+            st = cache_protect_file(c, h->file, fresh);
         if (st == KTH_OK)
             st = storage_resource_restore_ranges(fresh, s.ranges.v, s.ranges.count);
     }

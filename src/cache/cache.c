@@ -8,11 +8,14 @@
  *   or the data files.
  * - total_bytes equals SUM(asset.bytes) in the index: every change to a row's bytes goes through
  *   a path that adjusts it by the same amount under the index lock.
- * - Opening never scans the directory; kth_cache_gc is the only function that does.
+ * - Opening never scans the directory; kth_cache_gc is the only function that does, besides the
+ *   one open that turns protection on (protect.c).
  */
 #include "cache/cache_internal.h"
 
 #include "platform/log.h"
+
+#include <openssl/crypto.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -145,6 +148,7 @@ static void destroy(kth_cache *c)
     if (c->lock_fd >= 0)
         close(c->lock_fd); /* releases the flock, after the index is closed */
     platform_mutex_destroy(&c->lock);
+    OPENSSL_cleanse(c->secret, sizeof c->secret);
     free(c->data_dir);
     free(c->dir);
     free(c);
@@ -252,6 +256,8 @@ kth_status kth_cache_open(const kth_cache_options *opts, kth_cache **out, char *
     } else {
         st = open_directory(c, opts->dir, err, errlen);
     }
+    if (st == KTH_OK)
+        st = cache_protect_open(c, opts, err, errlen);
     if (st == KTH_OK &&
         cache_index_totals(c->index, &c->total_bytes, NULL, NULL, &c->clock_ms) != KTH_OK) {
         put_err(err, errlen, "cannot read cache index in %s: %s", c->dir ? c->dir : "memory",

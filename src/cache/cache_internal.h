@@ -45,6 +45,10 @@ struct kth_cache {
     uint64_t checkpoint_bytes;
     int64_t checkpoint_ns;
     storage_memory_pool *pool; /* memory-only mode */
+    /* Protection (protect.c): `protect` with the secret, or `locked` (protected, no secret:
+     * its entries cannot be opened). */
+    bool protect, locked;
+    uint8_t secret[KTH_CACHE_SECRET_SIZE];
 
     /* Index lock. */
     cache_index *index;
@@ -133,6 +137,10 @@ kth_status cache_evict_locked(kth_cache *c, uint64_t target, cache_victims *v);
 /* Unlinks the collected files and releases the collected memory resources. No lock held. */
 void cache_victims_dispose(kth_cache *c, cache_victims *v);
 
+/* Deletes the data files no index row knows (left by a crash), in data/ab/cd/; returns how
+ * many. Scans the directory. No lock held (it takes the index lock per file). */
+uint64_t cache_sweep_orphans(kth_cache *c);
+
 /* Runs an eviction pass when the cache is over its budget. No lock held. */
 void cache_evict_if_over_budget(kth_cache *c);
 
@@ -156,5 +164,21 @@ storage_resource *cache_memory_find_locked(kth_cache *c, int64_t resource_id);
  * *old, for the caller to release after unlocking). Index lock held. */
 kth_status cache_memory_put_locked(kth_cache *c, int64_t resource_id, int64_t asset_id,
                                    storage_resource *r, storage_resource **old);
+
+/* Settles protection at open, after the index is open (protect.c): takes the secret from the
+ * options, checks it against the cache's check value (recording it, and deleting what the cache
+ * held in the clear, the first time). KTH_ERR_PROTECTED with a sentence in err, KTH_ERR_IO,
+ * KTH_ERR_NO_MEMORY. No lock held; nobody else sees the cache yet. */
+kth_status cache_protect_open(kth_cache *c, const kth_cache_options *opts, char *err,
+                              size_t errlen);
+
+/* KTH_ERR_PROTECTED, with the reason in the last error and err, when the cache's entries may
+ * not be opened (protected, no secret). Index lock held. */
+kth_status cache_protect_usable_locked(kth_cache *c, char *err, size_t errlen);
+
+/* Makes the data file resource `r` (named `file`, just opened and empty or about to be
+ * restored) encrypt at rest when the cache is protected; KTH_OK and nothing done otherwise.
+ * KTH_ERR_NO_MEMORY, KTH_ERR_INTERNAL (OpenSSL). */
+kth_status cache_protect_file(const kth_cache *c, const char *file, storage_resource *r);
 
 #endif

@@ -250,8 +250,7 @@ static uint64_t sweep_leaf(kth_cache *c, DIR *leaf, const char *ab, const char *
     return removed;
 }
 
-/* Deletes data files no row knows, in data/ab/cd/. */
-static uint64_t sweep_orphans(kth_cache *c)
+uint64_t cache_sweep_orphans(kth_cache *c)
 {
     uint64_t removed = 0;
     DIR *top = opendir(c->data_dir);
@@ -307,7 +306,7 @@ kth_status kth_cache_gc(kth_cache *cache, kth_cache_gc_result *result)
     free(empty.ids);
     cache_victims_dispose(c, &v);
     if (st == KTH_OK && !c->memory_only)
-        r.orphan_files = sweep_orphans(c);
+        r.orphan_files = cache_sweep_orphans(c);
     if (result)
         *result = r;
     return st;

@@ -30,7 +30,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 
 enum stmt {
     S_FIND_ASSET,
@@ -53,6 +53,8 @@ enum stmt {
     S_TOTALS,
     S_RESOURCE_COUNT,
     S_PINNED_BYTES,
+    S_GET_SETTING,
+    S_PUT_SETTING,
     S_BEGIN,
     S_COMMIT,
     S_ROLLBACK,
@@ -91,6 +93,8 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_TOTALS] = "SELECT TOTAL(bytes), COUNT(*), IFNULL(MAX(last_use), 0) FROM asset",
     [S_RESOURCE_COUNT] = "SELECT COUNT(*) FROM resource",
     [S_PINNED_BYTES] = "SELECT TOTAL(bytes) FROM asset WHERE pinned = 1",
+    [S_GET_SETTING] = "SELECT value FROM setting WHERE name = ?1",
+    [S_PUT_SETTING] = "INSERT OR REPLACE INTO setting(name, value) VALUES (?1, ?2)",
     [S_BEGIN] = "BEGIN IMMEDIATE",
     [S_COMMIT] = "COMMIT",
     [S_ROLLBACK] = "ROLLBACK",
@@ -122,11 +126,16 @@ static const char schema_sql[] =
     "  UPDATE asset SET bytes = bytes - OLD.bytes + NEW.bytes WHERE id = NEW.asset_id; END;"
     "CREATE TRIGGER IF NOT EXISTS resource_bytes_delete AFTER DELETE ON resource BEGIN"
     "  UPDATE asset SET bytes = bytes - OLD.bytes WHERE id = OLD.asset_id; END;"
-    "PRAGMA user_version = 2;";
+    "CREATE TABLE IF NOT EXISTS setting (name TEXT PRIMARY KEY, value BLOB);"
+    "PRAGMA user_version = 3;";
 
 /* Schema 1 to 2: block sums. Rows of schema 1 keep NULL sums (see the file comment). */
 static const char migrate_1_to_2_sql[] = "ALTER TABLE resource ADD COLUMN sums BLOB;"
                                          "PRAGMA user_version = 2;";
+/* Schema 2 to 3: settings of the whole cache (the protected cache's check value). */
+static const char migrate_2_to_3_sql[] =
+    "CREATE TABLE IF NOT EXISTS setting (name TEXT PRIMARY KEY, value BLOB);"
+    "PRAGMA user_version = 3;";
 
 struct cache_index {
     sqlite3 *db;
@@ -184,6 +193,15 @@ static int user_version(cache_index *ix, int *version)
     return rc;
 }
 
+/* Brings a database of schema `version` (0: new) to SCHEMA_VERSION. In a transaction. */
+static int migrate(cache_index *ix, int version)
+{
+    if (version == 0)
+        return exec(ix, schema_sql);
+    int rc = version == 1 ? exec(ix, migrate_1_to_2_sql) : SQLITE_OK;
+    return rc == SQLITE_OK ? exec(ix, migrate_2_to_3_sql) : rc;
+}
+
 /* Opens and configures the database; returns the SQLite code of the first failure. */
 static int try_open(cache_index *ix, const char *path, int *version)
 {
@@ -204,7 +222,7 @@ static int try_open(cache_index *ix, const char *path, int *version)
     if (*version < SCHEMA_VERSION) {
         if ((rc = exec(ix, "BEGIN IMMEDIATE")) != SQLITE_OK)
             return rc;
-        rc = exec(ix, *version == 1 ? migrate_1_to_2_sql : schema_sql);
+        rc = migrate(ix, *version);
         exec(ix, rc == SQLITE_OK ? "COMMIT" : "ROLLBACK");
         if (rc != SQLITE_OK)
             return rc;
@@ -796,4 +814,31 @@ kth_status cache_index_pinned_bytes(cache_index *ix, uint64_t *bytes)
     if (rc == SQLITE_ROW)
         *bytes = column_u64(st, 0);
     return done(st, rc);
+}
+
+kth_status cache_index_get_setting(cache_index *ix, const char *name, void *buf, size_t size,
+                                   size_t *len)
+{
+    sqlite3_stmt *st = use(ix, S_GET_SETTING);
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    *len = 0;
+    bool found = rc == SQLITE_ROW;
+    if (found) {
+        size_t n = (size_t)sqlite3_column_bytes(st, 0);
+        const void *v = sqlite3_column_blob(st, 0);
+        *len = n;
+        if (v && n)
+            memcpy(buf, v, n < size ? n : size);
+    }
+    kth_status s = done(st, rc);
+    return s == KTH_OK && !found ? KTH_ERR_NOT_FOUND : s;
+}
+
+kth_status cache_index_put_setting(cache_index *ix, const char *name, const void *value, size_t len)
+{
+    sqlite3_stmt *st = use(ix, S_PUT_SETTING);
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, value, (int)len, SQLITE_STATIC);
+    return done(st, sqlite3_step(st));
 }

@@ -5,10 +5,12 @@
  * The index has no lock of its own; its owner (the cache) holds the index lock around every
  * call, which is also what makes the single connection safe to share between threads.
  *
- * Schema (user_version 2; a schema 1 index gains the sums column when opened):
+ * Schema (user_version 3; an older index is migrated when opened: schema 1 gains the sums
+ * column, schemas 1 and 2 the setting table):
  *   asset(id, key UNIQUE, url, last_use, pinned, bytes)   bytes = SUM(resource.bytes), by triggers
  *   resource(id, asset_id, key, file UNIQUE, length NULL=unknown, committed, ranges BLOB,
  *            bytes, etag, last_modified, content_type, sums BLOB)   UNIQUE(asset_id, key)
+ *   setting(name PRIMARY KEY, value BLOB)   whole-cache values ("secret_check": cache/protect.c)
  * `ranges` packs the byte ranges the disk is known to hold as little-endian (start, end) u64
  * pairs; `bytes` is their total (the length once committed). `sums` holds the CRC-32C of every
  * piece of those ranges (storage/block_sums.h: the ranges cut at 64 KiB block boundaries), in
@@ -147,5 +149,15 @@ kth_status cache_index_totals(cache_index *ix, uint64_t *bytes, uint64_t *assets
 
 /* Bytes of pinned assets. */
 kth_status cache_index_pinned_bytes(cache_index *ix, uint64_t *bytes);
+
+/* --- settings --- */
+
+/* Copies setting `name` into buf (at most size bytes) and its full length into *len.
+ * KTH_ERR_NOT_FOUND when there is none, KTH_ERR_IO. */
+kth_status cache_index_get_setting(cache_index *ix, const char *name, void *buf, size_t size,
+                                   size_t *len);
+/* Sets (or replaces) setting `name`. KTH_ERR_IO, KTH_ERR_NO_MEMORY. */
+kth_status cache_index_put_setting(cache_index *ix, const char *name, const void *value,
+                                   size_t len);
 
 #endif

@@ -16,6 +16,7 @@
  */
 #include "cache/cache_internal.h"
 
+#include "platform/log.h"
 #include "platform/text.h"
 
 #include <errno.h>
@@ -134,6 +135,28 @@ static kth_status trim_to_sums(cache_row *row, bool *repaired)
     return st;
 }
 
+/* Gives r (just opened) its cipher and exactly what the row claims. A protected object whose
+ * tag fails (altered, truncated, or another file) is KTH_ERR_PROTECTED: the caller starts the
+ * row over rather than hand out a byte of it. */
+static kth_status restore_claims(kth_cache *c, const char *key, cache_row *row, storage_resource *r,
+                                 bool *repaired)
+{
+    kth_status st = cache_protect_file(c, row->file, r);
+    if (st == KTH_OK)
+        st = storage_resource_restore_ranges(r, row->ranges.v, row->ranges.count);
+    if (st == KTH_OK && row->length_known)
+        st = storage_resource_set_length(r, row->length);
+    if (st == KTH_OK && row->committed && storage_resource_commit(r, row->length) != KTH_OK) {
+        row->committed = false; /* cannot happen with validated rows; claim less if it does */
+        *repaired = true;
+    }
+    if (st == KTH_OK && row->committed)
+        st = storage_resource_check_tag(r);
+    if (st == KTH_OK && row->sums_known)
+        st = storage_resource_restore_sums(r, &row->sums, !c->offline, key);
+    return st;
+}
+
 /* Opens the row's data file as a storage resource holding exactly what the (repaired) row
  * claims. Runs without the index lock except where give_new_file takes it. */
 kth_status cache_restore_from_disk(kth_cache *c, cache_asset *a, const char *key, cache_row *row,
@@ -151,8 +174,10 @@ kth_status cache_restore_from_disk(kth_cache *c, cache_asset *a, const char *key
         if (rc == 0 && S_ISREG(sb.st_mode)) {
             clip_claims(row, (uint64_t)sb.st_size, repaired);
             kth_status st = trim_to_sums(row, repaired);
-            if (st != KTH_OK)
+            if (st != KTH_OK) {
+                free(path);
                 return st;
+            }
         } else if (rc != 0 && errno == ENOENT) {
             forget_claims(row, repaired);
             if (!cache_make_fanout_dirs(c, row->file))
@@ -166,7 +191,16 @@ kth_status cache_restore_from_disk(kth_cache *c, cache_asset *a, const char *key
         bool empty = row->ranges.count == 0 && !row->committed;
         kth_status st =
             storage_resource_open_file(path, empty ? STORAGE_FILE_TRUNCATE : 0, &r, err, errlen);
-        if (st == KTH_ERR_NO_MEMORY) {
+        if (st == KTH_OK && (st = restore_claims(c, key, row, r, repaired)) != KTH_OK) {
+            storage_resource_unref(r);
+            r = NULL;
+            if (st == KTH_ERR_PROTECTED)
+                platform_log(KTH_LOG_WARN, "cache",
+                             "%s: the protected cached copy failed authentication; "
+                             "fetching it again",
+                             key);
+        }
+        if (st == KTH_ERR_NO_MEMORY || st == KTH_ERR_INTERNAL) {
             free(path);
             return st;
         }
@@ -179,21 +213,12 @@ kth_status cache_restore_from_disk(kth_cache *c, cache_asset *a, const char *key
         kth_status st = give_new_file(c, a, key, row);
         if (st == KTH_OK)
             st = open_new_file(c, row->file, &r, err, errlen);
-        if (st != KTH_OK)
+        if (st == KTH_OK)
+            st = restore_claims(c, key, row, r, repaired);
+        if (st != KTH_OK) {
+            storage_resource_unref(r);
             return st;
-    }
-    kth_status st = storage_resource_restore_ranges(r, row->ranges.v, row->ranges.count);
-    if (st == KTH_OK && row->length_known)
-        st = storage_resource_set_length(r, row->length);
-    if (st == KTH_OK && row->committed && storage_resource_commit(r, row->length) != KTH_OK) {
-        row->committed = false; /* cannot happen with validated rows; claim less if it does */
-        *repaired = true;
-    }
-    if (st == KTH_OK && row->sums_known)
-        st = storage_resource_restore_sums(r, &row->sums, !c->offline, key);
-    if (st != KTH_OK) {
-        storage_resource_unref(r);
-        return st;
+        }
     }
     *out = r;
     return KTH_OK;

@@ -38,6 +38,8 @@ static const struct status_text status_table[] = {
     {KTH_ERR_LIMIT, "LIMIT", "a size or count limit was exceeded"},
     {KTH_ERR_INTERNAL, "INTERNAL", "internal error"},
     {KTH_ERR_CORRUPT, "CORRUPT", "cached bytes failed their checksum (damaged cache file)"},
+    {KTH_ERR_PROTECTED, "PROTECTED",
+     "the cache is protected: its secret is missing or wrong, or an entry failed authentication"},
 };
 
 static const struct status_text *status_lookup(int status)

@@ -16,6 +16,9 @@
  * - Restored blocks that have a checksum (restore_sums) are checked before any of their bytes is
  *   handed out (resource_sums.c); a read that finds one waiting for its check leaves the fast
  *   path. The one way bytes leave `ranges` is a damaged block dropped by that check.
+ * - A protected file resource (storage_resource_set_cipher) holds only ciphertext in its file:
+ *   bytes are encrypted on their way to pwrite and decrypted after pread, at any offset (CTR);
+ *   ranges, lengths and offsets are the plaintext's, which CTR keeps byte for byte.
  * - A memory resource in a pool has charged the pool for exactly the chunks it holds, and gives
  *   them back when freed.
  * - COMMITTED implies ranges == [0, length).
@@ -220,6 +223,7 @@ void storage_resource_unref(storage_resource *r)
     if (!r || atomic_fetch_sub(&r->refs, 1) != 1)
         return;
     storage_file_free(r->file);
+    storage_cipher_free(r->cipher);
     for (size_t i = 0; i < r->chunk_count; i++)
         free(r->chunks[i]);
     free(r->chunks);
@@ -519,6 +523,8 @@ kth_status storage_resource_read_at(storage_resource *r, uint64_t offset, void *
     if (check)
         return storage_read_checked(r, offset, buf, k, got);
     kth_status st = storage_file_pread(r->file, offset, buf, k);
+    if (st == KTH_OK && r->cipher)
+        st = storage_cipher_apply(r->cipher, offset, buf, buf, k);
     if (st == KTH_OK)
         *got = k;
     return st;

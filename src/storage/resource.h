@@ -31,6 +31,7 @@
 
 #include "platform/cancel.h"
 #include "storage/block_sums.h"
+#include "storage/cipher.h"
 #include "storage/range_set.h"
 
 #include <stdatomic.h>
@@ -107,6 +108,25 @@ storage_resource *storage_resource_ref(storage_resource *r);
 void storage_resource_unref(storage_resource *r);
 
 /* --- persistence (for the asset cache) --- */
+
+/* Makes a file resource encrypted at rest (a protected cache): what it writes to the file is
+ * `cipher`'s ciphertext, what it reads is decrypted before it is handed out, and its block sums
+ * cover the ciphertext (so checking a block neither needs nor reveals the plaintext). Takes
+ * ownership of `cipher` (also on failure). Only on a file resource nobody else has seen yet (no
+ * byte present, nothing restored): KTH_ERR_STATE otherwise and for memory resources. */
+kth_status storage_resource_set_cipher(storage_resource *r, storage_cipher *cipher);
+
+/* Protected, committed file resources of at most STORAGE_TAG_MAX_LENGTH bytes carry a tag
+ * (storage/cipher.h) in the file right after their last byte. write_tag computes it from the
+ * file and writes it (the caller syncs); KTH_OK without doing anything for a resource that takes
+ * no tag (unprotected, longer, not committed). KTH_ERR_IO, KTH_ERR_NO_MEMORY, KTH_ERR_INTERNAL. */
+kth_status storage_resource_write_tag(storage_resource *r);
+
+/* Checks the tag of a resource restored as committed that takes one: KTH_OK when it matches
+ * (or the resource takes none), KTH_ERR_PROTECTED when it is missing or differs (the bytes were
+ * altered, truncated or belong to another file: never hand them out), KTH_ERR_IO,
+ * KTH_ERR_NO_MEMORY. Call before anyone else sees the resource. */
+kth_status storage_resource_check_tag(storage_resource *r);
 
 /* Declares ranges of a reopened file resource present, because its owner (the cache index)
  * vouches that those bytes are already in the file. Only valid on a file resource that nobody

@@ -3,14 +3,16 @@
  * state, waiting) and resource_sums.c (block checksums: recording them as bytes are written,
  * and checking restored blocks on their first read).
  *
- * Lock: `lock` guards every field below except refs, file and the memory pool pointer, which are
- * fixed at creation (see resource.c for its place in the lock order).
+ * Lock: `lock` guards every field below except refs, file, cipher and the memory pool pointer,
+ * which are fixed at creation (the cipher before anyone else sees the resource) (see resource.c for
+ * its place in the lock order).
  */
 #ifndef KTH_STORAGE_RESOURCE_INTERNAL_H
 #define KTH_STORAGE_RESOURCE_INTERNAL_H
 
 #include "platform/sync.h"
 #include "storage/block_sums.h"
+#include "storage/cipher.h"
 #include "storage/file_handles.h"
 #include "storage/resource.h"
 
@@ -34,6 +36,8 @@ struct storage_resource {
     char fail_message[256];
 
     storage_file *file; /* NULL for a memory resource; its descriptor opened while used */
+    /* Protected file: the file holds ciphertext, and so do the sums; NULL: plaintext. */
+    storage_cipher *cipher;
     uint8_t **chunks;
     size_t chunk_count;
     uint64_t max_bytes;

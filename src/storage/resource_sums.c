@@ -4,8 +4,9 @@
  * each piece restored from disk the first time it is read.
  *
  * Invariants:
- * - A sum is the CRC-32C of the bytes the file holds for its piece: taken from the writer's own
- *   buffer when the writer filled a whole block (or a file's tail block) in one ascending run,
+ * - A sum is the CRC-32C of the bytes the file holds for its piece (for a protected resource,
+ *   the ciphertext: checked before it is decrypted): taken from the writer's own buffer (after
+ *   encryption) when the writer filled a whole block (or a file's tail block) in one ascending run,
  *   else read back from the file (seal); a restored piece carries the sum its owner recorded.
  * - A pending piece (restored, not yet checked) is present and has a sum. Its bytes reach a
  *   reader only in a buffer whose checksum matched that sum; the first match clears it. Seal,
@@ -165,15 +166,26 @@ kth_status storage_write_file_summed(storage_resource *r, uint64_t offset, const
     storage_block_acc acc = r->acc; /* only the writer changes it */
     platform_mutex_unlock(&r->lock);
     uint64_t end = offset + n;
+    /* Protected: the file and the sums get the ciphertext (see storage_resource_set_cipher). */
+    uint8_t *sealed = NULL;
+    if (r->cipher && !(sealed = malloc(n < SLICE_BLOCKS * BLOCK ? n : SLICE_BLOCKS * BLOCK)))
+        return KTH_ERR_NO_MEMORY;
     while (offset < end) {
         uint64_t slice_end = (offset / BLOCK + SLICE_BLOCKS) * BLOCK;
         if (slice_end > end)
             slice_end = end;
         size_t len = (size_t)(slice_end - offset);
         slice_sums done = {0};
-        kth_status st = storage_file_pwrite(r->file, offset, src, len);
+        const uint8_t *out = src;
+        kth_status st = KTH_OK;
+        if (sealed) {
+            st = storage_cipher_apply(r->cipher, offset, src, sealed, len);
+            out = sealed;
+        }
         if (st == KTH_OK)
-            sum_slice(&acc, offset, src, len, &done);
+            st = storage_file_pwrite(r->file, offset, out, len);
+        if (st == KTH_OK)
+            sum_slice(&acc, offset, out, len, &done);
         platform_mutex_lock(&r->lock);
         if (st == KTH_OK && r->state != STORAGE_ACTIVE)
             st = KTH_ERR_STATE; /* ended while we wrote: the bytes are not published */
@@ -189,11 +201,14 @@ kth_status storage_write_file_summed(storage_resource *r, uint64_t offset, const
             storage_finish_tail_locked(r);
         platform_cond_broadcast(&r->cond);
         platform_mutex_unlock(&r->lock);
-        if (st != KTH_OK)
+        if (st != KTH_OK) {
+            free(sealed);
             return st;
+        }
         offset = slice_end;
         src += len;
     }
+    free(sealed);
     return KTH_OK;
 }
 
@@ -316,6 +331,8 @@ kth_status storage_read_checked(storage_resource *r, uint64_t offset, uint8_t *b
         }
     }
     free(scratch);
+    if (st == KTH_OK && r->cipher) /* the checks judged the ciphertext; hand out plaintext */
+        st = storage_cipher_apply(r->cipher, offset, buf, buf, good);
     if (st == KTH_OK)
         *got = good;
     return st;

@@ -182,6 +182,52 @@ static void test_a_cache_that_cannot_be_made_exits_7(void **state)
     assert_int_equal(run_tool(c, args), 7);
 }
 
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void test_cache_key_file_protects_the_cache_and_a_wrong_key_exits_7(void **state)
+{
+    struct cli *c = *state;
+    char url[512], key[700], wrong[700], bad[700];
+    kts_url(c->srv, "/track.mp3", url, sizeof url);
+    snprintf(key, sizeof key, "%s/key", c->dir);
+    snprintf(wrong, sizeof wrong, "%s/wrong", c->dir);
+    snprintf(bad, sizeof bad, "%s/bad", c->dir);
+    write_text(key, "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n");
+    write_text(wrong, "00112233445566778899aabbccddeeff00112233445566778899aabbccddeefe\n");
+    write_text(bad, "not a key\n");
+    const char *const play[] = {"kithara",          "cat", "-q", "--cache-dir", c->cache,
+                                "--cache-key-file", key,   url,  NULL};
+    assert_int_equal(run_tool(c, play), 0);
+    const char *const replay[] = {"kithara",          "cat", "--offline", "--cache-dir", c->cache,
+                                  "--cache-key-file", key,   url,         NULL};
+    assert_int_equal(run_tool(c, replay), 0);
+    uint8_t want[100000];
+    test_pattern_fill(7, 0, want, sizeof want);
+    assert_memory_equal(c->out, want, sizeof c->out - 1); /* what run_tool keeps of it */
+
+    const char *const other[] = {"kithara",          "cat", "--offline", "--cache-dir", c->cache,
+                                 "--cache-key-file", wrong, url,         NULL};
+    assert_int_equal(run_tool(c, other), 7);
+    assert_non_null(strstr(c->err, "does not match"));
+    const char *const none[] = {"kithara", "cat", "--offline", "--cache-dir", c->cache, url, NULL};
+    assert_int_equal(run_tool(c, none), 7);
+    assert_non_null(strstr(c->err, "protected"));
+    const char *const malformed[] = {"kithara",          "cat", "--cache-dir", c->cache,
+                                     "--cache-key-file", bad,   url,           NULL};
+    assert_int_equal(run_tool(c, malformed), 7);
+    assert_non_null(strstr(c->err, "64 hex digits"));
+    /* The listing needs no key. */
+    const char *const ls[] = {"kithara", "cache", "--cache-dir", c->cache, "ls", NULL};
+    assert_int_equal(run_tool(c, ls), 0);
+    assert_non_null(strstr(c->out, url));
+}
+
 static void test_output_file_gets_the_bytes_and_a_bad_one_exits_8(void **state)
 {
     struct cli *c = *state;
@@ -337,6 +383,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_verbose_shows_each_request, setup, teardown),
         cmocka_unit_test_setup_teardown(test_info_on_hls_reads_first_bytes_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_info_reports_unknown_as_null, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_cache_key_file_protects_the_cache_and_a_wrong_key_exits_7, setup, teardown),
         cmocka_unit_test_setup_teardown(test_info_on_a_file_downloads_only_its_first_bytes, setup,
                                         teardown),
     };
