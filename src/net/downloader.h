@@ -112,6 +112,10 @@ typedef struct net_fetch_spec {
                          leave it off so offsets are those of the resource. Without it, a body
                          sent with a Content-Encoding anyway fails the command (KTH_ERR_FORMAT,
                          not retried) before a byte of it reaches the writer */
+    /* An endless body (internet radio): a transient failure is not resumed (a Range request
+     * would mean nothing to the server, and a new body starts its framing afresh); the command
+     * completes at once with the failure (retryable true), and its owner reconnects. */
+    bool no_resume;
     platform_cancel *cancel;     /* optional: cancelling it cancels the command (a reference is
                                     taken). A peer's commands are also cancelled with the peer's
                                     token (net_peer_cancel_token): make it a child of that. A

@@ -129,6 +129,7 @@ struct net_cmd {
     struct curl_slist *headers;
     int priority;
     bool accept_gzip;
+    bool no_resume;
     platform_cancel *cancel;
     platform_cancel_waker waker;
     bool waker_added;

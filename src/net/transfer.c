@@ -641,6 +641,10 @@ static void retry_or_fail(net_cmd *cmd, kth_status give_up_status, bool has_retr
     if (cmd->received > cmd->at.received_at_start)
         cmd->failures = 0; /* it moved forward: count from scratch */
     cmd->failures++;
+    if (cmd->no_resume) {
+        net_command_fail(cmd, give_up_status, true, "%s: %s", url, why);
+        return;
+    }
     if (cmd->failures > d->max_retries) {
         net_command_fail(cmd, give_up_status, true, "%s: %s (gave up after %u attempts)", url, why,
                          cmd->attempts);
