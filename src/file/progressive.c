@@ -308,6 +308,8 @@ static kth_status become_radio(file_shared *sh, const net_response *resp)
         radio_feed_free(rf);
         return st;
     }
+    if (resp->no_resume)
+        *resp->no_resume = true; /* a drop reconnects (radio_complete), never resumes */
     platform_mutex_lock(&sh->lock);
     atomic_store(&sh->radio, rf);
     const char *why = "an endless radio stream is not cached";
@@ -411,12 +413,14 @@ static void radio_complete(file_shared *sh, radio_feed *rf, const net_result *r)
     snprintf(message, sizeof message, "%s",
              r->message && *r->message ? r->message : "the radio stream ended");
     int64_t delay = 0;
-    if (!radio_feed_dropped(rf, why, message, &delay))
-        return;
+    kth_event ev;
+    bool again = radio_feed_dropped(rf, why, message, &delay, &ev);
     platform_mutex_lock(&sh->lock);
-    sh->radio_due_ns = net_downloader_now(sh->downloader) + delay;
+    sh->radio_due_ns = again ? net_downloader_now(sh->downloader) + delay : INT64_MAX;
     platform_mutex_unlock(&sh->lock);
-    net_peer_wake_after(sh->peer, delay);
+    if (again)
+        net_peer_wake_after(sh->peer, delay);
+    radio_feed_publish(rf, &ev);
 }
 
 static void on_complete(void *user, const net_result *r)
@@ -509,11 +513,12 @@ static net_poll_result start_fetch_unlock(file_shared *sh, net_batch *batch, sto
  * unlocks it. */
 static net_poll_result radio_poll_unlock(file_shared *sh, net_batch *batch)
 {
-    int64_t wait = sh->radio_due_ns - net_downloader_now(sh->downloader);
+    bool ended = sh->radio_due_ns == INT64_MAX; /* a failure no retry cures */
+    int64_t wait = ended ? 0 : sh->radio_due_ns - net_downloader_now(sh->downloader);
     bool active = sh->fetch_active;
-    if (active || wait > 0) {
+    if (active || ended || wait > 0) {
         platform_mutex_unlock(&sh->lock);
-        if (!active)
+        if (!active && !ended)
             net_peer_wake_after(sh->peer, wait);
         return NET_POLL_IDLE;
     }

@@ -224,7 +224,8 @@ kth_status radio_feed_body(radio_feed *f, const void *data, size_t n)
     return st;
 }
 
-bool radio_feed_dropped(radio_feed *f, kth_status status, const char *message, int64_t *delay_ns)
+bool radio_feed_dropped(radio_feed *f, kth_status status, const char *message, int64_t *delay_ns,
+                        kth_event *ev)
 {
     if (f->audio_this_connection > 0)
         f->attempts_without_audio = 0;
@@ -236,20 +237,30 @@ bool radio_feed_dropped(radio_feed *f, kth_status status, const char *message, i
                         ? 0
                         : net_backoff_ns(attempt - 1, RADIO_BACKOFF_BASE_NS, RADIO_BACKOFF_CAP_NS,
                                          net_random_next(&f->random_state));
+    const char *why = message && *message ? message : f->url;
+    memset(ev, 0, sizeof *ev);
+    ev->kind = KTH_EVENT_RADIO_DROPPED;
+    ev->status = status;
+    snprintf(ev->text, sizeof ev->text, "%s", why);
     platform_mutex_lock(&f->lock);
-    kth_event_radio ev = {.offset = f->end,
-                          .connection = f->connection,
-                          .attempt = attempt,
-                          .delay_ns = final ? 0 : delay};
+    ev->payload.radio.offset = f->end;
+    ev->payload.radio.connection = f->connection;
+    ev->payload.radio.attempt = attempt;
+    ev->payload.radio.delay_ns = final ? 0 : delay;
     if (final) {
-        f->failed = status == KTH_OK ? KTH_ERR_NETWORK : status;
-        snprintf(f->error, sizeof f->error, "%s", message && *message ? message : f->url);
+        f->failed = status;
+        snprintf(f->error, sizeof f->error, "%s", why);
     }
     platform_mutex_unlock(&f->lock);
     platform_cond_broadcast(&f->cond);
-    publish(f, KTH_EVENT_RADIO_DROPPED, status, message && *message ? message : f->url, &ev);
     *delay_ns = delay;
     return !final;
+}
+
+void radio_feed_publish(radio_feed *f, const kth_event *ev)
+{
+    if (f->publish)
+        f->publish(f->user, ev);
 }
 
 /* ---- reader side ---- */

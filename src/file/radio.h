@@ -52,11 +52,17 @@ kth_status radio_feed_connected(radio_feed *f, const net_response *resp);
 /* The raw body of the current connection, in order. */
 kth_status radio_feed_body(radio_feed *f, const void *data, size_t n);
 
-/* The current connection (or an attempt) ended with `status`. Publishes RADIO_DROPPED and
- * returns true with the delay before the next attempt (0 after a connection that brought
- * audio, then jittered back-off up to 30 s), or, for a failure that no retry can cure (404,
- * 410, a page that is not audio), fails the feed and returns false. */
-bool radio_feed_dropped(radio_feed *f, kth_status status, const char *message, int64_t *delay_ns);
+/* The current connection (or an attempt) ended with `status`. Returns true with the delay before
+ * the next attempt (0 after a connection that brought audio, then jittered back-off up to
+ * 30 s), or, for a failure that no retry can cure (404, 410, a page that is not audio), fails
+ * the feed and returns false. *ev receives the RADIO_DROPPED event, for the caller to publish
+ * (radio_feed_publish) once the next attempt is scheduled, so that whoever sees the event sees
+ * the schedule too. */
+bool radio_feed_dropped(radio_feed *f, kth_status status, const char *message, int64_t *delay_ns,
+                        kth_event *ev);
+
+/* Publishes an event through the feed's publisher. */
+void radio_feed_publish(radio_feed *f, const kth_event *ev);
 
 /* --- reader side --- */
 

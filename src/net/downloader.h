@@ -65,6 +65,10 @@ typedef struct net_response {
     uint64_t offset;     /* resource offset of the first byte the writer will receive: always the
                             requested start, whatever range the server answered with */
     const char *headers; /* the raw header block of the final response */
+    /* The command's net_fetch_spec.no_resume: a response or validate callback that learns the
+     * body is endless (an internet radio stream) sets *no_resume = true, so a drop is not
+     * resumed by range. */
+    bool *no_resume;
 } net_response;
 
 /* What the completion callback receives. Strings valid only during the call. */

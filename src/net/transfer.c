@@ -125,6 +125,7 @@ static void fill_response(net_cmd *cmd, response_strings *s, net_response *r)
     r->total_length = cmd->total;
     r->offset = cmd->range_start;
     r->headers = at->hdr ? at->hdr : "";
+    r->no_resume = &cmd->no_resume;
 }
 
 static bool stored_differs(const char *stored, const char *now)
