@@ -51,6 +51,7 @@ typedef struct tool_cache_options {
     const char *ca_path;      /* --capath: a hashed directory of CA certificates */
     bool insecure;            /* --insecure: no TLS certificate or host name verification */
     uint64_t readahead_bytes; /* a file's read-ahead past the reader; 0: the library's default */
+    kth_bus *bus;             /* where the stream publishes its events (borrowed); NULL: none */
 } tool_cache_options;
 
 /* If argv[*i] is an option every stream command takes (--cache-dir DIR, --offline, -q, -v,
