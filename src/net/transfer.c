@@ -501,6 +501,7 @@ static CURLcode set_options(net_cmd *cmd, const char **refused)
     SET(CURLOPT_MAXREDIRS, (long)d->max_redirects);
     SET(CURLOPT_USERAGENT, d->user_agent);
     SET(CURLOPT_HTTPHEADER, at->req_headers);
+    SET(CURLOPT_HTTP200ALIASES, d->ok_aliases); /* SHOUTcast v1 radio */
     SET(CURLOPT_CONNECTTIMEOUT_MS, (long)d->connect_timeout_ms);
     SET(CURLOPT_HEADERFUNCTION, on_header);
     SET(CURLOPT_HEADERDATA, (void *)cmd);

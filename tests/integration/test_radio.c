@@ -312,6 +312,49 @@ static void test_reconnect_on_virtual_clock(void **state)
     kth_downloader_free(d);
 }
 
+/* A SHOUTcast v1 server's "ICY 200 OK" status line is taken as 200 (libcurl is told it is an
+ * alias), and its body read like any other station's. */
+static void test_shoutcast_v1_status_line(void **state)
+{
+    struct env *e = *state;
+    kts_icy_title titles[] = {{.block = 1, .text = "StreamTitle='Old School';"}};
+    kts_icy icy = {.metaint = 2048,
+                   .seed = SEED,
+                   .name = "V1 Radio",
+                   .genre = "Oldies",
+                   .bitrate = "64",
+                   .titles = titles,
+                   .title_count = 1,
+                   .max_requests = 1};
+    icy.length = raw_length(&icy, 6);
+    assert_int_equal(kts_add_icy(e->srv, "/v1", &icy), KTH_OK);
+    char url[512];
+    assert_int_equal(kts_icy_v1_url(e->srv, "/v1", url, sizeof url), KTH_OK);
+    radio_env r;
+    assert_int_equal(kth_bus_new(&r.bus), KTH_OK);
+    assert_int_equal(kth_bus_subscribe(r.bus, 4096, &r.sub), KTH_OK);
+    kth_stream_options so;
+    kth_stream_options_init(&so);
+    so.downloader = e->d;
+    so.cache = e->cache;
+    so.read_timeout_ms = 1500;
+    so.bus = r.bus;
+    char err[512];
+    assert_int_equal(kth_stream_open(url, &so, &r.s, err, sizeof err), KTH_OK);
+    /* The station's one response ends when its connection closes; the attempts after it get
+     * empty replies, so the reader waits past the last byte. */
+    assert_int_equal(read_until(r.s, SEED, 0, KTH_ERR_TIMEOUT), 6 * 2048);
+    kth_event ev = next_event(&r, KTH_EVENT_RADIO_TITLE);
+    assert_string_equal(ev.text, "Old School");
+    assert_int_equal(ev.payload.radio.offset, 2 * 2048);
+    kth_media_info info;
+    assert_int_equal(kth_stream_media_info(r.s, &info), KTH_OK);
+    assert_true(info.radio);
+    assert_string_equal(info.station_name, "V1 Radio");
+    assert_int_equal(info.bitrate, 64000);
+    radio_close(&r);
+}
+
 static int setup(void **state)
 {
     return env_setup(state, 0);
@@ -325,6 +368,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_metaint_1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_endless_and_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reconnect_on_virtual_clock, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shoutcast_v1_status_line, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -377,6 +377,9 @@ static enum MHD_Result serve_icy(ts_request *req, struct MHD_Connection *conn)
     char metaint[24];
     struct MHD_Response *resp;
 
+    if (icy->max_requests > 0 && req->number > icy->max_requests) {
+        return queue_status_text(req, conn, 404, NULL, 0);
+    }
     snprintf(metaint, sizeof metaint, "%u", (unsigned)icy->metaint);
     ts_icy_cursor_init(&req->icy, icy, req->number, with_meta);
     req->offset = 0;

@@ -467,6 +467,7 @@ void kts_stop(kts_server *srv)
     pthread_cond_broadcast(&srv->events);
     pthread_mutex_unlock(&srv->lock);
     MHD_stop_daemon(srv->daemon);
+    ts_icy_v1_stop(srv);
     server_free(srv);
 }
 

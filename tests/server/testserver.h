@@ -139,11 +139,21 @@ typedef struct kts_icy {
     const char *content_type;           /* NULL: audio/mpeg */
     const kts_icy_title *titles;        /* copied */
     size_t title_count;
+    unsigned max_requests; /* 0: no limit; later requests get 404 (SHOUTcast v1: an empty
+                              reply) */
 } kts_icy;
 
 /* Serves a radio station at path (replacing what was there). KTH_ERR_INVALID_ARG for a
  * metaint of 0 or a title longer than 4080 bytes, KTH_ERR_NO_MEMORY. */
 int kts_add_icy(kts_server *srv, const char *path, const kts_icy *icy);
+
+/* The URL at which path's station answers as a SHOUTcast v1 server does: the status line
+ * "ICY 200 OK" (no HTTP version; libmicrohttpd cannot send it, so a second listener on another
+ * loopback port, started by the first call, serves it), the icy-* headers, then the body until
+ * the station's length or until the client goes. Requests there are numbered and logged with
+ * the path's others. Returns KTH_ERR_NETWORK when the listener cannot start,
+ * KTH_ERR_INVALID_ARG when the URL does not fit. */
+int kts_icy_v1_url(kts_server *srv, const char *path, char *buf, size_t size);
 
 /* The raw body of a response of the station as the server sends it with metadata: bytes
  * [0, n) for request number `request` into buf (for tests of the framing itself). */

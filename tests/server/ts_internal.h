@@ -217,7 +217,15 @@ struct kts_server {
     unsigned completed_total;
     uint64_t generation; /* bumped by kts_reset(); older requests are no longer counted */
     ts_log log;
+    /* The SHOUTcast v1 listener (icy_v1.c), started by the first kts_icy_v1_url. */
+    bool v1_running;
+    int v1_fd;
+    uint16_t v1_port;
+    pthread_t v1_thread;
 };
+
+/* Joins the SHOUTcast v1 listener, if started (srv->stopping already set). */
+void ts_icy_v1_stop(kts_server *srv);
 
 /* Looks up (create: or creates) the entry for path. Lock held. NULL if absent or out of memory. */
 ts_path_entry *ts_path_get(kts_server *srv, const char *path, bool create);
