@@ -240,6 +240,28 @@ static void test_endless_and_bounded(void **state)
     radio_close(&r);
 }
 
+/* A time seek asked before anything was read (the stream does not know yet that it is radio)
+ * must not wait for a length that never comes: the first response makes it fail at once. */
+static void test_time_seek_before_the_first_byte(void **state)
+{
+    struct env *e = *state;
+    kts_icy icy = {.metaint = 8192, .seed = SEED};
+    assert_int_equal(kts_add_icy(e->srv, "/endless", &icy), KTH_OK);
+    assert_int_equal(
+        kts_add_fault(e->srv, "/endless", &(kts_fault){.kind = KTS_FAULT_RATE, .bytes = 16000}),
+        KTH_OK);
+    radio_env r;
+    radio_open(e, &r, NULL, "/endless", 64 << 10); /* read timeout 10 s */
+    int64_t t0 = test_now_ms();
+    assert_int_equal(kth_stream_seek_time(r.s, 30.0, NULL), KTH_ERR_UNSUPPORTED);
+    assert_true(test_now_ms() - t0 < 5000);
+    char detail[512];
+    kth_stream_last_error(r.s, detail, sizeof detail);
+    assert_non_null(strstr(detail, "endless radio stream"));
+    assert_int_equal(kth_stream_position(r.s), 0); /* not moved */
+    radio_close(&r);
+}
+
 /* A drop reconnects at once; an attempt that brings nothing waits a jittered back-off on the
  * downloader's clock (never a sleep) before the next; the reader meets a fence at the join. */
 static void test_reconnect_on_virtual_clock(void **state)
@@ -367,6 +389,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_metaint_7, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metaint_1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_endless_and_bounded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_time_seek_before_the_first_byte, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reconnect_on_virtual_clock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shoutcast_v1_status_line, setup, teardown),
     };
