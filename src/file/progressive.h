@@ -20,7 +20,8 @@
  * A complete cached file is served without touching the network (no revalidation).
  *
  * Internet radio: a whole-file request asks for ICY metadata (Icy-MetaData: 1). An answer
- * without a length that carries icy-* headers is an endless radio stream, not a file: from then
+ * with icy-metaint, or one without a length that carries icy-name or icy-br, is a radio stream,
+ * not a file: from then
  * on the bytes go to a bounded in-memory window (radio.h) instead of the cache, the metadata
  * blocks are taken out and published as RADIO_TITLE / RADIO_URL events on each reader's bus, a
  * dropped connection is reconnected (at once, then with jittered back-off up to 30 s on the

@@ -50,11 +50,14 @@ struct radio_feed {
 bool radio_response_is_radio(const net_response *resp)
 {
     char value[64];
-    if (resp->offset != 0 || resp->has_total_length)
+    if (resp->offset != 0)
         return false;
-    return net_response_header(resp, "icy-metaint", value, sizeof value) ||
-           net_response_header(resp, "icy-name", value, sizeof value) ||
-           net_response_header(resp, "icy-br", value, sizeof value);
+    /* Metadata interleaved in the body (we asked for it) makes it radio whatever its length:
+     * cached as a file, the blocks would be taken for audio. */
+    if (net_response_header(resp, "icy-metaint", value, sizeof value))
+        return true;
+    return !resp->has_total_length && (net_response_header(resp, "icy-name", value, sizeof value) ||
+                                       net_response_header(resp, "icy-br", value, sizeof value));
 }
 
 kth_status radio_feed_new(const char *url, uint64_t window, radio_publish_fn publish, void *user,

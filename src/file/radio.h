@@ -32,8 +32,9 @@ typedef void (*radio_publish_fn)(void *user, const kth_event *ev);
 #define RADIO_BACKOFF_BASE_NS ((int64_t)500 * 1000000)
 #define RADIO_BACKOFF_CAP_NS  ((int64_t)30 * 1000000000)
 
-/* True when a response is a radio stream: a whole-body answer without a length that carries an
- * icy-metaint, icy-name or icy-br header. */
+/* True when a response is a radio stream: a whole-body answer with an icy-metaint header (its
+ * body interleaves metadata, so it cannot be cached as a file even when it has a length), or
+ * one without a length that carries an icy-name or icy-br header. */
 bool radio_response_is_radio(const net_response *resp);
 
 /* Creates a feed that keeps `window` bytes (at least 64 KiB). `url` is copied for messages.

@@ -334,6 +334,31 @@ static void test_reconnect_on_virtual_clock(void **state)
     kth_downloader_free(d);
 }
 
+/* A body that interleaves metadata is radio even when its length is announced: cached as a file,
+ * its blocks would be read as audio. */
+static void test_metadata_with_a_length_is_still_radio(void **state)
+{
+    struct env *e = *state;
+    kts_icy_title titles[] = {{.block = 0, .text = "StreamTitle='Finite';"}};
+    kts_icy icy = {.metaint = 3000,
+                   .seed = SEED,
+                   .titles = titles,
+                   .title_count = 1,
+                   .announce_length = true,
+                   .max_requests = 1};
+    icy.length = raw_length(&icy, 5);
+    assert_int_equal(kts_add_icy(e->srv, "/finite", &icy), KTH_OK);
+    radio_env r;
+    radio_open(e, &r, NULL, "/finite", 1 << 20);
+    assert_int_equal(read_until(r.s, SEED, 0, KTH_ERR_NOT_FOUND), 5 * 3000);
+    kth_event ev = next_event(&r, KTH_EVENT_RADIO_TITLE);
+    assert_string_equal(ev.text, "Finite");
+    kth_cache_stats cs;
+    assert_int_equal(kth_cache_get_stats(e->cache, &cs), KTH_OK);
+    assert_int_equal(cs.total_bytes, 0);
+    radio_close(&r);
+}
+
 /* A SHOUTcast v1 server's "ICY 200 OK" status line is taken as 200 (libcurl is told it is an
  * alias), and its body read like any other station's. */
 static void test_shoutcast_v1_status_line(void **state)
@@ -392,6 +417,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_time_seek_before_the_first_byte, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reconnect_on_virtual_clock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shoutcast_v1_status_line, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_metadata_with_a_length_is_still_radio, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -384,9 +384,9 @@ static enum MHD_Result serve_icy(ts_request *req, struct MHD_Connection *conn)
     ts_icy_cursor_init(&req->icy, icy, req->number, with_meta);
     req->offset = 0;
     req->length = icy->length > 0 ? icy->length : UINT64_MAX;
-    req->announced = MHD_SIZE_UNKNOWN;
+    req->announced = icy->announce_length && icy->length > 0 ? icy->length : MHD_SIZE_UNKNOWN;
     req->streaming = !req->is_head;
-    resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, TS_BLOCK_SIZE, read_body, req,
+    resp = MHD_create_response_from_callback(req->announced, TS_BLOCK_SIZE, read_body, req,
                                              free_reader);
     if (resp == NULL) {
         return MHD_NO;

@@ -141,6 +141,7 @@ typedef struct kts_icy {
     size_t title_count;
     unsigned max_requests; /* 0: no limit; later requests get 404 (SHOUTcast v1: an empty
                               reply) */
+    bool announce_length;  /* send Content-Length: length instead of chunked (length > 0) */
 } kts_icy;
 
 /* Serves a radio station at path (replacing what was there). KTH_ERR_INVALID_ARG for a
