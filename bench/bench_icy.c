@@ -187,7 +187,8 @@ static void long_run(bench_env *b)
            "(growth %ld KiB; window %llu KiB, growth/window %.3f); cache %llu bytes at 5 %%, "
            "%llu at the end\n",
            secs, ok ? "read whole" : "FAILED", rss_early, rss_late, rss_late - rss_early,
-           (unsigned long long)(window >> 10), (double)(rss_late - rss_early) / (double)(window >> 10),
+           (unsigned long long)(window >> 10),
+           (double)(rss_late - rss_early) / (double)(window >> 10),
            (unsigned long long)early.total_bytes, (unsigned long long)late.total_bytes);
 }
 
