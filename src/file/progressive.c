@@ -114,6 +114,9 @@ struct file_source {
     char error[512];           /* reader thread only */
     kth_bus *bus;              /* this reader's radio events (reference), or NULL */
     radio_reader radio_fences; /* reader thread only */
+    /* Radio: the feed offset of this stream's offset 0. A stream that opens on a radio already
+     * playing starts at its newest byte, not at bytes long gone. */
+    uint64_t radio_base;
 };
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -289,9 +292,15 @@ static void publish_radio(void *user, const kth_event *ev)
 {
     file_shared *sh = user;
     platform_mutex_lock(&sh->lock);
-    for (size_t i = 0; i < sh->reader_count; i++)
-        if (sh->readers[i]->bus)
-            kth_bus_publish(sh->readers[i]->bus, ev);
+    for (size_t i = 0; i < sh->reader_count; i++) {
+        file_source *fs = sh->readers[i];
+        if (!fs->bus)
+            continue;
+        kth_event mine = *ev; /* offsets in this stream's byte space */
+        uint64_t o = mine.payload.radio.offset;
+        mine.payload.radio.offset = o > fs->radio_base ? o - fs->radio_base : 0;
+        kth_bus_publish(fs->bus, &mine);
+    }
     platform_mutex_unlock(&sh->lock);
 }
 
@@ -804,7 +813,7 @@ static source_wait fs_wait_range(stream_source *src, uint64_t start, uint64_t en
     file_source *fs = from_base(src);
     attach(fs);
     if (radio_of(fs->sh))
-        return radio_feed_wait(radio_of(fs->sh), start, ctx, status);
+        return radio_feed_wait(radio_of(fs->sh), fs->radio_base + start, ctx, status);
     if (!follow_generation(fs)) {
         *status = KTH_ERR_CHANGED;
         return SOURCE_WAIT_ERROR;
@@ -822,7 +831,7 @@ static source_wait fs_wait_range(stream_source *src, uint64_t start, uint64_t en
     source_wait w = fs->inner->ops->wait_range(fs->inner, start, end, ctx, status);
     if (w == SOURCE_WAIT_ERROR && radio_of(fs->sh)) { /* it turned out to be radio */
         atomic_fetch_sub(&fs->sh->waiting_readers, 1);
-        return radio_feed_wait(radio_of(fs->sh), start, ctx, status);
+        return radio_feed_wait(radio_of(fs->sh), fs->radio_base + start, ctx, status);
     }
     /* The file changed while we waited: a reader that handed out nothing yet moves to the new
      * version (bounded: each pass needs another change on the server). */
@@ -836,18 +845,23 @@ static source_wait fs_wait_range(stream_source *src, uint64_t start, uint64_t en
     return w;
 }
 
+static source_read radio_read(file_source *fs, uint64_t offset, void *buf, size_t n)
+{
+    return radio_feed_read(radio_of(fs->sh), &fs->radio_fences, fs->radio_base + offset, buf, n);
+}
+
 static source_read fs_read_at(stream_source *src, uint64_t offset, void *buf, size_t n)
 {
     file_source *fs = from_base(src);
     source_read r = {KTH_READ_ERROR, 0, KTH_PENDING_NONE, KTH_ERR_CHANGED};
     attach(fs);
     if (radio_of(fs->sh))
-        return radio_feed_read(radio_of(fs->sh), &fs->radio_fences, offset, buf, n);
+        return radio_read(fs, offset, buf, n);
     if (!follow_generation(fs))
         return r;
     r = fs->inner->ops->read_at(fs->inner, offset, buf, n);
     if (r.kind == KTH_READ_ERROR && radio_of(fs->sh))
-        return radio_feed_read(radio_of(fs->sh), &fs->radio_fences, offset, buf, n);
+        return radio_read(fs, offset, buf, n);
     if (r.kind == KTH_READ_ERROR && r.status == KTH_ERR_CHANGED && !fs->delivered) {
         settle(fs->sh);
         if (follow_generation(fs))
@@ -1093,6 +1107,11 @@ kth_status file_source_new(const char *url, const file_source_options *opts, str
     }
     fs->base.ops = &file_source_ops;
     fs->bus = kth_bus_ref(opts->bus);
+    if (radio_of(sh)) {
+        uint64_t start;
+        radio_feed_window(radio_of(sh), &start, &fs->radio_base);
+        fs->radio_fences.cleared = fs->radio_base; /* joins before it are not this stream's */
+    }
     atomic_init(&fs->attached, false);
     *out = &fs->base;
     return KTH_OK;

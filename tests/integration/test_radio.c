@@ -262,6 +262,43 @@ static void test_time_seek_before_the_first_byte(void **state)
     radio_close(&r);
 }
 
+/* A second stream of a station already playing shares its connection and starts at its newest
+ * byte: its offset 0 is the feed's end when it opened, not bytes that left the window. */
+static void test_second_stream_starts_at_the_newest_byte(void **state)
+{
+    struct env *e = *state;
+    kts_icy icy = {.metaint = 8192, .seed = SEED};
+    assert_int_equal(kts_add_icy(e->srv, "/shared", &icy), KTH_OK);
+    assert_int_equal(
+        kts_add_fault(e->srv, "/shared", &(kts_fault){.kind = KTS_FAULT_RATE, .bytes = 400000}),
+        KTH_OK);
+    radio_env a, b;
+    radio_open(e, &a, NULL, "/shared", 64 << 10);
+    uint64_t first = 200000; /* over three windows */
+    static uint8_t buf[8192];
+    for (uint64_t got = 0; got < first;) {
+        int64_t n = kth_stream_read(a.s, buf, first - got < sizeof buf ? first - got : sizeof buf);
+        assert_true(n > 0);
+        assert_int_equal(kts_synth_check(SEED, got, buf, (size_t)n), (size_t)n);
+        got += (uint64_t)n;
+    }
+    radio_open(e, &b, NULL, "/shared", 64 << 10);
+    for (size_t got = 0; got < 4096;) {
+        int64_t n = kth_stream_read(b.s, buf + got, 4096 - got);
+        assert_true(n > 0);
+        got += (size_t)n;
+    }
+    /* Where B's offset 0 lies in the station's audio: at or after where A had read to. */
+    uint64_t base = UINT64_MAX;
+    for (uint64_t c = first; c < first + (4u << 20) && base == UINT64_MAX; c++)
+        if (kts_synth_check(SEED, c, buf, 4096) == 4096)
+            base = c;
+    assert_true(base != UINT64_MAX);
+    assert_int_equal(kts_request_count(e->srv, "/shared", NULL), 1); /* one connection */
+    radio_close(&b);
+    radio_close(&a);
+}
+
 /* A drop reconnects at once; an attempt that brings nothing waits a jittered back-off on the
  * downloader's clock (never a sleep) before the next; the reader meets a fence at the join. */
 static void test_reconnect_on_virtual_clock(void **state)
@@ -415,6 +452,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_metaint_1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_endless_and_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_time_seek_before_the_first_byte, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_second_stream_starts_at_the_newest_byte, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_reconnect_on_virtual_clock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shoutcast_v1_status_line, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metadata_with_a_length_is_still_radio, setup,
