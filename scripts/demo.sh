@@ -79,6 +79,12 @@ echo "   $(( $(stat -c %s "$work/ffmpeg.pcm") / 4 )) stereo frames, equal to ffm
 echo "== kithara decode --stats $hls (ABR chooses; switches are hidden from the PCM)"
 "$tool" decode --cache-dir "$cache" --stats -o "$work/hls-abr.wav" "$hls"
 
+echo "== kithara info $base/radio (an endless Icecast-style station)"
+"$tool" info --cache-dir "$cache" "$base/radio"
+echo "== kithara cat --duration 3 $base/radio (three seconds of radio; titles on stderr)"
+"$tool" cat --duration 3 --cache-dir "$cache" "$base/radio" > "$work/radio.out"
+echo "   $(wc -c < "$work/radio.out") bytes: 3 s at the station's 128 kbit/s"
+
 echo "== stopping the server; kithara cat --offline (cache only)"
 kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=
 "$tool" cat --cache-dir "$cache" --offline "$url" > "$work/offline.mp3"

@@ -1,8 +1,11 @@
 /*
  * cmd_cat.c — `kithara cat [--cache-dir DIR] [--offline] [-q] [-v] [-o FILE] [--start BYTES |
- * --start-time SECONDS] [--variant N] URL`: writes exactly the bytes a decoder would read to
- * standard output (or FILE). At an HLS variant switch it says so on standard error and goes on
- * with the new variant's bytes (init section first).
+ * --start-time SECONDS] [--variant N] [--duration SECONDS] URL`: writes exactly the bytes a
+ * decoder would read to standard output (or FILE). At an HLS variant switch it says so on standard
+ * error and goes on with the new variant's bytes (init section first). For internet radio it
+ * prints each title on standard error ("kithara: title: ...") and notes reconnections.
+ * --duration stops after that many seconds of media, counted in bytes at the stream's bitrate
+ * (a radio's icy-br, else the first frame's), so an endless stream ends.
  */
 #include "commands.h"
 
@@ -16,13 +19,17 @@
 static int cat_usage(FILE *to, int code)
 {
     fprintf(to, "usage: kithara cat [--cache-dir DIR] [--offline] [-q] [-v] [-o FILE]\n"
-                "                   [--start BYTES | --start-time SECONDS] [--variant N] URL\n"
+                "                   [--start BYTES | --start-time SECONDS] [--variant N]\n"
+                "                   [--duration SECONDS] URL\n"
                 "  Writes the stream's bytes to standard output (or to FILE with -o), from BYTES\n"
                 "  (default 0) or, for HLS, from the segment holding SECONDS (its start time goes\n"
                 "  to standard error). URL is an http(s) URL (a media file or an HLS playlist), a\n"
                 "  file:// URL or a local path. --variant N plays HLS variant N (0 = lowest\n"
                 "  bandwidth) only; without it ABR chooses, and each switch is reported on\n"
-                "  standard error. -q keeps standard error for errors; -v adds the library's\n"
+                "  standard error. --duration stops after SECONDS of media (at the bitrate the\n"
+                "  stream declares, icy-br for radio, else its first frame's): needed for an\n"
+                "  endless radio stream, whose titles go to standard error as they come.\n"
+                "  -q keeps standard error for errors; -v adds the library's\n"
                 "  messages. 'kithara --help' lists the exit codes.\n");
     tool_tls_usage(to);
     return code;
@@ -43,12 +50,46 @@ static int write_all(int fd, const unsigned char *p, size_t n)
     return 0;
 }
 
-/* Copies the stream to fd (`out` names it in messages). Returns the exit code. */
-static int copy_stream(kth_stream *s, const char *url, int fd, const char *out)
+/* The bytes --duration allows once the bitrate is known (after the first bytes), or 0 (after
+ * an error message) when the stream tells no bitrate. */
+static uint64_t duration_bytes(kth_stream *s, const char *url, double seconds)
+{
+    kth_media_info mi;
+    if (kth_stream_media_info(s, &mi) != KTH_OK || mi.bitrate == 0) {
+        tool_error("%s: --duration needs the stream's bitrate, and it declares none", url);
+        return 0;
+    }
+    double bytes = seconds * (double)mi.bitrate / 8.0;
+    return bytes < 1 ? 1 : (uint64_t)bytes;
+}
+
+/* Radio titles and reconnections on standard error: the stream's events, polled by the reading
+ * thread after each read, so a title is printed once the bytes after its block are read. */
+static void print_events(kth_subscription *sub)
+{
+    kth_event ev;
+    while (sub && kth_events_next(sub, &ev, KTH_NO_WAIT) == KTH_OK) {
+        if (ev.kind == KTH_EVENT_RADIO_TITLE)
+            tool_note("title: %s", ev.text);
+        else if (ev.kind == KTH_EVENT_RADIO_DROPPED)
+            tool_note("radio connection lost (%s); next attempt in %.1f s", kth_strerror(ev.status),
+                      (double)ev.payload.radio.delay_ns / 1e9);
+    }
+}
+
+/* Copies the stream to fd (`out` names it in messages), at most `seconds` of media when
+ * seconds >= 0. Returns the exit code. */
+static int copy_stream(kth_stream *s, const char *url, int fd, const char *out, double seconds,
+                       kth_subscription *events)
 {
     static unsigned char buf[256 * 1024];
+    uint64_t copied = 0, limit = UINT64_MAX;
     for (;;) {
-        int64_t n = kth_stream_read(s, buf, sizeof buf);
+        size_t want = limit - copied < sizeof buf ? (size_t)(limit - copied) : sizeof buf;
+        if (want == 0)
+            return TOOL_EXIT_OK;
+        int64_t n = kth_stream_read(s, buf, want);
+        print_events(events);
         if (n == 0)
             return TOOL_EXIT_OK;
         if (n == KTH_ERR_SEEK_PENDING || n == KTH_ERR_RETRY)
@@ -60,19 +101,31 @@ static int copy_stream(kth_stream *s, const char *url, int fd, const char *out)
                 tool_report_stream_error(s, url, st);
                 return tool_exit_code(st, tool_is_remote(url));
             }
-            tool_note("variant switch at byte %llu: now variant %d",
-                      (unsigned long long)kth_stream_position(s), kth_stream_current_variant(s));
+            if (kth_stream_current_variant(s) < 0)
+                tool_note("discontinuity at byte %llu: the radio stream reconnected",
+                          (unsigned long long)kth_stream_position(s));
+            else
+                tool_note("variant switch at byte %llu: now variant %d",
+                          (unsigned long long)kth_stream_position(s),
+                          kth_stream_current_variant(s));
             continue;
         }
         if (n < 0) {
             tool_report_stream_error(s, url, n);
             return tool_exit_code((int)n, tool_is_remote(url));
         }
+        if (seconds >= 0 && limit == UINT64_MAX) {
+            if ((limit = duration_bytes(s, url, seconds)) == 0)
+                return TOOL_EXIT_USAGE;
+            if ((uint64_t)n > limit)
+                n = (int64_t)limit;
+        }
         if (write_all(fd, buf, (size_t)n) != 0) {
             if (errno != EPIPE)
                 tool_error("writing %s: %s", out, strerror(errno));
             return TOOL_EXIT_IO;
         }
+        copied += (uint64_t)n;
     }
 }
 
@@ -108,6 +161,7 @@ typedef struct cat_args {
     const char *out; /* -o FILE, or NULL for standard output */
     uint64_t start;
     double start_time; /* < 0: none */
+    double duration;   /* < 0: to the end */
     long variant;      /* < 0: ABR chooses */
     tool_cache_options co;
 } cat_args;
@@ -124,6 +178,12 @@ static bool parse_cat_value(const char *opt, const char *arg, cat_args *a)
             return false;
         }
         a->start = v;
+    } else if (strcmp(opt, "--duration") == 0) {
+        a->duration = strtod(arg, &end);
+        if (errno || *end || arg[0] == '\0' || !(a->duration >= 0) || a->duration > 1e9) {
+            tool_error("--duration: '%s' is not a time in seconds", arg);
+            return false;
+        }
     } else if (strcmp(opt, "--start-time") == 0) {
         a->start_time = strtod(arg, &end);
         if (errno || *end || arg[0] == '\0' || !(a->start_time >= 0) || a->start_time > 1e9) {
@@ -143,7 +203,7 @@ static bool parse_cat_value(const char *opt, const char *arg, cat_args *a)
 /* Returns -1 when the arguments are good, else the exit code to return (after a message). */
 static int parse_cat_args(int argc, char **argv, cat_args *a)
 {
-    *a = (cat_args){.start_time = -1, .variant = -1};
+    *a = (cat_args){.start_time = -1, .duration = -1, .variant = -1};
     for (int i = 1; i < argc; i++) {
         int c = tool_parse_cache_option(argc, argv, &i, &a->co);
         if (c < 0)
@@ -152,7 +212,8 @@ static int parse_cat_args(int argc, char **argv, cat_args *a)
             continue;
         const char *arg = argv[i];
         bool takes_value = strcmp(arg, "--start") == 0 || strcmp(arg, "--start-time") == 0 ||
-                           strcmp(arg, "--variant") == 0 || strcmp(arg, "-o") == 0;
+                           strcmp(arg, "--variant") == 0 || strcmp(arg, "-o") == 0 ||
+                           strcmp(arg, "--duration") == 0;
         if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)
             return cat_usage(stdout, TOOL_EXIT_OK);
         if (takes_value && i + 1 >= argc) {
@@ -184,7 +245,7 @@ static int parse_cat_args(int argc, char **argv, cat_args *a)
 }
 
 /* Positions the open stream as asked and copies it out. Returns the exit code. */
-static int play(kth_stream *s, const cat_args *a, int fd)
+static int play(kth_stream *s, const cat_args *a, int fd, kth_subscription *events)
 {
     const char *url = a->url;
     bool remote = tool_is_remote(url);
@@ -200,7 +261,7 @@ static int play(kth_stream *s, const cat_args *a, int fd)
     }
     if (a->start_time >= 0 && (st = seek_time(s, url, a->start_time)) != KTH_OK)
         return st == KTH_ERR_UNSUPPORTED ? TOOL_EXIT_USAGE : tool_exit_code(st, remote);
-    return copy_stream(s, url, fd, a->out ? a->out : "standard output");
+    return copy_stream(s, url, fd, a->out ? a->out : "standard output", a->duration, events);
 }
 
 int cmd_cat(int argc, char **argv)
@@ -225,10 +286,14 @@ int cmd_cat(int argc, char **argv)
     kth_hls_options_init(&hls);
     hls.initial_variant = (int)a.variant;
     hls.start_manual = a.variant >= 0;
+    kth_bus *bus = NULL;
+    kth_subscription *sub = NULL;
+    if (remote && kth_bus_new(&bus) == KTH_OK && kth_bus_subscribe(bus, 1024, &sub) == KTH_OK)
+        a.co.bus = bus;
     kth_stream *s;
     kth_status st = tool_open_stream(a.url, &a.co, cache, &hls, &s);
     if (st == KTH_OK) {
-        rc = play(s, &a, fd);
+        rc = play(s, &a, fd, sub);
         kth_stream_close(s);
     } else {
         rc = tool_exit_code(st, remote);
@@ -237,6 +302,8 @@ int cmd_cat(int argc, char **argv)
         tool_error("%s: %s", a.out, strerror(errno));
         rc = TOOL_EXIT_IO;
     }
+    kth_subscription_free(sub);
+    kth_bus_unref(bus);
     kth_cache_close(cache);
     kth_shutdown();
     return rc;

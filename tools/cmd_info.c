@@ -1,7 +1,8 @@
 /*
  * cmd_info.c — `kithara info [--json] [--cache-dir DIR] [--offline] [-q] [-v] URL`: what a stream
  * is — its kind, length, content type, container and codec, and how much of it the cache holds; for
- * HLS, its variant ladder, the variant playing, and its duration.
+ * HLS, its variant ladder, the variant playing, and its duration; for internet radio, the
+ * station's headers (name, genre, bitrate, content type).
  */
 #include "commands.h"
 
@@ -146,6 +147,15 @@ static void print_json(kth_stream *s, const info_facts *f)
     json_count(f->mi.channels);
     printf(",\"bitrate\":");
     json_count(f->mi.bitrate);
+    if (f->mi.radio) {
+        printf(",\"station\":{\"name\":\"");
+        json_escape(f->mi.station_name);
+        printf("\",\"genre\":\"");
+        json_escape(f->mi.station_genre);
+        printf("\",\"content_type\":\"");
+        json_escape(f->mi.content_type);
+        printf("\"}");
+    }
     printf(",\"cached_fraction\":");
     if (f->fraction >= 0)
         printf("%.4f", f->fraction);
@@ -186,6 +196,12 @@ static void print_text(kth_stream *s, const info_facts *f)
         printf("bitrate:     %u bit/s\n", f->mi.bitrate);
     else
         printf("bitrate:     unknown\n");
+    if (f->mi.radio) {
+        printf("station:     %s\n", f->mi.station_name[0] ? f->mi.station_name : "unknown");
+        printf("genre:       %s\n", f->mi.station_genre[0] ? f->mi.station_genre : "unknown");
+        printf("served as:   %s\n", f->mi.content_type[0] ? f->mi.content_type : "unknown");
+        return; /* endless: nothing is cached */
+    }
     if (f->variants) {
         printf("duration:    %.3f s in %zu segments\n", kth_stream_total_duration(s),
                kth_stream_segment_count(s));
@@ -266,7 +282,7 @@ int cmd_info(int argc, char **argv)
         kth_stream_media_info(s, &mi);
         size_t variants = kth_stream_variant_count(s);
         wait_for_ladder(s, variants);
-        const char *kind = variants ? "hls" : remote ? "progressive" : "file";
+        const char *kind = variants ? "hls" : mi.radio ? "radio" : remote ? "progressive" : "file";
         if (variants)
             fraction = -1; /* an HLS presentation is many assets; not summed here */
         info_facts f = {.url = url,

@@ -53,6 +53,7 @@ typedef struct tool_cache_options {
     uint64_t readahead_bytes; /* a file's read-ahead past the reader; 0: the library's default */
     const char *key_file;     /* --cache-key-file: the protected cache's secret (else the
                                  KITHARA_CACHE_KEY_FILE environment variable; else none) */
+    kth_bus *bus;             /* where the stream publishes its events (borrowed); NULL: none */
 } tool_cache_options;
 
 /* If argv[*i] is an option every stream command takes (--cache-dir DIR, --cache-key-file FILE,

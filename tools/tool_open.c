@@ -226,6 +226,7 @@ kth_status tool_open_stream(const char *url, const tool_cache_options *o, kth_ca
     so.hls = hls;
     so.downloader = d;
     so.readahead_bytes = o->readahead_bytes;
+    so.bus = o->bus;
     char err[512];
     err[0] = '\0';
     st = kth_stream_open(url, &so, out, err, sizeof err);

@@ -85,6 +85,18 @@ typedef enum kth_event_kind {
     KTH_EVENT_DECODER_RESTARTED = 101,
     KTH_EVENT_DECODER_FORMAT = 102,
     KTH_EVENT_DECODER_TRIMMED = 103,
+    /* Internet radio (Icecast/SHOUTcast, payload.radio). TITLE: a metadata block named a
+     * StreamTitle (text = the title; payload.radio.offset = the stream offset of the first
+     * audio byte after the block). URL: the same for a StreamUrl. DROPPED: the connection
+     * ended (status = why; payload.radio.delay_ns = the back-off before the next attempt,
+     * attempt = consecutive failed attempts). RECONNECTED: a new connection's bytes continue
+     * the stream at payload.radio.offset, behind a fence (kth_stream_clear_variant_fence):
+     * the bytes before and after it are not one stream. Published on the downloader's
+     * thread. */
+    KTH_EVENT_RADIO_TITLE = 120,
+    KTH_EVENT_RADIO_URL = 121,
+    KTH_EVENT_RADIO_DROPPED = 122,
+    KTH_EVENT_RADIO_RECONNECTED = 123,
 } kth_event_kind;
 
 typedef struct kth_event_seek {
@@ -141,6 +153,13 @@ typedef struct kth_event_decode {
     uint32_t channels;
 } kth_event_decode;
 
+typedef struct kth_event_radio {
+    uint64_t offset;     /* TITLE, URL, RECONNECTED: stream offset (see the kinds) */
+    uint64_t connection; /* 1 for the first connection, counting every attempt that answered */
+    unsigned attempt;    /* DROPPED: consecutive attempts that brought no audio */
+    int64_t delay_ns;    /* DROPPED: wait before the next attempt (downloader's clock) */
+} kth_event_radio;
+
 typedef struct kth_event {
     kth_event_kind kind;
     int64_t time_ns;  /* monotonic time of publication */
@@ -155,6 +174,7 @@ typedef struct kth_event {
         kth_event_key key;
         kth_event_buffer buffer;
         kth_event_decode decode;
+        kth_event_radio radio;
     } payload;
     /* URL or message for display, NUL-terminated, truncated to fit: a longer URL is cut here,
      * so never fetch or key anything by it (kth_stream_variant_info gives whole URLs). */

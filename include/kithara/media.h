@@ -58,6 +58,13 @@ typedef struct kth_media_info {
     uint32_t channels;
     uint32_t bitrate; /* bits per second: nominal/declared, or of the first frame */
     int variant;      /* HLS variant index, or -1 when not an HLS stream */
+    /* Internet radio: true when the response was an endless Icecast/SHOUTcast stream (icy-*
+     * headers, no length); the station's headers follow, empty when not sent. bitrate is then
+     * icy-br (kbit/s) * 1000 unless the bytes tell otherwise. */
+    bool radio;
+    char station_name[128]; /* icy-name */
+    char station_genre[64]; /* icy-genre */
+    char content_type[64];  /* the radio response's Content-Type */
 } kth_media_info;
 
 /* Short names for logs and JSON ("AAC-LC", "fMP4"); static storage, never NULL. */

@@ -63,7 +63,8 @@ typedef struct kth_stream_options {
      * offline option. */
     kth_cache *cache;
     /* How far ahead of the reader a progressive download runs before it pauses, in bytes.
-     * 0: default 16 MiB. */
+     * 0: default 16 MiB. For an internet radio stream (which never pauses): the most recent
+     * bytes kept in memory, at least 64 KiB; 0: 2 MiB. */
     uint64_t readahead_bytes;
     /* Options for HLS streams (kithara/hls.h), read during kth_stream_open only; the pointed-to
      * struct is not kept. NULL: kth_hls_options_init defaults. Ignored for other streams. */
@@ -78,7 +79,15 @@ KTH_API void kth_stream_options_init(kth_stream_options *opts);
  * playlists load before this returns; segments are fetched through the downloader into the
  * cache from the first read, seek or manual variant choice on, never before, see
  * kithara/hls.h); or an http(s) URL of a single media file (progressive: fetched
- * through the downloader into the cache; reading starts as soon as the first bytes land).
+ * through the downloader into the cache; reading starts as soon as the first bytes land). A
+ * progressive URL that answers as internet radio (Icecast/SHOUTcast: ICY metadata, or icy-*
+ * headers and no length) becomes an endless stream: the metadata is taken out of the bytes and
+ * published as KTH_EVENT_RADIO_* events, only a window of recent bytes is kept (in memory, not
+ * the cache; a read before it fails with KTH_ERR_UNSUPPORTED), the length stays unknown,
+ * SEEK_END and kth_stream_seek_time fail with KTH_ERR_UNSUPPORTED, and a dropped connection is
+ * reconnected behind a fence (KTH_ERR_VARIANT_CHANGE; clear it with
+ * kth_stream_clear_variant_fence). Events of a radio stream reach the bus once the stream has
+ * made its first read or wait.
  * `opts` may be NULL (defaults); it is copied. Offline, a URL the cache does not hold fails at
  * once with KTH_ERR_OFFLINE_MISS. On success *out is a new stream the caller closes with
  * kth_stream_close. Returns KTH_ERR_INVALID_ARG (NULL or empty url), KTH_ERR_UNSUPPORTED (a
@@ -217,12 +226,12 @@ KTH_API bool kth_stream_length(kth_stream *stream, uint64_t *length);
 KTH_API kth_status kth_stream_media_info(kth_stream *stream, kth_media_info *info);
 
 /* Clears a variant fence the reader has met (after recreating its decoder), so reads continue
- * into the new variant's bytes. A fence is pending from the read that met it (KTH_PENDING_
- * VARIANT_CHANGE) until this call or a kth_stream_seek_time: seeking by offset and reading
- * elsewhere in the meantime (a demuxer probing ahead and seeking back) leaves it pending, and a
- * read that comes back to it meets it again. Clearing makes the fence's side the one read
- * without a fence; a read of the other side afterwards meets a fence of its own. Returns
- * KTH_ERR_STATE when no fence is pending. Reader thread. */
+ * into the new variant's bytes (or, for internet radio, the next connection's). A fence is pending
+ * from the read that met it (KTH_PENDING_ VARIANT_CHANGE) until this call or a
+ * kth_stream_seek_time: seeking by offset and reading elsewhere in the meantime (a demuxer probing
+ * ahead and seeking back) leaves it pending, and a read that comes back to it meets it again.
+ * Clearing makes the fence's side the one read without a fence; a read of the other side afterwards
+ * meets a fence of its own. Returns KTH_ERR_STATE when no fence is pending. Reader thread. */
 KTH_API kth_status kth_stream_clear_variant_fence(kth_stream *stream);
 
 /* Cancels the stream: a blocked read returns KTH_ERR_CANCELLED promptly, and so does every later

@@ -108,7 +108,7 @@ static kth_status open_http(const char *url, const kth_stream_options *opts, kth
         kth_stream_options_init(&defaults);
         opts = &defaults;
     }
-    file_source_options fo = {opts->downloader, opts->cache, opts->readahead_bytes};
+    file_source_options fo = {opts->downloader, opts->cache, opts->readahead_bytes, opts->bus};
     kth_status st;
     if (!fo.cache && (st = api_default_cache(&fo.cache, err, errlen)) != KTH_OK)
         return st;

@@ -333,6 +333,14 @@ const char *kth_event_kind_name(kth_event_kind kind)
         return "DECODER_FORMAT";
     case KTH_EVENT_DECODER_TRIMMED:
         return "DECODER_TRIMMED";
+    case KTH_EVENT_RADIO_TITLE:
+        return "RADIO_TITLE";
+    case KTH_EVENT_RADIO_URL:
+        return "RADIO_URL";
+    case KTH_EVENT_RADIO_DROPPED:
+        return "RADIO_DROPPED";
+    case KTH_EVENT_RADIO_RECONNECTED:
+        return "RADIO_RECONNECTED";
     }
     return "UNKNOWN";
 }

@@ -29,6 +29,7 @@
 #include "file/progressive.h"
 
 #include "cache/cache.h"
+#include "file/radio.h"
 #include "net/downloader.h"
 #include "platform/log.h"
 #include "platform/sync.h"
@@ -39,7 +40,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DEFAULT_READAHEAD ((uint64_t)16 << 20)
+#define DEFAULT_READAHEAD    ((uint64_t)16 << 20)
+#define DEFAULT_RADIO_WINDOW ((uint64_t)2 << 20)
 
 typedef struct file_source file_source;
 typedef struct file_shared file_shared;
@@ -85,6 +87,12 @@ struct file_shared {
     /* Moves each time a failed download is given another try (revive_locked): readers then
      * take the fresh storage, which holds the same bytes. */
     _Atomic uint64_t revival;
+    /* Set once, when the first response turned out to be a radio stream; from then on every
+     * byte goes there and the storage above is failed (nothing of it is cached). */
+    _Atomic(radio_feed *) radio;
+    uint64_t radio_window;
+    int64_t radio_due_ns; /* the next connection is due (downloader's clock); lock held */
+    kth_downloader *downloader;
 };
 
 struct file_source {
@@ -102,8 +110,13 @@ struct file_source {
     platform_mutex inner_lock;
     uint64_t revival; /* sh->revival the inner source's storage belongs to */
     uint64_t generation;
-    bool delivered;  /* bytes were handed out (reader thread only) */
-    char error[512]; /* reader thread only */
+    bool delivered;            /* bytes were handed out (reader thread only) */
+    char error[512];           /* reader thread only */
+    kth_bus *bus;              /* this reader's radio events (reference), or NULL */
+    radio_reader radio_fences; /* reader thread only */
+    /* Radio: the feed offset of this stream's offset 0. A stream that opens on a radio already
+     * playing starts at its newest byte, not at bytes long gone. */
+    uint64_t radio_base;
 };
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -164,9 +177,17 @@ static bool choose_gap_locked(file_shared *sh, storage_range *out)
     return storage_resource_first_gap(sh->storage, 0, limit, out);
 }
 
+static radio_feed *radio_of(file_shared *sh)
+{
+    return atomic_load(&sh->radio);
+}
+
 static kth_status on_write(void *user, uint64_t offset, const void *data, size_t n)
 {
     file_shared *sh = user;
+    radio_feed *rf = radio_of(sh);
+    if (rf)
+        return radio_feed_body(rf, data, n);
     platform_mutex_lock(&sh->lock);
     size_t keep = n;
     if (offset >= sh->gap_end)
@@ -265,6 +286,50 @@ static kth_status record_response(file_shared *sh, const net_response *resp)
     return st;
 }
 
+/* Hands a radio event to the bus of every reader (each publishes to its own). Downloader
+ * thread, no lock held. */
+static void publish_radio(void *user, const kth_event *ev)
+{
+    file_shared *sh = user;
+    platform_mutex_lock(&sh->lock);
+    for (size_t i = 0; i < sh->reader_count; i++) {
+        file_source *fs = sh->readers[i];
+        if (!fs->bus)
+            continue;
+        kth_event mine = *ev; /* offsets in this stream's byte space */
+        uint64_t o = mine.payload.radio.offset;
+        mine.payload.radio.offset = o > fs->radio_base ? o - fs->radio_base : 0;
+        kth_bus_publish(fs->bus, &mine);
+    }
+    platform_mutex_unlock(&sh->lock);
+}
+
+/* The first response is an endless radio stream: its bytes go to a window in memory, never to
+ * the cache, whose storage is failed so readers waiting there come back and follow the radio.
+ * Downloader thread, lock not held. */
+static kth_status become_radio(file_shared *sh, const net_response *resp)
+{
+    radio_feed *rf;
+    kth_status st = radio_feed_new(sh->url, sh->radio_window, publish_radio, sh, &rf);
+    if (st != KTH_OK)
+        return st;
+    if ((st = radio_feed_connected(rf, resp)) != KTH_OK) {
+        radio_feed_free(rf);
+        return st;
+    }
+    if (resp->no_resume)
+        *resp->no_resume = true; /* a drop reconnects (radio_complete), never resumes */
+    platform_mutex_lock(&sh->lock);
+    atomic_store(&sh->radio, rf);
+    const char *why = "an endless radio stream is not cached";
+    storage_resource_fail(sh->storage, KTH_ERR_UNSUPPORTED, why);
+    if (sh->placeholder)
+        storage_resource_fail(sh->placeholder, KTH_ERR_UNSUPPORTED, why);
+    platform_mutex_unlock(&sh->lock);
+    platform_log(KTH_LOG_INFO, "file", "%s is a radio stream", sh->url);
+    return KTH_OK;
+}
+
 /* An HTML page (a login or error page served with 200) is not the file: refused by its
  * Content-Type, and by its first bytes when they are the file's first bytes (a resumed body
  * begins anywhere in the file, where any bytes may stand). Only a body that passes is taken in
@@ -272,15 +337,22 @@ static kth_status record_response(file_shared *sh, const net_response *resp)
 static kth_status validate_body(void *user, const net_response *resp, const void *prefix, size_t n,
                                 char *msg, size_t msglen)
 {
+    file_shared *sh = user;
     kth_status st =
         net_validate_not_html(user, resp, resp->offset == 0 ? prefix : NULL, n, msg, msglen);
-    return st == KTH_OK ? record_response(user, resp) : st;
+    if (st != KTH_OK)
+        return st;
+    if (radio_of(sh))
+        return radio_feed_connected(radio_of(sh), resp); /* a reconnection */
+    if (radio_response_is_radio(resp))
+        return become_radio(sh, resp);
+    return record_response(user, resp);
 }
 
 static bool reader_waits(void *user)
 {
     file_shared *sh = user;
-    return atomic_load(&sh->waiting_readers) > 0;
+    return !radio_of(sh) && atomic_load(&sh->waiting_readers) > 0;
 }
 
 /* Commits once every byte up to a known length is present. Lock held. */
@@ -302,7 +374,7 @@ static void commit_if_complete_locked(file_shared *sh)
  * a failed one. Without a peer nothing would fetch, so nothing changes. Lock held. */
 static void revive_locked(file_shared *sh)
 {
-    if (!sh->peer)
+    if (!sh->peer || radio_of(sh))
         return;
     bool revived = false;
     storage_state state = storage_resource_state(sh->storage);
@@ -330,9 +402,44 @@ static void revive_locked(file_shared *sh)
         atomic_fetch_add(&sh->revival, 1);
 }
 
+/* A radio connection ended: schedule the next one (radio_feed_dropped says when). */
+static void radio_complete(file_shared *sh, radio_feed *rf, const net_result *r)
+{
+    platform_mutex_lock(&sh->lock);
+    sh->fetch_active = false;
+    sh->stop_requested = false;
+    platform_cancel *token = sh->fetch_cancel;
+    sh->fetch_cancel = NULL;
+    platform_mutex_unlock(&sh->lock);
+    bool closing = r->status == KTH_ERR_CANCELLED && platform_cancel_is_cancelled(token);
+    platform_cancel_unref(token);
+    if (closing)
+        return; /* the stream closes */
+    kth_status why = r->status == KTH_OK ? KTH_ERR_NETWORK : r->status;
+    if (r->http_status == 404 || r->http_status == 410)
+        why = KTH_ERR_NOT_FOUND;
+    char message[512];
+    snprintf(message, sizeof message, "%s",
+             r->message && *r->message ? r->message : "the radio stream ended");
+    int64_t delay = 0;
+    kth_event ev;
+    bool again = radio_feed_dropped(rf, why, message, &delay, &ev);
+    platform_mutex_lock(&sh->lock);
+    sh->radio_due_ns = again ? net_downloader_now(sh->downloader) + delay : INT64_MAX;
+    platform_mutex_unlock(&sh->lock);
+    if (again)
+        net_peer_wake_after(sh->peer, delay);
+    radio_feed_publish(rf, &ev);
+}
+
 static void on_complete(void *user, const net_result *r)
 {
     file_shared *sh = user;
+    radio_feed *rf = radio_of(sh);
+    if (rf) {
+        radio_complete(sh, rf, r);
+        return;
+    }
     platform_mutex_lock(&sh->lock);
     bool stopped = sh->stop_requested;
     sh->fetch_active = false;
@@ -368,23 +475,11 @@ static void on_complete(void *user, const net_result *r)
     platform_cancel_unref(token);
 }
 
-static net_poll_result on_poll(void *user, net_batch *batch)
+/* Starts the fetch of [gap.start, open end). Lock held; unlocks it. */
+static net_poll_result start_fetch_unlock(file_shared *sh, net_batch *batch, storage_range gap)
 {
-    file_shared *sh = user;
-    platform_mutex_lock(&sh->lock);
-    if (sh->fetch_active || storage_resource_state(sh->storage) != STORAGE_ACTIVE) {
-        platform_mutex_unlock(&sh->lock);
-        return NET_POLL_IDLE;
-    }
-    storage_range gap;
-    if (!choose_gap_locked(sh, &gap)) {
-        /* Paused: ask readers to wake us once they use up half the read-ahead. */
-        uint64_t limit = readahead_limit_locked(sh);
-        atomic_store(&sh->resume_at, limit == UINT64_MAX ? UINT64_MAX : limit - sh->readahead / 2);
-        platform_mutex_unlock(&sh->lock);
-        return NET_POLL_IDLE;
-    }
-    atomic_store(&sh->resume_at, UINT64_MAX);
+    /* A whole-file GET asks for radio metadata: a server that does not do ICY ignores it. */
+    static const char *const icy_headers[] = {"Icy-MetaData: 1", NULL};
     platform_cancel *token = platform_cancel_new(net_peer_cancel_token(sh->peer));
     net_fetch_spec spec;
     memset(&spec, 0, sizeof spec);
@@ -394,6 +489,8 @@ static net_poll_result on_poll(void *user, net_batch *batch)
     spec.has_range = gap.start > 0;
     spec.range_start = gap.start;
     spec.range_end = NET_RANGE_OPEN;
+    spec.headers = gap.start == 0 ? icy_headers : NULL;
+    spec.no_resume = radio_of(sh) != NULL;
     spec.priority = NET_FETCH_HIGH;
     spec.cancel = token;
     spec.on_response = on_response;
@@ -421,6 +518,45 @@ static net_poll_result on_poll(void *user, net_batch *batch)
     return NET_POLL_BATCH;
 }
 
+/* Radio: one connection at a time, the next one once its back-off has passed. Lock held;
+ * unlocks it. */
+static net_poll_result radio_poll_unlock(file_shared *sh, net_batch *batch)
+{
+    bool ended = sh->radio_due_ns == INT64_MAX; /* a failure no retry cures */
+    int64_t wait = ended ? 0 : sh->radio_due_ns - net_downloader_now(sh->downloader);
+    bool active = sh->fetch_active;
+    if (active || ended || wait > 0) {
+        platform_mutex_unlock(&sh->lock);
+        if (!active && !ended)
+            net_peer_wake_after(sh->peer, wait);
+        return NET_POLL_IDLE;
+    }
+    storage_range whole = {0, UINT64_MAX};
+    return start_fetch_unlock(sh, batch, whole);
+}
+
+static net_poll_result on_poll(void *user, net_batch *batch)
+{
+    file_shared *sh = user;
+    platform_mutex_lock(&sh->lock);
+    if (radio_of(sh))
+        return radio_poll_unlock(sh, batch);
+    if (sh->fetch_active || storage_resource_state(sh->storage) != STORAGE_ACTIVE) {
+        platform_mutex_unlock(&sh->lock);
+        return NET_POLL_IDLE;
+    }
+    storage_range gap;
+    if (!choose_gap_locked(sh, &gap)) {
+        /* Paused: ask readers to wake us once they use up half the read-ahead. */
+        uint64_t limit = readahead_limit_locked(sh);
+        atomic_store(&sh->resume_at, limit == UINT64_MAX ? UINT64_MAX : limit - sh->readahead / 2);
+        platform_mutex_unlock(&sh->lock);
+        return NET_POLL_IDLE;
+    }
+    atomic_store(&sh->resume_at, UINT64_MAX);
+    return start_fetch_unlock(sh, batch, gap);
+}
+
 /* ---- the shared object and its registry ---- */
 
 /* Stops the download and closes the cache handle (recording what it holds). */
@@ -443,6 +579,7 @@ static void shared_destroy(file_shared *sh)
     shared_close(sh);
     storage_resource_unref(sh->storage);
     storage_resource_unref(sh->placeholder);
+    radio_feed_free(radio_of(sh));
     cache_asset_release(sh->asset);
     platform_mutex_destroy(&sh->lock);
     free(sh->readers);
@@ -462,6 +599,9 @@ static kth_status shared_create(const char *url, const file_source_options *opts
     sh->cache = opts->cache;
     sh->refs = 1;
     sh->readahead = opts->readahead_bytes ? opts->readahead_bytes : DEFAULT_READAHEAD;
+    sh->radio_window = opts->readahead_bytes ? opts->readahead_bytes : DEFAULT_RADIO_WINDOW;
+    sh->downloader = opts->downloader;
+    atomic_init(&sh->radio, NULL);
     atomic_init(&sh->generation, 0);
     atomic_init(&sh->resume_at, UINT64_MAX);
     atomic_init(&sh->length_wanted, false);
@@ -672,6 +812,8 @@ static source_wait fs_wait_range(stream_source *src, uint64_t start, uint64_t en
 {
     file_source *fs = from_base(src);
     attach(fs);
+    if (radio_of(fs->sh))
+        return radio_feed_wait(radio_of(fs->sh), fs->radio_base + start, ctx, status);
     if (!follow_generation(fs)) {
         *status = KTH_ERR_CHANGED;
         return SOURCE_WAIT_ERROR;
@@ -687,6 +829,10 @@ static source_wait fs_wait_range(stream_source *src, uint64_t start, uint64_t en
     }
     atomic_fetch_add(&fs->sh->waiting_readers, 1);
     source_wait w = fs->inner->ops->wait_range(fs->inner, start, end, ctx, status);
+    if (w == SOURCE_WAIT_ERROR && radio_of(fs->sh)) { /* it turned out to be radio */
+        atomic_fetch_sub(&fs->sh->waiting_readers, 1);
+        return radio_feed_wait(radio_of(fs->sh), fs->radio_base + start, ctx, status);
+    }
     /* The file changed while we waited: a reader that handed out nothing yet moves to the new
      * version (bounded: each pass needs another change on the server). */
     for (int pass = 0; w == SOURCE_WAIT_ERROR && *status == KTH_ERR_CHANGED && pass < 4; pass++) {
@@ -699,14 +845,23 @@ static source_wait fs_wait_range(stream_source *src, uint64_t start, uint64_t en
     return w;
 }
 
+static source_read radio_read(file_source *fs, uint64_t offset, void *buf, size_t n)
+{
+    return radio_feed_read(radio_of(fs->sh), &fs->radio_fences, fs->radio_base + offset, buf, n);
+}
+
 static source_read fs_read_at(stream_source *src, uint64_t offset, void *buf, size_t n)
 {
     file_source *fs = from_base(src);
     source_read r = {KTH_READ_ERROR, 0, KTH_PENDING_NONE, KTH_ERR_CHANGED};
     attach(fs);
+    if (radio_of(fs->sh))
+        return radio_read(fs, offset, buf, n);
     if (!follow_generation(fs))
         return r;
     r = fs->inner->ops->read_at(fs->inner, offset, buf, n);
+    if (r.kind == KTH_READ_ERROR && radio_of(fs->sh))
+        return radio_read(fs, offset, buf, n);
     if (r.kind == KTH_READ_ERROR && r.status == KTH_ERR_CHANGED && !fs->delivered) {
         settle(fs->sh);
         if (follow_generation(fs))
@@ -731,10 +886,24 @@ static source_read fs_read_at(stream_source *src, uint64_t offset, void *buf, si
 static bool fs_length(stream_source *src, uint64_t *length)
 {
     file_source *fs = from_base(src);
+    if (radio_of(fs->sh))
+        return false; /* endless */
     platform_mutex_lock(&fs->inner_lock);
     bool known = fs->inner->ops->length(fs->inner, length);
     platform_mutex_unlock(&fs->inner_lock);
     return known;
+}
+
+/* A radio stream has no length: SEEK_END and time seeks (which wait for one) fail at once. */
+static source_wait radio_no_length(file_source *fs, kth_status *status)
+{
+    platform_mutex_lock(&fs->inner_lock);
+    snprintf(fs->error, sizeof fs->error,
+             "%s is an endless radio stream: it has no length and cannot be seeked by time",
+             fs->sh->url);
+    platform_mutex_unlock(&fs->inner_lock);
+    *status = KTH_ERR_UNSUPPORTED;
+    return SOURCE_WAIT_ERROR;
 }
 
 static source_wait fs_wait_length(stream_source *src, const stream_wait_ctx *ctx,
@@ -742,6 +911,8 @@ static source_wait fs_wait_length(stream_source *src, const stream_wait_ctx *ctx
 {
     file_source *fs = from_base(src);
     attach(fs);
+    if (radio_of(fs->sh))
+        return radio_no_length(fs, status);
     if (!follow_generation(fs)) {
         *status = KTH_ERR_CHANGED;
         return SOURCE_WAIT_ERROR;
@@ -750,6 +921,10 @@ static source_wait fs_wait_length(stream_source *src, const stream_wait_ctx *ctx
     wake_peer(fs->sh);
     atomic_fetch_add(&fs->sh->waiting_readers, 1);
     source_wait w = fs->inner->ops->wait_length(fs->inner, ctx, status);
+    if (w == SOURCE_WAIT_ERROR && radio_of(fs->sh)) {
+        atomic_fetch_sub(&fs->sh->waiting_readers, 1);
+        return radio_no_length(fs, status);
+    }
     /* Released from the placeholder (validated) or the file changed: as in fs_wait_range. */
     for (int pass = 0; w == SOURCE_WAIT_ERROR && *status == KTH_ERR_CHANGED && pass < 4; pass++) {
         settle(fs->sh);
@@ -767,6 +942,8 @@ static void fs_notify_waiting(stream_source *src)
     platform_mutex_lock(&fs->inner_lock);
     fs->inner->ops->notify_waiting(fs->inner);
     platform_mutex_unlock(&fs->inner_lock);
+    if (radio_of(fs->sh))
+        radio_feed_wake(radio_of(fs->sh));
 }
 
 static void fs_set_position(stream_source *src, uint64_t position, uint64_t epoch)
@@ -775,8 +952,8 @@ static void fs_set_position(stream_source *src, uint64_t position, uint64_t epoc
     file_source *fs = from_base(src);
     file_shared *sh = fs->sh;
     attach(fs);
-    if (!sh->peer)
-        return;
+    if (!sh->peer || radio_of(sh))
+        return; /* radio: the one connection goes on wherever the reader is */
     platform_cancel *move = NULL;
     platform_mutex_lock(&sh->lock);
     revive_locked(sh); /* a seek after a failed download tries again */
@@ -799,6 +976,10 @@ static void fs_set_position(stream_source *src, uint64_t position, uint64_t epoc
 static void fs_media_info(stream_source *src, kth_media_info *info)
 {
     file_source *fs = from_base(src);
+    if (radio_of(fs->sh)) {
+        radio_feed_media_info(radio_of(fs->sh), info);
+        return;
+    }
     platform_mutex_lock(&fs->inner_lock);
     fs->inner->ops->media_info(fs->inner, info);
     platform_mutex_unlock(&fs->inner_lock);
@@ -812,6 +993,8 @@ static size_t fs_last_error(stream_source *src, char *buf, size_t size)
     if (fs->error[0]) {
         int n = snprintf(buf, size, "%s", fs->error);
         len = n > 0 ? (size_t)n : 0;
+    } else if (radio_of(fs->sh)) {
+        len = radio_feed_last_error(radio_of(fs->sh), buf, size);
     } else {
         len = fs->inner->ops->last_error(fs->inner, buf, size);
     }
@@ -834,8 +1017,23 @@ static void fs_destroy(stream_source *src)
     platform_mutex_unlock(&sh->lock);
     fs->inner->ops->destroy(fs->inner);
     platform_mutex_destroy(&fs->inner_lock);
+    kth_bus_unref(fs->bus);
     shared_release(sh);
     free(fs);
+}
+
+/* Radio joins are the fences of a progressive source (see radio.h). Reader thread. */
+static bool fs_variant_change_pending(stream_source *src)
+{
+    file_source *fs = from_base(src);
+    return radio_of(fs->sh) && fs->radio_fences.fence_pending;
+}
+
+static void fs_clear_variant_fence(stream_source *src)
+{
+    file_source *fs = from_base(src);
+    fs->radio_fences.cleared = fs->radio_fences.pending;
+    fs->radio_fences.fence_pending = false;
 }
 
 static const stream_source_ops file_source_ops = {
@@ -847,8 +1045,8 @@ static const stream_source_ops file_source_ops = {
     .notify_waiting = fs_notify_waiting,
     .set_position = fs_set_position,
     .media_info = fs_media_info,
-    .variant_change_pending = NULL,
-    .clear_variant_fence = NULL,
+    .variant_change_pending = fs_variant_change_pending,
+    .clear_variant_fence = fs_clear_variant_fence,
     .last_error = fs_last_error,
     .destroy = fs_destroy,
 };
@@ -908,6 +1106,12 @@ kth_status file_source_new(const char *url, const file_source_options *opts, str
         return st;
     }
     fs->base.ops = &file_source_ops;
+    fs->bus = kth_bus_ref(opts->bus);
+    if (radio_of(sh)) {
+        uint64_t start;
+        radio_feed_window(radio_of(sh), &start, &fs->radio_base);
+        fs->radio_fences.cleared = fs->radio_base; /* joins before it are not this stream's */
+    }
     atomic_init(&fs->attached, false);
     *out = &fs->base;
     return KTH_OK;

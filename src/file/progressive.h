@@ -18,6 +18,15 @@
  * KTH_ERR_CHANGED; one that had not read anything continues transparently.
  *
  * A complete cached file is served without touching the network (no revalidation).
+ *
+ * Internet radio: a whole-file request asks for ICY metadata (Icy-MetaData: 1). An answer
+ * with icy-metaint, or one without a length that carries icy-name or icy-br, is a radio stream,
+ * not a file: from then
+ * on the bytes go to a bounded in-memory window (radio.h) instead of the cache, the metadata
+ * blocks are taken out and published as RADIO_TITLE / RADIO_URL events on each reader's bus, a
+ * dropped connection is reconnected (at once, then with jittered back-off up to 30 s on the
+ * downloader's clock) behind a fence, and length, SEEK_END and time seeks answer
+ * KTH_ERR_UNSUPPORTED.
  */
 #ifndef KTH_FILE_PROGRESSIVE_H
 #define KTH_FILE_PROGRESSIVE_H
@@ -30,7 +39,8 @@
 typedef struct file_source_options {
     kth_downloader *downloader; /* required unless the cache is offline */
     kth_cache *cache;           /* required */
-    uint64_t readahead_bytes;   /* 0: 16 MiB */
+    uint64_t readahead_bytes;   /* 0: 16 MiB; for radio, the window kept (0: 2 MiB) */
+    kth_bus *bus;               /* where this reader's radio events go (borrowed); may be NULL */
 } file_source_options;
 
 /* Creates a source reading `url` (http or https). Offline, a URL the cache does not hold fails

@@ -73,6 +73,7 @@ kth_status net_command_new(kth_downloader *d, net_peer *peer, const net_fetch_sp
     cmd->range_end = spec->has_range ? spec->range_end : NET_RANGE_OPEN;
     cmd->priority = spec->priority;
     cmd->accept_gzip = spec->accept_gzip;
+    cmd->no_resume = spec->no_resume;
     cmd->on_response = spec->on_response;
     cmd->validate = spec->validate;
     cmd->reader_waits = spec->reader_waits;

@@ -102,6 +102,7 @@ void net_destroy(kth_downloader *d)
         free(l);
     }
     curl_slist_free_all(d->global_headers);
+    curl_slist_free_all(d->ok_aliases);
     free(d->user_agent);
     free(d->cookies);
     free(d->proxy);
@@ -181,6 +182,10 @@ static kth_status apply_options(kth_downloader *d, const kth_downloader_options 
             return KTH_ERR_NO_MEMORY;
         }
         d->global_headers = l;
+    }
+    if (!(d->ok_aliases = curl_slist_append(NULL, "ICY 200 OK"))) {
+        set_err(err, errlen, "downloader: out of memory");
+        return KTH_ERR_NO_MEMORY;
     }
     if (o->bus)
         d->bus = kth_bus_ref(o->bus);

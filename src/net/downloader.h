@@ -65,6 +65,10 @@ typedef struct net_response {
     uint64_t offset;     /* resource offset of the first byte the writer will receive: always the
                             requested start, whatever range the server answered with */
     const char *headers; /* the raw header block of the final response */
+    /* The command's net_fetch_spec.no_resume: a response or validate callback that learns the
+     * body is endless (an internet radio stream) sets *no_resume = true, so a drop is not
+     * resumed by range. */
+    bool *no_resume;
 } net_response;
 
 /* What the completion callback receives. Strings valid only during the call. */
@@ -112,6 +116,10 @@ typedef struct net_fetch_spec {
                          leave it off so offsets are those of the resource. Without it, a body
                          sent with a Content-Encoding anyway fails the command (KTH_ERR_FORMAT,
                          not retried) before a byte of it reaches the writer */
+    /* An endless body (internet radio): a transient failure is not resumed (a Range request
+     * would mean nothing to the server, and a new body starts its framing afresh); the command
+     * completes at once with the failure (retryable true), and its owner reconnects. */
+    bool no_resume;
     platform_cancel *cancel;     /* optional: cancelling it cancels the command (a reference is
                                     taken). A peer's commands are also cancelled with the peer's
                                     token (net_peer_cancel_token): make it a child of that. A

@@ -139,6 +139,7 @@ struct net_cmd {
     struct curl_slist *headers;
     int priority;
     bool accept_gzip;
+    bool no_resume;
     platform_cancel *cancel;
     platform_cancel_waker waker;
     bool waker_added;
@@ -234,6 +235,8 @@ struct kth_downloader {
     bool has_proxy, tls_insecure, http2_prior_knowledge;
     bool h2c_reuse_broken; /* net_h2c_reuse_broken() */
     struct curl_slist *global_headers;
+    /* Status lines taken as "HTTP/1.0 200 OK": SHOUTcast v1 answers "ICY 200 OK". */
+    struct curl_slist *ok_aliases;
     int64_t connect_timeout_ms, stall_ns, retry_base_ns, retry_cap_ns, retry_after_max_ms;
     int64_t watchdog_ns;
     uint64_t stall_window_bytes;   /* stall_min_bytes_per_second over the stall window */

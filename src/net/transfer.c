@@ -125,6 +125,7 @@ static void fill_response(net_cmd *cmd, response_strings *s, net_response *r)
     r->total_length = cmd->total;
     r->offset = cmd->range_start;
     r->headers = at->hdr ? at->hdr : "";
+    r->no_resume = &cmd->no_resume;
 }
 
 static bool stored_differs(const char *stored, const char *now)
@@ -500,6 +501,7 @@ static CURLcode set_options(net_cmd *cmd, const char **refused)
     SET(CURLOPT_MAXREDIRS, (long)d->max_redirects);
     SET(CURLOPT_USERAGENT, d->user_agent);
     SET(CURLOPT_HTTPHEADER, at->req_headers);
+    SET(CURLOPT_HTTP200ALIASES, d->ok_aliases); /* SHOUTcast v1 radio */
     SET(CURLOPT_CONNECTTIMEOUT_MS, (long)d->connect_timeout_ms);
     SET(CURLOPT_HEADERFUNCTION, on_header);
     SET(CURLOPT_HEADERDATA, (void *)cmd);
@@ -641,6 +643,10 @@ static void retry_or_fail(net_cmd *cmd, kth_status give_up_status, bool has_retr
     if (cmd->received > cmd->at.received_at_start)
         cmd->failures = 0; /* it moved forward: count from scratch */
     cmd->failures++;
+    if (cmd->no_resume) {
+        net_command_fail(cmd, give_up_status, true, "%s: %s", url, why);
+        return;
+    }
     if (cmd->failures > d->max_retries) {
         net_command_fail(cmd, give_up_status, true, "%s: %s (gave up after %u attempts)", url, why,
                          cmd->attempts);

@@ -228,6 +228,45 @@ static void test_cache_key_file_protects_the_cache_and_a_wrong_key_exits_7(void 
     assert_non_null(strstr(c->out, url));
 }
 
+/* An endless radio station at 128 kbit/s: cat --duration stops after that much media (counted
+ * at icy-br), prints the titles on standard error, and info names the station. */
+static void test_radio_cat_duration_titles_and_info(void **state)
+{
+    struct cli *c = *state;
+    kts_icy_title titles[] = {{.block = 0, .text = "StreamTitle='One - First';"}};
+    kts_icy icy = {.metaint = 4000,
+                   .seed = 3,
+                   .name = "Loop FM",
+                   .genre = "Test",
+                   .bitrate = "128",
+                   .titles = titles,
+                   .title_count = 1};
+    assert_int_equal(kts_add_icy(c->srv, "/radio", &icy), 0);
+    assert_int_equal(
+        kts_add_fault(c->srv, "/radio", &(kts_fault){.kind = KTS_FAULT_RATE, .bytes = 16000}), 0);
+    char url[512], file[700];
+    kts_url(c->srv, "/radio", url, sizeof url);
+    snprintf(file, sizeof file, "%s/radio.out", c->dir);
+    const char *const args[] = {"kithara", "cat",         "--duration", "0.5", "-o",
+                                file,      "--cache-dir", c->cache,     url,   NULL};
+    assert_int_equal(run_tool(c, args), 0);
+    assert_non_null(strstr(c->err, "kithara: title: One - First\n"));
+    FILE *f = fopen(file, "rb");
+    assert_non_null(f);
+    static uint8_t got[20000];
+    size_t n = fread(got, 1, sizeof got, f);
+    fclose(f);
+    assert_int_equal(n, 8000); /* 0.5 s at 128000 bit/s */
+    assert_int_equal(kts_synth_check(3, 0, got, n), n);
+
+    const char *const info[] = {"kithara", "info", "--cache-dir", c->cache, url, NULL};
+    assert_int_equal(run_tool(c, info), 0);
+    assert_non_null(strstr(c->out, "type:        radio\n"));
+    assert_non_null(strstr(c->out, "station:     Loop FM\n"));
+    assert_non_null(strstr(c->out, "genre:       Test\n"));
+    assert_non_null(strstr(c->out, "bitrate:     128000 bit/s\n"));
+}
+
 static void test_output_file_gets_the_bytes_and_a_bad_one_exits_8(void **state)
 {
     struct cli *c = *state;
@@ -382,6 +421,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_verbose_shows_each_request, setup, teardown),
         cmocka_unit_test_setup_teardown(test_info_on_hls_reads_first_bytes_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_radio_cat_duration_titles_and_info, setup, teardown),
         cmocka_unit_test_setup_teardown(test_info_reports_unknown_as_null, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_cache_key_file_protects_the_cache_and_a_wrong_key_exits_7, setup, teardown),

@@ -372,6 +372,8 @@ bool ts_body_read(const ts_body *body, uint64_t offset, void *buf, size_t n)
             kts_synth_fill(body->seed, offset, out, n);
         }
         return true;
+    case TS_BODY_ICY:
+        return false; /* served by a cursor (ts_icy_next), never by offset */
     case TS_BODY_FILE:
         while (n > 0) {
             ssize_t got = pread(body->fd, out, n, (off_t)offset);
@@ -399,5 +401,6 @@ void ts_body_destroy(ts_body *body)
         close(body->fd);
     }
     free(body->data);
+    ts_icy_free(body->icy);
     free(body);
 }

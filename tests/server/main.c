@@ -4,7 +4,9 @@
  *
  *     kithara-testserver DIR [--port N] [--rate BYTES_PER_S] [--latency MS] [--bind ADDR]
  *
- * Serves DIR (and the /synth/... paths) on a loopback address until SIGINT or SIGTERM. The first
+ * Serves DIR (and the /synth/... paths, and an endless radio station at /radio: 128 kbit/s
+ * declared, ICY metadata every 16000 bytes with a new title in each of the first blocks) on a
+ * loopback address until SIGINT or SIGTERM. The first
  * line on standard output is the base URL, so a script can read it even with --port 0. --rate
  * and --latency apply to every path. Only loopback addresses are accepted for --bind: the server
  * has no access control and must never be reachable from another machine.
@@ -134,6 +136,23 @@ int main(int argc, char **argv)
         return 1;
     }
 
+    static const kts_icy_title titles[] = {
+        {.block = 0, .text = "StreamTitle='kithara - Loopback Song 1';"},
+        {.block = 1, .text = "StreamTitle='kithara - Loopback Song 2';"},
+        {.block = 2, .text = "StreamTitle='kithara - Loopback Song 3';"},
+    };
+    kts_icy radio = {.metaint = 16000,
+                     .seed = 1,
+                     .name = "kithara test radio",
+                     .genre = "Test",
+                     .bitrate = "128",
+                     .titles = titles,
+                     .title_count = 3};
+    if (kts_add_icy(srv, "/radio", &radio) != KTH_OK) {
+        fprintf(stderr, "kithara-testserver: cannot set up /radio\n");
+        kts_stop(srv);
+        return 1;
+    }
     printf("%s\n", kts_base_url(srv));
     fflush(stdout);
 

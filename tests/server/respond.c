@@ -140,7 +140,9 @@ static ssize_t read_body(void *cls, uint64_t pos, char *buf, size_t max)
             return MHD_CONTENT_READER_END_WITH_ERROR;
         }
     }
-    if (n == 0 || !ts_body_read(req->body, req->offset + pos, buf, (size_t)n)) {
+    if (n > 0 && req->body->kind == TS_BODY_ICY) {
+        ts_icy_next(req->body->icy, &req->icy, (unsigned char *)buf, (size_t)n);
+    } else if (n == 0 || !ts_body_read(req->body, req->offset + pos, buf, (size_t)n)) {
         return MHD_CONTENT_READER_END_WITH_ERROR;
     }
 
@@ -366,6 +368,42 @@ static int encode_body(ts_request *req)
     return 0;
 }
 
+/* A radio station: 200 without a length, with metadata when the client asked for it. */
+static enum MHD_Result serve_icy(ts_request *req, struct MHD_Connection *conn)
+{
+    const kts_icy *icy = req->body->icy;
+    const char *ask = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Icy-MetaData");
+    bool with_meta = ask != NULL && strcmp(ask, "1") == 0;
+    char metaint[24];
+    struct MHD_Response *resp;
+
+    if (icy->max_requests > 0 && req->number > icy->max_requests) {
+        return queue_status_text(req, conn, 404, NULL, 0);
+    }
+    snprintf(metaint, sizeof metaint, "%u", (unsigned)icy->metaint);
+    ts_icy_cursor_init(&req->icy, icy, req->number, with_meta);
+    req->offset = 0;
+    req->length = icy->length > 0 ? icy->length : UINT64_MAX;
+    req->announced = icy->announce_length && icy->length > 0 ? icy->length : MHD_SIZE_UNKNOWN;
+    req->streaming = !req->is_head;
+    resp = MHD_create_response_from_callback(req->announced, TS_BLOCK_SIZE, read_body, req,
+                                             free_reader);
+    if (resp == NULL) {
+        return MHD_NO;
+    }
+    pthread_mutex_lock(&req->srv->lock);
+    req->refs++; /* the reader's reference, dropped by free_reader */
+    pthread_mutex_unlock(&req->srv->lock);
+    ts_header headers[] = {
+        {"Content-Type", icy->content_type},
+        {"icy-metaint", with_meta ? metaint : NULL},
+        {"icy-name", icy->name},
+        {"icy-genre", icy->genre},
+        {"icy-br", icy->bitrate},
+    };
+    return queue(req, conn, resp, 200, headers, sizeof headers / sizeof headers[0]);
+}
+
 static enum MHD_Result serve_body(ts_request *req, struct MHD_Connection *conn, const char *url)
 {
     const ts_plan *plan = &req->plan;
@@ -382,6 +420,9 @@ static enum MHD_Result serve_body(ts_request *req, struct MHD_Connection *conn, 
     }
     if (status != 0) {
         return queue_status_text(req, conn, status, NULL, 0);
+    }
+    if (req->body->kind == TS_BODY_ICY) {
+        return serve_icy(req, conn);
     }
     body = req->body;
     if (ts_if_none_match_matches(

@@ -147,6 +147,34 @@ int kts_add_ts_synth(kts_server *srv, const char *path, uint64_t size, uint64_t 
     return add_synth(srv, path, size, seed, content_type, true);
 }
 
+int kts_add_icy(kts_server *srv, const char *path, const kts_icy *icy)
+{
+    if (srv == NULL || path == NULL || path[0] != '/' || icy == NULL || icy->metaint == 0) {
+        return KTH_ERR_INVALID_ARG;
+    }
+    kts_icy *copy = ts_icy_copy(icy);
+    if (copy == NULL) {
+        return KTH_ERR_INVALID_ARG;
+    }
+    pthread_mutex_lock(&srv->lock);
+    srv->body_version++;
+    ts_body *body = ts_body_new_synth(0, icy->seed, copy->content_type, path,
+                                      srv->epoch + (time_t)srv->body_version);
+    int rc = KTH_ERR_NO_MEMORY;
+    if (body != NULL) {
+        body->kind = TS_BODY_ICY;
+        body->icy = copy;
+        copy = NULL;
+        rc = register_body(srv, path, body);
+        if (rc != KTH_OK) {
+            ts_body_destroy(body);
+        }
+    }
+    pthread_mutex_unlock(&srv->lock);
+    ts_icy_free(copy);
+    return rc;
+}
+
 int kts_remove_body(kts_server *srv, const char *path)
 {
     ts_path_entry *entry;
@@ -439,6 +467,7 @@ void kts_stop(kts_server *srv)
     pthread_cond_broadcast(&srv->events);
     pthread_mutex_unlock(&srv->lock);
     MHD_stop_daemon(srv->daemon);
+    ts_icy_v1_stop(srv);
     server_free(srv);
 }
 

@@ -113,6 +113,53 @@ int kts_add_synth(kts_server *srv, const char *path, uint64_t size, uint64_t see
 int kts_add_ts_synth(kts_server *srv, const char *path, uint64_t size, uint64_t seed,
                      const char *content_type);
 
+/* An Icecast-style radio station (kts_add_icy). A GET that asks with "Icy-MetaData: 1" gets
+ * 200 with icy-metaint, icy-name, icy-genre, icy-br and no length (chunked), and a body in
+ * which every `metaint` audio bytes are followed by a metadata block: a length byte L, then
+ * L * 16 bytes of text padded with NULs (L = 0: nothing new). A GET without that header gets the
+ * audio alone. The audio of request number k of the path (counting from 1 since the last
+ * kts_reset) is the synthetic pattern of seed + k - 1 from offset 0, so a test tells the
+ * connections apart and checks every byte with kts_synth_check. Range is ignored. A drop is
+ * the fault KTS_FAULT_CLOSE_AFTER (counted in body bytes, metadata included); pacing is
+ * KTS_FAULT_RATE; the other faults apply as to any path. */
+typedef struct kts_icy_title {
+    uint64_t block;   /* the metadata block it is sent in: block b follows audio byte
+                         (b + 1) * metaint - 1 of each response */
+    const char *text; /* the block's whole text, e.g. "StreamTitle='A - B';" (at most 4080
+                         bytes), copied */
+    bool pad_max;     /* send the block at its largest: L = 255, 4080 bytes */
+} kts_icy_title;
+
+typedef struct kts_icy {
+    uint32_t metaint; /* audio bytes between blocks (> 0) */
+    uint64_t seed;
+    uint64_t length; /* body bytes of each response, metadata included, after which it ends
+                        cleanly; 0: endless */
+    const char *name, *genre, *bitrate; /* icy-name, icy-genre, icy-br; NULL: not sent */
+    const char *content_type;           /* NULL: audio/mpeg */
+    const kts_icy_title *titles;        /* copied */
+    size_t title_count;
+    unsigned max_requests; /* 0: no limit; later requests get 404 (SHOUTcast v1: an empty
+                              reply) */
+    bool announce_length;  /* send Content-Length: length instead of chunked (length > 0) */
+} kts_icy;
+
+/* Serves a radio station at path (replacing what was there). KTH_ERR_INVALID_ARG for a
+ * metaint of 0 or a title longer than 4080 bytes, KTH_ERR_NO_MEMORY. */
+int kts_add_icy(kts_server *srv, const char *path, const kts_icy *icy);
+
+/* The URL at which path's station answers as a SHOUTcast v1 server does: the status line
+ * "ICY 200 OK" (no HTTP version; libmicrohttpd cannot send it, so a second listener on another
+ * loopback port, started by the first call, serves it), the icy-* headers, then the body until
+ * the station's length or until the client goes. Requests there are numbered and logged with
+ * the path's others. Returns KTH_ERR_NETWORK when the listener cannot start,
+ * KTH_ERR_INVALID_ARG when the URL does not fit. */
+int kts_icy_v1_url(kts_server *srv, const char *path, char *buf, size_t size);
+
+/* The raw body of a response of the station as the server sends it with metadata: bytes
+ * [0, n) for request number `request` into buf (for tests of the framing itself). */
+void kts_icy_fill(const kts_icy *icy, unsigned request, void *buf, size_t n);
+
 /* Forgets a registered body. Returns KTH_ERR_NOT_FOUND if none is registered at path. */
 int kts_remove_body(kts_server *srv, const char *path);
 

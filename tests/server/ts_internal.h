@@ -31,7 +31,27 @@ int64_t ts_now_ns(void);
 
 /* ---- bodies (body.c) -------------------------------------------------------------------- */
 
-typedef enum ts_body_kind { TS_BODY_MEMORY, TS_BODY_SYNTH, TS_BODY_FILE } ts_body_kind;
+typedef enum ts_body_kind { TS_BODY_MEMORY, TS_BODY_SYNTH, TS_BODY_FILE, TS_BODY_ICY } ts_body_kind;
+
+/* ---- radio (icy.c) ------------------------------------------------------------------------ */
+
+/* Where a radio response is in its body: in the audio before a block, or in a block. */
+typedef struct ts_icy_cursor {
+    bool with_meta;
+    uint64_t seed;
+    uint64_t audio_pos;  /* audio bytes sent */
+    uint32_t audio_left; /* before the next block */
+    uint64_t block;      /* the next (or current) block */
+    bool in_block;
+    size_t block_pos; /* bytes of the block sent, its length byte included */
+} ts_icy_cursor;
+
+/* A deep copy of a station's description (NULL when out of memory or invalid). */
+kts_icy *ts_icy_copy(const kts_icy *icy);
+void ts_icy_free(kts_icy *icy);
+void ts_icy_cursor_init(ts_icy_cursor *c, const kts_icy *icy, unsigned request, bool with_meta);
+/* The next n bytes of the body. */
+void ts_icy_next(const kts_icy *icy, ts_icy_cursor *c, unsigned char *buf, size_t n);
 
 /* Where a response's bytes come from. Shared by reference count (under the server lock) between
  * the path table and the responses that use it, so replacing a registration never frees bytes a
@@ -44,6 +64,7 @@ typedef struct ts_body {
     uint64_t seed;       /* SYNTH */
     bool ts_framed;      /* SYNTH: the MPEG-TS-framed pattern */
     int fd;              /* FILE */
+    kts_icy *icy;        /* ICY (owned) */
     char etag[80];       /* with quotes */
     char last_modified[40];
     char content_type[96];
@@ -196,7 +217,15 @@ struct kts_server {
     unsigned completed_total;
     uint64_t generation; /* bumped by kts_reset(); older requests are no longer counted */
     ts_log log;
+    /* The SHOUTcast v1 listener (icy_v1.c), started by the first kts_icy_v1_url. */
+    bool v1_running;
+    int v1_fd;
+    uint16_t v1_port;
+    pthread_t v1_thread;
 };
+
+/* Joins the SHOUTcast v1 listener, if started (srv->stopping already set). */
+void ts_icy_v1_stop(kts_server *srv);
 
 /* Looks up (create: or creates) the entry for path. Lock held. NULL if absent or out of memory. */
 ts_path_entry *ts_path_get(kts_server *srv, const char *path, bool create);
@@ -259,6 +288,7 @@ typedef struct ts_request {
     bool stalled;       /* the stall has been served */
     int64_t rate_start_ns;
     int64_t trickle_last_ns; /* when the trickle last sent a byte; 0: not yet */
+    ts_icy_cursor icy;       /* ICY bodies */
 } ts_request;
 
 /* Drops a reference to req (lock held); frees it with its plan and body when it was the last. */
