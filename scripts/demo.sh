@@ -62,9 +62,12 @@ echo "== kithara cat --variant 2 --start-time 10 $hls (seek by time into cached 
 "$tool" cat --cache-dir "$cache" --variant 2 --start-time 10 "$hls" > "$work/hls-10s.ts" \
   2> "$work/hls-10s.txt"
 cat "$work/hls-10s.txt"
-at=$(sed -n 's/.*starting at byte \([0-9]*\):.*/\1/p' "$work/hls-10s.txt")
-cmp <(tail -c +"$((at + 1))" "$work/hls.ts") "$work/hls-10s.ts"
-echo "   $(stat -c %s "$work/hls-10s.ts") bytes from byte $at match the variant's segments"
+seg=$(sed -n 's/.*: segment \([0-9]*\),.*/\1/p' "$work/hls-10s.txt")
+grep -v -e '^#' -e '^$' "$hls_dir/index.m3u8" | tail -n +"$((seg + 1))" | sed "s|^|$hls_dir/|" |
+  xargs cat > "$work/from-segment.ts"
+cmp "$work/from-segment.ts" "$work/hls-10s.ts" ||
+  { echo "demo: the bytes from segment $seg differ from the variant's segments" >&2; exit 1; }
+echo "   $(stat -c %s "$work/hls-10s.ts") bytes: segment $seg to the end, as the variant's files"
 echo "== kithara cat $hls (ABR chooses; switches are reported)"
 "$tool" cat --cache-dir "$cache" "$hls" > "$work/hls-abr.ts"
 echo "   $(stat -c %s "$work/hls-abr.ts") bytes"
