@@ -33,8 +33,11 @@
 
 /* --- leases --- */
 
+/* The asset stops being live: off the list, and its lease row out of the index (a failure
+ * leaves a row that the reclaim drops once this process is gone). */
 static void live_remove_locked(kth_cache *c, cache_asset *a)
 {
+    cache_index_drop_lease(c->index, a->id, &c->holder);
     if (a->prev)
         a->prev->next = a->next;
     else
@@ -82,8 +85,11 @@ kth_status cache_asset_open(kth_cache *c, const char *url, cache_asset **out, ch
             return KTH_OK;
         }
     }
+    /* The lease is recorded in the index (with the asset, when new) in one transaction, so no
+     * other process evicts the asset from here on; it is dropped when the asset retires. */
     int64_t id = 0;
-    st = cache_index_find_asset(c->index, key, &id);
+    st = cache_index_lease_asset(c->index, key, url, cache_tick_locked(c), !c->offline, &c->holder,
+                                 &id);
     if (st == KTH_ERR_NOT_FOUND && c->offline) {
         cache_set_error_locked(c, "offline: %s is not in the cache", url);
         if (err && errlen)
@@ -91,11 +97,6 @@ kth_status cache_asset_open(kth_cache *c, const char *url, cache_asset **out, ch
         platform_mutex_unlock(&c->lock);
         return KTH_ERR_OFFLINE_MISS;
     }
-    /* An existing asset is not written to here: while leased it cannot be evicted, and its
-     * last use is recorded when the lease ends. Opening stays read-only (no WAL write, hence no
-     * checkpoint stall) for assets already cached. */
-    if (st == KTH_ERR_NOT_FOUND)
-        st = cache_index_add_asset(c->index, key, url, cache_tick_locked(c), &id);
     cache_asset *a = NULL;
     if (st == KTH_OK) {
         a = calloc(1, sizeof *a);
@@ -105,6 +106,7 @@ kth_status cache_asset_open(kth_cache *c, const char *url, cache_asset **out, ch
             free(a);
             a = NULL;
             st = KTH_ERR_NO_MEMORY;
+            cache_index_drop_lease(c->index, id, &c->holder);
         }
     }
     if (st == KTH_OK) {
@@ -219,6 +221,9 @@ static kth_status open_locked(cache_asset *a, const char *key, int flags, cache_
         if (st == KTH_OK)
             st = cache_index_add_resource(c->index, a->id, key, row.file, &row.id);
         *created = st == KTH_OK;
+        /* Another process added the row since the look-up: open that one. */
+        if (st == KTH_ERR_IO && cache_index_find_resource(c->index, a->id, key, &row) == KTH_OK)
+            st = KTH_OK;
     }
     storage_resource *memory = NULL;
     if (st == KTH_OK && c->memory_only)

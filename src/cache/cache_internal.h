@@ -37,9 +37,10 @@ struct kth_cache {
     platform_mutex lock; /* the index lock; see the file comment */
 
     /* Fixed at open. */
-    char *dir;      /* NULL in memory-only mode */
-    char *data_dir; /* dir/data */
-    int lock_fd;    /* holds the flock on dir/lock; -1 in memory-only mode */
+    char *dir;           /* NULL in memory-only mode */
+    char *data_dir;      /* dir/data */
+    int lock_fd;         /* holds a shared flock on dir/lock; -1 in memory-only mode */
+    cache_holder holder; /* this handle, as the holder of the leases it records in the index */
     bool memory_only, offline, durable;
     uint64_t budget; /* 0: unbounded */
     uint64_t checkpoint_bytes;
@@ -57,7 +58,7 @@ struct kth_cache {
     cache_asset *live;    /* leased assets and assets with open resources */
     cache_memory_entry *memory;
     size_t memory_count, memory_cap;
-    uint64_t evicted_assets, evicted_bytes, repaired;
+    uint64_t evicted_assets, evicted_bytes, repaired, reclaimed_leases;
     char last_error[512];
 };
 
@@ -103,6 +104,23 @@ struct cache_resource {
     char last_modified[CACHE_TEXT_MAX];
     char content_type[CACHE_TEXT_MAX];
 };
+
+/* This process and cache handle number `handle` as a lease holder (holder.c). */
+void cache_holder_self(cache_holder *out, int64_t handle);
+
+/* False when the process that recorded (pid, started) is gone: no such pid, or a pid reused by
+ * a process started at another time. True when it cannot tell. */
+bool cache_holder_alive(int64_t pid, int64_t started);
+
+/* Drops the leases that processes which died left in the index. Index lock held. */
+void cache_reclaim_leases_locked(kth_cache *c);
+
+/* Re-reads total_bytes from the index, which other processes change too. Index lock held. */
+kth_status cache_refresh_total_locked(kth_cache *c);
+
+/* Makes this handle's flock on dir/lock exclusive (without waiting: false when another process
+ * uses the directory) or shared again (waits). Disk caches only. */
+bool cache_lock_directory(kth_cache *c, bool exclusive);
 
 /* Drops a reference; the last one closes the index and unlocks the directory. */
 void cache_unref(kth_cache *c);

@@ -1,7 +1,8 @@
 /*
- * test_cache_modes.c — who owns a cache directory (the lock file, across processes and within
- * one), where the cache lives by default, offline mode (hits serve, misses name what is
- * missing, nothing is created) and memory-only mode (no disk at all).
+ * test_cache_modes.c — who shares a cache directory (any number of processes and handles at
+ * once, each other's leases respected; only turning protection on needs it alone), where the cache
+ * lives by default, offline mode (hits serve, misses name what is missing, nothing is created) and
+ * memory-only mode (no disk at all).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,37 +20,83 @@
 #define SEGMENT "https://media.example/show/seg-001.ts"
 #define KEYFILE "https://media.example/show/key.bin"
 
-static void test_second_open_in_another_process_is_busy(void **state)
+/* Runs `fn` in a child process; true when it exits with 0. */
+static bool in_child(bool (*fn)(struct fixture *f), struct fixture *f)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(fn(f) ? 0 : 1);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/* Opens the cache and finds the asset the parent leased, listed as leased. */
+static bool sees_the_leased_asset(struct fixture *f)
+{
+    kth_cache *other = NULL;
+    if (kth_cache_open(&f->opts, &other, NULL, 0) != KTH_OK)
+        return false;
+    kth_cache_asset *list = NULL;
+    size_t count = 0;
+    bool ok = kth_cache_list(other, &list, &count) == KTH_OK && count == 1 && list[0].leased &&
+              strcmp(list[0].url, URL) == 0;
+    kth_cache_list_free(list, count);
+    ok = ok && kth_cache_remove(other, URL) == KTH_ERR_BUSY;
+    kth_cache_close(other);
+    return ok;
+}
+
+static void test_another_process_opens_the_directory_at_once(void **state)
 {
     struct fixture *f = *state;
     kth_cache *c = tc_open(&f->opts);
     assert_non_null(c);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        kth_cache *other = NULL;
-        char err[512] = "";
-        kth_status st = kth_cache_open(&f->opts, &other, err, sizeof err);
-        /* The message names the directory. */
-        _exit(st == KTH_ERR_BUSY && other == NULL && strstr(err, f->dir) ? 0 : 1);
-    }
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
+    cache_asset *a;
+    assert_int_equal(cache_asset_open(c, URL, &a, NULL, 0), KTH_OK);
+    /* The other process shares the directory, sees the lease and may not remove the asset. */
+    assert_true(in_child(sees_the_leased_asset, f));
+    cache_asset_release(a);
     kth_cache_close(c);
 }
 
-static void test_second_open_in_the_same_process_is_busy_until_closed(void **state)
+static void test_two_handles_in_one_process_share_the_directory(void **state)
 {
     struct fixture *f = *state;
-    kth_cache *a = tc_open(&f->opts), *b = NULL;
+    kth_cache *a = tc_open(&f->opts), *b = tc_open(&f->opts);
     assert_non_null(a);
-    assert_int_equal(kth_cache_open(&f->opts, &b, NULL, 0), KTH_ERR_BUSY);
-    kth_cache_close(a);
-    b = tc_open(&f->opts);
     assert_non_null(b);
+    cache_asset *lease;
+    assert_int_equal(cache_asset_open(a, URL, &lease, NULL, 0), KTH_OK);
+    /* b is another holder: a's lease keeps the asset from it. */
+    assert_int_equal(kth_cache_remove(b, URL), KTH_ERR_BUSY);
+    cache_asset_release(lease);
+    assert_int_equal(kth_cache_remove(b, URL), KTH_OK);
+    kth_cache_close(a);
     kth_cache_close(b);
+}
+
+/* Tries to turn protection on while the parent has the directory open. */
+static bool protecting_is_busy(struct fixture *f)
+{
+    static const uint8_t secret[KTH_CACHE_SECRET_SIZE] = {1, 2, 3};
+    kth_cache_options o = f->opts;
+    o.secret = secret;
+    kth_cache *other = NULL;
+    char err[512] = "";
+    kth_status st = kth_cache_open(&o, &other, err, sizeof err);
+    return st == KTH_ERR_BUSY && !other && strstr(err, f->dir) && strstr(err, "protection");
+}
+
+static void test_turning_protection_on_waits_for_other_processes(void **state)
+{
+    struct fixture *f = *state;
+    kth_cache *c = tc_open(&f->opts);
+    assert_non_null(c);
+    /* Turning it on deletes what the cache holds in the clear: not under another process. */
+    assert_true(in_child(protecting_is_busy, f));
+    kth_cache_close(c);
 }
 
 static void test_lock_dies_with_a_killed_owner(void **state)
@@ -66,23 +113,12 @@ static void test_lock_dies_with_a_killed_owner(void **state)
     int status = 0;
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFSIGNALED(status));
-    kth_cache *c = tc_open(&f->opts);
+    static const uint8_t secret[KTH_CACHE_SECRET_SIZE] = {4, 5, 6};
+    kth_cache_options o = f->opts;
+    o.secret = secret; /* needs the directory to itself */
+    kth_cache *c = tc_open(&o);
     assert_non_null(c);
     kth_cache_close(c);
-}
-
-static void test_a_lease_keeps_the_directory_locked_after_close(void **state)
-{
-    struct fixture *f = *state;
-    kth_cache *c = tc_open(&f->opts), *other = NULL;
-    cache_asset *a;
-    assert_int_equal(cache_asset_open(c, URL, &a, NULL, 0), KTH_OK);
-    kth_cache_close(c); /* the stream still uses it */
-    assert_int_equal(kth_cache_open(&f->opts, &other, NULL, 0), KTH_ERR_BUSY);
-    cache_asset_release(a);
-    other = tc_open(&f->opts);
-    assert_non_null(other);
-    kth_cache_close(other);
 }
 
 /* Runs kth_cache_open with default options under the given environment. */
@@ -296,12 +332,12 @@ static void test_memory_only_touches_no_disk(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_second_open_in_another_process_is_busy, tc_setup,
+        cmocka_unit_test_setup_teardown(test_another_process_opens_the_directory_at_once, tc_setup,
                                         tc_teardown),
-        cmocka_unit_test_setup_teardown(test_second_open_in_the_same_process_is_busy_until_closed,
+        cmocka_unit_test_setup_teardown(test_two_handles_in_one_process_share_the_directory,
                                         tc_setup, tc_teardown),
         cmocka_unit_test_setup_teardown(test_lock_dies_with_a_killed_owner, tc_setup, tc_teardown),
-        cmocka_unit_test_setup_teardown(test_a_lease_keeps_the_directory_locked_after_close,
+        cmocka_unit_test_setup_teardown(test_turning_protection_on_waits_for_other_processes,
                                         tc_setup, tc_teardown),
         cmocka_unit_test_setup_teardown(test_default_location_is_xdg_cache_home_then_home, tc_setup,
                                         tc_teardown),
