@@ -86,6 +86,11 @@ struct cache_resource {
     platform_mutex lock; /* the handle lock: everything below; before resource and index */
     storage_resource *storage;
     bool detached; /* invalidate could not create a new file: record nothing more */
+    /* Another process holds the row's writer lock (cache_lock_resource): this handle reads the
+     * bytes it restored and writes the (same) bytes it fetches into the shared file, but records
+     * nothing, never truncates or replaces the file, until it takes the lock itself
+     * (checkpoint_locked tries each time). Without it, this handle holds the lock. */
+    bool follower;
     /* The one writer's claim (cache_resource_claim_writer): its owner, and the token cancelled
      * when it ends (both NULL without a claim). */
     const void *writer;
@@ -111,6 +116,12 @@ void cache_holder_self(cache_holder *out, int64_t handle);
 /* False when the process that recorded (pid, started) is gone: no such pid, or a pid reused by
  * a process started at another time. True when it cannot tell. */
 bool cache_holder_alive(int64_t pid, int64_t started);
+
+/* Takes the writer lock of resource row `id` for this cache handle, without waiting: true when
+ * it holds it now (always, in memory-only mode), false when another process (or cache handle)
+ * holds it. Released with cache_unlock_resource, or by the process's death. */
+bool cache_lock_resource(const kth_cache *c, int64_t id);
+void cache_unlock_resource(const kth_cache *c, int64_t id);
 
 /* Drops the leases that processes which died left in the index. Index lock held. */
 void cache_reclaim_leases_locked(kth_cache *c);
@@ -171,9 +182,11 @@ bool cache_make_fanout_dirs(const kth_cache *c, const char *file);
 /* Opens the row's data file as a storage resource holding exactly what the row claims, after
  * shrinking the claims to what the file backs (*repaired is then set; the row in memory is
  * updated, the caller records it). A row whose file cannot be used is pointed at a new, empty
- * file (recorded here, under the index lock). No lock held by the caller. */
+ * file (recorded here, under the index lock). A follower (another process writes the row)
+ * changes neither the row nor the file: it never truncates, and a file it cannot use is
+ * KTH_ERR_IO. No lock held by the caller. */
 kth_status cache_restore_from_disk(kth_cache *c, cache_asset *a, const char *key, cache_row *row,
-                                   storage_resource **out, bool *repaired, char *err,
+                                   bool follower, storage_resource **out, bool *repaired, char *err,
                                    size_t errlen);
 
 /* Memory-only mode: the stored resource for a row (borrowed), or NULL. Index lock held. */

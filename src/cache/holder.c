@@ -3,14 +3,21 @@
  * the same pid by its start time, and a cache handle inside it; and reclaiming the leases of
  * processes that died without ending them (kill -9, a crash).
  *
- * Invariant: a lease row names a holder that was alive when it was written; once no process
- * with that pid and start time exists, nothing will ever drop the row but the reclaim here.
+ * Also the write locks that make one process at a time the writer of a resource.
+ *
+ * Invariants:
+ * - A lease row names a holder that was alive when it was written; once no process with that
+ *   pid and start time exists, nothing will ever drop the row but the reclaim here.
+ * - The writer lock of resource row `id` is a lock on byte `id` of dir/lock, held by the cache
+ *   handle whose open resource handle writes the row; the kernel drops it when that process
+ *   dies, so a kill -9 never leaves a resource without a possible writer.
  */
 #include "cache/cache_internal.h"
 
 #include "platform/log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -70,4 +77,31 @@ void cache_reclaim_leases_locked(kth_cache *c)
         platform_log(KTH_LOG_WARN, "cache", "cannot reclaim stale leases: %s",
                      cache_index_errmsg(c->index));
     c->reclaimed_leases += n;
+}
+
+/* --- one writer per resource across processes --- */
+
+/* The write lock on byte `id` of dir/lock: an open-file-description lock, so it belongs to this
+ * handle's descriptor (two handles of one process exclude each other too) and dies with the
+ * process. */
+static bool resource_lock(const kth_cache *c, int64_t id, short type)
+{
+    struct flock fl = {.l_type = type, .l_whence = SEEK_SET, .l_start = (off_t)id, .l_len = 1};
+    int rc;
+    while ((rc = fcntl(c->lock_fd, F_OFD_SETLK, &fl)) != 0 && errno == EINTR) {
+    }
+    return rc == 0;
+}
+
+bool cache_lock_resource(const kth_cache *c, int64_t id)
+{
+    if (c->memory_only)
+        return true; /* a private index: nobody else writes */
+    return id >= 0 && resource_lock(c, id, F_WRLCK);
+}
+
+void cache_unlock_resource(const kth_cache *c, int64_t id)
+{
+    if (!c->memory_only && id >= 0)
+        resource_lock(c, id, F_UNLCK);
 }
