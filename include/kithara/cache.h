@@ -122,13 +122,12 @@ KTH_API void kth_cache_options_init(kth_cache_options *opts);
  * discarded and rebuilt empty (its data files are then swept by kth_cache_gc). On success *out
  * is a new handle the caller closes with kth_cache_close. Returns KTH_ERR_INVALID_ARG (bad
  * options, or no directory given and neither XDG_CACHE_HOME nor HOME set), KTH_ERR_BUSY (a
- * secret would turn protection on while another process has the directory open), KTH_ERR_IO (the directory, lock file or index cannot
- * be created or opened), KTH_ERR_UNSUPPORTED (an index written by a newer kithara),
- * KTH_ERR_PROTECTED (a secret that does not match the cache's, a failing secret_fn, or
- * require_protection without a secret),
- * KTH_ERR_LIMIT (the directory's path is too long for the index database: SQLite takes paths
- * of about 500 bytes), KTH_ERR_NO_MEMORY. When it fails and `err` is not NULL, a sentence naming
- * the cause and the directory is written there. */
+ * secret would turn protection on while another process has the directory open), KTH_ERR_IO (the
+ * directory, lock file or index cannot be created or opened), KTH_ERR_UNSUPPORTED (an index written
+ * by a newer kithara), KTH_ERR_PROTECTED (a secret that does not match the cache's, a failing
+ * secret_fn, or require_protection without a secret), KTH_ERR_LIMIT (the directory's path is too
+ * long for the index database: SQLite takes paths of about 500 bytes), KTH_ERR_NO_MEMORY. When it
+ * fails and `err` is not NULL, a sentence naming the cause and the directory is written there. */
 KTH_API kth_status kth_cache_open(const kth_cache_options *opts, kth_cache **out, char *err,
                                   size_t errlen);
 
