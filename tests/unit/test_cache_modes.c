@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include "cache/cache_internal.h"
 #include "test_cache_support.h"
 
 #define URL     "https://media.example/show/master.m3u8"
@@ -118,6 +119,74 @@ static void test_lock_dies_with_a_killed_owner(void **state)
     o.secret = secret; /* needs the directory to itself */
     kth_cache *c = tc_open(&o);
     assert_non_null(c);
+    kth_cache_close(c);
+}
+
+/* Records a lease on a new asset `url` for `holder`, as another process would. */
+static void lease_as(const char *dir, const char *url, const cache_holder *holder)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/index.db", dir);
+    cache_index *ix = NULL;
+    assert_int_equal(cache_index_open(path, &ix, NULL, NULL, 0), KTH_OK);
+    char key[CACHE_KEY_HEX];
+    assert_int_equal(cache_key_of(url, key), KTH_OK);
+    int64_t id = 0;
+    assert_int_equal(cache_index_lease_asset(ix, key, url, 1, true, holder, &id), KTH_OK);
+    cache_index_close(ix);
+}
+
+static bool listed_leased(kth_cache *c, const char *url, bool *leased)
+{
+    kth_cache_asset *list = NULL;
+    size_t count = 0;
+    assert_int_equal(kth_cache_list(c, &list, &count), KTH_OK);
+    bool found = false;
+    for (size_t i = 0; i < count; i++) {
+        if (strcmp(list[i].url, url) == 0) {
+            found = true;
+            *leased = list[i].leased;
+        }
+    }
+    kth_cache_list_free(list, count);
+    return found;
+}
+
+static void test_leases_of_gone_processes_are_reclaimed(void **state)
+{
+    struct fixture *f = *state;
+    kth_cache *c = tc_open(&f->opts); /* creates the index */
+    assert_non_null(c);
+    kth_cache_close(c);
+    /* A process that has exited, this pid as a process started at another time (a reused pid),
+     * and another handle of this very process. */
+    pid_t gone = fork();
+    assert_true(gone >= 0);
+    if (gone == 0)
+        _exit(0);
+    assert_int_equal(waitpid(gone, NULL, 0), gone);
+    cache_holder self;
+    cache_holder_self(&self, 1000);
+    cache_holder dead = {.pid = gone, .started = self.started, .handle = 1};
+    cache_holder reused = {.pid = self.pid, .started = self.started + 1, .handle = 1};
+    lease_as(f->dir, "https://a.example/dead.mp3", &dead);
+    lease_as(f->dir, "https://a.example/reused.mp3", &reused);
+    lease_as(f->dir, "https://a.example/live.mp3", &self);
+
+    c = tc_open(&f->opts);
+    assert_non_null(c);
+    bool leased = true;
+    assert_true(listed_leased(c, "https://a.example/dead.mp3", &leased));
+    assert_false(leased);
+    assert_true(listed_leased(c, "https://a.example/reused.mp3", &leased));
+    assert_false(leased);
+    assert_true(listed_leased(c, "https://a.example/live.mp3", &leased));
+    assert_true(leased);
+    /* gc drops empty assets: the reclaimed two go, the leased one stays. */
+    assert_int_equal(kth_cache_gc(c, NULL), KTH_OK);
+    assert_false(listed_leased(c, "https://a.example/dead.mp3", &leased));
+    assert_false(listed_leased(c, "https://a.example/reused.mp3", &leased));
+    assert_true(listed_leased(c, "https://a.example/live.mp3", &leased));
     kth_cache_close(c);
 }
 
@@ -339,6 +408,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lock_dies_with_a_killed_owner, tc_setup, tc_teardown),
         cmocka_unit_test_setup_teardown(test_turning_protection_on_waits_for_other_processes,
                                         tc_setup, tc_teardown),
+        cmocka_unit_test_setup_teardown(test_leases_of_gone_processes_are_reclaimed, tc_setup,
+                                        tc_teardown),
         cmocka_unit_test_setup_teardown(test_default_location_is_xdg_cache_home_then_home, tc_setup,
                                         tc_teardown),
         cmocka_unit_test_setup_teardown(test_offline_hits_serve_and_misses_name_what_is_missing,
