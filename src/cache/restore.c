@@ -191,9 +191,10 @@ kth_status cache_restore_from_disk(kth_cache *c, cache_asset *a, const char *key
     }
     storage_resource *r = NULL;
     if (!need_new_file) {
-        bool empty = row->ranges.count == 0 && !row->committed && !follower;
-        kth_status st =
-            storage_resource_open_file(path, empty ? STORAGE_FILE_TRUNCATE : 0, &r, err, errlen);
+        /* Never truncated: bytes nobody recorded are never read (nothing claims them), and a
+         * follower of a writer that died before recording anything may still be reading what
+         * it wrote there itself. */
+        kth_status st = storage_resource_open_file(path, 0, &r, err, errlen);
         if (st == KTH_OK && (st = restore_claims(c, key, row, r, repaired)) != KTH_OK) {
             storage_resource_unref(r);
             r = NULL;

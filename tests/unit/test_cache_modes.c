@@ -190,6 +190,45 @@ static void test_leases_of_gone_processes_are_reclaimed(void **state)
     kth_cache_close(c);
 }
 
+/* Each cache handle is a separate writer-lock owner, as separate processes are. */
+static void test_a_follower_keeps_its_bytes_when_a_new_writer_opens(void **state)
+{
+    struct fixture *f = *state;
+    kth_cache *w = tc_open(&f->opts), *fo = tc_open(&f->opts), *late = tc_open(&f->opts);
+    assert_non_null(w);
+    assert_non_null(fo);
+    assert_non_null(late);
+    cache_asset *aw, *af, *al;
+    cache_resource *hw, *hf, *hl;
+    assert_int_equal(cache_asset_open(w, URL, &aw, NULL, 0), KTH_OK);
+    assert_int_equal(cache_resource_open(aw, SEGMENT, CACHE_OPEN_CREATE, &hw, NULL, NULL, 0),
+                     KTH_OK);
+    /* The follower writes what it fetched (not recorded: the writer records). */
+    assert_int_equal(cache_asset_open(fo, URL, &af, NULL, 0), KTH_OK);
+    assert_int_equal(cache_resource_open(af, SEGMENT, CACHE_OPEN_CREATE, &hf, NULL, NULL, 0),
+                     KTH_OK);
+    assert_int_equal(tc_write_pattern(hf, 9, 0, 300000), KTH_OK);
+    /* The writer goes away having recorded nothing; a new one opens the resource. */
+    cache_resource_close(hw);
+    cache_asset_release(aw);
+    assert_int_equal(cache_asset_open(late, URL, &al, NULL, 0), KTH_OK);
+    assert_int_equal(cache_resource_open(al, SEGMENT, CACHE_OPEN_CREATE, &hl, NULL, NULL, 0),
+                     KTH_OK);
+    /* The follower still reads exactly what it wrote. */
+    storage_resource *r = cache_resource_storage(hf);
+    uint64_t present = 0;
+    assert_true(tc_present_bytes_match(r, 9, &present));
+    assert_int_equal(present, 300000);
+    storage_resource_unref(r);
+    cache_resource_close(hl);
+    cache_asset_release(al);
+    cache_resource_close(hf);
+    cache_asset_release(af);
+    kth_cache_close(w);
+    kth_cache_close(fo);
+    kth_cache_close(late);
+}
+
 /* Runs kth_cache_open with default options under the given environment. */
 static kth_status open_default(const char *xdg, const char *home, char *dir_out, size_t n)
 {
@@ -410,6 +449,8 @@ int main(void)
                                         tc_setup, tc_teardown),
         cmocka_unit_test_setup_teardown(test_leases_of_gone_processes_are_reclaimed, tc_setup,
                                         tc_teardown),
+        cmocka_unit_test_setup_teardown(test_a_follower_keeps_its_bytes_when_a_new_writer_opens,
+                                        tc_setup, tc_teardown),
         cmocka_unit_test_setup_teardown(test_default_location_is_xdg_cache_home_then_home, tc_setup,
                                         tc_teardown),
         cmocka_unit_test_setup_teardown(test_offline_hits_serve_and_misses_name_what_is_missing,
