@@ -11,7 +11,8 @@
 static int cache_usage(FILE *to, int code)
 {
     fprintf(to, "usage: kithara cache [--cache-dir DIR] ls | du | rm URL | gc\n"
-                "  ls   every cached asset: bytes, completeness, last use, URL\n"
+                "  ls   every cached asset: bytes, completeness, last use, pinned, in use (by a\n"
+                "       stream of any process), URL\n"
                 "  du   total bytes, budget and counts\n"
                 "  rm   remove one asset (by URL or 64-hex key) and its files\n"
                 "  gc   evict least recently used assets down to the budget and delete orphan "
@@ -40,8 +41,9 @@ static int cache_ls(kth_cache *cache)
                      100.0 * (double)list[i].bytes / (double)list[i].known_length);
         else
             snprintf(done, sizeof done, "    ?");
-        printf("%12llu  %s  %s%s  %s\n", (unsigned long long)list[i].bytes, done, when,
-               list[i].pinned ? " pinned" : "", list[i].url ? list[i].url : list[i].key);
+        printf("%12llu  %s  %s%s%s  %s\n", (unsigned long long)list[i].bytes, done, when,
+               list[i].pinned ? " pinned" : "", list[i].leased ? " in use" : "",
+               list[i].url ? list[i].url : list[i].key);
     }
     kth_cache_list_free(list, count);
     return 0;

@@ -30,8 +30,17 @@
  * Protection: with a secret (kth_cache_options.secret) every data file is encrypted at rest and
  * the cache opens its entries only with that secret; see the option.
  *
- * Ownership: one process owns a cache directory at a time (a lock file); opening a directory
- * another process (or another kth_cache in this process) holds fails with KTH_ERR_BUSY.
+ * Sharing: any number of processes (and kth_cache handles in one process) may open one cache
+ * directory at once; `kithara cache ls` or `kithara info` runs beside a playing stream. The index
+ * is shared through SQLite (WAL, with a busy timeout). A lease on an asset is recorded in the
+ * index with its process (pid and start time), so no process evicts or removes what another
+ * streams; the leases of a process that died (kill -9, a crash) are reclaimed by the next open
+ * or eviction. Each resource has one writer across processes (a lock on dir/lock that dies with
+ * its process): the others read what it recorded and fetch what they miss themselves, without
+ * recording it, until the writer is gone. A kill -9 of any one process loses nothing another
+ * recorded. Only turning protection on (a secret given to an unprotected cache, which deletes
+ * what it held in the clear) needs the directory to itself: KTH_ERR_BUSY while another process
+ * has it open.
  *
  * Threads: every function may be called from any thread, concurrently, except that
  * kth_cache_close must not race another call with the same handle.
@@ -112,14 +121,13 @@ KTH_API void kth_cache_options_init(kth_cache_options *opts);
 /* Opens (creating if needed) the cache described by `opts` (NULL: defaults). A damaged index is
  * discarded and rebuilt empty (its data files are then swept by kth_cache_gc). On success *out
  * is a new handle the caller closes with kth_cache_close. Returns KTH_ERR_INVALID_ARG (bad
- * options, or no directory given and neither XDG_CACHE_HOME nor HOME set), KTH_ERR_BUSY (the
- * directory is locked by another owner), KTH_ERR_IO (the directory, lock file or index cannot
- * be created or opened), KTH_ERR_UNSUPPORTED (an index written by a newer kithara),
- * KTH_ERR_PROTECTED (a secret that does not match the cache's, a failing secret_fn, or
- * require_protection without a secret),
- * KTH_ERR_LIMIT (the directory's path is too long for the index database: SQLite takes paths
- * of about 500 bytes), KTH_ERR_NO_MEMORY. When it fails and `err` is not NULL, a sentence naming
- * the cause and the directory is written there. */
+ * options, or no directory given and neither XDG_CACHE_HOME nor HOME set), KTH_ERR_BUSY (a
+ * secret would turn protection on while another process has the directory open), KTH_ERR_IO (the
+ * directory, lock file or index cannot be created or opened), KTH_ERR_UNSUPPORTED (an index written
+ * by a newer kithara), KTH_ERR_PROTECTED (a secret that does not match the cache's, a failing
+ * secret_fn, or require_protection without a secret), KTH_ERR_LIMIT (the directory's path is too
+ * long for the index database: SQLite takes paths of about 500 bytes), KTH_ERR_NO_MEMORY. When it
+ * fails and `err` is not NULL, a sentence naming the cause and the directory is written there. */
 KTH_API kth_status kth_cache_open(const kth_cache_options *opts, kth_cache **out, char *err,
                                   size_t errlen);
 
@@ -164,7 +172,7 @@ typedef struct kth_cache_asset {
     uint32_t resources;    /* resources stored */
     uint32_t complete;     /* of which committed (every byte present) */
     int64_t last_use_ms;   /* when it was created or last released, Unix time in ms */
-    bool leased;           /* in use by an open stream now */
+    bool leased;           /* in use by an open stream now, of this process or another */
     bool pinned;           /* kth_cache_pin'ed: never evicted */
 } kth_cache_asset;
 
@@ -176,8 +184,8 @@ KTH_API kth_status kth_cache_list(kth_cache *cache, kth_cache_asset **out, size_
 KTH_API void kth_cache_list_free(kth_cache_asset *list, size_t count);
 
 /* Removes one asset and its data files. `url_or_key` is the asset's URL, or the 64-hex key
- * kth_cache_list shows. Returns KTH_ERR_NOT_FOUND, KTH_ERR_BUSY (a stream is using it),
- * KTH_ERR_IO. */
+ * kth_cache_list shows. Returns KTH_ERR_NOT_FOUND, KTH_ERR_BUSY (a stream of this or another
+ * process is using it), KTH_ERR_IO. */
 KTH_API kth_status kth_cache_remove(kth_cache *cache, const char *url_or_key);
 
 /* Pins (or unpins) an asset: a pinned asset is never evicted, across restarts (a "keep for

@@ -33,8 +33,11 @@
 
 /* --- leases --- */
 
+/* The asset stops being live: off the list, and its lease row out of the index (a failure
+ * leaves a row that the reclaim drops once this process is gone). */
 static void live_remove_locked(kth_cache *c, cache_asset *a)
 {
+    cache_index_drop_lease(c->index, a->id, &c->holder);
     if (a->prev)
         a->prev->next = a->next;
     else
@@ -82,8 +85,11 @@ kth_status cache_asset_open(kth_cache *c, const char *url, cache_asset **out, ch
             return KTH_OK;
         }
     }
+    /* The lease is recorded in the index (with the asset, when new) in one transaction, so no
+     * other process evicts the asset from here on; it is dropped when the asset retires. */
     int64_t id = 0;
-    st = cache_index_find_asset(c->index, key, &id);
+    st = cache_index_lease_asset(c->index, key, url, cache_tick_locked(c), !c->offline, &c->holder,
+                                 &id);
     if (st == KTH_ERR_NOT_FOUND && c->offline) {
         cache_set_error_locked(c, "offline: %s is not in the cache", url);
         if (err && errlen)
@@ -91,11 +97,6 @@ kth_status cache_asset_open(kth_cache *c, const char *url, cache_asset **out, ch
         platform_mutex_unlock(&c->lock);
         return KTH_ERR_OFFLINE_MISS;
     }
-    /* An existing asset is not written to here: while leased it cannot be evicted, and its
-     * last use is recorded when the lease ends. Opening stays read-only (no WAL write, hence no
-     * checkpoint stall) for assets already cached. */
-    if (st == KTH_ERR_NOT_FOUND)
-        st = cache_index_add_asset(c->index, key, url, cache_tick_locked(c), &id);
     cache_asset *a = NULL;
     if (st == KTH_OK) {
         a = calloc(1, sizeof *a);
@@ -105,6 +106,7 @@ kth_status cache_asset_open(kth_cache *c, const char *url, cache_asset **out, ch
             free(a);
             a = NULL;
             st = KTH_ERR_NO_MEMORY;
+            cache_index_drop_lease(c->index, id, &c->holder);
         }
     }
     if (st == KTH_OK) {
@@ -219,6 +221,9 @@ static kth_status open_locked(cache_asset *a, const char *key, int flags, cache_
         if (st == KTH_OK)
             st = cache_index_add_resource(c->index, a->id, key, row.file, &row.id);
         *created = st == KTH_OK;
+        /* Another process added the row since the look-up: open that one. */
+        if (st == KTH_ERR_IO && cache_index_find_resource(c->index, a->id, key, &row) == KTH_OK)
+            st = KTH_OK;
     }
     storage_resource *memory = NULL;
     if (st == KTH_OK && c->memory_only)
@@ -232,11 +237,13 @@ static kth_status open_locked(cache_asset *a, const char *key, int flags, cache_
         return st;
     }
 
+    /* One writer per resource across processes: without the lock, another process writes it. */
+    bool follower = !cache_lock_resource(c, row.id);
     storage_resource *r = memory;
     if (c->memory_only && !r)
         st = storage_resource_new_memory_in_pool(c->budget, c->pool, &r);
     else if (!c->memory_only)
-        st = cache_restore_from_disk(c, a, key, &row, &r, repaired, err, errlen);
+        st = cache_restore_from_disk(c, a, key, &row, follower, &r, repaired, err, errlen);
     h = st == KTH_OK ? calloc(1, sizeof *h) : NULL;
     if (st == KTH_OK && (!h || !(h->key = strdup(key)) || platform_mutex_init(&h->lock) != KTH_OK))
         st = KTH_ERR_NO_MEMORY;
@@ -245,10 +252,13 @@ static kth_status open_locked(cache_asset *a, const char *key, int flags, cache_
             free(h->key);
         free(h);
         storage_resource_unref(r);
+        if (!follower)
+            cache_unlock_resource(c, row.id);
         cache_row_free(&row);
         return st;
     }
     h->asset = a;
+    h->follower = follower;
     h->refs = 1;
     h->id = row.id;
     h->storage = r;
@@ -263,7 +273,8 @@ static kth_status open_locked(cache_asset *a, const char *key, int flags, cache_
     platform_mutex_lock(&c->lock);
     if (c->memory_only && !memory)
         st = cache_memory_put_locked(c, row.id, a->id, r, &replaced);
-    if (st == KTH_OK && !c->memory_only && (*repaired || claimed != row.stored_bytes)) {
+    if (st == KTH_OK && !c->memory_only && !follower &&
+        (*repaired || claimed != row.stored_bytes)) {
         /* The row said more (or other) than the file backs: record what was restored. */
         st = cache_index_record(c->index, row.id, &row.ranges, claimed, row.length_known,
                                 row.length, row.committed, row.sums_known ? &row.sums : NULL);
@@ -294,6 +305,8 @@ static kth_status open_locked(cache_asset *a, const char *key, int flags, cache_
     storage_resource_unref(replaced);
     cache_row_free(&row);
     if (st != KTH_OK) {
+        if (!follower)
+            cache_unlock_resource(c, h->id);
         platform_mutex_destroy(&h->lock);
         storage_resource_unref(h->storage);
         free(h->key);
@@ -348,7 +361,47 @@ static kth_status claims_of(const kth_cache *c, const storage_snapshot *s, const
     return st;
 }
 
-/* Seal, snapshot, sync, record. Handle lock held. */
+/* True when every byte the row claims is in `claims`. */
+static bool covers(const storage_range_set *claims, const cache_row *row)
+{
+    if (row->committed)
+        return storage_range_set_contains(claims, 0, row->length);
+    for (size_t i = 0; i < row->ranges.count; i++)
+        if (!storage_range_set_contains(claims, row->ranges.v[i].start, row->ranges.v[i].end))
+            return false;
+    return true;
+}
+
+/* A follower becomes the writer when the writer process is gone (its lock with it) and this
+ * handle holds every byte the row claims in the same file: recording its claims then drops
+ * nothing the other process recorded. Handle lock held. */
+static bool take_over_locked(cache_resource *h, const storage_range_set *claims)
+{
+    kth_cache *c = h->asset->cache;
+    if (!cache_lock_resource(c, h->id))
+        return false;
+    cache_row row;
+    platform_mutex_lock(&c->lock);
+    kth_status st = cache_index_find_resource(c->index, h->asset->id, h->key, &row);
+    platform_mutex_unlock(&c->lock);
+    bool ok = st == KTH_OK && strcmp(row.file, h->file) == 0 && covers(claims, &row);
+    if (ok) {
+        h->follower = false;
+        h->recorded_bytes = row.stored_bytes;
+        h->recorded_committed = row.committed;
+        h->recorded_length_known = row.length_known;
+        h->recorded_length = row.length;
+        h->recorded_sums = row.sums_known;
+    } else {
+        cache_unlock_resource(c, h->id);
+    }
+    if (st == KTH_OK)
+        cache_row_free(&row);
+    return ok;
+}
+
+/* Seal, snapshot, sync, record (a follower records only once it takes over). Handle lock
+ * held. */
 static kth_status checkpoint_locked(cache_resource *h)
 {
     kth_cache *c = h->asset->cache;
@@ -368,6 +421,8 @@ static kth_status checkpoint_locked(cache_resource *h)
     if (st == KTH_OK)
         st = claims_of(c, &s, &sums, &claims, &committed);
     uint64_t bytes = storage_range_set_total(&claims);
+    if (st == KTH_OK && h->follower && !take_over_locked(h, &claims))
+        goto out; /* another process writes and records it */
     if (st == KTH_OK && bytes == h->recorded_bytes && committed == h->recorded_committed &&
         s.length_known == h->recorded_length_known &&
         (!s.length_known || s.length == h->recorded_length) && h->recorded_sums) {
@@ -481,7 +536,7 @@ kth_status cache_resource_set_length(cache_resource *h, uint64_t length)
     kth_cache *c = h->asset->cache;
     platform_mutex_lock(&h->lock);
     kth_status st = storage_resource_set_length(h->storage, length);
-    if (st == KTH_OK && !h->detached &&
+    if (st == KTH_OK && !h->detached && !h->follower &&
         (!h->recorded_length_known || h->recorded_length != length)) {
         platform_mutex_lock(&c->lock);
         st = cache_index_set_length(c->index, h->id, length);
@@ -528,7 +583,7 @@ kth_status cache_resource_set_meta(cache_resource *h, const char *etag, const ch
         platform_mutex_lock(&c->lock);
         cache_set_error_locked(c, "%s changed (validators differ from the cached bytes')", h->key);
         platform_mutex_unlock(&c->lock);
-    } else if (!h->detached) {
+    } else if (!h->detached && !h->follower) {
         platform_mutex_lock(&c->lock);
         st = cache_index_set_meta(c->index, h->id, etag, last_modified, content_type);
         if (st != KTH_OK)
@@ -571,6 +626,17 @@ kth_status cache_resource_invalidate(cache_resource *h)
     char file[CACHE_FILE_MAX], *old_path = NULL;
     storage_resource *fresh = NULL, *replaced = NULL;
     platform_mutex_lock(&h->lock);
+    if (h->follower) {
+        /* The file is another process's to start over: this handle gives up on it. */
+        h->detached = true;
+        storage_resource *r = storage_resource_ref(h->storage);
+        platform_mutex_unlock(&h->lock);
+        storage_resource_fail(r, KTH_ERR_CHANGED,
+                              "the resource changed on the server while another process writes "
+                              "its cached copy");
+        storage_resource_unref(r);
+        return KTH_ERR_CHANGED;
+    }
     kth_status st = cache_new_file_name(a->key, h->key, file, sizeof file);
     /* Forget the claims first: from here on the index vouches for nothing of this resource. */
     platform_mutex_lock(&c->lock);
@@ -856,6 +922,8 @@ void cache_resource_close(cache_resource *h)
         /* A claim outliving every user ends here, so nobody waits for that writer forever. */
         platform_cancel_cancel(h->released);
         platform_cancel_unref(h->released);
+        if (!h->follower)
+            cache_unlock_resource(c, h->id);
         storage_resource_unref(h->storage);
         platform_mutex_destroy(&h->lock);
         free(h->key);

@@ -3,11 +3,14 @@
  * the public API (kithara/cache.h). Eviction and gc live in evict.c.
  *
  * Invariants (see cache_internal.h for the lock order):
- * - While the handle lives, this process holds an exclusive flock on dir/lock (taken before the
- *   index is opened, released only after it is closed), so no other process touches the index
- *   or the data files.
- * - total_bytes equals SUM(asset.bytes) in the index: every change to a row's bytes goes through
- *   a path that adjusts it by the same amount under the index lock.
+ * - While the handle lives, this process holds a shared flock on dir/lock (taken before the
+ *   index is opened, released only after it is closed): any number of processes use the
+ *   directory at once, through SQLite's own locking (WAL, busy timeout) and the lease rows that
+ *   keep what each of them streams from being evicted by the others. Only turning protection on
+ *   (which deletes what the cache held in the clear) needs the lock exclusive.
+ * - total_bytes follows SUM(asset.bytes) in the index: this handle adjusts it with each change
+ *   it makes, and re-reads it (cache_refresh_total_locked) before it decides on eviction or
+ *   reports it, since other processes change the index too.
  * - Opening never scans the directory; kth_cache_gc is the only function that does, besides the
  *   one open that turns protection on (protect.c).
  */
@@ -188,16 +191,11 @@ static kth_status open_directory(kth_cache *c, const char *given, char *err, siz
         goto out;
     }
     int rc;
-    while ((rc = flock(c->lock_fd, LOCK_EX | LOCK_NB)) != 0 && errno == EINTR) {
+    while ((rc = flock(c->lock_fd, LOCK_SH)) != 0 && errno == EINTR) {
     }
     if (rc != 0) {
-        if (errno == EWOULDBLOCK)
-            put_err(err, errlen,
-                    "cache directory %s is in use by another process (or another open cache)",
-                    c->dir);
-        else
-            put_err(err, errlen, "cannot lock %s: %s", lock_path, strerror(errno));
-        st = errno == EWOULDBLOCK ? KTH_ERR_BUSY : KTH_ERR_IO;
+        put_err(err, errlen, "cannot lock %s: %s", lock_path, strerror(errno));
+        st = KTH_ERR_IO;
         goto out;
     }
     bool rebuilt = false;
@@ -211,8 +209,27 @@ out:
     return st;
 }
 
+bool cache_lock_directory(kth_cache *c, bool exclusive)
+{
+    int rc;
+    while ((rc = flock(c->lock_fd, (exclusive ? LOCK_EX | LOCK_NB : LOCK_SH))) != 0 &&
+           errno == EINTR) {
+    }
+    return rc == 0;
+}
+
+kth_status cache_refresh_total_locked(kth_cache *c)
+{
+    uint64_t total = 0;
+    kth_status st = cache_index_totals(c->index, &total, NULL, NULL, NULL);
+    if (st == KTH_OK)
+        c->total_bytes = total;
+    return st;
+}
+
 kth_status kth_cache_open(const kth_cache_options *opts, kth_cache **out, char *err, size_t errlen)
 {
+    static atomic_llong handles;
     if (!out)
         return KTH_ERR_INVALID_ARG;
     *out = NULL;
@@ -237,6 +254,7 @@ kth_status kth_cache_open(const kth_cache_options *opts, kth_cache **out, char *
     }
     atomic_init(&c->refs, 1);
     c->lock_fd = -1;
+    cache_holder_self(&c->holder, (int64_t)atomic_fetch_add(&handles, 1) + 1);
     c->memory_only = opts->memory_only;
     c->offline = opts->offline;
     c->durable = opts->durable && !opts->memory_only;
@@ -256,6 +274,8 @@ kth_status kth_cache_open(const kth_cache_options *opts, kth_cache **out, char *
     } else {
         st = open_directory(c, opts->dir, err, errlen);
     }
+    if (st == KTH_OK)
+        cache_reclaim_leases_locked(c); /* nobody else sees the handle yet */
     if (st == KTH_OK)
         st = cache_protect_open(c, opts, err, errlen);
     if (st == KTH_OK &&
@@ -365,7 +385,8 @@ kth_status kth_cache_get_stats(kth_cache *cache, kth_cache_stats *out)
     memset(out, 0, sizeof *out);
     kth_cache *c = cache;
     platform_mutex_lock(&c->lock);
-    kth_status st = cache_index_totals(c->index, NULL, &out->assets, &out->resources, NULL);
+    kth_status st =
+        cache_index_totals(c->index, &c->total_bytes, &out->assets, &out->resources, NULL);
     if (st == KTH_OK)
         st = cache_index_pinned_bytes(c->index, &out->in_use_bytes);
     for (cache_asset *a = c->live; a && st == KTH_OK; a = a->next) {
@@ -431,7 +452,7 @@ static bool list_add(void *arg, const cache_asset_row *row)
     e->complete = row->complete;
     e->last_use_ms = row->last_use;
     e->pinned = row->pinned;
-    e->leased = cache_asset_is_live_locked(b->c, row->id);
+    e->leased = row->leased || cache_asset_is_live_locked(b->c, row->id);
     return true;
 }
 
@@ -485,6 +506,9 @@ kth_status kth_cache_remove(kth_cache *cache, const char *url_or_key)
         st = cache_index_asset_bytes(c->index, id, &bytes, NULL);
     if (st == KTH_OK)
         st = cache_delete_asset_locked(c, id, bytes, &v);
+    if (st == KTH_ERR_BUSY && !cache_asset_is_live_locked(c, id))
+        cache_set_error_locked(c, "cannot remove %s: a stream in another process is using it",
+                               url_or_key);
     if (st == KTH_ERR_IO)
         cache_set_error_locked(c, "cannot remove %s: %s", url_or_key, cache_index_errmsg(c->index));
     platform_mutex_unlock(&c->lock);

@@ -7,11 +7,20 @@
  *   presentation has its playlists, keys, init segments and segments, each a resource named by
  *   its own key (its canonical URL, or any string the source chooses).
  * - A lease (cache_asset) pins an asset while a stream uses it: a leased asset is never
- *   evicted. Leases live in memory only, so a crash leaves no stale pin behind.
+ *   evicted. A leased asset is also recorded in the index (a lease row naming the process by
+ *   pid and start time), so other processes on the directory do not evict it either; the rows a
+ *   dead process left are reclaimed at the next open or eviction, so a crash leaves no lasting
+ *   pin behind.
  * - An open resource (cache_resource) is a storage_resource restored with exactly the byte
  *   ranges the index vouches for, plus the handle through which the writer records progress.
  *   Opening the same key twice (while the first is open) gives the same handle, so every reader
  *   and the one writer share one storage_resource.
+ *
+ * Across processes, the process that opens a resource first holds its writer lock; in the
+ * others the handle is a follower: it serves what the index vouched for when it opened, and what
+ * it fetches and writes lands in the same file but is not recorded, until the writer is gone
+ * (then it takes over, at a checkpoint, once it holds everything the writer recorded). Within a
+ * process the claims below arbitrate between streams as before.
  *
  * Writer protocol (one writer per resource):
  *   open with CACHE_OPEN_CREATE; claim the resource with cache_resource_claim_writer (when

@@ -37,9 +37,10 @@ struct kth_cache {
     platform_mutex lock; /* the index lock; see the file comment */
 
     /* Fixed at open. */
-    char *dir;      /* NULL in memory-only mode */
-    char *data_dir; /* dir/data */
-    int lock_fd;    /* holds the flock on dir/lock; -1 in memory-only mode */
+    char *dir;           /* NULL in memory-only mode */
+    char *data_dir;      /* dir/data */
+    int lock_fd;         /* holds a shared flock on dir/lock; -1 in memory-only mode */
+    cache_holder holder; /* this handle, as the holder of the leases it records in the index */
     bool memory_only, offline, durable;
     uint64_t budget; /* 0: unbounded */
     uint64_t checkpoint_bytes;
@@ -57,7 +58,7 @@ struct kth_cache {
     cache_asset *live;    /* leased assets and assets with open resources */
     cache_memory_entry *memory;
     size_t memory_count, memory_cap;
-    uint64_t evicted_assets, evicted_bytes, repaired;
+    uint64_t evicted_assets, evicted_bytes, repaired, reclaimed_leases;
     char last_error[512];
 };
 
@@ -85,6 +86,11 @@ struct cache_resource {
     platform_mutex lock; /* the handle lock: everything below; before resource and index */
     storage_resource *storage;
     bool detached; /* invalidate could not create a new file: record nothing more */
+    /* Another process holds the row's writer lock (cache_lock_resource): this handle reads the
+     * bytes it restored and writes the (same) bytes it fetches into the shared file, but records
+     * nothing, never truncates or replaces the file, until it takes the lock itself
+     * (checkpoint_locked tries each time). Without it, this handle holds the lock. */
+    bool follower;
     /* The one writer's claim (cache_resource_claim_writer): its owner, and the token cancelled
      * when it ends (both NULL without a claim). */
     const void *writer;
@@ -103,6 +109,29 @@ struct cache_resource {
     char last_modified[CACHE_TEXT_MAX];
     char content_type[CACHE_TEXT_MAX];
 };
+
+/* This process and cache handle number `handle` as a lease holder (holder.c). */
+void cache_holder_self(cache_holder *out, int64_t handle);
+
+/* False when the process that recorded (pid, started) is gone: no such pid, or a pid reused by
+ * a process started at another time. True when it cannot tell. */
+bool cache_holder_alive(int64_t pid, int64_t started);
+
+/* Takes the writer lock of resource row `id` for this cache handle, without waiting: true when
+ * it holds it now (always, in memory-only mode), false when another process (or cache handle)
+ * holds it. Released with cache_unlock_resource, or by the process's death. */
+bool cache_lock_resource(const kth_cache *c, int64_t id);
+void cache_unlock_resource(const kth_cache *c, int64_t id);
+
+/* Drops the leases that processes which died left in the index. Index lock held. */
+void cache_reclaim_leases_locked(kth_cache *c);
+
+/* Re-reads total_bytes from the index, which other processes change too. Index lock held. */
+kth_status cache_refresh_total_locked(kth_cache *c);
+
+/* Makes this handle's flock on dir/lock exclusive (without waiting: false when another process
+ * uses the directory) or shared again (waits). Disk caches only. */
+bool cache_lock_directory(kth_cache *c, bool exclusive);
 
 /* Drops a reference; the last one closes the index and unlocks the directory. */
 void cache_unref(kth_cache *c);
@@ -153,9 +182,11 @@ bool cache_make_fanout_dirs(const kth_cache *c, const char *file);
 /* Opens the row's data file as a storage resource holding exactly what the row claims, after
  * shrinking the claims to what the file backs (*repaired is then set; the row in memory is
  * updated, the caller records it). A row whose file cannot be used is pointed at a new, empty
- * file (recorded here, under the index lock). No lock held by the caller. */
+ * file (recorded here, under the index lock). A follower (another process writes the row)
+ * changes neither the row nor the file: it never truncates, and a file it cannot use is
+ * KTH_ERR_IO. No lock held by the caller. */
 kth_status cache_restore_from_disk(kth_cache *c, cache_asset *a, const char *key, cache_row *row,
-                                   storage_resource **out, bool *repaired, char *err,
+                                   bool follower, storage_resource **out, bool *repaired, char *err,
                                    size_t errlen);
 
 /* Memory-only mode: the stored resource for a row (borrowed), or NULL. Index lock held. */

@@ -3,8 +3,9 @@
  * kth_cache_gc (eviction, empty assets, orphan data files).
  *
  * Invariants:
- * - Only assets that are neither live (leased or with open resources) nor pinned are evicted,
- *   least recently used first, whole.
+ * - Only assets that are neither live (leased or with open resources), nor leased in the index
+ *   by a live process, nor pinned are evicted, least recently used first, whole. Leases of
+ *   processes that died are reclaimed before a pass.
  * - Index rows go first (one transaction per asset), files after, outside the index lock; a
  *   crash in between leaves orphan files, never rows without their claims' bytes.
  * - The orphan sweep is the only code that lists the data directory, and it touches only names
@@ -111,6 +112,12 @@ static bool evict_candidate(void *arg, int64_t id, uint64_t bytes)
 
 kth_status cache_evict_locked(kth_cache *c, uint64_t target, cache_victims *v)
 {
+    if (cache_refresh_total_locked(c) != KTH_OK) {
+        cache_set_error_locked(c, "cache eviction failed: %s", cache_index_errmsg(c->index));
+        return KTH_ERR_IO;
+    }
+    if (c->total_bytes > target)
+        cache_reclaim_leases_locked(c); /* a dead process's leases pin nothing */
     while (c->total_bytes > target) {
         struct evict_scan s = {.c = c, .need = c->total_bytes - target};
         kth_status st = cache_index_scan_evictable(c->index, evict_candidate, &s);
@@ -122,6 +129,8 @@ kth_status cache_evict_locked(kth_cache *c, uint64_t target, cache_victims *v)
             break; /* what is left is leased or pinned */
         for (size_t i = 0; i < s.count; i++) {
             st = cache_delete_asset_locked(c, s.ids[i], s.bytes[i], v);
+            if (st == KTH_ERR_BUSY)
+                continue; /* another process leased it since the scan */
             if (st != KTH_OK) {
                 cache_set_error_locked(c, "cache eviction failed: %s",
                                        cache_index_errmsg(c->index));
@@ -158,7 +167,7 @@ void cache_evict_if_over_budget(kth_cache *c)
         return;
     cache_victims v = {0};
     platform_mutex_lock(&c->lock);
-    if (c->total_bytes > c->budget)
+    if (cache_refresh_total_locked(c) == KTH_OK && c->total_bytes > c->budget)
         cache_evict_locked(c, c->budget, &v);
     platform_mutex_unlock(&c->lock);
     cache_victims_dispose(c, &v);
@@ -175,7 +184,8 @@ struct empty_scan {
 static bool collect_empty(void *arg, const cache_asset_row *row)
 {
     struct empty_scan *s = arg;
-    if (row->resources > 0 || row->pinned || cache_asset_is_live_locked(s->c, row->id))
+    if (row->resources > 0 || row->pinned || row->leased ||
+        cache_asset_is_live_locked(s->c, row->id))
         return true;
     if (s->count == s->cap) {
         size_t cap = s->cap ? 2 * s->cap : 16;
@@ -298,8 +308,11 @@ kth_status kth_cache_gc(kth_cache *cache, kth_cache_gc_result *result)
     r.evicted_bytes = c->evicted_bytes - bytes0;
     if (st == KTH_OK)
         st = cache_index_scan_assets(c->index, collect_empty, &empty);
-    for (size_t i = 0; st == KTH_OK && i < empty.count; i++)
+    for (size_t i = 0; st == KTH_OK && i < empty.count; i++) {
         st = cache_delete_asset_locked(c, empty.ids[i], 0, &v);
+        if (st == KTH_ERR_BUSY)
+            st = KTH_OK; /* leased by another process since the scan */
+    }
     if (st != KTH_OK)
         cache_set_error_locked(c, "cache gc: %s", cache_index_errmsg(c->index));
     platform_mutex_unlock(&c->lock);

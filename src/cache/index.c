@@ -30,7 +30,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 
 enum stmt {
     S_FIND_ASSET,
@@ -55,6 +55,11 @@ enum stmt {
     S_PINNED_BYTES,
     S_GET_SETTING,
     S_PUT_SETTING,
+    S_ADD_LEASE,
+    S_DROP_LEASE,
+    S_ASSET_LEASED,
+    S_SCAN_HOLDERS,
+    S_DROP_HOLDER,
     S_BEGIN,
     S_COMMIT,
     S_ROLLBACK,
@@ -70,10 +75,12 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_DELETE_ASSET] = "DELETE FROM asset WHERE id = ?1",
     [S_ASSET_BYTES] = "SELECT bytes, pinned FROM asset WHERE id = ?1",
     [S_SCAN_EVICTABLE] = "SELECT id, bytes FROM asset WHERE bytes > 0 AND pinned = 0 "
+                         "AND NOT EXISTS (SELECT 1 FROM lease l WHERE l.asset_id = asset.id) "
                          "ORDER BY last_use, id",
     [S_SCAN_ASSETS] = "SELECT a.id, a.key, a.url, a.last_use, a.pinned, a.bytes, "
                       "TOTAL(r.length), COUNT(r.id), IFNULL(SUM(r.committed), 0), "
-                      "IFNULL(SUM(r.id IS NOT NULL AND r.length IS NULL), 0) "
+                      "IFNULL(SUM(r.id IS NOT NULL AND r.length IS NULL), 0), "
+                      "EXISTS (SELECT 1 FROM lease l WHERE l.asset_id = a.id) "
                       "FROM asset a LEFT JOIN resource r ON r.asset_id = a.id "
                       "GROUP BY a.id ORDER BY a.last_use DESC, a.id DESC",
     [S_SCAN_RESOURCES] = "SELECT id, file FROM resource WHERE asset_id = ?1",
@@ -95,10 +102,27 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_PINNED_BYTES] = "SELECT TOTAL(bytes) FROM asset WHERE pinned = 1",
     [S_GET_SETTING] = "SELECT value FROM setting WHERE name = ?1",
     [S_PUT_SETTING] = "INSERT OR REPLACE INTO setting(name, value) VALUES (?1, ?2)",
+    [S_ADD_LEASE] = "INSERT OR IGNORE INTO lease(asset_id, pid, started, handle) "
+                    "VALUES (?1, ?2, ?3, ?4)",
+    [S_DROP_LEASE] = "DELETE FROM lease WHERE asset_id = ?1 AND pid = ?2 AND started = ?3 "
+                     "AND handle = ?4",
+    [S_ASSET_LEASED] = "SELECT 1 FROM lease WHERE asset_id = ?1 LIMIT 1",
+    [S_SCAN_HOLDERS] = "SELECT DISTINCT pid, started FROM lease",
+    [S_DROP_HOLDER] = "DELETE FROM lease WHERE pid = ?1 AND started = ?2",
     [S_BEGIN] = "BEGIN IMMEDIATE",
     [S_COMMIT] = "COMMIT",
     [S_ROLLBACK] = "ROLLBACK",
 };
+
+/* Leases of assets by processes: the holder is a process (pid and start time, so a reused pid
+ * is not mistaken for the owner) and one cache handle in it. */
+#define LEASE_TABLE_SQL                                                                            \
+    "CREATE TABLE IF NOT EXISTS lease ("                                                           \
+    "  asset_id INTEGER NOT NULL,"                                                                 \
+    "  pid INTEGER NOT NULL,"                                                                      \
+    "  started INTEGER NOT NULL,"                                                                  \
+    "  handle INTEGER NOT NULL,"                                                                   \
+    "  PRIMARY KEY(asset_id, pid, started, handle)) WITHOUT ROWID;"
 
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS asset ("
@@ -126,8 +150,8 @@ static const char schema_sql[] =
     "  UPDATE asset SET bytes = bytes - OLD.bytes + NEW.bytes WHERE id = NEW.asset_id; END;"
     "CREATE TRIGGER IF NOT EXISTS resource_bytes_delete AFTER DELETE ON resource BEGIN"
     "  UPDATE asset SET bytes = bytes - OLD.bytes WHERE id = OLD.asset_id; END;"
-    "CREATE TABLE IF NOT EXISTS setting (name TEXT PRIMARY KEY, value BLOB);"
-    "PRAGMA user_version = 3;";
+    "CREATE TABLE IF NOT EXISTS setting (name TEXT PRIMARY KEY, value BLOB);" LEASE_TABLE_SQL
+    "PRAGMA user_version = 4;";
 
 /* Schema 1 to 2: block sums. Rows of schema 1 keep NULL sums (see the file comment). */
 static const char migrate_1_to_2_sql[] = "ALTER TABLE resource ADD COLUMN sums BLOB;"
@@ -136,6 +160,8 @@ static const char migrate_1_to_2_sql[] = "ALTER TABLE resource ADD COLUMN sums B
 static const char migrate_2_to_3_sql[] =
     "CREATE TABLE IF NOT EXISTS setting (name TEXT PRIMARY KEY, value BLOB);"
     "PRAGMA user_version = 3;";
+/* Schema 3 to 4: leases of other processes (several processes share one cache directory). */
+static const char migrate_3_to_4_sql[] = LEASE_TABLE_SQL "PRAGMA user_version = 4;";
 
 struct cache_index {
     sqlite3 *db;
@@ -199,7 +225,9 @@ static int migrate(cache_index *ix, int version)
     if (version == 0)
         return exec(ix, schema_sql);
     int rc = version == 1 ? exec(ix, migrate_1_to_2_sql) : SQLITE_OK;
-    return rc == SQLITE_OK ? exec(ix, migrate_2_to_3_sql) : rc;
+    if (rc == SQLITE_OK && version <= 2)
+        rc = exec(ix, migrate_2_to_3_sql);
+    return rc == SQLITE_OK ? exec(ix, migrate_3_to_4_sql) : rc;
 }
 
 /* Opens and configures the database; returns the SQLite code of the first failure. */
@@ -385,14 +413,31 @@ kth_status cache_index_set_pinned(cache_index *ix, int64_t id, bool pinned)
     return run(st);
 }
 
+/* Whether any holder leases the asset. */
+static kth_status asset_leased(cache_index *ix, int64_t id, bool *leased)
+{
+    sqlite3_stmt *st = use(ix, S_ASSET_LEASED);
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st);
+    *leased = rc == SQLITE_ROW;
+    return done(st, rc);
+}
+
 kth_status cache_index_delete_asset(cache_index *ix, int64_t id)
 {
     kth_status s = begin(ix);
     if (s != KTH_OK)
         return s;
+    bool leased = false;
+    s = asset_leased(ix, id, &leased);
+    if (s == KTH_OK && leased)
+        s = KTH_ERR_BUSY; /* leased since it was chosen: rolled back, nothing deleted */
     sqlite3_stmt *st = use(ix, S_DELETE_RESOURCES_OF);
     sqlite3_bind_int64(st, 1, id);
-    s = run(st);
+    if (s == KTH_OK)
+        s = run(st);
+    else
+        done(st, SQLITE_OK);
     if (s == KTH_OK) {
         st = use(ix, S_DELETE_ASSET);
         sqlite3_bind_int64(st, 1, id);
@@ -460,6 +505,7 @@ kth_status cache_index_scan_assets(cache_index *ix,
             .resources = (uint32_t)column_u64(st, 7),
             .complete = (uint32_t)column_u64(st, 8),
             .unknown_lengths = (uint32_t)column_u64(st, 9),
+            .leased = sqlite3_column_int(st, 10) != 0,
         };
         if (!fn(arg, &row)) {
             rc = SQLITE_DONE;
@@ -841,4 +887,75 @@ kth_status cache_index_put_setting(cache_index *ix, const char *name, const void
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     sqlite3_bind_blob(st, 2, value, (int)len, SQLITE_STATIC);
     return done(st, sqlite3_step(st));
+}
+
+/* --- leases --- */
+
+static kth_status add_lease(cache_index *ix, int64_t id, const cache_holder *h)
+{
+    sqlite3_stmt *st = use(ix, S_ADD_LEASE);
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, h->pid);
+    sqlite3_bind_int64(st, 3, h->started);
+    sqlite3_bind_int64(st, 4, h->handle);
+    return run(st);
+}
+
+kth_status cache_index_lease_asset(cache_index *ix, const char *key, const char *url,
+                                   int64_t now_ms, bool create, const cache_holder *holder,
+                                   int64_t *id)
+{
+    kth_status s = begin(ix);
+    if (s != KTH_OK)
+        return s;
+    s = cache_index_find_asset(ix, key, id);
+    if (s == KTH_ERR_NOT_FOUND && create)
+        s = cache_index_add_asset(ix, key, url, now_ms, id);
+    if (s == KTH_OK)
+        s = add_lease(ix, *id, holder);
+    return finish(ix, s);
+}
+
+kth_status cache_index_drop_lease(cache_index *ix, int64_t id, const cache_holder *h)
+{
+    sqlite3_stmt *st = use(ix, S_DROP_LEASE);
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, h->pid);
+    sqlite3_bind_int64(st, 3, h->started);
+    sqlite3_bind_int64(st, 4, h->handle);
+    return run(st);
+}
+
+kth_status cache_index_asset_leased(cache_index *ix, int64_t id, bool *leased)
+{
+    return asset_leased(ix, id, leased);
+}
+
+enum { HOLDER_BATCH = 64 };
+
+kth_status cache_index_reclaim_leases(cache_index *ix, bool (*alive)(int64_t pid, int64_t started),
+                                      uint64_t *reclaimed)
+{
+    int64_t dead[HOLDER_BATCH][2];
+    size_t n = 0;
+    sqlite3_stmt *st = use(ix, S_SCAN_HOLDERS);
+    int rc = SQLITE_DONE;
+    while (n < HOLDER_BATCH && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t pid = sqlite3_column_int64(st, 0), started = sqlite3_column_int64(st, 1);
+        if (!alive(pid, started)) {
+            dead[n][0] = pid;
+            dead[n][1] = started;
+            n++;
+        }
+    }
+    kth_status s = done(st, n == HOLDER_BATCH ? SQLITE_OK : rc);
+    for (size_t i = 0; s == KTH_OK && i < n; i++) {
+        st = use(ix, S_DROP_HOLDER);
+        sqlite3_bind_int64(st, 1, dead[i][0]);
+        sqlite3_bind_int64(st, 2, dead[i][1]);
+        s = run(st);
+        if (s == KTH_OK && reclaimed)
+            *reclaimed += (uint64_t)sqlite3_changes(ix->db);
+    }
+    return s;
 }

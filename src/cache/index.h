@@ -54,7 +54,8 @@ kth_status cache_index_add_asset(cache_index *ix, const char *key, const char *u
                                  int64_t *id);
 kth_status cache_index_touch_asset(cache_index *ix, int64_t id, int64_t now_ms);
 kth_status cache_index_set_pinned(cache_index *ix, int64_t id, bool pinned);
-/* Deletes the asset and all its resource rows in one transaction. */
+/* Deletes the asset and all its resource rows in one transaction; KTH_ERR_BUSY, nothing deleted,
+ * when some holder leases it (checked inside the transaction). */
 kth_status cache_index_delete_asset(cache_index *ix, int64_t id);
 
 /* Asset bytes: the sum of its resources' bytes (kept by triggers); *pinned may be NULL.
@@ -79,6 +80,7 @@ typedef struct cache_asset_row {
     uint32_t resources;
     uint32_t complete;
     uint32_t unknown_lengths;
+    bool leased; /* some cache handle, of this process or another, leases it */
 } cache_asset_row;
 
 /* Calls fn for every asset, most recently used first, until fn returns false. fn must not call
@@ -92,6 +94,35 @@ kth_status cache_index_scan_assets(cache_index *ix,
 kth_status cache_index_scan_resources(cache_index *ix, int64_t asset_id,
                                       void (*fn)(void *arg, int64_t id, const char *file),
                                       void *arg);
+
+/* --- leases of processes --- */
+
+/* Who holds a lease: a process (its pid and start time, which tells a reused pid apart) and a
+ * cache handle inside it. */
+typedef struct cache_holder {
+    int64_t pid;
+    int64_t started;
+    int64_t handle;
+} cache_holder;
+
+/* In one transaction: finds the asset stored under `key` (adding it with `url` when absent and
+ * `create`) and records a lease on it for `holder`, so no other process evicts it in between.
+ * KTH_ERR_NOT_FOUND when absent and !create; KTH_ERR_IO, KTH_ERR_NO_MEMORY. */
+kth_status cache_index_lease_asset(cache_index *ix, const char *key, const char *url,
+                                   int64_t now_ms, bool create, const cache_holder *holder,
+                                   int64_t *id);
+
+/* Deletes holder's lease on the asset (no effect when it has none). */
+kth_status cache_index_drop_lease(cache_index *ix, int64_t id, const cache_holder *holder);
+
+/* *leased: whether any holder leases the asset. */
+kth_status cache_index_asset_leased(cache_index *ix, int64_t id, bool *leased);
+
+/* Deletes the leases of every holder for which alive(pid, started) is false (a process that
+ * died without ending them), adding the number of leases deleted to *reclaimed (may be NULL).
+ * alive must not call the index. At most 64 dead holders per call. */
+kth_status cache_index_reclaim_leases(cache_index *ix, bool (*alive)(int64_t pid, int64_t started),
+                                      uint64_t *reclaimed);
 
 /* --- resources --- */
 

@@ -109,12 +109,18 @@ static kth_status settle_check(kth_cache *c, const uint8_t *stored, bool has_sto
         snprintf(err, errlen, "the cache secret does not match the one that protects %s", c->dir);
         return KTH_ERR_PROTECTED;
     }
+    if (!cache_lock_directory(c, true)) {
+        snprintf(err, errlen, "cannot turn protection on in %s while another process uses it",
+                 c->dir);
+        return KTH_ERR_BUSY;
+    }
     kth_status st = delete_clear_assets(c);
     if (st == KTH_OK) {
         platform_mutex_lock(&c->lock);
         st = cache_index_put_setting(c->index, CHECK_NAME, check, sizeof check);
         platform_mutex_unlock(&c->lock);
     }
+    cache_lock_directory(c, false);
     if (st != KTH_OK)
         snprintf(err, errlen, "cannot turn protection on in %s: %s", c->dir, kth_strerror(st));
     return st;

@@ -13,6 +13,8 @@
  *   checkpoint (asset.c).
  * - Repairs only ever shrink claims; the caller records the repaired row before anyone reads.
  * - Runs without the index lock except inside give_new_file.
+ * - A follower (another process holds the row's writer lock) neither truncates nor replaces the
+ *   file that process writes.
  */
 #include "cache/cache_internal.h"
 
@@ -160,7 +162,8 @@ static kth_status restore_claims(kth_cache *c, const char *key, cache_row *row, 
 /* Opens the row's data file as a storage resource holding exactly what the (repaired) row
  * claims. Runs without the index lock except where give_new_file takes it. */
 kth_status cache_restore_from_disk(kth_cache *c, cache_asset *a, const char *key, cache_row *row,
-                                   storage_resource **out, bool *repaired, char *err, size_t errlen)
+                                   bool follower, storage_resource **out, bool *repaired, char *err,
+                                   size_t errlen)
 {
     char *path = NULL;
     bool need_new_file = row->file[0] == '\0';
@@ -188,9 +191,10 @@ kth_status cache_restore_from_disk(kth_cache *c, cache_asset *a, const char *key
     }
     storage_resource *r = NULL;
     if (!need_new_file) {
-        bool empty = row->ranges.count == 0 && !row->committed;
-        kth_status st =
-            storage_resource_open_file(path, empty ? STORAGE_FILE_TRUNCATE : 0, &r, err, errlen);
+        /* Never truncated: bytes nobody recorded are never read (nothing claims them), and a
+         * follower of a writer that died before recording anything may still be reading what
+         * it wrote there itself. */
+        kth_status st = storage_resource_open_file(path, 0, &r, err, errlen);
         if (st == KTH_OK && (st = restore_claims(c, key, row, r, repaired)) != KTH_OK) {
             storage_resource_unref(r);
             r = NULL;
@@ -208,6 +212,12 @@ kth_status cache_restore_from_disk(kth_cache *c, cache_asset *a, const char *key
             need_new_file = true;
     }
     free(path);
+    if (need_new_file && follower) {
+        if (err && errlen)
+            snprintf(err, errlen, "cannot use the data file of %s, which another process writes",
+                     key);
+        return KTH_ERR_IO;
+    }
     if (need_new_file) {
         forget_claims(row, repaired);
         kth_status st = give_new_file(c, a, key, row);

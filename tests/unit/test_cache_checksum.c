@@ -358,10 +358,10 @@ static void test_an_index_of_schema_1_is_migrated_and_its_bytes_get_sums(void **
     assert_false(o.info.repaired);
     assert_true(tc_present_bytes_match(o.r, SEED, NULL));
     bool has_sums = false;
-    assert_int_equal(index_state(f, &has_sums), 3);
+    assert_int_equal(index_state(f, &has_sums), 4);
     assert_false(has_sums);
     close_res(&o);
-    assert_int_equal(index_state(f, &has_sums), 3);
+    assert_int_equal(index_state(f, &has_sums), 4);
     assert_true(has_sums);
 
     damage(f, 2 * B + 5, 0);

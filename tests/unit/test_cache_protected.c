@@ -188,7 +188,7 @@ static void test_schema_2_migrates_and_protection_drops_clear_bytes(void **state
     opts.secret = SECRET;
     kth_cache *c = tc_open(&opts);
     assert_non_null(c);
-    assert_int_equal(user_version(f->dir), 3);
+    assert_int_equal(user_version(f->dir), 4);
     kth_cache_asset *list = NULL;
     size_t count = 0;
     assert_int_equal(kth_cache_list(c, &list, &count), KTH_OK);
