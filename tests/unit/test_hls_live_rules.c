@@ -1,5 +1,5 @@
 /*
- * test_hls_live.c — the rules of live and event playlists: the tags that place a client
+ * test_hls_live_rules.c — the rules of live and event playlists: the tags that place a client
  * (EXT-X-START, HOLD-BACK), the start segment, the reload delays, and what a reload means as a
  * window slides, stops, ends, restarts or jumps.
  */
