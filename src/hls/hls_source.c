@@ -205,7 +205,7 @@ static kth_status find_target(hls_session *s, uint64_t offset, target *t, char *
     kth_status st = session_open_slot(s, pl.variant, pl.entry, err, errlen);
     if (st != KTH_OK)
         return st;
-    hls_slot *slot = &s->variants[pl.variant].slots[pl.entry];
+    hls_slot *slot = session_slot(&s->variants[pl.variant], pl.entry);
     t->storage = storage_resource_ref(slot->storage);
     t->res = slot->res;
     return KTH_OK;
@@ -706,9 +706,9 @@ static void session_free(hls_session *s)
     s->peer = NULL;
     for (size_t v = 0; s->variants && v < s->ladder.count; v++) {
         hls_variant_state *vs = &s->variants[v];
-        for (size_t e = 0; vs->slots && e < vs->entry_count; e++)
+        for (size_t e = 0; e < vs->slot_cap; e++)
             session_close_slot(s, v, e);
-        free(vs->slots);
+        session_free_slots(vs);
         hls_layout_free(vs->layout);
         hls_playlist_free(vs->pl);
         free(vs->uri);

@@ -94,9 +94,27 @@ typedef struct hls_variant_state {
     char *uri;        /* media playlist URL */
     hls_playlist *pl; /* NULL when it could not be loaded */
     hls_layout *layout;
-    hls_slot *slots; /* one per layout entry */
+    /* One slot per layout entry, in chunks of HLS_SLOT_CHUNK that never move (a slot's address
+     * is its fetch's writer identity), reached through session_slot. A live playlist's reloads
+     * add chunks. */
+    hls_slot **slot_chunks;
+    size_t slot_cap; /* slots allocated: a multiple of HLS_SLOT_CHUNK, >= entry_count */
     size_t entry_count;
 } hls_variant_state;
+
+#define HLS_SLOT_CHUNK 256
+
+/* The slot of layout entry `entry` (< slot_cap) of a variant. Lock held. */
+static inline hls_slot *session_slot(const hls_variant_state *v, size_t entry)
+{
+    return &v->slot_chunks[entry / HLS_SLOT_CHUNK][entry % HLS_SLOT_CHUNK];
+}
+
+/* Makes room for `count` slots, the new ones closed; existing slots do not move. Lock held (or
+ * before the session is shared). KTH_ERR_NO_MEMORY leaves the variant as it was. */
+kth_status session_grow_slots(hls_variant_state *v, size_t count);
+/* Frees the slot chunks (every slot closed). */
+void session_free_slots(hls_variant_state *v);
 
 typedef struct hls_period {
     size_t variant;

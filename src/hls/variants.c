@@ -48,15 +48,10 @@ kth_status hls_variant_setup(hls_session *s, size_t v, hls_playlist *pl, char *e
     hls_layout *layout = NULL;
     if (st == KTH_OK && (st = hls_layout_new(pl, &layout)) != KTH_OK)
         snprintf(err, errlen, "%s: %s", HLS_SHOWN(vs->uri), kth_strerror(st));
-    hls_slot *slots = NULL;
-    if (st == KTH_OK) {
-        slots = calloc(hls_layout_entry_count(layout), sizeof *slots);
-        if (!slots) {
-            st = KTH_ERR_NO_MEMORY;
-            snprintf(err, errlen, "%s: %s", HLS_SHOWN(vs->uri), kth_strerror(st));
-        }
-    }
+    if (st == KTH_OK && (st = session_grow_slots(vs, hls_layout_entry_count(layout))) != KTH_OK)
+        snprintf(err, errlen, "%s: %s", HLS_SHOWN(vs->uri), kth_strerror(st));
     if (st != KTH_OK) {
+        session_free_slots(vs);
         hls_layout_free(layout);
         hls_playlist_free(pl);
         s->variant_failed[v] = true;
@@ -64,7 +59,6 @@ kth_status hls_variant_setup(hls_session *s, size_t v, hls_playlist *pl, char *e
     }
     vs->pl = pl;
     vs->layout = layout;
-    vs->slots = slots;
     vs->entry_count = hls_layout_entry_count(layout);
     rebuild_abr_ladder(s);
     return KTH_OK;
