@@ -237,8 +237,8 @@ void hls_peer_segment_done(segment_fetch *f, kth_status st, kth_status net_statu
     /* This may have been the last entry missing before the end (a poll may not follow: the
      * reader can prove the end from here and close the stream). */
     double rest_s = 0;
-    bool end =
-        st == KTH_OK && !s->end_published && s->failure == KTH_OK && rest_in_cache(s, &rest_s);
+    bool end = st == KTH_OK && !s->end_published && s->failure == KTH_OK && !s->live_open &&
+               rest_in_cache(s, &rest_s);
     if (end)
         s->end_published = true;
     size_t reader_variant = atomic_load(&s->current_variant);
@@ -1095,7 +1095,7 @@ static void queue_window_events(hls_session *s, poll_state *ps, const poll_windo
     }
     /* The walk proves the end is in the cache when it got there without a hole, and proves
      * the opposite with a hole (a seek moved the reader before entries never fetched). */
-    if (healthy && win->at_end && win->contiguous && !s->end_published) {
+    if (healthy && win->at_end && win->contiguous && !s->end_published && !s->live_open) {
         kth_event *ev = queue_event(s, ps, KTH_EVENT_HLS_END_OF_STREAM);
         if (ev) {
             ev->payload.buffer.seconds = win->ahead_s;
@@ -1154,6 +1154,11 @@ static net_poll_result on_poll(void *user, net_batch *batch)
         platform_mutex_unlock(&s->lock);
         return NET_POLL_IDLE;
     }
+    bool was_reloading = s->live_reloading;
+    double reload_in = hls_live_poll(s, batch, ps.now_ns);
+    if (reload_in > 0)
+        recheck(&ps, reload_in);
+    bool reload_added = s->live_reloading && !was_reloading;
     poll_window win;
     walk_window(s, batch, &ps, &win);
     s->last_buffer_s = win.buffer_s;
@@ -1164,7 +1169,7 @@ static net_poll_result on_poll(void *user, net_batch *batch)
     platform_mutex_unlock(&s->lock);
 
     poll_finish(s, &ps, rewake);
-    return win.added ? NET_POLL_BATCH : NET_POLL_IDLE;
+    return win.added || reload_added ? NET_POLL_BATCH : NET_POLL_IDLE;
 }
 
 static void controls_wake(void *ctx)
@@ -1209,7 +1214,7 @@ void hls_peer_manual_switch(hls_session *s)
     hls_period *last = &s->periods[s->period_count - 1];
     uint64_t position = session_reader_position(s);
     hls_place place;
-    if (s->failure == KTH_OK && target < s->ladder.count && s->variants[target].pl &&
+    if (s->failure == KTH_OK && !s->live && target < s->ladder.count && s->variants[target].pl &&
         target != last->variant && session_locate(s, position, &place) != HLS_PAST_END &&
         place.period == s->period_count - 1) {
         if (s->reader_period == place.period && s->reader_entry > place.entry)

@@ -15,6 +15,8 @@
 
 #include "hls/playlist.h"
 
+#include <kithara/status.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -85,5 +87,17 @@ void hls_live_tracker_start(hls_live_tracker *t, const hls_playlist *media, size
  * The tracker moves past the segments it tells to append. */
 void hls_live_tracker_update(hls_live_tracker *t, const hls_playlist *media, int64_t request_ns,
                              hls_live_update *out);
+
+/* The playlist a live stream plays from after a reload: the segments of `played` (the playlist
+ * the stream played so far, whose segments keep their indices, keys and maps) followed by
+ * segments [first, first + count) of `reloaded`, with EXT-X-ENDLIST when `reloaded` has it.
+ * `fence` puts a discontinuity in front of the first added segment (a reset or a skipped
+ * stretch). Media sequence numbers continue those of `played`. The model is made by writing
+ * both out as one playlist and parsing it (every URI is absolute already); `base_url` is any
+ * absolute URL. KTH_OK with *out, or the parser's status with err; KTH_ERR_FORMAT when the
+ * result would not keep the played segments as they were. Any thread. */
+kth_status hls_live_merge(const hls_playlist *played, const hls_playlist *reloaded, size_t first,
+                          size_t count, bool fence, const char *base_url, hls_playlist **out,
+                          char *err, size_t errlen);
 
 #endif /* KTH_HLS_LIVE_H */

@@ -65,26 +65,25 @@ kth_status hls_variant_setup(hls_session *s, size_t v, hls_playlist *pl, char *e
 }
 
 typedef struct playlist_fetch {
+    hls_body body; /* first: the body callbacks see it as theirs */
     hls_session *s;
     size_t variant;
     cache_resource *res; /* the playlist's cache resource, claimed by this fetch; or NULL */
-    hls_body body;
 } playlist_fetch;
 
-static kth_status pl_on_response(void *user, const net_response *resp)
+kth_status hls_playlist_on_response(void *user, const net_response *resp)
 {
-    playlist_fetch *f = user;
-    f->body.http_status = resp->status;
-    kth_status st = hls_body_set_final_url(&f->body, resp->url);
+    hls_body *b = user;
+    b->http_status = resp->status;
+    kth_status st = hls_body_set_final_url(b, resp->url);
     if (st != KTH_OK)
         return st;
     return resp->status >= 200 && resp->status <= 299 ? KTH_OK : KTH_ERR_HTTP;
 }
 
-static kth_status pl_on_write(void *user, uint64_t offset, const void *data, size_t n)
+kth_status hls_playlist_on_write(void *user, uint64_t offset, const void *data, size_t n)
 {
-    playlist_fetch *f = user;
-    hls_body *b = &f->body;
+    hls_body *b = user;
     (void)offset;
     if (n > HLS_DEFAULT_MAX_PLAYLIST_BYTES - b->len)
         return KTH_ERR_LIMIT;
@@ -155,6 +154,8 @@ static kth_status claim_playlist(hls_session *s, size_t v, playlist_fetch *f)
 
 void hls_variants_load_more(hls_session *s, net_batch *batch)
 {
+    if (s->live)
+        return; /* a live stream keeps its variant (live_reload.c) */
     for (size_t v = 0; v < s->ladder.count; v++) {
         if (s->variants[v].pl || s->variant_loading[v] || s->variant_failed[v])
             continue;
@@ -188,9 +189,9 @@ void hls_variants_load_more(hls_session *s, net_batch *batch)
         spec.priority = NET_FETCH_LOW;
         spec.accept_gzip = true;
         spec.cancel = net_peer_cancel_token(s->peer);
-        spec.on_response = pl_on_response;
+        spec.on_response = hls_playlist_on_response;
         spec.validate = net_validate_not_html;
-        spec.write = pl_on_write;
+        spec.write = hls_playlist_on_write;
         spec.complete = pl_on_complete;
         spec.user = f;
         if (net_batch_add(batch, &spec, NULL) != KTH_OK) {

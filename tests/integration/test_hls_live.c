@@ -16,9 +16,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <kithara/kithara.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+
 #include "hls/live.h"
 #include "hls/playlist.h"
 #include "kts_live.h"
+#include "net/downloader.h"
+#include "platform/clock.h"
+#include "test_support.h"
 #include "testclient.h"
 #include "testserver.h"
 
@@ -252,6 +260,192 @@ static void test_discontinuity_is_marked(void **state)
     client_stop(&c);
 }
 
+/* ---- a live stream played through kth_stream, in virtual time ---- */
+
+#define T0_NS 1000000000LL
+
+typedef struct player {
+    client c;
+    platform_virtual_clock vc;
+    kth_downloader *d;
+    kth_cache *cache;
+    kth_bus *bus;
+    kth_subscription *sub;
+    char *dir;
+    kth_stream *stream;
+    pthread_t reader;
+    bool reader_joined;
+    unsigned char *got;
+    size_t got_len, got_cap;
+    int64_t result;          /* the read that ended the reader: 0 EOF, or a status */
+    unsigned fences;         /* KTH_ERR_VARIANT_CHANGE met (and cleared) */
+    _Atomic size_t progress; /* got_len, for the driving thread */
+    _Atomic int done;
+} player;
+
+static void *read_all(void *arg)
+{
+    player *p = arg;
+    unsigned char buf[4096];
+    for (int i = 0; i < 100000; i++) {
+        int64_t n = kth_stream_read(p->stream, buf, sizeof buf);
+        if (n == KTH_ERR_VARIANT_CHANGE) {
+            p->fences++;
+            kth_stream_clear_variant_fence(p->stream);
+            continue;
+        }
+        if (n <= 0) {
+            p->result = n;
+            break;
+        }
+        if (p->got_len + (size_t)n > p->got_cap) {
+            p->got_cap = (p->got_len + (size_t)n) * 2;
+            p->got = realloc(p->got, p->got_cap);
+        }
+        memcpy(p->got + p->got_len, buf, (size_t)n);
+        p->got_len += (size_t)n;
+        atomic_store(&p->progress, p->got_len);
+    }
+    atomic_store(&p->done, 1);
+    return NULL;
+}
+
+static void player_open(player *p, const kts_live *cfg)
+{
+    memset(p, 0, sizeof *p);
+    client_start(&p->c, cfg);
+    platform_virtual_clock_init(&p->vc, T0_NS);
+    net_downloader_hooks hooks = {.clock = &p->vc.base};
+    kth_downloader_options o;
+    kth_downloader_options_init(&o);
+    assert_int_equal(net_downloader_new(&o, &hooks, &p->d, NULL, 0), KTH_OK);
+    p->dir = test_make_dir();
+    kth_cache_options co;
+    kth_cache_options_init(&co);
+    co.dir = p->dir;
+    co.durable = false;
+    char err[512] = "";
+    assert_int_equal(kth_cache_open(&co, &p->cache, err, sizeof err), KTH_OK);
+    assert_int_equal(kth_bus_new(&p->bus), KTH_OK);
+    assert_int_equal(kth_bus_subscribe(p->bus, 256, &p->sub), KTH_OK);
+    kth_stream_options so;
+    kth_stream_options_init(&so);
+    so.read_timeout_ms = 20000; /* hang guard only */
+    so.downloader = p->d;
+    so.cache = p->cache;
+    so.bus = p->bus;
+    kth_status st = kth_stream_open(p->c.url, &so, &p->stream, err, sizeof err);
+    if (st != KTH_OK)
+        fail_msg("open: %s (%s)", kth_strerror(st), err);
+    assert_int_equal(pthread_create(&p->reader, NULL, read_all, p), 0);
+}
+
+/* Moves the server and then the downloader's clock on by `ms`, in steps, until the reader is
+ * done or `max_steps` passed. */
+static void play(player *p, int64_t step_ms, int max_steps)
+{
+    for (int i = 0; i < max_steps && !atomic_load(&p->done); i++) {
+        int64_t now_ms = (platform_clock_now(&p->vc.base) - T0_NS) / NS_PER_MS + step_ms;
+        assert_int_equal(kts_live_advance(p->c.ls, now_ms), KTH_OK);
+        platform_virtual_clock_advance(&p->vc, step_ms * NS_PER_MS);
+        net_downloader_wake(p->d);
+        assert_int_equal(net_downloader_barrier(p->d, 5000), KTH_OK);
+    }
+}
+
+static void player_close(player *p)
+{
+    if (!p->reader_joined)
+        pthread_join(p->reader, NULL);
+    kth_stream_close(p->stream);
+    kth_subscription_free(p->sub);
+    kth_bus_unref(p->bus);
+    kth_cache_close(p->cache);
+    kth_downloader_free(p->d);
+    client_stop(&p->c);
+    test_remove_tree(p->dir);
+    free(p->dir);
+    free(p->got);
+}
+
+/* Counts the events of `kind` published so far. */
+static unsigned count_events(player *p, kth_event_kind kind)
+{
+    unsigned n = 0;
+    kth_event ev;
+    while (kth_events_next(p->sub, &ev, 0) == KTH_OK)
+        n += ev.kind == kind;
+    return n;
+}
+
+/* Checks that the reader got segments [first, end) of the stream, each byte-exact. */
+static void expect_segments(player *p, uint64_t first, uint64_t end)
+{
+    uint64_t size = p->c.cfg.segment_size;
+    assert_int_equal(p->got_len, (end - first) * size);
+    for (uint64_t k = first; k < end; k++) {
+        uint64_t seed = kts_live_segment_seed(&p->c.cfg, k, false);
+        assert_int_equal(kts_ts_synth_check(seed, 0, p->got + (k - first) * size, size), size);
+    }
+}
+
+/* A live stream plays from three target durations before the live edge, follows the window
+ * as it slides (reloads on the downloader's clock), and ends exactly after the last segment
+ * once the playlist says EXT-X-ENDLIST: every byte once, in order, none missing. */
+static void test_live_stream_plays_to_its_end(void **state)
+{
+    (void)state;
+    player p;
+    player_open(&p, &(kts_live){.window = 6,
+                                .target_duration = 4,
+                                .segment_size = 3760,
+                                .seed = 7,
+                                .mode = KTS_LIVE_ENDLIST,
+                                .mode_at = 14});
+    uint64_t length;
+    assert_false(kth_stream_length(p.stream, &length));
+    play(&p, 500, 400);
+    assert_true(atomic_load(&p.done));
+    assert_int_equal(p.result, 0); /* a proven EOF */
+    expect_segments(&p, 3, 14);
+    assert_int_equal(p.fences, 0);
+    assert_true(kth_stream_length(p.stream, &length));
+    assert_int_equal(length, 11 * 3760);
+    assert_true(count_events(&p, KTH_EVENT_HLS_LIVE_RELOADED) >= 1);
+    /* Reloads came at the pace of the playlist: the server saw no more than one a target
+     * duration while it changed, and two more (half a target each) at most around the end. */
+    unsigned reloads = kts_request_count(p.c.srv, "/tv/live.m3u8", NULL);
+    assert_true(reloads >= 1 + 8 && reloads <= 1 + 8 + 3);
+    player_close(&p);
+}
+
+/* A discontinuity in the live window reaches the reader as a fence at that segment, as a
+ * variant switch does, and the bytes on both sides are exact. */
+static void test_live_discontinuity_is_a_fence(void **state)
+{
+    (void)state;
+    player p;
+    player_open(&p, &(kts_live){.window = 4,
+                                .target_duration = 2,
+                                .segment_size = 1880,
+                                .seed = 9,
+                                .mode = KTS_LIVE_DISCONTINUITY,
+                                .mode_at = 6});
+    /* The discontinuity stream never ends: read until segment 8 is in, then stop. */
+    for (int i = 0; i < 400 && atomic_load(&p.progress) < 7 * 1880; i++)
+        play(&p, 500, 1);
+    kth_stream_cancel(p.stream);
+    pthread_join(p.reader, NULL);
+    p.reader_joined = true;
+    assert_true(p.got_len >= 7 * 1880);
+    assert_int_equal(p.fences, 1);
+    for (uint64_t k = 1; k < 8; k++) {
+        uint64_t seed = kts_live_segment_seed(&p.c.cfg, k, false);
+        assert_int_equal(kts_ts_synth_check(seed, 0, p.got + (k - 1) * 1880, 1880), 1880);
+    }
+    player_close(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -260,6 +454,8 @@ int main(void)
         cmocka_unit_test(test_stuck_playlist_is_reported),
         cmocka_unit_test(test_server_reset_reanchors),
         cmocka_unit_test(test_discontinuity_is_marked),
+        cmocka_unit_test(test_live_stream_plays_to_its_end),
+        cmocka_unit_test(test_live_discontinuity_is_a_fence),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
