@@ -853,6 +853,8 @@ static kth_status open_session(hls_session *s, char *err, size_t errlen)
         return st;
     if (!session_append_period(s, first, start, 0))
         return KTH_ERR_NO_MEMORY;
+    if (s->live)
+        hls_live_fences(s, start + 1);
     atomic_store(&s->current_variant, first);
     if (s->hls.start_manual || s->live)
         abr_controls_set_manual(&s->controls, first); /* before the peer exists: no wake */

@@ -86,6 +86,14 @@ static void fence_at(hls_session *s, size_t k)
         session_append_period(s, s->live_variant, k, k);
 }
 
+void hls_live_fences(hls_session *s, size_t from)
+{
+    const hls_media_playlist *m = &s->variants[s->live_variant].pl->media;
+    for (size_t k = from; k < m->segment_count; k++)
+        if (m->segments[k].discontinuity)
+            fence_at(s, k);
+}
+
 /* Appends u's segments of `pl` to the playing variant. Lock held. False when the session
  * failed (recorded). */
 static bool append(hls_session *s, const hls_playlist *pl, const hls_live_update *u)
@@ -114,9 +122,7 @@ static bool append(hls_session *s, const hls_playlist *pl, const hls_live_update
     hls_period *last = &s->periods[s->period_count - 1];
     if (last->variant == s->live_variant && last->end_entry == old_entries)
         last->end_entry = v->entry_count;
-    for (size_t k = old_segments; k < merged->media.segment_count; k++)
-        if (merged->media.segments[k].discontinuity)
-            fence_at(s, k);
+    hls_live_fences(s, old_segments);
     return true;
 }
 

@@ -383,6 +383,9 @@ kth_status hls_playlist_on_write(void *user, uint64_t offset, const void *data, 
  * KTH_ERR_NO_MEMORY, or KTH_ERR_OFFLINE_MISS offline (a live stream cannot be replayed). */
 kth_status hls_live_open(hls_session *s, size_t v, int64_t request_ns, size_t *start, char *err,
                          size_t errlen);
+/* Puts a fence (a new period of the live variant) in front of every segment from `from` on that
+ * follows EXT-X-DISCONTINUITY, after the stream's current last period. Lock held. */
+void hls_live_fences(hls_session *s, size_t from);
 /* In a poll: adds the reload to the batch when it is due; returns the seconds until it is
  * (0: nothing to wait for). Lock held. */
 double hls_live_poll(hls_session *s, net_batch *batch, int64_t now_ns);
