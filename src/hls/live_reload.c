@@ -22,11 +22,21 @@
 #define MAX_RELOAD_FAILURES 3
 #define NS_PER_S            1e9
 
+/* Remembers what the last playlist fetched lists, for kth_stream_playlist_info. */
+static void note_window(hls_session *s, const hls_playlist *pl)
+{
+    s->live_target = pl->media.target_duration;
+    s->live_window_s = pl->media.total_duration;
+    s->live_window_segments = pl->media.segment_count;
+}
+
 kth_status hls_live_open(hls_session *s, size_t v, int64_t request_ns, size_t *start, char *err,
                          size_t errlen)
 {
     const hls_playlist *pl = s->variants[v].pl;
     *start = 0;
+    s->live_kind = hls_live_kind_of(&pl->media);
+    note_window(s, pl);
     if (hls_live_kind_of(&pl->media) == HLS_LIVE_KIND_VOD)
         return KTH_OK;
     if (s->offline) {
@@ -132,6 +142,7 @@ static void take_reload(hls_session *s, const hls_playlist *pl, int64_t started_
     hls_live_update u;
     hls_live_tracker_update(&s->live_tracker, pl, started_ns, &u);
     s->live_next_ns = u.next_reload_ns;
+    note_window(s, pl);
     const char *uri = s->variants[s->live_variant].uri;
     if (u.stuck) {
         session_fail_locked(

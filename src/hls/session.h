@@ -220,7 +220,11 @@ struct hls_session {
     hls_live_tracker live_tracker;
     int64_t live_next_ns; /* downloader clock: when the next reload is due */
     bool live_reloading;
-    unsigned live_failures;      /* reloads failed in a row */
+    unsigned live_failures;  /* reloads failed in a row */
+    hls_live_kind live_kind; /* of the first playlist */
+    uint64_t live_target;    /* the last playlist's target duration, seconds */
+    double live_window_s;    /* the last playlist's media seconds and segments */
+    size_t live_window_segments;
     storage_resource *live_edge; /* never written: what a reader at the live edge waits on */
     hls_playlist **live_retired; /* models replaced by reloads, freed at close */
     size_t live_retired_count, live_retired_cap;

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <kithara/hls.h>
 #include <kithara/kithara.h>
 
 #include <pthread.h>
@@ -466,6 +467,13 @@ static void test_live_stream_plays_to_its_end(void **state)
                 3);
     uint64_t length;
     assert_false(kth_stream_length(p.stream, &length));
+    kth_hls_playlist_info pi;
+    assert_int_equal(kth_stream_playlist_info(p.stream, &pi), KTH_OK);
+    assert_string_equal(pi.kind, "live");
+    assert_int_equal(pi.target_duration, 4);
+    assert_true(pi.window_s == 24.0);
+    assert_int_equal(pi.window_segments, 6);
+    assert_false(pi.ended);
     play(&p, 500, 400);
     assert_true(atomic_load(&p.done));
     if (p.result != 0) /* a proven EOF */
@@ -474,6 +482,8 @@ static void test_live_stream_plays_to_its_end(void **state)
     assert_int_equal(p.fences, 0);
     assert_true(kth_stream_length(p.stream, &length));
     assert_int_equal(length, 11 * 3760);
+    assert_int_equal(kth_stream_playlist_info(p.stream, &pi), KTH_OK);
+    assert_true(pi.ended);
     assert_true(count_events(&p, KTH_EVENT_HLS_LIVE_RELOADED) >= 1);
     /* Reloads came at the pace of the playlist: the server saw no more than one a target
      * duration while it changed, and two more (half a target each) at most around the end. */
