@@ -7,8 +7,9 @@
  * The variant is fixed for a live stream (the start variant, or a manual choice at open): the
  * other variants' playlists are not loaded, so ABR has one rung.
  *
- * The playing model grows by merging (hls_live_merge); the models it replaces are kept until
- * the session closes, because a fetch in flight may hold strings of them.
+ * The playing model grows by merging (hls_live_merge). A model it replaces is kept while a
+ * segment fetch is in flight (fetches borrow their URLs from the model) and freed at the first
+ * reload that finds none.
  *
  * Threads: hls_live_open runs before the session is shared; hls_live_poll and the reload's
  * completion run on the downloader thread, under session.lock for the state.
@@ -58,10 +59,17 @@ kth_status hls_live_open(hls_session *s, size_t v, int64_t request_ns, size_t *s
     return KTH_OK;
 }
 
-void hls_live_free(hls_session *s)
+/* Frees the replaced models. Lock held (or the session is closing), no fetch in flight. */
+static void free_retired(hls_session *s)
 {
     for (size_t i = 0; i < s->live_retired_count; i++)
         hls_playlist_free(s->live_retired[i]);
+    s->live_retired_count = 0;
+}
+
+void hls_live_free(hls_session *s)
+{
+    free_retired(s);
     free(s->live_retired);
     storage_resource_unref(s->live_edge);
 }
@@ -153,6 +161,8 @@ static void take_reload(hls_session *s, const hls_playlist *pl, int64_t started_
             (unsigned long long)pl->media.target_duration);
         return;
     }
+    if (s->in_flight == 0)
+        free_retired(s); /* this thread starts fetches: none borrows from them now */
     if (u.new_count > 0 && !append(s, pl, &u))
         return;
     if (u.ended) {
