@@ -537,6 +537,53 @@ static void test_live_discontinuity_in_first_playlist_is_a_fence(void **state)
     discontinuity_run(8, 5);
 }
 
+/* A playlist that stops changing for more than 3.5 target durations fails the stream with a
+ * clear sentence, after every segment it listed was read. */
+static void test_live_stuck_playlist_fails_the_stream(void **state)
+{
+    (void)state;
+    player p;
+    kts_live cfg = {.window = 4, .target_duration = 2, .segment_size = 1880, .seed = 13};
+    cfg.mode = KTS_LIVE_STUCK;
+    cfg.mode_at = 6;
+    player_open(&p, &cfg, 1);
+    play(&p, 500, 400);
+    assert_true(atomic_load(&p.done));
+    assert_int_equal(p.result, KTH_ERR_NETWORK);
+    assert_non_null(strstr(p.error, "the stream is stuck"));
+    expect_segments(&p, 1, 6);
+    player_close(&p);
+}
+
+/* The server restarts its stream (the media sequence goes back to 0): the reader meets a fence
+ * and goes on with the new stream's segments, each byte-exact, and the event says so. */
+static void test_live_server_reset_reanchors_behind_a_fence(void **state)
+{
+    (void)state;
+    player p;
+    kts_live cfg = {.window = 4, .target_duration = 2, .segment_size = 1880, .seed = 17};
+    cfg.mode = KTS_LIVE_RESET;
+    cfg.mode_at = 8;
+    player_open(&p, &cfg, 1);
+    size_t want = (7 + 3) * 1880; /* segments 1..7, then r0..r2 */
+    for (int i = 0; i < 400 && atomic_load(&p.progress) < want; i++)
+        play(&p, 500, 1);
+    kth_stream_cancel(p.stream);
+    pthread_join(p.reader, NULL);
+    p.reader_joined = true;
+    if (p.result != KTH_ERR_CANCELLED)
+        fail_msg("the read ended with %lld: %s", (long long)p.result, p.error);
+    assert_true(p.got_len >= want);
+    assert_int_equal(p.fences, 1);
+    for (uint64_t k = 0; k < 10; k++) {
+        bool after = k >= 7;
+        uint64_t seed = kts_live_segment_seed(&p.c.cfg, after ? k - 7 : k + 1, after);
+        assert_int_equal(kts_ts_synth_check(seed, 0, p.got + k * 1880, 1880), 1880);
+    }
+    assert_int_equal(count_events(&p, KTH_EVENT_HLS_LIVE_RESET), 1);
+    player_close(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -548,6 +595,8 @@ int main(void)
         cmocka_unit_test(test_live_stream_plays_to_its_end),
         cmocka_unit_test(test_live_discontinuity_is_a_fence),
         cmocka_unit_test(test_live_discontinuity_in_first_playlist_is_a_fence),
+        cmocka_unit_test(test_live_stuck_playlist_fails_the_stream),
+        cmocka_unit_test(test_live_server_reset_reanchors_behind_a_fence),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
