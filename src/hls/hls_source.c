@@ -170,6 +170,10 @@ static kth_status find_target(hls_session *s, uint64_t offset, target *t, char *
     memset(t, 0, sizeof *t);
     hls_place pl;
     hls_locate r = session_locate(s, offset, &pl);
+    if (r == HLS_PAST_END && s->live_open && s->live_stuck) {
+        snprintf(err, errlen, "%s", s->live_stuck_msg);
+        return KTH_ERR_NETWORK;
+    }
     if (r == HLS_PAST_END && s->live_open) {
         /* Nothing is there yet: the reader waits on the edge, which a reload wakes. */
         t->live_edge = true;

@@ -153,12 +153,16 @@ static void take_reload(hls_session *s, const hls_playlist *pl, int64_t started_
     note_window(s, pl);
     const char *uri = s->variants[s->live_variant].uri;
     if (u.stuck) {
-        session_fail_locked(
-            s, KTH_ERR_NETWORK,
-            "live playlist %s has not changed for %.1f s (more than 3.5 target durations of "
-            "%llu s): the stream is stuck",
-            HLS_SHOWN(uri), (double)(started_ns - s->live_tracker.changed_ns) / NS_PER_S,
-            (unsigned long long)pl->media.target_duration);
+        /* The reader still gets every listed byte; at the edge it gets this failure. */
+        s->live_stuck = true;
+        snprintf(s->live_stuck_msg, sizeof s->live_stuck_msg,
+                 "live playlist %s has not changed for %.1f s (more than 3.5 target durations "
+                 "of %llu s): the stream is stuck",
+                 HLS_SHOWN(uri), (double)(started_ns - s->live_tracker.changed_ns) / NS_PER_S,
+                 (unsigned long long)pl->media.target_duration);
+        atomic_fetch_add(&s->wake_epoch, 1);
+        if (s->waiting)
+            storage_resource_wake_waiters(s->waiting);
         return;
     }
     if (s->in_flight == 0)
@@ -245,7 +249,7 @@ static void reload_complete(void *user, const net_result *r)
 
 double hls_live_poll(hls_session *s, net_batch *batch, int64_t now_ns)
 {
-    if (!s->live_open || s->live_reloading)
+    if (!s->live_open || s->live_reloading || s->live_stuck)
         return 0;
     if (now_ns < s->live_next_ns)
         return (double)(s->live_next_ns - now_ns) / NS_PER_S;

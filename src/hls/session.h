@@ -222,8 +222,10 @@ struct hls_session {
     bool live_reloading;
     unsigned live_failures;  /* reloads failed in a row */
     hls_live_kind live_kind; /* of the first playlist */
-    uint64_t live_target;    /* the last playlist's target duration, seconds */
-    double live_window_s;    /* the last playlist's media seconds and segments */
+    bool live_stuck;         /* no more reloads: a reader at the edge fails with the message */
+    char live_stuck_msg[HLS_ERR_MAX];
+    uint64_t live_target; /* the last playlist's target duration, seconds */
+    double live_window_s; /* the last playlist's media seconds and segments */
     size_t live_window_segments;
     storage_resource *live_edge; /* never written: what a reader at the live edge waits on */
     hls_playlist **live_retired; /* models replaced by reloads, freed at close */
