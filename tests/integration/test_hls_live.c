@@ -284,7 +284,10 @@ typedef struct player {
     char error[512];         /* its message */
     unsigned fences;         /* KTH_ERR_VARIANT_CHANGE met (and cleared) */
     _Atomic size_t progress; /* got_len, for the driving thread */
-    pthread_mutex_t lock;    /* with moved: the reader signals each read */
+    kth_bus *dbus;           /* the downloader's: its request events */
+    kth_subscription *dsub;
+    unsigned enqueued, ended; /* requests, under lock */
+    pthread_mutex_t lock;     /* with moved: the reader signals each read, the bus each request */
     pthread_cond_t moved;
     _Atomic int done;
 } player;
@@ -298,6 +301,22 @@ static void dump_log(player *p)
         if (kts_log_get(p->c.srv, i, &e) == KTH_OK)
             fprintf(stderr, "  %s %s -> %d (%s)\n", e.method, e.path, e.status, e.range);
     }
+}
+
+/* Counts the downloader's requests as they are queued and end (the bus's thread). */
+static void on_request(const kth_event *ev, void *user)
+{
+    player *p = user;
+    bool queued = ev->kind == KTH_EVENT_REQUEST_ENQUEUED;
+    bool ended = ev->kind == KTH_EVENT_REQUEST_COMPLETED || ev->kind == KTH_EVENT_REQUEST_FAILED ||
+                 ev->kind == KTH_EVENT_REQUEST_CANCELLED;
+    if (!queued && !ended)
+        return;
+    pthread_mutex_lock(&p->lock);
+    p->enqueued += queued;
+    p->ended += ended;
+    pthread_cond_broadcast(&p->moved);
+    pthread_mutex_unlock(&p->lock);
 }
 
 static void *read_all(void *arg)
@@ -346,6 +365,9 @@ static void player_open(player *p, const kts_live *cfg, uint64_t first_segment)
     net_downloader_hooks hooks = {.clock = &p->vc.base};
     kth_downloader_options o;
     kth_downloader_options_init(&o);
+    assert_int_equal(kth_bus_new(&p->dbus), KTH_OK);
+    assert_int_equal(kth_bus_subscribe_callback(p->dbus, 4096, on_request, p, &p->dsub), KTH_OK);
+    o.bus = p->dbus;
     assert_int_equal(net_downloader_new(&o, &hooks, &p->d, NULL, 0), KTH_OK);
     p->dir = test_make_dir();
     kth_cache_options co;
@@ -372,26 +394,34 @@ static void player_open(player *p, const kts_live *cfg, uint64_t first_segment)
     assert_int_equal(kts_wait_requests(p->c.srv, first, 1, 10000), KTH_OK);
 }
 
-/* Lets what the last step started finish: every request the server got has ended and the
- * downloader has taken in its completions (waits, never sleeps). */
+/* Lets what the last step started finish: every request the downloader queued has ended and
+ * its completion was taken in, and the reader has read every segment fetched, as a real player
+ * at the live edge keeps pace (waits on conditions, never sleeps; each bounded). */
 static void settle(player *p)
 {
-    for (int i = 0; i < 20; i++) {
-        unsigned asked = kts_request_count(p->c.srv, NULL, NULL);
-        assert_int_equal(kts_wait_completed(p->c.srv, NULL, asked, 5000), KTH_OK);
-        assert_int_equal(net_downloader_barrier(p->d, 5000), KTH_OK);
-        assert_int_equal(net_downloader_barrier(p->d, 5000), KTH_OK);
-        if (kts_request_count(p->c.srv, NULL, NULL) == asked)
-            break;
-    }
-    /* And the reader has read every segment fetched: time moves on only once the reader
-     * keeps pace, as a real player does at the live edge. */
-    size_t fetched = (size_t)(kts_completed_count(p->c.srv, NULL) -
-                              kts_completed_count(p->c.srv, "/tv/live.m3u8")) *
-                     (size_t)p->c.cfg.segment_size;
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += 5;
+    for (int i = 0; i < 20; i++) {
+        assert_int_equal(net_downloader_barrier(p->d, 5000), KTH_OK);
+        pthread_mutex_lock(&p->lock);
+        while (p->ended < p->enqueued)
+            if (pthread_cond_timedwait(&p->moved, &p->lock, &until) != 0)
+                break;
+        unsigned seen = p->enqueued;
+        pthread_mutex_unlock(&p->lock);
+        /* Completions run on the loop: a turn after them, nothing new was queued. */
+        assert_int_equal(net_downloader_barrier(p->d, 5000), KTH_OK);
+        assert_int_equal(net_downloader_barrier(p->d, 5000), KTH_OK);
+        pthread_mutex_lock(&p->lock);
+        bool still = p->enqueued == seen && p->ended == seen;
+        pthread_mutex_unlock(&p->lock);
+        if (still)
+            break;
+    }
+    size_t fetched = (size_t)(kts_completed_count(p->c.srv, NULL) -
+                              kts_completed_count(p->c.srv, "/tv/live.m3u8")) *
+                     (size_t)p->c.cfg.segment_size;
     pthread_mutex_lock(&p->lock);
     while (!atomic_load(&p->done) && atomic_load(&p->progress) < fetched)
         if (pthread_cond_timedwait(&p->moved, &p->lock, &until) != 0)
@@ -421,6 +451,8 @@ static void player_close(player *p)
     kth_bus_unref(p->bus);
     kth_cache_close(p->cache);
     kth_downloader_free(p->d);
+    kth_subscription_free(p->dsub);
+    kth_bus_unref(p->dbus);
     client_stop(&p->c);
     test_remove_tree(p->dir);
     free(p->dir);
