@@ -173,8 +173,11 @@ static void take_reload(hls_session *s, const hls_playlist *pl, int64_t started_
         s->live_open = false;
         hls_layout_set_open(s->variants[s->live_variant].layout, false);
     }
+    bool broken = u.skipped;
+    for (size_t k = u.first_new; k < u.first_new + u.new_count; k++)
+        broken |= pl->media.segments[k].discontinuity;
     ev->kind = u.reset           ? KTH_EVENT_HLS_LIVE_RESET
-               : u.skipped       ? KTH_EVENT_HLS_LIVE_DISCONTINUITY
+               : broken          ? KTH_EVENT_HLS_LIVE_DISCONTINUITY
                : u.ended         ? KTH_EVENT_HLS_LIVE_ENDED
                : u.new_count > 0 ? KTH_EVENT_HLS_LIVE_RELOADED
                                  : 0;

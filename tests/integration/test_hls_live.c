@@ -554,6 +554,8 @@ static void discontinuity_run(uint64_t at)
         uint64_t seed = kts_live_segment_seed(&p.c.cfg, k, false);
         assert_int_equal(kts_ts_synth_check(seed, 0, p.got + (k - 9) * 1880, 1880), 1880);
     }
+    /* A discontinuity a reload brings is announced; one in the first playlist is not news. */
+    assert_int_equal(count_events(&p, KTH_EVENT_HLS_LIVE_DISCONTINUITY), at >= 12 ? 1 : 0);
     player_close(&p);
 }
 
