@@ -83,8 +83,10 @@ static void wait_for_ladder(kth_stream *s, size_t variants)
             if (kth_stream_variant_info(s, v, &vi) == KTH_OK && vi.usable)
                 loaded++;
         }
-        if (loaded == variants)
-            return;
+        kth_hls_playlist_info pi;
+        if (loaded == variants ||
+            (kth_stream_playlist_info(s, &pi) == KTH_OK && strcmp(pi.kind, "vod") != 0))
+            return; /* a live stream keeps its one variant: the others never load */
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
@@ -162,6 +164,12 @@ static void print_json(kth_stream *s, const info_facts *f)
     else
         printf(f->variants ? "null" : "0");
     if (f->variants) {
+        kth_hls_playlist_info pi;
+        if (kth_stream_playlist_info(s, &pi) == KTH_OK)
+            printf(",\"playlist\":{\"kind\":\"%s\",\"ended\":%s,\"target_duration\":%llu,"
+                   "\"window_s\":%.3f,\"window_segments\":%zu}",
+                   pi.kind, pi.ended ? "true" : "false", (unsigned long long)pi.target_duration,
+                   pi.window_s, pi.window_segments);
         printf(",\"duration\":%.3f,\"segments\":%zu,\"current_variant\":%d,"
                "\"variants\":[",
                kth_stream_total_duration(s), kth_stream_segment_count(s),
@@ -203,6 +211,11 @@ static void print_text(kth_stream *s, const info_facts *f)
         return; /* endless: nothing is cached */
     }
     if (f->variants) {
+        kth_hls_playlist_info pi;
+        if (kth_stream_playlist_info(s, &pi) == KTH_OK)
+            printf("playlist:    %s%s, target duration %llu s, window %.3f s in %zu segments\n",
+                   pi.kind, pi.ended ? " (ended)" : "", (unsigned long long)pi.target_duration,
+                   pi.window_s, pi.window_segments);
         printf("duration:    %.3f s in %zu segments\n", kth_stream_total_duration(s),
                kth_stream_segment_count(s));
         printf("variants:    %zu (playing %d)\n", f->variants, kth_stream_current_variant(s));

@@ -97,6 +97,18 @@ typedef enum kth_event_kind {
     KTH_EVENT_RADIO_URL = 121,
     KTH_EVENT_RADIO_DROPPED = 122,
     KTH_EVENT_RADIO_RECONNECTED = 123,
+    /* Live HLS (a media playlist without EXT-X-ENDLIST). RELOADED: a reload of the playlist
+     * added segments (text says how many and the media sequence range; the stream's length
+     * stays unknown until the playlist ends). ENDED: the playlist got EXT-X-ENDLIST: the stream
+     * ends after its last segment. RESET: the media sequence went backwards (the server
+     * restarted its stream): the stream goes on from the new playlist's start position, behind
+     * a fence. DISCONTINUITY: an added segment follows EXT-X-DISCONTINUITY (or a stretch the
+     * reloads missed): the reader meets a fence there (kth_stream_clear_variant_fence), as at a
+     * variant switch. Published on the downloader's thread. */
+    KTH_EVENT_HLS_LIVE_RELOADED = 130,
+    KTH_EVENT_HLS_LIVE_ENDED = 131,
+    KTH_EVENT_HLS_LIVE_RESET = 132,
+    KTH_EVENT_HLS_LIVE_DISCONTINUITY = 133,
 } kth_event_kind;
 
 typedef struct kth_event_seek {

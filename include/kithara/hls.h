@@ -137,6 +137,22 @@ KTH_API kth_status kth_stream_variant_info(kth_stream *stream, size_t index,
 KTH_API kth_status kth_stream_variant_cached(kth_stream *stream, size_t index, size_t *cached,
                                              size_t *total);
 
+/* What kind of playlist the stream plays, from its playing variant's media playlist. */
+typedef struct kth_hls_playlist_info {
+    const char *kind;         /* "vod" (complete), "event" (grows) or "live" (a sliding
+                                 window); static, never NULL */
+    uint64_t target_duration; /* EXT-X-TARGETDURATION, seconds */
+    /* The window: the media seconds and segments the last playlist fetched lists (the whole
+     * presentation for vod and event). */
+    double window_s;
+    size_t window_segments;
+    bool ended; /* a live or event playlist got EXT-X-ENDLIST since the stream opened */
+} kth_hls_playlist_info;
+
+/* Describes the playlist of an HLS stream. KTH_OK, KTH_ERR_UNSUPPORTED (not HLS),
+ * KTH_ERR_INVALID_ARG (NULL). Any thread. */
+KTH_API kth_status kth_stream_playlist_info(kth_stream *stream, kth_hls_playlist_info *info);
+
 /* The variant of the bytes at the reader's position (-1 when not HLS). */
 KTH_API int kth_stream_current_variant(kth_stream *stream);
 

@@ -341,6 +341,14 @@ const char *kth_event_kind_name(kth_event_kind kind)
         return "RADIO_DROPPED";
     case KTH_EVENT_RADIO_RECONNECTED:
         return "RADIO_RECONNECTED";
+    case KTH_EVENT_HLS_LIVE_RELOADED:
+        return "HLS_LIVE_RELOADED";
+    case KTH_EVENT_HLS_LIVE_ENDED:
+        return "HLS_LIVE_ENDED";
+    case KTH_EVENT_HLS_LIVE_RESET:
+        return "HLS_LIVE_RESET";
+    case KTH_EVENT_HLS_LIVE_DISCONTINUITY:
+        return "HLS_LIVE_DISCONTINUITY";
     }
     return "UNKNOWN";
 }

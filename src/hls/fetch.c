@@ -11,6 +11,7 @@
  * URL share it: a fetch claims the playlist's cache resource as its one writer, and a stream
  * that finds it claimed waits for that fetch and then reads the cache.
  */
+#include "hls/live.h"
 #include "hls/session.h"
 
 #include <stdio.h>
@@ -210,15 +211,11 @@ static kth_status parse_stored(const uint8_t *data, size_t len, const char *url,
     return st;
 }
 
-static kth_status check_vod(hls_playlist *pl, const char *url, char *err, size_t errlen)
+/* A media playlist that may still change (live or event): never stored, since a later open
+ * must see the window of its own time, not this one. */
+static bool may_change(const hls_playlist *pl)
 {
-    if (pl->kind == HLS_PLAYLIST_MEDIA && !pl->media.endlist &&
-        pl->media.type != HLS_PLAYLIST_TYPE_VOD) {
-        snprintf(err, errlen, "%s: live playlists (no EXT-X-ENDLIST) are not supported",
-                 HLS_SHOWN(url));
-        return KTH_ERR_UNSUPPORTED;
-    }
-    return KTH_OK;
+    return pl->kind == HLS_PLAYLIST_MEDIA && hls_live_kind_of(&pl->media) != HLS_LIVE_KIND_VOD;
 }
 
 kth_status hls_playlist_cached(hls_session *s, const char *url, hls_playlist **out, char *err,
@@ -265,12 +262,14 @@ kth_status hls_playlist_cached(hls_session *s, const char *url, hls_playlist **o
         snprintf(err, errlen, "cached playlist %s: %s", HLS_SHOWN(url), perr);
         return st;
     }
-    st = check_vod(*out, url, err, errlen);
-    if (st != KTH_OK) {
+    if (may_change(*out)) { /* never stored since live playlists are not: not this one */
         hls_playlist_free(*out);
         *out = NULL;
+        if (s->offline)
+            snprintf(err, errlen, "offline: playlist %s is live and never cached", HLS_SHOWN(url));
+        return s->offline ? KTH_ERR_OFFLINE_MISS : KTH_ERR_NOT_FOUND;
     }
-    return st;
+    return KTH_OK;
 }
 
 kth_status hls_playlist_accept(hls_session *s, const char *url, const char *final_url,
@@ -284,12 +283,8 @@ kth_status hls_playlist_accept(hls_session *s, const char *url, const char *fina
         snprintf(err, errlen, "playlist %s: %s", HLS_SHOWN(url), perr);
         return st;
     }
-    st = check_vod(*out, url, err, errlen);
-    if (st != KTH_OK) {
-        hls_playlist_free(*out);
-        *out = NULL;
-        return st;
-    }
+    if (may_change(*out))
+        return KTH_OK;
     /* Store it for offline use; a failure here costs only that. */
     cache_resource *res;
     if (cache_resource_open(s->asset, url, CACHE_OPEN_CREATE, &res, NULL, NULL, 0) == KTH_OK) {

@@ -69,6 +69,24 @@ kth_status kth_stream_variant_info(kth_stream *stream, size_t index, kth_hls_var
     return KTH_OK;
 }
 
+kth_status kth_stream_playlist_info(kth_stream *stream, kth_hls_playlist_info *info)
+{
+    if (!info)
+        return KTH_ERR_INVALID_ARG;
+    memset(info, 0, sizeof *info);
+    hls_session *s = session_of(stream);
+    if (!s)
+        return KTH_ERR_UNSUPPORTED;
+    platform_mutex_lock(&s->lock);
+    info->kind = hls_live_kind_name(s->live_kind);
+    info->target_duration = s->live_target;
+    info->window_s = s->live_window_s;
+    info->window_segments = s->live_window_segments;
+    info->ended = s->live && !s->live_open;
+    platform_mutex_unlock(&s->lock);
+    return KTH_OK;
+}
+
 kth_status kth_stream_variant_cached(kth_stream *stream, size_t index, size_t *cached,
                                      size_t *total)
 {

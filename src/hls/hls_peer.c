@@ -211,7 +211,7 @@ void hls_peer_segment_done(segment_fetch *f, kth_status st, kth_status net_statu
 {
     hls_session *s = f->s;
     platform_mutex_lock(&s->lock);
-    hls_slot *slot = &s->variants[f->variant].slots[f->entry];
+    hls_slot *slot = session_slot(&s->variants[f->variant], f->entry);
     if (st == KTH_OK)
         st = commit_body(s, f, slot, why, whylen);
     if (st == KTH_OK) {
@@ -237,8 +237,8 @@ void hls_peer_segment_done(segment_fetch *f, kth_status st, kth_status net_statu
     /* This may have been the last entry missing before the end (a poll may not follow: the
      * reader can prove the end from here and close the stream). */
     double rest_s = 0;
-    bool end =
-        st == KTH_OK && !s->end_published && s->failure == KTH_OK && rest_in_cache(s, &rest_s);
+    bool end = st == KTH_OK && !s->end_published && s->failure == KTH_OK && !s->live_open &&
+               rest_in_cache(s, &rest_s);
     if (end)
         s->end_published = true;
     size_t reader_variant = atomic_load(&s->current_variant);
@@ -366,7 +366,7 @@ static kth_status start_fetch(hls_session *s, size_t variant, size_t entry, bool
                               net_batch *batch, poll_state *ps)
 {
     hls_variant_state *v = &s->variants[variant];
-    hls_slot *slot = &v->slots[entry];
+    hls_slot *slot = session_slot(v, entry);
     hls_entry e;
     hls_layout_entry(v->layout, entry, &e);
     const hls_media_playlist *m = &v->pl->media;
@@ -466,7 +466,7 @@ static bool rest_in_cache(hls_session *s, double *seconds)
     walk w;
     if (session_locate(s, session_reader_position(s), &place) == HLS_PAST_END) {
         session_last_entry_with_bytes(s, &place.variant, &place.entry);
-        const hls_slot *slot = &s->variants[place.variant].slots[place.entry];
+        const hls_slot *slot = session_slot(&s->variants[place.variant], place.entry);
         return slot->storage && storage_resource_state(slot->storage) == STORAGE_COMMITTED;
     }
     w.period = place.period;
@@ -476,7 +476,7 @@ static bool rest_in_cache(hls_session *s, double *seconds)
         const hls_variant_state *v = &s->variants[s->periods[w.period].variant];
         hls_entry e;
         hls_layout_entry(v->layout, w.entry, &e);
-        const hls_slot *slot = &v->slots[w.entry];
+        const hls_slot *slot = session_slot(v, w.entry);
         bool gap = e.kind == HLS_ENTRY_SEGMENT && v->pl->media.segments[e.segment].gap;
         if (!gap && (!slot->storage || storage_resource_state(slot->storage) != STORAGE_COMMITTED))
             return false;
@@ -620,7 +620,7 @@ static size_t first_missing_after(hls_session *s, size_t variant, size_t segment
         if (hls_layout_entry_of_segment(v->layout, k, &entry, &init) != KTH_OK ||
             entry >= end_entry)
             return count;
-        const hls_slot *slot = &v->slots[entry];
+        const hls_slot *slot = session_slot(v, entry);
         if (v->pl->media.segments[k].gap)
             continue;
         if (!slot->storage || storage_resource_state(slot->storage) != STORAGE_COMMITTED)
@@ -741,7 +741,7 @@ static rescue_result check_rescue(hls_session *s, poll_state *ps, size_t period,
                                   size_t entry, const hls_entry *e, double before_s,
                                   uint64_t reader_within)
 {
-    hls_slot *slot = &s->variants[variant].slots[entry];
+    hls_slot *slot = session_slot(&s->variants[variant], entry);
     const segment_fetch *f = slot->fetch;
     if (!f || e->kind != HLS_ENTRY_SEGMENT || period != s->period_count - 1 || s->abr_count < 2)
         return RESCUE_NONE;
@@ -967,7 +967,7 @@ static visit_next visit_entry(hls_session *s, net_batch *batch, poll_state *ps, 
         if (decide(s, e->segment, win->buffer_s, ps))
             return VISIT_RESTART;
     }
-    hls_slot *slot = &s->variants[variant].slots[ww->w.entry];
+    hls_slot *slot = session_slot(&s->variants[variant], ww->w.entry);
     slot->mark = win->mark;
     storage_state state = storage_resource_state(slot->storage);
     bool first_lacking =
@@ -1055,7 +1055,7 @@ static void sweep_outside(hls_session *s, poll_state *ps, const poll_window *win
 {
     for (size_t i = s->open_count; i-- > 0;) {
         size_t vi = s->open[i].variant, e = s->open[i].entry;
-        hls_slot *slot = &s->variants[vi].slots[e];
+        hls_slot *slot = session_slot(&s->variants[vi], e);
         if (slot->mark == win->mark)
             continue;
         /* Kept open: the two entries just behind the reader (a short seek back). */
@@ -1095,7 +1095,7 @@ static void queue_window_events(hls_session *s, poll_state *ps, const poll_windo
     }
     /* The walk proves the end is in the cache when it got there without a hole, and proves
      * the opposite with a hole (a seek moved the reader before entries never fetched). */
-    if (healthy && win->at_end && win->contiguous && !s->end_published) {
+    if (healthy && win->at_end && win->contiguous && !s->end_published && !s->live_open) {
         kth_event *ev = queue_event(s, ps, KTH_EVENT_HLS_END_OF_STREAM);
         if (ev) {
             ev->payload.buffer.seconds = win->ahead_s;
@@ -1154,6 +1154,11 @@ static net_poll_result on_poll(void *user, net_batch *batch)
         platform_mutex_unlock(&s->lock);
         return NET_POLL_IDLE;
     }
+    bool was_reloading = s->live_reloading;
+    double reload_in = hls_live_poll(s, batch, ps.now_ns);
+    if (reload_in > 0)
+        recheck(&ps, reload_in);
+    bool reload_added = s->live_reloading && !was_reloading;
     poll_window win;
     walk_window(s, batch, &ps, &win);
     s->last_buffer_s = win.buffer_s;
@@ -1164,7 +1169,7 @@ static net_poll_result on_poll(void *user, net_batch *batch)
     platform_mutex_unlock(&s->lock);
 
     poll_finish(s, &ps, rewake);
-    return win.added ? NET_POLL_BATCH : NET_POLL_IDLE;
+    return win.added || reload_added ? NET_POLL_BATCH : NET_POLL_IDLE;
 }
 
 static void controls_wake(void *ctx)
@@ -1209,7 +1214,7 @@ void hls_peer_manual_switch(hls_session *s)
     hls_period *last = &s->periods[s->period_count - 1];
     uint64_t position = session_reader_position(s);
     hls_place place;
-    if (s->failure == KTH_OK && target < s->ladder.count && s->variants[target].pl &&
+    if (s->failure == KTH_OK && !s->live && target < s->ladder.count && s->variants[target].pl &&
         target != last->variant && session_locate(s, position, &place) != HLS_PAST_END &&
         place.period == s->period_count - 1) {
         if (s->reader_period == place.period && s->reader_entry > place.entry)

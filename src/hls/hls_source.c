@@ -97,7 +97,7 @@ static void set_reader_error(hls_session *s, const char *fmt, const char *detail
 static bool length_locked(hls_session *s, uint64_t *length)
 {
     hls_place pl;
-    if (session_locate(s, UINT64_MAX, &pl) != HLS_PAST_END)
+    if (s->live_open || session_locate(s, UINT64_MAX, &pl) != HLS_PAST_END)
         return false;
     /* Past the end of everything: the last period's base plus its length. */
     hls_period *last = &s->periods[s->period_count - 1];
@@ -128,6 +128,7 @@ typedef struct target {
     cache_resource *res;       /* borrowed: valid while the lock was held */
     uint64_t within;
     bool end_check; /* waiting for the last entry's commit (proof of EOF) */
+    bool live_edge; /* past the last segment of a live playlist: waiting for a reload */
     size_t period;
     size_t entry;
     size_t variant;
@@ -169,6 +170,20 @@ static kth_status find_target(hls_session *s, uint64_t offset, target *t, char *
     memset(t, 0, sizeof *t);
     hls_place pl;
     hls_locate r = session_locate(s, offset, &pl);
+    if (r == HLS_PAST_END && s->live_open && s->live_stuck) {
+        snprintf(err, errlen, "%s", s->live_stuck_msg);
+        return KTH_ERR_NETWORK;
+    }
+    if (r == HLS_PAST_END && s->live_open) {
+        /* Nothing is there yet: the reader waits on the edge, which a reload wakes. */
+        t->live_edge = true;
+        t->period = s->period_count - 1;
+        t->variant = s->periods[t->period].variant;
+        t->room = UINT64_MAX;
+        t->generation = s->splice_generation;
+        t->storage = storage_resource_ref(s->live_edge);
+        return KTH_OK;
+    }
     if (r == HLS_PAST_END) {
         session_last_entry_with_bytes(s, &pl.variant, &pl.entry);
         t->end_check = true;
@@ -205,7 +220,7 @@ static kth_status find_target(hls_session *s, uint64_t offset, target *t, char *
     kth_status st = session_open_slot(s, pl.variant, pl.entry, err, errlen);
     if (st != KTH_OK)
         return st;
-    hls_slot *slot = &s->variants[pl.variant].slots[pl.entry];
+    hls_slot *slot = session_slot(&s->variants[pl.variant], pl.entry);
     t->storage = storage_resource_ref(slot->storage);
     t->res = slot->res;
     return KTH_OK;
@@ -238,7 +253,7 @@ static bool locate_for_read(hls_session *s, uint64_t offset, target *t, source_r
         platform_mutex_unlock(&s->lock);
         return false;
     }
-    if (!t->end_check && t->period != s->acked_period) {
+    if (!t->end_check && !t->live_edge && t->period != s->acked_period) {
         s->fence_pending = true;
         s->fence_period = t->period;
         platform_mutex_unlock(&s->lock);
@@ -355,6 +370,11 @@ static source_read hs_read_at(stream_source *src, uint64_t offset, void *buf, si
             return out;
         size_t got = 0;
         storage_state state = storage_resource_state(t.storage);
+        if (t.live_edge) {
+            storage_resource_unref(t.storage);
+            hls_peer_wake(s);
+            return out; /* PENDING until a reload adds segments or ends the playlist */
+        }
         if (t.end_check) {
             storage_resource_unref(t.storage);
             if (state == STORAGE_COMMITTED) {
@@ -447,7 +467,7 @@ static source_wait hs_wait_range(stream_source *src, uint64_t start, uint64_t en
         platform_mutex_unlock(&s->lock);
         return SOURCE_WAIT_ERROR;
     }
-    if (!t.end_check && t.period != s->acked_period) {
+    if (!t.end_check && !t.live_edge && t.period != s->acked_period) {
         /* Behind a fence: the read reports it without waiting for a byte. */
         platform_mutex_unlock(&s->lock);
         storage_resource_unref(t.storage);
@@ -507,6 +527,13 @@ static source_wait hs_wait_length(stream_source *src, const stream_wait_ctx *ctx
         if (s->failure != KTH_OK) {
             *status = report_failure(s);
             platform_mutex_unlock(&s->lock);
+            return SOURCE_WAIT_ERROR;
+        }
+        if (s->live_open) {
+            snprintf(s->reader_error, sizeof s->reader_error,
+                     "a live stream has no length until its playlist ends");
+            platform_mutex_unlock(&s->lock);
+            *status = KTH_ERR_UNSUPPORTED;
             return SOURCE_WAIT_ERROR;
         }
         hls_locate r = session_locate(s, UINT64_MAX, &pl);
@@ -706,9 +733,9 @@ static void session_free(hls_session *s)
     s->peer = NULL;
     for (size_t v = 0; s->variants && v < s->ladder.count; v++) {
         hls_variant_state *vs = &s->variants[v];
-        for (size_t e = 0; vs->slots && e < vs->entry_count; e++)
+        for (size_t e = 0; e < vs->slot_cap; e++)
             session_close_slot(s, v, e);
-        free(vs->slots);
+        session_free_slots(vs);
         hls_layout_free(vs->layout);
         hls_playlist_free(vs->pl);
         free(vs->uri);
@@ -722,6 +749,7 @@ static void session_free(hls_session *s)
     free(s->keys);
     free(s->periods);
     storage_resource_unref(s->waiting);
+    hls_live_free(s);
     hls_ladder_free(&s->ladder);
     hls_playlist_free(s->master);
     cache_asset_release(s->asset);
@@ -788,6 +816,7 @@ static kth_status open_session(hls_session *s, char *err, size_t errlen)
     if (st != KTH_OK)
         return st;
     hls_playlist *top = NULL;
+    int64_t requested_ns = s->downloader ? net_downloader_now(s->downloader) : 0;
     if ((st = hls_load_playlist(s, s->url, &top, err, errlen)) != KTH_OK)
         return st;
     if (top->kind == HLS_PLAYLIST_MASTER) {
@@ -817,14 +846,21 @@ static kth_status open_session(hls_session *s, char *err, size_t errlen)
         }
     }
     size_t first = initial_variant(s);
+    if (!top && s->downloader)
+        requested_ns = net_downloader_now(s->downloader);
     if (!top && (st = hls_load_playlist(s, s->variants[first].uri, &top, err, errlen)) != KTH_OK)
         return st;
     if ((st = hls_variant_setup(s, first, top, err, errlen)) != KTH_OK)
         return st;
-    if (!session_append_period(s, first, 0, 0))
+    size_t start = 0;
+    if ((st = hls_live_open(s, first, requested_ns, &start, err, errlen)) != KTH_OK)
+        return st;
+    if (!session_append_period(s, first, start, 0))
         return KTH_ERR_NO_MEMORY;
+    if (s->live)
+        hls_live_fences(s, start + 1);
     atomic_store(&s->current_variant, first);
-    if (s->hls.start_manual)
+    if (s->hls.start_manual || s->live)
         abr_controls_set_manual(&s->controls, first); /* before the peer exists: no wake */
     if (!s->offline) {
         if (!s->downloader) {

@@ -33,8 +33,10 @@ typedef struct hls_source_options {
 /* Creates a source for `url` (http or https; master or media playlist). Loads the playlists
  * before returning. Errors: KTH_ERR_INVALID_ARG, KTH_ERR_NO_MEMORY, KTH_ERR_HTTP / NOT_FOUND /
  * NETWORK / FORMAT (the playlist: a sentence with the URL and status in err), KTH_ERR_UNSUPPORTED
- * (live playlists, SAMPLE-AES, unknown key formats, nothing playable), KTH_ERR_OFFLINE_MISS,
- * KTH_ERR_IO (the cache), KTH_ERR_TIMEOUT. Any thread but the downloader's. */
+ * (SAMPLE-AES, unknown key formats, nothing playable), KTH_ERR_OFFLINE_MISS (also a live
+ * playlist offline: it is never cached), KTH_ERR_IO (the cache), KTH_ERR_TIMEOUT. A live or event
+ * playlist (no EXT-X-ENDLIST) plays from its live start, its variant fixed, reloaded by the peer
+ * (live_reload.c). Any thread but the downloader's. */
 kth_status hls_source_new(const char *url, const hls_source_options *opts, stream_source **out,
                           char *err, size_t errlen);
 

@@ -16,12 +16,14 @@ struct hls_layout {
     platform_mutex lock; /* leaf */
     const hls_media_playlist *media;
     hls_entry *entries;
-    size_t count;
-    size_t segment_count;
+    size_t count, cap; /* entries (cap also bounds offsets: cap + 1) */
+    size_t segment_count, segment_cap;
     size_t *segment_entry; /* segment index -> entry index */
     size_t *segment_init;  /* segment index -> init entry index or HLS_NONE */
     uint64_t *offsets;     /* count + 1 prefix sums, valid up to known_prefix */
     size_t known_prefix;
+    size_t current_map, current_init; /* of the last segment added */
+    bool open;                        /* a live playlist: more segments may come */
 };
 
 /* Extends the known prefix over entries whose sizes are now known. Lock held. */
@@ -36,6 +38,74 @@ static void extend_prefix(hls_layout *l)
     }
 }
 
+/* Makes room for `segments` segments (and at most one init entry each). Lock held. */
+static bool reserve(hls_layout *l, size_t segments)
+{
+    if (segments <= l->segment_cap)
+        return true;
+    size_t n = segments < 2 * l->segment_cap ? 2 * l->segment_cap : segments;
+    hls_entry *entries = realloc(l->entries, 2 * n * sizeof *entries);
+    if (entries)
+        l->entries = entries;
+    uint64_t *offsets = realloc(l->offsets, (2 * n + 1) * sizeof *offsets);
+    if (offsets)
+        l->offsets = offsets;
+    size_t *se = realloc(l->segment_entry, n * sizeof *se);
+    if (se)
+        l->segment_entry = se;
+    size_t *si = realloc(l->segment_init, n * sizeof *si);
+    if (si)
+        l->segment_init = si;
+    if (!entries || !offsets || !se || !si)
+        return false;
+    l->segment_cap = n;
+    l->cap = 2 * n;
+    return true;
+}
+
+/* Adds segment i of the playlist (and the init entry in front of it when its map changes).
+ * Lock held; room reserved. */
+static void add_segment(hls_layout *l, const hls_media_playlist *m, size_t i)
+{
+    const hls_segment *seg = &m->segments[i];
+    if (seg->map != l->current_map) {
+        l->current_map = seg->map;
+        l->current_init = HLS_NONE;
+        if (seg->map != HLS_NONE) {
+            const hls_map *map = &m->maps[seg->map];
+            hls_entry *e = &l->entries[l->count];
+            memset(e, 0, sizeof *e);
+            e->kind = HLS_ENTRY_INIT;
+            e->segment = i;
+            e->map = seg->map;
+            e->start = seg->start;
+            /* An encrypted init section's plaintext size is known only once decrypted. */
+            if (map->range.present && map->key == HLS_NONE) {
+                e->size_known = true;
+                e->size = map->range.length;
+            }
+            l->current_init = l->count++;
+        }
+    }
+    hls_entry *e = &l->entries[l->count];
+    memset(e, 0, sizeof *e);
+    e->kind = HLS_ENTRY_SEGMENT;
+    e->segment = i;
+    e->map = seg->map;
+    e->start = seg->start;
+    e->duration = seg->duration;
+    if (seg->gap) {
+        e->size_known = true;
+        e->size = 0;
+    } else if (seg->range.present && seg->key == HLS_NONE) {
+        e->size_known = true;
+        e->size = seg->range.length;
+    }
+    l->segment_init[i] = l->current_init;
+    l->segment_entry[i] = l->count++;
+    l->segment_count = i + 1;
+}
+
 kth_status hls_layout_new(const hls_playlist *pl, hls_layout **out)
 {
     if (!pl || !out || pl->kind != HLS_PLAYLIST_MEDIA || pl->media.segment_count == 0)
@@ -44,13 +114,7 @@ kth_status hls_layout_new(const hls_playlist *pl, hls_layout **out)
     hls_layout *l = calloc(1, sizeof *l);
     if (!l)
         return KTH_ERR_NO_MEMORY;
-    size_t n = m->segment_count;
-    l->entries = calloc(2 * n, sizeof *l->entries); /* at most one init per segment */
-    l->offsets = calloc(2 * n + 1, sizeof *l->offsets);
-    l->segment_entry = calloc(n, sizeof *l->segment_entry);
-    l->segment_init = calloc(n, sizeof *l->segment_init);
-    if (!l->entries || !l->offsets || !l->segment_entry || !l->segment_init ||
-        platform_mutex_init(&l->lock) != KTH_OK) {
+    if (!reserve(l, m->segment_count) || platform_mutex_init(&l->lock) != KTH_OK) {
         free(l->entries);
         free(l->offsets);
         free(l->segment_entry);
@@ -59,47 +123,47 @@ kth_status hls_layout_new(const hls_playlist *pl, hls_layout **out)
         return KTH_ERR_NO_MEMORY;
     }
     l->media = m;
-    l->segment_count = n;
-    size_t current_map = HLS_NONE, current_init = HLS_NONE;
-    for (size_t i = 0; i < n; i++) {
-        const hls_segment *seg = &m->segments[i];
-        if (seg->map != current_map) {
-            current_map = seg->map;
-            current_init = HLS_NONE;
-            if (seg->map != HLS_NONE) {
-                const hls_map *map = &m->maps[seg->map];
-                hls_entry *e = &l->entries[l->count];
-                e->kind = HLS_ENTRY_INIT;
-                e->segment = i;
-                e->map = seg->map;
-                e->start = seg->start;
-                /* An encrypted init section's plaintext size is known only once decrypted. */
-                if (map->range.present && map->key == HLS_NONE) {
-                    e->size_known = true;
-                    e->size = map->range.length;
-                }
-                current_init = l->count++;
-            }
-        }
-        hls_entry *e = &l->entries[l->count];
-        e->kind = HLS_ENTRY_SEGMENT;
-        e->segment = i;
-        e->map = seg->map;
-        e->start = seg->start;
-        e->duration = seg->duration;
-        if (seg->gap) {
-            e->size_known = true;
-            e->size = 0;
-        } else if (seg->range.present && seg->key == HLS_NONE) {
-            e->size_known = true;
-            e->size = seg->range.length;
-        }
-        l->segment_init[i] = current_init;
-        l->segment_entry[i] = l->count++;
-    }
+    l->current_map = l->current_init = HLS_NONE;
+    for (size_t i = 0; i < m->segment_count; i++)
+        add_segment(l, m, i);
+    l->offsets[0] = 0;
     extend_prefix(l);
     *out = l;
     return KTH_OK;
+}
+
+kth_status hls_layout_grow(hls_layout *l, const hls_playlist *pl)
+{
+    const hls_media_playlist *m = &pl->media;
+    platform_mutex_lock(&l->lock);
+    kth_status st = KTH_OK;
+    if (pl->kind != HLS_PLAYLIST_MEDIA || m->segment_count < l->segment_count)
+        st = KTH_ERR_INVALID_ARG;
+    else if (!reserve(l, m->segment_count))
+        st = KTH_ERR_NO_MEMORY;
+    if (st == KTH_OK) {
+        for (size_t i = l->segment_count; i < m->segment_count; i++)
+            add_segment(l, m, i);
+        l->media = m;
+        extend_prefix(l);
+    }
+    platform_mutex_unlock(&l->lock);
+    return st;
+}
+
+void hls_layout_set_open(hls_layout *l, bool open)
+{
+    platform_mutex_lock(&l->lock);
+    l->open = open;
+    platform_mutex_unlock(&l->lock);
+}
+
+bool hls_layout_is_open(hls_layout *l)
+{
+    platform_mutex_lock(&l->lock);
+    bool open = l->open;
+    platform_mutex_unlock(&l->lock);
+    return open;
 }
 
 void hls_layout_free(hls_layout *l)
@@ -116,24 +180,35 @@ void hls_layout_free(hls_layout *l)
 
 size_t hls_layout_entry_count(hls_layout *l)
 {
-    return l->count;
+    platform_mutex_lock(&l->lock);
+    size_t n = l->count;
+    platform_mutex_unlock(&l->lock);
+    return n;
 }
 
 size_t hls_layout_segment_count(hls_layout *l)
 {
-    return l->segment_count;
+    platform_mutex_lock(&l->lock);
+    size_t n = l->segment_count;
+    platform_mutex_unlock(&l->lock);
+    return n;
 }
 
 double hls_layout_total_duration(hls_layout *l)
 {
-    return l->media->total_duration;
+    platform_mutex_lock(&l->lock);
+    double d = l->media->total_duration;
+    platform_mutex_unlock(&l->lock);
+    return d;
 }
 
 kth_status hls_layout_entry(hls_layout *l, size_t index, hls_entry *entry)
 {
-    if (index >= l->count)
-        return KTH_ERR_OUT_OF_RANGE;
     platform_mutex_lock(&l->lock);
+    if (index >= l->count) {
+        platform_mutex_unlock(&l->lock);
+        return KTH_ERR_OUT_OF_RANGE;
+    }
     *entry = l->entries[index];
     entry->offset_known = index <= l->known_prefix;
     entry->offset = entry->offset_known ? l->offsets[index] : 0;
@@ -144,21 +219,24 @@ kth_status hls_layout_entry(hls_layout *l, size_t index, hls_entry *entry)
 kth_status hls_layout_entry_of_segment(hls_layout *l, size_t segment, size_t *entry,
                                        size_t *init_entry)
 {
-    if (segment >= l->segment_count)
-        return KTH_ERR_OUT_OF_RANGE;
-    if (entry)
+    platform_mutex_lock(&l->lock);
+    bool in = segment < l->segment_count;
+    if (in && entry)
         *entry = l->segment_entry[segment];
-    if (init_entry)
+    if (in && init_entry)
         *init_entry = l->segment_init[segment];
-    return KTH_OK;
+    platform_mutex_unlock(&l->lock);
+    return in ? KTH_OK : KTH_ERR_OUT_OF_RANGE;
 }
 
 kth_status hls_layout_set_size(hls_layout *l, size_t index, uint64_t size)
 {
-    if (index >= l->count)
-        return KTH_ERR_OUT_OF_RANGE;
     kth_status st = KTH_OK;
     platform_mutex_lock(&l->lock);
+    if (index >= l->count) {
+        platform_mutex_unlock(&l->lock);
+        return KTH_ERR_OUT_OF_RANGE;
+    }
     hls_entry *e = &l->entries[index];
     if (e->size_known) {
         if (e->size != size)
@@ -191,7 +269,7 @@ kth_status hls_layout_locate(hls_layout *l, uint64_t offset, size_t *entry, uint
         *entry = lo;
         *within = offset - l->offsets[lo];
         st = KTH_OK;
-    } else if (l->known_prefix == l->count) {
+    } else if (l->known_prefix == l->count && !l->open) {
         st = KTH_ERR_OUT_OF_RANGE;
     } else {
         *entry = l->known_prefix; /* its size is the next one needed */
@@ -202,9 +280,9 @@ kth_status hls_layout_locate(hls_layout *l, uint64_t offset, size_t *entry, uint
     return st;
 }
 
-size_t hls_layout_segment_at_time(hls_layout *l, double seconds)
+/* The first segment whose end is past `seconds`, clamped to the last. Lock held. */
+static size_t segment_at_time(const hls_media_playlist *m, double seconds)
 {
-    const hls_media_playlist *m = l->media;
     if (!(seconds > 0))
         return 0;
     size_t lo = 0, hi = m->segment_count; /* first segment whose end > seconds */
@@ -218,20 +296,30 @@ size_t hls_layout_segment_at_time(hls_layout *l, double seconds)
     return lo < m->segment_count ? lo : m->segment_count - 1;
 }
 
+size_t hls_layout_segment_at_time(hls_layout *l, double seconds)
+{
+    platform_mutex_lock(&l->lock);
+    size_t k = segment_at_time(l->media, seconds);
+    platform_mutex_unlock(&l->lock);
+    return k;
+}
+
 size_t hls_layout_segment_nearest_start(hls_layout *l, double seconds)
 {
+    platform_mutex_lock(&l->lock);
     const hls_media_playlist *m = l->media;
-    size_t k = hls_layout_segment_at_time(l, seconds);
+    size_t k = segment_at_time(m, seconds);
     if (k + 1 < m->segment_count &&
         m->segments[k + 1].start - seconds < seconds - m->segments[k].start)
-        return k + 1;
+        k++;
+    platform_mutex_unlock(&l->lock);
     return k;
 }
 
 bool hls_layout_total_length(hls_layout *l, uint64_t *length)
 {
     platform_mutex_lock(&l->lock);
-    bool known = l->known_prefix == l->count;
+    bool known = l->known_prefix == l->count && !l->open;
     if (known && length)
         *length = l->offsets[l->count];
     platform_mutex_unlock(&l->lock);

@@ -12,8 +12,12 @@
  * known, and never changes afterwards: a second, different size for an entry is refused
  * (KTH_ERR_CHANGED), so byte offsets handed out keep their meaning.
  *
+ * A live playlist's layout is open: reloads append segments (hls_layout_grow), never changing
+ * an entry that exists, and its length stays unknown until it is closed (the playlist ended).
+ *
  * Thread-safety: every function may be called from any thread; an internal leaf lock guards
- * the sizes. The playlist the layout was built from must outlive it.
+ * the sizes and the entries. The playlist the layout was built from (or last grown with) must
+ * outlive it.
  */
 #ifndef KTH_HLS_LAYOUT_H
 #define KTH_HLS_LAYOUT_H
@@ -53,6 +57,17 @@ typedef struct hls_entry {
 kth_status hls_layout_new(const hls_playlist *media, hls_layout **out);
 void hls_layout_free(hls_layout *layout);
 
+/* Appends the segments of `media` past the ones the layout has: `media` is the playlist the
+ * layout was built from, or last grown with, with segments added at its end (its first
+ * segments and their keys and maps are those already laid out). From now on the layout reads
+ * `media`, which must outlive it. KTH_ERR_INVALID_ARG when media is not a media playlist or
+ * has fewer segments; KTH_ERR_NO_MEMORY (the layout is unchanged but may have grown its
+ * arrays). */
+kth_status hls_layout_grow(hls_layout *layout, const hls_playlist *media);
+/* Marks the layout open (more segments may come: no end, no total length) or closed. */
+void hls_layout_set_open(hls_layout *layout, bool open);
+bool hls_layout_is_open(hls_layout *layout);
+
 size_t hls_layout_entry_count(hls_layout *layout);
 size_t hls_layout_segment_count(hls_layout *layout);
 double hls_layout_total_duration(hls_layout *layout);
@@ -70,8 +85,9 @@ kth_status hls_layout_entry_of_segment(hls_layout *layout, size_t segment, size_
 kth_status hls_layout_set_size(hls_layout *layout, size_t index, uint64_t size);
 
 /* The entry holding byte `offset` and the offset within it. KTH_OK; KTH_ERR_OUT_OF_RANGE when
- * the offset is at or past the (known) end of the space; KTH_ERR_RETRY when a size before the
- * offset is still unknown, with *entry set to the first entry whose size is needed. Zero-size
+ * the offset is at or past the (known) end of the space (an open layout has none: past its
+ * last entry it is KTH_ERR_RETRY with *entry = the entry count); KTH_ERR_RETRY when a size before
+ * the offset is still unknown, with *entry set to the first entry whose size is needed. Zero-size
  * entries never hold a byte. */
 kth_status hls_layout_locate(hls_layout *layout, uint64_t offset, size_t *entry, uint64_t *within);
 

@@ -262,7 +262,7 @@ typedef struct hls_tag_def {
     hls_tag_fn fn; /* NULL: recognised only to decide the kind, content ignored */
 } hls_tag_def;
 
-/* Tags not listed (EXT-X-PROGRAM-DATE-TIME, EXT-X-DATERANGE, EXT-X-START, low-latency tags,
+/* Tags not listed (EXT-X-PROGRAM-DATE-TIME, EXT-X-DATERANGE, low-latency tags,
  * future tags) are ignored, as RFC 8216 §6.3.1 asks of clients. */
 static const hls_tag_def hls_tags[] = {
     {"EXTINF", HLS_PLAYLIST_MEDIA, true, hls_media_extinf},
@@ -277,6 +277,7 @@ static const hls_tag_def hls_tags[] = {
     {"EXT-X-ENDLIST", HLS_PLAYLIST_MEDIA, false, hls_media_endlist},
     {"EXT-X-PLAYLIST-TYPE", HLS_PLAYLIST_MEDIA, true, hls_media_playlist_type},
     {"EXT-X-I-FRAMES-ONLY", HLS_PLAYLIST_MEDIA, false, hls_media_i_frames_only},
+    {"EXT-X-SERVER-CONTROL", HLS_PLAYLIST_MEDIA, true, hls_live_server_control},
     {"EXT-X-STREAM-INF", HLS_PLAYLIST_MASTER, true, hls_master_stream_inf},
     {"EXT-X-MEDIA", HLS_PLAYLIST_MASTER, true, hls_master_media},
     {"EXT-X-SESSION-KEY", HLS_PLAYLIST_MASTER, true, hls_master_session_key},
@@ -284,6 +285,7 @@ static const hls_tag_def hls_tags[] = {
     {"EXT-X-SESSION-DATA", HLS_PLAYLIST_MASTER, false, NULL},
     {"EXT-X-VERSION", 0, true, tag_version},
     {"EXT-X-INDEPENDENT-SEGMENTS", 0, false, tag_independent_segments},
+    {"EXT-X-START", 0, true, hls_live_start},
     {"EXT-X-DEFINE", 0, false, tag_define},
 };
 

@@ -110,6 +110,10 @@ typedef struct hls_media_playlist {
     bool endlist;       /* EXT-X-ENDLIST */
     bool i_frames_only; /* EXT-X-I-FRAMES-ONLY */
     double total_duration;
+    /* EXT-X-SERVER-CONTROL HOLD-BACK, seconds: how far from the live edge a client should
+     * start (RFC 8216bis §4.4.3.8); valid when has_hold_back. */
+    bool has_hold_back;
+    double hold_back;
 
     hls_segment *segments; /* playlist order */
     size_t segment_count;
@@ -173,9 +177,14 @@ struct hls_string_block;
 
 typedef struct hls_playlist {
     hls_playlist_kind kind;
-    const char *url;            /* copy of the base URL given to the parser */
-    uint64_t version;           /* EXT-X-VERSION, 0 when absent (which means 1) */
-    bool independent_segments;  /* EXT-X-INDEPENDENT-SEGMENTS */
+    const char *url;           /* copy of the base URL given to the parser */
+    uint64_t version;          /* EXT-X-VERSION, 0 when absent (which means 1) */
+    bool independent_segments; /* EXT-X-INDEPENDENT-SEGMENTS */
+    /* EXT-X-START (either kind): the preferred start, seconds from the start of the playlist
+     * (>= 0) or, when negative, from its end; start_precise is PRECISE=YES. */
+    bool has_start;
+    double start_offset;
+    bool start_precise;
     hls_master_playlist master; /* meaningful when kind == HLS_PLAYLIST_MASTER, else zeroed */
     hls_media_playlist media;   /* meaningful when kind == HLS_PLAYLIST_MEDIA, else zeroed */
     struct hls_string_block *strings_; /* private: storage of every string above */

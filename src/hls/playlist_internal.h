@@ -130,6 +130,10 @@ int hls_master_session_key(hls_parser *p, const char *s, size_t n);
 int hls_master_uri(hls_parser *p, const char *s, size_t n);
 int hls_master_finish(hls_parser *p);
 
+/* Tags of live playlists (playlist_live.c): EXT-X-START, EXT-X-SERVER-CONTROL. */
+int hls_live_start(hls_parser *p, const char *s, size_t n);
+int hls_live_server_control(hls_parser *p, const char *s, size_t n);
+
 /* Media tags and lines (playlist_media.c). */
 int hls_media_extinf(hls_parser *p, const char *s, size_t n);
 int hls_media_byterange(hls_parser *p, const char *s, size_t n);

@@ -142,7 +142,7 @@ static bool seg_reader_waits(void *user)
     const segment_fetch *f = user;
     hls_session *s = f->s;
     platform_mutex_lock(&s->lock);
-    const hls_slot *slot = &s->variants[f->variant].slots[f->entry];
+    const hls_slot *slot = session_slot(&s->variants[f->variant], f->entry);
     bool waits = s->waiting && s->waiting == slot->storage;
     platform_mutex_unlock(&s->lock);
     return waits;

@@ -22,6 +22,34 @@ size_t session_period_entries(const hls_period *p, size_t *first)
     return p->end_entry - p->first_entry;
 }
 
+kth_status session_grow_slots(hls_variant_state *v, size_t count)
+{
+    if (count <= v->slot_cap)
+        return KTH_OK;
+    size_t chunks = (count + HLS_SLOT_CHUNK - 1) / HLS_SLOT_CHUNK;
+    size_t have = v->slot_cap / HLS_SLOT_CHUNK;
+    hls_slot **table = realloc(v->slot_chunks, chunks * sizeof *table);
+    if (!table)
+        return KTH_ERR_NO_MEMORY;
+    v->slot_chunks = table;
+    for (size_t c = have; c < chunks; c++) {
+        table[c] = calloc(HLS_SLOT_CHUNK, sizeof **table);
+        if (!table[c])
+            return KTH_ERR_NO_MEMORY; /* the chunks made so far count */
+        v->slot_cap += HLS_SLOT_CHUNK;
+    }
+    return KTH_OK;
+}
+
+void session_free_slots(hls_variant_state *v)
+{
+    for (size_t c = 0; c < v->slot_cap / HLS_SLOT_CHUNK; c++)
+        free(v->slot_chunks[c]);
+    free(v->slot_chunks);
+    v->slot_chunks = NULL;
+    v->slot_cap = 0;
+}
+
 static bool entry_size(hls_session *s, size_t variant, size_t entry, uint64_t *size)
 {
     hls_entry e;
@@ -219,7 +247,7 @@ kth_status session_set_entry_size(hls_session *s, size_t variant, size_t entry, 
                             (unsigned long long)size);
         return st;
     }
-    hls_slot *slot = &v->slots[entry];
+    hls_slot *slot = session_slot(v, entry);
     if (st == KTH_OK && slot->res && !storage_resource_length(slot->storage, NULL))
         cache_resource_set_length(slot->res, size);
     session_update_bases(s);
@@ -228,7 +256,7 @@ kth_status session_set_entry_size(hls_session *s, size_t variant, size_t entry, 
 
 kth_status session_open_slot(hls_session *s, size_t variant, size_t entry, char *err, size_t errlen)
 {
-    hls_slot *slot = &s->variants[variant].slots[entry];
+    hls_slot *slot = session_slot(&s->variants[variant], entry);
     if (slot->res)
         return KTH_OK;
     char *key = session_entry_key(s, variant, entry);
@@ -274,7 +302,7 @@ kth_status session_open_slot(hls_session *s, size_t variant, size_t entry, char 
 
 void session_close_slot(hls_session *s, size_t variant, size_t entry)
 {
-    hls_slot *slot = &s->variants[variant].slots[entry];
+    hls_slot *slot = session_slot(&s->variants[variant], entry);
     if (!slot->res || slot->fetching)
         return;
     cache_resource_close(slot->res);
@@ -283,7 +311,7 @@ void session_close_slot(hls_session *s, size_t variant, size_t entry)
     slot->storage = NULL;
     hls_open_slot last = s->open[--s->open_count];
     s->open[slot->open_index] = last;
-    s->variants[last.variant].slots[last.entry].open_index = slot->open_index;
+    session_slot(&s->variants[last.variant], last.entry)->open_index = slot->open_index;
 }
 
 void session_fail_locked(hls_session *s, kth_status status, const char *fmt, ...)

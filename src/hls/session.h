@@ -50,6 +50,7 @@
 #include "drm/aes128.h"
 #include "hls/hls_source.h"
 #include "hls/layout.h"
+#include "hls/live.h"
 #include "hls/playlist.h"
 #include "hls/presentation.h"
 #include "net/downloader.h"
@@ -94,9 +95,27 @@ typedef struct hls_variant_state {
     char *uri;        /* media playlist URL */
     hls_playlist *pl; /* NULL when it could not be loaded */
     hls_layout *layout;
-    hls_slot *slots; /* one per layout entry */
+    /* One slot per layout entry, in chunks of HLS_SLOT_CHUNK that never move (a slot's address
+     * is its fetch's writer identity), reached through session_slot. A live playlist's reloads
+     * add chunks. */
+    hls_slot **slot_chunks;
+    size_t slot_cap; /* slots allocated: a multiple of HLS_SLOT_CHUNK, >= entry_count */
     size_t entry_count;
 } hls_variant_state;
+
+#define HLS_SLOT_CHUNK 256
+
+/* The slot of layout entry `entry` (< slot_cap) of a variant. Lock held. */
+static inline hls_slot *session_slot(const hls_variant_state *v, size_t entry)
+{
+    return &v->slot_chunks[entry / HLS_SLOT_CHUNK][entry % HLS_SLOT_CHUNK];
+}
+
+/* Makes room for `count` slots, the new ones closed; existing slots do not move. Lock held (or
+ * before the session is shared). KTH_ERR_NO_MEMORY leaves the variant as it was. */
+kth_status session_grow_slots(hls_variant_state *v, size_t count);
+/* Frees the slot chunks (every slot closed). */
+void session_free_slots(hls_variant_state *v);
 
 typedef struct hls_period {
     size_t variant;
@@ -193,6 +212,24 @@ struct hls_session {
     /* The stream's timeline, published for the downloader thread on the stream's first call
      * (the stream sets base.timeline only after the source exists). */
     _Atomic(const stream_timeline *) timeline;
+
+    /* Live (live_reload.c; guarded by lock). live: the stream's playlist had no end when it
+     * opened (never cleared); live_open: no EXT-X-ENDLIST yet, the layout grows. */
+    bool live, live_open;
+    size_t live_variant;
+    hls_live_tracker live_tracker;
+    int64_t live_next_ns; /* downloader clock: when the next reload is due */
+    bool live_reloading;
+    unsigned live_failures;  /* reloads failed in a row */
+    hls_live_kind live_kind; /* of the first playlist */
+    bool live_stuck;         /* no more reloads: a reader at the edge fails with the message */
+    char live_stuck_msg[HLS_ERR_MAX];
+    uint64_t live_target; /* the last playlist's target duration, seconds */
+    double live_window_s; /* the last playlist's media seconds and segments */
+    size_t live_window_segments;
+    storage_resource *live_edge; /* never written: what a reader at the live edge waits on */
+    hls_playlist **live_retired; /* models replaced by reloads, freed at close */
+    size_t live_retired_count, live_retired_cap;
 
     /* How far playback has got (kth_stream_abr_report_played; guarded by lock): media seconds,
      * valid while played_known, which a seek clears. */
@@ -322,7 +359,8 @@ kth_status hls_load_playlist(hls_session *s, const char *url, hls_playlist **out
  * KTH_ERR_OFFLINE_MISS (offline). */
 kth_status hls_playlist_cached(hls_session *s, const char *url, hls_playlist **out, char *err,
                                size_t errlen);
-/* Parses a fetched playlist (refusing live ones) and stores it in the cache. */
+/* Parses a fetched playlist and stores it in the cache (unless it is a live or event media
+ * playlist, which may change). */
 kth_status hls_playlist_accept(hls_session *s, const char *url, const char *final_url,
                                const uint8_t *body, size_t len, hls_playlist **out, char *err,
                                size_t errlen);
@@ -334,8 +372,31 @@ kth_status hls_playlist_accept(hls_session *s, const char *url, const char *fina
  * failure pl is freed. */
 kth_status hls_variant_setup(hls_session *s, size_t v, hls_playlist *pl, char *err, size_t errlen);
 /* Starts loading the media playlists of variants not loaded yet (from the cache, or a fetch
- * added to the batch). Lock held; inside poll_next. */
+ * added to the batch); none for a live stream. Lock held; inside poll_next. */
 void hls_variants_load_more(hls_session *s, net_batch *batch);
+/* Net callbacks of a playlist fetch into memory: `user` points to an hls_body (or a struct
+ * that begins with one). Non-2xx is KTH_ERR_HTTP; a body over the playlist limit
+ * KTH_ERR_LIMIT. Downloader thread. */
+kth_status hls_playlist_on_response(void *user, const net_response *resp);
+kth_status hls_playlist_on_write(void *user, uint64_t offset, const void *data, size_t n);
+
+/* --- live_reload.c: live and event playlists ------------------------------------------- */
+
+/* Makes the session live when variant v's playlist (set up, the stream's first) has no end:
+ * the stream starts at the live start segment (*start, else 0 for VOD), the layout stays open,
+ * other variants are not loaded, and the peer reloads the playlist on its timer. request_ns
+ * is when the playlist's request started (downloader clock). Before the session is shared.
+ * KTH_ERR_NO_MEMORY, or KTH_ERR_OFFLINE_MISS offline (a live stream cannot be replayed). */
+kth_status hls_live_open(hls_session *s, size_t v, int64_t request_ns, size_t *start, char *err,
+                         size_t errlen);
+/* Puts a fence (a new period of the live variant) in front of every segment from `from` on that
+ * follows EXT-X-DISCONTINUITY, after the stream's current last period. Lock held. */
+void hls_live_fences(hls_session *s, size_t from);
+/* In a poll: adds the reload to the batch when it is due; returns the seconds until it is
+ * (0: nothing to wait for). Lock held. */
+double hls_live_poll(hls_session *s, net_batch *batch, int64_t now_ns);
+/* Frees what live state the session holds. */
+void hls_live_free(hls_session *s);
 
 /* --- keys.c ----------------------------------------------------------------------------- */
 

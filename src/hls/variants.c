@@ -48,15 +48,10 @@ kth_status hls_variant_setup(hls_session *s, size_t v, hls_playlist *pl, char *e
     hls_layout *layout = NULL;
     if (st == KTH_OK && (st = hls_layout_new(pl, &layout)) != KTH_OK)
         snprintf(err, errlen, "%s: %s", HLS_SHOWN(vs->uri), kth_strerror(st));
-    hls_slot *slots = NULL;
-    if (st == KTH_OK) {
-        slots = calloc(hls_layout_entry_count(layout), sizeof *slots);
-        if (!slots) {
-            st = KTH_ERR_NO_MEMORY;
-            snprintf(err, errlen, "%s: %s", HLS_SHOWN(vs->uri), kth_strerror(st));
-        }
-    }
+    if (st == KTH_OK && (st = session_grow_slots(vs, hls_layout_entry_count(layout))) != KTH_OK)
+        snprintf(err, errlen, "%s: %s", HLS_SHOWN(vs->uri), kth_strerror(st));
     if (st != KTH_OK) {
+        session_free_slots(vs);
         hls_layout_free(layout);
         hls_playlist_free(pl);
         s->variant_failed[v] = true;
@@ -64,33 +59,31 @@ kth_status hls_variant_setup(hls_session *s, size_t v, hls_playlist *pl, char *e
     }
     vs->pl = pl;
     vs->layout = layout;
-    vs->slots = slots;
     vs->entry_count = hls_layout_entry_count(layout);
     rebuild_abr_ladder(s);
     return KTH_OK;
 }
 
 typedef struct playlist_fetch {
+    hls_body body; /* first: the body callbacks see it as theirs */
     hls_session *s;
     size_t variant;
     cache_resource *res; /* the playlist's cache resource, claimed by this fetch; or NULL */
-    hls_body body;
 } playlist_fetch;
 
-static kth_status pl_on_response(void *user, const net_response *resp)
+kth_status hls_playlist_on_response(void *user, const net_response *resp)
 {
-    playlist_fetch *f = user;
-    f->body.http_status = resp->status;
-    kth_status st = hls_body_set_final_url(&f->body, resp->url);
+    hls_body *b = user;
+    b->http_status = resp->status;
+    kth_status st = hls_body_set_final_url(b, resp->url);
     if (st != KTH_OK)
         return st;
     return resp->status >= 200 && resp->status <= 299 ? KTH_OK : KTH_ERR_HTTP;
 }
 
-static kth_status pl_on_write(void *user, uint64_t offset, const void *data, size_t n)
+kth_status hls_playlist_on_write(void *user, uint64_t offset, const void *data, size_t n)
 {
-    playlist_fetch *f = user;
-    hls_body *b = &f->body;
+    hls_body *b = user;
     (void)offset;
     if (n > HLS_DEFAULT_MAX_PLAYLIST_BYTES - b->len)
         return KTH_ERR_LIMIT;
@@ -161,6 +154,8 @@ static kth_status claim_playlist(hls_session *s, size_t v, playlist_fetch *f)
 
 void hls_variants_load_more(hls_session *s, net_batch *batch)
 {
+    if (s->live)
+        return; /* a live stream keeps its variant (live_reload.c) */
     for (size_t v = 0; v < s->ladder.count; v++) {
         if (s->variants[v].pl || s->variant_loading[v] || s->variant_failed[v])
             continue;
@@ -194,9 +189,9 @@ void hls_variants_load_more(hls_session *s, net_batch *batch)
         spec.priority = NET_FETCH_LOW;
         spec.accept_gzip = true;
         spec.cancel = net_peer_cancel_token(s->peer);
-        spec.on_response = pl_on_response;
+        spec.on_response = hls_playlist_on_response;
         spec.validate = net_validate_not_html;
-        spec.write = pl_on_write;
+        spec.write = hls_playlist_on_write;
         spec.complete = pl_on_complete;
         spec.user = f;
         if (net_batch_add(batch, &spec, NULL) != KTH_OK) {

@@ -64,6 +64,11 @@ static void check_info(void **state, const char *path, kth_codec codec, kth_cont
     assert_int_equal(mi.sample_rate, 44100);
     assert_int_equal(mi.channels, 2);
     assert_int_equal(kth_stream_current_variant(s), variant);
+    kth_hls_playlist_info pi;
+    assert_int_equal(kth_stream_playlist_info(s, &pi), KTH_OK);
+    assert_string_equal(pi.kind, "vod"); /* the fixtures end with EXT-X-ENDLIST */
+    assert_true(pi.target_duration > 0 && pi.window_segments > 0 && pi.window_s > 0);
+    assert_false(pi.ended);
     for (size_t v = 0; v < kth_stream_variant_count(s); v++) {
         size_t held = 1, all = 0;
         assert_int_equal(kth_stream_variant_cached(s, v, &held, &all), KTH_OK);

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "test_support.h"
+#include "kts_live.h"
 #include "testserver.h"
 
 #ifndef KTH_TOOL_PATH
@@ -267,6 +268,31 @@ static void test_radio_cat_duration_titles_and_info(void **state)
     assert_non_null(strstr(c->out, "bitrate:     128000 bit/s\n"));
 }
 
+/* info on a live HLS playlist says so, with its target duration and window, and does not
+ * wait for variants a live stream never loads. */
+static void test_info_on_live_hls_says_live(void **state)
+{
+    struct cli *c = *state;
+    kts_live_stream *ls = NULL;
+    assert_int_equal(
+        kts_live_start(
+            c->srv, "/tv",
+            &(kts_live){.window = 5, .target_duration = 6, .segment_size = 1880, .seed = 4}, &ls),
+        0);
+    char url[512];
+    kts_url(c->srv, "/tv/live.m3u8", url, sizeof url);
+    const char *const info[] = {"kithara", "info", "--cache-dir", c->cache, url, NULL};
+    assert_int_equal(run_tool(c, info), 0);
+    assert_non_null(
+        strstr(c->out, "playlist:    live, target duration 6 s, window 30.000 s in 5 segments\n"));
+    const char *const json[] = {"kithara", "info", "--json", "--cache-dir", c->cache, url, NULL};
+    assert_int_equal(run_tool(c, json), 0);
+    assert_non_null(strstr(c->out, "\"playlist\":{\"kind\":\"live\",\"ended\":false,"
+                                   "\"target_duration\":6,\"window_s\":30.000,"
+                                   "\"window_segments\":5}"));
+    kts_live_free(ls);
+}
+
 static void test_output_file_gets_the_bytes_and_a_bad_one_exits_8(void **state)
 {
     struct cli *c = *state;
@@ -421,6 +447,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_verbose_shows_each_request, setup, teardown),
         cmocka_unit_test_setup_teardown(test_info_on_hls_reads_first_bytes_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_info_on_live_hls_says_live, setup, teardown),
         cmocka_unit_test_setup_teardown(test_radio_cat_duration_titles_and_info, setup, teardown),
         cmocka_unit_test_setup_teardown(test_info_reports_unknown_as_null, setup, teardown),
         cmocka_unit_test_setup_teardown(

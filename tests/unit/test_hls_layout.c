@@ -188,6 +188,57 @@ static void test_master_playlist_has_no_layout(void **state)
     hls_playlist_free(pl);
 }
 
+/* A live layout grows as reloads add segments: entries laid out keep their offsets, the space
+ * has no end while open, and closing it (the playlist ended) gives the length. */
+static void test_open_layout_grows_without_moving_offsets(void **state)
+{
+    (void)state;
+    hls_playlist *first = parse("#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-MAP:URI=\"i.mp4\"\n"
+                                "#EXTINF:4,\ns0.m4s\n#EXTINF:4,\ns1.m4s\n");
+    hls_layout *l;
+    assert_int_equal(hls_layout_new(first, &l), KTH_OK);
+    hls_layout_set_open(l, true);
+    assert_int_equal(hls_layout_entry_count(l), 3);
+    for (size_t e = 0; e < 3; e++)
+        assert_int_equal(hls_layout_set_size(l, e, 100 * (e + 1)), KTH_OK);
+    size_t e;
+    uint64_t within, len;
+    assert_false(hls_layout_total_length(l, &len));
+    assert_int_equal(hls_layout_locate(l, 600, &e, &within), KTH_ERR_RETRY);
+    assert_int_equal(e, 3); /* past the last entry: the next reload's */
+    hls_playlist *more = parse("#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-MAP:URI=\"i.mp4\"\n"
+                               "#EXTINF:4,\ns0.m4s\n#EXTINF:4,\ns1.m4s\n#EXTINF:4,\ns2.m4s\n"
+                               "#EXT-X-MAP:URI=\"j.mp4\"\n#EXTINF:2,\nt0.m4s\n");
+    assert_int_equal(hls_layout_grow(l, more), KTH_OK);
+    hls_playlist_free(first);
+    assert_int_equal(hls_layout_entry_count(l), 6); /* s2, then j.mp4 in front of t0 */
+    assert_int_equal(hls_layout_segment_count(l), 4);
+    hls_entry ent;
+    assert_int_equal(hls_layout_entry(l, 2, &ent), KTH_OK);
+    assert_int_equal(ent.offset, 300);
+    assert_int_equal(hls_layout_entry(l, 4, &ent), KTH_OK);
+    assert_int_equal(ent.kind, HLS_ENTRY_INIT);
+    size_t se, si;
+    assert_int_equal(hls_layout_entry_of_segment(l, 3, &se, &si), KTH_OK);
+    assert_int_equal(se, 5);
+    assert_int_equal(si, 4);
+    assert_int_equal(hls_layout_segment_at_time(l, 13), 3);
+    for (size_t k = 3; k < 6; k++)
+        assert_int_equal(hls_layout_set_size(l, k, 10), KTH_OK);
+    assert_int_equal(hls_layout_locate(l, 605, &e, &within), KTH_OK);
+    assert_int_equal(e, 3);
+    assert_int_equal(within, 5);
+    assert_false(hls_layout_total_length(l, &len));
+    hls_layout_set_open(l, false);
+    assert_true(hls_layout_total_length(l, &len));
+    assert_int_equal(len, 630);
+    hls_playlist *fewer = parse("#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4,\ns0.m4s\n");
+    assert_int_equal(hls_layout_grow(l, fewer), KTH_ERR_INVALID_ARG);
+    hls_playlist_free(fewer);
+    hls_layout_free(l);
+    hls_playlist_free(more);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -197,6 +248,7 @@ int main(void)
         cmocka_unit_test(test_time_lookup_finds_the_containing_segment),
         cmocka_unit_test(test_switch_lookup_finds_the_nearest_start),
         cmocka_unit_test(test_master_playlist_has_no_layout),
+        cmocka_unit_test(test_open_layout_grows_without_moving_offsets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,155 @@
+/*
+ * live_merge.c — the playlist a live stream plays from after a reload (hls_live_merge): the
+ * played segments and the new ones written out as one playlist and parsed again, so the model
+ * is made by the one parser there is and keeps the played segments' indices, keys and maps.
+ */
+#include "hls/live.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct text {
+    char *data;
+    size_t len, cap;
+    bool failed;
+} text;
+
+static void put(text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(text *t, const char *fmt, ...)
+{
+    for (int pass = 0; pass < 2 && !t->failed; pass++) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n =
+            vsnprintf(t->data ? t->data + t->len : NULL, t->data ? t->cap - t->len : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            t->failed = true;
+            return;
+        }
+        if (t->data && (size_t)n < t->cap - t->len) {
+            t->len += (size_t)n;
+            return;
+        }
+        size_t cap = t->cap ? t->cap : 4096;
+        while (cap < t->len + (size_t)n + 1)
+            cap *= 2;
+        char *p = realloc(t->data, cap);
+        if (!p) {
+            t->failed = true;
+            return;
+        }
+        t->data = p;
+        t->cap = cap;
+    }
+}
+
+/* What was written last, so keys and maps are declared only when they change. */
+typedef struct writer {
+    text t;
+    const hls_key *key; /* NULL: clear */
+    const hls_map *map;
+} writer;
+
+static void put_key(writer *w, const hls_key *k)
+{
+    if (k == w->key)
+        return;
+    w->key = k;
+    if (!k) {
+        put(&w->t, "#EXT-X-KEY:METHOD=NONE\n");
+        return;
+    }
+    put(&w->t, "#EXT-X-KEY:METHOD=%s,URI=\"%s\"", k->method_name, k->uri);
+    if (k->has_iv) {
+        put(&w->t, ",IV=0x");
+        for (int i = 0; i < 16; i++)
+            put(&w->t, "%02x", k->iv[i]);
+    }
+    put(&w->t, ",KEYFORMAT=\"%s\",KEYFORMATVERSIONS=\"%s\"\n", k->keyformat, k->keyformat_versions);
+}
+
+static void put_segment(writer *w, const hls_media_playlist *m, size_t i, bool fence)
+{
+    const hls_segment *seg = &m->segments[i];
+    put_key(w, seg->key != HLS_NONE ? &m->keys[seg->key] : NULL);
+    if (seg->map != HLS_NONE && &m->maps[seg->map] != w->map) {
+        const hls_map *map = &m->maps[seg->map];
+        w->map = map;
+        put(&w->t, "#EXT-X-MAP:URI=\"%s\"", map->uri);
+        if (map->range.present)
+            put(&w->t, ",BYTERANGE=\"%llu@%llu\"", (unsigned long long)map->range.length,
+                (unsigned long long)map->range.offset);
+        put(&w->t, "\n");
+    }
+    if (seg->discontinuity || fence)
+        put(&w->t, "#EXT-X-DISCONTINUITY\n");
+    if (seg->gap)
+        put(&w->t, "#EXT-X-GAP\n");
+    if (seg->range.present)
+        put(&w->t, "#EXT-X-BYTERANGE:%llu@%llu\n", (unsigned long long)seg->range.length,
+            (unsigned long long)seg->range.offset);
+    put(&w->t, "#EXTINF:%.6f,%s\n%s\n", seg->duration, seg->title ? seg->title : "", seg->uri);
+}
+
+/* The merged model keeps every played segment as it was. */
+static bool keeps_played(const hls_media_playlist *a, const hls_media_playlist *b, size_t want)
+{
+    if (b->segment_count != want || b->segment_count < a->segment_count)
+        return false;
+    for (size_t i = 0; i < a->segment_count; i++) {
+        const hls_segment *x = &a->segments[i], *y = &b->segments[i];
+        if (strcmp(x->uri, y->uri) != 0 || x->map != y->map || x->key != y->key ||
+            x->sequence != y->sequence)
+            return false;
+    }
+    return true;
+}
+
+kth_status hls_live_merge(const hls_playlist *played, const hls_playlist *reloaded, size_t first,
+                          size_t count, bool fence, const char *base_url, hls_playlist **out,
+                          char *err, size_t errlen)
+{
+    const hls_media_playlist *a = &played->media, *b = &reloaded->media;
+    *out = NULL;
+    if (a->segment_count == 0 || first > b->segment_count || count > b->segment_count - first)
+        return KTH_ERR_INVALID_ARG;
+    writer w = {0};
+    uint64_t version = played->version > reloaded->version ? played->version : reloaded->version;
+    const hls_segment *s0 = &a->segments[0];
+    put(&w.t, "#EXTM3U\n");
+    if (version > 0)
+        put(&w.t, "#EXT-X-VERSION:%llu\n", (unsigned long long)version);
+    put(&w.t, "#EXT-X-TARGETDURATION:%llu\n#EXT-X-MEDIA-SEQUENCE:%llu\n",
+        (unsigned long long)b->target_duration, (unsigned long long)s0->sequence);
+    put(&w.t, "#EXT-X-DISCONTINUITY-SEQUENCE:%llu\n",
+        (unsigned long long)(s0->discontinuity_sequence - (s0->discontinuity ? 1 : 0)));
+    if (played->independent_segments)
+        put(&w.t, "#EXT-X-INDEPENDENT-SEGMENTS\n");
+    for (size_t i = 0; i < a->segment_count; i++)
+        put_segment(&w, a, i, false);
+    for (size_t i = first; i < first + count; i++)
+        put_segment(&w, b, i, fence && i == first);
+    if (b->endlist)
+        put(&w.t, "#EXT-X-ENDLIST\n");
+    if (w.t.failed) {
+        free(w.t.data);
+        snprintf(err, errlen, "out of memory merging a reloaded playlist");
+        return KTH_ERR_NO_MEMORY;
+    }
+    hls_playlist *pl = NULL;
+    kth_status st =
+        hls_playlist_parse((const uint8_t *)w.t.data, w.t.len, base_url, NULL, &pl, err, errlen);
+    free(w.t.data);
+    if (st != KTH_OK)
+        return st;
+    if (!keeps_played(a, &pl->media, a->segment_count + count)) {
+        hls_playlist_free(pl);
+        snprintf(err, errlen, "a reloaded playlist could not be joined to the played one");
+        return KTH_ERR_FORMAT;
+    }
+    *out = pl;
+    return KTH_OK;
+}

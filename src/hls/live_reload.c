@@ -1,0 +1,283 @@
+/*
+ * live_reload.c — a live or event HLS stream: where it starts, and its playlist reloaded on the
+ * peer's timer (net_peer_wake_after through the poll's recheck, never a sleep), each reload's
+ * new segments appended to the variant's layout so that no byte offset handed out changes
+ * meaning, and the end proven only once the playlist says EXT-X-ENDLIST.
+ *
+ * The variant is fixed for a live stream (the start variant, or a manual choice at open): the
+ * other variants' playlists are not loaded, so ABR has one rung.
+ *
+ * The playing model grows by merging (hls_live_merge). A model it replaces is kept while a
+ * segment fetch is in flight (fetches borrow their URLs from the model) and freed at the first
+ * reload that finds none.
+ *
+ * Threads: hls_live_open runs before the session is shared; hls_live_poll and the reload's
+ * completion run on the downloader thread, under session.lock for the state.
+ */
+#include "hls/session.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_RELOAD_FAILURES 3
+#define NS_PER_S            1e9
+
+/* Remembers what the last playlist fetched lists, for kth_stream_playlist_info. */
+static void note_window(hls_session *s, const hls_playlist *pl)
+{
+    s->live_target = pl->media.target_duration;
+    s->live_window_s = pl->media.total_duration;
+    s->live_window_segments = pl->media.segment_count;
+}
+
+kth_status hls_live_open(hls_session *s, size_t v, int64_t request_ns, size_t *start, char *err,
+                         size_t errlen)
+{
+    const hls_playlist *pl = s->variants[v].pl;
+    *start = 0;
+    s->live_kind = hls_live_kind_of(&pl->media);
+    note_window(s, pl);
+    if (hls_live_kind_of(&pl->media) == HLS_LIVE_KIND_VOD)
+        return KTH_OK;
+    if (s->offline) {
+        snprintf(err, errlen, "offline: %s is a live playlist, which is never cached",
+                 HLS_SHOWN(s->variants[v].uri));
+        return KTH_ERR_OFFLINE_MISS;
+    }
+    kth_status st = storage_resource_new_memory(1, &s->live_edge);
+    if (st != KTH_OK)
+        return st;
+    *start = hls_live_start_segment(pl, s->master);
+    hls_live_update u;
+    hls_live_tracker_start(&s->live_tracker, pl, *start, request_ns, &u);
+    s->live = true;
+    s->live_open = true;
+    s->live_variant = v;
+    s->live_next_ns = u.next_reload_ns;
+    hls_layout_set_open(s->variants[v].layout, true);
+    return KTH_OK;
+}
+
+/* Frees the replaced models. Lock held (or the session is closing), no fetch in flight. */
+static void free_retired(hls_session *s)
+{
+    for (size_t i = 0; i < s->live_retired_count; i++)
+        hls_playlist_free(s->live_retired[i]);
+    s->live_retired_count = 0;
+}
+
+void hls_live_free(hls_session *s)
+{
+    free_retired(s);
+    free(s->live_retired);
+    storage_resource_unref(s->live_edge);
+}
+
+typedef struct live_fetch {
+    hls_body body; /* first: hls_playlist_on_write sees it as its own */
+    hls_session *s;
+    int64_t started_ns;
+} live_fetch;
+
+/* Replaces the playing model by `merged`, keeping the old one for the session's life. */
+static bool swap_model(hls_session *s, hls_variant_state *v, hls_playlist *merged)
+{
+    if (s->live_retired_count == s->live_retired_cap) {
+        size_t cap = s->live_retired_cap ? 2 * s->live_retired_cap : 16;
+        hls_playlist **r = realloc(s->live_retired, cap * sizeof *r);
+        if (!r)
+            return false;
+        s->live_retired = r;
+        s->live_retired_cap = cap;
+    }
+    s->live_retired[s->live_retired_count++] = v->pl;
+    v->pl = merged;
+    return true;
+}
+
+/* A fence at segment k of the live variant: a new period of the same variant starts there. */
+static void fence_at(hls_session *s, size_t k)
+{
+    const hls_period *last = &s->periods[s->period_count - 1];
+    if (last->variant == s->live_variant && k > last->first_segment)
+        session_append_period(s, s->live_variant, k, k);
+}
+
+void hls_live_fences(hls_session *s, size_t from)
+{
+    const hls_media_playlist *m = &s->variants[s->live_variant].pl->media;
+    for (size_t k = from; k < m->segment_count; k++)
+        if (m->segments[k].discontinuity)
+            fence_at(s, k);
+}
+
+/* Appends u's segments of `pl` to the playing variant. Lock held. False when the session
+ * failed (recorded). */
+static bool append(hls_session *s, const hls_playlist *pl, const hls_live_update *u)
+{
+    hls_variant_state *v = &s->variants[s->live_variant];
+    char err[HLS_ERR_MAX];
+    hls_playlist *merged = NULL;
+    kth_status st = hls_live_merge(v->pl, pl, u->first_new, u->new_count, u->reset || u->skipped,
+                                   v->uri, &merged, err, sizeof err);
+    if (st != KTH_OK) {
+        session_fail_locked(s, st, "live playlist %s: %s", HLS_SHOWN(v->uri), err);
+        return false;
+    }
+    size_t old_entries = v->entry_count;
+    size_t old_segments = hls_layout_segment_count(v->layout);
+    st = hls_layout_grow(v->layout, merged);
+    if (st == KTH_OK)
+        st = session_grow_slots(v, hls_layout_entry_count(v->layout));
+    if (st != KTH_OK || !swap_model(s, v, merged)) {
+        hls_playlist_free(merged); /* the layout may read it: the session is over anyway */
+        session_fail_locked(s, KTH_ERR_NO_MEMORY, "live playlist %s: out of memory",
+                            HLS_SHOWN(v->uri));
+        return false;
+    }
+    v->entry_count = hls_layout_entry_count(v->layout);
+    hls_period *last = &s->periods[s->period_count - 1];
+    if (last->variant == s->live_variant && last->end_entry == old_entries)
+        last->end_entry = v->entry_count;
+    hls_live_fences(s, old_segments);
+    return true;
+}
+
+/* Takes in a reloaded playlist. Lock held. Fills *ev (kind 0: nothing to publish). */
+static void take_reload(hls_session *s, const hls_playlist *pl, int64_t started_ns, kth_event *ev)
+{
+    hls_live_update u;
+    hls_live_tracker_update(&s->live_tracker, pl, started_ns, &u);
+    s->live_next_ns = u.next_reload_ns;
+    note_window(s, pl);
+    const char *uri = s->variants[s->live_variant].uri;
+    if (u.stuck) {
+        /* The reader still gets every listed byte; at the edge it gets this failure. */
+        s->live_stuck = true;
+        snprintf(s->live_stuck_msg, sizeof s->live_stuck_msg,
+                 "live playlist %s has not changed for %.1f s (more than 3.5 target durations "
+                 "of %llu s): the stream is stuck",
+                 HLS_SHOWN(uri), (double)(started_ns - s->live_tracker.changed_ns) / NS_PER_S,
+                 (unsigned long long)pl->media.target_duration);
+        atomic_fetch_add(&s->wake_epoch, 1);
+        if (s->waiting)
+            storage_resource_wake_waiters(s->waiting);
+        return;
+    }
+    if (s->in_flight == 0)
+        free_retired(s); /* this thread starts fetches: none borrows from them now */
+    if (u.new_count > 0 && !append(s, pl, &u))
+        return;
+    if (u.ended) {
+        s->live_open = false;
+        hls_layout_set_open(s->variants[s->live_variant].layout, false);
+    }
+    bool broken = u.skipped;
+    for (size_t k = u.first_new; k < u.first_new + u.new_count; k++)
+        broken |= pl->media.segments[k].discontinuity;
+    ev->kind = u.reset           ? KTH_EVENT_HLS_LIVE_RESET
+               : broken          ? KTH_EVENT_HLS_LIVE_DISCONTINUITY
+               : u.ended         ? KTH_EVENT_HLS_LIVE_ENDED
+               : u.new_count > 0 ? KTH_EVENT_HLS_LIVE_RELOADED
+                                 : 0;
+    if (u.new_count > 0) {
+        uint64_t first = pl->media.segments[u.first_new].sequence;
+        snprintf(ev->text, sizeof ev->text, "%zu segment(s) added, media sequence %llu to %llu%s",
+                 u.new_count, (unsigned long long)first,
+                 (unsigned long long)(first + u.new_count - 1),
+                 u.ended ? "; the playlist ended" : "");
+    } else if (u.ended) {
+        snprintf(ev->text, sizeof ev->text, "the playlist ended");
+    }
+    /* A reader waiting at the live edge looks again. */
+    atomic_fetch_add(&s->wake_epoch, 1);
+    if (s->waiting)
+        storage_resource_wake_waiters(s->waiting);
+}
+
+/* A reload failed: tried again at the next reload time; a few in a row fail the stream. */
+static void reload_failed(hls_session *s, live_fetch *f, const net_result *r)
+{
+    const char *uri = s->variants[s->live_variant].uri;
+    s->live_next_ns =
+        f->started_ns + hls_live_reload_delay_ns(&s->variants[s->live_variant].pl->media, false);
+    if (++s->live_failures < MAX_RELOAD_FAILURES)
+        return;
+    if (f->body.http_status >= 300)
+        session_fail_locked(s, KTH_ERR_HTTP, "live playlist %s: HTTP %d (%u reloads in a row)",
+                            HLS_SHOWN(uri), f->body.http_status, s->live_failures);
+    else
+        session_fail_locked(s, r->status != KTH_OK ? r->status : KTH_ERR_FORMAT,
+                            "live playlist %s: %s (%u reloads in a row)", HLS_SHOWN(uri),
+                            r->message && *r->message ? r->message : kth_strerror(r->status),
+                            s->live_failures);
+}
+
+static void reload_complete(void *user, const net_result *r)
+{
+    live_fetch *f = user;
+    hls_session *s = f->s;
+    hls_playlist *pl = NULL;
+    char err[HLS_ERR_MAX];
+    kth_status st = r->status;
+    if (st == KTH_OK) {
+        const char *base = f->body.final_url ? f->body.final_url : s->variants[s->live_variant].uri;
+        st = hls_playlist_parse(f->body.data, f->body.len, base, NULL, &pl, err, sizeof err);
+        if (st == KTH_OK && pl->kind != HLS_PLAYLIST_MEDIA)
+            st = KTH_ERR_FORMAT;
+    }
+    kth_event ev;
+    memset(&ev, 0, sizeof ev);
+    platform_mutex_lock(&s->lock);
+    s->live_reloading = false;
+    if (s->failure == KTH_OK && s->live_open && st != KTH_ERR_CANCELLED) {
+        if (st == KTH_OK) {
+            s->live_failures = 0;
+            take_reload(s, pl, f->started_ns, &ev);
+        } else {
+            reload_failed(s, f, r);
+        }
+    }
+    platform_mutex_unlock(&s->lock);
+    hls_playlist_free(pl);
+    hls_body_free(&f->body);
+    free(f);
+    if (ev.kind && s->bus) {
+        ev.origin = s->origin;
+        kth_bus_publish(s->bus, &ev);
+    }
+    hls_peer_wake(s); /* the new segments are the peer's to fetch */
+}
+
+double hls_live_poll(hls_session *s, net_batch *batch, int64_t now_ns)
+{
+    if (!s->live_open || s->live_reloading || s->live_stuck)
+        return 0;
+    if (now_ns < s->live_next_ns)
+        return (double)(s->live_next_ns - now_ns) / NS_PER_S;
+    live_fetch *f = calloc(1, sizeof *f);
+    if (!f)
+        return 0.1;
+    f->s = s;
+    f->started_ns = now_ns;
+    f->body.max = HLS_DEFAULT_MAX_PLAYLIST_BYTES;
+    net_fetch_spec spec;
+    memset(&spec, 0, sizeof spec);
+    spec.url = s->variants[s->live_variant].uri;
+    spec.method = NET_GET;
+    spec.priority = NET_FETCH_HIGH;
+    spec.accept_gzip = true;
+    spec.cancel = net_peer_cancel_token(s->peer);
+    spec.on_response = hls_playlist_on_response;
+    spec.validate = net_validate_not_html;
+    spec.write = hls_playlist_on_write;
+    spec.complete = reload_complete;
+    spec.user = f;
+    if (net_batch_add(batch, &spec, NULL) != KTH_OK) {
+        free(f);
+        return 0.1;
+    }
+    s->live_reloading = true;
+    return 0;
+}

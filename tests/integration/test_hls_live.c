@@ -1,0 +1,639 @@
+/*
+ * test_hls_live.c — the live playlist rules against the test server's live mode, in virtual
+ * time: a client that reloads when hls_live_tracker says, over a window the test's clock
+ * advances, takes every segment exactly once and byte-exact, in media sequence order, and
+ * sees the stream end, stop (stuck), restart (reset) and break (discontinuity) when the server
+ * does.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <kithara/hls.h>
+#include <kithara/kithara.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "hls/live.h"
+#include "hls/playlist.h"
+#include "kts_live.h"
+#include "net/downloader.h"
+#include "platform/clock.h"
+#include "test_support.h"
+#include "testclient.h"
+#include "testserver.h"
+
+#define NS_PER_MS 1000000LL
+
+typedef struct client {
+    kts_server *srv;
+    kts_live_stream *ls;
+    kts_live cfg;
+    hls_live_tracker tracker;
+    char url[512];
+    uint64_t next_expected; /* media sequence the next appended segment must have */
+    bool reset_seen;        /* segments are of the server's second epoch */
+    size_t taken;
+} client;
+
+static hls_playlist *load(client *c)
+{
+    ktc_response r = {0};
+    ktc_fetch(c->url, NULL, &r);
+    assert_int_equal(r.status, 200);
+    hls_playlist *pl = NULL;
+    char err[256] = "";
+    if (hls_playlist_parse(r.body, r.len, c->url, NULL, &pl, err, sizeof err) != KTH_OK)
+        fail_msg("parse: %s", err);
+    ktc_response_free(&r);
+    return pl;
+}
+
+/* Fetches the segments the update says to append and checks each byte. */
+static void take(client *c, const hls_playlist *pl, const hls_live_update *u)
+{
+    for (size_t i = u->first_new; i < u->first_new + u->new_count; i++) {
+        const hls_segment *seg = &pl->media.segments[i];
+        assert_int_equal(seg->sequence, c->next_expected);
+        ktc_response r = {0};
+        ktc_fetch(seg->uri, NULL, &r);
+        assert_int_equal(r.status, 200);
+        assert_int_equal(r.len, c->cfg.segment_size);
+        uint64_t seed = kts_live_segment_seed(&c->cfg, seg->sequence, c->reset_seen);
+        assert_int_equal(kts_ts_synth_check(seed, 0, r.body, r.len), r.len);
+        ktc_response_free(&r);
+        c->next_expected++;
+        c->taken++;
+    }
+}
+
+static void client_start(client *c, const kts_live *cfg)
+{
+    memset(c, 0, sizeof *c);
+    kts_config sc = {0};
+    assert_int_equal(kts_start(&sc, &c->srv), KTH_OK);
+    c->cfg = *cfg;
+    assert_int_equal(kts_live_start(c->srv, "/tv", cfg, &c->ls), KTH_OK);
+    kts_url(c->srv, "/tv/live.m3u8", c->url, sizeof c->url);
+}
+
+static void client_stop(client *c)
+{
+    kts_live_free(c->ls);
+    kts_stop(c->srv);
+}
+
+/* The first load at time 0: *u says what to take and when to reload. */
+static void first_load(client *c, hls_live_update *u)
+{
+    hls_playlist *pl = load(c);
+    size_t start = hls_live_start_segment(pl, NULL);
+    hls_live_tracker_start(&c->tracker, pl, start, 0, u);
+    c->next_expected = pl->media.segments[start].sequence;
+    take(c, pl, u);
+    hls_playlist_free(pl);
+}
+
+/* Advances the server to the reload time u->next_reload_ns and reloads. */
+static hls_playlist *reload(client *c, hls_live_update *u)
+{
+    int64_t at = u->next_reload_ns;
+    assert_int_equal(kts_live_advance(c->ls, at / NS_PER_MS), KTH_OK);
+    hls_playlist *pl = load(c);
+    hls_live_tracker_update(&c->tracker, pl, at, u);
+    return pl;
+}
+
+static void test_window_slides_every_segment_once(void **state)
+{
+    (void)state;
+    client c;
+    client_start(&c,
+                 &(kts_live){.window = 6, .target_duration = 4, .segment_size = 3000, .seed = 7});
+    hls_live_update u;
+    first_load(&c, &u);
+    /* 24 s of window, start 12 s before the end: segments 3, 4 and 5. */
+    assert_int_equal(c.taken, 3);
+    assert_int_equal(u.next_reload_ns, 4000 * NS_PER_MS);
+    unsigned unchanged = 0;
+    for (int i = 0; i < 40; i++) {
+        hls_playlist *pl = reload(&c, &u);
+        assert_false(u.reset || u.skipped || u.stuck || u.ended);
+        unchanged += !u.changed;
+        take(&c, pl, &u);
+        hls_playlist_free(pl);
+    }
+    /* Reloads at the target duration keep pace with one segment per target duration. */
+    assert_int_equal(unchanged, 0);
+    assert_int_equal(c.taken, 3 + 40);
+    /* A segment that left the window is gone from the server. */
+    char old[512];
+    kts_url(c.srv, "/tv/seg0.ts", old, sizeof old);
+    ktc_response r = {0};
+    ktc_fetch(old, NULL, &r);
+    assert_int_equal(r.status, 404);
+    ktc_response_free(&r);
+    client_stop(&c);
+}
+
+static void test_endlist_ends_after_the_last_segment(void **state)
+{
+    (void)state;
+    client c;
+    client_start(&c, &(kts_live){.window = 4,
+                                 .target_duration = 2,
+                                 .segment_size = 1880,
+                                 .seed = 11,
+                                 .mode = KTS_LIVE_ENDLIST,
+                                 .mode_at = 9});
+    hls_live_update u;
+    first_load(&c, &u);
+    int reloads = 0;
+    while (!u.ended && reloads < 50) {
+        hls_playlist *pl = reload(&c, &u);
+        take(&c, pl, &u);
+        hls_playlist_free(pl);
+        reloads++;
+    }
+    assert_true(u.ended);
+    assert_int_equal(c.next_expected, 9); /* ends after segment 8, the last produced */
+    client_stop(&c);
+}
+
+static void test_stuck_playlist_is_reported(void **state)
+{
+    (void)state;
+    client c;
+    client_start(&c, &(kts_live){.window = 3,
+                                 .target_duration = 2,
+                                 .segment_size = 188,
+                                 .seed = 3,
+                                 .mode = KTS_LIVE_STUCK,
+                                 .mode_at = 5});
+    hls_live_update u;
+    first_load(&c, &u);
+    int64_t last_change = 0, at = 0;
+    int reloads = 0;
+    while (!u.stuck && reloads < 50) {
+        at = u.next_reload_ns;
+        hls_playlist *pl = reload(&c, &u);
+        if (u.changed)
+            last_change = at;
+        take(&c, pl, &u);
+        hls_playlist_free(pl);
+        reloads++;
+    }
+    assert_true(u.stuck);
+    assert_int_equal(c.next_expected, 5);
+    /* Said once the playlist had not changed for more than 3.5 target durations (7 s), and no
+     * later than the next unchanged reload (half a target after). */
+    assert_true(at - last_change > 7000 * NS_PER_MS);
+    assert_true(at - last_change <= 8000 * NS_PER_MS);
+    client_stop(&c);
+}
+
+static void test_server_reset_reanchors(void **state)
+{
+    (void)state;
+    client c;
+    client_start(&c, &(kts_live){.window = 5,
+                                 .target_duration = 2,
+                                 .segment_size = 376,
+                                 .seed = 21,
+                                 .mode = KTS_LIVE_RESET,
+                                 .mode_at = 8});
+    hls_live_update u;
+    first_load(&c, &u);
+    int reloads = 0;
+    while (!u.reset && reloads < 50) {
+        hls_playlist *pl = reload(&c, &u);
+        if (u.reset) {
+            c.reset_seen = true;
+            c.next_expected = pl->media.segments[u.first_new].sequence;
+        }
+        take(&c, pl, &u);
+        hls_playlist_free(pl);
+        reloads++;
+    }
+    assert_true(u.reset);
+    /* After the restart, the new epoch's segments come in order from the new anchor. */
+    for (int i = 0; i < 6; i++) {
+        hls_playlist *pl = reload(&c, &u);
+        assert_false(u.reset);
+        take(&c, pl, &u);
+        hls_playlist_free(pl);
+    }
+    client_stop(&c);
+}
+
+static void test_discontinuity_is_marked(void **state)
+{
+    (void)state;
+    client c;
+    client_start(&c, &(kts_live){.window = 4,
+                                 .target_duration = 2,
+                                 .segment_size = 188,
+                                 .seed = 5,
+                                 .mode = KTS_LIVE_DISCONTINUITY,
+                                 .mode_at = 6});
+    hls_live_update u;
+    first_load(&c, &u);
+    bool seen = false;
+    for (int i = 0; i < 10; i++) {
+        hls_playlist *pl = reload(&c, &u);
+        for (size_t k = u.first_new; k < u.first_new + u.new_count; k++) {
+            const hls_segment *seg = &pl->media.segments[k];
+            assert_int_equal(seg->discontinuity, seg->sequence == 6);
+            seen |= seg->discontinuity;
+        }
+        take(&c, pl, &u);
+        hls_playlist_free(pl);
+    }
+    assert_true(seen);
+    client_stop(&c);
+}
+
+/* ---- a live stream played through kth_stream, in virtual time ---- */
+
+#define T0_NS 1000000000LL
+
+typedef struct player {
+    client c;
+    platform_virtual_clock vc;
+    kth_downloader *d;
+    kth_cache *cache;
+    kth_bus *bus;
+    kth_subscription *sub;
+    char *dir;
+    kth_stream *stream;
+    pthread_t reader;
+    bool reader_joined;
+    uint64_t first_segment; /* where the stream starts */
+    unsigned char *got;
+    size_t got_len, got_cap;
+    int64_t result;          /* the read that ended the reader: 0 EOF, or a status */
+    char error[512];         /* its message */
+    unsigned fences;         /* KTH_ERR_VARIANT_CHANGE met (and cleared) */
+    _Atomic size_t progress; /* got_len, for the driving thread */
+    kth_bus *dbus;           /* the downloader's: its request events */
+    kth_subscription *dsub;
+    unsigned enqueued, ended; /* requests, under lock */
+    pthread_mutex_t lock;     /* with moved: the reader signals each read, the bus each request */
+    pthread_cond_t moved;
+    _Atomic int done;
+} player;
+
+/* The server's request log, for a failure's message. */
+static void dump_log(player *p)
+{
+    size_t n = kts_log_count(p->c.srv);
+    for (size_t i = 0; i < n; i++) {
+        kts_log_entry e;
+        if (kts_log_get(p->c.srv, i, &e) == KTH_OK)
+            fprintf(stderr, "  %s %s -> %d (%s)\n", e.method, e.path, e.status, e.range);
+    }
+}
+
+/* Counts the downloader's requests as they are queued and end (the bus's thread). */
+static void on_request(const kth_event *ev, void *user)
+{
+    player *p = user;
+    bool queued = ev->kind == KTH_EVENT_REQUEST_ENQUEUED;
+    bool ended = ev->kind == KTH_EVENT_REQUEST_COMPLETED || ev->kind == KTH_EVENT_REQUEST_FAILED ||
+                 ev->kind == KTH_EVENT_REQUEST_CANCELLED;
+    if (!queued && !ended)
+        return;
+    pthread_mutex_lock(&p->lock);
+    p->enqueued += queued;
+    p->ended += ended;
+    pthread_cond_broadcast(&p->moved);
+    pthread_mutex_unlock(&p->lock);
+}
+
+static void *read_all(void *arg)
+{
+    player *p = arg;
+    unsigned char buf[4096];
+    for (int i = 0; i < 100000; i++) {
+        int64_t n = kth_stream_read(p->stream, buf, sizeof buf);
+        if (n == KTH_ERR_VARIANT_CHANGE) {
+            p->fences++;
+            kth_stream_clear_variant_fence(p->stream);
+            continue;
+        }
+        if (n <= 0) {
+            p->result = n;
+            if (n < 0)
+                kth_stream_last_error(p->stream, p->error, sizeof p->error);
+            break;
+        }
+        if (p->got_len + (size_t)n > p->got_cap) {
+            p->got_cap = (p->got_len + (size_t)n) * 2;
+            p->got = realloc(p->got, p->got_cap);
+        }
+        memcpy(p->got + p->got_len, buf, (size_t)n);
+        p->got_len += (size_t)n;
+        pthread_mutex_lock(&p->lock);
+        atomic_store(&p->progress, p->got_len);
+        pthread_cond_broadcast(&p->moved);
+        pthread_mutex_unlock(&p->lock);
+    }
+    pthread_mutex_lock(&p->lock);
+    atomic_store(&p->done, 1);
+    pthread_cond_broadcast(&p->moved);
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
+}
+
+static void player_open(player *p, const kts_live *cfg, uint64_t first_segment)
+{
+    memset(p, 0, sizeof *p);
+    p->first_segment = first_segment;
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->moved, NULL);
+    client_start(&p->c, cfg);
+    platform_virtual_clock_init(&p->vc, T0_NS);
+    net_downloader_hooks hooks = {.clock = &p->vc.base};
+    kth_downloader_options o;
+    kth_downloader_options_init(&o);
+    assert_int_equal(kth_bus_new(&p->dbus), KTH_OK);
+    assert_int_equal(kth_bus_subscribe_callback(p->dbus, 4096, on_request, p, &p->dsub), KTH_OK);
+    o.bus = p->dbus;
+    assert_int_equal(net_downloader_new(&o, &hooks, &p->d, NULL, 0), KTH_OK);
+    p->dir = test_make_dir();
+    kth_cache_options co;
+    kth_cache_options_init(&co);
+    co.dir = p->dir;
+    co.durable = false;
+    char err[512] = "";
+    assert_int_equal(kth_cache_open(&co, &p->cache, err, sizeof err), KTH_OK);
+    assert_int_equal(kth_bus_new(&p->bus), KTH_OK);
+    assert_int_equal(kth_bus_subscribe(p->bus, 256, &p->sub), KTH_OK);
+    kth_stream_options so;
+    kth_stream_options_init(&so);
+    so.read_timeout_ms = 20000; /* hang guard only */
+    so.downloader = p->d;
+    so.cache = p->cache;
+    so.bus = p->bus;
+    kth_status st = kth_stream_open(p->c.url, &so, &p->stream, err, sizeof err);
+    if (st != KTH_OK)
+        fail_msg("open: %s (%s)", kth_strerror(st), err);
+    assert_int_equal(pthread_create(&p->reader, NULL, read_all, p), 0);
+    /* The clock starts once the reader is reading (its first segment asked for). */
+    char first[64];
+    snprintf(first, sizeof first, "/tv/seg%llu.ts", (unsigned long long)p->first_segment);
+    assert_int_equal(kts_wait_requests(p->c.srv, first, 1, 10000), KTH_OK);
+}
+
+/* Lets what the last step started finish: every request the downloader queued has ended and
+ * its completion was taken in, and the reader has read every segment fetched, as a real player
+ * at the live edge keeps pace (waits on conditions, never sleeps; each bounded). */
+static void settle(player *p)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 5;
+    for (int i = 0; i < 20; i++) {
+        assert_int_equal(net_downloader_barrier(p->d, 5000), KTH_OK);
+        pthread_mutex_lock(&p->lock);
+        while (p->ended < p->enqueued)
+            if (pthread_cond_timedwait(&p->moved, &p->lock, &until) != 0)
+                break;
+        unsigned seen = p->enqueued;
+        pthread_mutex_unlock(&p->lock);
+        /* Completions run on the loop: a turn after them, nothing new was queued. */
+        assert_int_equal(net_downloader_barrier(p->d, 5000), KTH_OK);
+        assert_int_equal(net_downloader_barrier(p->d, 5000), KTH_OK);
+        pthread_mutex_lock(&p->lock);
+        bool still = p->enqueued == seen && p->ended == seen;
+        pthread_mutex_unlock(&p->lock);
+        if (still)
+            break;
+    }
+    size_t fetched = (size_t)(kts_completed_count(p->c.srv, NULL) -
+                              kts_completed_count(p->c.srv, "/tv/live.m3u8")) *
+                     (size_t)p->c.cfg.segment_size;
+    pthread_mutex_lock(&p->lock);
+    while (!atomic_load(&p->done) && atomic_load(&p->progress) < fetched)
+        if (pthread_cond_timedwait(&p->moved, &p->lock, &until) != 0)
+            break;
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* Moves the server and then the downloader's clock on by `step_ms`, step after step, each
+ * settled, until the reader is done or `max_steps` passed. */
+static void play(player *p, int64_t step_ms, int max_steps)
+{
+    for (int i = 0; i < max_steps && !atomic_load(&p->done); i++) {
+        int64_t now_ms = (platform_clock_now(&p->vc.base) - T0_NS) / NS_PER_MS + step_ms;
+        assert_int_equal(kts_live_advance(p->c.ls, now_ms), KTH_OK);
+        platform_virtual_clock_advance(&p->vc, step_ms * NS_PER_MS);
+        net_downloader_wake(p->d);
+        settle(p);
+    }
+}
+
+static void player_close(player *p)
+{
+    if (!p->reader_joined)
+        pthread_join(p->reader, NULL);
+    kth_stream_close(p->stream);
+    kth_subscription_free(p->sub);
+    kth_bus_unref(p->bus);
+    kth_cache_close(p->cache);
+    kth_downloader_free(p->d);
+    kth_subscription_free(p->dsub);
+    kth_bus_unref(p->dbus);
+    client_stop(&p->c);
+    test_remove_tree(p->dir);
+    free(p->dir);
+    free(p->got);
+    pthread_cond_destroy(&p->moved);
+    pthread_mutex_destroy(&p->lock);
+}
+
+/* Counts the events of `kind` published so far. */
+static unsigned count_events(player *p, kth_event_kind kind)
+{
+    unsigned n = 0;
+    kth_event ev;
+    while (kth_events_next(p->sub, &ev, 0) == KTH_OK)
+        n += ev.kind == kind;
+    return n;
+}
+
+/* Checks that the reader got segments [first, end) of the stream, each byte-exact. */
+static void expect_segments(player *p, uint64_t first, uint64_t end)
+{
+    uint64_t size = p->c.cfg.segment_size;
+    assert_int_equal(p->got_len, (end - first) * size);
+    for (uint64_t k = first; k < end; k++) {
+        uint64_t seed = kts_live_segment_seed(&p->c.cfg, k, false);
+        assert_int_equal(kts_ts_synth_check(seed, 0, p->got + (k - first) * size, size), size);
+    }
+}
+
+/* A live stream plays from three target durations before the live edge, follows the window
+ * as it slides (reloads on the downloader's clock), and ends exactly after the last segment
+ * once the playlist says EXT-X-ENDLIST: every byte once, in order, none missing. */
+static void test_live_stream_plays_to_its_end(void **state)
+{
+    (void)state;
+    player p;
+    player_open(&p,
+                &(kts_live){.window = 6,
+                            .target_duration = 4,
+                            .segment_size = 3760,
+                            .seed = 7,
+                            .mode = KTS_LIVE_ENDLIST,
+                            .mode_at = 14},
+                3);
+    uint64_t length;
+    assert_false(kth_stream_length(p.stream, &length));
+    kth_hls_playlist_info pi;
+    assert_int_equal(kth_stream_playlist_info(p.stream, &pi), KTH_OK);
+    assert_string_equal(pi.kind, "live");
+    assert_int_equal(pi.target_duration, 4);
+    assert_true(pi.window_s == 24.0);
+    assert_int_equal(pi.window_segments, 6);
+    assert_false(pi.ended);
+    play(&p, 500, 400);
+    assert_true(atomic_load(&p.done));
+    if (p.result != 0) /* a proven EOF */
+        fail_msg("the read ended with %lld: %s", (long long)p.result, p.error);
+    expect_segments(&p, 3, 14);
+    assert_int_equal(p.fences, 0);
+    assert_true(kth_stream_length(p.stream, &length));
+    assert_int_equal(length, 11 * 3760);
+    assert_int_equal(kth_stream_playlist_info(p.stream, &pi), KTH_OK);
+    assert_true(pi.ended);
+    assert_true(count_events(&p, KTH_EVENT_HLS_LIVE_RELOADED) >= 1);
+    /* Reloads came at the pace of the playlist: the server saw no more than one a target
+     * duration while it changed (8 changes), and a few more (half a target each) around the
+     * end; a reload that came late may have taken two changes at once. */
+    unsigned reloads = kts_request_count(p.c.srv, "/tv/live.m3u8", NULL);
+    if (reloads < 1 + 4 || reloads > 1 + 8 + 3)
+        fail_msg("%u playlist requests", reloads);
+    player_close(&p);
+}
+
+/* A discontinuity in the live window reaches the reader as a fence at that segment, as a
+ * variant switch does, and the bytes on both sides are exact. A window of 12 segments of 2 s
+ * (wide, so that a reader scheduled late never falls behind it) starts the stream at segment
+ * 9; the discontinuity is before segment `at`. The stream never ends: the reader reads through
+ * segment at + 2 and stops. */
+static void discontinuity_run(uint64_t at)
+{
+    player p;
+    kts_live cfg = {.window = 12, .target_duration = 2, .segment_size = 1880, .seed = 9};
+    cfg.mode = KTS_LIVE_DISCONTINUITY;
+    cfg.mode_at = at;
+    player_open(&p, &cfg, 9);
+    size_t want = (size_t)(at + 3 - 9) * 1880;
+    for (int i = 0; i < 400 && atomic_load(&p.progress) < want; i++)
+        play(&p, 500, 1);
+    kth_stream_cancel(p.stream);
+    pthread_join(p.reader, NULL);
+    p.reader_joined = true;
+    if (p.result != KTH_ERR_CANCELLED)
+        dump_log(&p);
+    if (p.result != KTH_ERR_CANCELLED)
+        fail_msg("the read ended with %lld: %s", (long long)p.result, p.error);
+    assert_true(p.got_len >= want);
+    assert_int_equal(p.fences, 1);
+    for (uint64_t k = 9; k < at + 3; k++) {
+        uint64_t seed = kts_live_segment_seed(&p.c.cfg, k, false);
+        assert_int_equal(kts_ts_synth_check(seed, 0, p.got + (k - 9) * 1880, 1880), 1880);
+    }
+    /* A discontinuity a reload brings is announced; one in the first playlist is not news. */
+    assert_int_equal(count_events(&p, KTH_EVENT_HLS_LIVE_DISCONTINUITY), at >= 12 ? 1 : 0);
+    player_close(&p);
+}
+
+/* The discontinuity comes with a reload. */
+static void test_live_discontinuity_is_a_fence(void **state)
+{
+    (void)state;
+    discontinuity_run(14);
+}
+
+/* The discontinuity is in the first playlist, after the start segment. */
+static void test_live_discontinuity_in_first_playlist_is_a_fence(void **state)
+{
+    (void)state;
+    discontinuity_run(11);
+}
+
+/* A playlist that stops changing for more than 3.5 target durations fails the stream with a
+ * clear sentence, once the reader has read every segment it listed. */
+static void test_live_stuck_playlist_fails_the_stream(void **state)
+{
+    (void)state;
+    player p;
+    kts_live cfg = {.window = 4, .target_duration = 2, .segment_size = 1880, .seed = 13};
+    cfg.mode = KTS_LIVE_STUCK;
+    cfg.mode_at = 6;
+    player_open(&p, &cfg, 1);
+    play(&p, 500, 400);
+    assert_true(atomic_load(&p.done));
+    assert_int_equal(p.result, KTH_ERR_NETWORK);
+    assert_non_null(strstr(p.error, "the stream is stuck"));
+    expect_segments(&p, 1, 6);
+    player_close(&p);
+}
+
+/* The server restarts its stream (the media sequence goes back to 0): the reader meets a fence
+ * and goes on with the new stream's segments, each byte-exact, and the event says so. */
+static void test_live_server_reset_reanchors_behind_a_fence(void **state)
+{
+    (void)state;
+    player p;
+    kts_live cfg = {.window = 4, .target_duration = 2, .segment_size = 1880, .seed = 17};
+    cfg.window = 8;
+    cfg.mode = KTS_LIVE_RESET;
+    cfg.mode_at = 12;
+    player_open(&p, &cfg, 5);
+    size_t want = (7 + 3) * 1880; /* segments 5..11, then r0..r2 */
+    for (int i = 0; i < 400 && atomic_load(&p.progress) < want; i++)
+        play(&p, 500, 1);
+    kth_stream_cancel(p.stream);
+    pthread_join(p.reader, NULL);
+    p.reader_joined = true;
+    if (p.result != KTH_ERR_CANCELLED)
+        fail_msg("the read ended with %lld: %s", (long long)p.result, p.error);
+    assert_true(p.got_len >= want);
+    assert_int_equal(p.fences, 1);
+    for (uint64_t k = 0; k < 10; k++) {
+        bool after = k >= 7;
+        uint64_t seed = kts_live_segment_seed(&p.c.cfg, after ? k - 7 : k + 5, after);
+        assert_int_equal(kts_ts_synth_check(seed, 0, p.got + k * 1880, 1880), 1880);
+    }
+    assert_int_equal(count_events(&p, KTH_EVENT_HLS_LIVE_RESET), 1);
+    player_close(&p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_window_slides_every_segment_once),
+        cmocka_unit_test(test_endlist_ends_after_the_last_segment),
+        cmocka_unit_test(test_stuck_playlist_is_reported),
+        cmocka_unit_test(test_server_reset_reanchors),
+        cmocka_unit_test(test_discontinuity_is_marked),
+        cmocka_unit_test(test_live_stream_plays_to_its_end),
+        cmocka_unit_test(test_live_discontinuity_is_a_fence),
+        cmocka_unit_test(test_live_discontinuity_in_first_playlist_is_a_fence),
+        cmocka_unit_test(test_live_stuck_playlist_fails_the_stream),
+        cmocka_unit_test(test_live_server_reset_reanchors_behind_a_fence),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,229 @@
+/*
+ * test_hls_live_rules.c — the rules of live and event playlists: the tags that place a client
+ * (EXT-X-START, HOLD-BACK), the start segment, the reload delays, and what a reload means as a
+ * window slides, stops, ends, restarts or jumps.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "hls/live.h"
+#include "hls_test_helpers.h"
+
+#define S_NS 1000000000LL
+
+/* A live window: `count` segments of `dur` seconds from media sequence `seq`, target 4 s,
+ * with `extra` header lines and ENDLIST when `end`. */
+static hls_playlist *window(uint64_t seq, size_t count, double dur, const char *extra, bool end)
+{
+    char text[4096];
+    int n = snprintf(text, sizeof text,
+                     "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:%llu\n%s",
+                     (unsigned long long)seq, extra ? extra : "");
+    for (size_t i = 0; i < count; i++)
+        n += snprintf(text + n, sizeof text - (size_t)n, "#EXTINF:%.3f,\nseg%llu.ts\n", dur,
+                      (unsigned long long)(seq + i));
+    if (end)
+        snprintf(text + n, sizeof text - (size_t)n, "#EXT-X-ENDLIST\n");
+    return hls_test_parse(text);
+}
+
+static void test_kinds(void **state)
+{
+    (void)state;
+    hls_playlist *live = window(0, 3, 4, NULL, false);
+    hls_playlist *event = window(0, 3, 4, "#EXT-X-PLAYLIST-TYPE:EVENT\n", false);
+    hls_playlist *ended = window(0, 3, 4, "#EXT-X-PLAYLIST-TYPE:EVENT\n", true);
+    hls_playlist *vod = window(0, 3, 4, "#EXT-X-PLAYLIST-TYPE:VOD\n", false);
+    assert_string_equal(hls_live_kind_name(hls_live_kind_of(&live->media)), "live");
+    assert_string_equal(hls_live_kind_name(hls_live_kind_of(&event->media)), "event");
+    assert_string_equal(hls_live_kind_name(hls_live_kind_of(&ended->media)), "vod");
+    assert_string_equal(hls_live_kind_name(hls_live_kind_of(&vod->media)), "vod");
+    hls_playlist_free(live);
+    hls_playlist_free(event);
+    hls_playlist_free(ended);
+    hls_playlist_free(vod);
+}
+
+static void test_start_and_server_control_tags_parse(void **state)
+{
+    (void)state;
+    hls_playlist *pl = window(0, 2, 4,
+                              "#EXT-X-START:TIME-OFFSET=-9.5,PRECISE=YES\n"
+                              "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,HOLD-BACK=12.5\n",
+                              false);
+    assert_true(pl->has_start);
+    assert_true(pl->start_offset == -9.5);
+    assert_true(pl->start_precise);
+    assert_true(pl->media.has_hold_back);
+    assert_true(pl->media.hold_back == 12.5);
+    hls_playlist_free(pl);
+    hls_test_expect_error("#EXTM3U\n#EXT-X-START:PRECISE=YES\n", KTH_ERR_FORMAT,
+                          "line 2: EXT-X-START has no TIME-OFFSET");
+    hls_test_expect_error(
+        "#EXTM3U\n#EXT-X-START:TIME-OFFSET=abc\n", KTH_ERR_FORMAT,
+        "line 2: EXT-X-START attribute TIME-OFFSET 'abc' is not a decimal number");
+    hls_test_expect_error("#EXTM3U\n#EXT-X-SERVER-CONTROL:HOLD-BACK=-1\n", KTH_ERR_FORMAT,
+                          "line 2: EXT-X-SERVER-CONTROL HOLD-BACK is negative");
+}
+
+static void test_start_segment_rules(void **state)
+{
+    (void)state;
+    /* 10 segments of 4 s: 40 s. Three target durations (12 s) before the end is t = 28, held
+     * by segment 7 (28..32). */
+    hls_playlist *pl = window(100, 10, 4, NULL, false);
+    assert_int_equal(hls_live_start_segment(pl, NULL), 7);
+    hls_playlist_free(pl);
+    /* HOLD-BACK 6: t = 34, segment 8. */
+    pl = window(100, 10, 4, "#EXT-X-SERVER-CONTROL:HOLD-BACK=6\n", false);
+    assert_int_equal(hls_live_start_segment(pl, NULL), 8);
+    hls_playlist_free(pl);
+    /* EXT-X-START wins over HOLD-BACK; from the end (-17: t = 23, segment 5) or the start
+     * (9: segment 2); out of range clamps. */
+    pl = window(100, 10, 4, "#EXT-X-START:TIME-OFFSET=-17\n#EXT-X-SERVER-CONTROL:HOLD-BACK=6\n",
+                false);
+    assert_int_equal(hls_live_start_segment(pl, NULL), 5);
+    hls_playlist_free(pl);
+    pl = window(100, 10, 4, "#EXT-X-START:TIME-OFFSET=9\n", false);
+    assert_int_equal(hls_live_start_segment(pl, NULL), 2);
+    hls_playlist_free(pl);
+    pl = window(100, 10, 4, "#EXT-X-START:TIME-OFFSET=-400\n", false);
+    assert_int_equal(hls_live_start_segment(pl, NULL), 0);
+    hls_playlist_free(pl);
+    pl = window(100, 10, 4, "#EXT-X-START:TIME-OFFSET=400\n", false);
+    assert_int_equal(hls_live_start_segment(pl, NULL), 9);
+    hls_playlist_free(pl);
+    /* The master's EXT-X-START applies when the media playlist has none. */
+    hls_playlist *master = hls_test_parse("#EXTM3U\n#EXT-X-START:TIME-OFFSET=-5\n"
+                                          "#EXT-X-STREAM-INF:BANDWIDTH=1\nv.m3u8\n");
+    pl = window(100, 10, 4, NULL, false);
+    assert_int_equal(hls_live_start_segment(pl, master), 8);
+    hls_playlist_free(pl);
+    hls_playlist_free(master);
+    /* A short window starts at its first segment; a VOD playlist at 0. */
+    pl = window(100, 2, 4, NULL, false);
+    assert_int_equal(hls_live_start_segment(pl, NULL), 0);
+    hls_playlist_free(pl);
+    pl = window(100, 10, 4, NULL, true);
+    assert_int_equal(hls_live_start_segment(pl, NULL), 0);
+    hls_playlist_free(pl);
+}
+
+static void test_reload_delays(void **state)
+{
+    (void)state;
+    hls_playlist *pl = window(0, 3, 4, NULL, false);
+    assert_int_equal(hls_live_reload_delay_ns(&pl->media, true), 4 * S_NS);
+    assert_int_equal(hls_live_reload_delay_ns(&pl->media, false), 2 * S_NS);
+    hls_playlist_free(pl);
+    pl = window(0, 3, 1.5, NULL, false); /* last segment shorter than the target */
+    assert_int_equal(hls_live_reload_delay_ns(&pl->media, true), 1500000000LL);
+    assert_int_equal(hls_live_reload_delay_ns(&pl->media, false), 2 * S_NS);
+    hls_playlist_free(pl);
+    pl = hls_test_parse("#EXTM3U\n#EXT-X-TARGETDURATION:0\n#EXTINF:0,\na.ts\n");
+    assert_int_equal(hls_live_reload_delay_ns(&pl->media, false), 100000000LL);
+    hls_playlist_free(pl);
+}
+
+/* Reloads the window [seq, seq + count) at time t seconds into the tracker. */
+static hls_live_update reload(hls_live_tracker *t, uint64_t seq, size_t count, bool end, double at)
+{
+    hls_playlist *pl = window(seq, count, 4, NULL, end);
+    hls_live_update u;
+    hls_live_tracker_update(t, pl, (int64_t)(at * S_NS), &u);
+    hls_playlist_free(pl);
+    return u;
+}
+
+static void test_window_slides_and_ends(void **state)
+{
+    (void)state;
+    hls_playlist *pl = window(10, 6, 4, NULL, false);
+    hls_live_tracker t;
+    hls_live_update u;
+    hls_live_tracker_start(&t, pl, 3, 0, &u);
+    hls_playlist_free(pl);
+    assert_int_equal(u.first_new, 3);
+    assert_int_equal(u.new_count, 3);
+    assert_int_equal(u.next_reload_ns, 4 * S_NS);
+    assert_int_equal(t.next_sequence, 16);
+    /* Unchanged: nothing new, reload after half a target. */
+    u = reload(&t, 10, 6, false, 4);
+    assert_false(u.changed);
+    assert_int_equal(u.new_count, 0);
+    assert_int_equal(u.next_reload_ns, 6 * S_NS);
+    /* Slid by two: the two new ones (16, 17) are appended, 10 and 11 left the window. */
+    u = reload(&t, 12, 6, false, 6);
+    assert_true(u.changed);
+    assert_int_equal(u.first_new, 4);
+    assert_int_equal(u.new_count, 2);
+    assert_int_equal(u.window_first, 12);
+    assert_int_equal(u.next_reload_ns, 10 * S_NS);
+    assert_false(u.reset || u.skipped || u.stuck || u.ended);
+    /* ENDLIST with one more segment: appended, and the stream ends. */
+    u = reload(&t, 13, 6, true, 10);
+    assert_true(u.ended);
+    assert_int_equal(u.first_new, 5);
+    assert_int_equal(u.new_count, 1);
+    /* A playlist that only gains ENDLIST changed too. */
+    pl = window(0, 2, 4, NULL, false);
+    hls_live_tracker_start(&t, pl, 0, 0, &u);
+    hls_playlist_free(pl);
+    u = reload(&t, 0, 2, true, 4);
+    assert_true(u.changed && u.ended);
+    assert_int_equal(u.new_count, 0);
+}
+
+static void test_stuck_reset_and_skip(void **state)
+{
+    (void)state;
+    hls_playlist *pl = window(50, 5, 4, NULL, false);
+    hls_live_tracker t;
+    hls_live_update u;
+    hls_live_tracker_start(&t, pl, 2, 0, &u);
+    hls_playlist_free(pl);
+    /* Unchanged at 2, 4, …, 14 s: 14 s is exactly 3.5 targets, not more; 16 s is stuck. */
+    for (int at = 2; at <= 14; at += 2) {
+        u = reload(&t, 50, 5, false, at);
+        assert_false(u.stuck);
+    }
+    u = reload(&t, 50, 5, false, 16);
+    assert_true(u.stuck);
+    /* A change clears it. */
+    u = reload(&t, 51, 5, false, 17);
+    assert_false(u.stuck);
+    assert_int_equal(u.new_count, 1);
+    /* The sequence goes backwards: a reset, taken again from the start position. */
+    u = reload(&t, 0, 10, false, 20);
+    assert_true(u.reset);
+    assert_int_equal(u.first_new, 7);
+    assert_int_equal(u.new_count, 3);
+    assert_int_equal(t.next_sequence, 10);
+    /* The window jumped past sequences 10..19 never listed: take the whole window, flagged. */
+    u = reload(&t, 20, 4, false, 24);
+    assert_true(u.skipped);
+    assert_false(u.reset);
+    assert_int_equal(u.first_new, 0);
+    assert_int_equal(u.new_count, 4);
+    assert_int_equal(t.next_sequence, 24);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_kinds),
+        cmocka_unit_test(test_start_and_server_control_tags_parse),
+        cmocka_unit_test(test_start_segment_rules),
+        cmocka_unit_test(test_reload_delays),
+        cmocka_unit_test(test_window_slides_and_ends),
+        cmocka_unit_test(test_stuck_reset_and_skip),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
