@@ -86,11 +86,12 @@ typedef enum kth_event_kind {
     KTH_EVENT_DECODER_FORMAT = 102,
     KTH_EVENT_DECODER_TRIMMED = 103,
     /* Internet radio (Icecast/SHOUTcast, payload.radio). TITLE: a metadata block named a
-     * StreamTitle (text = the title; payload.radio.offset = the stream offset of the first
-     * audio byte after the block). URL: the same for a StreamUrl. DROPPED: the connection
-     * ended (status = why; payload.radio.delay_ns = the back-off before the next attempt,
-     * attempt = consecutive failed attempts). RECONNECTED: a new connection's bytes continue
-     * the stream at payload.radio.offset, behind a fence (kth_stream_clear_variant_fence):
+     * StreamTitle (text = the title, cut to fit; payload.radio.offset = the stream offset of
+     * the first audio byte after the block). URL: the same for a StreamUrl, never cut: one
+     * longer than text can hold comes with status KTH_ERR_LIMIT and an empty text. DROPPED: the
+     * connection ended (status = why; payload.radio.delay_ns = the back-off before the next
+     * attempt, attempt = consecutive failed attempts). RECONNECTED: a new connection's bytes
+     * continue the stream at payload.radio.offset, behind a fence (kth_stream_clear_variant_fence):
      * the bytes before and after it are not one stream. Published on the downloader's
      * thread. */
     KTH_EVENT_RADIO_TITLE = 120,

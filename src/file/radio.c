@@ -211,11 +211,16 @@ static kth_status on_meta(void *user, const char *text, size_t len)
     kth_event_radio ev = {.offset = f->end, .connection = f->connection};
     platform_mutex_unlock(&f->lock);
     platform_cond_broadcast(&f->cond); /* the audio before the block is readable first */
-    char value[256];
+    /* A block holds at most 4,080 bytes: its fields fit here whole. A title is shown text and
+     * may be cut to the event's text; a URL is never handed out cut. */
+    char value[ICY_META_MAX + 1];
+    kth_event probe;
     if (icy_meta_field(text, "StreamTitle", value, sizeof value))
         publish(f, KTH_EVENT_RADIO_TITLE, KTH_OK, value, &ev);
-    if (icy_meta_field(text, "StreamUrl", value, sizeof value))
-        publish(f, KTH_EVENT_RADIO_URL, KTH_OK, value, &ev);
+    if (icy_meta_field(text, "StreamUrl", value, sizeof value)) {
+        bool fits = strlen(value) < sizeof probe.text;
+        publish(f, KTH_EVENT_RADIO_URL, fits ? KTH_OK : KTH_ERR_LIMIT, fits ? value : "", &ev);
+    }
     return KTH_OK;
 }
 

@@ -120,10 +120,13 @@ static void check_station(void **state, uint32_t metaint, uint64_t rate)
     memcpy(long_title, "StreamTitle='", 13);
     memcpy(long_title + 4080 - 2, "';", 2);
     long_title[4080] = '\0';
+    char long_url[400]; /* longer than an event's text: never handed out cut */
+    snprintf(long_url, sizeof long_url, "StreamUrl='http://x.example/%0300d';", 7);
     kts_icy_title titles[] = {
         {.block = 0, .text = "StreamTitle='First - Song';StreamUrl='http://x.example/a';"},
         {.block = 3, .text = "StreamTitle='Rock 'n' Roll';", .pad_max = true},
         {.block = 5, .text = long_title},
+        {.block = 6, .text = long_url},
     };
     kts_icy icy = {.metaint = metaint,
                    .seed = SEED,
@@ -131,7 +134,7 @@ static void check_station(void **state, uint32_t metaint, uint64_t rate)
                    .genre = "Jazz",
                    .bitrate = "128",
                    .titles = titles,
-                   .title_count = 3};
+                   .title_count = 4};
     uint64_t blocks = metaint == 1 ? 3000 : 8;
     icy.length = raw_length(&icy, blocks);
     assert_int_equal(kts_add_icy(e->srv, "/radio", &icy), KTH_OK);
@@ -164,6 +167,10 @@ static void check_station(void **state, uint32_t metaint, uint64_t rate)
         ev = next_event(&r, KTH_EVENT_RADIO_TITLE);
         assert_int_equal(strlen(ev.text), sizeof ev.text - 1); /* cut to fit, not lost */
         assert_int_equal(ev.payload.radio.offset, conn * audio + 6 * metaint);
+        ev = next_event(&r, KTH_EVENT_RADIO_URL);
+        assert_int_equal(ev.status, KTH_ERR_LIMIT);
+        assert_string_equal(ev.text, "");
+        assert_int_equal(ev.payload.radio.offset, conn * audio + 7 * metaint);
     }
 
     kth_media_info info;
