@@ -60,7 +60,8 @@ typedef struct kth_media_info {
     int variant;      /* HLS variant index, or -1 when not an HLS stream */
     /* Internet radio: true when the response was an endless Icecast/SHOUTcast stream (icy-*
      * headers, no length); the station's headers follow, empty when not sent. bitrate is then
-     * icy-br (kbit/s) * 1000 unless the bytes tell otherwise. */
+     * icy-br (kbit/s) * 1000 unless the bytes tell otherwise. The three strings are shown text,
+     * cut to fit. */
     bool radio;
     char station_name[128]; /* icy-name */
     char station_genre[64]; /* icy-genre */
