@@ -69,11 +69,13 @@ void storage_finish_tail_locked(storage_resource *r);
 /* True when a block overlapping [start, end) waits for its first check. Lock held. */
 bool storage_pending_locked(const storage_resource *r, uint64_t start, uint64_t end);
 
-/* Reads up to k present bytes of a file resource at offset into buf, checking the blocks that
- * wait for their first check. *got receives the bytes handed out (fewer than k when a later
- * block is damaged). KTH_ERR_RETRY when the first block was damaged and dropped (or changed
- * while it was read), KTH_ERR_CORRUPT when it is damaged and stays (refetch_damaged false),
- * KTH_ERR_IO, KTH_ERR_NO_MEMORY. No lock held by the caller. */
+/* Reads up to k bytes of a file resource at offset into buf, checking the blocks that wait for
+ * their first check. The caller saw the k bytes present; what is no longer present when this
+ * looks (another reader dropped it meanwhile) is not handed out. *got receives the bytes handed
+ * out (fewer than k when a later block is damaged or gone). KTH_ERR_RETRY when the first block
+ * was damaged and dropped (or changed while it was read, or was gone already), KTH_ERR_CORRUPT when
+ * it is damaged and stays (refetch_damaged false), KTH_ERR_IO, KTH_ERR_NO_MEMORY. No lock held by
+ * the caller. */
 kth_status storage_read_checked(storage_resource *r, uint64_t offset, uint8_t *buf, size_t k,
                                 size_t *got);
 

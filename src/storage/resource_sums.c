@@ -305,6 +305,16 @@ kth_status storage_read_checked(storage_resource *r, uint64_t offset, uint8_t *b
      * piece meanwhile (a piece only ever stops being pending). */
     storage_range pieces[MAX_PIECES];
     platform_mutex_lock(&r->lock);
+    /* The caller saw [offset, offset + k) present, but not under this lock: a piece of it that
+     * another reader dropped since is neither pending nor present any more, and its bytes in
+     * the file must not be handed out unchecked. */
+    uint64_t run_end = storage_range_set_run_end(&r->ranges, offset);
+    if (run_end <= offset) {
+        platform_mutex_unlock(&r->lock);
+        return KTH_ERR_RETRY;
+    }
+    if (run_end - offset < k)
+        k = (size_t)(run_end - offset);
     size_t n = pending_pieces_locked(r, offset, offset + k, pieces);
     platform_mutex_unlock(&r->lock);
     if (n == MAX_PIECES && pieces[n - 1].end < offset + k)

@@ -5,7 +5,8 @@
  * is read, reported offline (KTH_ERR_CORRUPT) and dropped for a refetch online; a resumed
  * download checks the restored part of the block it completes before summing the block; an
  * index of schema 1 is migrated and its bytes get sums; readers racing over damaged pieces
- * while a writer refills them never get a wrong byte.
+ * while a writer refills them never get a wrong byte; a checked read never hands out a piece
+ * another reader dropped after its caller saw it present.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +19,7 @@
 #include <sqlite3.h>
 
 #include "platform/sync.h"
+#include "storage/resource_internal.h"
 #include "test_cache_support.h"
 
 #define URL  "https://media.example/album/track.flac"
@@ -523,6 +525,30 @@ static void test_concurrent_readers_never_see_damaged_bytes(void **state)
     pthread_mutex_destroy(&rc.lock);
 }
 
+static void
+test_a_checked_read_never_hands_out_a_piece_dropped_since_its_caller_looked(void **state)
+{
+    struct fixture *f = *state;
+    make_committed(f, 3 * B, 65536);
+    damage(f, B + 1000, 0);
+
+    struct open_res o;
+    open_res(f, false, 0, &o);
+    size_t got = 0;
+    /* Another reader finds block 1 damaged and drops it... */
+    assert_int_equal(read_one(o.r, B, B, &got), KTH_ERR_RETRY);
+    /* ...while this one had seen [0, 1.5 blocks) present and goes on to check what it reads:
+     * block 0 is handed out, the dropped bytes are not. */
+    static uint8_t buf[B + B / 2], want[B + B / 2];
+    assert_int_equal(storage_read_checked(o.r, 0, buf, sizeof buf, &got), KTH_OK);
+    assert_int_equal(got, B);
+    test_pattern_fill(SEED, 0, want, got);
+    assert_memory_equal(buf, want, got);
+    assert_int_equal(storage_read_checked(o.r, B, buf, 100, &got), KTH_ERR_RETRY);
+    assert_int_equal(got, 0);
+    close_res(&o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -548,6 +574,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_malformed_sums_back_no_claim, tc_setup, tc_teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_readers_never_see_damaged_bytes, tc_setup,
                                         tc_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_checked_read_never_hands_out_a_piece_dropped_since_its_caller_looked, tc_setup,
+            tc_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
