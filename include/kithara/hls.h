@@ -246,11 +246,12 @@ typedef bool (*kth_hls_progress_fn)(void *user, const kth_hls_progress *progress
  * holds everything (KTH_ERR_OFFLINE_MISS names what it lacks).
  *
  * `progress` may be NULL. Blocks until done, failed or cancelled. Any thread but the
- * downloader's; several prefetches may run at once, but not two over the same cache directory
- * from two processes (the cache is owned by one process).
+ * downloader's; several prefetches may run at once, in one process or in several over one cache
+ * directory.
  *
  * Returns KTH_OK; KTH_ERR_INVALID_ARG (NULL or empty url); KTH_ERR_UNSUPPORTED (not an http(s)
- * URL of an HLS playlist: a path ending in .m3u8; or a live playlist, SAMPLE-AES);
+ * URL of an HLS playlist: a path ending in .m3u8; a live or event playlist without
+ * EXT-X-ENDLIST, which has no end to fetch; SAMPLE-AES);
  * KTH_ERR_OUT_OF_RANGE (a variant index not in the ladder: found once the master playlist has
  * loaded); KTH_ERR_CANCELLED (the callback returned false); or the failure of the stream
  * (KTH_ERR_HTTP, KTH_ERR_NETWORK, KTH_ERR_FORMAT, KTH_ERR_DECRYPT, KTH_ERR_TIMEOUT,

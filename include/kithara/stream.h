@@ -91,7 +91,7 @@ KTH_API void kth_stream_options_init(kth_stream_options *opts);
  * `opts` may be NULL (defaults); it is copied. Offline, a URL the cache does not hold fails at
  * once with KTH_ERR_OFFLINE_MISS. On success *out is a new stream the caller closes with
  * kth_stream_close. Returns KTH_ERR_INVALID_ARG (NULL or empty url), KTH_ERR_UNSUPPORTED (a
- * scheme not supported; live playlists, SAMPLE-AES, nothing playable in a playlist),
+ * scheme not supported; SAMPLE-AES, nothing playable in a playlist),
  * KTH_ERR_NOT_FOUND / KTH_ERR_IO (the file, the cache), KTH_ERR_HTTP / KTH_ERR_NETWORK /
  * KTH_ERR_FORMAT / KTH_ERR_TIMEOUT (loading a playlist), KTH_ERR_NO_MEMORY. When it fails
  * and `err` is not NULL, a sentence naming the cause is written there (truncated to errlen).

@@ -7,7 +7,8 @@
  * variant and fixed to it in manual mode, and read to its proven end with the bytes thrown away.
  * Playlists, keys, init sections and segments therefore reach the cache through the one download
  * path playback uses, with its validation, retries and decryption checks, and what is already
- * cached is read from the cache instead of fetched again.
+ * cached is read from the cache instead of fetched again. A live or event playlist without
+ * EXT-X-ENDLIST has no end to read to and is refused once the first stream has loaded it.
  *
  * With a progress callback, reads wait in short slices (PROGRESS_TICK_MS) so the callback runs
  * regularly, and can cancel, even while no bytes arrive; the stream's read timeout is applied
@@ -236,6 +237,16 @@ kth_status kth_hls_prefetch(const char *url, const kth_stream_options *opts, int
     if (st != KTH_OK) {
         free(run.buf);
         return st;
+    }
+    kth_hls_playlist_info pi;
+    if (kth_stream_playlist_info(s, &pi) == KTH_OK && strcmp(pi.kind, "vod") != 0 && !pi.ended) {
+        set_error(&run,
+                  "%s: a %s playlist has no end yet: there is nothing complete to fetch for "
+                  "offline play",
+                  url, pi.kind);
+        kth_stream_close(s);
+        free(run.buf);
+        return KTH_ERR_UNSUPPORTED;
     }
     size_t count = kth_stream_variant_count(s);
     size_t lo = 0, hi = count; /* [lo, hi) */

@@ -4,8 +4,10 @@
  * KTH_HLS_ALL_VARIANTS, the top one with KTH_HLS_TOP_VARIANT; a second prefetch fetches no
  * segment again; progress reports are consistent and a false return cancels, also while a
  * segment is held back; a stall ends at the read timeout; bad arguments, a 404 master and a
- * failing segment give clear errors; `kithara download` fetches the top variant by default.
+ * failing segment give clear errors; a live or event playlist, which has no end to fetch, is
+ * refused at once; `kithara download` fetches the top variant by default.
  */
+#include "kts_live.h"
 #include "test_hls_support.h"
 
 #include <sys/wait.h>
@@ -267,6 +269,36 @@ static void test_bad_arguments_are_refused(void **state)
     prefetch_ok(e, "/ts/v64/index.m3u8", 0, NULL);
 }
 
+/* A live or event playlist has no end yet: there is nothing complete to fetch for offline
+ * play, and the prefetch says so at once instead of waiting for an end that may never come. */
+static void test_a_live_or_event_playlist_is_refused(void **state)
+{
+    struct hls_env *e = *state;
+    char err[1024];
+    kts_live_stream *live = NULL, *event = NULL;
+    kts_live cfg = {.window = 4, .target_duration = 2, .segment_size = 1880, .seed = 3};
+    assert_int_equal(kts_live_start(e->srv, "/live", &cfg, &live), KTH_OK);
+    cfg.event = true;
+    assert_int_equal(kts_live_start(e->srv, "/event", &cfg, &event), KTH_OK);
+
+    assert_int_equal(prefetch(e, "/live/live.m3u8", KTH_HLS_ALL_VARIANTS, NULL, err, sizeof err),
+                     KTH_ERR_UNSUPPORTED);
+    assert_non_null(strstr(err, "live playlist"));
+    assert_int_equal(prefetch(e, "/event/live.m3u8", 0, NULL, err, sizeof err),
+                     KTH_ERR_UNSUPPORTED);
+    assert_non_null(strstr(err, "event playlist"));
+    /* Nothing but the playlists was asked for. */
+    for (int n = 0; n < 4; n++) {
+        char path[64];
+        snprintf(path, sizeof path, "/live/seg%d.ts", n);
+        assert_int_equal(kts_request_count(e->srv, path, NULL), 0);
+        snprintf(path, sizeof path, "/event/seg%d.ts", n);
+        assert_int_equal(kts_request_count(e->srv, path, NULL), 0);
+    }
+    kts_live_free(event);
+    kts_live_free(live);
+}
+
 static void test_progress_returning_false_cancels(void **state)
 {
     struct hls_env *e = *state;
@@ -450,6 +482,8 @@ int main(void)
             test_top_variant_prefetch_and_a_second_prefetch_fetches_no_segment, hls_setup,
             hls_teardown),
         cmocka_unit_test_setup_teardown(test_bad_arguments_are_refused, hls_setup, hls_teardown),
+        cmocka_unit_test_setup_teardown(test_a_live_or_event_playlist_is_refused, hls_setup,
+                                        hls_teardown),
         cmocka_unit_test_setup_teardown(test_progress_returning_false_cancels, hls_setup,
                                         hls_teardown),
         cmocka_unit_test_setup_teardown(test_cancel_while_a_segment_is_held_back, hls_setup,
