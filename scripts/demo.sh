@@ -3,7 +3,8 @@
 # tests/fixtures: kithara plays sample.mp3 (a progressive file) and hls/ts/master.m3u8 (an HLS
 # ladder of three variants) through the downloader into a fresh cache and checks every byte,
 # seeks into the middle, decodes the ladder to WAV files (comparing the PCM with ffmpeg's own
-# decode), then stops the server and plays both again offline from the cache alone.
+# decode), plays a few seconds of the server's radio station and of its live HLS stream, then
+# stops the server and plays both files again offline from the cache alone.
 set -euo pipefail
 build=${1:-build/release}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -87,6 +88,17 @@ echo "== kithara info $base/radio (an endless Icecast-style station)"
 echo "== kithara cat --duration 3 $base/radio (three seconds of radio; titles on stderr)"
 "$tool" cat --duration 3 --cache-dir "$cache" "$base/radio" > "$work/radio.out"
 echo "   $(wc -c < "$work/radio.out") bytes: 3 s at the station's 128 kbit/s"
+
+live="$base/live/master.m3u8"
+echo "== kithara info $live (a live HLS stream: a sliding window of 2 s segments)"
+"$tool" info --cache-dir "$cache" "$live"
+echo "== kithara cat --duration 4 $live (four seconds from near the live edge)"
+"$tool" cat --duration 4 --cache-dir "$cache" "$live" > "$work/live.ts"
+[ "$(stat -c %s "$work/live.ts")" -eq 64000 ] ||
+  { echo "demo: 4 s of live HLS at 128 kbit/s should be 64000 bytes" >&2; exit 1; }
+[ "$(od -An -v -tx1 -w188 "$work/live.ts" | awk '{print $1}' | sort -u)" = 47 ] ||
+  { echo "demo: the live bytes are not whole MPEG-TS packets" >&2; exit 1; }
+echo "   64000 bytes: 4 s at the stream's 128 kbit/s, every 188-byte packet in place"
 
 echo "== stopping the server; kithara cat --offline (cache only)"
 kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=
