@@ -105,11 +105,15 @@ typedef enum kth_event_kind {
      * restarted its stream): the stream goes on from the new playlist's start position, behind
      * a fence. DISCONTINUITY: an added segment follows EXT-X-DISCONTINUITY (or a stretch the
      * reloads missed): the reader meets a fence there (kth_stream_clear_variant_fence), as at a
-     * variant switch. Published on the downloader's thread. */
+     * variant switch. SKIPPED: the reader fell behind the window (a long pause), so segments it
+     * had not got left the playlist and the server no longer serves them: the stream goes on at
+     * the first segment still listed, behind a fence (text names the media sequences skipped).
+     * Published on the downloader's thread. */
     KTH_EVENT_HLS_LIVE_RELOADED = 130,
     KTH_EVENT_HLS_LIVE_ENDED = 131,
     KTH_EVENT_HLS_LIVE_RESET = 132,
     KTH_EVENT_HLS_LIVE_DISCONTINUITY = 133,
+    KTH_EVENT_HLS_LIVE_SKIPPED = 134,
 } kth_event_kind;
 
 typedef struct kth_event_seek {

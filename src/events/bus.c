@@ -349,6 +349,8 @@ const char *kth_event_kind_name(kth_event_kind kind)
         return "HLS_LIVE_RESET";
     case KTH_EVENT_HLS_LIVE_DISCONTINUITY:
         return "HLS_LIVE_DISCONTINUITY";
+    case KTH_EVENT_HLS_LIVE_SKIPPED:
+        return "HLS_LIVE_SKIPPED";
     }
     return "UNKNOWN";
 }

@@ -222,7 +222,11 @@ void hls_peer_segment_done(segment_fetch *f, kth_status st, kth_status net_statu
             remember_rate(s);
         }
     }
-    if (st != KTH_OK && st != KTH_ERR_CANCELLED && s->failure == KTH_OK) {
+    kth_event skipped = {.kind = 0};
+    if (st != KTH_OK && st != KTH_ERR_CANCELLED && s->failure == KTH_OK &&
+        hls_live_skip_gone(s, f->variant, f->entry, f->http_status, &skipped)) {
+        /* The reader fell behind the live window: the stream goes on past this segment. */
+    } else if (st != KTH_OK && st != KTH_ERR_CANCELLED && s->failure == KTH_OK) {
         char name[HLS_ERR_MAX];
         session_entry_name(s, f->variant, f->entry, name, sizeof name);
         session_fail_locked(s, st == KTH_ERR_HTTP && net_status == KTH_ERR_HTTP ? KTH_ERR_HTTP : st,
@@ -248,6 +252,10 @@ void hls_peer_segment_done(segment_fetch *f, kth_status st, kth_status net_statu
      * slot stays open until a later poll on this thread. */
     cache_resource_release_writer(f->res, slot);
     publish_done(s, f, st, end, rest_s, reader_variant);
+    if (skipped.kind) {
+        publish(s, &skipped);
+        hls_peer_wake(s); /* the walk goes on in the new period */
+    }
 }
 
 static void on_sample(void *user, const net_sample *sample)

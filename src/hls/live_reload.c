@@ -11,10 +11,17 @@
  * segment fetch is in flight (fetches borrow their URLs from the model) and freed at the first
  * reload that finds none.
  *
+ * A reader that fell behind the window (a long pause) would ask for segments the server no
+ * longer serves: a fetch that fails with 404 or 410 for a segment that already left the
+ * playlist ends the stream's bytes before it and goes on at the first segment still listed,
+ * behind a fence (hls_live_skip_gone), instead of failing the stream.
+ *
  * Threads: hls_live_open runs before the session is shared; hls_live_poll and the reload's
  * completion run on the downloader thread, under session.lock for the state.
  */
 #include "hls/session.h"
+
+#include "platform/log.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -280,4 +287,96 @@ double hls_live_poll(hls_session *s, net_batch *batch, int64_t now_ns)
     }
     s->live_reloading = true;
     return 0;
+}
+
+/* ---- a reader that fell behind the window ---- */
+
+/* True when `entry` of `variant` is part of the stream's byte space (in one of its periods).
+ * Lock held. */
+static bool in_periods(const hls_session *s, size_t variant, size_t entry)
+{
+    for (size_t i = 0; i < s->period_count; i++) {
+        const hls_period *p = &s->periods[i];
+        if (p->variant == variant &&
+            (entry == p->prefix_init || (entry >= p->first_entry && entry < p->end_entry)))
+            return true;
+    }
+    return false;
+}
+
+/* True when segment k's entry has its bytes (its size is known once its fetch committed). */
+static bool segment_has_bytes(hls_layout *l, size_t k)
+{
+    size_t entry, init;
+    hls_entry e;
+    return hls_layout_entry_of_segment(l, k, &entry, &init) == KTH_OK &&
+           hls_layout_entry(l, entry, &e) == KTH_OK && e.size_known;
+}
+
+/* Ends the stream's bytes before segment j of the live variant and goes on at segment w behind
+ * a fence: a new period when the reader is still before j, else a splice at what the reader
+ * has been handed (it is waiting at j), keeping the fence the reader must meet. Lock held. */
+static bool skip_to(hls_session *s, size_t j, size_t w)
+{
+    size_t v = s->live_variant;
+    if (session_append_period(s, v, w, j))
+        return true;
+    size_t acked = s->acked_period, fence = s->fence_period;
+    bool pending = s->fence_pending;
+    size_t index;
+    uint64_t base;
+    if (!session_splice(s, v, w, &index, &base))
+        return false;
+    if (base > 0) { /* bytes were handed out before the splice: the reader meets a fence */
+        s->acked_period = acked < index ? acked : index - 1;
+        s->fence_pending = pending && fence < index;
+        s->fence_period = fence < index ? fence : s->fence_period;
+    }
+    return true;
+}
+
+bool hls_live_skip_gone(hls_session *s, size_t variant, size_t entry, int http_status,
+                        kth_event *ev)
+{
+    if (!s->live || variant != s->live_variant || (http_status != 404 && http_status != 410))
+        return false;
+    if (!in_periods(s, variant, entry)) {
+        ev->kind = 0;
+        return true; /* skipped already: nobody reads it */
+    }
+    const hls_variant_state *v = &s->variants[variant];
+    hls_entry e;
+    hls_layout_entry(v->layout, entry, &e);
+    const hls_media_playlist *m = &v->pl->media;
+    uint64_t first_listed = s->live_tracker.window_first;
+    if (e.kind != HLS_ENTRY_SEGMENT || e.segment >= m->segment_count ||
+        m->segments[e.segment].sequence >= first_listed)
+        return false; /* still listed (or not a segment): a real failure */
+    const hls_period *last = &s->periods[s->period_count - 1];
+    if (last->variant != variant || e.segment < last->first_segment)
+        return false;
+    /* The skip starts at the first segment of the last period that has no bytes and has left
+     * the playlist: fetches run in order, and one behind this may still be under way. */
+    size_t j = last->first_segment, w;
+    for (; j < e.segment; j++)
+        if (m->segments[j].sequence < first_listed && !segment_has_bytes(v->layout, j))
+            break;
+    for (w = e.segment + 1; w < m->segment_count && m->segments[w].sequence < first_listed; w++)
+        ;
+    if (w >= m->segment_count || !skip_to(s, j, w))
+        return false;
+    memset(ev, 0, sizeof *ev);
+    ev->kind = KTH_EVENT_HLS_LIVE_SKIPPED;
+    ev->origin = s->origin;
+    snprintf(ev->text, sizeof ev->text,
+             "the reader fell behind the live window: media sequence %llu to %llu left the "
+             "playlist before they were fetched; the stream goes on at %llu behind a fence",
+             (unsigned long long)m->segments[j].sequence,
+             (unsigned long long)m->segments[w - 1].sequence,
+             (unsigned long long)m->segments[w].sequence);
+    platform_log(KTH_LOG_INFO, "hls", "%s: %s", s->url, ev->text);
+    atomic_fetch_add(&s->wake_epoch, 1);
+    if (s->waiting)
+        storage_resource_wake_waiters(s->waiting);
+    return true;
 }

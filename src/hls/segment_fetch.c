@@ -220,6 +220,8 @@ static void seg_on_complete(void *user, const net_result *r)
     char why[HLS_ERR_MAX];
     why[0] = '\0';
     kth_status st = finish_body(f, r, why, sizeof why);
+    if (f->http_status == 0)
+        f->http_status = r->http_status; /* an error status the downloader answered itself */
     hls_peer_segment_done(f, st, r->status, why, sizeof why);
     segment_fetch_free(f);
 }

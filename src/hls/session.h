@@ -395,6 +395,13 @@ void hls_live_fences(hls_session *s, size_t from);
 /* In a poll: adds the reload to the batch when it is due; returns the seconds until it is
  * (0: nothing to wait for). Lock held. */
 double hls_live_poll(hls_session *s, net_batch *batch, int64_t now_ns);
+/* A fetch of `entry` of `variant` failed with HTTP `http_status`. When the stream is live, the
+ * status is 404 or 410 and the entry is a segment that has left the playlist (the reader fell
+ * behind the window), the stream's bytes end before it and go on at the first segment still
+ * listed, behind a fence the reader meets there: true, and *ev is the event to publish (kind 0
+ * when the entry had been skipped already). False: the failure is the stream's. Lock held. */
+bool hls_live_skip_gone(hls_session *s, size_t variant, size_t entry, int http_status,
+                        kth_event *ev);
 /* Frees what live state the session holds. */
 void hls_live_free(hls_session *s);
 

@@ -289,6 +289,7 @@ typedef struct player {
     unsigned enqueued, ended; /* requests, under lock */
     pthread_mutex_t lock;     /* with moved: the reader signals each read, the bus each request */
     pthread_cond_t moved;
+    bool paused; /* under lock: the reader waits before its next read */
     _Atomic int done;
 } player;
 
@@ -324,6 +325,10 @@ static void *read_all(void *arg)
     player *p = arg;
     unsigned char buf[4096];
     for (int i = 0; i < 100000; i++) {
+        pthread_mutex_lock(&p->lock);
+        while (p->paused)
+            pthread_cond_wait(&p->moved, &p->lock);
+        pthread_mutex_unlock(&p->lock);
         int64_t n = kth_stream_read(p->stream, buf, sizeof buf);
         if (n == KTH_ERR_VARIANT_CHANGE) {
             p->fences++;
@@ -354,7 +359,9 @@ static void *read_all(void *arg)
     return NULL;
 }
 
-static void player_open(player *p, const kts_live *cfg, uint64_t first_segment)
+/* Opens the stream (buffer_target_s 0: the default) and starts its reader. */
+static void player_open(player *p, const kts_live *cfg, uint64_t first_segment,
+                        double buffer_target_s)
 {
     memset(p, 0, sizeof *p);
     p->first_segment = first_segment;
@@ -384,6 +391,10 @@ static void player_open(player *p, const kts_live *cfg, uint64_t first_segment)
     so.downloader = p->d;
     so.cache = p->cache;
     so.bus = p->bus;
+    kth_hls_options hls;
+    kth_hls_options_init(&hls);
+    hls.buffer_target_s = buffer_target_s;
+    so.hls = &hls;
     kth_status st = kth_stream_open(p->c.url, &so, &p->stream, err, sizeof err);
     if (st != KTH_OK)
         fail_msg("open: %s (%s)", kth_strerror(st), err);
@@ -392,6 +403,20 @@ static void player_open(player *p, const kts_live *cfg, uint64_t first_segment)
     char first[64];
     snprintf(first, sizeof first, "/tv/seg%llu.ts", (unsigned long long)p->first_segment);
     assert_int_equal(kts_wait_requests(p->c.srv, first, 1, 10000), KTH_OK);
+}
+
+/* Segment requests the server answered with 404 (segments that had left the window): they
+ * give the reader nothing. */
+static size_t segments_refused(player *p)
+{
+    size_t n = 0, count = kts_log_count(p->c.srv);
+    for (size_t i = 0; i < count; i++) {
+        kts_log_entry e;
+        if (kts_log_get(p->c.srv, i, &e) == KTH_OK && e.status == 404 &&
+            strncmp(e.path, "/tv/seg", 7) == 0)
+            n++;
+    }
+    return n;
 }
 
 /* Lets what the last step started finish: every request the downloader queued has ended and
@@ -419,11 +444,12 @@ static void settle(player *p)
         if (still)
             break;
     }
-    size_t fetched = (size_t)(kts_completed_count(p->c.srv, NULL) -
-                              kts_completed_count(p->c.srv, "/tv/live.m3u8")) *
-                     (size_t)p->c.cfg.segment_size;
+    size_t fetched =
+        (size_t)(kts_completed_count(p->c.srv, NULL) -
+                 kts_completed_count(p->c.srv, "/tv/live.m3u8") - segments_refused(p)) *
+        (size_t)p->c.cfg.segment_size;
     pthread_mutex_lock(&p->lock);
-    while (!atomic_load(&p->done) && atomic_load(&p->progress) < fetched)
+    while (!p->paused && !atomic_load(&p->done) && atomic_load(&p->progress) < fetched)
         if (pthread_cond_timedwait(&p->moved, &p->lock, &until) != 0)
             break;
     pthread_mutex_unlock(&p->lock);
@@ -496,7 +522,7 @@ static void test_live_stream_plays_to_its_end(void **state)
                             .seed = 7,
                             .mode = KTS_LIVE_ENDLIST,
                             .mode_at = 14},
-                3);
+                3, 0);
     uint64_t length;
     assert_false(kth_stream_length(p.stream, &length));
     kth_hls_playlist_info pi;
@@ -537,7 +563,7 @@ static void discontinuity_run(uint64_t at)
     kts_live cfg = {.window = 12, .target_duration = 2, .segment_size = 1880, .seed = 9};
     cfg.mode = KTS_LIVE_DISCONTINUITY;
     cfg.mode_at = at;
-    player_open(&p, &cfg, 9);
+    player_open(&p, &cfg, 9, 0);
     size_t want = (size_t)(at + 3 - 9) * 1880;
     for (int i = 0; i < 400 && atomic_load(&p.progress) < want; i++)
         play(&p, 500, 1);
@@ -582,7 +608,7 @@ static void test_live_stuck_playlist_fails_the_stream(void **state)
     kts_live cfg = {.window = 4, .target_duration = 2, .segment_size = 1880, .seed = 13};
     cfg.mode = KTS_LIVE_STUCK;
     cfg.mode_at = 6;
-    player_open(&p, &cfg, 1);
+    player_open(&p, &cfg, 1, 0);
     play(&p, 500, 400);
     assert_true(atomic_load(&p.done));
     assert_int_equal(p.result, KTH_ERR_NETWORK);
@@ -601,7 +627,7 @@ static void test_live_server_reset_reanchors_behind_a_fence(void **state)
     cfg.window = 8;
     cfg.mode = KTS_LIVE_RESET;
     cfg.mode_at = 12;
-    player_open(&p, &cfg, 5);
+    player_open(&p, &cfg, 5, 0);
     size_t want = (7 + 3) * 1880; /* segments 5..11, then r0..r2 */
     for (int i = 0; i < 400 && atomic_load(&p.progress) < want; i++)
         play(&p, 500, 1);
@@ -621,10 +647,77 @@ static void test_live_server_reset_reanchors_behind_a_fence(void **state)
     player_close(&p);
 }
 
+static void set_paused(player *p, bool paused)
+{
+    pthread_mutex_lock(&p->lock);
+    p->paused = paused;
+    pthread_cond_broadcast(&p->moved);
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* The media sequence of each segment the reader got, in order (*count of them), found by
+ * their patterns: each is the one after the last, or a later one (a skip). */
+static size_t sequences_got(player *p, uint64_t first, uint64_t *seq, size_t max)
+{
+    uint64_t size = p->c.cfg.segment_size;
+    size_t count = p->got_len / size;
+    assert_true(count <= max);
+    uint64_t next = first;
+    for (size_t k = 0; k < count; k++) {
+        uint64_t s = next;
+        while (s < next + 100 && kts_ts_synth_check(kts_live_segment_seed(&p->c.cfg, s, false), 0,
+                                                    p->got + k * size, size) != size)
+            s++;
+        if (s == next + 100)
+            fail_msg("segment %zu the reader got is no segment from %llu on", k,
+                     (unsigned long long)next);
+        seq[k] = s;
+        next = s + 1;
+    }
+    return count;
+}
+
+/* A reader that pauses for longer than the window falls behind it: the segments it had not
+ * got left the playlist, and the server answers 404 for them. The stream goes on at the first
+ * segment still listed, behind a fence, with an event; every byte on both sides is exact. */
+static void test_live_reader_behind_the_window_goes_on_at_its_start(void **state)
+{
+    (void)state;
+    player p;
+    kts_live cfg = {.window = 4, .target_duration = 2, .segment_size = 1880, .seed = 23};
+    player_open(&p, &cfg, 1, 4.0);
+    for (int i = 0; i < 100 && atomic_load(&p.progress) < 3 * 1880; i++)
+        play(&p, 500, 1);
+    set_paused(&p, true);
+    play(&p, 500, 40); /* 20 s: ten segments more, the window of four far past the reader */
+    set_paused(&p, false);
+    size_t before = atomic_load(&p.progress);
+    for (int i = 0; i < 200 && atomic_load(&p.progress) < before + 8 * 1880; i++)
+        play(&p, 500, 1);
+    kth_stream_cancel(p.stream);
+    pthread_join(p.reader, NULL);
+    p.reader_joined = true;
+    if (p.result != KTH_ERR_CANCELLED) {
+        dump_log(&p);
+        fail_msg("the read ended with %lld: %s", (long long)p.result, p.error);
+    }
+    assert_int_equal(p.got_len % 1880, 0);
+    uint64_t seq[256];
+    size_t n = sequences_got(&p, 1, seq, 256);
+    size_t skips = 0;
+    for (size_t k = 1; k < n; k++)
+        skips += seq[k] != seq[k - 1] + 1;
+    assert_int_equal(skips, 1);
+    assert_int_equal(p.fences, 1);
+    assert_int_equal(count_events(&p, KTH_EVENT_HLS_LIVE_SKIPPED), 1);
+    player_close(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_window_slides_every_segment_once),
+        cmocka_unit_test(test_live_reader_behind_the_window_goes_on_at_its_start),
         cmocka_unit_test(test_endlist_ends_after_the_last_segment),
         cmocka_unit_test(test_stuck_playlist_is_reported),
         cmocka_unit_test(test_server_reset_reanchors),
