@@ -253,6 +253,7 @@ void hls_peer_segment_done(segment_fetch *f, kth_status st, kth_status net_statu
     cache_resource_release_writer(f->res, slot);
     publish_done(s, f, st, end, rest_s, reader_variant);
     if (skipped.kind) {
+        platform_log(KTH_LOG_INFO, "hls", "%s: %s", s->url, skipped.text);
         publish(s, &skipped);
         hls_peer_wake(s); /* the walk goes on in the new period */
     }

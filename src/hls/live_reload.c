@@ -21,8 +21,6 @@
  */
 #include "hls/session.h"
 
-#include "platform/log.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -329,8 +327,10 @@ static bool skip_to(hls_session *s, size_t j, size_t w)
         return false;
     if (base > 0) { /* bytes were handed out before the splice: the reader meets a fence */
         s->acked_period = acked < index ? acked : index - 1;
-        s->fence_pending = pending && fence < index;
-        s->fence_period = fence < index ? fence : s->fence_period;
+        if (pending && fence < index) { /* one it met before stays pending */
+            s->fence_pending = true;
+            s->fence_period = fence;
+        }
     }
     return true;
 }
@@ -374,7 +374,6 @@ bool hls_live_skip_gone(hls_session *s, size_t variant, size_t entry, int http_s
              (unsigned long long)m->segments[j].sequence,
              (unsigned long long)m->segments[w - 1].sequence,
              (unsigned long long)m->segments[w].sequence);
-    platform_log(KTH_LOG_INFO, "hls", "%s: %s", s->url, ev->text);
     atomic_fetch_add(&s->wake_epoch, 1);
     if (s->waiting)
         storage_resource_wake_waiters(s->waiting);
