@@ -12,15 +12,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* An entry costs 16 bytes and a segment 8: sizes and prefix offsets, and the index maps
+ * between the two. Everything else an hls_entry says is read from the playlist's segment. */
+#define SIZE_UNKNOWN UINT64_MAX
+#define ENTRY_INIT   UINT32_C(0x80000000) /* in entry_segment: the entry is an init section */
+#define INDEX_NONE   UINT32_MAX           /* in segment_init: no init section */
+#define MAX_INDEX    (ENTRY_INIT - 1)     /* entries and segments are counted below this */
+
 struct hls_layout {
     platform_mutex lock; /* leaf */
     const hls_media_playlist *media;
-    hls_entry *entries;
-    size_t count, cap; /* entries (cap also bounds offsets: cap + 1) */
+    size_t count, cap;       /* entries */
+    uint64_t *sizes;         /* per entry: plaintext bytes, or SIZE_UNKNOWN */
+    uint32_t *entry_segment; /* per entry: its segment (INIT: the one it precedes) | ENTRY_INIT */
+    uint64_t *offsets;       /* cap + 1 prefix sums, valid up to known_prefix */
     size_t segment_count, segment_cap;
-    size_t *segment_entry; /* segment index -> entry index */
-    size_t *segment_init;  /* segment index -> init entry index or HLS_NONE */
-    uint64_t *offsets;     /* count + 1 prefix sums, valid up to known_prefix */
+    uint32_t *segment_entry; /* segment index -> entry index */
+    uint32_t *segment_init;  /* segment index -> init entry index or INDEX_NONE */
     size_t known_prefix;
     size_t current_map, current_init; /* of the last segment added */
     bool open;                        /* a live playlist: more segments may come */
@@ -29,8 +37,8 @@ struct hls_layout {
 /* Extends the known prefix over entries whose sizes are now known. Lock held. */
 static void extend_prefix(hls_layout *l)
 {
-    while (l->known_prefix < l->count && l->entries[l->known_prefix].size_known) {
-        uint64_t next = l->offsets[l->known_prefix] + l->entries[l->known_prefix].size;
+    while (l->known_prefix < l->count && l->sizes[l->known_prefix] != SIZE_UNKNOWN) {
+        uint64_t next = l->offsets[l->known_prefix] + l->sizes[l->known_prefix];
         if (next < l->offsets[l->known_prefix])
             break; /* overflow: leave the rest unknown rather than wrap */
         l->offsets[l->known_prefix + 1] = next;
@@ -38,28 +46,53 @@ static void extend_prefix(hls_layout *l)
     }
 }
 
-/* Makes room for `segments` segments (and at most one init entry each). Lock held. */
-static bool reserve(hls_layout *l, size_t segments)
+/* The entries a playlist's segments [from, to) add to a layout whose last map is `map`: one per
+ * segment, and one per change of init section. */
+static size_t entries_needed(const hls_media_playlist *m, size_t from, size_t to, size_t map)
 {
-    if (segments <= l->segment_cap)
-        return true;
-    size_t n = segments < 2 * l->segment_cap ? 2 * l->segment_cap : segments;
-    hls_entry *entries = realloc(l->entries, 2 * n * sizeof *entries);
-    if (entries)
-        l->entries = entries;
-    uint64_t *offsets = realloc(l->offsets, (2 * n + 1) * sizeof *offsets);
-    if (offsets)
-        l->offsets = offsets;
-    size_t *se = realloc(l->segment_entry, n * sizeof *se);
-    if (se)
-        l->segment_entry = se;
-    size_t *si = realloc(l->segment_init, n * sizeof *si);
-    if (si)
-        l->segment_init = si;
-    if (!entries || !offsets || !se || !si)
+    size_t n = 0;
+    for (size_t i = from; i < to; i++) {
+        if (m->segments[i].map != map && m->segments[i].map != HLS_NONE)
+            n++;
+        map = m->segments[i].map;
+        n++;
+    }
+    return n;
+}
+
+/* Makes room for `segments` segments and `entries` entries, growing by at least half so that a
+ * live playlist's reloads cost amortized constant time. Lock held. */
+static bool reserve(hls_layout *l, size_t segments, size_t entries)
+{
+    if (segments > MAX_INDEX || entries > MAX_INDEX)
         return false;
-    l->segment_cap = n;
-    l->cap = 2 * n;
+    if (segments > l->segment_cap) {
+        size_t n = segments < l->segment_cap + l->segment_cap / 2
+                       ? l->segment_cap + l->segment_cap / 2
+                       : segments;
+        uint32_t *se = realloc(l->segment_entry, n * sizeof *se);
+        if (se)
+            l->segment_entry = se;
+        uint32_t *si = se ? realloc(l->segment_init, n * sizeof *si) : NULL;
+        if (!si)
+            return false;
+        l->segment_init = si;
+        l->segment_cap = n;
+    }
+    if (entries > l->cap) {
+        size_t n = entries < l->cap + l->cap / 2 ? l->cap + l->cap / 2 : entries;
+        uint64_t *sizes = realloc(l->sizes, n * sizeof *sizes);
+        if (sizes)
+            l->sizes = sizes;
+        uint32_t *es = sizes ? realloc(l->entry_segment, n * sizeof *es) : NULL;
+        if (es)
+            l->entry_segment = es;
+        uint64_t *offsets = es ? realloc(l->offsets, (n + 1) * sizeof *offsets) : NULL;
+        if (!offsets)
+            return false;
+        l->offsets = offsets;
+        l->cap = n;
+    }
     return true;
 }
 
@@ -73,36 +106,22 @@ static void add_segment(hls_layout *l, const hls_media_playlist *m, size_t i)
         l->current_init = HLS_NONE;
         if (seg->map != HLS_NONE) {
             const hls_map *map = &m->maps[seg->map];
-            hls_entry *e = &l->entries[l->count];
-            memset(e, 0, sizeof *e);
-            e->kind = HLS_ENTRY_INIT;
-            e->segment = i;
-            e->map = seg->map;
-            e->start = seg->start;
             /* An encrypted init section's plaintext size is known only once decrypted. */
-            if (map->range.present && map->key == HLS_NONE) {
-                e->size_known = true;
-                e->size = map->range.length;
-            }
+            bool known = map->range.present && map->key == HLS_NONE;
+            l->sizes[l->count] = known ? map->range.length : SIZE_UNKNOWN;
+            l->entry_segment[l->count] = (uint32_t)i | ENTRY_INIT;
             l->current_init = l->count++;
         }
     }
-    hls_entry *e = &l->entries[l->count];
-    memset(e, 0, sizeof *e);
-    e->kind = HLS_ENTRY_SEGMENT;
-    e->segment = i;
-    e->map = seg->map;
-    e->start = seg->start;
-    e->duration = seg->duration;
-    if (seg->gap) {
-        e->size_known = true;
-        e->size = 0;
-    } else if (seg->range.present && seg->key == HLS_NONE) {
-        e->size_known = true;
-        e->size = seg->range.length;
-    }
-    l->segment_init[i] = l->current_init;
-    l->segment_entry[i] = l->count++;
+    uint64_t size = SIZE_UNKNOWN;
+    if (seg->gap)
+        size = 0;
+    else if (seg->range.present && seg->key == HLS_NONE)
+        size = seg->range.length;
+    l->sizes[l->count] = size;
+    l->entry_segment[l->count] = (uint32_t)i;
+    l->segment_init[i] = l->current_init == HLS_NONE ? INDEX_NONE : (uint32_t)l->current_init;
+    l->segment_entry[i] = (uint32_t)l->count++;
     l->segment_count = i + 1;
 }
 
@@ -114,8 +133,10 @@ kth_status hls_layout_new(const hls_playlist *pl, hls_layout **out)
     hls_layout *l = calloc(1, sizeof *l);
     if (!l)
         return KTH_ERR_NO_MEMORY;
-    if (!reserve(l, m->segment_count) || platform_mutex_init(&l->lock) != KTH_OK) {
-        free(l->entries);
+    if (!reserve(l, m->segment_count, entries_needed(m, 0, m->segment_count, HLS_NONE)) ||
+        platform_mutex_init(&l->lock) != KTH_OK) {
+        free(l->sizes);
+        free(l->entry_segment);
         free(l->offsets);
         free(l->segment_entry);
         free(l->segment_init);
@@ -139,7 +160,9 @@ kth_status hls_layout_grow(hls_layout *l, const hls_playlist *pl)
     kth_status st = KTH_OK;
     if (pl->kind != HLS_PLAYLIST_MEDIA || m->segment_count < l->segment_count)
         st = KTH_ERR_INVALID_ARG;
-    else if (!reserve(l, m->segment_count))
+    else if (!reserve(l, m->segment_count,
+                      l->count +
+                          entries_needed(m, l->segment_count, m->segment_count, l->current_map)))
         st = KTH_ERR_NO_MEMORY;
     if (st == KTH_OK) {
         for (size_t i = l->segment_count; i < m->segment_count; i++)
@@ -171,7 +194,8 @@ void hls_layout_free(hls_layout *l)
     if (!l)
         return;
     platform_mutex_destroy(&l->lock);
-    free(l->entries);
+    free(l->sizes);
+    free(l->entry_segment);
     free(l->offsets);
     free(l->segment_entry);
     free(l->segment_init);
@@ -209,7 +233,15 @@ kth_status hls_layout_entry(hls_layout *l, size_t index, hls_entry *entry)
         platform_mutex_unlock(&l->lock);
         return KTH_ERR_OUT_OF_RANGE;
     }
-    *entry = l->entries[index];
+    uint32_t es = l->entry_segment[index];
+    const hls_segment *seg = &l->media->segments[es & ~ENTRY_INIT];
+    entry->kind = es & ENTRY_INIT ? HLS_ENTRY_INIT : HLS_ENTRY_SEGMENT;
+    entry->segment = es & ~ENTRY_INIT;
+    entry->map = seg->map;
+    entry->size_known = l->sizes[index] != SIZE_UNKNOWN;
+    entry->size = entry->size_known ? l->sizes[index] : 0;
+    entry->start = seg->start;
+    entry->duration = es & ENTRY_INIT ? 0 : seg->duration;
     entry->offset_known = index <= l->known_prefix;
     entry->offset = entry->offset_known ? l->offsets[index] : 0;
     platform_mutex_unlock(&l->lock);
@@ -224,7 +256,7 @@ kth_status hls_layout_entry_of_segment(hls_layout *l, size_t segment, size_t *en
     if (in && entry)
         *entry = l->segment_entry[segment];
     if (in && init_entry)
-        *init_entry = l->segment_init[segment];
+        *init_entry = l->segment_init[segment] == INDEX_NONE ? HLS_NONE : l->segment_init[segment];
     platform_mutex_unlock(&l->lock);
     return in ? KTH_OK : KTH_ERR_OUT_OF_RANGE;
 }
@@ -237,13 +269,13 @@ kth_status hls_layout_set_size(hls_layout *l, size_t index, uint64_t size)
         platform_mutex_unlock(&l->lock);
         return KTH_ERR_OUT_OF_RANGE;
     }
-    hls_entry *e = &l->entries[index];
-    if (e->size_known) {
-        if (e->size != size)
+    if (size == SIZE_UNKNOWN) {
+        st = KTH_ERR_INVALID_ARG;
+    } else if (l->sizes[index] != SIZE_UNKNOWN) {
+        if (l->sizes[index] != size)
             st = KTH_ERR_CHANGED;
     } else {
-        e->size_known = true;
-        e->size = size;
+        l->sizes[index] = size;
         extend_prefix(l);
     }
     platform_mutex_unlock(&l->lock);

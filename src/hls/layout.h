@@ -53,7 +53,9 @@ typedef struct hls_entry {
 /* Builds the layout of a media playlist. Sizes known from the playlist alone are filled in:
  * byte ranges of clear segments and init sections, and 0 for EXT-X-GAP segments (never
  * fetched). Returns KTH_ERR_INVALID_ARG for a playlist that is not a media playlist or has no
- * segments, KTH_ERR_NO_MEMORY. */
+ * segments, KTH_ERR_NO_MEMORY (also for more than 2^31 entries). The layout costs 28 bytes per
+ * segment without init sections (sizes, prefix offsets, index maps); the rest of an entry is
+ * read from the playlist. */
 kth_status hls_layout_new(const hls_playlist *media, hls_layout **out);
 void hls_layout_free(hls_layout *layout);
 
@@ -81,7 +83,8 @@ kth_status hls_layout_entry_of_segment(hls_layout *layout, size_t segment, size_
                                        size_t *init_entry);
 
 /* Records the plaintext size of entry `index`. The same size again is accepted; a different one
- * is KTH_ERR_CHANGED (the layout keeps the first). KTH_ERR_OUT_OF_RANGE for a bad index. */
+ * is KTH_ERR_CHANGED (the layout keeps the first). KTH_ERR_OUT_OF_RANGE for a bad index,
+ * KTH_ERR_INVALID_ARG for a size of UINT64_MAX (no resource is that long). */
 kth_status hls_layout_set_size(hls_layout *layout, size_t index, uint64_t size);
 
 /* The entry holding byte `offset` and the offset within it. KTH_OK; KTH_ERR_OUT_OF_RANGE when

@@ -22,6 +22,8 @@ size_t session_period_entries(const hls_period *p, size_t *first)
     return p->end_entry - p->first_entry;
 }
 
+const hls_slot hls_slot_closed = {0};
+
 kth_status session_grow_slots(hls_variant_state *v, size_t count)
 {
     if (count <= v->slot_cap)
@@ -32,12 +34,24 @@ kth_status session_grow_slots(hls_variant_state *v, size_t count)
     if (!table)
         return KTH_ERR_NO_MEMORY;
     v->slot_chunks = table;
-    for (size_t c = have; c < chunks; c++) {
-        table[c] = calloc(HLS_SLOT_CHUNK, sizeof **table);
-        if (!table[c])
-            return KTH_ERR_NO_MEMORY; /* the chunks made so far count */
-        v->slot_cap += HLS_SLOT_CHUNK;
-    }
+    for (size_t c = have; c < chunks; c++)
+        table[c] = NULL;
+    uint16_t *open = realloc(v->chunk_open, chunks * sizeof *open);
+    if (!open)
+        return KTH_ERR_NO_MEMORY; /* the longer table is harmless; slot_cap still says what is */
+    v->chunk_open = open;
+    for (size_t c = have; c < chunks; c++)
+        open[c] = 0;
+    v->slot_cap = chunks * HLS_SLOT_CHUNK;
+    return KTH_OK;
+}
+
+/* Makes the chunk holding the slot of `entry` (< slot_cap) if it is not made yet. Lock held. */
+static kth_status make_slot_chunk(hls_variant_state *v, size_t entry)
+{
+    hls_slot **chunk = &v->slot_chunks[entry / HLS_SLOT_CHUNK];
+    if (*chunk == NULL && (*chunk = calloc(HLS_SLOT_CHUNK, sizeof **chunk)) == NULL)
+        return KTH_ERR_NO_MEMORY;
     return KTH_OK;
 }
 
@@ -46,7 +60,9 @@ void session_free_slots(hls_variant_state *v)
     for (size_t c = 0; c < v->slot_cap / HLS_SLOT_CHUNK; c++)
         free(v->slot_chunks[c]);
     free(v->slot_chunks);
+    free(v->chunk_open);
     v->slot_chunks = NULL;
+    v->chunk_open = NULL;
     v->slot_cap = 0;
 }
 
@@ -256,6 +272,11 @@ kth_status session_set_entry_size(hls_session *s, size_t variant, size_t entry, 
 
 kth_status session_open_slot(hls_session *s, size_t variant, size_t entry, char *err, size_t errlen)
 {
+    if (make_slot_chunk(&s->variants[variant], entry) != KTH_OK) {
+        if (err && errlen)
+            snprintf(err, errlen, "out of memory opening a cache entry");
+        return KTH_ERR_NO_MEMORY;
+    }
     hls_slot *slot = session_slot(&s->variants[variant], entry);
     if (slot->res)
         return KTH_OK;
@@ -290,6 +311,7 @@ kth_status session_open_slot(hls_session *s, size_t variant, size_t entry, char 
     }
     slot->open_index = s->open_count;
     s->open[s->open_count++] = (hls_open_slot){variant, entry};
+    s->variants[variant].chunk_open[entry / HLS_SLOT_CHUNK]++;
     slot->storage = cache_resource_storage(slot->res);
     if (info.length_known) {
         /* A length was recorded only once the plaintext size was certain. */
@@ -312,6 +334,11 @@ void session_close_slot(hls_session *s, size_t variant, size_t entry)
     hls_open_slot last = s->open[--s->open_count];
     s->open[slot->open_index] = last;
     session_slot(&s->variants[last.variant], last.entry)->open_index = slot->open_index;
+    hls_variant_state *v = &s->variants[variant];
+    if (--v->chunk_open[entry / HLS_SLOT_CHUNK] == 0) {
+        free(v->slot_chunks[entry / HLS_SLOT_CHUNK]); /* what the reader left behind */
+        v->slot_chunks[entry / HLS_SLOT_CHUNK] = NULL;
+    }
 }
 
 void session_fail_locked(hls_session *s, kth_status status, const char *fmt, ...)

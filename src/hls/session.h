@@ -99,20 +99,30 @@ typedef struct hls_variant_state {
      * is its fetch's writer identity), reached through session_slot. A live playlist's reloads
      * add chunks. */
     hls_slot **slot_chunks;
-    size_t slot_cap; /* slots allocated: a multiple of HLS_SLOT_CHUNK, >= entry_count */
+    uint16_t *chunk_open; /* per chunk: its open slots; a chunk is freed when none is left */
+    size_t slot_cap;      /* slots allocated: a multiple of HLS_SLOT_CHUNK, >= entry_count */
     size_t entry_count;
 } hls_variant_state;
 
 #define HLS_SLOT_CHUNK 256
 
-/* The slot of layout entry `entry` (< slot_cap) of a variant. Lock held. */
+/* What every slot of a chunk not made yet reads as: closed. Read-only (a write to it faults). */
+extern const hls_slot hls_slot_closed;
+
+/* The slot of layout entry `entry` (< slot_cap) of a variant. Lock held. A chunk is made when
+ * one of its slots is opened (session_open_slot) and freed when its last open slot closes, so a
+ * long presentation costs what is open near the reader plus a pointer per HLS_SLOT_CHUNK
+ * entries; a slot of a chunk not made is hls_slot_closed, which must not be written: write only
+ * to a slot that is open. */
 static inline hls_slot *session_slot(const hls_variant_state *v, size_t entry)
 {
-    return &v->slot_chunks[entry / HLS_SLOT_CHUNK][entry % HLS_SLOT_CHUNK];
+    hls_slot *chunk = v->slot_chunks[entry / HLS_SLOT_CHUNK];
+    return chunk ? &chunk[entry % HLS_SLOT_CHUNK] : (hls_slot *)&hls_slot_closed;
 }
 
-/* Makes room for `count` slots, the new ones closed; existing slots do not move. Lock held (or
- * before the session is shared). KTH_ERR_NO_MEMORY leaves the variant as it was. */
+/* Makes room for `count` slots, the new ones closed (their chunks are made when first opened);
+ * existing slots do not move. Lock held (or before the session is shared). KTH_ERR_NO_MEMORY
+ * leaves the variant as it was. */
 kth_status session_grow_slots(hls_variant_state *v, size_t count);
 /* Frees the slot chunks (every slot closed). */
 void session_free_slots(hls_variant_state *v);
