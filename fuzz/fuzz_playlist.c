@@ -92,7 +92,7 @@ static void check_master(const hls_playlist *pl)
     for (size_t i = 0; i < m->session_key_count; i++) {
         check_key(&m->session_keys[i]);
     }
-    CHECK(pl->media.segment_count == 0 && pl->media.segments == NULL);
+    CHECK(pl->media.segment_count == 0 && pl->media.records_ == NULL);
 }
 
 static void check_media(const hls_playlist *pl)
@@ -101,7 +101,7 @@ static void check_media(const hls_playlist *pl)
     double t = 0;
     uint64_t disc = m->discontinuity_sequence;
     for (size_t i = 0; i < m->segment_count; i++) {
-        const hls_segment *s = &m->segments[i];
+        const hls_segment s_seg = hls_media_segment(m, i), *s = &s_seg;
         CHECK(s->uri != NULL);
         touch(s->uri);
         touch(s->title);

@@ -57,13 +57,14 @@ kth_status kth_stream_variant_info(kth_stream *stream, size_t index, kth_hls_var
         const hls_media_playlist *m = &pl->media;
         info->segment_count = m->segment_count;
         for (size_t i = 0; i < m->segment_count; i++)
-            info->duration += m->segments[i].duration;
+            info->duration += hls_media_segment(m, i).duration;
         for (size_t i = 0; i < m->key_count; i++)
             if (m->keys[i].method == HLS_KEY_AES_128)
                 info->encrypted = true;
-        info->container = m->map_count > 0       ? KTH_CONTAINER_FMP4
-                          : m->segment_count > 0 ? kth_container_from_extension(m->segments[0].uri)
-                                                 : KTH_CONTAINER_UNKNOWN;
+        info->container = m->map_count > 0 ? KTH_CONTAINER_FMP4
+                          : m->segment_count > 0
+                              ? kth_container_from_extension(hls_media_segment(m, 0).uri)
+                              : KTH_CONTAINER_UNKNOWN;
     }
     platform_mutex_unlock(&s->lock);
     return KTH_OK;
@@ -115,7 +116,7 @@ kth_status kth_stream_variant_cached(kth_stream *stream, size_t index, size_t *c
         hls_entry en;
         bool segment =
             hls_layout_entry(v->layout, e, &en) == KTH_OK && en.kind == HLS_ENTRY_SEGMENT;
-        bool gap = segment && v->pl->media.segments[en.segment].gap;
+        bool gap = segment && hls_media_segment(&v->pl->media, en.segment).gap;
         if (segment && !gap && !(key = session_entry_key(s, index, e))) {
             platform_mutex_unlock(&s->lock);
             return KTH_ERR_NO_MEMORY;
@@ -238,9 +239,9 @@ kth_status kth_stream_segment_at_time(kth_stream *stream, double seconds, size_t
     if (index)
         *index = k;
     if (start)
-        *start = v->pl->media.segments[k].start;
+        *start = hls_media_segment(&v->pl->media, k).start;
     if (duration)
-        *duration = v->pl->media.segments[k].duration;
+        *duration = hls_media_segment(&v->pl->media, k).duration;
     return KTH_OK;
 }
 

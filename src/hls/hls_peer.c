@@ -315,11 +315,12 @@ static void entry_source_of(const hls_media_playlist *m, const hls_entry *e, ent
         if (out->key_index != HLS_NONE) /* an init section's key always has an IV */
             hls_key_iv(&m->keys[out->key_index], 0, out->iv);
     } else {
-        out->uri = m->segments[e->segment].uri;
-        out->range = m->segments[e->segment].range;
-        out->key_index = m->segments[e->segment].key;
+        out->uri = hls_media_segment(m, e->segment).uri;
+        out->range = hls_media_segment(m, e->segment).range;
+        out->key_index = hls_media_segment(m, e->segment).key;
         if (out->key_index != HLS_NONE)
-            hls_key_iv(&m->keys[out->key_index], m->segments[e->segment].sequence, out->iv);
+            hls_key_iv(&m->keys[out->key_index], hls_media_segment(m, e->segment).sequence,
+                       out->iv);
     }
 }
 
@@ -397,9 +398,9 @@ static kth_status start_fetch(hls_session *s, size_t variant, size_t entry, bool
         .variant = variant,
         .entry = entry,
         .res = slot->res,
-        .kind = e.kind == HLS_ENTRY_INIT                 ? HLS_BODY_INIT
-                : m->segments[e.segment].map != HLS_NONE ? HLS_BODY_FRAGMENT
-                                                         : HLS_BODY_SEGMENT,
+        .kind = e.kind == HLS_ENTRY_INIT                          ? HLS_BODY_INIT
+                : hls_media_segment(m, e.segment).map != HLS_NONE ? HLS_BODY_FRAGMENT
+                                                                  : HLS_BODY_SEGMENT,
         .has_range = src.range.present,
         .range_start = src.range.present ? src.range.offset : 0,
         .key = k ? k->key : NULL,
@@ -486,7 +487,7 @@ static bool rest_in_cache(hls_session *s, double *seconds)
         hls_entry e;
         hls_layout_entry(v->layout, w.entry, &e);
         const hls_slot *slot = session_slot(v, w.entry);
-        bool gap = e.kind == HLS_ENTRY_SEGMENT && v->pl->media.segments[e.segment].gap;
+        bool gap = e.kind == HLS_ENTRY_SEGMENT && hls_media_segment(&v->pl->media, e.segment).gap;
         if (!gap && (!slot->storage || storage_resource_state(slot->storage) != STORAGE_COMMITTED))
             return false;
         *seconds += e.duration;
@@ -523,7 +524,7 @@ static size_t variant_of_level(const hls_session *s, size_t level, size_t fallba
 static double planning_duration(const hls_variant_state *v, size_t segment)
 {
     const hls_media_playlist *m = &v->pl->media;
-    double d = m->segments[segment].duration;
+    double d = hls_media_segment(m, segment).duration;
     return d > 0.1 ? d : m->target_duration ? (double)m->target_duration : 2.0;
 }
 
@@ -553,7 +554,7 @@ static bool decide(hls_session *s, size_t segment, double buffer_s, poll_state *
     if (s->abr_count < 2 || segment <= last->first_segment)
         return false;
     const hls_variant_state *cv = &s->variants[last->variant];
-    const hls_segment *seg = &cv->pl->media.segments[segment];
+    const hls_segment seg_seg = hls_media_segment(&cv->pl->media, segment), *seg = &seg_seg;
     abr_input in;
     fill_input(s, last->variant, segment, buffer_s, &s->estimator, ps->now_ns, &in);
     size_t current_level = in.previous_level;
@@ -630,7 +631,7 @@ static size_t first_missing_after(hls_session *s, size_t variant, size_t segment
             entry >= end_entry)
             return count;
         const hls_slot *slot = session_slot(v, entry);
-        if (v->pl->media.segments[k].gap)
+        if (hls_media_segment(&v->pl->media, k).gap)
             continue;
         if (!slot->storage || storage_resource_state(slot->storage) != STORAGE_COMMITTED)
             return k;
@@ -786,8 +787,8 @@ static rescue_result check_rescue(hls_session *s, poll_state *ps, size_t period,
         if (at >= m->segment_count)
             return RESCUE_NONE;
     }
-    size_t first =
-        hls_layout_segment_nearest_start(s->variants[target].layout, m->segments[at].start);
+    size_t first = hls_layout_segment_nearest_start(s->variants[target].layout,
+                                                    hls_media_segment(m, at).start);
     if (!session_append_period(s, target, first, at))
         return RESCUE_NONE;
     s->controller = controller;
@@ -1029,7 +1030,7 @@ static void walk_window(hls_session *s, net_batch *batch, poll_state *ps, poll_w
                                  (double)e.size;
         if (ww.first && !win->past_end)
             win->buffer_s = unplayed_s(s, e.start + win->reader_part_s);
-        if (e.kind == HLS_ENTRY_SEGMENT && v->pl->media.segments[e.segment].gap) {
+        if (e.kind == HLS_ENTRY_SEGMENT && hls_media_segment(&v->pl->media, e.segment).gap) {
             /* EXT-X-GAP: no bytes, never fetched; its time still counts as buffered. */
             if (win->contiguous)
                 win->buffer_s += e.duration;
@@ -1233,7 +1234,7 @@ void hls_peer_manual_switch(hls_session *s)
         hls_layout_entry(s->variants[last->variant].layout, place.entry, &e);
         const hls_media_playlist *m = &s->variants[last->variant].pl->media;
         if (e.segment + 1 < m->segment_count) {
-            double t = m->segments[e.segment + 1].start;
+            double t = hls_media_segment(m, e.segment + 1).start;
             size_t first = hls_layout_segment_nearest_start(s->variants[target].layout, t);
             abr.from_variant = (int)last->variant;
             if (first > 0 && session_append_period(s, target, first, e.segment + 1)) {

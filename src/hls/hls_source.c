@@ -590,7 +590,7 @@ static void hs_media_info(stream_source *src, kth_media_info *info)
     platform_mutex_lock(&s->lock);
     hls_variant_state *vs = &s->variants[v];
     bool fmp4 = vs->pl && vs->pl->media.map_count > 0;
-    const char *first_uri = vs->pl ? vs->pl->media.segments[0].uri : NULL;
+    const char *first_uri = vs->pl ? hls_media_segment(&vs->pl->media, 0).uri : NULL;
     platform_mutex_unlock(&s->lock);
     info->container = fmp4 ? KTH_CONTAINER_FMP4 : kth_container_from_extension(first_uri);
     hls_media_probe(s, v, info);
@@ -683,7 +683,7 @@ static kth_status hs_seek_time_anchor(stream_source *src, double seconds,
         platform_mutex_unlock(&s->lock);
         return KTH_ERR_LIMIT;
     }
-    const hls_segment *seg = &v->pl->media.segments[k];
+    const hls_segment seg_seg = hls_media_segment(&v->pl->media, k), *seg = &seg_seg;
     anchor->offset = offset;
     anchor->segment_start = seg->start;
     anchor->segment_end = seg->start + seg->duration;

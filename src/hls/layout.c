@@ -52,9 +52,9 @@ static size_t entries_needed(const hls_media_playlist *m, size_t from, size_t to
 {
     size_t n = 0;
     for (size_t i = from; i < to; i++) {
-        if (m->segments[i].map != map && m->segments[i].map != HLS_NONE)
+        if (hls_media_segment(m, i).map != map && hls_media_segment(m, i).map != HLS_NONE)
             n++;
-        map = m->segments[i].map;
+        map = hls_media_segment(m, i).map;
         n++;
     }
     return n;
@@ -100,7 +100,7 @@ static bool reserve(hls_layout *l, size_t segments, size_t entries)
  * Lock held; room reserved. */
 static void add_segment(hls_layout *l, const hls_media_playlist *m, size_t i)
 {
-    const hls_segment *seg = &m->segments[i];
+    const hls_segment seg_seg = hls_media_segment(m, i), *seg = &seg_seg;
     if (seg->map != l->current_map) {
         l->current_map = seg->map;
         l->current_init = HLS_NONE;
@@ -234,7 +234,7 @@ kth_status hls_layout_entry(hls_layout *l, size_t index, hls_entry *entry)
         return KTH_ERR_OUT_OF_RANGE;
     }
     uint32_t es = l->entry_segment[index];
-    const hls_segment *seg = &l->media->segments[es & ~ENTRY_INIT];
+    const hls_segment seg_seg = hls_media_segment(l->media, es & ~ENTRY_INIT), *seg = &seg_seg;
     entry->kind = es & ENTRY_INIT ? HLS_ENTRY_INIT : HLS_ENTRY_SEGMENT;
     entry->segment = es & ~ENTRY_INIT;
     entry->map = seg->map;
@@ -320,7 +320,7 @@ static size_t segment_at_time(const hls_media_playlist *m, double seconds)
     size_t lo = 0, hi = m->segment_count; /* first segment whose end > seconds */
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (m->segments[mid].start + m->segments[mid].duration <= seconds)
+        if (hls_media_segment(m, mid).start + hls_media_segment(m, mid).duration <= seconds)
             lo = mid + 1;
         else
             hi = mid;
@@ -342,7 +342,7 @@ size_t hls_layout_segment_nearest_start(hls_layout *l, double seconds)
     const hls_media_playlist *m = l->media;
     size_t k = segment_at_time(m, seconds);
     if (k + 1 < m->segment_count &&
-        m->segments[k + 1].start - seconds < seconds - m->segments[k].start)
+        hls_media_segment(m, k + 1).start - seconds < seconds - hls_media_segment(m, k).start)
         k++;
     platform_mutex_unlock(&l->lock);
     return k;

@@ -34,7 +34,7 @@ const char *hls_live_kind_name(hls_live_kind kind)
 static size_t segment_at(const hls_media_playlist *m, double t)
 {
     for (size_t i = 0; i < m->segment_count; i++) {
-        if (m->segments[i].start + m->segments[i].duration > t)
+        if (hls_media_segment(m, i).start + hls_media_segment(m, i).duration > t)
             return i;
     }
     return m->segment_count - 1;
@@ -65,8 +65,8 @@ size_t hls_live_start_segment(const hls_playlist *media, const hls_playlist *mas
 int64_t hls_live_reload_delay_ns(const hls_media_playlist *m, bool changed)
 {
     double s = (double)m->target_duration;
-    if (changed && m->segment_count > 0 && m->segments[m->segment_count - 1].duration < s)
-        s = m->segments[m->segment_count - 1].duration;
+    if (changed && m->segment_count > 0 && hls_media_segment(m, m->segment_count - 1).duration < s)
+        s = hls_media_segment(m, m->segment_count - 1).duration;
     if (!changed)
         s /= 2;
     int64_t ns = (int64_t)(s * NS_PER_S);

@@ -32,7 +32,7 @@ hls_live_kind hls_live_kind_of(const hls_media_playlist *m);
 /* "vod", "event" or "live". */
 const char *hls_live_kind_name(hls_live_kind kind);
 
-/* The segment a client starts at, index into media->segments (media has at least one
+/* The segment a client starts at, index into the segments of media (media has at least one
  * segment): EXT-X-START of the media playlist, else of the master (may be NULL), at the segment
  * holding that time (a negative offset counts from the end; out-of-range offsets are clamped);
  * else, for a playlist without EXT-X-ENDLIST, the segment holding HOLD-BACK seconds before
@@ -55,7 +55,7 @@ typedef struct hls_live_tracker {
     bool ended;               /* EXT-X-ENDLIST seen: no more reloads */
 } hls_live_tracker;
 
-/* What one reload brought. Segments to append are media->segments[first_new, first_new +
+/* What one reload brought. Segments to append are those of media at [first_new, first_new +
  * new_count). */
 typedef struct hls_live_update {
     size_t first_new, new_count;

@@ -73,7 +73,7 @@ static void put_key(writer *w, const hls_key *k)
 
 static void put_segment(writer *w, const hls_media_playlist *m, size_t i, bool fence)
 {
-    const hls_segment *seg = &m->segments[i];
+    const hls_segment seg_seg = hls_media_segment(m, i), *seg = &seg_seg;
     put_key(w, seg->key != HLS_NONE ? &m->keys[seg->key] : NULL);
     if (seg->map != HLS_NONE && &m->maps[seg->map] != w->map) {
         const hls_map *map = &m->maps[seg->map];
@@ -100,9 +100,9 @@ static bool keeps_played(const hls_media_playlist *a, const hls_media_playlist *
     if (b->segment_count != want || b->segment_count < a->segment_count)
         return false;
     for (size_t i = 0; i < a->segment_count; i++) {
-        const hls_segment *x = &a->segments[i], *y = &b->segments[i];
-        if (strcmp(x->uri, y->uri) != 0 || x->map != y->map || x->key != y->key ||
-            x->sequence != y->sequence)
+        hls_segment x = hls_media_segment(a, i), y = hls_media_segment(b, i);
+        if (strcmp(x.uri, y.uri) != 0 || x.map != y.map || x.key != y.key ||
+            x.sequence != y.sequence)
             return false;
     }
     return true;
@@ -118,7 +118,7 @@ kth_status hls_live_merge(const hls_playlist *played, const hls_playlist *reload
         return KTH_ERR_INVALID_ARG;
     writer w = {0};
     uint64_t version = played->version > reloaded->version ? played->version : reloaded->version;
-    const hls_segment *s0 = &a->segments[0];
+    const hls_segment s0_seg = hls_media_segment(a, 0), *s0 = &s0_seg;
     put(&w.t, "#EXTM3U\n");
     if (version > 0)
         put(&w.t, "#EXT-X-VERSION:%llu\n", (unsigned long long)version);

@@ -113,7 +113,7 @@ void hls_live_fences(hls_session *s, size_t from)
 {
     const hls_media_playlist *m = &s->variants[s->live_variant].pl->media;
     for (size_t k = from; k < m->segment_count; k++)
-        if (m->segments[k].discontinuity)
+        if (hls_media_segment(m, k).discontinuity)
             fence_at(s, k);
 }
 
@@ -180,14 +180,14 @@ static void take_reload(hls_session *s, const hls_playlist *pl, int64_t started_
     }
     bool broken = u.skipped;
     for (size_t k = u.first_new; k < u.first_new + u.new_count; k++)
-        broken |= pl->media.segments[k].discontinuity;
+        broken |= hls_media_segment(&pl->media, k).discontinuity;
     ev->kind = u.reset           ? KTH_EVENT_HLS_LIVE_RESET
                : broken          ? KTH_EVENT_HLS_LIVE_DISCONTINUITY
                : u.ended         ? KTH_EVENT_HLS_LIVE_ENDED
                : u.new_count > 0 ? KTH_EVENT_HLS_LIVE_RELOADED
                                  : 0;
     if (u.new_count > 0) {
-        uint64_t first = pl->media.segments[u.first_new].sequence;
+        uint64_t first = hls_media_segment(&pl->media, u.first_new).sequence;
         snprintf(ev->text, sizeof ev->text, "%zu segment(s) added, media sequence %llu to %llu%s",
                  u.new_count, (unsigned long long)first,
                  (unsigned long long)(first + u.new_count - 1),
@@ -350,7 +350,7 @@ bool hls_live_skip_gone(hls_session *s, size_t variant, size_t entry, int http_s
     const hls_media_playlist *m = &v->pl->media;
     uint64_t first_listed = s->live_tracker.window_first;
     if (e.kind != HLS_ENTRY_SEGMENT || e.segment >= m->segment_count ||
-        m->segments[e.segment].sequence >= first_listed)
+        hls_media_segment(m, e.segment).sequence >= first_listed)
         return false; /* still listed (or not a segment): a real failure */
     const hls_period *last = &s->periods[s->period_count - 1];
     if (last->variant != variant || e.segment < last->first_segment)
@@ -359,9 +359,10 @@ bool hls_live_skip_gone(hls_session *s, size_t variant, size_t entry, int http_s
      * the playlist: fetches run in order, and one behind this may still be under way. */
     size_t j = last->first_segment, w;
     for (; j < e.segment; j++)
-        if (m->segments[j].sequence < first_listed && !segment_has_bytes(v->layout, j))
+        if (hls_media_segment(m, j).sequence < first_listed && !segment_has_bytes(v->layout, j))
             break;
-    for (w = e.segment + 1; w < m->segment_count && m->segments[w].sequence < first_listed; w++)
+    for (w = e.segment + 1; w < m->segment_count && hls_media_segment(m, w).sequence < first_listed;
+         w++)
         ;
     if (w >= m->segment_count || !skip_to(s, j, w))
         return false;
@@ -371,9 +372,9 @@ bool hls_live_skip_gone(hls_session *s, size_t variant, size_t entry, int http_s
     snprintf(ev->text, sizeof ev->text,
              "the reader fell behind the live window: media sequence %llu to %llu left the "
              "playlist before they were fetched; the stream goes on at %llu behind a fence",
-             (unsigned long long)m->segments[j].sequence,
-             (unsigned long long)m->segments[w - 1].sequence,
-             (unsigned long long)m->segments[w].sequence);
+             (unsigned long long)hls_media_segment(m, j).sequence,
+             (unsigned long long)hls_media_segment(m, w - 1).sequence,
+             (unsigned long long)hls_media_segment(m, w).sequence);
     atomic_fetch_add(&s->wake_epoch, 1);
     if (s->waiting)
         storage_resource_wake_waiters(s->waiting);

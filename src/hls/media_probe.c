@@ -31,7 +31,7 @@ static bool choose_bytes(hls_session *s, size_t variant, first_bytes *fb)
     if (!pl || pl->media.segment_count == 0)
         return false;
     const hls_media_playlist *m = &pl->media;
-    const hls_segment *seg = &m->segments[0];
+    const hls_segment seg_seg = hls_media_segment(m, 0), *seg = &seg_seg;
     const char *uri = seg->uri;
     hls_byterange range = seg->range;
     size_t key = seg->key;

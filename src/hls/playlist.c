@@ -530,7 +530,9 @@ void hls_playlist_free(hls_playlist *pl)
     free(pl->master.variants);
     free(pl->master.renditions);
     free(pl->master.session_keys);
-    free(pl->media.segments);
+    free(pl->media.records_);
+    free(pl->media.ranges_);
+    free(pl->media.titles_);
     free(pl->media.keys);
     free(pl->media.maps);
     struct hls_string_block *b = pl->strings_;
@@ -562,12 +564,48 @@ int hls_playlist_segment_iv(const hls_playlist *pl, size_t index, uint8_t iv[16]
         index >= pl->media.segment_count) {
         return KTH_ERR_INVALID_ARG;
     }
-    const hls_segment *seg = &pl->media.segments[index];
-    if (seg->key == HLS_NONE || seg->key >= pl->media.key_count) {
+    hls_segment seg = hls_media_segment(&pl->media, index);
+    if (seg.key == HLS_NONE || seg.key >= pl->media.key_count) {
         return KTH_ERR_INVALID_ARG;
     }
-    hls_key_iv(&pl->media.keys[seg->key], seg->sequence, iv);
+    hls_key_iv(&pl->media.keys[seg.key], seg.sequence, iv);
     return KTH_OK;
+}
+
+/* The title of segment i, which has one. */
+static const char *segment_title(const hls_media_playlist *m, size_t i)
+{
+    size_t lo = 0, hi = m->title_count_;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (m->titles_[mid].segment < i) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo < m->title_count_ && m->titles_[lo].segment == i ? m->titles_[lo].title : NULL;
+}
+
+hls_segment hls_media_segment(const hls_media_playlist *m, size_t i)
+{
+    const hls_segment_rec *r = &m->records_[i];
+    hls_segment seg = {
+        .uri = r->uri,
+        .title = r->flags & HLS_SEG_TITLE ? segment_title(m, i) : NULL,
+        .duration = r->duration,
+        .start = r->start,
+        .sequence = m->media_sequence + (uint64_t)i,
+        .discontinuity_sequence = m->discontinuity_sequence + r->discontinuities,
+        .discontinuity = (r->flags & HLS_SEG_DISCONTINUITY) != 0,
+        .gap = (r->flags & HLS_SEG_GAP) != 0,
+        .key = r->key == UINT32_MAX ? HLS_NONE : r->key,
+        .map = r->map == UINT32_MAX ? HLS_NONE : r->map,
+    };
+    if (r->flags & HLS_SEG_RANGE) {
+        seg.range = (hls_byterange){true, m->ranges_[i].offset, m->ranges_[i].length};
+    }
+    return seg;
 }
 
 size_t hls_playlist_variants_by_bandwidth(const hls_playlist *pl, size_t *order, size_t cap)

@@ -81,6 +81,8 @@ typedef struct hls_map {
     size_t line;
 } hls_map;
 
+/* A segment as hls_media_segment() hands it out: a copy, built from the compact record the
+ * playlist keeps (see hls_segment_rec). The strings belong to the playlist. */
 typedef struct hls_segment {
     const char *uri;                 /* resolved */
     const char *title;               /* EXTINF title, NULL when empty */
@@ -93,8 +95,32 @@ typedef struct hls_segment {
     hls_byterange range;             /* EXT-X-BYTERANGE with the implied offset filled in */
     size_t key;                      /* index into media.keys, or HLS_NONE (clear) */
     size_t map;                      /* index into media.maps, or HLS_NONE */
-    size_t line;                     /* line of the URI */
 } hls_segment;
+
+/* Private: what a media playlist keeps per segment, 40 bytes. The sequence number is the media
+ * sequence plus the index; a title and a byte range live in side tables, which exist only when
+ * some segment has one; consecutive segments naming one resource share its URI string. */
+typedef struct hls_segment_rec {
+    const char *uri;
+    double start, duration;
+    uint32_t key, map;        /* UINT32_MAX: none */
+    uint32_t discontinuities; /* EXT-X-DISCONTINUITY tags before it */
+    uint32_t flags;           /* HLS_SEG_* */
+} hls_segment_rec;
+
+#define HLS_SEG_DISCONTINUITY 1u
+#define HLS_SEG_GAP           2u
+#define HLS_SEG_TITLE         4u
+#define HLS_SEG_RANGE         8u
+
+typedef struct hls_segment_range {
+    uint64_t offset, length; /* meaningful when the record has HLS_SEG_RANGE */
+} hls_segment_range;
+
+typedef struct hls_segment_title {
+    size_t segment;
+    const char *title;
+} hls_segment_title;
 
 typedef enum hls_playlist_type {
     HLS_PLAYLIST_TYPE_NONE = 0, /* no EXT-X-PLAYLIST-TYPE tag */
@@ -115,8 +141,12 @@ typedef struct hls_media_playlist {
     bool has_hold_back;
     double hold_back;
 
-    hls_segment *segments; /* playlist order */
+    /* Segments, in playlist order: read them with hls_media_segment(). The rest is private. */
     size_t segment_count;
+    hls_segment_rec *records_;
+    hls_segment_range *ranges_; /* per segment, NULL when no segment has a byte range */
+    hls_segment_title *titles_; /* by segment, ascending */
+    size_t title_count_;
     /* Distinct keys and init sections used by segments or maps, in order of first use. A key
      * that is re-declared gets a new entry; consecutive identical EXT-X-MAPs share one. */
     hls_key *keys;
@@ -209,6 +239,9 @@ typedef struct hls_playlist {
 int hls_playlist_parse(const uint8_t *bytes, size_t len, const char *base_url,
                        const hls_parse_limits *limits, hls_playlist **out, char *err,
                        size_t errlen);
+
+/* Segment `index` (< segment_count) of a media playlist, by value. Pure; any thread. */
+hls_segment hls_media_segment(const hls_media_playlist *media, size_t index);
 
 /* Frees a model and everything it owns. NULL is a no-op. */
 void hls_playlist_free(hls_playlist *pl);

@@ -533,8 +533,9 @@ static const char *segment_uri(hls_parser *p, const char *s, size_t n)
     }
     const hls_media_playlist *m = &p->pl->media;
     const char *uri;
-    if (m->segment_count > 0 && strcmp(m->segments[m->segment_count - 1].uri, resolved) == 0) {
-        uri = m->segments[m->segment_count - 1].uri;
+    const hls_segment_rec *last = m->segment_count > 0 ? &m->records_[m->segment_count - 1] : NULL;
+    if (last != NULL && strcmp(last->uri, resolved) == 0) {
+        uri = last->uri;
     } else {
         uri = hls_parser_strdup(p, resolved, strlen(resolved));
     }
@@ -571,6 +572,62 @@ static int segment_range(hls_parser *p, hls_segment *seg)
     return range_record(p, seg->uri, offset + p->byterange_length);
 }
 
+/* Appends the record of the segment being assembled (its URI, map, range and key in `seg`;
+ * the rest from the parser's state), with its range and title in the side tables. */
+static int segment_store(hls_parser *p, const hls_segment *seg)
+{
+    hls_media_playlist *m = &p->pl->media;
+    size_t i = m->segment_count;
+    hls_segment_rec *grown =
+        hls_parser_grow(p, m->records_, &p->segment_cap, i + 1, sizeof(*grown));
+    if (grown == NULL) {
+        return KTH_ERR_NO_MEMORY;
+    }
+    m->records_ = grown;
+    if (seg->range.present && m->ranges_ == NULL) {
+        /* The first range: the table covers every segment from now on (zeroed before it). */
+        m->ranges_ = calloc(p->segment_cap, sizeof(*m->ranges_));
+        if (m->ranges_ == NULL) {
+            return hls_parser_fail(p, KTH_ERR_NO_MEMORY, "out of memory");
+        }
+        p->seg_range_cap = p->segment_cap;
+    }
+    if (m->ranges_ != NULL && p->seg_range_cap < p->segment_cap) {
+        hls_segment_range *r = realloc(m->ranges_, p->segment_cap * sizeof(*r));
+        if (r == NULL) {
+            return hls_parser_fail(p, KTH_ERR_NO_MEMORY, "out of memory");
+        }
+        m->ranges_ = r;
+        p->seg_range_cap = p->segment_cap;
+    }
+    uint32_t flags = (p->discontinuity_pending ? HLS_SEG_DISCONTINUITY : 0) |
+                     (p->gap_pending ? HLS_SEG_GAP : 0) | (seg->range.present ? HLS_SEG_RANGE : 0);
+    if (p->extinf_title != NULL) {
+        hls_segment_title *t =
+            hls_parser_grow(p, m->titles_, &p->title_cap, m->title_count_ + 1, sizeof(*t));
+        if (t == NULL) {
+            return KTH_ERR_NO_MEMORY;
+        }
+        m->titles_ = t;
+        m->titles_[m->title_count_++] = (hls_segment_title){i, p->extinf_title};
+        flags |= HLS_SEG_TITLE;
+    }
+    if (m->ranges_ != NULL) {
+        m->ranges_[i] = (hls_segment_range){seg->range.offset, seg->range.length};
+    }
+    m->records_[i] = (hls_segment_rec){
+        .uri = seg->uri,
+        .start = m->total_duration,
+        .duration = p->extinf_duration,
+        .key = seg->key == HLS_NONE ? UINT32_MAX : (uint32_t)seg->key,
+        .map = seg->map == HLS_NONE ? UINT32_MAX : (uint32_t)seg->map,
+        .discontinuities = (uint32_t)p->discontinuity_count,
+        .flags = flags,
+    };
+    m->segment_count = i + 1;
+    return KTH_OK;
+}
+
 int hls_media_uri(hls_parser *p, const char *s, size_t n)
 {
     if (!p->extinf_pending) {
@@ -592,16 +649,12 @@ int hls_media_uri(hls_parser *p, const char *s, size_t n)
     if (!isfinite(total)) {
         return hls_parser_fail(p, KTH_ERR_FORMAT, "total duration overflows");
     }
+    if (p->discontinuity_count > UINT32_MAX || m->key_count >= UINT32_MAX ||
+        m->map_count >= UINT32_MAX) {
+        return hls_parser_fail(p, KTH_ERR_LIMIT, "too many discontinuities, keys or maps");
+    }
     hls_segment seg;
     memset(&seg, 0, sizeof(seg));
-    seg.line = p->line_no;
-    seg.duration = p->extinf_duration;
-    seg.start = m->total_duration;
-    seg.title = p->extinf_title;
-    seg.sequence = m->media_sequence + (uint64_t)m->segment_count;
-    seg.discontinuity_sequence = m->discontinuity_sequence + p->discontinuity_count;
-    seg.discontinuity = p->discontinuity_pending;
-    seg.gap = p->gap_pending;
     seg.key = HLS_NONE;
     seg.map = HLS_NONE;
     int rc = KTH_OK;
@@ -619,13 +672,9 @@ int hls_media_uri(hls_parser *p, const char *s, size_t n)
     if (key != NULL && (rc = use_key(p, key, &seg.key)) != KTH_OK) {
         return rc;
     }
-    hls_segment *grown =
-        hls_parser_grow(p, m->segments, &p->segment_cap, m->segment_count + 1, sizeof(*grown));
-    if (grown == NULL) {
-        return KTH_ERR_NO_MEMORY;
+    if ((rc = segment_store(p, &seg)) != KTH_OK) {
+        return rc;
     }
-    m->segments = grown;
-    m->segments[m->segment_count++] = seg;
     m->total_duration = total;
     p->extinf_pending = false;
     p->byterange_pending = false;

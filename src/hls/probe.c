@@ -146,11 +146,11 @@ kth_status hls_probe_size(hls_session *s, size_t variant, size_t entry, const st
         if (key_index != HLS_NONE)
             hls_key_iv(&m->keys[key_index], 0, t.iv);
     } else {
-        t.uri = strdup(m->segments[e.segment].uri);
-        t.range = m->segments[e.segment].range;
-        key_index = m->segments[e.segment].key;
+        t.uri = strdup(hls_media_segment(m, e.segment).uri);
+        t.range = hls_media_segment(m, e.segment).range;
+        key_index = hls_media_segment(m, e.segment).key;
         if (key_index != HLS_NONE)
-            hls_key_iv(&m->keys[key_index], m->segments[e.segment].sequence, t.iv);
+            hls_key_iv(&m->keys[key_index], hls_media_segment(m, e.segment).sequence, t.iv);
     }
     if (key_index != HLS_NONE) {
         t.encrypted = true;

@@ -229,8 +229,8 @@ char *session_entry_key(hls_session *s, size_t variant, size_t entry)
         uri = v->pl->media.maps[e.map].uri;
         r = v->pl->media.maps[e.map].range;
     } else {
-        uri = v->pl->media.segments[e.segment].uri;
-        r = v->pl->media.segments[e.segment].range;
+        uri = hls_media_segment(&v->pl->media, e.segment).uri;
+        r = hls_media_segment(&v->pl->media, e.segment).range;
     }
     if (r.present)
         return platform_printf_new("%s#bytes=%llu-%llu", uri, (unsigned long long)r.offset,

@@ -62,7 +62,7 @@ static hls_playlist *load(client *c)
 static void take(client *c, const hls_playlist *pl, const hls_live_update *u)
 {
     for (size_t i = u->first_new; i < u->first_new + u->new_count; i++) {
-        const hls_segment *seg = &pl->media.segments[i];
+        const hls_segment seg_seg = hls_media_segment(&pl->media, i), *seg = &seg_seg;
         assert_int_equal(seg->sequence, c->next_expected);
         ktc_response r = {0};
         ktc_fetch(seg->uri, NULL, &r);
@@ -98,7 +98,7 @@ static void first_load(client *c, hls_live_update *u)
     hls_playlist *pl = load(c);
     size_t start = hls_live_start_segment(pl, NULL);
     hls_live_tracker_start(&c->tracker, pl, start, 0, u);
-    c->next_expected = pl->media.segments[start].sequence;
+    c->next_expected = hls_media_segment(&pl->media, start).sequence;
     take(c, pl, u);
     hls_playlist_free(pl);
 }
@@ -218,7 +218,7 @@ static void test_server_reset_reanchors(void **state)
         hls_playlist *pl = reload(&c, &u);
         if (u.reset) {
             c.reset_seen = true;
-            c.next_expected = pl->media.segments[u.first_new].sequence;
+            c.next_expected = hls_media_segment(&pl->media, u.first_new).sequence;
         }
         take(&c, pl, &u);
         hls_playlist_free(pl);
@@ -251,7 +251,7 @@ static void test_discontinuity_is_marked(void **state)
     for (int i = 0; i < 10; i++) {
         hls_playlist *pl = reload(&c, &u);
         for (size_t k = u.first_new; k < u.first_new + u.new_count; k++) {
-            const hls_segment *seg = &pl->media.segments[k];
+            const hls_segment seg_seg = hls_media_segment(&pl->media, k), *seg = &seg_seg;
             assert_int_equal(seg->discontinuity, seg->sequence == 6);
             seen |= seg->discontinuity;
         }

@@ -7,9 +7,21 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <cmocka.h>
 
 #include "hls_test_helpers.h"
+
+enum { SEGMENTS_MAX = 64 };
+
+/* Copies the playlist's segments (at most SEGMENTS_MAX) into s, as the tests read them. */
+static void segments_of(const hls_media_playlist *m, hls_segment *s)
+{
+    assert_true(m->segment_count <= SEGMENTS_MAX);
+    for (size_t i = 0; i < m->segment_count; i++)
+        s[i] = hls_media_segment(m, i);
+}
 
 static void test_media_playlist_alone_gives_timing_and_numbering(void **state)
 {
@@ -41,13 +53,13 @@ static void test_media_playlist_alone_gives_timing_and_numbering(void **state)
     assert_int_equal(m->key_count, 0);
     assert_int_equal(m->map_count, 0);
 
-    const hls_segment *s = m->segments;
+    hls_segment s[SEGMENTS_MAX];
+    segments_of(m, s);
     assert_string_equal(s[0].uri, "https://cdn.example.com/path/to/seg7.ts");
     assert_string_equal(s[0].title, "first segment");
     assert_true(s[0].duration == 9.97667);
     assert_true(s[0].start == 0.0);
     assert_int_equal(s[0].sequence, 7);
-    assert_int_equal(s[0].line, 7);
     assert_false(s[0].range.present);
     assert_true(s[0].key == HLS_NONE);
     assert_true(s[0].map == HLS_NONE);
@@ -77,7 +89,8 @@ static void test_segment_uris_resolve_in_every_reference_form(void **state)
                                       "#EXTINF:1,\n/top/c.ts\n"
                                       "#EXTINF:1,\n//host.example/d.ts\n"
                                       "#EXTINF:1,\nhttp://abs.example/e.ts\n");
-    const hls_segment *s = pl->media.segments;
+    hls_segment s[SEGMENTS_MAX];
+    segments_of(&pl->media, s);
     assert_string_equal(s[0].uri, "https://cdn.example.com/path/to/a.ts");
     assert_string_equal(s[1].uri, "https://cdn.example.com/b.ts");
     assert_string_equal(s[2].uri, "https://cdn.example.com/path/to/list.m3u8?only=query");
@@ -97,7 +110,8 @@ static void test_extinf_title_keeps_commas_and_duration_may_lack_a_comma(void **
                                       "b.aac\n"
                                       "#EXTINF:0\n"
                                       "c.aac\n");
-    const hls_segment *s = pl->media.segments;
+    hls_segment s[SEGMENTS_MAX];
+    segments_of(&pl->media, s);
     assert_string_equal(s[0].title, "Artist, Song, Live");
     assert_true(s[1].duration == 2.0);
     assert_string_equal(s[1].title, "spaced");
@@ -128,7 +142,8 @@ static void test_implied_byterange_offset_continues_the_same_uri(void **state)
                                       "#EXTINF:6,\n"
                                       "#EXT-X-BYTERANGE:5\n"
                                       "main.mp4\n");
-    const hls_segment *s = pl->media.segments;
+    hls_segment s[SEGMENTS_MAX];
+    segments_of(&pl->media, s);
     assert_int_equal(pl->media.segment_count, 6);
     assert_true(s[0].range.present);
     assert_int_equal(s[0].range.offset, 100);
@@ -153,7 +168,7 @@ static void test_implied_byterange_offset_continues_after_the_init_range(void **
                                       "#EXTINF:6,\n"
                                       "#EXT-X-BYTERANGE:1000\n"
                                       "main.mp4\n");
-    assert_int_equal(pl->media.segments[0].range.offset, 720);
+    assert_int_equal(hls_media_segment(&pl->media, 0).range.offset, 720);
     assert_int_equal(pl->media.map_count, 1);
     assert_true(pl->media.maps[0].range.present);
     assert_int_equal(pl->media.maps[0].range.length, 720);
@@ -202,7 +217,8 @@ static void test_key_applies_to_following_segments_until_the_next_key(void **sta
                        "#EXT-X-KEY:METHOD=SAMPLE-AES,URI=\"k3\"\n"
                        "#EXTINF:4,\ns5.ts\n");
     const hls_media_playlist *m = &pl->media;
-    const hls_segment *s = m->segments;
+    hls_segment s[SEGMENTS_MAX];
+    segments_of(m, s);
     assert_int_equal(m->key_count, 3);
     assert_true(s[0].key == HLS_NONE);
     assert_int_equal(s[1].key, 0);
@@ -270,12 +286,12 @@ static void test_identity_key_is_preferred_among_key_formats_in_force(void **sta
                                       "#EXT-X-KEY:METHOD=NONE\n"
                                       "#EXTINF:4,\nclear.ts\n");
     const hls_media_playlist *m = &pl->media;
-    assert_int_equal(m->segments[0].key, 0);
+    assert_int_equal(hls_media_segment(m, 0).key, 0);
     assert_string_equal(m->keys[0].keyformat, "com.apple.streamingkeydelivery");
-    assert_int_equal(m->segments[1].key, 1);
+    assert_int_equal(hls_media_segment(m, 1).key, 1);
     assert_string_equal(m->keys[1].uri, "https://cdn.example.com/path/to/plain.key");
-    assert_int_equal(m->segments[2].key, 1); /* the identity key is still in force */
-    assert_true(m->segments[3].key == HLS_NONE);
+    assert_int_equal(hls_media_segment(m, 2).key, 1); /* the identity key is still in force */
+    assert_true(hls_media_segment(m, 3).key == HLS_NONE);
     hls_playlist_free(pl);
 }
 
@@ -332,12 +348,13 @@ static void test_map_applies_to_following_segments_until_the_next_map(void **sta
                                       "#EXT-X-MAP:URI=\"init-a.mp4\"\n"
                                       "#EXTINF:6,\na3.m4s\n");
     const hls_media_playlist *m = &pl->media;
-    assert_true(m->segments[0].map == HLS_NONE);
-    assert_int_equal(m->segments[1].map, 0);
-    assert_int_equal(m->segments[2].map, 0);
-    assert_int_equal(m->segments[3].map, 1);
-    assert_int_equal(m->segments[4].map, 1); /* identical re-declaration shares the entry */
-    assert_int_equal(m->segments[5].map, 2); /* a change back is a new entry */
+    assert_true(hls_media_segment(m, 0).map == HLS_NONE);
+    assert_int_equal(hls_media_segment(m, 1).map, 0);
+    assert_int_equal(hls_media_segment(m, 2).map, 0);
+    assert_int_equal(hls_media_segment(m, 3).map, 1);
+    assert_int_equal(hls_media_segment(m, 4).map,
+                     1); /* identical re-declaration shares the entry */
+    assert_int_equal(hls_media_segment(m, 5).map, 2); /* a change back is a new entry */
     assert_int_equal(m->map_count, 3);
     assert_string_equal(m->maps[0].uri, "https://cdn.example.com/path/to/init-a.mp4");
     assert_false(m->maps[0].range.present);
@@ -376,11 +393,11 @@ static void test_map_takes_the_key_in_force_at_its_tag(void **state)
                                       "#EXTINF:6,\nc.m4s\n");
     const hls_media_playlist *m = &pl->media;
     assert_int_equal(m->maps[0].key, 0);
-    assert_int_equal(m->segments[0].key, 0); /* the same tag: one shared entry */
-    assert_int_equal(m->segments[1].key, 1);
-    assert_int_equal(m->segments[1].map, 0);
-    assert_true(m->segments[2].key == HLS_NONE);
-    assert_int_equal(m->segments[2].map, 1);
+    assert_int_equal(hls_media_segment(m, 0).key, 0); /* the same tag: one shared entry */
+    assert_int_equal(hls_media_segment(m, 1).key, 1);
+    assert_int_equal(hls_media_segment(m, 1).map, 0);
+    assert_true(hls_media_segment(m, 2).key == HLS_NONE);
+    assert_int_equal(hls_media_segment(m, 2).map, 1);
     assert_int_equal(m->maps[1].key, 1); /* k2 was in force at the second EXT-X-MAP */
     assert_string_equal(m->keys[m->maps[1].key].uri, "https://cdn.example.com/path/to/k2");
     hls_playlist_free(pl);
@@ -411,14 +428,14 @@ static void test_discontinuity_sequence_counts_discontinuity_tags(void **state)
                                       "#EXTINF:10,\nclipB.ts\n");
     const hls_media_playlist *m = &pl->media;
     assert_int_equal(m->discontinuity_sequence, 3);
-    assert_false(m->segments[0].discontinuity);
-    assert_int_equal(m->segments[0].discontinuity_sequence, 3);
-    assert_true(m->segments[1].discontinuity);
-    assert_int_equal(m->segments[1].discontinuity_sequence, 4);
-    assert_false(m->segments[2].discontinuity);
-    assert_int_equal(m->segments[2].discontinuity_sequence, 4);
-    assert_true(m->segments[3].discontinuity);
-    assert_int_equal(m->segments[3].discontinuity_sequence, 5);
+    assert_false(hls_media_segment(m, 0).discontinuity);
+    assert_int_equal(hls_media_segment(m, 0).discontinuity_sequence, 3);
+    assert_true(hls_media_segment(m, 1).discontinuity);
+    assert_int_equal(hls_media_segment(m, 1).discontinuity_sequence, 4);
+    assert_false(hls_media_segment(m, 2).discontinuity);
+    assert_int_equal(hls_media_segment(m, 2).discontinuity_sequence, 4);
+    assert_true(hls_media_segment(m, 3).discontinuity);
+    assert_int_equal(hls_media_segment(m, 3).discontinuity_sequence, 5);
     hls_playlist_free(pl);
 }
 
@@ -429,8 +446,8 @@ static void test_gap_marks_only_the_next_segment(void **state)
                                       "#EXT-X-GAP\n"
                                       "#EXTINF:4,\nmissing.ts\n"
                                       "#EXTINF:4,\npresent.ts\n");
-    assert_true(pl->media.segments[0].gap);
-    assert_false(pl->media.segments[1].gap);
+    assert_true(hls_media_segment(&pl->media, 0).gap);
+    assert_false(hls_media_segment(&pl->media, 1).gap);
     hls_playlist_free(pl);
 }
 
@@ -501,6 +518,50 @@ static void test_huge_durations_cannot_overflow_the_total(void **state)
     hls_test_expect_error(text, KTH_ERR_FORMAT, "line 5: total duration overflows");
 }
 
+/* The compact segment table keeps ranges and titles in side tables made when the first one
+ * appears: segments before it read as having none, and the tables follow the records as they
+ * grow (here past several reallocations). */
+static void test_ranges_and_titles_that_start_late_in_a_long_playlist(void **state)
+{
+    (void)state;
+    enum { N = 300 };
+    size_t cap = 256 + (size_t)N * 64;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    size_t n = (size_t)snprintf(text, cap, "#EXTM3U\n#EXT-X-TARGETDURATION:4\n");
+    for (int i = 0; i < N; i++) {
+        if (i >= 5 && i % 2 == 1)
+            n += (size_t)snprintf(text + n, cap - n, "#EXT-X-BYTERANGE:%d@%d\n", 100 + i, 7 * i);
+        if (i % 7 == 3)
+            n += (size_t)snprintf(text + n, cap - n, "#EXTINF:4,t%d\ns%d.ts\n", i, i);
+        else
+            n += (size_t)snprintf(text + n, cap - n, "#EXTINF:4,\ns%d.ts\n", i);
+    }
+    hls_playlist *pl = hls_test_parse(text);
+    const hls_media_playlist *m = &pl->media;
+    assert_int_equal(m->segment_count, N);
+    char want[64];
+    for (int i = 0; i < N; i++) {
+        hls_segment seg = hls_media_segment(m, (size_t)i);
+        snprintf(want, sizeof want, "https://cdn.example.com/path/to/s%d.ts", i);
+        assert_string_equal(seg.uri, want);
+        assert_int_equal(seg.sequence, i);
+        assert_true(seg.start == 4.0 * i);
+        bool ranged = i >= 5 && i % 2 == 1;
+        assert_int_equal(seg.range.present, ranged);
+        assert_int_equal(seg.range.offset, ranged ? 7 * i : 0);
+        assert_int_equal(seg.range.length, ranged ? 100 + i : 0);
+        if (i % 7 == 3) {
+            snprintf(want, sizeof want, "t%d", i);
+            assert_string_equal(seg.title, want);
+        } else {
+            assert_null(seg.title);
+        }
+    }
+    hls_playlist_free(pl);
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -524,6 +585,7 @@ int main(void)
         cmocka_unit_test(test_playlist_wide_media_tags),
         cmocka_unit_test(test_media_errors_name_their_line),
         cmocka_unit_test(test_huge_durations_cannot_overflow_the_total),
+        cmocka_unit_test(test_ranges_and_titles_that_start_late_in_a_long_playlist),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
