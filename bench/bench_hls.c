@@ -360,7 +360,7 @@ static int remove_entry(const char *path, const struct stat *sb, int flag, struc
 }
 
 /* Streams the presentation to its end and prints the RSS figures. Returns 0 on PASS. */
-static int memory_run(long empty_kb)
+static int memory_run(long empty_kb, long empty_anon_kb, long empty_file_kb)
 {
     char url[512];
     int keep = -1;
@@ -399,6 +399,7 @@ static int memory_run(long empty_kb)
     so.hls = &ho;
 
     long before_kb = status_kb("VmRSS"), heap_before_kb = heap_kb();
+    long before_anon_kb = status_kb("RssAnon"), before_file_kb = status_kb("RssFile");
     double t0 = now_ms();
     kth_stream *s = NULL;
     if (kth_stream_open(url, &so, &s, err, sizeof err) != KTH_OK) {
@@ -451,6 +452,7 @@ static int memory_run(long empty_kb)
     uint64_t segments =
         part_segments + (kth_stream_position(s) - part_pos) / mem_segment_bytes(variant);
     long end_kb = status_kb("VmRSS");
+    long end_anon_kb = status_kb("RssAnon"), end_file_kb = status_kb("RssFile");
     long hwm_kb = status_kb("VmHWM");
     long heap_end_kb = heap_kb();
     if (end_kb > peak_kb)
@@ -480,6 +482,10 @@ static int memory_run(long empty_kb)
            switches);
     printf("  RSS: empty process %.1f MiB, before open %.1f MiB, after open %.1f MiB\n",
            mib(empty_kb), mib(before_kb), mib(open_kb));
+    printf("  RSS split (anonymous + file-backed): empty %.1f + %.1f MiB, before open %.1f + %.1f "
+           "MiB, at the end %.1f + %.1f MiB\n",
+           mib(empty_anon_kb), mib(empty_file_kb), mib(before_anon_kb), mib(before_file_kb),
+           mib(end_anon_kb), mib(end_file_kb));
     printf("  RSS while streaming:");
     for (int i = 1; i <= MEM_SAMPLES; i++)
         printf(" %.1f", mib(sample_kb[i]));
@@ -507,6 +513,7 @@ static int memory_run(long empty_kb)
 int main(int argc, char **argv)
 {
     long empty_kb = status_kb("VmRSS");
+    long empty_anon_kb = status_kb("RssAnon"), empty_file_kb = status_kb("RssFile");
     if (argc > 1 && strcmp(argv[1], "--memory") == 0) {
         if (argc > 2 && atof(argv[2]) > 0) {
             mem_hours = atof(argv[2]);
@@ -514,9 +521,9 @@ int main(int argc, char **argv)
             if (mem_segments < MEM_SAMPLES)
                 mem_segments = MEM_SAMPLES;
         }
-        return memory_run(empty_kb);
+        return memory_run(empty_kb, empty_anon_kb, empty_file_kb);
     }
-    memory_run(empty_kb);
+    memory_run(empty_kb, empty_anon_kb, empty_file_kb);
 
     const char *root = argc > 1 ? argv[1] : KTH_SOURCE_DIR "/tests/fixtures/hls";
     unsigned latency = argc > 2 ? (unsigned)atoi(argv[2]) : 50;
