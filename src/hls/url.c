@@ -64,11 +64,17 @@ bool hls_url_is_absolute(const char *s, size_t n)
     return s != NULL && scheme_length(s, n) > 0;
 }
 
+/* The first index from `from` holding one of the delimiters `stops` (a set of '/', '?' and
+ * '#'), else n. Compared inline: a playlist resolves every segment URI through here. */
 static size_t span_until(const char *s, size_t n, size_t from, const char *stops)
 {
+    bool slash = strchr(stops, '/') != NULL, query = strchr(stops, '?') != NULL;
     size_t i = from;
-    while (i < n && strchr(stops, s[i]) == NULL) {
-        i++;
+    for (; i < n; i++) {
+        char c = s[i];
+        if (c == '#' || (query && c == '?') || (slash && c == '/')) {
+            break;
+        }
     }
     return i;
 }
@@ -164,7 +170,20 @@ static size_t remove_dot_segments(const char *in, size_t n, char *out)
 /* Bytes a URI may not contain; they are written percent-encoded. */
 static bool needs_encoding(unsigned char c)
 {
-    return c <= 0x20 || c >= 0x7f || strchr("\"<>\\^`{|}", (int)c) != NULL;
+    switch (c) {
+    case '"':
+    case '<':
+    case '>':
+    case '\\':
+    case '^':
+    case '`':
+    case '{':
+    case '|':
+    case '}':
+        return true;
+    default:
+        return c <= 0x20 || c >= 0x7f;
+    }
 }
 
 typedef struct url_writer {
