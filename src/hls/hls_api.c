@@ -61,10 +61,12 @@ kth_status kth_stream_variant_info(kth_stream *stream, size_t index, kth_hls_var
         for (size_t i = 0; i < m->key_count; i++)
             if (m->keys[i].method == HLS_KEY_AES_128)
                 info->encrypted = true;
+        char *first_uri =
+            m->map_count == 0 && m->segment_count > 0 ? hls_media_segment_uri(m, 0) : NULL;
         info->container = m->map_count > 0 ? KTH_CONTAINER_FMP4
-                          : m->segment_count > 0
-                              ? kth_container_from_extension(hls_media_segment(m, 0).uri)
-                              : KTH_CONTAINER_UNKNOWN;
+                          : first_uri      ? kth_container_from_extension(first_uri)
+                                           : KTH_CONTAINER_UNKNOWN;
+        free(first_uri);
     }
     platform_mutex_unlock(&s->lock);
     return KTH_OK;

@@ -298,9 +298,10 @@ static kth_status key_ready(hls_session *s, const char *uri, net_batch *batch, h
     return k->loaded ? KTH_OK : KTH_ERR_RETRY;
 }
 
-/* Where an entry's bytes come from: its URL, byte range and key (with the IV it is used with). */
+/* Where an entry's bytes come from: its URL (owned; NULL when out of memory), byte range and
+ * key (with the IV it is used with). */
 typedef struct entry_source {
-    const char *uri;
+    char *uri;
     hls_byterange range;
     size_t key_index; /* HLS_NONE: clear */
     uint8_t iv[16];
@@ -309,13 +310,13 @@ typedef struct entry_source {
 static void entry_source_of(const hls_media_playlist *m, const hls_entry *e, entry_source *out)
 {
     if (e->kind == HLS_ENTRY_INIT) {
-        out->uri = m->maps[e->map].uri;
+        out->uri = strdup(m->maps[e->map].uri);
         out->range = m->maps[e->map].range;
         out->key_index = m->maps[e->map].key;
         if (out->key_index != HLS_NONE) /* an init section's key always has an IV */
             hls_key_iv(&m->keys[out->key_index], 0, out->iv);
     } else {
-        out->uri = hls_media_segment(m, e->segment).uri;
+        out->uri = hls_media_segment_uri(m, e->segment);
         out->range = hls_media_segment(m, e->segment).range;
         out->key_index = hls_media_segment(m, e->segment).key;
         if (out->key_index != HLS_NONE)
@@ -368,23 +369,17 @@ static kth_status submit_fetch(hls_session *s, hls_slot *slot, segment_fetch *f,
     return KTH_OK;
 }
 
-/* Starts the fetch of one entry, as the one writer of its resource. Lock held. KTH_ERR_BUSY:
- * another stream (or another entry of the same resource) is writing it, and the peer is woken
- * when that ends; KTH_ERR_STATE: nothing is left to write; KTH_ERR_RETRY: its key is not there
- * yet. */
-static kth_status start_fetch(hls_session *s, size_t variant, size_t entry, bool urgent,
-                              net_batch *batch, poll_state *ps)
+/* start_fetch() once the entry's source is known. */
+static kth_status start_source(hls_session *s, size_t variant, size_t entry, const hls_entry *e,
+                               const entry_source *src, bool urgent, net_batch *batch,
+                               poll_state *ps)
 {
     hls_variant_state *v = &s->variants[variant];
     hls_slot *slot = session_slot(v, entry);
-    hls_entry e;
-    hls_layout_entry(v->layout, entry, &e);
     const hls_media_playlist *m = &v->pl->media;
-    entry_source src;
-    entry_source_of(m, &e, &src);
     hls_key_state *k = NULL;
     kth_status st =
-        src.key_index == HLS_NONE ? KTH_OK : key_ready(s, m->keys[src.key_index].uri, batch, &k);
+        src->key_index == HLS_NONE ? KTH_OK : key_ready(s, m->keys[src->key_index].uri, batch, &k);
     if (st != KTH_OK)
         return st;
     /* One writer per resource: a fetch of it by another stream is waited for, not repeated. */
@@ -398,23 +393,23 @@ static kth_status start_fetch(hls_session *s, size_t variant, size_t entry, bool
         .variant = variant,
         .entry = entry,
         .res = slot->res,
-        .kind = e.kind == HLS_ENTRY_INIT                          ? HLS_BODY_INIT
-                : hls_media_segment(m, e.segment).map != HLS_NONE ? HLS_BODY_FRAGMENT
-                                                                  : HLS_BODY_SEGMENT,
-        .has_range = src.range.present,
-        .range_start = src.range.present ? src.range.offset : 0,
+        .kind = e->kind == HLS_ENTRY_INIT                          ? HLS_BODY_INIT
+                : hls_media_segment(m, e->segment).map != HLS_NONE ? HLS_BODY_FRAGMENT
+                                                                   : HLS_BODY_SEGMENT,
+        .has_range = src->range.present,
+        .range_start = src->range.present ? src->range.offset : 0,
         .key = k ? k->key : NULL,
-        .iv = src.iv,
-        .key_uri = k ? m->keys[src.key_index].uri : NULL,
-        .url = src.uri,
+        .iv = src->iv,
+        .key_uri = k ? m->keys[src->key_index].uri : NULL,
+        .url = src->uri,
     };
     /* The body's length: the range's, or the plaintext size of a clear entry. */
-    if (src.range.present) {
+    if (src->range.present) {
         p.has_expected = true;
-        p.expected = src.range.length;
-    } else if (!k && e.size_known) {
+        p.expected = src->range.length;
+    } else if (!k && e->size_known) {
         p.has_expected = true;
-        p.expected = e.size;
+        p.expected = e->size;
     }
     describe_entry(s, variant, entry, &p.info);
     segment_fetch *f = NULL;
@@ -424,7 +419,26 @@ static kth_status start_fetch(hls_session *s, size_t variant, size_t entry, bool
         drop_claim(ps, slot);
         return st;
     }
-    return submit_fetch(s, slot, f, &src, urgent, batch, ps);
+    return submit_fetch(s, slot, f, src, urgent, batch, ps);
+}
+
+/* Starts the fetch of one entry, as the one writer of its resource. Lock held. KTH_ERR_BUSY:
+ * another stream (or another entry of the same resource) is writing it, and the peer is woken
+ * when that ends; KTH_ERR_STATE: nothing is left to write; KTH_ERR_RETRY: its key is not there
+ * yet. */
+static kth_status start_fetch(hls_session *s, size_t variant, size_t entry, bool urgent,
+                              net_batch *batch, poll_state *ps)
+{
+    hls_variant_state *v = &s->variants[variant];
+    hls_entry e;
+    hls_layout_entry(v->layout, entry, &e);
+    entry_source src;
+    entry_source_of(&v->pl->media, &e, &src);
+    if (!src.uri)
+        return KTH_ERR_NO_MEMORY;
+    kth_status st = start_source(s, variant, entry, &e, &src, urgent, batch, ps);
+    free(src.uri);
+    return st;
 }
 
 /* ---- the walk ---- */

@@ -91,7 +91,13 @@ static void put_segment(writer *w, const hls_media_playlist *m, size_t i, bool f
     if (seg->range.present)
         put(&w->t, "#EXT-X-BYTERANGE:%llu@%llu\n", (unsigned long long)seg->range.length,
             (unsigned long long)seg->range.offset);
-    put(&w->t, "#EXTINF:%.6f,%s\n%s\n", seg->duration, seg->title ? seg->title : "", seg->uri);
+    char *uri = hls_media_segment_uri(m, i);
+    if (uri == NULL) {
+        w->t.failed = true;
+        return;
+    }
+    put(&w->t, "#EXTINF:%.6f,%s\n%s\n", seg->duration, seg->title ? seg->title : "", uri);
+    free(uri);
 }
 
 /* The merged model keeps every played segment as it was. */
@@ -101,8 +107,12 @@ static bool keeps_played(const hls_media_playlist *a, const hls_media_playlist *
         return false;
     for (size_t i = 0; i < a->segment_count; i++) {
         hls_segment x = hls_media_segment(a, i), y = hls_media_segment(b, i);
-        if (strcmp(x.uri, y.uri) != 0 || x.map != y.map || x.key != y.key ||
-            x.sequence != y.sequence)
+        if (x.map != y.map || x.key != y.key || x.sequence != y.sequence)
+            return false;
+        char *uri = hls_media_segment_uri(a, i);
+        bool same = uri != NULL && hls_media_segment_uri_is(b, i, uri);
+        free(uri);
+        if (!same)
             return false;
     }
     return true;

@@ -32,12 +32,10 @@ static bool choose_bytes(hls_session *s, size_t variant, first_bytes *fb)
         return false;
     const hls_media_playlist *m = &pl->media;
     const hls_segment seg_seg = hls_media_segment(m, 0), *seg = &seg_seg;
-    const char *uri = seg->uri;
     hls_byterange range = seg->range;
     size_t key = seg->key;
     uint64_t sequence = seg->sequence;
     if (seg->map != HLS_NONE) {
-        uri = m->maps[seg->map].uri;
         range = m->maps[seg->map].range;
         key = m->maps[seg->map].key;
         sequence = 0;
@@ -46,7 +44,7 @@ static bool choose_bytes(hls_session *s, size_t variant, first_bytes *fb)
     uint64_t want = range.present && range.length < HLS_MEDIA_PROBE_BYTES ? range.length
                                                                           : HLS_MEDIA_PROBE_BYTES;
     fb->end = fb->start + want;
-    fb->uri = strdup(uri);
+    fb->uri = seg->map != HLS_NONE ? strdup(m->maps[seg->map].uri) : hls_media_segment_uri(m, 0);
     if (key != HLS_NONE) {
         hls_key_iv(&m->keys[key], sequence, fb->iv);
         fb->key_uri = strdup(m->keys[key].uri);

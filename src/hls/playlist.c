@@ -13,6 +13,7 @@
 
 #include <kithara/status.h>
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -531,6 +532,8 @@ void hls_playlist_free(hls_playlist *pl)
     free(pl->master.renditions);
     free(pl->master.session_keys);
     free(pl->media.records_);
+    free(pl->media.uris_);
+    free(pl->media.uri_runs_);
     free(pl->media.ranges_);
     free(pl->media.titles_);
     free(pl->media.keys);
@@ -590,22 +593,82 @@ static const char *segment_title(const hls_media_playlist *m, size_t i)
 hls_segment hls_media_segment(const hls_media_playlist *m, size_t i)
 {
     const hls_segment_rec *r = &m->records_[i];
+    uint32_t flags = r->bits & ((1u << HLS_SEG_FLAG_BITS) - 1);
     hls_segment seg = {
-        .uri = r->uri,
-        .title = r->flags & HLS_SEG_TITLE ? segment_title(m, i) : NULL,
+        .title = flags & HLS_SEG_TITLE ? segment_title(m, i) : NULL,
         .duration = r->duration,
         .start = r->start,
         .sequence = m->media_sequence + (uint64_t)i,
-        .discontinuity_sequence = m->discontinuity_sequence + r->discontinuities,
-        .discontinuity = (r->flags & HLS_SEG_DISCONTINUITY) != 0,
-        .gap = (r->flags & HLS_SEG_GAP) != 0,
+        .discontinuity_sequence = m->discontinuity_sequence + (r->bits >> HLS_SEG_FLAG_BITS),
+        .discontinuity = (flags & HLS_SEG_DISCONTINUITY) != 0,
+        .gap = (flags & HLS_SEG_GAP) != 0,
         .key = r->key == UINT32_MAX ? HLS_NONE : r->key,
         .map = r->map == UINT32_MAX ? HLS_NONE : r->map,
     };
-    if (r->flags & HLS_SEG_RANGE) {
+    if (flags & HLS_SEG_RANGE) {
         seg.range = (hls_byterange){true, m->ranges_[i].offset, m->ranges_[i].length};
     }
     return seg;
+}
+
+/* The digits segment i of run u has in its URI, NUL-terminated; returns their count. Written
+ * by hand: every segment of a run is checked through here while a playlist is parsed. */
+static int run_digits(const hls_uri_run *u, size_t i, char digits[24])
+{
+    uint64_t v = u->number + (uint64_t)(i - u->first);
+    char rev[24];
+    int n = 0;
+    do {
+        rev[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    while (n < (int)u->width && n < 20) {
+        rev[n++] = '0';
+    }
+    for (int k = 0; k < n; k++) {
+        digits[k] = rev[n - 1 - k];
+    }
+    digits[n] = '\0';
+    return n;
+}
+
+char *hls_media_segment_uri(const hls_media_playlist *m, size_t i)
+{
+    const hls_segment_rec *r = &m->records_[i];
+    if (!(r->bits & HLS_SEG_TEMPLATE)) {
+        return strdup(m->uris_[r->uri]);
+    }
+    const hls_uri_run *u = &m->uri_runs_[r->uri];
+    char digits[24];
+    int n = run_digits(u, i, digits);
+    const char *suffix = u->base + u->suffix_at;
+    size_t suffix_len = strlen(suffix);
+    char *s = malloc(u->prefix_len + (size_t)n + suffix_len + 1);
+    if (s == NULL) {
+        return NULL;
+    }
+    memcpy(s, u->base, u->prefix_len);
+    memcpy(s + u->prefix_len, digits, (size_t)n);
+    memcpy(s + u->prefix_len + (size_t)n, suffix, suffix_len + 1);
+    return s;
+}
+
+bool hls_media_segment_uri_is(const hls_media_playlist *m, size_t i, const char *uri)
+{
+    const hls_segment_rec *r = &m->records_[i];
+    if (!(r->bits & HLS_SEG_TEMPLATE)) {
+        return strcmp(m->uris_[r->uri], uri) == 0;
+    }
+    return hls_uri_run_is(&m->uri_runs_[r->uri], i, uri);
+}
+
+bool hls_uri_run_is(const hls_uri_run *u, size_t i, const char *uri)
+{
+    char digits[24];
+    size_t n = (size_t)run_digits(u, i, digits);
+    return strncmp(uri, u->base, u->prefix_len) == 0 &&
+           strncmp(uri + u->prefix_len, digits, n) == 0 &&
+           strcmp(uri + u->prefix_len + n, u->base + u->suffix_at) == 0;
 }
 
 size_t hls_playlist_variants_by_bandwidth(const hls_playlist *pl, size_t *order, size_t cap)

@@ -82,9 +82,9 @@ typedef struct hls_map {
 } hls_map;
 
 /* A segment as hls_media_segment() hands it out: a copy, built from the compact record the
- * playlist keeps (see hls_segment_rec). The strings belong to the playlist. */
+ * playlist keeps (see hls_segment_rec). The title belongs to the playlist. The URI is not part
+ * of it, because the playlist may not hold it as a string: hls_media_segment_uri() makes it. */
 typedef struct hls_segment {
-    const char *uri;                 /* resolved */
     const char *title;               /* EXTINF title, NULL when empty */
     double duration;                 /* EXTINF, seconds, >= 0 */
     double start;                    /* sum of the durations of the segments before it */
@@ -97,21 +97,37 @@ typedef struct hls_segment {
     size_t map;                      /* index into media.maps, or HLS_NONE */
 } hls_segment;
 
-/* Private: what a media playlist keeps per segment, 40 bytes. The sequence number is the media
+/* Private: what a media playlist keeps per segment, 32 bytes. The sequence number is the media
  * sequence plus the index; a title and a byte range live in side tables, which exist only when
- * some segment has one; consecutive segments naming one resource share its URI string. */
+ * some segment has one. The URI is either an index into uris_ (consecutive segments naming one
+ * resource share an entry) or, with HLS_SEG_TEMPLATE, the index of the run of uri_runs_ that
+ * makes it from the segment's index. */
 typedef struct hls_segment_rec {
-    const char *uri;
     double start, duration;
-    uint32_t key, map;        /* UINT32_MAX: none */
-    uint32_t discontinuities; /* EXT-X-DISCONTINUITY tags before it */
-    uint32_t flags;           /* HLS_SEG_* */
+    uint32_t uri;
+    uint32_t key, map; /* UINT32_MAX: none */
+    uint32_t bits;     /* EXT-X-DISCONTINUITY tags before it << HLS_SEG_FLAG_BITS | HLS_SEG_* */
 } hls_segment_rec;
 
-#define HLS_SEG_DISCONTINUITY 1u
-#define HLS_SEG_GAP           2u
-#define HLS_SEG_TITLE         4u
-#define HLS_SEG_RANGE         8u
+#define HLS_SEG_DISCONTINUITY       1u
+#define HLS_SEG_GAP                 2u
+#define HLS_SEG_TITLE               4u
+#define HLS_SEG_RANGE               8u
+#define HLS_SEG_TEMPLATE            16u
+#define HLS_SEG_FLAG_BITS           5
+#define HLS_SEG_MAX_DISCONTINUITIES (UINT32_MAX >> HLS_SEG_FLAG_BITS)
+
+/* Private: consecutive segments whose URIs are one string with a number counting up by one in
+ * it ("…/seg_00041.ts", "…/seg_00042.ts", …). Segment `first + k` has the URI
+ * base[0, prefix_len) + (number + k, zero-padded to `width` digits) + base + suffix_at. `base`
+ * is the URI of the segment before the run, which the playlist holds as a string. The parser
+ * makes a segment part of a run only when this rule reproduces its resolved URI exactly. */
+typedef struct hls_uri_run {
+    const char *base;
+    size_t first;
+    uint64_t number;
+    uint32_t prefix_len, suffix_at, width;
+} hls_uri_run;
 
 typedef struct hls_segment_range {
     uint64_t offset, length; /* meaningful when the record has HLS_SEG_RANGE */
@@ -144,6 +160,10 @@ typedef struct hls_media_playlist {
     /* Segments, in playlist order: read them with hls_media_segment(). The rest is private. */
     size_t segment_count;
     hls_segment_rec *records_;
+    const char **uris_; /* distinct URIs held as strings */
+    size_t uri_count_;
+    hls_uri_run *uri_runs_; /* by first segment, ascending */
+    size_t uri_run_count_;
     hls_segment_range *ranges_; /* per segment, NULL when no segment has a byte range */
     hls_segment_title *titles_; /* by segment, ascending */
     size_t title_count_;
@@ -242,6 +262,13 @@ int hls_playlist_parse(const uint8_t *bytes, size_t len, const char *base_url,
 
 /* Segment `index` (< segment_count) of a media playlist, by value. Pure; any thread. */
 hls_segment hls_media_segment(const hls_media_playlist *media, size_t index);
+
+/* The resolved URI of segment `index` (< segment_count), as a new string the caller frees.
+ * Returns NULL only when out of memory. Pure; any thread. */
+char *hls_media_segment_uri(const hls_media_playlist *media, size_t index);
+
+/* Whether segment `index` (< segment_count) has the URI `uri`, without making a copy. */
+bool hls_media_segment_uri_is(const hls_media_playlist *media, size_t index, const char *uri);
 
 /* Frees a model and everything it owns. NULL is a no-op. */
 void hls_playlist_free(hls_playlist *pl);

@@ -65,7 +65,7 @@ typedef struct hls_parser {
     hls_variant pending_variant;
 
     /* media */
-    size_t segment_cap, key_cap, map_cap, seg_range_cap, title_cap;
+    size_t segment_cap, key_cap, map_cap, seg_range_cap, title_cap, uri_cap, uri_run_cap;
     bool extinf_pending;
     size_t extinf_line;
     double extinf_duration;
@@ -100,6 +100,9 @@ char *hls_parser_strdup(hls_parser *p, const char *s, size_t n);
 /* Resolves a reference against the base URL into the model's storage. NULL on failure (the
  * error is already set). */
 const char *hls_parser_resolve(hls_parser *p, const char *ref, size_t n);
+
+/* Whether `uri` is what run `u` makes for segment `i` (playlist.c). */
+bool hls_uri_run_is(const hls_uri_run *u, size_t i, const char *uri);
 
 /* Returns `array` (elements of `size` bytes, capacity *cap), reallocated if needed to hold at
  * least `need` elements, with *cap updated. NULL on failure (reported; `array` still valid). */

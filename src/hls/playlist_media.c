@@ -16,6 +16,7 @@
 
 #include <kithara/status.h>
 
+#include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -521,29 +522,103 @@ int hls_media_i_frames_only(hls_parser *p, const char *s, size_t n)
 
 /* ---- segments ---------------------------------------------------------------------------- */
 
-/* Resolves a segment URI, sharing the previous segment's string when equal (a single-file
- * playlist of byte ranges names one resource 100,000 times). */
-static const char *segment_uri(hls_parser *p, const char *s, size_t n)
+/* If the previous segment's URI `prev` and `r` are one string with a number that counts up by
+ * one, starts a run of segments from segment `i` (URI `r`) and returns 1; returns 0 when they
+ * are not, a negative status when out of memory (reported). */
+static int run_start(hls_parser *p, const char *prev, const char *r, size_t i, uint32_t *ref)
 {
-    char *resolved = NULL;
-    int rc = hls_url_resolve(p->base_url, s, n, &resolved);
-    if (rc != KTH_OK) {
-        hls_parser_fail(p, rc, "cannot resolve URI against the base URL");
-        return NULL;
+    size_t at = 0;
+    while (prev[at] != '\0' && prev[at] == r[at]) {
+        at++;
     }
-    const hls_media_playlist *m = &p->pl->media;
-    const char *uri;
-    const hls_segment_rec *last = m->segment_count > 0 ? &m->records_[m->segment_count - 1] : NULL;
-    if (last != NULL && strcmp(last->uri, resolved) == 0) {
-        uri = last->uri;
-    } else {
-        uri = hls_parser_strdup(p, resolved, strlen(resolved));
+    while (at > 0 && isdigit((unsigned char)prev[at - 1])) {
+        at--;
     }
-    free(resolved);
-    return uri;
+    size_t np = 0, nr = 0;
+    while (isdigit((unsigned char)prev[at + np])) {
+        np++;
+    }
+    while (isdigit((unsigned char)r[at + nr])) {
+        nr++;
+    }
+    /* 18 digits always fit in 64 bits, with room to count on. */
+    if (np == 0 || nr == 0 || np > 18 || nr > 18 || strcmp(prev + at + np, r + at + nr) != 0 ||
+        strlen(prev) > UINT32_MAX) {
+        return 0;
+    }
+    uint64_t vp = strtoull(prev + at, NULL, 10), vr = strtoull(r + at, NULL, 10);
+    hls_media_playlist *m = &p->pl->media;
+    hls_uri_run run = {.base = prev,
+                       .first = i,
+                       .number = vr,
+                       .prefix_len = (uint32_t)at,
+                       .suffix_at = (uint32_t)(at + np),
+                       .width = (uint32_t)np};
+    if (vr != vp + 1 || !hls_uri_run_is(&run, i, r) || m->uri_run_count_ >= UINT32_MAX) {
+        return 0;
+    }
+    hls_uri_run *grown =
+        hls_parser_grow(p, m->uri_runs_, &p->uri_run_cap, m->uri_run_count_ + 1, sizeof(*grown));
+    if (grown == NULL) {
+        return KTH_ERR_NO_MEMORY;
+    }
+    m->uri_runs_ = grown;
+    *ref = (uint32_t)m->uri_run_count_;
+    m->uri_runs_[m->uri_run_count_++] = run;
+    return 1;
 }
 
-static int segment_range(hls_parser *p, hls_segment *seg)
+/* How the segment about to be stored keeps its resolved URI `r`: as a member of a run (its
+ * number is the next of the previous segment's run, or it starts one), as the previous
+ * segment's string when equal (a single-file playlist of byte ranges names one resource
+ * 100,000 times), or as a new string. A segment with a byte range always has a string, which
+ * the table of range ends borrows. Sets *ref and *flags (HLS_SEG_TEMPLATE or 0) for the record
+ * and *stable to the string (NULL for a run member). */
+static int segment_uri(hls_parser *p, const char *r, bool ranged, uint32_t *ref, uint32_t *flags,
+                       const char **stable)
+{
+    hls_media_playlist *m = &p->pl->media;
+    size_t i = m->segment_count;
+    const hls_segment_rec *last = i > 0 ? &m->records_[i - 1] : NULL;
+    *flags = 0;
+    *stable = NULL;
+    if (last != NULL && !ranged && (last->bits & HLS_SEG_TEMPLATE) &&
+        hls_uri_run_is(&m->uri_runs_[last->uri], i, r)) {
+        *ref = last->uri;
+        *flags = HLS_SEG_TEMPLATE;
+        return KTH_OK;
+    }
+    if (last != NULL && !(last->bits & HLS_SEG_TEMPLATE)) {
+        const char *prev = m->uris_[last->uri];
+        if (strcmp(prev, r) == 0) {
+            *ref = last->uri;
+            *stable = prev;
+            return KTH_OK;
+        }
+        int started = ranged || (last->bits & HLS_SEG_RANGE) ? 0 : run_start(p, prev, r, i, ref);
+        if (started != 0) {
+            *flags = HLS_SEG_TEMPLATE;
+            return started < 0 ? started : KTH_OK;
+        }
+    }
+    if (m->uri_count_ >= UINT32_MAX) {
+        return hls_parser_fail(p, KTH_ERR_LIMIT, "too many segment URIs");
+    }
+    const char **grown =
+        hls_parser_grow(p, (void *)m->uris_, &p->uri_cap, m->uri_count_ + 1, sizeof(*grown));
+    if (grown == NULL) {
+        return KTH_ERR_NO_MEMORY;
+    }
+    m->uris_ = grown;
+    if ((*stable = hls_parser_strdup(p, r, strlen(r))) == NULL) {
+        return KTH_ERR_NO_MEMORY;
+    }
+    *ref = (uint32_t)m->uri_count_;
+    m->uris_[m->uri_count_++] = *stable;
+    return KTH_OK;
+}
+
+static int segment_range(hls_parser *p, const char *uri, hls_segment *seg)
 {
     if (!p->byterange_pending) {
         return KTH_OK;
@@ -552,13 +627,13 @@ static int segment_range(hls_parser *p, hls_segment *seg)
     p->line_no = p->byterange_line;
     uint64_t offset = p->byterange_offset;
     if (!p->byterange_has_offset) {
-        const hls_range_entry *e = range_find(p, seg->uri);
+        const hls_range_entry *e = range_find(p, uri);
         if (e == NULL) {
             char ex[HLS_EXCERPT_SIZE];
             return hls_parser_fail(p, KTH_ERR_FORMAT,
                                    "EXT-X-BYTERANGE has no offset and no earlier range of '%s' "
                                    "precedes it",
-                                   hls_excerpt(ex, sizeof(ex), seg->uri, strlen(seg->uri)));
+                                   hls_excerpt(ex, sizeof(ex), uri, strlen(uri)));
         }
         offset = e->end;
     }
@@ -569,12 +644,13 @@ static int segment_range(hls_parser *p, hls_segment *seg)
     seg->range.present = true;
     seg->range.offset = offset;
     seg->range.length = p->byterange_length;
-    return range_record(p, seg->uri, offset + p->byterange_length);
+    return range_record(p, uri, offset + p->byterange_length);
 }
 
-/* Appends the record of the segment being assembled (its URI, map, range and key in `seg`;
- * the rest from the parser's state), with its range and title in the side tables. */
-static int segment_store(hls_parser *p, const hls_segment *seg)
+/* Appends the record of the segment being assembled (its map, range and key in `seg`, its URI
+ * as segment_uri() kept it; the rest from the parser's state), with its range and title in the
+ * side tables. */
+static int segment_store(hls_parser *p, const hls_segment *seg, uint32_t uri, uint32_t uri_flags)
 {
     hls_media_playlist *m = &p->pl->media;
     size_t i = m->segment_count;
@@ -600,7 +676,7 @@ static int segment_store(hls_parser *p, const hls_segment *seg)
         m->ranges_ = r;
         p->seg_range_cap = p->segment_cap;
     }
-    uint32_t flags = (p->discontinuity_pending ? HLS_SEG_DISCONTINUITY : 0) |
+    uint32_t flags = uri_flags | (p->discontinuity_pending ? HLS_SEG_DISCONTINUITY : 0) |
                      (p->gap_pending ? HLS_SEG_GAP : 0) | (seg->range.present ? HLS_SEG_RANGE : 0);
     if (p->extinf_title != NULL) {
         hls_segment_title *t =
@@ -616,13 +692,12 @@ static int segment_store(hls_parser *p, const hls_segment *seg)
         m->ranges_[i] = (hls_segment_range){seg->range.offset, seg->range.length};
     }
     m->records_[i] = (hls_segment_rec){
-        .uri = seg->uri,
         .start = m->total_duration,
         .duration = p->extinf_duration,
+        .uri = uri,
         .key = seg->key == HLS_NONE ? UINT32_MAX : (uint32_t)seg->key,
         .map = seg->map == HLS_NONE ? UINT32_MAX : (uint32_t)seg->map,
-        .discontinuities = (uint32_t)p->discontinuity_count,
-        .flags = flags,
+        .bits = (uint32_t)p->discontinuity_count << HLS_SEG_FLAG_BITS | flags,
     };
     m->segment_count = i + 1;
     return KTH_OK;
@@ -649,7 +724,7 @@ int hls_media_uri(hls_parser *p, const char *s, size_t n)
     if (!isfinite(total)) {
         return hls_parser_fail(p, KTH_ERR_FORMAT, "total duration overflows");
     }
-    if (p->discontinuity_count > UINT32_MAX || m->key_count >= UINT32_MAX ||
+    if (p->discontinuity_count > HLS_SEG_MAX_DISCONTINUITIES || m->key_count >= UINT32_MAX ||
         m->map_count >= UINT32_MAX) {
         return hls_parser_fail(p, KTH_ERR_LIMIT, "too many discontinuities, keys or maps");
     }
@@ -657,22 +732,30 @@ int hls_media_uri(hls_parser *p, const char *s, size_t n)
     memset(&seg, 0, sizeof(seg));
     seg.key = HLS_NONE;
     seg.map = HLS_NONE;
-    int rc = KTH_OK;
-    if ((seg.uri = segment_uri(p, s, n)) == NULL) {
-        return KTH_ERR_NO_MEMORY;
+    char *resolved = NULL;
+    int rc = hls_url_resolve(p->base_url, s, n, &resolved);
+    if (rc != KTH_OK) {
+        return hls_parser_fail(p, rc, "cannot resolve URI against the base URL");
     }
+    uint32_t uri = 0, uri_flags = 0;
+    const char *stable = NULL;
+    rc = segment_uri(p, resolved, p->byterange_pending, &uri, &uri_flags, &stable);
+    free(resolved);
     /* The map first: its range may be what an offset-less segment range continues. */
-    if (p->map.present && (rc = use_map(p, &seg.map)) != KTH_OK) {
-        return rc;
+    if (rc == KTH_OK && p->map.present) {
+        rc = use_map(p, &seg.map);
     }
-    if ((rc = segment_range(p, &seg)) != KTH_OK) {
-        return rc;
+    if (rc == KTH_OK && p->byterange_pending) {
+        rc = segment_range(p, stable, &seg);
     }
     hls_key_slot *key = key_in_force(p);
-    if (key != NULL && (rc = use_key(p, key, &seg.key)) != KTH_OK) {
-        return rc;
+    if (rc == KTH_OK && key != NULL) {
+        rc = use_key(p, key, &seg.key);
     }
-    if ((rc = segment_store(p, &seg)) != KTH_OK) {
+    if (rc == KTH_OK) {
+        rc = segment_store(p, &seg, uri, uri_flags);
+    }
+    if (rc != KTH_OK) {
         return rc;
     }
     m->total_duration = total;

@@ -146,7 +146,7 @@ kth_status hls_probe_size(hls_session *s, size_t variant, size_t entry, const st
         if (key_index != HLS_NONE)
             hls_key_iv(&m->keys[key_index], 0, t.iv);
     } else {
-        t.uri = strdup(hls_media_segment(m, e.segment).uri);
+        t.uri = hls_media_segment_uri(m, e.segment);
         t.range = hls_media_segment(m, e.segment).range;
         key_index = hls_media_segment(m, e.segment).key;
         if (key_index != HLS_NONE)

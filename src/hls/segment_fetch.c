@@ -16,6 +16,10 @@ kth_status segment_fetch_new(hls_session *s, const segment_fetch_params *p, segm
 {
     *out = NULL;
     segment_fetch *f = calloc(1, sizeof *f);
+    if (f && !(f->url = strdup(p->url))) {
+        free(f);
+        f = NULL;
+    }
     if (!f)
         return KTH_ERR_NO_MEMORY;
     f->s = s;
@@ -28,6 +32,7 @@ kth_status segment_fetch_new(hls_session *s, const segment_fetch_params *p, segm
     if (p->key) {
         kth_status st = drm_aes128_new(p->key, 16, p->iv, &f->decrypt, err, errlen);
         if (st != KTH_OK) {
+            free(f->url);
             free(f);
             return st;
         }
@@ -37,7 +42,6 @@ kth_status segment_fetch_new(hls_session *s, const segment_fetch_params *p, segm
     f->has_expected = p->has_expected;
     f->expected = p->expected;
     f->info = p->info;
-    f->url = p->url;
     f->started_ns = net_downloader_now(s->downloader);
     *out = f;
     return KTH_OK;
@@ -48,6 +52,7 @@ void segment_fetch_free(segment_fetch *f)
     if (!f)
         return;
     drm_aes128_free(f->decrypt);
+    free(f->url);
     free(f);
 }
 

@@ -41,7 +41,7 @@ typedef struct segment_fetch_params {
     const char *key_uri; /* with key: borrowed from the playlist, which outlives the fetch */
     bool has_expected;
     uint64_t expected; /* the body's length, when known */
-    const char *url;   /* borrowed from the playlist, like key_uri */
+    const char *url;   /* copied: a segment's URI may not be a string in the playlist */
     kth_event_segment info;
 } segment_fetch_params;
 
@@ -68,7 +68,7 @@ typedef struct segment_fetch {
     bool has_response_size;
     uint64_t response_size; /* a clear whole body's length from its response, to record */
     kth_event_segment info;
-    const char *url;
+    char *url; /* owned */
     /* Encrypted entries: the first plaintext bytes, held back until they look like media. */
     bool probed;
     size_t probe_len;

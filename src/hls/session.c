@@ -223,19 +223,24 @@ char *session_entry_key(hls_session *s, size_t variant, size_t entry)
     hls_variant_state *v = &s->variants[variant];
     hls_entry e;
     hls_layout_entry(v->layout, entry, &e);
+    char *made = NULL;
     const char *uri;
     hls_byterange r;
     if (e.kind == HLS_ENTRY_INIT) {
         uri = v->pl->media.maps[e.map].uri;
         r = v->pl->media.maps[e.map].range;
     } else {
-        uri = hls_media_segment(&v->pl->media, e.segment).uri;
+        uri = made = hls_media_segment_uri(&v->pl->media, e.segment);
         r = hls_media_segment(&v->pl->media, e.segment).range;
+        if (uri == NULL)
+            return NULL;
     }
-    if (r.present)
-        return platform_printf_new("%s#bytes=%llu-%llu", uri, (unsigned long long)r.offset,
-                                   (unsigned long long)(r.offset + r.length - 1));
-    return platform_printf_new("%s", uri);
+    char *key = r.present
+                    ? platform_printf_new("%s#bytes=%llu-%llu", uri, (unsigned long long)r.offset,
+                                          (unsigned long long)(r.offset + r.length - 1))
+                    : platform_printf_new("%s", uri);
+    free(made);
+    return key;
 }
 
 void session_entry_name(hls_session *s, size_t variant, size_t entry, char *buf, size_t size)

@@ -65,7 +65,10 @@ static void take(client *c, const hls_playlist *pl, const hls_live_update *u)
         const hls_segment seg_seg = hls_media_segment(&pl->media, i), *seg = &seg_seg;
         assert_int_equal(seg->sequence, c->next_expected);
         ktc_response r = {0};
-        ktc_fetch(seg->uri, NULL, &r);
+        char *uri = hls_media_segment_uri(&pl->media, i);
+        assert_non_null(uri);
+        ktc_fetch(uri, NULL, &r);
+        free(uri);
         assert_int_equal(r.status, 200);
         assert_int_equal(r.len, c->cfg.segment_size);
         uint64_t seed = kts_live_segment_seed(&c->cfg, seg->sequence, c->reset_seen);

@@ -9,6 +9,7 @@
 
 #include <kithara/status.h>
 
+#include <stdlib.h>
 #include <string.h>
 
 #define HLS_TEST_BASE "https://cdn.example.com/path/to/list.m3u8?token=1"
@@ -25,6 +26,16 @@ static inline hls_playlist *hls_test_parse(const char *text)
         fail_msg("parse failed with %d: %s", rc, err);
     }
     return pl;
+}
+
+/* Checks that segment i of m has the URI `want`, both as made and as compared in place. */
+static inline void hls_test_segment_uri(const hls_media_playlist *m, size_t i, const char *want)
+{
+    char *uri = hls_media_segment_uri(m, i);
+    assert_non_null(uri);
+    assert_string_equal(uri, want);
+    free(uri);
+    assert_true(hls_media_segment_uri_is(m, i, want));
 }
 
 /* Parses `text` (len bytes) expecting failure `status` with exactly `message`. */

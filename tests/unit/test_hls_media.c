@@ -55,7 +55,7 @@ static void test_media_playlist_alone_gives_timing_and_numbering(void **state)
 
     hls_segment s[SEGMENTS_MAX];
     segments_of(m, s);
-    assert_string_equal(s[0].uri, "https://cdn.example.com/path/to/seg7.ts");
+    hls_test_segment_uri(m, 0, "https://cdn.example.com/path/to/seg7.ts");
     assert_string_equal(s[0].title, "first segment");
     assert_true(s[0].duration == 9.97667);
     assert_true(s[0].start == 0.0);
@@ -66,12 +66,12 @@ static void test_media_playlist_alone_gives_timing_and_numbering(void **state)
     assert_false(s[0].discontinuity);
     assert_false(s[0].gap);
 
-    assert_string_equal(s[1].uri, "https://cdn.example.com/path/to/seg8.ts?x=1");
+    hls_test_segment_uri(m, 1, "https://cdn.example.com/path/to/seg8.ts?x=1");
     assert_null(s[1].title);
     assert_true(s[1].start == 9.97667);
     assert_int_equal(s[1].sequence, 8);
 
-    assert_string_equal(s[2].uri, "https://cdn.example.com/path/other/seg9.ts");
+    hls_test_segment_uri(m, 2, "https://cdn.example.com/path/other/seg9.ts");
     assert_true(s[2].duration == 4.5);
     assert_true(s[2].start == 9.97667 + 10.0);
     assert_int_equal(s[2].sequence, 9);
@@ -91,12 +91,12 @@ static void test_segment_uris_resolve_in_every_reference_form(void **state)
                                       "#EXTINF:1,\nhttp://abs.example/e.ts\n");
     hls_segment s[SEGMENTS_MAX];
     segments_of(&pl->media, s);
-    assert_string_equal(s[0].uri, "https://cdn.example.com/path/to/a.ts");
-    assert_string_equal(s[1].uri, "https://cdn.example.com/b.ts");
-    assert_string_equal(s[2].uri, "https://cdn.example.com/path/to/list.m3u8?only=query");
-    assert_string_equal(s[3].uri, "https://cdn.example.com/top/c.ts");
-    assert_string_equal(s[4].uri, "https://host.example/d.ts");
-    assert_string_equal(s[5].uri, "http://abs.example/e.ts");
+    hls_test_segment_uri(&pl->media, 0, "https://cdn.example.com/path/to/a.ts");
+    hls_test_segment_uri(&pl->media, 1, "https://cdn.example.com/b.ts");
+    hls_test_segment_uri(&pl->media, 2, "https://cdn.example.com/path/to/list.m3u8?only=query");
+    hls_test_segment_uri(&pl->media, 3, "https://cdn.example.com/top/c.ts");
+    hls_test_segment_uri(&pl->media, 4, "https://host.example/d.ts");
+    hls_test_segment_uri(&pl->media, 5, "http://abs.example/e.ts");
     hls_playlist_free(pl);
 }
 
@@ -156,7 +156,8 @@ static void test_implied_byterange_offset_continues_the_same_uri(void **state)
     assert_false(s[4].range.present);
     assert_int_equal(s[5].range.offset, 3100);
     /* Equal consecutive URIs share storage; equality is what matters. */
-    assert_string_equal(s[0].uri, s[2].uri);
+    hls_test_segment_uri(&pl->media, 0, "https://cdn.example.com/path/to/main.mp4");
+    hls_test_segment_uri(&pl->media, 2, "https://cdn.example.com/path/to/main.mp4");
     hls_playlist_free(pl);
 }
 
@@ -544,7 +545,7 @@ static void test_ranges_and_titles_that_start_late_in_a_long_playlist(void **sta
     for (int i = 0; i < N; i++) {
         hls_segment seg = hls_media_segment(m, (size_t)i);
         snprintf(want, sizeof want, "https://cdn.example.com/path/to/s%d.ts", i);
-        assert_string_equal(seg.uri, want);
+        hls_test_segment_uri(m, (size_t)i, want);
         assert_int_equal(seg.sequence, i);
         assert_true(seg.start == 4.0 * i);
         bool ranged = i >= 5 && i % 2 == 1;
@@ -560,6 +561,128 @@ static void test_ranges_and_titles_that_start_late_in_a_long_playlist(void **sta
     }
     hls_playlist_free(pl);
     free(text);
+}
+
+/* Builds a media playlist whose segment lines are `uris` (NULL-terminated), 4 s each. */
+static hls_playlist *parse_uris(const char *const *uris)
+{
+    size_t cap = 128;
+    for (size_t i = 0; uris[i]; i++)
+        cap += strlen(uris[i]) + 16;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    size_t n = (size_t)snprintf(text, cap, "#EXTM3U\n#EXT-X-TARGETDURATION:4\n");
+    for (size_t i = 0; uris[i]; i++)
+        n += (size_t)snprintf(text + n, cap - n, "#EXTINF:4,\n%s\n", uris[i]);
+    hls_playlist *pl = hls_test_parse(text);
+    free(text);
+    return pl;
+}
+
+/* Every segment's URI is made back exactly, whether a run keeps it or a string does. */
+static void check_uris(const hls_playlist *pl, const char *const *uris)
+{
+    size_t i = 0;
+    for (; uris[i]; i++) {
+        char want[512];
+        if (strstr(uris[i], "://"))
+            snprintf(want, sizeof want, "%s", uris[i]);
+        else
+            snprintf(want, sizeof want, "https://cdn.example.com/path/to/%s", uris[i]);
+        hls_test_segment_uri(&pl->media, i, want);
+    }
+    assert_int_equal(pl->media.segment_count, i);
+}
+
+static void test_numbered_segment_uris_are_kept_as_runs(void **state)
+{
+    (void)state;
+    enum { N = 5000 };
+    char **uris = calloc(N + 1, sizeof *uris);
+    assert_non_null(uris);
+    for (int i = 0; i < N; i++) {
+        uris[i] = malloc(64);
+        assert_non_null(uris[i]);
+        snprintf(uris[i], 64, "audio/seg_%05d.ts", i + 7);
+    }
+    hls_playlist *pl = parse_uris((const char *const *)uris);
+    check_uris(pl, (const char *const *)uris);
+    /* One string (the first segment's) and one run for the 4,999 after it. */
+    assert_int_equal(pl->media.uri_count_, 1);
+    assert_int_equal(pl->media.uri_run_count_, 1);
+    assert_false(hls_media_segment_uri_is(&pl->media, 1,
+                                          "https://cdn.example.com/path/to/audio/seg_0008.ts"));
+    assert_false(hls_media_segment_uri_is(&pl->media, 1,
+                                          "https://cdn.example.com/path/to/audio/seg_00008.t"));
+    assert_false(
+        hls_media_segment_uri_is(&pl->media, 1, "https://cdn.example.com/path/to/audio/seg_"));
+    assert_false(hls_media_segment_uri_is(&pl->media, 1, ""));
+    hls_playlist_free(pl);
+    for (int i = 0; i < N; i++)
+        free(uris[i]);
+    free(uris);
+}
+
+static void test_uri_runs_keep_every_uri_exact(void **state)
+{
+    (void)state;
+    /* Widths that grow, a number before the one that counts, a query that changes, numbers that
+     * jump or repeat, padding that does not match, a run that breaks and starts again, and
+     * numbers too long to count. */
+    const char *const uris[] = {"s8.ts",
+                                "s9.ts",
+                                "s10.ts",
+                                "s11.ts",
+                                "v2/p099.aac",
+                                "v2/p100.aac",
+                                "v2/p101.aac",
+                                "a1/x5.ts?sig=1",
+                                "a1/x6.ts?sig=2",
+                                "a1/x7.ts?sig=3",
+                                "a1/x7.ts?sig=3",
+                                "a1/x8.ts?sig=3",
+                                "a1/x9.ts?sig=3",
+                                "t09.ts",
+                                "t010.ts",
+                                "t011.ts",
+                                "q1.ts",
+                                "q3.ts",
+                                "q4.ts",
+                                "other.ts",
+                                "q5.ts",
+                                "q6.ts",
+                                "0.ts",
+                                "1.ts",
+                                "2.ts",
+                                "n1234567890123456789.ts",
+                                "n1234567890123456790.ts",
+                                "n1234567890123456791.ts",
+                                "http://elsewhere.example/q7.ts",
+                                "http://elsewhere.example/q8.ts",
+                                NULL};
+    hls_playlist *pl = parse_uris(uris);
+    check_uris(pl, uris);
+    /* Runs start at s9, p100, x8, t011, q4, q6, 1 and q8 (x5…x7 differ in their query too). */
+    assert_int_equal(pl->media.uri_run_count_, 8);
+    hls_playlist_free(pl);
+}
+
+static void test_ranged_segments_keep_their_uris_as_strings(void **state)
+{
+    (void)state;
+    /* Numbered files with ranges: the range ends are looked up by URI string. */
+    hls_playlist *pl = hls_test_parse("#EXTM3U\n#EXT-X-TARGETDURATION:4\n"
+                                      "#EXTINF:4,\n#EXT-X-BYTERANGE:100@0\nf1.mp4\n"
+                                      "#EXTINF:4,\n#EXT-X-BYTERANGE:100@0\nf2.mp4\n"
+                                      "#EXTINF:4,\n#EXT-X-BYTERANGE:50\nf1.mp4\n"
+                                      "#EXTINF:4,\nf3.mp4\n"
+                                      "#EXTINF:4,\nf4.mp4\n"
+                                      "#EXTINF:4,\n#EXT-X-BYTERANGE:70\nf2.mp4\n");
+    const char *const uris[] = {"f1.mp4", "f2.mp4", "f1.mp4", "f3.mp4", "f4.mp4", "f2.mp4", NULL};
+    check_uris(pl, uris);
+    assert_int_equal(hls_media_segment(&pl->media, 2).range.offset, 100);
+    assert_int_equal(hls_media_segment(&pl->media, 5).range.offset, 100);
+    hls_playlist_free(pl);
 }
 
 int main(void)
@@ -586,6 +709,9 @@ int main(void)
         cmocka_unit_test(test_media_errors_name_their_line),
         cmocka_unit_test(test_huge_durations_cannot_overflow_the_total),
         cmocka_unit_test(test_ranges_and_titles_that_start_late_in_a_long_playlist),
+        cmocka_unit_test(test_numbered_segment_uris_are_kept_as_runs),
+        cmocka_unit_test(test_uri_runs_keep_every_uri_exact),
+        cmocka_unit_test(test_ranged_segments_keep_their_uris_as_strings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
