@@ -12,8 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* An entry costs 16 bytes and a segment 8: sizes and prefix offsets, and the index maps
- * between the two. Everything else an hls_entry says is read from the playlist's segment. */
+/* An entry costs 16 bytes: its size and prefix offset. While no segment has an init section,
+ * entry i is segment i and that is all; once one has, the index maps between entries and
+ * segments are kept too (4 more bytes per entry, 8 per segment). Everything else an hls_entry
+ * says is read from the playlist's segment. */
 #define SIZE_UNKNOWN UINT64_MAX
 #define ENTRY_INIT   UINT32_C(0x80000000) /* in entry_segment: the entry is an init section */
 #define INDEX_NONE   UINT32_MAX           /* in segment_init: no init section */
@@ -22,11 +24,12 @@
 struct hls_layout {
     platform_mutex lock; /* leaf */
     const hls_media_playlist *media;
-    size_t count, cap;       /* entries */
-    uint64_t *sizes;         /* per entry: plaintext bytes, or SIZE_UNKNOWN */
-    uint32_t *entry_segment; /* per entry: its segment (INIT: the one it precedes) | ENTRY_INIT */
-    uint64_t *offsets;       /* cap + 1 prefix sums, valid up to known_prefix */
+    size_t count, cap; /* entries */
+    uint64_t *sizes;   /* per entry: plaintext bytes, or SIZE_UNKNOWN */
+    uint64_t *offsets; /* cap + 1 prefix sums, valid up to known_prefix */
     size_t segment_count, segment_cap;
+    bool mapped;             /* some entry is an init section: the three maps below are kept */
+    uint32_t *entry_segment; /* per entry: its segment (INIT: the one it precedes) | ENTRY_INIT */
     uint32_t *segment_entry; /* segment index -> entry index */
     uint32_t *segment_init;  /* segment index -> init entry index or INDEX_NONE */
     size_t known_prefix;
@@ -66,7 +69,9 @@ static bool reserve(hls_layout *l, size_t segments, size_t entries)
 {
     if (segments > MAX_INDEX || entries > MAX_INDEX)
         return false;
-    if (segments > l->segment_cap) {
+    if (!l->mapped) {
+        l->segment_cap = segments > l->segment_cap ? segments : l->segment_cap;
+    } else if (segments > l->segment_cap) {
         size_t n = segments < l->segment_cap + l->segment_cap / 2
                        ? l->segment_cap + l->segment_cap / 2
                        : segments;
@@ -84,10 +89,11 @@ static bool reserve(hls_layout *l, size_t segments, size_t entries)
         uint64_t *sizes = realloc(l->sizes, n * sizeof *sizes);
         if (sizes)
             l->sizes = sizes;
-        uint32_t *es = sizes ? realloc(l->entry_segment, n * sizeof *es) : NULL;
+        uint32_t *es = sizes && l->mapped ? realloc(l->entry_segment, n * sizeof *es) : NULL;
         if (es)
             l->entry_segment = es;
-        uint64_t *offsets = es ? realloc(l->offsets, (n + 1) * sizeof *offsets) : NULL;
+        bool ok = sizes && (es || !l->mapped);
+        uint64_t *offsets = ok ? realloc(l->offsets, (n + 1) * sizeof *offsets) : NULL;
         if (!offsets)
             return false;
         l->offsets = offsets;
@@ -96,11 +102,41 @@ static bool reserve(hls_layout *l, size_t segments, size_t entries)
     return true;
 }
 
+/* Starts keeping the index maps, as identities over what is there (a live playlist whose
+ * reload brings the first init section). Lock held. */
+static bool start_maps(hls_layout *l)
+{
+    size_t segments = l->segment_cap > 0 ? l->segment_cap : 1, entries = l->cap > 0 ? l->cap : 1;
+    l->segment_entry = malloc(segments * sizeof *l->segment_entry);
+    l->segment_init = malloc(segments * sizeof *l->segment_init);
+    l->entry_segment = malloc(entries * sizeof *l->entry_segment);
+    if (!l->segment_entry || !l->segment_init || !l->entry_segment) {
+        free(l->segment_entry);
+        free(l->segment_init);
+        free(l->entry_segment);
+        l->segment_entry = l->segment_init = l->entry_segment = NULL;
+        return false;
+    }
+    for (size_t i = 0; i < l->count; i++) {
+        l->segment_entry[i] = l->entry_segment[i] = (uint32_t)i;
+        l->segment_init[i] = INDEX_NONE;
+    }
+    l->mapped = true;
+    return true;
+}
+
 /* Adds segment i of the playlist (and the init entry in front of it when its map changes).
  * Lock held; room reserved. */
 static void add_segment(hls_layout *l, const hls_media_playlist *m, size_t i)
 {
     const hls_segment seg_seg = hls_media_segment(m, i), *seg = &seg_seg;
+    if (!l->mapped) {
+        l->sizes[l->count++] = seg->gap                                     ? 0
+                               : seg->range.present && seg->key == HLS_NONE ? seg->range.length
+                                                                            : SIZE_UNKNOWN;
+        l->segment_count = i + 1;
+        return;
+    }
     if (seg->map != l->current_map) {
         l->current_map = seg->map;
         l->current_init = HLS_NONE;
@@ -133,8 +169,9 @@ kth_status hls_layout_new(const hls_playlist *pl, hls_layout **out)
     hls_layout *l = calloc(1, sizeof *l);
     if (!l)
         return KTH_ERR_NO_MEMORY;
-    if (!reserve(l, m->segment_count, entries_needed(m, 0, m->segment_count, HLS_NONE)) ||
-        platform_mutex_init(&l->lock) != KTH_OK) {
+    size_t entries = entries_needed(m, 0, m->segment_count, HLS_NONE);
+    l->mapped = entries != m->segment_count;
+    if (!reserve(l, m->segment_count, entries) || platform_mutex_init(&l->lock) != KTH_OK) {
         free(l->sizes);
         free(l->entry_segment);
         free(l->offsets);
@@ -158,11 +195,15 @@ kth_status hls_layout_grow(hls_layout *l, const hls_playlist *pl)
     const hls_media_playlist *m = &pl->media;
     platform_mutex_lock(&l->lock);
     kth_status st = KTH_OK;
+    size_t added = 0;
     if (pl->kind != HLS_PLAYLIST_MEDIA || m->segment_count < l->segment_count)
         st = KTH_ERR_INVALID_ARG;
-    else if (!reserve(l, m->segment_count,
-                      l->count +
-                          entries_needed(m, l->segment_count, m->segment_count, l->current_map)))
+    else
+        added = entries_needed(m, l->segment_count, m->segment_count, l->current_map);
+    if (st == KTH_OK && !l->mapped && added != m->segment_count - l->segment_count &&
+        !start_maps(l))
+        st = KTH_ERR_NO_MEMORY;
+    if (st == KTH_OK && !reserve(l, m->segment_count, l->count + added))
         st = KTH_ERR_NO_MEMORY;
     if (st == KTH_OK) {
         for (size_t i = l->segment_count; i < m->segment_count; i++)
@@ -233,7 +274,7 @@ kth_status hls_layout_entry(hls_layout *l, size_t index, hls_entry *entry)
         platform_mutex_unlock(&l->lock);
         return KTH_ERR_OUT_OF_RANGE;
     }
-    uint32_t es = l->entry_segment[index];
+    uint32_t es = l->mapped ? l->entry_segment[index] : (uint32_t)index;
     const hls_segment seg_seg = hls_media_segment(l->media, es & ~ENTRY_INIT), *seg = &seg_seg;
     entry->kind = es & ENTRY_INIT ? HLS_ENTRY_INIT : HLS_ENTRY_SEGMENT;
     entry->segment = es & ~ENTRY_INIT;
@@ -254,9 +295,11 @@ kth_status hls_layout_entry_of_segment(hls_layout *l, size_t segment, size_t *en
     platform_mutex_lock(&l->lock);
     bool in = segment < l->segment_count;
     if (in && entry)
-        *entry = l->segment_entry[segment];
+        *entry = l->mapped ? l->segment_entry[segment] : segment;
     if (in && init_entry)
-        *init_entry = l->segment_init[segment] == INDEX_NONE ? HLS_NONE : l->segment_init[segment];
+        *init_entry = !l->mapped || l->segment_init[segment] == INDEX_NONE
+                          ? HLS_NONE
+                          : l->segment_init[segment];
     platform_mutex_unlock(&l->lock);
     return in ? KTH_OK : KTH_ERR_OUT_OF_RANGE;
 }

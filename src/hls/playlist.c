@@ -21,7 +21,8 @@
 /* ---- string storage ---------------------------------------------------------------------- */
 
 /* Strings are carved from blocks so a playlist of 200,000 segments is a few hundred
- * allocations, and freeing is a walk of the block list. */
+ * allocations, and freeing is a walk of the block list. Blocks start small and double up to
+ * 64 KiB: a playlist whose segment URIs are runs holds a few short strings. */
 struct hls_string_block {
     struct hls_string_block *next;
     size_t used;
@@ -29,13 +30,17 @@ struct hls_string_block {
     char data[];
 };
 
-#define HLS_STRING_BLOCK_SIZE ((size_t)64 * 1024)
+#define HLS_STRING_BLOCK_SIZE  ((size_t)64 * 1024)
+#define HLS_STRING_BLOCK_FIRST ((size_t)2 * 1024)
 
 static char *string_alloc(hls_playlist *pl, size_t n)
 {
     struct hls_string_block *b = pl->strings_;
     if (b == NULL || b->size - b->used < n) {
-        size_t size = n > HLS_STRING_BLOCK_SIZE ? n : HLS_STRING_BLOCK_SIZE;
+        size_t step = b == NULL                              ? HLS_STRING_BLOCK_FIRST
+                      : b->size >= HLS_STRING_BLOCK_SIZE / 2 ? HLS_STRING_BLOCK_SIZE
+                                                             : b->size * 2;
+        size_t size = n > step ? n : step;
         if (size > SIZE_MAX - sizeof(*b)) {
             return NULL;
         }

@@ -239,6 +239,50 @@ static void test_open_layout_grows_without_moving_offsets(void **state)
     hls_playlist_free(more);
 }
 
+static void test_a_reload_may_bring_the_first_init_section(void **state)
+{
+    (void)state;
+    /* Until now entry i was segment i; the reload's init section must shift what follows. */
+    hls_playlist *first = parse("#EXTM3U\n#EXT-X-TARGETDURATION:4\n"
+                                "#EXTINF:4,\ns0.ts\n#EXTINF:4,\ns1.ts\n#EXTINF:4,\ns2.ts\n");
+    hls_layout *l;
+    assert_int_equal(hls_layout_new(first, &l), KTH_OK);
+    hls_layout_set_open(l, true);
+    for (size_t e = 0; e < 3; e++)
+        assert_int_equal(hls_layout_set_size(l, e, 100), KTH_OK);
+    size_t se, si;
+    assert_int_equal(hls_layout_entry_of_segment(l, 2, &se, &si), KTH_OK);
+    assert_int_equal(se, 2);
+    assert_int_equal(si, HLS_NONE);
+    hls_playlist *more =
+        parse("#EXTM3U\n#EXT-X-TARGETDURATION:4\n"
+              "#EXTINF:4,\ns0.ts\n#EXTINF:4,\ns1.ts\n#EXTINF:4,\ns2.ts\n"
+              "#EXT-X-MAP:URI=\"i.mp4\"\n#EXTINF:4,\nt0.m4s\n#EXTINF:4,\nt1.m4s\n");
+    assert_int_equal(hls_layout_grow(l, more), KTH_OK);
+    hls_playlist_free(first);
+    assert_int_equal(hls_layout_entry_count(l), 6);
+    assert_int_equal(hls_layout_segment_count(l), 5);
+    for (size_t k = 0; k < 3; k++) {
+        assert_int_equal(hls_layout_entry_of_segment(l, k, &se, &si), KTH_OK);
+        assert_int_equal(se, k);
+        assert_int_equal(si, HLS_NONE);
+    }
+    assert_int_equal(hls_layout_entry_of_segment(l, 4, &se, &si), KTH_OK);
+    assert_int_equal(se, 5);
+    assert_int_equal(si, 3);
+    hls_entry ent;
+    assert_int_equal(hls_layout_entry(l, 3, &ent), KTH_OK);
+    assert_int_equal(ent.kind, HLS_ENTRY_INIT);
+    assert_int_equal(ent.segment, 3);
+    assert_true(ent.offset_known);
+    assert_int_equal(ent.offset, 300);
+    assert_int_equal(hls_layout_entry(l, 5, &ent), KTH_OK);
+    assert_int_equal(ent.kind, HLS_ENTRY_SEGMENT);
+    assert_int_equal(ent.segment, 4);
+    hls_layout_free(l);
+    hls_playlist_free(more);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -249,6 +293,7 @@ int main(void)
         cmocka_unit_test(test_switch_lookup_finds_the_nearest_start),
         cmocka_unit_test(test_master_playlist_has_no_layout),
         cmocka_unit_test(test_open_layout_grows_without_moving_offsets),
+        cmocka_unit_test(test_a_reload_may_bring_the_first_init_section),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
