@@ -12,7 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* An entry costs 16 bytes: its size and prefix offset. While no segment has an init section,
+/* An entry costs 16 bytes once some entry's size is known: its size and prefix offset; until
+ * then (a variant that has not been played) nothing. While no segment has an init section,
  * entry i is segment i and that is all; once one has, the index maps between entries and
  * segments are kept too (4 more bytes per entry, 8 per segment). Everything else an hls_entry
  * says is read from the playlist's segment. */
@@ -25,6 +26,7 @@ struct hls_layout {
     platform_mutex lock; /* leaf */
     const hls_media_playlist *media;
     size_t count, cap; /* entries */
+    bool sized;        /* some size is known: sizes and offsets are kept */
     uint64_t *sizes;   /* per entry: plaintext bytes, or SIZE_UNKNOWN */
     uint64_t *offsets; /* cap + 1 prefix sums, valid up to known_prefix */
     size_t segment_count, segment_cap;
@@ -40,7 +42,7 @@ struct hls_layout {
 /* Extends the known prefix over entries whose sizes are now known. Lock held. */
 static void extend_prefix(hls_layout *l)
 {
-    while (l->known_prefix < l->count && l->sizes[l->known_prefix] != SIZE_UNKNOWN) {
+    while (l->sized && l->known_prefix < l->count && l->sizes[l->known_prefix] != SIZE_UNKNOWN) {
         uint64_t next = l->offsets[l->known_prefix] + l->sizes[l->known_prefix];
         if (next < l->offsets[l->known_prefix])
             break; /* overflow: leave the rest unknown rather than wrap */
@@ -86,20 +88,69 @@ static bool reserve(hls_layout *l, size_t segments, size_t entries)
     }
     if (entries > l->cap) {
         size_t n = entries < l->cap + l->cap / 2 ? l->cap + l->cap / 2 : entries;
-        uint64_t *sizes = realloc(l->sizes, n * sizeof *sizes);
+        uint64_t *sizes = l->sized ? realloc(l->sizes, n * sizeof *sizes) : NULL;
         if (sizes)
             l->sizes = sizes;
-        uint32_t *es = sizes && l->mapped ? realloc(l->entry_segment, n * sizeof *es) : NULL;
+        uint64_t *offsets = sizes ? realloc(l->offsets, (n + 1) * sizeof *offsets) : NULL;
+        if (offsets)
+            l->offsets = offsets;
+        uint32_t *es = l->mapped ? realloc(l->entry_segment, n * sizeof *es) : NULL;
         if (es)
             l->entry_segment = es;
-        bool ok = sizes && (es || !l->mapped);
-        uint64_t *offsets = ok ? realloc(l->offsets, (n + 1) * sizeof *offsets) : NULL;
-        if (!offsets)
+        if ((l->sized && !offsets) || (l->mapped && !es))
             return false;
-        l->offsets = offsets;
         l->cap = n;
     }
     return true;
+}
+
+/* Starts keeping sizes and offsets, all unknown so far, for the room reserved. Lock held. */
+static bool start_sizes(hls_layout *l)
+{
+    size_t cap = l->cap > 0 ? l->cap : 1;
+    l->sizes = malloc(cap * sizeof *l->sizes);
+    l->offsets = malloc((cap + 1) * sizeof *l->offsets);
+    if (!l->sizes || !l->offsets) {
+        free(l->sizes);
+        free(l->offsets);
+        l->sizes = l->offsets = NULL;
+        return false;
+    }
+    for (size_t i = 0; i < l->count; i++)
+        l->sizes[i] = SIZE_UNKNOWN;
+    l->offsets[0] = 0;
+    l->sized = true;
+    return true;
+}
+
+/* Whether a segment from `from` on, or its init section, has a size known from the playlist
+ * (a gap, or a clear byte range). */
+static bool knows_a_size(const hls_media_playlist *m, size_t from)
+{
+    for (size_t i = from; i < m->segment_count; i++) {
+        hls_segment seg = hls_media_segment(m, i);
+        if (seg.gap || (seg.range.present && seg.key == HLS_NONE))
+            return true;
+        if (seg.map != HLS_NONE && m->maps[seg.map].range.present &&
+            m->maps[seg.map].key == HLS_NONE)
+            return true;
+    }
+    return false;
+}
+
+/* Records the size of entry `index` (< cap), SIZE_UNKNOWN included. Lock held. False when out
+ * of memory (only when no size was kept yet). */
+static bool put_size(hls_layout *l, size_t index, uint64_t size)
+{
+    if (!l->sized && (size == SIZE_UNKNOWN || !start_sizes(l)))
+        return size == SIZE_UNKNOWN;
+    l->sizes[index] = size;
+    return true;
+}
+
+static uint64_t size_of(const hls_layout *l, size_t index)
+{
+    return l->sized ? l->sizes[index] : SIZE_UNKNOWN;
 }
 
 /* Starts keeping the index maps, as identities over what is there (a live playlist whose
@@ -126,14 +177,18 @@ static bool start_maps(hls_layout *l)
 }
 
 /* Adds segment i of the playlist (and the init entry in front of it when its map changes).
- * Lock held; room reserved. */
+ * Lock held; room reserved, and sizes kept when the playlist knows one (knows_a_size), so that
+ * it cannot fail. */
 static void add_segment(hls_layout *l, const hls_media_playlist *m, size_t i)
 {
     const hls_segment seg_seg = hls_media_segment(m, i), *seg = &seg_seg;
+    uint64_t size = SIZE_UNKNOWN;
+    if (seg->gap)
+        size = 0;
+    else if (seg->range.present && seg->key == HLS_NONE)
+        size = seg->range.length;
     if (!l->mapped) {
-        l->sizes[l->count++] = seg->gap                                     ? 0
-                               : seg->range.present && seg->key == HLS_NONE ? seg->range.length
-                                                                            : SIZE_UNKNOWN;
+        put_size(l, l->count++, size);
         l->segment_count = i + 1;
         return;
     }
@@ -144,17 +199,12 @@ static void add_segment(hls_layout *l, const hls_media_playlist *m, size_t i)
             const hls_map *map = &m->maps[seg->map];
             /* An encrypted init section's plaintext size is known only once decrypted. */
             bool known = map->range.present && map->key == HLS_NONE;
-            l->sizes[l->count] = known ? map->range.length : SIZE_UNKNOWN;
+            put_size(l, l->count, known ? map->range.length : SIZE_UNKNOWN);
             l->entry_segment[l->count] = (uint32_t)i | ENTRY_INIT;
             l->current_init = l->count++;
         }
     }
-    uint64_t size = SIZE_UNKNOWN;
-    if (seg->gap)
-        size = 0;
-    else if (seg->range.present && seg->key == HLS_NONE)
-        size = seg->range.length;
-    l->sizes[l->count] = size;
+    put_size(l, l->count, size);
     l->entry_segment[l->count] = (uint32_t)i;
     l->segment_init[i] = l->current_init == HLS_NONE ? INDEX_NONE : (uint32_t)l->current_init;
     l->segment_entry[i] = (uint32_t)l->count++;
@@ -182,9 +232,12 @@ kth_status hls_layout_new(const hls_playlist *pl, hls_layout **out)
     }
     l->media = m;
     l->current_map = l->current_init = HLS_NONE;
+    if (knows_a_size(m, 0) && !start_sizes(l)) {
+        hls_layout_free(l);
+        return KTH_ERR_NO_MEMORY;
+    }
     for (size_t i = 0; i < m->segment_count; i++)
         add_segment(l, m, i);
-    l->offsets[0] = 0;
     extend_prefix(l);
     *out = l;
     return KTH_OK;
@@ -204,6 +257,9 @@ kth_status hls_layout_grow(hls_layout *l, const hls_playlist *pl)
         !start_maps(l))
         st = KTH_ERR_NO_MEMORY;
     if (st == KTH_OK && !reserve(l, m->segment_count, l->count + added))
+        st = KTH_ERR_NO_MEMORY;
+    /* Sizes first: with room for them taken, adding segments cannot fail half way. */
+    if (st == KTH_OK && !l->sized && knows_a_size(m, l->segment_count) && !start_sizes(l))
         st = KTH_ERR_NO_MEMORY;
     if (st == KTH_OK) {
         for (size_t i = l->segment_count; i < m->segment_count; i++)
@@ -279,12 +335,12 @@ kth_status hls_layout_entry(hls_layout *l, size_t index, hls_entry *entry)
     entry->kind = es & ENTRY_INIT ? HLS_ENTRY_INIT : HLS_ENTRY_SEGMENT;
     entry->segment = es & ~ENTRY_INIT;
     entry->map = seg->map;
-    entry->size_known = l->sizes[index] != SIZE_UNKNOWN;
-    entry->size = entry->size_known ? l->sizes[index] : 0;
+    entry->size_known = size_of(l, index) != SIZE_UNKNOWN;
+    entry->size = entry->size_known ? size_of(l, index) : 0;
     entry->start = seg->start;
     entry->duration = es & ENTRY_INIT ? 0 : seg->duration;
     entry->offset_known = index <= l->known_prefix;
-    entry->offset = entry->offset_known ? l->offsets[index] : 0;
+    entry->offset = entry->offset_known && l->sized ? l->offsets[index] : 0;
     platform_mutex_unlock(&l->lock);
     return KTH_OK;
 }
@@ -314,11 +370,12 @@ kth_status hls_layout_set_size(hls_layout *l, size_t index, uint64_t size)
     }
     if (size == SIZE_UNKNOWN) {
         st = KTH_ERR_INVALID_ARG;
-    } else if (l->sizes[index] != SIZE_UNKNOWN) {
-        if (l->sizes[index] != size)
+    } else if (size_of(l, index) != SIZE_UNKNOWN) {
+        if (size_of(l, index) != size)
             st = KTH_ERR_CHANGED;
+    } else if (!put_size(l, index, size)) {
+        st = KTH_ERR_NO_MEMORY;
     } else {
-        l->sizes[index] = size;
         extend_prefix(l);
     }
     platform_mutex_unlock(&l->lock);

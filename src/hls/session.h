@@ -381,8 +381,9 @@ kth_status hls_playlist_accept(hls_session *s, const char *url, const char *fina
  * and slots built, the ABR ladder extended. Lock held (or before the session is shared). On
  * failure pl is freed. */
 kth_status hls_variant_setup(hls_session *s, size_t v, hls_playlist *pl, char *err, size_t errlen);
-/* Starts loading the media playlists of variants not loaded yet (from the cache, or a fetch
- * added to the batch); none for a live stream. Lock held; inside poll_next. */
+/* Loads the media playlists of variants not loaded yet: those the cache holds at once, then
+ * one fetch added to the batch, and no new fetch while one runs (the next poll goes on); none
+ * for a live stream. Lock held; inside poll_next. */
 void hls_variants_load_more(hls_session *s, net_batch *batch);
 /* Net callbacks of a playlist fetch into memory: `user` points to an hls_body (or a struct
  * that begins with one). Non-2xx is KTH_ERR_HTTP; a body over the playlist limit

@@ -3,7 +3,8 @@
  * in, and loading the playlists of the variants the stream did not start with.
  *
  * Only the starting variant's playlist is on the path to the first byte. The others load in
- * the background through the peer (from the cache when it holds them, else fetched), and join
+ * the background through the peer (from the cache when it holds them, else fetched one at a
+ * time, so that only one playlist body is in memory at once), and join
  * the ABR ladder as they arrive; a variant whose playlist fails or uses what kithara cannot play
  * is left out with a warning, never chosen. A playlist another stream of the same URL is
  * fetching (it holds the claim of its cache resource) is not fetched again: the peer is woken
@@ -156,6 +157,11 @@ void hls_variants_load_more(hls_session *s, net_batch *batch)
 {
     if (s->live)
         return; /* a live stream keeps its variant (live_reload.c) */
+    /* One fetch at a time: a long presentation's playlists are megabytes of text each, and
+     * their bodies held at once were the stream's peak of memory. */
+    for (size_t v = 0; v < s->ladder.count; v++)
+        if (s->variant_loading[v])
+            return;
     for (size_t v = 0; v < s->ladder.count; v++) {
         if (s->variants[v].pl || s->variant_loading[v] || s->variant_failed[v])
             continue;
@@ -204,5 +210,6 @@ void hls_variants_load_more(hls_session *s, net_batch *batch)
             return;
         }
         s->variant_loading[v] = true;
+        return;
     }
 }
