@@ -194,7 +194,17 @@ typedef struct url_writer {
 static void put_span(url_writer *w, const char *s, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF";
-    for (size_t i = 0; i < n; i++) {
+    size_t i = 0;
+    while (i < n) {
+        /* Runs that need no escape are copied whole. */
+        size_t end = i;
+        while (end < n && s[end] != '%' && !needs_encoding((unsigned char)s[end]))
+            end++;
+        memcpy(w->buf + w->len, s + i, end - i);
+        w->len += end - i;
+        if (end == n)
+            break;
+        i = end;
         unsigned char c = (unsigned char)s[i];
         bool lone_percent = c == '%' && !(i + 2 < n && is_hex(s[i + 1]) && is_hex(s[i + 2]));
         if (needs_encoding(c) || lone_percent) {
@@ -204,6 +214,7 @@ static void put_span(url_writer *w, const char *s, size_t n)
         } else {
             w->buf[w->len++] = (char)c;
         }
+        i++;
     }
 }
 
