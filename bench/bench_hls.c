@@ -15,7 +15,8 @@
  * on-disk cache, with VmRSS sampled every 5 % of the presentation. Target, whatever the length:
  * peak under 8 MiB above the empty process (its RSS when main starts), flat (RSS at 100 % within
  * 1 MiB of RSS at 10 %), and the master with its media playlists parsed in under 50 ms. It runs
- * first, so nothing else has grown the heap before it.
+ * first, so nothing else has grown the heap before it. RSS is also shown split into anonymous
+ * pages (what the process holds) and file-backed ones (library code and data it touched).
  *
  * Usage: bench_hls [fixtures dir] [latency ms]   (defaults: the source tree's, 50 ms)
  *        bench_hls --memory [hours]              (the memory figure only; default 2)
