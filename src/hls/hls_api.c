@@ -51,13 +51,22 @@ kth_status kth_stream_variant_info(kth_stream *stream, size_t index, kth_hls_var
             info->channels = (unsigned)strtoul(r->rendition->channels, NULL, 10);
     }
     platform_mutex_lock(&s->lock);
-    info->usable = hls_variant_usable(s, index);
-    if (info->usable) {
-        const hls_variant_summary *sum = &s->variants[index].summary;
-        info->segment_count = sum->segment_count;
-        info->duration = sum->duration;
-        info->encrypted = sum->encrypted;
-        info->container = sum->container;
+    const hls_playlist *pl = s->variants[index].pl;
+    info->usable = pl != NULL;
+    if (pl) {
+        const hls_media_playlist *m = &pl->media;
+        info->segment_count = m->segment_count;
+        for (size_t i = 0; i < m->segment_count; i++)
+            info->duration += hls_media_segment(m, i).duration;
+        for (size_t i = 0; i < m->key_count; i++)
+            if (m->keys[i].method == HLS_KEY_AES_128)
+                info->encrypted = true;
+        char *first_uri =
+            m->map_count == 0 && m->segment_count > 0 ? hls_media_segment_uri(m, 0) : NULL;
+        info->container = m->map_count > 0 ? KTH_CONTAINER_FMP4
+                          : first_uri      ? kth_container_from_extension(first_uri)
+                                           : KTH_CONTAINER_UNKNOWN;
+        free(first_uri);
     }
     platform_mutex_unlock(&s->lock);
     return KTH_OK;
@@ -98,7 +107,7 @@ kth_status kth_stream_variant_cached(kth_stream *stream, size_t index, size_t *c
     for (size_t e = 0;; e++) {
         char *key = NULL;
         platform_mutex_lock(&s->lock);
-        if (!hls_variant_wake(s, index)) {
+        if (!v->pl) {
             platform_mutex_unlock(&s->lock);
             return KTH_ERR_NOT_FOUND;
         }

@@ -516,7 +516,7 @@ static size_t level_of_variant(const hls_session *s, size_t variant)
 {
     size_t level = 0;
     for (size_t v = 0; v < variant; v++)
-        if (hls_variant_usable(s, v))
+        if (s->variants[v].pl)
             level++;
     return level;
 }
@@ -526,7 +526,7 @@ static size_t variant_of_level(const hls_session *s, size_t level, size_t fallba
 {
     size_t seen = 0;
     for (size_t v = 0; v < s->ladder.count; v++) {
-        if (!hls_variant_usable(s, v))
+        if (!s->variants[v].pl)
             continue;
         if (seen++ == level)
             return v;
@@ -577,7 +577,7 @@ static bool decide(hls_session *s, size_t segment, double buffer_s, poll_state *
     if (in.controls.mode == ABR_MODE_MANUAL) {
         /* The controls name a variant; the controller counts usable rungs. */
         size_t wanted = in.controls.manual_level;
-        if (wanted >= s->ladder.count || !hls_variant_usable(s, wanted))
+        if (wanted >= s->ladder.count || !s->variants[wanted].pl)
             wanted = last->variant;
         in.controls.manual_level = level_of_variant(s, wanted);
     }
@@ -595,7 +595,7 @@ static bool decide(hls_session *s, size_t segment, double buffer_s, poll_state *
     size_t variant = variant_of_level(s, target, last->variant);
     bool switched = false;
     size_t from = last->variant;
-    if (variant != last->variant && allowed && hls_variant_wake(s, variant)) {
+    if (variant != last->variant && allowed) {
         /* The new variant starts at its segment starting nearest the boundary's time (the
          * same boundary when the variants are aligned, as ladders usually are). */
         size_t first = hls_layout_segment_nearest_start(s->variants[variant].layout, seg->start);
@@ -788,10 +788,6 @@ static rescue_result check_rescue(hls_session *s, poll_state *ps, size_t period,
         return RESCUE_NONE;
     }
     size_t target = variant_of_level(s, d.level, variant);
-    if (!hls_variant_wake(s, target)) {
-        recheck(ps, WATCH_S);
-        return RESCUE_NONE;
-    }
     const hls_period *p = &s->periods[period];
     const hls_media_playlist *m = &v->pl->media;
     bool reader_in = s->reader_period == period && s->reader_entry >= entry;
@@ -1016,8 +1012,7 @@ static bool manual_switch_pending(hls_session *s)
     abr_controls_snapshot(&s->controls, &controls);
     const hls_period *last_period = &s->periods[s->period_count - 1];
     return controls.mode == ABR_MODE_MANUAL && controls.manual_level < s->ladder.count &&
-           hls_variant_usable(s, controls.manual_level) &&
-           controls.manual_level != last_period->variant;
+           s->variants[controls.manual_level].pl && controls.manual_level != last_period->variant;
 }
 
 /* Media read but not yet played, from the reader's time position and the player's last
@@ -1243,8 +1238,8 @@ void hls_peer_manual_switch(hls_session *s)
     hls_period *last = &s->periods[s->period_count - 1];
     uint64_t position = session_reader_position(s);
     hls_place place;
-    if (s->failure == KTH_OK && !s->live && target < s->ladder.count && target != last->variant &&
-        hls_variant_wake(s, target) && session_locate(s, position, &place) != HLS_PAST_END &&
+    if (s->failure == KTH_OK && !s->live && target < s->ladder.count && s->variants[target].pl &&
+        target != last->variant && session_locate(s, position, &place) != HLS_PAST_END &&
         place.period == s->period_count - 1) {
         if (s->reader_period == place.period && s->reader_entry > place.entry)
             place.entry = s->reader_entry; /* a read may have gone further already */

@@ -851,7 +851,7 @@ static kth_status open_session(hls_session *s, char *err, size_t errlen)
         requested_ns = net_downloader_now(s->downloader);
     if (!top && (st = hls_load_playlist(s, s->variants[first].uri, &top, err, errlen)) != KTH_OK)
         return st;
-    if ((st = hls_variant_setup(s, first, top, true, err, errlen)) != KTH_OK)
+    if ((st = hls_variant_setup(s, first, top, err, errlen)) != KTH_OK)
         return st;
     size_t start = 0;
     if ((st = hls_live_open(s, first, requested_ns, &start, err, errlen)) != KTH_OK)
@@ -876,7 +876,7 @@ static kth_status open_session(hls_session *s, char *err, size_t errlen)
             char ignored[HLS_ERR_MAX];
             if (v != first &&
                 hls_playlist_cached(s, s->variants[v].uri, &pl, ignored, sizeof ignored) == KTH_OK)
-                hls_variant_setup(s, v, pl, false, ignored, sizeof ignored);
+                hls_variant_setup(s, v, pl, ignored, sizeof ignored);
         }
     }
     return st;

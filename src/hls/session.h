@@ -91,22 +91,9 @@ typedef struct hls_open_slot {
     size_t variant, entry;
 } hls_open_slot;
 
-/* What kth_stream_variant_info tells of a variant whose playlist was accepted. */
-typedef struct hls_variant_summary {
-    size_t segment_count;
-    double duration;
-    bool encrypted; /* some key is AES-128 */
-    kth_container container;
-} hls_variant_summary;
-
 typedef struct hls_variant_state {
     char *uri;        /* media playlist URL */
-    hls_playlist *pl; /* NULL when not loaded (see dormant) or when it could not be */
-    /* Accepted, stored in the cache and let go: a variant no period plays yet keeps no table in
-     * memory. It is usable (in the ABR ladder); hls_variant_wake loads it again when a switch
-     * or a query needs it. */
-    bool dormant;
-    hls_variant_summary summary; /* valid when pl or dormant */
+    hls_playlist *pl; /* NULL when it could not be loaded */
     hls_layout *layout;
     /* One slot per layout entry, in chunks of HLS_SLOT_CHUNK that never move (a slot's address
      * is its fetch's writer identity), reached through session_slot. A live playlist's reloads
@@ -390,18 +377,10 @@ kth_status hls_playlist_accept(hls_session *s, const char *url, const char *fina
 
 /* --- variants.c ------------------------------------------------------------------------- */
 
-/* Makes variant v usable with its media playlist (owned from now on): keys checked, the ABR
- * ladder extended, and either layout and slots built or, when `keep` is false and the cache
- * holds the playlist, the playlist let go (the variant is dormant). Lock held (or before the
- * session is shared). On failure pl is freed. */
-kth_status hls_variant_setup(hls_session *s, size_t v, hls_playlist *pl, bool keep, char *err,
-                             size_t errlen);
-/* Whether variant v is usable: loaded, or dormant. Lock held. */
-bool hls_variant_usable(const hls_session *s, size_t v);
-/* Loads a dormant variant again from the cache (a parse; the lock is held through it). True
- * when v is loaded. When the cache lost its playlist, v is no longer dormant: it leaves the
- * ladder until the background load fetches it again. Lock held. */
-bool hls_variant_wake(hls_session *s, size_t v);
+/* Makes variant v usable with its media playlist (owned from now on): keys checked, layout
+ * and slots built, the ABR ladder extended. Lock held (or before the session is shared). On
+ * failure pl is freed. */
+kth_status hls_variant_setup(hls_session *s, size_t v, hls_playlist *pl, char *err, size_t errlen);
 /* Loads the media playlists of variants not loaded yet: those the cache holds at once, then
  * one fetch added to the batch, and no new fetch while one runs (the next poll goes on); none
  * for a live stream. Lock held; inside poll_next. */

@@ -14,23 +14,16 @@
  */
 #include "hls/session.h"
 
-#include "platform/log.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-bool hls_variant_usable(const hls_session *s, size_t v)
-{
-    return s->variants[v].pl || s->variants[v].dormant;
-}
 
 /* The ABR ladder: the usable variants, in ladder order (ascending bandwidth). */
 static void rebuild_abr_ladder(hls_session *s)
 {
     s->abr_count = 0;
     for (size_t v = 0; v < s->ladder.count && s->abr_count < ABR_MAX_LEVELS; v++) {
-        if (!hls_variant_usable(s, v))
+        if (!s->variants[v].pl)
             continue;
         const hls_rung *r = &s->ladder.rungs[v];
         abr_variant *a = &s->abr_ladder[s->abr_count++];
@@ -39,37 +32,7 @@ static void rebuild_abr_ladder(hls_session *s)
     }
 }
 
-static void summarize(hls_variant_summary *sum, const hls_media_playlist *m)
-{
-    memset(sum, 0, sizeof *sum);
-    sum->segment_count = m->segment_count;
-    for (size_t i = 0; i < m->segment_count; i++)
-        sum->duration += hls_media_segment(m, i).duration;
-    for (size_t i = 0; i < m->key_count; i++)
-        if (m->keys[i].method == HLS_KEY_AES_128)
-            sum->encrypted = true;
-    char *first_uri = m->map_count == 0 ? hls_media_segment_uri(m, 0) : NULL;
-    sum->container = m->map_count > 0 ? KTH_CONTAINER_FMP4
-                     : first_uri      ? kth_container_from_extension(first_uri)
-                                      : KTH_CONTAINER_UNKNOWN;
-    free(first_uri);
-}
-
-/* Whether the cache holds url's whole body, so that it can be read again. Lock held. */
-static bool stored(hls_session *s, const char *url)
-{
-    cache_resource *res = NULL;
-    cache_resource_info info;
-    char detail[HLS_ERR_MAX];
-    if (cache_resource_open(s->asset, url, 0, &res, &info, detail, sizeof detail) != KTH_OK)
-        return false;
-    bool committed = info.committed;
-    cache_resource_close(res);
-    return committed;
-}
-
-kth_status hls_variant_setup(hls_session *s, size_t v, hls_playlist *pl, bool keep, char *err,
-                             size_t errlen)
+kth_status hls_variant_setup(hls_session *s, size_t v, hls_playlist *pl, char *err, size_t errlen)
 {
     hls_variant_state *vs = &s->variants[v];
     kth_status st = KTH_OK;
@@ -83,14 +46,6 @@ kth_status hls_variant_setup(hls_session *s, size_t v, hls_playlist *pl, bool ke
     }
     if (st == KTH_OK)
         st = hls_keys_check_playlist(pl, vs->uri, err, errlen);
-    if (st == KTH_OK)
-        summarize(&vs->summary, &pl->media);
-    if (st == KTH_OK && !keep && !s->live && stored(s, vs->uri)) {
-        hls_playlist_free(pl);
-        vs->dormant = true;
-        rebuild_abr_ladder(s);
-        return KTH_OK;
-    }
     hls_layout *layout = NULL;
     if (st == KTH_OK && (st = hls_layout_new(pl, &layout)) != KTH_OK)
         snprintf(err, errlen, "%s: %s", HLS_SHOWN(vs->uri), kth_strerror(st));
@@ -104,33 +59,10 @@ kth_status hls_variant_setup(hls_session *s, size_t v, hls_playlist *pl, bool ke
         return st;
     }
     vs->pl = pl;
-    vs->dormant = false;
     vs->layout = layout;
     vs->entry_count = hls_layout_entry_count(layout);
     rebuild_abr_ladder(s);
     return KTH_OK;
-}
-
-bool hls_variant_wake(hls_session *s, size_t v)
-{
-    hls_variant_state *vs = &s->variants[v];
-    if (vs->pl || !vs->dormant)
-        return vs->pl != NULL;
-    hls_playlist *pl = NULL;
-    char err[HLS_ERR_MAX];
-    kth_status st = hls_playlist_cached(s, vs->uri, &pl, err, sizeof err);
-    vs->dormant = false;
-    if (st == KTH_OK)
-        st = hls_variant_setup(s, v, pl, true, err, sizeof err);
-    if (st != KTH_OK) {
-        if (st != KTH_ERR_NOT_FOUND && st != KTH_ERR_OFFLINE_MISS)
-            s->variant_failed[v] = true;
-        rebuild_abr_ladder(s);
-        platform_log(KTH_LOG_INFO, "hls", "%s: variant %zu could not be loaded again: %s", s->url,
-                     v, err[0] ? err : kth_strerror(st));
-        return false;
-    }
-    return true;
 }
 
 typedef struct playlist_fetch {
@@ -193,7 +125,7 @@ static void pl_on_complete(void *user, const net_result *r)
     platform_mutex_lock(&s->lock);
     s->variant_loading[f->variant] = false;
     if (st == KTH_OK)
-        st = hls_variant_setup(s, f->variant, pl, false, err, sizeof err);
+        st = hls_variant_setup(s, f->variant, pl, err, sizeof err);
     else if (st != KTH_ERR_CANCELLED)
         s->variant_failed[f->variant] = true;
     platform_mutex_unlock(&s->lock);
@@ -231,7 +163,7 @@ void hls_variants_load_more(hls_session *s, net_batch *batch)
         if (s->variant_loading[v])
             return;
     for (size_t v = 0; v < s->ladder.count; v++) {
-        if (hls_variant_usable(s, v) || s->variant_loading[v] || s->variant_failed[v])
+        if (s->variants[v].pl || s->variant_loading[v] || s->variant_failed[v])
             continue;
         playlist_fetch *f = calloc(1, sizeof *f);
         if (!f)
@@ -246,13 +178,13 @@ void hls_variants_load_more(hls_session *s, net_batch *batch)
             char err[HLS_ERR_MAX];
             st = hls_playlist_cached(s, s->variants[v].uri, &pl, err, sizeof err);
             if (st == KTH_OK)
-                hls_variant_setup(s, v, pl, false, err, sizeof err);
+                hls_variant_setup(s, v, pl, err, sizeof err);
             else if (st != KTH_ERR_NOT_FOUND)
                 s->variant_failed[v] = true;
             else
                 st = pass == 0 ? claim_playlist(s, v, f) : KTH_OK;
         }
-        if (st != KTH_OK || hls_variant_usable(s, v) || s->variant_failed[v]) {
+        if (st != KTH_OK || s->variants[v].pl || s->variant_failed[v]) {
             free(f);
             continue;
         }
