@@ -84,7 +84,8 @@ kth_status hls_layout_entry_of_segment(hls_layout *layout, size_t segment, size_
 
 /* Records the plaintext size of entry `index`. The same size again is accepted; a different one
  * is KTH_ERR_CHANGED (the layout keeps the first). KTH_ERR_OUT_OF_RANGE for a bad index,
- * KTH_ERR_INVALID_ARG for a size of UINT64_MAX (no resource is that long). */
+ * KTH_ERR_INVALID_ARG for a size of UINT64_MAX (no resource is that long), KTH_ERR_NO_MEMORY
+ * when the first size known makes the layout allocate its sizes (nothing is recorded then). */
 kth_status hls_layout_set_size(hls_layout *layout, size_t index, uint64_t size);
 
 /* The entry holding byte `offset` and the offset within it. KTH_OK; KTH_ERR_OUT_OF_RANGE when

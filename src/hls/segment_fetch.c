@@ -134,8 +134,10 @@ static kth_status seg_validate(void *user, const net_response *resp, const void 
         platform_mutex_lock(&s->lock);
         st = session_set_entry_size(s, f->variant, f->entry, f->response_size);
         platform_mutex_unlock(&s->lock);
-        if (st != KTH_OK)
+        if (st == KTH_ERR_CHANGED)
             snprintf(msg, msglen, "its size is not the one recorded before");
+        else if (st != KTH_OK)
+            snprintf(msg, msglen, "its size could not be recorded: %s", kth_strerror(st));
     }
     return st;
 }
