@@ -64,15 +64,14 @@ bool hls_url_is_absolute(const char *s, size_t n)
     return s != NULL && scheme_length(s, n) > 0;
 }
 
-/* The first index from `from` holding one of the delimiters `stops` (a set of '/', '?' and
- * '#'), else n. Compared inline: a playlist resolves every segment URI through here. */
-static size_t span_until(const char *s, size_t n, size_t from, const char *stops)
+/* The first index from `from` holding '#', or '?' when `at_query`, or '/' when `at_slash`;
+ * else n. Compared inline: a playlist resolves every segment URI through here. */
+static size_t span_until(const char *s, size_t n, size_t from, bool at_query, bool at_slash)
 {
-    bool slash = strchr(stops, '/') != NULL, query = strchr(stops, '?') != NULL;
     size_t i = from;
     for (; i < n; i++) {
         char c = s[i];
-        if (c == '#' || (query && c == '?') || (slash && c == '/')) {
+        if (c == '#' || (at_query && c == '?') || (at_slash && c == '/')) {
             break;
         }
     }
@@ -92,15 +91,15 @@ static void url_split(const char *s, size_t n, url_parts *u)
         i = sl + 1;
     }
     if (n - i >= 2 && s[i] == '/' && s[i + 1] == '/') {
-        size_t end = span_until(s, n, i + 2, "/?#");
+        size_t end = span_until(s, n, i + 2, true, true);
         u->authority = (url_span){s + i + 2, end - i - 2, true};
         i = end;
     }
-    size_t path_end = span_until(s, n, i, "?#");
+    size_t path_end = span_until(s, n, i, true, false);
     u->path = (url_span){s + i, path_end - i, true};
     i = path_end;
     if (i < n && s[i] == '?') {
-        size_t end = span_until(s, n, i + 1, "#");
+        size_t end = span_until(s, n, i + 1, false, false);
         u->query = (url_span){s + i + 1, end - i - 1, true};
         i = end;
     }
