@@ -21,11 +21,16 @@
  * missing; a data file that is missing or shorter than the index says is repaired by dropping the
  * claim, never trusted.
  *
- * Size: the cache evicts whole assets, least recently used first, down to its byte budget after
- * writes and on kth_cache_gc. An asset in use by an open stream (leased) or pinned with
- * kth_cache_pin is never evicted, so the cache may stay above its budget while such assets need
- * the room; kth_cache_get_stats reports by how much. This is deliberate: evicting bytes that the
- * playing stream is about to read would only make it fetch them again.
+ * Size: the cache evicts whole assets, least recently used first, down to its byte budget as
+ * writes take it there (counting bytes written and not yet recorded at a checkpoint, so the data
+ * files never hold more than the budget while something may still be evicted), when an asset is
+ * released or unpinned, and on kth_cache_gc. An asset in use by an open stream (leased) or
+ * pinned with kth_cache_pin is never evicted, so the cache may grow above its budget while such
+ * assets need the room: the streams writing into it are then told with
+ * KTH_EVENT_CACHE_OVER_BUDGET (and KTH_EVENT_CACHE_WITHIN_BUDGET once it is back), and
+ * kth_cache_get_stats reports by how much. This is deliberate: evicting bytes that the playing
+ * stream is about to read would only make it fetch them again. Other processes' bytes count
+ * once they record them (at their checkpoints).
  *
  * Protection: with a secret (kth_cache_options.secret) every data file is encrypted at rest and
  * the cache opens its entries only with that secret; see the option.

@@ -114,6 +114,14 @@ typedef enum kth_event_kind {
     KTH_EVENT_HLS_LIVE_RESET = 132,
     KTH_EVENT_HLS_LIVE_DISCONTINUITY = 133,
     KTH_EVENT_HLS_LIVE_SKIPPED = 134,
+    /* The cache's budget (payload.cache). OVER: an eviction pass left the cache above its
+     * budget because everything it holds is in use (leased by open streams, of this process or
+     * another, or pinned), so it grows past the budget instead of taking bytes from a stream;
+     * text says by how much. WITHIN: it is back within the budget. Published, on the
+     * downloader's thread, on the bus of each stream that writes into that cache, once per
+     * change as that stream's next write sees it: a stream told OVER is told WITHIN later. */
+    KTH_EVENT_CACHE_OVER_BUDGET = 140,
+    KTH_EVENT_CACHE_WITHIN_BUDGET = 141,
 } kth_event_kind;
 
 typedef struct kth_event_seek {
@@ -177,6 +185,11 @@ typedef struct kth_event_radio {
     int64_t delay_ns;    /* DROPPED: wait before the next attempt (downloader's clock) */
 } kth_event_radio;
 
+typedef struct kth_event_cache {
+    uint64_t bytes;  /* bytes the cache holds: recorded, plus written and not recorded yet */
+    uint64_t budget; /* its budget (kth_cache_options.max_bytes) */
+} kth_event_cache;
+
 typedef struct kth_event {
     kth_event_kind kind;
     int64_t time_ns;  /* monotonic time of publication */
@@ -192,6 +205,7 @@ typedef struct kth_event {
         kth_event_buffer buffer;
         kth_event_decode decode;
         kth_event_radio radio;
+        kth_event_cache cache;
     } payload;
     /* URL or message for display, NUL-terminated, truncated to fit: a longer URL is cut here,
      * so never fetch or key anything by it (kth_stream_variant_info gives whole URLs). */

@@ -279,9 +279,10 @@ static kth_status open_locked(cache_asset *a, const char *key, int flags, cache_
         st = cache_index_record(c->index, row.id, &row.ranges, claimed, row.length_known,
                                 row.length, row.committed, row.sums_known ? &row.sums : NULL);
         if (st == KTH_OK) {
-            c->total_bytes =
-                c->total_bytes -
-                (c->total_bytes < row.stored_bytes ? c->total_bytes : row.stored_bytes) + claimed;
+            cache_set_total_locked(
+                c, c->total_bytes -
+                       (c->total_bytes < row.stored_bytes ? c->total_bytes : row.stored_bytes) +
+                       claimed);
             row.stored_bytes = claimed;
             if (*repaired)
                 c->repaired++;
@@ -402,7 +403,7 @@ static bool take_over_locked(cache_resource *h, const storage_range_set *claims)
 
 /* Seal, snapshot, sync, record (a follower records only once it takes over). Handle lock
  * held. */
-static kth_status checkpoint_locked(cache_resource *h)
+static kth_status record_locked(cache_resource *h)
 {
     kth_cache *c = h->asset->cache;
     h->unrecorded_writes = 0;
@@ -443,7 +444,7 @@ static kth_status checkpoint_locked(cache_resource *h)
                                 committed, c->memory_only ? NULL : &sums);
         if (st == KTH_OK) {
             uint64_t old = h->recorded_bytes < c->total_bytes ? h->recorded_bytes : c->total_bytes;
-            c->total_bytes = c->total_bytes - old + bytes;
+            cache_set_total_locked(c, c->total_bytes - old + bytes);
         } else {
             cache_set_error_locked(c, "cannot record %s: %s", h->key, cache_index_errmsg(c->index));
         }
@@ -460,6 +461,16 @@ out:
     storage_range_set_free(&s.ranges);
     storage_range_set_free(&claims);
     storage_sums_free(&sums);
+    return st;
+}
+
+/* record_locked, and the bytes it took stop counting as pending only once the total holds
+ * them, so the budget check never misses them in between. Handle lock held. */
+static kth_status checkpoint_locked(cache_resource *h)
+{
+    uint64_t wrote = h->unrecorded_writes;
+    kth_status st = record_locked(h);
+    cache_budget_checkpointed(h->asset->cache, wrote);
     return st;
 }
 
@@ -493,7 +504,7 @@ kth_status cache_resource_write(cache_resource *h, uint64_t offset, const void *
     if (!h)
         return KTH_ERR_INVALID_ARG;
     kth_cache *c = h->asset->cache;
-    bool checkpointed = false;
+    bool checkpointed = false, over = false;
     platform_mutex_lock(&h->lock);
     kth_status st = storage_resource_write_at(h->storage, offset, buf, n);
     /* A full memory bound: make room from unleased assets, unless this resource alone would
@@ -511,6 +522,7 @@ kth_status cache_resource_write(cache_resource *h, uint64_t offset, const void *
     if (st == KTH_OK) {
         h->unrecorded_writes += n;
         h->unflushed_writes += n;
+        over = cache_budget_wrote(c, n);
         /* Durable: start writing back every WRITEBACK_STEP, so the sync at the next
          * checkpoint finds little to do and stalls this (the downloader's) thread briefly. */
         if (c->durable && h->unflushed_writes >= WRITEBACK_STEP) {
@@ -524,7 +536,7 @@ kth_status cache_resource_write(cache_resource *h, uint64_t offset, const void *
         }
     }
     platform_mutex_unlock(&h->lock);
-    if (checkpointed)
+    if (checkpointed || over)
         cache_evict_if_over_budget(c);
     return st;
 }
@@ -644,7 +656,7 @@ kth_status cache_resource_invalidate(cache_resource *h)
         st = cache_index_reset_resource(c->index, h->id, file);
     if (st == KTH_OK) {
         uint64_t old = h->recorded_bytes < c->total_bytes ? h->recorded_bytes : c->total_bytes;
-        c->total_bytes -= old;
+        cache_set_total_locked(c, c->total_bytes - old);
     } else {
         cache_set_error_locked(c, "cannot invalidate %s: %s", h->key, cache_index_errmsg(c->index));
     }

@@ -223,7 +223,7 @@ kth_status cache_refresh_total_locked(kth_cache *c)
     uint64_t total = 0;
     kth_status st = cache_index_totals(c->index, &total, NULL, NULL, NULL);
     if (st == KTH_OK)
-        c->total_bytes = total;
+        cache_set_total_locked(c, total);
     return st;
 }
 
@@ -288,6 +288,8 @@ kth_status kth_cache_open(const kth_cache_options *opts, kth_cache **out, char *
         destroy(c);
         return st;
     }
+    atomic_store(&c->recorded, c->total_bytes);
+    atomic_store(&c->check_at, c->budget); /* the first write past the budget runs a pass */
     *out = c;
     return KTH_OK;
 }
@@ -385,8 +387,10 @@ kth_status kth_cache_get_stats(kth_cache *cache, kth_cache_stats *out)
     memset(out, 0, sizeof *out);
     kth_cache *c = cache;
     platform_mutex_lock(&c->lock);
-    kth_status st =
-        cache_index_totals(c->index, &c->total_bytes, &out->assets, &out->resources, NULL);
+    uint64_t total = 0;
+    kth_status st = cache_index_totals(c->index, &total, &out->assets, &out->resources, NULL);
+    if (st == KTH_OK)
+        cache_set_total_locked(c, total);
     if (st == KTH_OK)
         st = cache_index_pinned_bytes(c->index, &out->in_use_bytes);
     for (cache_asset *a = c->live; a && st == KTH_OK; a = a->next) {
@@ -529,5 +533,7 @@ kth_status kth_cache_pin(kth_cache *cache, const char *url_or_key, bool pinned)
         cache_set_error_locked(cache, "cannot pin %s: %s", url_or_key,
                                cache_index_errmsg(cache->index));
     platform_mutex_unlock(&cache->lock);
+    if (st == KTH_OK && !pinned)
+        cache_evict_if_over_budget(cache); /* it may go now, if the cache needs the room */
     return st;
 }

@@ -58,12 +58,14 @@
 #define KTH_CACHE_CACHE_H
 
 #include <kithara/cache.h>
+#include <kithara/events.h>
 #include <kithara/status.h>
 
 #include "cache/index.h"
 #include "platform/cancel.h"
 #include "storage/resource.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -125,7 +127,9 @@ storage_resource *cache_resource_storage(cache_resource *res);
 /* Fills *info from the handle's current state. */
 kth_status cache_resource_get_info(cache_resource *res, cache_resource_info *info);
 
-/* Writes bytes (storage_resource_write_at) and checkpoints when one is due. In memory-only mode
+/* Writes bytes (storage_resource_write_at) and checkpoints when one is due; runs an eviction
+ * pass when the bytes take the cache past its budget (cache_resource_budget_news then tells
+ * whether it could not get back under it). In memory-only mode
  * a write the cache's bound cannot hold evicts unleased assets first; KTH_ERR_LIMIT when what
  * is leased fills the bound. Other statuses as storage_resource_write_at, or KTH_ERR_IO from the
  * checkpoint (the bytes were written and are readable; only their record failed). */
@@ -167,6 +171,14 @@ bool cache_resource_is_shared(cache_resource *res);
 
 /* Records the present ranges now (sync first). */
 kth_status cache_resource_checkpoint(cache_resource *res);
+
+/* What changed in the cache's budget state since *seen (a stream's own marker, starting at 0):
+ * KTH_EVENT_CACHE_OVER_BUDGET or KTH_EVENT_CACHE_WITHIN_BUDGET with *ev filled for the stream's
+ * bus, or KTH_EVENT_NONE (nothing to tell; *ev untouched). Updates *seen, so each change is
+ * told once per marker even when several threads ask. For writers, after a write; any thread,
+ * no lock needed. */
+kth_event_kind cache_resource_budget_news(cache_resource *res, atomic_uint_fast64_t *seen,
+                                          kth_event *ev);
 
 /* Commits the resource at `length` (storage_resource_commit), syncs, and records it complete.
  * Statuses as storage_resource_commit, or KTH_ERR_IO when the data could not be synced or

@@ -60,6 +60,15 @@ struct kth_cache {
     size_t memory_count, memory_cap;
     uint64_t evicted_assets, evicted_bytes, repaired, reclaimed_leases;
     char last_error[512];
+
+    /* The budget between checkpoints (budget.c): atomics, read by every write without a lock;
+     * kept only when there is a budget. */
+    atomic_uint_fast64_t pending;  /* bytes written through open handles, not yet recorded */
+    atomic_uint_fast64_t recorded; /* total_bytes as last set (cache_set_total_locked) */
+    atomic_uint_fast64_t check_at; /* recorded + pending level where a write runs a pass */
+    /* 2 * episode + 1 while the last pass left the cache over its budget with nothing it may
+     * evict; 2 * episode once a pass brought it back. over_bytes: recorded + pending then. */
+    atomic_uint_fast64_t over_state, over_bytes;
 };
 
 struct cache_asset {
@@ -128,6 +137,21 @@ void cache_reclaim_leases_locked(kth_cache *c);
 
 /* Re-reads total_bytes from the index, which other processes change too. Index lock held. */
 kth_status cache_refresh_total_locked(kth_cache *c);
+
+/* Sets total_bytes and its mirror for the budget check of cache_budget_wrote. Index lock held. */
+void cache_set_total_locked(kth_cache *c, uint64_t total);
+
+/* A handle wrote n more bytes it has not recorded: true when they take the cache past the level
+ * where an eviction pass is due (cache_evict_if_over_budget, called without any lock). Any
+ * thread, no lock needed. */
+bool cache_budget_wrote(kth_cache *c, uint64_t n);
+
+/* A handle's checkpoint took n unrecorded bytes (recorded now, or given up). Any thread. */
+void cache_budget_checkpointed(kth_cache *c, uint64_t n);
+
+/* After an eviction pass: sets the next check level and the over-budget state from
+ * total_bytes and the pending bytes. Index lock held. */
+void cache_budget_passed_locked(kth_cache *c);
 
 /* Makes this handle's flock on dir/lock exclusive (without waiting: false when another process
  * uses the directory) or shared again (waits). Disk caches only. */

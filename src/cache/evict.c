@@ -74,7 +74,7 @@ kth_status cache_delete_asset_locked(kth_cache *c, int64_t id, uint64_t bytes, c
         v->file_count = files_before; /* the rows stay, so their files must too */
         return st;
     }
-    c->total_bytes = c->total_bytes > bytes ? c->total_bytes - bytes : 0;
+    cache_set_total_locked(c, c->total_bytes > bytes ? c->total_bytes - bytes : 0);
     if (c->memory_only) {
         size_t keep = 0;
         for (size_t i = 0; i < c->memory_count; i++) {
@@ -167,8 +167,13 @@ void cache_evict_if_over_budget(kth_cache *c)
         return;
     cache_victims v = {0};
     platform_mutex_lock(&c->lock);
-    if (cache_refresh_total_locked(c) == KTH_OK && c->total_bytes > c->budget)
-        cache_evict_locked(c, c->budget, &v);
+    if (cache_refresh_total_locked(c) == KTH_OK) {
+        /* Bytes written and not recorded yet will be: make room for them too. */
+        uint64_t pending = atomic_load(&c->pending);
+        if (c->total_bytes + pending > c->budget)
+            cache_evict_locked(c, pending < c->budget ? c->budget - pending : 0, &v);
+        cache_budget_passed_locked(c);
+    }
     platform_mutex_unlock(&c->lock);
     cache_victims_dispose(c, &v);
 }

@@ -66,8 +66,8 @@ static kth_status give_new_file(kth_cache *c, cache_asset *a, const char *key, c
     platform_mutex_lock(&c->lock);
     st = cache_index_reset_resource(c->index, row->id, file);
     if (st == KTH_OK) {
-        c->total_bytes =
-            c->total_bytes > row->stored_bytes ? c->total_bytes - row->stored_bytes : 0;
+        cache_set_total_locked(
+            c, c->total_bytes > row->stored_bytes ? c->total_bytes - row->stored_bytes : 0);
         row->stored_bytes = 0;
     } else {
         cache_set_error_locked(c, "cache index: %s", cache_index_errmsg(c->index));

@@ -351,6 +351,10 @@ const char *kth_event_kind_name(kth_event_kind kind)
         return "HLS_LIVE_DISCONTINUITY";
     case KTH_EVENT_HLS_LIVE_SKIPPED:
         return "HLS_LIVE_SKIPPED";
+    case KTH_EVENT_CACHE_OVER_BUDGET:
+        return "CACHE_OVER_BUDGET";
+    case KTH_EVENT_CACHE_WITHIN_BUDGET:
+        return "CACHE_WITHIN_BUDGET";
     }
     return "UNKNOWN";
 }

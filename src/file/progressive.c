@@ -92,6 +92,7 @@ struct file_shared {
     _Atomic(radio_feed *) radio;
     uint64_t radio_window;
     int64_t radio_due_ns; /* the next connection is due (downloader's clock); lock held */
+    atomic_uint_fast64_t budget_seen; /* the cache's budget state last told the readers */
     kth_downloader *downloader;
 };
 
@@ -112,7 +113,7 @@ struct file_source {
     uint64_t generation;
     bool delivered;            /* bytes were handed out (reader thread only) */
     char error[512];           /* reader thread only */
-    kth_bus *bus;              /* this reader's radio events (reference), or NULL */
+    kth_bus *bus;              /* this reader's events (reference), or NULL */
     radio_reader radio_fences; /* reader thread only */
     /* Radio: the feed offset of this stream's offset 0. A stream that opens on a radio already
      * playing starts at its newest byte, not at bytes long gone. */
@@ -182,6 +183,26 @@ static radio_feed *radio_of(file_shared *sh)
     return atomic_load(&sh->radio);
 }
 
+/* Hands an event to the bus of every reader (each publishes to its own); a radio event's offset
+ * is moved into each reader's byte space. Downloader thread, no lock held. */
+static void publish_readers(file_shared *sh, const kth_event *ev)
+{
+    bool radio = ev->kind >= KTH_EVENT_RADIO_TITLE && ev->kind <= KTH_EVENT_RADIO_RECONNECTED;
+    platform_mutex_lock(&sh->lock);
+    for (size_t i = 0; i < sh->reader_count; i++) {
+        file_source *fs = sh->readers[i];
+        if (!fs->bus)
+            continue;
+        kth_event mine = *ev;
+        if (radio) {
+            uint64_t o = mine.payload.radio.offset;
+            mine.payload.radio.offset = o > fs->radio_base ? o - fs->radio_base : 0;
+        }
+        kth_bus_publish(fs->bus, &mine);
+    }
+    platform_mutex_unlock(&sh->lock);
+}
+
 static kth_status on_write(void *user, uint64_t offset, const void *data, size_t n)
 {
     file_shared *sh = user;
@@ -206,6 +227,9 @@ static kth_status on_write(void *user, uint64_t offset, const void *data, size_t
         kth_status st = cache_resource_write(res, offset, data, keep);
         if (st != KTH_OK)
             return st;
+        kth_event ev;
+        if (cache_resource_budget_news(res, &sh->budget_seen, &ev) != KTH_EVENT_NONE)
+            publish_readers(sh, &ev);
     }
 
     platform_mutex_lock(&sh->lock);
@@ -286,22 +310,10 @@ static kth_status record_response(file_shared *sh, const net_response *resp)
     return st;
 }
 
-/* Hands a radio event to the bus of every reader (each publishes to its own). Downloader
- * thread, no lock held. */
+/* A radio event, for every reader's bus. Downloader thread, no lock held. */
 static void publish_radio(void *user, const kth_event *ev)
 {
-    file_shared *sh = user;
-    platform_mutex_lock(&sh->lock);
-    for (size_t i = 0; i < sh->reader_count; i++) {
-        file_source *fs = sh->readers[i];
-        if (!fs->bus)
-            continue;
-        kth_event mine = *ev; /* offsets in this stream's byte space */
-        uint64_t o = mine.payload.radio.offset;
-        mine.payload.radio.offset = o > fs->radio_base ? o - fs->radio_base : 0;
-        kth_bus_publish(fs->bus, &mine);
-    }
-    platform_mutex_unlock(&sh->lock);
+    publish_readers(user, ev);
 }
 
 /* The first response is an endless radio stream: its bytes go to a window in memory, never to

@@ -87,6 +87,15 @@ static void note_progress(segment_fetch *f, uint64_t end)
     }
 }
 
+/* After a write: tells the session's bus when the cache went over its budget or back.
+ * Downloader thread, no lock held. */
+static void tell_budget(segment_fetch *f)
+{
+    kth_event ev;
+    if (f->s->bus && cache_resource_budget_news(f->res, &f->s->budget_seen, &ev) != KTH_EVENT_NONE)
+        kth_bus_publish(f->s->bus, &ev);
+}
+
 /* Writes decrypted bytes, holding the first SEGMENT_FETCH_PROBE_BYTES back until they are
  * recognised as a container (or `final`: the segment ended sooner). KTH_ERR_DECRYPT when they are
  * not. */
@@ -117,8 +126,10 @@ static kth_status write_plain(segment_fetch *f, const uint8_t *p, size_t n, bool
     if (n == 0)
         return KTH_OK;
     kth_status st = cache_resource_write(f->res, f->plain_written, p, n);
-    if (st == KTH_OK)
+    if (st == KTH_OK) {
         f->plain_written += n;
+        tell_budget(f);
+    }
     return st;
 }
 
@@ -164,8 +175,10 @@ static kth_status seg_on_write(void *user, uint64_t offset, const void *data, si
     note_progress(f, rel + n);
     if (!f->encrypted) {
         kth_status st = cache_resource_write(f->res, rel, data, n);
-        if (st == KTH_OK)
+        if (st == KTH_OK) {
             f->plain_written = rel + n > f->plain_written ? rel + n : f->plain_written;
+            tell_budget(f);
+        }
         return st;
     }
     /* Ciphertext must arrive in order; a resumed body may repeat what we already have. */

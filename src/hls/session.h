@@ -171,8 +171,9 @@ struct hls_session {
     kth_hls_options hls;
     kth_downloader *downloader; /* reference held; NULL offline */
     kth_cache *cache;
-    kth_bus *bus;    /* reference held; may be NULL */
-    uint64_t origin; /* event origin */
+    kth_bus *bus;                     /* reference held; may be NULL */
+    uint64_t origin;                  /* event origin */
+    atomic_uint_fast64_t budget_seen; /* the cache's budget state last told the bus */
     cache_asset *asset;
     bool offline;
     int64_t timeout_ms;

@@ -562,6 +562,49 @@ static void test_played_reports_need_an_hls_stream(void **state)
     kth_stream_close(s);
 }
 
+/* A clear and an encrypted variant (whose bytes are stored after decryption) each outgrow a
+ * small cache budget: with nothing else to evict, each stream is told once. */
+static void test_a_stream_is_told_when_the_cache_grows_past_its_budget(void **state)
+{
+    struct hls_env *e = *state;
+    const uint64_t budget = 100 * 1000;
+    kth_cache_options co;
+    kth_cache_options_init(&co);
+    co.dir = e->dir;
+    co.durable = false;
+    co.max_bytes = budget;
+    kth_cache *cache = NULL;
+    char err[512];
+    kth_cache_close(e->cache);
+    assert_int_equal(kth_cache_open(&co, &cache, err, sizeof err), KTH_OK);
+    e->cache = cache;
+    const char *paths[] = {"/ts/v64/index.m3u8", "/aes/v128/index.m3u8"};
+    const char *dirs[] = {"ts/v64", "aes/v128"}, *clear[] = {NULL, "aes/clear/v128"};
+    for (int i = 0; i < 2; i++) {
+        kth_subscription *sub;
+        assert_int_equal(kth_bus_subscribe(e->bus, 4096, &sub), KTH_OK);
+        kth_stream *s = hls_open(e, paths[i], NULL, NULL);
+        bytes got = read_to_end(s, false);
+        bytes want = expected_variant(dirs[i], clear[i]);
+        assert_same_bytes(&got, &want);
+        int over = 0;
+        kth_event ev;
+        /* Published on the downloader's thread: it may trail the last byte read. */
+        while (kth_events_next(sub, &ev, over == 0 ? 5000 : 0) == KTH_OK) {
+            if (ev.kind != KTH_EVENT_CACHE_OVER_BUDGET)
+                continue;
+            over++;
+            assert_int_equal(ev.payload.cache.budget, budget);
+            assert_true(ev.payload.cache.bytes > budget);
+        }
+        assert_int_equal(over, 1);
+        free(got.data);
+        free(want.data);
+        kth_stream_close(s);
+        kth_subscription_free(sub);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -603,6 +646,8 @@ int main(void)
                                         hls_teardown),
         cmocka_unit_test_setup_teardown(test_buffer_counts_from_the_played_time, hls_setup,
                                         hls_teardown),
+        cmocka_unit_test_setup_teardown(test_a_stream_is_told_when_the_cache_grows_past_its_budget,
+                                        hls_setup, hls_teardown),
         cmocka_unit_test_setup_teardown(test_played_reports_need_an_hls_stream, hls_setup,
                                         hls_teardown),
     };

@@ -270,6 +270,46 @@ static void test_eviction_spares_the_asset_being_played(void **state)
     kth_stream_close(playing);
 }
 
+static void test_a_stream_is_told_when_the_cache_grows_past_its_budget(void **state)
+{
+    struct env *e = *state;
+    const uint64_t size = 1500 * 1000, budget = 500 * 1000;
+    kth_cache_close(e->cache);
+    e->cache = open_cache(e->dir, false, budget);
+    kts_add_synth(e->srv, "/long.mp3", size, 74, NULL);
+    kth_bus *bus;
+    kth_subscription *sub;
+    assert_int_equal(kth_bus_new(&bus), KTH_OK);
+    assert_int_equal(kth_bus_subscribe(bus, 1024, &sub), KTH_OK);
+    char url[512], err[512];
+    kts_url(e->srv, "/long.mp3", url, sizeof url);
+    kth_stream_options so;
+    kth_stream_options_init(&so);
+    so.downloader = e->d;
+    so.cache = e->cache;
+    so.bus = bus;
+    kth_stream *s = NULL;
+    assert_int_equal(kth_stream_open(url, &so, &s, err, sizeof err), KTH_OK);
+    read_all_checked(s, 74, size);
+    /* The stream's own bytes are all the cache holds: it keeps them, and says it is over. */
+    int over = 0;
+    kth_event ev;
+    /* Published on the downloader's thread: it may trail the last byte read. */
+    while (kth_events_next(sub, &ev, over == 0 ? 5000 : 0) == KTH_OK) {
+        assert_int_not_equal(ev.kind, KTH_EVENT_CACHE_WITHIN_BUDGET);
+        if (ev.kind != KTH_EVENT_CACHE_OVER_BUDGET)
+            continue;
+        over++;
+        assert_int_equal(ev.payload.cache.budget, budget);
+        assert_true(ev.payload.cache.bytes > budget);
+        assert_true(ev.payload.cache.bytes <= size);
+    }
+    assert_int_equal(over, 1);
+    kth_stream_close(s);
+    kth_subscription_free(sub);
+    kth_bus_unref(bus);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -289,6 +329,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_eviction_spares_the_asset_being_played, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_a_stream_is_told_when_the_cache_grows_past_its_budget,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

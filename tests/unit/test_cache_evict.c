@@ -171,10 +171,11 @@ static void test_pinned_asset_survives_gc_across_restarts(void **state)
     assert_int_equal(n, 1);
     assert_true(list[0].pinned);
     kth_cache_list_free(list, n);
+    /* Unpinned over the budget: evicted at once, before any gc. */
     assert_int_equal(kth_cache_pin(c, url_of(0), false), KTH_OK);
-    assert_int_equal(kth_cache_gc(c, &gc), KTH_OK);
-    assert_int_equal(gc.evicted_assets, 1);
     assert_false(is_cached(c, 0));
+    assert_int_equal(kth_cache_gc(c, &gc), KTH_OK);
+    assert_int_equal(gc.evicted_assets, 0);
     kth_cache_close(c);
 }
 
@@ -335,6 +336,137 @@ static void test_memory_only_mode_honours_its_bound(void **state)
     kth_cache_close(c);
 }
 
+static uint64_t data_bytes_sum;
+
+static int add_file_size(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)path;
+    (void)ftw;
+    if (flag == FTW_F)
+        data_bytes_sum += (uint64_t)sb->st_size;
+    return 0;
+}
+
+/* Bytes the data files under the cache directory hold now. */
+static uint64_t data_bytes(const char *dir)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/data", dir);
+    data_bytes_sum = 0;
+    assert_int_equal(nftw(path, add_file_size, 16, FTW_PHYS), 0);
+    return data_bytes_sum;
+}
+
+static void test_the_budget_holds_between_checkpoints(void **state)
+{
+    struct fixture *f = *state;
+    f->opts.max_bytes = 1000000; /* and no checkpoint before the commit */
+    kth_cache *c = tc_open(&f->opts);
+    store(c, 0, 300000);
+    store(c, 1, 300000);
+    store(c, 2, 300000);
+    cache_asset *a;
+    cache_resource *h;
+    assert_int_equal(cache_asset_open(c, url_of(3), &a, NULL, 0), KTH_OK);
+    assert_int_equal(cache_resource_open(a, "body", CACHE_OPEN_CREATE, &h, NULL, NULL, 0), KTH_OK);
+    enum { SIZE = 600000, STEP = 20000 };
+    for (uint64_t off = 0; off < SIZE; off += STEP) {
+        assert_int_equal(tc_write_pattern(h, 3, off, off + STEP), KTH_OK);
+        /* The new bytes are not recorded yet, yet older assets make room for them at once. */
+        assert_true(data_bytes(f->dir) <= f->opts.max_bytes);
+    }
+    assert_false(is_cached(c, 0));
+    assert_false(is_cached(c, 1));
+    assert_true(is_cached(c, 2));
+    assert_int_equal(cache_resource_commit(h, SIZE), KTH_OK);
+    kth_cache_stats s;
+    assert_int_equal(kth_cache_get_stats(c, &s), KTH_OK);
+    assert_int_equal(s.total_bytes, 900000);
+    assert_int_equal(s.evicted_assets, 2);
+    cache_resource_close(h);
+    cache_asset_release(a);
+    assert_true(is_cached(c, 2));
+    assert_true(is_cached(c, 3));
+    kth_cache_close(c);
+}
+
+/* Counts what news the handle's writes bring through one marker. */
+struct budget_news {
+    atomic_uint_fast64_t seen;
+    int over, within;
+    kth_event last;
+};
+
+static void write_and_listen(cache_resource *h, uint64_t start, uint64_t end, struct budget_news *n)
+{
+    for (uint64_t off = start; off < end; off += 10000) {
+        uint64_t to = off + 10000 < end ? off + 10000 : end;
+        assert_int_equal(tc_write_pattern(h, 5, off, to), KTH_OK);
+        kth_event ev;
+        kth_event_kind k = cache_resource_budget_news(h, &n->seen, &ev);
+        if (k == KTH_EVENT_NONE)
+            continue;
+        assert_int_equal(ev.kind, k);
+        n->over += k == KTH_EVENT_CACHE_OVER_BUDGET;
+        n->within += k == KTH_EVENT_CACHE_WITHIN_BUDGET;
+        n->last = ev;
+    }
+}
+
+static void test_a_cache_full_of_bytes_in_use_says_so_once_and_again_when_back(void **state)
+{
+    struct fixture *f = *state;
+    f->opts.max_bytes = 1000000;
+    kth_cache *c = tc_open(&f->opts);
+    store(c, 0, 300000);
+    assert_int_equal(kth_cache_pin(c, url_of(0), true), KTH_OK);
+    cache_asset *a;
+    cache_resource *h;
+    assert_int_equal(cache_asset_open(c, url_of(5), &a, NULL, 0), KTH_OK);
+    assert_int_equal(cache_resource_open(a, "body", CACHE_OPEN_CREATE, &h, NULL, NULL, 0), KTH_OK);
+    struct budget_news n = {.seen = 0};
+    write_and_listen(h, 0, 650000, &n); /* 950 kB: within */
+    assert_int_equal(n.over + n.within, 0);
+    /* Past the budget with a pinned and a leased asset only: told once, however long it grows
+     * (a pass runs again after each further step of writing, and finds the same). */
+    write_and_listen(h, 650000, 4000000, &n);
+    assert_int_equal(n.over, 1);
+    assert_int_equal(n.within, 0);
+    assert_int_equal(n.last.kind, KTH_EVENT_CACHE_OVER_BUDGET);
+    assert_int_equal(n.last.payload.cache.budget, 1000000);
+    assert_true(n.last.payload.cache.bytes > 1000000);
+    assert_true(n.last.payload.cache.bytes <= 300000 + 4000000);
+    assert_non_null(strstr(n.last.text, "over its budget"));
+    assert_true(is_cached(c, 0));
+    /* A marker that starts now hears of the episode too. */
+    struct budget_news late = {.seen = 0};
+    write_and_listen(h, 4000000, 4010000, &late);
+    assert_int_equal(late.over, 1);
+
+    /* Unpinned, the old asset goes at once; still over: the writer alone passes the budget. */
+    assert_int_equal(kth_cache_pin(c, url_of(0), false), KTH_OK);
+    assert_false(is_cached(c, 0));
+    assert_int_equal(cache_resource_commit(h, 4010000), KTH_OK);
+    cache_resource_close(h);
+    cache_asset_release(a); /* no longer in use: evicted, the cache is back within */
+    assert_false(is_cached(c, 5));
+
+    /* The next write of a marker told "over" hears "within", once; a fresh marker nothing. */
+    assert_int_equal(cache_asset_open(c, url_of(6), &a, NULL, 0), KTH_OK);
+    assert_int_equal(cache_resource_open(a, "body", CACHE_OPEN_CREATE, &h, NULL, NULL, 0), KTH_OK);
+    struct budget_news fresh = {.seen = 0};
+    write_and_listen(h, 0, 20000, &n);
+    write_and_listen(h, 20000, 40000, &fresh);
+    assert_int_equal(n.over, 1);
+    assert_int_equal(n.within, 1);
+    assert_int_equal(n.last.kind, KTH_EVENT_CACHE_WITHIN_BUDGET);
+    assert_true(n.last.payload.cache.bytes <= 1000000);
+    assert_int_equal(fresh.over + fresh.within, 0);
+    cache_resource_close(h);
+    cache_asset_release(a);
+    kth_cache_close(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -353,6 +485,11 @@ int main(void)
                                         tc_teardown),
         cmocka_unit_test_setup_teardown(test_memory_only_mode_honours_its_bound, tc_setup,
                                         tc_teardown),
+        cmocka_unit_test_setup_teardown(test_the_budget_holds_between_checkpoints, tc_setup,
+                                        tc_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_cache_full_of_bytes_in_use_says_so_once_and_again_when_back, tc_setup,
+            tc_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
