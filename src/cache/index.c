@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SCHEMA_VERSION 4
@@ -47,6 +48,7 @@ enum stmt {
     S_ADD_RESOURCE,
     S_RECORD,
     S_RESET_RESOURCE,
+    S_DELETE_RESOURCE,
     S_SET_META,
     S_SET_LENGTH,
     S_FILE_KNOWN,
@@ -92,6 +94,7 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_RESET_RESOURCE] = "UPDATE resource SET file = ?2, ranges = NULL, bytes = 0, "
                          "length = NULL, committed = 0, etag = NULL, last_modified = NULL, "
                          "content_type = NULL, sums = NULL WHERE id = ?1",
+    [S_DELETE_RESOURCE] = "DELETE FROM resource WHERE id = ?1",
     [S_SET_META] = "UPDATE resource SET etag = IFNULL(?2, etag), "
                    "last_modified = IFNULL(?3, last_modified), "
                    "content_type = IFNULL(?4, content_type) WHERE id = ?1",
@@ -230,6 +233,22 @@ static int migrate(cache_index *ix, int version)
     return rc == SQLITE_OK ? exec(ix, migrate_3_to_4_sql) : rc;
 }
 
+/* How long a statement waits for another process's lock. */
+#define BUSY_TIMEOUT_MS 5000
+
+/* Turns the database to WAL. When another process opens a new index at the same moment, SQLite
+ * answers SQLITE_BUSY at once, without its busy handler (seen in about 1 of 10 such races):
+ * try again every 2 ms, for as long as the busy timeout. */
+static int set_wal(cache_index *ix)
+{
+    int rc;
+    for (int waited = 0; (rc = exec(ix, "PRAGMA journal_mode = WAL")) != SQLITE_OK &&
+                         (rc & 0xff) == SQLITE_BUSY && waited < BUSY_TIMEOUT_MS;
+         waited += 2)
+        nanosleep(&(struct timespec){.tv_nsec = 2 * 1000 * 1000}, NULL);
+    return rc;
+}
+
 /* Opens and configures the database; returns the SQLite code of the first failure. */
 static int try_open(cache_index *ix, const char *path, int *version)
 {
@@ -238,8 +257,8 @@ static int try_open(cache_index *ix, const char *path, int *version)
     if (rc != SQLITE_OK)
         return rc;
     sqlite3_extended_result_codes(ix->db, 1);
-    sqlite3_busy_timeout(ix->db, 5000);
-    if (path && (rc = exec(ix, "PRAGMA journal_mode = WAL")) != SQLITE_OK)
+    sqlite3_busy_timeout(ix->db, BUSY_TIMEOUT_MS);
+    if (path && (rc = set_wal(ix)) != SQLITE_OK)
         return rc;
     /* A page cache of 512 KiB instead of SQLite's 2 MiB: the index of a long presentation has
      * a row per segment, and the file's pages stay in the kernel's page cache anyway. */
@@ -801,6 +820,13 @@ kth_status cache_index_reset_resource(cache_index *ix, int64_t id, const char *f
     sqlite3_stmt *st = use(ix, S_RESET_RESOURCE);
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_text(st, 2, file, -1, SQLITE_STATIC);
+    return run(st);
+}
+
+kth_status cache_index_delete_resource(cache_index *ix, int64_t id)
+{
+    sqlite3_stmt *st = use(ix, S_DELETE_RESOURCE);
+    sqlite3_bind_int64(st, 1, id);
     return run(st);
 }
 
