@@ -163,6 +163,51 @@ static cache_resource *find_open_locked(cache_asset *a, const char *key)
     return NULL;
 }
 
+/* Finds the row of (a, key) when nothing of this process has it open; *row is the caller's to
+ * free only on KTH_OK. Index lock held. */
+static kth_status closed_row_locked(cache_asset *a, const char *key, cache_row *row)
+{
+    if (find_open_locked(a, key))
+        return KTH_ERR_BUSY;
+    return cache_index_find_resource(a->cache->index, a->id, key, row);
+}
+
+kth_status cache_asset_drop_resource(cache_asset *a, const char *key)
+{
+    if (!a || !key)
+        return KTH_ERR_INVALID_ARG;
+    kth_cache *c = a->cache;
+    cache_victims v = {0};
+    cache_row row;
+    platform_mutex_lock(&a->open_lock); /* no open of it can start meanwhile */
+    platform_mutex_lock(&c->lock);
+    kth_status st = closed_row_locked(a, key, &row);
+    platform_mutex_unlock(&c->lock);
+    if (st == KTH_OK) {
+        int64_t id = row.id;
+        cache_row_free(&row);
+        /* Another process writing it holds its lock; taking it keeps that one out meanwhile. */
+        if (!cache_lock_resource(c, id)) {
+            platform_mutex_unlock(&a->open_lock);
+            return KTH_ERR_BUSY;
+        }
+        platform_mutex_lock(&c->lock);
+        st = closed_row_locked(a, key, &row);
+        if (st == KTH_OK) {
+            if (row.id != id)
+                st = KTH_ERR_BUSY; /* replaced meanwhile: leave the new one */
+            else if ((st = cache_delete_resource_locked(c, &row, &v)) != KTH_OK)
+                cache_set_error_locked(c, "cannot drop %s: %s", key, cache_index_errmsg(c->index));
+            cache_row_free(&row);
+        }
+        platform_mutex_unlock(&c->lock);
+        cache_unlock_resource(c, id);
+    }
+    platform_mutex_unlock(&a->open_lock);
+    cache_victims_dispose(c, &v);
+    return st;
+}
+
 kth_status cache_resource_get_info(cache_resource *h, cache_resource_info *info)
 {
     if (!h || !info)

@@ -90,6 +90,12 @@ kth_status cache_asset_open(kth_cache *cache, const char *url, cache_asset **out
  * remain; then it becomes evictable and an eviction pass runs if the cache is over budget. */
 void cache_asset_release(cache_asset *asset);
 
+/* Forgets one resource of a leased asset and deletes its bytes (a live stream's segment that
+ * left the window and the reader). Returns KTH_OK, KTH_ERR_NOT_FOUND (nothing stored under
+ * key), KTH_ERR_BUSY (open in this process, or written by another one: kept), KTH_ERR_IO (the
+ * index). Any thread; no lock of the caller's that a cache call may wait on held. */
+kth_status cache_asset_drop_resource(cache_asset *asset, const char *key);
+
 /* The asset's key: 64 hex digits (borrowed; valid while leased). */
 const char *cache_asset_key(const cache_asset *asset);
 

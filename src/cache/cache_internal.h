@@ -183,6 +183,10 @@ typedef struct cache_victims {
  * `bytes` is its asset.bytes. Index lock held. */
 kth_status cache_delete_asset_locked(kth_cache *c, int64_t id, uint64_t bytes, cache_victims *v);
 
+/* Deletes one resource row (not open in this process, its writer lock held) from the index and
+ * collects its file / memory resource. Index lock held. */
+kth_status cache_delete_resource_locked(kth_cache *c, const cache_row *row, cache_victims *v);
+
 /* Evicts unleased, unpinned assets, least recently used first, until total_bytes <= target or
  * nothing evictable is left. Index lock held. */
 kth_status cache_evict_locked(kth_cache *c, uint64_t target, cache_victims *v);

@@ -88,6 +88,28 @@ kth_status cache_delete_asset_locked(kth_cache *c, int64_t id, uint64_t bytes, c
     return KTH_OK;
 }
 
+kth_status cache_delete_resource_locked(kth_cache *c, const cache_row *row, cache_victims *v)
+{
+    kth_status st = cache_index_delete_resource(c->index, row->id);
+    if (st != KTH_OK)
+        return st;
+    cache_set_total_locked(
+        c, c->total_bytes > row->stored_bytes ? c->total_bytes - row->stored_bytes : 0);
+    if (!c->memory_only) {
+        victims_add_file(v, row->id, row->file);
+        return KTH_OK;
+    }
+    size_t keep = 0;
+    for (size_t i = 0; i < c->memory_count; i++) {
+        if (c->memory[i].resource_id == row->id)
+            victims_add_storage(v, c->memory[i].storage);
+        else
+            c->memory[keep++] = c->memory[i];
+    }
+    c->memory_count = keep;
+    return KTH_OK;
+}
+
 enum { EVICT_BATCH = 32 };
 
 struct evict_scan {

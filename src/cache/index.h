@@ -163,6 +163,8 @@ kth_status cache_index_record(cache_index *ix, int64_t id, const storage_range_s
 /* Forgets everything about a resource's bytes (ranges, length, committed, validators, type) and
  * points it at a new data file. */
 kth_status cache_index_reset_resource(cache_index *ix, int64_t id, const char *file);
+/* Deletes resource row `id` (its asset's bytes follow, by trigger). */
+kth_status cache_index_delete_resource(cache_index *ix, int64_t id);
 
 /* Sets the fields that are not NULL. */
 kth_status cache_index_set_meta(cache_index *ix, int64_t id, const char *etag,

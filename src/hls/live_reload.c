@@ -11,6 +11,11 @@
  * segment fetch is in flight (fetches borrow their URLs from the model) and freed at the first
  * reload that finds none.
  *
+ * A segment that left the window and that the reader has passed is of no more use (the server
+ * no longer serves it, so no seek could play it again): after each reload its cache resource
+ * is dropped, so the cache holds the window plus what the reader has not played yet, however
+ * long the stream runs (release_passed).
+ *
  * A reader that fell behind the window (a long pause) would ask for segments the server no
  * longer serves: a fetch that fails with 404 or 410 for a segment that already left the
  * playlist ends the stream's bytes before it and goes on at the first segment still listed,
@@ -219,6 +224,71 @@ static void reload_failed(hls_session *s, live_fetch *f, const net_result *r)
                             s->live_failures);
 }
 
+/* A list of cache keys, to drop after the lock. */
+typedef struct key_list {
+    char **keys;
+    size_t count;
+} key_list;
+
+/* The segment the reader is in, when it reads the live variant: at its position, or, at the
+ * live edge (past every byte known), that of the last byte it read. Lock held. */
+static bool reader_segment(hls_session *s, size_t *segment)
+{
+    hls_place place;
+    hls_entry e;
+    uint64_t pos = session_reader_position(s);
+    if (session_locate(s, pos, &place) != HLS_LOCATED &&
+        (pos == 0 || session_locate(s, pos - 1, &place) != HLS_LOCATED))
+        return false;
+    if (place.variant != s->live_variant ||
+        hls_layout_entry(s->variants[place.variant].layout, place.entry, &e) != KTH_OK)
+        return false;
+    *segment = e.segment; /* an init section's is the segment it precedes */
+    return true;
+}
+
+/* Collects the keys of the live variant's segments that left the window and lie behind the
+ * reader, from the first not released yet up to the first still in use (open or fetching).
+ * Lock held. */
+static void release_passed(hls_session *s, key_list *out)
+{
+    hls_variant_state *v = &s->variants[s->live_variant];
+    const hls_media_playlist *m = &v->pl->media;
+    size_t reader, end = s->live_released;
+    if (!reader_segment(s, &reader))
+        return;
+    while (end < reader && end < m->segment_count &&
+           hls_media_segment(m, end).sequence < s->live_tracker.window_first)
+        end++;
+    out->keys = calloc(end > s->live_released ? end - s->live_released : 1, sizeof *out->keys);
+    if (!out->keys)
+        return;
+    size_t k = s->live_released;
+    for (; k < end; k++) {
+        size_t entry, init;
+        if (hls_layout_entry_of_segment(v->layout, k, &entry, &init) != KTH_OK)
+            break;
+        const hls_slot *slot = session_slot(v, entry);
+        if (slot->res || slot->fetching)
+            break; /* its turn comes at a later reload */
+        char *key = session_entry_key(s, s->live_variant, entry);
+        if (!key)
+            break;
+        out->keys[out->count++] = key;
+    }
+    s->live_released = k;
+}
+
+/* Drops what release_passed collected. No lock held. */
+static void drop_keys(hls_session *s, key_list *l)
+{
+    for (size_t i = 0; i < l->count; i++) {
+        cache_asset_drop_resource(s->asset, l->keys[i]); /* busy elsewhere: it stays */
+        free(l->keys[i]);
+    }
+    free(l->keys);
+}
+
 static void reload_complete(void *user, const net_result *r)
 {
     live_fetch *f = user;
@@ -234,17 +304,20 @@ static void reload_complete(void *user, const net_result *r)
     }
     kth_event ev;
     memset(&ev, 0, sizeof ev);
+    key_list passed = {0};
     platform_mutex_lock(&s->lock);
     s->live_reloading = false;
     if (s->failure == KTH_OK && s->live_open && st != KTH_ERR_CANCELLED) {
         if (st == KTH_OK) {
             s->live_failures = 0;
             take_reload(s, pl, f->started_ns, &ev);
+            release_passed(s, &passed);
         } else {
             reload_failed(s, f, r);
         }
     }
     platform_mutex_unlock(&s->lock);
+    drop_keys(s, &passed);
     hls_playlist_free(pl);
     hls_body_free(&f->body);
     free(f);

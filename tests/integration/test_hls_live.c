@@ -561,6 +561,41 @@ static void test_live_stream_plays_to_its_end(void **state)
     player_close(&p);
 }
 
+/* The segments the reader has played and the window has left are dropped from the cache: a
+ * live stream's cache holds the window and what the reader has not played, however long it
+ * runs. Checked after every step of a 40-segment run, and the bytes stay exact. */
+static void test_live_cache_keeps_only_the_window_and_what_is_unplayed(void **state)
+{
+    (void)state;
+    player p;
+    const uint64_t size = 3760;
+    player_open(&p,
+                &(kts_live){.window = 4,
+                            .target_duration = 2,
+                            .segment_size = size,
+                            .seed = 11,
+                            .mode = KTS_LIVE_ENDLIST,
+                            .mode_at = 40},
+                1, 0);
+    uint64_t most = 0;
+    for (int i = 0; i < 400 && !atomic_load(&p.done); i++) {
+        play(&p, 500, 1);
+        kth_cache_stats st;
+        assert_int_equal(kth_cache_get_stats(p.cache, &st), KTH_OK);
+        most = st.resources > most ? st.resources : most;
+    }
+    assert_true(atomic_load(&p.done));
+    if (p.result != 0)
+        fail_msg("the read ended with %lld: %s", (long long)p.result, p.error);
+    expect_segments(&p, 1, 40);
+    /* The window (4), the segment being read, one fetched ahead of it and one the release has
+     * not reached yet (it runs at reloads). */
+    if (most > 4 + 3)
+        fail_msg("the cache held up to %llu segments of a 4-segment window",
+                 (unsigned long long)most);
+    player_close(&p);
+}
+
 /* A discontinuity in the live window reaches the reader as a fence at that segment, as a
  * variant switch does, and the bytes on both sides are exact. A window of 12 segments of 2 s
  * (wide, so that a reader scheduled late never falls behind it) starts the stream at segment
@@ -732,6 +767,7 @@ int main(void)
         cmocka_unit_test(test_server_reset_reanchors),
         cmocka_unit_test(test_discontinuity_is_marked),
         cmocka_unit_test(test_live_stream_plays_to_its_end),
+        cmocka_unit_test(test_live_cache_keeps_only_the_window_and_what_is_unplayed),
         cmocka_unit_test(test_live_discontinuity_is_a_fence),
         cmocka_unit_test(test_live_discontinuity_in_first_playlist_is_a_fence),
         cmocka_unit_test(test_live_stuck_playlist_fails_the_stream),

@@ -467,6 +467,61 @@ static void test_a_cache_full_of_bytes_in_use_says_so_once_and_again_when_back(v
     kth_cache_close(c);
 }
 
+/* One resource of a leased asset goes with its bytes; one that is open stays. */
+static void drop_one_resource(kth_cache *c, const char *dir)
+{
+    cache_asset *a;
+    cache_resource *h, *g;
+    assert_int_equal(cache_asset_open(c, url_of(7), &a, NULL, 0), KTH_OK);
+    assert_int_equal(cache_resource_open(a, "seg1", CACHE_OPEN_CREATE, &h, NULL, NULL, 0), KTH_OK);
+    assert_int_equal(tc_write_pattern(h, 1, 0, 40000), KTH_OK);
+    assert_int_equal(cache_resource_commit(h, 40000), KTH_OK);
+    assert_int_equal(cache_resource_open(a, "seg2", CACHE_OPEN_CREATE, &g, NULL, NULL, 0), KTH_OK);
+    assert_int_equal(tc_write_pattern(g, 2, 0, 30000), KTH_OK);
+    assert_int_equal(cache_resource_commit(g, 30000), KTH_OK);
+    assert_int_equal(cache_asset_drop_resource(a, "seg1"), KTH_ERR_BUSY); /* open */
+    cache_resource_close(h);
+    if (dir)
+        assert_int_equal(data_bytes(dir), 70000);
+    assert_int_equal(cache_asset_drop_resource(a, "seg1"), KTH_OK);
+    assert_int_equal(cache_asset_drop_resource(a, "seg1"), KTH_ERR_NOT_FOUND);
+    assert_int_equal(cache_asset_drop_resource(a, "never"), KTH_ERR_NOT_FOUND);
+    kth_cache_stats s;
+    assert_int_equal(kth_cache_get_stats(c, &s), KTH_OK);
+    assert_int_equal(s.total_bytes, 30000);
+    assert_int_equal(s.resources, 1);
+    if (dir)
+        assert_int_equal(data_bytes(dir), 30000);
+    /* The other resource is intact; the dropped one opens empty. */
+    storage_resource *r = cache_resource_storage(g);
+    uint64_t present;
+    assert_true(tc_present_bytes_match(r, 2, &present));
+    assert_int_equal(present, 30000);
+    storage_resource_unref(r);
+    cache_resource_close(g);
+    assert_int_equal(cache_resource_open(a, "seg1", CACHE_OPEN_CREATE, &h, NULL, NULL, 0), KTH_OK);
+    r = cache_resource_storage(h);
+    assert_int_equal(storage_resource_present_bytes(r), 0);
+    storage_resource_unref(r);
+    cache_resource_close(h);
+    cache_asset_release(a);
+}
+
+static void test_one_resource_of_a_leased_asset_can_be_dropped(void **state)
+{
+    struct fixture *f = *state;
+    kth_cache *c = tc_open(&f->opts);
+    drop_one_resource(c, f->dir);
+    kth_cache_close(c);
+    kth_cache_options o;
+    kth_cache_options_init(&o);
+    o.memory_only = true;
+    o.max_bytes = 1 << 20;
+    c = tc_open(&o);
+    drop_one_resource(c, NULL);
+    kth_cache_close(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -487,6 +542,8 @@ int main(void)
                                         tc_teardown),
         cmocka_unit_test_setup_teardown(test_the_budget_holds_between_checkpoints, tc_setup,
                                         tc_teardown),
+        cmocka_unit_test_setup_teardown(test_one_resource_of_a_leased_asset_can_be_dropped,
+                                        tc_setup, tc_teardown),
         cmocka_unit_test_setup_teardown(
             test_a_cache_full_of_bytes_in_use_says_so_once_and_again_when_back, tc_setup,
             tc_teardown),
