@@ -156,6 +156,10 @@ typedef struct kth_event_segment {
     double start_seconds; /* media time where the segment starts */
     double duration;      /* its EXTINF seconds (0 for an init section) */
     int64_t download_ns;  /* COMPLETED: from the request to its end */
+    /* EXT-X-PROGRAM-DATE-TIME at the segment's start (an init section: at the start of the
+     * segment it precedes), ms since the Unix epoch, UTC: from its own tag, or the last one
+     * before it plus the durations in between; 0 when the playlist dates nothing before it. */
+    int64_t program_time_ms;
 } kth_event_segment;
 
 typedef struct kth_event_key {

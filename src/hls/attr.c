@@ -137,6 +137,127 @@ bool hls_parse_decimal_integer(const char *s, size_t n, uint64_t *out)
     return true;
 }
 
+/* Reads exactly `digits` decimal digits at *s (within end) as a number. */
+static bool fixed_digits(const char **s, const char *end, int digits, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < digits; i++, (*s)++) {
+        if (*s >= end || **s < '0' || **s > '9')
+            return false;
+        v = v * 10 + (**s - '0');
+    }
+    *out = v;
+    return true;
+}
+
+/* Reads the character c at *s. */
+static bool literal(const char **s, const char *end, char c)
+{
+    if (*s >= end || **s != c)
+        return false;
+    (*s)++;
+    return true;
+}
+
+/* Days from 1970-01-01 to the given proleptic Gregorian date: count in 400-year eras of
+ * 146,097 days, with years that start on March 1st so that February's leap day ends one. */
+static int64_t days_from_civil(int y, int m, int d)
+{
+    y -= m <= 2;
+    int era = (y >= 0 ? y : y - 399) / 400;
+    int yoe = y - era * 400;                                   /* 0 .. 399 */
+    int doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1; /* 0 .. 365 */
+    int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;           /* 0 .. 146096 */
+    return (int64_t)era * 146097 + doe - 719468;
+}
+
+static int days_in_month(int y, int m)
+{
+    static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return m == 2 && leap ? 29 : days[m - 1];
+}
+
+/* The zone at *s: 'Z', ±hh:mm, ±hhmm or ±hh, as seconds east of UTC. */
+static bool zone(const char **s, const char *end, int *east)
+{
+    if (literal(s, end, 'Z') || literal(s, end, 'z')) {
+        *east = 0;
+        return true;
+    }
+    int sign = literal(s, end, '+') ? 1 : literal(s, end, '-') ? -1 : 0;
+    int h, m = 0;
+    if (sign == 0 || !fixed_digits(s, end, 2, &h))
+        return false;
+    if (*s < end) {
+        literal(s, end, ':');
+        if (!fixed_digits(s, end, 2, &m))
+            return false;
+    }
+    if (h > 23 || m > 59)
+        return false;
+    *east = sign * (h * 3600 + m * 60);
+    return true;
+}
+
+bool hls_parse_date_time(const char *s, size_t n, int64_t *ms)
+{
+    const char *end = s + n;
+    int y, mo, d, h, mi, sec, milli = 0, east;
+    if (!fixed_digits(&s, end, 4, &y) || !literal(&s, end, '-') || !fixed_digits(&s, end, 2, &mo) ||
+        !literal(&s, end, '-') || !fixed_digits(&s, end, 2, &d) ||
+        !(literal(&s, end, 'T') || literal(&s, end, 't')) || !fixed_digits(&s, end, 2, &h) ||
+        !literal(&s, end, ':') || !fixed_digits(&s, end, 2, &mi) || !literal(&s, end, ':') ||
+        !fixed_digits(&s, end, 2, &sec))
+        return false;
+    if (literal(&s, end, '.')) {
+        int digits = 0;
+        for (; s < end && *s >= '0' && *s <= '9'; s++, digits++)
+            if (digits < 3)
+                milli = milli * 10 + (*s - '0');
+        if (digits == 0)
+            return false;
+        for (; digits < 3; digits++)
+            milli *= 10;
+    }
+    if (!zone(&s, end, &east) || s != end)
+        return false;
+    /* 60 seconds: a leap second, read as the last second of its minute. */
+    if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 60)
+        return false;
+    int64_t secs =
+        days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + (sec == 60 ? 59 : sec) - east;
+    *ms = secs * 1000 + milli;
+    return true;
+}
+
+/* The inverse of days_from_civil. */
+static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
+{
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int doe = (int)(z - era * 146097);                               /* 0 .. 146096 */
+    int yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365; /* 0 .. 399 */
+    int doy = doe - (365 * yoe + yoe / 4 - yoe / 100);               /* 0 .. 365 */
+    int mp = (5 * doy + 2) / 153;                                    /* 0 .. 11, from March */
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = yoe + era * 400 + (*m <= 2);
+}
+
+int hls_format_date_time(int64_t ms, char out[40])
+{
+    int64_t secs = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
+    int milli = (int)(ms - secs * 1000);
+    int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
+    int rest = (int)(secs - days * 86400);
+    int64_t y;
+    int m, d;
+    civil_from_days(days, &y, &m, &d);
+    return snprintf(out, 40, "%04lld-%02d-%02dT%02d:%02d:%02d.%03dZ", (long long)y, m, d,
+                    rest / 3600, rest / 60 % 60, rest % 60, milli);
+}
+
 bool hls_parse_decimal_float(const char *s, size_t n, double *out)
 {
     /* Digits beyond the 19th significant one cannot change a double's value by more than its

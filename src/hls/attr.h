@@ -49,6 +49,15 @@ bool hls_parse_decimal_integer(const char *s, size_t n, uint64_t *out);
  * is finite. */
 bool hls_parse_decimal_float(const char *s, size_t n, double *out);
 
+/* date-time (RFC 8216 §4.3.2.6: ISO 8601 / RFC 3339), "2026-12-06T03:20:00.250+01:00": date,
+ * 'T', time with optional fraction (milliseconds kept, the rest cut), then 'Z' or an offset
+ * ±hh:mm, ±hhmm or ±hh. *ms: milliseconds since the Unix epoch, UTC. */
+bool hls_parse_date_time(const char *s, size_t n, int64_t *ms);
+
+/* Writes ms (since the Unix epoch) as a date-time hls_parse_date_time reads back exactly:
+ * "2026-12-06T02:20:00.250Z". Returns its length. */
+int hls_format_date_time(int64_t ms, char out[40]);
+
 /* hexadecimal-sequence of at most 128 bits ("0x" or "0X" and 1 to 32 hex digits), written
  * right-aligned (big-endian, left-padded with zeros) into out[16]. */
 bool hls_parse_hex128(const char *s, size_t n, uint8_t out[16]);

@@ -142,6 +142,9 @@ static void describe_entry(hls_session *s, size_t variant, size_t entry, kth_eve
     out->bytes = e.size_known ? e.size : 0;
     out->start_seconds = e.start;
     out->duration = e.duration;
+    const hls_media_playlist *m = &s->variants[variant].pl->media;
+    if (e.segment < m->segment_count)
+        out->program_time_ms = hls_media_segment(m, e.segment).program_time_ms;
 }
 
 /* ---- the end of a fetch ---- */

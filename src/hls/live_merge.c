@@ -3,6 +3,7 @@
  * played segments and the new ones written out as one playlist and parsed again, so the model
  * is made by the one parser there is and keeps the played segments' indices, keys and maps.
  */
+#include "hls/attr.h"
 #include "hls/live.h"
 
 #include <stdarg.h>
@@ -71,7 +72,10 @@ static void put_key(writer *w, const hls_key *k)
     put(&w->t, ",KEYFORMAT=\"%s\",KEYFORMATVERSIONS=\"%s\"\n", k->keyformat, k->keyformat_versions);
 }
 
-static void put_segment(writer *w, const hls_media_playlist *m, size_t i, bool fence)
+/* Writes segment i of m: `fence` puts a discontinuity in front of it, `date` its program date
+ * even when the playlist derived it (the first added segment: the reloaded playlist may have
+ * dated a segment before it, which the merged one does not hold). */
+static void put_segment(writer *w, const hls_media_playlist *m, size_t i, bool fence, bool date)
 {
     const hls_segment seg_seg = hls_media_segment(m, i), *seg = &seg_seg;
     put_key(w, seg->key != HLS_NONE ? &m->keys[seg->key] : NULL);
@@ -91,6 +95,11 @@ static void put_segment(writer *w, const hls_media_playlist *m, size_t i, bool f
     if (seg->range.present)
         put(&w->t, "#EXT-X-BYTERANGE:%llu@%llu\n", (unsigned long long)seg->range.length,
             (unsigned long long)seg->range.offset);
+    if (seg->date_tag || (date && seg->program_time_ms != 0)) {
+        char when[40];
+        hls_format_date_time(seg->program_time_ms, when);
+        put(&w->t, "#EXT-X-PROGRAM-DATE-TIME:%s\n", when);
+    }
     char *uri = hls_media_segment_uri(m, i);
     if (uri == NULL) {
         w->t.failed = true;
@@ -139,9 +148,9 @@ kth_status hls_live_merge(const hls_playlist *played, const hls_playlist *reload
     if (played->independent_segments)
         put(&w.t, "#EXT-X-INDEPENDENT-SEGMENTS\n");
     for (size_t i = 0; i < a->segment_count; i++)
-        put_segment(&w, a, i, false);
+        put_segment(&w, a, i, false, false);
     for (size_t i = first; i < first + count; i++)
-        put_segment(&w, b, i, fence && i == first);
+        put_segment(&w, b, i, fence && i == first, i == first);
     if (b->endlist)
         put(&w.t, "#EXT-X-ENDLIST\n");
     if (w.t.failed) {

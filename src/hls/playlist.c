@@ -268,8 +268,8 @@ typedef struct hls_tag_def {
     hls_tag_fn fn; /* NULL: recognised only to decide the kind, content ignored */
 } hls_tag_def;
 
-/* Tags not listed (EXT-X-PROGRAM-DATE-TIME, EXT-X-DATERANGE, low-latency tags,
- * future tags) are ignored, as RFC 8216 §6.3.1 asks of clients. */
+/* Tags not listed (EXT-X-DATERANGE, low-latency tags, future tags) are ignored, as RFC 8216
+ * §6.3.1 asks of clients. */
 static const hls_tag_def hls_tags[] = {
     {"EXTINF", HLS_PLAYLIST_MEDIA, true, hls_media_extinf},
     {"EXT-X-BYTERANGE", HLS_PLAYLIST_MEDIA, true, hls_media_byterange},
@@ -280,6 +280,7 @@ static const hls_tag_def hls_tags[] = {
     {"EXT-X-DISCONTINUITY-SEQUENCE", HLS_PLAYLIST_MEDIA, true, hls_media_discontinuity_sequence},
     {"EXT-X-DISCONTINUITY", HLS_PLAYLIST_MEDIA, false, hls_media_discontinuity},
     {"EXT-X-GAP", HLS_PLAYLIST_MEDIA, false, hls_media_gap},
+    {"EXT-X-PROGRAM-DATE-TIME", HLS_PLAYLIST_MEDIA, true, hls_media_program_date_time},
     {"EXT-X-ENDLIST", HLS_PLAYLIST_MEDIA, false, hls_media_endlist},
     {"EXT-X-PLAYLIST-TYPE", HLS_PLAYLIST_MEDIA, true, hls_media_playlist_type},
     {"EXT-X-I-FRAMES-ONLY", HLS_PLAYLIST_MEDIA, false, hls_media_i_frames_only},
@@ -541,6 +542,7 @@ void hls_playlist_free(hls_playlist *pl)
     free(pl->media.uri_runs_);
     free(pl->media.ranges_);
     free(pl->media.titles_);
+    free(pl->media.dates_);
     free(pl->media.keys);
     free(pl->media.maps);
     struct hls_string_block *b = pl->strings_;
@@ -595,6 +597,27 @@ static const char *segment_title(const hls_media_playlist *m, size_t i)
     return lo < m->title_count_ && m->titles_[lo].segment == i ? m->titles_[lo].title : NULL;
 }
 
+/* Fills seg's program time from the last date tag at or before segment i. */
+static void segment_date(const hls_media_playlist *m, size_t i, hls_segment *seg)
+{
+    size_t lo = 0, hi = m->date_count_; /* the first tag after i */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (m->dates_[mid].segment <= i) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    if (lo == 0) {
+        return;
+    }
+    const hls_segment_date *d = &m->dates_[lo - 1];
+    double since = m->records_[i].start - m->records_[d->segment].start;
+    seg->program_time_ms = d->ms + (int64_t)(since * 1000.0 + 0.5);
+    seg->date_tag = d->segment == i;
+}
+
 hls_segment hls_media_segment(const hls_media_playlist *m, size_t i)
 {
     const hls_segment_rec *r = &m->records_[i];
@@ -612,6 +635,9 @@ hls_segment hls_media_segment(const hls_media_playlist *m, size_t i)
     };
     if (flags & HLS_SEG_RANGE) {
         seg.range = (hls_byterange){true, m->ranges_[i].offset, m->ranges_[i].length};
+    }
+    if (m->date_count_ > 0) {
+        segment_date(m, i, &seg);
     }
     return seg;
 }

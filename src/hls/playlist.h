@@ -95,6 +95,11 @@ typedef struct hls_segment {
     hls_byterange range;             /* EXT-X-BYTERANGE with the implied offset filled in */
     size_t key;                      /* index into media.keys, or HLS_NONE (clear) */
     size_t map;                      /* index into media.maps, or HLS_NONE */
+    /* EXT-X-PROGRAM-DATE-TIME of its first sample, ms since the Unix epoch (UTC): its own tag
+     * (date_tag), else the last tag before it plus the durations in between; 0 when no tag
+     * comes before it. */
+    int64_t program_time_ms;
+    bool date_tag;
 } hls_segment;
 
 /* Private: what a media playlist keeps per segment, 32 bytes. The sequence number is the media
@@ -138,6 +143,11 @@ typedef struct hls_segment_title {
     const char *title;
 } hls_segment_title;
 
+typedef struct hls_segment_date {
+    size_t segment;
+    int64_t ms; /* EXT-X-PROGRAM-DATE-TIME, ms since the Unix epoch */
+} hls_segment_date;
+
 typedef enum hls_playlist_type {
     HLS_PLAYLIST_TYPE_NONE = 0, /* no EXT-X-PLAYLIST-TYPE tag */
     HLS_PLAYLIST_TYPE_VOD = 1,
@@ -167,6 +177,8 @@ typedef struct hls_media_playlist {
     hls_segment_range *ranges_; /* per segment, NULL when no segment has a byte range */
     hls_segment_title *titles_; /* by segment, ascending */
     size_t title_count_;
+    hls_segment_date *dates_; /* by segment, ascending */
+    size_t date_count_;
     /* Distinct keys and init sections used by segments or maps, in order of first use. A key
      * that is re-declared gets a new entry; consecutive identical EXT-X-MAPs share one. */
     hls_key *keys;

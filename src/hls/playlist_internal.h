@@ -65,7 +65,7 @@ typedef struct hls_parser {
     hls_variant pending_variant;
 
     /* media */
-    size_t segment_cap, key_cap, map_cap, seg_range_cap, title_cap, uri_cap, uri_run_cap;
+    size_t segment_cap, key_cap, map_cap, seg_range_cap, title_cap, date_cap, uri_cap, uri_run_cap;
     bool extinf_pending;
     size_t extinf_line;
     double extinf_duration;
@@ -77,6 +77,8 @@ typedef struct hls_parser {
     uint64_t byterange_offset;
     bool discontinuity_pending;
     bool gap_pending;
+    bool date_pending; /* EXT-X-PROGRAM-DATE-TIME for the next segment: date_ms */
+    int64_t date_ms;
     uint64_t discontinuity_count; /* EXT-X-DISCONTINUITY tags before the next segment */
     hls_key_slot keys_in_force[HLS_MAX_KEYFORMATS];
     size_t keys_in_force_count;
@@ -147,6 +149,7 @@ int hls_media_media_sequence(hls_parser *p, const char *s, size_t n);
 int hls_media_discontinuity_sequence(hls_parser *p, const char *s, size_t n);
 int hls_media_discontinuity(hls_parser *p, const char *s, size_t n);
 int hls_media_gap(hls_parser *p, const char *s, size_t n);
+int hls_media_program_date_time(hls_parser *p, const char *s, size_t n);
 int hls_media_endlist(hls_parser *p, const char *s, size_t n);
 int hls_media_playlist_type(hls_parser *p, const char *s, size_t n);
 int hls_media_i_frames_only(hls_parser *p, const char *s, size_t n);

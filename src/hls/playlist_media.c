@@ -457,6 +457,21 @@ int hls_media_gap(hls_parser *p, const char *s, size_t n)
     return KTH_OK;
 }
 
+/* A date the client cannot read is ignored, as an unknown tag would be: the segments keep
+ * playing, without a program time. */
+int hls_media_program_date_time(hls_parser *p, const char *s, size_t n)
+{
+    const char *d = s;
+    size_t dn = n;
+    trim(&d, &dn);
+    int64_t ms;
+    if (hls_parse_date_time(d, dn, &ms)) {
+        p->date_pending = true;
+        p->date_ms = ms;
+    }
+    return KTH_OK;
+}
+
 /* ---- playlist-wide tags ------------------------------------------------------------------ */
 
 static int integer_tag(hls_parser *p, const char *tag, const char *s, size_t n, uint64_t *out)
@@ -688,6 +703,15 @@ static int segment_store(hls_parser *p, const hls_segment *seg, uint32_t uri, ui
         m->titles_[m->title_count_++] = (hls_segment_title){i, p->extinf_title};
         flags |= HLS_SEG_TITLE;
     }
+    if (p->date_pending) {
+        hls_segment_date *d =
+            hls_parser_grow(p, m->dates_, &p->date_cap, m->date_count_ + 1, sizeof(*d));
+        if (d == NULL) {
+            return KTH_ERR_NO_MEMORY;
+        }
+        m->dates_ = d;
+        m->dates_[m->date_count_++] = (hls_segment_date){i, p->date_ms};
+    }
     if (m->ranges_ != NULL) {
         m->ranges_[i] = (hls_segment_range){seg->range.offset, seg->range.length};
     }
@@ -763,6 +787,7 @@ int hls_media_uri(hls_parser *p, const char *s, size_t n)
     p->byterange_pending = false;
     p->discontinuity_pending = false;
     p->gap_pending = false;
+    p->date_pending = false;
     return KTH_OK;
 }
 

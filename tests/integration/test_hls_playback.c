@@ -562,6 +562,48 @@ static void test_played_reports_need_an_hls_stream(void **state)
     kth_stream_close(s);
 }
 
+/* A playlist with EXT-X-PROGRAM-DATE-TIME: every segment event carries the program time of
+ * its segment's start (the tag's, plus the media time since), and the bytes are the same. */
+static void test_segment_events_carry_the_program_date_time(void **state)
+{
+    struct hls_env *e = *state;
+    bytes pl = read_file(FIXTURES "/ts/v64/index.m3u8");
+    bytes_append(&pl, "", 1);
+    const char *first = strstr((const char *)pl.data, "#EXTINF");
+    assert_non_null(first);
+    bytes dated = {0};
+    bytes_append(&dated, pl.data, (size_t)(first - (const char *)pl.data));
+    const char *tag = "#EXT-X-PROGRAM-DATE-TIME:2026-12-06T03:20:00.125+01:00\n";
+    bytes_append(&dated, tag, strlen(tag));
+    bytes_append(&dated, first, strlen(first));
+    assert_int_equal(kts_add_body(e->srv, "/ts/v64/dated.m3u8", dated.data, dated.len,
+                                  "application/vnd.apple.mpegurl"),
+                     KTH_OK);
+    kth_subscription *sub;
+    assert_int_equal(kth_bus_subscribe(e->bus, 4096, &sub), KTH_OK);
+    kth_stream *s = hls_open(e, "/ts/v64/dated.m3u8", NULL, NULL);
+    bytes got = read_to_end(s, false);
+    bytes want = expected_variant("ts/v64", NULL);
+    assert_same_bytes(&got, &want);
+    const int64_t t = 1796523600125; /* 2026-12-06T02:20:00.125Z */
+    unsigned completed = 0;
+    kth_event ev;
+    while (kth_events_next(sub, &ev, completed == 0 ? 5000 : 0) == KTH_OK) {
+        if (ev.kind != KTH_EVENT_HLS_SEGMENT_STARTED && ev.kind != KTH_EVENT_HLS_SEGMENT_COMPLETED)
+            continue;
+        int64_t since = (int64_t)(ev.payload.segment.start_seconds * 1000.0 + 0.5);
+        assert_int_equal(ev.payload.segment.program_time_ms, t + since);
+        completed += ev.kind == KTH_EVENT_HLS_SEGMENT_COMPLETED;
+    }
+    assert_true(completed >= 2);
+    free(pl.data);
+    free(dated.data);
+    free(got.data);
+    free(want.data);
+    kth_stream_close(s);
+    kth_subscription_free(sub);
+}
+
 /* A clear and an encrypted variant (whose bytes are stored after decryption) each outgrow a
  * small cache budget: with nothing else to evict, each stream is told once. */
 static void test_a_stream_is_told_when_the_cache_grows_past_its_budget(void **state)
@@ -648,6 +690,8 @@ int main(void)
                                         hls_teardown),
         cmocka_unit_test_setup_teardown(test_a_stream_is_told_when_the_cache_grows_past_its_budget,
                                         hls_setup, hls_teardown),
+        cmocka_unit_test_setup_teardown(test_segment_events_carry_the_program_date_time, hls_setup,
+                                        hls_teardown),
         cmocka_unit_test_setup_teardown(test_played_reports_need_an_hls_stream, hls_setup,
                                         hls_teardown),
     };

@@ -195,10 +195,60 @@ static void test_resolution_and_byterange_parse_their_forms(void **state)
     assert_false(hls_parse_byterange("1@2@3", 5, &len, &has_off, &off));
 }
 
+static void expect_date(const char *s, int64_t want)
+{
+    int64_t ms = 0;
+    if (!hls_parse_date_time(s, strlen(s), &ms))
+        fail_msg("'%s' was refused", s);
+    if (ms != want)
+        fail_msg("'%s' read as %lld, not %lld", s, (long long)ms, (long long)want);
+}
+
+static void test_date_time_reads_rfc3339_forms_and_writes_them_back(void **state)
+{
+    (void)state;
+    expect_date("1970-01-01T00:00:00Z", 0);
+    expect_date("2010-02-19T14:54:23.031+08:00", 1266562463031);
+    expect_date("2026-12-06T03:20:00.5Z", 1796527200500);
+    expect_date("2026-12-06t03:20:00.5000009z", 1796527200500);
+    expect_date("2024-02-29T23:59:59.999-0130", 1709256599999);
+    expect_date("2024-03-01T02:29:59.999+01", 1709256599999);
+    expect_date("1969-12-31T23:59:59.900Z", -100);
+    expect_date("2000-03-01T00:00:00Z", 951868800000);
+    expect_date("2016-12-31T23:59:60Z", 1483228799000); /* a leap second */
+    const char *bad[] = {"2023-02-29T00:00:00Z",
+                         "2026-13-01T00:00:00Z",
+                         "2026-12-06T03:20:00",
+                         "2026-12-06 03:20:00Z",
+                         "2026-12-06T03:20:00Zx",
+                         "2026-12-06T24:00:00Z",
+                         "2026-12-06T03:20:00.Z",
+                         "2026-12-6T03:20:00Z",
+                         "2026-12-06T03:20:00+1",
+                         "2026-12-06T03:20:00+24:00",
+                         ""};
+    int64_t ms;
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        if (hls_parse_date_time(bad[i], strlen(bad[i]), &ms))
+            fail_msg("'%s' was taken", bad[i]);
+    const int64_t values[] = {
+        0, -1, -100, 1266562463031, 1796527200500, 951868799999, 253402300799999};
+    for (size_t i = 0; i < sizeof values / sizeof *values; i++) {
+        char text[40];
+        int n = hls_format_date_time(values[i], text);
+        assert_int_equal(n, (int)strlen(text));
+        expect_date(text, values[i]);
+    }
+    char text[40];
+    hls_format_date_time(1266562463031, text);
+    assert_string_equal(text, "2010-02-19T06:54:23.031Z");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lexer_splits_quoted_strings_containing_commas),
+        cmocka_unit_test(test_date_time_reads_rfc3339_forms_and_writes_them_back),
         cmocka_unit_test(test_lexer_tolerates_blanks_and_a_trailing_comma),
         cmocka_unit_test(test_lexer_accepts_an_empty_quoted_string),
         cmocka_unit_test(test_lexer_rejects_malformed_lists),

@@ -215,6 +215,33 @@ static void test_stuck_reset_and_skip(void **state)
     assert_int_equal(t.next_sequence, 24);
 }
 
+/* The model a reload makes keeps the program dates of the played and the added segments. */
+static void test_merge_keeps_program_dates(void **state)
+{
+    (void)state;
+    const int64_t t = 1796527200000; /* 2026-12-06T03:20:00Z */
+    hls_playlist *played =
+        window(10, 2, 4, "#EXT-X-PROGRAM-DATE-TIME:2026-12-06T03:20:00Z\n", false);
+    hls_playlist *reloaded =
+        window(11, 3, 4, "#EXT-X-PROGRAM-DATE-TIME:2026-12-06T03:20:04.250+00:00\n", false);
+    hls_playlist *merged = NULL;
+    char err[256];
+    assert_int_equal(hls_live_merge(played, reloaded, 1, 2, false, "http://h/live.m3u8", &merged,
+                                    err, sizeof err),
+                     KTH_OK);
+    const hls_media_playlist *m = &merged->media;
+    assert_int_equal(m->segment_count, 4);
+    assert_int_equal(hls_media_segment(m, 0).program_time_ms, t);
+    assert_true(hls_media_segment(m, 0).date_tag);
+    assert_int_equal(hls_media_segment(m, 1).program_time_ms, t + 4000);
+    /* The reloaded playlist dated its first segment (sequence 11), not the first one added. */
+    assert_int_equal(hls_media_segment(m, 2).program_time_ms, t + 4250 + 4000);
+    assert_int_equal(hls_media_segment(m, 3).program_time_ms, t + 4250 + 8000);
+    hls_playlist_free(merged);
+    hls_playlist_free(played);
+    hls_playlist_free(reloaded);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -224,6 +251,7 @@ int main(void)
         cmocka_unit_test(test_reload_delays),
         cmocka_unit_test(test_window_slides_and_ends),
         cmocka_unit_test(test_stuck_reset_and_skip),
+        cmocka_unit_test(test_merge_keeps_program_dates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

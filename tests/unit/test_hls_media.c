@@ -120,6 +120,47 @@ static void test_extinf_title_keeps_commas_and_duration_may_lack_a_comma(void **
     hls_playlist_free(pl);
 }
 
+/* EXT-X-PROGRAM-DATE-TIME dates its segment; the segments after it count on from it by their
+ * durations until the next tag; those before the first tag have none, and a date the client
+ * cannot read is ignored. */
+static void test_program_date_time_dates_its_segment_and_those_after_it(void **state)
+{
+    (void)state;
+    hls_playlist *pl = hls_test_parse("#EXTM3U\n"
+                                      "#EXT-X-TARGETDURATION:4\n"
+                                      "#EXTINF:4,\n"
+                                      "a.ts\n"
+                                      "#EXT-X-PROGRAM-DATE-TIME:2026-12-06T03:20:00.000Z\n"
+                                      "#EXTINF:4,\n"
+                                      "b.ts\n"
+                                      "#EXTINF:2.5,\n"
+                                      "c.ts\n"
+                                      "#EXTINF:4,\n"
+                                      "d.ts\n"
+                                      "#EXT-X-DISCONTINUITY\n"
+                                      "#EXT-X-PROGRAM-DATE-TIME: 2026-12-06T04:00:00+01:00 \n"
+                                      "#EXTINF:4,\n"
+                                      "e.ts\n"
+                                      "#EXT-X-PROGRAM-DATE-TIME:yesterday\n"
+                                      "#EXTINF:4,\n"
+                                      "f.ts\n");
+    hls_segment s[SEGMENTS_MAX];
+    segments_of(&pl->media, s);
+    const int64_t t = 1796527200000; /* 2026-12-06T03:20:00Z */
+    assert_int_equal(s[0].program_time_ms, 0);
+    assert_false(s[0].date_tag);
+    assert_int_equal(s[1].program_time_ms, t);
+    assert_true(s[1].date_tag);
+    assert_int_equal(s[2].program_time_ms, t + 4000);
+    assert_false(s[2].date_tag);
+    assert_int_equal(s[3].program_time_ms, t + 6500);
+    assert_int_equal(s[4].program_time_ms, t - 1200000); /* 04:00+01:00 is 03:00Z */
+    assert_true(s[4].date_tag);
+    assert_int_equal(s[5].program_time_ms, t - 1200000 + 4000);
+    assert_false(s[5].date_tag);
+    hls_playlist_free(pl);
+}
+
 static void test_implied_byterange_offset_continues_the_same_uri(void **state)
 {
     (void)state;
@@ -690,6 +731,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_media_playlist_alone_gives_timing_and_numbering),
         cmocka_unit_test(test_segment_uris_resolve_in_every_reference_form),
+        cmocka_unit_test(test_program_date_time_dates_its_segment_and_those_after_it),
         cmocka_unit_test(test_extinf_title_keeps_commas_and_duration_may_lack_a_comma),
         cmocka_unit_test(test_implied_byterange_offset_continues_the_same_uri),
         cmocka_unit_test(test_implied_byterange_offset_continues_after_the_init_range),
