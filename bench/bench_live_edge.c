@@ -1,0 +1,202 @@
+/*
+ * bench_live_edge.c — a live HLS session in real time against the test server's live mode (1 s
+ * segments, a window of 6, moved on by a thread of this program every 20 ms): a player that
+ * consumes the stream at its media rate, reading at most one segment ahead, as a decoder fed in
+ * real time would.
+ *
+ * Figures: latency to the live edge (the end of the newest segment the server has, minus the
+ * player's media position; it starts at the hold-back of three target durations) sampled every
+ * 100 ms, as min / median / max, against the hold-back ± one segment (target); the time the
+ * player stalled with nothing to play; playlist reloads per minute against the RFC's pace (one
+ * per target duration while the playlist changes: 60 a minute); RSS and cache bytes at 10 % of
+ * the run and at its end (goal: flat). Every byte is checked against the server's pattern.
+ *
+ * Usage: bench_live_edge [seconds] (default 60; the issue's figure is a 10-minute run: 600).
+ */
+#include <kithara/kithara.h>
+
+#include "kts_live.h"
+#include "testserver.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define WINDOW    6
+#define TARGET_S  1
+#define SEG_BYTES (188 * 100)
+#define HOLD_BACK (3.0 * TARGET_S)
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static long rss_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kib = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld", &kib) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kib;
+}
+
+/* The server's clock: moves the stream on to the real time since t0 until told to stop. */
+struct mover {
+    kts_live_stream *ls;
+    double t0;
+    atomic_bool stop;
+};
+
+static void *move_on(void *arg)
+{
+    struct mover *m = arg;
+    while (!atomic_load(&m->stop)) {
+        kts_live_advance(m->ls, (int64_t)((now_s() - m->t0) * 1000.0));
+        nanosleep(&(struct timespec){.tv_nsec = 20 * 1000 * 1000}, NULL);
+    }
+    return NULL;
+}
+
+static int cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv)
+{
+    double seconds = argc > 1 ? atof(argv[1]) : 60;
+    if (!(seconds >= 5)) {
+        fprintf(stderr, "usage: bench_live_edge [seconds >= 5]\n");
+        return 2;
+    }
+    const char *tmp = getenv("TMPDIR");
+    char dir[4096], url[512], err[512];
+    snprintf(dir, sizeof dir, "%s/kithara-bench-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    kth_cache_options co;
+    kth_cache_options_init(&co);
+    co.dir = mkdtemp(dir);
+    co.durable = false;
+    kts_server *srv = NULL;
+    kth_cache *cache = NULL;
+    kts_live cfg = {
+        .window = WINDOW, .target_duration = TARGET_S, .segment_size = SEG_BYTES, .seed = 1};
+    struct mover m = {.t0 = now_s()};
+    pthread_t mover;
+    if (!co.dir || kts_start(NULL, &srv) != 0 ||
+        kth_cache_open(&co, &cache, err, sizeof err) != KTH_OK ||
+        kts_live_start(srv, "/live", &cfg, &m.ls) != 0 ||
+        pthread_create(&mover, NULL, move_on, &m) != 0) {
+        fprintf(stderr, "bench_live_edge: setup failed\n");
+        return 1;
+    }
+    kts_url(srv, "/live/live.m3u8", url, sizeof url);
+    kth_stream_options so;
+    kth_stream_options_init(&so);
+    so.cache = cache;
+    kth_stream *s = NULL;
+    if (kth_stream_open(url, &so, &s, err, sizeof err) != KTH_OK) {
+        fprintf(stderr, "bench_live_edge: open: %s\n", err);
+        return 1;
+    }
+    /* The player starts where the stream starts: three target durations before the edge of the
+     * playlist it opened on (segment WINDOW - 3 when it opened in the first second). */
+    uint64_t first = WINDOW - 3, pos = 0;
+    double rate = (double)SEG_BYTES / TARGET_S, stalled = 0, t_first = 0, next_sample = 0;
+    size_t cap = (size_t)(seconds * 10) + 16, count = 0;
+    double *lat = malloc(cap * sizeof *lat);
+    long rss_early = 0;
+    uint64_t cache_early = 0;
+    static unsigned char buf[SEG_BYTES];
+    int rc = 0;
+    for (;;) {
+        double now = now_s();
+        double played = t_first > 0 ? rate * (now - t_first - stalled) : 0;
+        if (t_first > 0 && now - t_first >= seconds)
+            break;
+        if (t_first > 0 && now >= next_sample && count < cap) {
+            double edge = (double)(WINDOW + (uint64_t)((now - m.t0) / TARGET_S)) * TARGET_S;
+            lat[count++] = edge - ((double)first * TARGET_S + played / rate);
+            next_sample = now + 0.1;
+            if (rss_early == 0 && now - t_first >= seconds / 10) {
+                kth_cache_stats st;
+                kth_cache_get_stats(cache, &st);
+                rss_early = rss_kib();
+                cache_early = st.total_bytes;
+            }
+        }
+        if ((double)pos >= played + SEG_BYTES) { /* a segment ahead: play on */
+            nanosleep(&(struct timespec){.tv_nsec = 5 * 1000 * 1000}, NULL);
+            continue;
+        }
+        bool empty = t_first > 0 && (double)pos <= played;
+        size_t want = (size_t)(played + SEG_BYTES - (double)pos) + 1;
+        size_t left = SEG_BYTES - (size_t)(pos % SEG_BYTES); /* a read stays in one segment */
+        want = want < left ? want : left;
+        int64_t n = kth_stream_read(s, buf, want);
+        if (n <= 0) {
+            kth_stream_last_error(s, err, sizeof err);
+            fprintf(stderr, "bench_live_edge: read at %llu: %s (%s)\n", (unsigned long long)pos,
+                    kth_strerror((int)n), err);
+            rc = 1;
+            break;
+        }
+        uint64_t seg = first + pos / SEG_BYTES;
+        if (kts_ts_synth_check(kts_live_segment_seed(&cfg, seg, false), pos % SEG_BYTES, buf,
+                               (size_t)n) != (size_t)n) {
+            fprintf(stderr, "bench_live_edge: wrong byte in segment %llu\n",
+                    (unsigned long long)seg);
+            rc = 1;
+            break;
+        }
+        double after = now_s();
+        if (t_first == 0)
+            t_first = after;
+        else if (empty)
+            stalled += after - now; /* nothing to play while it waited */
+        pos += (uint64_t)n;
+    }
+    kth_cache_stats st;
+    kth_cache_get_stats(cache, &st);
+    long rss_end = rss_kib();
+    unsigned reloads = kts_request_count(srv, "/live/live.m3u8", NULL);
+    kth_stream_close(s);
+    atomic_store(&m.stop, true);
+    pthread_join(mover, NULL);
+    if (rc == 0 && count > 0) {
+        qsort(lat, count, sizeof *lat, cmp);
+        double lo = lat[0], med = lat[count / 2], hi = lat[count - 1];
+        bool pass = lo >= HOLD_BACK - TARGET_S && hi <= HOLD_BACK + TARGET_S;
+        printf("bench_live_edge: %.0f s of live HLS (%d s segments, window %d), paced player\n",
+               seconds, TARGET_S, WINDOW);
+        printf("latency to the live edge: min %.2f s, median %.2f s, max %.2f s (target: hold-back "
+               "%.0f s +- %d s: %s); stalled %.2f s\n",
+               lo, med, hi, HOLD_BACK, TARGET_S, pass ? "PASS" : "FAIL", stalled);
+        printf("playlist reloads: %.1f a minute (RFC pace while it changes: %.0f)\n",
+               reloads / (seconds / 60.0), 60.0 / TARGET_S);
+        printf("RSS %ld KiB at 10 %% and %ld KiB at the end (%+ld KiB); cache %llu bytes at 10 %% "
+               "and %llu at the end (%d segments of %d bytes listed)\n",
+               rss_early, rss_end, rss_end - rss_early, (unsigned long long)cache_early,
+               (unsigned long long)st.total_bytes, WINDOW, SEG_BYTES);
+    }
+    free(lat);
+    kts_live_free(m.ls);
+    kth_cache_close(cache);
+    kth_shutdown();
+    kts_stop(srv);
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "bench_live_edge: could not remove %s\n", dir);
+    return rc;
+}
