@@ -112,6 +112,27 @@ void *hls_parser_grow(hls_parser *p, void *array, size_t *cap, size_t need, size
     return a;
 }
 
+/* Sizes the segment table for the EXTINF tags the text holds, so that a long playlist is not
+ * grown by doubling: no copy while it grows, no slack after. Best effort: the table grows as
+ * usual when this fails or counts wrong. */
+static void reserve_segments(hls_parser *p, const char *s, size_t n)
+{
+    static const char tag[] = "#EXTINF:";
+    size_t count = 0;
+    for (const char *at = s, *end = s + n;
+         (at = memmem(at, (size_t)(end - at), tag, sizeof tag - 1)) != NULL; at += sizeof tag - 1) {
+        count++;
+    }
+    if (count > p->lim.max_segments) {
+        count = p->lim.max_segments;
+    }
+    if (count < 64) {
+        return;
+    }
+    p->pl->media.records_ = malloc(count * sizeof(*p->pl->media.records_));
+    p->segment_cap = p->pl->media.records_ != NULL ? count : 0;
+}
+
 /* ---- errors ------------------------------------------------------------------------------ */
 
 int hls_parser_fail(hls_parser *p, int status, const char *fmt, ...)
@@ -511,6 +532,7 @@ int hls_playlist_parse(const uint8_t *bytes, size_t len, const char *base_url,
         return hls_parser_fail(&p, KTH_ERR_NO_MEMORY, "out of memory");
     }
     p.pl = pl;
+    reserve_segments(&p, (const char *)bytes, len);
     p.base_url = base_url;
     p.map.index = HLS_NONE;
     int rc = KTH_OK;

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <cmocka.h>
@@ -648,6 +649,8 @@ static void test_numbered_segment_uris_are_kept_as_runs(void **state)
     }
     hls_playlist *pl = parse_uris((const char *const *)uris);
     check_uris(pl, (const char *const *)uris);
+    /* The table is sized to its segments, not grown by doubling (8,192 places). */
+    assert_true(malloc_usable_size(pl->media.records_) < N * sizeof(hls_segment_rec) + 4096);
     /* One string (the first segment's) and one run for the 4,999 after it. */
     assert_int_equal(pl->media.uri_count_, 1);
     assert_int_equal(pl->media.uri_run_count_, 1);
