@@ -119,6 +119,9 @@ static void reserve_segments(hls_parser *p, const char *s, size_t n)
 {
     static const char tag[] = "#EXTINF:";
     size_t count = 0;
+    if (s == NULL || n < sizeof tag) {
+        return;
+    }
     for (const char *at = s, *end = s + n;
          (at = memmem(at, (size_t)(end - at), tag, sizeof tag - 1)) != NULL; at += sizeof tag - 1) {
         count++;
