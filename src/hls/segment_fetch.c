@@ -31,13 +31,15 @@ kth_status segment_fetch_new(hls_session *s, const segment_fetch_params *p, segm
     f->range_start = p->range_start;
     if (p->key) {
         kth_status st = drm_aes128_new(p->key, 16, p->iv, &f->decrypt, err, errlen);
+        if (st == KTH_OK && !(f->key_uri = strdup(p->key_uri)))
+            st = KTH_ERR_NO_MEMORY;
         if (st != KTH_OK) {
+            drm_aes128_free(f->decrypt);
             free(f->url);
             free(f);
             return st;
         }
         f->encrypted = true;
-        f->key_uri = p->key_uri;
     }
     f->has_expected = p->has_expected;
     f->expected = p->expected;
@@ -52,6 +54,7 @@ void segment_fetch_free(segment_fetch *f)
     if (!f)
         return;
     drm_aes128_free(f->decrypt);
+    free(f->key_uri);
     free(f->url);
     free(f);
 }

@@ -38,7 +38,7 @@ typedef struct segment_fetch_params {
     uint64_t range_start;
     const uint8_t *key;  /* 16 bytes, or NULL for a clear entry */
     const uint8_t *iv;   /* 16 bytes, with key */
-    const char *key_uri; /* with key: borrowed from the playlist, which outlives the fetch */
+    const char *key_uri; /* with key: copied (the playlist may be replaced meanwhile) */
     bool has_expected;
     uint64_t expected; /* the body's length, when known */
     const char *url;   /* copied: a segment's URI may not be a string in the playlist */
@@ -51,7 +51,7 @@ typedef struct segment_fetch {
     cache_resource *res;
     hls_body_kind kind;
     bool encrypted;
-    const char *key_uri;
+    char *key_uri; /* with key: owned */
     bool has_range;
     uint64_t range_start;
     drm_aes128 *decrypt;
