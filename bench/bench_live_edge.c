@@ -1,8 +1,9 @@
 /*
  * bench_live_edge.c — a live HLS session in real time against the test server's live mode (1 s
- * segments, a window of 6, moved on by a thread of this program every 20 ms): a player that
- * consumes the stream at its media rate, reading at most one segment ahead, as a decoder fed in
- * real time would.
+ * segments, a window of 6, moved on to the real time every 20 ms by a child process that runs
+ * the server, so that its threads and request log do not count in this process's RSS): a player
+ * that consumes the stream at its media rate, reading at most one segment ahead, as a decoder fed
+ * in real time would.
  *
  * Figures: latency to the live edge (the end of the newest segment the server has, minus the
  * player's media position; it starts at the hold-back of three target durations) sampled every
@@ -18,12 +19,14 @@
 #include "kts_live.h"
 #include "testserver.h"
 
-#include <pthread.h>
-#include <stdatomic.h>
+#include <malloc.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #define WINDOW    6
 #define TARGET_S  1
@@ -35,6 +38,12 @@ static double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static long heap_kib(void)
+{
+    struct mallinfo2 mi = mallinfo2();
+    return (long)(mi.uordblks / 1024);
 }
 
 static long rss_kib(void)
@@ -50,21 +59,41 @@ static long rss_kib(void)
     return kib;
 }
 
-/* The server's clock: moves the stream on to the real time since t0 until told to stop. */
-struct mover {
-    kts_live_stream *ls;
-    double t0;
-    atomic_bool stop;
-};
-
-static void *move_on(void *arg)
+/* The server, in a child process: serves the live stream from t0 on, moving it to the real
+ * time every 20 ms, until `hold` ends; then writes how many playlist requests it answered to
+ * `up`, after the stream's URL it wrote there at the start. */
+static void serve(double t0, int up, int hold)
 {
-    struct mover *m = arg;
-    while (!atomic_load(&m->stop)) {
-        kts_live_advance(m->ls, (int64_t)((now_s() - m->t0) * 1000.0));
-        nanosleep(&(struct timespec){.tv_nsec = 20 * 1000 * 1000}, NULL);
+    kts_server *srv = NULL;
+    kts_live_stream *ls = NULL;
+    kts_config cfg = {.log_capacity = 16}; /* nobody reads the log; keep it small */
+    kts_live live = {
+        .window = WINDOW, .target_duration = TARGET_S, .segment_size = SEG_BYTES, .seed = 1};
+    char url[512];
+    if (kts_start(&cfg, &srv) != 0 || kts_live_start(srv, "/live", &live, &ls) != 0)
+        _exit(1);
+    kts_url(srv, "/live/live.m3u8", url, sizeof url);
+    if (write(up, url, strlen(url) + 1) < 0)
+        _exit(1);
+    struct pollfd pf = {.fd = hold, .events = POLLIN};
+    while (poll(&pf, 1, 20) == 0)
+        kts_live_advance(ls, (int64_t)((now_s() - t0) * 1000.0));
+    char line[64];
+    int n = snprintf(line, sizeof line, "%u\n", kts_request_count(srv, "/live/live.m3u8", NULL));
+    if (write(up, line, (size_t)n) < 0)
+        _exit(1);
+    kts_live_free(ls);
+    kts_stop(srv);
+    _exit(0);
+}
+
+/* Reads up to and including the byte `end` (or to EOF) into buf. */
+static void read_until(int fd, char *buf, size_t size, char end)
+{
+    size_t n = 0;
+    while (n + 1 < size && read(fd, buf + n, 1) == 1 && buf[n++] != end) {
     }
-    return NULL;
+    buf[n] = '\0';
 }
 
 static int cmp(const void *a, const void *b)
@@ -87,20 +116,26 @@ int main(int argc, char **argv)
     kth_cache_options_init(&co);
     co.dir = mkdtemp(dir);
     co.durable = false;
-    kts_server *srv = NULL;
     kth_cache *cache = NULL;
     kts_live cfg = {
         .window = WINDOW, .target_duration = TARGET_S, .segment_size = SEG_BYTES, .seed = 1};
-    struct mover m = {.t0 = now_s()};
-    pthread_t mover;
-    if (!co.dir || kts_start(NULL, &srv) != 0 ||
-        kth_cache_open(&co, &cache, err, sizeof err) != KTH_OK ||
-        kts_live_start(srv, "/live", &cfg, &m.ls) != 0 ||
-        pthread_create(&mover, NULL, move_on, &m) != 0) {
+    int up[2], hold[2];
+    double t0 = now_s();
+    if (!co.dir || pipe(up) != 0 || pipe(hold) != 0)
+        return 1;
+    pid_t child = fork();
+    if (child == 0) {
+        close(up[0]);
+        close(hold[1]);
+        serve(t0, up[1], hold[0]);
+    }
+    close(up[1]);
+    close(hold[0]);
+    read_until(up[0], url, sizeof url, '\0');
+    if (child < 0 || !url[0] || kth_cache_open(&co, &cache, err, sizeof err) != KTH_OK) {
         fprintf(stderr, "bench_live_edge: setup failed\n");
         return 1;
     }
-    kts_url(srv, "/live/live.m3u8", url, sizeof url);
     kth_stream_options so;
     kth_stream_options_init(&so);
     so.cache = cache;
@@ -115,7 +150,7 @@ int main(int argc, char **argv)
     double rate = (double)SEG_BYTES / TARGET_S, stalled = 0, t_first = 0, next_sample = 0;
     size_t cap = (size_t)(seconds * 10) + 16, count = 0;
     double *lat = malloc(cap * sizeof *lat);
-    long rss_early = 0;
+    long rss_early = 0, heap_early = 0;
     uint64_t cache_early = 0;
     static unsigned char buf[SEG_BYTES];
     int rc = 0;
@@ -125,13 +160,14 @@ int main(int argc, char **argv)
         if (t_first > 0 && now - t_first >= seconds)
             break;
         if (t_first > 0 && now >= next_sample && count < cap) {
-            double edge = (double)(WINDOW + (uint64_t)((now - m.t0) / TARGET_S)) * TARGET_S;
+            double edge = (double)(WINDOW + (uint64_t)((now - t0) / TARGET_S)) * TARGET_S;
             lat[count++] = edge - ((double)first * TARGET_S + played / rate);
             next_sample = now + 0.1;
             if (rss_early == 0 && now - t_first >= seconds / 10) {
                 kth_cache_stats st;
                 kth_cache_get_stats(cache, &st);
                 rss_early = rss_kib();
+                heap_early = heap_kib();
                 cache_early = st.total_bytes;
             }
         }
@@ -168,11 +204,13 @@ int main(int argc, char **argv)
     }
     kth_cache_stats st;
     kth_cache_get_stats(cache, &st);
-    long rss_end = rss_kib();
-    unsigned reloads = kts_request_count(srv, "/live/live.m3u8", NULL);
+    long rss_end = rss_kib(), heap_end = heap_kib();
     kth_stream_close(s);
-    atomic_store(&m.stop, true);
-    pthread_join(mover, NULL);
+    close(hold[1]); /* the server's turn to stop, after it said how many reloads came */
+    char line[64];
+    read_until(up[0], line, sizeof line, '\n');
+    unsigned reloads = (unsigned)strtoul(line, NULL, 10);
+    waitpid(child, NULL, 0);
     if (rc == 0 && count > 0) {
         qsort(lat, count, sizeof *lat, cmp);
         double lo = lat[0], med = lat[count / 2], hi = lat[count - 1];
@@ -184,16 +222,16 @@ int main(int argc, char **argv)
                lo, med, hi, HOLD_BACK, TARGET_S, pass ? "PASS" : "FAIL", stalled);
         printf("playlist reloads: %.1f a minute (RFC pace while it changes: %.0f)\n",
                reloads / (seconds / 60.0), 60.0 / TARGET_S);
-        printf("RSS %ld KiB at 10 %% and %ld KiB at the end (%+ld KiB); cache %llu bytes at 10 %% "
-               "and %llu at the end (%d segments of %d bytes listed)\n",
-               rss_early, rss_end, rss_end - rss_early, (unsigned long long)cache_early,
-               (unsigned long long)st.total_bytes, WINDOW, SEG_BYTES);
+        printf(
+            "RSS %ld KiB at 10 %% and %ld KiB at the end (%+ld KiB), heap in use %ld and %ld KiB "
+            "(%+ld KiB); cache %llu bytes at 10 %% and %llu at the end (%d segments of %d bytes "
+            "listed)\n",
+            rss_early, rss_end, rss_end - rss_early, heap_early, heap_end, heap_end - heap_early,
+            (unsigned long long)cache_early, (unsigned long long)st.total_bytes, WINDOW, SEG_BYTES);
     }
     free(lat);
-    kts_live_free(m.ls);
     kth_cache_close(cache);
     kth_shutdown();
-    kts_stop(srv);
     char cmd[4200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0)
