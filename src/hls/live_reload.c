@@ -179,6 +179,12 @@ static void take_reload(hls_session *s, const hls_playlist *pl, int64_t started_
     free_retired(s); /* replaced at the last reload: nobody reads it since */
     if (u.new_count > 0 && !append(s, pl, &u))
         return;
+    /* The playlist's segments from first_new on are the model's last new_count; those before
+     * first_new are the ones before them, unless the server restarted or jumped (then they are
+     * not in the model, and everything before the added segments has left). */
+    size_t count = s->variants[s->live_variant].pl->media.segment_count;
+    size_t before = u.reset || u.skipped ? 0 : u.first_new;
+    s->live_window_start = count >= u.new_count + before ? count - u.new_count - before : 0;
     if (u.ended) {
         s->live_open = false;
         hls_layout_set_open(s->variants[s->live_variant].layout, false);
@@ -253,13 +259,11 @@ static bool reader_segment(hls_session *s, size_t *segment)
 static void release_passed(hls_session *s, key_list *out)
 {
     hls_variant_state *v = &s->variants[s->live_variant];
-    const hls_media_playlist *m = &v->pl->media;
     size_t reader, end = s->live_released;
     if (!reader_segment(s, &reader))
         return;
-    while (end < reader && end < m->segment_count &&
-           hls_media_segment(m, end).sequence < s->live_tracker.window_first)
-        end++;
+    if (end < reader && end < s->live_window_start)
+        end = reader < s->live_window_start ? reader : s->live_window_start;
     out->keys = calloc(end > s->live_released ? end - s->live_released : 1, sizeof *out->keys);
     if (!out->keys)
         return;

@@ -241,7 +241,8 @@ struct hls_session {
     storage_resource *live_edge; /* never written: what a reader at the live edge waits on */
     hls_playlist **live_retired; /* models replaced by reloads, freed at close */
     size_t live_retired_count, live_retired_cap;
-    size_t live_released; /* segments before it had their cached bytes dropped */
+    size_t live_released;     /* segments before it had their cached bytes dropped */
+    size_t live_window_start; /* the model's first segment the last playlist lists */
 
     /* How far playback has got (kth_stream_abr_report_played; guarded by lock): media seconds,
      * valid while played_known, which a seek clears. */

@@ -596,6 +596,38 @@ static void test_live_cache_keeps_only_the_window_and_what_is_unplayed(void **st
     player_close(&p);
 }
 
+/* The same after a server reset: the media sequence starts again from 0, while the stream's
+ * model numbers on, and the segments before the reset all leave at once. */
+static void test_live_cache_stays_flat_across_a_server_reset(void **state)
+{
+    (void)state;
+    player p;
+    const uint64_t size = 1880;
+    kts_live cfg = {.window = 4, .target_duration = 2, .segment_size = size, .seed = 19};
+    cfg.mode = KTS_LIVE_RESET;
+    cfg.mode_at = 8;
+    player_open(&p, &cfg, 1, 0);
+    size_t want = (7 + 24) * size; /* segments 1..7, then r0.. */
+    uint64_t most = 0;
+    for (int i = 0; i < 400 && atomic_load(&p.progress) < want; i++) {
+        play(&p, 500, 1);
+        kth_cache_stats st;
+        assert_int_equal(kth_cache_get_stats(p.cache, &st), KTH_OK);
+        most = st.resources > most ? st.resources : most;
+    }
+    kth_stream_cancel(p.stream);
+    pthread_join(p.reader, NULL);
+    p.reader_joined = true;
+    if (p.result != KTH_ERR_CANCELLED)
+        fail_msg("the read ended with %lld: %s", (long long)p.result, p.error);
+    assert_true(p.got_len >= want);
+    assert_int_equal(p.fences, 1);
+    if (most > 4 + 3)
+        fail_msg("the cache held up to %llu segments of a 4-segment window",
+                 (unsigned long long)most);
+    player_close(&p);
+}
+
 /* A discontinuity in the live window reaches the reader as a fence at that segment, as a
  * variant switch does, and the bytes on both sides are exact. A window of 12 segments of 2 s
  * (wide, so that a reader scheduled late never falls behind it) starts the stream at segment
@@ -768,6 +800,7 @@ int main(void)
         cmocka_unit_test(test_discontinuity_is_marked),
         cmocka_unit_test(test_live_stream_plays_to_its_end),
         cmocka_unit_test(test_live_cache_keeps_only_the_window_and_what_is_unplayed),
+        cmocka_unit_test(test_live_cache_stays_flat_across_a_server_reset),
         cmocka_unit_test(test_live_discontinuity_is_a_fence),
         cmocka_unit_test(test_live_discontinuity_in_first_playlist_is_a_fence),
         cmocka_unit_test(test_live_stuck_playlist_fails_the_stream),
