@@ -20,7 +20,7 @@
 #include <stdio.h>
 #include <string.h>
 
-/* While over: the bytes written between two passes (at least 1 MiB, else 1/64 of the budget). */
+/* While over: the bytes written between two passes (1/64 of the budget, at least 1 MiB). */
 static uint64_t over_step(const kth_cache *c)
 {
     uint64_t step = c->budget / 64;

@@ -477,6 +477,19 @@ static void play(player *p, int64_t step_ms, int max_steps)
     }
 }
 
+/* Ends the reader with a cancel and checks that the cancel is what ended it (else prints the
+ * server's log and fails with the read's status and message). */
+static void stop_reading(player *p)
+{
+    kth_stream_cancel(p->stream);
+    pthread_join(p->reader, NULL);
+    p->reader_joined = true;
+    if (p->result != KTH_ERR_CANCELLED) {
+        dump_log(p);
+        fail_msg("the read ended with %lld: %s", (long long)p->result, p->error);
+    }
+}
+
 static void player_close(player *p)
 {
     if (!p->reader_joined)
@@ -615,11 +628,7 @@ static void test_live_cache_stays_flat_across_a_server_reset(void **state)
         assert_int_equal(kth_cache_get_stats(p.cache, &st), KTH_OK);
         most = st.resources > most ? st.resources : most;
     }
-    kth_stream_cancel(p.stream);
-    pthread_join(p.reader, NULL);
-    p.reader_joined = true;
-    if (p.result != KTH_ERR_CANCELLED)
-        fail_msg("the read ended with %lld: %s", (long long)p.result, p.error);
+    stop_reading(&p);
     assert_true(p.got_len >= want);
     assert_int_equal(p.fences, 1);
     if (most > 4 + 3)
@@ -643,13 +652,7 @@ static void discontinuity_run(uint64_t at)
     size_t want = (size_t)(at + 3 - 9) * 1880;
     for (int i = 0; i < 400 && atomic_load(&p.progress) < want; i++)
         play(&p, 500, 1);
-    kth_stream_cancel(p.stream);
-    pthread_join(p.reader, NULL);
-    p.reader_joined = true;
-    if (p.result != KTH_ERR_CANCELLED)
-        dump_log(&p);
-    if (p.result != KTH_ERR_CANCELLED)
-        fail_msg("the read ended with %lld: %s", (long long)p.result, p.error);
+    stop_reading(&p);
     assert_true(p.got_len >= want);
     assert_int_equal(p.fences, 1);
     for (uint64_t k = 9; k < at + 3; k++) {
@@ -707,11 +710,7 @@ static void test_live_server_reset_reanchors_behind_a_fence(void **state)
     size_t want = (7 + 3) * 1880; /* segments 5..11, then r0..r2 */
     for (int i = 0; i < 400 && atomic_load(&p.progress) < want; i++)
         play(&p, 500, 1);
-    kth_stream_cancel(p.stream);
-    pthread_join(p.reader, NULL);
-    p.reader_joined = true;
-    if (p.result != KTH_ERR_CANCELLED)
-        fail_msg("the read ended with %lld: %s", (long long)p.result, p.error);
+    stop_reading(&p);
     assert_true(p.got_len >= want);
     assert_int_equal(p.fences, 1);
     for (uint64_t k = 0; k < 10; k++) {
@@ -770,13 +769,7 @@ static void test_live_reader_behind_the_window_goes_on_at_its_start(void **state
     size_t before = atomic_load(&p.progress);
     for (int i = 0; i < 200 && atomic_load(&p.progress) < before + 8 * 1880; i++)
         play(&p, 500, 1);
-    kth_stream_cancel(p.stream);
-    pthread_join(p.reader, NULL);
-    p.reader_joined = true;
-    if (p.result != KTH_ERR_CANCELLED) {
-        dump_log(&p);
-        fail_msg("the read ended with %lld: %s", (long long)p.result, p.error);
-    }
+    stop_reading(&p);
     assert_int_equal(p.got_len % 1880, 0);
     uint64_t seq[256];
     size_t n = sequences_got(&p, 1, seq, 256);
