@@ -193,7 +193,7 @@ int main(int argc, char **argv)
     kth_cache_options_init(&co);
     co.dir = dir;
     co.max_bytes = budget;
-    co.durable = false;
+    co.no_sync = true;
     struct run r = {.srv = srv, .dir = dir, .size = size};
     char err[512];
     if (kth_cache_open(&co, &r.cache, err, sizeof err) != KTH_OK) {
@@ -226,7 +226,7 @@ int main(int argc, char **argv)
                m2, (double)m2 * (double)size / mib, (double)r.peak / mib,
                (double)r.peak / (double)budget, r.told, m2, r.told > 0 ? "PASS" : "FAIL");
     }
-    kth_cache_close(r.cache);
+    kth_cache_unref(r.cache);
     kth_shutdown();
     kts_stop(srv);
     nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);

@@ -45,8 +45,8 @@ static void populate(const char *dir, unsigned assets)
     kth_cache_options o;
     kth_cache_options_init(&o);
     o.dir = dir;
-    o.durable = false;
-    o.max_bytes = 0;
+    o.no_sync = true;
+    o.max_bytes = KTH_CACHE_UNBOUNDED;
     kth_cache *c;
     char err[512];
     kth_status st = kth_cache_open(&o, &c, err, sizeof err);
@@ -81,7 +81,7 @@ static void populate(const char *dir, unsigned assets)
         cache_resource_close(h);
         cache_asset_release(a);
     }
-    kth_cache_close(c);
+    kth_cache_unref(c);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -117,7 +117,7 @@ int main(int argc, char **argv)
     kth_cache_options o;
     kth_cache_options_init(&o);
     o.dir = dir;
-    o.max_bytes = 0;
+    o.max_bytes = KTH_CACHE_UNBOUNDED;
     kth_cache *c;
     char err[512];
     t0 = platform_monotonic_ns();
@@ -161,7 +161,7 @@ int main(int argc, char **argv)
         open_ms[n] = (double)(a1 - a0) / 1e6;
         cycle_ms[n] = (double)(a2 - a0) / 1e6;
     }
-    kth_cache_close(c);
+    kth_cache_unref(c);
     qsort(open_ms, opens, sizeof *open_ms, cmp_double);
     qsort(cycle_ms, opens, sizeof *cycle_ms, cmp_double);
     printf("cache open with %u assets in the index: %.2f ms\n", assets, open_cache_ms);

@@ -96,8 +96,8 @@ static double kithara_start_ms(const char *url, int *variant)
     *variant = kth_stream_current_variant(s);
     kth_decoder_close(dec);
     kth_stream_close(s);
-    kth_cache_close(c);
-    kth_downloader_free(d);
+    kth_cache_unref(c);
+    kth_downloader_unref(d);
     return took;
 }
 

@@ -299,7 +299,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "run %d: %.1f MB/s into a file, %.1f MB/s discarded, %.1f requests/s\n",
                 r + 1, mbps, discard, rps);
     }
-    kth_downloader_free(d);
+    kth_downloader_unref(d);
     rmdir(dir);
     kts_stop(srv);
     if (rc)

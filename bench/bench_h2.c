@@ -120,7 +120,7 @@ static double prefetch_once(ktn_server *srv, const mode *m, unsigned fetches, co
     kth_cache_options co;
     kth_cache_options_init(&co);
     co.dir = cache_dir;
-    co.durable = false;
+    co.no_sync = true;
     if (kth_downloader_new(&o, &d, err, sizeof err) == KTH_OK &&
         kth_cache_open(&co, &cache, err, sizeof err) == KTH_OK) {
         kth_hls_options h;
@@ -139,8 +139,8 @@ static double prefetch_once(ktn_server *srv, const mode *m, unsigned fetches, co
     }
     if (t < 0)
         fprintf(stderr, "bench_h2: %s: %s\n", m->name, err);
-    kth_cache_close(cache);
-    kth_downloader_free(d); /* closes its connections: the log then has every request */
+    kth_cache_unref(cache);
+    kth_downloader_unref(d); /* closes its connections: the log then has every request */
     nftw(cache_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     free(cache_dir);
     return t;

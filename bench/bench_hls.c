@@ -80,6 +80,7 @@ static kth_stream *open_stream(kth_downloader *d, kth_cache *c, const char *url,
     so.downloader = d;
     so.cache = c;
     kth_hls_options_init(&so.hls);
+    so.hls.fixed_start = variant >= 0;
     so.hls.initial_variant = variant;
     stream_source *src = NULL;
     char err[1024];
@@ -128,7 +129,7 @@ static void start_time(kts_server *srv, kth_downloader *d, const char *label, co
         }
         took[r] = now_ms() - t0;
         kth_stream_close(s);
-        kth_cache_close(c);
+        kth_cache_unref(c);
         floor[r] = 0;
         for (const char *const *p = floor_paths; *p; p++)
             floor[r] += one_request_ms(d, kts_url(srv, *p, url, sizeof url));
@@ -169,7 +170,7 @@ static void cached_seek(kts_server *srv, kth_downloader *d)
            "(target < 1 ms)\n",
            took[N / 2], took[N * 99 / 100], took[N - 1]);
     kth_stream_close(s);
-    kth_cache_close(c);
+    kth_cache_unref(c);
 }
 
 /* ---- resident memory over a long presentation ------------------------------------------ */
@@ -392,6 +393,7 @@ static int memory_run(long empty_kb, long empty_anon_kb, long empty_file_kb)
     }
     kth_hls_options ho;
     kth_hls_options_init(&ho);
+    ho.fixed_start = true;
     ho.initial_variant = 0; /* start low so that ABR climbs the ladder, as a player would */
     kth_stream_options so;
     kth_stream_options_init(&so);
@@ -461,8 +463,8 @@ static int memory_run(long empty_kb, long empty_anon_kb, long empty_file_kb)
     if (hwm_kb > peak_kb)
         peak_kb = hwm_kb;
     kth_stream_close(s);
-    kth_downloader_free(d);
-    kth_cache_close(c);
+    kth_downloader_unref(d);
+    kth_cache_unref(c);
     long closed_kb = status_kb("VmRSS");
     close(keep);
     waitpid(server, NULL, 0);
@@ -549,7 +551,7 @@ int main(int argc, char **argv)
     start_time(srv, d, "AES-128 (master)", "/aes/master.m3u8", aes, 0);
     kts_clear_faults(srv, NULL);
     cached_seek(srv, d);
-    kth_downloader_free(d);
+    kth_downloader_unref(d);
     kts_stop(srv);
     return 0;
 }

@@ -201,7 +201,7 @@ int main(void)
     kth_cache_options co;
     kth_cache_options_init(&co);
     co.dir = mkdtemp(b.dir);
-    co.durable = false;
+    co.no_sync = true;
     char err[512];
     if (!co.dir || kts_start(NULL, &b.srv) != 0 ||
         kth_cache_open(&co, &b.cache, err, sizeof err) != KTH_OK || kth_bus_new(&b.bus) != KTH_OK ||
@@ -214,7 +214,7 @@ int main(void)
     long_run(&b);
     kth_subscription_free(b.sub);
     kth_bus_unref(b.bus);
-    kth_cache_close(b.cache);
+    kth_cache_unref(b.cache);
     kts_stop(b.srv);
     char cmd[4200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", b.dir);

@@ -70,7 +70,7 @@ int main(void)
     kth_cache_options co;
     kth_cache_options_init(&co);
     co.dir = mkdtemp(dir);
-    co.durable = false;
+    co.no_sync = true;
     kts_server *srv = NULL;
     kth_cache *cache = NULL;
     char err[512];
@@ -115,7 +115,7 @@ int main(void)
     printf("live start (open -> first byte, %d ms added latency, median of %d): %.1f ms; "
            "floor (playlist + segment as files): %.1f ms; ratio %.2f\n",
            LATENCY_MS, RUNS, l, f, f > 0 ? l / f : 0);
-    kth_cache_close(cache);
+    kth_cache_unref(cache);
     kts_stop(srv);
     char cmd[4200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

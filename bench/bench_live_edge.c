@@ -115,7 +115,7 @@ int main(int argc, char **argv)
     kth_cache_options co;
     kth_cache_options_init(&co);
     co.dir = mkdtemp(dir);
-    co.durable = false;
+    co.no_sync = true;
     kth_cache *cache = NULL;
     kts_live cfg = {
         .window = WINDOW, .target_duration = TARGET_S, .segment_size = SEG_BYTES, .seed = 1};
@@ -230,7 +230,7 @@ int main(int argc, char **argv)
             (unsigned long long)cache_early, (unsigned long long)st.total_bytes, WINDOW, SEG_BYTES);
     }
     free(lat);
-    kth_cache_close(cache);
+    kth_cache_unref(cache);
     kth_shutdown();
     char cmd[4200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

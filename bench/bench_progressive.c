@@ -135,7 +135,7 @@ int main(int argc, char **argv)
     kth_cache_options co;
     kth_cache_options_init(&co);
     co.dir = dir;
-    co.max_bytes = 0; /* unbounded: the whole file stays */
+    co.max_bytes = KTH_CACHE_UNBOUNDED; /* unbounded: the whole file stays */
     kth_cache *cache;
     char err[512];
     if (kth_cache_open(&co, &cache, err, sizeof err) != KTH_OK) {
@@ -172,7 +172,7 @@ int main(int argc, char **argv)
            best_first / 1048576, r1, r1 >= 0.9 ? "PASS" : "FAIL");
     printf("  later read (blocks checked):    stream %.0f MiB/s, ratio %.3f (target >= 0.9: %s)\n",
            best_again / 1048576, r2, r2 >= 0.9 ? "PASS" : "FAIL");
-    kth_cache_close(cache);
+    kth_cache_unref(cache);
     kth_shutdown();
     kts_stop(srv);
     char cmd[4200];

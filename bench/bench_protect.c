@@ -33,7 +33,7 @@ static kth_cache *open_cache(const char *dir, bool protect, bool offline)
     kth_cache_options_init(&co);
     co.dir = dir;
     co.offline = offline;
-    co.durable = false;
+    co.no_sync = true;
     co.secret = protect ? SECRET : NULL;
     kth_cache *c = NULL;
     char err[512];
@@ -82,7 +82,7 @@ static double measure(const char *url, const char *dir, bool protect, uint64_t s
     kth_cache *c = open_cache(dir, protect, false);
     if (!c || read_through(url, c, true) != (int64_t)size)
         return -1;
-    kth_cache_close(c);
+    kth_cache_unref(c);
     if (!(c = open_cache(dir, protect, true)))
         return -1;
     if (read_through(url, c, true) != (int64_t)size) /* checked once, offline */
@@ -96,7 +96,7 @@ static double measure(const char *url, const char *dir, bool protect, uint64_t s
         if (mbs > best)
             best = mbs;
     }
-    kth_cache_close(c);
+    kth_cache_unref(c);
     return best;
 }
 

@@ -68,8 +68,8 @@ static double run(kts_server *srv, int n, uint64_t size)
     kth_cache_options co;
     kth_cache_options_init(&co);
     co.dir = dir;
-    co.max_bytes = 0;
-    co.durable = false;
+    co.max_bytes = KTH_CACHE_UNBOUNDED;
+    co.no_sync = true;
     kth_cache *cache;
     char err[512];
     if (kth_cache_open(&co, &cache, err, sizeof err) != KTH_OK) {
@@ -122,7 +122,7 @@ static double run(kts_server *srv, int n, uint64_t size)
     double wall = now_s() - t0;
     for (int i = 0; i < n; i++)
         kth_stream_close(s[i]);
-    kth_cache_close(cache);
+    kth_cache_unref(cache);
     qsort(done_at, (size_t)n, sizeof *done_at, cmp_double);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);

@@ -77,7 +77,7 @@ static int child(const char *url, const char *dir, uint64_t size)
         rc = 1;
     }
     kth_stream_close(s);
-    kth_cache_close(cache);
+    kth_cache_unref(cache);
     kth_shutdown();
     return rc;
 }

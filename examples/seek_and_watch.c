@@ -85,7 +85,7 @@ int main(int argc, char **argv)
     kth_stream_close(s);
     kth_subscription_free(sub);
     kth_bus_unref(bus);
-    kth_cache_close(cache);
+    kth_cache_unref(cache);
     kth_shutdown();
     return rc;
 }

@@ -60,7 +60,7 @@ static int cache_du(kth_cache *cache)
     const char *dir = kth_cache_dir(cache);
     printf("directory: %s\n", dir ? dir : "(memory)");
     printf("bytes:     %llu\n", (unsigned long long)st.total_bytes);
-    if (st.budget_bytes)
+    if (st.budget_bytes != KTH_CACHE_UNBOUNDED)
         printf("budget:    %llu\n", (unsigned long long)st.budget_bytes);
     else
         printf("budget:    unbounded\n");
@@ -131,6 +131,6 @@ int cmd_cache(int argc, char **argv)
                    (unsigned long long)r.orphan_files);
         }
     }
-    kth_cache_close(cache);
+    kth_cache_unref(cache);
     return rc;
 }

@@ -250,7 +250,7 @@ static int play(kth_stream *s, const cat_args *a, int fd, kth_subscription *even
     const char *url = a->url;
     bool remote = tool_is_remote(url);
     kth_status st = KTH_OK;
-    if (a->variant >= 0 && (st = kth_stream_abr_set_manual(s, (size_t)a->variant)) != KTH_OK) {
+    if (a->variant >= 0 && (st = kth_stream_abr_set_manual(s, (int)a->variant)) != KTH_OK) {
         tool_error("%s: cannot fix variant %ld: %s", url, a->variant, kth_strerror(st));
         return st == KTH_ERR_OUT_OF_RANGE ? TOOL_EXIT_USAGE : tool_exit_code(st, remote);
     }
@@ -284,6 +284,7 @@ int cmd_cat(int argc, char **argv)
     }
     kth_hls_options hls;
     kth_hls_options_init(&hls);
+    hls.fixed_start = a.variant >= 0;
     hls.initial_variant = (int)a.variant;
     hls.start_manual = a.variant >= 0;
     kth_bus *bus = NULL;
@@ -304,7 +305,7 @@ int cmd_cat(int argc, char **argv)
     }
     kth_subscription_free(sub);
     kth_bus_unref(bus);
-    kth_cache_close(cache);
+    kth_cache_unref(cache);
     kth_shutdown();
     return rc;
 }

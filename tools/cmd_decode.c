@@ -287,6 +287,7 @@ static int open_decoder(const decode_args *a, kth_cache *cache, kth_bus *bus, kt
 {
     kth_hls_options hls;
     kth_hls_options_init(&hls);
+    hls.fixed_start = a->variant >= 0;
     hls.initial_variant = (int)a->variant;
     hls.start_manual = a->variant >= 0;
     kth_stream_options so;
@@ -372,7 +373,7 @@ int cmd_decode(int argc, char **argv)
     } else if (!a.out && fflush(stdout) != 0 && rc == TOOL_EXIT_OK) {
         rc = TOOL_EXIT_IO;
     }
-    kth_cache_close(cache);
+    kth_cache_unref(cache);
     kth_shutdown();
     return rc;
 }

@@ -67,11 +67,11 @@ typedef struct download_view {
     double started;         /* the whole download */
     double variant_started; /* the variant in progress */
     int variant;            /* the variant in progress, -1 before the first */
-    size_t ordinal;         /* its place in this download, from 1 */
+    int ordinal;            /* its place in this download, from 1 */
     size_t line_len;        /* of the progress line on screen, to blank what a shorter one
                                leaves */
     double duration;        /* the longest duration among the variants, seconds */
-    size_t variants_done;
+    int variants_done;
     uint64_t bytes_all;
 } download_view;
 
@@ -101,7 +101,7 @@ static bool on_progress(void *user, const kth_hls_progress *p)
             snprintf(eta, sizeof eta, "%d:%02d", (int)(left / 60), (int)left % 60);
         }
         char line[256];
-        int n = snprintf(line, sizeof line, "variant %d [%zu/%zu]  %s  %.1f/%.1f s  %s/s  ETA %s",
+        int n = snprintf(line, sizeof line, "variant %d [%d/%d]  %s  %.1f/%.1f s  %s/s  ETA %s",
                          p->variant, view->ordinal, p->variant_count, got, p->seconds,
                          p->total_seconds, rate, eta);
         size_t len = n > 0 ? (size_t)n : 0;
@@ -178,7 +178,7 @@ int cmd_download(int argc, char **argv)
         return TOOL_EXIT_CACHE;
     kth_downloader *downloader = NULL;
     if (tool_open_downloader(&co, &downloader) != KTH_OK) {
-        kth_cache_close(cache);
+        kth_cache_unref(cache);
         return TOOL_EXIT_FAILURE;
     }
     kth_stream_options so;
@@ -221,12 +221,12 @@ int cmd_download(int argc, char **argv)
         if (view.variants_done == 1)
             snprintf(what, sizeof what, "variant %d", view.variant);
         else
-            snprintf(what, sizeof what, "%zu variants", view.variants_done);
+            snprintf(what, sizeof what, "%d variants", view.variants_done);
         printf("%s: %s of %.1f s, %s (%llu bytes) in %.2f s (%s/s)\n", url, what, view.duration,
                total, (unsigned long long)view.bytes_all, elapsed, rate);
     }
-    kth_downloader_free(downloader);
-    kth_cache_close(cache);
+    kth_downloader_unref(downloader);
+    kth_cache_unref(cache);
     kth_shutdown();
     return rc;
 }

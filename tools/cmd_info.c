@@ -74,11 +74,11 @@ static double cached_fraction(kth_cache *cache, const char *url)
 
 /* The other variants' playlists load in the background after open: give them up to 3 s, so
  * the ladder is described whole (a playlist that cannot be loaded stays "not loaded"). */
-static void wait_for_ladder(kth_stream *s, size_t variants)
+static void wait_for_ladder(kth_stream *s, int variants)
 {
     for (int nap = 0; nap < 300; nap++) {
-        size_t loaded = 0;
-        for (size_t v = 0; v < variants; v++) {
+        int loaded = 0;
+        for (int v = 0; v < variants; v++) {
             kth_hls_variant_info vi;
             if (kth_stream_variant_info(s, v, &vi) == KTH_OK && vi.usable)
                 loaded++;
@@ -99,12 +99,12 @@ typedef struct info_facts {
     bool length_known;
     uint64_t length;
     kth_media_info mi;
-    size_t variants;
+    int variants;
     double fraction; /* < 0: unknown */
 } info_facts;
 
 /* Writes variant v as a JSON object (a comma before it unless it is the first). */
-static void print_json_variant(kth_stream *s, size_t v)
+static void print_json_variant(kth_stream *s, int v)
 {
     kth_hls_variant_info vi;
     if (kth_stream_variant_info(s, v, &vi) != KTH_OK)
@@ -174,7 +174,7 @@ static void print_json(kth_stream *s, const info_facts *f)
                "\"variants\":[",
                kth_stream_total_duration(s), kth_stream_segment_count(s),
                kth_stream_current_variant(s));
-        for (size_t v = 0; v < f->variants; v++)
+        for (int v = 0; v < f->variants; v++)
             print_json_variant(s, v);
         printf("]");
     }
@@ -218,12 +218,12 @@ static void print_text(kth_stream *s, const info_facts *f)
                    pi.window_s, pi.window_segments);
         printf("duration:    %.3f s in %zu segments\n", kth_stream_total_duration(s),
                kth_stream_segment_count(s));
-        printf("variants:    %zu (playing %d)\n", f->variants, kth_stream_current_variant(s));
-        for (size_t v = 0; v < f->variants; v++) {
+        printf("variants:    %d (playing %d)\n", f->variants, kth_stream_current_variant(s));
+        for (int v = 0; v < f->variants; v++) {
             kth_hls_variant_info vi;
             if (kth_stream_variant_info(s, v, &vi) != KTH_OK)
                 continue;
-            printf("  [%zu] %8llu bit/s  %-8s %-10s%s %s", v, (unsigned long long)vi.bandwidth,
+            printf("  [%d] %8llu bit/s  %-8s %-10s%s %s", v, (unsigned long long)vi.bandwidth,
                    kth_codec_name(vi.codec), vi.usable ? kth_container_name(vi.container) : "",
                    vi.encrypted ? " AES-128" : "", vi.uri);
             if (vi.rendition[0])
@@ -276,7 +276,7 @@ int cmd_info(int argc, char **argv)
     kth_stream *s;
     kth_status st = tool_open_stream(url, &co, cache, NULL, &s);
     if (st != KTH_OK) {
-        kth_cache_close(cache);
+        kth_cache_unref(cache);
         kth_shutdown();
         return tool_exit_code(st, remote);
     }
@@ -293,7 +293,7 @@ int cmd_info(int argc, char **argv)
         bool known = kth_stream_length(s, &length);
         kth_media_info mi;
         kth_stream_media_info(s, &mi);
-        size_t variants = kth_stream_variant_count(s);
+        int variants = kth_stream_variant_count(s);
         wait_for_ladder(s, variants);
         const char *kind = variants ? "hls" : mi.radio ? "radio" : remote ? "progressive" : "file";
         if (variants)
@@ -311,7 +311,7 @@ int cmd_info(int argc, char **argv)
             print_text(s, &f);
     }
     kth_stream_close(s);
-    kth_cache_close(cache);
+    kth_cache_unref(cache);
     kth_shutdown();
     return rc;
 }

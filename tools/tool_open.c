@@ -230,7 +230,7 @@ kth_status tool_open_stream(const char *url, const tool_cache_options *o, kth_ca
     char err[512];
     err[0] = '\0';
     st = kth_stream_open(url, &so, out, err, sizeof err);
-    kth_downloader_free(d); /* the stream keeps it while it is open */
+    kth_downloader_unref(d); /* the stream keeps it while it is open */
     if (st != KTH_OK) {
         tool_error("%s", err[0] ? err : kth_strerror(st));
         tool_tls_hint(err);

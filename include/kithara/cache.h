@@ -48,7 +48,7 @@
  * has it open.
  *
  * Threads: every function may be called from any thread, concurrently, except that
- * kth_cache_close must not race another call with the same handle.
+ * kth_cache_unref must not race another call with the same handle.
  */
 #ifndef KITHARA_CACHE_H
 #define KITHARA_CACHE_H
@@ -67,6 +67,8 @@ typedef struct kth_cache kth_cache;
 
 /* The default byte budget: 1 GiB. */
 #define KTH_CACHE_DEFAULT_BUDGET ((uint64_t)1 << 30)
+/* kth_cache_options.max_bytes for a cache without a budget. */
+#define KTH_CACHE_UNBOUNDED UINT64_MAX
 
 /* The size of a cache secret, in bytes. */
 #define KTH_CACHE_SECRET_SIZE 32
@@ -77,24 +79,30 @@ typedef struct kth_cache kth_cache;
  * calls kth_cache_open, before it returns. */
 typedef kth_status (*kth_cache_secret_fn)(void *user, uint8_t secret[KTH_CACHE_SECRET_SIZE]);
 
+/* Options. Every field left at zero takes its default, so `kth_cache_options o = {0};` (or
+ * kth_cache_options_init) is the default cache. `size` is sizeof(kth_cache_options) as the
+ * caller's header has it (kth_cache_options_init sets it; 0 stands for the fields of version 1,
+ * all of those below), which lets a program built against an older header keep working when
+ * fields are added at the end: what it does not have takes its default. */
 typedef struct kth_cache_options {
+    size_t size;
     /* The cache directory (created if missing, with its parents). NULL or empty: the default
      * location above. Ignored in memory-only mode. The string is copied. */
     const char *dir;
     /* Keep everything in memory: no directory, no lock file, no data file; the cache dies with
      * the handle. max_bytes is then a hard bound on the memory its bytes take. */
     bool memory_only;
-    /* Byte budget. Default KTH_CACHE_DEFAULT_BUDGET; 0 means unbounded on disk and is refused in
-     * memory-only mode (KTH_ERR_INVALID_ARG). */
+    /* Byte budget. 0: KTH_CACHE_DEFAULT_BUDGET. KTH_CACHE_UNBOUNDED: no budget, on disk only
+     * (refused in memory-only mode with KTH_ERR_INVALID_ARG). */
     uint64_t max_bytes;
     /* Offline: answer only from what is cached. A missing asset, resource or byte range is
      * reported as KTH_ERR_OFFLINE_MISS naming what is missing, and nothing new is created. */
     bool offline;
-    /* Durability: when true (the default) data is fdatasync'ed before the index records it, so
-     * even a power loss cannot leave the index claiming bytes the disk lacks. When false the
-     * cache never syncs: a crashed process still leaves a correct cache (the kernel keeps what
-     * was written) but a power loss may not. For throwaway caches and tests. */
-    bool durable;
+    /* Durability: by default data is fdatasync'ed before the index records it, so even a power
+     * loss cannot leave the index claiming bytes the disk lacks. With no_sync the cache never
+     * syncs: a crashed process still leaves a correct cache (the kernel keeps what was
+     * written) but a power loss may not. For throwaway caches and tests. Default false. */
+    bool no_sync;
     /* How often a download in progress records which bytes it has, so a crash or kill loses at
      * most this much: after this many new bytes (default 16 MiB) or this much time (default
      * 1000 ms), whichever comes first, and always at commit and when the resource is closed.
@@ -120,26 +128,34 @@ typedef struct kth_cache_options {
     bool require_protection;
 } kth_cache_options;
 
-/* Fills *opts with the defaults. Any thread. */
+/* Fills *opts with the defaults: all zero but size. Any thread. */
 KTH_API void kth_cache_options_init(kth_cache_options *opts);
 
-/* Opens (creating if needed) the cache described by `opts` (NULL: defaults). A damaged index is
+/* Opens (creating if needed) the cache described by `opts` (NULL: defaults; read only during
+ * the call). A damaged index is
  * discarded and rebuilt empty (its data files are then swept by kth_cache_gc). On success *out
- * is a new handle the caller closes with kth_cache_close. Returns KTH_ERR_INVALID_ARG (bad
- * options, or no directory given and neither XDG_CACHE_HOME nor HOME set), KTH_ERR_BUSY (a
- * secret would turn protection on while another process has the directory open), KTH_ERR_IO (the
- * directory, lock file or index cannot be created or opened), KTH_ERR_UNSUPPORTED (an index written
- * by a newer kithara), KTH_ERR_PROTECTED (a secret that does not match the cache's, a failing
+ * is a new handle the caller closes with kth_cache_unref. Returns KTH_ERR_INVALID_ARG (bad
+ * options, a size smaller than a size_t, or no directory given and neither XDG_CACHE_HOME nor HOME
+ * set), KTH_ERR_BUSY (a secret would turn protection on while another process has the directory
+ * open), KTH_ERR_IO (the directory, lock file or index cannot be created or opened),
+ * KTH_ERR_UNSUPPORTED (an index written by a newer kithara, or options of a newer header that set a
+ * field this kithara lacks), KTH_ERR_PROTECTED (a secret that does not match the cache's, a failing
  * secret_fn, or require_protection without a secret), KTH_ERR_LIMIT (the directory's path is too
  * long for the index database: SQLite takes paths of about 500 bytes), KTH_ERR_NO_MEMORY. When it
  * fails and `err` is not NULL, a sentence naming the cause and the directory is written there. */
 KTH_API kth_status kth_cache_open(const kth_cache_options *opts, kth_cache **out, char *err,
                                   size_t errlen);
 
+/* The process default cache (default options: $XDG_CACHE_HOME/kithara, 1 GiB budget), opened
+ * on first use by a stream whose options name no cache; borrowed — do not close it. NULL when
+ * it cannot be opened (the reason is logged through the log hook and returned by the stream
+ * open that needed it). Any thread. */
+KTH_API kth_cache *kth_cache_default(void);
+
 /* Releases the caller's handle (NULL-safe). Streams still using the cache keep it alive; the
  * index is closed and the directory unlocked when the last of them is gone. Must not race
  * another call with this handle. */
-KTH_API void kth_cache_close(kth_cache *cache);
+KTH_API void kth_cache_unref(kth_cache *cache);
 
 /* The cache directory (absolute as given or resolved; borrowed, valid while the handle lives),
  * or NULL in memory-only mode. */
@@ -150,7 +166,7 @@ KTH_API size_t kth_cache_last_error(kth_cache *cache, char *buf, size_t size);
 
 typedef struct kth_cache_stats {
     uint64_t total_bytes;    /* bytes the index vouches for, all assets */
-    uint64_t budget_bytes;   /* max_bytes (0: unbounded) */
+    uint64_t budget_bytes;   /* the byte budget (KTH_CACHE_UNBOUNDED: none) */
     uint64_t over_budget;    /* total_bytes beyond the budget, held by leased/pinned assets */
     uint64_t in_use_bytes;   /* bytes of leased or pinned assets (never evicted) */
     uint64_t assets;         /* assets in the index */

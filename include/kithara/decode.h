@@ -51,8 +51,9 @@ typedef struct kth_decoder kth_decoder;
 
 /* Sample formats of the PCM a decoder returns (interleaved, native byte order). */
 typedef enum kth_sample_format {
-    KTH_SAMPLE_S16 = 1, /* int16_t */
-    KTH_SAMPLE_F32 = 2, /* float, nominally in [-1, 1] */
+    KTH_SAMPLE_DEFAULT = 0, /* in options: KTH_SAMPLE_S16 */
+    KTH_SAMPLE_S16 = 1,     /* int16_t */
+    KTH_SAMPLE_F32 = 2,     /* float, nominally in [-1, 1] */
 } kth_sample_format;
 
 /* The PCM a decoder returns. One frame is one sample for each channel. */
@@ -62,8 +63,14 @@ typedef struct kth_pcm_format {
     uint32_t channels;
 } kth_pcm_format;
 
+/* Options. Every field left at zero takes its default, so `kth_decoder_options o = {0};` (or
+ * kth_decoder_options_init) decodes to s16 at the source's rate and channel count. `size` is
+ * sizeof(kth_decoder_options) as the caller's header has it (kth_decoder_options_init sets it;
+ * 0 stands for the fields of version 1, all of those below), so a program built against an
+ * older header keeps working when fields are added at the end. */
 typedef struct kth_decoder_options {
-    kth_sample_format sample_format; /* default KTH_SAMPLE_S16 */
+    size_t size;
+    kth_sample_format sample_format; /* 0 (KTH_SAMPLE_DEFAULT): KTH_SAMPLE_S16 */
     /* 0: the source's (the first decoded frame's); else the rate PCM is converted to. */
     uint32_t sample_rate;
     /* 0: the source's; else the channel count (default layout of that count) to mix to. */
@@ -73,17 +80,19 @@ typedef struct kth_decoder_options {
     kth_bus *bus;
 } kth_decoder_options;
 
-/* Fills *opts with the defaults. Any thread. */
+/* Fills *opts with the defaults: all zero but size. Any thread. */
 KTH_API void kth_decoder_options_init(kth_decoder_options *opts);
 
 /* Opens `url` as kth_stream_open does (stream_opts may be NULL: defaults), opens a demuxer and
  * a codec decoder on it and decodes the first frame, so the output format is known when this
- * returns. `opts` may be NULL (defaults). On success *out is a new decoder that owns the
- * stream; close it with kth_decoder_close. Returns kth_stream_open's failures, KTH_ERR_FORMAT
- * (no audio stream, or FFmpeg cannot demux or decode it), KTH_ERR_UNSUPPORTED (no decoder for
- * the codec), KTH_ERR_INVALID_ARG (a bad option), KTH_ERR_NO_MEMORY, or the stream's failure
- * while reading the first bytes. When it fails and `err` is not NULL, a sentence naming the
- * URL and the cause is written there (truncated to errlen). Any thread. */
+ * returns. `opts` may be NULL (defaults; read only during the call). On success *out is a new
+ * decoder that owns the stream; close it with kth_decoder_close. Returns kth_stream_open's
+ * failures, KTH_ERR_FORMAT (no audio stream, or FFmpeg cannot demux or decode it),
+ * KTH_ERR_UNSUPPORTED (no decoder for the codec; options of a newer header that set a field
+ * this kithara lacks), KTH_ERR_INVALID_ARG (a bad option, an options size smaller than a
+ * size_t), KTH_ERR_NO_MEMORY, or the stream's failure while reading the first bytes. When it fails
+ * and `err` is not NULL, a sentence naming the URL and the cause is written there (truncated to
+ * errlen). Any thread. */
 KTH_API kth_status kth_decoder_open(const char *url, const kth_stream_options *stream_opts,
                                     const kth_decoder_options *opts, kth_decoder **out, char *err,
                                     size_t errlen);

@@ -10,12 +10,12 @@
  * use with default options (kth_downloader_default). A program that wants other options (a
  * proxy, a CA bundle, fewer connections) creates its own and hands it to its streams.
  *
- * Lifetime: a downloader is reference counted inside the library. kth_downloader_free drops the
+ * Lifetime: a downloader is reference counted inside the library. kth_downloader_unref drops the
  * caller's reference; everything that still uses the downloader (an open stream) keeps it
  * alive, and the last user stops its thread. Fetches nobody waits for any more are cancelled
  * when the last reference goes.
  *
- * The default downloader lives until kth_downloader_shutdown_default() (no atexit handler is
+ * The default downloader lives until kth_shutdown() (kithara/kithara.h; no atexit handler is
  * installed: joining a thread from inside exit() can deadlock). A program that never calls it
  * leaves the thread and its memory reachable at exit, which leak checkers do not report.
  *
@@ -39,10 +39,14 @@ extern "C" {
 
 typedef struct kth_downloader kth_downloader;
 
-/* Options. Start from kth_downloader_options_init() and change what you need; fields documented
- * with "0: default" treat zero as "use the default", so an options struct zeroed by a caller
- * that added fields later still behaves. Strings are copied by kth_downloader_new. */
+/* Options. Every field left at zero takes its default, so `kth_downloader_options o = {0};` (or
+ * kth_downloader_options_init) gives the default downloader. `size` is
+ * sizeof(kth_downloader_options) as the caller's header has it (kth_downloader_options_init
+ * sets it; 0 stands for the fields of version 1, all of those below), so a program built
+ * against an older header keeps working when fields are added at the end. Strings are copied
+ * by kth_downloader_new. */
 typedef struct kth_downloader_options {
+    size_t size;
     /* Transfers running at once, across all hosts. 0: default 6. */
     unsigned max_in_flight;
     /* Transfers running at once to one host (scheme, host and port). 0: default 6. Never more
@@ -95,9 +99,9 @@ typedef struct kth_downloader_options {
     /* Transient failures (connect errors, timeouts, resets, stalls, 5xx, 408, 429) are retried
      * up to max_retries times in a row without progress (a retry that moved the body forward
      * resets the count), after a delay drawn uniformly from [0, min(cap, base * 2^n)) ("full
-     * jitter"). Defaults from kth_downloader_options_init: 4 retries, 250 ms base, 8000 ms cap.
-     * max_retries 0 means no retry; base and cap 0 mean their default. */
-    unsigned max_retries;
+     * jitter"). 0: defaults 4 retries, 250 ms base, 8000 ms cap. max_retries < 0: no retry
+     * at all; at most 1000. */
+    int max_retries;
     int64_t retry_base_ms;
     int64_t retry_cap_ms;
     /* Longest Retry-After (429, 503) that is honoured; a server asking for a longer wait fails
@@ -111,12 +115,14 @@ typedef struct kth_downloader_options {
     kth_bus *bus;
 } kth_downloader_options;
 
-/* Fills *opts with the defaults. Any thread. */
+/* Fills *opts with the defaults: all zero but size. Any thread. */
 KTH_API void kth_downloader_options_init(kth_downloader_options *opts);
 
-/* Creates a downloader and starts its thread. opts may be NULL (defaults). The caller owns one
- * reference, dropped with kth_downloader_free. Returns KTH_ERR_INVALID_ARG (NULL out, an option
- * out of range), KTH_ERR_NO_MEMORY, KTH_ERR_LIMIT (no thread could be started) or
+/* Creates a downloader and starts its thread. opts may be NULL (defaults); it is read only
+ * during the call. The caller owns one reference, dropped with kth_downloader_unref. Returns
+ * KTH_ERR_INVALID_ARG (NULL out, an option out of range, a size smaller than a size_t),
+ * KTH_ERR_UNSUPPORTED (options of a newer header that set a field this kithara lacks),
+ * KTH_ERR_NO_MEMORY, KTH_ERR_LIMIT (no thread could be started) or
  * KTH_ERR_INTERNAL (libcurl could not be set up); err (may be NULL) receives a sentence. Any
  * thread. */
 KTH_API kth_status kth_downloader_new(const kth_downloader_options *opts, kth_downloader **out,
@@ -126,17 +132,11 @@ KTH_API kth_status kth_downloader_new(const kth_downloader_options *opts, kth_do
  * running are cancelled, their owners are told, the thread is stopped and joined, and the
  * downloader is freed before this returns. Any thread, including a callback of the downloader
  * (the thread then ends itself after the callback returns). */
-KTH_API void kth_downloader_free(kth_downloader *d);
+KTH_API void kth_downloader_unref(kth_downloader *d);
 
 /* The process default downloader (default options), created on first use; borrowed — do not
  * free it. Returns NULL only when it cannot be created. Any thread. */
 KTH_API kth_downloader *kth_downloader_default(void);
-
-/* Drops the library's reference to the default downloader, as kth_downloader_free does (streams
- * still using it keep it alive until they close). The next kth_downloader_default() creates a
- * new one. Must not race kth_downloader_default() callers that still use the old pointer. Any
- * thread; call it once, before exit, to release everything. */
-KTH_API void kth_downloader_shutdown_default(void);
 
 /* The downloader's id, used as kth_event.origin in its events. Any thread. */
 KTH_API uint64_t kth_downloader_id(const kth_downloader *d);

@@ -230,10 +230,11 @@ KTH_API void kth_bus_unref(kth_bus *bus);
  * KTH_ERR_NO_MEMORY. Any thread. */
 KTH_API kth_status kth_bus_subscribe(kth_bus *bus, size_t capacity, kth_subscription **out);
 
-/* Takes the oldest queued event into *ev, waiting up to timeout_ms (0 = do not wait, < 0 = wait
- * without limit). Returns KTH_OK, KTH_ERR_TIMEOUT when nothing arrived in time, or
- * KTH_ERR_INVALID_ARG for a callback subscription. One thread at a time per subscription. */
-KTH_API kth_status kth_events_next(kth_subscription *sub, kth_event *ev, int timeout_ms);
+/* Takes the oldest queued event into *ev, waiting up to timeout_ms (KTH_NO_WAIT: do not wait;
+ * KTH_WAIT_FOREVER, or any value < 0: without limit). Returns KTH_OK, KTH_ERR_TIMEOUT when nothing
+ * arrived in time, or KTH_ERR_INVALID_ARG for a callback subscription. One thread at a time per
+ * subscription. */
+KTH_API kth_status kth_events_next(kth_subscription *sub, kth_event *ev, int64_t timeout_ms);
 
 /* Callback subscription: `fn(ev, user)` is called for every event, in order, on a thread owned
  * by the subscription (started here). The event is valid only during the call. Returns

@@ -64,12 +64,19 @@ typedef struct kth_hls_key_hook {
     void *user;
 } kth_hls_key_hook;
 
-/* HLS options. Start from kth_hls_options_init. */
+/* HLS options. Every field left at zero takes its default, so `kth_hls_options o = {0};` (or
+ * kth_hls_options_init) gives the defaults. `size` is sizeof(kth_hls_options) as the caller's
+ * header has it (kth_hls_options_init sets it; 0 stands for the fields of version 1, all of
+ * those below), so a program built against an older header keeps working when fields are
+ * added at the end. */
 typedef struct kth_hls_options {
-    /* The variant to start with (index in the ladder, ascending bandwidth; an index past the
-     * top means the top rung), or -1 to pick from the estimate (initial_estimate_bps): the
-     * highest rung whose declared bandwidth is at most the estimate, else the lowest. Default
-     * -1. */
+    size_t size;
+    /* The variant to start with. By default (fixed_start false) it is picked from the estimate
+     * (initial_estimate_bps): the highest rung whose declared bandwidth is at most the
+     * estimate, else the lowest. With fixed_start, it is initial_variant (an index in the
+     * ladder, ascending bandwidth; an index past the top means the top rung; a negative one
+     * the lowest). */
+    bool fixed_start;
     int initial_variant;
     /* Start in manual mode on the starting variant (as kth_stream_abr_set_manual would, but
      * from the first fetch on, so ABR never moves it in between); kth_stream_abr_set_auto
@@ -92,7 +99,7 @@ typedef struct kth_hls_options {
     kth_hls_key_hook key_hook;
 } kth_hls_options;
 
-/* Fills *opts with the defaults. Any thread. */
+/* Fills *opts with the defaults: all zero but size. Any thread. */
 KTH_API void kth_hls_options_init(kth_hls_options *opts);
 
 /* --- the ladder ------------------------------------------------------------------------- */
@@ -119,14 +126,17 @@ typedef struct kth_hls_variant_info {
     unsigned channels;
 } kth_hls_variant_info;
 
-/* Number of variants in the stream's ladder (ascending bandwidth); 0 when not HLS. */
-KTH_API size_t kth_stream_variant_count(kth_stream *stream);
+/* Number of variants in the stream's ladder (ascending bandwidth); 0 when not HLS. Variant
+ * indexes are ints everywhere in the API, from 0 to this count - 1; -1 says "none" where a
+ * field may have no variant. */
+KTH_API int kth_stream_variant_count(kth_stream *stream);
 
-/* Describes variant `index`. KTH_ERR_OUT_OF_RANGE, KTH_ERR_UNSUPPORTED, KTH_ERR_INVALID_ARG. */
-KTH_API kth_status kth_stream_variant_info(kth_stream *stream, size_t index,
+/* Describes variant `variant`. KTH_ERR_OUT_OF_RANGE (not an index of the ladder),
+ * KTH_ERR_UNSUPPORTED, KTH_ERR_INVALID_ARG. */
+KTH_API kth_status kth_stream_variant_info(kth_stream *stream, int variant,
                                            kth_hls_variant_info *info);
 
-/* How much of variant `index` the cache holds: *cached of its *total media segments are
+/* How much of variant `variant` the cache holds: *cached of its *total media segments are
  * complete in the cache (EXT-X-GAP segments count as held). A segment counts once its cache
  * entry is committed, which may be a moment after the reader has read its last bytes. Looks
  * each segment up in the cache
@@ -134,7 +144,7 @@ KTH_API kth_status kth_stream_variant_info(kth_stream *stream, size_t index,
  * loop. KTH_ERR_NOT_FOUND while the variant's playlist is not loaded (kth_hls_variant_info:
  * not usable), KTH_ERR_OUT_OF_RANGE, KTH_ERR_INVALID_ARG (NULL), KTH_ERR_UNSUPPORTED,
  * KTH_ERR_NO_MEMORY. */
-KTH_API kth_status kth_stream_variant_cached(kth_stream *stream, size_t index, size_t *cached,
+KTH_API kth_status kth_stream_variant_cached(kth_stream *stream, int variant, size_t *cached,
                                              size_t *total);
 
 /* What kind of playlist the stream plays, from its playing variant's media playlist. */
@@ -163,7 +173,7 @@ KTH_API kth_status kth_stream_abr_set_auto(kth_stream *stream);
 /* A fixed variant (index in the ladder). KTH_ERR_OUT_OF_RANGE for a bad index. A variant
  * whose media playlist could not be loaded (kth_hls_variant_info: not usable) is accepted but
  * never played: the stream stays on the variant it is on. */
-KTH_API kth_status kth_stream_abr_set_manual(kth_stream *stream, size_t variant);
+KTH_API kth_status kth_stream_abr_set_manual(kth_stream *stream, int variant);
 /* The highest declared bandwidth automatic mode may pick, bit/s; 0 removes the cap. */
 KTH_API kth_status kth_stream_abr_set_cap(kth_stream *stream, uint64_t max_bps);
 
@@ -215,8 +225,8 @@ KTH_API kth_status kth_stream_init_range(kth_stream *stream, uint64_t *start, ui
 /* Where a prefetch stands, as its progress callback sees it. */
 typedef struct kth_hls_progress {
     int variant;          /* the variant being fetched (index in the ladder) */
-    size_t variants_done; /* variants finished, this one included once it is finished */
-    size_t variant_count; /* variants this prefetch fetches (1, or the ladder's size) */
+    int variants_done;    /* variants finished, this one included once it is finished */
+    int variant_count;    /* variants this prefetch fetches (1, or the ladder's size) */
     uint64_t bytes;       /* stream bytes of this variant read so far (decrypted) */
     uint64_t total_bytes; /* this variant's stream length once known, else 0 */
     double seconds;       /* media seconds of this variant read so far */
@@ -232,15 +242,15 @@ typedef bool (*kth_hls_progress_fn)(void *user, const kth_hls_progress *progress
 /* Downloads everything that offline playback of HLS variants needs into the cache: the master
  * and media playlists, keys, init sections and every segment. Afterwards, a stream opened on
  * the same URL through the same cache directory with `offline` set plays those variants
- * (kth_hls_options.initial_variant and kth_stream_abr_set_manual choose one) without any
- * network request.
+ * (kth_hls_options.fixed_start and initial_variant, or kth_stream_abr_set_manual, choose one)
+ * without any network request.
  *
  * `variant` is an index in the ladder (ascending bandwidth; 0 for a media playlist URL),
  * KTH_HLS_ALL_VARIANTS or KTH_HLS_TOP_VARIANT. Each chosen variant is played by a stream of its
  * own, fixed to that variant, and read to its end with the bytes discarded, so everything goes
  * through the ordinary download path (retries, validation, decryption checks) into the cache
  * given in opts->cache (NULL: kth_cache_default()). `opts` may be NULL (defaults); its HLS
- * options (key hook, fetches in flight, ...) apply except initial_variant, and its read_timeout
+ * options (key hook, fetches in flight, ...) apply except the start variant, and its read_timeout
  * bounds how long the prefetch waits for bytes that do not come. A variant already cached is
  * read from the cache (nothing is fetched again); an offline cache therefore checks that it
  * holds everything (KTH_ERR_OFFLINE_MISS names what it lacks).

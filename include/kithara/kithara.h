@@ -23,12 +23,6 @@
 extern "C" {
 #endif
 
-/* The process default cache (default options: $XDG_CACHE_HOME/kithara, 1 GiB budget), opened
- * on first use by a stream whose options name no cache; borrowed — do not close it. NULL when
- * it cannot be opened (the reason is logged through the log hook and returned by the stream
- * open that needed it). Any thread. */
-KTH_API kth_cache *kth_cache_default(void);
-
 /* Releases the process defaults (cache and downloader) that kithara created on demand; streams
  * still open keep what they use alive. Call once before exit to free everything; later opens
  * create new defaults. Must not race stream opens. */

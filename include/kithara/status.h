@@ -22,6 +22,10 @@ extern "C" {
 #define KTH_API
 #endif
 
+/* Waiting times for every timeout_ms parameter (kth_stream_try_read, kth_events_next, ...). */
+#define KTH_NO_WAIT      0
+#define KTH_WAIT_FOREVER (-1)
+
 typedef enum kth_status {
     KTH_OK = 0,
     /* A caller passed an argument the call cannot accept (NULL handle, bad whence, ...). */

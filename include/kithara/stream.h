@@ -44,13 +44,19 @@ extern "C" {
 
 typedef struct kth_stream kth_stream;
 
-/* Waiting time constants for kth_stream_try_read's timeout_ms. */
-#define KTH_NO_WAIT      0
-#define KTH_WAIT_FOREVER (-1)
+/* kth_stream_options.read_timeout_ms when it is 0. */
+#define KTH_STREAM_DEFAULT_READ_TIMEOUT_MS 60000
 
+/* Options. Every field left at zero takes its default, so `kth_stream_options o = {0};` (or
+ * kth_stream_options_init) gives a default stream. `size` is sizeof(kth_stream_options) as the
+ * caller's header has it (kth_stream_options_init sets it; 0 stands for the fields of version
+ * 1, all of those below), so a program built against an older header keeps working when fields
+ * are added at the end: what it does not have takes its default. */
 typedef struct kth_stream_options {
+    size_t size;
     /* How long kth_stream_read and a SEEK_END seek wait for bytes or the length before they
-     * give up with KTH_ERR_TIMEOUT. < 0 waits without limit. Default 60000 ms. */
+     * give up with KTH_ERR_TIMEOUT. 0: KTH_STREAM_DEFAULT_READ_TIMEOUT_MS; KTH_WAIT_FOREVER
+     * (or any value < 0): without limit. (kth_stream_try_read takes its own wait.) */
     int64_t read_timeout_ms;
     /* A bus to publish the stream's events on (borrowed; the stream takes a reference).
      * NULL: no events. */
@@ -71,7 +77,7 @@ typedef struct kth_stream_options {
     const struct kth_hls_options *hls;
 } kth_stream_options;
 
-/* Fills *opts with the defaults. Any thread. */
+/* Fills *opts with the defaults: all zero but size. Any thread. */
 KTH_API void kth_stream_options_init(kth_stream_options *opts);
 
 /* Opens a stream over `url`: a local path or file:// URL (read in place, no cache); an http://
@@ -90,8 +96,9 @@ KTH_API void kth_stream_options_init(kth_stream_options *opts);
  * made its first read or wait.
  * `opts` may be NULL (defaults); it is copied. Offline, a URL the cache does not hold fails at
  * once with KTH_ERR_OFFLINE_MISS. On success *out is a new stream the caller closes with
- * kth_stream_close. Returns KTH_ERR_INVALID_ARG (NULL or empty url), KTH_ERR_UNSUPPORTED (a
- * scheme not supported; SAMPLE-AES, nothing playable in a playlist),
+ * kth_stream_close. Returns KTH_ERR_INVALID_ARG (NULL or empty url; an options size smaller
+ * than a size_t), KTH_ERR_UNSUPPORTED (a scheme not supported; SAMPLE-AES, nothing playable in
+ * a playlist; options of a newer header that set a field this kithara lacks),
  * KTH_ERR_NOT_FOUND / KTH_ERR_IO (the file, the cache), KTH_ERR_HTTP / KTH_ERR_NETWORK /
  * KTH_ERR_FORMAT / KTH_ERR_TIMEOUT (loading a playlist), KTH_ERR_NO_MEMORY. When it fails
  * and `err` is not NULL, a sentence naming the cause is written there (truncated to errlen).

@@ -14,11 +14,11 @@ extern "C" {
 #endif
 
 #define KTH_VERSION_MAJOR  0
-#define KTH_VERSION_MINOR  1
+#define KTH_VERSION_MINOR  2
 #define KTH_VERSION_PATCH  0
-#define KTH_VERSION_STRING "0.1.0"
+#define KTH_VERSION_STRING "0.2.0"
 
-/* The version of the library actually linked ("0.1.0"); static storage, never NULL, never
+/* The version of the library actually linked ("0.2.0"); static storage, never NULL, never
  * fails. Any thread. */
 KTH_API const char *kth_version(void);
 

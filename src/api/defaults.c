@@ -6,6 +6,7 @@
 #include <kithara/kithara.h>
 
 #include "api/defaults.h"
+#include "net/downloader.h"
 #include "platform/log.h"
 
 #include <pthread.h>
@@ -54,6 +55,6 @@ void kth_shutdown(void)
     kth_cache *c = default_cache;
     default_cache = NULL;
     pthread_mutex_unlock(&defaults_lock);
-    kth_cache_close(c);
-    kth_downloader_shutdown_default();
+    kth_cache_unref(c);
+    net_downloader_shutdown_default();
 }

@@ -9,6 +9,7 @@
 #include <kithara/kithara.h>
 
 #include "api/defaults.h"
+#include "api/stream_options.h"
 #include "file/progressive.h"
 #include "hls/hls_source.h"
 #include "net/downloader.h"
@@ -103,11 +104,6 @@ static kth_status open_local(const char *path, const char *name, const kth_strea
 static kth_status open_http(const char *url, const kth_stream_options *opts, kth_stream **out,
                             char *err, size_t errlen)
 {
-    kth_stream_options defaults;
-    if (!opts) {
-        kth_stream_options_init(&defaults);
-        opts = &defaults;
-    }
     file_source_options fo = {opts->downloader, opts->cache, opts->readahead_bytes, opts->bus};
     kth_status st;
     if (!fo.cache && (st = api_default_cache(&fo.cache, err, errlen)) != KTH_OK)
@@ -119,11 +115,8 @@ static kth_status open_http(const char *url, const kth_stream_options *opts, kth
         hls_source_options ho = {.downloader = fo.downloader,
                                  .cache = fo.cache,
                                  .bus = opts->bus,
-                                 .timeout_ms = opts->read_timeout_ms};
-        if (opts->hls)
-            ho.hls = *opts->hls;
-        else
-            kth_hls_options_init(&ho.hls);
+                                 .timeout_ms = opts->read_timeout_ms,
+                                 .hls = *opts->hls};
         st = hls_source_new(url, &ho, &src, err, errlen);
     } else {
         st = file_source_new(url, &fo, &src, err, errlen);
@@ -143,12 +136,18 @@ kth_status kth_stream_open(const char *url, const kth_stream_options *opts, kth_
             snprintf(err, errlen, "no URL given");
         return KTH_ERR_INVALID_ARG;
     }
+    kth_stream_options so;
+    kth_hls_options ho;
+    kth_status st = api_stream_options(opts, &so, &ho, err, errlen);
+    if (st != KTH_OK)
+        return st;
+    opts = &so;
     size_t scheme_len = 0;
     if (!has_scheme(url, &scheme_len))
         return open_local(url, url, opts, out, err, errlen);
     if (scheme_len == 4 && strncasecmp(url, "file", 4) == 0 && strncmp(url + 4, "://", 3) == 0) {
         char *path;
-        kth_status st = file_url_to_path(url, &path, err, errlen);
+        st = file_url_to_path(url, &path, err, errlen);
         if (st != KTH_OK)
             return st;
         st = open_local(path, url, opts, out, err, errlen);

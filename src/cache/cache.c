@@ -17,6 +17,7 @@
 #include "cache/cache_internal.h"
 
 #include "platform/log.h"
+#include "platform/options.h"
 
 #include <openssl/crypto.h>
 
@@ -39,10 +40,7 @@ void kth_cache_options_init(kth_cache_options *opts)
     if (!opts)
         return;
     memset(opts, 0, sizeof *opts);
-    opts->max_bytes = KTH_CACHE_DEFAULT_BUDGET;
-    opts->durable = true;
-    opts->checkpoint_bytes = DEFAULT_CHECKPOINT_BYTES;
-    opts->checkpoint_ms = DEFAULT_CHECKPOINT_MS;
+    opts->size = sizeof *opts;
 }
 
 static void put_err(char *err, size_t errlen, const char *fmt, ...)
@@ -233,12 +231,18 @@ kth_status kth_cache_open(const kth_cache_options *opts, kth_cache **out, char *
     if (!out)
         return KTH_ERR_INVALID_ARG;
     *out = NULL;
-    kth_cache_options defaults;
-    kth_cache_options_init(&defaults);
-    if (!opts)
-        opts = &defaults;
-    if (opts->memory_only && opts->max_bytes == 0) {
-        put_err(err, errlen, "a memory-only cache needs a byte bound (max_bytes > 0)");
+    kth_cache_options given;
+    kth_status st = platform_options_copy(
+        &given, sizeof given, opts, PLATFORM_OPTIONS_END(kth_cache_options, require_protection));
+    if (st != KTH_OK) {
+        put_err(err, errlen, "%s",
+                st == KTH_ERR_UNSUPPORTED ? "the options set a field this kithara does not know"
+                                          : "the options' size is not a kth_cache_options size");
+        return st;
+    }
+    opts = &given;
+    if (opts->memory_only && opts->max_bytes == KTH_CACHE_UNBOUNDED) {
+        put_err(err, errlen, "a memory-only cache needs a byte bound (not KTH_CACHE_UNBOUNDED)");
         return KTH_ERR_INVALID_ARG;
     }
     if (opts->checkpoint_ms < 0) {
@@ -257,8 +261,11 @@ kth_status kth_cache_open(const kth_cache_options *opts, kth_cache **out, char *
     cache_holder_self(&c->holder, (int64_t)atomic_fetch_add(&handles, 1) + 1);
     c->memory_only = opts->memory_only;
     c->offline = opts->offline;
-    c->durable = opts->durable && !opts->memory_only;
-    c->budget = opts->max_bytes;
+    c->durable = !opts->no_sync && !opts->memory_only;
+    /* Inside, a budget of 0 means none. */
+    c->budget = opts->max_bytes == 0                     ? KTH_CACHE_DEFAULT_BUDGET
+                : opts->max_bytes == KTH_CACHE_UNBOUNDED ? 0
+                                                         : opts->max_bytes;
     c->checkpoint_bytes =
         opts->checkpoint_bytes ? opts->checkpoint_bytes : DEFAULT_CHECKPOINT_BYTES;
     int64_t ms = opts->checkpoint_ms ? opts->checkpoint_ms : DEFAULT_CHECKPOINT_MS;
@@ -266,7 +273,6 @@ kth_status kth_cache_open(const kth_cache_options *opts, kth_cache **out, char *
         ms = INT64_MAX / 1000000;
     c->checkpoint_ns = ms * 1000000;
 
-    kth_status st;
     if (c->memory_only) {
         st = storage_memory_pool_new(c->budget, &c->pool);
         if (st == KTH_OK)
@@ -294,7 +300,7 @@ kth_status kth_cache_open(const kth_cache_options *opts, kth_cache **out, char *
     return KTH_OK;
 }
 
-void kth_cache_close(kth_cache *cache)
+void kth_cache_unref(kth_cache *cache)
 {
     cache_unref(cache);
 }
@@ -407,7 +413,7 @@ kth_status kth_cache_get_stats(kth_cache *cache, kth_cache_stats *out)
     if (st != KTH_OK)
         cache_set_error_locked(c, "cache index: %s", cache_index_errmsg(c->index));
     out->total_bytes = c->total_bytes;
-    out->budget_bytes = c->budget;
+    out->budget_bytes = c->budget ? c->budget : KTH_CACHE_UNBOUNDED;
     out->over_budget = c->budget && c->total_bytes > c->budget ? c->total_bytes - c->budget : 0;
     out->evicted_assets = c->evicted_assets;
     out->evicted_bytes = c->evicted_bytes;

@@ -13,6 +13,7 @@
  * its playlist says) is retried from an earlier one.
  */
 #include "decode/decode_internal.h"
+#include "platform/options.h"
 
 #include <libavutil/avutil.h>
 
@@ -177,11 +178,18 @@ void kth_decoder_options_init(kth_decoder_options *opts)
     if (!opts)
         return;
     memset(opts, 0, sizeof *opts);
-    opts->sample_format = KTH_SAMPLE_S16;
+    opts->size = sizeof *opts;
 }
 
-static kth_status check_options(const kth_decoder_options *o)
+/* Reads the caller's options (NULL: defaults) at their own size into *o and checks them. */
+static kth_status read_options(const kth_decoder_options *given, kth_decoder_options *o)
 {
+    kth_status st =
+        platform_options_copy(o, sizeof *o, given, PLATFORM_OPTIONS_END(kth_decoder_options, bus));
+    if (st != KTH_OK)
+        return st;
+    if (o->sample_format == KTH_SAMPLE_DEFAULT)
+        o->sample_format = KTH_SAMPLE_S16;
     if (o->sample_format != KTH_SAMPLE_S16 && o->sample_format != KTH_SAMPLE_F32)
         return KTH_ERR_INVALID_ARG;
     if (o->channels > DECODE_MAX_CHANNELS || o->sample_rate > 768000)
@@ -234,9 +242,7 @@ static kth_status open_common(kth_stream *stream, bool owns, kth_bus *bus,
     d->stream = stream;
     d->owns_stream = owns;
     d->bus = kth_bus_ref(bus);
-    kth_decoder_options_init(&d->want);
-    if (opts)
-        d->want = *opts;
+    d->want = *opts;
     kth_status st = start(d);
     if (st != KTH_OK) {
         copy_error(d, url, err, errlen);
@@ -253,15 +259,23 @@ kth_status kth_decoder_open(const char *url, const kth_stream_options *stream_op
 {
     if (err && errlen)
         err[0] = '\0';
-    if (!out || !url || !url[0] || (opts && check_options(opts) != KTH_OK))
+    if (!out || !url || !url[0])
         return KTH_ERR_INVALID_ARG;
     *out = NULL;
-    kth_stream *s = NULL;
-    kth_status st = kth_stream_open(url, stream_opts, &s, err, errlen);
+    kth_decoder_options want;
+    kth_stream_options so;
+    kth_status st = read_options(opts, &want);
+    if (st == KTH_OK)
+        st = platform_options_copy(&so, sizeof so, stream_opts,
+                                   PLATFORM_OPTIONS_END(kth_stream_options, hls));
     if (st != KTH_OK)
         return st;
-    kth_bus *bus = opts && opts->bus ? opts->bus : stream_opts ? stream_opts->bus : NULL;
-    return open_common(s, true, bus, opts, url, out, err, errlen);
+    kth_stream *s = NULL;
+    st = kth_stream_open(url, stream_opts, &s, err, errlen);
+    if (st != KTH_OK)
+        return st;
+    kth_bus *bus = want.bus ? want.bus : so.bus;
+    return open_common(s, true, bus, &want, url, out, err, errlen);
 }
 
 kth_status kth_decoder_open_stream(kth_stream *stream, const kth_decoder_options *opts,
@@ -269,10 +283,14 @@ kth_status kth_decoder_open_stream(kth_stream *stream, const kth_decoder_options
 {
     if (err && errlen)
         err[0] = '\0';
-    if (!out || !stream || (opts && check_options(opts) != KTH_OK))
+    if (!out || !stream)
         return KTH_ERR_INVALID_ARG;
     *out = NULL;
-    return open_common(stream, false, opts ? opts->bus : NULL, opts, NULL, out, err, errlen);
+    kth_decoder_options want;
+    kth_status st = read_options(opts, &want);
+    if (st != KTH_OK)
+        return st;
+    return open_common(stream, false, want.bus, &want, NULL, out, err, errlen);
 }
 
 void kth_decoder_close(kth_decoder *d)

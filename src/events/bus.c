@@ -151,7 +151,7 @@ static void sub_pop_locked(kth_subscription *sub, kth_event *ev)
     sub->count--;
 }
 
-kth_status kth_events_next(kth_subscription *sub, kth_event *ev, int timeout_ms)
+kth_status kth_events_next(kth_subscription *sub, kth_event *ev, int64_t timeout_ms)
 {
     if (!sub || !ev || sub->fn)
         return KTH_ERR_INVALID_ARG;

@@ -21,20 +21,31 @@ static hls_session *session_of(kth_stream *stream)
     return hls_source_is(src) ? (hls_session *)src : NULL;
 }
 
-size_t kth_stream_variant_count(kth_stream *stream)
+int kth_stream_variant_count(kth_stream *stream)
 {
     hls_session *s = session_of(stream);
-    return s ? s->ladder.count : 0;
+    /* The parser keeps ladders far below INT_MAX (hls_parse_limits.max_variants). */
+    return s ? (int)s->ladder.count : 0;
 }
 
-kth_status kth_stream_variant_info(kth_stream *stream, size_t index, kth_hls_variant_info *info)
+/* True when `variant` names a rung of s's ladder; its size_t index is then in *index. */
+static bool ladder_index(const hls_session *s, int variant, size_t *index)
+{
+    if (variant < 0 || (size_t)variant >= s->ladder.count)
+        return false;
+    *index = (size_t)variant;
+    return true;
+}
+
+kth_status kth_stream_variant_info(kth_stream *stream, int variant, kth_hls_variant_info *info)
 {
     if (!info)
         return KTH_ERR_INVALID_ARG;
     hls_session *s = session_of(stream);
     if (!s)
         return KTH_ERR_UNSUPPORTED;
-    if (index >= s->ladder.count)
+    size_t index;
+    if (!ladder_index(s, variant, &index))
         return KTH_ERR_OUT_OF_RANGE;
     const hls_rung *r = &s->ladder.rungs[index];
     memset(info, 0, sizeof *info);
@@ -90,8 +101,7 @@ kth_status kth_stream_playlist_info(kth_stream *stream, kth_hls_playlist_info *i
     return KTH_OK;
 }
 
-kth_status kth_stream_variant_cached(kth_stream *stream, size_t index, size_t *cached,
-                                     size_t *total)
+kth_status kth_stream_variant_cached(kth_stream *stream, int variant, size_t *cached, size_t *total)
 {
     if (!cached || !total)
         return KTH_ERR_INVALID_ARG;
@@ -99,7 +109,8 @@ kth_status kth_stream_variant_cached(kth_stream *stream, size_t index, size_t *c
     hls_session *s = session_of(stream);
     if (!s)
         return KTH_ERR_UNSUPPORTED;
-    if (index >= s->ladder.count)
+    size_t index;
+    if (!ladder_index(s, variant, &index))
         return KTH_ERR_OUT_OF_RANGE;
     hls_variant_state *v = &s->variants[index];
     /* The session lock is taken per entry, never across a cache lookup, so the download of
@@ -155,15 +166,16 @@ kth_status kth_stream_abr_set_auto(kth_stream *stream)
     return KTH_OK;
 }
 
-kth_status kth_stream_abr_set_manual(kth_stream *stream, size_t variant)
+kth_status kth_stream_abr_set_manual(kth_stream *stream, int variant)
 {
     hls_session *s = session_of(stream);
     if (!s)
         return KTH_ERR_UNSUPPORTED;
-    if (variant >= s->ladder.count)
+    size_t index;
+    if (!ladder_index(s, variant, &index))
         return KTH_ERR_OUT_OF_RANGE;
     /* A variant index; the peer maps it onto the usable rungs at each decision. */
-    abr_controls_set_manual(&s->controls, variant);
+    abr_controls_set_manual(&s->controls, index);
     session_attach(s);
     hls_peer_manual_switch(s);
     return KTH_OK;

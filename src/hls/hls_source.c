@@ -32,11 +32,12 @@
 #include <string.h>
 #include <strings.h>
 
-#define DEFAULT_TIMEOUT_MS  60000
-#define DEFAULT_BUFFER_S    30.0
-#define DEFAULT_BUFFER_MAX  ((uint64_t)32 << 20)
-#define DEFAULT_MAX_FETCHES 3
-#define MAX_LOCATE_PASSES   64
+#define DEFAULT_TIMEOUT_MS                    60000
+#define DEFAULT_BUFFER_S                      30.0
+#define DEFAULT_BUFFER_MAX                    ((uint64_t)32 << 20)
+#define DEFAULT_MAX_FETCHES                   3
+#define DEFAULT_MIN_SEGMENTS_BETWEEN_SWITCHES 2
+#define MAX_LOCATE_PASSES                     64
 
 static const stream_source_ops hls_source_ops;
 
@@ -45,11 +46,7 @@ void kth_hls_options_init(kth_hls_options *opts)
     if (!opts)
         return;
     memset(opts, 0, sizeof *opts);
-    opts->initial_variant = -1;
-    opts->buffer_target_s = DEFAULT_BUFFER_S;
-    opts->buffer_max_bytes = DEFAULT_BUFFER_MAX;
-    opts->max_fetches = DEFAULT_MAX_FETCHES;
-    opts->min_segments_between_switches = 2;
+    opts->size = sizeof *opts;
 }
 
 bool hls_source_is(const stream_source *src)
@@ -795,9 +792,12 @@ static void warn_skipped(const char *message, void *user)
 
 static size_t initial_variant(hls_session *s)
 {
-    if (s->hls.initial_variant >= 0)
+    if (s->hls.fixed_start) {
+        if (s->hls.initial_variant < 0)
+            return 0;
         return (size_t)s->hls.initial_variant < s->ladder.count ? (size_t)s->hls.initial_variant
                                                                 : s->ladder.count - 1;
+    }
     /* What is known of the link: the application's figure, else what the last stream of the
      * same host measured; with neither, the lowest rung (a start that stalls costs more than
      * one at a lower rate, and the first segment's download tells ABR the rest). */
@@ -909,16 +909,14 @@ kth_status hls_source_new(const char *url, const hls_source_options *opts, strea
     s->bus = kth_bus_ref(opts->bus);
     s->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : DEFAULT_TIMEOUT_MS;
     s->hls = opts->hls;
-    kth_hls_options defaults;
-    kth_hls_options_init(&defaults);
     if (!(s->hls.buffer_target_s > 0))
-        s->hls.buffer_target_s = defaults.buffer_target_s;
+        s->hls.buffer_target_s = DEFAULT_BUFFER_S;
     if (s->hls.buffer_max_bytes == 0)
-        s->hls.buffer_max_bytes = defaults.buffer_max_bytes;
+        s->hls.buffer_max_bytes = DEFAULT_BUFFER_MAX;
     if (s->hls.max_fetches == 0 || s->hls.max_fetches > 8)
-        s->hls.max_fetches = s->hls.max_fetches ? 8 : defaults.max_fetches;
+        s->hls.max_fetches = s->hls.max_fetches ? 8 : DEFAULT_MAX_FETCHES;
     if (s->hls.min_segments_between_switches == 0)
-        s->hls.min_segments_between_switches = defaults.min_segments_between_switches;
+        s->hls.min_segments_between_switches = DEFAULT_MIN_SEGMENTS_BETWEEN_SWITCHES;
     atomic_init(&s->current_variant, 0);
     atomic_init(&s->timeline, NULL);
     kth_status st = s->url ? open_session(s, err, errlen) : KTH_ERR_NO_MEMORY;

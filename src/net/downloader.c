@@ -17,6 +17,7 @@
 #include "net/http.h"
 #include "net/retry.h"
 #include "platform/log.h"
+#include "platform/options.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,18 +52,7 @@ void kth_downloader_options_init(kth_downloader_options *o)
     if (!o)
         return;
     memset(o, 0, sizeof *o);
-    o->max_in_flight = DEFAULT_MAX_IN_FLIGHT;
-    o->max_per_host = DEFAULT_MAX_IN_FLIGHT;
-    o->max_redirects = DEFAULT_MAX_REDIRECTS;
-    o->connect_timeout_ms = DEFAULT_CONNECT_MS;
-    o->stall_timeout_ms = DEFAULT_STALL_MS;
-    o->stall_min_bytes_per_second = 1;
-    o->waiting_min_bytes_per_second = DEFAULT_WAITING_MIN_RATE;
-    o->max_retries = DEFAULT_RETRIES;
-    o->retry_base_ms = DEFAULT_RETRY_BASE_MS;
-    o->retry_cap_ms = DEFAULT_RETRY_CAP_MS;
-    o->retry_after_max_ms = DEFAULT_RETRY_AFTER_MAX_MS;
-    o->watchdog_ms = DEFAULT_WATCHDOG_MS;
+    o->size = sizeof *o;
 }
 
 static void set_err(char *err, size_t errlen, const char *msg)
@@ -138,7 +128,9 @@ static kth_status apply_options(kth_downloader *d, const kth_downloader_options 
     if (d->max_per_host > d->max_in_flight)
         d->max_per_host = d->max_in_flight;
     d->max_redirects = o->max_redirects ? o->max_redirects : DEFAULT_MAX_REDIRECTS;
-    d->max_retries = o->max_retries;
+    d->max_retries = o->max_retries < 0    ? 0
+                     : o->max_retries == 0 ? DEFAULT_RETRIES
+                                           : (unsigned)o->max_retries;
     d->connect_timeout_ms = o->connect_timeout_ms ? o->connect_timeout_ms : DEFAULT_CONNECT_MS;
     int64_t stall_ms = o->stall_timeout_ms ? o->stall_timeout_ms : DEFAULT_STALL_MS;
     if (stall_ms > INT64_MAX / 1000000)
@@ -200,11 +192,17 @@ kth_status net_downloader_new(const kth_downloader_options *opts, const net_down
         return KTH_ERR_INVALID_ARG;
     }
     *out = NULL;
-    kth_downloader_options defaults;
-    if (!opts) {
-        kth_downloader_options_init(&defaults);
-        opts = &defaults;
+    kth_downloader_options given;
+    kth_status st = platform_options_copy(&given, sizeof given, opts,
+                                          PLATFORM_OPTIONS_END(kth_downloader_options, bus));
+    if (st != KTH_OK) {
+        set_err(err, errlen,
+                st == KTH_ERR_UNSUPPORTED
+                    ? "downloader: the options set a field this kithara does not know"
+                    : "downloader: the options' size is not a kth_downloader_options size");
+        return st;
     }
+    opts = &given;
     pthread_once(&curl_once, curl_init_once);
     if (curl_init_code != CURLE_OK) {
         set_err(err, errlen, "downloader: libcurl could not be initialised");
@@ -239,7 +237,7 @@ kth_status net_downloader_new(const kth_downloader_options *opts, const net_down
     d->random_user = hooks && hooks->random ? hooks->random_user : &d->random_state;
     d->random_state = (uint64_t)platform_monotonic_ns() ^ (d->id * 0x9E3779B97F4A7C15ull);
 
-    kth_status st = apply_options(d, opts, err, errlen);
+    st = apply_options(d, opts, err, errlen);
     if (st != KTH_OK) {
         net_destroy(d);
         return st;
@@ -296,7 +294,7 @@ void net_downloader_unref(kth_downloader *d)
     net_destroy(d);
 }
 
-void kth_downloader_free(kth_downloader *d)
+void kth_downloader_unref(kth_downloader *d)
 {
     net_downloader_unref(d);
 }
@@ -326,7 +324,7 @@ kth_downloader *kth_downloader_default(void)
     return d;
 }
 
-void kth_downloader_shutdown_default(void)
+void net_downloader_shutdown_default(void)
 {
     pthread_mutex_lock(&default_lock);
     kth_downloader *d = default_downloader;

@@ -262,7 +262,7 @@ kth_status net_downloader_new(const kth_downloader_options *opts, const net_down
  * kth_downloader_default), NULL on failure. Any thread. */
 kth_status net_downloader_default(kth_downloader **out, char *err, size_t errlen);
 
-/* Takes another reference / drops one (as kth_downloader_free). Any thread. */
+/* Takes another reference / drops one (as kth_downloader_unref). Any thread. */
 kth_downloader *net_downloader_ref(kth_downloader *d);
 void net_downloader_unref(kth_downloader *d);
 
@@ -292,6 +292,12 @@ void net_downloader_remember_rate(kth_downloader *d, const char *url, uint64_t b
 /* The throughput last remembered for the host of url: true with *bps set, or false when none
  * is known (or url has no host). Any thread. */
 bool net_downloader_recall_rate(kth_downloader *d, const char *url, uint64_t *bps);
+
+/* Drops the library's reference to the process default downloader (streams still using it
+ * keep it alive until they close); the next kth_downloader_default() creates a new one. Must
+ * not race kth_downloader_default() callers that still use the old pointer. Called by
+ * kth_shutdown. Any thread. */
+void net_downloader_shutdown_default(void);
 
 /* True on the downloader's own thread. */
 bool net_downloader_on_loop_thread(kth_downloader *d);

@@ -42,7 +42,7 @@ void kth_stream_options_init(kth_stream_options *opts)
     if (!opts)
         return;
     memset(opts, 0, sizeof *opts);
-    opts->read_timeout_ms = 60000;
+    opts->size = sizeof *opts;
 }
 
 static void publish(kth_stream *s, kth_event_kind kind, int status, const char *text)
@@ -83,10 +83,12 @@ kth_status stream_new(stream_source *source, const kth_stream_options *opts,
         return KTH_ERR_NO_MEMORY;
     }
     if (opts)
-        s->opts = *opts;
+        s->opts = *opts; /* read at its size by kth_stream_open */
     else
         kth_stream_options_init(&s->opts);
     s->opts.hls = NULL; /* read at open only; never kept */
+    if (s->opts.read_timeout_ms == 0)
+        s->opts.read_timeout_ms = KTH_STREAM_DEFAULT_READ_TIMEOUT_MS;
     kth_bus_ref(s->opts.bus);
     atomic_init(&s->timeline.position, 0);
     atomic_init(&s->timeline.epoch, 0);

@@ -328,7 +328,7 @@ static double now_s(void)
  * for a waiting reader. */
 static void use_quick_judge(struct hls_env *e)
 {
-    kth_downloader_free(e->d);
+    kth_downloader_unref(e->d);
     kth_downloader_options o;
     kth_downloader_options_init(&o);
     o.retry_base_ms = 5;

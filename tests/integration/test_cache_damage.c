@@ -117,7 +117,7 @@ static void test_a_damaged_progressive_file_is_refetched_online_and_reported_off
 
     /* Offline, the same damage is an error that names the file and the offset. */
     damage(path, 500000, 0);
-    kth_cache_close(e->cache);
+    kth_cache_unref(e->cache);
     e->cache = open_cache(e->dir, true, 0);
     s = open_stream(e, SONG, NULL, 0, 20000);
     static uint8_t buf[128 * 1024];
@@ -175,7 +175,7 @@ static void test_a_damaged_hls_segment_is_refetched_online_and_reported_offline(
 
     /* Offline, a damaged segment is an error naming it and the offset. */
     damage(path2, 17000, 0);
-    kth_cache_close(e->cache);
+    kth_cache_unref(e->cache);
     e->cache = hls_open_cache(e->dir, true);
     s = hls_open(e, MEDIA, NULL, NULL);
     uint8_t buf[20000];

@@ -35,7 +35,7 @@ static kth_status open_protected(const char *dir, const uint8_t *secret, bool of
     kth_cache_options_init(&co);
     co.dir = dir;
     co.offline = offline;
-    co.durable = false;
+    co.no_sync = true;
     co.secret = secret;
     return kth_cache_open(&co, out, err, errlen);
 }
@@ -173,6 +173,7 @@ static kth_status try_open_url(struct hls_env *e, const char *path, kth_cache *c
 {
     kth_hls_options h;
     kth_hls_options_init(&h);
+    h.fixed_start = true;
     h.initial_variant = 0;
     h.start_manual = true;
     return hls_try_open(e, path, cache, strstr(path, ".m3u8") ? &h : NULL, s, err, errlen);
@@ -248,7 +249,7 @@ static void test_nothing_plain_at_rest_and_offline_replay_needs_the_secret(void 
     char *dir = test_make_dir();
     kth_cache *cache = protected_cache(dir, SECRET, false);
     play_all(e, cache, &p);
-    kth_cache_close(cache);
+    kth_cache_unref(cache);
     int files = assert_no_plaintext(dir, &p.plain, &p.key);
     assert_true(files > 10); /* index, and the data files of three streams */
 
@@ -256,7 +257,7 @@ static void test_nothing_plain_at_rest_and_offline_replay_needs_the_secret(void 
     unsigned before = kts_request_count(e->srv, NULL, NULL);
     cache = protected_cache(dir, SECRET, true);
     play_all(e, cache, &p);
-    kth_cache_close(cache);
+    kth_cache_unref(cache);
     assert_int_equal(kts_request_count(e->srv, NULL, NULL), before);
 
     /* A wrong secret fails at open, saying so. */
@@ -281,14 +282,14 @@ static void test_nothing_plain_at_rest_and_offline_replay_needs_the_secret(void 
         assert_null(s);
         assert_non_null(strstr(err, "protected"));
     }
-    kth_cache_close(cache);
+    kth_cache_unref(cache);
 
     /* The control: the same look finds the plaintext and the key in an unprotected cache. */
     char *clear = test_make_dir();
     cache = hls_open_cache(clear, false);
     play_exact(e, "/aes/master.m3u8", cache, &p.aes);
     play_exact(e, "/song.mp3", cache, &p.song);
-    kth_cache_close(cache);
+    kth_cache_unref(cache);
     scan control = {0};
     scan_dir(clear, &p.plain, &p.key, &control);
     assert_true(control.plain_hits >= 5); /* the segments, playlists and the file */
@@ -365,14 +366,14 @@ static void test_a_tampered_playlist_or_key_is_never_used(void **state)
     kth_cache_options co;
     kth_cache_options_init(&co);
     co.dir = dir;
-    co.durable = false;
+    co.no_sync = true;
     co.secret_fn = secret_from_keystore;
     co.secret_user = &calls;
     kth_cache *cache = NULL;
     assert_int_equal(kth_cache_open(&co, &cache, NULL, 0), KTH_OK);
     assert_int_equal(calls, 1);
     play_exact(e, "/aes/master.m3u8", cache, &want);
-    kth_cache_close(cache);
+    kth_cache_unref(cache);
     assert_int_equal(kts_request_count(e->srv, "/aes/v64/index.m3u8", NULL), 1);
 
     /* One flipped byte in the media playlist (stored as its URL, a newline and its text; then
@@ -396,13 +397,13 @@ static void test_a_tampered_playlist_or_key_is_never_used(void **state)
     } else {
         assert_int_equal(st, KTH_ERR_OFFLINE_MISS);
     }
-    kth_cache_close(cache);
+    kth_cache_unref(cache);
 
     /* Online both are fetched again and the stream plays byte-exact. */
     co.offline = false;
     assert_int_equal(kth_cache_open(&co, &cache, NULL, 0), KTH_OK);
     play_exact(e, "/aes/master.m3u8", cache, &want);
-    kth_cache_close(cache);
+    kth_cache_unref(cache);
     assert_int_equal(kts_request_count(e->srv, "/aes/v64/index.m3u8", NULL), 2);
 
     assert_int_equal(test_remove_tree(dir), 0);
@@ -440,7 +441,7 @@ static uint64_t recorded_bytes(const char *dir)
         for (size_t i = 0; i < count; i++)
             held += list[i].bytes;
     kth_cache_list_free(list, count);
-    kth_cache_close(cache);
+    kth_cache_unref(cache);
     return held;
 }
 
@@ -474,7 +475,7 @@ static uint64_t offline_prefix(const char *dir, const char *url)
     } else {
         assert_int_equal(st, KTH_ERR_OFFLINE_MISS);
     }
-    kth_cache_close(cache);
+    kth_cache_unref(cache);
     return pos;
 }
 

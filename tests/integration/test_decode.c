@@ -68,6 +68,30 @@ static void check_mp3(kth_decoder *d, enum AVSampleFormat fmt)
     free(want.data);
 }
 
+/* Zeroed decoder options decode to s16 at the source's format; a newer header's field this
+ * build lacks, set, is refused rather than ignored. */
+static void test_zeroed_decoder_options_are_the_defaults(void **state)
+{
+    (void)state;
+    kth_decoder_options o = {0};
+    kth_decoder *d = NULL;
+    char err[512];
+    assert_int_equal(kth_decoder_open(SAMPLE_MP3, NULL, &o, &d, err, sizeof err), KTH_OK);
+    kth_pcm_format f;
+    assert_int_equal(kth_decoder_format(d, &f), KTH_OK);
+    assert_int_equal(f.sample_format, KTH_SAMPLE_S16);
+    assert_int_equal(f.sample_rate, 44100);
+    kth_decoder_close(d);
+    struct {
+        kth_decoder_options o;
+        uint32_t later;
+    } newer = {.o = {.size = sizeof newer}, .later = 1};
+    d = NULL;
+    assert_int_equal(kth_decoder_open(SAMPLE_MP3, NULL, &newer.o, &d, err, sizeof err),
+                     KTH_ERR_UNSUPPORTED);
+    assert_null(d);
+}
+
 /* The LAME header declares the encoder delay and padding: 8 s at 44.1 kHz come out as
  * exactly 352800 frames, as FFmpeg decodes them. */
 static void test_progressive_mp3_is_gapless_and_exact(void **state)
@@ -185,6 +209,7 @@ int main(void)
         cmocka_unit_test(test_aes128_variant_decodes_as_its_plaintext),
         cmocka_unit_test(test_byterange_variant_decodes_as_ffmpeg_does),
         cmocka_unit_test(test_progressive_mp3_is_gapless_and_exact),
+        cmocka_unit_test(test_zeroed_decoder_options_are_the_defaults),
         cmocka_unit_test(test_progressive_mp3_over_http_decodes_as_ffmpeg_does),
         cmocka_unit_test(test_caller_fixes_rate_and_channels),
         cmocka_unit_test(test_bytes_that_are_not_audio_fail_clearly),

@@ -72,6 +72,7 @@ static pcm_ref decode_with_switch(struct hls_env *e, const restart_case *c, kth_
 {
     kth_hls_options h;
     kth_hls_options_init(&h);
+    h.fixed_start = c->from >= 0;
     h.initial_variant = c->from;
     h.start_manual = true;
     h.buffer_target_s = 2; /* still downloading when the switch is asked for */

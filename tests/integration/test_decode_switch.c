@@ -70,6 +70,7 @@ static void check_switch(struct hls_env *e, const switch_case *c)
      * everything is fetched, a manual choice waits for a seek). */
     kth_hls_options h;
     kth_hls_options_init(&h);
+    h.fixed_start = c->from >= 0;
     h.initial_variant = c->from;
     h.start_manual = true;
     h.buffer_target_s = 2;

@@ -180,7 +180,7 @@ static void assert_one_download_per_segment(struct hls_env *e)
  * than any wait here: only the stream's own rescue can end a stalled download in time. */
 static void use_patient_downloader(struct hls_env *e)
 {
-    kth_downloader_free(e->d);
+    kth_downloader_unref(e->d);
     kth_downloader_options o;
     kth_downloader_options_init(&o);
     o.retry_base_ms = 5;
@@ -214,6 +214,7 @@ static void test_abr_steps_down_under_a_cap_and_back_up_after(void **state)
     kts_add_fault(e->srv, "*", &(kts_fault){.kind = KTS_FAULT_RATE, .bytes = 12 * 1000});
     kth_hls_options h;
     kth_hls_options_init(&h);
+    h.fixed_start = true;
     h.initial_variant = 1;
     h.max_fetches = 1; /* the cap is per response: one at a time makes it a link */
     h.buffer_target_s = 6;
@@ -278,6 +279,7 @@ static void test_manual_switch_wakes_an_idle_download(void **state)
     struct hls_env *e = *state;
     kth_hls_options h;
     kth_hls_options_init(&h);
+    h.fixed_start = true;
     h.initial_variant = 0;
     h.start_manual = true;
     h.buffer_target_s = 8;
@@ -336,6 +338,7 @@ static void test_current_variant_changes_only_at_the_fence(void **state)
     struct hls_env *e = *state;
     kth_hls_options h;
     kth_hls_options_init(&h);
+    h.fixed_start = true;
     h.initial_variant = 0;
     h.start_manual = true;
     kth_stream *s = hls_open(e, "/abr/master.m3u8", NULL, &h);
@@ -377,6 +380,7 @@ static void test_bandwidth_cap_holds_automatic_choice_below_it(void **state)
     struct hls_env *e = *state;
     kth_hls_options h;
     kth_hls_options_init(&h);
+    h.fixed_start = true;
     h.initial_variant = 2;
     h.buffer_target_s = 4;
     /* A high first estimate, so nothing but the cap moves ABR off the top variant, even when
@@ -425,6 +429,7 @@ static void rescue_of_top_segment_6_from(struct hls_env *e, uint64_t sent, bool 
         kts_add_fault(e->srv, "/abr/v256/seg6.ts", &(kts_fault){.kind = KTS_FAULT_CHUNKED});
     kth_hls_options h;
     kth_hls_options_init(&h);
+    h.fixed_start = true;
     h.initial_variant = 2;
     h.initial_estimate_bps = 10000000;
     h.buffer_target_s = 4;
@@ -522,6 +527,7 @@ static void test_stall_in_the_readers_segment_keeps_it_and_rescues_the_next(void
                   &(kts_fault){.kind = KTS_FAULT_STALL_AFTER, .bytes = 8000, .ms = 2500});
     kth_hls_options h;
     kth_hls_options_init(&h);
+    h.fixed_start = true;
     h.initial_variant = 2;
     h.initial_estimate_bps = 10000000;
     h.buffer_target_s = 2;
@@ -609,13 +615,14 @@ static void test_a_seek_holds_the_variant_until_its_first_bytes_are_read(void **
     assert_int_equal(kth_bus_subscribe(e->bus, 4096, &sub), KTH_OK);
     kth_hls_options h;
     kth_hls_options_init(&h);
+    h.fixed_start = true;
     h.initial_variant = 2;
     h.initial_estimate_bps = 10000000;
     h.buffer_target_s = 3;
     kth_stream *s = hls_open(e, "/abr/master.m3u8", NULL, &h);
     read_bytes(s, 1000);
     /* ABR decides once the other variants' playlists are in (they load in the background). */
-    for (size_t v = 0; v < 3; v++) {
+    for (int v = 0; v < 3; v++) {
         kth_hls_variant_info vi = {0};
         for (int i = 0; i < 10000 && !vi.usable; i++) {
             assert_int_equal(kth_stream_variant_info(s, v, &vi), KTH_OK);
@@ -840,7 +847,7 @@ static void test_segment_download_time_is_read_on_the_downloaders_clock(void **s
     net_downloader_hooks hooks = {.clock = &vc.base};
     kth_downloader_options o;
     kth_downloader_options_init(&o);
-    kth_downloader_free(e->d);
+    kth_downloader_unref(e->d);
     e->d = NULL;
     char err[256] = "";
     if (net_downloader_new(&o, &hooks, &e->d, err, sizeof err) != KTH_OK)

@@ -31,6 +31,7 @@ static kth_stream *open_short(struct hls_env *e, const char *path, kth_cache *ca
     kts_url(e->srv, path, url, sizeof url);
     kth_hls_options h;
     kth_hls_options_init(&h);
+    h.fixed_start = variant >= 0;
     h.initial_variant = variant;
     h.start_manual = variant >= 0;
     if (buffer_s > 0)
@@ -201,7 +202,7 @@ static void test_offline_playback_fds_bounded(void **state)
     kth_stream *s = hls_open_variant(e, "/abr/master.m3u8", 0);
     bytes online = read_to_end(s, false);
     kth_stream_close(s);
-    kth_cache_close(e->cache);
+    kth_cache_unref(e->cache);
     e->cache = hls_open_cache(e->dir, true);
     s = hls_open_variant(e, "/abr/master.m3u8", 0);
     /* 31 segments: one open file each if entries behind the reader were never closed. */

@@ -12,10 +12,10 @@
  * them would have reached the server by the time the log is read. */
 static void wait_for_ladder(kth_stream *s)
 {
-    size_t n = kth_stream_variant_count(s);
+    int n = kth_stream_variant_count(s);
     for (int nap = 0; nap < 500; nap++) {
-        size_t loaded = 0;
-        for (size_t v = 0; v < n; v++) {
+        int loaded = 0;
+        for (int v = 0; v < n; v++) {
             kth_hls_variant_info vi;
             if (kth_stream_variant_info(s, v, &vi) == KTH_OK && vi.usable)
                 loaded++;
@@ -69,7 +69,7 @@ static void check_info(void **state, const char *path, kth_codec codec, kth_cont
     assert_string_equal(pi.kind, "vod"); /* the fixtures end with EXT-X-ENDLIST */
     assert_true(pi.target_duration > 0 && pi.window_segments > 0 && pi.window_s > 0);
     assert_false(pi.ended);
-    for (size_t v = 0; v < kth_stream_variant_count(s); v++) {
+    for (int v = 0; v < kth_stream_variant_count(s); v++) {
         size_t held = 1, all = 0;
         assert_int_equal(kth_stream_variant_cached(s, v, &held, &all), KTH_OK);
         assert_int_equal(held, 0);

@@ -378,7 +378,7 @@ static void player_open(player *p, const kts_live *cfg, uint64_t first_segment,
     kth_cache_options co;
     kth_cache_options_init(&co);
     co.dir = p->dir;
-    co.durable = false;
+    co.no_sync = true;
     char err[512] = "";
     assert_int_equal(kth_cache_open(&co, &p->cache, err, sizeof err), KTH_OK);
     assert_int_equal(kth_bus_new(&p->bus), KTH_OK);
@@ -497,8 +497,8 @@ static void player_close(player *p)
     kth_stream_close(p->stream);
     kth_subscription_free(p->sub);
     kth_bus_unref(p->bus);
-    kth_cache_close(p->cache);
-    kth_downloader_free(p->d);
+    kth_cache_unref(p->cache);
+    kth_downloader_unref(p->d);
     kth_subscription_free(p->dsub);
     kth_bus_unref(p->dbus);
     client_stop(&p->c);

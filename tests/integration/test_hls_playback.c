@@ -274,6 +274,7 @@ static void test_key_hook_rewrites_uri_and_unwraps_the_key(void **state)
     int calls = 0;
     kth_hls_options h;
     kth_hls_options_init(&h);
+    h.fixed_start = true;
     h.initial_variant = 0;
     h.start_manual = true;
     h.key_hook.rewrite_uri = rewrite_key;
@@ -613,11 +614,11 @@ static void test_a_stream_is_told_when_the_cache_grows_past_its_budget(void **st
     kth_cache_options co;
     kth_cache_options_init(&co);
     co.dir = e->dir;
-    co.durable = false;
+    co.no_sync = true;
     co.max_bytes = budget;
     kth_cache *cache = NULL;
     char err[512];
-    kth_cache_close(e->cache);
+    kth_cache_unref(e->cache);
     assert_int_equal(kth_cache_open(&co, &cache, err, sizeof err), KTH_OK);
     e->cache = cache;
     const char *paths[] = {"/ts/v64/index.m3u8", "/aes/v128/index.m3u8"};

@@ -19,7 +19,7 @@ typedef struct recorder {
     unsigned calls;
     unsigned cancel_at_call;  /* return false at this call (from 1); 0: never */
     uint64_t cancel_at_bytes; /* return false at a report with this many bytes; 0: never */
-    size_t cancel_when_done;  /* return false once this many variants are done; 0: never */
+    int cancel_when_done;     /* return false once this many variants are done; 0: never */
     kth_hls_progress first, last;
     int order[8]; /* the variants in the order they started */
     size_t started;
@@ -80,7 +80,7 @@ static void prefetch_ok(struct hls_env *e, const char *path, int variant, record
 /* Reopens the test's cache offline and forgets what the server saw. */
 static void go_offline(struct hls_env *e)
 {
-    kth_cache_close(e->cache);
+    kth_cache_unref(e->cache);
     e->cache = hls_open_cache(e->dir, true);
     kts_reset(e->srv);
 }
@@ -163,6 +163,7 @@ static void test_one_ts_variant_prefetched_plays_offline_byte_exact(void **state
     /* Another variant was not prefetched: offline it fails (at open, or at its first byte). */
     kth_hls_options h;
     kth_hls_options_init(&h);
+    h.fixed_start = true;
     h.initial_variant = 0;
     h.start_manual = true;
     kth_stream *s = NULL;
@@ -457,11 +458,11 @@ static void test_download_command(void **state)
 
     /* What the tool downloaded plays offline, byte-exact. */
     kts_reset(e->srv);
-    kth_cache_close(e->cache);
+    kth_cache_unref(e->cache);
     e->cache = hls_open_cache(dir, true);
     assert_offline_variant(e, "/aes/master.m3u8", 1, "aes/v128", "aes/clear/v128");
     assert_int_equal(kts_log_count(e->srv), 0);
-    kth_cache_close(e->cache);
+    kth_cache_unref(e->cache);
     e->cache = hls_open_cache(e->dir, false);
 
     assert_int_equal(test_remove_tree(dir), 0);

@@ -72,6 +72,7 @@ static kth_stream *open_small_buffer(struct hls_env *e, const char *path, int va
 {
     kth_hls_options h;
     kth_hls_options_init(&h);
+    h.fixed_start = variant >= 0;
     h.initial_variant = variant;
     h.start_manual = true;
     h.buffer_target_s = 1.0; /* fetch little ahead, so what a seek skips stays unfetched */
@@ -342,7 +343,7 @@ static void test_offline_replay_is_byte_exact_and_misses_fail_fast(void **state)
     read_exact(s, buf, sizeof buf);
     kth_stream_close(s);
 
-    kth_cache_close(e->cache);
+    kth_cache_unref(e->cache);
     e->cache = hls_open_cache(e->dir, true);
     kts_reset(e->srv);
 

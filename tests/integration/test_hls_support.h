@@ -39,7 +39,7 @@ static inline kth_cache *hls_open_cache(const char *dir, bool offline)
     kth_cache_options_init(&co);
     co.dir = dir;
     co.offline = offline;
-    co.durable = false;
+    co.no_sync = true;
     kth_cache *c = NULL;
     char err[512];
     if (kth_cache_open(&co, &c, err, sizeof err) != KTH_OK)
@@ -72,8 +72,8 @@ static inline int hls_setup(void **state)
 static inline int hls_teardown(void **state)
 {
     struct hls_env *e = *state;
-    kth_cache_close(e->cache);
-    kth_downloader_free(e->d);
+    kth_cache_unref(e->cache);
+    kth_downloader_unref(e->d);
     kth_bus_unref(e->bus);
     kts_stop(e->srv);
     if (test_remove_tree(e->dir) != 0)
@@ -116,6 +116,7 @@ static inline kth_stream *hls_open_variant(struct hls_env *e, const char *path, 
 {
     kth_hls_options h;
     kth_hls_options_init(&h);
+    h.fixed_start = variant >= 0;
     h.initial_variant = variant;
     h.start_manual = true;
     kth_stream *s = hls_open(e, path, NULL, &h);

@@ -122,7 +122,7 @@ static int many_streams_child(const char *dir)
     kth_cache_options co;
     kth_cache_options_init(&co);
     co.dir = dir;
-    co.durable = false;
+    co.no_sync = true;
     kth_cache *cache = NULL;
     if (kth_cache_open(&co, &cache, err, sizeof err) != KTH_OK) {
         fprintf(stderr, "cache: %s\n", err);
@@ -155,8 +155,8 @@ static int many_streams_child(const char *dir)
     for (int i = 0; i < STREAMS; i++)
         kth_stream_close(s[i]);
     free(s);
-    kth_cache_close(cache);
-    kth_downloader_free(d);
+    kth_cache_unref(cache);
+    kth_downloader_unref(d);
     kts_stop(srv);
     double per_stream = (double)(during - (during > before ? before : during)) / STREAMS;
     fprintf(stderr, "%d streams open: %zu descriptors before, %zu with them (%.2f each)\n", STREAMS,

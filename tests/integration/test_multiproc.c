@@ -110,7 +110,7 @@ static void wait_recorded(const char *dir, uint64_t want)
     for (int i = 0; i < 400; i++) {
         kth_cache *c = open_cache(dir, 0);
         uint64_t got = cached_bytes(c, NULL);
-        kth_cache_close(c);
+        kth_cache_unref(c);
         if (got >= want)
             return;
         struct timespec tick = {0, 50 * 1000000L};
@@ -196,7 +196,7 @@ static void test_tools_and_eviction_work_beside_a_streaming_process(void **state
     uint64_t recorded = cached_bytes(c, &leased);
     assert_true(leased);
     assert_true(recorded >= STALL_AT);
-    kth_cache_close(c);
+    kth_cache_unref(c);
 
     /* kill -9: what it recorded stays, and its lease is reclaimed (no process holds it). */
     kill(cat, SIGKILL);
@@ -209,7 +209,7 @@ static void test_tools_and_eviction_work_beside_a_streaming_process(void **state
     c = open_cache(cache_dir, 0);
     assert_true(cached_bytes(c, &leased) >= recorded);
     assert_false(leased);
-    kth_cache_close(c);
+    kth_cache_unref(c);
 
     /* Another process completes it byte-exact, asking only for what is missing. */
     kts_stall_release(srv, PATH, KTS_RELEASE_ALL);
@@ -228,7 +228,7 @@ static void test_tools_and_eviction_work_beside_a_streaming_process(void **state
     c = open_cache(cache_dir, 1);
     assert_int_equal(kth_cache_gc(c, &gc), KTH_OK);
     assert_int_equal(gc.evicted_assets, 1);
-    kth_cache_close(c);
+    kth_cache_unref(c);
 
     kth_shutdown();
     kts_stop(srv);
@@ -262,7 +262,7 @@ static void test_two_processes_cat_one_url_into_one_directory(void **state)
     /* The cache holds it whole, recorded by whichever finished. */
     kth_cache *c = open_cache(cache_dir, 0);
     assert_int_equal(cached_bytes(c, NULL), SIZE);
-    kth_cache_close(c);
+    kth_cache_unref(c);
 
     kth_shutdown();
     kts_stop(srv);
@@ -288,14 +288,14 @@ static void test_processes_opening_a_new_cache_at_once_all_succeed(void **state)
                 kth_cache_options co;
                 kth_cache_options_init(&co);
                 co.dir = cache_dir;
-                co.durable = false;
+                co.no_sync = true;
                 kth_cache *c = NULL;
                 char err[512] = "";
                 if (kth_cache_open(&co, &c, err, sizeof err) != KTH_OK) {
                     fprintf(stderr, "round %d: %s\n", round, err);
                     _exit(1);
                 }
-                kth_cache_close(c);
+                kth_cache_unref(c);
                 _exit(0);
             }
         }

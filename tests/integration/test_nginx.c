@@ -73,8 +73,8 @@ static struct nenv *nenv_new(const char *ca_file, bool insecure, bool prior_know
  * returns, so the access log then has every request of the test. */
 static void nenv_free(struct nenv *e)
 {
-    kth_cache_close(e->cache);
-    kth_downloader_free(e->d);
+    kth_cache_unref(e->cache);
+    kth_downloader_unref(e->d);
     if (test_remove_tree(e->dir) != 0)
         fprintf(stderr, "could not remove %s\n", e->dir);
     free(e->dir);
@@ -134,6 +134,7 @@ static void play_hls(struct nenv *e, ktn_listener which, const char *tag, const 
     url_of(which, tag, path, url, sizeof url);
     kth_hls_options h;
     kth_hls_options_init(&h);
+    h.fixed_start = variant >= 0;
     h.initial_variant = variant;
     h.start_manual = true;
     kth_stream *s = open_url(e, url, &h);

@@ -137,7 +137,7 @@ static void test_partial_download_resumes_with_range_after_restart(void **state)
     }
     kth_stream_close(s);
     /* A new cache instance over the same directory, as a restarted process would open. */
-    kth_cache_close(e->cache);
+    kth_cache_unref(e->cache);
     e->cache = open_cache(e->dir, false, 0);
     kts_reset(e->srv);
     s = open_stream(e, "/resume.mp3", NULL, 0, 20000);
@@ -165,7 +165,7 @@ static void test_offline_plays_cached_and_fails_fast_on_misses(void **state)
     assert_true(kth_stream_read(s, buf, sizeof buf) > 0);
     kth_stream_close(s);
 
-    kth_cache_close(e->cache);
+    kth_cache_unref(e->cache);
     e->cache = open_cache(e->dir, true, 0);
     kts_reset(e->srv);
     s = open_stream(e, "/offline.mp3", NULL, 0, 20000);
@@ -219,7 +219,7 @@ static void test_eviction_spares_the_asset_being_played(void **state)
 {
     struct env *e = *state;
     const uint64_t size = 1500 * 1000;
-    kth_cache_close(e->cache);
+    kth_cache_unref(e->cache);
     e->cache = open_cache(e->dir, false, 3 * 1000 * 1000);
     kts_add_synth(e->srv, "/playing.mp3", size, 71, NULL);
     kts_add_synth(e->srv, "/old.mp3", size, 72, NULL);
@@ -274,7 +274,7 @@ static void test_a_stream_is_told_when_the_cache_grows_past_its_budget(void **st
 {
     struct env *e = *state;
     const uint64_t size = 1500 * 1000, budget = 500 * 1000;
-    kth_cache_close(e->cache);
+    kth_cache_unref(e->cache);
     e->cache = open_cache(e->dir, false, budget);
     kts_add_synth(e->srv, "/long.mp3", size, 74, NULL);
     kth_bus *bus;

@@ -86,7 +86,7 @@ static uint64_t verify_offline_prefix(const char *dir, const char *url)
     } else {
         assert_int_equal(st, KTH_ERR_OFFLINE_MISS); /* killed before anything was recorded */
     }
-    kth_cache_close(cache);
+    kth_cache_unref(cache);
     return pos;
 }
 
@@ -179,7 +179,7 @@ static void test_kill_9_during_download_never_serves_wrong_bytes_and_resumes(voi
     }
     assert_int_equal(pos, SIZE);
     kth_stream_close(s);
-    kth_cache_close(cache);
+    kth_cache_unref(cache);
     kth_shutdown();
     kts_stop(srv);
     assert_int_equal(test_remove_tree(dir), 0);

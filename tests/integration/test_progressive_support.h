@@ -37,7 +37,7 @@ static inline kth_cache *open_cache(const char *dir, bool offline, uint64_t budg
     kth_cache_options_init(&co);
     co.dir = dir;
     co.offline = offline;
-    co.durable = false;
+    co.no_sync = true;
     if (budget)
         co.max_bytes = budget;
     kth_cache *c = NULL;
@@ -71,8 +71,8 @@ static inline int env_setup(void **state, int64_t stall_timeout_ms)
 static inline int teardown(void **state)
 {
     struct env *e = *state;
-    kth_cache_close(e->cache);
-    kth_downloader_free(e->d);
+    kth_cache_unref(e->cache);
+    kth_downloader_unref(e->d);
     kts_stop(e->srv);
     if (test_remove_tree(e->dir) != 0)
         fprintf(stderr, "could not remove %s\n", e->dir);

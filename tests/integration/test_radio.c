@@ -375,7 +375,7 @@ static void test_reconnect_on_virtual_clock(void **state)
     assert_int_equal(kts_log_find(e->srv, "/drop", 3, &entry), KTH_OK);
     assert_string_equal(entry.range, "");
     radio_close(&r);
-    kth_downloader_free(d);
+    kth_downloader_unref(d);
 }
 
 /* A body that interleaves metadata is radio even when its length is announced: cached as a file,

@@ -40,7 +40,7 @@ static void test_a_default_cache_another_handle_holds_is_shared(void **state)
     assert_null(strstr(err, "in use"));
     kth_stream_close(s);
 
-    kth_cache_close(held);
+    kth_cache_unref(held);
     kth_shutdown();
     unsetenv("XDG_CACHE_HOME");
     test_remove_dir(dir);

@@ -52,7 +52,7 @@ static void close_res(struct open_res *o)
     storage_resource_unref(o->r);
     cache_resource_close(o->res);
     cache_asset_release(o->asset);
-    kth_cache_close(o->cache);
+    kth_cache_unref(o->cache);
     memset(o, 0, sizeof *o);
 }
 

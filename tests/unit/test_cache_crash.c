@@ -102,7 +102,7 @@ static struct verdict verify(const char *dir)
         assert_int_equal(st, KTH_ERR_NOT_FOUND); /* killed before the row existed */
     }
     cache_asset_release(a);
-    kth_cache_close(c);
+    kth_cache_unref(c);
     return v;
 }
 

@@ -50,7 +50,7 @@ int main(int argc, char **argv)
     kth_cache_options o;
     kth_cache_options_init(&o);
     o.dir = dir;
-    o.durable = true;
+    o.no_sync = false;
     o.checkpoint_bytes = 3 * chunk;
     o.checkpoint_ms = 20;
     kth_cache *c;
@@ -113,6 +113,6 @@ int main(int argc, char **argv)
         report('C');
     cache_resource_close(h);
     cache_asset_release(a);
-    kth_cache_close(c);
+    kth_cache_unref(c);
     return rc;
 }

@@ -76,7 +76,7 @@ static void test_lru_evicts_least_recently_used_first_down_to_budget(void **stat
     assert_int_equal(s.evicted_assets, 1);
     assert_int_equal(s.evicted_bytes, 300000);
     assert_int_equal(s.over_budget, 0);
-    kth_cache_close(c);
+    kth_cache_unref(c);
 
     /* The order and the sizes survive a restart. */
     c = tc_open(&f->opts);
@@ -87,7 +87,7 @@ static void test_lru_evicts_least_recently_used_first_down_to_budget(void **stat
     assert_true(is_cached(c, 0));
     assert_true(is_cached(c, 3));
     assert_true(is_cached(c, 4));
-    kth_cache_close(c);
+    kth_cache_unref(c);
 }
 
 static void test_leased_asset_is_never_evicted(void **state)
@@ -103,7 +103,7 @@ static void test_leased_asset_is_never_evicted(void **state)
     assert_false(is_cached(c, 1));
     assert_int_equal(kth_cache_remove(c, url_of(0)), KTH_ERR_BUSY);
     cache_asset_release(held);
-    kth_cache_close(c);
+    kth_cache_unref(c);
 }
 
 static void test_tiny_budget_keeps_the_playing_asset_and_reports_the_excess(void **state)
@@ -141,7 +141,7 @@ static void test_tiny_budget_keeps_the_playing_asset_and_reports_the_excess(void
     assert_int_equal(kth_cache_get_stats(c, &s), KTH_OK);
     assert_int_equal(s.total_bytes, 0);
     assert_int_equal(s.over_budget, 0);
-    kth_cache_close(c);
+    kth_cache_unref(c);
 }
 
 static void test_pinned_asset_survives_gc_across_restarts(void **state)
@@ -152,7 +152,7 @@ static void test_pinned_asset_survives_gc_across_restarts(void **state)
     store(c, 1, 10000);
     assert_int_equal(kth_cache_pin(c, url_of(0), true), KTH_OK);
     assert_int_equal(kth_cache_pin(c, "https://unknown.example/", true), KTH_ERR_NOT_FOUND);
-    kth_cache_close(c);
+    kth_cache_unref(c);
 
     f->opts.max_bytes = 1;
     c = tc_open(&f->opts);
@@ -176,7 +176,7 @@ static void test_pinned_asset_survives_gc_across_restarts(void **state)
     assert_false(is_cached(c, 0));
     assert_int_equal(kth_cache_gc(c, &gc), KTH_OK);
     assert_int_equal(gc.evicted_assets, 0);
-    kth_cache_close(c);
+    kth_cache_unref(c);
 }
 
 static int data_files;
@@ -218,7 +218,7 @@ static void test_remove_by_url_or_key_deletes_the_files(void **state)
     data_files = 0;
     nftw(f->dir, count_file, 16, FTW_PHYS);
     assert_int_equal(data_files, 0);
-    kth_cache_close(c);
+    kth_cache_unref(c);
 }
 
 static void test_list_reports_sizes_completion_and_recency(void **state)
@@ -270,7 +270,7 @@ static void test_list_reports_sizes_completion_and_recency(void **state)
     assert_int_equal(s.total_bytes, 2200);
     assert_int_equal(s.resources, 3);
     assert_int_equal(s.budget_bytes, KTH_CACHE_DEFAULT_BUDGET);
-    kth_cache_close(c);
+    kth_cache_unref(c);
 }
 
 static void test_gc_drops_assets_that_stored_nothing(void **state)
@@ -285,7 +285,7 @@ static void test_gc_drops_assets_that_stored_nothing(void **state)
     assert_int_equal(kth_cache_gc(c, NULL), KTH_OK);
     assert_int_equal(kth_cache_get_stats(c, &s), KTH_OK);
     assert_int_equal(s.assets, 1);
-    kth_cache_close(c);
+    kth_cache_unref(c);
 }
 
 static void test_memory_only_mode_honours_its_bound(void **state)
@@ -333,7 +333,7 @@ static void test_memory_only_mode_honours_its_bound(void **state)
     storage_resource_unref(r);
     cache_resource_close(h);
     cache_asset_release(a);
-    kth_cache_close(c);
+    kth_cache_unref(c);
 }
 
 static uint64_t data_bytes_sum;
@@ -387,7 +387,7 @@ static void test_the_budget_holds_between_checkpoints(void **state)
     cache_asset_release(a);
     assert_true(is_cached(c, 2));
     assert_true(is_cached(c, 3));
-    kth_cache_close(c);
+    kth_cache_unref(c);
 }
 
 /* Counts what news the handle's writes bring through one marker. */
@@ -464,7 +464,7 @@ static void test_a_cache_full_of_bytes_in_use_says_so_once_and_again_when_back(v
     assert_int_equal(fresh.over + fresh.within, 0);
     cache_resource_close(h);
     cache_asset_release(a);
-    kth_cache_close(c);
+    kth_cache_unref(c);
 }
 
 /* One resource of a leased asset goes with its bytes; one that is open stays. */
@@ -512,14 +512,14 @@ static void test_one_resource_of_a_leased_asset_can_be_dropped(void **state)
     struct fixture *f = *state;
     kth_cache *c = tc_open(&f->opts);
     drop_one_resource(c, f->dir);
-    kth_cache_close(c);
+    kth_cache_unref(c);
     kth_cache_options o;
     kth_cache_options_init(&o);
     o.memory_only = true;
     o.max_bytes = 1 << 20;
     c = tc_open(&o);
     drop_one_resource(c, NULL);
-    kth_cache_close(c);
+    kth_cache_unref(c);
 }
 
 int main(void)

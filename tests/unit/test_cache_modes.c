@@ -45,7 +45,7 @@ static bool sees_the_leased_asset(struct fixture *f)
               strcmp(list[0].url, URL) == 0;
     kth_cache_list_free(list, count);
     ok = ok && kth_cache_remove(other, URL) == KTH_ERR_BUSY;
-    kth_cache_close(other);
+    kth_cache_unref(other);
     return ok;
 }
 
@@ -59,7 +59,7 @@ static void test_another_process_opens_the_directory_at_once(void **state)
     /* The other process shares the directory, sees the lease and may not remove the asset. */
     assert_true(in_child(sees_the_leased_asset, f));
     cache_asset_release(a);
-    kth_cache_close(c);
+    kth_cache_unref(c);
 }
 
 static void test_two_handles_in_one_process_share_the_directory(void **state)
@@ -74,8 +74,8 @@ static void test_two_handles_in_one_process_share_the_directory(void **state)
     assert_int_equal(kth_cache_remove(b, URL), KTH_ERR_BUSY);
     cache_asset_release(lease);
     assert_int_equal(kth_cache_remove(b, URL), KTH_OK);
-    kth_cache_close(a);
-    kth_cache_close(b);
+    kth_cache_unref(a);
+    kth_cache_unref(b);
 }
 
 /* Tries to turn protection on while the parent has the directory open. */
@@ -97,7 +97,7 @@ static void test_turning_protection_on_waits_for_other_processes(void **state)
     assert_non_null(c);
     /* Turning it on deletes what the cache holds in the clear: not under another process. */
     assert_true(in_child(protecting_is_busy, f));
-    kth_cache_close(c);
+    kth_cache_unref(c);
 }
 
 static void test_lock_dies_with_a_killed_owner(void **state)
@@ -119,7 +119,7 @@ static void test_lock_dies_with_a_killed_owner(void **state)
     o.secret = secret; /* needs the directory to itself */
     kth_cache *c = tc_open(&o);
     assert_non_null(c);
-    kth_cache_close(c);
+    kth_cache_unref(c);
 }
 
 /* Records a lease on a new asset `url` for `holder`, as another process would. */
@@ -157,7 +157,7 @@ static void test_leases_of_gone_processes_are_reclaimed(void **state)
     struct fixture *f = *state;
     kth_cache *c = tc_open(&f->opts); /* creates the index */
     assert_non_null(c);
-    kth_cache_close(c);
+    kth_cache_unref(c);
     /* A process that has exited, this pid as a process started at another time (a reused pid),
      * and another handle of this very process. */
     pid_t gone = fork();
@@ -187,7 +187,7 @@ static void test_leases_of_gone_processes_are_reclaimed(void **state)
     assert_false(listed_leased(c, "https://a.example/dead.mp3", &leased));
     assert_false(listed_leased(c, "https://a.example/reused.mp3", &leased));
     assert_true(listed_leased(c, "https://a.example/live.mp3", &leased));
-    kth_cache_close(c);
+    kth_cache_unref(c);
 }
 
 /* Each cache handle is a separate writer-lock owner, as separate processes are. */
@@ -224,9 +224,9 @@ static void test_a_follower_keeps_its_bytes_when_a_new_writer_opens(void **state
     cache_asset_release(al);
     cache_resource_close(hf);
     cache_asset_release(af);
-    kth_cache_close(w);
-    kth_cache_close(fo);
-    kth_cache_close(late);
+    kth_cache_unref(w);
+    kth_cache_unref(fo);
+    kth_cache_unref(late);
 }
 
 /* Runs kth_cache_open with default options under the given environment. */
@@ -246,7 +246,7 @@ static kth_status open_default(const char *xdg, const char *home, char *dir_out,
     kth_status st = kth_cache_open(NULL, &c, NULL, 0);
     if (st == KTH_OK) {
         snprintf(dir_out, n, "%s", kth_cache_dir(c));
-        kth_cache_close(c);
+        kth_cache_unref(c);
     }
     if (saved_xdg)
         setenv("XDG_CACHE_HOME", saved_xdg, 1);
@@ -305,7 +305,7 @@ static void populate(struct fixture *f)
     assert_int_equal(gap.end, 150000);
     cache_resource_close(h);
     cache_asset_release(a);
-    kth_cache_close(c);
+    kth_cache_unref(c);
 }
 
 static void test_offline_hits_serve_and_misses_name_what_is_missing(void **state)
@@ -371,7 +371,7 @@ static void test_offline_hits_serve_and_misses_name_what_is_missing(void **state
     assert_true(stats.offline);
     assert_int_equal(stats.assets, 1);
     assert_int_equal(stats.resources, 2);
-    kth_cache_close(c);
+    kth_cache_unref(c);
 }
 
 static int entries_in(const char *dir)
@@ -422,7 +422,7 @@ static void test_memory_only_touches_no_disk(void **state)
     cache_asset_release(a);
     kth_cache_gc_result gc;
     assert_int_equal(kth_cache_gc(c, &gc), KTH_OK);
-    kth_cache_close(c);
+    kth_cache_unref(c);
     assert_int_equal(entries_in(f->dir), 0);
     if (saved_xdg)
         setenv("XDG_CACHE_HOME", saved_xdg, 1);
@@ -430,11 +430,17 @@ static void test_memory_only_touches_no_disk(void **state)
         unsetenv("XDG_CACHE_HOME");
     free(saved_xdg);
 
-    /* A memory cache without a bound is refused. */
-    o.max_bytes = 0;
+    /* A memory cache without a bound is refused; 0 is the default bound. */
+    o.max_bytes = KTH_CACHE_UNBOUNDED;
     c = NULL;
     assert_int_equal(kth_cache_open(&o, &c, NULL, 0), KTH_ERR_INVALID_ARG);
     assert_null(c);
+    o.max_bytes = 0;
+    assert_int_equal(kth_cache_open(&o, &c, NULL, 0), KTH_OK);
+    kth_cache_stats st;
+    assert_int_equal(kth_cache_get_stats(c, &st), KTH_OK);
+    assert_true(st.budget_bytes == KTH_CACHE_DEFAULT_BUDGET);
+    kth_cache_unref(c);
 }
 
 int main(void)

@@ -47,7 +47,7 @@ static void close_res(struct open_res *o)
 {
     cache_resource_close(o->res);
     cache_asset_release(o->asset);
-    kth_cache_close(o->cache);
+    kth_cache_unref(o->cache);
     memset(o, 0, sizeof *o);
 }
 
@@ -483,7 +483,7 @@ static void test_damaged_index_is_rebuilt_and_its_files_become_orphans(void **st
     assert_int_equal(kth_cache_gc(c, &gc), KTH_OK);
     assert_int_equal(gc.orphan_files, 1);
     assert_int_equal(count_data_files(f->dir), 0);
-    kth_cache_close(c);
+    kth_cache_unref(c);
 }
 
 /* Every name under the cache directory is one of ours: fixed names or hex. */
@@ -540,7 +540,7 @@ static void test_file_names_never_contain_url_text(void **state)
     assert_int_equal(list[0].resources, 5);
     assert_int_equal(list[0].complete, 5);
     kth_cache_list_free(list, n);
-    kth_cache_close(c);
+    kth_cache_unref(c);
 
     names_checked = bad_names = 0;
     nftw(cache_dir, check_name, 16, FTW_PHYS);
@@ -665,7 +665,7 @@ static void test_revive_after_a_failed_fetch_keeps_the_bytes(void **state)
     kth_cache *c = tc_open(&f->opts);
     assert_non_null(c);
     revive_keeps_bytes(c);
-    kth_cache_close(c);
+    kth_cache_unref(c);
 
     kth_cache_options o;
     kth_cache_options_init(&o);
@@ -674,7 +674,7 @@ static void test_revive_after_a_failed_fetch_keeps_the_bytes(void **state)
     c = tc_open(&o);
     assert_non_null(c);
     revive_keeps_bytes(c);
-    kth_cache_close(c);
+    kth_cache_unref(c);
 }
 
 static void test_unknown_resource_without_create_is_not_found(void **state)
@@ -721,7 +721,7 @@ static void test_removal_never_deletes_what_a_damaged_row_names(void **state)
         kth_cache *c = tc_open(&f->opts);
         assert_non_null(c);
         assert_int_equal(kth_cache_remove(c, URL), KTH_OK);
-        kth_cache_close(c);
+        kth_cache_unref(c);
         struct stat sb;
         assert_int_equal(stat(victim, &sb), 0);
         assert_int_equal(stat(cut, &sb), 0);
@@ -746,7 +746,7 @@ static void test_list_never_shows_a_key_cut_to_fit(void **state)
     assert_string_equal(list[0].key, "");
     assert_string_equal(list[0].url, URL);
     kth_cache_list_free(list, n);
-    kth_cache_close(c);
+    kth_cache_unref(c);
 }
 
 /* A path of exactly `len` bytes below `base`, made of folders of at most 200 bytes (malloc'd;
@@ -809,7 +809,7 @@ static void test_cache_directory_too_long_for_the_index_is_a_limit_error(void **
     c = tc_open(&f->opts);
     assert_non_null(c);
     assert_int_equal(kth_cache_remove(c, URL), KTH_OK);
-    kth_cache_close(c);
+    kth_cache_unref(c);
     assert_int_equal(count_data_files(f->dir), 0);
     free(deepest);
     free(too_deep);

@@ -53,7 +53,7 @@ static void close_res(struct open_res *o)
     storage_resource_unref(o->r);
     cache_resource_close(o->res);
     cache_asset_release(o->asset);
-    kth_cache_close(o->cache);
+    kth_cache_unref(o->cache);
     memset(o, 0, sizeof *o);
 }
 
@@ -194,7 +194,7 @@ static void test_schema_2_migrates_and_protection_drops_clear_bytes(void **state
     assert_int_equal(kth_cache_list(c, &list, &count), KTH_OK);
     assert_int_equal(count, 0);
     kth_cache_list_free(list, count);
-    kth_cache_close(c);
+    kth_cache_unref(c);
     assert_int_equal(count_data_files(f->dir), 0);
 
     /* Protected now: without the secret it opens, but its entries do not. */
@@ -207,7 +207,7 @@ static void test_schema_2_migrates_and_protection_drops_clear_bytes(void **state
     char last[256];
     kth_cache_last_error(c, last, sizeof last);
     assert_string_equal(last, err);
-    kth_cache_close(c);
+    kth_cache_unref(c);
 }
 
 static void test_eviction_works_in_protected_mode(void **state)
@@ -234,7 +234,7 @@ static void test_eviction_works_in_protected_mode(void **state)
     assert_int_equal(kth_cache_get_stats(c, &st), KTH_OK);
     assert_int_equal(st.evicted_assets, 1);
     assert_int_equal(st.assets, 1);
-    kth_cache_close(c);
+    kth_cache_unref(c);
     assert_int_equal(count_data_files(f->dir), 1);
 
     struct open_res o;

@@ -33,13 +33,13 @@ static inline void tc_remove_tree(char *path)
 }
 
 /* Options for a disk cache in `dir` that checkpoints only when told to (or at commit/close),
- * without fsync (tests that measure durability set `durable` themselves). */
+ * without fsync (tests that measure durability clear `no_sync` themselves). */
 static inline kth_cache_options tc_options(const char *dir)
 {
     kth_cache_options o;
     kth_cache_options_init(&o);
     o.dir = dir;
-    o.durable = false;
+    o.no_sync = true;
     o.checkpoint_bytes = UINT64_MAX / 2;
     o.checkpoint_ms = INT64_MAX / 2000000;
     return o;

@@ -134,7 +134,7 @@ static void test_leased_bytes_survive_concurrent_gc(void **state)
     assert_int_equal(kth_cache_gc(s.cache, NULL), KTH_OK);
     assert_int_equal(kth_cache_get_stats(s.cache, &stats), KTH_OK);
     assert_true(stats.total_bytes <= o.max_bytes);
-    kth_cache_close(s.cache);
+    kth_cache_unref(s.cache);
     tc_remove_tree(dir);
 }
 
@@ -222,7 +222,7 @@ static void test_reader_and_writer_share_one_resource(void **state)
     assert_int_equal(kth_cache_get_stats(p.cache, &stats), KTH_OK);
     assert_int_equal(stats.resources, 1);
     assert_int_equal(stats.total_bytes, SHARED_PIECES * PIECE);
-    kth_cache_close(p.cache);
+    kth_cache_unref(p.cache);
     tc_remove_tree(dir);
 }
 
@@ -336,7 +336,7 @@ static void test_one_writer_claim_is_refused_then_handed_over(void **state)
 
     cache_asset_release(a1);
     cache_asset_release(a2);
-    kth_cache_close(cache);
+    kth_cache_unref(cache);
     tc_remove_tree(dir);
 }
 

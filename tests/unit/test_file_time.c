@@ -336,7 +336,7 @@ static void test_stream_seeks_a_progressive_file_by_time(void **state)
     kth_cache_options co;
     kth_cache_options_init(&co);
     co.dir = dir;
-    co.durable = false;
+    co.no_sync = true;
     kth_cache *cache;
     char err[512];
     assert_int_equal(kth_cache_open(&co, &cache, err, sizeof err), KTH_OK);
@@ -356,8 +356,8 @@ static void test_stream_seeks_a_progressive_file_by_time(void **state)
     check_stream_seek(s, &b, 6.0);
     check_stream_seek(s, &b, 1.5);
     kth_stream_close(s);
-    kth_downloader_free(d);
-    kth_cache_close(cache);
+    kth_downloader_unref(d);
+    kth_cache_unref(cache);
     kts_stop(srv);
     test_remove_tree(dir);
     free(dir);

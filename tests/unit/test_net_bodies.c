@@ -213,7 +213,7 @@ static void test_stall_is_detected_within_the_stall_timeout(void **state)
     kts_log_entry e;
     assert_int_equal(kts_log_find(f->srv, "/stop.mp3", 2, &e), KTH_OK);
     assert_string_equal(e.range, "bytes=307200-");
-    kth_downloader_free(c.d);
+    kth_downloader_unref(c.d);
     kts_stall_release(f->srv, "/stop.mp3", KTS_RELEASE_ALL);
     rec_free(&r);
 }
@@ -270,7 +270,7 @@ static void test_trickle_a_reader_waits_on_is_abandoned_and_resumed(void **state
     kts_log_entry e;
     assert_int_equal(kts_log_find(f->srv, "/slow.mp3", 2, &e), KTH_OK);
     assert_true(strncmp(e.range, "bytes=", 6) == 0 && strcmp(e.range, "bytes=0-") != 0);
-    kth_downloader_free(c.d);
+    kth_downloader_unref(c.d);
     rec_free(&r);
 }
 
@@ -287,7 +287,7 @@ static void test_trickle_nobody_waits_on_is_left_alone(void **state)
     rec_init(&r, size, 0);
     atomic_store(&reader_blocked, false);
     assert_int_equal(trickle(f, &c, &r, "/ahead.mp3", 30), 0);
-    kth_downloader_free(c.d); /* cancels it */
+    kth_downloader_unref(c.d); /* cancels it */
     assert_true(rec_wait(&r, NET_WAIT_MS));
     assert_int_equal(r.result.status, KTH_ERR_CANCELLED);
     assert_int_equal(r.result.attempts, 1);

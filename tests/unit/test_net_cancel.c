@@ -183,7 +183,7 @@ static void test_cancel_while_queued_or_waiting_for_a_retry(void **state)
 
     platform_cancel_cancel(t2);
     assert_true(rec_wait(&r2, NET_WAIT_MS));
-    kth_downloader_free(d);
+    kth_downloader_unref(d);
     kts_stop(srv);
     kth_subscription_free(sub);
     kth_bus_unref(bus);
@@ -309,7 +309,7 @@ static void test_free_cancels_pending_requests_before_returning(void **state)
         assert_int_equal(net_downloader_submit(d, &s, NULL), KTH_OK);
     }
     assert_int_equal(kts_wait_gated(f->srv, "/hold", 6, NET_WAIT_MS), KTH_OK);
-    kth_downloader_free(d);
+    kth_downloader_unref(d);
     for (int i = 0; i < 8; i++) {
         assert_int_equal(r[i].completions, 1);
         assert_int_equal(r[i].result.status, KTH_ERR_CANCELLED);
@@ -326,7 +326,7 @@ typedef struct self_free {
 static void free_in_completion(void *user, const net_result *res)
 {
     self_free *sf = user;
-    kth_downloader_free(sf->d); /* the loop thread ends itself after this callback */
+    kth_downloader_unref(sf->d); /* the loop thread ends itself after this callback */
     rec_complete(&sf->r, res);
 }
 
@@ -366,12 +366,12 @@ static void test_default_downloader_is_created_once_and_shut_down(void **state)
     assert_int_equal(r.result.status, KTH_OK);
     rec_free(&r);
     uint64_t first_id = kth_downloader_id(d);
-    kth_downloader_shutdown_default();
+    net_downloader_shutdown_default();
     kth_downloader *again = kth_downloader_default();
     assert_non_null(again);
     assert_true(kth_downloader_id(again) != first_id);
-    kth_downloader_shutdown_default();
-    kth_downloader_shutdown_default(); /* nothing left: harmless */
+    net_downloader_shutdown_default();
+    net_downloader_shutdown_default(); /* nothing left: harmless */
 }
 
 static void test_backoff_waits_follow_the_injected_clock(void **state)
@@ -427,7 +427,7 @@ static void test_backoff_waits_follow_the_injected_clock(void **state)
     assert_int_equal(kts_synth_check(SEED, 0, r.buf, 5000), 5000);
     assert_int_equal(net_downloader_barrier(d, NET_WAIT_MS), KTH_OK);
     assert_false(net_downloader_next_retry(d, NULL));
-    kth_downloader_free(d);
+    kth_downloader_unref(d);
     kts_stop(srv);
     kth_subscription_free(sub);
     kth_bus_unref(bus);
@@ -467,7 +467,7 @@ static void test_watchdog_reports_when_nothing_moves(void **state)
     wait_event(sub, KTH_EVENT_REQUEST_COMPLETED, &ev);
     assert_int_equal(ev.payload.request.bytes, 10);
     assert_int_equal(ev.payload.request.http_status, 200);
-    kth_downloader_free(d);
+    kth_downloader_unref(d);
     kth_subscription_free(sub);
     kth_bus_unref(bus);
     rec_free(&r);

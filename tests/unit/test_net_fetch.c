@@ -359,7 +359,7 @@ static void test_stalled_body_is_abandoned_and_resumed(void **state)
     kts_log_entry e;
     assert_int_equal(kts_log_find(f->srv, "/stall.bin", 2, &e), KTH_OK);
     assert_string_equal(e.range, "bytes=100000-");
-    kth_downloader_free(d);
+    kth_downloader_unref(d);
     kts_stall_release(f->srv, "/stall.bin", KTS_RELEASE_ALL);
     rec_free(&r);
 }
@@ -665,7 +665,7 @@ static void test_bad_specs_are_refused_without_completion(void **state)
 static void test_user_agent_cookies_headers_and_encodings_are_sent(void **state)
 {
     net_fixture *f = *state;
-    kth_downloader_free(f->d);
+    kth_downloader_unref(f->d);
     kth_downloader_options o;
     net_test_options(&o);
     o.user_agent = "kithara-test/1.0";
@@ -712,7 +712,7 @@ static void test_user_agent_cookies_headers_and_encodings_are_sent(void **state)
 static void test_requests_go_through_the_configured_proxy(void **state)
 {
     net_fixture *f = *state;
-    kth_downloader_free(f->d);
+    kth_downloader_unref(f->d);
     kth_downloader_options o;
     net_test_options(&o);
     char proxy[512];

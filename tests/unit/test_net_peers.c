@@ -256,7 +256,7 @@ static void test_per_host_limit_holds_while_other_hosts_proceed(void **state)
         assert_true(rec_wait(&r[i], NET_WAIT_MS));
         assert_int_equal(r[i].result.status, KTH_OK);
     }
-    kth_downloader_free(d);
+    kth_downloader_unref(d);
     kts_stop(s1);
     kts_stop(s2);
     for (int i = 0; i < 3; i++)
@@ -550,7 +550,7 @@ static void test_peer_timer_polls_once_when_due_on_the_downloaders_clock(void **
     assert_int_equal(net_downloader_barrier(d, NET_WAIT_MS), KTH_OK);
     assert_int_equal(atomic_load(&p.polls), 3);
     assert_int_equal(net_peer_unregister(p.peer), KTH_OK);
-    kth_downloader_free(d);
+    kth_downloader_unref(d);
     timer_peer_destroy(&p);
 }
 
@@ -608,7 +608,7 @@ static void test_rates_are_remembered_per_host(void **state)
     assert_int_equal(bps, 1000);
     assert_true(net_downloader_recall_rate(d, "http://h31.example/", &bps));
     assert_int_equal(bps, 1031);
-    kth_downloader_free(d);
+    kth_downloader_unref(d);
 }
 
 int main(void)

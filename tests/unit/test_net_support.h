@@ -211,7 +211,7 @@ static inline int net_fixture_up(void **state)
 static inline int net_fixture_down(void **state)
 {
     net_fixture *f = *state;
-    kth_downloader_free(f->d);
+    kth_downloader_unref(f->d);
     kts_stop(f->srv);
     free(f);
     return 0;

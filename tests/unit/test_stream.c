@@ -18,6 +18,7 @@
 
 #include <kithara/kithara.h>
 
+#include "platform/clock.h"
 #include "platform/sync.h"
 #include "storage/resource.h"
 #include "stream/resource_source.h"
@@ -37,6 +38,7 @@ struct script_source {
     int nwaits, next_wait;
     bool fence;
     int read_calls, wait_calls;
+    int64_t last_deadline_ns; /* the deadline the last wait was given */
 };
 
 static source_wait ss_wait_range(stream_source *src, uint64_t start, uint64_t end,
@@ -44,9 +46,9 @@ static source_wait ss_wait_range(stream_source *src, uint64_t start, uint64_t en
 {
     (void)start;
     (void)end;
-    (void)ctx;
     struct script_source *s = (struct script_source *)src;
     s->wait_calls++;
+    s->last_deadline_ns = ctx->deadline_ns;
     assert_true(s->next_wait < s->nwaits);
     source_wait w = s->waits[s->next_wait++];
     if (w == SOURCE_WAIT_ERROR)
@@ -213,6 +215,29 @@ static void test_wait_timeout_is_not_ready_and_read_reports_timeout(void **state
     assert_int_equal(o.reason, KTH_PENDING_NOT_READY);
     assert_int_equal(o.cause, KTH_ERR_TIMEOUT);
     assert_int_equal(kth_stream_read(st, buf, sizeof buf), KTH_ERR_TIMEOUT);
+    kth_stream_close(st);
+}
+
+/* Options zeroed by the caller wait the default read timeout: before, a read_timeout_ms of 0
+ * made kth_stream_read never wait. */
+static void test_zeroed_options_wait_the_default_timeout(void **state)
+{
+    (void)state;
+    struct script_source *s = calloc(1, sizeof *s);
+    s->base.ops = &script_ops;
+    kth_stream *st;
+    kth_stream_options opts = {0};
+    assert_int_equal(stream_new(&s->base, &opts, "script", &st), KTH_OK);
+    s->reads[s->nreads++] = R_NOT_READY;
+    s->waits[s->nwaits++] = SOURCE_WAIT_READY;
+    s->reads[s->nreads++] = R_BYTES;
+    int64_t before = platform_monotonic_ns();
+    uint8_t buf[4096];
+    assert_int_equal(kth_stream_read(st, buf, sizeof buf), 1000);
+    assert_int_equal(s->wait_calls, 1);
+    int64_t wanted = (int64_t)KTH_STREAM_DEFAULT_READ_TIMEOUT_MS * 1000000;
+    assert_true(s->last_deadline_ns >= before + wanted);
+    assert_true(s->last_deadline_ns <= platform_monotonic_ns() + wanted);
     kth_stream_close(st);
 }
 
@@ -755,6 +780,7 @@ int main(void)
         cmocka_unit_test(test_try_read_bytes_advances_position),
         cmocka_unit_test(test_try_read_without_wait_reports_not_ready),
         cmocka_unit_test(test_wait_timeout_is_not_ready_and_read_reports_timeout),
+        cmocka_unit_test(test_zeroed_options_wait_the_default_timeout),
         cmocka_unit_test(test_wait_ready_then_bytes),
         cmocka_unit_test(test_variant_fence_is_pending_until_cleared),
         cmocka_unit_test(test_retry_is_bounded_then_reported),

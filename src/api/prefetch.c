@@ -18,6 +18,7 @@
  */
 #include <kithara/hls.h>
 
+#include "api/stream_options.h"
 #include "hls/session.h"
 #include "platform/sync.h"
 
@@ -105,6 +106,7 @@ static bool report(prefetch_run *run)
 
 static kth_status open_stream(prefetch_run *run, int initial_variant, kth_stream **out)
 {
+    run->hls.fixed_start = initial_variant >= 0;
     run->hls.initial_variant = initial_variant;
     run->hls.start_manual = initial_variant >= 0;
     char detail[HLS_ERR_MAX] = "";
@@ -213,15 +215,12 @@ kth_status kth_hls_prefetch(const char *url, const kth_stream_options *opts, int
         set_error(&run, "%s: variant %d is not a variant index", url, variant);
         return KTH_ERR_OUT_OF_RANGE;
     }
-    if (opts)
-        run.stream_opts = *opts;
-    else
-        kth_stream_options_init(&run.stream_opts);
-    if (run.stream_opts.hls)
-        run.hls = *run.stream_opts.hls;
-    else
-        kth_hls_options_init(&run.hls);
-    run.stream_opts.hls = &run.hls;
+    char detail[HLS_ERR_MAX];
+    kth_status st = api_stream_options(opts, &run.stream_opts, &run.hls, detail, sizeof detail);
+    if (st != KTH_OK) {
+        set_error(&run, "%s: %s", url, detail);
+        return st;
+    }
     run.stall_ms = run.stream_opts.read_timeout_ms;
     run.buf = malloc(READ_BUFFER);
     if (!run.buf) {
@@ -233,7 +232,7 @@ kth_status kth_hls_prefetch(const char *url, const kth_stream_options *opts, int
      * top rung, which is what KTH_HLS_TOP_VARIANT asks for. */
     int first = variant >= 0 ? variant : variant == KTH_HLS_ALL_VARIANTS ? 0 : INT_MAX;
     kth_stream *s = NULL;
-    kth_status st = open_stream(&run, first, &s);
+    st = open_stream(&run, first, &s);
     if (st != KTH_OK) {
         free(run.buf);
         return st;
@@ -248,22 +247,22 @@ kth_status kth_hls_prefetch(const char *url, const kth_stream_options *opts, int
         free(run.buf);
         return KTH_ERR_UNSUPPORTED;
     }
-    size_t count = kth_stream_variant_count(s);
-    size_t lo = 0, hi = count; /* [lo, hi) */
+    int count = kth_stream_variant_count(s);
+    int lo = 0, hi = count; /* [lo, hi) */
     if (variant >= 0) {
-        lo = (size_t)variant;
-        hi = lo + 1;
+        lo = variant;
+        hi = lo < count ? lo + 1 : count + 1;
     } else if (variant == KTH_HLS_TOP_VARIANT) {
         lo = count ? count - 1 : 0;
     }
     if (count == 0 || hi > count) {
-        set_error(&run, "%s: variant %d is out of range (the ladder has %zu)", url, variant, count);
+        set_error(&run, "%s: variant %d is out of range (the ladder has %d)", url, variant, count);
         st = KTH_ERR_OUT_OF_RANGE;
     }
     run.progress.variant_count = hi - lo;
-    for (size_t v = lo; st == KTH_OK && v < hi; v++) {
-        run.progress.variant = (int)v;
-        if (!s && (st = open_stream(&run, (int)v, &s)) != KTH_OK)
+    for (int v = lo; st == KTH_OK && v < hi; v++) {
+        run.progress.variant = v;
+        if (!s && (st = open_stream(&run, v, &s)) != KTH_OK)
             break;
         st = kth_stream_abr_set_manual(s, v);
         if (st != KTH_OK)
