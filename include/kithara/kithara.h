@@ -8,6 +8,7 @@
 #ifndef KITHARA_KITHARA_H
 #define KITHARA_KITHARA_H
 
+#include <kithara/alloc.h>
 #include <kithara/cache.h>
 #include <kithara/decode.h>
 #include <kithara/downloader.h>

@@ -15,6 +15,7 @@
 #include "net/downloader.h"
 #include "storage/resource.h"
 #include "stream/resource_source.h"
+#include "platform/mem.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -48,7 +49,7 @@ static kth_status file_url_to_path(const char *url, char **out, char *err, size_
         p = slash;
     }
     size_t len = strcspn(p, "?#");
-    char *path = malloc(len + 1);
+    char *path = platform_malloc(len + 1);
     if (!path)
         return KTH_ERR_NO_MEMORY;
     size_t j = 0;
@@ -56,7 +57,7 @@ static kth_status file_url_to_path(const char *url, char **out, char *err, size_
         if (p[i] == '%' && i + 2 < len && hex_value(p[i + 1]) >= 0 && hex_value(p[i + 2]) >= 0) {
             char c = (char)(hex_value(p[i + 1]) * 16 + hex_value(p[i + 2]));
             if (c == '\0') {
-                free(path);
+                platform_free(path);
                 if (err && errlen)
                     snprintf(err, errlen, "%s: file URL contains an encoded NUL", url);
                 return KTH_ERR_INVALID_ARG;
@@ -151,7 +152,7 @@ kth_status kth_stream_open(const char *url, const kth_stream_options *opts, kth_
         if (st != KTH_OK)
             return st;
         st = open_local(path, url, opts, out, err, errlen);
-        free(path);
+        platform_free(path);
         return st;
     }
     bool http = (scheme_len == 4 && strncasecmp(url, "http", 4) == 0) ||

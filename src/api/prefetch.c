@@ -21,6 +21,7 @@
 #include "api/stream_options.h"
 #include "hls/session.h"
 #include "platform/sync.h"
+#include "platform/mem.h"
 
 #include <limits.h>
 #include <stdarg.h>
@@ -222,7 +223,7 @@ kth_status kth_hls_prefetch(const char *url, const kth_stream_options *opts, int
         return st;
     }
     run.stall_ms = run.stream_opts.read_timeout_ms;
-    run.buf = malloc(READ_BUFFER);
+    run.buf = platform_malloc(READ_BUFFER);
     if (!run.buf) {
         set_error(&run, "%s: out of memory", url);
         return KTH_ERR_NO_MEMORY;
@@ -234,7 +235,7 @@ kth_status kth_hls_prefetch(const char *url, const kth_stream_options *opts, int
     kth_stream *s = NULL;
     st = open_stream(&run, first, &s);
     if (st != KTH_OK) {
-        free(run.buf);
+        platform_free(run.buf);
         return st;
     }
     kth_hls_playlist_info pi;
@@ -244,7 +245,7 @@ kth_status kth_hls_prefetch(const char *url, const kth_stream_options *opts, int
                   "offline play",
                   url, pi.kind);
         kth_stream_close(s);
-        free(run.buf);
+        platform_free(run.buf);
         return KTH_ERR_UNSUPPORTED;
     }
     int count = kth_stream_variant_count(s);
@@ -273,6 +274,6 @@ kth_status kth_hls_prefetch(const char *url, const kth_stream_options *opts, int
         s = NULL;
     }
     kth_stream_close(s);
-    free(run.buf);
+    platform_free(run.buf);
     return st;
 }

@@ -20,6 +20,7 @@
 #include "cache/cache_internal.h"
 
 #include "platform/log.h"
+#include "platform/mem.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -50,8 +51,8 @@ static void live_remove_locked(kth_cache *c, cache_asset *a)
 static void asset_free(cache_asset *a)
 {
     platform_mutex_destroy(&a->open_lock);
-    free(a->url);
-    free(a);
+    platform_free(a->url);
+    platform_free(a);
 }
 
 /* After the asset stopped being live: it may now be evicted, and it no longer holds the cache. */
@@ -99,11 +100,12 @@ kth_status cache_asset_open(kth_cache *c, const char *url, cache_asset **out, ch
     }
     cache_asset *a = NULL;
     if (st == KTH_OK) {
-        a = calloc(1, sizeof *a);
-        if (!a || !(a->url = strdup(url)) || platform_mutex_init(&a->open_lock) != KTH_OK) {
+        a = platform_calloc(1, sizeof *a);
+        if (!a || !(a->url = platform_strdup(url)) ||
+            platform_mutex_init(&a->open_lock) != KTH_OK) {
             if (a)
-                free(a->url);
-            free(a);
+                platform_free(a->url);
+            platform_free(a);
             a = NULL;
             st = KTH_ERR_NO_MEMORY;
             cache_index_drop_lease(c->index, id, &c->holder);
@@ -289,13 +291,14 @@ static kth_status open_locked(cache_asset *a, const char *key, int flags, cache_
         st = storage_resource_new_memory_in_pool(c->budget, c->pool, &r);
     else if (!c->memory_only)
         st = cache_restore_from_disk(c, a, key, &row, follower, &r, repaired, err, errlen);
-    h = st == KTH_OK ? calloc(1, sizeof *h) : NULL;
-    if (st == KTH_OK && (!h || !(h->key = strdup(key)) || platform_mutex_init(&h->lock) != KTH_OK))
+    h = st == KTH_OK ? platform_calloc(1, sizeof *h) : NULL;
+    if (st == KTH_OK &&
+        (!h || !(h->key = platform_strdup(key)) || platform_mutex_init(&h->lock) != KTH_OK))
         st = KTH_ERR_NO_MEMORY;
     if (st != KTH_OK) {
         if (h)
-            free(h->key);
-        free(h);
+            platform_free(h->key);
+        platform_free(h);
         storage_resource_unref(r);
         if (!follower)
             cache_unlock_resource(c, row.id);
@@ -355,8 +358,8 @@ static kth_status open_locked(cache_asset *a, const char *key, int flags, cache_
             cache_unlock_resource(c, h->id);
         platform_mutex_destroy(&h->lock);
         storage_resource_unref(h->storage);
-        free(h->key);
-        free(h);
+        platform_free(h->key);
+        platform_free(h);
         return st;
     }
     if (*repaired)
@@ -734,7 +737,7 @@ kth_status cache_resource_invalidate(cache_resource *h)
                      : KTH_ERR_IO;
         if (st == KTH_OK)
             st = cache_protect_file(c, file, fresh);
-        free(path);
+        platform_free(path);
         if (st != KTH_OK) {
             platform_mutex_lock(&c->lock);
             cache_set_error_locked(c, "cannot create a data file for %s: %s", h->key,
@@ -758,7 +761,7 @@ kth_status cache_resource_invalidate(cache_resource *h)
                           "the resource changed on the server; its cached bytes were dropped");
     if (old_path && unlink(old_path) != 0 && errno != ENOENT)
         platform_log(KTH_LOG_WARN, "cache", "cannot delete %s: %s", old_path, strerror(errno));
-    free(old_path);
+    platform_free(old_path);
     storage_resource_unref(old);
     storage_resource_unref(replaced);
     return st;
@@ -815,7 +818,7 @@ kth_status cache_resource_revive(cache_resource *h)
     } else if (st == KTH_OK) {
         char *path = cache_data_path(c, h->file);
         st = path ? storage_resource_open_file(path, 0, &fresh, NULL, 0) : KTH_ERR_NO_MEMORY;
-        free(path);
+        platform_free(path);
         if (st == KTH_OK)
             st = cache_protect_file(c, h->file, fresh);
         if (st == KTH_OK)
@@ -983,8 +986,8 @@ void cache_resource_close(cache_resource *h)
             cache_unlock_resource(c, h->id);
         storage_resource_unref(h->storage);
         platform_mutex_destroy(&h->lock);
-        free(h->key);
-        free(h);
+        platform_free(h->key);
+        platform_free(h);
     }
     if (asset_gone)
         asset_retired(a);

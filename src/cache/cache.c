@@ -18,6 +18,7 @@
 
 #include "platform/log.h"
 #include "platform/options.h"
+#include "platform/mem.h"
 
 #include <openssl/crypto.h>
 
@@ -80,7 +81,7 @@ int64_t cache_tick_locked(kth_cache *c)
 static char *resolve_dir(const char *given)
 {
     if (given && *given)
-        return strdup(given);
+        return platform_strdup(given);
     const char *xdg = getenv("XDG_CACHE_HOME");
     const char *home = getenv("HOME");
     const char *base, *suffix;
@@ -94,19 +95,21 @@ static char *resolve_dir(const char *given)
         return NULL;
     }
     size_t n = strlen(base) + strlen(suffix) + 1;
-    char *dir = malloc(n);
+    char *dir = platform_malloc(n);
     if (dir)
         snprintf(dir, n, "%s%s", base, suffix);
     return dir;
 }
 
 /* mkdir -p; true on success or when it exists as a directory. */
-static bool make_dirs(const char *path)
+/* Creates path and its missing parents. KTH_OK, KTH_ERR_NO_MEMORY, or KTH_ERR_IO with errno
+ * saying why. */
+static kth_status make_dirs(const char *path)
 {
     size_t n = strlen(path);
-    char *p = malloc(n + 1);
+    char *p = platform_malloc(n + 1);
     if (!p)
-        return false;
+        return KTH_ERR_NO_MEMORY;
     memcpy(p, path, n + 1);
     for (size_t i = 1; i <= n; i++) {
         if (p[i] != '/' && p[i] != '\0')
@@ -114,26 +117,28 @@ static bool make_dirs(const char *path)
         char saved = p[i];
         p[i] = '\0';
         if (mkdir(p, 0700) != 0 && errno != EEXIST) {
-            free(p);
-            return false;
+            int saved_errno = errno;
+            platform_free(p);
+            errno = saved_errno;
+            return KTH_ERR_IO;
         }
         p[i] = saved;
     }
-    free(p);
+    platform_free(p);
     struct stat st;
     if (stat(path, &st) != 0)
-        return false;
+        return KTH_ERR_IO;
     if (!S_ISDIR(st.st_mode)) {
         errno = ENOTDIR;
-        return false;
+        return KTH_ERR_IO;
     }
-    return true;
+    return KTH_OK;
 }
 
 static char *join(const char *a, const char *b)
 {
     size_t n = strlen(a) + strlen(b) + 2;
-    char *s = malloc(n);
+    char *s = platform_malloc(n);
     if (s)
         snprintf(s, n, "%s/%s", a, b);
     return s;
@@ -144,15 +149,15 @@ static void destroy(kth_cache *c)
     cache_index_close(c->index);
     for (size_t i = 0; i < c->memory_count; i++)
         storage_resource_unref(c->memory[i].storage);
-    free(c->memory);
+    platform_free(c->memory);
     storage_memory_pool_unref(c->pool);
     if (c->lock_fd >= 0)
         close(c->lock_fd); /* releases the flock, after the index is closed */
     platform_mutex_destroy(&c->lock);
     OPENSSL_cleanse(c->secret, sizeof c->secret);
-    free(c->data_dir);
-    free(c->dir);
-    free(c);
+    platform_free(c->data_dir);
+    platform_free(c->dir);
+    platform_free(c);
 }
 
 void cache_unref(kth_cache *c)
@@ -177,9 +182,9 @@ static kth_status open_directory(kth_cache *c, const char *given, char *err, siz
         st = KTH_ERR_NO_MEMORY;
         goto out;
     }
-    if (!make_dirs(c->data_dir)) {
-        put_err(err, errlen, "cannot create cache directory %s: %s", c->dir, strerror(errno));
-        st = KTH_ERR_IO;
+    if ((st = make_dirs(c->data_dir)) != KTH_OK) {
+        if (st == KTH_ERR_IO)
+            put_err(err, errlen, "cannot create cache directory %s: %s", c->dir, strerror(errno));
         goto out;
     }
     c->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -202,8 +207,8 @@ static kth_status open_directory(kth_cache *c, const char *given, char *err, siz
         platform_log(KTH_LOG_WARN, "cache", "cache index %s was damaged and has been rebuilt empty",
                      index_path);
 out:
-    free(lock_path);
-    free(index_path);
+    platform_free(lock_path);
+    platform_free(index_path);
     return st;
 }
 
@@ -249,11 +254,11 @@ kth_status kth_cache_open(const kth_cache_options *opts, kth_cache **out, char *
         put_err(err, errlen, "checkpoint_ms must not be negative");
         return KTH_ERR_INVALID_ARG;
     }
-    kth_cache *c = calloc(1, sizeof *c);
+    kth_cache *c = platform_calloc(1, sizeof *c);
     if (!c)
         return KTH_ERR_NO_MEMORY;
     if (platform_mutex_init(&c->lock) != KTH_OK) {
-        free(c);
+        platform_free(c);
         return KTH_ERR_NO_MEMORY;
     }
     atomic_init(&c->refs, 1);
@@ -356,7 +361,7 @@ kth_status cache_memory_put_locked(kth_cache *c, int64_t resource_id, int64_t as
     }
     if (c->memory_count == c->memory_cap) {
         size_t cap = c->memory_cap ? 2 * c->memory_cap : 16;
-        cache_memory_entry *v = realloc(c->memory, cap * sizeof *v);
+        cache_memory_entry *v = platform_realloc(c->memory, cap * sizeof *v);
         if (!v)
             return KTH_ERR_NO_MEMORY;
         c->memory = v;
@@ -437,7 +442,7 @@ static bool list_add(void *arg, const cache_asset_row *row)
     struct list_build *b = arg;
     if (b->count == b->cap) {
         size_t cap = b->cap ? 2 * b->cap : 32;
-        kth_cache_asset *v = realloc(b->v, cap * sizeof *v);
+        kth_cache_asset *v = platform_realloc(b->v, cap * sizeof *v);
         if (!v) {
             b->oom = true;
             return false;
@@ -449,7 +454,7 @@ static bool list_add(void *arg, const cache_asset_row *row)
     memset(e, 0, sizeof *e);
     if (cache_is_key(row->key)) /* else a damaged row: "" rather than a key cut to fit */
         memcpy(e->key, row->key, sizeof e->key);
-    e->url = strdup(row->url);
+    e->url = platform_strdup(row->url);
     if (!e->url) {
         b->oom = true;
         return false;
@@ -494,8 +499,8 @@ void kth_cache_list_free(kth_cache_asset *list, size_t count)
     if (!list)
         return;
     for (size_t i = 0; i < count; i++)
-        free(list[i].url);
-    free(list);
+        platform_free(list[i].url);
+    platform_free(list);
 }
 
 kth_status kth_cache_remove(kth_cache *cache, const char *url_or_key)

@@ -15,6 +15,7 @@
 #include "cache/cache_internal.h"
 
 #include "platform/log.h"
+#include "platform/mem.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -32,7 +33,7 @@ static void victims_add_file(void *arg, int64_t id, const char *file)
         return; /* no file of ours (the index vouches only for names of our own shape) */
     if (v->file_count == v->file_cap) {
         size_t cap = v->file_cap ? 2 * v->file_cap : 16;
-        char(*files)[CACHE_FILE_MAX] = realloc(v->files, cap * sizeof *files);
+        char(*files)[CACHE_FILE_MAX] = platform_realloc(v->files, cap * sizeof *files);
         if (!files) {
             v->truncated = true;
             return;
@@ -47,7 +48,7 @@ static void victims_add_storage(cache_victims *v, storage_resource *r)
 {
     if (v->storage_count == v->storage_cap) {
         size_t cap = v->storage_cap ? 2 * v->storage_cap : 16;
-        storage_resource **s = realloc(v->storage, cap * sizeof *s);
+        storage_resource **s = platform_realloc(v->storage, cap * sizeof *s);
         if (!s) {
             /* Cannot defer it: releasing a memory resource takes no lock, so do it now. */
             storage_resource_unref(r);
@@ -174,12 +175,12 @@ void cache_victims_dispose(kth_cache *c, cache_victims *v)
         if (unlink(path) != 0 && errno != ENOENT)
             platform_log(KTH_LOG_WARN, "cache", "cannot delete %s: %s (kth_cache_gc retries)", path,
                          strerror(errno));
-        free(path);
+        platform_free(path);
     }
     for (size_t i = 0; i < v->storage_count; i++)
         storage_resource_unref(v->storage[i]);
-    free(v->files);
-    free(v->storage);
+    platform_free(v->files);
+    platform_free(v->storage);
     memset(v, 0, sizeof *v);
 }
 
@@ -216,7 +217,7 @@ static bool collect_empty(void *arg, const cache_asset_row *row)
         return true;
     if (s->count == s->cap) {
         size_t cap = s->cap ? 2 * s->cap : 16;
-        int64_t *ids = realloc(s->ids, cap * sizeof *ids);
+        int64_t *ids = platform_realloc(s->ids, cap * sizeof *ids);
         if (!ids)
             return false;
         s->ids = ids;
@@ -343,7 +344,7 @@ kth_status kth_cache_gc(kth_cache *cache, kth_cache_gc_result *result)
     if (st != KTH_OK)
         cache_set_error_locked(c, "cache gc: %s", cache_index_errmsg(c->index));
     platform_mutex_unlock(&c->lock);
-    free(empty.ids);
+    platform_free(empty.ids);
     cache_victims_dispose(c, &v);
     if (st == KTH_OK && !c->memory_only)
         r.orphan_files = cache_sweep_orphans(c);

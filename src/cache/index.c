@@ -21,6 +21,7 @@
 #include "cache/index.h"
 
 #include "platform/text.h"
+#include "platform/mem.h"
 
 #include <sqlite3.h>
 
@@ -191,7 +192,7 @@ void cache_index_close(cache_index *ix)
     if (!ix)
         return;
     close_db(ix);
-    free(ix);
+    platform_free(ix);
 }
 
 /* Result codes that mean "this file is not a database we can use"; anything else (a full disk,
@@ -295,7 +296,7 @@ static void remove_db_files(const char *path)
         char *file = platform_printf_new("%s%s", path, suffixes[i]);
         if (file)
             unlink(file);
-        free(file);
+        platform_free(file);
     }
 }
 
@@ -317,7 +318,7 @@ kth_status cache_index_open(const char *path, cache_index **out, bool *rebuilt, 
                      platform_excerpt(path, shown, sizeof shown), strlen(path), most);
         return KTH_ERR_LIMIT;
     }
-    cache_index *ix = calloc(1, sizeof *ix);
+    cache_index *ix = platform_calloc(1, sizeof *ix);
     if (!ix)
         return KTH_ERR_NO_MEMORY;
     int version = 0;
@@ -620,14 +621,14 @@ static kth_status encode_sums(const storage_range_set *claims, const storage_sum
         pieces++;
     if (pieces == 0)
         return KTH_OK;
-    unsigned char *out = malloc(4 * pieces);
+    unsigned char *out = platform_malloc(4 * pieces);
     if (!out)
         return KTH_ERR_NO_MEMORY;
     size_t at = 0;
     for (storage_piece_iter_init(&it, claims); storage_piece_next(&it, &p); at += 4) {
         uint32_t crc;
         if (!storage_sums_get(sums, p.start, p.end, &crc)) {
-            free(out);
+            platform_free(out);
             return KTH_ERR_INVALID_ARG;
         }
         put_le32(out + at, crc);
@@ -639,7 +640,9 @@ static kth_status encode_sums(const storage_range_set *claims, const storage_sum
 
 /* Decodes the sums blob into row->sums, one sum per piece of the claimed ranges; false when it
  * does not have exactly that many. */
-static bool decode_sums(cache_row *row, const unsigned char *blob, int n)
+/* Decodes the sums blob into row->sums: KTH_OK, KTH_ERR_FORMAT when it is malformed, or
+ * KTH_ERR_NO_MEMORY. */
+static kth_status decode_sums(cache_row *row, const unsigned char *blob, int n)
 {
     /* Counted without walking them: a damaged row may claim absurd ranges. */
     uint64_t pieces = 0;
@@ -648,36 +651,40 @@ static bool decode_sums(cache_row *row, const unsigned char *blob, int n)
         pieces += (r->end - 1) / STORAGE_BLOCK_SIZE - r->start / STORAGE_BLOCK_SIZE + 1;
     }
     if (n < 0 || (uint64_t)n != 4 * pieces || (n > 0 && !blob))
-        return false;
+        return KTH_ERR_FORMAT;
     storage_piece_iter it;
     storage_range p;
     size_t at = 0;
-    for (storage_piece_iter_init(&it, &row->ranges); storage_piece_next(&it, &p); at += 4)
-        if (storage_sums_set(&row->sums, p.start, p.end, get_le32(blob + at)) != KTH_OK)
-            return false;
-    return true;
+    for (storage_piece_iter_init(&it, &row->ranges); storage_piece_next(&it, &p); at += 4) {
+        kth_status st = storage_sums_set(&row->sums, p.start, p.end, get_le32(blob + at));
+        if (st != KTH_OK)
+            return st == KTH_ERR_NO_MEMORY ? st : KTH_ERR_FORMAT;
+    }
+    return KTH_OK;
 }
 
-/* Decodes the ranges blob into row->ranges; false when it is malformed (the row then claims
- * nothing). Ranges must be sorted, disjoint, non-adjacent and inside a known length. */
-static bool decode_ranges(cache_row *row, const unsigned char *blob, int n)
+/* Decodes the ranges blob into row->ranges: KTH_OK, KTH_ERR_FORMAT when it is malformed (the
+ * row then claims nothing), or KTH_ERR_NO_MEMORY. Ranges must be sorted, disjoint,
+ * non-adjacent and inside a known length. */
+static kth_status decode_ranges(cache_row *row, const unsigned char *blob, int n)
 {
     if (n == 0)
-        return true;
+        return KTH_OK;
     if (!blob || n < 0 || n % 16 != 0)
-        return false;
+        return KTH_ERR_FORMAT;
     uint64_t prev_end = 0;
     for (int i = 0; i < n; i += 16) {
         uint64_t start = get_le64(blob + i), end = get_le64(blob + i + 8);
         if (start >= end || end > (uint64_t)INT64_MAX || (i > 0 && start <= prev_end))
-            return false;
+            return KTH_ERR_FORMAT;
         if (row->length_known && end > row->length)
-            return false;
-        if (storage_range_set_add(&row->ranges, start, end) != KTH_OK)
-            return false;
+            return KTH_ERR_FORMAT;
+        kth_status st = storage_range_set_add(&row->ranges, start, end);
+        if (st != KTH_OK)
+            return st == KTH_ERR_NO_MEMORY ? st : KTH_ERR_FORMAT;
         prev_end = end;
     }
-    return true;
+    return KTH_OK;
 }
 
 /* "ab/cd/" + 64 hex + "-" + 16 hex, with ab/cd the name's first four digits. */
@@ -704,6 +711,9 @@ kth_status cache_index_find_resource(cache_index *ix, int64_t asset_id, const ch
     sqlite3_bind_int64(st, 1, asset_id);
     sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
+    /* Running out of memory is not a damaged row: it must not make the row claim nothing,
+     * which would discard what the cache holds. */
+    bool no_memory = false;
     if (rc == SQLITE_ROW) {
         row->id = sqlite3_column_int64(st, 0);
         const char *file = (const char *)sqlite3_column_text(st, 1);
@@ -716,13 +726,13 @@ kth_status cache_index_find_resource(cache_index *ix, int64_t asset_id, const ch
         row->committed = sqlite3_column_int(st, 3) != 0 && row->length_known;
         if (row->committed) {
             row->claims_valid = true;
-            if (row->length > 0 && storage_range_set_add(&row->ranges, 0, row->length) != KTH_OK) {
-                row->claims_valid = false;
-                row->committed = false;
-            }
+            if (row->length > 0 && storage_range_set_add(&row->ranges, 0, row->length) != KTH_OK)
+                no_memory = true;
         } else {
-            row->claims_valid =
+            kth_status d =
                 decode_ranges(row, sqlite3_column_blob(st, 4), sqlite3_column_bytes(st, 4));
+            row->claims_valid = d == KTH_OK;
+            no_memory = d == KTH_ERR_NO_MEMORY;
         }
         if (!row->claims_valid)
             storage_range_set_clear(&row->ranges);
@@ -738,13 +748,19 @@ kth_status cache_index_find_resource(cache_index *ix, int64_t asset_id, const ch
         copy_text(row->content_type, st, 7);
         row->stored_bytes = column_u64(st, 8);
         row->sums_known = sqlite3_column_type(st, 9) != SQLITE_NULL;
-        if (row->sums_known &&
-            !decode_sums(row, sqlite3_column_blob(st, 9), sqlite3_column_bytes(st, 9)))
+        kth_status d = row->sums_known && !no_memory ? decode_sums(row, sqlite3_column_blob(st, 9),
+                                                                   sqlite3_column_bytes(st, 9))
+                                                     : KTH_OK;
+        if (d == KTH_ERR_NO_MEMORY)
+            no_memory = true;
+        else if (d != KTH_OK)
             storage_sums_free(&row->sums); /* malformed: none of the claims is backed */
     }
     kth_status s = done(st, rc);
     if (s == KTH_OK && rc == SQLITE_DONE)
         s = KTH_ERR_NOT_FOUND;
+    if (s == KTH_OK && no_memory)
+        s = KTH_ERR_NO_MEMORY;
     if (s != KTH_OK)
         cache_row_free(row);
     return s;
@@ -788,10 +804,10 @@ kth_status cache_index_record(cache_index *ix, int64_t id, const storage_range_s
         sqlite3_bind_null(st, 6);
     unsigned char *blob = NULL;
     if (!committed && ranges && ranges->count > 0) {
-        blob = malloc(ranges->count * 16);
+        blob = platform_malloc(ranges->count * 16);
         if (!blob) {
             done(st, SQLITE_OK);
-            free(sums_blob);
+            platform_free(sums_blob);
             return KTH_ERR_NO_MEMORY;
         }
         for (size_t i = 0; i < ranges->count; i++) {
@@ -810,8 +826,8 @@ kth_status cache_index_record(cache_index *ix, int64_t id, const storage_range_s
         sqlite3_bind_null(st, 4);
     sqlite3_bind_int(st, 5, committed);
     s = run(st);
-    free(blob);
-    free(sums_blob);
+    platform_free(blob);
+    platform_free(sums_blob);
     return s;
 }
 

@@ -17,6 +17,7 @@
 #include "cache/cache_internal.h"
 
 #include "storage/cipher.h"
+#include "platform/mem.h"
 
 #include <openssl/crypto.h>
 
@@ -38,10 +39,10 @@ static bool collect(void *arg, const cache_asset_row *row)
     asset_list *l = arg;
     if (l->count == l->cap) {
         size_t cap = l->cap ? 2 * l->cap : 64;
-        int64_t *id = realloc(l->id, cap * sizeof *id);
+        int64_t *id = platform_realloc(l->id, cap * sizeof *id);
         if (id)
             l->id = id;
-        uint64_t *bytes = id ? realloc(l->bytes, cap * sizeof *bytes) : NULL;
+        uint64_t *bytes = id ? platform_realloc(l->bytes, cap * sizeof *bytes) : NULL;
         if (!bytes) {
             l->failed = true;
             return false;
@@ -69,8 +70,8 @@ static kth_status delete_clear_assets(kth_cache *c)
         st = cache_delete_asset_locked(c, l.id[i], l.bytes[i], &v);
     platform_mutex_unlock(&c->lock);
     cache_victims_dispose(c, &v);
-    free(l.id);
-    free(l.bytes);
+    platform_free(l.id);
+    platform_free(l.bytes);
     if (st == KTH_OK)
         cache_sweep_orphans(c);
     return st;

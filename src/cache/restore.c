@@ -20,6 +20,7 @@
 
 #include "platform/log.h"
 #include "platform/text.h"
+#include "platform/mem.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -37,7 +38,7 @@ static bool make_dir_of(const kth_cache *c, const char *file, int n)
 {
     char *dir = platform_printf_new("%s/%.*s", c->data_dir, n, file);
     bool ok = dir && (mkdir(dir, 0700) == 0 || errno == EEXIST);
-    free(dir);
+    platform_free(dir);
     return ok;
 }
 
@@ -100,7 +101,7 @@ static kth_status open_new_file(kth_cache *c, const char *file, storage_resource
     } else {
         st = storage_resource_open_file(path, STORAGE_FILE_TRUNCATE, out, err, errlen);
     }
-    free(path);
+    platform_free(path);
     return st;
 }
 
@@ -178,7 +179,7 @@ kth_status cache_restore_from_disk(kth_cache *c, cache_asset *a, const char *key
             clip_claims(row, (uint64_t)sb.st_size, repaired);
             kth_status st = trim_to_sums(row, repaired);
             if (st != KTH_OK) {
-                free(path);
+                platform_free(path);
                 return st;
             }
         } else if (rc != 0 && errno == ENOENT) {
@@ -205,13 +206,13 @@ kth_status cache_restore_from_disk(kth_cache *c, cache_asset *a, const char *key
                              key);
         }
         if (st == KTH_ERR_NO_MEMORY || st == KTH_ERR_INTERNAL) {
-            free(path);
+            platform_free(path);
             return st;
         }
         if (st != KTH_OK)
             need_new_file = true;
     }
-    free(path);
+    platform_free(path);
     if (need_new_file && follower) {
         if (err && errlen)
             snprintf(err, errlen, "cannot use the data file of %s, which another process writes",

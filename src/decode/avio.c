@@ -20,6 +20,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include "platform/mem.h"
 
 #define DEFAULT_BUFFER (32 * 1024)
 /* Bound on reads that return a transient outcome (a seek pending, bytes vanished) in a row. */
@@ -137,7 +138,7 @@ kth_status kth_avio_new(kth_stream *stream, size_t buffer_size, kth_avio **out)
     if (!stream || !out)
         return KTH_ERR_INVALID_ARG;
     *out = NULL;
-    kth_avio *a = calloc(1, sizeof *a);
+    kth_avio *a = platform_calloc(1, sizeof *a);
     if (!a)
         return KTH_ERR_NO_MEMORY;
     a->stream = stream;
@@ -145,7 +146,7 @@ kth_status kth_avio_new(kth_stream *stream, size_t buffer_size, kth_avio **out)
     a->buffer_size = buffer_size > 0 && buffer_size < (1u << 30) ? buffer_size : DEFAULT_BUFFER;
     kth_status st = new_context(a);
     if (st != KTH_OK) {
-        free(a);
+        platform_free(a);
         return st;
     }
     *out = a;
@@ -160,7 +161,7 @@ void kth_avio_free(kth_avio *a)
         av_freep(&a->ctx->buffer);
         avio_context_free(&a->ctx);
     }
-    free(a);
+    platform_free(a);
 }
 
 AVIOContext *kth_avio_context(kth_avio *a)

@@ -7,6 +7,7 @@
  * one's delayed samples were flushed, so no frame is lost at the change.
  */
 #include "decode/decode_internal.h"
+#include "platform/mem.h"
 
 #include <libavutil/channel_layout.h>
 #include <libavutil/opt.h>
@@ -21,7 +22,7 @@ void convert_free(kth_decoder *d)
     swr_free(&d->swr);
     av_channel_layout_uninit(&d->swr_in_layout);
     av_channel_layout_uninit(&d->out_layout);
-    free(d->pcm);
+    platform_free(d->pcm);
     d->pcm = NULL;
 }
 
@@ -99,7 +100,7 @@ static kth_status reserve(kth_decoder *d, size_t more)
     size_t cap = d->pcm_cap ? d->pcm_cap : 4096;
     while (cap < d->pcm_frames + more)
         cap *= 2;
-    uint8_t *p = realloc(d->pcm, cap * d->frame_bytes);
+    uint8_t *p = platform_realloc(d->pcm, cap * d->frame_bytes);
     if (!p)
         return decode_fail(d, KTH_ERR_NO_MEMORY, "out of memory buffering PCM");
     d->pcm = p;

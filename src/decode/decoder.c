@@ -14,6 +14,7 @@
  */
 #include "decode/decode_internal.h"
 #include "platform/options.h"
+#include "platform/mem.h"
 
 #include <libavutil/avutil.h>
 
@@ -233,7 +234,7 @@ static kth_status open_common(kth_stream *stream, bool owns, kth_bus *bus,
                               const kth_decoder_options *opts, const char *url, kth_decoder **out,
                               char *err, size_t errlen)
 {
-    kth_decoder *d = calloc(1, sizeof *d);
+    kth_decoder *d = platform_calloc(1, sizeof *d);
     if (!d) {
         if (owns)
             kth_stream_close(stream);
@@ -307,7 +308,7 @@ void kth_decoder_close(kth_decoder *d)
     if (d->owns_stream)
         kth_stream_close(d->stream);
     kth_bus_unref(d->bus);
-    free(d);
+    platform_free(d);
 }
 
 int64_t kth_decoder_read(kth_decoder *d, void *buf, size_t frames)

@@ -6,6 +6,7 @@
  * messages.
  */
 #include "drm/aes128.h"
+#include "platform/mem.h"
 
 #include <openssl/evp.h>
 
@@ -28,12 +29,12 @@ kth_status drm_aes128_new(const uint8_t *key, size_t key_len, const uint8_t iv[1
             snprintf(err, errlen, "AES-128 key is %zu bytes, expected 16", key_len);
         return KTH_ERR_DECRYPT;
     }
-    drm_aes128 *d = calloc(1, sizeof *d);
+    drm_aes128 *d = platform_calloc(1, sizeof *d);
     if (!d)
         return KTH_ERR_NO_MEMORY;
     d->ctx = EVP_CIPHER_CTX_new();
     if (!d->ctx) {
-        free(d);
+        platform_free(d);
         return KTH_ERR_NO_MEMORY;
     }
     if (EVP_DecryptInit_ex(d->ctx, EVP_aes_128_cbc(), NULL, key, iv) != 1) {
@@ -52,7 +53,7 @@ void drm_aes128_free(drm_aes128 *d)
     if (!d)
         return;
     EVP_CIPHER_CTX_free(d->ctx);
-    free(d);
+    platform_free(d);
 }
 
 kth_status drm_aes128_update(drm_aes128 *d, const uint8_t *in, size_t n, uint8_t *out,

@@ -11,6 +11,7 @@
 #include <kithara/events.h>
 
 #include "platform/sync.h"
+#include "platform/mem.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -44,11 +45,11 @@ kth_status kth_bus_new(kth_bus **out)
 {
     if (!out)
         return KTH_ERR_INVALID_ARG;
-    kth_bus *bus = calloc(1, sizeof *bus);
+    kth_bus *bus = platform_calloc(1, sizeof *bus);
     if (!bus)
         return KTH_ERR_NO_MEMORY;
     if (platform_mutex_init(&bus->lock) != KTH_OK) {
-        free(bus);
+        platform_free(bus);
         return KTH_ERR_NO_MEMORY;
     }
     atomic_init(&bus->refs, 1);
@@ -68,7 +69,7 @@ void kth_bus_unref(kth_bus *bus)
     if (!bus || atomic_fetch_sub(&bus->refs, 1) != 1)
         return;
     platform_mutex_destroy(&bus->lock);
-    free(bus);
+    platform_free(bus);
 }
 
 static void sub_destroy(kth_subscription *sub)
@@ -76,8 +77,8 @@ static void sub_destroy(kth_subscription *sub)
     kth_bus *bus = sub->bus;
     platform_cond_destroy(&sub->cond);
     platform_mutex_destroy(&sub->lock);
-    free(sub->ring);
-    free(sub);
+    platform_free(sub->ring);
+    platform_free(sub);
     kth_bus_unref(bus);
 }
 
@@ -87,19 +88,19 @@ static kth_status sub_create(kth_bus *bus, size_t capacity, kth_subscription **o
         return KTH_ERR_INVALID_ARG;
     if (capacity == 0)
         capacity = DEFAULT_CAPACITY;
-    kth_subscription *sub = calloc(1, sizeof *sub);
+    kth_subscription *sub = platform_calloc(1, sizeof *sub);
     if (!sub)
         return KTH_ERR_NO_MEMORY;
-    sub->ring = calloc(capacity, sizeof *sub->ring);
+    sub->ring = platform_calloc(capacity, sizeof *sub->ring);
     if (!sub->ring || platform_mutex_init(&sub->lock) != KTH_OK) {
-        free(sub->ring);
-        free(sub);
+        platform_free(sub->ring);
+        platform_free(sub);
         return KTH_ERR_NO_MEMORY;
     }
     if (platform_cond_init(&sub->cond) != KTH_OK) {
         platform_mutex_destroy(&sub->lock);
-        free(sub->ring);
-        free(sub);
+        platform_free(sub->ring);
+        platform_free(sub);
         return KTH_ERR_NO_MEMORY;
     }
     sub->cap = capacity;

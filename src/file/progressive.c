@@ -34,6 +34,7 @@
 #include "platform/log.h"
 #include "platform/sync.h"
 #include "stream/resource_source.h"
+#include "platform/mem.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -594,20 +595,20 @@ static void shared_destroy(file_shared *sh)
     radio_feed_free(radio_of(sh));
     cache_asset_release(sh->asset);
     platform_mutex_destroy(&sh->lock);
-    free(sh->readers);
-    free(sh->url);
-    free(sh);
+    platform_free(sh->readers);
+    platform_free(sh->url);
+    platform_free(sh);
 }
 
 static kth_status shared_create(const char *url, const file_source_options *opts, file_shared **out,
                                 char *err, size_t errlen)
 {
-    file_shared *sh = calloc(1, sizeof *sh);
+    file_shared *sh = platform_calloc(1, sizeof *sh);
     if (!sh || platform_mutex_init(&sh->lock) != KTH_OK) {
-        free(sh);
+        platform_free(sh);
         return KTH_ERR_NO_MEMORY;
     }
-    sh->url = strdup(url);
+    sh->url = platform_strdup(url);
     sh->cache = opts->cache;
     sh->refs = 1;
     sh->readahead = opts->readahead_bytes ? opts->readahead_bytes : DEFAULT_READAHEAD;
@@ -1031,7 +1032,7 @@ static void fs_destroy(stream_source *src)
     platform_mutex_destroy(&fs->inner_lock);
     kth_bus_unref(fs->bus);
     shared_release(sh);
-    free(fs);
+    platform_free(fs);
 }
 
 /* Radio joins are the fences of a progressive source (see radio.h). Reader thread. */
@@ -1068,17 +1069,17 @@ kth_status file_source_new(const char *url, const file_source_options *opts, str
 {
     if (!url || !opts || !opts->cache || !out)
         return KTH_ERR_INVALID_ARG;
-    file_source *fs = calloc(1, sizeof *fs);
+    file_source *fs = platform_calloc(1, sizeof *fs);
     if (!fs)
         return KTH_ERR_NO_MEMORY;
     if (platform_mutex_init(&fs->inner_lock) != KTH_OK) {
-        free(fs);
+        platform_free(fs);
         return KTH_ERR_NO_MEMORY;
     }
     kth_status st = shared_acquire(url, opts, &fs->sh, err, errlen);
     if (st != KTH_OK) {
         platform_mutex_destroy(&fs->inner_lock);
-        free(fs);
+        platform_free(fs);
         return st;
     }
     file_shared *sh = fs->sh;
@@ -1097,7 +1098,7 @@ kth_status file_source_new(const char *url, const file_source_options *opts, str
         platform_mutex_lock(&sh->lock);
         if (sh->reader_slots + 1 > sh->reader_cap) {
             size_t cap = sh->reader_cap ? sh->reader_cap * 2 : 4;
-            file_source **readers = realloc(sh->readers, cap * sizeof *readers);
+            file_source **readers = platform_realloc(sh->readers, cap * sizeof *readers);
             if (readers) {
                 sh->readers = readers;
                 sh->reader_cap = cap;
@@ -1114,7 +1115,7 @@ kth_status file_source_new(const char *url, const file_source_options *opts, str
             fs->inner->ops->destroy(fs->inner);
         platform_mutex_destroy(&fs->inner_lock);
         shared_release(sh);
-        free(fs);
+        platform_free(fs);
         return st;
     }
     fs->base.ops = &file_source_ops;

@@ -12,6 +12,7 @@
 #include "file/icy.h"
 #include "net/retry.h"
 #include "platform/sync.h"
+#include "platform/mem.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,23 +64,23 @@ bool radio_response_is_radio(const net_response *resp)
 kth_status radio_feed_new(const char *url, uint64_t window, radio_publish_fn publish, void *user,
                           radio_feed **out)
 {
-    radio_feed *f = calloc(1, sizeof *f);
+    radio_feed *f = platform_calloc(1, sizeof *f);
     if (!f)
         return KTH_ERR_NO_MEMORY;
     f->window = window < MIN_WINDOW ? MIN_WINDOW : window;
-    f->ring = malloc((size_t)f->window);
-    f->url = strdup(url);
+    f->ring = platform_malloc((size_t)f->window);
+    f->url = platform_strdup(url);
     if (!f->ring || !f->url || platform_mutex_init(&f->lock) != KTH_OK) {
-        free(f->ring);
-        free(f->url);
-        free(f);
+        platform_free(f->ring);
+        platform_free(f->url);
+        platform_free(f);
         return KTH_ERR_NO_MEMORY;
     }
     if (platform_cond_init(&f->cond) != KTH_OK) {
         platform_mutex_destroy(&f->lock);
-        free(f->ring);
-        free(f->url);
-        free(f);
+        platform_free(f->ring);
+        platform_free(f->url);
+        platform_free(f);
         return KTH_ERR_NO_MEMORY;
     }
     f->publish = publish;
@@ -98,9 +99,9 @@ void radio_feed_free(radio_feed *f)
         return;
     platform_cond_destroy(&f->cond);
     platform_mutex_destroy(&f->lock);
-    free(f->ring);
-    free(f->url);
-    free(f);
+    platform_free(f->ring);
+    platform_free(f->url);
+    platform_free(f);
 }
 
 static void publish(radio_feed *f, kth_event_kind kind, int status, const char *text,

@@ -13,6 +13,7 @@
  */
 #include "hls/live.h"
 #include "hls/session.h"
+#include "platform/mem.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,7 +51,7 @@ static kth_status on_write(void *user, uint64_t offset, const void *data, size_t
         size_t cap = body->cap ? body->cap : 4096;
         while (cap < body->len + n)
             cap *= 2;
-        uint8_t *p = realloc(body->data, cap);
+        uint8_t *p = platform_realloc(body->data, cap);
         if (!p)
             return KTH_ERR_NO_MEMORY;
         body->data = p;
@@ -148,17 +149,17 @@ kth_status hls_fetch_blocking(kth_downloader *d, const char *url, net_method met
 
 kth_status hls_body_set_final_url(hls_body *b, const char *url)
 {
-    free(b->final_url);
-    b->final_url = url ? strdup(url) : NULL;
+    platform_free(b->final_url);
+    b->final_url = url ? platform_strdup(url) : NULL;
     return !url || b->final_url ? KTH_OK : KTH_ERR_NO_MEMORY;
 }
 
 void hls_body_free(hls_body *b)
 {
-    free(b->data);
+    platform_free(b->data);
     b->data = NULL;
     b->len = b->cap = 0;
-    free(b->final_url);
+    platform_free(b->final_url);
     b->final_url = NULL;
 }
 
@@ -168,7 +169,7 @@ static kth_status read_all(storage_resource *r, uint8_t **out, size_t *len)
     uint64_t length = 0;
     if (!storage_resource_length(r, &length) || length > HLS_DEFAULT_MAX_PLAYLIST_BYTES)
         return KTH_ERR_FORMAT;
-    uint8_t *buf = malloc(length ? (size_t)length : 1);
+    uint8_t *buf = platform_malloc(length ? (size_t)length : 1);
     if (!buf)
         return KTH_ERR_NO_MEMORY;
     size_t done = 0;
@@ -176,7 +177,7 @@ static kth_status read_all(storage_resource *r, uint8_t **out, size_t *len)
         size_t got = 0;
         kth_status st = storage_resource_read_at(r, done, buf + done, (size_t)length - done, &got);
         if (st != KTH_OK || got == 0) {
-            free(buf);
+            platform_free(buf);
             return st != KTH_OK ? st : KTH_ERR_IO;
         }
         done += got;
@@ -196,7 +197,7 @@ static kth_status parse_stored(const uint8_t *data, size_t len, const char *url,
     }
     /* Not strndup: the stored bytes are not a C string (no NUL after the newline). */
     size_t base_len = (size_t)(nl - data);
-    char *base = malloc(base_len + 1);
+    char *base = platform_malloc(base_len + 1);
     if (base) {
         memcpy(base, data, base_len);
         base[base_len] = '\0';
@@ -207,7 +208,7 @@ static kth_status parse_stored(const uint8_t *data, size_t len, const char *url,
     }
     size_t off = (size_t)(nl - data) + 1;
     kth_status st = hls_playlist_parse(data + off, len - off, base, NULL, out, err, errlen);
-    free(base);
+    platform_free(base);
     return st;
 }
 
@@ -226,6 +227,10 @@ kth_status hls_playlist_cached(hls_session *s, const char *url, hls_playlist **o
     char detail[HLS_ERR_MAX];
     detail[0] = '\0';
     kth_status st = cache_resource_open(s->asset, url, 0, &res, &info, detail, sizeof detail);
+    if (st == KTH_ERR_NO_MEMORY) {
+        snprintf(err, errlen, "playlist %s: out of memory", HLS_SHOWN(url));
+        return st;
+    }
     if (st != KTH_OK) {
         if (s->offline)
             snprintf(err, errlen, "offline: playlist %s is not in the cache", HLS_SHOWN(url));
@@ -257,7 +262,7 @@ kth_status hls_playlist_cached(hls_session *s, const char *url, hls_playlist **o
     }
     char perr[HLS_ERR_MAX];
     st = parse_stored(data, len, url, out, perr, sizeof perr);
-    free(data);
+    platform_free(data);
     if (st != KTH_OK) {
         snprintf(err, errlen, "cached playlist %s: %s", HLS_SHOWN(url), perr);
         return st;

@@ -9,6 +9,7 @@
 #include <kithara/hls.h>
 
 #include "hls/session.h"
+#include "platform/mem.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,7 +78,7 @@ kth_status kth_stream_variant_info(kth_stream *stream, int variant, kth_hls_vari
         info->container = m->map_count > 0 ? KTH_CONTAINER_FMP4
                           : first_uri      ? kth_container_from_extension(first_uri)
                                            : KTH_CONTAINER_UNKNOWN;
-        free(first_uri);
+        platform_free(first_uri);
     }
     platform_mutex_unlock(&s->lock);
     return KTH_OK;
@@ -147,7 +148,7 @@ kth_status kth_stream_variant_cached(kth_stream *stream, int variant, size_t *ca
                 (*cached)++;
             cache_resource_close(res);
         }
-        free(key);
+        platform_free(key);
     }
 }
 

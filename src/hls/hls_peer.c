@@ -57,6 +57,7 @@
 
 #include "hls/segment_fetch.h"
 #include "platform/log.h"
+#include "platform/mem.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -313,7 +314,7 @@ typedef struct entry_source {
 static void entry_source_of(const hls_media_playlist *m, const hls_entry *e, entry_source *out)
 {
     if (e->kind == HLS_ENTRY_INIT) {
-        out->uri = strdup(m->maps[e->map].uri);
+        out->uri = platform_strdup(m->maps[e->map].uri);
         out->range = m->maps[e->map].range;
         out->key_index = m->maps[e->map].key;
         if (out->key_index != HLS_NONE) /* an init section's key always has an IV */
@@ -440,7 +441,7 @@ static kth_status start_fetch(hls_session *s, size_t variant, size_t entry, bool
     if (!src.uri)
         return KTH_ERR_NO_MEMORY;
     kth_status st = start_source(s, variant, entry, &e, &src, urgent, batch, ps);
-    free(src.uri);
+    platform_free(src.uri);
     return st;
 }
 

@@ -26,6 +26,7 @@
 
 #include "hls/session.h"
 #include "platform/log.h"
+#include "platform/mem.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -590,7 +591,7 @@ static void hs_media_info(stream_source *src, kth_media_info *info)
     char *first_uri = vs->pl && !fmp4 ? hls_media_segment_uri(&vs->pl->media, 0) : NULL;
     platform_mutex_unlock(&s->lock);
     info->container = fmp4 ? KTH_CONTAINER_FMP4 : kth_container_from_extension(first_uri);
-    free(first_uri);
+    platform_free(first_uri);
     hls_media_probe(s, v, info);
 }
 
@@ -736,16 +737,16 @@ static void session_free(hls_session *s)
         session_free_slots(vs);
         hls_layout_free(vs->layout);
         hls_playlist_free(vs->pl);
-        free(vs->uri);
+        platform_free(vs->uri);
     }
-    free(s->variants);
-    free(s->open);
-    free(s->variant_loading);
-    free(s->variant_failed);
+    platform_free(s->variants);
+    platform_free(s->open);
+    platform_free(s->variant_loading);
+    platform_free(s->variant_failed);
     for (size_t i = 0; i < s->key_count; i++)
-        free(s->keys[i].uri);
-    free(s->keys);
-    free(s->periods);
+        platform_free(s->keys[i].uri);
+    platform_free(s->keys);
+    platform_free(s->periods);
     storage_resource_unref(s->waiting);
     hls_live_free(s);
     hls_ladder_free(&s->ladder);
@@ -756,8 +757,8 @@ static void session_free(hls_session *s)
     if (s->downloader)
         net_downloader_unref(s->downloader);
     kth_bus_unref(s->bus);
-    free(s->url);
-    free(s);
+    platform_free(s->url);
+    platform_free(s);
 }
 
 static void hs_destroy(stream_source *src)
@@ -832,15 +833,15 @@ static kth_status open_session(hls_session *s, char *err, size_t errlen)
         return st;
     }
     size_t n = s->ladder.count;
-    s->variants = calloc(n, sizeof *s->variants);
-    s->variant_loading = calloc(n, sizeof *s->variant_loading);
-    s->variant_failed = calloc(n, sizeof *s->variant_failed);
+    s->variants = platform_calloc(n, sizeof *s->variants);
+    s->variant_loading = platform_calloc(n, sizeof *s->variant_loading);
+    s->variant_failed = platform_calloc(n, sizeof *s->variant_failed);
     if (!s->variants || !s->variant_loading || !s->variant_failed) {
         hls_playlist_free(top);
         return KTH_ERR_NO_MEMORY;
     }
     for (size_t v = 0; v < n; v++) {
-        s->variants[v].uri = strdup(s->ladder.rungs[v].uri);
+        s->variants[v].uri = platform_strdup(s->ladder.rungs[v].uri);
         if (!s->variants[v].uri) {
             hls_playlist_free(top);
             return KTH_ERR_NO_MEMORY;
@@ -889,20 +890,20 @@ kth_status hls_source_new(const char *url, const hls_source_options *opts, strea
         err[0] = '\0';
     if (!url || !*url || !opts || !opts->cache || !out)
         return KTH_ERR_INVALID_ARG;
-    hls_session *s = calloc(1, sizeof *s);
+    hls_session *s = platform_calloc(1, sizeof *s);
     if (!s)
         return KTH_ERR_NO_MEMORY;
     if (platform_mutex_init(&s->lock) != KTH_OK) {
-        free(s);
+        platform_free(s);
         return KTH_ERR_NO_MEMORY;
     }
     if (abr_controls_init(&s->controls) != 0) {
         platform_mutex_destroy(&s->lock);
-        free(s);
+        platform_free(s);
         return KTH_ERR_NO_MEMORY;
     }
     s->base.ops = &hls_source_ops;
-    s->url = strdup(url);
+    s->url = platform_strdup(url);
     s->cache = opts->cache;
     s->offline = cache_is_offline(opts->cache);
     s->downloader = opts->downloader ? net_downloader_ref(opts->downloader) : NULL;

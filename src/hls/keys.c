@@ -19,6 +19,7 @@
 #include "hls/session.h"
 
 #include "platform/log.h"
+#include "platform/mem.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,7 +56,12 @@ static char *key_cache_name(const char *uri)
 static char *key_fetch_url(const kth_hls_key_hook *hook, const char *uri)
 {
     char *rewritten = hook->rewrite_uri ? hook->rewrite_uri(hook->user, uri) : NULL;
-    return rewritten ? rewritten : strdup(uri);
+    if (!rewritten)
+        return platform_strdup(uri);
+    /* The hook's string is the C library's (kithara/hls.h): copy it into kithara's heap. */
+    char *url = platform_strdup(rewritten);
+    free(rewritten);
+    return url;
 }
 
 static void key_event(hls_session *s, kth_event *ev, const char *uri, kth_status status,
@@ -90,7 +96,7 @@ static void load_cached(hls_session *s, hls_key_state *k)
     cache_resource_info info;
     kth_status st =
         name ? cache_resource_open(s->asset, name, 0, &res, &info, NULL, 0) : KTH_ERR_NO_MEMORY;
-    free(name);
+    platform_free(name);
     if (st != KTH_OK)
         return; /* not cached (or no memory to look): it is fetched */
     if (info.committed && info.length == 16) {
@@ -112,7 +118,7 @@ hls_key_state *hls_keys_get(hls_session *s, const char *uri)
             return &s->keys[i];
     if (s->key_count == s->key_cap) {
         size_t cap = s->key_cap ? s->key_cap * 2 : 4;
-        hls_key_state *keys = realloc(s->keys, cap * sizeof *keys);
+        hls_key_state *keys = platform_realloc(s->keys, cap * sizeof *keys);
         if (!keys)
             return NULL;
         s->keys = keys;
@@ -120,7 +126,7 @@ hls_key_state *hls_keys_get(hls_session *s, const char *uri)
     }
     hls_key_state *k = &s->keys[s->key_count];
     memset(k, 0, sizeof *k);
-    k->uri = strdup(uri);
+    k->uri = platform_strdup(uri);
     if (!k->uri)
         return NULL;
     s->key_count++;
@@ -176,7 +182,7 @@ static void store_key(hls_session *s, const char *uri, const uint8_t key[16])
     kth_status st =
         name ? cache_resource_open(s->asset, name, CACHE_OPEN_CREATE, &res, NULL, NULL, 0)
              : KTH_ERR_NO_MEMORY;
-    free(name);
+    platform_free(name);
     if (st != KTH_OK)
         return;
     if (cache_resource_claim_writer(res, &res, NULL) == KTH_OK) {
@@ -192,7 +198,7 @@ void hls_keys_forget(hls_session *s, const char *uri)
     cache_resource *res;
     kth_status st =
         name ? cache_resource_open(s->asset, name, 0, &res, NULL, NULL, 0) : KTH_ERR_NO_MEMORY;
-    free(name);
+    platform_free(name);
     if (st != KTH_OK)
         return;
     cache_resource_invalidate(res);
@@ -246,8 +252,8 @@ static void key_on_complete(void *user, const net_result *r)
     }
     if (st != KTH_ERR_CANCELLED && s->bus)
         kth_bus_publish(s->bus, &ev);
-    free(f->url);
-    free(f);
+    platform_free(f->url);
+    platform_free(f);
 }
 
 /* Claims the key's cache resource for fetch f (f->res stays NULL when it cannot be opened or
@@ -260,7 +266,7 @@ static kth_status claim_key(hls_session *s, hls_key_state *k, key_fetch *f)
         return KTH_ERR_NO_MEMORY;
     platform_cancel *released;
     kth_status st = session_claim_resource(s, name, f, &f->res, &released);
-    free(name);
+    platform_free(name);
     if (st == KTH_OK)
         return KTH_OK;
     if (st == KTH_ERR_BUSY && released)
@@ -275,20 +281,20 @@ kth_status hls_keys_fetch(hls_session *s, hls_key_state *k, net_batch *batch)
     load_cached(s, k); /* another stream may have stored it since this session looked */
     if (k->loaded)
         return KTH_OK;
-    key_fetch *f = calloc(1, sizeof *f);
+    key_fetch *f = platform_calloc(1, sizeof *f);
     if (!f)
         return KTH_ERR_NO_MEMORY;
     f->s = s;
     f->index = (size_t)(k - s->keys);
     kth_status claim = claim_key(s, k, f);
     if (claim != KTH_OK || k->loaded) {
-        free(f);
+        platform_free(f);
         return claim == KTH_ERR_STATE ? KTH_OK : claim;
     }
     const kth_hls_key_hook *hook = &s->hls.key_hook;
     f->url = key_fetch_url(hook, k->uri);
     if (!f->url) {
-        free(f);
+        platform_free(f);
         return KTH_ERR_NO_MEMORY;
     }
     net_fetch_spec spec;
@@ -311,8 +317,8 @@ kth_status hls_keys_fetch(hls_session *s, hls_key_state *k, net_batch *batch)
             cache_resource_release_writer(f->res, f);
             cache_resource_close(f->res);
         }
-        free(f->url);
-        free(f);
+        platform_free(f->url);
+        platform_free(f);
         return st;
     }
     k->fetching = true;
@@ -391,7 +397,7 @@ kth_status hls_keys_load_blocking(hls_session *s, const char *uri, uint8_t key[1
     platform_mutex_unlock(&s->lock);
     if (st == KTH_OK && k)
         store_key(s, uri, key);
-    free(url);
+    platform_free(url);
     if (announce && s->bus)
         kth_bus_publish(s->bus, &ev);
     return st;

@@ -8,6 +8,7 @@
 #include "hls/layout.h"
 
 #include "platform/sync.h"
+#include "platform/mem.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -77,10 +78,10 @@ static bool reserve(hls_layout *l, size_t segments, size_t entries)
         size_t n = segments < l->segment_cap + l->segment_cap / 2
                        ? l->segment_cap + l->segment_cap / 2
                        : segments;
-        uint32_t *se = realloc(l->segment_entry, n * sizeof *se);
+        uint32_t *se = platform_realloc(l->segment_entry, n * sizeof *se);
         if (se)
             l->segment_entry = se;
-        uint32_t *si = se ? realloc(l->segment_init, n * sizeof *si) : NULL;
+        uint32_t *si = se ? platform_realloc(l->segment_init, n * sizeof *si) : NULL;
         if (!si)
             return false;
         l->segment_init = si;
@@ -88,13 +89,13 @@ static bool reserve(hls_layout *l, size_t segments, size_t entries)
     }
     if (entries > l->cap) {
         size_t n = entries < l->cap + l->cap / 2 ? l->cap + l->cap / 2 : entries;
-        uint64_t *sizes = l->sized ? realloc(l->sizes, n * sizeof *sizes) : NULL;
+        uint64_t *sizes = l->sized ? platform_realloc(l->sizes, n * sizeof *sizes) : NULL;
         if (sizes)
             l->sizes = sizes;
-        uint64_t *offsets = sizes ? realloc(l->offsets, (n + 1) * sizeof *offsets) : NULL;
+        uint64_t *offsets = sizes ? platform_realloc(l->offsets, (n + 1) * sizeof *offsets) : NULL;
         if (offsets)
             l->offsets = offsets;
-        uint32_t *es = l->mapped ? realloc(l->entry_segment, n * sizeof *es) : NULL;
+        uint32_t *es = l->mapped ? platform_realloc(l->entry_segment, n * sizeof *es) : NULL;
         if (es)
             l->entry_segment = es;
         if ((l->sized && !offsets) || (l->mapped && !es))
@@ -108,11 +109,11 @@ static bool reserve(hls_layout *l, size_t segments, size_t entries)
 static bool start_sizes(hls_layout *l)
 {
     size_t cap = l->cap > 0 ? l->cap : 1;
-    l->sizes = malloc(cap * sizeof *l->sizes);
-    l->offsets = malloc((cap + 1) * sizeof *l->offsets);
+    l->sizes = platform_malloc(cap * sizeof *l->sizes);
+    l->offsets = platform_malloc((cap + 1) * sizeof *l->offsets);
     if (!l->sizes || !l->offsets) {
-        free(l->sizes);
-        free(l->offsets);
+        platform_free(l->sizes);
+        platform_free(l->offsets);
         l->sizes = l->offsets = NULL;
         return false;
     }
@@ -158,13 +159,13 @@ static uint64_t size_of(const hls_layout *l, size_t index)
 static bool start_maps(hls_layout *l)
 {
     size_t segments = l->segment_cap > 0 ? l->segment_cap : 1, entries = l->cap > 0 ? l->cap : 1;
-    l->segment_entry = malloc(segments * sizeof *l->segment_entry);
-    l->segment_init = malloc(segments * sizeof *l->segment_init);
-    l->entry_segment = malloc(entries * sizeof *l->entry_segment);
+    l->segment_entry = platform_malloc(segments * sizeof *l->segment_entry);
+    l->segment_init = platform_malloc(segments * sizeof *l->segment_init);
+    l->entry_segment = platform_malloc(entries * sizeof *l->entry_segment);
     if (!l->segment_entry || !l->segment_init || !l->entry_segment) {
-        free(l->segment_entry);
-        free(l->segment_init);
-        free(l->entry_segment);
+        platform_free(l->segment_entry);
+        platform_free(l->segment_init);
+        platform_free(l->entry_segment);
         l->segment_entry = l->segment_init = l->entry_segment = NULL;
         return false;
     }
@@ -216,18 +217,18 @@ kth_status hls_layout_new(const hls_playlist *pl, hls_layout **out)
     if (!pl || !out || pl->kind != HLS_PLAYLIST_MEDIA || pl->media.segment_count == 0)
         return KTH_ERR_INVALID_ARG;
     const hls_media_playlist *m = &pl->media;
-    hls_layout *l = calloc(1, sizeof *l);
+    hls_layout *l = platform_calloc(1, sizeof *l);
     if (!l)
         return KTH_ERR_NO_MEMORY;
     size_t entries = entries_needed(m, 0, m->segment_count, HLS_NONE);
     l->mapped = entries != m->segment_count;
     if (!reserve(l, m->segment_count, entries) || platform_mutex_init(&l->lock) != KTH_OK) {
-        free(l->sizes);
-        free(l->entry_segment);
-        free(l->offsets);
-        free(l->segment_entry);
-        free(l->segment_init);
-        free(l);
+        platform_free(l->sizes);
+        platform_free(l->entry_segment);
+        platform_free(l->offsets);
+        platform_free(l->segment_entry);
+        platform_free(l->segment_init);
+        platform_free(l);
         return KTH_ERR_NO_MEMORY;
     }
     l->media = m;
@@ -291,12 +292,12 @@ void hls_layout_free(hls_layout *l)
     if (!l)
         return;
     platform_mutex_destroy(&l->lock);
-    free(l->sizes);
-    free(l->entry_segment);
-    free(l->offsets);
-    free(l->segment_entry);
-    free(l->segment_init);
-    free(l);
+    platform_free(l->sizes);
+    platform_free(l->entry_segment);
+    platform_free(l->offsets);
+    platform_free(l->segment_entry);
+    platform_free(l->segment_init);
+    platform_free(l);
 }
 
 size_t hls_layout_entry_count(hls_layout *l)

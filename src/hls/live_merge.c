@@ -5,6 +5,7 @@
  */
 #include "hls/attr.h"
 #include "hls/live.h"
+#include "platform/mem.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -37,7 +38,7 @@ static void put(text *t, const char *fmt, ...)
         size_t cap = t->cap ? t->cap : 4096;
         while (cap < t->len + (size_t)n + 1)
             cap *= 2;
-        char *p = realloc(t->data, cap);
+        char *p = platform_realloc(t->data, cap);
         if (!p) {
             t->failed = true;
             return;
@@ -106,7 +107,7 @@ static void put_segment(writer *w, const hls_media_playlist *m, size_t i, bool f
         return;
     }
     put(&w->t, "#EXTINF:%.6f,%s\n%s\n", seg->duration, seg->title ? seg->title : "", uri);
-    free(uri);
+    platform_free(uri);
 }
 
 /* The merged model keeps every played segment as it was. */
@@ -120,7 +121,7 @@ static bool keeps_played(const hls_media_playlist *a, const hls_media_playlist *
             return false;
         char *uri = hls_media_segment_uri(a, i);
         bool same = uri != NULL && hls_media_segment_uri_is(b, i, uri);
-        free(uri);
+        platform_free(uri);
         if (!same)
             return false;
     }
@@ -154,14 +155,14 @@ kth_status hls_live_merge(const hls_playlist *played, const hls_playlist *reload
     if (b->endlist)
         put(&w.t, "#EXT-X-ENDLIST\n");
     if (w.t.failed) {
-        free(w.t.data);
+        platform_free(w.t.data);
         snprintf(err, errlen, "out of memory merging a reloaded playlist");
         return KTH_ERR_NO_MEMORY;
     }
     hls_playlist *pl = NULL;
     kth_status st =
         hls_playlist_parse((const uint8_t *)w.t.data, w.t.len, base_url, NULL, &pl, err, errlen);
-    free(w.t.data);
+    platform_free(w.t.data);
     if (st != KTH_OK)
         return st;
     if (!keeps_played(a, &pl->media, a->segment_count + count)) {

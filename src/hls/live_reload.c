@@ -26,6 +26,7 @@
  * completion run on the downloader thread, under session.lock for the state.
  */
 #include "hls/session.h"
+#include "platform/mem.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,7 +82,7 @@ static void free_retired(hls_session *s)
 void hls_live_free(hls_session *s)
 {
     free_retired(s);
-    free(s->live_retired);
+    platform_free(s->live_retired);
     storage_resource_unref(s->live_edge);
 }
 
@@ -96,7 +97,7 @@ static bool swap_model(hls_session *s, hls_variant_state *v, hls_playlist *merge
 {
     if (s->live_retired_count == s->live_retired_cap) {
         size_t cap = s->live_retired_cap ? 2 * s->live_retired_cap : 16;
-        hls_playlist **r = realloc(s->live_retired, cap * sizeof *r);
+        hls_playlist **r = platform_realloc(s->live_retired, cap * sizeof *r);
         if (!r)
             return false;
         s->live_retired = r;
@@ -264,7 +265,8 @@ static void release_passed(hls_session *s, key_list *out)
         return;
     if (end < reader && end < s->live_window_start)
         end = reader < s->live_window_start ? reader : s->live_window_start;
-    out->keys = calloc(end > s->live_released ? end - s->live_released : 1, sizeof *out->keys);
+    out->keys =
+        platform_calloc(end > s->live_released ? end - s->live_released : 1, sizeof *out->keys);
     if (!out->keys)
         return;
     size_t k = s->live_released;
@@ -288,9 +290,9 @@ static void drop_keys(hls_session *s, key_list *l)
 {
     for (size_t i = 0; i < l->count; i++) {
         cache_asset_drop_resource(s->asset, l->keys[i]); /* busy elsewhere: it stays */
-        free(l->keys[i]);
+        platform_free(l->keys[i]);
     }
-    free(l->keys);
+    platform_free(l->keys);
 }
 
 static void reload_complete(void *user, const net_result *r)
@@ -324,7 +326,7 @@ static void reload_complete(void *user, const net_result *r)
     drop_keys(s, &passed);
     hls_playlist_free(pl);
     hls_body_free(&f->body);
-    free(f);
+    platform_free(f);
     if (ev.kind && s->bus) {
         ev.origin = s->origin;
         kth_bus_publish(s->bus, &ev);
@@ -338,7 +340,7 @@ double hls_live_poll(hls_session *s, net_batch *batch, int64_t now_ns)
         return 0;
     if (now_ns < s->live_next_ns)
         return (double)(s->live_next_ns - now_ns) / NS_PER_S;
-    live_fetch *f = calloc(1, sizeof *f);
+    live_fetch *f = platform_calloc(1, sizeof *f);
     if (!f)
         return 0.1;
     f->s = s;
@@ -357,7 +359,7 @@ double hls_live_poll(hls_session *s, net_batch *batch, int64_t now_ns)
     spec.complete = reload_complete;
     spec.user = f;
     if (net_batch_add(batch, &spec, NULL) != KTH_OK) {
-        free(f);
+        platform_free(f);
         return 0.1;
     }
     s->live_reloading = true;

@@ -8,6 +8,7 @@
 #include "hls/session.h"
 
 #include "platform/sync.h"
+#include "platform/mem.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -44,10 +45,11 @@ static bool choose_bytes(hls_session *s, size_t variant, first_bytes *fb)
     uint64_t want = range.present && range.length < HLS_MEDIA_PROBE_BYTES ? range.length
                                                                           : HLS_MEDIA_PROBE_BYTES;
     fb->end = fb->start + want;
-    fb->uri = seg->map != HLS_NONE ? strdup(m->maps[seg->map].uri) : hls_media_segment_uri(m, 0);
+    fb->uri =
+        seg->map != HLS_NONE ? platform_strdup(m->maps[seg->map].uri) : hls_media_segment_uri(m, 0);
     if (key != HLS_NONE) {
         hls_key_iv(&m->keys[key], sequence, fb->iv);
-        fb->key_uri = strdup(m->keys[key].uri);
+        fb->key_uri = platform_strdup(m->keys[key].uri);
         return fb->uri && fb->key_uri;
     }
     return fb->uri != NULL;
@@ -62,7 +64,7 @@ static kth_status decrypt_head(hls_session *s, const first_bytes *fb, const stre
     if (st != KTH_OK)
         return st;
     size_t whole = body->len - body->len % DRM_AES128_BLOCK;
-    uint8_t *plain = malloc(whole + DRM_AES128_BLOCK);
+    uint8_t *plain = platform_malloc(whole + DRM_AES128_BLOCK);
     drm_aes128 *d = NULL;
     char why[HLS_ERR_MAX];
     size_t n = 0;
@@ -74,7 +76,7 @@ static kth_status decrypt_head(hls_session *s, const first_bytes *fb, const stre
         memcpy(body->data, plain, n);
         body->len = n;
     }
-    free(plain);
+    platform_free(plain);
     return st;
 }
 
@@ -103,8 +105,8 @@ void hls_media_probe(hls_session *s, size_t variant, kth_media_info *info)
                 kth_media_probe(body.data, body.len, &found);
             hls_body_free(&body);
         }
-        free(fb.uri);
-        free(fb.key_uri);
+        platform_free(fb.uri);
+        platform_free(fb.key_uri);
         platform_mutex_lock(&s->lock);
         s->info_probed = found;
         platform_mutex_unlock(&s->lock);

@@ -10,6 +10,7 @@
 #include "hls/playlist_internal.h"
 
 #include "hls/url.h"
+#include "platform/mem.h"
 
 #include <kithara/status.h>
 
@@ -44,7 +45,7 @@ static char *string_alloc(hls_playlist *pl, size_t n)
         if (size > SIZE_MAX - sizeof(*b)) {
             return NULL;
         }
-        struct hls_string_block *nb = malloc(sizeof(*nb) + size);
+        struct hls_string_block *nb = platform_malloc(sizeof(*nb) + size);
         if (nb == NULL) {
             return NULL;
         }
@@ -86,7 +87,7 @@ const char *hls_parser_resolve(hls_parser *p, const char *ref, size_t n)
         return NULL;
     }
     char *copy = hls_parser_strdup(p, resolved, strlen(resolved));
-    free(resolved);
+    platform_free(resolved);
     return copy;
 }
 
@@ -103,7 +104,7 @@ void *hls_parser_grow(hls_parser *p, void *array, size_t *cap, size_t need, size
         hls_parser_fail(p, KTH_ERR_NO_MEMORY, "out of memory");
         return NULL;
     }
-    void *a = realloc(array, grown * size);
+    void *a = platform_realloc(array, grown * size);
     if (a == NULL) {
         hls_parser_fail(p, KTH_ERR_NO_MEMORY, "out of memory");
         return NULL;
@@ -132,7 +133,7 @@ static void reserve_segments(hls_parser *p, const char *s, size_t n)
     if (count < 64) {
         return;
     }
-    p->pl->media.records_ = malloc(count * sizeof(*p->pl->media.records_));
+    p->pl->media.records_ = platform_malloc(count * sizeof(*p->pl->media.records_));
     p->segment_cap = p->pl->media.records_ != NULL ? count : 0;
 }
 
@@ -530,7 +531,7 @@ int hls_playlist_parse(const uint8_t *bytes, size_t len, const char *base_url,
                                p.lim.max_playlist_bytes);
     }
 
-    hls_playlist *pl = calloc(1, sizeof(*pl));
+    hls_playlist *pl = platform_calloc(1, sizeof(*pl));
     if (pl == NULL) {
         return hls_parser_fail(&p, KTH_ERR_NO_MEMORY, "out of memory");
     }
@@ -559,24 +560,24 @@ void hls_playlist_free(hls_playlist *pl)
     if (pl == NULL) {
         return;
     }
-    free(pl->master.variants);
-    free(pl->master.renditions);
-    free(pl->master.session_keys);
-    free(pl->media.records_);
-    free(pl->media.uris_);
-    free(pl->media.uri_runs_);
-    free(pl->media.ranges_);
-    free(pl->media.titles_);
-    free(pl->media.dates_);
-    free(pl->media.keys);
-    free(pl->media.maps);
+    platform_free(pl->master.variants);
+    platform_free(pl->master.renditions);
+    platform_free(pl->master.session_keys);
+    platform_free(pl->media.records_);
+    platform_free(pl->media.uris_);
+    platform_free(pl->media.uri_runs_);
+    platform_free(pl->media.ranges_);
+    platform_free(pl->media.titles_);
+    platform_free(pl->media.dates_);
+    platform_free(pl->media.keys);
+    platform_free(pl->media.maps);
     struct hls_string_block *b = pl->strings_;
     while (b != NULL) {
         struct hls_string_block *next = b->next;
-        free(b);
+        platform_free(b);
         b = next;
     }
-    free(pl);
+    platform_free(pl);
 }
 
 /* ---- helpers over a model ---------------------------------------------------------------- */
@@ -692,14 +693,14 @@ char *hls_media_segment_uri(const hls_media_playlist *m, size_t i)
 {
     const hls_segment_rec *r = &m->records_[i];
     if (!(r->bits & HLS_SEG_TEMPLATE)) {
-        return strdup(m->uris_[r->uri]);
+        return platform_strdup(m->uris_[r->uri]);
     }
     const hls_uri_run *u = &m->uri_runs_[r->uri];
     char digits[24];
     int n = run_digits(u, i, digits);
     const char *suffix = u->base + u->suffix_at;
     size_t suffix_len = strlen(suffix);
-    char *s = malloc(u->prefix_len + (size_t)n + suffix_len + 1);
+    char *s = platform_malloc(u->prefix_len + (size_t)n + suffix_len + 1);
     if (s == NULL) {
         return NULL;
     }

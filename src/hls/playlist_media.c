@@ -13,6 +13,7 @@
 #include "hls/playlist_internal.h"
 
 #include "hls/url.h"
+#include "platform/mem.h"
 
 #include <kithara/status.h>
 
@@ -208,7 +209,7 @@ static int range_record(hls_parser *p, const char *uri, uint64_t end)
         if (cap > SIZE_MAX / sizeof(hls_range_entry) || cap < p->range_cap) {
             return hls_parser_fail(p, KTH_ERR_NO_MEMORY, "out of memory");
         }
-        hls_range_entry *table = calloc(cap, sizeof(*table));
+        hls_range_entry *table = platform_calloc(cap, sizeof(*table));
         if (table == NULL) {
             return hls_parser_fail(p, KTH_ERR_NO_MEMORY, "out of memory");
         }
@@ -217,7 +218,7 @@ static int range_record(hls_parser *p, const char *uri, uint64_t end)
                 *range_slot(table, cap, p->ranges[i].uri, p->ranges[i].hash) = p->ranges[i];
             }
         }
-        free(p->ranges);
+        platform_free(p->ranges);
         p->ranges = table;
         p->range_cap = cap;
     }
@@ -234,7 +235,7 @@ static int range_record(hls_parser *p, const char *uri, uint64_t end)
 
 void hls_media_release(hls_parser *p)
 {
-    free(p->ranges);
+    platform_free(p->ranges);
     p->ranges = NULL;
     p->range_cap = p->range_count = 0;
 }
@@ -677,14 +678,14 @@ static int segment_store(hls_parser *p, const hls_segment *seg, uint32_t uri, ui
     m->records_ = grown;
     if (seg->range.present && m->ranges_ == NULL) {
         /* The first range: the table covers every segment from now on (zeroed before it). */
-        m->ranges_ = calloc(p->segment_cap, sizeof(*m->ranges_));
+        m->ranges_ = platform_calloc(p->segment_cap, sizeof(*m->ranges_));
         if (m->ranges_ == NULL) {
             return hls_parser_fail(p, KTH_ERR_NO_MEMORY, "out of memory");
         }
         p->seg_range_cap = p->segment_cap;
     }
     if (m->ranges_ != NULL && p->seg_range_cap < p->segment_cap) {
-        hls_segment_range *r = realloc(m->ranges_, p->segment_cap * sizeof(*r));
+        hls_segment_range *r = platform_realloc(m->ranges_, p->segment_cap * sizeof(*r));
         if (r == NULL) {
             return hls_parser_fail(p, KTH_ERR_NO_MEMORY, "out of memory");
         }
@@ -764,7 +765,7 @@ int hls_media_uri(hls_parser *p, const char *s, size_t n)
     uint32_t uri = 0, uri_flags = 0;
     const char *stable = NULL;
     rc = segment_uri(p, resolved, p->byterange_pending, &uri, &uri_flags, &stable);
-    free(resolved);
+    platform_free(resolved);
     /* The map first: its range may be what an offset-less segment range continues. */
     if (rc == KTH_OK && p->map.present) {
         rc = use_map(p, &seg.map);
@@ -798,7 +799,7 @@ static void *fit(void *array, size_t count, size_t *cap, size_t size)
     if (array == NULL || count == 0 || count >= *cap) {
         return array;
     }
-    void *a = realloc(array, count * size);
+    void *a = platform_realloc(array, count * size);
     if (a == NULL) {
         return array;
     }

@@ -2,6 +2,7 @@
  * presentation.c — the audio ladder of a master playlist (rules in presentation.h).
  */
 #include "hls/presentation.h"
+#include "platform/mem.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,15 +121,15 @@ kth_status hls_ladder_from_master(const hls_playlist *pl, hls_ladder *out, hls_w
     if (!pl || !out || pl->kind != HLS_PLAYLIST_MASTER)
         return KTH_ERR_INVALID_ARG;
     const hls_master_playlist *m = &pl->master;
-    out->rungs = calloc(m->variant_count ? m->variant_count : 1, sizeof *out->rungs);
+    out->rungs = platform_calloc(m->variant_count ? m->variant_count : 1, sizeof *out->rungs);
     out->count = 0;
     if (!out->rungs)
         return KTH_ERR_NO_MEMORY;
-    bool *usable = calloc(m->variant_count ? m->variant_count : 1, sizeof *usable);
-    kth_codec *codec = calloc(m->variant_count ? m->variant_count : 1, sizeof *codec);
+    bool *usable = platform_calloc(m->variant_count ? m->variant_count : 1, sizeof *usable);
+    kth_codec *codec = platform_calloc(m->variant_count ? m->variant_count : 1, sizeof *codec);
     if (!usable || !codec) {
-        free(usable);
-        free(codec);
+        platform_free(usable);
+        platform_free(codec);
         hls_ladder_free(out);
         return KTH_ERR_NO_MEMORY;
     }
@@ -139,8 +140,8 @@ kth_status hls_ladder_from_master(const hls_playlist *pl, hls_ladder *out, hls_w
         hls_rung r = rung_of_variant(pl, i, codec[i], warn, user);
         add_rung(out, &r);
     }
-    free(usable);
-    free(codec);
+    platform_free(usable);
+    platform_free(codec);
     if (out->count == 0) {
         if (err && errlen)
             snprintf(err, errlen, "%s: no variant or rendition with audio kithara can play",
@@ -156,7 +157,7 @@ kth_status hls_ladder_single(const char *url, hls_ladder *out)
 {
     if (!url || !out)
         return KTH_ERR_INVALID_ARG;
-    out->rungs = calloc(1, sizeof *out->rungs);
+    out->rungs = platform_calloc(1, sizeof *out->rungs);
     if (!out->rungs)
         return KTH_ERR_NO_MEMORY;
     out->rungs[0].uri = url;
@@ -169,7 +170,7 @@ void hls_ladder_free(hls_ladder *ladder)
 {
     if (!ladder)
         return;
-    free(ladder->rungs);
+    platform_free(ladder->rungs);
     ladder->rungs = NULL;
     ladder->count = 0;
 }

@@ -13,6 +13,7 @@
  * token, and never hold session.lock while they do.
  */
 #include "hls/session.h"
+#include "platform/mem.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,7 +141,7 @@ kth_status hls_probe_size(hls_session *s, size_t variant, size_t entry, const st
     const hls_media_playlist *m = &v->pl->media;
     size_t key_index;
     if (e.kind == HLS_ENTRY_INIT) {
-        t.uri = strdup(m->maps[e.map].uri);
+        t.uri = platform_strdup(m->maps[e.map].uri);
         t.range = m->maps[e.map].range;
         key_index = m->maps[e.map].key;
         if (key_index != HLS_NONE)
@@ -154,7 +155,7 @@ kth_status hls_probe_size(hls_session *s, size_t variant, size_t entry, const st
     }
     if (key_index != HLS_NONE) {
         t.encrypted = true;
-        t.key_uri = strdup(m->keys[key_index].uri);
+        t.key_uri = platform_strdup(m->keys[key_index].uri);
     }
     platform_mutex_unlock(&s->lock);
 
@@ -168,8 +169,8 @@ kth_status hls_probe_size(hls_session *s, size_t variant, size_t entry, const st
         snprintf(why, sizeof why, "out of memory");
     if (st == KTH_OK && t.encrypted)
         st = encrypted_size(s, &t, size, ctx, &size, why, sizeof why);
-    free(t.uri);
-    free(t.key_uri);
+    platform_free(t.uri);
+    platform_free(t.key_uri);
     platform_mutex_lock(&s->lock);
     if (st == KTH_OK)
         st = session_set_entry_size(s, variant, entry, size);

@@ -6,6 +6,7 @@
 #include "hls/segment_fetch.h"
 
 #include "hls/session.h"
+#include "platform/mem.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,9 +16,9 @@ kth_status segment_fetch_new(hls_session *s, const segment_fetch_params *p, segm
                              char *err, size_t errlen)
 {
     *out = NULL;
-    segment_fetch *f = calloc(1, sizeof *f);
-    if (f && !(f->url = strdup(p->url))) {
-        free(f);
+    segment_fetch *f = platform_calloc(1, sizeof *f);
+    if (f && !(f->url = platform_strdup(p->url))) {
+        platform_free(f);
         f = NULL;
     }
     if (!f)
@@ -31,12 +32,12 @@ kth_status segment_fetch_new(hls_session *s, const segment_fetch_params *p, segm
     f->range_start = p->range_start;
     if (p->key) {
         kth_status st = drm_aes128_new(p->key, 16, p->iv, &f->decrypt, err, errlen);
-        if (st == KTH_OK && !(f->key_uri = strdup(p->key_uri)))
+        if (st == KTH_OK && !(f->key_uri = platform_strdup(p->key_uri)))
             st = KTH_ERR_NO_MEMORY;
         if (st != KTH_OK) {
             drm_aes128_free(f->decrypt);
-            free(f->url);
-            free(f);
+            platform_free(f->url);
+            platform_free(f);
             return st;
         }
         f->encrypted = true;
@@ -54,9 +55,9 @@ void segment_fetch_free(segment_fetch *f)
     if (!f)
         return;
     drm_aes128_free(f->decrypt);
-    free(f->key_uri);
-    free(f->url);
-    free(f);
+    platform_free(f->key_uri);
+    platform_free(f->url);
+    platform_free(f);
 }
 
 static kth_status seg_on_response(void *user, const net_response *resp)

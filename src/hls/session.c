@@ -10,6 +10,7 @@
  *   is known only when every entry of every period has its size.
  */
 #include "hls/session.h"
+#include "platform/mem.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -30,13 +31,13 @@ kth_status session_grow_slots(hls_variant_state *v, size_t count)
         return KTH_OK;
     size_t chunks = (count + HLS_SLOT_CHUNK - 1) / HLS_SLOT_CHUNK;
     size_t have = v->slot_cap / HLS_SLOT_CHUNK;
-    hls_slot **table = realloc(v->slot_chunks, chunks * sizeof *table);
+    hls_slot **table = platform_realloc(v->slot_chunks, chunks * sizeof *table);
     if (!table)
         return KTH_ERR_NO_MEMORY;
     v->slot_chunks = table;
     for (size_t c = have; c < chunks; c++)
         table[c] = NULL;
-    uint16_t *open = realloc(v->chunk_open, chunks * sizeof *open);
+    uint16_t *open = platform_realloc(v->chunk_open, chunks * sizeof *open);
     if (!open)
         return KTH_ERR_NO_MEMORY; /* the longer table is harmless; slot_cap still says what is */
     v->chunk_open = open;
@@ -50,7 +51,7 @@ kth_status session_grow_slots(hls_variant_state *v, size_t count)
 static kth_status make_slot_chunk(hls_variant_state *v, size_t entry)
 {
     hls_slot **chunk = &v->slot_chunks[entry / HLS_SLOT_CHUNK];
-    if (*chunk == NULL && (*chunk = calloc(HLS_SLOT_CHUNK, sizeof **chunk)) == NULL)
+    if (*chunk == NULL && (*chunk = platform_calloc(HLS_SLOT_CHUNK, sizeof **chunk)) == NULL)
         return KTH_ERR_NO_MEMORY;
     return KTH_OK;
 }
@@ -58,9 +59,9 @@ static kth_status make_slot_chunk(hls_variant_state *v, size_t entry)
 void session_free_slots(hls_variant_state *v)
 {
     for (size_t c = 0; c < v->slot_cap / HLS_SLOT_CHUNK; c++)
-        free(v->slot_chunks[c]);
-    free(v->slot_chunks);
-    free(v->chunk_open);
+        platform_free(v->slot_chunks[c]);
+    platform_free(v->slot_chunks);
+    platform_free(v->chunk_open);
     v->slot_chunks = NULL;
     v->chunk_open = NULL;
     v->slot_cap = 0;
@@ -239,7 +240,7 @@ char *session_entry_key(hls_session *s, size_t variant, size_t entry)
                     ? platform_printf_new("%s#bytes=%llu-%llu", uri, (unsigned long long)r.offset,
                                           (unsigned long long)(r.offset + r.length - 1))
                     : platform_printf_new("%s", uri);
-    free(made);
+    platform_free(made);
     return key;
 }
 
@@ -250,7 +251,7 @@ void session_entry_name(hls_session *s, size_t variant, size_t entry, char *buf,
     char *key = session_entry_key(s, variant, entry);
     char shown[HLS_URL_SHOWN];
     platform_excerpt(key ? key : "?", shown, sizeof shown);
-    free(key);
+    platform_free(key);
     if (e.kind == HLS_ENTRY_INIT)
         snprintf(buf, size, "init section (%s) of variant %zu", shown, variant);
     else
@@ -292,7 +293,7 @@ kth_status session_open_slot(hls_session *s, size_t variant, size_t entry, char 
     kth_status st = key ? cache_resource_open(s->asset, key, s->offline ? 0 : CACHE_OPEN_CREATE,
                                               &slot->res, &info, detail, sizeof detail)
                         : KTH_ERR_NO_MEMORY;
-    free(key);
+    platform_free(key);
     if (st != KTH_OK) {
         slot->res = NULL;
         char name[HLS_ERR_MAX];
@@ -303,7 +304,7 @@ kth_status session_open_slot(hls_session *s, size_t variant, size_t entry, char 
     }
     if (s->open_count == s->open_cap) {
         size_t cap = s->open_cap ? s->open_cap * 2 : 16;
-        hls_open_slot *open = realloc(s->open, cap * sizeof *open);
+        hls_open_slot *open = platform_realloc(s->open, cap * sizeof *open);
         if (!open) {
             cache_resource_close(slot->res);
             slot->res = NULL;
@@ -341,7 +342,7 @@ void session_close_slot(hls_session *s, size_t variant, size_t entry)
     session_slot(&s->variants[last.variant], last.entry)->open_index = slot->open_index;
     hls_variant_state *v = &s->variants[variant];
     if (--v->chunk_open[entry / HLS_SLOT_CHUNK] == 0) {
-        free(v->slot_chunks[entry / HLS_SLOT_CHUNK]); /* what the reader left behind */
+        platform_free(v->slot_chunks[entry / HLS_SLOT_CHUNK]); /* what the reader left behind */
         v->slot_chunks[entry / HLS_SLOT_CHUNK] = NULL;
     }
 }
@@ -376,7 +377,7 @@ static void watch_free(hls_watch *w)
 {
     platform_cancel_remove_waker(&w->waker);
     platform_cancel_unref(w->released);
-    free(w);
+    platform_free(w);
 }
 
 kth_status session_claim_resource(hls_session *s, const char *name, const void *owner,
@@ -415,14 +416,14 @@ void session_watch_release(hls_session *s, platform_cancel *released)
             p = &w->next;
         }
     }
-    hls_watch *w = calloc(1, sizeof *w);
+    hls_watch *w = platform_calloc(1, sizeof *w);
     if (w && platform_cancel_add_waker(released, &w->waker, watch_fired, s)) {
         w->released = released;
         w->next = s->watches;
         s->watches = w;
         return;
     }
-    free(w);
+    platform_free(w);
     platform_cancel_unref(released);
     s->rewake = true; /* it ended already (or no memory to watch it): look again */
 }
@@ -448,7 +449,7 @@ static bool reserve_period(hls_session *s, size_t count)
         return false;
     if (count >= s->period_cap) {
         size_t cap = s->period_cap ? s->period_cap * 2 : 4;
-        hls_period *periods = realloc(s->periods, cap * sizeof *periods);
+        hls_period *periods = platform_realloc(s->periods, cap * sizeof *periods);
         if (!periods)
             return false;
         s->periods = periods;

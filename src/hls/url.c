@@ -10,6 +10,7 @@
  * longer than 3 × (base + reference + 1) bytes; every size computation is checked.
  */
 #include "hls/url.h"
+#include "platform/mem.h"
 
 #include <kithara/status.h>
 
@@ -286,7 +287,7 @@ static char *recompose(const url_parts *t, const char *path, size_t path_len)
 {
     /* Every byte may triple when encoded; 8 bytes cover "://", "?", "#", ":" and the NUL. */
     size_t raw = t->scheme.n + t->authority.n + path_len + t->query.n + t->fragment.n;
-    char *result = malloc(raw * 3 + 8);
+    char *result = platform_malloc(raw * 3 + 8);
     if (result == NULL) {
         return NULL;
     }
@@ -334,11 +335,11 @@ int hls_url_resolve(const char *base, const char *ref, size_t ref_len, char **ou
     if (base_len > SIZE_MAX / 8 || ref_len > SIZE_MAX / 8) {
         return KTH_ERR_NO_MEMORY;
     }
-    char *merged = malloc(base_len + ref_len + 2);
-    char *path = malloc(base_len + ref_len + 3);
+    char *merged = platform_malloc(base_len + ref_len + 2);
+    char *path = platform_malloc(base_len + ref_len + 3);
     if (merged == NULL || path == NULL) {
-        free(merged);
-        free(path);
+        platform_free(merged);
+        platform_free(path);
         return KTH_ERR_NO_MEMORY;
     }
 
@@ -353,8 +354,8 @@ int hls_url_resolve(const char *base, const char *ref, size_t ref_len, char **ou
         path_len = path_in.n;
     }
     char *result = recompose(&t, path, path_len);
-    free(merged);
-    free(path);
+    platform_free(merged);
+    platform_free(path);
     if (result == NULL) {
         return KTH_ERR_NO_MEMORY;
     }

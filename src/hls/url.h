@@ -26,7 +26,7 @@ bool hls_url_is_absolute(const char *s, size_t n);
  * '%' not followed by two hex digits are percent-encoded in the result, so it is always a valid
  * URI an HTTP client accepts. Nothing else is normalised (case, default ports, %-escapes).
  *
- * On success *out is a NUL-terminated string the caller frees with free(). Returns KTH_OK,
+ * On success *out is a NUL-terminated string the caller frees with platform_free(). Returns KTH_OK,
  * KTH_ERR_INVALID_ARG (NULL argument, or `base` has no scheme), or KTH_ERR_NO_MEMORY; on
  * failure *out is NULL.
  */

@@ -13,6 +13,7 @@
  * Everything here runs with session.lock held, or before the session is shared.
  */
 #include "hls/session.h"
+#include "platform/mem.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,7 +93,7 @@ kth_status hls_playlist_on_write(void *user, uint64_t offset, const void *data, 
         size_t cap = b->cap ? b->cap : 4096;
         while (cap < b->len + n)
             cap *= 2;
-        uint8_t *p = realloc(b->data, cap);
+        uint8_t *p = platform_realloc(b->data, cap);
         if (!p)
             return KTH_ERR_NO_MEMORY;
         b->data = p;
@@ -137,7 +138,7 @@ static void pl_on_complete(void *user, const net_result *r)
         cache_resource_close(f->res);
     }
     hls_body_free(&f->body);
-    free(f);
+    platform_free(f);
 }
 
 /* Claims the cache resource of variant v's playlist for fetch f. KTH_ERR_BUSY: another stream
@@ -165,7 +166,7 @@ void hls_variants_load_more(hls_session *s, net_batch *batch)
     for (size_t v = 0; v < s->ladder.count; v++) {
         if (s->variants[v].pl || s->variant_loading[v] || s->variant_failed[v])
             continue;
-        playlist_fetch *f = calloc(1, sizeof *f);
+        playlist_fetch *f = platform_calloc(1, sizeof *f);
         if (!f)
             return;
         f->s = s;
@@ -185,7 +186,7 @@ void hls_variants_load_more(hls_session *s, net_batch *batch)
                 st = pass == 0 ? claim_playlist(s, v, f) : KTH_OK;
         }
         if (st != KTH_OK || s->variants[v].pl || s->variant_failed[v]) {
-            free(f);
+            platform_free(f);
             continue;
         }
         net_fetch_spec spec;
@@ -206,7 +207,7 @@ void hls_variants_load_more(hls_session *s, net_batch *batch)
                 cache_resource_release_writer(f->res, f);
                 cache_resource_close(f->res);
             }
-            free(f);
+            platform_free(f);
             return;
         }
         s->variant_loading[v] = true;

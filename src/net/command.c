@@ -9,6 +9,7 @@
 
 #include "net/http.h"
 #include "platform/log.h"
+#include "platform/mem.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -42,19 +43,19 @@ kth_status net_command_new(kth_downloader *d, net_peer *peer, const net_fetch_sp
     if (st != KTH_OK)
         return st;
 
-    net_cmd *cmd = calloc(1, sizeof *cmd);
+    net_cmd *cmd = platform_calloc(1, sizeof *cmd);
     if (!cmd) {
-        free(host);
+        platform_free(host);
         return KTH_ERR_NO_MEMORY;
     }
     cmd->d = d;
     cmd->peer = peer;
     cmd->node.slot = -1;
     cmd->state = NET_CMD_INBOX;
-    cmd->url = strdup(spec->url);
+    cmd->url = platform_strdup(spec->url);
     cmd->host = host;
     if (spec->validate)
-        cmd->sniff = malloc(NET_VALIDATE_BYTES);
+        cmd->sniff = platform_malloc(NET_VALIDATE_BYTES);
     bool ok = cmd->url && cmd->host && (!spec->validate || cmd->sniff);
     for (const char *const *h = spec->headers; ok && h && *h; h++) {
         struct curl_slist *l = curl_slist_append(cmd->headers, *h);
@@ -89,16 +90,16 @@ void net_command_free(net_cmd *cmd)
 {
     if (!cmd)
         return;
-    free(cmd->url);
-    free(cmd->host);
-    free(cmd->sniff);
-    free(cmd->etag);
-    free(cmd->last_modified);
-    free(cmd->final_url);
-    free(cmd->at.hdr);
+    platform_free(cmd->url);
+    platform_free(cmd->host);
+    platform_free(cmd->sniff);
+    platform_free(cmd->etag);
+    platform_free(cmd->last_modified);
+    platform_free(cmd->final_url);
+    platform_free(cmd->at.hdr);
     curl_slist_free_all(cmd->headers);
     platform_cancel_unref(cmd->cancel);
-    free(cmd);
+    platform_free(cmd);
 }
 
 bool net_command_cancelled(const net_cmd *cmd)

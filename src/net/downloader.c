@@ -18,6 +18,7 @@
 #include "net/retry.h"
 #include "platform/log.h"
 #include "platform/options.h"
+#include "platform/mem.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,9 +80,9 @@ void net_destroy(kth_downloader *d)
 {
     for (unsigned i = 0; i < d->n_easy_pool; i++)
         curl_easy_cleanup(d->easy_pool[i]);
-    free(d->easy_pool);
+    platform_free(d->easy_pool);
     for (unsigned i = 0; i < d->n_stage_pool; i++)
-        free(d->stage_pool[i]);
+        platform_free(d->stage_pool[i]);
     if (d->multi)
         curl_multi_cleanup(d->multi);
     net_hosts_free(&d->hosts);
@@ -89,19 +90,19 @@ void net_destroy(kth_downloader *d)
     net_rates_free(&d->rates);
     for (net_listener *l = d->listeners, *next; l; l = next) {
         next = l->next;
-        free(l);
+        platform_free(l);
     }
     curl_slist_free_all(d->global_headers);
     curl_slist_free_all(d->ok_aliases);
-    free(d->user_agent);
-    free(d->cookies);
-    free(d->proxy);
-    free(d->ca_file);
-    free(d->ca_path);
+    platform_free(d->user_agent);
+    platform_free(d->cookies);
+    platform_free(d->proxy);
+    platform_free(d->ca_file);
+    platform_free(d->ca_path);
     kth_bus_unref(d->bus);
     platform_cond_destroy(&d->cond);
     platform_mutex_destroy(&d->lock);
-    free(d);
+    platform_free(d);
 }
 
 /* The bytes a rate (per second) gives over a window of ms milliseconds; at least 1. */
@@ -208,19 +209,19 @@ kth_status net_downloader_new(const kth_downloader_options *opts, const net_down
         set_err(err, errlen, "downloader: libcurl could not be initialised");
         return KTH_ERR_INTERNAL;
     }
-    kth_downloader *d = calloc(1, sizeof *d);
+    kth_downloader *d = platform_calloc(1, sizeof *d);
     if (!d) {
         set_err(err, errlen, "downloader: out of memory");
         return KTH_ERR_NO_MEMORY;
     }
     if (platform_mutex_init(&d->lock) != KTH_OK) {
-        free(d);
+        platform_free(d);
         set_err(err, errlen, "downloader: out of memory");
         return KTH_ERR_NO_MEMORY;
     }
     if (platform_cond_init(&d->cond) != KTH_OK) {
         platform_mutex_destroy(&d->lock);
-        free(d);
+        platform_free(d);
         set_err(err, errlen, "downloader: out of memory");
         return KTH_ERR_NO_MEMORY;
     }
@@ -242,7 +243,7 @@ kth_status net_downloader_new(const kth_downloader_options *opts, const net_down
         net_destroy(d);
         return st;
     }
-    d->easy_pool = calloc(d->max_in_flight, sizeof *d->easy_pool);
+    d->easy_pool = platform_calloc(d->max_in_flight, sizeof *d->easy_pool);
     d->multi = curl_multi_init();
     if (!d->easy_pool || !d->multi) {
         net_destroy(d);
@@ -487,7 +488,7 @@ kth_status net_downloader_add_listener(kth_downloader *d, net_sample_fn fn, void
 {
     if (!d || !fn || !out)
         return KTH_ERR_INVALID_ARG;
-    net_listener *l = calloc(1, sizeof *l);
+    net_listener *l = platform_calloc(1, sizeof *l);
     if (!l)
         return KTH_ERR_NO_MEMORY;
     l->fn = fn;
@@ -518,7 +519,7 @@ void net_downloader_remove_listener(kth_downloader *d, net_listener *listener)
     while (!on_loop && d->calling_listeners)
         platform_cond_wait(&d->cond, &d->lock);
     platform_mutex_unlock(&d->lock);
-    free(listener);
+    platform_free(listener);
 }
 
 /* --- peers ----------------------------------------------------------------------------- */
@@ -535,12 +536,12 @@ kth_status net_peer_register(kth_downloader *d, const net_peer_ops *ops, void *u
 {
     if (!d || !ops || !ops->poll_next || !out)
         return KTH_ERR_INVALID_ARG;
-    net_peer *p = calloc(1, sizeof *p);
+    net_peer *p = platform_calloc(1, sizeof *p);
     if (!p)
         return KTH_ERR_NO_MEMORY;
     p->cancel = platform_cancel_new(parent);
     if (!p->cancel) {
-        free(p);
+        platform_free(p);
         return KTH_ERR_NO_MEMORY;
     }
     p->d = net_downloader_ref(d);
@@ -643,7 +644,7 @@ kth_status net_peer_unregister(net_peer *peer)
     platform_mutex_unlock(&d->lock);
     /* The loop removed the waker and will never look at the peer again. */
     platform_cancel_unref(peer->cancel);
-    free(peer);
+    platform_free(peer);
     net_downloader_unref(d);
     return KTH_OK;
 }

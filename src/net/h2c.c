@@ -26,6 +26,7 @@
  * Loop thread only.
  */
 #include "net/net_internal.h"
+#include "platform/mem.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -40,8 +41,8 @@ bool net_h2c_reuse_broken(void)
 void net_h2c_hosts_free(net_h2c_hosts *h)
 {
     for (size_t i = 0; i < h->n; i++)
-        free(h->v[i].key);
-    free(h->v);
+        platform_free(h->v[i].key);
+    platform_free(h->v);
     memset(h, 0, sizeof *h);
 }
 
@@ -63,7 +64,7 @@ static void set_host_state(net_h2c_hosts *h, const char *key, net_h2c_state stat
         if (state != NET_H2C_NONE) {
             h->v[i].state = state;
         } else {
-            free(h->v[i].key);
+            platform_free(h->v[i].key);
             h->v[i] = h->v[--h->n];
         }
         return;
@@ -72,13 +73,13 @@ static void set_host_state(net_h2c_hosts *h, const char *key, net_h2c_state stat
         return;
     if (h->n == h->cap) {
         size_t cap = h->cap ? h->cap * 2 : 4;
-        void *v = realloc(h->v, cap * sizeof *h->v);
+        void *v = platform_realloc(h->v, cap * sizeof *h->v);
         if (!v)
             return;
         h->v = v;
         h->cap = cap;
     }
-    char *copy = strdup(key);
+    char *copy = platform_strdup(key);
     if (!copy)
         return;
     h->v[h->n].key = copy;

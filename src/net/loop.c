@@ -19,6 +19,7 @@
 #include "net/net_internal.h"
 
 #include "platform/log.h"
+#include "platform/mem.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -347,7 +348,7 @@ static void detach_peers(kth_downloader *d)
             if (done)
                 done(done_user);
             platform_cancel_unref(p->cancel);
-            free(p);
+            platform_free(p);
             net_downloader_unref(d); /* may be the last: then the loop ends after this turn */
         }
     }

@@ -10,11 +10,12 @@
 #include <string.h>
 
 #include "http.h"
+#include "platform/mem.h"
 
 void net_rates_free(net_rates *r)
 {
     for (size_t i = 0; i < NET_RATE_HOSTS; i++)
-        free(r->hosts[i].key);
+        platform_free(r->hosts[i].key);
     memset(r, 0, sizeof *r);
 }
 
@@ -37,7 +38,7 @@ static struct net_rate_host *take_room(net_rates *r)
         if (r->hosts[i].told < oldest->told)
             oldest = &r->hosts[i];
     }
-    free(oldest->key);
+    platform_free(oldest->key);
     oldest->key = NULL;
     return oldest;
 }
@@ -57,7 +58,7 @@ void net_downloader_remember_rate(kth_downloader *d, const char *url, uint64_t b
     h->bps = bps;
     h->told = ++d->rates.tells;
     platform_mutex_unlock(&d->lock);
-    free(key);
+    platform_free(key);
 }
 
 bool net_downloader_recall_rate(kth_downloader *d, const char *url, uint64_t *bps)
@@ -71,6 +72,6 @@ bool net_downloader_recall_rate(kth_downloader *d, const char *url, uint64_t *bp
     if (known)
         *bps = h->bps;
     platform_mutex_unlock(&d->lock);
-    free(key);
+    platform_free(key);
     return known;
 }

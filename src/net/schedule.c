@@ -7,6 +7,7 @@
 #include "net/schedule.h"
 
 #include "net/downloader.h"
+#include "platform/mem.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -91,8 +92,8 @@ void net_hosts_init(net_hosts *h)
 void net_hosts_free(net_hosts *h)
 {
     for (size_t i = 0; i < h->n; i++)
-        free(h->v[i].key);
-    free(h->v);
+        platform_free(h->v[i].key);
+    platform_free(h->v);
     memset(h, 0, sizeof *h);
 }
 
@@ -119,13 +120,13 @@ bool net_hosts_acquire(net_hosts *h, const char *key)
     }
     if (h->n == h->cap) {
         size_t cap = h->cap ? h->cap * 2 : 8;
-        struct net_host_count *v = realloc(h->v, cap * sizeof *v);
+        struct net_host_count *v = platform_realloc(h->v, cap * sizeof *v);
         if (!v)
             return false;
         h->v = v;
         h->cap = cap;
     }
-    char *copy = strdup(key);
+    char *copy = platform_strdup(key);
     if (!copy)
         return false;
     h->v[h->n].key = copy;
@@ -140,7 +141,7 @@ void net_hosts_release(net_hosts *h, const char *key)
     if (!e)
         return;
     if (--e->running == 0) {
-        free(e->key);
+        platform_free(e->key);
         *e = h->v[--h->n];
     }
 }

@@ -23,6 +23,7 @@
 #include "net/http.h"
 #include "net/retry.h"
 #include "platform/log.h"
+#include "platform/mem.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -135,7 +136,7 @@ static bool stored_differs(const char *stored, const char *now)
 
 static bool set_copy(char **dst, const char *src)
 {
-    free(*dst);
+    platform_free(*dst);
     *dst = src ? strdup(src) : NULL;
     return !src || *dst;
 }
@@ -280,7 +281,7 @@ static void give_stage(net_cmd *cmd)
     if (d->n_stage_pool < NET_STAGE_POOL)
         d->stage_pool[d->n_stage_pool++] = at->stage;
     else
-        free(at->stage);
+        platform_free(at->stage);
     at->stage = NULL;
     at->stage_len = 0;
 }
@@ -310,7 +311,7 @@ static kth_status stage_out(net_cmd *cmd, const char *p, size_t n)
     if (!cmd->at.stage && n < NET_STAGE_BYTES) {
         kth_downloader *d = cmd->d;
         cmd->at.stage = d->n_stage_pool ? d->stage_pool[--d->n_stage_pool]
-                                        : malloc(NET_STAGE_BYTES); /* else: one by one */
+                                        : platform_malloc(NET_STAGE_BYTES); /* else: one by one */
     }
     if (!cmd->at.stage || n >= NET_STAGE_BYTES)
         return write_out(cmd, p, n);
@@ -375,7 +376,7 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *userdata)
         size_t cap = at->hdr_cap ? at->hdr_cap : 1024;
         while (cap < at->hdr_len + n + 1)
             cap *= 2;
-        char *h = realloc(at->hdr, cap);
+        char *h = platform_realloc(at->hdr, cap);
         if (!h)
             return 0;
         at->hdr = h;
@@ -548,7 +549,7 @@ void net_transfer_start(net_cmd *cmd)
 {
     kth_downloader *d = cmd->d;
     net_attempt *at = &cmd->at;
-    free(at->hdr);
+    platform_free(at->hdr);
     memset(at, 0, sizeof *at);
     at->want_end = UINT64_MAX;
     at->body_end = UINT64_MAX;

@@ -16,6 +16,7 @@
 #include "platform/cancel.h"
 
 #include "platform/sync.h"
+#include "platform/mem.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -33,7 +34,7 @@ static pthread_cond_t tree_cond = PTHREAD_COND_INITIALIZER;
 
 platform_cancel *platform_cancel_new(platform_cancel *parent)
 {
-    platform_cancel *t = calloc(1, sizeof *t);
+    platform_cancel *t = platform_calloc(1, sizeof *t);
     if (!t)
         return NULL;
     atomic_init(&t->refs, 1);
@@ -76,7 +77,7 @@ void platform_cancel_unref(platform_cancel *token)
         }
         /* Children hold a reference to us, so none can remain. */
         pthread_mutex_unlock(&tree_lock);
-        free(token);
+        platform_free(token);
         token = parent; /* drop the reference the child held, iteratively */
     }
 }

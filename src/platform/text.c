@@ -2,6 +2,7 @@
  * text.c — heap-formatted strings and message excerpts (see text.h).
  */
 #include "platform/text.h"
+#include "platform/mem.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,11 +16,11 @@ char *platform_vprintf_new(const char *fmt, va_list ap)
     va_end(measure);
     if (n < 0)
         return NULL;
-    char *s = malloc((size_t)n + 1);
+    char *s = platform_malloc((size_t)n + 1);
     if (!s)
         return NULL;
     if (vsnprintf(s, (size_t)n + 1, fmt, ap) != n) {
-        free(s);
+        platform_free(s);
         return NULL;
     }
     return s;

@@ -13,7 +13,7 @@
 #include <stddef.h>
 
 /* Formats like printf into a new string of exactly the length needed, which the caller frees
- * with free(). Returns NULL when memory runs out or the format cannot be produced (never a
+ * with platform_free(). Returns NULL when memory runs out or the format cannot be produced (never a
  * shortened string). Any thread. */
 char *platform_printf_new(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *platform_vprintf_new(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));

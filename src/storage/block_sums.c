@@ -6,6 +6,7 @@
  * block, never a whole block, and never in a block that has a whole-block sum.
  */
 #include "storage/block_sums.h"
+#include "platform/mem.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -30,9 +31,9 @@ void storage_sums_init(storage_sums *s)
 
 void storage_sums_free(storage_sums *s)
 {
-    free(s->crc);
-    free(s->have);
-    free(s->part);
+    platform_free(s->crc);
+    platform_free(s->have);
+    platform_free(s->part);
     storage_sums_init(s);
 }
 
@@ -40,11 +41,11 @@ kth_status storage_sums_copy(storage_sums *dst, const storage_sums *src)
 {
     storage_sums_free(dst);
     if (src->count > 0) {
-        dst->crc = malloc(src->count * sizeof *dst->crc);
-        dst->have = malloc(words_for(src->count) * sizeof *dst->have);
+        dst->crc = platform_malloc(src->count * sizeof *dst->crc);
+        dst->have = platform_malloc(words_for(src->count) * sizeof *dst->have);
     }
     if (src->part_count > 0)
-        dst->part = malloc(src->part_count * sizeof *dst->part);
+        dst->part = platform_malloc(src->part_count * sizeof *dst->part);
     if ((src->count > 0 && (!dst->crc || !dst->have)) || (src->part_count > 0 && !dst->part)) {
         storage_sums_free(dst);
         return KTH_ERR_NO_MEMORY;
@@ -100,12 +101,12 @@ static kth_status grow(storage_sums *s, size_t need)
     size_t count = s->count ? s->count : 16;
     while (count < need)
         count = count > SIZE_MAX / 2 ? need : count * 2;
-    uint32_t *crc = realloc(s->crc, count * sizeof *crc);
+    uint32_t *crc = platform_realloc(s->crc, count * sizeof *crc);
     if (!crc)
         return KTH_ERR_NO_MEMORY;
     s->crc = crc;
     size_t old_words = words_for(s->count), words = words_for(count);
-    uint64_t *have = realloc(s->have, words * sizeof *have);
+    uint64_t *have = platform_realloc(s->have, words * sizeof *have);
     if (!have)
         return KTH_ERR_NO_MEMORY;
     memset(have + old_words, 0, (words - old_words) * sizeof *have);
@@ -153,7 +154,7 @@ kth_status storage_sums_set(storage_sums *s, uint64_t start, uint64_t end, uint3
     }
     if (s->part_count == s->part_cap) {
         size_t cap = s->part_cap ? 2 * s->part_cap : 8;
-        storage_part_sum *v = realloc(s->part, cap * sizeof *v);
+        storage_part_sum *v = platform_realloc(s->part, cap * sizeof *v);
         if (!v)
             return KTH_ERR_NO_MEMORY;
         s->part = v;

@@ -9,6 +9,7 @@
 #include "storage/cipher.h"
 
 #include "platform/sync.h"
+#include "platform/mem.h"
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -69,11 +70,11 @@ kth_status storage_cipher_new(const uint8_t secret[STORAGE_SECRET_SIZE], const c
 {
     if (!secret || !identity || !out)
         return KTH_ERR_INVALID_ARG;
-    storage_cipher *c = calloc(1, sizeof *c);
+    storage_cipher *c = platform_calloc(1, sizeof *c);
     if (!c)
         return KTH_ERR_NO_MEMORY;
     if (platform_mutex_init(&c->lock) != KTH_OK) {
-        free(c);
+        platform_free(c);
         return KTH_ERR_NO_MEMORY;
     }
     uint8_t key[32];
@@ -100,7 +101,7 @@ void storage_cipher_free(storage_cipher *c)
     EVP_CIPHER_CTX_free(c->ctx);
     OPENSSL_cleanse(c->mac_key, sizeof c->mac_key);
     platform_mutex_destroy(&c->lock);
-    free(c);
+    platform_free(c);
 }
 
 /* Sets the counter to block offset / 16 and consumes the keystream up to offset. Lock held. */

@@ -10,6 +10,7 @@
  * descriptor).
  */
 #include "storage/file_handles.h"
+#include "platform/mem.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -167,12 +168,12 @@ static void release(storage_file *f)
 kth_status storage_file_adopt(int fd, const char *path, int reopen_flags, storage_file **out)
 {
     struct stat st;
-    storage_file *f = calloc(1, sizeof *f);
-    char *p = path ? strdup(path) : NULL;
+    storage_file *f = platform_calloc(1, sizeof *f);
+    char *p = path ? platform_strdup(path) : NULL;
     if (!f || !p || fstat(fd, &st) != 0) {
         kth_status why = f && p ? KTH_ERR_IO : KTH_ERR_NO_MEMORY;
-        free(f);
-        free(p);
+        platform_free(f);
+        platform_free(p);
         close(fd);
         return why;
     }
@@ -204,8 +205,8 @@ void storage_file_free(storage_file *f)
         open_count--;
     }
     pthread_mutex_unlock(&handles_lock);
-    free(f->path);
-    free(f);
+    platform_free(f->path);
+    platform_free(f);
 }
 
 kth_status storage_file_pread(storage_file *f, uint64_t offset, uint8_t *dst, size_t n)

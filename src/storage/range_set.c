@@ -5,6 +5,7 @@
  * least one absent byte (v[i].end < v[i+1].start), so each byte has one canonical range.
  */
 #include "storage/range_set.h"
+#include "platform/mem.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,7 @@ void storage_range_set_init(storage_range_set *s)
 
 void storage_range_set_free(storage_range_set *s)
 {
-    free(s->v);
+    platform_free(s->v);
     storage_range_set_init(s);
 }
 
@@ -47,7 +48,7 @@ static kth_status reserve(storage_range_set *s, size_t need)
     size_t cap = s->cap ? s->cap * 2 : 8;
     while (cap < need)
         cap *= 2;
-    storage_range *v = realloc(s->v, cap * sizeof *v);
+    storage_range *v = platform_realloc(s->v, cap * sizeof *v);
     if (!v)
         return KTH_ERR_NO_MEMORY;
     s->v = v;

@@ -26,6 +26,7 @@
  *   dropped is ACTIVE again (same length) until the writer commits it anew.
  */
 #include "storage/resource_internal.h"
+#include "platform/mem.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -48,7 +49,7 @@ kth_status storage_memory_pool_new(uint64_t limit, storage_memory_pool **out)
 {
     if (!out)
         return KTH_ERR_INVALID_ARG;
-    storage_memory_pool *p = calloc(1, sizeof *p);
+    storage_memory_pool *p = platform_calloc(1, sizeof *p);
     if (!p)
         return KTH_ERR_NO_MEMORY;
     atomic_init(&p->refs, 1);
@@ -68,7 +69,7 @@ storage_memory_pool *storage_memory_pool_ref(storage_memory_pool *pool)
 void storage_memory_pool_unref(storage_memory_pool *pool)
 {
     if (pool && atomic_fetch_sub(&pool->refs, 1) == 1)
-        free(pool);
+        platform_free(pool);
 }
 
 uint64_t storage_memory_pool_used(const storage_memory_pool *pool)
@@ -89,16 +90,16 @@ static bool pool_charge(storage_memory_pool *pool, uint64_t n)
 
 static kth_status resource_alloc(storage_resource **out)
 {
-    storage_resource *r = calloc(1, sizeof *r);
+    storage_resource *r = platform_calloc(1, sizeof *r);
     if (!r)
         return KTH_ERR_NO_MEMORY;
     if (platform_mutex_init(&r->lock) != KTH_OK) {
-        free(r);
+        platform_free(r);
         return KTH_ERR_NO_MEMORY;
     }
     if (platform_cond_init(&r->cond) != KTH_OK) {
         platform_mutex_destroy(&r->lock);
-        free(r);
+        platform_free(r);
         return KTH_ERR_NO_MEMORY;
     }
     atomic_init(&r->refs, 1);
@@ -225,8 +226,8 @@ void storage_resource_unref(storage_resource *r)
     storage_file_free(r->file);
     storage_cipher_free(r->cipher);
     for (size_t i = 0; i < r->chunk_count; i++)
-        free(r->chunks[i]);
-    free(r->chunks);
+        platform_free(r->chunks[i]);
+    platform_free(r->chunks);
     if (r->pool) {
         atomic_fetch_sub(&r->pool->used, r->charged);
         storage_memory_pool_unref(r->pool);
@@ -235,7 +236,7 @@ void storage_resource_unref(storage_resource *r)
     storage_sums_state_free(r);
     platform_cond_destroy(&r->cond);
     platform_mutex_destroy(&r->lock);
-    free(r);
+    platform_free(r);
 }
 
 /* Copies into memory chunks; called with the lock held. */
@@ -245,7 +246,7 @@ static kth_status memory_write_locked(storage_resource *r, uint64_t offset, cons
     uint64_t end = offset + n;
     size_t need = (size_t)((end + MEMORY_CHUNK - 1) / MEMORY_CHUNK);
     if (need > r->chunk_count) {
-        uint8_t **table = realloc(r->chunks, need * sizeof *table);
+        uint8_t **table = platform_realloc(r->chunks, need * sizeof *table);
         if (!table)
             return KTH_ERR_NO_MEMORY;
         memset(table + r->chunk_count, 0, (need - r->chunk_count) * sizeof *table);
@@ -261,7 +262,7 @@ static kth_status memory_write_locked(storage_resource *r, uint64_t offset, cons
         if (!r->chunks[idx]) {
             if (r->pool && !pool_charge(r->pool, MEMORY_CHUNK))
                 return KTH_ERR_LIMIT;
-            r->chunks[idx] = malloc((size_t)MEMORY_CHUNK);
+            r->chunks[idx] = platform_malloc((size_t)MEMORY_CHUNK);
             if (!r->chunks[idx]) {
                 if (r->pool)
                     atomic_fetch_sub(&r->pool->used, MEMORY_CHUNK);
@@ -614,7 +615,7 @@ kth_status storage_resource_snapshot_sums(storage_resource *r, storage_snapshot 
     out->length_known = r->length_known;
     out->length = r->length;
     if (st == KTH_OK && r->ranges.count > 0) {
-        out->ranges.v = malloc(r->ranges.count * sizeof *out->ranges.v);
+        out->ranges.v = platform_malloc(r->ranges.count * sizeof *out->ranges.v);
         if (out->ranges.v) {
             memcpy(out->ranges.v, r->ranges.v, r->ranges.count * sizeof *out->ranges.v);
             out->ranges.count = out->ranges.cap = r->ranges.count;

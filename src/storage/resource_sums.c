@@ -25,6 +25,7 @@
 
 #include "platform/log.h"
 #include "storage/crc32c.h"
+#include "platform/mem.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -38,8 +39,8 @@
 void storage_sums_state_free(storage_resource *r)
 {
     storage_sums_free(&r->sums);
-    free(r->pending);
-    free(r->label);
+    platform_free(r->pending);
+    platform_free(r->label);
     r->pending = NULL;
     r->label = NULL;
     r->pending_blocks = r->pending_left = 0;
@@ -168,7 +169,8 @@ kth_status storage_write_file_summed(storage_resource *r, uint64_t offset, const
     uint64_t end = offset + n;
     /* Protected: the file and the sums get the ciphertext (see storage_resource_set_cipher). */
     uint8_t *sealed = NULL;
-    if (r->cipher && !(sealed = malloc(n < SLICE_BLOCKS * BLOCK ? n : SLICE_BLOCKS * BLOCK)))
+    if (r->cipher &&
+        !(sealed = platform_malloc(n < SLICE_BLOCKS * BLOCK ? n : SLICE_BLOCKS * BLOCK)))
         return KTH_ERR_NO_MEMORY;
     while (offset < end) {
         uint64_t slice_end = (offset / BLOCK + SLICE_BLOCKS) * BLOCK;
@@ -202,13 +204,13 @@ kth_status storage_write_file_summed(storage_resource *r, uint64_t offset, const
         platform_cond_broadcast(&r->cond);
         platform_mutex_unlock(&r->lock);
         if (st != KTH_OK) {
-            free(sealed);
+            platform_free(sealed);
             return st;
         }
         offset = slice_end;
         src += len;
     }
-    free(sealed);
+    platform_free(sealed);
     return KTH_OK;
 }
 
@@ -285,7 +287,7 @@ static kth_status piece_checksum(storage_resource *r, storage_range p, uint64_t 
         *crc = storage_crc32c(0, buf + (p.start - offset), (size_t)(p.end - p.start));
         return KTH_OK;
     }
-    if (!*scratch && !(*scratch = malloc((size_t)BLOCK)))
+    if (!*scratch && !(*scratch = platform_malloc((size_t)BLOCK)))
         return KTH_ERR_NO_MEMORY;
     kth_status st = storage_file_pread(r->file, p.start, *scratch, (size_t)(p.end - p.start));
     if (st != KTH_OK)
@@ -340,7 +342,7 @@ kth_status storage_read_checked(storage_resource *r, uint64_t offset, uint8_t *b
             break;
         }
     }
-    free(scratch);
+    platform_free(scratch);
     if (st == KTH_OK && r->cipher) /* the checks judged the ciphertext; hand out plaintext */
         st = storage_cipher_apply(r->cipher, offset, buf, buf, good);
     if (st == KTH_OK)
@@ -367,7 +369,8 @@ static kth_status restore_pieces_locked(storage_resource *r, const storage_sums 
 {
     uint64_t end = r->ranges.count ? r->ranges.v[r->ranges.count - 1].end : 0;
     uint64_t blocks = (end + BLOCK - 1) / BLOCK;
-    if (blocks > 0 && !(r->pending = calloc((size_t)((blocks + 63) / 64), sizeof *r->pending)))
+    if (blocks > 0 &&
+        !(r->pending = platform_calloc((size_t)((blocks + 63) / 64), sizeof *r->pending)))
         return KTH_ERR_NO_MEMORY;
     r->pending_blocks = blocks;
     storage_piece_iter it;
@@ -390,7 +393,7 @@ kth_status storage_resource_restore_sums(storage_resource *r, const storage_sums
 {
     if (!r || !sums)
         return KTH_ERR_INVALID_ARG;
-    char *name = label ? strdup(label) : NULL;
+    char *name = label ? platform_strdup(label) : NULL;
     if (label && !name)
         return KTH_ERR_NO_MEMORY;
     kth_status st = KTH_OK;
@@ -402,7 +405,7 @@ kth_status storage_resource_restore_sums(storage_resource *r, const storage_sums
         st = restore_pieces_locked(r, sums);
         if (st != KTH_OK) {
             storage_sums_free(&r->sums);
-            free(r->pending);
+            platform_free(r->pending);
             r->pending = NULL;
             r->pending_blocks = r->pending_left = 0;
         } else {
@@ -413,7 +416,7 @@ kth_status storage_resource_restore_sums(storage_resource *r, const storage_sums
         }
     }
     platform_mutex_unlock(&r->lock);
-    free(name);
+    platform_free(name);
     return st;
 }
 
@@ -516,7 +519,7 @@ kth_status storage_resource_seal(storage_resource *r)
         platform_mutex_unlock(&r->lock);
         if (n == 0)
             break;
-        if (!buf && !(buf = malloc((size_t)BLOCK))) {
+        if (!buf && !(buf = platform_malloc((size_t)BLOCK))) {
             st = KTH_ERR_NO_MEMORY;
             break;
         }
@@ -536,6 +539,6 @@ kth_status storage_resource_seal(storage_resource *r)
             break;
         from = pieces[n - 1].end;
     }
-    free(buf);
+    platform_free(buf);
     return st;
 }

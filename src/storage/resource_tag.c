@@ -8,6 +8,7 @@
  * It covers the length and the ciphertext: encrypt then MAC, checked before decrypting.
  */
 #include "storage/resource_internal.h"
+#include "platform/mem.h"
 
 #include <openssl/crypto.h>
 
@@ -51,7 +52,7 @@ static bool tagged_length(storage_resource *r, uint64_t *length)
 static kth_status compute(storage_resource *r, uint64_t length, uint8_t tag[STORAGE_TAG_SIZE],
                           uint8_t *stored)
 {
-    uint8_t *ct = malloc((size_t)length + STORAGE_TAG_SIZE);
+    uint8_t *ct = platform_malloc((size_t)length + STORAGE_TAG_SIZE);
     if (!ct)
         return KTH_ERR_NO_MEMORY;
     size_t want = (size_t)length + (stored ? STORAGE_TAG_SIZE : 0);
@@ -60,7 +61,7 @@ static kth_status compute(storage_resource *r, uint64_t length, uint8_t tag[STOR
         st = storage_cipher_tag(r->cipher, ct, length, tag);
     if (st == KTH_OK && stored)
         memcpy(stored, ct + length, STORAGE_TAG_SIZE);
-    free(ct);
+    platform_free(ct);
     return st;
 }
 

@@ -3,6 +3,7 @@
  * WAV's sample frames, FLAC's SEEKTABLE, MP3's VBRI table, Xing TOC or constant bit rate.
  */
 #include "stream/file_time.h"
+#include "platform/mem.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -166,11 +167,11 @@ static kth_status flac_anchor(const file_time_source *src, uint64_t start, doubl
         return st;
     if (!fi.table_at)
         return KTH_ERR_UNSUPPORTED;
-    uint8_t *table = malloc(fi.table_len);
+    uint8_t *table = platform_malloc(fi.table_len);
     if (!table)
         return KTH_ERR_NO_MEMORY;
     if ((st = read_exact(src, fi.table_at, table, fi.table_len)) != KTH_OK) {
-        free(table);
+        platform_free(table);
         return st;
     }
     double want = floor(t * fi.rate);
@@ -191,7 +192,7 @@ static kth_status flac_anchor(const file_time_source *src, uint64_t start, doubl
     else
         set_anchor(a, fi.frames_at + be64(table + 18 * best + 8),
                    (double)be64(table + 18 * best) / fi.rate, (double)end_sample / fi.rate, best);
-    free(table);
+    platform_free(table);
     return KTH_OK;
 }
 
@@ -253,7 +254,7 @@ static kth_status mpa_vbri(const file_time_source *src, uint64_t frame_at, const
     uint32_t size = be16(v + 22), per = be16(v + 24);
     if (entries == 0 || per == 0 || size == 0 || size > 4 || frames == 0)
         return KTH_ERR_UNSUPPORTED;
-    uint8_t *table = malloc((size_t)entries * size);
+    uint8_t *table = platform_malloc((size_t)entries * size);
     if (!table)
         return KTH_ERR_NO_MEMORY;
     kth_status st = read_exact(src, frame_at + 4 + 32 + 26, table, (size_t)entries * size);
@@ -273,7 +274,7 @@ static kth_status mpa_vbri(const file_time_source *src, uint64_t frame_at, const
         double end = (k + 1) * entry_s < duration ? (k + 1) * entry_s : duration;
         set_anchor(a, off, at, end, k);
     }
-    free(table);
+    platform_free(table);
     return st;
 }
 
@@ -375,7 +376,7 @@ kth_status file_time_anchor(const file_time_source *src, double seconds, kth_see
     kth_status st = skip_id3(src, &start);
     if (st != KTH_OK)
         return st;
-    uint8_t *head = malloc(HEAD_BYTES);
+    uint8_t *head = platform_malloc(HEAD_BYTES);
     if (!head)
         return KTH_ERR_NO_MEMORY;
     size_t n = 0;
@@ -388,6 +389,6 @@ kth_status file_time_anchor(const file_time_source *src, double seconds, kth_see
         else
             st = mpa_anchor(src, start, head, n, seconds, a);
     }
-    free(head);
+    platform_free(head);
     return st;
 }

@@ -8,6 +8,7 @@
 #include "stream/resource_source.h"
 
 #include "platform/sync.h"
+#include "platform/mem.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,8 +179,8 @@ static void rs_destroy(stream_source *src)
     resource_source *rs = from_base(src);
     storage_resource_unref(rs->resource);
     platform_mutex_destroy(&rs->info_lock);
-    free(rs->name);
-    free(rs);
+    platform_free(rs->name);
+    platform_free(rs);
 }
 
 static const stream_source_ops resource_source_ops = {
@@ -202,13 +203,13 @@ kth_status stream_resource_source_new(storage_resource *resource, const char *na
 {
     if (!resource || !out)
         return KTH_ERR_INVALID_ARG;
-    resource_source *rs = calloc(1, sizeof *rs);
+    resource_source *rs = platform_calloc(1, sizeof *rs);
     if (!rs)
         return KTH_ERR_NO_MEMORY;
-    rs->name = strdup(name ? name : "resource");
+    rs->name = platform_strdup(name ? name : "resource");
     if (!rs->name || platform_mutex_init(&rs->info_lock) != KTH_OK) {
-        free(rs->name);
-        free(rs);
+        platform_free(rs->name);
+        platform_free(rs);
         return KTH_ERR_NO_MEMORY;
     }
     rs->base.ops = &resource_source_ops;

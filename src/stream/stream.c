@@ -16,6 +16,7 @@
 #include "platform/sync.h"
 #include "stream/file_time.h"
 #include "stream/source.h"
+#include "platform/mem.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,16 +70,16 @@ kth_status stream_new(stream_source *source, const kth_stream_options *opts,
             source->ops->destroy(source);
         return KTH_ERR_INVALID_ARG;
     }
-    kth_stream *s = calloc(1, sizeof *s);
+    kth_stream *s = platform_calloc(1, sizeof *s);
     if (!s || platform_mutex_init(&s->lock) != KTH_OK) {
-        free(s);
+        platform_free(s);
         source->ops->destroy(source);
         return KTH_ERR_NO_MEMORY;
     }
     s->cancel = platform_cancel_new(NULL);
     if (!s->cancel) {
         platform_mutex_destroy(&s->lock);
-        free(s);
+        platform_free(s);
         source->ops->destroy(source);
         return KTH_ERR_NO_MEMORY;
     }
@@ -121,7 +122,7 @@ void kth_stream_close(kth_stream *s)
     platform_cancel_unref(s->cancel);
     kth_bus_unref(s->opts.bus);
     platform_mutex_destroy(&s->lock);
-    free(s);
+    platform_free(s);
 }
 
 static void record_source_error(kth_stream *s, kth_status status)
