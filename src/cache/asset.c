@@ -21,6 +21,7 @@
 
 #include "platform/log.h"
 #include "platform/mem.h"
+#include "storage/faults.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -480,9 +481,9 @@ static kth_status record_locked(cache_resource *h)
     }
     if (st == KTH_OK && c->durable && bytes > h->recorded_bytes &&
         storage_resource_sync(h->storage) != KTH_OK) {
-        int e = errno;
+        int e = storage_last_errno();
         platform_mutex_lock(&c->lock);
-        cache_set_error_locked(c, "cannot sync %s/%s: %s", c->data_dir, h->file, strerror(e));
+        cache_set_error_locked(c, "%s while syncing %s/%s", strerror(e), c->data_dir, h->file);
         platform_mutex_unlock(&c->lock);
         st = KTH_ERR_IO;
     }
@@ -567,6 +568,13 @@ kth_status cache_resource_write(cache_resource *h, uint64_t offset, const void *
                                (unsigned long long)c->budget);
         platform_mutex_unlock(&c->lock);
     }
+    if (st == KTH_ERR_IO && !c->memory_only) {
+        int e = storage_last_errno();
+        platform_mutex_lock(&c->lock);
+        /* The cause first: a long URL and path may cut the end of a message. */
+        cache_set_error_locked(c, "%s while writing %s/%s", strerror(e), c->data_dir, h->file);
+        platform_mutex_unlock(&c->lock);
+    }
     if (st == KTH_OK) {
         h->unrecorded_writes += n;
         h->unflushed_writes += n;
@@ -587,6 +595,11 @@ kth_status cache_resource_write(cache_resource *h, uint64_t offset, const void *
     if (checkpointed || over)
         cache_evict_if_over_budget(c);
     return st;
+}
+
+size_t cache_resource_last_error(cache_resource *h, char *buf, size_t size)
+{
+    return h ? kth_cache_last_error(h->asset->cache, buf, size) : 0;
 }
 
 kth_status cache_resource_set_length(cache_resource *h, uint64_t length)

@@ -175,6 +175,10 @@ void cache_resource_release_writer(cache_resource *res, const void *owner);
  * or another entry of the same resource) may be waiting for its bytes. A snapshot; any thread. */
 bool cache_resource_is_shared(cache_resource *res);
 
+/* The cache's last error sentence (kth_cache_last_error of the handle's cache): after a call
+ * on the handle failed, usually why. Returns its length. Any thread. */
+size_t cache_resource_last_error(cache_resource *res, char *buf, size_t size);
+
 /* Records the present ranges now (sync first). */
 kth_status cache_resource_checkpoint(cache_resource *res);
 

@@ -94,6 +94,9 @@ struct file_shared {
     uint64_t radio_window;
     int64_t radio_due_ns; /* the next connection is due (downloader's clock); lock held */
     atomic_uint_fast64_t budget_seen; /* the cache's budget state last told the readers */
+    /* Why the cache refused the body's bytes (a full disk, ...), for the readers' message;
+     * written by the downloader's thread before the fetch ends, read when it ends. */
+    char write_error[256];
     kth_downloader *downloader;
 };
 
@@ -226,8 +229,10 @@ static kth_status on_write(void *user, uint64_t offset, const void *data, size_t
 
     if (keep > 0) {
         kth_status st = cache_resource_write(res, offset, data, keep);
-        if (st != KTH_OK)
+        if (st != KTH_OK) {
+            cache_resource_last_error(res, sh->write_error, sizeof sh->write_error);
             return st;
+        }
         kth_event ev;
         if (cache_resource_budget_news(res, &sh->budget_seen, &ev) != KTH_EVENT_NONE)
             publish_readers(sh, &ev);
@@ -477,13 +482,16 @@ static void on_complete(void *user, const net_result *r)
         if (!sh->validated && storage_resource_state(sh->storage) == STORAGE_COMMITTED)
             mark_validated_locked(sh); /* complete as cached, like a file committed earlier */
     } else {
-        char message[512];
-        snprintf(message, sizeof message, "%s", r->message && *r->message ? r->message : sh->url);
+        char message[768];
+        snprintf(message, sizeof message, "%s%s%s",
+                 r->message && *r->message ? r->message : sh->url, sh->write_error[0] ? ": " : "",
+                 sh->write_error);
         storage_resource_fail(sh->storage, r->status, message);
         if (!sh->validated && sh->placeholder) /* readers held there learn it too */
             storage_resource_fail(sh->placeholder, r->status, message);
         cache_resource_checkpoint(sh->res);
     }
+    sh->write_error[0] = '\0'; /* told, or not this fetch's end */
     platform_mutex_unlock(&sh->lock);
     platform_cancel_unref(token);
 }

@@ -11,6 +11,7 @@
  */
 #include "storage/file_handles.h"
 #include "platform/mem.h"
+#include "storage/faults.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -116,16 +117,20 @@ static kth_status reopen_locked(storage_file *f)
 {
     while (open_count >= cap_locked() && close_oldest_locked()) {
     }
-    int fd = open(f->path, f->reopen_flags | O_CLOEXEC);
+    int fd =
+        storage_fault(STORAGE_IO_OPEN, f->path) ? -1 : open(f->path, f->reopen_flags | O_CLOEXEC);
     if (fd < 0 && (errno == EMFILE || errno == ENFILE) && close_oldest_locked())
         fd = open(f->path, f->reopen_flags | O_CLOEXEC);
-    if (fd < 0)
+    if (fd < 0) {
+        storage_note_errno(errno);
         return KTH_ERR_IO;
+    }
     struct stat st;
     struct timespec born = birth_time(fd);
     if (fstat(fd, &st) != 0 || st.st_dev != f->dev || st.st_ino != f->ino ||
         born.tv_sec != f->born.tv_sec || born.tv_nsec != f->born.tv_nsec) {
         close(fd); /* removed or replaced: not our bytes */
+        storage_note_errno(ESTALE);
         return KTH_ERR_IO;
     }
     f->fd = fd;
@@ -209,6 +214,13 @@ void storage_file_free(storage_file *f)
     platform_free(f);
 }
 
+/* Records errnum as this thread's last failure; KTH_ERR_IO. */
+static kth_status io_failed(int errnum)
+{
+    storage_note_errno(errnum);
+    return KTH_ERR_IO;
+}
+
 kth_status storage_file_pread(storage_file *f, uint64_t offset, uint8_t *dst, size_t n)
 {
     int fd;
@@ -216,12 +228,14 @@ kth_status storage_file_pread(storage_file *f, uint64_t offset, uint8_t *dst, si
     if (st != KTH_OK)
         return st;
     size_t done = 0;
+    if (storage_fault(STORAGE_IO_READ, f->path))
+        st = io_failed(errno);
     while (st == KTH_OK && done < n) {
         ssize_t m = pread(fd, dst + done, n - done, (off_t)(offset + done));
         if (m < 0 && errno == EINTR)
             continue;
-        if (m <= 0)
-            st = KTH_ERR_IO; /* an error, or a file shorter than the bytes published */
+        if (m <= 0) /* an error, or a file shorter than the bytes published */
+            st = io_failed(m < 0 ? errno : EIO);
         else
             done += (size_t)m;
     }
@@ -236,12 +250,14 @@ kth_status storage_file_pwrite(storage_file *f, uint64_t offset, const uint8_t *
     if (st != KTH_OK)
         return st;
     size_t done = 0;
+    if (storage_fault(STORAGE_IO_WRITE, f->path))
+        st = io_failed(errno);
     while (st == KTH_OK && done < n) {
         ssize_t m = pwrite(fd, src + done, n - done, (off_t)(offset + done));
         if (m < 0 && errno == EINTR)
             continue;
         if (m <= 0)
-            st = KTH_ERR_IO;
+            st = io_failed(m < 0 ? errno : ENOSPC);
         else
             done += (size_t)m;
     }
@@ -255,11 +271,11 @@ kth_status storage_file_datasync(storage_file *f)
     kth_status st = acquire(f, &fd);
     if (st != KTH_OK)
         return st;
-    while (fdatasync(fd) != 0) {
-        if (errno != EINTR) {
-            st = KTH_ERR_IO;
-            break;
-        }
+    if (storage_fault(STORAGE_IO_SYNC, f->path))
+        st = io_failed(errno);
+    while (st == KTH_OK && fdatasync(fd) != 0) {
+        if (errno != EINTR)
+            st = io_failed(errno);
     }
     release(f);
     return st;

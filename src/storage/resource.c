@@ -27,6 +27,7 @@
  */
 #include "storage/resource_internal.h"
 #include "platform/mem.h"
+#include "storage/faults.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -123,8 +124,9 @@ kth_status storage_resource_open_file(const char *path, int flags, storage_resou
     int oflags = O_RDWR | O_CREAT | O_CLOEXEC;
     if (flags & STORAGE_FILE_TRUNCATE)
         oflags |= O_TRUNC;
-    int fd = open(path, oflags, 0644);
+    int fd = storage_fault(STORAGE_IO_OPEN, path) ? -1 : open(path, oflags, 0644);
     if (fd < 0) {
+        storage_note_errno(errno);
         set_err(err, errlen, "cannot open", path, errno);
         return KTH_ERR_IO;
     }
@@ -148,9 +150,10 @@ kth_status storage_resource_open_complete_file(const char *path, storage_resourc
 {
     if (!path || !out)
         return KTH_ERR_INVALID_ARG;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = storage_fault(STORAGE_IO_OPEN, path) ? -1 : open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         int e = errno;
+        storage_note_errno(e);
         set_err(err, errlen, "cannot open", path, e);
         return e == ENOENT ? KTH_ERR_NOT_FOUND : KTH_ERR_IO;
     }

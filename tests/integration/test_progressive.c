@@ -7,13 +7,24 @@
  */
 #include "test_progressive_support.h"
 
+#include "storage/faults.h"
+
+#include <errno.h>
+
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <time.h>
 
 static int setup(void **state)
 {
     return env_setup(state, 500);
+}
+
+static int teardown_faults(void **state)
+{
+    storage_set_fault_hook(NULL, NULL);
+    return teardown(state);
 }
 
 static void test_files_of_several_sizes_read_byte_exact(void **state)
@@ -81,6 +92,44 @@ static void test_http_errors_fail_with_url_and_status(void **state)
     assert_non_null(named);
     assert_null(strstr(named + 1, "/missing.mp3")); /* named once, not once per layer */
     assert_non_null(strstr(detail, "404"));
+    kth_stream_close(s);
+}
+
+static atomic_int disk_writes;
+
+/* The disk fills after its first two writes. */
+static int disk_fills(void *user, storage_io_op op, const char *path)
+{
+    (void)user;
+    (void)path;
+    return op == STORAGE_IO_WRITE && atomic_fetch_add(&disk_writes, 1) >= 2 ? ENOSPC : 0;
+}
+
+/* A full disk ends the stream with a clear failure that names it, after the exact bytes that
+ * were kept; it never hangs or hands out bytes the disk did not take. */
+static void test_a_full_disk_fails_the_stream_naming_the_cause(void **state)
+{
+    struct env *e = *state;
+    const uint64_t size = 2 * 1000 * 1000;
+    kts_add_synth(e->srv, "/full.mp3", size, 77, NULL);
+    atomic_store(&disk_writes, 0);
+    storage_set_fault_hook(disk_fills, NULL);
+    kth_stream *s = open_stream(e, "/full.mp3", NULL, 0, 20000);
+    static uint8_t buf[65536];
+    uint64_t pos = 0;
+    int64_t n;
+    while ((n = kth_stream_read(s, buf, sizeof buf)) > 0) {
+        size_t bad = kts_synth_check(77, pos, buf, (size_t)n);
+        if (bad != (size_t)n)
+            fail_msg("wrong byte at offset %llu", (unsigned long long)(pos + bad));
+        pos += (uint64_t)n;
+    }
+    char detail[768];
+    kth_stream_last_error(s, detail, sizeof detail);
+    printf("after %llu bytes: %s: %s\n", (unsigned long long)pos, kth_status_name((int)n), detail);
+    assert_int_equal(n, KTH_ERR_IO);
+    assert_true(pos < size);
+    assert_non_null(strstr(detail, strerror(ENOSPC)));
     kth_stream_close(s);
 }
 
@@ -317,6 +366,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_faults_are_survived_byte_exact, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_errors_fail_with_url_and_status, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_full_disk_fails_the_stream_naming_the_cause, setup,
+                                        teardown_faults),
         cmocka_unit_test_setup_teardown(test_random_seeks_during_download_are_byte_exact, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_two_streams_of_one_url_share_one_download, setup,
