@@ -10,6 +10,7 @@
  */
 #include <kithara/events.h>
 
+#include "events/bus.h"
 #include "platform/sync.h"
 #include "platform/mem.h"
 
@@ -26,6 +27,7 @@ struct kth_subscription {
     kth_event *ring;
     size_t cap, head, count;
     uint64_t pending_dropped, delivered, dropped_total;
+    uint64_t lost_before_next; /* lost by a publisher (bus_note_dropped): told by the next event */
     bool closing;
     void (*fn)(const kth_event *ev, void *user);
     void *user;
@@ -142,11 +144,25 @@ kth_status kth_bus_subscribe(kth_bus *bus, size_t capacity, kth_subscription **o
     return st;
 }
 
+void bus_note_dropped(kth_bus *bus, uint64_t n)
+{
+    if (!bus || n == 0)
+        return;
+    platform_mutex_lock(&bus->lock);
+    for (kth_subscription *sub = bus->subs; sub; sub = sub->next) {
+        platform_mutex_lock(&sub->lock);
+        sub->lost_before_next += n;
+        sub->dropped_total += n;
+        platform_mutex_unlock(&sub->lock);
+    }
+    platform_mutex_unlock(&bus->lock);
+}
+
 /* Called with sub->lock held and sub->count > 0. */
 static void sub_pop_locked(kth_subscription *sub, kth_event *ev)
 {
     *ev = sub->ring[sub->head];
-    ev->dropped = sub->pending_dropped;
+    ev->dropped += sub->pending_dropped; /* it carries the losses just before it was published */
     sub->pending_dropped = 0;
     sub->head = (sub->head + 1) % sub->cap;
     sub->count--;
@@ -263,11 +279,13 @@ void kth_bus_publish(kth_bus *bus, const kth_event *ev)
     for (kth_subscription *sub = bus->subs; sub; sub = sub->next) {
         platform_mutex_lock(&sub->lock);
         if (sub->count == sub->cap) {
+            sub->pending_dropped += 1 + sub->ring[sub->head].dropped;
             sub->head = (sub->head + 1) % sub->cap;
             sub->count--;
-            sub->pending_dropped++;
             sub->dropped_total++;
         }
+        copy.dropped = sub->lost_before_next;
+        sub->lost_before_next = 0;
         sub->ring[(sub->head + sub->count) % sub->cap] = copy;
         sub->count++;
         sub->delivered++;

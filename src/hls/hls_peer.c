@@ -53,6 +53,7 @@
  * taken briefly; cache writes of segment bytes run without it (the slot cannot be closed while
  * its fetch runs).
  */
+#include "events/bus.h"
 #include "hls/session.h"
 
 #include "hls/segment_fetch.h"
@@ -64,8 +65,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_CANCELS 64
-#define MAX_EVENTS  40 /* per poll: starts, decisions, a rescue, keys, buffer, end */
+/* Room kept in the poll's own frame; a poll that needs more grows onto the heap. */
+#define INLINE_CANCELS 16
+#define INLINE_EVENTS  16 /* starts, decisions, a rescue, keys, buffer, end */
 /* Stall rescue: a fetch is stalled after max(STALL_MIN_S, half its segment) without progress;
  * the peer looks again at least every WATCH_S while the buffer is under WATCH_SEGMENTS. */
 #define STALL_MIN_S    1.0
@@ -85,17 +87,76 @@ typedef struct dropped_claim {
 /* What one poll gathers under session.lock and acts on after releasing it. */
 typedef struct poll_state {
     int64_t now_ns;
-    bool seeking;       /* no byte read since the last seek: decisions hold a seek lock */
-    bool hold_fetches;  /* a rescue cancelled a fetch: start nothing until it has ended */
-    double recheck_s;   /* > 0: ask the downloader for a poll after this long */
-    size_t event_count; /* events queued (extra ones are dropped) */
-    size_t cancel_count;
-    platform_cancel *cancels[MAX_CANCELS];
-    size_t dropped_count;
-    dropped_claim dropped[MAX_CANCELS];
+    bool seeking;      /* no byte read since the last seek: decisions hold a seek lock */
+    bool hold_fetches; /* a rescue cancelled a fetch: start nothing until it has ended */
+    double recheck_s;  /* > 0: ask the downloader for a poll after this long */
+    /* Growing lists (poll_grow): each starts in its inline array. */
+    kth_event *events;
+    size_t event_count, event_cap;
+    uint64_t events_lost; /* not queued for want of memory: the bus reports them as dropped */
+    platform_cancel **cancels;
+    size_t cancel_count, cancel_cap;
+    dropped_claim *dropped;
+    size_t dropped_count, dropped_cap;
     char note[256]; /* logged after the lock is released (a rescue) */
-    kth_event events[MAX_EVENTS];
+    kth_event events_inline[INLINE_EVENTS];
+    platform_cancel *cancels_inline[INLINE_CANCELS];
+    dropped_claim dropped_inline[INLINE_CANCELS];
 } poll_state;
+
+static void poll_state_init(poll_state *ps)
+{
+    ps->events = ps->events_inline;
+    ps->event_count = 0;
+    ps->event_cap = INLINE_EVENTS;
+    ps->events_lost = 0;
+    ps->cancels = ps->cancels_inline;
+    ps->cancel_count = 0;
+    ps->cancel_cap = INLINE_CANCELS;
+    ps->dropped = ps->dropped_inline;
+    ps->dropped_count = 0;
+    ps->dropped_cap = INLINE_CANCELS;
+}
+
+/* Makes room for one more element in a list that starts in `inline_items`: false when memory
+ * runs out (the list is unchanged). */
+static bool poll_grow(void **items, size_t *cap, size_t count, const void *inline_items,
+                      size_t size)
+{
+    if (count < *cap)
+        return true;
+    size_t want = *cap * 2;
+    void *grown = *items == inline_items ? platform_malloc(want * size)
+                                         : platform_realloc(*items, want * size);
+    if (!grown)
+        return false;
+    if (*items == inline_items)
+        memcpy(grown, inline_items, count * size);
+    *items = grown;
+    *cap = want;
+    return true;
+}
+
+static void poll_state_free(poll_state *ps)
+{
+    if (ps->events != ps->events_inline)
+        platform_free(ps->events);
+    if (ps->cancels != ps->cancels_inline)
+        platform_free(ps->cancels);
+    if (ps->dropped != ps->dropped_inline)
+        platform_free(ps->dropped);
+}
+
+/* Queues the cancel of a fetch, done once the lock is released. False when memory runs out:
+ * the fetch then runs on, and the caller asks for another look. */
+static bool queue_cancel(poll_state *ps, platform_cancel *token)
+{
+    if (!poll_grow((void **)&ps->cancels, &ps->cancel_cap, ps->cancel_count, ps->cancels_inline,
+                   sizeof *ps->cancels))
+        return false;
+    ps->cancels[ps->cancel_count++] = platform_cancel_ref(token);
+    return true;
+}
 
 /* ---- events ---- */
 
@@ -107,8 +168,11 @@ static void publish(hls_session *s, const kth_event *ev)
 
 static kth_event *queue_event(hls_session *s, poll_state *ps, kth_event_kind kind)
 {
-    if (ps->event_count >= MAX_EVENTS)
+    if (!poll_grow((void **)&ps->events, &ps->event_cap, ps->event_count, ps->events_inline,
+                   sizeof *ps->events)) {
+        ps->events_lost++;
         return NULL;
+    }
     kth_event *ev = &ps->events[ps->event_count++];
     memset(ev, 0, sizeof *ev);
     ev->kind = kind;
@@ -280,9 +344,10 @@ static void on_sample(void *user, const net_sample *sample)
 /* Gives a claim back once the poll has released the lock (a waker may take locks). */
 static void drop_claim(poll_state *ps, hls_slot *slot)
 {
-    if (ps->dropped_count < MAX_CANCELS)
+    if (poll_grow((void **)&ps->dropped, &ps->dropped_cap, ps->dropped_count, ps->dropped_inline,
+                  sizeof *ps->dropped))
         ps->dropped[ps->dropped_count++] = (dropped_claim){slot->res, slot};
-    else /* not reached: a start that fails ends the walk; its wakers only wake peers */
+    else /* no memory: now, under the lock (its wakers only wake peers) */
         cache_resource_release_writer(slot->res, slot);
 }
 
@@ -814,8 +879,8 @@ static rescue_result check_rescue(hls_session *s, poll_state *ps, size_t period,
     if (result == RESCUE_HERE) {
         /* The cancelled fetch delivers no sample of its own: its progress is the sample. */
         s->estimator = estimator;
-        if (ps->cancel_count < MAX_CANCELS)
-            ps->cancels[ps->cancel_count++] = platform_cancel_ref(slot->fetch_cancel);
+        if (!queue_cancel(ps, slot->fetch_cancel))
+            recheck(ps, RECHECK_MIN_S);
         ps->hold_fetches = true;
     }
     snprintf(ps->note, sizeof ps->note,
@@ -1095,9 +1160,10 @@ static void sweep_outside(hls_session *s, poll_state *ps, const poll_window *win
         /* So is one whose resource another stream has open: that stream may be waiting for it,
          * and stopping it would only make it fetch the same bytes again. */
         bool needed = slot->fetching && !arrived && cache_resource_is_shared(slot->res);
-        if (slot->fetching && !near && !arrived && !needed && ps->cancel_count < MAX_CANCELS)
-            ps->cancels[ps->cancel_count++] = platform_cancel_ref(slot->fetch_cancel);
-        else if (!slot->fetching && !near)
+        if (slot->fetching && !near && !arrived && !needed) {
+            if (!queue_cancel(ps, slot->fetch_cancel))
+                recheck(ps, RECHECK_MIN_S); /* swept again at the next look */
+        } else if (!slot->fetching && !near)
             session_close_slot(s, vi, e);
     }
 }
@@ -1134,8 +1200,18 @@ static void queue_window_events(hls_session *s, poll_state *ps, const poll_windo
     } else if (!win->contiguous) {
         s->end_published = false;
     }
-    ps->event_count +=
-        hls_keys_cached_events(s, ps->events + ps->event_count, MAX_EVENTS - ps->event_count);
+    /* Keys loaded from the cache, as many as there are: a key left unannounced for want of
+     * memory is announced at a later look. */
+    for (;;) {
+        if (!poll_grow((void **)&ps->events, &ps->event_cap, ps->event_count, ps->events_inline,
+                       sizeof *ps->events))
+            break;
+        size_t room = ps->event_cap - ps->event_count;
+        size_t n = hls_keys_cached_events(s, ps->events + ps->event_count, room);
+        ps->event_count += n;
+        if (n < room)
+            break;
+    }
 }
 
 /* Acts on what the poll gathered, after session.lock was released: gives back dropped claims,
@@ -1154,6 +1230,9 @@ static void poll_finish(hls_session *s, poll_state *ps, bool rewake)
         platform_log(KTH_LOG_INFO, "hls", "%s: %s", s->url, ps->note);
     for (size_t i = 0; i < ps->event_count; i++)
         publish(s, &ps->events[i]);
+    if (ps->events_lost > 0 && s->bus)
+        bus_note_dropped(s->bus, ps->events_lost);
+    poll_state_free(ps);
     if (ps->recheck_s > 0)
         net_peer_wake_after(s->peer, (int64_t)(ps->recheck_s * 1e9));
 }
@@ -1167,9 +1246,7 @@ static net_poll_result on_poll(void *user, net_batch *batch)
     ps.seeking = timeline && stream_timeline_flushing(timeline);
     ps.hold_fetches = false;
     ps.recheck_s = 0;
-    ps.event_count = 0;
-    ps.cancel_count = 0;
-    ps.dropped_count = 0;
+    poll_state_init(&ps);
     ps.note[0] = '\0';
 
     platform_mutex_lock(&s->lock);

@@ -16,6 +16,7 @@
 
 #include <kithara/events.h>
 
+#include "events/bus.h"
 #include "test_support.h"
 
 static kth_event make_event(kth_event_kind kind, uint64_t n)
@@ -80,6 +81,43 @@ static void test_overflow_drops_oldest_and_reports_count(void **state)
     uint64_t delivered, dropped;
     kth_subscription_counts(sub, &delivered, &dropped);
     assert_int_equal(delivered, 10);
+    assert_int_equal(dropped, 6);
+    kth_subscription_free(sub);
+    kth_bus_unref(bus);
+}
+
+/* Events a publisher could not queue are told by the next event published, not by one
+ * published before them, and counted with the queue's own losses. */
+static void test_a_publishers_losses_are_told_by_the_next_event(void **state)
+{
+    (void)state;
+    kth_bus *bus;
+    kth_bus_new(&bus);
+    kth_subscription *sub;
+    kth_bus_subscribe(bus, 4, &sub);
+    kth_event ev = make_event(KTH_EVENT_WARNING, 1);
+    kth_bus_publish(bus, &ev);
+    bus_note_dropped(bus, 3);
+    ev = make_event(KTH_EVENT_WARNING, 2);
+    kth_bus_publish(bus, &ev);
+    assert_int_equal(kth_events_next(sub, &ev, 0), KTH_OK);
+    assert_int_equal(ev.origin, 1);
+    assert_int_equal(ev.dropped, 0);
+    assert_int_equal(kth_events_next(sub, &ev, 0), KTH_OK);
+    assert_int_equal(ev.origin, 2);
+    assert_int_equal(ev.dropped, 3);
+    /* An event carrying losses that the queue then overwrites hands them on. */
+    bus_note_dropped(bus, 2);
+    for (uint64_t i = 10; i < 15; i++) {
+        ev = make_event(KTH_EVENT_WARNING, i);
+        kth_bus_publish(bus, &ev);
+    }
+    assert_int_equal(kth_events_next(sub, &ev, 0), KTH_OK);
+    assert_int_equal(ev.origin, 11);
+    assert_int_equal(ev.dropped, 3); /* 2 lost before event 10, and event 10 */
+    uint64_t delivered, dropped;
+    kth_subscription_counts(sub, &delivered, &dropped);
+    assert_int_equal(delivered, 7);
     assert_int_equal(dropped, 6);
     kth_subscription_free(sub);
     kth_bus_unref(bus);
@@ -205,6 +243,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_subscriber_gets_every_event_in_order),
         cmocka_unit_test(test_overflow_drops_oldest_and_reports_count),
+        cmocka_unit_test(test_a_publishers_losses_are_told_by_the_next_event),
         cmocka_unit_test(test_publisher_never_waits_for_a_blocked_callback),
         cmocka_unit_test(test_callback_subscription_may_free_itself),
         cmocka_unit_test(test_invalid_arguments_are_reported),
