@@ -225,14 +225,10 @@ static int parse_cat_args(int argc, char **argv, cat_args *a)
         } else if (takes_value) {
             if (!parse_cat_value(arg, argv[++i], a))
                 return TOOL_EXIT_USAGE;
-        } else if (arg[0] == '-' && arg[1] != '\0') {
-            tool_error("cat: unknown option '%s'", arg);
-            return cat_usage(stderr, TOOL_EXIT_USAGE);
-        } else if (!a->url) {
-            a->url = arg;
         } else {
-            tool_error("cat: more than one URL given");
-            return TOOL_EXIT_USAGE;
+            tool_arg t = tool_take_url("cat", arg, &a->url);
+            if (t != TOOL_ARG_URL)
+                return t == TOOL_ARG_UNKNOWN ? cat_usage(stderr, TOOL_EXIT_USAGE) : TOOL_EXIT_USAGE;
         }
     }
     if (!a->url)

@@ -139,13 +139,12 @@ static int parse_args(int argc, char **argv, decode_args *a)
             a->realtime = true;
         else if (strcmp(arg, "--stats") == 0)
             a->stats = true;
-        else if (arg[0] == '-' && arg[1] != '\0')
-            return tool_error("decode: unknown option '%s'", arg),
-                   decode_usage(stderr, TOOL_EXIT_USAGE);
-        else if (!a->url)
-            a->url = arg;
-        else
-            return tool_error("decode: more than one URL given"), TOOL_EXIT_USAGE;
+        else {
+            tool_arg t = tool_take_url("decode", arg, &a->url);
+            if (t != TOOL_ARG_URL)
+                return t == TOOL_ARG_UNKNOWN ? decode_usage(stderr, TOOL_EXIT_USAGE)
+                                             : TOOL_EXIT_USAGE;
+        }
     }
     return a->url ? -1 : decode_usage(stderr, TOOL_EXIT_USAGE);
 }

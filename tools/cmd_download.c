@@ -156,14 +156,11 @@ int cmd_download(int argc, char **argv)
             } else if (parse_variant(argv[++i], &variant) != 0) {
                 return TOOL_EXIT_USAGE;
             }
-        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-            tool_error("download: unknown option '%s'", argv[i]);
-            return download_usage(stderr, TOOL_EXIT_USAGE);
-        } else if (!url) {
-            url = argv[i];
         } else {
-            tool_error("download: more than one URL given");
-            return TOOL_EXIT_USAGE;
+            tool_arg t = tool_take_url("download", argv[i], &url);
+            if (t != TOOL_ARG_URL)
+                return t == TOOL_ARG_UNKNOWN ? download_usage(stderr, TOOL_EXIT_USAGE)
+                                             : TOOL_EXIT_USAGE;
         }
     }
     if (!url)

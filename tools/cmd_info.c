@@ -255,14 +255,11 @@ int cmd_info(int argc, char **argv)
             return info_usage(stdout, TOOL_EXIT_OK);
         if (strcmp(argv[i], "--json") == 0) {
             json = true;
-        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-            tool_error("info: unknown option '%s'", argv[i]);
-            return info_usage(stderr, TOOL_EXIT_USAGE);
-        } else if (!url) {
-            url = argv[i];
         } else {
-            tool_error("info: more than one URL given");
-            return TOOL_EXIT_USAGE;
+            tool_arg t = tool_take_url("info", argv[i], &url);
+            if (t != TOOL_ARG_URL)
+                return t == TOOL_ARG_UNKNOWN ? info_usage(stderr, TOOL_EXIT_USAGE)
+                                             : TOOL_EXIT_USAGE;
         }
     }
     if (!url)

@@ -62,6 +62,17 @@ typedef struct tool_cache_options {
  * installs a log handler that prints the library's messages on standard error. */
 int tool_parse_cache_option(int argc, char **argv, int *i, tool_cache_options *o);
 
+/* What tool_take_url made of an argument no option of the command took. */
+typedef enum tool_arg {
+    TOOL_ARG_URL,     /* it is the URL (stored) */
+    TOOL_ARG_UNKNOWN, /* an option the command does not know (said): print the usage */
+    TOOL_ARG_EXTRA,   /* a second URL (said) */
+} tool_arg;
+
+/* Takes `arg` as the command's one URL into *url, or says (prefixed with `cmd`) why it cannot:
+ * an unknown option ("-x", "--y"; "-" alone is a URL) or a second URL. */
+tool_arg tool_take_url(const char *cmd, const char *arg, const char **url);
+
 /* Prints a progress or information line on standard error unless -q was given. */
 void tool_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

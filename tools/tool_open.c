@@ -62,6 +62,20 @@ bool tool_is_remote(const char *url)
     return strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0;
 }
 
+tool_arg tool_take_url(const char *cmd, const char *arg, const char **url)
+{
+    if (arg[0] == '-' && arg[1] != '\0') {
+        tool_error("%s: unknown option '%s'", cmd, arg);
+        return TOOL_ARG_UNKNOWN;
+    }
+    if (*url) {
+        tool_error("%s: more than one URL given", cmd);
+        return TOOL_ARG_EXTRA;
+    }
+    *url = arg;
+    return TOOL_ARG_URL;
+}
+
 int tool_parse_cache_option(int argc, char **argv, int *i, tool_cache_options *o)
 {
     if (strcmp(argv[*i], "--cache-dir") == 0) {

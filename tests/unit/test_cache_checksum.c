@@ -27,33 +27,12 @@
 #define SEED 29u
 #define B    STORAGE_BLOCK_SIZE
 
-struct open_res {
-    kth_cache *cache;
-    cache_asset *asset;
-    cache_resource *res;
-    storage_resource *r;
-    cache_resource_info info;
-};
-
-static void open_res(struct fixture *f, bool offline, int flags, struct open_res *o)
+/* Opens the test's resource through a cache with the fixture's options, offline or not. */
+static void open_res(struct fixture *f, bool offline, int flags, struct tc_handles *o)
 {
-    memset(o, 0, sizeof *o);
     kth_cache_options opts = f->opts;
     opts.offline = offline;
-    o->cache = tc_open(&opts);
-    assert_non_null(o->cache);
-    assert_int_equal(cache_asset_open(o->cache, URL, &o->asset, NULL, 0), KTH_OK);
-    assert_int_equal(cache_resource_open(o->asset, KEY, flags, &o->res, &o->info, NULL, 0), KTH_OK);
-    o->r = cache_resource_storage(o->res);
-}
-
-static void close_res(struct open_res *o)
-{
-    storage_resource_unref(o->r);
-    cache_resource_close(o->res);
-    cache_asset_release(o->asset);
-    kth_cache_unref(o->cache);
-    memset(o, 0, sizeof *o);
+    assert_int_equal(tc_open_handles(&opts, URL, KEY, flags, o, NULL, 0), KTH_OK);
 }
 
 /* The single data file of the cache. */
@@ -101,13 +80,13 @@ static kth_status read_one(storage_resource *r, uint64_t offset, size_t n, size_
 /* A committed resource of `size` bytes written in order in chunks of `chunk` bytes. */
 static void make_committed(struct fixture *f, uint64_t size, size_t chunk)
 {
-    struct open_res o;
+    struct tc_handles o;
     open_res(f, false, CACHE_OPEN_CREATE, &o);
     for (uint64_t at = 0; at < size; at += chunk)
         assert_int_equal(tc_write_pattern(o.res, SEED, at, at + chunk < size ? at + chunk : size),
                          KTH_OK);
     assert_int_equal(cache_resource_commit(o.res, size), KTH_OK);
-    close_res(&o);
+    tc_close_handles(&o);
 }
 
 static void test_a_flipped_byte_in_the_last_partial_block_is_caught_offline(void **state)
@@ -117,7 +96,7 @@ static void test_a_flipped_byte_in_the_last_partial_block_is_caught_offline(void
     make_committed(f, size, 10000);
     damage(f, 3 * B + 4000, 0);
 
-    struct open_res o;
+    struct tc_handles o;
     open_res(f, true, 0, &o);
     assert_true(o.info.committed);
     assert_false(o.info.repaired); /* damage is found by reading, not by opening */
@@ -130,7 +109,7 @@ static void test_a_flipped_byte_in_the_last_partial_block_is_caught_offline(void
     assert_int_equal(read_one(o.r, 3 * B, 100, &got), KTH_ERR_CORRUPT);
     assert_int_equal(got, 0);
     assert_int_equal(read_one(o.r, 3 * B + 4500, 100, &got), KTH_ERR_CORRUPT); /* every time */
-    close_res(&o);
+    tc_close_handles(&o);
 }
 
 static void test_a_zeroed_run_is_dropped_online_and_filled_again(void **state)
@@ -140,7 +119,7 @@ static void test_a_zeroed_run_is_dropped_online_and_filled_again(void **state)
     make_committed(f, size, 10000);
     damage(f, B + 100, 1000);
 
-    struct open_res o;
+    struct tc_handles o;
     open_res(f, false, 0, &o);
     size_t got = 0;
     assert_int_equal(read_one(o.r, 0, B, &got), KTH_OK);
@@ -159,7 +138,7 @@ static void test_a_zeroed_run_is_dropped_online_and_filled_again(void **state)
     assert_int_equal(cache_resource_commit(o.res, size), KTH_OK);
     assert_int_equal(read_one(o.r, B, B, &got), KTH_OK);
     assert_int_equal(got, B);
-    close_res(&o);
+    tc_close_handles(&o);
 
     /* Recorded complete again, with a sum for the new bytes. */
     open_res(f, true, 0, &o);
@@ -167,14 +146,14 @@ static void test_a_zeroed_run_is_dropped_online_and_filled_again(void **state)
     uint64_t present = 0;
     assert_true(tc_present_bytes_match(o.r, SEED, &present));
     assert_int_equal(present, size);
-    close_res(&o);
+    tc_close_handles(&o);
 }
 
 static void test_blocks_written_out_of_order_are_summed_by_reading_them_back(void **state)
 {
     struct fixture *f = *state;
     const uint64_t size = 4 * B + 300;
-    struct open_res o;
+    struct tc_handles o;
     open_res(f, false, CACHE_OPEN_CREATE, &o);
     /* Backwards, in chunks that never start a block at its first byte together with the rest. */
     for (uint64_t end = size; end > 0;) {
@@ -183,36 +162,36 @@ static void test_blocks_written_out_of_order_are_summed_by_reading_them_back(voi
         end = start;
     }
     assert_int_equal(cache_resource_commit(o.res, size), KTH_OK);
-    close_res(&o);
+    tc_close_handles(&o);
 
     open_res(f, true, 0, &o);
     uint64_t present = 0;
     assert_true(tc_present_bytes_match(o.r, SEED, &present)); /* no false alarm */
     assert_int_equal(present, size);
-    close_res(&o);
+    tc_close_handles(&o);
 
     damage(f, 2 * B + 17, 0);
     open_res(f, true, 0, &o);
     size_t got = 0;
     assert_int_equal(read_one(o.r, 2 * B, 4096, &got), KTH_ERR_CORRUPT);
     assert_int_equal(read_one(o.r, 4 * B, 300, &got), KTH_OK);
-    close_res(&o);
+    tc_close_handles(&o);
 }
 
 static void test_a_partial_resource_claims_its_exact_ranges_and_checks_their_edges(void **state)
 {
     struct fixture *f = *state;
-    struct open_res o;
+    struct tc_handles o;
     open_res(f, false, CACHE_OPEN_CREATE, &o);
     assert_int_equal(tc_write_pattern(o.res, SEED, 0, 100000), KTH_OK);
     assert_int_equal(tc_write_pattern(o.res, SEED, 200000, 300000), KTH_OK);
-    close_res(&o);
+    tc_close_handles(&o);
 
     open_res(f, true, 0, &o);
     assert_int_equal(o.info.present_bytes, 200000);
     assert_false(o.info.repaired);
     assert_true(tc_present_bytes_match(o.r, SEED, NULL));
-    close_res(&o);
+    tc_close_handles(&o);
 
     /* The part of a block before a gap, and the part after one. */
     damage(f, 99999, 0);
@@ -225,17 +204,17 @@ static void test_a_partial_resource_claims_its_exact_ranges_and_checks_their_edg
     assert_int_equal(read_one(o.r, 200000, 100, &got), KTH_ERR_CORRUPT);
     assert_int_equal(read_one(o.r, 4 * B, 300000 - 4 * B, &got), KTH_OK);
     assert_int_equal(got, 300000 - 4 * B);
-    close_res(&o);
+    tc_close_handles(&o);
 }
 
 static void test_a_resumed_download_sums_the_block_it_completes(void **state)
 {
     struct fixture *f = *state;
-    struct open_res o;
+    struct tc_handles o;
     open_res(f, false, CACHE_OPEN_CREATE, &o);
     assert_int_equal(cache_resource_set_length(o.res, 300000), KTH_OK);
     assert_int_equal(tc_write_pattern(o.res, SEED, 0, 100000), KTH_OK);
-    close_res(&o); /* interrupted */
+    tc_close_handles(&o); /* interrupted */
 
     open_res(f, false, CACHE_OPEN_CREATE, &o);
     storage_range gap;
@@ -243,28 +222,28 @@ static void test_a_resumed_download_sums_the_block_it_completes(void **state)
     assert_int_equal(gap.start, 100000); /* resumes where it stopped */
     assert_int_equal(tc_write_pattern(o.res, SEED, 100000, 300000), KTH_OK);
     assert_int_equal(cache_resource_commit(o.res, 300000), KTH_OK);
-    close_res(&o);
+    tc_close_handles(&o);
 
     open_res(f, true, 0, &o);
     assert_true(o.info.committed);
     assert_true(tc_present_bytes_match(o.r, SEED, NULL));
-    close_res(&o);
+    tc_close_handles(&o);
 
     /* The block [B, 2B) was half restored, half written: its sum covers both halves. */
     damage(f, 70000, 0);
     open_res(f, true, 0, &o);
     size_t got = 0;
     assert_int_equal(read_one(o.r, B, 100, &got), KTH_ERR_CORRUPT);
-    close_res(&o);
+    tc_close_handles(&o);
 }
 
 static void test_a_resume_over_a_damaged_restored_part_fetches_that_part_again(void **state)
 {
     struct fixture *f = *state;
-    struct open_res o;
+    struct tc_handles o;
     open_res(f, false, CACHE_OPEN_CREATE, &o);
     assert_int_equal(tc_write_pattern(o.res, SEED, 0, 100000), KTH_OK);
-    close_res(&o);
+    tc_close_handles(&o);
     damage(f, 70000, 0); /* in [B, 100000), which the resumed writer completes without reading */
 
     open_res(f, false, CACHE_OPEN_CREATE, &o);
@@ -279,23 +258,23 @@ static void test_a_resume_over_a_damaged_restored_part_fetches_that_part_again(v
     assert_int_equal(gap.end, 100000);
     assert_int_equal(tc_write_pattern(o.res, SEED, B, 100000), KTH_OK);
     assert_int_equal(cache_resource_commit(o.res, 300000), KTH_OK);
-    close_res(&o);
+    tc_close_handles(&o);
 
     open_res(f, true, 0, &o);
     assert_true(o.info.committed);
     uint64_t present = 0;
     assert_true(tc_present_bytes_match(o.r, SEED, &present));
     assert_int_equal(present, 300000);
-    close_res(&o);
+    tc_close_handles(&o);
 }
 
 static void test_the_writer_rewriting_restored_blocks_is_not_damage(void **state)
 {
     struct fixture *f = *state;
-    struct open_res o;
+    struct tc_handles o;
     open_res(f, false, CACHE_OPEN_CREATE, &o);
     assert_int_equal(tc_write_pattern(o.res, SEED, 0, 100000), KTH_OK);
-    close_res(&o);
+    tc_close_handles(&o);
 
     /* A segment fetch starts over from its first byte and rewrites what is there. */
     open_res(f, false, CACHE_OPEN_CREATE, &o);
@@ -305,7 +284,7 @@ static void test_the_writer_rewriting_restored_blocks_is_not_damage(void **state
     uint64_t present = 0;
     assert_true(tc_present_bytes_match(o.r, SEED, &present));
     assert_int_equal(present, 150000);
-    close_res(&o);
+    tc_close_handles(&o);
 }
 
 /* Turns the cache's index back into schema 1 (no sums column). */
@@ -354,7 +333,7 @@ static void test_an_index_of_schema_1_is_migrated_and_its_bytes_get_sums(void **
     downgrade_index(f);
 
     /* Bytes cached before sums existed still play (as they did), and get their sums. */
-    struct open_res o;
+    struct tc_handles o;
     open_res(f, true, 0, &o);
     assert_true(o.info.committed);
     assert_false(o.info.repaired);
@@ -362,7 +341,7 @@ static void test_an_index_of_schema_1_is_migrated_and_its_bytes_get_sums(void **
     bool has_sums = false;
     assert_int_equal(index_state(f, &has_sums), 4);
     assert_false(has_sums);
-    close_res(&o);
+    tc_close_handles(&o);
     assert_int_equal(index_state(f, &has_sums), 4);
     assert_true(has_sums);
 
@@ -371,7 +350,7 @@ static void test_an_index_of_schema_1_is_migrated_and_its_bytes_get_sums(void **
     size_t got = 0;
     assert_int_equal(read_one(o.r, 0, 2 * B, &got), KTH_OK);
     assert_int_equal(read_one(o.r, 2 * B, 999, &got), KTH_ERR_CORRUPT);
-    close_res(&o);
+    tc_close_handles(&o);
 }
 
 static void test_malformed_sums_back_no_claim(void **state)
@@ -386,12 +365,12 @@ static void test_malformed_sums_back_no_claim(void **state)
                      SQLITE_OK);
     sqlite3_close(db);
 
-    struct open_res o;
+    struct tc_handles o;
     open_res(f, true, 0, &o);
     assert_true(o.info.repaired);
     assert_false(o.info.committed);
     assert_int_equal(o.info.present_bytes, 0);
-    close_res(&o);
+    tc_close_handles(&o);
 }
 
 /* ---- readers racing over damaged pieces while a writer refills them ---- */
@@ -399,7 +378,7 @@ static void test_malformed_sums_back_no_claim(void **state)
 enum { RACE_READERS = 4, RACE_BLOCKS = 16 };
 
 struct race {
-    struct open_res o;
+    struct tc_handles o;
     pthread_mutex_t lock;
     pthread_cond_t cond;
     int wakes;             /* readers that found a piece missing (the writer's work list) */
@@ -512,7 +491,7 @@ static void test_concurrent_readers_never_see_damaged_bytes(void **state)
     assert_int_equal(finished, RACE_READERS);
     assert_int_equal(wrong, 0);
     assert_int_equal(failures, 0);
-    close_res(&rc.o);
+    tc_close_handles(&rc.o);
 
     /* Every damaged piece was replaced: all of it checks out now. */
     open_res(f, true, 0, &rc.o);
@@ -520,7 +499,7 @@ static void test_concurrent_readers_never_see_damaged_bytes(void **state)
     uint64_t present = 0;
     assert_true(tc_present_bytes_match(rc.o.r, SEED, &present));
     assert_int_equal(present, RACE_BLOCKS * B);
-    close_res(&rc.o);
+    tc_close_handles(&rc.o);
     pthread_cond_destroy(&rc.cond);
     pthread_mutex_destroy(&rc.lock);
 }
@@ -532,7 +511,7 @@ test_a_checked_read_never_hands_out_a_piece_dropped_since_its_caller_looked(void
     make_committed(f, 3 * B, 65536);
     damage(f, B + 1000, 0);
 
-    struct open_res o;
+    struct tc_handles o;
     open_res(f, false, 0, &o);
     size_t got = 0;
     /* Another reader finds block 1 damaged and drops it... */
@@ -546,7 +525,7 @@ test_a_checked_read_never_hands_out_a_piece_dropped_since_its_caller_looked(void
     assert_memory_equal(buf, want, got);
     assert_int_equal(storage_read_checked(o.r, B, buf, 100, &got), KTH_ERR_RETRY);
     assert_int_equal(got, 0);
-    close_res(&o);
+    tc_close_handles(&o);
 }
 
 int main(void)

@@ -72,40 +72,15 @@ static int teardown(void **state)
     return tc_teardown(state);
 }
 
-struct handles {
-    kth_cache *cache;
-    cache_asset *asset;
-    cache_resource *res;
-    cache_resource_info info;
-};
-
-static kth_status open_handles(const kth_cache_options *o, int flags, struct handles *h, char *err,
-                               size_t errlen)
-{
-    memset(h, 0, sizeof *h);
-    h->cache = tc_open(o);
-    assert_non_null(h->cache);
-    kth_status st = cache_asset_open(h->cache, URL, &h->asset, err, errlen);
-    if (st == KTH_OK)
-        st = cache_resource_open(h->asset, KEY, flags, &h->res, &h->info, err, errlen);
-    return st;
-}
-
-static void close_handles(struct handles *h)
-{
-    cache_resource_close(h->res);
-    cache_asset_release(h->asset);
-    kth_cache_unref(h->cache);
-}
-
 /* A full disk fails the write with its cause named; nothing it did not take is claimed, and
  * once there is room again the resource completes with the right bytes. */
 static void test_a_full_disk_fails_the_write_and_claims_nothing_more(void **state)
 {
     struct fixture *f = *state;
-    struct handles h;
+    struct tc_handles h;
     char err[512] = "";
-    assert_int_equal(open_handles(&f->opts, CACHE_OPEN_CREATE, &h, err, sizeof err), KTH_OK);
+    assert_int_equal(tc_open_handles(&f->opts, URL, KEY, CACHE_OPEN_CREATE, &h, err, sizeof err),
+                     KTH_OK);
     assert_int_equal(tc_write_pattern(h.res, SEED, 0, 200000), KTH_OK);
     assert_int_equal(cache_resource_checkpoint(h.res), KTH_OK);
     inject(STORAGE_IO_WRITE, ENOSPC, 1);
@@ -114,10 +89,10 @@ static void test_a_full_disk_fails_the_write_and_claims_nothing_more(void **stat
     printf("%s\n", err);
     assert_non_null(strstr(err, strerror(ENOSPC)));
     assert_int_equal(cache_resource_checkpoint(h.res), KTH_OK);
-    close_handles(&h);
+    tc_close_handles(&h);
 
     /* What the index vouches for is the part the disk took. */
-    assert_int_equal(open_handles(&f->opts, 0, &h, err, sizeof err), KTH_OK);
+    assert_int_equal(tc_open_handles(&f->opts, URL, KEY, 0, &h, err, sizeof err), KTH_OK);
     assert_int_equal(h.info.present_bytes, 200000);
     heal();
     assert_int_equal(tc_write_pattern(h.res, SEED, 200000, 400000), KTH_OK);
@@ -127,7 +102,7 @@ static void test_a_full_disk_fails_the_write_and_claims_nothing_more(void **stat
     assert_true(tc_present_bytes_match(r, SEED, &present));
     assert_int_equal(present, 400000);
     storage_resource_unref(r);
-    close_handles(&h);
+    tc_close_handles(&h);
 }
 
 /* A data file that may not be created is a clear failure naming the cause, not a crash or an
@@ -135,28 +110,31 @@ static void test_a_full_disk_fails_the_write_and_claims_nothing_more(void **stat
 static void test_a_data_file_not_permitted_fails_the_open(void **state)
 {
     struct fixture *f = *state;
-    struct handles h;
+    struct tc_handles h;
     char err[512] = "";
     inject(STORAGE_IO_OPEN, EACCES, 1);
-    assert_int_equal(open_handles(&f->opts, CACHE_OPEN_CREATE, &h, err, sizeof err), KTH_ERR_IO);
+    assert_int_equal(tc_open_handles(&f->opts, URL, KEY, CACHE_OPEN_CREATE, &h, err, sizeof err),
+                     KTH_ERR_IO);
     printf("%s\n", err);
     assert_null(h.res);
     assert_non_null(strstr(err, strerror(EACCES)));
-    close_handles(&h);
+    tc_close_handles(&h);
     heal();
-    assert_int_equal(open_handles(&f->opts, CACHE_OPEN_CREATE, &h, err, sizeof err), KTH_OK);
+    assert_int_equal(tc_open_handles(&f->opts, URL, KEY, CACHE_OPEN_CREATE, &h, err, sizeof err),
+                     KTH_OK);
     assert_int_equal(tc_write_pattern(h.res, SEED, 0, 1000), KTH_OK);
     assert_int_equal(cache_resource_commit(h.res, 1000), KTH_OK);
-    close_handles(&h);
+    tc_close_handles(&h);
 }
 
 /* A device that fails a read is KTH_ERR_IO for that read, never other bytes. */
 static void test_a_failing_read_is_an_error_not_bytes(void **state)
 {
     struct fixture *f = *state;
-    struct handles h;
+    struct tc_handles h;
     char err[512] = "";
-    assert_int_equal(open_handles(&f->opts, CACHE_OPEN_CREATE, &h, err, sizeof err), KTH_OK);
+    assert_int_equal(tc_open_handles(&f->opts, URL, KEY, CACHE_OPEN_CREATE, &h, err, sizeof err),
+                     KTH_OK);
     assert_int_equal(tc_write_pattern(h.res, SEED, 0, 100000), KTH_OK);
     assert_int_equal(cache_resource_commit(h.res, 100000), KTH_OK);
     storage_resource *r = cache_resource_storage(h.res);
@@ -173,7 +151,7 @@ static void test_a_failing_read_is_an_error_not_bytes(void **state)
     test_pattern_fill(SEED, 5000, want, got);
     assert_memory_equal(buf, want, got);
     storage_resource_unref(r);
-    close_handles(&h);
+    tc_close_handles(&h);
 }
 
 /* A durable cache whose sync fails does not record the bytes as kept: they are written again
@@ -183,20 +161,20 @@ static void test_a_failing_sync_records_nothing(void **state)
     struct fixture *f = *state;
     kth_cache_options o = f->opts;
     o.no_sync = false;
-    struct handles h;
+    struct tc_handles h;
     char err[512] = "";
-    assert_int_equal(open_handles(&o, CACHE_OPEN_CREATE, &h, err, sizeof err), KTH_OK);
+    assert_int_equal(tc_open_handles(&o, URL, KEY, CACHE_OPEN_CREATE, &h, err, sizeof err), KTH_OK);
     assert_int_equal(tc_write_pattern(h.res, SEED, 0, 50000), KTH_OK);
     inject(STORAGE_IO_SYNC, EIO, 1);
     assert_int_equal(cache_resource_commit(h.res, 50000), KTH_ERR_IO);
     cache_resource_last_error(h.res, err, sizeof err);
     printf("%s\n", err);
     assert_non_null(strstr(err, strerror(EIO)));
-    close_handles(&h); /* its checkpoint cannot sync either */
+    tc_close_handles(&h); /* its checkpoint cannot sync either */
     heal();
-    assert_int_equal(open_handles(&f->opts, 0, &h, err, sizeof err), KTH_OK);
+    assert_int_equal(tc_open_handles(&f->opts, URL, KEY, 0, &h, err, sizeof err), KTH_OK);
     assert_false(h.info.committed);
-    close_handles(&h);
+    tc_close_handles(&h);
 }
 
 int main(void)

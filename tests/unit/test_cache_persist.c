@@ -23,32 +23,10 @@
 #define KEY  "https://media.example/album/track.mp3#body"
 #define SEED 11u
 
-/* One open asset + resource. */
-struct open_res {
-    kth_cache *cache;
-    cache_asset *asset;
-    cache_resource *res;
-    cache_resource_info info;
-};
-
-static kth_status open_res(struct fixture *f, int flags, struct open_res *o)
+/* Opens the test's resource through a cache with the fixture's options. */
+static kth_status open_res(struct fixture *f, int flags, struct tc_handles *o)
 {
-    memset(o, 0, sizeof *o);
-    o->cache = tc_open(&f->opts);
-    if (!o->cache)
-        return KTH_ERR_IO;
-    kth_status st = cache_asset_open(o->cache, URL, &o->asset, NULL, 0);
-    if (st == KTH_OK)
-        st = cache_resource_open(o->asset, KEY, flags, &o->res, &o->info, NULL, 0);
-    return st;
-}
-
-static void close_res(struct open_res *o)
-{
-    cache_resource_close(o->res);
-    cache_asset_release(o->asset);
-    kth_cache_unref(o->cache);
-    memset(o, 0, sizeof *o);
+    return tc_open_handles(&f->opts, URL, KEY, flags, o, NULL, 0);
 }
 
 static void assert_ranges(cache_resource *h, const storage_range *want, size_t n)
@@ -170,7 +148,7 @@ static void test_committed_resource_reopens_complete_with_its_metadata(void **st
 {
     struct fixture *f = *state;
     enum { SIZE = 300000 };
-    struct open_res o;
+    struct tc_handles o;
     assert_int_equal(open_res(f, CACHE_OPEN_CREATE, &o), KTH_OK);
     assert_true(o.info.created);
     assert_int_equal(o.info.present_bytes, 0);
@@ -180,7 +158,7 @@ static void test_committed_resource_reopens_complete_with_its_metadata(void **st
     assert_int_equal(tc_write_pattern(o.res, SEED, 150000, SIZE), KTH_OK);
     assert_int_equal(tc_write_pattern(o.res, SEED, 0, 150000), KTH_OK);
     assert_int_equal(cache_resource_commit(o.res, SIZE), KTH_OK);
-    close_res(&o);
+    tc_close_handles(&o);
 
     assert_int_equal(open_res(f, 0, &o), KTH_OK);
     assert_false(o.info.created);
@@ -207,7 +185,7 @@ static void test_committed_resource_reopens_complete_with_its_metadata(void **st
     assert_int_equal(stats.total_bytes, SIZE);
     assert_int_equal(stats.assets, 1);
     assert_int_equal(stats.resources, 1);
-    close_res(&o);
+    tc_close_handles(&o);
 }
 
 static void test_partial_resource_reopens_with_exactly_the_checkpointed_ranges(void **state)
@@ -219,7 +197,7 @@ static void test_partial_resource_reopens_with_exactly_the_checkpointed_ranges(v
     if (pid == 0) {
         /* The writer "crashes": it never closes anything, so only the explicit checkpoint
          * counts. Bytes written after it are in the file but must not be claimed. */
-        struct open_res o;
+        struct tc_handles o;
         int bad = open_res(f, CACHE_OPEN_CREATE, &o) != KTH_OK;
         bad |= cache_resource_set_meta(o.res, "\"v1\"", NULL, "audio/flac") != KTH_OK;
         bad |= cache_resource_set_length(o.res, SIZE) != KTH_OK;
@@ -234,7 +212,7 @@ static void test_partial_resource_reopens_with_exactly_the_checkpointed_ranges(v
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
 
-    struct open_res o;
+    struct tc_handles o;
     assert_int_equal(open_res(f, 0, &o), KTH_OK);
     assert_false(o.info.committed);
     assert_false(o.info.repaired);
@@ -256,7 +234,7 @@ static void test_partial_resource_reopens_with_exactly_the_checkpointed_ranges(v
     assert_int_equal(tc_write_pattern(o.res, SEED, 100000, 300000), KTH_OK);
     assert_int_equal(tc_write_pattern(o.res, SEED, 350000, SIZE), KTH_OK);
     assert_int_equal(cache_resource_commit(o.res, SIZE), KTH_OK);
-    close_res(&o);
+    tc_close_handles(&o);
 
     assert_int_equal(open_res(f, 0, &o), KTH_OK);
     assert_true(o.info.committed);
@@ -265,32 +243,32 @@ static void test_partial_resource_reopens_with_exactly_the_checkpointed_ranges(v
     assert_true(tc_present_bytes_match(r, SEED, &present));
     assert_int_equal(present, SIZE);
     storage_resource_unref(r);
-    close_res(&o);
+    tc_close_handles(&o);
 }
 
 static void test_close_records_what_was_written(void **state)
 {
     struct fixture *f = *state;
-    struct open_res o;
+    struct tc_handles o;
     assert_int_equal(open_res(f, CACHE_OPEN_CREATE, &o), KTH_OK);
     assert_int_equal(tc_write_pattern(o.res, SEED, 1000, 5000), KTH_OK);
-    close_res(&o);
+    tc_close_handles(&o);
     assert_int_equal(open_res(f, 0, &o), KTH_OK);
     const storage_range want[] = {{1000, 5000}};
     assert_ranges(o.res, want, 1);
     assert_false(o.info.length_known);
-    close_res(&o);
+    tc_close_handles(&o);
 }
 
 /* Writes a partial resource: [0, 100000) and [200000, 300000) of 400000, then closes. */
 static void make_partial(struct fixture *f)
 {
-    struct open_res o;
+    struct tc_handles o;
     assert_int_equal(open_res(f, CACHE_OPEN_CREATE, &o), KTH_OK);
     assert_int_equal(cache_resource_set_length(o.res, 400000), KTH_OK);
     assert_int_equal(tc_write_pattern(o.res, SEED, 0, 100000), KTH_OK);
     assert_int_equal(tc_write_pattern(o.res, SEED, 200000, 300000), KTH_OK);
-    close_res(&o);
+    tc_close_handles(&o);
 }
 
 static void test_missing_data_file_drops_the_claim(void **state)
@@ -298,7 +276,7 @@ static void test_missing_data_file_drops_the_claim(void **state)
     struct fixture *f = *state;
     make_partial(f);
     assert_int_equal(unlink(the_data_file(f->dir)), 0);
-    struct open_res o;
+    struct tc_handles o;
     assert_int_equal(open_res(f, 0, &o), KTH_OK);
     assert_true(o.info.repaired);
     assert_int_equal(o.info.present_bytes, 0);
@@ -309,11 +287,11 @@ static void test_missing_data_file_drops_the_claim(void **state)
     /* The resource is usable: it fills and commits. */
     assert_int_equal(tc_write_pattern(o.res, SEED, 0, 400000), KTH_OK);
     assert_int_equal(cache_resource_commit(o.res, 400000), KTH_OK);
-    close_res(&o);
+    tc_close_handles(&o);
     assert_int_equal(open_res(f, 0, &o), KTH_OK);
     assert_true(o.info.committed);
     assert_false(o.info.repaired);
-    close_res(&o);
+    tc_close_handles(&o);
 }
 
 static void test_truncated_data_file_is_clipped_not_trusted(void **state)
@@ -321,7 +299,7 @@ static void test_truncated_data_file_is_clipped_not_trusted(void **state)
     struct fixture *f = *state;
     make_partial(f);
     assert_int_equal(truncate(the_data_file(f->dir), 250000), 0);
-    struct open_res o;
+    struct tc_handles o;
     assert_int_equal(open_res(f, 0, &o), KTH_OK);
     assert_true(o.info.repaired);
     /* [200000, 262144) is one checksummed piece (block_sums.h); cut short, it cannot be checked
@@ -334,7 +312,7 @@ static void test_truncated_data_file_is_clipped_not_trusted(void **state)
     /* Fill it up and commit, then truncate the committed file: no longer complete. */
     assert_int_equal(tc_write_pattern(o.res, SEED, 0, 400000), KTH_OK);
     assert_int_equal(cache_resource_commit(o.res, 400000), KTH_OK);
-    close_res(&o);
+    tc_close_handles(&o);
     assert_int_equal(truncate(the_data_file(f->dir), 120000), 0);
     assert_int_equal(open_res(f, 0, &o), KTH_OK);
     assert_true(o.info.repaired);
@@ -343,7 +321,7 @@ static void test_truncated_data_file_is_clipped_not_trusted(void **state)
     assert_int_equal(o.info.length, 400000);
     const storage_range want2[] = {{0, STORAGE_BLOCK_SIZE}}; /* the whole pieces left */
     assert_ranges(o.res, want2, 1);
-    close_res(&o);
+    tc_close_handles(&o);
 }
 
 static void test_directory_in_place_of_data_file_gets_a_new_file(void **state)
@@ -354,17 +332,17 @@ static void test_directory_in_place_of_data_file_gets_a_new_file(void **state)
     snprintf(path, sizeof path, "%s", the_data_file(f->dir));
     assert_int_equal(unlink(path), 0);
     assert_int_equal(mkdir(path, 0700), 0);
-    struct open_res o;
+    struct tc_handles o;
     assert_int_equal(open_res(f, 0, &o), KTH_OK);
     assert_true(o.info.repaired);
     assert_int_equal(o.info.present_bytes, 0);
     assert_int_equal(tc_write_pattern(o.res, SEED, 0, 1000), KTH_OK);
     assert_int_equal(cache_resource_commit(o.res, 1000), KTH_OK);
-    close_res(&o);
+    tc_close_handles(&o);
     assert_int_equal(open_res(f, 0, &o), KTH_OK);
     assert_true(o.info.committed);
     assert_int_equal(o.info.length, 1000);
-    close_res(&o);
+    tc_close_handles(&o);
 }
 
 static void exec_sql(const char *dir, const char *sql)
@@ -388,18 +366,18 @@ static void test_malformed_or_tampered_rows_are_not_trusted(void **state)
     make_partial(f);
     /* Ranges blob of the wrong size. */
     exec_sql(f->dir, "UPDATE resource SET ranges = x'0102'");
-    struct open_res o;
+    struct tc_handles o;
     assert_int_equal(open_res(f, 0, &o), KTH_OK);
     assert_true(o.info.repaired);
     assert_int_equal(o.info.present_bytes, 0);
     assert_int_equal(tc_write_pattern(o.res, SEED, 0, 1000), KTH_OK);
-    close_res(&o);
+    tc_close_handles(&o);
     /* A claim past the declared length. */
     exec_sql(f->dir, "UPDATE resource SET length = 10");
     assert_int_equal(open_res(f, 0, &o), KTH_OK);
     assert_true(o.info.repaired);
     assert_int_equal(o.info.present_bytes, 0);
-    close_res(&o);
+    tc_close_handles(&o);
     /* A file name that escapes the data directory is never opened. */
     char victim[4096];
     free(test_write_pattern_file(f->dir, "victim", SEED, 5000));
@@ -411,7 +389,7 @@ static void test_malformed_or_tampered_rows_are_not_trusted(void **state)
     assert_false(o.info.committed);
     assert_int_equal(o.info.present_bytes, 0);
     assert_int_equal(tc_write_pattern(o.res, SEED + 1, 0, 100), KTH_OK);
-    close_res(&o);
+    tc_close_handles(&o);
     struct stat sb;
     assert_int_equal(stat(victim, &sb), 0);
     assert_int_equal(sb.st_size, 5000); /* untouched */
@@ -446,7 +424,7 @@ static void test_orphan_files_never_block_and_gc_sweeps_them(void **state)
     assert_non_null(fp);
     fclose(fp);
 
-    struct open_res o;
+    struct tc_handles o;
     assert_int_equal(open_res(f, 0, &o), KTH_OK);
     assert_false(o.info.repaired);
     assert_int_equal(o.info.present_bytes, 200000);
@@ -457,7 +435,7 @@ static void test_orphan_files_never_block_and_gc_sweeps_them(void **state)
     struct stat sb;
     assert_int_equal(stat(keep, &sb), 0);
     assert_int_equal(stat(p, &sb), 0); /* not ours: left alone */
-    close_res(&o);
+    tc_close_handles(&o);
 }
 
 static void test_damaged_index_is_rebuilt_and_its_files_become_orphans(void **state)
@@ -560,7 +538,7 @@ static void test_file_names_never_contain_url_text(void **state)
 static void test_invalidate_starts_over_and_fails_old_readers(void **state)
 {
     struct fixture *f = *state;
-    struct open_res o;
+    struct tc_handles o;
     assert_int_equal(open_res(f, CACHE_OPEN_CREATE, &o), KTH_OK);
     assert_int_equal(cache_resource_set_meta(o.res, "\"v1\"", NULL, NULL), KTH_OK);
     assert_int_equal(cache_resource_set_length(o.res, 50000), KTH_OK);
@@ -587,7 +565,7 @@ static void test_invalidate_starts_over_and_fails_old_readers(void **state)
     assert_int_equal(tc_write_pattern(o.res, SEED + 1, 0, 30000), KTH_OK);
     storage_resource_unref(fresh);
     storage_resource_unref(old);
-    close_res(&o);
+    tc_close_handles(&o);
 
     assert_int_equal(count_data_files(f->dir), 1); /* the old file is gone */
     assert_int_equal(open_res(f, 0, &o), KTH_OK);
@@ -598,13 +576,13 @@ static void test_invalidate_starts_over_and_fails_old_readers(void **state)
     storage_resource *r = cache_resource_storage(o.res);
     assert_true(tc_present_bytes_match(r, SEED + 1, NULL));
     storage_resource_unref(r);
-    close_res(&o);
+    tc_close_handles(&o);
 }
 
 static void test_same_key_opened_twice_shares_one_resource(void **state)
 {
     struct fixture *f = *state;
-    struct open_res o;
+    struct tc_handles o;
     assert_int_equal(open_res(f, CACHE_OPEN_CREATE, &o), KTH_OK);
     cache_resource *again;
     cache_resource_info info;
@@ -618,7 +596,7 @@ static void test_same_key_opened_twice_shares_one_resource(void **state)
     cache_resource_close(again);
     /* Still open through the first handle. */
     assert_int_equal(tc_write_pattern(o.res, SEED, 0, 10), KTH_OK);
-    close_res(&o);
+    tc_close_handles(&o);
 }
 
 static void revive_keeps_bytes(kth_cache *c)
@@ -680,7 +658,7 @@ static void test_revive_after_a_failed_fetch_keeps_the_bytes(void **state)
 static void test_unknown_resource_without_create_is_not_found(void **state)
 {
     struct fixture *f = *state;
-    struct open_res o;
+    struct tc_handles o;
     char err[256] = "";
     o.cache = tc_open(&f->opts);
     assert_int_equal(cache_asset_open(o.cache, URL, &o.asset, NULL, 0), KTH_OK);
@@ -688,7 +666,7 @@ static void test_unknown_resource_without_create_is_not_found(void **state)
                      KTH_ERR_NOT_FOUND);
     assert_null(o.res);
     assert_non_null(strstr(err, "nope"));
-    close_res(&o);
+    tc_close_handles(&o);
 }
 
 /* A damaged row's file name (one that escapes the data directory, one longer than any name the
@@ -789,7 +767,7 @@ static void test_cache_directory_too_long_for_the_index_is_a_limit_error(void **
     char *deepest = deep_path(f->dir, most);
     f->opts.dir = deepest;
     for (int round = 0; round < 2; round++) {
-        struct open_res o;
+        struct tc_handles o;
         assert_int_equal(open_res(f, CACHE_OPEN_CREATE, &o), KTH_OK);
         if (round == 0) {
             assert_int_equal(tc_write_pattern(o.res, SEED, 0, 5000), KTH_OK);
@@ -802,7 +780,7 @@ static void test_cache_directory_too_long_for_the_index_is_a_limit_error(void **
             assert_int_equal(present, 5000);
             storage_resource_unref(r);
         }
-        close_res(&o);
+        tc_close_handles(&o);
     }
     assert_int_equal(count_data_files(f->dir), 1);
     assert_int_equal(strlen(found_file), most + strlen("/data/") + CACHE_FILE_MAX - 9);

@@ -28,33 +28,11 @@
 
 static const uint8_t SECRET[KTH_CACHE_SECRET_SIZE] = "thirty-two bytes of cache secret";
 
-struct open_res {
-    kth_cache *cache;
-    cache_asset *asset;
-    cache_resource *res;
-    storage_resource *r;
-    cache_resource_info info;
-};
-
-static void open_res(kth_cache_options opts, const char *url, bool offline, struct open_res *o)
+/* Opens resource `url` of asset `url` through a cache with opts, offline or not. */
+static void open_res(kth_cache_options opts, const char *url, bool offline, struct tc_handles *o)
 {
-    memset(o, 0, sizeof *o);
     opts.offline = offline;
-    o->cache = tc_open(&opts);
-    assert_non_null(o->cache);
-    assert_int_equal(cache_asset_open(o->cache, url, &o->asset, NULL, 0), KTH_OK);
-    assert_int_equal(
-        cache_resource_open(o->asset, url, CACHE_OPEN_CREATE, &o->res, &o->info, NULL, 0), KTH_OK);
-    o->r = cache_resource_storage(o->res);
-}
-
-static void close_res(struct open_res *o)
-{
-    storage_resource_unref(o->r);
-    cache_resource_close(o->res);
-    cache_asset_release(o->asset);
-    kth_cache_unref(o->cache);
-    memset(o, 0, sizeof *o);
+    assert_int_equal(tc_open_handles(&opts, url, url, CACHE_OPEN_CREATE, o, NULL, 0), KTH_OK);
 }
 
 static char data_file[4096];
@@ -83,11 +61,11 @@ static void test_a_partial_protected_resource_resumes_and_its_blocks_are_checked
     struct fixture *f = *state;
     kth_cache_options opts = f->opts;
     opts.secret = SECRET;
-    struct open_res o;
+    struct tc_handles o;
     open_res(opts, URL, false, &o);
     assert_int_equal(tc_write_pattern(o.res, SEED, 0, 2 * B + 100), KTH_OK);
     assert_int_equal(cache_resource_checkpoint(o.res), KTH_OK);
-    close_res(&o);
+    tc_close_handles(&o);
 
     /* On disk: ciphertext, not the pattern. */
     assert_int_equal(count_data_files(f->dir), 1);
@@ -104,7 +82,7 @@ static void test_a_partial_protected_resource_resumes_and_its_blocks_are_checked
     assert_true(tc_present_bytes_match(o.r, SEED, NULL));
     assert_int_equal(tc_write_pattern(o.res, SEED, 2 * B + 100, SIZE), KTH_OK);
     assert_int_equal(cache_resource_commit(o.res, SIZE), KTH_OK);
-    close_res(&o);
+    tc_close_handles(&o);
 
     /* A damaged block (ciphertext flipped on disk) is reported offline, never served. */
     fd = open(data_file, O_RDWR);
@@ -120,7 +98,7 @@ static void test_a_partial_protected_resource_resumes_and_its_blocks_are_checked
     test_pattern_fill(SEED, 0, plain, 100);
     assert_memory_equal(buf, plain, 100);
     assert_int_equal(storage_resource_read_at(o.r, B, buf, 100, &got), KTH_ERR_CORRUPT);
-    close_res(&o);
+    tc_close_handles(&o);
 
     /* Online it is dropped and written again, then reads right. */
     open_res(opts, URL, false, &o);
@@ -130,7 +108,7 @@ static void test_a_partial_protected_resource_resumes_and_its_blocks_are_checked
     uint64_t present = 0;
     assert_true(tc_present_bytes_match(o.r, SEED, &present));
     assert_int_equal(present, SIZE);
-    close_res(&o);
+    tc_close_handles(&o);
 }
 
 static int user_version(const char *dir)
@@ -151,11 +129,11 @@ static int user_version(const char *dir)
 static void test_schema_2_migrates_and_protection_drops_clear_bytes(void **state)
 {
     struct fixture *f = *state;
-    struct open_res o;
+    struct tc_handles o;
     open_res(f->opts, URL, false, &o);
     assert_int_equal(tc_write_pattern(o.res, SEED, 0, 5000), KTH_OK);
     assert_int_equal(cache_resource_commit(o.res, 5000), KTH_OK);
-    close_res(&o);
+    tc_close_handles(&o);
     assert_int_equal(count_data_files(f->dir), 1);
 
     /* Back to schema 2: no setting table. */
@@ -237,11 +215,11 @@ static void test_eviction_works_in_protected_mode(void **state)
     kth_cache_unref(c);
     assert_int_equal(count_data_files(f->dir), 1);
 
-    struct open_res o;
+    struct tc_handles o;
     open_res(opts, urls[1], true, &o);
     assert_true(o.info.committed);
     assert_true(tc_present_bytes_match(o.r, SEED, NULL));
-    close_res(&o);
+    tc_close_handles(&o);
 }
 
 int main(void)

@@ -1,7 +1,7 @@
 /*
  * test_cache_support.h — helpers shared by the cache tests: scratch trees, opening a cache with
- * test-friendly options, writing pattern bytes through a cache resource, and checking that every
- * byte a resource claims matches the pattern.
+ * test-friendly options, opening a resource through it, writing pattern bytes through a cache
+ * resource, and checking that every byte a resource claims matches the pattern.
  */
 #ifndef KTH_TEST_CACHE_SUPPORT_H
 #define KTH_TEST_CACHE_SUPPORT_H
@@ -130,6 +130,43 @@ static inline bool tc_present_bytes_match(storage_resource *r, uint32_t seed, ui
     if (present)
         *present = total;
     return ok;
+}
+
+/* A cache, a leased asset and one resource of it open, with the resource's storage. */
+struct tc_handles {
+    kth_cache *cache;
+    cache_asset *asset;
+    cache_resource *res;
+    storage_resource *r; /* NULL until the resource is open */
+    cache_resource_info info;
+};
+
+/* Opens a cache with `o`, asset `url` and its resource `key` (flags: CACHE_OPEN_*) into *h.
+ * Returns the first failure (what was opened stays in *h for tc_close); err may be NULL. */
+static inline kth_status tc_open_handles(const kth_cache_options *o, const char *url,
+                                         const char *key, int flags, struct tc_handles *h,
+                                         char *err, size_t errlen)
+{
+    memset(h, 0, sizeof *h);
+    h->cache = tc_open(o);
+    if (!h->cache)
+        return KTH_ERR_IO;
+    kth_status st = cache_asset_open(h->cache, url, &h->asset, err, errlen);
+    if (st == KTH_OK)
+        st = cache_resource_open(h->asset, key, flags, &h->res, &h->info, err, errlen);
+    if (st == KTH_OK)
+        h->r = cache_resource_storage(h->res);
+    return st;
+}
+
+/* Closes what tc_open_handles opened (any of it may be NULL). */
+static inline void tc_close_handles(struct tc_handles *h)
+{
+    storage_resource_unref(h->r);
+    cache_resource_close(h->res);
+    cache_asset_release(h->asset);
+    kth_cache_unref(h->cache);
+    memset(h, 0, sizeof *h);
 }
 
 #endif
