@@ -217,7 +217,7 @@ static void account_bitrate(kth_decoder *d, decode_stats *st, uint64_t n, uint32
     int v = kth_stream_current_variant(s);
     kth_hls_variant_info info;
     uint64_t bw = 0;
-    if (v >= 0 && kth_stream_variant_info(s, (size_t)v, &info) == KTH_OK)
+    if (v >= 0 && kth_stream_variant_info(s, v, &info) == KTH_OK)
         bw = info.bandwidth;
     st->bitrate_seconds += (double)bw * (double)n / rate;
 }

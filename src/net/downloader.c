@@ -67,7 +67,7 @@ static bool dup_opt(const char *s, char **out)
     *out = NULL;
     if (!s)
         return true;
-    *out = strdup(s);
+    *out = platform_strdup(s);
     return *out != NULL;
 }
 

@@ -137,7 +137,7 @@ static bool stored_differs(const char *stored, const char *now)
 static bool set_copy(char **dst, const char *src)
 {
     platform_free(*dst);
-    *dst = src ? strdup(src) : NULL;
+    *dst = src ? platform_strdup(src) : NULL;
     return !src || *dst;
 }
 
@@ -726,9 +726,26 @@ void net_transfer_flush_all(kth_downloader *d)
     }
 }
 
-void net_transfer_done(net_cmd *cmd, CURLcode code)
+/* What the verdict on an attempt needs, copied before curl lets go of it. */
+typedef struct attempt_end {
+    bool cancelled, late_cancel;
+    bool aborted, satisfied, deliver;
+    kth_status abort_status;
+    bool abort_retryable;
+    char abort_reason[sizeof((net_attempt *)0)->abort_reason];
+    bool has_retry_after;
+    int64_t retry_after_ms;
+    uint64_t want_end, expect, net_bytes;
+    curl_off_t total_us, ttfb_us;
+    bool has_unsatisfied_total; /* a 416 named the resource's length */
+    uint64_t unsatisfied_total;
+    char errtext[CURL_ERROR_SIZE + 64];
+} attempt_end;
+
+/* Settles a cancel against a body that arrived whole, hands the stage out, and copies what the
+ * verdict needs into *e. */
+static void collect_end(net_cmd *cmd, CURLcode code, attempt_end *e)
 {
-    kth_downloader *d = cmd->d;
     net_attempt *at = &cmd->at;
     if (!at->processed && code == CURLE_OK && !at->aborted)
         process_response(cmd);
@@ -739,13 +756,13 @@ void net_transfer_done(net_cmd *cmd, CURLcode code)
         (at->satisfied ||
          (code == CURLE_OK && cmd->http_status >= 200 && cmd->http_status <= 299 &&
           (body_complete(cmd) || (at->want_end == UINT64_MAX && at->body_end == UINT64_MAX))));
-    bool late_cancel = whole && net_command_cancelled(cmd);
-    bool cancelled = (at->aborted && at->abort_status == KTH_ERR_CANCELLED) ||
-                     (!whole && net_command_cancelled(cmd));
+    e->late_cancel = whole && net_command_cancelled(cmd);
+    e->cancelled = (at->aborted && at->abort_status == KTH_ERR_CANCELLED) ||
+                   (!whole && net_command_cancelled(cmd));
     /* Verdicts come after the end-of-turn hand-over, so the stage is normally empty here;
      * should it not be, its bytes go out first, as they would have (a resume starts after
      * them), unless the command is cancelled. */
-    if (cancelled) {
+    if (e->cancelled) {
         at->stage_len = 0;
     } else {
         kth_status st = flush_stage(cmd);
@@ -755,117 +772,132 @@ void net_transfer_done(net_cmd *cmd, CURLcode code)
             at->abort_retryable = false;
         }
     }
-    curl_off_t total_us = 0, ttfb_us = 0;
-    curl_easy_getinfo(at->easy, CURLINFO_TOTAL_TIME_T, &total_us);
-    curl_easy_getinfo(at->easy, CURLINFO_STARTTRANSFER_TIME_T, &ttfb_us);
-    char errtext[CURL_ERROR_SIZE + 64];
-    snprintf(errtext, sizeof errtext, "%s", at->errbuf[0] ? at->errbuf : curl_easy_strerror(code));
-    uint64_t unsatisfied_total = 0;
-    bool has_unsatisfied_total = false;
+    e->total_us = e->ttfb_us = 0;
+    curl_easy_getinfo(at->easy, CURLINFO_TOTAL_TIME_T, &e->total_us);
+    curl_easy_getinfo(at->easy, CURLINFO_STARTTRANSFER_TIME_T, &e->ttfb_us);
+    snprintf(e->errtext, sizeof e->errtext, "%s",
+             at->errbuf[0] ? at->errbuf : curl_easy_strerror(code));
+    e->unsatisfied_total = 0;
+    e->has_unsatisfied_total = false;
     if (cmd->http_status == 416 && at->hdr) {
         char cr[128];
-        has_unsatisfied_total = net_header_find(at->hdr, "Content-Range", cr, sizeof cr) &&
-                                net_parse_unsatisfied_range(cr, &unsatisfied_total);
+        e->has_unsatisfied_total = net_header_find(at->hdr, "Content-Range", cr, sizeof cr) &&
+                                   net_parse_unsatisfied_range(cr, &e->unsatisfied_total);
     }
-    /* Copy what the verdict needs, then let go of curl: no callback of this attempt can run
-     * after this point. */
-    bool aborted = at->aborted, satisfied = at->satisfied, deliver = at->deliver;
-    kth_status abort_status = at->abort_status;
-    bool abort_retryable = at->abort_retryable;
-    char abort_reason[sizeof at->abort_reason];
-    memcpy(abort_reason, at->abort_reason, sizeof abort_reason);
-    bool has_ra = at->has_retry_after;
-    int64_t ra_ms = at->retry_after_ms;
-    uint64_t want_end = at->want_end;
-    uint64_t expect = at->want_end < at->body_end ? at->want_end : at->body_end;
-    uint64_t net_bytes = at->net_bytes;
-    bool h2c_missed = !cancelled && net_h2c_missed(cmd, code);
+    e->aborted = at->aborted;
+    e->satisfied = at->satisfied;
+    e->deliver = at->deliver;
+    e->abort_status = at->abort_status;
+    e->abort_retryable = at->abort_retryable;
+    memcpy(e->abort_reason, at->abort_reason, sizeof e->abort_reason);
+    e->has_retry_after = at->has_retry_after;
+    e->retry_after_ms = at->retry_after_ms;
+    e->want_end = at->want_end;
+    e->expect = at->want_end < at->body_end ? at->want_end : at->body_end;
+    e->net_bytes = at->net_bytes;
+}
+
+/* The verdict on an attempt that ended with an HTTP response (curl said OK). */
+static void judge_response(net_cmd *cmd, const attempt_end *e, uint64_t pos)
+{
+    const char *url = cmd->final_url ? cmd->final_url : cmd->url;
+    char why[sizeof cmd->message + CURL_ERROR_SIZE];
+    int status = cmd->http_status;
+    if (status >= 200 && status <= 299) {
+        if (cmd->method == NET_GET && e->expect != UINT64_MAX && pos < e->expect) {
+            snprintf(why, sizeof why, "the body ended at byte %" PRIu64 " of %" PRIu64, pos,
+                     e->expect);
+            retry_or_fail(cmd, KTH_ERR_NETWORK, false, 0, why);
+        } else {
+            succeed(cmd);
+        }
+    } else if (status == 416) {
+        if (e->has_unsatisfied_total && cmd->responded && e->unsatisfied_total == pos &&
+            cmd->range_end == NET_RANGE_OPEN) {
+            /* Every byte is here: the earlier response announced more than there was. */
+            cmd->has_total = true;
+            cmd->total = e->unsatisfied_total;
+            succeed(cmd);
+        } else {
+            if (e->has_unsatisfied_total && !cmd->has_total) {
+                cmd->has_total = true;
+                cmd->total = e->unsatisfied_total;
+            }
+            net_command_fail(cmd, KTH_ERR_OUT_OF_RANGE, false,
+                             "%s: HTTP status 416, range from byte %" PRIu64 " not satisfiable",
+                             url, pos);
+        }
+    } else if (net_http_status_transient(status)) {
+        snprintf(why, sizeof why, "HTTP status %d", status);
+        retry_or_fail(cmd, KTH_ERR_HTTP, e->has_retry_after, e->retry_after_ms, why);
+    } else {
+        net_command_fail(cmd, net_http_status_error(status), false, "%s: HTTP status %d", url,
+                         status);
+    }
+}
+
+/* The verdict on an attempt that curl ended with an error. */
+static void judge_failure(net_cmd *cmd, CURLcode code, const attempt_end *e)
+{
+    const char *url = cmd->final_url ? cmd->final_url : cmd->url;
+    if (code == CURLE_TOO_MANY_REDIRECTS) {
+        net_command_fail(cmd, KTH_ERR_HTTP, false, "%s: more than %u redirects", cmd->url,
+                         cmd->d->max_redirects);
+    } else if (net_curl_code_transient(code)) {
+        retry_or_fail(cmd, net_curl_code_error(code), false, 0, e->errtext);
+    } else {
+        net_command_fail(cmd, net_curl_code_error(code), false, "%s: %s", url, e->errtext);
+    }
+}
+
+void net_transfer_done(net_cmd *cmd, CURLcode code)
+{
+    attempt_end e;
+    collect_end(cmd, code, &e);
+    /* Let go of curl: no callback of this attempt can run after this point. */
+    bool h2c_missed = !e.cancelled && net_h2c_missed(cmd, code);
     net_transfer_release(cmd);
     if (h2c_missed) {
         /* Its cleartext HTTP/2 connection was gone (h2c.c): at once on a new one, which is no
          * failure of the request. */
         platform_log(KTH_LOG_DEBUG, "net", "%s: %s; again on a new HTTP/2 connection", cmd->url,
-                     errtext);
+                     e.errtext);
         net_command_queue(cmd);
         return;
     }
 
     /* A cancelled command gives no sample, also one completed after a late cancel: whoever
      * cancelled it may have accounted for it already (a rescued fetch). */
-    if (net_bytes > 0 && deliver && !cancelled && !late_cancel) {
-        net_sample s = {.request_id = cmd->id,
-                        .bytes = net_bytes,
-                        .duration_ns = (int64_t)total_us * 1000,
-                        .ttfb_ns = (int64_t)ttfb_us * 1000,
-                        .http_status = cmd->http_status};
-        net_deliver_sample(d, cmd, &s);
+    if (e.net_bytes > 0 && e.deliver && !e.cancelled && !e.late_cancel) {
+        net_sample sample = {.request_id = cmd->id,
+                             .bytes = e.net_bytes,
+                             .duration_ns = (int64_t)e.total_us * 1000,
+                             .ttfb_ns = (int64_t)e.ttfb_us * 1000,
+                             .http_status = cmd->http_status};
+        net_deliver_sample(cmd->d, cmd, &sample);
     }
-    if (cancelled) {
+    if (e.cancelled) {
         snprintf(cmd->message, sizeof cmd->message, "%s: cancelled", cmd->url);
         net_command_finish(cmd, KTH_ERR_CANCELLED);
         return;
     }
-    const char *url = cmd->final_url ? cmd->final_url : cmd->url;
-    char why[sizeof cmd->message + CURL_ERROR_SIZE];
-    if (aborted) {
-        if (abort_retryable) {
-            snprintf(why, sizeof why, "%s", abort_reason);
-            retry_or_fail(cmd, abort_status, false, 0, why);
-        } else {
-            net_command_finish(cmd, abort_status);
-        }
+    if (e.aborted) {
+        if (e.abort_retryable)
+            retry_or_fail(cmd, e.abort_status, false, 0, e.abort_reason);
+        else
+            net_command_finish(cmd, e.abort_status);
         return;
     }
     uint64_t pos = cmd->range_start + cmd->received;
-    if (satisfied ||
-        (deliver && cmd->method == NET_GET && want_end != UINT64_MAX && pos >= want_end)) {
+    if (e.satisfied ||
+        (e.deliver && cmd->method == NET_GET && e.want_end != UINT64_MAX && pos >= e.want_end)) {
         /* Everything wanted is here, even if the connection then broke: never ask for an
          * empty range. */
         succeed(cmd);
         return;
     }
-    int status = cmd->http_status;
-    if (code == CURLE_OK) {
-        if (status >= 200 && status <= 299) {
-            if (cmd->method == NET_GET && expect != UINT64_MAX && pos < expect) {
-                snprintf(why, sizeof why, "the body ended at byte %" PRIu64 " of %" PRIu64, pos,
-                         expect);
-                retry_or_fail(cmd, KTH_ERR_NETWORK, false, 0, why);
-            } else {
-                succeed(cmd);
-            }
-        } else if (status == 416) {
-            if (has_unsatisfied_total && cmd->responded && unsatisfied_total == pos &&
-                cmd->range_end == NET_RANGE_OPEN) {
-                /* Every byte is here: the earlier response announced more than there was. */
-                cmd->has_total = true;
-                cmd->total = unsatisfied_total;
-                succeed(cmd);
-            } else {
-                if (has_unsatisfied_total && !cmd->has_total) {
-                    cmd->has_total = true;
-                    cmd->total = unsatisfied_total;
-                }
-                net_command_fail(cmd, KTH_ERR_OUT_OF_RANGE, false,
-                                 "%s: HTTP status 416, range from byte %" PRIu64 " not satisfiable",
-                                 url, pos);
-            }
-        } else if (net_http_status_transient(status)) {
-            snprintf(why, sizeof why, "HTTP status %d", status);
-            retry_or_fail(cmd, KTH_ERR_HTTP, has_ra, ra_ms, why);
-        } else {
-            net_command_fail(cmd, net_http_status_error(status), false, "%s: HTTP status %d", url,
-                             status);
-        }
-        return;
-    }
-    if (code == CURLE_TOO_MANY_REDIRECTS) {
-        net_command_fail(cmd, KTH_ERR_HTTP, false, "%s: more than %u redirects", cmd->url,
-                         d->max_redirects);
-    } else if (net_curl_code_transient(code)) {
-        snprintf(why, sizeof why, "%s", errtext);
-        retry_or_fail(cmd, net_curl_code_error(code), false, 0, why);
-    } else {
-        net_command_fail(cmd, net_curl_code_error(code), false, "%s: %s", url, errtext);
-    }
+    if (code == CURLE_OK)
+        judge_response(cmd, &e, pos);
+    else
+        judge_failure(cmd, code, &e);
 }

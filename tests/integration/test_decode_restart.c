@@ -84,13 +84,13 @@ static pcm_ref decode_with_switch(struct hls_env *e, const restart_case *c, kth_
     decode_frames(d, (size_t)(c->switch_after_s * f.sample_rate), &head);
     kth_hls_variant_info info;
     for (int i = 0; i < 5000; i++) {
-        assert_int_equal(kth_stream_variant_info(s, (size_t)c->to, &info), KTH_OK);
+        assert_int_equal(kth_stream_variant_info(s, c->to, &info), KTH_OK);
         if (info.usable)
             break;
         nanosleep(&(struct timespec){.tv_nsec = 1000 * 1000}, NULL);
     }
     assert_true(info.usable);
-    assert_int_equal(kth_stream_abr_set_manual(s, (size_t)c->to), KTH_OK);
+    assert_int_equal(kth_stream_abr_set_manual(s, c->to), KTH_OK);
     decode_all(d, &tail);
     assert_int_equal(tail.rate, head.rate);
     assert_int_equal(tail.channels, head.channels);

@@ -81,13 +81,13 @@ static void check_switch(struct hls_env *e, const switch_case *c)
     /* The other variants' playlists load in the background; the switch needs the target's. */
     kth_hls_variant_info info;
     for (int i = 0; i < 5000; i++) {
-        assert_int_equal(kth_stream_variant_info(s, (size_t)c->to, &info), KTH_OK);
+        assert_int_equal(kth_stream_variant_info(s, c->to, &info), KTH_OK);
         if (info.usable)
             break;
         nanosleep(&(struct timespec){.tv_nsec = 1000 * 1000}, NULL);
     }
     assert_true(info.usable);
-    assert_int_equal(kth_stream_abr_set_manual(s, (size_t)c->to), KTH_OK);
+    assert_int_equal(kth_stream_abr_set_manual(s, c->to), KTH_OK);
     decode_all(d, &tail);
     /* One buffer: head then tail. */
     pcm_ref got = head;

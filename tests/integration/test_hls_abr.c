@@ -124,7 +124,7 @@ static void play_paced(kth_stream *s, played *p, double media_limit,
             continue; /* a variant fence: a new period */
         int v = p->variant[p->count - 1];
         kth_hls_variant_info info;
-        kth_stream_variant_info(s, (size_t)v, &info);
+        kth_stream_variant_info(s, v, &info);
         media += (double)n * 8.0 / (double)info.bandwidth * 0.9;
         if (phase)
             phase(user, media);

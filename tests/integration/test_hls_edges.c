@@ -49,7 +49,7 @@ static kth_stream *open_short(struct hls_env *e, const char *path, kth_cache *ca
     if (st != KTH_OK)
         fail_msg("open %s: %s (%s)", path, kth_strerror(st), err);
     if (variant >= 0)
-        kth_stream_abr_set_manual(s, (size_t)variant);
+        kth_stream_abr_set_manual(s, variant);
     return s;
 }
 

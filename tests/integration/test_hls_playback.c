@@ -108,7 +108,7 @@ static void test_video_master_plays_its_audio_renditions(void **state)
         kth_stream *s = hls_open_variant(e, "/renditions/master.m3u8", v);
         assert_int_equal(kth_stream_variant_count(s), 2);
         kth_hls_variant_info vi;
-        assert_int_equal(kth_stream_variant_info(s, (size_t)v, &vi), KTH_OK);
+        assert_int_equal(kth_stream_variant_info(s, v, &vi), KTH_OK);
         assert_non_null(strstr(vi.uri, dirs[v]));
         assert_string_equal(vi.rendition, "English");
         assert_string_equal(vi.language, "en");
@@ -158,7 +158,7 @@ static void test_aes128_variants_decrypt_byte_exact_with_one_key_fetch(void **st
     for (int v = 0; v < 2; v++) {
         kth_stream *s = hls_open_variant(e, "/aes/master.m3u8", v);
         kth_hls_variant_info vi;
-        assert_int_equal(kth_stream_variant_info(s, (size_t)v, &vi), KTH_OK);
+        assert_int_equal(kth_stream_variant_info(s, v, &vi), KTH_OK);
         assert_true(vi.encrypted);
         assert_int_equal(vi.container, KTH_CONTAINER_MPEG_TS);
         assert_string_equal(vi.rendition, "");

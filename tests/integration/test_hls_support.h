@@ -120,7 +120,7 @@ static inline kth_stream *hls_open_variant(struct hls_env *e, const char *path, 
     h.initial_variant = variant;
     h.start_manual = true;
     kth_stream *s = hls_open(e, path, NULL, &h);
-    assert_int_equal(kth_stream_abr_set_manual(s, (size_t)variant), KTH_OK);
+    assert_int_equal(kth_stream_abr_set_manual(s, variant), KTH_OK);
     return s;
 }
 

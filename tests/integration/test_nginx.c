@@ -138,7 +138,7 @@ static void play_hls(struct nenv *e, ktn_listener which, const char *tag, const 
     h.initial_variant = variant;
     h.start_manual = true;
     kth_stream *s = open_url(e, url, &h);
-    assert_int_equal(kth_stream_abr_set_manual(s, (size_t)variant), KTH_OK);
+    assert_int_equal(kth_stream_abr_set_manual(s, variant), KTH_OK);
     bytes got = read_to_end(s, false);
     bytes want = expected_variant(dir, clear_dir);
     assert_same_bytes(&got, &want);

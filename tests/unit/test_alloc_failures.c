@@ -303,6 +303,22 @@ static kth_status local_stream(void *ctx)
     return st;
 }
 
+/* A downloader with every string option set, created and dropped (its thread is joined). */
+static kth_status downloader_round_trip(void *ctx)
+{
+    (void)ctx;
+    static const char *const headers[] = {"X-One: 1", "X-Two: 2", NULL};
+    kth_downloader_options o = {.user_agent = "test/1",
+                                .cookies = "a=b",
+                                .proxy = "",
+                                .ca_file = "/nonexistent/ca.pem",
+                                .headers = headers};
+    kth_downloader *d = NULL;
+    kth_status st = kth_downloader_new(&o, &d, NULL, 0);
+    kth_downloader_unref(d);
+    return st;
+}
+
 /* An HLS presentation played from the cache alone: every byte is read on the calling thread,
  * so every allocation of the session (playlists, layout, keys, slots) is the test thread's. */
 struct hls_ctx {
@@ -425,6 +441,12 @@ static void test_events(void **state)
     assert_true(sweep("bus", bus_round_trip, NULL, NULL) > 2);
 }
 
+static void test_a_downloader(void **state)
+{
+    (void)state;
+    assert_true(sweep("downloader", downloader_round_trip, NULL, NULL) > 5);
+}
+
 static void test_a_local_stream(void **state)
 {
     (void)state;
@@ -455,6 +477,7 @@ int main(void)
         cmocka_unit_test(test_a_cache_on_disk_round_trip),
         cmocka_unit_test(test_a_protected_cache_round_trip),
         cmocka_unit_test(test_events),
+        cmocka_unit_test(test_a_downloader),
         cmocka_unit_test(test_a_local_stream),
         cmocka_unit_test(test_an_offline_hls_stream),
         cmocka_unit_test(test_an_offline_aes128_fmp4_stream),
