@@ -238,6 +238,76 @@ static kth_status open_error(kth_cache *c, kth_status st, char *err, size_t errl
     return st;
 }
 
+/* The index row of (a, key) into *row: found, or added when flags has CACHE_OPEN_CREATE and the
+ * cache is online (*created then true; a row another process added meanwhile is taken as
+ * found). KTH_ERR_NOT_FOUND when there is none to open, KTH_ERR_IO, KTH_ERR_NO_MEMORY; *row is
+ * the caller's to free on KTH_OK. Index lock held. */
+static kth_status find_row_locked(cache_asset *a, const char *key, int flags, cache_row *row,
+                                  bool *created)
+{
+    kth_cache *c = a->cache;
+    kth_status st = cache_index_find_resource(c->index, a->id, key, row);
+    if (st != KTH_ERR_NOT_FOUND || c->offline || !(flags & CACHE_OPEN_CREATE))
+        return st;
+    memset(row, 0, sizeof *row);
+    storage_range_set_init(&row->ranges);
+    row->claims_valid = true;
+    st = cache_new_file_name(a->key, key, row->file, sizeof row->file);
+    if (st == KTH_OK)
+        st = cache_index_add_resource(c->index, a->id, key, row->file, &row->id);
+    *created = st == KTH_OK;
+    /* Another process added the row since the look-up: open that one. */
+    if (st == KTH_ERR_IO && cache_index_find_resource(c->index, a->id, key, row) == KTH_OK)
+        st = KTH_OK;
+    return st;
+}
+
+/* Makes the new handle h (of `row`) known: a memory resource not yet in the pool goes there, a
+ * row that claimed more (or other) than its file backs records what was restored, and h joins
+ * the asset's open handles with what the index holds for it. Takes the index lock. */
+static kth_status list_handle(cache_asset *a, cache_resource *h, cache_row *row, bool pooled,
+                              bool repaired)
+{
+    kth_cache *c = a->cache;
+    uint64_t claimed = row->committed ? row->length : storage_range_set_total(&row->ranges);
+    storage_resource *replaced = NULL;
+    kth_status st = KTH_OK;
+    platform_mutex_lock(&c->lock);
+    if (c->memory_only && !pooled)
+        st = cache_memory_put_locked(c, row->id, a->id, h->storage, &replaced);
+    if (st == KTH_OK && !c->memory_only && !h->follower &&
+        (repaired || claimed != row->stored_bytes)) {
+        st = cache_index_record(c->index, row->id, &row->ranges, claimed, row->length_known,
+                                row->length, row->committed, row->sums_known ? &row->sums : NULL);
+        if (st == KTH_OK) {
+            cache_set_total_locked(
+                c, c->total_bytes -
+                       (c->total_bytes < row->stored_bytes ? c->total_bytes : row->stored_bytes) +
+                       claimed);
+            row->stored_bytes = claimed;
+            if (repaired)
+                c->repaired++;
+        } else {
+            cache_set_error_locked(c, "cache index: %s", cache_index_errmsg(c->index));
+        }
+    }
+    if (st == KTH_OK) {
+        h->recorded_bytes = row->stored_bytes;
+        h->recorded_committed = row->committed;
+        h->recorded_length_known = row->length_known;
+        h->recorded_length = row->length;
+        h->recorded_sums = row->sums_known || c->memory_only;
+        h->next = a->open;
+        if (a->open)
+            a->open->prev = h;
+        a->open = h;
+        a->open_count++;
+    }
+    platform_mutex_unlock(&c->lock);
+    storage_resource_unref(replaced);
+    return st;
+}
+
 /* The part of cache_resource_open that runs under the asset's open lock. */
 static kth_status open_locked(cache_asset *a, const char *key, int flags, cache_resource **out,
                               bool *created, bool *repaired, char *err, size_t errlen)
@@ -252,26 +322,14 @@ static kth_status open_locked(cache_asset *a, const char *key, int flags, cache_
         return KTH_OK;
     }
     cache_row row;
-    kth_status st = cache_index_find_resource(c->index, a->id, key, &row);
-    if (st == KTH_ERR_NOT_FOUND && (c->offline || !(flags & CACHE_OPEN_CREATE))) {
+    kth_status st = find_row_locked(a, key, flags, &row, created);
+    if (st == KTH_ERR_NOT_FOUND) {
         platform_mutex_unlock(&c->lock);
         if (c->offline)
             return open_error(c, KTH_ERR_OFFLINE_MISS, err, errlen,
                               "offline: %s (of %s) is not in the cache", key, a->url);
         return open_error(c, KTH_ERR_NOT_FOUND, err, errlen, "%s (of %s) is not in the cache", key,
                           a->url);
-    }
-    if (st == KTH_ERR_NOT_FOUND) {
-        memset(&row, 0, sizeof row);
-        storage_range_set_init(&row.ranges);
-        row.claims_valid = true;
-        st = cache_new_file_name(a->key, key, row.file, sizeof row.file);
-        if (st == KTH_OK)
-            st = cache_index_add_resource(c->index, a->id, key, row.file, &row.id);
-        *created = st == KTH_OK;
-        /* Another process added the row since the look-up: open that one. */
-        if (st == KTH_ERR_IO && cache_index_find_resource(c->index, a->id, key, &row) == KTH_OK)
-            st = KTH_OK;
     }
     storage_resource *memory = NULL;
     if (st == KTH_OK && c->memory_only)
@@ -316,43 +374,8 @@ static kth_status open_locked(cache_asset *a, const char *key, int flags, cache_
     memcpy(h->last_modified, row.last_modified, sizeof h->last_modified);
     memcpy(h->content_type, row.content_type, sizeof h->content_type);
     h->last_checkpoint_ns = platform_monotonic_ns();
-    uint64_t claimed = row.committed ? row.length : storage_range_set_total(&row.ranges);
 
-    storage_resource *replaced = NULL;
-    platform_mutex_lock(&c->lock);
-    if (c->memory_only && !memory)
-        st = cache_memory_put_locked(c, row.id, a->id, r, &replaced);
-    if (st == KTH_OK && !c->memory_only && !follower &&
-        (*repaired || claimed != row.stored_bytes)) {
-        /* The row said more (or other) than the file backs: record what was restored. */
-        st = cache_index_record(c->index, row.id, &row.ranges, claimed, row.length_known,
-                                row.length, row.committed, row.sums_known ? &row.sums : NULL);
-        if (st == KTH_OK) {
-            cache_set_total_locked(
-                c, c->total_bytes -
-                       (c->total_bytes < row.stored_bytes ? c->total_bytes : row.stored_bytes) +
-                       claimed);
-            row.stored_bytes = claimed;
-            if (*repaired)
-                c->repaired++;
-        } else {
-            cache_set_error_locked(c, "cache index: %s", cache_index_errmsg(c->index));
-        }
-    }
-    if (st == KTH_OK) {
-        h->recorded_bytes = row.stored_bytes;
-        h->recorded_committed = row.committed;
-        h->recorded_length_known = row.length_known;
-        h->recorded_length = row.length;
-        h->recorded_sums = row.sums_known || c->memory_only;
-        h->next = a->open;
-        if (a->open)
-            a->open->prev = h;
-        a->open = h;
-        a->open_count++;
-    }
-    platform_mutex_unlock(&c->lock);
-    storage_resource_unref(replaced);
+    st = list_handle(a, h, &row, memory != NULL, *repaired);
     cache_row_free(&row);
     if (st != KTH_OK) {
         if (!follower)
@@ -690,6 +713,47 @@ kth_status cache_resource_commit(cache_resource *h, uint64_t length)
     return st;
 }
 
+/* The empty storage that replaces h's after an invalidation, for data file `file`: a memory
+ * resource put in the pool (*replaced: the one it displaced), or a new data file (*old_path:
+ * the file it replaces, to delete). Handle lock held. */
+static kth_status fresh_storage(cache_resource *h, const char *file, storage_resource **fresh,
+                                storage_resource **replaced, char **old_path)
+{
+    cache_asset *a = h->asset;
+    kth_cache *c = a->cache;
+    kth_status st;
+    if (c->memory_only) {
+        st = storage_resource_new_memory_in_pool(c->budget, c->pool, fresh);
+        if (st == KTH_OK) {
+            platform_mutex_lock(&c->lock);
+            st = cache_memory_put_locked(c, h->id, a->id, *fresh, replaced);
+            platform_mutex_unlock(&c->lock);
+        }
+        return st;
+    }
+    *old_path = cache_data_path(c, h->file);
+    char *path = cache_data_path(c, file), err[256] = "";
+    if (!*old_path || !path)
+        st = KTH_ERR_NO_MEMORY;
+    else
+        st = cache_make_fanout_dirs(c, file)
+                 ? storage_resource_open_file(path, STORAGE_FILE_TRUNCATE, fresh, err, sizeof err)
+                 : KTH_ERR_IO;
+    if (st == KTH_OK)
+        st = cache_protect_file(c, file, *fresh);
+    platform_free(path);
+    if (st != KTH_OK) {
+        int e = errno;
+        platform_mutex_lock(&c->lock);
+        cache_set_error_locked(c, "cannot create a data file for %s: %s", h->key,
+                               err[0]                    ? err
+                               : st == KTH_ERR_NO_MEMORY ? "out of memory"
+                                                         : strerror(e));
+        platform_mutex_unlock(&c->lock);
+    }
+    return st;
+}
+
 kth_status cache_resource_invalidate(cache_resource *h)
 {
     if (!h)
@@ -731,33 +795,7 @@ kth_status cache_resource_invalidate(cache_resource *h)
     h->recorded_length = 0;
     h->recorded_sums = true; /* the row claims nothing */
     h->etag[0] = h->last_modified[0] = h->content_type[0] = '\0';
-    if (c->memory_only) {
-        st = storage_resource_new_memory_in_pool(c->budget, c->pool, &fresh);
-        if (st == KTH_OK) {
-            platform_mutex_lock(&c->lock);
-            st = cache_memory_put_locked(c, h->id, a->id, fresh, &replaced);
-            platform_mutex_unlock(&c->lock);
-        }
-    } else {
-        old_path = cache_data_path(c, h->file);
-        char *path = cache_data_path(c, file), err[256] = "";
-        if (!old_path || !path)
-            st = KTH_ERR_NO_MEMORY;
-        else
-            st = cache_make_fanout_dirs(c, file)
-                     ? storage_resource_open_file(path, STORAGE_FILE_TRUNCATE, &fresh, err,
-                                                  sizeof err)
-                     : KTH_ERR_IO;
-        if (st == KTH_OK)
-            st = cache_protect_file(c, file, fresh);
-        platform_free(path);
-        if (st != KTH_OK) {
-            platform_mutex_lock(&c->lock);
-            cache_set_error_locked(c, "cannot create a data file for %s: %s", h->key,
-                                   err[0] ? err : strerror(errno));
-            platform_mutex_unlock(&c->lock);
-        }
-    }
+    st = fresh_storage(h, file, &fresh, &replaced, &old_path);
     memcpy(h->file, file, sizeof h->file);
     storage_resource *old = h->storage;
     if (st == KTH_OK) {

@@ -141,6 +141,43 @@ static bool set_copy(char **dst, const char *src)
     return !src || *dst;
 }
 
+/* Where the body sits in the resource: its first and end offsets (Content-Range of a 206,
+ * else from 0 to Content-Length), the bytes to skip to reach the command's position, and the
+ * resource's length when the response says it. False (after mark_abort) when it cannot be
+ * used. */
+static bool place_body(net_cmd *cmd, long code, bool encoded, response_strings *s,
+                       const net_response *resp, bool *has_total, uint64_t *total)
+{
+    net_attempt *at = &cmd->at;
+    uint64_t pos = cmd->range_start + cmd->received;
+    uint64_t body_start = 0;
+    at->body_end = UINT64_MAX;
+    if (code == 206) {
+        uint64_t first, last;
+        const char *cr =
+            header_or_null(at, "Content-Range", s->content_range, sizeof s->content_range);
+        if (encoded || !net_parse_content_range(cr, &first, &last, has_total, total)) {
+            mark_abort(cmd, KTH_ERR_HTTP, false, "%s: HTTP 206 with an unusable Content-Range (%s)",
+                       resp->url, cr ? cr : "none");
+            return false;
+        }
+        body_start = first;
+        at->body_end = last + 1;
+    } else if (!encoded && resp->has_content_length) {
+        at->body_end = resp->content_length;
+        *has_total = true;
+        *total = resp->content_length;
+    }
+    if (body_start > pos) {
+        mark_abort(cmd, KTH_ERR_HTTP, false,
+                   "%s: asked for bytes from %" PRIu64 ", the server answered from %" PRIu64,
+                   resp->url, pos, body_start);
+        return false;
+    }
+    at->skip = pos - body_start;
+    return true;
+}
+
 /* Interprets the final response's headers before its first body byte is used. Returns false
  * (after mark_abort) when the attempt must stop. */
 static bool process_response(net_cmd *cmd)
@@ -183,34 +220,10 @@ static bool process_response(net_cmd *cmd)
                    url, ce);
         return false;
     }
-    uint64_t pos = cmd->range_start + cmd->received;
-    uint64_t body_start = 0;
     bool has_total = false;
     uint64_t total = 0;
-    at->body_end = UINT64_MAX;
-    if (code == 206) {
-        uint64_t first, last;
-        const char *cr =
-            header_or_null(at, "Content-Range", s.content_range, sizeof s.content_range);
-        if (encoded || !net_parse_content_range(cr, &first, &last, &has_total, &total)) {
-            mark_abort(cmd, KTH_ERR_HTTP, false, "%s: HTTP 206 with an unusable Content-Range (%s)",
-                       url, cr ? cr : "none");
-            return false;
-        }
-        body_start = first;
-        at->body_end = last + 1;
-    } else if (!encoded && resp.has_content_length) {
-        at->body_end = resp.content_length;
-        has_total = true;
-        total = resp.content_length;
-    }
-    if (body_start > pos) {
-        mark_abort(cmd, KTH_ERR_HTTP, false,
-                   "%s: asked for bytes from %" PRIu64 ", the server answered from %" PRIu64, url,
-                   pos, body_start);
+    if (!place_body(cmd, code, encoded, &s, &resp, &has_total, &total))
         return false;
-    }
-    at->skip = pos - body_start;
 
     if (cmd->responded) {
         /* A resumed attempt: it must be the same resource, or nothing of it is used. */
