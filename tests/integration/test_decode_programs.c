@@ -90,6 +90,61 @@ static void test_tool_writes_a_wav_and_stats_over_hls(void **state)
     free(stats.data);
 }
 
+/* The value of "key": in a --stats line (a number), or -1 when it is missing. */
+static double stat_of(const char *line, const char *key)
+{
+    char pattern[64];
+    snprintf(pattern, sizeof pattern, "\"%s\":", key);
+    const char *p = strstr(line, pattern);
+    return p ? strtod(p + strlen(pattern), NULL) : -1;
+}
+
+/* Runs `kithara decode --realtime --stats` from 16 s of the 20 s TS variant with a fresh cache
+ * and returns the stats line; *wall receives the seconds the program took. */
+static bytes decode_realtime(struct hls_env *e, const char *cache, double *wall)
+{
+    char url[512], cmd[2048];
+    kts_url(e->srv, "/ts/master.m3u8", url, sizeof url);
+    snprintf(cmd, sizeof cmd,
+             "%s decode -q --realtime --stats --variant 2 --start-time 16 --cache-dir %s/%s "
+             "-o %s/%s.wav %s",
+             KTH_TOOL_PATH, e->dir, cache, e->dir, cache, url);
+    int64_t t0 = test_now_ms();
+    bytes stats = {0};
+    assert_int_equal(run(cmd, &stats), 0);
+    *wall = (double)(test_now_ms() - t0) / 1000.0;
+    bytes_append(&stats, "", 1);
+    printf("%.2f s: %s", *wall, (char *)stats.data);
+    return stats;
+}
+
+/* --realtime plays at the media rate, as an audio device would: 4.04 s of media take at least
+ * that long less the half second the device keeps in hand; a segment that comes late shows as
+ * a stall of about the time the output waited. */
+static void test_tool_realtime_paces_and_counts_stalls(void **state)
+{
+    struct hls_env *e = *state;
+    const double media = (883712 - 16 * 44100) / 44100.0;
+    double wall;
+    bytes stats = decode_realtime(e, "paced", &wall);
+    const char *line = (const char *)stats.data;
+    assert_true(stat_of(line, "frames") == 883712 - 16 * 44100);
+    assert_true(wall >= media - 0.6);
+    free(stats.data);
+
+    /* The last long segment (18.18 s to 20.2 s) arrives 4 s after it is asked for, which is
+     * at the start: the output, 2.2 s in, waits for it. */
+    kts_add_fault(e->srv, "/ts/v256/seg9.ts", &(kts_fault){.kind = KTS_FAULT_LATENCY, .ms = 4000});
+    stats = decode_realtime(e, "stalled", &wall);
+    line = (const char *)stats.data;
+    assert_true(stat_of(line, "frames") == 883712 - 16 * 44100);
+    assert_true(stat_of(line, "stalls") >= 1);
+    double stalled = stat_of(line, "stall_seconds");
+    assert_true(stalled >= 0.8 && stalled <= wall);
+    assert_true(wall >= media - 0.6 + stalled - 0.05);
+    free(stats.data);
+}
+
 static void test_examples_decode_hls(void **state)
 {
     struct hls_env *e = *state;
@@ -192,6 +247,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tool_matches_the_ffmpeg_program),
         cmocka_unit_test(test_tool_writes_a_wav_and_stats_over_hls),
+        cmocka_unit_test(test_tool_realtime_paces_and_counts_stalls),
         cmocka_unit_test(test_examples_decode_hls),
         cmocka_unit_test(test_cat_from_a_time_decodes_in_the_ffmpeg_program),
     };

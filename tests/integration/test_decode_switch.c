@@ -168,6 +168,75 @@ static void test_fmp4_switch_down_is_exact(void **state)
     check_switch(*state, &c);
 }
 
+/* ABR's own switches, up on a fast link and down when the top variant's later segments come
+ * at a trickle (8 kB/s against its 32 kB/s), decoded as they come: the frame count is a whole
+ * decode's, the PCM before the first join is the start variant's own decode bit for bit, and
+ * between joins (from two codec frames after each) every variant's own decode within the
+ * noise bound. */
+static void test_abr_switches_under_a_throttled_server_are_exact(void **state)
+{
+    struct hls_env *e = *state;
+    const char *dirs[] = {"ts/v64", "ts/v128", "ts/v256"};
+    for (int i = 5; i <= 9; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "/ts/v256/seg%d.ts", i);
+        kts_add_fault(e->srv, path, &(kts_fault){.kind = KTS_FAULT_RATE, .bytes = 8000});
+    }
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/abr-throttled", e->dir);
+    kth_cache *cache = hls_open_cache(dir, false); /* nothing of earlier tests is cached */
+    kth_subscription *sub;
+    assert_int_equal(kth_bus_subscribe(e->bus, 4096, &sub), KTH_OK);
+    kth_hls_options h = {.fixed_start = true, .initial_variant = 0};
+    kth_stream *s = hls_open(e, "/ts/master.m3u8", cache, &h);
+    kth_decoder *d = open_decoder_on(s, KTH_SAMPLE_F32, e->bus);
+    pcm_ref got;
+    decode_all(d, &got);
+
+    uint64_t at[16];
+    int to[16], joins = 0, first = h.initial_variant;
+    bool down = false;
+    kth_event ev;
+    while (kth_events_next(sub, &ev, 0) == KTH_OK) {
+        if (ev.kind != KTH_EVENT_DECODER_KEPT && ev.kind != KTH_EVENT_DECODER_RESTARTED)
+            continue;
+        printf("%s at frame %llu: variant %d -> %d\n", kth_event_kind_name(ev.kind),
+               (unsigned long long)ev.payload.decode.frame, ev.payload.decode.from_variant,
+               ev.payload.decode.to_variant);
+        assert_int_equal(ev.kind, KTH_EVENT_DECODER_KEPT); /* one configuration: kept */
+        assert_true(joins < 16);
+        at[joins] = ev.payload.decode.frame;
+        to[joins] = ev.payload.decode.to_variant;
+        down |= ev.payload.decode.to_variant < ev.payload.decode.from_variant;
+        joins++;
+    }
+    assert_true(joins >= 2 && down); /* up on the fast link, down at the trickle */
+    pcm_ref ref[3];
+    for (int v = 0; v < 3; v++)
+        ref[v] = reference_of_variant(dirs[v], NULL, AV_SAMPLE_FMT_FLT);
+    assert_int_equal(got.frames, ref[0].frames);
+    size_t k = first_difference(&got, 0, &ref[first], 0, at[0]);
+    if (k < at[0])
+        fail_msg("frame %zu before the first join differs from variant %d", k, first);
+    for (int j = 0; j < joins; j++) {
+        size_t from = at[j] + 2 * AAC_FRAME;
+        size_t until = j + 1 < joins ? at[j + 1] : got.frames;
+        assert_true(at[j] % AAC_FRAME == 0 && at[j] < got.frames);
+        size_t exact = 0;
+        float worst = from < until ? max_difference(&got, &ref[to[j]], from, until, &exact) : 0;
+        printf("variant %d over frames %zu..%zu: %zu bit-exact, largest difference %.6f\n", to[j],
+               from, until, exact, worst);
+        assert_true(worst <= NOISE_BOUND);
+    }
+    for (int v = 0; v < 3; v++)
+        free(ref[v].data);
+    free(got.data);
+    kth_decoder_close(d);
+    kth_stream_close(s);
+    kth_cache_unref(cache);
+    kth_subscription_free(sub);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -175,6 +244,7 @@ int main(void)
         cmocka_unit_test(test_ts_switch_down_keeps_the_decoder),
         cmocka_unit_test(test_fmp4_switch_up_is_exact),
         cmocka_unit_test(test_fmp4_switch_down_is_exact),
+        cmocka_unit_test(test_abr_switches_under_a_throttled_server_are_exact),
     };
     return cmocka_run_group_tests(tests, hls_setup, hls_teardown);
 }
