@@ -7,6 +7,8 @@
  */
 #include "test_decode_support.h"
 
+#include <sys/stat.h>
+
 #define SAMPLE_MP3 KTH_SOURCE_DIR "/tests/fixtures/sample.mp3"
 
 static void check_variant(struct hls_env *e, const char *master, int variant, const char *dir,
@@ -154,6 +156,76 @@ static void test_progressive_mp3_over_http_decodes_as_ffmpeg_does(void **state)
     kts_stop(srv);
 }
 
+/* Writes `pcm` (s16) as a canonical 44-byte-header WAV file at path. */
+static void write_wav(const char *path, const pcm_ref *pcm)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    uint32_t data = (uint32_t)(pcm->frames * pcm->frame_bytes), rate = (uint32_t)pcm->rate;
+    uint16_t chans = (uint16_t)pcm->channels, align = (uint16_t)pcm->frame_bytes, bits = 16;
+    uint32_t riff = 36 + data, fmt_len = 16, byte_rate = rate * align;
+    uint16_t pcm_tag = 1;
+    fwrite("RIFF", 1, 4, f);
+    fwrite(&riff, 4, 1, f);
+    fwrite("WAVEfmt ", 1, 8, f);
+    fwrite(&fmt_len, 4, 1, f);
+    fwrite(&pcm_tag, 2, 1, f);
+    fwrite(&chans, 2, 1, f);
+    fwrite(&rate, 4, 1, f);
+    fwrite(&byte_rate, 4, 1, f);
+    fwrite(&align, 2, 1, f);
+    fwrite(&bits, 2, 1, f);
+    fwrite("data", 1, 4, f);
+    fwrite(&data, 4, 1, f);
+    assert_int_equal(fwrite(pcm->data, 1, data, f), data);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* Decodes url through the env's downloader and cache and compares it with FFmpeg's own decode
+ * of the file at `path`. */
+static void check_progressive(struct hls_env *e, const char *url, const char *path)
+{
+    kth_stream_options so = {.read_timeout_ms = 20000, .downloader = e->d, .cache = e->cache};
+    kth_decoder *d = NULL;
+    char err[512];
+    if (kth_decoder_open(url, &so, NULL, &d, err, sizeof err) != KTH_OK)
+        fail_msg("%s: %s", url, err);
+    pcm_ref got, want;
+    decode_all(d, &got);
+    assert_int_equal(decode_reference(path, AV_SAMPLE_FMT_S16, &want), 0);
+    printf("%s: %zu frames (reference %zu)\n", url, got.frames, want.frames);
+    assert_true(got.frames > 0);
+    assert_same_pcm(&got, &want);
+    free(got.data);
+    free(want.data);
+    kth_decoder_close(d);
+}
+
+/* FLAC and WAV files over HTTP decode as FFmpeg decodes them, sample for sample. */
+static void test_progressive_flac_and_wav_decode_as_ffmpeg_does(void **state)
+{
+    struct hls_env *e = *state;
+    char dir[600], wav[700], url[512];
+    snprintf(dir, sizeof dir, "%s/files", e->dir);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    snprintf(wav, sizeof wav, "%s/tone.wav", dir);
+    pcm_ref tone;
+    assert_int_equal(
+        decode_reference(KTH_SOURCE_DIR "/tests/fixtures/tone.flac", AV_SAMPLE_FMT_S16, &tone), 0);
+    write_wav(wav, &tone);
+    free(tone.data);
+    kts_config fixtures = {.doc_root = KTH_SOURCE_DIR "/tests/fixtures"}, files = {.doc_root = dir};
+    kts_server *a, *b;
+    assert_int_equal(kts_start(&fixtures, &a), KTH_OK);
+    assert_int_equal(kts_start(&files, &b), KTH_OK);
+    kts_url(a, "/tone.flac", url, sizeof url);
+    check_progressive(e, url, KTH_SOURCE_DIR "/tests/fixtures/tone.flac");
+    kts_url(b, "/tone.wav", url, sizeof url);
+    check_progressive(e, url, wav);
+    kts_stop(b);
+    kts_stop(a);
+}
+
 /* A rate and channel count the caller fixes: the output has them, and its length follows. */
 static void test_caller_fixes_rate_and_channels(void **state)
 {
@@ -211,6 +283,7 @@ int main(void)
         cmocka_unit_test(test_progressive_mp3_is_gapless_and_exact),
         cmocka_unit_test(test_zeroed_decoder_options_are_the_defaults),
         cmocka_unit_test(test_progressive_mp3_over_http_decodes_as_ffmpeg_does),
+        cmocka_unit_test(test_progressive_flac_and_wav_decode_as_ffmpeg_does),
         cmocka_unit_test(test_caller_fixes_rate_and_channels),
         cmocka_unit_test(test_bytes_that_are_not_audio_fail_clearly),
     };

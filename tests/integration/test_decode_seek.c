@@ -7,6 +7,8 @@
  */
 #include "test_decode_support.h"
 
+#include <time.h>
+
 #define SAMPLE_MP3  KTH_SOURCE_DIR "/tests/fixtures/sample.mp3"
 #define CHECK_AFTER 20000 /* frames compared after each seek */
 
@@ -115,6 +117,95 @@ static void check_hls_seeks(struct hls_env *e, const char *master, int variant, 
     kth_stream_close(s);
 }
 
+/* The largest sample difference between got[from, to) and ref from ref_at on. */
+static float worst_difference(const pcm_ref *got, size_t from, size_t to, const pcm_ref *ref,
+                              size_t ref_at)
+{
+    float worst = 0;
+    for (size_t i = from; i < to; i++)
+        for (int c = 0; c < got->channels; c++) {
+            float df = fabsf(pcm_sample(got, i, c) - pcm_sample(ref, ref_at + i - from, c));
+            worst = df > worst ? df : worst;
+        }
+    return worst;
+}
+
+/* A seek asked for while a manual switch is pending (asked for, its fence not reached yet):
+ * the decoder lands on the sample, and what follows is the variant the stream reads there
+ * until the switch, then the new variant, with no frame lost or doubled. AAC noise
+ * substitution keeps a kept decoder within NOISE_BOUND of a whole decode, not bit for bit. */
+#define NOISE_BOUND 1e-3f
+static void test_a_seek_during_a_switch_lands_on_the_sample(void **state)
+{
+    struct hls_env *e = *state;
+    kth_subscription *sub;
+    assert_int_equal(kth_bus_subscribe(e->bus, 4096, &sub), KTH_OK);
+    kth_hls_options h = {.fixed_start = true, .initial_variant = 0, .start_manual = true};
+    h.buffer_target_s = 2; /* the download is still going when the switch is asked for */
+    kth_stream *s = hls_open(e, "/ts/master.m3u8", NULL, &h);
+    kth_decoder *d = open_decoder_on(s, KTH_SAMPLE_F32, e->bus);
+    pcm_ref head;
+    decode_frames(d, 3 * 44100, &head);
+    free(head.data);
+    kth_hls_variant_info info = {0};
+    for (int i = 0; i < 5000 && !info.usable; i++) {
+        assert_int_equal(kth_stream_variant_info(s, 2, &info), KTH_OK);
+        if (!info.usable)
+            nanosleep(&(struct timespec){.tv_nsec = 1000 * 1000}, NULL);
+    }
+    assert_true(info.usable);
+    kth_event ev;
+    while (kth_events_next(sub, &ev, 0) == KTH_OK) {
+    }
+    assert_int_equal(kth_stream_abr_set_manual(s, 2), KTH_OK);
+    const size_t target = (size_t)llround(9.5 * 44100);
+    assert_int_equal(kth_decoder_seek_time(d, 9.5), KTH_OK);
+    assert_int_equal(kth_decoder_position(d), target);
+    pcm_ref rest;
+    decode_all(d, &rest);
+    pcm_ref ref[3] = {reference_of_variant("ts/v64", NULL, AV_SAMPLE_FMT_FLT),
+                      {0},
+                      reference_of_variant("ts/v256", NULL, AV_SAMPLE_FMT_FLT)};
+    assert_int_equal(rest.frames, ref[0].frames - target);
+    /* The joins after the seek, in frames of the whole decode. */
+    uint64_t join = UINT64_MAX;
+    int from = -1, to = -1, joins = 0;
+    while (kth_events_next(sub, &ev, 0) == KTH_OK) {
+        if (ev.kind != KTH_EVENT_DECODER_KEPT && ev.kind != KTH_EVENT_DECODER_RESTARTED)
+            continue;
+        printf("%s at frame %llu: variant %d -> %d\n", kth_event_kind_name(ev.kind),
+               (unsigned long long)ev.payload.decode.frame, ev.payload.decode.from_variant,
+               ev.payload.decode.to_variant);
+        joins++;
+        join = ev.payload.decode.frame;
+        from = ev.payload.decode.from_variant;
+        to = ev.payload.decode.to_variant;
+    }
+    assert_int_equal(kth_stream_current_variant(s), 2);
+    assert_true(joins <= 1);
+    size_t skip = 2 * 1024;
+    if (joins == 0) { /* the seek itself took the new variant */
+        float w = worst_difference(&rest, skip, rest.frames, &ref[2], target + skip);
+        printf("after the seek: variant 2, largest difference %.6f\n", w);
+        assert_true(w <= NOISE_BOUND);
+    } else {
+        assert_true(join > target && join % 1024 == 0 && (from == 0 || from == 2) && to == 2);
+        size_t j = (size_t)(join - target);
+        float before = worst_difference(&rest, skip, j, &ref[from], target + skip);
+        float after = worst_difference(&rest, j + skip, rest.frames, &ref[2], join + skip);
+        printf("after the seek: variant %d to frame %llu (largest difference %.6f), then "
+               "variant 2 (%.6f)\n",
+               from, (unsigned long long)join, before, after);
+        assert_true(before <= NOISE_BOUND && after <= NOISE_BOUND);
+    }
+    free(rest.data);
+    free(ref[0].data);
+    free(ref[2].data);
+    kth_decoder_close(d);
+    kth_stream_close(s);
+    kth_subscription_free(sub);
+}
+
 static void test_ts_seeks_to_the_sample(void **state)
 {
     check_hls_seeks(*state, "/ts/master.m3u8", 2, "ts/v256");
@@ -157,6 +248,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_progressive_mp3_seeks_to_the_sample),
         cmocka_unit_test(test_ts_seeks_to_the_sample),
+        cmocka_unit_test(test_a_seek_during_a_switch_lands_on_the_sample),
         cmocka_unit_test(test_fmp4_seeks_to_the_sample),
     };
     return cmocka_run_group_tests(tests, hls_setup, hls_teardown);
