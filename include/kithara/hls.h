@@ -157,6 +157,12 @@ typedef struct kth_hls_playlist_info {
     double window_s;
     size_t window_segments;
     bool ended; /* a live or event playlist got EXT-X-ENDLIST since the stream opened */
+    /* On the stream's timeline (the seconds kth_stream_seek_time takes): where the window's
+     * first segment starts (0 for vod), and the live edge, the start of the segment a live
+     * player plays from (HOLD-BACK, else three target durations, before the end; for vod and
+     * ended streams the end). A DVR slider runs from window_start_s to live_edge_s. */
+    double window_start_s;
+    double live_edge_s;
 } kth_hls_playlist_info;
 
 /* Describes the playlist of an HLS stream. KTH_OK, KTH_ERR_UNSUPPORTED (not HLS),

@@ -171,7 +171,11 @@ typedef struct kth_seek_anchor {
 } kth_seek_anchor;
 
 /* Moves to the segment holding time `seconds` (clamped to the stream's duration) and fills
- * *anchor (may be NULL). Like kth_stream_seek it moves the epoch and interrupts a blocked read.
+ * *anchor (may be NULL). On a live HLS stream (no EXT-X-ENDLIST yet) the time is clamped to the
+ * window the server still lists and to the live edge (kth_hls_playlist_info: window_start_s to
+ * live_edge_s): a time before the window plays from its first segment, a time past the edge
+ * (INFINITY, say) from the edge. Like kth_stream_seek it moves the epoch and interrupts a blocked
+ * read.
  *
  * What it costs: nothing is fetched and no size is learned to place the time. The reads that
  * follow fetch, for a presentation never played, at most the key (AES-128, when not cached),

@@ -8,6 +8,7 @@
  */
 #include <kithara/hls.h>
 
+#include "hls/live.h"
 #include "hls/session.h"
 #include "platform/mem.h"
 
@@ -97,6 +98,14 @@ kth_status kth_stream_playlist_info(kth_stream *stream, kth_hls_playlist_info *i
     info->target_duration = s->live_target;
     info->window_s = s->live_window_s;
     info->window_segments = s->live_window_segments;
+    const hls_media_playlist *m = &s->variants[atomic_load(&s->current_variant)].pl->media;
+    if (m->segment_count > 0) {
+        size_t first =
+            s->live_open && s->live_window_start < m->segment_count ? s->live_window_start : 0;
+        info->window_start_s = hls_media_segment(m, first).start;
+        info->live_edge_s =
+            s->live_open ? hls_media_segment(m, hls_live_edge_segment(m)).start : m->total_duration;
+    }
     info->ended = s->live && !s->live_open;
     platform_mutex_unlock(&s->lock);
     return KTH_OK;

@@ -25,6 +25,7 @@
 #include "hls/hls_source.h"
 
 #include "hls/session.h"
+#include "hls/live.h"
 #include "platform/log.h"
 #include "platform/mem.h"
 
@@ -670,6 +671,12 @@ static kth_status hs_seek_time_anchor(stream_source *src, double seconds,
     size_t variant = atomic_load(&s->current_variant);
     hls_variant_state *v = &s->variants[variant];
     size_t k = hls_layout_segment_at_time(v->layout, seconds);
+    if (s->live_open) {
+        /* DVR: a time before the window plays from its first segment (the earlier ones are
+         * gone from the server), one past the live edge from the edge. */
+        size_t edge = hls_live_edge_segment(&v->pl->media);
+        k = k < s->live_window_start ? s->live_window_start : k > edge ? edge : k;
+    }
     uint64_t offset = 0;
     size_t period = 0;
     if (place_in_periods(s, variant, k, &offset, &period)) {

@@ -62,6 +62,15 @@ size_t hls_live_start_segment(const hls_playlist *media, const hls_playlist *mas
     return t > 0 ? segment_at(m, t) : 0;
 }
 
+size_t hls_live_edge_segment(const hls_media_playlist *m)
+{
+    if (m->segment_count == 0)
+        return 0;
+    double back = m->has_hold_back ? m->hold_back : EDGE_TARGETS * (double)m->target_duration;
+    double t = m->total_duration - back;
+    return t > 0 ? segment_at(m, t) : 0;
+}
+
 int64_t hls_live_reload_delay_ns(const hls_media_playlist *m, bool changed)
 {
     double s = (double)m->target_duration;

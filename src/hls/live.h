@@ -40,6 +40,12 @@ const char *hls_live_kind_name(hls_live_kind kind);
  * boundary: PRECISE=YES is not honoured inside a segment. */
 size_t hls_live_start_segment(const hls_playlist *media, const hls_playlist *master);
 
+/* The live edge of a model that grows: the segment holding HOLD-BACK seconds (else three
+ * target durations) before its end, where a player that wants to be live plays from. 0 for an
+ * empty model. Unlike hls_live_start_segment it ignores EXT-X-START, whose positive offsets
+ * count from a playlist's first segment, not a merged model's. */
+size_t hls_live_edge_segment(const hls_media_playlist *m);
+
 /* How long to wait before reloading, from the time the last reload's request started: after a
  * playlist that changed, the target duration or the last segment's duration when shorter;
  * after one that did not change, half the target duration. At least 100 ms, so a playlist that

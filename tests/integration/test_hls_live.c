@@ -333,6 +333,8 @@ static void *read_all(void *arg)
             kth_stream_clear_variant_fence(p->stream);
             continue;
         }
+        if (n == KTH_ERR_SEEK_PENDING)
+            continue; /* a time seek from the test: read on from where it moved */
         if (n <= 0) {
             p->result = n;
             if (n < 0)
@@ -786,11 +788,78 @@ static void test_live_reader_behind_the_window_goes_on_at_its_start(void **state
     player_close(&p);
 }
 
+/* Checks that the reader got, from byte `mark` on, `count` whole segments from media sequence
+ * `first` on, in order. */
+static void expect_from(player *p, size_t mark, uint64_t first, size_t count)
+{
+    uint64_t size = p->c.cfg.segment_size;
+    assert_true(p->got_len >= mark + count * size);
+    for (size_t k = 0; k < count; k++) {
+        uint64_t seed = kts_live_segment_seed(&p->c.cfg, first + k, false);
+        if (kts_ts_synth_check(seed, 0, p->got + mark + k * size, size) != size)
+            fail_msg("segment %zu after the seek is not segment %llu", k,
+                     (unsigned long long)(first + k));
+    }
+}
+
+/* Reads on (the clock moving) until the reader has `bytes` more than `from`. */
+static void play_until(player *p, size_t from, size_t bytes)
+{
+    for (int i = 0; i < 200 && atomic_load(&p->progress) < from + bytes; i++)
+        play(p, 500, 1);
+    assert_true(atomic_load(&p->progress) >= from + bytes);
+}
+
+/* DVR: a time seek on a live stream moves within the window the server lists (a time before
+ * it plays from its first segment) and to the live edge (a time past it); nothing else moves,
+ * no fence, and the bytes are the segments of those times. */
+static void test_live_seek_by_time_moves_within_the_window_and_to_the_edge(void **state)
+{
+    (void)state;
+    player p;
+    kts_live cfg = {.window = 6, .target_duration = 2, .segment_size = 1880, .seed = 31};
+    player_open(&p, &cfg, 3, 4.0);
+    play_until(&p, 0, 5 * 1880); /* segments 3 to 7: the window lists 2 to 7 by then */
+    kth_hls_playlist_info pi;
+    assert_int_equal(kth_stream_playlist_info(p.stream, &pi), KTH_OK);
+    printf("window from %.1f s, live edge %.1f s\n", pi.window_start_s, pi.live_edge_s);
+    assert_true(pi.window_start_s > 0 && pi.live_edge_s > pi.window_start_s);
+    /* Into the window: the segment holding the time, from its start. */
+    size_t mark = atomic_load(&p.progress);
+    kth_seek_anchor a;
+    assert_int_equal(kth_stream_seek_time(p.stream, pi.window_start_s + 2.5, &a), KTH_OK);
+    assert_true(a.segment_start == pi.window_start_s + 2.0);
+    uint64_t first = (uint64_t)(a.segment_start / 2.0); /* sequence n starts at 2n s */
+    play_until(&p, mark, 3 * 1880);
+    expect_from(&p, mark, first, 3);
+    /* Before the window (it has moved on since): its first segment. */
+    play(&p, 500, 8);
+    assert_int_equal(kth_stream_playlist_info(p.stream, &pi), KTH_OK);
+    mark = atomic_load(&p.progress);
+    assert_int_equal(kth_stream_seek_time(p.stream, 0.0, &a), KTH_OK);
+    assert_true(a.segment_start == pi.window_start_s);
+    first = (uint64_t)(a.segment_start / 2.0);
+    play_until(&p, mark, 2 * 1880);
+    expect_from(&p, mark, first, 2);
+    /* Past the edge: the live edge. */
+    assert_int_equal(kth_stream_playlist_info(p.stream, &pi), KTH_OK);
+    mark = atomic_load(&p.progress);
+    assert_int_equal(kth_stream_seek_time(p.stream, 1e9, &a), KTH_OK);
+    assert_true(a.segment_start == pi.live_edge_s);
+    first = (uint64_t)(a.segment_start / 2.0);
+    play_until(&p, mark, 2 * 1880);
+    expect_from(&p, mark, first, 2);
+    stop_reading(&p);
+    assert_int_equal(p.fences, 0);
+    player_close(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_window_slides_every_segment_once),
         cmocka_unit_test(test_live_reader_behind_the_window_goes_on_at_its_start),
+        cmocka_unit_test(test_live_seek_by_time_moves_within_the_window_and_to_the_edge),
         cmocka_unit_test(test_endlist_ends_after_the_last_segment),
         cmocka_unit_test(test_stuck_playlist_is_reported),
         cmocka_unit_test(test_server_reset_reanchors),
