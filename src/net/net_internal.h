@@ -40,8 +40,10 @@
  * is most of the cost of a download. The loop gathers the pieces of one turn instead, up to this
  * many bytes, and hands them over together at the end of the turn (or when the stage is full):
  * no byte waits longer than one turn of the loop. A stage is held only within a turn; a few
- * are kept for the next turns. */
-#define NET_STAGE_BYTES (256 * 1024)
+ * are kept for the next turns. 64 KiB (four 16 KiB pieces) writes as fast as 256 KiB did
+ * (bench_download: 1528 against 1558 MB/s into a file, best of 3, within the runs' spread) and
+ * keeps 0.75 MiB less of a process's memory resident. */
+#define NET_STAGE_BYTES (64 * 1024)
 #define NET_STAGE_POOL  4
 
 typedef struct net_cmd net_cmd;
