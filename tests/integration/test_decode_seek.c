@@ -168,19 +168,10 @@ static void test_a_seek_during_a_switch_lands_on_the_sample(void **state)
                       reference_of_variant("ts/v256", NULL, AV_SAMPLE_FMT_FLT)};
     assert_int_equal(rest.frames, ref[0].frames - target);
     /* The joins after the seek, in frames of the whole decode. */
-    uint64_t join = UINT64_MAX;
-    int from = -1, to = -1, joins = 0;
-    while (kth_events_next(sub, &ev, 0) == KTH_OK) {
-        if (ev.kind != KTH_EVENT_DECODER_KEPT && ev.kind != KTH_EVENT_DECODER_RESTARTED)
-            continue;
-        printf("%s at frame %llu: variant %d -> %d\n", kth_event_kind_name(ev.kind),
-               (unsigned long long)ev.payload.decode.frame, ev.payload.decode.from_variant,
-               ev.payload.decode.to_variant);
-        joins++;
-        join = ev.payload.decode.frame;
-        from = ev.payload.decode.from_variant;
-        to = ev.payload.decode.to_variant;
-    }
+    decode_join dj = {KTH_EVENT_NONE, UINT64_MAX, -1, -1};
+    size_t joins = take_joins(sub, &dj, 1);
+    uint64_t join = dj.frame;
+    int from = dj.from, to = dj.to;
     assert_int_equal(kth_stream_current_variant(s), 2);
     assert_true(joins <= 1);
     size_t skip = 2 * 1024;

@@ -126,4 +126,30 @@ static inline kth_decoder *open_decoder_on(kth_stream *s, kth_sample_format fmt,
     return d;
 }
 
+/* A decoder join (KTH_EVENT_DECODER_KEPT or _RESTARTED) as the bus told it. */
+typedef struct decode_join {
+    kth_event_kind kind;
+    uint64_t frame; /* the join's output frame */
+    int from, to;   /* variants */
+} decode_join;
+
+/* Takes every event queued on sub, printing the decoder's joins and keeping the first `max`
+ * of them in order; returns how many joins there were. */
+static inline size_t take_joins(kth_subscription *sub, decode_join *joins, size_t max)
+{
+    size_t n = 0;
+    kth_event ev;
+    while (kth_events_next(sub, &ev, 0) == KTH_OK) {
+        if (ev.kind != KTH_EVENT_DECODER_KEPT && ev.kind != KTH_EVENT_DECODER_RESTARTED)
+            continue;
+        const kth_event_decode *p = &ev.payload.decode;
+        printf("%s at frame %llu: variant %d -> %d\n", kth_event_kind_name(ev.kind),
+               (unsigned long long)p->frame, p->from_variant, p->to_variant);
+        if (n < max)
+            joins[n] = (decode_join){ev.kind, p->frame, p->from_variant, p->to_variant};
+        n++;
+    }
+    return n;
+}
+
 #endif

@@ -43,25 +43,6 @@ typedef struct switch_case {
     double switch_after_s; /* decoded seconds before the manual switch is asked for */
 } switch_case;
 
-/* The join's output frame from the bus (KEPT or RESTARTED), and which it was. */
-static uint64_t join_frame(kth_subscription *sub, kth_event_kind *kind, int *joins)
-{
-    kth_event ev;
-    uint64_t at = UINT64_MAX;
-    *joins = 0;
-    while (kth_events_next(sub, &ev, 0) == KTH_OK) {
-        if (ev.kind != KTH_EVENT_DECODER_KEPT && ev.kind != KTH_EVENT_DECODER_RESTARTED)
-            continue;
-        printf("%s at frame %llu: variant %d -> %d\n", kth_event_kind_name(ev.kind),
-               (unsigned long long)ev.payload.decode.frame, ev.payload.decode.from_variant,
-               ev.payload.decode.to_variant);
-        (*joins)++;
-        at = ev.payload.decode.frame;
-        *kind = ev.kind;
-    }
-    return at;
-}
-
 static void check_switch(struct hls_env *e, const switch_case *c)
 {
     kth_subscription *sub;
@@ -98,10 +79,10 @@ static void check_switch(struct hls_env *e, const switch_case *c)
 
     pcm_ref a = reference_of_variant(c->dirs[c->from], NULL, AV_SAMPLE_FMT_FLT);
     pcm_ref b = reference_of_variant(c->dirs[c->to], NULL, AV_SAMPLE_FMT_FLT);
-    kth_event_kind kind = KTH_EVENT_NONE;
-    int joins;
-    uint64_t j = join_frame(sub, &kind, &joins);
-    assert_int_equal(joins, 1);
+    decode_join one = {KTH_EVENT_NONE, UINT64_MAX, -1, -1};
+    assert_int_equal(take_joins(sub, &one, 1), 1);
+    kth_event_kind kind = one.kind;
+    uint64_t j = one.frame;
     assert_int_equal(kth_stream_current_variant(s), c->to);
     printf("%s %d -> %d: %zu frames (whole decodes: %zu, %zu), join at frame %llu\n", c->master,
            c->from, c->to, got.frames, a.frames, b.frames, (unsigned long long)j);
@@ -193,22 +174,18 @@ static void test_abr_switches_under_a_throttled_server_are_exact(void **state)
     pcm_ref got;
     decode_all(d, &got);
 
-    uint64_t at[16];
-    int to[16], joins = 0, first = h.initial_variant;
+    decode_join jl[16];
+    size_t joins = take_joins(sub, jl, 16);
+    assert_true(joins <= 16);
+    int first = h.initial_variant;
     bool down = false;
-    kth_event ev;
-    while (kth_events_next(sub, &ev, 0) == KTH_OK) {
-        if (ev.kind != KTH_EVENT_DECODER_KEPT && ev.kind != KTH_EVENT_DECODER_RESTARTED)
-            continue;
-        printf("%s at frame %llu: variant %d -> %d\n", kth_event_kind_name(ev.kind),
-               (unsigned long long)ev.payload.decode.frame, ev.payload.decode.from_variant,
-               ev.payload.decode.to_variant);
-        assert_int_equal(ev.kind, KTH_EVENT_DECODER_KEPT); /* one configuration: kept */
-        assert_true(joins < 16);
-        at[joins] = ev.payload.decode.frame;
-        to[joins] = ev.payload.decode.to_variant;
-        down |= ev.payload.decode.to_variant < ev.payload.decode.from_variant;
-        joins++;
+    uint64_t at[16];
+    int to[16];
+    for (size_t j = 0; j < joins; j++) {
+        assert_int_equal(jl[j].kind, KTH_EVENT_DECODER_KEPT); /* one configuration: kept */
+        at[j] = jl[j].frame;
+        to[j] = jl[j].to;
+        down |= jl[j].to < jl[j].from;
     }
     assert_true(joins >= 2 && down); /* up on the fast link, down at the trickle */
     pcm_ref ref[3];
@@ -218,7 +195,7 @@ static void test_abr_switches_under_a_throttled_server_are_exact(void **state)
     size_t k = first_difference(&got, 0, &ref[first], 0, at[0]);
     if (k < at[0])
         fail_msg("frame %zu before the first join differs from variant %d", k, first);
-    for (int j = 0; j < joins; j++) {
+    for (size_t j = 0; j < joins; j++) {
         size_t from = at[j] + 2 * AAC_FRAME;
         size_t until = j + 1 < joins ? at[j + 1] : got.frames;
         assert_true(at[j] % AAC_FRAME == 0 && at[j] < got.frames);
