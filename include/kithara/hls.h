@@ -169,6 +169,22 @@ typedef struct kth_hls_playlist_info {
  * KTH_ERR_INVALID_ARG (NULL). Any thread. */
 KTH_API kth_status kth_stream_playlist_info(kth_stream *stream, kth_hls_playlist_info *info);
 
+/* What an HLS stream has downloaded, and how much of it was thrown away. */
+typedef struct kth_hls_stats {
+    uint64_t fetches;       /* segment and init section fetches that completed */
+    uint64_t bytes_fetched; /* the body bytes they received (as served: ciphertext for AES-128) */
+    /* Fetches that ended before their entry was complete (cancelled by a rescue, a seek or a
+     * switch that made them unneeded, or failed), and the bytes they had received. Those
+     * bytes stay in the cache, so a later fetch of the same entry may still use them. */
+    uint64_t fetches_abandoned;
+    uint64_t bytes_abandoned;
+    uint64_t switches; /* variant switches made (ABR, rescue or manual) */
+} kth_hls_stats;
+
+/* Fills *out with the stream's figures so far. KTH_OK, KTH_ERR_UNSUPPORTED (not HLS; *out
+ * zeroed), KTH_ERR_INVALID_ARG (NULL out). Any thread. */
+KTH_API kth_status kth_stream_hls_stats(kth_stream *stream, kth_hls_stats *out);
+
 /* The variant of the bytes at the reader's position (-1 when not HLS). */
 KTH_API int kth_stream_current_variant(kth_stream *stream);
 

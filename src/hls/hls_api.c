@@ -111,6 +111,20 @@ kth_status kth_stream_playlist_info(kth_stream *stream, kth_hls_playlist_info *i
     return KTH_OK;
 }
 
+kth_status kth_stream_hls_stats(kth_stream *stream, kth_hls_stats *out)
+{
+    if (!out)
+        return KTH_ERR_INVALID_ARG;
+    memset(out, 0, sizeof *out);
+    hls_session *s = session_of(stream);
+    if (!s)
+        return KTH_ERR_UNSUPPORTED;
+    platform_mutex_lock(&s->lock);
+    *out = s->stats;
+    platform_mutex_unlock(&s->lock);
+    return KTH_OK;
+}
+
 kth_status kth_stream_variant_cached(kth_stream *stream, int variant, size_t *cached, size_t *total)
 {
     if (!cached || !total)

@@ -274,6 +274,18 @@ static void remember_rate(hls_session *s)
         net_downloader_remember_rate(s->downloader, s->url, (uint64_t)bps);
 }
 
+/* Counts a fetch that ended, in the stream's stats. Lock held. */
+static void count_fetch(hls_session *s, kth_status st, uint64_t received)
+{
+    if (st == KTH_OK) {
+        s->stats.fetches++;
+        s->stats.bytes_fetched += received;
+    } else {
+        s->stats.fetches_abandoned++;
+        s->stats.bytes_abandoned += received;
+    }
+}
+
 void hls_peer_segment_done(segment_fetch *f, kth_status st, kth_status net_status, char *why,
                            size_t whylen)
 {
@@ -306,6 +318,7 @@ void hls_peer_segment_done(segment_fetch *f, kth_status st, kth_status net_statu
     platform_cancel *token = slot->fetch_cancel;
     slot->fetch_cancel = NULL;
     s->in_flight--;
+    count_fetch(s, st, f->received);
     /* This may have been the last entry missing before the end (a poll may not follow: the
      * reader can prove the end from here and close the stream). */
     double rest_s = 0;
@@ -669,6 +682,7 @@ static bool decide(hls_session *s, size_t segment, double buffer_s, poll_state *
          * same boundary when the variants are aligned, as ladders usually are). */
         size_t first = hls_layout_segment_nearest_start(s->variants[variant].layout, seg->start);
         if (session_append_period(s, variant, first, segment)) {
+            s->stats.switches++;
             switched = true;
             s->segments_since_switch = 0;
         }
@@ -874,6 +888,7 @@ static rescue_result check_rescue(hls_session *s, poll_state *ps, size_t period,
                                                     hls_media_segment(m, at).start);
     if (!session_append_period(s, target, first, at))
         return RESCUE_NONE;
+    s->stats.switches++;
     s->controller = controller;
     s->segments_since_switch = 0;
     if (result == RESCUE_HERE) {
@@ -1334,6 +1349,7 @@ void hls_peer_manual_switch(hls_session *s)
             abr.from_variant = (int)last->variant;
             if (first > 0 && session_append_period(s, target, first, e.segment + 1)) {
                 switched = true;
+                s->stats.switches++;
                 s->segments_since_switch = 0;
                 abr.to_variant = (int)target;
                 abr.buffer_seconds = s->last_buffer_s;

@@ -197,6 +197,7 @@ struct hls_session {
     size_t open_count, open_cap;
     unsigned in_flight;
     unsigned segments_since_switch;
+    kth_hls_stats stats; /* what kth_stream_hls_stats reports; under lock */
     kth_status failure;
     char failure_msg[HLS_ERR_MAX];
     net_peer *peer;

@@ -440,7 +440,15 @@ static void rescue_of_top_segment_6_from(struct hls_env *e, uint64_t sent, bool 
     played p;
     memset(&p, 0, sizeof p);
     play_paced(s, &p, 10.0, NULL, NULL);
+    kth_hls_stats st;
+    assert_int_equal(kth_stream_hls_stats(s, &st), KTH_OK);
     kth_stream_close(s);
+    printf("fetches %llu (%llu bytes), abandoned %llu (%llu bytes), switches %llu\n",
+           (unsigned long long)st.fetches, (unsigned long long)st.bytes_fetched,
+           (unsigned long long)st.fetches_abandoned, (unsigned long long)st.bytes_abandoned,
+           (unsigned long long)st.switches);
+    /* The rescued segment is thrown away with what it had received. */
+    assert_true(st.fetches_abandoned >= 1 && st.bytes_abandoned >= sent && st.switches >= 1);
 
     size_t counts[MAX_PERIODS];
     verify_periods(&p, "abr", counts);

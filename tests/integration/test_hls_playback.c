@@ -21,6 +21,19 @@ static void test_ts_variant_of_master_plays_byte_exact(void **state)
     bytes want = expected_variant("ts/v128", NULL);
     assert_same_bytes(&got, &want);
     assert_int_equal(kth_stream_current_variant(s), 1);
+    /* Every segment fetched once, whole, nothing thrown away (the last commit may come a
+     * moment after the last byte was read). */
+    kth_hls_stats st;
+    for (int64_t until = test_now_ms() + 10000;; usleep(1000)) {
+        assert_int_equal(kth_stream_hls_stats(s, &st), KTH_OK);
+        if (st.fetches >= 11 || test_now_ms() > until)
+            break;
+    }
+    assert_int_equal(st.fetches, 11);
+    assert_int_equal(st.bytes_fetched, want.len);
+    assert_int_equal(st.fetches_abandoned, 0);
+    assert_int_equal(st.bytes_abandoned, 0);
+    assert_int_equal(st.switches, 0);
     free(got.data);
     free(want.data);
     kth_stream_close(s);
