@@ -283,6 +283,13 @@ typedef struct player {
     uint64_t first_segment; /* where the stream starts */
     unsigned char *got;
     size_t got_len, got_cap;
+    /* For each read that returned bytes: where they went in got, and their stream offset
+     * (reads.n of them, under lock): a seek's bytes are found by the anchor's offset. */
+    struct {
+        size_t n, cap;
+        size_t *got_at;
+        uint64_t *offset;
+    } reads;
     int64_t result;          /* the read that ended the reader: 0 EOF, or a status */
     char error[512];         /* its message */
     unsigned fences;         /* KTH_ERR_VARIANT_CHANGE met (and cleared) */
@@ -318,6 +325,53 @@ static void on_request(const kth_event *ev, void *user)
     pthread_mutex_unlock(&p->lock);
 }
 
+/* kth_stream_read, with the stream offset of the bytes read in *start (from the same call,
+ * so a seek from another thread cannot come between). */
+static int64_t read_at(player *p, void *buf, size_t n, uint64_t *start)
+{
+    kth_read_outcome o;
+    kth_stream_try_read(p->stream, buf, n, 20000, &o);
+    switch (o.kind) {
+    case KTH_READ_BYTES:
+        *start = o.position - o.n;
+        return (int64_t)o.n;
+    case KTH_READ_EOF:
+        return 0;
+    case KTH_READ_ERROR:
+        return o.status;
+    case KTH_READ_PENDING:
+        break;
+    }
+    switch (o.reason) {
+    case KTH_PENDING_SEEK:
+        return KTH_ERR_SEEK_PENDING;
+    case KTH_PENDING_VARIANT_CHANGE:
+        return KTH_ERR_VARIANT_CHANGE;
+    case KTH_PENDING_RETRY:
+        return KTH_ERR_RETRY;
+    default:
+        return o.cause != KTH_OK ? o.cause : KTH_ERR_TIMEOUT;
+    }
+}
+
+/* Records a read's bytes (lock held). */
+static void note_read(player *p, const unsigned char *buf, size_t n, uint64_t start)
+{
+    if (p->got_len + n > p->got_cap) {
+        p->got_cap = (p->got_len + n) * 2;
+        p->got = realloc(p->got, p->got_cap);
+    }
+    if (p->reads.n == p->reads.cap) {
+        p->reads.cap = p->reads.cap ? p->reads.cap * 2 : 256;
+        p->reads.got_at = realloc(p->reads.got_at, p->reads.cap * sizeof *p->reads.got_at);
+        p->reads.offset = realloc(p->reads.offset, p->reads.cap * sizeof *p->reads.offset);
+    }
+    p->reads.got_at[p->reads.n] = p->got_len;
+    p->reads.offset[p->reads.n++] = start;
+    memcpy(p->got + p->got_len, buf, n);
+    p->got_len += n;
+}
+
 static void *read_all(void *arg)
 {
     player *p = arg;
@@ -327,7 +381,10 @@ static void *read_all(void *arg)
         while (p->paused)
             pthread_cond_wait(&p->moved, &p->lock);
         pthread_mutex_unlock(&p->lock);
-        int64_t n = kth_stream_read(p->stream, buf, sizeof buf);
+        uint64_t start = 0;
+        int64_t n = read_at(p, buf, sizeof buf, &start);
+        if (n == KTH_ERR_RETRY)
+            continue;
         if (n == KTH_ERR_VARIANT_CHANGE) {
             p->fences++;
             kth_stream_clear_variant_fence(p->stream);
@@ -341,13 +398,9 @@ static void *read_all(void *arg)
                 kth_stream_last_error(p->stream, p->error, sizeof p->error);
             break;
         }
-        if (p->got_len + (size_t)n > p->got_cap) {
-            p->got_cap = (p->got_len + (size_t)n) * 2;
-            p->got = realloc(p->got, p->got_cap);
-        }
-        memcpy(p->got + p->got_len, buf, (size_t)n);
-        p->got_len += (size_t)n;
+        /* Under the lock: a test may look at what was got while the reader goes on. */
         pthread_mutex_lock(&p->lock);
+        note_read(p, buf, (size_t)n, start);
         atomic_store(&p->progress, p->got_len);
         pthread_cond_broadcast(&p->moved);
         pthread_mutex_unlock(&p->lock);
@@ -507,6 +560,8 @@ static void player_close(player *p)
     test_remove_tree(p->dir);
     free(p->dir);
     free(p->got);
+    free(p->reads.got_at);
+    free(p->reads.offset);
     pthread_cond_destroy(&p->moved);
     pthread_mutex_destroy(&p->lock);
 }
@@ -788,18 +843,49 @@ static void test_live_reader_behind_the_window_goes_on_at_its_start(void **state
     player_close(&p);
 }
 
-/* Checks that the reader got, from byte `mark` on, `count` whole segments from media sequence
- * `first` on, in order. */
-static void expect_from(player *p, size_t mark, uint64_t first, size_t count)
+/* Checks that the reader got, from the last read that started at stream offset `offset` (a
+ * seek's anchor) on, `count` whole segments from media sequence `first` on, in order. */
+static void expect_from(player *p, uint64_t offset, uint64_t first, size_t count)
 {
     uint64_t size = p->c.cfg.segment_size;
-    assert_true(p->got_len >= mark + count * size);
-    for (size_t k = 0; k < count; k++) {
+    size_t bad = count, mark = SIZE_MAX;
+    pthread_mutex_lock(&p->lock); /* the reader is still reading */
+    for (size_t r = p->reads.n; r-- > 0 && mark == SIZE_MAX;)
+        if (p->reads.offset[r] == offset)
+            mark = p->reads.got_at[r];
+    bool enough = mark != SIZE_MAX && p->got_len >= mark + count * size;
+    for (size_t k = 0; enough && bad == count && k < count; k++) {
         uint64_t seed = kts_live_segment_seed(&p->c.cfg, first + k, false);
         if (kts_ts_synth_check(seed, 0, p->got + mark + k * size, size) != size)
-            fail_msg("segment %zu after the seek is not segment %llu", k,
-                     (unsigned long long)(first + k));
+            bad = k;
     }
+    pthread_mutex_unlock(&p->lock);
+    assert_true(enough);
+    if (bad < count)
+        fail_msg("segment %zu after the seek is not segment %llu", bad,
+                 (unsigned long long)(first + bad));
+}
+
+/* Bytes the reader got from its last read at stream offset `offset` on (0: none yet). */
+static size_t got_since(player *p, uint64_t offset)
+{
+    size_t since = 0;
+    pthread_mutex_lock(&p->lock);
+    for (size_t r = p->reads.n; r-- > 0;)
+        if (p->reads.offset[r] == offset) {
+            since = p->got_len - p->reads.got_at[r];
+            break;
+        }
+    pthread_mutex_unlock(&p->lock);
+    return since;
+}
+
+/* Reads on (the clock moving) until the reader has `bytes` from stream offset `offset` on. */
+static void play_from(player *p, uint64_t offset, size_t bytes)
+{
+    for (int i = 0; i < 200 && got_since(p, offset) < bytes; i++)
+        play(p, 500, 1);
+    assert_true(got_since(p, offset) >= bytes);
 }
 
 /* Reads on (the clock moving) until the reader has `bytes` more than `from`. */
@@ -825,30 +911,27 @@ static void test_live_seek_by_time_moves_within_the_window_and_to_the_edge(void 
     printf("window from %.1f s, live edge %.1f s\n", pi.window_start_s, pi.live_edge_s);
     assert_true(pi.window_start_s > 0 && pi.live_edge_s > pi.window_start_s);
     /* Into the window: the segment holding the time, from its start. */
-    size_t mark = atomic_load(&p.progress);
     kth_seek_anchor a;
     assert_int_equal(kth_stream_seek_time(p.stream, pi.window_start_s + 2.5, &a), KTH_OK);
     assert_true(a.segment_start == pi.window_start_s + 2.0);
     uint64_t first = (uint64_t)(a.segment_start / 2.0); /* sequence n starts at 2n s */
-    play_until(&p, mark, 3 * 1880);
-    expect_from(&p, mark, first, 3);
+    play_from(&p, a.offset, 3 * 1880);
+    expect_from(&p, a.offset, first, 3);
     /* Before the window (it has moved on since): its first segment. */
     play(&p, 500, 8);
     assert_int_equal(kth_stream_playlist_info(p.stream, &pi), KTH_OK);
-    mark = atomic_load(&p.progress);
     assert_int_equal(kth_stream_seek_time(p.stream, 0.0, &a), KTH_OK);
     assert_true(a.segment_start == pi.window_start_s);
     first = (uint64_t)(a.segment_start / 2.0);
-    play_until(&p, mark, 2 * 1880);
-    expect_from(&p, mark, first, 2);
+    play_from(&p, a.offset, 2 * 1880);
+    expect_from(&p, a.offset, first, 2);
     /* Past the edge: the live edge. */
     assert_int_equal(kth_stream_playlist_info(p.stream, &pi), KTH_OK);
-    mark = atomic_load(&p.progress);
     assert_int_equal(kth_stream_seek_time(p.stream, 1e9, &a), KTH_OK);
     assert_true(a.segment_start == pi.live_edge_s);
     first = (uint64_t)(a.segment_start / 2.0);
-    play_until(&p, mark, 2 * 1880);
-    expect_from(&p, mark, first, 2);
+    play_from(&p, a.offset, 2 * 1880);
+    expect_from(&p, a.offset, first, 2);
     stop_reading(&p);
     assert_int_equal(p.fences, 0);
     player_close(&p);
