@@ -287,13 +287,15 @@ static kth_status wait_for_length(kth_stream *s, uint64_t *length)
     return KTH_ERR_INTERNAL;
 }
 
-/* Sets the position to `target` and bumps the epoch. Stream lock held. Returns the epoch. */
+/* Sets the position to `target` and bumps the epoch. Stream lock held. Returns the epoch.
+ * Flushing is set first: a source's peer reads these without the lock, and one that saw the
+ * new position or epoch before the flag would judge the spot just sought to as a reader's
+ * (with an empty buffer) instead of a seek's. */
 static uint64_t set_position_locked(kth_stream *s, uint64_t target)
 {
-    atomic_store(&s->timeline.position, target);
-    uint64_t epoch = atomic_fetch_add(&s->timeline.epoch, 1) + 1;
     atomic_store(&s->timeline.flushing, true);
-    return epoch;
+    atomic_store(&s->timeline.position, target);
+    return atomic_fetch_add(&s->timeline.epoch, 1) + 1;
 }
 
 /* Tells the source and blocked readers about a move to `target` made at `epoch`. Called
