@@ -325,35 +325,6 @@ static void on_request(const kth_event *ev, void *user)
     pthread_mutex_unlock(&p->lock);
 }
 
-/* kth_stream_read, with the stream offset of the bytes read in *start (from the same call,
- * so a seek from another thread cannot come between). */
-static int64_t read_at(player *p, void *buf, size_t n, uint64_t *start)
-{
-    kth_read_outcome o;
-    kth_stream_try_read(p->stream, buf, n, 20000, &o);
-    switch (o.kind) {
-    case KTH_READ_BYTES:
-        *start = o.position - o.n;
-        return (int64_t)o.n;
-    case KTH_READ_EOF:
-        return 0;
-    case KTH_READ_ERROR:
-        return o.status;
-    case KTH_READ_PENDING:
-        break;
-    }
-    switch (o.reason) {
-    case KTH_PENDING_SEEK:
-        return KTH_ERR_SEEK_PENDING;
-    case KTH_PENDING_VARIANT_CHANGE:
-        return KTH_ERR_VARIANT_CHANGE;
-    case KTH_PENDING_RETRY:
-        return KTH_ERR_RETRY;
-    default:
-        return o.cause != KTH_OK ? o.cause : KTH_ERR_TIMEOUT;
-    }
-}
-
 /* Records a read's bytes (lock held). */
 static void note_read(player *p, const unsigned char *buf, size_t n, uint64_t start)
 {
@@ -381,26 +352,30 @@ static void *read_all(void *arg)
         while (p->paused)
             pthread_cond_wait(&p->moved, &p->lock);
         pthread_mutex_unlock(&p->lock);
-        uint64_t start = 0;
-        int64_t n = read_at(p, buf, sizeof buf, &start);
-        if (n == KTH_ERR_RETRY)
-            continue;
-        if (n == KTH_ERR_VARIANT_CHANGE) {
+        /* kth_stream_try_read: its outcome gives the bytes' position from the same call, so a
+         * seek from the test cannot come between the read and where it read. */
+        kth_read_outcome o;
+        kth_stream_try_read(p->stream, buf, sizeof buf, 20000, &o);
+        if (o.kind == KTH_READ_PENDING && o.reason == KTH_PENDING_VARIANT_CHANGE) {
             p->fences++;
             kth_stream_clear_variant_fence(p->stream);
             continue;
         }
-        if (n == KTH_ERR_SEEK_PENDING)
+        if (o.kind == KTH_READ_PENDING &&
+            (o.reason == KTH_PENDING_SEEK || o.reason == KTH_PENDING_RETRY))
             continue; /* a time seek from the test: read on from where it moved */
-        if (n <= 0) {
-            p->result = n;
-            if (n < 0)
+        if (o.kind != KTH_READ_BYTES) {
+            p->result = o.kind == KTH_READ_EOF     ? 0
+                        : o.kind == KTH_READ_ERROR ? o.status
+                        : o.cause != KTH_OK        ? o.cause
+                                                   : KTH_ERR_TIMEOUT;
+            if (p->result < 0)
                 kth_stream_last_error(p->stream, p->error, sizeof p->error);
             break;
         }
         /* Under the lock: a test may look at what was got while the reader goes on. */
         pthread_mutex_lock(&p->lock);
-        note_read(p, buf, (size_t)n, start);
+        note_read(p, buf, o.n, o.position - o.n);
         atomic_store(&p->progress, p->got_len);
         pthread_cond_broadcast(&p->moved);
         pthread_mutex_unlock(&p->lock);
@@ -896,6 +871,18 @@ static void play_until(player *p, size_t from, size_t bytes)
     assert_true(atomic_load(&p->progress) >= from + bytes);
 }
 
+/* Seeks the live stream of 2 s segments to `t`, checks it lands on the segment starting at
+ * `want_start`, and that the reader then gets `count` segments from there, byte-exact. */
+static void seek_and_expect(player *p, double t, double want_start, size_t count)
+{
+    kth_seek_anchor a;
+    assert_int_equal(kth_stream_seek_time(p->stream, t, &a), KTH_OK);
+    if (a.segment_start != want_start)
+        fail_msg("a seek to %.1f s landed at %.1f s, not %.1f s", t, a.segment_start, want_start);
+    play_from(p, a.offset, count * 1880);
+    expect_from(p, a.offset, (uint64_t)(want_start / 2.0), count); /* n starts at 2n s */
+}
+
 /* DVR: a time seek on a live stream moves within the window the server lists (a time before
  * it plays from its first segment) and to the live edge (a time past it); nothing else moves,
  * no fence, and the bytes are the segments of those times. */
@@ -911,27 +898,14 @@ static void test_live_seek_by_time_moves_within_the_window_and_to_the_edge(void 
     printf("window from %.1f s, live edge %.1f s\n", pi.window_start_s, pi.live_edge_s);
     assert_true(pi.window_start_s > 0 && pi.live_edge_s > pi.window_start_s);
     /* Into the window: the segment holding the time, from its start. */
-    kth_seek_anchor a;
-    assert_int_equal(kth_stream_seek_time(p.stream, pi.window_start_s + 2.5, &a), KTH_OK);
-    assert_true(a.segment_start == pi.window_start_s + 2.0);
-    uint64_t first = (uint64_t)(a.segment_start / 2.0); /* sequence n starts at 2n s */
-    play_from(&p, a.offset, 3 * 1880);
-    expect_from(&p, a.offset, first, 3);
+    seek_and_expect(&p, pi.window_start_s + 2.5, pi.window_start_s + 2.0, 3);
     /* Before the window (it has moved on since): its first segment. */
     play(&p, 500, 8);
     assert_int_equal(kth_stream_playlist_info(p.stream, &pi), KTH_OK);
-    assert_int_equal(kth_stream_seek_time(p.stream, 0.0, &a), KTH_OK);
-    assert_true(a.segment_start == pi.window_start_s);
-    first = (uint64_t)(a.segment_start / 2.0);
-    play_from(&p, a.offset, 2 * 1880);
-    expect_from(&p, a.offset, first, 2);
+    seek_and_expect(&p, 0.0, pi.window_start_s, 2);
     /* Past the edge: the live edge. */
     assert_int_equal(kth_stream_playlist_info(p.stream, &pi), KTH_OK);
-    assert_int_equal(kth_stream_seek_time(p.stream, 1e9, &a), KTH_OK);
-    assert_true(a.segment_start == pi.live_edge_s);
-    first = (uint64_t)(a.segment_start / 2.0);
-    play_from(&p, a.offset, 2 * 1880);
-    expect_from(&p, a.offset, first, 2);
+    seek_and_expect(&p, 1e9, pi.live_edge_s, 2);
     stop_reading(&p);
     assert_int_equal(p.fences, 0);
     player_close(&p);
