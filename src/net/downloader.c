@@ -231,6 +231,7 @@ kth_status net_downloader_new(const kth_downloader_options *opts, const net_down
     d->id = atomic_fetch_add(&next_downloader_id, 1);
     d->inbox_tail = &d->inbox;
     d->next_id = 1;
+    d->next_due_ns = INT64_MAX;
     net_sched_init(&d->sched);
     net_hosts_init(&d->hosts);
     d->clock = hooks && hooks->clock ? hooks->clock : platform_clock_system();
@@ -403,6 +404,18 @@ kth_status net_downloader_barrier(kth_downloader *d, int64_t timeout_ms)
     }
     platform_mutex_unlock(&d->lock);
     return reached ? KTH_OK : KTH_ERR_TIMEOUT;
+}
+
+bool net_downloader_next_due(kth_downloader *d, int64_t *due_ns)
+{
+    if (!d)
+        return false;
+    platform_mutex_lock(&d->lock);
+    int64_t due = d->next_due_ns;
+    platform_mutex_unlock(&d->lock);
+    if (due != INT64_MAX && due_ns)
+        *due_ns = due;
+    return due != INT64_MAX;
 }
 
 bool net_downloader_next_retry(kth_downloader *d, int64_t *due_ns)

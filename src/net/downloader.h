@@ -282,6 +282,13 @@ kth_status net_downloader_barrier(kth_downloader *d, int64_t timeout_ms);
  * the loop's last turn. Any thread. */
 bool net_downloader_next_retry(kth_downloader *d, int64_t *due_ns);
 
+/* The earliest time (on the downloader's clock) the loop has something timed to do: a retry, a
+ * peer's timer (net_peer_wake_after), a check of a running transfer's pace, the watchdog. False
+ * when nothing is timed. As of the loop's last turn (curl's own timeouts, which run on the real
+ * clock, are not counted). A program that moves a virtual clock moves it no further than this
+ * before letting the loop look. Any thread. */
+bool net_downloader_next_due(kth_downloader *d, int64_t *due_ns);
+
 /* Remembers bps (bit/s) as the throughput a stream measured last to the host of url (scheme,
  * host and port), for the next stream of that host to start from. The downloader keeps the last
  * NET_RATE_HOSTS hosts told. Does nothing for bps 0, a URL without a host, or no memory. Any

@@ -389,7 +389,14 @@ static int64_t ms_until(int64_t when, int64_t now)
     return ms > MAX_WAIT_MS ? MAX_WAIT_MS : ms;
 }
 
-static void end_turn(kth_downloader *d, uint64_t turn, bool has_retry, int64_t next_retry)
+/* What the loop has timed next, on the downloader's clock, as of the end of a turn. */
+typedef struct turn_timers {
+    bool has_retry;
+    int64_t next_retry; /* the earliest retry, when has_retry */
+    int64_t next_due;   /* the earliest of every timer below; INT64_MAX: none */
+} turn_timers;
+
+static void end_turn(kth_downloader *d, uint64_t turn, const turn_timers *timers)
 {
     unsigned peers = 0;
     for (net_peer *p = d->peers; p; p = p->next)
@@ -400,44 +407,60 @@ static void end_turn(kth_downloader *d, uint64_t turn, bool has_retry, int64_t n
     d->stats.running = d->n_running;
     d->stats.waiting_retry = d->n_waiting;
     d->stats.peers = peers;
-    d->has_next_retry = has_retry;
-    d->next_retry_ns = next_retry;
+    d->has_next_retry = timers->has_retry;
+    d->next_retry_ns = timers->next_retry;
+    d->next_due_ns = timers->next_due;
     d->turn_done = turn;
     platform_cond_broadcast(&d->cond);
     platform_mutex_unlock(&d->lock);
 }
 
+static void note_due(turn_timers *t, int64_t when)
+{
+    if (when < t->next_due)
+        t->next_due = when;
+}
+
 /* How long the loop may sleep: until curl's next timeout, the next retry, the next stall
- * check, a peer's timer or the watchdog, at most MAX_WAIT_MS. Also reports the next retry
- * time. */
-static int64_t compute_wait(kth_downloader *d, int64_t now, bool *has_retry, int64_t *next_retry)
+ * check, a peer's timer or the watchdog, at most MAX_WAIT_MS. Also reports those times (curl's
+ * own timeouts, on the real clock, aside). */
+static int64_t compute_wait(kth_downloader *d, int64_t now, turn_timers *t)
 {
     int64_t wait = MAX_WAIT_MS;
     long curl_ms = -1;
     curl_multi_timeout(d->multi, &curl_ms);
     if (curl_ms >= 0 && curl_ms < wait)
         wait = curl_ms;
-    *has_retry = false;
+    t->has_retry = false;
+    t->next_retry = 0;
+    t->next_due = INT64_MAX;
     for (net_cmd *cmd = d->waiting; cmd; cmd = cmd->wait_next) {
-        if (!*has_retry || cmd->retry_due_ns < *next_retry)
-            *next_retry = cmd->retry_due_ns;
-        *has_retry = true;
+        if (!t->has_retry || cmd->retry_due_ns < t->next_retry)
+            t->next_retry = cmd->retry_due_ns;
+        t->has_retry = true;
     }
-    if (*has_retry && ms_until(*next_retry, now) < wait)
-        wait = ms_until(*next_retry, now);
+    if (t->has_retry) {
+        note_due(t, t->next_retry);
+        if (ms_until(t->next_retry, now) < wait)
+            wait = ms_until(t->next_retry, now);
+    }
     for (net_cmd *cmd = d->running; cmd; cmd = cmd->at.next) {
-        int64_t w = ms_until(net_pace_next_check(&cmd->at.pace, now), now);
+        int64_t check = net_pace_next_check(&cmd->at.pace, now);
+        note_due(t, check);
+        int64_t w = ms_until(check, now);
         if (w < wait)
             wait = w;
     }
     for (net_peer *p = d->peers; p; p = p->next) {
         if (p->has_timer && !p->unregistering && !p->finished_polling) {
+            note_due(t, p->timer_ns);
             int64_t w = ms_until(p->timer_ns, now);
             if (w < wait)
                 wait = w;
         }
     }
     if (d->watchdog_ns >= 0 && !d->watchdog_fired && (d->sched.count > 0 || d->n_running > 0)) {
+        note_due(t, d->last_progress_ns + d->watchdog_ns);
         int64_t w = ms_until(d->last_progress_ns + d->watchdog_ns, now);
         if (w < wait)
             wait = w;
@@ -463,7 +486,7 @@ void *net_loop_main(void *arg)
         uint64_t turn = 0;
         if (take_inbox(d, &turn)) {
             shutdown_all(d);
-            end_turn(d, turn, false, 0);
+            end_turn(d, turn, &(turn_timers){.next_due = INT64_MAX});
             break;
         }
         if (atomic_exchange(&d->cancel_scan, false))
@@ -481,12 +504,11 @@ void *net_loop_main(void *arg)
         watchdog(d, now);
 
         bool immediate = peers_want_poll(d) || atomic_load(&d->cancel_scan);
-        bool has_retry = false;
-        int64_t next_retry = 0;
-        int64_t wait_ms = compute_wait(d, now, &has_retry, &next_retry);
+        turn_timers timers;
+        int64_t wait_ms = compute_wait(d, now, &timers);
         if (immediate)
             wait_ms = 0;
-        end_turn(d, turn, has_retry, next_retry);
+        end_turn(d, turn, &timers);
         curl_multi_poll(d->multi, NULL, 0, (int)wait_ms, NULL);
     }
     platform_mutex_lock(&d->lock);

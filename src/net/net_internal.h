@@ -114,8 +114,9 @@ typedef struct net_attempt {
     uint64_t received_at_start; /* cmd->received when the attempt began */
     uint64_t net_bytes;         /* body bytes received in this attempt */
     bool first_byte;
-    unsigned char h2c;    /* NET_H2C_ATTEMPT_* */
-    int64_t start_ns;     /* on d's clock */
+    int64_t first_byte_ns, last_byte_ns; /* when body bytes came, on d's clock */
+    unsigned char h2c;                   /* NET_H2C_ATTEMPT_* */
+    int64_t start_ns;                    /* on d's clock */
     net_pace pace;        /* the bytes of the last stall window, for the stall verdicts */
     unsigned char *stage; /* accepted bytes not yet handed to the writer (NET_STAGE_BYTES) */
     size_t stage_len;
@@ -263,6 +264,7 @@ struct kth_downloader {
     kth_downloader_stats stats;
     bool has_next_retry;
     int64_t next_retry_ns;
+    int64_t next_due_ns; /* net_downloader_next_due */
     uint64_t next_id;
 
     /* loop */

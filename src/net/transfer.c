@@ -416,8 +416,10 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *userdata)
     at->net_bytes += n;
     d->last_progress_ns = net_now(d);
     net_pace_add(&at->pace, d->last_progress_ns, n);
+    at->last_byte_ns = d->last_progress_ns;
     if (!at->first_byte) {
         at->first_byte = true;
+        at->first_byte_ns = d->last_progress_ns;
         net_publish(d, KTH_EVENT_REQUEST_FIRST_BYTE, cmd, KTH_OK,
                     d->last_progress_ns - at->start_ns);
     }
@@ -749,7 +751,7 @@ typedef struct attempt_end {
     bool has_retry_after;
     int64_t retry_after_ms;
     uint64_t want_end, expect, net_bytes;
-    curl_off_t total_us, ttfb_us;
+    int64_t total_ns, ttfb_ns;  /* on d's clock: to the last body byte, to the first */
     bool has_unsatisfied_total; /* a 416 named the resource's length */
     uint64_t unsatisfied_total;
     char errtext[CURL_ERROR_SIZE + 64];
@@ -785,9 +787,10 @@ static void collect_end(net_cmd *cmd, CURLcode code, attempt_end *e)
             at->abort_retryable = false;
         }
     }
-    e->total_us = e->ttfb_us = 0;
-    curl_easy_getinfo(at->easy, CURLINFO_TOTAL_TIME_T, &e->total_us);
-    curl_easy_getinfo(at->easy, CURLINFO_STARTTRANSFER_TIME_T, &e->ttfb_us);
+    /* Timed on the downloader's clock, as everything that judges a link is, so that a virtual
+     * clock drives the estimates too (curl's own timers run on the real one). */
+    e->total_ns = (at->first_byte ? at->last_byte_ns : net_now(cmd->d)) - at->start_ns;
+    e->ttfb_ns = at->first_byte ? at->first_byte_ns - at->start_ns : 0;
     snprintf(e->errtext, sizeof e->errtext, "%s",
              at->errbuf[0] ? at->errbuf : curl_easy_strerror(code));
     e->unsatisfied_total = 0;
@@ -884,8 +887,8 @@ void net_transfer_done(net_cmd *cmd, CURLcode code)
     if (e.net_bytes > 0 && e.deliver && !e.cancelled && !e.late_cancel) {
         net_sample sample = {.request_id = cmd->id,
                              .bytes = e.net_bytes,
-                             .duration_ns = (int64_t)e.total_us * 1000,
-                             .ttfb_ns = (int64_t)e.ttfb_us * 1000,
+                             .duration_ns = e.total_ns,
+                             .ttfb_ns = e.ttfb_ns,
                              .http_status = cmd->http_status};
         net_deliver_sample(cmd->d, cmd, &sample);
     }

@@ -298,6 +298,7 @@ typedef struct listener_state {
     atomic_ullong bytes;
     atomic_llong max_ttfb_ns;
     atomic_llong min_duration_ns;
+    atomic_llong last_duration_ns;
 } listener_state;
 
 static void on_sample(void *user, const net_sample *s)
@@ -307,6 +308,7 @@ static void on_sample(void *user, const net_sample *s)
     atomic_fetch_add(&ls->bytes, s->bytes);
     if (s->ttfb_ns > atomic_load(&ls->max_ttfb_ns))
         atomic_store(&ls->max_ttfb_ns, s->ttfb_ns);
+    atomic_store(&ls->last_duration_ns, s->duration_ns);
     if (s->duration_ns < s->ttfb_ns || s->ttfb_ns <= 0)
         atomic_store(&ls->min_duration_ns, -1); /* flags an impossible sample */
 }
@@ -340,6 +342,52 @@ static void test_bandwidth_samples_reach_listeners(void **state)
     assert_true(rec_wait(&r, NET_WAIT_MS));
     assert_int_equal(atomic_load(&ls.calls), 1); /* removed: not called again */
     rec_free(&r);
+}
+
+/* A sample's times are read on the downloader's clock, as everything that judges the link is:
+ * with a virtual clock, a transfer held 2 s (virtual) before its headers and 3 s in the middle
+ * of its body took exactly that, whatever the real time was. */
+static void test_bandwidth_samples_are_timed_on_the_downloaders_clock(void **state)
+{
+    net_fixture *f = *state;
+    platform_virtual_clock vc;
+    platform_virtual_clock_init(&vc, 1000000000);
+    net_downloader_hooks hooks = {.clock = &vc.base};
+    kth_downloader_options o;
+    net_test_options(&o);
+    o.watchdog_ms = -1;
+    kth_downloader *d = NULL;
+    assert_int_equal(net_downloader_new(&o, &hooks, &d, NULL, 0), KTH_OK);
+    listener_state ls;
+    memset(&ls, 0, sizeof ls);
+    net_listener *l = NULL;
+    assert_int_equal(net_downloader_add_listener(d, on_sample, &ls, &l), KTH_OK);
+    assert_int_equal(kts_add_synth(f->srv, "/held.bin", 100000, SEED, NULL), KTH_OK);
+    assert_int_equal(kts_add_fault(f->srv, "/held.bin", &(kts_fault){.kind = KTS_FAULT_GATE}),
+                     KTH_OK);
+    assert_int_equal(
+        kts_add_fault(f->srv, "/held.bin",
+                      &(kts_fault){.kind = KTS_FAULT_STALL_AFTER, .bytes = 50000, .ms = 0}),
+        KTH_OK);
+    char url[512];
+    rec r;
+    rec_init(&r, 100000, 0);
+    net_fetch_spec s = rec_spec(&r, net_url(f, "/held.bin", url));
+    assert_int_equal(net_downloader_submit(d, &s, NULL), KTH_OK);
+    assert_int_equal(kts_wait_gated(f->srv, "/held.bin", 1, NET_WAIT_MS), KTH_OK);
+    platform_virtual_clock_advance(&vc, 2000000000);
+    assert_int_equal(kts_gate_release(f->srv, "/held.bin", 1), KTH_OK);
+    assert_int_equal(kts_wait_stalled(f->srv, "/held.bin", 1, NET_WAIT_MS), KTH_OK);
+    platform_virtual_clock_advance(&vc, 3000000000);
+    assert_int_equal(kts_stall_release(f->srv, "/held.bin", 1), KTH_OK);
+    assert_true(rec_wait(&r, NET_WAIT_MS));
+    assert_int_equal(r.result.status, KTH_OK);
+    assert_int_equal(atomic_load(&ls.calls), 1);
+    assert_int_equal(atomic_load(&ls.max_ttfb_ns), 2000000000);
+    assert_int_equal(atomic_load(&ls.last_duration_ns), 5000000000);
+    net_downloader_remove_listener(d, l);
+    rec_free(&r);
+    kth_downloader_unref(d);
 }
 
 /* --- unregistration ------------------------------------------------------------------------- */
@@ -530,6 +578,10 @@ static void test_peer_timer_polls_once_when_due_on_the_downloaders_clock(void **
     assert_int_equal(net_peer_register(d, &ops, &p, NET_PEER_FOREGROUND, NULL, &p.peer), KTH_OK);
     assert_int_equal(net_downloader_barrier(d, NET_WAIT_MS), KTH_OK);
     assert_int_equal(atomic_load(&p.polls), 1);
+    /* The loop says when its timer is due, so a driver of the clock can move it that far. */
+    int64_t due = 0;
+    assert_true(net_downloader_next_due(d, &due));
+    assert_int_equal(due, 3000000000);
     /* A later timer asked for from another thread does not replace the earlier one. */
     net_peer_wake_after(p.peer, 5000000000);
     platform_virtual_clock_advance(&vc, 1999000000);
@@ -545,6 +597,7 @@ static void test_peer_timer_polls_once_when_due_on_the_downloaders_clock(void **
     net_downloader_wake(d);
     assert_int_equal(net_downloader_barrier(d, NET_WAIT_MS), KTH_OK);
     assert_int_equal(atomic_load(&p.polls), 2);
+    assert_false(net_downloader_next_due(d, &due));
     /* A timer with no delay is a wake. */
     net_peer_wake_after(p.peer, 0);
     assert_int_equal(net_downloader_barrier(d, NET_WAIT_MS), KTH_OK);
@@ -623,6 +676,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_peer_is_polled_when_woken_and_after_its_completions_only, net_fixture_up,
             net_fixture_down),
+        cmocka_unit_test_setup_teardown(test_bandwidth_samples_are_timed_on_the_downloaders_clock,
+                                        net_fixture_up, net_fixture_down),
         cmocka_unit_test_setup_teardown(test_bandwidth_samples_reach_listeners, net_fixture_up,
                                         net_fixture_down),
         cmocka_unit_test_setup_teardown(
