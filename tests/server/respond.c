@@ -129,6 +129,9 @@ static ssize_t read_body(void *cls, uint64_t pos, char *buf, size_t max)
     if (plan->trickle_set && !trickle(req, pos, &n)) {
         return MHD_CONTENT_READER_END_WITH_ERROR;
     }
+    if (!ts_link_take(req, pos, end, &n)) {
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
     if (plan->rate > 0) {
         /* Steps of about 20 ms worth of bytes keep the flow smooth. */
         uint64_t step = plan->rate / 50 > 0 ? plan->rate / 50 : 1;
@@ -512,6 +515,7 @@ enum MHD_Result ts_respond(ts_request *req, struct MHD_Connection *conn, const c
         running = ts_sleep_until(srv, ts_now_ns() + (int64_t)plan->latency_ms * 1000000);
         pthread_mutex_unlock(&srv->lock);
     }
+    running = running && ts_link_latency(req, conn);
     if (!running) {
         return MHD_NO; /* stopping: close the connection */
     }

@@ -201,6 +201,7 @@ void ts_request_unref_locked(ts_request *req)
     if (--req->refs > 0) {
         return;
     }
+    ts_link_leave(req->srv, req);
     ts_plan_release(&req->plan);
     ts_body_unref_locked(req->body);
     free(req);
@@ -259,6 +260,7 @@ static ts_request *request_begin(kts_server *srv, struct MHD_Connection *conn, c
     req->seq = ts_log_begin(&srv->log, req->number, method, url, range, if_range, headers.text);
     req->plan_ok =
         ts_plan_resolve(srv, req->entry, req->number, req->redirected, &req->plan) == KTH_OK;
+    ts_link_arrive(srv, req);
     pthread_cond_broadcast(&srv->events);
     pthread_mutex_unlock(&srv->lock);
     return req;
@@ -278,6 +280,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     }
     *con_cls = NULL;
     pthread_mutex_lock(&srv->lock);
+    ts_link_leave(srv, req);
     if (req->generation == srv->generation) {
         if ((e = ts_log_at(&srv->log, req->seq)) != NULL) {
             uint64_t end = req->announced != MHD_SIZE_UNKNOWN ? req->announced : req->length;
@@ -356,6 +359,7 @@ static void server_free(kts_server *srv)
     }
     ts_fault_list_clear(&srv->any_faults);
     ts_log_free(&srv->log);
+    ts_link_free(srv->link);
     free(srv->doc_root);
     pthread_cond_destroy(&srv->events);
     pthread_cond_destroy(&srv->holds);

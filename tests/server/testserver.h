@@ -40,6 +40,9 @@
  * when a wait's deadline passed, KTH_ERR_NOT_FOUND when the named thing does not exist,
  * KTH_ERR_NETWORK when the socket cannot be bound, KTH_ERR_IO for an unusable document root.
  *
+ * A shaped link (kts_link.h) can be put in front of every request: a bandwidth trace shared by
+ * all bodies, a latency per request, in a time the test moves.
+ *
  * The server depends on libmicrohttpd, pthreads and libc only, never on the kithara library.
  */
 #ifndef KTS_TESTSERVER_H

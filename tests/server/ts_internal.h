@@ -155,6 +155,11 @@ typedef struct ts_plan {
     uint32_t trickle_ms;
 } ts_plan;
 
+/* ---- the shaped link (link.c) ------------------------------------------------------------ */
+
+typedef struct ts_link ts_link; /* kts_link.h: one per server, under the lock */
+typedef struct ts_flow ts_flow; /* one request's share of the link */
+
 /* ---- the path table and the server (testserver.c) --------------------------------------- */
 
 /* Methods counted separately; anything else counts as OTHER. */
@@ -222,6 +227,7 @@ struct kts_server {
     int v1_fd;
     uint16_t v1_port;
     pthread_t v1_thread;
+    ts_link *link; /* kts_link_attach, or NULL */
 };
 
 /* Joins the SHOUTcast v1 listener, if started (srv->stopping already set). */
@@ -289,6 +295,7 @@ typedef struct ts_request {
     int64_t rate_start_ns;
     int64_t trickle_last_ns; /* when the trickle last sent a byte; 0: not yet */
     ts_icy_cursor icy;       /* ICY bodies */
+    ts_flow *flow;           /* under the lock: its share of the link, or NULL */
 } ts_request;
 
 /* Drops a reference to req (lock held); frees it with its plan and body when it was the last. */
@@ -297,5 +304,17 @@ void ts_request_unref_locked(ts_request *req);
  * response. Called on the connection's thread; may block in gates, latency, rate and stalls. */
 enum MHD_Result ts_respond(ts_request *req, struct MHD_Connection *conn, const char *url,
                            const char *method);
+
+/* link.c. With the lock held: a new request joins the link (when there is one); an ended one
+ * leaves it (safe to repeat); the server frees its link. */
+void ts_link_arrive(kts_server *srv, ts_request *req);
+void ts_link_leave(kts_server *srv, ts_request *req);
+void ts_link_free(ts_link *link);
+/* Without the lock, on the request's thread: waits out the request's latency in link time;
+ * false when the server stops or the client went. */
+bool ts_link_latency(ts_request *req, struct MHD_Connection *conn);
+/* Waits until the link has carried bytes for the body at `pos` of `end` and lowers *n to what
+ * it may send now; false when the server stops or the client went. */
+bool ts_link_take(ts_request *req, uint64_t pos, uint64_t end, uint64_t *n);
 
 #endif
