@@ -378,6 +378,15 @@ static void test_bandwidth_samples_are_timed_on_the_downloaders_clock(void **sta
     platform_virtual_clock_advance(&vc, 2000000000);
     assert_int_equal(kts_gate_release(f->srv, "/held.bin", 1), KTH_OK);
     assert_int_equal(kts_wait_stalled(f->srv, "/held.bin", 1, NET_WAIT_MS), KTH_OK);
+    /* The bytes before the stall are in before the clock moves on (bounded). */
+    uint64_t written = 0;
+    for (int i = 0; i < 2000 && written < 50000; i++) {
+        assert_int_equal(net_downloader_barrier(d, NET_WAIT_MS), KTH_OK);
+        pthread_mutex_lock(&r.m);
+        written = r.written;
+        pthread_mutex_unlock(&r.m);
+    }
+    assert_int_equal(written, 50000);
     platform_virtual_clock_advance(&vc, 3000000000);
     assert_int_equal(kts_stall_release(f->srv, "/held.bin", 1), KTH_OK);
     assert_true(rec_wait(&r, NET_WAIT_MS));
