@@ -59,8 +59,8 @@ int kts_link_advance(kts_server *srv, int64_t now_ns);
 int kts_link_settle(kts_server *srv, int timeout_ms);
 
 /* The next link time at which something happens if nothing new arrives: a latency ends, or at
- * the present rates and shares a body gets its first packet (1448 bytes) or its last byte. INT64_MAX when
- * nothing waits on the link (or there is no link). Exact only after a settle. */
+ * the present rates and shares a body gets its first packet (1448 bytes) or its last byte.
+ * INT64_MAX when nothing waits on the link (or there is no link). Exact only after a settle. */
 int64_t kts_link_next_event(kts_server *srv);
 
 typedef struct kts_link_stats {
