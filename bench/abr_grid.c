@@ -45,49 +45,21 @@ static const double segment_lengths[] = {4.0, 6.0};
 static const double scales[] = {0.15, 0.25};
 static const double ladder[] = {64.0, 128.0, 256.0};
 
-typedef struct trace_set {
-    sim_trace *traces;
-    size_t count;
-} trace_set;
+typedef sim_trace_set trace_set;
 
 static int load_set(const char *root, const char *name, int subset, trace_set *out)
 {
-    char path[4096];
     char err[512];
-    snprintf(path, sizeof path, "%s/%s", root, name);
-    sim_path_list list = {0};
-    if (sim_path_list_add(&list, path, err, sizeof err) != 0) {
+    if (sim_trace_set_load(root, name, subset, out, err, sizeof err) != 0) {
         fprintf(stderr, "abr_grid: %s\n", err);
         return -1;
     }
-    out->traces = calloc(list.count, sizeof *out->traces);
-    out->count = 0;
-    if (out->traces == NULL) {
-        sim_path_list_free(&list);
-        fprintf(stderr, "abr_grid: out of memory\n");
-        return -1;
-    }
-    for (size_t i = 0; i < list.count; i++) {
-        if (subset != 0 && (int)(i % 2) != subset - 1) {
-            continue;
-        }
-        if (sim_trace_load(list.paths[i], &out->traces[out->count], err, sizeof err) != 0) {
-            fprintf(stderr, "abr_grid: %s\n", err);
-            sim_path_list_free(&list);
-            return -1;
-        }
-        out->count++;
-    }
-    sim_path_list_free(&list);
     return 0;
 }
 
 static void free_set(trace_set *set)
 {
-    for (size_t i = 0; i < set->count; i++) {
-        sim_trace_free(&set->traces[i]);
-    }
-    free(set->traces);
+    sim_trace_set_free(set);
 }
 
 static int run(const trace_set *set, double segment_s, double scale, sim_qoe_kind qoe,

@@ -301,3 +301,43 @@ void sim_path_list_free(sim_path_list *list)
     free(list->paths);
     memset(list, 0, sizeof *list);
 }
+
+int sim_trace_set_load(const char *root, const char *name, int subset, sim_trace_set *out,
+                       char *err, size_t err_size)
+{
+    char path[4096];
+    *out = (sim_trace_set){0};
+    snprintf(path, sizeof path, "%s/%s", root, name);
+    sim_path_list list = {0};
+    if (sim_path_list_add(&list, path, err, err_size) != 0) {
+        return -1;
+    }
+    out->traces = calloc(list.count, sizeof *out->traces);
+    if (out->traces == NULL) {
+        sim_path_list_free(&list);
+        snprintf(err, err_size, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < list.count; i++) {
+        if (subset != 0 && (int)(i % 2) != subset - 1) {
+            continue;
+        }
+        if (sim_trace_load(list.paths[i], &out->traces[out->count], err, err_size) != 0) {
+            sim_path_list_free(&list);
+            sim_trace_set_free(out);
+            return -1;
+        }
+        out->count++;
+    }
+    sim_path_list_free(&list);
+    return 0;
+}
+
+void sim_trace_set_free(sim_trace_set *set)
+{
+    for (size_t i = 0; i < set->count; i++) {
+        sim_trace_free(&set->traces[i]);
+    }
+    free(set->traces);
+    *set = (sim_trace_set){0};
+}

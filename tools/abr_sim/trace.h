@@ -49,4 +49,18 @@ int sim_path_list_add(sim_path_list *list, const char *arg, char *err, size_t er
 
 void sim_path_list_free(sim_path_list *list);
 
+/* The traces of one folder, loaded. */
+typedef struct sim_trace_set {
+    sim_trace *traces; /* owned */
+    size_t count;
+} sim_trace_set;
+
+/* Loads every trace of the folder `root`/`name` (sorted by name): all of them (subset 0), or
+ * those at even positions (1: the training half) or odd positions (2: the test half). Returns 0,
+ * or -1 with a sentence in `err` and `out` empty. */
+int sim_trace_set_load(const char *root, const char *name, int subset, sim_trace_set *out,
+                       char *err, size_t err_size);
+
+void sim_trace_set_free(sim_trace_set *set);
+
 #endif /* KTH_ABR_SIM_TRACE_H */
