@@ -344,6 +344,19 @@ static void test_bandwidth_samples_reach_listeners(void **state)
     rec_free(&r);
 }
 
+/* A downloader of the test's options (no watchdog) on the virtual clock vc, set to 1 s. */
+static kth_downloader *virtual_downloader(platform_virtual_clock *vc)
+{
+    platform_virtual_clock_init(vc, 1000000000);
+    net_downloader_hooks hooks = {.clock = &vc->base};
+    kth_downloader_options o;
+    net_test_options(&o);
+    o.watchdog_ms = -1;
+    kth_downloader *d = NULL;
+    assert_int_equal(net_downloader_new(&o, &hooks, &d, NULL, 0), KTH_OK);
+    return d;
+}
+
 /* A sample's times are read on the downloader's clock, as everything that judges the link is:
  * with a virtual clock, a transfer held 2 s (virtual) before its headers and 3 s in the middle
  * of its body took exactly that, whatever the real time was. */
@@ -351,13 +364,7 @@ static void test_bandwidth_samples_are_timed_on_the_downloaders_clock(void **sta
 {
     net_fixture *f = *state;
     platform_virtual_clock vc;
-    platform_virtual_clock_init(&vc, 1000000000);
-    net_downloader_hooks hooks = {.clock = &vc.base};
-    kth_downloader_options o;
-    net_test_options(&o);
-    o.watchdog_ms = -1;
-    kth_downloader *d = NULL;
-    assert_int_equal(net_downloader_new(&o, &hooks, &d, NULL, 0), KTH_OK);
+    kth_downloader *d = virtual_downloader(&vc);
     listener_state ls;
     memset(&ls, 0, sizeof ls);
     net_listener *l = NULL;
@@ -574,13 +581,7 @@ static void test_peer_timer_polls_once_when_due_on_the_downloaders_clock(void **
 {
     (void)state;
     platform_virtual_clock vc;
-    platform_virtual_clock_init(&vc, 1000000000);
-    net_downloader_hooks hooks = {.clock = &vc.base};
-    kth_downloader_options o;
-    net_test_options(&o);
-    o.watchdog_ms = -1;
-    kth_downloader *d = NULL;
-    assert_int_equal(net_downloader_new(&o, &hooks, &d, NULL, 0), KTH_OK);
+    kth_downloader *d = virtual_downloader(&vc);
     timer_peer p;
     timer_peer_init(&p);
     net_peer_ops ops = {.poll_next = timer_peer_poll};

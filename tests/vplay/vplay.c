@@ -99,6 +99,17 @@ static uint64_t segment_seed(size_t level, size_t seg)
 
 /* ---- the server ---------------------------------------------------------------------------- */
 
+/* The link of the session's trace, starting at the open. */
+static kts_link_config link_config(const kvp_config *c)
+{
+    return (kts_link_config){.time_s = c->time_s,
+                             .mbps = c->mbps,
+                             .count = c->trace_rows,
+                             .scale = c->scale,
+                             .latency_ms = c->latency_ms,
+                             .start_ns = T0_NS};
+}
+
 static int serve_media_playlist(vp *p, size_t level)
 {
     const kvp_config *c = p->c;
@@ -145,12 +156,7 @@ static int serve(vp *p)
     for (size_t v = 0; v < c->levels; v++)
         if (serve_media_playlist(p, v) != 0)
             return -1;
-    kts_link_config link = {.time_s = c->time_s,
-                            .mbps = c->mbps,
-                            .count = c->trace_rows,
-                            .scale = c->scale,
-                            .latency_ms = c->latency_ms,
-                            .start_ns = T0_NS};
+    kts_link_config link = link_config(c);
     int rc = kts_link_attach(p->srv, &link);
     if (rc != KTH_OK)
         return fail(p, "cannot attach the link", kth_strerror(rc));
@@ -591,12 +597,7 @@ static int64_t carried_by(const kts_link_config *link, int64_t from, double byte
 static double startup_floor(const vp *p)
 {
     const kvp_config *c = p->c;
-    kts_link_config link = {.time_s = c->time_s,
-                            .mbps = c->mbps,
-                            .count = c->trace_rows,
-                            .scale = c->scale,
-                            .latency_ms = c->latency_ms,
-                            .start_ns = T0_NS};
+    kts_link_config link = link_config(c);
     double sizes[3] = {(double)p->playlist_bytes[0], (double)p->playlist_bytes[1],
                        (double)segment_bytes(c, 0)};
     int64_t t = T0_NS;
