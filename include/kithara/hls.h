@@ -91,7 +91,10 @@ typedef struct kth_hls_options {
     double buffer_target_s;
     /* Byte cap on what is fetched ahead of the reader. 0: default 32 MiB. */
     uint64_t buffer_max_bytes;
-    /* Segment fetches in flight at once for this stream, 1..8. 0: default 3. */
+    /* The most segment fetches in flight at once for this stream, 1..8. 0: default 3. Fewer
+     * run where the link is the limit: parallel fetches share it, so while a segment's body
+     * takes longer than the wait for its first byte (as measured), one runs at a time and the
+     * segment the reader needs next has the whole link. */
     unsigned max_fetches;
     /* Variant switches are made at most once per this many segments unless the buffer is
      * about to run dry (the rescue is always allowed). 0: default 2. */

@@ -7,7 +7,8 @@
  * from the reader's position forward, across periods, and:
  *   - counts the seconds of media present contiguously ahead of the reader (the ABR buffer);
  *   - starts fetches for missing entries up to the buffer target (seconds) and byte cap, at most
- *     max_fetches at once — the entry the reader is in gets NET_FETCH_HIGH, read-ahead LOW;
+ *     max_fetches at once, and only one where a segment's body outlasts the wait for its first
+ *     byte (fetch_room) — the entry the reader is in gets NET_FETCH_HIGH, read-ahead LOW;
  *   - at the first segment that needs a fetch in the last period, asks the ABR controller which
  *     variant it should come from; a different answer appends a period (a variant switch);
  *   - watches the fetch of the first entry the reader lacks (the stall rescue, below);
@@ -1025,6 +1026,25 @@ static visit_next visit_missing(hls_session *s, net_batch *batch, poll_state *ps
     return VISIT_ADVANCE;
 }
 
+/* How many segment fetches may run at once. Fetches in parallel share the link: where a
+ * segment's body keeps the link busy longer than a request waits for its first byte, the
+ * segment the reader needs next would arrive no sooner than the ones it needs later, so they
+ * run one at a time. Only where the wait for the first byte is the larger part of a download
+ * (small segments, a long round trip) do more run at once: one more per body time that fits
+ * in that wait, up to max_fetches. Before anything is measured, max_fetches (the stream's
+ * first segment has the link to itself by the walk's own rule). */
+static unsigned fetch_room(const hls_session *s, size_t variant, double duration)
+{
+    unsigned cap = s->hls.max_fetches;
+    abr_estimate est;
+    abr_estimator_get(&s->estimator, &est);
+    double bits = (double)s->ladder.rungs[variant].bandwidth * duration;
+    if (!(est.bps > 0) || !(est.ttfb_s > 0) || !(bits > 0))
+        return cap;
+    double room = 1 + floor(est.ttfb_s / (bits / est.bps));
+    return room < cap ? (unsigned)room : cap;
+}
+
 /* Visits the entry the walk is at once its slot is open: counts it as buffered, watches its
  * fetch or starts one. */
 static visit_next visit_slot(hls_session *s, net_batch *batch, poll_state *ps, poll_window *win,
@@ -1044,8 +1064,8 @@ static visit_next visit_slot(hls_session *s, net_batch *batch, poll_state *ps, p
                 return VISIT_RESTART; /* the reader continues in the new period at this segment */
         }
         win->contiguous = false;
-    } else if (state == STORAGE_ACTIVE && s->in_flight < s->hls.max_fetches && !ww->key_wait &&
-               !ps->hold_fetches && !win->exclusive) {
+    } else if (state == STORAGE_ACTIVE && s->in_flight < fetch_room(s, variant, e->duration) &&
+               !ww->key_wait && !ps->hold_fetches && !win->exclusive) {
         return visit_missing(s, batch, ps, win, ww, variant, e);
     } else if (state == STORAGE_ACTIVE) {
         win->contiguous = false; /* wanted, but no room to start it now */

@@ -68,6 +68,7 @@ typedef struct vp {
     unsigned char *buf;
     size_t logged;           /* server log entries written to the log */
     unsigned completed_seen; /* requests completed when the opener was last looked at */
+    unsigned fetching;       /* segment fetches started and not yet ended, by the events */
     bool entered;            /* a playback event not yet matched to a segment */
     kth_event_segment entry; /* ... its segment */
 } vp;
@@ -304,6 +305,10 @@ static void drain_events(vp *p)
             p->entry = ev.payload.segment;
             p->entered = true;
         }
+        if (ev.kind == KTH_EVENT_HLS_SEGMENT_STARTED && ++p->fetching > p->r->most_fetches)
+            p->r->most_fetches = p->fetching;
+        if (ev.kind == KTH_EVENT_HLS_SEGMENT_COMPLETED && p->fetching > 0)
+            p->fetching--;
         if (!p->c->log)
             continue;
         double t = (double)(p->now - T0_NS) / 1e9;

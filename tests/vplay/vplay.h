@@ -75,6 +75,7 @@ typedef struct kvp_result {
     size_t segments;        /* entries of level and rebuffer */
     uint64_t bytes_read;    /* bytes the reader read (and checked) */
     kth_hls_stats stats;    /* fetches, bytes fetched and thrown away, switches made */
+    unsigned most_fetches;  /* the most segment fetches that ran at once (from the events) */
     double session_s;       /* virtual time from open to the end of playback */
     double real_s;          /* real time the session took */
     unsigned steps;         /* moves of the clock */
