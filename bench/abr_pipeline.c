@@ -21,13 +21,15 @@
  *   - bytes thrown away <= 2 % of the bytes played, in every cell.
  *
  * usage: abr_pipeline [TRACES_FOLDER] [--subset all|train|test] [--jobs N] [--limit K]
- *                     [--log TRACE_NAME]
+ *                     [--log TRACE_NAME] [--each]
  * --jobs runs N sessions at once (default 2); --limit keeps the first K traces of each set;
- * --log writes the event log of every session of that trace to standard error.
+ * --log writes the event log of every session of that trace to standard error; --each writes
+ * a line of figures per session there.
  */
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +38,7 @@
 #include "algo.h"
 #include "qoe.h"
 #include "run.h"
+#include "session.h"
 #include "trace.h"
 #include "vplay.h"
 
@@ -75,7 +78,33 @@ typedef struct work {
     atomic_size_t next; /* the next (cell, trace) to run, counted across the cells */
     size_t total;
     const char *log_trace;
+    bool each; /* print every session's figures */
 } work;
+
+/* One line per session, beside the simulator's kithara on the same trace. */
+static void print_session(const cell *c, const sim_trace *t, const double qoe[2],
+                          const kvp_result *r)
+{
+    sim_setup setup = {.ladder_kbps = ladder,
+                       .levels = 3,
+                       .segment_s = c->segment_s,
+                       .segments = r->segments,
+                       .qoe = SIM_QOE_LIN};
+    sim_session_summary sim[2] = {{0}};
+    char err[128];
+    for (int q = 0; q < 2; q++) {
+        setup.qoe = (sim_qoe_kind)q;
+        sim_session_run(&setup, c->scale, t, &sim_algo_kithara, NULL, &sim[q], err, sizeof err);
+    }
+    fprintf(stderr,
+            "session %-5s %-28s L=%.0f x%.2f: lin %.3f (sim %.3f) log %.3f (sim %.3f) start %.2f "
+            "(floor %.2f) stall %.2f (sim %.2f) switches %zu (sim %zu) %.0f kbit/s (sim %.0f) "
+            "thrown %llu\n",
+            set_names[c->set], t->name, c->segment_s, c->scale, qoe[0], sim[0].qoe, qoe[1],
+            sim[1].qoe, r->startup_s, r->startup_floor_s, r->rebuffer_s, sim[0].rebuffer_s,
+            r->switches, sim[0].switches, r->mean_kbps, sim[0].mean_kbps,
+            (unsigned long long)r->stats.bytes_abandoned);
+}
 
 static void run_one(work *w, cell *c, size_t i)
 {
@@ -117,6 +146,8 @@ static void run_one(work *w, cell *c, size_t i)
                    .bytes_abandoned = (double)r.stats.bytes_abandoned,
                    .real_s = r.real_s,
                    .session_s = r.session_s};
+    if (w->each)
+        print_session(c, t, qoe, &r);
     kvp_result_free(&r);
 }
 
@@ -257,7 +288,7 @@ static int report(work *w)
 }
 
 static int parse_args(int argc, char **argv, const char **root, int *subset, int *jobs,
-                      size_t *limit, const char **log)
+                      size_t *limit, const char **log, bool *each)
 {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -276,6 +307,8 @@ static int parse_args(int argc, char **argv, const char **root, int *subset, int
         } else if (strcmp(a, "--log") == 0 && v) {
             *log = v;
             i++;
+        } else if (strcmp(a, "--each") == 0) {
+            *each = true;
         } else if (a[0] == '-') {
             return -1;
         } else {
@@ -291,9 +324,9 @@ int main(int argc, char **argv)
     int subset = 0, jobs = 2;
     size_t limit = SIZE_MAX;
     work w = {.log_trace = NULL};
-    if (parse_args(argc, argv, &root, &subset, &jobs, &limit, &w.log_trace) != 0) {
+    if (parse_args(argc, argv, &root, &subset, &jobs, &limit, &w.log_trace, &w.each) != 0) {
         fprintf(stderr, "usage: abr_pipeline [TRACES_FOLDER] [--subset all|train|test] "
-                        "[--jobs N] [--limit K] [--log TRACE_NAME]\n");
+                        "[--jobs N] [--limit K] [--log TRACE_NAME] [--each]\n");
         return 2;
     }
     for (size_t s = 0; s < SETS; s++) {
