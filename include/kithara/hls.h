@@ -87,7 +87,9 @@ typedef struct kth_hls_options {
      * measured last, and with nothing remembered the lowest rung. Streams that share a
      * downloader share this memory; each tells it its estimate as its segments arrive. */
     uint64_t initial_estimate_bps;
-    /* Media seconds fetched ahead of the reader. 0: default 30. */
+    /* Media seconds fetched ahead of the reader. 0: default 60, the buffer a player needs to
+     * ride out a dip of the link on the top rung it can hold (about 1.9 MB ahead at 256 kbit/s;
+     * at 30 s the stream stepped down in dips a 60 s buffer crosses). */
     double buffer_target_s;
     /* Byte cap on what is fetched ahead of the reader. 0: default 32 MiB. */
     uint64_t buffer_max_bytes;

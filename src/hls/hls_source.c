@@ -35,7 +35,7 @@
 #include <strings.h>
 
 #define DEFAULT_TIMEOUT_MS                    60000
-#define DEFAULT_BUFFER_S                      30.0
+#define DEFAULT_BUFFER_S                      60.0
 #define DEFAULT_BUFFER_MAX                    ((uint64_t)32 << 20)
 #define DEFAULT_MAX_FETCHES                   3
 #define DEFAULT_MIN_SEGMENTS_BETWEEN_SWITCHES 2
