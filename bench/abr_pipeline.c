@@ -21,10 +21,11 @@
  *   - bytes thrown away <= 2 % of the bytes played, in every cell.
  *
  * usage: abr_pipeline [TRACES_FOLDER] [--subset all|train|test] [--jobs N] [--limit K]
- *                     [--log TRACE_NAME] [--each]
+ *                     [--log TRACE_NAME] [--each] [--buffer-target S]
  * --jobs runs N sessions at once (default 2); --limit keeps the first K traces of each set;
  * --log writes the event log of every session of that trace to standard error; --each writes
- * a line of figures per session there.
+ * a line of figures per session there; --buffer-target plays with that buffer target (seconds)
+ * instead of the stream's default.
  */
 #include <math.h>
 #include <pthread.h>
@@ -78,7 +79,8 @@ typedef struct work {
     atomic_size_t next; /* the next (cell, trace) to run, counted across the cells */
     size_t total;
     const char *log_trace;
-    bool each; /* print every session's figures */
+    bool each;                  /* print every session's figures */
+    const kth_hls_options *hls; /* NULL: the stream's defaults */
 } work;
 
 /* One line per session, beside the simulator's kithara on the same trace. */
@@ -120,6 +122,7 @@ static void run_one(work *w, cell *c, size_t i)
                       .segment_s = c->segment_s,
                       .segments = segments,
                       .report_played = true,
+                      .hls = w->hls,
                       .log = w->log_trace && strcmp(w->log_trace, t->name) == 0 ? stderr : NULL};
     kvp_result r;
     session *s = &c->runs[i];
@@ -288,7 +291,7 @@ static int report(work *w)
 }
 
 static int parse_args(int argc, char **argv, const char **root, int *subset, int *jobs,
-                      size_t *limit, const char **log, bool *each)
+                      size_t *limit, const char **log, bool *each, double *buffer_s)
 {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -309,6 +312,9 @@ static int parse_args(int argc, char **argv, const char **root, int *subset, int
             i++;
         } else if (strcmp(a, "--each") == 0) {
             *each = true;
+        } else if (strcmp(a, "--buffer-target") == 0 && v && atof(v) > 0) {
+            *buffer_s = atof(v);
+            i++;
         } else if (a[0] == '-') {
             return -1;
         } else {
@@ -324,9 +330,12 @@ int main(int argc, char **argv)
     int subset = 0, jobs = 2;
     size_t limit = SIZE_MAX;
     work w = {.log_trace = NULL};
-    if (parse_args(argc, argv, &root, &subset, &jobs, &limit, &w.log_trace, &w.each) != 0) {
+    double buffer_s = 0;
+    if (parse_args(argc, argv, &root, &subset, &jobs, &limit, &w.log_trace, &w.each, &buffer_s) !=
+        0) {
         fprintf(stderr, "usage: abr_pipeline [TRACES_FOLDER] [--subset all|train|test] "
-                        "[--jobs N] [--limit K] [--log TRACE_NAME] [--each]\n");
+                        "[--jobs N] [--limit K] [--log TRACE_NAME] [--each] "
+                        "[--buffer-target S]\n");
         return 2;
     }
     for (size_t s = 0; s < SETS; s++) {
@@ -354,6 +363,12 @@ int main(int argc, char **argv)
             }
     w.cell_count = CELLS + SANITY;
     atomic_init(&w.next, 0);
+    kth_hls_options hls;
+    kth_hls_options_init(&hls);
+    if (buffer_s > 0) {
+        hls.buffer_target_s = buffer_s;
+        w.hls = &hls;
+    }
     pthread_t threads[64];
     int started = 0;
     for (; started < jobs && started < 64; started++)
