@@ -6,8 +6,10 @@
  * These are the start-up and buffer rules as a player meets them: the stream starts on the
  * lowest rung when nothing is known, its start-up is close to the least the link allows, it
  * judges the link by what the link really carried (in the link's time, not the machine's), it
- * never climbs past a link that cannot carry a rung, and on a fast link it reaches the top
- * without a stall and without throwing bytes away. The whole grid is bench/abr_pipeline's.
+ * never climbs past a link that cannot carry a rung, on a fast link it reaches the top without
+ * a stall and without throwing bytes away, segments share the link only where latency bounds
+ * it, and it steps down when the link drops and back up when it recovers, keeping the dwell
+ * between switches. The whole grid is bench/abr_pipeline's.
  */
 #include "vplay.h"
 
@@ -16,39 +18,53 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <cmocka.h>
 
 static const double ladder[] = {64.0, 128.0, 256.0};
 
-/* A constant link of `mbps` for the whole session. */
-static kvp_result play_constant(double mbps, size_t segments)
+/* Plays 4 s segments over the trace (rows t, mbps; scale 1) and prints what happened. */
+static kvp_result play(const double *t, const double *mbps, size_t rows, size_t segments,
+                       const kth_hls_options *hls, const char *what)
 {
-    static const double t[] = {0, 1000};
-    double rate[] = {0, mbps};
     kvp_config c = {.time_s = t,
-                    .mbps = rate,
-                    .trace_rows = 2,
+                    .mbps = mbps,
+                    .trace_rows = rows,
                     .scale = 1.0,
                     .latency_ms = 80,
                     .ladder_kbps = ladder,
                     .levels = 3,
                     .segment_s = 4.0,
                     .segments = segments,
-                    .report_played = true};
+                    .report_played = true,
+                    .hls = hls};
     kvp_result r;
     if (kvp_run(&c, &r) != 0)
         fail_msg("the session failed: %s", r.error);
-    printf("%.0f kbit/s: start %.3f s (floor %.3f s), stall %.3f s, %zu switches, %.1f kbit/s, "
+    printf("%s: start %.3f s (floor %.3f s), stall %.3f s, %zu switches, %.1f kbit/s, "
            "%llu bytes read, %llu thrown away, at most %u fetches at once; %u moves in %.3f s\n",
-           mbps * 1000, r.startup_s, r.startup_floor_s, r.rebuffer_s, r.switches, r.mean_kbps,
+           what, r.startup_s, r.startup_floor_s, r.rebuffer_s, r.switches, r.mean_kbps,
            (unsigned long long)r.bytes_read, (unsigned long long)r.stats.bytes_abandoned,
            r.most_fetches, r.steps, r.real_s);
     printf("rungs:");
     for (size_t n = 0; n < r.segments; n++)
         printf(" %zu", r.level[n]);
     printf("\n");
+    for (size_t i = 0; i < r.change_count; i++)
+        printf("switch %d -> %d (%s) in segment %zu, buffer %.2f s\n", r.changes[i].from,
+               r.changes[i].to, r.changes[i].reason, r.changes[i].segment, r.changes[i].buffer_s);
     return r;
+}
+
+/* A constant link of `mbps` for the whole session. */
+static kvp_result play_constant(double mbps, size_t segments)
+{
+    static const double t[] = {0, 1000};
+    double rate[] = {0, mbps};
+    char what[32];
+    snprintf(what, sizeof what, "%.0f kbit/s", mbps * 1000);
+    return play(t, rate, 2, segments, NULL, what);
 }
 
 /* 100 kbit/s carries the lowest rung and nothing above it. The stream starts there, and a
@@ -110,12 +126,71 @@ static void test_segments_share_the_link_only_where_latency_bounds_it(void **sta
     kvp_result_free(&r);
 }
 
+/* A link that drops below the middle rung and recovers: the stream, started on the middle
+ * rung, steps down while audio is still buffered (or as a rescue), climbs back once the link
+ * recovers, ends on the top rung, and never switches again sooner than the dwell allows
+ * (min_segments_between_switches, 2 by default) unless it is rescuing a stall. 96 kbit/s for the
+ * first 40 s, then 3.2 Mbit/s. */
+static void test_abr_steps_down_when_the_link_drops_and_back_up_after(void **state)
+{
+    (void)state;
+    static const double t[] = {0, 40, 1000};
+    static const double rate[] = {0, 0.096, 3.2};
+    kth_hls_options h;
+    kth_hls_options_init(&h);
+    h.fixed_start = true;
+    h.initial_variant = 1;
+    kvp_result r = play(t, rate, 3, 24, &h, "96 kbit/s for 40 s, then 3.2 Mbit/s");
+    assert_true(r.finished);
+    assert_int_equal(r.level[0], 1);
+    assert_int_equal(r.level[r.segments - 1], 2);
+    bool down = false, up_after_down = false;
+    for (size_t i = 0; i < r.change_count; i++) {
+        const kvp_change *ch = &r.changes[i];
+        if (ch->to < ch->from) {
+            if (!down)
+                assert_true(ch->buffer_s > 0 || strcmp(ch->reason, "urgent-down") == 0);
+            down = true;
+        } else if (down) {
+            up_after_down = true;
+        }
+    }
+    assert_true(down);
+    assert_true(up_after_down);
+    /* Every change of rung the reader met is one the stream announced, in order; a rung it
+     * switched to lasted the dwell unless it was left by a rescue. */
+    size_t run = 1, boundary = 0;
+    for (size_t n = 1; n <= r.segments; n++) {
+        if (n < r.segments && r.level[n] == r.level[n - 1]) {
+            run++;
+            continue;
+        }
+        if (n < r.segments) {
+            assert_true(boundary < r.change_count);
+            assert_int_equal(r.changes[boundary].to, (int)r.level[n]);
+            bool rescued = strcmp(r.changes[boundary].reason, "urgent-down") == 0;
+            if (boundary > 0 && run < 2 && !rescued)
+                fail_msg("rung %zu lasted %zu segment(s) before segment %zu", r.level[n - 1], run,
+                         n);
+            boundary++;
+        }
+        run = 1;
+    }
+    /* The segments read show it too: a lower rung in the slow part, the top one at the end. */
+    size_t lowest = 2;
+    for (size_t n = 0; n < 10; n++)
+        lowest = r.level[n] < lowest ? r.level[n] : lowest;
+    assert_int_equal(lowest, 0);
+    kvp_result_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_slow_link_starts_low_and_never_climbs_past_it),
         cmocka_unit_test(test_a_fast_link_climbs_to_the_top_without_a_stall),
         cmocka_unit_test(test_segments_share_the_link_only_where_latency_bounds_it),
+        cmocka_unit_test(test_abr_steps_down_when_the_link_drops_and_back_up_after),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,15 +1,14 @@
 /*
- * test_hls_abr.c — variant switching on the loopback server: under a throughput cap that
- * changes during playback, ABR steps down and later back up, never switches more often than
- * allowed without an urgent reason, and every byte across every switch is exactly the
- * concatenation of the segments of the variant it belongs to; a manual choice made while the
- * download is idle takes effect at the next segment boundary, behind a variant fence; a
- * segment whose download stalls is rescued by a switch down before the reader waits for it
- * (or, when the reader is already in it, from the next segment on), with one download per
- * segment; a seek holds the variant until its first bytes are read; the current variant
- * moves only at the fence the reader is handed; and the HLS events (a segment's start and
- * end, keys, buffer level, end of stream) describe what was played, with the times they
- * report read on the downloader's clock.
+ * test_hls_abr.c — variant switching on the loopback server: every byte across every switch is
+ * exactly the concatenation of the segments of the variant it belongs to; a manual choice made
+ * while the download is idle takes effect at the next segment boundary, behind a variant fence; a
+ * segment whose download stalls is rescued by a switch down before the reader waits for it (or,
+ * when the reader is already in it, from the next segment on), with one download per segment; a
+ * seek holds the variant until its first bytes are read; the current variant moves only at the
+ * fence the reader is handed; and the HLS events (a segment's start and end, keys, buffer level,
+ * end of stream) describe what was played, with the times they report read on the downloader's
+ * clock. (Stepping down when the link drops and back up when it recovers, with the dwell between
+ * switches, is test_abr_pipeline's, in virtual time.)
  */
 #include "test_hls_support.h"
 
@@ -188,90 +187,6 @@ static void use_patient_downloader(struct hls_env *e)
     char err[256];
     if (kth_downloader_new(&o, &e->d, err, sizeof err) != KTH_OK)
         fail_msg("downloader: %s", err);
-}
-
-struct rate_phases {
-    kts_server *srv;
-    int phase;
-};
-
-static void change_rate(void *user, double media_s)
-{
-    struct rate_phases *r = user;
-    if (r->phase == 0 && media_s >= 7.0) {
-        kts_clear_faults(r->srv, "*");
-        kts_add_fault(r->srv, "*", &(kts_fault){.kind = KTS_FAULT_RATE, .bytes = 400 * 1000});
-        r->phase = 1;
-    }
-}
-
-static void test_abr_steps_down_under_a_cap_and_back_up_after(void **state)
-{
-    struct hls_env *e = *state;
-    kth_subscription *sub;
-    assert_int_equal(kth_bus_subscribe(e->bus, 1024, &sub), KTH_OK);
-    /* 12 kB/s: only the 64 kbit/s variant keeps up. */
-    kts_add_fault(e->srv, "*", &(kts_fault){.kind = KTS_FAULT_RATE, .bytes = 12 * 1000});
-    kth_hls_options h;
-    kth_hls_options_init(&h);
-    h.fixed_start = true;
-    h.initial_variant = 1;
-    h.max_fetches = 1; /* the cap is per response: one at a time makes it a link */
-    h.buffer_target_s = 6;
-    kth_stream *s = hls_open(e, "/abr/master.m3u8", NULL, &h);
-    played p;
-    memset(&p, 0, sizeof p);
-    struct rate_phases r = {e->srv, 0};
-    play_paced(s, &p, 16.0, change_rate, &r);
-    kth_stream_close(s);
-
-    size_t counts[MAX_PERIODS];
-    verify_periods(&p, "abr", counts);
-    bool rescue[MAX_PERIODS];
-    size_t changes = 0;
-    kth_event ev;
-    bool down = false, up_after_down = false;
-    while (kth_events_next(sub, &ev, 0) == KTH_OK) {
-        if (ev.kind == KTH_EVENT_ABR_DECISION)
-            printf("decision %d -> %d (%s) estimate %.0f bit/s, buffer %.2f s\n",
-                   ev.payload.abr.from_variant, ev.payload.abr.to_variant, ev.text,
-                   ev.payload.abr.estimate_bps, ev.payload.abr.buffer_seconds);
-        if (ev.kind != KTH_EVENT_VARIANT_CHANGED)
-            continue;
-        printf("switch %d -> %d (%s) estimate %.0f bit/s, buffer %.2f s\n",
-               ev.payload.abr.from_variant, ev.payload.abr.to_variant, ev.text,
-               ev.payload.abr.estimate_bps, ev.payload.abr.buffer_seconds);
-        if (changes < MAX_PERIODS) {
-            /* A rescue: urgent, manual, or a step down with under two segments buffered. */
-            rescue[changes] = strcmp(ev.text, "urgent-down") == 0 ||
-                              strcmp(ev.text, "manual") == 0 ||
-                              (ev.payload.abr.to_variant < ev.payload.abr.from_variant &&
-                               ev.payload.abr.buffer_seconds < 2.0);
-            changes++;
-        }
-        if (ev.payload.abr.to_variant < ev.payload.abr.from_variant) {
-            /* The first step down comes while audio is still buffered, or as the rescue of a
-             * fetch that cannot keep up (then made while that fetch runs). */
-            if (!down)
-                assert_true(ev.payload.abr.buffer_seconds > 0 ||
-                            strcmp(ev.text, "urgent-down") == 0);
-            down = true;
-        } else if (down)
-            up_after_down = true;
-    }
-    for (size_t i = 0; i < p.count; i++)
-        printf("period %zu: variant %d, %zu segments\n", i, p.variant[i], counts[i]);
-    assert_true(down);
-    assert_true(up_after_down);
-    /* Every switch the reader met is one the peer announced, in order. */
-    assert_true(p.count - 1 <= changes);
-    for (size_t i = 1; i + 1 < p.count; i++) {
-        if (!rescue[i] && counts[i] < h.min_segments_between_switches)
-            fail_msg("period %zu lasted %zu segments", i, counts[i]);
-    }
-    for (size_t i = 0; i < p.count; i++)
-        free(p.data[i].data);
-    kth_subscription_free(sub);
 }
 
 static void test_manual_switch_wakes_an_idle_download(void **state)
@@ -893,8 +808,6 @@ static void test_segment_download_time_is_read_on_the_downloaders_clock(void **s
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_abr_steps_down_under_a_cap_and_back_up_after,
-                                        hls_setup, hls_teardown),
         cmocka_unit_test_setup_teardown(test_manual_switch_wakes_an_idle_download, hls_setup,
                                         hls_teardown),
         cmocka_unit_test_setup_teardown(test_current_variant_changes_only_at_the_fence, hls_setup,

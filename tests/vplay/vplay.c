@@ -309,6 +309,14 @@ static void drain_events(vp *p)
             p->r->most_fetches = p->fetching;
         if (ev.kind == KTH_EVENT_HLS_SEGMENT_COMPLETED && p->fetching > 0)
             p->fetching--;
+        if (ev.kind == KTH_EVENT_VARIANT_CHANGED && p->r->change_count < KVP_MAX_CHANGES) {
+            kvp_change *ch = &p->r->changes[p->r->change_count++];
+            ch->from = ev.payload.abr.from_variant;
+            ch->to = ev.payload.abr.to_variant;
+            snprintf(ch->reason, sizeof ch->reason, "%.*s", (int)sizeof ch->reason - 1, ev.text);
+            ch->buffer_s = ev.payload.abr.buffer_seconds;
+            ch->segment = p->seg;
+        }
         if (!p->c->log)
             continue;
         double t = (double)(p->now - T0_NS) / 1e9;

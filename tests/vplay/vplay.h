@@ -61,6 +61,16 @@ typedef struct kvp_config {
     FILE *log;
 } kvp_config;
 
+/* A variant switch the stream announced (KTH_EVENT_VARIANT_CHANGED). */
+typedef struct kvp_change {
+    int from, to;
+    char reason[24]; /* "up", "down", "urgent-down", ... */
+    double buffer_s; /* the buffer when it was made */
+    size_t segment;  /* the segment the reader was in when the event was seen */
+} kvp_change;
+
+#define KVP_MAX_CHANGES 64
+
 typedef struct kvp_result {
     bool finished;          /* played to the end */
     double startup_s;       /* open to the first segment whole in the reader's hands */
@@ -76,10 +86,13 @@ typedef struct kvp_result {
     uint64_t bytes_read;    /* bytes the reader read (and checked) */
     kth_hls_stats stats;    /* fetches, bytes fetched and thrown away, switches made */
     unsigned most_fetches;  /* the most segment fetches that ran at once (from the events) */
-    double session_s;       /* virtual time from open to the end of playback */
-    double real_s;          /* real time the session took */
-    unsigned steps;         /* moves of the clock */
-    char error[256];        /* why the session failed, when kvp_run returned -1 */
+    kvp_change changes[KVP_MAX_CHANGES]; /* the switches announced, in order (the first
+                                            KVP_MAX_CHANGES) */
+    size_t change_count;
+    double session_s; /* virtual time from open to the end of playback */
+    double real_s;    /* real time the session took */
+    unsigned steps;   /* moves of the clock */
+    char error[256];  /* why the session failed, when kvp_run returned -1 */
 } kvp_result;
 
 /* Plays one session. Returns 0 with *out filled (free it with kvp_result_free), or -1 with the
