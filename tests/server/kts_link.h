@@ -63,6 +63,13 @@ int kts_link_settle(kts_server *srv, int timeout_ms);
  * INT64_MAX when nothing waits on the link (or there is no link). Exact only after a settle. */
 int64_t kts_link_next_event(kts_server *srv);
 
+/* Holds the bodies of requests for `path` (as the server logs it) that arrive from now on to
+ * `bytes_per_s` of link time once `after` of their bytes have been carried, whatever their
+ * share would be: 0 stops them there for good (the connection stays open), a small rate makes
+ * them trickle. The rest of the link is shared as before. Returns KTH_OK, KTH_ERR_INVALID_ARG,
+ * KTH_ERR_STATE without a link, KTH_ERR_NO_MEMORY. */
+int kts_link_limit(kts_server *srv, const char *path, uint64_t after, double bytes_per_s);
+
 typedef struct kts_link_stats {
     int64_t now_ns;   /* link time */
     uint64_t carried; /* body bytes the link has allowed, in all */

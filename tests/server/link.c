@@ -34,8 +34,19 @@ struct ts_flow {
     bool fed;        /* the link has given it credit */
     uint64_t left;   /* body bytes not yet handed to the socket */
     double credit;   /* bytes carried for it and not yet sent */
-    int fd;          /* the connection's socket, -1 until known */
+    double given;    /* bytes carried for it in all */
+    bool limited;    /* kts_link_limit: past `after` bytes, at most `rate` bytes/s */
+    uint64_t after;
+    double rate;
+    double room; /* what its limit lets it take in the interval being shared */
+    int fd;      /* the connection's socket, -1 until known */
 };
+
+typedef struct ts_link_limit {
+    char *path;
+    uint64_t after;
+    double rate;
+} ts_link_limit;
 
 struct ts_link {
     double *time_s;
@@ -49,6 +60,8 @@ struct ts_link {
     uint64_t carried;
     unsigned gone;
     ts_flow *flows;
+    ts_link_limit *limits;
+    size_t limit_count;
 };
 
 /* ---- the trace ---------------------------------------------------------------------------- */
@@ -158,6 +171,10 @@ void ts_link_free(ts_link *l)
         l->flows = f->next;
         free(f);
     }
+    for (size_t i = 0; i < l->limit_count; i++) {
+        free(l->limits[i].path);
+    }
+    free(l->limits);
     free(l->time_s);
     free(l->mbps);
     free(l->cum);
@@ -213,6 +230,13 @@ void ts_link_arrive(kts_server *srv, ts_request *req)
         return; /* served unshaped; the settle cannot see it either */
     }
     f->fd = -1;
+    for (size_t i = 0; i < l->limit_count; i++) {
+        if (strcmp(l->limits[i].path, req->entry->path) == 0) {
+            f->limited = true; /* the last one set for the path wins */
+            f->after = l->limits[i].after;
+            f->rate = l->limits[i].rate;
+        }
+    }
     f->due_ns = l->now_ns + l->latency_ns;
     f->started = f->due_ns <= l->now_ns;
     f->next = l->flows;
@@ -322,12 +346,22 @@ static double flow_want(const ts_flow *f)
         return INFINITY;
     }
     double want = (double)f->left - f->credit;
+    if (f->limited && f->room < want) {
+        want = f->room;
+    }
     return want > TS_CREDIT_SLACK ? want : 0;
 }
 
-/* Shares `bytes` among the flows that want some, equally, each capped at its want. */
-static void share(ts_link *l, double bytes)
+/* Shares `bytes`, carried over `seconds`, among the flows that want some, equally, each capped
+ * at its want (and a limited flow at what its limit lets through in that time). */
+static void share(ts_link *l, double bytes, double seconds)
 {
+    for (ts_flow *f = l->flows; f != NULL; f = f->next) {
+        if (f->limited) {
+            double before = f->given < (double)f->after ? (double)f->after - f->given : 0;
+            f->room = before + f->rate * seconds;
+        }
+    }
     for (;;) {
         unsigned n = 0;
         double least = INFINITY;
@@ -345,6 +379,8 @@ static void share(ts_link *l, double bytes)
         for (ts_flow *f = l->flows; f != NULL; f = f->next) {
             if (flow_want(f) > 0) {
                 f->credit += each;
+                f->given += each;
+                f->room -= f->limited ? each : 0;
                 f->fed = true;
             }
         }
@@ -366,7 +402,8 @@ int kts_link_advance(kts_server *srv, int64_t now_ns)
     int rc = l == NULL ? KTH_ERR_STATE : now_ns < l->now_ns ? KTH_ERR_INVALID_ARG : KTH_OK;
     if (rc == KTH_OK) {
         find_gone(srv, l);
-        share(l, link_carried_until(l, now_ns) - link_carried_until(l, l->now_ns));
+        share(l, link_carried_until(l, now_ns) - link_carried_until(l, l->now_ns),
+              (double)(now_ns - l->now_ns) / 1e9);
         l->now_ns = now_ns;
         for (ts_flow *f = l->flows; f != NULL; f = f->next) {
             if (!f->started && f->due_ns <= now_ns) {
@@ -438,8 +475,13 @@ int64_t kts_link_next_event(kts_server *srv)
             if (!f->gone && !f->started && f->due_ns < next) {
                 next = f->due_ns;
             }
-            double w = flow_want(f);
-            if (w > 0 && f->left_known) {
+            double w = f->left_known && f->started && !f->gone ? (double)f->left - f->credit : 0;
+            if (f->limited && f->given >= (double)f->after) {
+                w = 0; /* at its own pace past its limit point: no event of its own */
+            } else if (f->limited && (double)f->after - f->given < w) {
+                w = (double)f->after - f->given; /* reaching that point is one */
+            }
+            if (w > TS_CREDIT_SLACK) {
                 n++;
                 w = !f->fed && w > TS_FIRST_PACKET ? TS_FIRST_PACKET : w;
                 least = w < least ? w : least;
@@ -452,6 +494,34 @@ int64_t kts_link_next_event(kts_server *srv)
     }
     pthread_mutex_unlock(&srv->lock);
     return next;
+}
+
+int kts_link_limit(kts_server *srv, const char *path, uint64_t after, double bytes_per_s)
+{
+    if (srv == NULL || path == NULL || path[0] != '/' || !(bytes_per_s >= 0) ||
+        !isfinite(bytes_per_s)) {
+        return KTH_ERR_INVALID_ARG;
+    }
+    char *copy = strdup(path);
+    if (copy == NULL) {
+        return KTH_ERR_NO_MEMORY;
+    }
+    pthread_mutex_lock(&srv->lock);
+    ts_link *l = srv->link;
+    int rc = l == NULL ? KTH_ERR_STATE : KTH_OK;
+    if (rc == KTH_OK) {
+        ts_link_limit *grown = realloc(l->limits, (l->limit_count + 1) * sizeof *grown);
+        if (grown == NULL) {
+            rc = KTH_ERR_NO_MEMORY;
+        } else {
+            l->limits = grown;
+            l->limits[l->limit_count++] = (ts_link_limit){copy, after, bytes_per_s};
+            copy = NULL;
+        }
+    }
+    pthread_mutex_unlock(&srv->lock);
+    free(copy);
+    return rc;
 }
 
 void kts_link_get_stats(kts_server *srv, kts_link_stats *out)

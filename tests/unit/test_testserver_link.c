@@ -222,6 +222,46 @@ static void test_a_body_whose_client_went_gives_up_its_share(void **state)
     ktc_response_free(&a.r);
 }
 
+/* A limit holds one path's bodies on an otherwise healthy link: the stalled one stops at its
+ * limit point for good, the trickling one gets its own pace past it, and the other body has
+ * the rest of the link. */
+static void test_a_limit_stalls_or_trickles_one_path(void **state)
+{
+    kts_server *srv = *state;
+    kts_link_config c = config(0);
+    assert_int_equal(kts_link_attach(srv, &c), KTH_OK);
+    assert_int_equal(kts_link_limit(srv, "/stalls.ts", 10000, 0), KTH_OK);
+    assert_int_equal(kts_link_limit(srv, "/trickles.ts", 10000, 100), KTH_OK);
+    assert_int_equal(kts_link_limit(srv, "no-slash", 0, 1), KTH_ERR_INVALID_ARG);
+    assert_int_equal(kts_add_synth(srv, "/stalls.ts", 50000, 5, NULL), KTH_OK);
+    assert_int_equal(kts_add_synth(srv, "/trickles.ts", 50000, 6, NULL), KTH_OK);
+    assert_int_equal(kts_add_synth(srv, "/free.ts", 100000, 7, NULL), KTH_OK);
+    int stalls = raw_get(srv, "/stalls.ts"), trickles = raw_get(srv, "/trickles.ts");
+    ktc_async a;
+    async_start(&a, srv, "/free.ts");
+    arrived(srv, 3);
+    /* Three ways for 300 ms (30,000 bytes): 10,000 each; the two limited ones reach their
+     * limit point exactly then. */
+    move_to(srv, START_NS + 300 * MS);
+    assert_true(fabs((double)sent(srv, "/free.ts") - 10000) <= 1.0);
+    assert_int_equal(sent(srv, "/stalls.ts"), 10000);
+    assert_int_equal(sent(srv, "/trickles.ts"), 10000);
+    /* The next 500 ms carry 50,000 bytes: 50 to the trickle, none to the stall, the rest to the
+     * free body. */
+    move_to(srv, START_NS + 800 * MS);
+    assert_int_equal(sent(srv, "/stalls.ts"), 10000);
+    assert_true(fabs((double)sent(srv, "/trickles.ts") - 10050) <= 1.0);
+    assert_true(fabs((double)sent(srv, "/free.ts") - (10000 + 50000 - 50)) <= 1.0);
+    close(stalls);
+    close(trickles);
+    for (int i = 0; i < 100 && !completed(srv, "/free.ts"); i++)
+        move_to(srv, kts_link_next_event(srv) < INT64_MAX ? kts_link_next_event(srv)
+                                                          : START_NS + (int64_t)(i + 9) * S);
+    async_join(&a);
+    assert_int_equal(kts_synth_check(7, 0, a.r.body, a.r.len), 100000);
+    ktc_response_free(&a.r);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -232,6 +272,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_two_bodies_share_the_link_equally, server_up,
                                         server_down),
         cmocka_unit_test_setup_teardown(test_a_body_whose_client_went_gives_up_its_share, server_up,
+                                        server_down),
+        cmocka_unit_test_setup_teardown(test_a_limit_stalls_or_trickles_one_path, server_up,
                                         server_down),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
