@@ -8,8 +8,10 @@
  * judges the link by what the link really carried (in the link's time, not the machine's), it
  * never climbs past a link that cannot carry a rung, on a fast link it reaches the top without
  * a stall and without throwing bytes away, segments share the link only where latency bounds
- * it, and it steps down when the link drops and back up when it recovers, keeping the dwell
- * between switches. The whole grid is bench/abr_pipeline's.
+ * it, it steps down when the link drops and back up when it recovers, keeping the dwell
+ * between switches, and a segment that trickles, stalls or stays silent on a fast link is
+ * rescued by a switch down before the reader waits for it. The whole grid is
+ * bench/abr_pipeline's.
  */
 #include "vplay.h"
 
@@ -24,9 +26,11 @@
 
 static const double ladder[] = {64.0, 128.0, 256.0};
 
-/* Plays 4 s segments over the trace (rows t, mbps; scale 1) and prints what happened. */
-static kvp_result play(const double *t, const double *mbps, size_t rows, size_t segments,
-                       const kth_hls_options *hls, const char *what)
+/* Plays `segments` segments of `segment_s` over the trace (rows t, mbps; scale 1), with the
+ * HLS options and badly served segments given (NULL, 0: none), and prints what happened. */
+static kvp_result play_with(const double *t, const double *mbps, size_t rows, double segment_s,
+                            size_t segments, const kth_hls_options *hls, const kvp_limit *limits,
+                            size_t limit_count, const char *what)
 {
     kvp_config c = {.time_s = t,
                     .mbps = mbps,
@@ -35,10 +39,12 @@ static kvp_result play(const double *t, const double *mbps, size_t rows, size_t 
                     .latency_ms = 80,
                     .ladder_kbps = ladder,
                     .levels = 3,
-                    .segment_s = 4.0,
+                    .segment_s = segment_s,
                     .segments = segments,
                     .report_played = true,
-                    .hls = hls};
+                    .hls = hls,
+                    .limits = limits,
+                    .limit_count = limit_count};
     kvp_result r;
     if (kvp_run(&c, &r) != 0)
         fail_msg("the session failed: %s", r.error);
@@ -55,6 +61,13 @@ static kvp_result play(const double *t, const double *mbps, size_t rows, size_t 
         printf("switch %d -> %d (%s) in segment %zu, buffer %.2f s\n", r.changes[i].from,
                r.changes[i].to, r.changes[i].reason, r.changes[i].segment, r.changes[i].buffer_s);
     return r;
+}
+
+/* 4 s segments over the trace, nothing served badly. */
+static kvp_result play(const double *t, const double *mbps, size_t rows, size_t segments,
+                       const kth_hls_options *hls, const char *what)
+{
+    return play_with(t, mbps, rows, 4.0, segments, hls, NULL, 0, what);
 }
 
 /* A constant link of `mbps` for the whole session. */
@@ -184,6 +197,79 @@ static void test_abr_steps_down_when_the_link_drops_and_back_up_after(void **sta
     kvp_result_free(&r);
 }
 
+/* Segment 6 of the top rung is served badly on an otherwise fast link (10 Mbit/s, 2 s
+ * segments): after `after` of its 64,000 bytes it trickles at `rate` bytes/s or (rate 0) stops
+ * for good, with or without a length. The stream, on the top rung with a 4 s buffer target and
+ * one fetch at a time, must rescue it with a switch down at segment 6 before the reader waits:
+ * no stall, segments 0-5 from the top rung and segment 6 from a lower one, the bad download
+ * given up with what it had (not retried), and no segment fetched twice. */
+static void rescue_of_top_segment_6(uint64_t after, double rate, bool chunked, const char *what)
+{
+    static const double t[] = {0, 1000};
+    static const double fast[] = {0, 10.0};
+    kth_hls_options h;
+    kth_hls_options_init(&h);
+    h.fixed_start = true;
+    h.initial_variant = 2;
+    h.initial_estimate_bps = 10000000;
+    h.buffer_target_s = 4;
+    h.max_fetches = 1;
+    kvp_limit bad = {
+        .level = 2, .segment = 6, .after = after, .bytes_per_s = rate, .chunked = chunked};
+    kvp_result r = play_with(t, fast, 2, 2.0, 12, &h, &bad, 1, what);
+    assert_true(r.finished);
+    assert_true(r.rebuffer_s == 0);
+    for (size_t n = 0; n < 6; n++)
+        assert_int_equal(r.level[n], 2);
+    assert_true(r.level[6] < 2);
+    bool rescued = false;
+    for (size_t i = 0; i < r.change_count && !rescued; i++) {
+        if (r.changes[i].from != 2)
+            continue;
+        assert_string_equal(r.changes[i].reason, "urgent-down");
+        assert_true(r.changes[i].buffer_s < h.buffer_target_s);
+        rescued = true;
+    }
+    assert_true(rescued);
+    assert_true(r.stats.fetches_abandoned >= 1 && r.stats.bytes_abandoned >= after);
+    /* Given up, not retried; its replacement fetched once; nothing else twice. */
+    assert_int_equal(r.fetches[2 * r.segments + 6], 1);
+    assert_int_equal(r.fetches[0 * r.segments + 6] + r.fetches[1 * r.segments + 6], 1);
+    for (size_t i = 0; i < 3 * r.segments; i++)
+        assert_true(r.fetches[i] <= 1);
+    kvp_result_free(&r);
+}
+
+/* A fifth of the segment, then 10 bytes per second: progress all the time, at a pace that
+ * never ends it. */
+static void test_a_trickling_segment_is_rescued_before_the_reader_waits_for_it(void **state)
+{
+    (void)state;
+    rescue_of_top_segment_6(12800, 10, false, "trickle after 12,800 bytes");
+}
+
+/* The same without a Content-Length: its pace is judged against what the variant's bandwidth
+ * says a segment holds. */
+static void test_a_trickling_segment_without_length_is_rescued(void **state)
+{
+    (void)state;
+    rescue_of_top_segment_6(12800, 10, true, "trickle after 12,800 bytes, no length");
+}
+
+/* Some bytes, then nothing: at that pace it would end after the buffer runs out. */
+static void test_a_stalled_segment_is_rescued_before_the_reader_waits_for_it(void **state)
+{
+    (void)state;
+    rescue_of_top_segment_6(8000, 0, false, "stall after 8,000 bytes");
+}
+
+/* Headers, then nothing: no progress for a second with under a segment buffered. */
+static void test_a_silent_segment_is_rescued_before_the_reader_waits_for_it(void **state)
+{
+    (void)state;
+    rescue_of_top_segment_6(0, 0, false, "silent");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -191,6 +277,10 @@ int main(void)
         cmocka_unit_test(test_a_fast_link_climbs_to_the_top_without_a_stall),
         cmocka_unit_test(test_segments_share_the_link_only_where_latency_bounds_it),
         cmocka_unit_test(test_abr_steps_down_when_the_link_drops_and_back_up_after),
+        cmocka_unit_test(test_a_trickling_segment_is_rescued_before_the_reader_waits_for_it),
+        cmocka_unit_test(test_a_trickling_segment_without_length_is_rescued),
+        cmocka_unit_test(test_a_stalled_segment_is_rescued_before_the_reader_waits_for_it),
+        cmocka_unit_test(test_a_silent_segment_is_rescued_before_the_reader_waits_for_it),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,14 +1,15 @@
 /*
  * test_hls_abr.c — variant switching on the loopback server: every byte across every switch is
  * exactly the concatenation of the segments of the variant it belongs to; a manual choice made
- * while the download is idle takes effect at the next segment boundary, behind a variant fence; a
- * segment whose download stalls is rescued by a switch down before the reader waits for it (or,
- * when the reader is already in it, from the next segment on), with one download per segment; a
- * seek holds the variant until its first bytes are read; the current variant moves only at the
- * fence the reader is handed; and the HLS events (a segment's start and end, keys, buffer level,
- * end of stream) describe what was played, with the times they report read on the downloader's
- * clock. (Stepping down when the link drops and back up when it recovers, with the dwell between
- * switches, is test_abr_pipeline's, in virtual time.)
+ * while the download is idle takes effect at the next segment boundary, behind a variant fence;
+ * when the reader is already in a segment whose download stalls, the segment's bytes stay and the
+ * rescue starts at the next one, with one download per segment; a seek holds the variant until its
+ * first bytes are read; the current variant moves only at the fence the reader is handed; and the
+ * HLS events (a segment's start and end, keys, buffer level, end of stream) describe what was
+ * played, with the times they report read on the downloader's clock. (Stepping down when the link
+ * drops and back up when it recovers, with the dwell between switches, and the rescue of a segment
+ * that trickles, stalls or stays silent before the reader waits for it, are test_abr_pipeline's,
+ * in virtual time.)
  */
 #include "test_hls_support.h"
 
@@ -325,118 +326,6 @@ static void test_bandwidth_cap_holds_automatic_choice_below_it(void **state)
         assert_int_equal(p.variant[i], 0);
     for (size_t i = 0; i < p.count; i++)
         free(p.data[i].data);
-}
-
-/* Segment 6 of the top variant stops after `sent` of its ~36000 bytes, for good, or, with
- * `trickle`, goes on after them with a byte every 100 ms (`chunked`: without a length), while
- * the reader plays at real time: the stream must go down at segment 6 before the reader gets
- * there. */
-static void rescue_of_top_segment_6_from(struct hls_env *e, uint64_t sent, bool trickle,
-                                         bool chunked)
-{
-    use_patient_downloader(e);
-    kth_subscription *sub;
-    assert_int_equal(kth_bus_subscribe(e->bus, 4096, &sub), KTH_OK);
-    kts_add_fault(e->srv, "/abr/v256/seg6.ts",
-                  trickle ? &(kts_fault){.kind = KTS_FAULT_TRICKLE, .bytes = sent, .ms = 100}
-                          : &(kts_fault){.kind = KTS_FAULT_STALL_AFTER, .bytes = sent});
-    if (chunked)
-        kts_add_fault(e->srv, "/abr/v256/seg6.ts", &(kts_fault){.kind = KTS_FAULT_CHUNKED});
-    kth_hls_options h;
-    kth_hls_options_init(&h);
-    h.fixed_start = true;
-    h.initial_variant = 2;
-    h.initial_estimate_bps = 10000000;
-    h.buffer_target_s = 4;
-    /* One download at a time: while segment 6 stalls nothing else ends, so only the peer's
-     * own timer can look at it again before the reader gets there. */
-    h.max_fetches = 1;
-    kth_stream *s = hls_open(e, "/abr/master.m3u8", NULL, &h);
-    played p;
-    memset(&p, 0, sizeof p);
-    play_paced(s, &p, 10.0, NULL, NULL);
-    kth_hls_stats st;
-    assert_int_equal(kth_stream_hls_stats(s, &st), KTH_OK);
-    kth_stream_close(s);
-    printf("fetches %llu (%llu bytes), abandoned %llu (%llu bytes), switches %llu\n",
-           (unsigned long long)st.fetches, (unsigned long long)st.bytes_fetched,
-           (unsigned long long)st.fetches_abandoned, (unsigned long long)st.bytes_abandoned,
-           (unsigned long long)st.switches);
-    /* The rescued segment is thrown away with what it had received. */
-    assert_true(st.fetches_abandoned >= 1 && st.bytes_abandoned >= sent && st.switches >= 1);
-
-    size_t counts[MAX_PERIODS];
-    verify_periods(&p, "abr", counts);
-    print_periods(&p, counts);
-    printf("longest read: %.3f s\n", p.longest_read_s);
-    /* The switch is at the stalled segment, of which the reader got no byte. */
-    assert_true(p.count >= 2);
-    assert_int_equal(p.variant[0], 2);
-    assert_int_equal(counts[0], 6);
-    assert_true(p.variant[1] < 2);
-    /* Paced reading keeps a quarter second in hand: no read waited for the stall. */
-    assert_true(p.longest_read_s < 1.0);
-    kth_event ev;
-    bool rescued = false, given_up = false;
-    double top_level = 0;
-    while (kth_events_next(sub, &ev, 0) == KTH_OK) {
-        if (ev.kind == KTH_EVENT_VARIANT_CHANGED && ev.payload.abr.from_variant == 2 && !rescued) {
-            printf("switch %d -> %d (%s), buffer %.2f s\n", ev.payload.abr.from_variant,
-                   ev.payload.abr.to_variant, ev.text, ev.payload.abr.buffer_seconds);
-            assert_string_equal(ev.text, "urgent-down");
-            assert_true(ev.payload.abr.buffer_seconds < h.buffer_target_s);
-            rescued = true;
-        }
-        if (ev.kind == KTH_EVENT_HLS_BUFFER_LEVEL && ev.payload.buffer.seconds > top_level)
-            top_level = ev.payload.buffer.seconds;
-        if (ev.kind == KTH_EVENT_HLS_SEGMENT_COMPLETED && ev.payload.segment.variant == 2 &&
-            ev.payload.segment.index == 6) {
-            assert_int_equal(ev.status, KTH_ERR_CANCELLED);
-            given_up = true;
-        }
-    }
-    assert_true(rescued);
-    assert_true(given_up);
-    /* Paced playback builds a buffer, and the level events say so. */
-    printf("highest buffer level: %.2f s\n", top_level);
-    assert_true(top_level > 1.0);
-    /* The stalled download was given up, not retried, and nothing was fetched twice. */
-    assert_int_equal(segment_gets(e, "v256", 6), 1);
-    assert_int_equal(segment_gets(e, "v64", 6) + segment_gets(e, "v128", 6), 1);
-    assert_one_download_per_segment(e);
-    free_played(&p);
-    kth_subscription_free(sub);
-}
-
-static void rescue_of_top_segment_6(struct hls_env *e, uint64_t sent)
-{
-    rescue_of_top_segment_6_from(e, sent, false, false);
-}
-
-/* A third of the segment, then 10 bytes per second: progress all the time, at a pace that
- * never ends the segment. */
-static void test_trickling_segment_is_rescued_before_the_reader_waits_for_it(void **state)
-{
-    rescue_of_top_segment_6_from(*state, 12000, true, false);
-}
-
-/* The same without a Content-Length: the pace is judged against what the variant's bandwidth
- * says a segment holds. */
-static void test_trickling_segment_without_length_is_rescued(void **state)
-{
-    rescue_of_top_segment_6_from(*state, 12000, true, true);
-}
-
-static void test_slow_segment_is_rescued_before_the_reader_waits_for_it(void **state)
-{
-    /* Some bytes come: at that pace it would end after the buffer runs out. */
-    rescue_of_top_segment_6(*state, 8000);
-}
-
-static void test_silent_segment_is_rescued_before_the_reader_waits_for_it(void **state)
-{
-    /* Headers, then nothing: no progress for a second with under a segment buffered. */
-    rescue_of_top_segment_6(*state, 0);
 }
 
 static void test_stall_in_the_readers_segment_keeps_it_and_rescues_the_next(void **state)
@@ -814,15 +703,6 @@ int main(int argc, char **argv)
                                         hls_teardown),
         cmocka_unit_test_setup_teardown(test_bandwidth_cap_holds_automatic_choice_below_it,
                                         hls_setup, hls_teardown),
-        cmocka_unit_test_setup_teardown(
-            test_trickling_segment_is_rescued_before_the_reader_waits_for_it, hls_setup,
-            hls_teardown),
-        cmocka_unit_test_setup_teardown(test_trickling_segment_without_length_is_rescued, hls_setup,
-                                        hls_teardown),
-        cmocka_unit_test_setup_teardown(test_slow_segment_is_rescued_before_the_reader_waits_for_it,
-                                        hls_setup, hls_teardown),
-        cmocka_unit_test_setup_teardown(
-            test_silent_segment_is_rescued_before_the_reader_waits_for_it, hls_setup, hls_teardown),
         cmocka_unit_test_setup_teardown(
             test_stall_in_the_readers_segment_keeps_it_and_rescues_the_next, hls_setup,
             hls_teardown),

@@ -161,6 +161,16 @@ static int serve(vp *p)
     int rc = kts_link_attach(p->srv, &link);
     if (rc != KTH_OK)
         return fail(p, "cannot attach the link", kth_strerror(rc));
+    for (size_t i = 0; i < c->limit_count; i++) {
+        const kvp_limit *lim = &c->limits[i];
+        char path[64];
+        snprintf(path, sizeof path, "/p/v%zu/seg%zu.ts", lim->level, lim->segment);
+        rc = kts_link_limit(p->srv, path, lim->after, lim->bytes_per_s);
+        if (rc == KTH_OK && lim->chunked)
+            rc = kts_add_fault(p->srv, path, &(kts_fault){.kind = KTS_FAULT_CHUNKED});
+        if (rc != KTH_OK)
+            return fail(p, "cannot limit a segment", kth_strerror(rc));
+    }
     kts_url(p->srv, "/p/master.m3u8", p->url, sizeof p->url);
     return 0;
 }
@@ -307,6 +317,11 @@ static void drain_events(vp *p)
         }
         if (ev.kind == KTH_EVENT_HLS_SEGMENT_STARTED && ++p->fetching > p->r->most_fetches)
             p->r->most_fetches = p->fetching;
+        if (ev.kind == KTH_EVENT_HLS_SEGMENT_STARTED && !ev.payload.segment.init &&
+            ev.payload.segment.variant >= 0 && (size_t)ev.payload.segment.variant < p->c->levels &&
+            ev.payload.segment.index < p->c->segments)
+            p->r->fetches[(size_t)ev.payload.segment.variant * p->c->segments +
+                          ev.payload.segment.index]++;
         if (ev.kind == KTH_EVENT_HLS_SEGMENT_COMPLETED && p->fetching > 0)
             p->fetching--;
         if (ev.kind == KTH_EVENT_VARIANT_CHANGED && p->r->change_count < KVP_MAX_CHANGES) {
@@ -646,8 +661,11 @@ int kvp_run(const kvp_config *config, kvp_result *out)
     out->segments = config->segments;
     out->level = calloc(config->segments, sizeof *out->level);
     out->rebuffer = calloc(config->segments, sizeof *out->rebuffer);
+    out->fetches = calloc(config->segments * config->levels, sizeof *out->fetches);
     p.buf = malloc(READ_CHUNK);
-    int rc = !out->level || !out->rebuffer || !p.buf ? fail(&p, "out of memory", NULL) : 0;
+    int rc = !out->level || !out->rebuffer || !out->fetches || !p.buf
+                 ? fail(&p, "out of memory", NULL)
+                 : 0;
     if (rc == 0)
         rc = serve(&p);
     if (rc == 0)
@@ -667,6 +685,8 @@ void kvp_result_free(kvp_result *result)
         return;
     free(result->level);
     free(result->rebuffer);
+    free(result->fetches);
     result->level = NULL;
     result->rebuffer = NULL;
+    result->fetches = NULL;
 }

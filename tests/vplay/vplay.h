@@ -36,6 +36,15 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/* One segment served badly: at the link's pace for `after` bytes, then at most `bytes_per_s`
+ * (0: nothing more, the connection left open), optionally without a Content-Length. */
+typedef struct kvp_limit {
+    size_t level, segment;
+    uint64_t after;
+    double bytes_per_s;
+    bool chunked;
+} kvp_limit;
+
 typedef struct kvp_config {
     /* The link: a trace (rows time_s[i], mbps[i]; see kts_link.h), its scale, the latency. */
     const double *time_s;
@@ -57,6 +66,9 @@ typedef struct kvp_config {
     double step_s;
     /* HLS options of the stream (NULL: the defaults). */
     const kth_hls_options *hls;
+    /* Segments served badly (kts_link_limit), none by default. */
+    const kvp_limit *limits;
+    size_t limit_count;
     /* When not NULL, a line per segment event and ABR decision, with the virtual time. */
     FILE *log;
 } kvp_config;
@@ -89,10 +101,12 @@ typedef struct kvp_result {
     kvp_change changes[KVP_MAX_CHANGES]; /* the switches announced, in order (the first
                                             KVP_MAX_CHANGES) */
     size_t change_count;
-    double session_s; /* virtual time from open to the end of playback */
-    double real_s;    /* real time the session took */
-    unsigned steps;   /* moves of the clock */
-    char error[256];  /* why the session failed, when kvp_run returned -1 */
+    unsigned *fetches; /* per rung and segment ([level * segments + segment]): downloads started
+                          (owned) */
+    double session_s;  /* virtual time from open to the end of playback */
+    double real_s;     /* real time the session took */
+    unsigned steps;    /* moves of the clock */
+    char error[256];   /* why the session failed, when kvp_run returned -1 */
 } kvp_result;
 
 /* Plays one session. Returns 0 with *out filled (free it with kvp_result_free), or -1 with the
