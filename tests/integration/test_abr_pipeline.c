@@ -26,25 +26,16 @@
 
 static const double ladder[] = {64.0, 128.0, 256.0};
 
-/* Plays `segments` segments of `segment_s` over the trace (rows t, mbps; scale 1), with the
- * HLS options and badly served segments given (NULL, 0: none), and prints what happened. */
-static kvp_result play_with(const double *t, const double *mbps, size_t rows, double segment_s,
-                            size_t segments, const kth_hls_options *hls, const kvp_limit *limits,
-                            size_t limit_count, const char *what)
+/* Plays the session c describes (its trace, segments, HLS options, bad segments and cap; the
+ * ladder, the 80 ms latency, scale 1 and the played-time reports are filled in here), and
+ * prints what happened. */
+static kvp_result run_session(kvp_config c, const char *what)
 {
-    kvp_config c = {.time_s = t,
-                    .mbps = mbps,
-                    .trace_rows = rows,
-                    .scale = 1.0,
-                    .latency_ms = 80,
-                    .ladder_kbps = ladder,
-                    .levels = 3,
-                    .segment_s = segment_s,
-                    .segments = segments,
-                    .report_played = true,
-                    .hls = hls,
-                    .limits = limits,
-                    .limit_count = limit_count};
+    c.scale = 1.0;
+    c.latency_ms = 80;
+    c.ladder_kbps = ladder;
+    c.levels = 3;
+    c.report_played = true;
     kvp_result r;
     if (kvp_run(&c, &r) != 0)
         fail_msg("the session failed: %s", r.error);
@@ -63,11 +54,17 @@ static kvp_result play_with(const double *t, const double *mbps, size_t rows, do
     return r;
 }
 
-/* 4 s segments over the trace, nothing served badly. */
+/* 4 s segments over the trace (rows t, mbps), nothing served badly, no cap. */
 static kvp_result play(const double *t, const double *mbps, size_t rows, size_t segments,
                        const kth_hls_options *hls, const char *what)
 {
-    return play_with(t, mbps, rows, 4.0, segments, hls, NULL, 0, what);
+    return run_session((kvp_config){.time_s = t,
+                                    .mbps = mbps,
+                                    .trace_rows = rows,
+                                    .segment_s = 4.0,
+                                    .segments = segments,
+                                    .hls = hls},
+                       what);
 }
 
 /* A constant link of `mbps` for the whole session. */
@@ -216,7 +213,15 @@ static void rescue_of_top_segment_6(uint64_t after, double rate, bool chunked, c
     h.max_fetches = 1;
     kvp_limit bad = {
         .level = 2, .segment = 6, .after = after, .bytes_per_s = rate, .chunked = chunked};
-    kvp_result r = play_with(t, fast, 2, 2.0, 12, &h, &bad, 1, what);
+    kvp_result r = run_session((kvp_config){.time_s = t,
+                                            .mbps = fast,
+                                            .trace_rows = 2,
+                                            .segment_s = 2.0,
+                                            .segments = 12,
+                                            .hls = &h,
+                                            .limits = &bad,
+                                            .limit_count = 1},
+                               what);
     assert_true(r.finished);
     assert_true(r.rebuffer_s == 0);
     for (size_t n = 0; n < 6; n++)
@@ -270,6 +275,33 @@ static void test_a_silent_segment_is_rescued_before_the_reader_waits_for_it(void
     rescue_of_top_segment_6(0, 0, false, "silent");
 }
 
+/* A cap below the top rung holds ABR's choice under it on a link that carries every rung: the
+ * stream, started on the top rung with a high first estimate, plays every segment after the
+ * first from the one rung under 100 kbit/s. */
+static void test_a_bandwidth_cap_holds_the_automatic_choice_below_it(void **state)
+{
+    (void)state;
+    static const double t[] = {0, 1000};
+    static const double fast[] = {0, 10.0};
+    kth_hls_options h;
+    kth_hls_options_init(&h);
+    h.fixed_start = true;
+    h.initial_variant = 2;
+    h.initial_estimate_bps = 10000000;
+    kvp_result r = run_session((kvp_config){.time_s = t,
+                                            .mbps = fast,
+                                            .trace_rows = 2,
+                                            .segment_s = 2.0,
+                                            .segments = 10,
+                                            .hls = &h,
+                                            .cap_bps = 100000},
+                               "10 Mbit/s, capped at 100 kbit/s");
+    assert_true(r.finished);
+    for (size_t n = 1; n < r.segments; n++)
+        assert_int_equal(r.level[n], 0);
+    kvp_result_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -281,6 +313,7 @@ int main(void)
         cmocka_unit_test(test_a_trickling_segment_without_length_is_rescued),
         cmocka_unit_test(test_a_stalled_segment_is_rescued_before_the_reader_waits_for_it),
         cmocka_unit_test(test_a_silent_segment_is_rescued_before_the_reader_waits_for_it),
+        cmocka_unit_test(test_a_bandwidth_cap_holds_the_automatic_choice_below_it),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

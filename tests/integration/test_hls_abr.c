@@ -7,9 +7,9 @@
  * first bytes are read; the current variant moves only at the fence the reader is handed; and the
  * HLS events (a segment's start and end, keys, buffer level, end of stream) describe what was
  * played, with the times they report read on the downloader's clock. (Stepping down when the link
- * drops and back up when it recovers, with the dwell between switches, and the rescue of a segment
- * that trickles, stalls or stays silent before the reader waits for it, are test_abr_pipeline's,
- * in virtual time.)
+ * drops and back up when it recovers, with the dwell between switches, the rescue of a segment
+ * that trickles, stalls or stays silent before the reader waits for it, and a bandwidth cap
+ * holding ABR's choice, are test_abr_pipeline's, in virtual time.)
  */
 #include "test_hls_support.h"
 
@@ -105,31 +105,6 @@ static int64_t play_step(kth_stream *s, played *p, uint8_t *buf, size_t size)
     assert_int_equal(p->variant[p->count - 1], v);
     bytes_append(&p->data[p->count - 1], buf, (size_t)n);
     return n;
-}
-
-/* Reads the stream paced at real time (media seconds from each variant's bandwidth), for at
- * most `media_limit` seconds; calls phase(user, media_s) as playback advances. */
-static void play_paced(kth_stream *s, played *p, double media_limit,
-                       void (*phase)(void *user, double media_s), void *user)
-{
-    uint8_t buf[4096];
-    double media = 0, start = now_s();
-    p->count = 1;
-    p->variant[0] = -1;
-    for (int guard = 0; guard < 200000 && media < media_limit; guard++) {
-        int64_t n = play_step(s, p, buf, sizeof buf);
-        if (n == 0)
-            break;
-        if (n < 0)
-            continue; /* a variant fence: a new period */
-        int v = p->variant[p->count - 1];
-        kth_hls_variant_info info;
-        kth_stream_variant_info(s, v, &info);
-        media += (double)n * 8.0 / (double)info.bandwidth * 0.9;
-        if (phase)
-            phase(user, media);
-        sleep_s(media - (now_s() - start) - 0.25); /* keep a quarter second in hand */
-    }
 }
 
 /* Reads the stream to its end as fast as it comes, recording its periods. */
@@ -289,43 +264,6 @@ static void test_current_variant_changes_only_at_the_fence(void **state)
     assert_true(kth_stream_read(s, buf, sizeof buf) > 0);
     assert_int_equal(kth_stream_current_variant(s), 2);
     kth_stream_close(s);
-}
-
-static void test_bandwidth_cap_holds_automatic_choice_below_it(void **state)
-{
-    struct hls_env *e = *state;
-    kth_hls_options h;
-    kth_hls_options_init(&h);
-    h.fixed_start = true;
-    h.initial_variant = 2;
-    h.buffer_target_s = 4;
-    /* A high first estimate, so nothing but the cap moves ABR off the top variant, even when
-     * a decision comes before the cap is set (the download starts at open). */
-    h.initial_estimate_bps = 10000000;
-    kth_stream *s = hls_open(e, "/abr/master.m3u8", NULL, &h);
-    /* The ladder ABR chooses from holds the variants whose playlists have loaded: until v64's
-     * has, the lowest rung (which a cap never excludes) would be v128. */
-    kth_hls_variant_info info;
-    for (int i = 0; i < 5000; i++) {
-        assert_int_equal(kth_stream_variant_info(s, 0, &info), KTH_OK);
-        if (info.usable)
-            break;
-        sleep_s(0.001);
-    }
-    assert_true(info.usable);
-    assert_int_equal(kth_stream_abr_set_cap(s, 100000), KTH_OK); /* only v64 (80 kbit/s) */
-    played p;
-    memset(&p, 0, sizeof p);
-    play_paced(s, &p, 5.0, NULL, NULL);
-    kth_stream_close(s);
-    size_t counts[MAX_PERIODS];
-    verify_periods(&p, "abr", counts);
-    print_periods(&p, counts);
-    assert_true(p.count >= 2);
-    for (size_t i = 1; i < p.count; i++)
-        assert_int_equal(p.variant[i], 0);
-    for (size_t i = 0; i < p.count; i++)
-        free(p.data[i].data);
 }
 
 static void test_stall_in_the_readers_segment_keeps_it_and_rescues_the_next(void **state)
@@ -701,8 +639,6 @@ int main(int argc, char **argv)
                                         hls_teardown),
         cmocka_unit_test_setup_teardown(test_current_variant_changes_only_at_the_fence, hls_setup,
                                         hls_teardown),
-        cmocka_unit_test_setup_teardown(test_bandwidth_cap_holds_automatic_choice_below_it,
-                                        hls_setup, hls_teardown),
         cmocka_unit_test_setup_teardown(
             test_stall_in_the_readers_segment_keeps_it_and_rescues_the_next, hls_setup,
             hls_teardown),

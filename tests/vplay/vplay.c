@@ -539,6 +539,8 @@ static int take_open(vp *p)
         return fail(p, "the stream did not open", p->open_error);
     if (p->c->report_played)
         kth_stream_abr_report_played(p->stream, 0);
+    if (p->c->cap_bps > 0 && kth_stream_abr_set_cap(p->stream, p->c->cap_bps) != KTH_OK)
+        return fail(p, "cannot cap the stream's bandwidth", NULL);
     return 0;
 }
 

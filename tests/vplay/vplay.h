@@ -66,6 +66,9 @@ typedef struct kvp_config {
     double step_s;
     /* HLS options of the stream (NULL: the defaults). */
     const kth_hls_options *hls;
+    /* A cap on ABR's choice (kth_stream_abr_set_cap), set once the stream is open and before
+     * its first read; 0: none. */
+    uint64_t cap_bps;
     /* Segments served badly (kts_link_limit), none by default. */
     const kvp_limit *limits;
     size_t limit_count;
