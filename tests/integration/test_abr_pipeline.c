@@ -77,6 +77,23 @@ static kvp_result play_constant(double mbps, size_t segments)
     return play(t, rate, 2, segments, NULL, what);
 }
 
+/* A 10 Mbit/s link and 2 s segments, the stream started on the top rung with a 10 Mbit/s first
+ * estimate (set in *h, on top of what the caller set there); c gives the rest. */
+static kvp_result play_fast_from_the_top(kvp_config c, kth_hls_options *h, const char *what)
+{
+    static const double t[] = {0, 1000};
+    static const double fast[] = {0, 10.0};
+    h->fixed_start = true;
+    h->initial_variant = 2;
+    h->initial_estimate_bps = 10000000;
+    c.time_s = t;
+    c.mbps = fast;
+    c.trace_rows = 2;
+    c.segment_s = 2.0;
+    c.hls = h;
+    return run_session(c, what);
+}
+
 /* 100 kbit/s carries the lowest rung and nothing above it. The stream starts there, and a
  * segment's download is judged at the link's pace: before downloads were timed on the
  * downloader's clock, the first segment measured as tens of megabits (curl's real-time timers
@@ -202,26 +219,14 @@ static void test_abr_steps_down_when_the_link_drops_and_back_up_after(void **sta
  * given up with what it had (not retried), and no segment fetched twice. */
 static void rescue_of_top_segment_6(uint64_t after, double rate, bool chunked, const char *what)
 {
-    static const double t[] = {0, 1000};
-    static const double fast[] = {0, 10.0};
     kth_hls_options h;
     kth_hls_options_init(&h);
-    h.fixed_start = true;
-    h.initial_variant = 2;
-    h.initial_estimate_bps = 10000000;
     h.buffer_target_s = 4;
     h.max_fetches = 1;
     kvp_limit bad = {
         .level = 2, .segment = 6, .after = after, .bytes_per_s = rate, .chunked = chunked};
-    kvp_result r = run_session((kvp_config){.time_s = t,
-                                            .mbps = fast,
-                                            .trace_rows = 2,
-                                            .segment_s = 2.0,
-                                            .segments = 12,
-                                            .hls = &h,
-                                            .limits = &bad,
-                                            .limit_count = 1},
-                               what);
+    kvp_result r = play_fast_from_the_top(
+        (kvp_config){.segments = 12, .limits = &bad, .limit_count = 1}, &h, what);
     assert_true(r.finished);
     assert_true(r.rebuffer_s == 0);
     for (size_t n = 0; n < 6; n++)
@@ -281,21 +286,10 @@ static void test_a_silent_segment_is_rescued_before_the_reader_waits_for_it(void
 static void test_a_bandwidth_cap_holds_the_automatic_choice_below_it(void **state)
 {
     (void)state;
-    static const double t[] = {0, 1000};
-    static const double fast[] = {0, 10.0};
     kth_hls_options h;
     kth_hls_options_init(&h);
-    h.fixed_start = true;
-    h.initial_variant = 2;
-    h.initial_estimate_bps = 10000000;
-    kvp_result r = run_session((kvp_config){.time_s = t,
-                                            .mbps = fast,
-                                            .trace_rows = 2,
-                                            .segment_s = 2.0,
-                                            .segments = 10,
-                                            .hls = &h,
-                                            .cap_bps = 100000},
-                               "10 Mbit/s, capped at 100 kbit/s");
+    kvp_result r = play_fast_from_the_top((kvp_config){.segments = 10, .cap_bps = 100000}, &h,
+                                          "10 Mbit/s, capped at 100 kbit/s");
     assert_true(r.finished);
     for (size_t n = 1; n < r.segments; n++)
         assert_int_equal(r.level[n], 0);

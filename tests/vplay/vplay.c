@@ -171,7 +171,8 @@ static int serve(vp *p)
         if (rc != KTH_OK)
             return fail(p, "cannot limit a segment", kth_strerror(rc));
     }
-    kts_url(p->srv, "/p/master.m3u8", p->url, sizeof p->url);
+    if (!kts_url(p->srv, "/p/master.m3u8", p->url, sizeof p->url))
+        return fail(p, "the master playlist's URL does not fit", NULL);
     return 0;
 }
 

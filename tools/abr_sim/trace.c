@@ -305,11 +305,18 @@ void sim_path_list_free(sim_path_list *list)
 int sim_trace_set_load(const char *root, const char *name, int subset, sim_trace_set *out,
                        char *err, size_t err_size)
 {
-    char path[4096];
     *out = (sim_trace_set){0};
-    snprintf(path, sizeof path, "%s/%s", root, name);
+    size_t need = strlen(root) + strlen(name) + 2;
+    char *path = malloc(need);
+    if (path == NULL) {
+        snprintf(err, err_size, "out of memory");
+        return -1;
+    }
+    snprintf(path, need, "%s/%s", root, name);
     sim_path_list list = {0};
-    if (sim_path_list_add(&list, path, err, err_size) != 0) {
+    int rc = sim_path_list_add(&list, path, err, err_size);
+    free(path);
+    if (rc != 0) {
         return -1;
     }
     out->traces = calloc(list.count, sizeof *out->traces);
