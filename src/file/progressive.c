@@ -96,7 +96,7 @@ struct file_shared {
     atomic_uint_fast64_t budget_seen; /* the cache's budget state last told the readers */
     /* Why the cache refused the body's bytes (a full disk, ...), for the readers' message;
      * written by the downloader's thread before the fetch ends, read when it ends. */
-    char write_error[256];
+    char *write_error; /* NULL when none; owned */
     kth_downloader *downloader;
 };
 
@@ -207,6 +207,20 @@ static void publish_readers(file_shared *sh, const kth_event *ev)
     platform_mutex_unlock(&sh->lock);
 }
 
+/* Keeps the cache's sentence for a write it refused, whole, for the readers' message. On the
+ * downloader's thread, as the fetch's completion that reads it. Out of memory: the message
+ * goes without it. */
+static void keep_write_error(file_shared *sh, cache_resource *res)
+{
+    size_t n = cache_resource_last_error(res, NULL, 0);
+    char *text = platform_malloc(n + 1);
+    if (!text)
+        return;
+    cache_resource_last_error(res, text, n + 1);
+    platform_free(sh->write_error);
+    sh->write_error = text;
+}
+
 static kth_status on_write(void *user, uint64_t offset, const void *data, size_t n)
 {
     file_shared *sh = user;
@@ -230,7 +244,7 @@ static kth_status on_write(void *user, uint64_t offset, const void *data, size_t
     if (keep > 0) {
         kth_status st = cache_resource_write(res, offset, data, keep);
         if (st != KTH_OK) {
-            cache_resource_last_error(res, sh->write_error, sizeof sh->write_error);
+            keep_write_error(sh, res);
             return st;
         }
         kth_event ev;
@@ -450,6 +464,24 @@ static void radio_complete(file_shared *sh, radio_feed *rf, const net_result *r)
     radio_feed_publish(rf, &ev);
 }
 
+/* Fails the storage (and a placeholder readers wait at) with the fetch's message and, when
+ * the cache refused its bytes, why; both whole, the URL among them. Lock held. */
+static void fail_fetch_locked(file_shared *sh, const net_result *r)
+{
+    const char *what = r->message && *r->message ? r->message : sh->url;
+    const char *why = sh->write_error ? sh->write_error : "";
+    size_t size = strlen(what) + 2 + strlen(why) + 1;
+    char *message = platform_malloc(size);
+    if (message)
+        snprintf(message, size, "%s%s%s", what, *why ? ": " : "", why);
+    const char *told = message ? message : what; /* out of memory: without the cause */
+    storage_resource_fail(sh->storage, r->status, told);
+    if (!sh->validated && sh->placeholder) /* readers held there learn it too */
+        storage_resource_fail(sh->placeholder, r->status, told);
+    cache_resource_checkpoint(sh->res);
+    platform_free(message);
+}
+
 static void on_complete(void *user, const net_result *r)
 {
     file_shared *sh = user;
@@ -482,16 +514,10 @@ static void on_complete(void *user, const net_result *r)
         if (!sh->validated && storage_resource_state(sh->storage) == STORAGE_COMMITTED)
             mark_validated_locked(sh); /* complete as cached, like a file committed earlier */
     } else {
-        char message[768];
-        snprintf(message, sizeof message, "%s%s%s",
-                 r->message && *r->message ? r->message : sh->url, sh->write_error[0] ? ": " : "",
-                 sh->write_error);
-        storage_resource_fail(sh->storage, r->status, message);
-        if (!sh->validated && sh->placeholder) /* readers held there learn it too */
-            storage_resource_fail(sh->placeholder, r->status, message);
-        cache_resource_checkpoint(sh->res);
+        fail_fetch_locked(sh, r);
     }
-    sh->write_error[0] = '\0'; /* told, or not this fetch's end */
+    platform_free(sh->write_error); /* told, or not this fetch's end */
+    sh->write_error = NULL;
     platform_mutex_unlock(&sh->lock);
     platform_cancel_unref(token);
 }
@@ -605,6 +631,7 @@ static void shared_destroy(file_shared *sh)
     platform_mutex_destroy(&sh->lock);
     platform_free(sh->readers);
     platform_free(sh->url);
+    platform_free(sh->write_error);
     platform_free(sh);
 }
 

@@ -86,8 +86,10 @@ static inline int teardown(void **state)
 static inline kth_stream *open_stream(struct env *e, const char *path, kth_cache *cache,
                                       uint64_t readahead, int64_t timeout_ms)
 {
-    char url[512];
-    kts_url(e->srv, path, url, sizeof url);
+    size_t url_size = strlen(kts_base_url(e->srv)) + strlen(path) + 1; /* any length of path */
+    char *url = malloc(url_size);
+    assert_non_null(url);
+    assert_non_null(kts_url(e->srv, path, url, url_size));
     kth_stream_options so;
     kth_stream_options_init(&so);
     so.downloader = e->d;
@@ -98,7 +100,8 @@ static inline kth_stream *open_stream(struct env *e, const char *path, kth_cache
     char err[512];
     kth_status st = kth_stream_open(url, &so, &s, err, sizeof err);
     if (st != KTH_OK)
-        fail_msg("open %s: %s (%s)", url, kth_strerror(st), err);
+        fail_msg("open %.200s: %s (%s)", url, kth_strerror(st), err);
+    free(url);
     return s;
 }
 
