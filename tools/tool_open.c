@@ -252,11 +252,22 @@ kth_status tool_open_stream(const char *url, const tool_cache_options *o, kth_ca
     return st;
 }
 
+/* Whether the library's detail names url: whole, or by the head of the excerpt it shows of a
+ * long URL. */
+static bool names_url(const char *detail, const char *url)
+{
+    size_t head = strlen(url) < 100 ? strlen(url) : 100;
+    for (const char *p = detail; (p = strchr(p, url[0])) != NULL; p++)
+        if (strncmp(p, url, head) == 0)
+            return true;
+    return false;
+}
+
 void tool_report_stream_error(kth_stream *s, const char *url, int64_t status)
 {
     char detail[1024];
     kth_stream_last_error(s, detail, sizeof detail);
-    if (detail[0] && strstr(detail, url))
+    if (detail[0] && url[0] && names_url(detail, url))
         tool_error("%s: %s", kth_strerror((int)status), detail);
     else
         tool_error("%s: %s%s%s", url, kth_strerror((int)status), detail[0] ? ": " : "", detail);

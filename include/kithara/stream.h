@@ -250,7 +250,10 @@ KTH_API kth_status kth_stream_clear_variant_fence(kth_stream *stream);
 KTH_API void kth_stream_cancel(kth_stream *stream);
 
 /* Copies the last failure's detail (what failed and where: path, URL, offset) into buf and
- * returns the length it has (like snprintf). Empty when nothing failed. Any thread. */
+ * returns the length it has (like snprintf). Empty when nothing failed. A URL or path longer
+ * than about 200 bytes appears as an excerpt (its head, "...", and its tail, where signed URLs
+ * differ), and a detail that does not fit buf keeps its head and its end, where the cause is.
+ * Any thread. */
 KTH_API size_t kth_stream_last_error(kth_stream *stream, char *buf, size_t size);
 
 #ifdef __cplusplus

@@ -19,6 +19,7 @@
 #include "platform/log.h"
 #include "platform/options.h"
 #include "platform/mem.h"
+#include "platform/text.h"
 
 #include <openssl/crypto.h>
 
@@ -61,7 +62,7 @@ void cache_set_error_locked(kth_cache *c, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(c->last_error, sizeof c->last_error, fmt, ap);
+    platform_vexcerptf(c->last_error, sizeof c->last_error, fmt, ap);
     va_end(ap);
 }
 

@@ -86,7 +86,7 @@ kth_status hls_fetch_blocking(kth_downloader *d, const char *url, net_method met
     out->max = max;
     if (!d) {
         out->status = KTH_ERR_OFFLINE_MISS;
-        snprintf(out->message, sizeof out->message, "%s: no downloader", HLS_SHOWN(url));
+        snprintf(out->message, sizeof out->message, "%s: no downloader", PLATFORM_SHOWN(url));
         return out->status;
     }
     blocking b = {.body = out};
@@ -134,12 +134,12 @@ kth_status hls_fetch_blocking(kth_downloader *d, const char *url, net_method met
         st = cancelled ? KTH_ERR_TIMEOUT : out->status;
         if (cancelled) {
             out->status = KTH_ERR_TIMEOUT;
-            snprintf(out->message, sizeof out->message, "%s: timed out", HLS_SHOWN(url));
+            snprintf(out->message, sizeof out->message, "%s: timed out", PLATFORM_SHOWN(url));
         }
     } else {
         out->status = st;
         snprintf(out->message, sizeof out->message, "%s: could not be requested: %s",
-                 HLS_SHOWN(url), kth_strerror(st));
+                 PLATFORM_SHOWN(url), kth_strerror(st));
     }
     platform_cancel_unref(token);
     platform_cond_destroy(&b.cond);
@@ -192,7 +192,7 @@ static kth_status parse_stored(const uint8_t *data, size_t len, const char *url,
 {
     const uint8_t *nl = memchr(data, '\n', len);
     if (!nl || nl == data || memchr(data, '\0', (size_t)(nl - data))) {
-        snprintf(err, errlen, "%s: the cached playlist is damaged", HLS_SHOWN(url));
+        snprintf(err, errlen, "%s: the cached playlist is damaged", PLATFORM_SHOWN(url));
         return KTH_ERR_FORMAT;
     }
     /* Not strndup: the stored bytes are not a C string (no NUL after the newline). */
@@ -203,7 +203,7 @@ static kth_status parse_stored(const uint8_t *data, size_t len, const char *url,
         base[base_len] = '\0';
     }
     if (!base) {
-        snprintf(err, errlen, "%s: out of memory", HLS_SHOWN(url));
+        snprintf(err, errlen, "%s: out of memory", PLATFORM_SHOWN(url));
         return KTH_ERR_NO_MEMORY;
     }
     size_t off = (size_t)(nl - data) + 1;
@@ -228,18 +228,18 @@ kth_status hls_playlist_cached(hls_session *s, const char *url, hls_playlist **o
     detail[0] = '\0';
     kth_status st = cache_resource_open(s->asset, url, 0, &res, &info, detail, sizeof detail);
     if (st == KTH_ERR_NO_MEMORY) {
-        snprintf(err, errlen, "playlist %s: out of memory", HLS_SHOWN(url));
+        snprintf(err, errlen, "playlist %s: out of memory", PLATFORM_SHOWN(url));
         return st;
     }
     if (st != KTH_OK) {
         if (s->offline)
-            snprintf(err, errlen, "offline: playlist %s is not in the cache", HLS_SHOWN(url));
+            snprintf(err, errlen, "offline: playlist %s is not in the cache", PLATFORM_SHOWN(url));
         return s->offline ? KTH_ERR_OFFLINE_MISS : KTH_ERR_NOT_FOUND;
     }
     if (!info.committed) {
         cache_resource_close(res);
         if (s->offline)
-            snprintf(err, errlen, "offline: playlist %s is not in the cache", HLS_SHOWN(url));
+            snprintf(err, errlen, "offline: playlist %s is not in the cache", PLATFORM_SHOWN(url));
         return s->offline ? KTH_ERR_OFFLINE_MISS : KTH_ERR_NOT_FOUND;
     }
     storage_resource *r = cache_resource_storage(res);
@@ -256,7 +256,7 @@ kth_status hls_playlist_cached(hls_session *s, const char *url, hls_playlist **o
         return st;
     }
     if (st != KTH_OK) {
-        snprintf(err, errlen, "cached playlist %s could not be read: %s", HLS_SHOWN(url),
+        snprintf(err, errlen, "cached playlist %s could not be read: %s", PLATFORM_SHOWN(url),
                  kth_strerror(st));
         return st;
     }
@@ -264,14 +264,15 @@ kth_status hls_playlist_cached(hls_session *s, const char *url, hls_playlist **o
     st = parse_stored(data, len, url, out, perr, sizeof perr);
     platform_free(data);
     if (st != KTH_OK) {
-        snprintf(err, errlen, "cached playlist %s: %s", HLS_SHOWN(url), perr);
+        snprintf(err, errlen, "cached playlist %s: %s", PLATFORM_SHOWN(url), perr);
         return st;
     }
     if (may_change(*out)) { /* never stored since live playlists are not: not this one */
         hls_playlist_free(*out);
         *out = NULL;
         if (s->offline)
-            snprintf(err, errlen, "offline: playlist %s is live and never cached", HLS_SHOWN(url));
+            snprintf(err, errlen, "offline: playlist %s is live and never cached",
+                     PLATFORM_SHOWN(url));
         return s->offline ? KTH_ERR_OFFLINE_MISS : KTH_ERR_NOT_FOUND;
     }
     return KTH_OK;
@@ -285,7 +286,7 @@ kth_status hls_playlist_accept(hls_session *s, const char *url, const char *fina
     char perr[HLS_ERR_MAX];
     kth_status st = hls_playlist_parse(body, len, base, NULL, out, perr, sizeof perr);
     if (st != KTH_OK) {
-        snprintf(err, errlen, "playlist %s: %s", HLS_SHOWN(url), perr);
+        snprintf(err, errlen, "playlist %s: %s", PLATFORM_SHOWN(url), perr);
         return st;
     }
     if (may_change(*out))
@@ -383,11 +384,11 @@ kth_status hls_load_playlist(hls_session *s, const char *url, hls_playlist **out
     if (st == KTH_OK)
         st = hls_playlist_accept(s, url, body.final_url, body.data, body.len, out, err, errlen);
     else if (body.http_status >= 300)
-        snprintf(err, errlen, "playlist %s: HTTP %d", HLS_SHOWN(url), body.http_status);
+        snprintf(err, errlen, "playlist %s: HTTP %d", PLATFORM_SHOWN(url), body.http_status);
     else if (strstr(body.message, url)) /* the downloader's message names the URL already */
         snprintf(err, errlen, "playlist %s", body.message);
     else
-        snprintf(err, errlen, "playlist %s: %s", HLS_SHOWN(url), body.message);
+        snprintf(err, errlen, "playlist %s: %s", PLATFORM_SHOWN(url), body.message);
     hls_body_free(&body);
     if (res) {
         cache_resource_release_writer(res, &res);

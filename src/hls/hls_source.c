@@ -89,7 +89,7 @@ bool hls_looks_like_playlist(const char *url, const char *content_type, const ui
 
 static void set_reader_error(hls_session *s, const char *fmt, const char *detail)
 {
-    snprintf(s->reader_error, sizeof s->reader_error, fmt, detail);
+    platform_excerptf(s->reader_error, sizeof s->reader_error, fmt, detail);
 }
 
 /* The stream length, when every size is known. Lock held. */
@@ -227,7 +227,7 @@ static kth_status find_target(hls_session *s, uint64_t offset, target *t, char *
 
 static kth_status report_failure(hls_session *s)
 {
-    snprintf(s->reader_error, sizeof s->reader_error, "%s", s->failure_msg);
+    platform_excerpt(s->failure_msg, s->reader_error, sizeof s->reader_error);
     return s->failure;
 }
 
@@ -725,9 +725,12 @@ static size_t hs_last_error(stream_source *src, char *buf, size_t size)
 {
     hls_session *s = from_base(src);
     platform_mutex_lock(&s->lock);
-    int n = snprintf(buf, size, "%s", s->failure != KTH_OK ? s->failure_msg : s->reader_error);
+    const char *text = s->failure != KTH_OK ? s->failure_msg : s->reader_error;
+    size_t n = strlen(text);
+    if (buf)
+        platform_excerpt(text, buf, size); /* a short buffer keeps the end, where the cause is */
     platform_mutex_unlock(&s->lock);
-    return n > 0 ? (size_t)n : 0;
+    return n;
 }
 
 static void session_free(hls_session *s)

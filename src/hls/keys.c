@@ -35,11 +35,11 @@ kth_status hls_keys_check_playlist(const hls_playlist *pl, const char *url, char
         if (k->method == HLS_KEY_AES_128 && strcmp(k->keyformat, "identity") == 0)
             continue;
         if (k->method == HLS_KEY_AES_128)
-            snprintf(err, errlen, "%s line %zu: KEYFORMAT \"%s\" is not supported", HLS_SHOWN(url),
-                     k->line, k->keyformat);
+            snprintf(err, errlen, "%s line %zu: KEYFORMAT \"%s\" is not supported",
+                     PLATFORM_SHOWN(url), k->line, k->keyformat);
         else
             snprintf(err, errlen, "%s line %zu: encryption METHOD=%s is not supported",
-                     HLS_SHOWN(url), k->line, k->method_name);
+                     PLATFORM_SHOWN(url), k->line, k->method_name);
         return KTH_ERR_UNSUPPORTED;
     }
     return KTH_OK;
@@ -242,7 +242,7 @@ static void key_on_complete(void *user, const net_result *r)
         memcpy(k->key, key, 16);
         k->loaded = true;
     } else if (st != KTH_ERR_CANCELLED) {
-        session_fail_locked(s, st, "AES-128 key %s: %s", HLS_SHOWN(f->url), why);
+        session_fail_locked(s, st, "AES-128 key %s: %s", PLATFORM_SHOWN(f->url), why);
     }
     key_event(s, &ev, k->uri, st, false, f->http_status ? f->http_status : r->http_status);
     platform_mutex_unlock(&s->lock);
@@ -345,7 +345,7 @@ kth_status hls_keys_load_blocking(hls_session *s, const char *uri, uint8_t key[1
     if (s->offline) {
         platform_mutex_lock(&s->lock);
         session_fail_locked(s, KTH_ERR_OFFLINE_MISS, "offline: AES-128 key %s is not in the cache",
-                            HLS_SHOWN(uri));
+                            PLATFORM_SHOWN(uri));
         platform_mutex_unlock(&s->lock);
         return KTH_ERR_OFFLINE_MISS;
     }
@@ -391,7 +391,7 @@ kth_status hls_keys_load_blocking(hls_session *s, const char *uri, uint8_t key[1
         k->loaded = true;
         k->announce = false;
     } else if (st != KTH_OK && announce) {
-        session_fail_locked(s, st, "AES-128 key %s: %s", HLS_SHOWN(url ? url : uri), why);
+        session_fail_locked(s, st, "AES-128 key %s: %s", PLATFORM_SHOWN(url ? url : uri), why);
     }
     key_event(s, &ev, uri, st, false, http_status);
     platform_mutex_unlock(&s->lock);

@@ -54,7 +54,7 @@ kth_status hls_live_open(hls_session *s, size_t v, int64_t request_ns, size_t *s
         return KTH_OK;
     if (s->offline) {
         snprintf(err, errlen, "offline: %s is a live playlist, which is never cached",
-                 HLS_SHOWN(s->variants[v].uri));
+                 PLATFORM_SHOWN(s->variants[v].uri));
         return KTH_ERR_OFFLINE_MISS;
     }
     kth_status st = storage_resource_new_memory(1, &s->live_edge);
@@ -134,7 +134,7 @@ static bool append(hls_session *s, const hls_playlist *pl, const hls_live_update
     kth_status st = hls_live_merge(v->pl, pl, u->first_new, u->new_count, u->reset || u->skipped,
                                    v->uri, &merged, err, sizeof err);
     if (st != KTH_OK) {
-        session_fail_locked(s, st, "live playlist %s: %s", HLS_SHOWN(v->uri), err);
+        session_fail_locked(s, st, "live playlist %s: %s", PLATFORM_SHOWN(v->uri), err);
         return false;
     }
     size_t old_entries = v->entry_count;
@@ -145,7 +145,7 @@ static bool append(hls_session *s, const hls_playlist *pl, const hls_live_update
     if (st != KTH_OK || !swap_model(s, v, merged)) {
         hls_playlist_free(merged); /* the layout may read it: the session is over anyway */
         session_fail_locked(s, KTH_ERR_NO_MEMORY, "live playlist %s: out of memory",
-                            HLS_SHOWN(v->uri));
+                            PLATFORM_SHOWN(v->uri));
         return false;
     }
     v->entry_count = hls_layout_entry_count(v->layout);
@@ -170,7 +170,7 @@ static void take_reload(hls_session *s, const hls_playlist *pl, int64_t started_
         snprintf(s->live_stuck_msg, sizeof s->live_stuck_msg,
                  "live playlist %s has not changed for %.1f s (more than 3.5 target durations "
                  "of %llu s): the stream is stuck",
-                 HLS_SHOWN(uri), (double)(started_ns - s->live_tracker.changed_ns) / NS_PER_S,
+                 PLATFORM_SHOWN(uri), (double)(started_ns - s->live_tracker.changed_ns) / NS_PER_S,
                  (unsigned long long)pl->media.target_duration);
         atomic_fetch_add(&s->wake_epoch, 1);
         if (s->waiting)
@@ -223,10 +223,10 @@ static void reload_failed(hls_session *s, live_fetch *f, const net_result *r)
         return;
     if (f->body.http_status >= 300)
         session_fail_locked(s, KTH_ERR_HTTP, "live playlist %s: HTTP %d (%u reloads in a row)",
-                            HLS_SHOWN(uri), f->body.http_status, s->live_failures);
+                            PLATFORM_SHOWN(uri), f->body.http_status, s->live_failures);
     else
         session_fail_locked(s, r->status != KTH_OK ? r->status : KTH_ERR_FORMAT,
-                            "live playlist %s: %s (%u reloads in a row)", HLS_SHOWN(uri),
+                            "live playlist %s: %s (%u reloads in a row)", PLATFORM_SHOWN(uri),
                             r->message && *r->message ? r->message : kth_strerror(r->status),
                             s->live_failures);
 }

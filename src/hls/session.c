@@ -249,7 +249,7 @@ void session_entry_name(hls_session *s, size_t variant, size_t entry, char *buf,
     hls_entry e;
     hls_layout_entry(s->variants[variant].layout, entry, &e);
     char *key = session_entry_key(s, variant, entry);
-    char shown[HLS_URL_SHOWN];
+    char shown[PLATFORM_SHOWN_MAX];
     platform_excerpt(key ? key : "?", shown, sizeof shown);
     platform_free(key);
     if (e.kind == HLS_ENTRY_INIT)
@@ -354,7 +354,7 @@ void session_fail_locked(hls_session *s, kth_status status, const char *fmt, ...
     s->failure = status;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(s->failure_msg, sizeof s->failure_msg, fmt, ap);
+    platform_vexcerptf(s->failure_msg, sizeof s->failure_msg, fmt, ap);
     va_end(ap);
     atomic_fetch_add(&s->wake_epoch, 1);
     if (s->waiting)

@@ -62,13 +62,6 @@
 
 #define HLS_MAX_PERIODS 4096
 #define HLS_ERR_MAX     512
-/* Bytes (with the terminator) of a URL's excerpt inside a message (platform_excerpt). */
-#define HLS_URL_SHOWN 200
-/* A URL as a message shows it: whole when short, else its head and tail, so the rest of the
- * sentence survives a long URL. For messages only. The excerpt lives in a compound literal of
- * the enclosing block. */
-#define HLS_SHOWN(url) platform_excerpt((url), (char[HLS_URL_SHOWN]){0}, HLS_URL_SHOWN)
-
 struct segment_fetch; /* segment_fetch.h */
 
 /* One layout entry's bytes. */
@@ -290,7 +283,7 @@ void session_close_slot(hls_session *s, size_t variant, size_t entry);
  * string the caller frees: whole, however long the URI; NULL when memory runs out. Lock held. */
 char *session_entry_key(hls_session *s, size_t variant, size_t entry);
 /* A sentence naming an entry for messages ("segment 3 (https://…/seg3.ts) of variant 1"),
- * its URI shown as an excerpt of at most HLS_URL_SHOWN - 1 bytes. Lock held. */
+ * its URI shown as an excerpt of at most PLATFORM_SHOWN_MAX - 1 bytes. Lock held. */
 void session_entry_name(hls_session *s, size_t variant, size_t entry, char *buf, size_t size);
 /* Records the plaintext size of an entry in its layout and resource. Lock held. */
 kth_status session_set_entry_size(hls_session *s, size_t variant, size_t entry, uint64_t size);

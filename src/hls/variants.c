@@ -39,19 +39,19 @@ kth_status hls_variant_setup(hls_session *s, size_t v, hls_playlist *pl, char *e
     kth_status st = KTH_OK;
     if (pl->kind != HLS_PLAYLIST_MEDIA) {
         snprintf(err, errlen, "%s: a master playlist where a media playlist was expected",
-                 HLS_SHOWN(vs->uri));
+                 PLATFORM_SHOWN(vs->uri));
         st = KTH_ERR_FORMAT;
     } else if (pl->media.segment_count == 0) {
-        snprintf(err, errlen, "%s: the playlist has no segments", HLS_SHOWN(vs->uri));
+        snprintf(err, errlen, "%s: the playlist has no segments", PLATFORM_SHOWN(vs->uri));
         st = KTH_ERR_FORMAT;
     }
     if (st == KTH_OK)
         st = hls_keys_check_playlist(pl, vs->uri, err, errlen);
     hls_layout *layout = NULL;
     if (st == KTH_OK && (st = hls_layout_new(pl, &layout)) != KTH_OK)
-        snprintf(err, errlen, "%s: %s", HLS_SHOWN(vs->uri), kth_strerror(st));
+        snprintf(err, errlen, "%s: %s", PLATFORM_SHOWN(vs->uri), kth_strerror(st));
     if (st == KTH_OK && (st = session_grow_slots(vs, hls_layout_entry_count(layout))) != KTH_OK)
-        snprintf(err, errlen, "%s: %s", HLS_SHOWN(vs->uri), kth_strerror(st));
+        snprintf(err, errlen, "%s: %s", PLATFORM_SHOWN(vs->uri), kth_strerror(st));
     if (st != KTH_OK) {
         session_free_slots(vs);
         hls_layout_free(layout);
@@ -117,11 +117,11 @@ static void pl_on_complete(void *user, const net_result *r)
         st = hls_playlist_accept(s, uri, f->body.final_url, f->body.data, f->body.len, &pl, err,
                                  sizeof err);
     else if (f->body.http_status >= 300)
-        snprintf(err, sizeof err, "playlist %s: HTTP %d", HLS_SHOWN(uri), f->body.http_status);
+        snprintf(err, sizeof err, "playlist %s: HTTP %d", PLATFORM_SHOWN(uri), f->body.http_status);
     else if (r->message && strstr(r->message, uri)) /* it names the URL already */
         snprintf(err, sizeof err, "playlist %s", r->message);
     else
-        snprintf(err, sizeof err, "playlist %s: %s", HLS_SHOWN(uri),
+        snprintf(err, sizeof err, "playlist %s: %s", PLATFORM_SHOWN(uri),
                  r->message && *r->message ? r->message : kth_strerror(st));
     platform_mutex_lock(&s->lock);
     s->variant_loading[f->variant] = false;

@@ -10,6 +10,7 @@
 #include "net/http.h"
 #include "platform/log.h"
 #include "platform/mem.h"
+#include "platform/text.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -140,7 +141,7 @@ void net_command_fail(net_cmd *cmd, kth_status status, bool retryable, const cha
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(cmd->message, sizeof cmd->message, fmt, ap);
+    platform_vexcerptf(cmd->message, sizeof cmd->message, fmt, ap);
     va_end(ap);
     cmd->retryable = retryable;
     net_command_finish(cmd, status);
@@ -153,9 +154,9 @@ static void log_outcome(const net_cmd *cmd, kth_status status, int64_t duration_
     const char *method = cmd->method == NET_HEAD ? "HEAD" : "GET";
     if (status == KTH_OK)
         platform_log(KTH_LOG_INFO, "net", "%s %s: HTTP %d, %llu bytes in %.1f ms (%u attempt%s)",
-                     method, cmd->final_url ? cmd->final_url : cmd->url, cmd->http_status,
-                     (unsigned long long)cmd->flushed, (double)duration_ns / 1e6, cmd->attempts,
-                     cmd->attempts == 1 ? "" : "s");
+                     method, PLATFORM_SHOWN(cmd->final_url ? cmd->final_url : cmd->url),
+                     cmd->http_status, (unsigned long long)cmd->flushed, (double)duration_ns / 1e6,
+                     cmd->attempts, cmd->attempts == 1 ? "" : "s");
     else
         platform_log(status == KTH_ERR_CANCELLED ? KTH_LOG_DEBUG : KTH_LOG_WARN, "net", "%s %s",
                      method, cmd->message);
@@ -180,12 +181,14 @@ void net_command_finish(net_cmd *cmd, kth_status status)
         net_publish(d, KTH_EVENT_REQUEST_COMPLETED, cmd, status, duration);
     } else if (status == KTH_ERR_CANCELLED) {
         if (!cmd->message[0])
-            snprintf(cmd->message, sizeof cmd->message, "%s: cancelled", cmd->url);
+            platform_excerptf(cmd->message, sizeof cmd->message, "%s: cancelled",
+                              PLATFORM_SHOWN(cmd->url));
         d->counts.cancelled++;
         net_publish(d, KTH_EVENT_REQUEST_CANCELLED, cmd, status, duration);
     } else {
         if (!cmd->message[0])
-            snprintf(cmd->message, sizeof cmd->message, "%s: %s", cmd->url, kth_strerror(status));
+            platform_excerptf(cmd->message, sizeof cmd->message, "%s: %s", PLATFORM_SHOWN(cmd->url),
+                              kth_strerror(status));
         d->counts.failed++;
         net_publish(d, KTH_EVENT_REQUEST_FAILED, cmd, status, duration);
     }

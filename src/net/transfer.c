@@ -24,6 +24,7 @@
 #include "net/retry.h"
 #include "platform/log.h"
 #include "platform/mem.h"
+#include "platform/text.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -86,7 +87,7 @@ static void mark_abort(net_cmd *cmd, kth_status status, bool retryable, const ch
     at->abort_retryable = retryable;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(cmd->message, sizeof cmd->message, fmt, ap);
+    platform_vexcerptf(cmd->message, sizeof cmd->message, fmt, ap);
     va_end(ap);
 }
 
@@ -158,7 +159,7 @@ static bool place_body(net_cmd *cmd, long code, bool encoded, response_strings *
             header_or_null(at, "Content-Range", s->content_range, sizeof s->content_range);
         if (encoded || !net_parse_content_range(cr, &first, &last, has_total, total)) {
             mark_abort(cmd, KTH_ERR_HTTP, false, "%s: HTTP 206 with an unusable Content-Range (%s)",
-                       resp->url, cr ? cr : "none");
+                       PLATFORM_SHOWN(resp->url), cr ? cr : "none");
             return false;
         }
         body_start = first;
@@ -171,7 +172,7 @@ static bool place_body(net_cmd *cmd, long code, bool encoded, response_strings *
     if (body_start > pos) {
         mark_abort(cmd, KTH_ERR_HTTP, false,
                    "%s: asked for bytes from %" PRIu64 ", the server answered from %" PRIu64,
-                   resp->url, pos, body_start);
+                   PLATFORM_SHOWN(resp->url), pos, body_start);
         return false;
     }
     at->skip = pos - body_start;
@@ -194,7 +195,7 @@ static bool process_response(net_cmd *cmd)
     char *eff = NULL;
     if (curl_easy_getinfo(at->easy, CURLINFO_EFFECTIVE_URL, &eff) == CURLE_OK && eff &&
         (!cmd->final_url || strcmp(cmd->final_url, eff) != 0) && !set_copy(&cmd->final_url, eff)) {
-        mark_abort(cmd, KTH_ERR_NO_MEMORY, false, "%s: out of memory", cmd->url);
+        mark_abort(cmd, KTH_ERR_NO_MEMORY, false, "%s: out of memory", PLATFORM_SHOWN(cmd->url));
         return false;
     }
     response_strings s;
@@ -210,7 +211,7 @@ static bool process_response(net_cmd *cmd)
     const char *ce =
         header_or_null(at, "Content-Encoding", s.content_encoding, sizeof s.content_encoding);
     bool encoded = ce && ce[0] && strcasecmp(ce, "identity") != 0;
-    const char *url = resp.url;
+    const char *url = PLATFORM_SHOWN(resp.url); /* for messages */
     if (encoded && !cmd->accept_gzip) {
         /* Nothing asked for it, so curl does not decode it: the encoded bytes are not the
          * resource's, and their offsets and length are not its offsets and length. */
@@ -274,9 +275,10 @@ static kth_status write_out(net_cmd *cmd, const void *p, size_t n)
     if (cmd->write) {
         kth_status st = cmd->write(cmd->user, cmd->range_start + cmd->flushed, p, n);
         if (st != KTH_OK) {
-            snprintf(cmd->message, sizeof cmd->message,
-                     "%s: the writer refused the bytes at offset %" PRIu64 ": %s", cmd->url,
-                     cmd->range_start + cmd->flushed, kth_strerror(st));
+            platform_excerptf(cmd->message, sizeof cmd->message,
+                              "%s: the writer refused the bytes at offset %" PRIu64 ": %s",
+                              PLATFORM_SHOWN(cmd->url), cmd->range_start + cmd->flushed,
+                              kth_strerror(st));
             return st;
         }
     }
@@ -343,8 +345,9 @@ static kth_status validate_and_flush(net_cmd *cmd)
     char why[256] = "";
     kth_status st = cmd->validate(cmd->user, &resp, cmd->sniff, cmd->sniff_len, why, sizeof why);
     if (st != KTH_OK) {
-        snprintf(cmd->message, sizeof cmd->message, "%s: body rejected (HTTP %d): %s", resp.url,
-                 cmd->http_status, why[0] ? why : kth_strerror(st));
+        platform_excerptf(cmd->message, sizeof cmd->message, "%s: body rejected (HTTP %d): %s",
+                          PLATFORM_SHOWN(resp.url), cmd->http_status,
+                          why[0] ? why : kth_strerror(st));
         return st;
     }
     st = cmd->sniff_len ? write_out(cmd, cmd->sniff, cmd->sniff_len) : KTH_OK;
@@ -410,7 +413,7 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *userdata)
     if (!at->processed && !process_response(cmd))
         return 0;
     if (net_command_cancelled(cmd)) {
-        mark_abort(cmd, KTH_ERR_CANCELLED, false, "%s: cancelled", cmd->url);
+        mark_abort(cmd, KTH_ERR_CANCELLED, false, "%s: cancelled", PLATFORM_SHOWN(cmd->url));
         return 0;
     }
     at->net_bytes += n;
@@ -582,11 +585,12 @@ void net_transfer_start(net_cmd *cmd)
         release_attempt_memory(at);
         if (code != CURLE_OK)
             net_command_fail(cmd, KTH_ERR_INTERNAL, false,
-                             "%s: could not set up the request: curl refused %s (%s)", cmd->url,
-                             refused, curl_easy_strerror(code));
+                             "%s: could not set up the request: curl refused %s (%s)",
+                             PLATFORM_SHOWN(cmd->url), refused, curl_easy_strerror(code));
         else
             net_command_fail(cmd, KTH_ERR_NO_MEMORY, false,
-                             "%s: could not set up the request: out of memory", cmd->url);
+                             "%s: could not set up the request: out of memory",
+                             PLATFORM_SHOWN(cmd->url));
         return;
     }
     if (curl_multi_add_handle(d->multi, at->easy) != CURLM_OK) {
@@ -594,7 +598,8 @@ void net_transfer_start(net_cmd *cmd)
         easy_give(d, at->easy);
         at->easy = NULL;
         release_attempt_memory(at);
-        net_command_fail(cmd, KTH_ERR_INTERNAL, false, "%s: curl refused the transfer", cmd->url);
+        net_command_fail(cmd, KTH_ERR_INTERNAL, false, "%s: curl refused the transfer",
+                         PLATFORM_SHOWN(cmd->url));
         return;
     }
     net_h2c_started(cmd);
@@ -655,7 +660,7 @@ static void retry_or_fail(net_cmd *cmd, kth_status give_up_status, bool has_retr
                           int64_t retry_after_ms, const char *why)
 {
     kth_downloader *d = cmd->d;
-    const char *url = cmd->final_url ? cmd->final_url : cmd->url;
+    const char *url = PLATFORM_SHOWN(cmd->final_url ? cmd->final_url : cmd->url);
     if (cmd->received > cmd->at.received_at_start)
         cmd->failures = 0; /* it moved forward: count from scratch */
     cmd->failures++;
@@ -689,7 +694,7 @@ static void retry_or_fail(net_cmd *cmd, kth_status give_up_status, bool has_retr
     d->waiting = cmd;
     d->n_waiting++;
     d->counts.retries++;
-    snprintf(cmd->message, sizeof cmd->message, "%s: %s", url, why);
+    platform_excerptf(cmd->message, sizeof cmd->message, "%s: %s", url, why);
     cmd->retryable = true;
     int64_t now = net_now(d);
     net_publish(d, KTH_EVENT_REQUEST_RETRYING, cmd, give_up_status,
@@ -721,8 +726,8 @@ void net_transfer_abort(net_cmd *cmd, kth_status status, bool retryable, const c
     at->aborted = true;
     at->abort_status = status;
     at->abort_retryable = retryable;
-    snprintf(at->abort_reason, sizeof at->abort_reason, "%s", why);
-    snprintf(cmd->message, sizeof cmd->message, "%s: %s", cmd->url, why);
+    platform_excerpt(why, at->abort_reason, sizeof at->abort_reason);
+    platform_excerptf(cmd->message, sizeof cmd->message, "%s: %s", PLATFORM_SHOWN(cmd->url), why);
     net_transfer_done(cmd, CURLE_ABORTED_BY_CALLBACK);
 }
 
@@ -816,7 +821,7 @@ static void collect_end(net_cmd *cmd, CURLcode code, attempt_end *e)
 /* The verdict on an attempt that ended with an HTTP response (curl said OK). */
 static void judge_response(net_cmd *cmd, const attempt_end *e, uint64_t pos)
 {
-    const char *url = cmd->final_url ? cmd->final_url : cmd->url;
+    const char *url = PLATFORM_SHOWN(cmd->final_url ? cmd->final_url : cmd->url);
     char why[sizeof cmd->message + CURL_ERROR_SIZE];
     int status = cmd->http_status;
     if (status >= 200 && status <= 299) {
@@ -855,10 +860,10 @@ static void judge_response(net_cmd *cmd, const attempt_end *e, uint64_t pos)
 /* The verdict on an attempt that curl ended with an error. */
 static void judge_failure(net_cmd *cmd, CURLcode code, const attempt_end *e)
 {
-    const char *url = cmd->final_url ? cmd->final_url : cmd->url;
+    const char *url = PLATFORM_SHOWN(cmd->final_url ? cmd->final_url : cmd->url);
     if (code == CURLE_TOO_MANY_REDIRECTS) {
-        net_command_fail(cmd, KTH_ERR_HTTP, false, "%s: more than %u redirects", cmd->url,
-                         cmd->d->max_redirects);
+        net_command_fail(cmd, KTH_ERR_HTTP, false, "%s: more than %u redirects",
+                         PLATFORM_SHOWN(cmd->url), cmd->d->max_redirects);
     } else if (net_curl_code_transient(code)) {
         retry_or_fail(cmd, net_curl_code_error(code), false, 0, e->errtext);
     } else {
@@ -876,8 +881,8 @@ void net_transfer_done(net_cmd *cmd, CURLcode code)
     if (h2c_missed) {
         /* Its cleartext HTTP/2 connection was gone (h2c.c): at once on a new one, which is no
          * failure of the request. */
-        platform_log(KTH_LOG_DEBUG, "net", "%s: %s; again on a new HTTP/2 connection", cmd->url,
-                     e.errtext);
+        platform_log(KTH_LOG_DEBUG, "net", "%s: %s; again on a new HTTP/2 connection",
+                     PLATFORM_SHOWN(cmd->url), e.errtext);
         net_command_queue(cmd);
         return;
     }
@@ -893,7 +898,8 @@ void net_transfer_done(net_cmd *cmd, CURLcode code)
         net_deliver_sample(cmd->d, cmd, &sample);
     }
     if (e.cancelled) {
-        snprintf(cmd->message, sizeof cmd->message, "%s: cancelled", cmd->url);
+        platform_excerptf(cmd->message, sizeof cmd->message, "%s: cancelled",
+                          PLATFORM_SHOWN(cmd->url));
         net_command_finish(cmd, KTH_ERR_CANCELLED);
         return;
     }

@@ -5,6 +5,7 @@
  * called with no lock held.
  */
 #include "platform/log.h"
+#include "platform/text.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -37,7 +38,7 @@ void platform_log(kth_log_level level, const char *component, const char *fmt, .
     char message[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(message, sizeof message, fmt, ap);
+    platform_vexcerptf(message, sizeof message, fmt, ap); /* a long line keeps its end */
     va_end(ap);
     fn(level, component, message, user);
 }

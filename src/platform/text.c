@@ -61,3 +61,36 @@ const char *platform_excerpt(const char *s, char *buf, size_t size)
     buf[size - 1] = '\0';
     return buf;
 }
+
+const char *platform_message_after(const char *message, const char *name)
+{
+    const char *shown = PLATFORM_SHOWN(name);
+    size_t n = strlen(shown);
+    if (strncmp(message, shown, n) == 0 && message[n] == ':' && message[n + 1] == ' ')
+        return message + n + 2;
+    return message;
+}
+
+void platform_vexcerptf(char *buf, size_t size, const char *fmt, va_list ap)
+{
+    if (size == 0)
+        return;
+    va_list again;
+    va_copy(again, ap);
+    int n = vsnprintf(buf, size, fmt, ap);
+    if (n >= 0 && (size_t)n >= size) {
+        char *whole = platform_vprintf_new(fmt, again);
+        if (whole) /* else the head vsnprintf wrote stays */
+            platform_excerpt(whole, buf, size);
+        platform_free(whole);
+    }
+    va_end(again);
+}
+
+void platform_excerptf(char *buf, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    platform_vexcerptf(buf, size, fmt, ap);
+    va_end(ap);
+}

@@ -27,6 +27,7 @@
  */
 #include "storage/resource_internal.h"
 #include "platform/mem.h"
+#include "platform/text.h"
 #include "storage/faults.h"
 
 #include <errno.h>
@@ -377,8 +378,8 @@ static void end_as(storage_resource *r, storage_state state, kth_status status, 
     if (r->state == STORAGE_ACTIVE) {
         r->state = state;
         r->fail_status = status;
-        snprintf(r->fail_message, sizeof r->fail_message, "%s",
-                 message ? message : kth_strerror(status));
+        platform_excerpt(message ? message : kth_strerror(status), r->fail_message,
+                         sizeof r->fail_message);
         platform_cond_broadcast(&r->cond);
     }
     platform_mutex_unlock(&r->lock);
@@ -648,7 +649,7 @@ kth_status storage_resource_error(storage_resource *r, char *buf, size_t buflen)
     platform_mutex_lock(&r->lock);
     kth_status st = r->fail_status;
     if (buf && buflen)
-        snprintf(buf, buflen, "%s", r->fail_message);
+        platform_excerpt(r->fail_message, buf, buflen);
     platform_mutex_unlock(&r->lock);
     return st;
 }

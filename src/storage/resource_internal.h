@@ -33,7 +33,7 @@ struct storage_resource {
     bool length_known;
     uint64_t length;
     kth_status fail_status;
-    char fail_message[256];
+    char fail_message[1024]; /* a longer message keeps its head and tail (platform_excerpt) */
 
     storage_file *file; /* NULL for a memory resource; its descriptor opened while used */
     /* Protected file: the file holds ciphertext, and so do the sums; NULL: plaintext. */

@@ -9,6 +9,7 @@
 
 #include "platform/sync.h"
 #include "platform/mem.h"
+#include "platform/text.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +24,8 @@ typedef struct resource_source {
     platform_mutex info_lock; /* leaf: guards info and probed */
     kth_media_info info;
     bool probed;
-    char io_error[320]; /* written by the reader thread only, before it reports the error */
+    char io_error[PLATFORM_SHOWN_MAX +
+                  160]; /* written by the reader thread only, before it reports the error */
 } resource_source;
 
 static resource_source *from_base(stream_source *src)
@@ -100,10 +102,10 @@ static source_read rs_read_at(stream_source *src, uint64_t offset, void *buf, si
             snprintf(rs->io_error, sizeof rs->io_error,
                      "%s: cached bytes at offset %llu failed their checksum (the cache file is "
                      "damaged) and cannot be fetched again offline",
-                     rs->name, (unsigned long long)offset);
+                     PLATFORM_SHOWN(rs->name), (unsigned long long)offset);
         else
-            snprintf(rs->io_error, sizeof rs->io_error, "%s: read failed at offset %llu", rs->name,
-                     (unsigned long long)offset);
+            snprintf(rs->io_error, sizeof rs->io_error, "%s: read failed at offset %llu",
+                     PLATFORM_SHOWN(rs->name), (unsigned long long)offset);
         r.kind = KTH_READ_ERROR;
         r.status = st;
     }
@@ -160,18 +162,21 @@ static void rs_media_info(stream_source *src, kth_media_info *info)
 static size_t rs_last_error(stream_source *src, char *buf, size_t size)
 {
     resource_source *rs = from_base(src);
-    char detail[256];
+    char detail[1024];
     kth_status st = storage_resource_error(rs->resource, detail, sizeof detail);
-    int n;
+    const char *name = PLATFORM_SHOWN(rs->name); /* as the messages show it */
+    char text[sizeof detail + PLATFORM_SHOWN_MAX + 2];
     if (rs->io_error[0])
-        n = snprintf(buf, size, "%s", rs->io_error);
-    else if (st != KTH_OK && strncmp(detail, rs->name, strlen(rs->name)) == 0)
-        n = snprintf(buf, size, "%s", detail); /* it names the resource already */
+        snprintf(text, sizeof text, "%s", rs->io_error);
+    else if (st != KTH_OK && strncmp(detail, name, strlen(name)) == 0)
+        snprintf(text, sizeof text, "%s", detail); /* it names the resource already */
     else if (st != KTH_OK)
-        n = snprintf(buf, size, "%s: %s", rs->name, detail);
+        snprintf(text, sizeof text, "%s: %s", name, detail);
     else
-        n = snprintf(buf, size, "%s", "");
-    return n > 0 ? (size_t)n : 0;
+        text[0] = '\0';
+    if (buf)
+        platform_excerpt(text, buf, size); /* a short buffer keeps the end, where the cause is */
+    return strlen(text);
 }
 
 static void rs_destroy(stream_source *src)

@@ -17,6 +17,7 @@
 #include "stream/file_time.h"
 #include "stream/source.h"
 #include "platform/mem.h"
+#include "platform/text.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +34,7 @@ struct kth_stream {
     platform_cancel *cancel;
     kth_stream_options opts;
     uint64_t id;
-    char last_error[512];
+    char last_error[1024]; /* a longer message keeps its head and tail (platform_excerpt) */
 };
 
 static _Atomic uint64_t next_stream_id = 1;
@@ -132,10 +133,8 @@ static void record_source_error(kth_stream *s, kth_status status)
     if (s->source->ops->last_error)
         s->source->ops->last_error(s->source, detail, sizeof detail);
     platform_mutex_lock(&s->lock);
-    if (detail[0])
-        snprintf(s->last_error, sizeof s->last_error, "%s", detail);
-    else
-        snprintf(s->last_error, sizeof s->last_error, "%s", kth_strerror(status));
+    platform_excerpt(detail[0] ? detail : kth_strerror(status), s->last_error,
+                     sizeof s->last_error);
     platform_mutex_unlock(&s->lock);
     publish(s, KTH_EVENT_STREAM_ERROR, status, detail[0] ? detail : NULL);
 }
@@ -517,7 +516,9 @@ size_t kth_stream_last_error(kth_stream *s, char *buf, size_t size)
     if (!s)
         return 0;
     platform_mutex_lock(&s->lock);
-    int n = snprintf(buf, size, "%s", s->last_error);
+    size_t n = strlen(s->last_error);
+    if (buf)
+        platform_excerpt(s->last_error, buf, size);
     platform_mutex_unlock(&s->lock);
-    return n > 0 ? (size_t)n : 0;
+    return n;
 }

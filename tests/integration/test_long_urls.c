@@ -97,6 +97,17 @@ static void assert_two_synth(const bytes *got, size_t n0, size_t n1)
 #define SEG0_BYTES 5000
 #define SEG1_BYTES 7000
 
+/* Serves /long/index.m3u8: a VOD playlist of segments u0 and u1. */
+static void serve_two_segments(struct hls_env *e, const char *u0, const char *u1)
+{
+    char *pl = str_printf("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n"
+                          "#EXT-X-PLAYLIST-TYPE:VOD\n#EXTINF:2.0,\n%s\n#EXTINF:2.0,\n%s\n"
+                          "#EXT-X-ENDLIST\n",
+                          u0, u1);
+    kts_add_body(e->srv, "/long/index.m3u8", pl, strlen(pl), NULL);
+    free(pl);
+}
+
 /* A media playlist whose two segment URIs are `len` bytes long and differ only in their last
  * byte: seg0 then seg1 online, and again offline. */
 static void play_two_segments_of_length(struct hls_env *e, size_t len)
@@ -107,11 +118,7 @@ static void play_two_segments_of_length(struct hls_env *e, size_t len)
     assert_int_equal(memcmp(u0, u1, len - 1), 0);
     assert_int_equal(kts_add_ts_synth(e->srv, path_of(e, u0), SEG0_BYTES, 1, NULL), KTH_OK);
     assert_int_equal(kts_add_ts_synth(e->srv, path_of(e, u1), SEG1_BYTES, 2, NULL), KTH_OK);
-    char *pl = str_printf("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n"
-                          "#EXT-X-PLAYLIST-TYPE:VOD\n#EXTINF:2.0,\n%s\n#EXTINF:2.0,\n%s\n"
-                          "#EXT-X-ENDLIST\n",
-                          u0, u1);
-    kts_add_body(e->srv, "/long/index.m3u8", pl, strlen(pl), NULL);
+    serve_two_segments(e, u0, u1);
     char url[512];
     kts_url(e->srv, "/long/index.m3u8", url, sizeof url);
 
@@ -125,7 +132,6 @@ static void play_two_segments_of_length(struct hls_env *e, size_t len)
     assert_two_synth(&got, SEG0_BYTES, SEG1_BYTES);
     assert_int_equal(kts_log_count(e->srv), 0);
     free(got.data);
-    free(pl);
     free(u0);
     free(u1);
 }
@@ -310,6 +316,46 @@ static void test_errors_about_long_playlist_urls_keep_their_cause(void **state)
     free(base);
 }
 
+/* A segment at a 20,000-byte URI that answers 404: the stream's error names the status and the
+ * URI's end, after the exact bytes of the segment before it. */
+static void test_segment_failures_at_long_uris_keep_their_cause(void **state)
+{
+    struct hls_env *e = *state;
+    char *u0 = url_of_length(e, "/long/", 20000, '0');
+    char *u1 = url_of_length(e, "/long/", 20000, '1'); /* not on the server */
+    assert_int_equal(kts_add_ts_synth(e->srv, path_of(e, u0), SEG0_BYTES, 1, NULL), KTH_OK);
+    serve_two_segments(e, u0, u1);
+    char url[512];
+    kts_url(e->srv, "/long/index.m3u8", url, sizeof url);
+    kth_stream *s = NULL;
+    char err[1024] = "";
+    if (try_open_url(e, url, NULL, &s, err, sizeof err) != KTH_OK)
+        fail_msg("open: %s", err);
+    uint8_t buf[4096];
+    size_t got = 0;
+    int64_t n;
+    while ((n = kth_stream_read(s, buf, sizeof buf)) > 0) {
+        assert_true(got + (size_t)n <= SEG0_BYTES);
+        assert_int_equal(kts_ts_synth_check(1, got, buf, (size_t)n), (size_t)n);
+        got += (size_t)n;
+    }
+    assert_int_equal(n, KTH_ERR_NOT_FOUND);
+    assert_int_equal(got, SEG0_BYTES);
+    size_t need = kth_stream_last_error(s, NULL, 0);
+    char *detail = malloc(need + 1);
+    assert_non_null(detail);
+    kth_stream_last_error(s, detail, need + 1);
+    printf("%zu-byte message: %s\n", need, detail);
+    assert_non_null(strstr(detail, "404"));
+    const char *named = strstr(detail, "xxx1"); /* the URI's end, where signed URLs differ */
+    assert_non_null(named);
+    assert_null(strstr(named + 1, "xxx1")); /* named once, not once per layer */
+    free(detail);
+    kth_stream_close(s);
+    free(u0);
+    free(u1);
+}
+
 /* --- AES-128 keys at long URIs ------------------------------------------------------------ */
 
 static bytes encrypt_cbc(const bytes *clear, const uint8_t key[16], const uint8_t iv[16])
@@ -480,6 +526,7 @@ int main(void)
         T(test_segment_uris_at_the_line_limit_play_both),
         T(test_segment_uri_past_the_line_limit_is_a_limit_error),
         T(test_errors_about_long_playlist_urls_keep_their_cause),
+        T(test_segment_failures_at_long_uris_keep_their_cause),
         T(test_byte_ranges_of_one_long_uri_play_both),
         T(test_relative_uris_resolve_against_a_long_playlist_url),
         T(test_long_variant_uris_are_reported_whole_and_play_their_own_bytes),

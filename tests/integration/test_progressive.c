@@ -105,31 +105,87 @@ static int disk_fills(void *user, storage_io_op op, const char *path)
     return op == STORAGE_IO_WRITE && atomic_fetch_add(&disk_writes, 1) >= 2 ? ENOSPC : 0;
 }
 
-/* A full disk ends the stream with a clear failure that names it, after the exact bytes that
- * were kept; it never hangs or hands out bytes the disk did not take. */
-static void test_a_full_disk_fails_the_stream_naming_the_cause(void **state)
+/* A path of `len` bytes under /long/ whose last bytes are `tail`, for the long-URL cases. The
+ * caller frees it. */
+static char *long_path(size_t len, const char *tail)
 {
-    struct env *e = *state;
+    char *path = malloc(len + 1);
+    assert_non_null(path);
+    static const char head[] = "/long/";
+    size_t t = strlen(tail);
+    assert_true(len > sizeof head - 1 + t);
+    memcpy(path, head, sizeof head - 1);
+    for (size_t i = sizeof head - 1; i < len - t; i++)
+        path[i] = (char)('a' + i % 26);
+    memcpy(path + len - t, tail, t + 1);
+    return path;
+}
+
+/* Plays `path` on a disk that fills after two writes: the stream ends with a clear failure
+ * that names the cause and the URL's end, after the exact bytes that were kept; it never hangs
+ * or hands out bytes the disk did not take. */
+static void play_until_the_disk_fills(struct env *e, const char *path, uint64_t seed)
+{
     const uint64_t size = 2 * 1000 * 1000;
-    kts_add_synth(e->srv, "/full.mp3", size, 77, NULL);
+    kts_add_synth(e->srv, path, size, seed, NULL);
     atomic_store(&disk_writes, 0);
     storage_set_fault_hook(disk_fills, NULL);
-    kth_stream *s = open_stream(e, "/full.mp3", NULL, 0, 20000);
+    kth_stream *s = open_stream(e, path, NULL, 0, 20000);
     static uint8_t buf[65536];
     uint64_t pos = 0;
     int64_t n;
     while ((n = kth_stream_read(s, buf, sizeof buf)) > 0) {
-        size_t bad = kts_synth_check(77, pos, buf, (size_t)n);
+        size_t bad = kts_synth_check(seed, pos, buf, (size_t)n);
         if (bad != (size_t)n)
             fail_msg("wrong byte at offset %llu", (unsigned long long)(pos + bad));
         pos += (uint64_t)n;
     }
-    char detail[768];
-    kth_stream_last_error(s, detail, sizeof detail);
-    printf("after %llu bytes: %s: %s\n", (unsigned long long)pos, kth_status_name((int)n), detail);
+    size_t need = kth_stream_last_error(s, NULL, 0);
+    char *detail = malloc(need + 1);
+    assert_non_null(detail);
+    kth_stream_last_error(s, detail, need + 1);
+    printf("after %llu bytes (%zu-byte message): %s: %.300s\n", (unsigned long long)pos,
+           strlen(detail), kth_status_name((int)n), detail + (need > 300 ? need - 300 : 0));
     assert_int_equal(n, KTH_ERR_IO);
     assert_true(pos < size);
     assert_non_null(strstr(detail, strerror(ENOSPC)));
+    const char *base = strrchr(path, '/');
+    assert_non_null(strstr(detail, base)); /* the URL's end, where signed URLs differ */
+    free(detail);
+    kth_stream_close(s);
+}
+
+static void test_a_full_disk_fails_the_stream_naming_the_cause(void **state)
+{
+    play_until_the_disk_fills(*state, "/full.mp3", 77);
+}
+
+/* The same with a 4,000-byte URL: the message keeps the cause and the URL's end however long
+ * the URL is. */
+static void test_a_full_disk_under_a_long_url_still_names_the_cause(void **state)
+{
+    char *path = long_path(4000, "/full-long.mp3");
+    play_until_the_disk_fills(*state, path, 78);
+    free(path);
+}
+
+/* A 404 of a 20,000-byte URL: the status and the URL's end reach the reader. */
+static void test_http_errors_of_long_urls_keep_the_status(void **state)
+{
+    struct env *e = *state;
+    char *path = long_path(20000, "/missing-long.mp3");
+    kth_stream *s = open_stream(e, path, NULL, 0, 20000);
+    uint8_t buf[100];
+    int64_t n = kth_stream_read(s, buf, sizeof buf);
+    assert_int_equal(n, KTH_ERR_NOT_FOUND);
+    size_t need = kth_stream_last_error(s, NULL, 0);
+    char *detail = malloc(need + 1);
+    assert_non_null(detail);
+    kth_stream_last_error(s, detail, need + 1);
+    assert_non_null(strstr(detail, "/missing-long.mp3"));
+    assert_non_null(strstr(detail, "404"));
+    free(detail);
+    free(path);
     kth_stream_close(s);
 }
 
@@ -368,6 +424,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_http_errors_fail_with_url_and_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_full_disk_fails_the_stream_naming_the_cause, setup,
                                         teardown_faults),
+        cmocka_unit_test_setup_teardown(test_a_full_disk_under_a_long_url_still_names_the_cause,
+                                        setup, teardown_faults),
+        cmocka_unit_test_setup_teardown(test_http_errors_of_long_urls_keep_the_status, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_random_seeks_during_download_are_byte_exact, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_two_streams_of_one_url_share_one_download, setup,

@@ -122,6 +122,29 @@ static void test_a_404_exits_4_naming_the_url_once(void **state)
     assert_string_equal(c->out, "");
 }
 
+/* The same with a 3,000-byte URL: the cause survives, and the URL (shown as its head and tail)
+ * is named once. */
+static void test_a_404_of_a_long_url_keeps_the_cause_and_names_the_url_once(void **state)
+{
+    struct cli *c = *state;
+    char path[3001];
+    memset(path, 'q', sizeof path - 1);
+    path[0] = '/';
+    static const char tail[] = "-absent-long.mp3";
+    memcpy(path + sizeof path - sizeof tail, tail, sizeof tail);
+    char url[3100];
+    kts_url(c->srv, path, url, sizeof url);
+    assert_true(strlen(url) > 3000);
+    const char *const args[] = {"kithara", "cat", "--cache-dir", c->cache, url, NULL};
+    assert_int_equal(run_tool(c, args), 4);
+    assert_non_null(strstr(c->err, "404"));
+    assert_int_equal(count_of(c->err, tail), 1);
+    char head[64];
+    snprintf(head, sizeof head, "%.60s", url);
+    assert_int_equal(count_of(c->err, head), 1);
+    assert_string_equal(c->out, "");
+}
+
 static void test_an_html_page_for_a_playlist_exits_5(void **state)
 {
     struct cli *c = *state;
@@ -433,6 +456,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_a_404_exits_4_naming_the_url_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_404_of_a_long_url_keeps_the_cause_and_names_the_url_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_an_html_page_for_a_playlist_exits_5, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_refused_connection_exits_3, setup, teardown),
         cmocka_unit_test_setup_teardown(test_an_unresolvable_host_exits_3_saying_so, setup,

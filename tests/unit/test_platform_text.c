@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -109,6 +110,46 @@ static void test_excerpt_handles_tiny_buffers_and_null(void **state)
     assert_string_equal(b8, "(null)");
 }
 
+/* A formatted message too long for its buffer keeps its cause (its end), and one that fits is
+ * written as snprintf would. */
+static void test_excerptf_keeps_the_end_of_a_message_that_does_not_fit(void **state)
+{
+    (void)state;
+    char buf[64];
+    platform_excerptf(buf, sizeof buf, "%s: HTTP status %d", "http://h/a.mp3", 404);
+    assert_string_equal(buf, "http://h/a.mp3: HTTP status 404");
+    char url[5001];
+    memset(url, 'u', 5000);
+    memcpy(url, "https://cdn/", 12);
+    url[5000] = '\0';
+    platform_excerptf(buf, sizeof buf, "%s: HTTP status %d", url, 404);
+    assert_int_equal(strlen(buf), 63);
+    assert_memory_equal(buf, "https://cdn/", 12);
+    assert_non_null(strstr(buf, "..."));
+    assert_non_null(strstr(buf, "status 404"));
+    char tiny[4] = "abc";
+    platform_excerptf(tiny, 0, "%s", url);
+    assert_string_equal(tiny, "abc"); /* nothing written */
+    platform_excerptf(tiny, sizeof tiny, "%d", 12345);
+    assert_string_equal(tiny, "123");
+}
+
+static void test_message_after_skips_a_leading_name_once(void **state)
+{
+    (void)state;
+    assert_string_equal(platform_message_after("http://h/a: HTTP status 404", "http://h/a"),
+                        "HTTP status 404");
+    assert_string_equal(platform_message_after("http://h/b: HTTP status 404", "http://h/a"),
+                        "http://h/b: HTTP status 404");
+    assert_string_equal(platform_message_after("http://h/a", "http://h/a"), "http://h/a");
+    char url[3001];
+    memset(url, 'x', 3000);
+    url[3000] = '\0';
+    char msg[400];
+    snprintf(msg, sizeof msg, "%s: cancelled", PLATFORM_SHOWN(url));
+    assert_string_equal(platform_message_after(msg, url), "cancelled");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -118,6 +159,8 @@ int main(void)
         cmocka_unit_test(test_excerpt_keeps_a_string_that_fits),
         cmocka_unit_test(test_excerpt_shows_head_and_tail_of_a_long_string),
         cmocka_unit_test(test_excerpt_handles_tiny_buffers_and_null),
+        cmocka_unit_test(test_excerptf_keeps_the_end_of_a_message_that_does_not_fit),
+        cmocka_unit_test(test_message_after_skips_a_leading_name_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
