@@ -557,6 +557,25 @@ kth_status cache_resource_checkpoint(cache_resource *h)
     return st;
 }
 
+int64_t cache_resource_record_due(cache_resource *h)
+{
+    if (!h)
+        return -1;
+    kth_cache *c = h->asset->cache;
+    platform_mutex_lock(&h->lock);
+    int64_t wait = -1;
+    if (h->unrecorded_writes > 0) {
+        int64_t waited = platform_monotonic_ns() - h->last_checkpoint_ns;
+        wait = waited >= c->checkpoint_ns ? 0 : c->checkpoint_ns - waited;
+        if (wait == 0) {
+            checkpoint_locked(h);
+            wait = -1;
+        }
+    }
+    platform_mutex_unlock(&h->lock);
+    return wait;
+}
+
 /* Memory-only mode: evicts the least recently used unleased asset. True if one went. */
 static bool evict_one(kth_cache *c)
 {

@@ -182,6 +182,14 @@ size_t cache_resource_last_error(cache_resource *res, char *buf, size_t size);
 /* Records the present ranges now (sync first). */
 kth_status cache_resource_checkpoint(cache_resource *res);
 
+/* Records the bytes written and not yet recorded once the checkpoint interval (checkpoint_ms)
+ * has passed since the last record. Writes record on their own only when they go on; a writer
+ * that pauses (a stalled download) calls this from a timer, so what it wrote becomes visible
+ * to other processes and survives a crash within that interval. Returns the nanoseconds until
+ * such a record is due, or -1 when nothing waits (after recording, too). A failed record keeps
+ * its sentence for cache_resource_last_error and returns -1. Any thread. */
+int64_t cache_resource_record_due(cache_resource *res);
+
 /* What changed in the cache's budget state since *seen (a stream's own marker, starting at 0):
  * KTH_EVENT_CACHE_OVER_BUDGET or KTH_EVENT_CACHE_WITHIN_BUDGET with *ev filled for the stream's
  * bus, or KTH_EVENT_NONE (nothing to tell; *ev untouched). Updates *seen, so each change is

@@ -221,6 +221,16 @@ static void keep_write_error(file_shared *sh, cache_resource *res)
     sh->write_error = text;
 }
 
+/* Asks for a poll when the bytes written so far are due to be recorded in the cache's index,
+ * so a download that stalls after them still records them (for other processes, and against a
+ * crash) within the cache's checkpoint interval. Downloader's thread. */
+static void arm_record(file_shared *sh, cache_resource *res)
+{
+    int64_t due = cache_resource_record_due(res);
+    if (due > 0)
+        net_peer_wake_after(sh->peer, due);
+}
+
 static kth_status on_write(void *user, uint64_t offset, const void *data, size_t n)
 {
     file_shared *sh = user;
@@ -250,6 +260,7 @@ static kth_status on_write(void *user, uint64_t offset, const void *data, size_t
         kth_event ev;
         if (cache_resource_budget_news(res, &sh->budget_seen, &ev) != KTH_EVENT_NONE)
             publish_readers(sh, &ev);
+        arm_record(sh, res);
     }
 
     platform_mutex_lock(&sh->lock);
@@ -588,6 +599,11 @@ static net_poll_result on_poll(void *user, net_batch *batch)
     platform_mutex_lock(&sh->lock);
     if (radio_of(sh))
         return radio_poll_unlock(sh, batch);
+    cache_resource *res = sh->res;
+    platform_mutex_unlock(&sh->lock);
+    if (res)
+        arm_record(sh, res); /* records, or asks to be woken when it is due */
+    platform_mutex_lock(&sh->lock);
     if (sh->fetch_active || storage_resource_state(sh->storage) != STORAGE_ACTIVE) {
         platform_mutex_unlock(&sh->lock);
         return NET_POLL_IDLE;

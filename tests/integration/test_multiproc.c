@@ -103,11 +103,12 @@ static uint64_t cached_bytes(kth_cache *c, bool *leased)
     return bytes;
 }
 
-/* Waits (at most 20 s) until the index records `want` bytes of the asset: the streaming
- * process checkpoints once a second. */
+/* Waits until the streaming process has recorded `want` bytes in the index. It is stalled, so
+ * no write makes it record: its record timer must (within the 1 s checkpoint interval; the
+ * stall timeout, 20 s, must not be what makes it). */
 static void wait_recorded(const char *dir, uint64_t want)
 {
-    for (int i = 0; i < 400; i++) {
+    for (int i = 0; i < 160; i++) {
         kth_cache *c = open_cache(dir, 0);
         uint64_t got = cached_bytes(c, NULL);
         kth_cache_unref(c);
@@ -116,7 +117,7 @@ static void wait_recorded(const char *dir, uint64_t want)
         struct timespec tick = {0, 50 * 1000000L};
         nanosleep(&tick, NULL);
     }
-    fail_msg("the streaming process recorded fewer than %llu bytes in 20 s",
+    fail_msg("the streaming process recorded fewer than %llu bytes in 160 looks, 50 ms apart",
              (unsigned long long)want);
 }
 

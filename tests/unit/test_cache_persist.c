@@ -16,6 +16,7 @@
 
 #include <sqlite3.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include "test_cache_support.h"
 
@@ -243,6 +244,40 @@ static void test_partial_resource_reopens_with_exactly_the_checkpointed_ranges(v
     assert_true(tc_present_bytes_match(r, SEED, &present));
     assert_int_equal(present, SIZE);
     storage_resource_unref(r);
+    tc_close_handles(&o);
+}
+
+/* A writer that pauses (a stalled download) records what it wrote once the checkpoint interval
+ * has passed, through cache_resource_record_due, though no write comes to do it: a process that
+ * dies afterwards keeps those bytes. */
+static void test_a_paused_writer_records_once_the_interval_has_passed(void **state)
+{
+    struct fixture *f = *state;
+    f->opts.checkpoint_ms = 100;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) { /* never closes: only records count */
+        struct tc_handles o;
+        int bad = open_res(f, CACHE_OPEN_CREATE, &o) != KTH_OK;
+        bad |= cache_resource_record_due(o.res) != -1; /* nothing written yet */
+        bad |= tc_write_pattern(o.res, SEED, 0, 100000) != KTH_OK;
+        int64_t wait = cache_resource_record_due(o.res);
+        bad |= (wait <= 0 || wait > 100 * 1000000) << 1;
+        for (int i = 0; i < 200 && wait > 0; i++) { /* at most 2 s */
+            struct timespec tick = {0, 10 * 1000000L};
+            nanosleep(&tick, NULL);
+            wait = cache_resource_record_due(o.res);
+        }
+        bad |= (wait != -1) << 2;
+        _exit(bad);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    struct tc_handles o;
+    assert_int_equal(open_res(f, 0, &o), KTH_OK);
+    assert_int_equal(o.info.present_bytes, 100000);
     tc_close_handles(&o);
 }
 
@@ -658,7 +693,7 @@ static void test_revive_after_a_failed_fetch_keeps_the_bytes(void **state)
 static void test_unknown_resource_without_create_is_not_found(void **state)
 {
     struct fixture *f = *state;
-    struct tc_handles o;
+    struct tc_handles o = {0}; /* tc_close_handles releases every member */
     char err[256] = "";
     o.cache = tc_open(&f->opts);
     assert_int_equal(cache_asset_open(o.cache, URL, &o.asset, NULL, 0), KTH_OK);
@@ -807,6 +842,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_partial_resource_reopens_with_exactly_the_checkpointed_ranges, tc_setup,
             tc_teardown),
+        cmocka_unit_test_setup_teardown(test_a_paused_writer_records_once_the_interval_has_passed,
+                                        tc_setup, tc_teardown),
         cmocka_unit_test_setup_teardown(test_close_records_what_was_written, tc_setup, tc_teardown),
         cmocka_unit_test_setup_teardown(test_missing_data_file_drops_the_claim, tc_setup,
                                         tc_teardown),
