@@ -71,6 +71,15 @@ static const char *the_data_file(const char *dir)
     return found_file;
 }
 
+/* Waits for a writer child and checks it exited 0 (every step of it succeeded). */
+static void wait_child_ok(pid_t pid)
+{
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 /* ---- storage additions ---- */
 
 static void test_restore_ranges_only_on_a_fresh_file_resource(void **state)
@@ -208,10 +217,7 @@ static void test_partial_resource_reopens_with_exactly_the_checkpointed_ranges(v
         bad |= tc_write_pattern(o.res, SEED, 100000, 200000) != KTH_OK;
         _exit(bad);
     }
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
+    wait_child_ok(pid);
 
     struct tc_handles o;
     assert_int_equal(open_res(f, 0, &o), KTH_OK);
@@ -271,10 +277,7 @@ static void test_a_paused_writer_records_once_the_interval_has_passed(void **sta
         bad |= (wait != -1) << 2;
         _exit(bad);
     }
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
+    wait_child_ok(pid);
     struct tc_handles o;
     assert_int_equal(open_res(f, 0, &o), KTH_OK);
     assert_int_equal(o.info.present_bytes, 100000);
