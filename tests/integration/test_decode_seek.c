@@ -147,13 +147,7 @@ static void test_a_seek_during_a_switch_lands_on_the_sample(void **state)
     pcm_ref head;
     decode_frames(d, 3 * 44100, &head);
     free(head.data);
-    kth_hls_variant_info info = {0};
-    for (int i = 0; i < 5000 && !info.usable; i++) {
-        assert_int_equal(kth_stream_variant_info(s, 2, &info), KTH_OK);
-        if (!info.usable)
-            nanosleep(&(struct timespec){.tv_nsec = 1000 * 1000}, NULL);
-    }
-    assert_true(info.usable);
+    hls_wait_usable(s, 2);
     kth_event ev;
     while (kth_events_next(sub, &ev, 0) == KTH_OK) {
     }

@@ -222,13 +222,7 @@ static void test_fence_met_then_seeked_away_from_stays_pending(void **state)
     bytes low = expected_variant("ts/v64", NULL);
     uint8_t buf[4096];
     read_exact(s, buf, 100);
-    kth_hls_variant_info info = {0};
-    for (int i = 0; i < 10000 && !info.usable; i++) {
-        assert_int_equal(kth_stream_variant_info(s, 2, &info), KTH_OK);
-        if (!info.usable)
-            usleep(1000);
-    }
-    assert_true(info.usable);
+    hls_wait_usable(s, 2);
     assert_int_equal(kth_stream_abr_set_manual(s, 2), KTH_OK);
     int64_t n = 0;
     for (int guard = 0; guard < 100000; guard++) {

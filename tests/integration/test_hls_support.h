@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <kithara/hls.h>
 #include <kithara/kithara.h>
@@ -122,6 +123,18 @@ static inline kth_stream *hls_open_variant(struct hls_env *e, const char *path, 
     kth_stream *s = hls_open(e, path, NULL, &h);
     assert_int_equal(kth_stream_abr_set_manual(s, variant), KTH_OK);
     return s;
+}
+
+/* Waits (at most about 10 s) until `variant` of s is usable: its playlist is in. */
+static inline void hls_wait_usable(kth_stream *s, int variant)
+{
+    kth_hls_variant_info info = {0};
+    for (int i = 0; i < 10000 && !info.usable; i++) {
+        assert_int_equal(kth_stream_variant_info(s, variant, &info), KTH_OK);
+        if (!info.usable)
+            nanosleep(&(struct timespec){.tv_nsec = 1000 * 1000}, NULL);
+    }
+    assert_true(info.usable);
 }
 
 typedef struct bytes {
