@@ -159,9 +159,13 @@ kth_status hls_live_merge(const hls_playlist *played, const hls_playlist *reload
         snprintf(err, errlen, "out of memory merging a reloaded playlist");
         return KTH_ERR_NO_MEMORY;
     }
+    /* The bounds on a playlist's text and segments are for what a server sends; both playlists
+     * here met them when they were fetched. The model of a live stream outgrows them in a day or
+     * two (one second segments), and must go on: only the parser's own limits on a line stay. */
+    hls_parse_limits own = {.max_playlist_bytes = SIZE_MAX, .max_segments = SIZE_MAX};
     hls_playlist *pl = NULL;
     kth_status st =
-        hls_playlist_parse((const uint8_t *)w.t.data, w.t.len, base_url, NULL, &pl, err, errlen);
+        hls_playlist_parse((const uint8_t *)w.t.data, w.t.len, base_url, &own, &pl, err, errlen);
     platform_free(w.t.data);
     if (st != KTH_OK)
         return st;

@@ -242,6 +242,49 @@ static void test_merge_keeps_program_dates(void **state)
     hls_playlist_free(reloaded);
 }
 
+/* A live stream runs for days: the model a reload makes outgrows the bounds a fetched playlist
+ * is held to (16 MiB of text, 200,000 segments), and the merge still joins it. One second
+ * segments with 90-byte URIs reach both in about two days. */
+static void test_merge_outgrows_the_bounds_of_a_fetched_playlist(void **state)
+{
+    (void)state;
+    enum { PLAYED = 200000 };
+    const char *uri = "http://cdn.example/live/channel-one/audio/hls/aac-128k/segment_";
+    size_t cap = (size_t)PLAYED * 110 + 256, n = 0;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    n += (size_t)snprintf(text, cap, "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:0\n");
+    for (size_t i = 0; i < PLAYED; i++)
+        n += (size_t)snprintf(text + n, cap - n, "#EXTINF:1.000,\n%s%zu.ts\n", uri, i);
+    hls_parse_limits big = {.max_segments = 2 * PLAYED, .max_playlist_bytes = 2 * cap};
+    hls_playlist *played = NULL;
+    char err[256];
+    assert_int_equal(hls_playlist_parse((const uint8_t *)text, n, "http://cdn.example/live.m3u8",
+                                        &big, &played, err, sizeof err),
+                     KTH_OK);
+    free(text);
+    char window_text[512];
+    snprintf(window_text, sizeof window_text,
+             "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:%d\n"
+             "#EXTINF:1.000,\n%s%d.ts\n#EXTINF:1.000,\n%s%d.ts\n",
+             PLAYED - 1, uri, PLAYED - 1, uri, PLAYED);
+    hls_playlist *reloaded = hls_test_parse(window_text);
+    hls_playlist *merged = NULL;
+    kth_status st = hls_live_merge(played, reloaded, 1, 1, false, "http://cdn.example/live.m3u8",
+                                   &merged, err, sizeof err);
+    if (st != KTH_OK)
+        fail_msg("merge: %s (%s)", kth_strerror(st), err);
+    assert_int_equal(merged->media.segment_count, PLAYED + 1);
+    char *last = hls_media_segment_uri(&merged->media, PLAYED);
+    char want[128];
+    snprintf(want, sizeof want, "%s%d.ts", uri, PLAYED);
+    assert_string_equal(last, want);
+    free(last);
+    hls_playlist_free(merged);
+    hls_playlist_free(played);
+    hls_playlist_free(reloaded);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -252,6 +295,7 @@ int main(void)
         cmocka_unit_test(test_window_slides_and_ends),
         cmocka_unit_test(test_stuck_reset_and_skip),
         cmocka_unit_test(test_merge_keeps_program_dates),
+        cmocka_unit_test(test_merge_outgrows_the_bounds_of_a_fetched_playlist),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
