@@ -922,6 +922,81 @@ kth_status cache_resource_revive(cache_resource *h)
     return st;
 }
 
+/* True when another process holds the writer lock of h's row. */
+static bool written_elsewhere(cache_resource *h)
+{
+    kth_cache *c = h->asset->cache;
+    if (!cache_lock_resource(c, h->id))
+        return true;
+    cache_unlock_resource(c, h->id);
+    return false;
+}
+
+/* Replaces h's storage by one restored from `row`, when the row claims bytes it lacks. Handle
+ * lock held; *old gets the replaced storage (the caller drops it after the lock). */
+static kth_status refresh_locked(cache_resource *h, cache_row *row, bool *refreshed,
+                                 storage_resource **old)
+{
+    kth_cache *c = h->asset->cache;
+    storage_snapshot s;
+    kth_status st = storage_resource_snapshot(h->storage, &s);
+    if (st != KTH_OK)
+        return st;
+    bool lacks = !covers(&s.ranges, row) || (row->committed && s.state != STORAGE_COMMITTED);
+    storage_range_set_free(&s.ranges);
+    if (!lacks || strcmp(row->file, h->file) != 0)
+        return KTH_OK; /* nothing new, or the writer started another file (invalidated) */
+    storage_resource *fresh = NULL;
+    bool repaired = false;
+    st = cache_restore_from_disk(c, h->asset, h->key, row, true, &fresh, &repaired, NULL, 0);
+    if (st != KTH_OK)
+        return st;
+    *old = h->storage;
+    h->storage = fresh;
+    *refreshed = true;
+    return KTH_OK;
+}
+
+kth_status cache_resource_follow(cache_resource *h, cache_follow *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!h || !out)
+        return KTH_ERR_INVALID_ARG;
+    kth_cache *c = h->asset->cache;
+    out->interval_ns = c->checkpoint_ns;
+    platform_mutex_lock(&h->lock);
+    if (!h->follower || h->detached) {
+        platform_mutex_unlock(&h->lock);
+        return KTH_OK;
+    }
+    out->follower = true;
+    cache_row row;
+    platform_mutex_lock(&c->lock);
+    kth_status st = cache_index_find_resource(c->index, h->asset->id, h->key, &row);
+    platform_mutex_unlock(&c->lock);
+    storage_resource *old = NULL;
+    if (st == KTH_OK) {
+        out->recorded = row.committed ? row.length : storage_range_set_total(&row.ranges);
+        out->frontier = row.committed          ? row.length
+                        : row.ranges.count > 0 ? row.ranges.v[row.ranges.count - 1].end
+                                               : 0;
+        st = refresh_locked(h, &row, &out->refreshed, &old);
+        cache_row_free(&row);
+    }
+    if (st == KTH_OK && !written_elsewhere(h)) {
+        /* The writer is gone: take over once this handle holds all it recorded. */
+        storage_snapshot s;
+        if (storage_resource_snapshot(h->storage, &s) == KTH_OK) {
+            if (take_over_locked(h, &s.ranges))
+                out->follower = false;
+            storage_range_set_free(&s.ranges);
+        }
+    }
+    platform_mutex_unlock(&h->lock);
+    storage_resource_unref(old);
+    return st;
+}
+
 /* --- the one writer --- */
 
 kth_status cache_resource_claim_writer(cache_resource *h, const void *owner,

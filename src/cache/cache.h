@@ -17,10 +17,12 @@
  *   and the one writer share one storage_resource.
  *
  * Across processes, the process that opens a resource first holds its writer lock; in the
- * others the handle is a follower: it serves what the index vouched for when it opened, and what
- * it fetches and writes lands in the same file but is not recorded, until the writer is gone
- * (then it takes over, at a checkpoint, once it holds everything the writer recorded). Within a
- * process the claims below arbitrate between streams as before.
+ * others the handle is a follower: it serves what the index vouched for when it opened, takes in
+ * what the writer records later (cache_resource_follow), and what it fetches and writes itself
+ * lands in the same file but is not recorded, until the writer is gone (then it takes over, at a
+ * checkpoint or when it follows, once it holds everything the writer recorded). A progressive
+ * source leaves to the writer the bytes it is fetching, so each byte comes from the server once.
+ * Within a process the claims below arbitrate between streams as before.
  *
  * Writer protocol (one writer per resource):
  *   open with CACHE_OPEN_CREATE; claim the resource with cache_resource_claim_writer (when
@@ -215,6 +217,26 @@ kth_status cache_resource_invalidate(cache_resource *res);
  * change when the storage is ACTIVE or COMMITTED. Readers of the old resource see it ended and
  * take the new one from cache_resource_storage. */
 kth_status cache_resource_revive(cache_resource *res);
+
+/* What a handle learnt from following the writer of its resource in another process. */
+typedef struct cache_follow {
+    bool follower;       /* another process writes the resource (holds its writer lock) */
+    bool refreshed;      /* the handle has a fresh storage resource (cache_resource_storage) */
+    uint64_t recorded;   /* bytes the writer has recorded in the index */
+    uint64_t frontier;   /* the end of the last range it recorded */
+    int64_t interval_ns; /* how often a writer records while it writes (checkpoint_ms) */
+} cache_follow;
+
+/* For a handle that is a follower (another process writes its resource): takes in what the
+ * writer has recorded in the index since this handle opened or last followed. When the index
+ * claims bytes the handle's storage does not hold, the handle gets a fresh storage resource
+ * restored from the index (the same data file, its blocks checked against their sums on their
+ * first read; bytes this process wrote that the writer never recorded are not in it), and
+ * readers of the old one move to it as after cache_resource_revive. When the writer is gone and
+ * the handle holds all it recorded, the handle takes over as the writer (follower false). A
+ * handle that is no follower learns nothing (follower false). KTH_ERR_NOT_FOUND when the row is
+ * gone, KTH_ERR_NO_MEMORY, KTH_ERR_IO. Any thread; it reads the index. */
+kth_status cache_resource_follow(cache_resource *res, cache_follow *out);
 
 /* Is [start, end) present (clipped to the length when known)? KTH_OK when it is. Otherwise
  * *missing (may be NULL) receives the first absent range and the status is KTH_ERR_OFFLINE_MISS

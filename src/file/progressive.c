@@ -98,6 +98,12 @@ struct file_shared {
      * written by the downloader's thread before the fetch ends, read when it ends. */
     char *write_error; /* NULL when none; owned */
     kth_downloader *downloader;
+    /* Another process writes the file's cached copy (this handle follows it): what it had
+     * recorded at the last look, and when that last grew (downloader's clock). Downloader
+     * thread, lock held. */
+    bool following;
+    uint64_t follow_recorded;
+    int64_t follow_moved_ns;
 };
 
 struct file_source {
@@ -593,6 +599,52 @@ static net_poll_result radio_poll_unlock(file_shared *sh, net_batch *batch)
     return start_fetch_unlock(sh, batch, whole);
 }
 
+/* Another process may write the file's cached copy (this handle follows it): takes in what it
+ * recorded (readers move to the refreshed storage) and notes when that last grew. Its record
+ * growing means it is fetching now, its response checked against the server: the cached bytes
+ * need no check of this session's own. Downloader thread, no lock held. */
+static void follow_writer(file_shared *sh, cache_resource *res, cache_follow *f)
+{
+    if (cache_resource_follow(res, f) != KTH_OK)
+        f->follower = false; /* whatever is wrong, this process fetches what it needs */
+    int64_t now = net_downloader_now(sh->downloader);
+    storage_resource *old = NULL;
+    platform_mutex_lock(&sh->lock);
+    if (f->refreshed) {
+        old = sh->storage;
+        sh->storage = cache_resource_storage(res);
+        atomic_fetch_add(&sh->revival, 1);
+    }
+    bool grew = sh->following && f->recorded != sh->follow_recorded;
+    if (f->follower && (!sh->following || grew)) {
+        sh->follow_recorded = f->recorded;
+        sh->follow_moved_ns = now;
+    }
+    if (f->follower && grew && !sh->validated)
+        mark_validated_locked(sh);
+    sh->following = f->follower;
+    platform_mutex_unlock(&sh->lock);
+    if (old) {
+        storage_resource_wake_waiters(old); /* its waiters go on over the fresh storage */
+        storage_resource_unref(old);
+    }
+}
+
+/* How far past what the other process recorded a gap may start and still be left to it, and
+ * how long after its record last grew it counts as fetching. */
+#define FOLLOW_REACH    ((uint64_t)8 << 20)
+#define FOLLOW_GRACE_NS ((int64_t)500 * 1000 * 1000)
+
+/* Whether `gap` is left to the process that writes the cached copy: it is fetching (its record
+ * grew within an interval and a grace), and the gap starts within reach of what it recorded.
+ * Then each byte comes from the server once for both processes. Lock held. */
+static bool left_to_writer_locked(file_shared *sh, const cache_follow *f, const storage_range *gap)
+{
+    int64_t now = net_downloader_now(sh->downloader);
+    return sh->following && now - sh->follow_moved_ns < f->interval_ns + FOLLOW_GRACE_NS &&
+           gap->start < f->frontier + FOLLOW_REACH;
+}
+
 static net_poll_result on_poll(void *user, net_batch *batch)
 {
     file_shared *sh = user;
@@ -600,16 +652,27 @@ static net_poll_result on_poll(void *user, net_batch *batch)
     if (radio_of(sh))
         return radio_poll_unlock(sh, batch);
     cache_resource *res = sh->res;
+    bool fetching = sh->fetch_active;
     platform_mutex_unlock(&sh->lock);
-    if (res)
+    cache_follow follow = {.follower = false};
+    if (res) {
         arm_record(sh, res); /* records, or asks to be woken when it is due */
+        if (!fetching)
+            follow_writer(sh, res, &follow);
+    }
     platform_mutex_lock(&sh->lock);
     if (sh->fetch_active || storage_resource_state(sh->storage) != STORAGE_ACTIVE) {
         platform_mutex_unlock(&sh->lock);
         return NET_POLL_IDLE;
     }
     storage_range gap;
-    if (!choose_gap_locked(sh, &gap)) {
+    bool found = choose_gap_locked(sh, &gap);
+    if (found && follow.follower && left_to_writer_locked(sh, &follow, &gap)) {
+        platform_mutex_unlock(&sh->lock);
+        net_peer_wake_after(sh->peer, follow.interval_ns / 2); /* look at its record again */
+        return NET_POLL_IDLE;
+    }
+    if (!found) {
         /* Paused: ask readers to wake us once they use up half the read-ahead. */
         uint64_t limit = readahead_limit_locked(sh);
         atomic_store(&sh->resume_at, limit == UINT64_MAX ? UINT64_MAX : limit - sh->readahead / 2);
@@ -834,6 +897,7 @@ static bool follow_generation(file_source *fs)
     stream_source *inner;
     if (stream_resource_source_new(storage, sh->url, &hint, &inner) == KTH_OK) {
         inner->timeline = fs->base.timeline;
+        stream_resource_source_watch(inner, &sh->revival, revival); /* a refresh ends its waits */
         platform_mutex_lock(&fs->inner_lock);
         stream_source *old = fs->inner;
         fs->inner = inner;
@@ -871,6 +935,33 @@ static kth_status offline_miss(file_source *fs, uint64_t offset)
     return st;
 }
 
+/* Whether a wait that ended interrupted was ended by a refresh of the storage (the revival
+ * moved: another process's writes were taken in), not by a seek. Reader thread. */
+static bool refreshed_meanwhile(const file_source *fs, const stream_wait_ctx *ctx)
+{
+    bool seek = ctx->epoch && atomic_load(ctx->epoch) != ctx->seen_epoch;
+    return !seek && atomic_load(&fs->sh->revival) != fs->revival;
+}
+
+/* Waits on the inner source, going on over a refreshed storage (bounded: each pass needs
+ * another refresh). Reader thread. */
+static source_wait inner_wait(file_source *fs, bool length, uint64_t start, uint64_t end,
+                              const stream_wait_ctx *ctx, kth_status *status)
+{
+    source_wait w = SOURCE_WAIT_INTERRUPTED;
+    for (int pass = 0; pass < 64; pass++) {
+        w = length ? fs->inner->ops->wait_length(fs->inner, ctx, status)
+                   : fs->inner->ops->wait_range(fs->inner, start, end, ctx, status);
+        if (w != SOURCE_WAIT_INTERRUPTED || !refreshed_meanwhile(fs, ctx))
+            break;
+        if (!follow_generation(fs)) {
+            *status = KTH_ERR_CHANGED;
+            return SOURCE_WAIT_ERROR;
+        }
+    }
+    return w;
+}
+
 static source_wait fs_wait_range(stream_source *src, uint64_t start, uint64_t end,
                                  const stream_wait_ctx *ctx, kth_status *status)
 {
@@ -892,7 +983,7 @@ static source_wait fs_wait_range(stream_source *src, uint64_t start, uint64_t en
         wake_peer(fs->sh);
     }
     atomic_fetch_add(&fs->sh->waiting_readers, 1);
-    source_wait w = fs->inner->ops->wait_range(fs->inner, start, end, ctx, status);
+    source_wait w = inner_wait(fs, false, start, end, ctx, status);
     if (w == SOURCE_WAIT_ERROR && radio_of(fs->sh)) { /* it turned out to be radio */
         atomic_fetch_sub(&fs->sh->waiting_readers, 1);
         return radio_feed_wait(radio_of(fs->sh), fs->radio_base + start, ctx, status);
@@ -903,7 +994,7 @@ static source_wait fs_wait_range(stream_source *src, uint64_t start, uint64_t en
         settle(fs->sh);
         if (!follow_generation(fs))
             break;
-        w = fs->inner->ops->wait_range(fs->inner, start, end, ctx, status);
+        w = inner_wait(fs, false, start, end, ctx, status);
     }
     atomic_fetch_sub(&fs->sh->waiting_readers, 1);
     return w;
@@ -984,7 +1075,7 @@ static source_wait fs_wait_length(stream_source *src, const stream_wait_ctx *ctx
     atomic_store(&fs->sh->length_wanted, true);
     wake_peer(fs->sh);
     atomic_fetch_add(&fs->sh->waiting_readers, 1);
-    source_wait w = fs->inner->ops->wait_length(fs->inner, ctx, status);
+    source_wait w = inner_wait(fs, true, 0, 0, ctx, status);
     if (w == SOURCE_WAIT_ERROR && radio_of(fs->sh)) {
         atomic_fetch_sub(&fs->sh->waiting_readers, 1);
         return radio_no_length(fs, status);
@@ -994,7 +1085,7 @@ static source_wait fs_wait_length(stream_source *src, const stream_wait_ctx *ctx
         settle(fs->sh);
         if (!follow_generation(fs))
             break;
-        w = fs->inner->ops->wait_length(fs->inner, ctx, status);
+        w = inner_wait(fs, true, 0, 0, ctx, status);
     }
     atomic_fetch_sub(&fs->sh->waiting_readers, 1);
     return w;
@@ -1144,6 +1235,8 @@ kth_status file_source_new(const char *url, const file_source_options *opts, str
     platform_mutex_unlock(&sh->lock);
     st = stream_resource_source_new(storage, url, &hint, &fs->inner);
     storage_resource_unref(storage);
+    if (st == KTH_OK)
+        stream_resource_source_watch(fs->inner, &sh->revival, fs->revival);
     if (st == KTH_OK) {
         /* Reserve the reader's slot now so attaching later cannot fail. */
         platform_mutex_lock(&sh->lock);

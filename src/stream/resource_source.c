@@ -24,8 +24,10 @@ typedef struct resource_source {
     platform_mutex info_lock; /* leaf: guards info and probed */
     kth_media_info info;
     bool probed;
-    char io_error[PLATFORM_SHOWN_MAX +
-                  160]; /* written by the reader thread only, before it reports the error */
+    /* Written by the reader thread only, before it reports the error. */
+    char io_error[PLATFORM_SHOWN_MAX + 160];
+    const _Atomic uint64_t *watched; /* stream_resource_source_watch; NULL: none */
+    uint64_t watched_seen;
 } resource_source;
 
 static resource_source *from_base(stream_source *src)
@@ -53,13 +55,23 @@ static source_wait map_wait(resource_source *rs, storage_wait w, kth_status *sta
     return SOURCE_WAIT_ERROR;
 }
 
+/* What ends a wait early: the stream's seek epoch, and the epoch the owner watches. */
+static storage_interrupt interrupt_of(const resource_source *rs, const stream_wait_ctx *ctx)
+{
+    return (storage_interrupt){.epoch = ctx->epoch,
+                               .seen = ctx->seen_epoch,
+                               .other_epoch = rs->watched,
+                               .other_seen = rs->watched_seen};
+}
+
 static source_wait rs_wait_range(stream_source *src, uint64_t start, uint64_t end,
                                  const stream_wait_ctx *ctx, kth_status *status)
 {
     resource_source *rs = from_base(src);
-    storage_interrupt in = {.epoch = ctx->epoch, .seen = ctx->seen_epoch};
-    storage_wait w = storage_resource_wait_range(rs->resource, start, end, ctx->deadline_ns,
-                                                 ctx->cancel, ctx->epoch ? &in : NULL);
+    storage_interrupt in = interrupt_of(rs, ctx);
+    storage_wait w =
+        storage_resource_wait_range(rs->resource, start, end, ctx->deadline_ns, ctx->cancel,
+                                    ctx->epoch || rs->watched ? &in : NULL);
     return map_wait(rs, w, status);
 }
 
@@ -67,9 +79,9 @@ static source_wait rs_wait_length(stream_source *src, const stream_wait_ctx *ctx
                                   kth_status *status)
 {
     resource_source *rs = from_base(src);
-    storage_interrupt in = {.epoch = ctx->epoch, .seen = ctx->seen_epoch};
+    storage_interrupt in = interrupt_of(rs, ctx);
     storage_wait w = storage_resource_wait_length(rs->resource, ctx->deadline_ns, ctx->cancel,
-                                                  ctx->epoch ? &in : NULL);
+                                                  ctx->epoch || rs->watched ? &in : NULL);
     return map_wait(rs, w, status);
 }
 
@@ -228,4 +240,11 @@ kth_status stream_resource_source_new(storage_resource *resource, const char *na
         rs->info.container = kth_container_from_extension(rs->name);
     *out = &rs->base;
     return KTH_OK;
+}
+
+void stream_resource_source_watch(stream_source *src, const _Atomic uint64_t *epoch, uint64_t seen)
+{
+    resource_source *rs = from_base(src);
+    rs->watched = epoch;
+    rs->watched_seen = seen;
 }

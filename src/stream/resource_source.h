@@ -16,4 +16,10 @@
 kth_status stream_resource_source_new(storage_resource *resource, const char *name,
                                       const kth_media_info *info_hint, stream_source **out);
 
+/* Makes waits of `src` (made by stream_resource_source_new) also end, as interrupted, once
+ * *epoch no longer equals `seen`: its owner's sign that the storage was replaced and the wait
+ * should go on elsewhere. The owner moves the epoch, then wakes the old storage's waiters.
+ * Call before the source is used. */
+void stream_resource_source_watch(stream_source *src, const _Atomic uint64_t *epoch, uint64_t seen);
+
 #endif

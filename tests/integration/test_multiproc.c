@@ -257,8 +257,9 @@ static void test_two_processes_cat_one_url_into_one_directory(void **state)
     uint64_t fetched = fetched_bytes(srv);
     printf("two processes fetched %llu bytes: %.2f x the asset\n", (unsigned long long)fetched,
            (double)fetched / (double)SIZE);
-    /* Each byte at most once per process. */
-    assert_true(fetched <= 2 * SIZE + 2 * 65536);
+    /* Each byte once for both: the process that does not write the cached copy takes in what
+     * the other records instead of fetching it again. */
+    assert_true(fetched <= SIZE + 65536);
 
     /* The cache holds it whole, recorded by whichever finished. */
     kth_cache *c = open_cache(cache_dir, 0);
