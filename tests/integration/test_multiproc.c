@@ -272,6 +272,55 @@ static void test_two_processes_cat_one_url_into_one_directory(void **state)
     free(dir);
 }
 
+/* A process that follows another's writer does not wait for it forever: while the writer is
+ * stalled (its record no longer grows), the follower fetches what its reader needs itself. */
+static void test_a_follower_fetches_itself_when_the_writer_stops(void **state)
+{
+    (void)state;
+    char url[256];
+    kts_server *srv = start_server(url, sizeof url);
+    char *dir = test_make_dir();
+    char cache_dir[600];
+    snprintf(cache_dir, sizeof cache_dir, "%s/cache", dir);
+    pid_t cat = spawn_tool(NULL, (const char *[]){"cat", "--cache-dir", cache_dir, url, NULL});
+    assert_int_equal(kts_wait_stalled(srv, PATH, 1, 20000), KTH_OK);
+    wait_recorded(cache_dir, STALL_AT);
+
+    /* This process follows the stalled writer: the recorded bytes, then bytes past them that
+     * its own request brings (the server serves STALL_AT bytes of each response). */
+    kth_cache *c = open_cache(cache_dir, 0);
+    kth_stream_options so;
+    kth_stream_options_init(&so);
+    so.cache = c;
+    so.read_timeout_ms = 20000;
+    kth_stream *s = NULL;
+    char err[512];
+    assert_int_equal(kth_stream_open(url, &so, &s, err, sizeof err), KTH_OK);
+    static uint8_t buf[256 * 1024];
+    const uint64_t want = STALL_AT + 500 * 1000;
+    uint64_t pos = 0;
+    while (pos < want) {
+        int64_t n = kth_stream_read(s, buf, sizeof buf < want - pos ? sizeof buf : want - pos);
+        if (n <= 0)
+            fail_msg("read at %llu: %s", (unsigned long long)pos, kth_strerror((int)n));
+        assert_int_equal(kts_synth_check(SEED, pos, buf, (size_t)n), (size_t)n);
+        pos += (uint64_t)n;
+    }
+    kth_stream_close(s);
+    kth_cache_unref(c);
+    /* Its request asked only for what the writer had not recorded. */
+    kts_log_entry e;
+    assert_int_equal(kts_log_find(srv, PATH, 2, &e), KTH_OK);
+    assert_true(strncmp(e.range, "bytes=", 6) == 0 && strtoull(e.range + 6, NULL, 10) >= STALL_AT);
+
+    kill(cat, SIGKILL);
+    assert_int_equal(wait_exit(cat), 128 + SIGKILL);
+    kth_shutdown();
+    kts_stop(srv);
+    assert_int_equal(test_remove_tree(dir), 0);
+    free(dir);
+}
+
 /* Processes that open one new cache directory at the same moment all succeed (turning the
  * new index to WAL used to fail one of them with "database is locked"). 40 rounds of two. */
 static void test_processes_opening_a_new_cache_at_once_all_succeed(void **state)
@@ -315,6 +364,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tools_and_eviction_work_beside_a_streaming_process),
         cmocka_unit_test(test_two_processes_cat_one_url_into_one_directory),
+        cmocka_unit_test(test_a_follower_fetches_itself_when_the_writer_stops),
         cmocka_unit_test(test_processes_opening_a_new_cache_at_once_all_succeed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
