@@ -932,9 +932,24 @@ static bool written_elsewhere(cache_resource *h)
     return false;
 }
 
-/* Replaces h's storage by one restored from `row`, when the row claims bytes it lacks. Handle
- * lock held; *old gets the replaced storage (the caller drops it after the lock). */
-static kth_status refresh_locked(cache_resource *h, cache_row *row, bool *refreshed,
+/* True when every range of `held` is among the bytes the row claims. */
+static bool within_row(const storage_range_set *held, const cache_row *row)
+{
+    for (size_t i = 0; i < held->count; i++) {
+        const storage_range *r = &held->v[i];
+        if (row->committed ? r->end > row->length
+                           : !storage_range_set_contains(&row->ranges, r->start, r->end))
+            return false;
+    }
+    return true;
+}
+
+/* Replaces h's storage by one restored from `row`, when the row claims bytes it lacks. A
+ * storage that also holds bytes the row does not claim (this process fetched them) is kept:
+ * a fresh one would lose them, and a reader there would see them fetched again at every
+ * refresh; *diverged says so. Handle lock held; *old gets the replaced storage (the caller
+ * drops it after the lock). */
+static kth_status refresh_locked(cache_resource *h, cache_row *row, cache_follow *out,
                                  storage_resource **old)
 {
     kth_cache *c = h->asset->cache;
@@ -943,9 +958,14 @@ static kth_status refresh_locked(cache_resource *h, cache_row *row, bool *refres
     if (st != KTH_OK)
         return st;
     bool lacks = !covers(&s.ranges, row) || (row->committed && s.state != STORAGE_COMMITTED);
+    bool extra = !within_row(&s.ranges, row);
     storage_range_set_free(&s.ranges);
     if (!lacks || strcmp(row->file, h->file) != 0)
         return KTH_OK; /* nothing new, or the writer started another file (invalidated) */
+    if (extra) {
+        out->diverged = true;
+        return KTH_OK;
+    }
     storage_resource *fresh = NULL;
     bool repaired = false;
     st = cache_restore_from_disk(c, h->asset, h->key, row, true, &fresh, &repaired, NULL, 0);
@@ -953,7 +973,7 @@ static kth_status refresh_locked(cache_resource *h, cache_row *row, bool *refres
         return st;
     *old = h->storage;
     h->storage = fresh;
-    *refreshed = true;
+    out->refreshed = true;
     return KTH_OK;
 }
 
@@ -980,7 +1000,7 @@ kth_status cache_resource_follow(cache_resource *h, cache_follow *out)
         out->frontier = row.committed          ? row.length
                         : row.ranges.count > 0 ? row.ranges.v[row.ranges.count - 1].end
                                                : 0;
-        st = refresh_locked(h, &row, &out->refreshed, &old);
+        st = refresh_locked(h, &row, out, &old);
         cache_row_free(&row);
     }
     if (st == KTH_OK && !written_elsewhere(h)) {

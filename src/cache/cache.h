@@ -220,8 +220,12 @@ kth_status cache_resource_revive(cache_resource *res);
 
 /* What a handle learnt from following the writer of its resource in another process. */
 typedef struct cache_follow {
-    bool follower;       /* another process writes the resource (holds its writer lock) */
-    bool refreshed;      /* the handle has a fresh storage resource (cache_resource_storage) */
+    bool follower;  /* another process writes the resource (holds its writer lock) */
+    bool refreshed; /* the handle has a fresh storage resource (cache_resource_storage) */
+    /* The writer recorded bytes the handle lacks, but the handle also holds bytes it fetched
+     * itself that the writer did not record: no refresh (it would lose them); the handle's
+     * process fetches what it needs. */
+    bool diverged;
     uint64_t recorded;   /* bytes the writer has recorded in the index */
     uint64_t frontier;   /* the end of the last range it recorded */
     int64_t interval_ns; /* how often a writer records while it writes (checkpoint_ms) */
@@ -229,10 +233,10 @@ typedef struct cache_follow {
 
 /* For a handle that is a follower (another process writes its resource): takes in what the
  * writer has recorded in the index since this handle opened or last followed. When the index
- * claims bytes the handle's storage does not hold, the handle gets a fresh storage resource
- * restored from the index (the same data file, its blocks checked against their sums on their
- * first read; bytes this process wrote that the writer never recorded are not in it), and
- * readers of the old one move to it as after cache_resource_revive. When the writer is gone and
+ * claims bytes the handle's storage does not hold, and the storage holds nothing the index does
+ * not claim, the handle gets a fresh storage resource restored from the index (the same data
+ * file, its blocks checked against their sums on their first read), and readers of the old one
+ * move to it as after cache_resource_revive; otherwise `diverged`. When the writer is gone and
  * the handle holds all it recorded, the handle takes over as the writer (follower false). A
  * handle that is no follower learns nothing (follower false). KTH_ERR_NOT_FOUND when the row is
  * gone, KTH_ERR_NO_MEMORY, KTH_ERR_IO. Any thread; it reads the index. */

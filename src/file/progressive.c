@@ -641,7 +641,8 @@ static void follow_writer(file_shared *sh, cache_resource *res, cache_follow *f)
 static bool left_to_writer_locked(file_shared *sh, const cache_follow *f, const storage_range *gap)
 {
     int64_t now = net_downloader_now(sh->downloader);
-    return sh->following && now - sh->follow_moved_ns < f->interval_ns + FOLLOW_GRACE_NS &&
+    return sh->following && !f->diverged &&
+           now - sh->follow_moved_ns < f->interval_ns + FOLLOW_GRACE_NS &&
            gap->start < f->frontier + FOLLOW_REACH;
 }
 

@@ -321,6 +321,75 @@ static void test_a_follower_fetches_itself_when_the_writer_stops(void **state)
     free(dir);
 }
 
+/* Body bytes the server sent for `path` in responses to ranged requests from `from` on. */
+static uint64_t fetched_from(kts_server *srv, const char *path, uint64_t from)
+{
+    uint64_t sum = 0;
+    size_t n = kts_log_count(srv);
+    for (size_t i = 0; i < n; i++) {
+        kts_log_entry e;
+        if (kts_log_get(srv, i, &e) == KTH_OK && strcmp(e.path, path) == 0 &&
+            strncmp(e.range, "bytes=", 6) == 0 && strtoull(e.range + 6, NULL, 10) >= from)
+            sum += e.body_bytes;
+    }
+    return sum;
+}
+
+/* A follower that reads far ahead of the writer fetches that part itself, once: the writer's
+ * later records do not make it drop the bytes it fetched (and fetch them again). */
+static void test_a_follower_far_ahead_of_the_writer_fetches_its_part_once(void **state)
+{
+    (void)state;
+    enum { BIG = 30 * 1000 * 1000, FROM = 24 * 1000 * 1000 };
+    kts_server *srv;
+    assert_int_equal(kts_start(NULL, &srv), KTH_OK);
+    kts_add_synth(srv, "/big.mp3", BIG, SEED, "audio/mpeg");
+    kts_fault slow = {.kind = KTS_FAULT_RATE, .bytes = 6 * 1000 * 1000};
+    kts_add_fault(srv, "/big.mp3", &slow);
+    char url[256];
+    kts_url(srv, "/big.mp3", url, sizeof url);
+    char *dir = test_make_dir();
+    char cache_dir[600];
+    snprintf(cache_dir, sizeof cache_dir, "%s/cache", dir);
+    pid_t cat = spawn_tool(NULL, (const char *[]){"cat", "--cache-dir", cache_dir, url, NULL});
+    wait_recorded(cache_dir, 1); /* it writes, and records every second */
+
+    kth_cache *c = open_cache(cache_dir, 0);
+    kth_stream_options so;
+    kth_stream_options_init(&so);
+    so.cache = c;
+    so.read_timeout_ms = 20000;
+    kth_stream *s = NULL;
+    char err[512];
+    assert_int_equal(kth_stream_open(url, &so, &s, err, sizeof err), KTH_OK);
+    assert_int_equal(kth_stream_seek(s, FROM, SEEK_SET, NULL), KTH_OK);
+    static uint8_t buf[256 * 1024];
+    uint64_t pos = FROM;
+    for (;;) {
+        int64_t n = kth_stream_read(s, buf, sizeof buf);
+        if (n == 0)
+            break;
+        if (n < 0)
+            fail_msg("read at %llu: %s", (unsigned long long)pos, kth_strerror((int)n));
+        assert_int_equal(kts_synth_check(SEED, pos, buf, (size_t)n), (size_t)n);
+        pos += (uint64_t)n;
+    }
+    assert_int_equal(pos, BIG);
+    kth_stream_close(s);
+    kth_cache_unref(c);
+    kill(cat, SIGKILL);
+    wait_exit(cat);
+    uint64_t fetched = fetched_from(srv, "/big.mp3", FROM);
+    printf("the follower's part: %llu bytes fetched for %d\n", (unsigned long long)fetched,
+           BIG - FROM);
+    assert_true(fetched <= BIG - FROM + 65536);
+
+    kth_shutdown();
+    kts_stop(srv);
+    assert_int_equal(test_remove_tree(dir), 0);
+    free(dir);
+}
+
 /* Processes that open one new cache directory at the same moment all succeed (turning the
  * new index to WAL used to fail one of them with "database is locked"). 40 rounds of two. */
 static void test_processes_opening_a_new_cache_at_once_all_succeed(void **state)
@@ -365,6 +434,7 @@ int main(void)
         cmocka_unit_test(test_tools_and_eviction_work_beside_a_streaming_process),
         cmocka_unit_test(test_two_processes_cat_one_url_into_one_directory),
         cmocka_unit_test(test_a_follower_fetches_itself_when_the_writer_stops),
+        cmocka_unit_test(test_a_follower_far_ahead_of_the_writer_fetches_its_part_once),
         cmocka_unit_test(test_processes_opening_a_new_cache_at_once_all_succeed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
