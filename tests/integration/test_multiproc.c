@@ -272,6 +272,20 @@ static void test_two_processes_cat_one_url_into_one_directory(void **state)
     free(dir);
 }
 
+/* Opens a stream of url in this process, through cache c. */
+static kth_stream *open_stream_in(kth_cache *c, const char *url)
+{
+    kth_stream_options so;
+    kth_stream_options_init(&so);
+    so.cache = c;
+    so.read_timeout_ms = 20000;
+    kth_stream *s = NULL;
+    char err[512];
+    if (kth_stream_open(url, &so, &s, err, sizeof err) != KTH_OK)
+        fail_msg("open %s: %s", url, err);
+    return s;
+}
+
 /* A process that follows another's writer does not wait for it forever: while the writer is
  * stalled (its record no longer grows), the follower fetches what its reader needs itself. */
 static void test_a_follower_fetches_itself_when_the_writer_stops(void **state)
@@ -289,13 +303,7 @@ static void test_a_follower_fetches_itself_when_the_writer_stops(void **state)
     /* This process follows the stalled writer: the recorded bytes, then bytes past them that
      * its own request brings (the server serves STALL_AT bytes of each response). */
     kth_cache *c = open_cache(cache_dir, 0);
-    kth_stream_options so;
-    kth_stream_options_init(&so);
-    so.cache = c;
-    so.read_timeout_ms = 20000;
-    kth_stream *s = NULL;
-    char err[512];
-    assert_int_equal(kth_stream_open(url, &so, &s, err, sizeof err), KTH_OK);
+    kth_stream *s = open_stream_in(c, url);
     static uint8_t buf[256 * 1024];
     const uint64_t want = STALL_AT + 500 * 1000;
     uint64_t pos = 0;
@@ -355,13 +363,7 @@ static void test_a_follower_far_ahead_of_the_writer_fetches_its_part_once(void *
     wait_recorded(cache_dir, 1); /* it writes, and records every second */
 
     kth_cache *c = open_cache(cache_dir, 0);
-    kth_stream_options so;
-    kth_stream_options_init(&so);
-    so.cache = c;
-    so.read_timeout_ms = 20000;
-    kth_stream *s = NULL;
-    char err[512];
-    assert_int_equal(kth_stream_open(url, &so, &s, err, sizeof err), KTH_OK);
+    kth_stream *s = open_stream_in(c, url);
     assert_int_equal(kth_stream_seek(s, FROM, SEEK_SET, NULL), KTH_OK);
     static uint8_t buf[256 * 1024];
     uint64_t pos = FROM;
