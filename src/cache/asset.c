@@ -944,11 +944,31 @@ static bool within_row(const storage_range_set *held, const cache_row *row)
     return true;
 }
 
+/* The end of the last run of bytes the row claims and `held` lacks, 0 when there is none:
+ * where the writer's newest recorded bytes end, which is where it fetches when it grows. */
+static uint64_t newest_end(const storage_range_set *held, const cache_row *row)
+{
+    storage_range whole = {0, row->length};
+    const storage_range *v = row->committed ? &whole : row->ranges.v;
+    size_t n = row->committed ? 1 : row->ranges.count;
+    for (size_t i = n; i-- > 0;) {
+        uint64_t end = 0;
+        storage_range gap;
+        for (uint64_t from = v[i].start;
+             from < v[i].end && storage_range_set_first_gap(held, from, v[i].end, &gap);
+             from = gap.end)
+            end = gap.end;
+        if (end > 0)
+            return end;
+    }
+    return 0;
+}
+
 /* Replaces h's storage by one restored from `row`, when the row claims bytes it lacks. A
  * storage that also holds bytes the row does not claim (this process fetched them) is kept:
  * a fresh one would lose them, and a reader there would see them fetched again at every
- * refresh; *diverged says so. Handle lock held; *old gets the replaced storage (the caller
- * drops it after the lock). */
+ * refresh; *diverged says so. A storage that failed or was cancelled is left to its owner.
+ * Handle lock held; *old gets the replaced storage (the caller drops it after the lock). */
 static kth_status refresh_locked(cache_resource *h, cache_row *row, cache_follow *out,
                                  storage_resource **old)
 {
@@ -957,11 +977,13 @@ static kth_status refresh_locked(cache_resource *h, cache_row *row, cache_follow
     kth_status st = storage_resource_snapshot(h->storage, &s);
     if (st != KTH_OK)
         return st;
+    bool open = s.state == STORAGE_ACTIVE || s.state == STORAGE_COMMITTED;
     bool lacks = !covers(&s.ranges, row) || (row->committed && s.state != STORAGE_COMMITTED);
     bool extra = !within_row(&s.ranges, row);
+    out->newest_end = newest_end(&s.ranges, row);
     storage_range_set_free(&s.ranges);
-    if (!lacks || strcmp(row->file, h->file) != 0)
-        return KTH_OK; /* nothing new, or the writer started another file (invalidated) */
+    if (!lacks || !open)
+        return KTH_OK;
     if (extra) {
         out->diverged = true;
         return KTH_OK;
@@ -977,11 +999,19 @@ static kth_status refresh_locked(cache_resource *h, cache_row *row, cache_follow
     return KTH_OK;
 }
 
+/* The end of the last range the row claims (its length once committed). */
+static uint64_t row_frontier(const cache_row *row)
+{
+    if (row->committed)
+        return row->length;
+    return row->ranges.count > 0 ? row->ranges.v[row->ranges.count - 1].end : 0;
+}
+
 kth_status cache_resource_follow(cache_resource *h, cache_follow *out)
 {
-    memset(out, 0, sizeof *out);
     if (!h || !out)
         return KTH_ERR_INVALID_ARG;
+    memset(out, 0, sizeof *out);
     kth_cache *c = h->asset->cache;
     out->interval_ns = c->checkpoint_ns;
     platform_mutex_lock(&h->lock);
@@ -989,21 +1019,22 @@ kth_status cache_resource_follow(cache_resource *h, cache_follow *out)
         platform_mutex_unlock(&h->lock);
         return KTH_OK;
     }
-    out->follower = true;
     cache_row row;
     platform_mutex_lock(&c->lock);
     kth_status st = cache_index_find_resource(c->index, h->asset->id, h->key, &row);
     platform_mutex_unlock(&c->lock);
     storage_resource *old = NULL;
     if (st == KTH_OK) {
+        /* Another file means the writer dropped the bytes this handle holds and started
+         * again: nothing it records is about them, so the handle follows no more. */
+        out->follower = strcmp(row.file, h->file) == 0;
         out->recorded = row.committed ? row.length : storage_range_set_total(&row.ranges);
-        out->frontier = row.committed          ? row.length
-                        : row.ranges.count > 0 ? row.ranges.v[row.ranges.count - 1].end
-                                               : 0;
-        st = refresh_locked(h, &row, out, &old);
+        out->frontier = row_frontier(&row);
+        if (out->follower)
+            st = refresh_locked(h, &row, out, &old);
         cache_row_free(&row);
     }
-    if (st == KTH_OK && !written_elsewhere(h)) {
+    if (st == KTH_OK && out->follower && !written_elsewhere(h)) {
         /* The writer is gone: take over once this handle holds all it recorded. */
         storage_snapshot s;
         if (storage_resource_snapshot(h->storage, &s) == KTH_OK) {

@@ -220,14 +220,19 @@ kth_status cache_resource_revive(cache_resource *res);
 
 /* What a handle learnt from following the writer of its resource in another process. */
 typedef struct cache_follow {
-    bool follower;  /* another process writes the resource (holds its writer lock) */
+    /* Another process writes the resource (holds its writer lock) into the same data file as
+     * this handle's; false too when it started another file (it dropped these bytes). */
+    bool follower;
     bool refreshed; /* the handle has a fresh storage resource (cache_resource_storage) */
     /* The writer recorded bytes the handle lacks, but the handle also holds bytes it fetched
      * itself that the writer did not record: no refresh (it would lose them); the handle's
      * process fetches what it needs. */
     bool diverged;
-    uint64_t recorded;   /* bytes the writer has recorded in the index */
-    uint64_t frontier;   /* the end of the last range it recorded */
+    uint64_t recorded; /* bytes the writer has recorded in the index */
+    uint64_t frontier; /* the end of the last range it recorded */
+    /* The end of the last run of recorded bytes the handle lacked before this call (0: none):
+     * it recorded them since the handle last looked (or before the handle opened). */
+    uint64_t newest_end;
     int64_t interval_ns; /* how often a writer records while it writes (checkpoint_ms) */
 } cache_follow;
 
@@ -238,8 +243,10 @@ typedef struct cache_follow {
  * file, its blocks checked against their sums on their first read), and readers of the old one
  * move to it as after cache_resource_revive; otherwise `diverged`. When the writer is gone and
  * the handle holds all it recorded, the handle takes over as the writer (follower false). A
- * handle that is no follower learns nothing (follower false). KTH_ERR_NOT_FOUND when the row is
- * gone, KTH_ERR_NO_MEMORY, KTH_ERR_IO. Any thread; it reads the index. */
+ * handle that is no follower learns nothing (follower false). A storage that failed or was
+ * cancelled is not refreshed. KTH_ERR_INVALID_ARG for a NULL argument (out untouched),
+ * KTH_ERR_NOT_FOUND when the row is gone, KTH_ERR_NO_MEMORY, KTH_ERR_IO. Any thread; it reads
+ * the index. */
 kth_status cache_resource_follow(cache_resource *res, cache_follow *out);
 
 /* Is [start, end) present (clipped to the length when known)? KTH_OK when it is. Otherwise

@@ -99,10 +99,12 @@ struct file_shared {
     char *write_error; /* NULL when none; owned */
     kth_downloader *downloader;
     /* Another process writes the file's cached copy (this handle follows it): what it had
-     * recorded at the last look, and when that last grew (downloader's clock). Downloader
-     * thread, lock held. */
-    bool following;
+     * recorded at the last look, when that last grew (downloader's clock) and where its newest
+     * bytes end (UINT64_MAX: unknown); whether the first look's benefit of the doubt was
+     * given. Downloader thread, lock held. */
+    bool following, follow_granted;
     uint64_t follow_recorded;
+    uint64_t follow_front;
     int64_t follow_moved_ns;
 };
 
@@ -599,10 +601,24 @@ static net_poll_result radio_poll_unlock(file_shared *sh, net_batch *batch)
     return start_fetch_unlock(sh, batch, whole);
 }
 
+/* How far past the other process's newest recorded bytes a gap may start and still be left
+ * to it; how long after its record last grew it counts as fetching (its interval, at most
+ * FOLLOW_INTERVAL_CAP_NS, and a grace). A writer that records less often than the cap has its
+ * followers fetch for themselves rather than wait long on it. */
+#define FOLLOW_REACH           ((uint64_t)8 << 20)
+#define FOLLOW_GRACE_NS        ((int64_t)500 * 1000 * 1000)
+#define FOLLOW_INTERVAL_CAP_NS ((int64_t)2000 * 1000 * 1000)
+
+static int64_t follow_interval_ns(const cache_follow *f)
+{
+    return f->interval_ns < FOLLOW_INTERVAL_CAP_NS ? f->interval_ns : FOLLOW_INTERVAL_CAP_NS;
+}
+
 /* Another process may write the file's cached copy (this handle follows it): takes in what it
- * recorded (readers move to the refreshed storage) and notes when that last grew. Its record
- * growing means it is fetching now, its response checked against the server: the cached bytes
- * need no check of this session's own. Downloader thread, no lock held. */
+ * recorded (readers move to the refreshed storage) and notes when and where that last grew.
+ * Its record growing means it is fetching now, its response checked against the server: the
+ * cached bytes need no check of this session's own. The first look counts as growth once, so
+ * a writer that has just opened gets an interval to record. Downloader thread, no lock held. */
 static void follow_writer(file_shared *sh, cache_resource *res, cache_follow *f)
 {
     if (cache_resource_follow(res, f) != KTH_OK)
@@ -615,12 +631,17 @@ static void follow_writer(file_shared *sh, cache_resource *res, cache_follow *f)
         sh->storage = cache_resource_storage(res);
         atomic_fetch_add(&sh->revival, 1);
     }
-    bool grew = sh->following && f->recorded != sh->follow_recorded;
-    if (f->follower && (!sh->following || grew)) {
-        sh->follow_recorded = f->recorded;
+    bool grew = sh->following && f->follower && f->recorded > sh->follow_recorded;
+    bool first = f->follower && !sh->following && !sh->follow_granted;
+    if (grew || first) {
         sh->follow_moved_ns = now;
+        /* Growth over bytes this process holds says nothing of where the writer goes. */
+        sh->follow_front = f->newest_end ? f->newest_end : first ? f->frontier : UINT64_MAX;
+        sh->follow_granted = true;
     }
-    if (f->follower && grew && !sh->validated)
+    if (f->follower)
+        sh->follow_recorded = f->recorded;
+    if (grew && !sh->validated)
         mark_validated_locked(sh);
     sh->following = f->follower;
     platform_mutex_unlock(&sh->lock);
@@ -630,20 +651,16 @@ static void follow_writer(file_shared *sh, cache_resource *res, cache_follow *f)
     }
 }
 
-/* How far past what the other process recorded a gap may start and still be left to it, and
- * how long after its record last grew it counts as fetching. */
-#define FOLLOW_REACH    ((uint64_t)8 << 20)
-#define FOLLOW_GRACE_NS ((int64_t)500 * 1000 * 1000)
-
 /* Whether `gap` is left to the process that writes the cached copy: it is fetching (its record
- * grew within an interval and a grace), and the gap starts within reach of what it recorded.
- * Then each byte comes from the server once for both processes. Lock held. */
+ * grew lately), and the gap starts at or a little past where its newest bytes end, so its
+ * download reaches the gap soon. Then each byte comes from the server once for both
+ * processes. Lock held. */
 static bool left_to_writer_locked(file_shared *sh, const cache_follow *f, const storage_range *gap)
 {
     int64_t now = net_downloader_now(sh->downloader);
     return sh->following && !f->diverged &&
-           now - sh->follow_moved_ns < f->interval_ns + FOLLOW_GRACE_NS &&
-           gap->start < f->frontier + FOLLOW_REACH;
+           now - sh->follow_moved_ns < follow_interval_ns(f) + FOLLOW_GRACE_NS &&
+           sh->follow_front <= gap->start && gap->start - sh->follow_front < FOLLOW_REACH;
 }
 
 static net_poll_result on_poll(void *user, net_batch *batch)
@@ -670,7 +687,7 @@ static net_poll_result on_poll(void *user, net_batch *batch)
     bool found = choose_gap_locked(sh, &gap);
     if (found && follow.follower && left_to_writer_locked(sh, &follow, &gap)) {
         platform_mutex_unlock(&sh->lock);
-        net_peer_wake_after(sh->peer, follow.interval_ns / 2); /* look at its record again */
+        net_peer_wake_after(sh->peer, follow_interval_ns(&follow) / 2); /* look again */
         return NET_POLL_IDLE;
     }
     if (!found) {
@@ -944,23 +961,27 @@ static bool refreshed_meanwhile(const file_source *fs, const stream_wait_ctx *ct
     return !seek && atomic_load(&fs->sh->revival) != fs->revival;
 }
 
-/* Waits on the inner source, going on over a refreshed storage (bounded: each pass needs
- * another refresh). Reader thread. */
+/* Waits on the inner source, going on over a refreshed storage (a refresh is no seek, so
+ * never INTERRUPTED for one). Each pass ends with a refresh, which comes only when the writer
+ * recorded more; ctx's deadline, absolute, bounds the whole. Reader thread. */
 static source_wait inner_wait(file_source *fs, bool length, uint64_t start, uint64_t end,
                               const stream_wait_ctx *ctx, kth_status *status)
 {
-    source_wait w = SOURCE_WAIT_INTERRUPTED;
-    for (int pass = 0; pass < 64; pass++) {
-        w = length ? fs->inner->ops->wait_length(fs->inner, ctx, status)
-                   : fs->inner->ops->wait_range(fs->inner, start, end, ctx, status);
+    for (;;) {
+        source_wait w = length ? fs->inner->ops->wait_length(fs->inner, ctx, status)
+                               : fs->inner->ops->wait_range(fs->inner, start, end, ctx, status);
         if (w != SOURCE_WAIT_INTERRUPTED || !refreshed_meanwhile(fs, ctx))
-            break;
+            return w;
+        uint64_t seen = fs->revival;
         if (!follow_generation(fs)) {
             *status = KTH_ERR_CHANGED;
             return SOURCE_WAIT_ERROR;
         }
+        if (fs->revival == seen) { /* no memory for a source over the fresh storage */
+            *status = KTH_ERR_NO_MEMORY;
+            return SOURCE_WAIT_ERROR;
+        }
     }
-    return w;
 }
 
 static source_wait fs_wait_range(stream_source *src, uint64_t start, uint64_t end,

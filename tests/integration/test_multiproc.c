@@ -272,18 +272,32 @@ static void test_two_processes_cat_one_url_into_one_directory(void **state)
     free(dir);
 }
 
-/* Opens a stream of url in this process, through cache c. */
-static kth_stream *open_stream_in(kth_cache *c, const char *url)
+/* Opens a stream of url in this process, through cache c, whose reads wait up to timeout_ms. */
+static kth_stream *open_stream_in(kth_cache *c, const char *url, int timeout_ms)
 {
     kth_stream_options so;
     kth_stream_options_init(&so);
     so.cache = c;
-    so.read_timeout_ms = 20000;
+    so.read_timeout_ms = timeout_ms;
     kth_stream *s = NULL;
     char err[512];
     if (kth_stream_open(url, &so, &s, err, sizeof err) != KTH_OK)
         fail_msg("open %s: %s", url, err);
     return s;
+}
+
+/* Reads the stream's first `want` bytes, checking each. */
+static void read_first(kth_stream *s, uint64_t want)
+{
+    static uint8_t buf[256 * 1024];
+    uint64_t pos = 0;
+    while (pos < want) {
+        int64_t n = kth_stream_read(s, buf, sizeof buf < want - pos ? sizeof buf : want - pos);
+        if (n <= 0)
+            fail_msg("read at %llu: %s", (unsigned long long)pos, kth_strerror((int)n));
+        assert_int_equal(kts_synth_check(SEED, pos, buf, (size_t)n), (size_t)n);
+        pos += (uint64_t)n;
+    }
 }
 
 /* A process that follows another's writer does not wait for it forever: while the writer is
@@ -303,17 +317,8 @@ static void test_a_follower_fetches_itself_when_the_writer_stops(void **state)
     /* This process follows the stalled writer: the recorded bytes, then bytes past them that
      * its own request brings (the server serves STALL_AT bytes of each response). */
     kth_cache *c = open_cache(cache_dir, 0);
-    kth_stream *s = open_stream_in(c, url);
-    static uint8_t buf[256 * 1024];
-    const uint64_t want = STALL_AT + 500 * 1000;
-    uint64_t pos = 0;
-    while (pos < want) {
-        int64_t n = kth_stream_read(s, buf, sizeof buf < want - pos ? sizeof buf : want - pos);
-        if (n <= 0)
-            fail_msg("read at %llu: %s", (unsigned long long)pos, kth_strerror((int)n));
-        assert_int_equal(kts_synth_check(SEED, pos, buf, (size_t)n), (size_t)n);
-        pos += (uint64_t)n;
-    }
+    kth_stream *s = open_stream_in(c, url, 20000);
+    read_first(s, STALL_AT + 500 * 1000);
     kth_stream_close(s);
     kth_cache_unref(c);
     /* Its request asked only for what the writer had not recorded. */
@@ -343,19 +348,26 @@ static uint64_t fetched_from(kts_server *srv, const char *path, uint64_t from)
     return sum;
 }
 
+/* A server of "/big.mp3", `size` bytes sent at `rate` bytes/s per response; its URL in url. */
+static kts_server *start_slow_server(uint64_t size, uint64_t rate, char *url, size_t n)
+{
+    kts_server *srv;
+    assert_int_equal(kts_start(NULL, &srv), KTH_OK);
+    kts_add_synth(srv, "/big.mp3", size, SEED, "audio/mpeg");
+    kts_fault slow = {.kind = KTS_FAULT_RATE, .bytes = rate};
+    kts_add_fault(srv, "/big.mp3", &slow);
+    kts_url(srv, "/big.mp3", url, n);
+    return srv;
+}
+
 /* A follower that reads far ahead of the writer fetches that part itself, once: the writer's
  * later records do not make it drop the bytes it fetched (and fetch them again). */
 static void test_a_follower_far_ahead_of_the_writer_fetches_its_part_once(void **state)
 {
     (void)state;
     enum { BIG = 30 * 1000 * 1000, FROM = 24 * 1000 * 1000 };
-    kts_server *srv;
-    assert_int_equal(kts_start(NULL, &srv), KTH_OK);
-    kts_add_synth(srv, "/big.mp3", BIG, SEED, "audio/mpeg");
-    kts_fault slow = {.kind = KTS_FAULT_RATE, .bytes = 6 * 1000 * 1000};
-    kts_add_fault(srv, "/big.mp3", &slow);
     char url[256];
-    kts_url(srv, "/big.mp3", url, sizeof url);
+    kts_server *srv = start_slow_server(BIG, 6 * 1000 * 1000, url, sizeof url);
     char *dir = test_make_dir();
     char cache_dir[600];
     snprintf(cache_dir, sizeof cache_dir, "%s/cache", dir);
@@ -363,7 +375,7 @@ static void test_a_follower_far_ahead_of_the_writer_fetches_its_part_once(void *
     wait_recorded(cache_dir, 1); /* it writes, and records every second */
 
     kth_cache *c = open_cache(cache_dir, 0);
-    kth_stream *s = open_stream_in(c, url);
+    kth_stream *s = open_stream_in(c, url, 20000);
     assert_int_equal(kth_stream_seek(s, FROM, SEEK_SET, NULL), KTH_OK);
     static uint8_t buf[256 * 1024];
     uint64_t pos = FROM;
@@ -386,6 +398,39 @@ static void test_a_follower_far_ahead_of_the_writer_fetches_its_part_once(void *
            BIG - FROM);
     assert_true(fetched <= BIG - FROM + 65536);
 
+    kth_shutdown();
+    kts_stop(srv);
+    assert_int_equal(test_remove_tree(dir), 0);
+    free(dir);
+}
+
+/* A follower whose reader is far from where the writer fetches does not wait on the writer,
+ * however steadily its record grows: here the writer fetches from 20 MB on, slowly, and the
+ * follower reads from 0. It used to leave every gap below the writer's last recorded byte to
+ * the writer, and timed out. */
+static void test_a_follower_behind_the_writer_fetches_at_once(void **state)
+{
+    (void)state;
+    enum { BIG = 30 * 1000 * 1000, WRITER_AT = 20 * 1000 * 1000, WANT = 1000 * 1000 };
+    char url[256];
+    kts_server *srv = start_slow_server(BIG, 1000 * 1000, url, sizeof url);
+    char *dir = test_make_dir();
+    char cache_dir[600];
+    snprintf(cache_dir, sizeof cache_dir, "%s/cache", dir);
+    /* The writer needs 10 s for its part; the follower's reads may wait 5 s. */
+    char start[32];
+    snprintf(start, sizeof start, "%d", WRITER_AT);
+    pid_t cat = spawn_tool(
+        NULL, (const char *[]){"cat", "--cache-dir", cache_dir, "--start", start, url, NULL});
+    wait_recorded(cache_dir, 1);
+
+    kth_cache *c = open_cache(cache_dir, 0);
+    kth_stream *s = open_stream_in(c, url, 5000);
+    read_first(s, WANT);
+    kth_stream_close(s);
+    kth_cache_unref(c);
+    kill(cat, SIGKILL);
+    wait_exit(cat);
     kth_shutdown();
     kts_stop(srv);
     assert_int_equal(test_remove_tree(dir), 0);
@@ -437,6 +482,7 @@ int main(void)
         cmocka_unit_test(test_two_processes_cat_one_url_into_one_directory),
         cmocka_unit_test(test_a_follower_fetches_itself_when_the_writer_stops),
         cmocka_unit_test(test_a_follower_far_ahead_of_the_writer_fetches_its_part_once),
+        cmocka_unit_test(test_a_follower_behind_the_writer_fetches_at_once),
         cmocka_unit_test(test_processes_opening_a_new_cache_at_once_all_succeed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
