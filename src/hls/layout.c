@@ -2,8 +2,10 @@
  * layout.c — entries of a variant's byte space, their sizes and prefix offsets.
  *
  * Lock: layout->lock is a leaf; it guards sizes and the prefix. Invariant: entries
- * [0, known_prefix) all have known sizes and offsets[i] = sum of sizes before i, for
- * i <= known_prefix; offsets beyond known_prefix are not meaningful yet.
+ * [0, known_prefix) all have known sizes, prefix_end is the sum of their sizes, and
+ * marks[k] = the sum of the sizes before entry k * MARK_EVERY, for k * MARK_EVERY <=
+ * known_prefix; marks beyond are not meaningful yet. An entry's offset is its mark plus the
+ * sizes between (fewer than MARK_EVERY).
  */
 #include "hls/layout.h"
 
@@ -13,12 +15,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* An entry costs 16 bytes once some entry's size is known: its size and prefix offset; until
- * then (a variant that has not been played) nothing. While no segment has an init section,
- * entry i is segment i and that is all; once one has, the index maps between entries and
- * segments are kept too (4 more bytes per entry, 8 per segment). Everything else an hls_entry
- * says is read from the playlist's segment. */
+/* An entry costs 4.25 bytes once some entry's size is known: its size in 32 bits, and a prefix
+ * offset (a mark) for every MARK_EVERY entries; until then (a variant that has not been
+ * played) nothing. A size of 4 GiB or more goes to a side list (a playlist whose segments are
+ * that large has few). While no segment has an init section, entry i is segment i and that is
+ * all; once one has, the index maps between entries and segments are kept too (4 more bytes
+ * per entry, 8 per segment). Everything else an hls_entry says is read from the playlist's
+ * segment. */
 #define SIZE_UNKNOWN UINT64_MAX
+#define SIZE32_NONE  UINT32_MAX       /* in sizes: unknown */
+#define SIZE32_BIG   (UINT32_MAX - 1) /* in sizes: in the side list */
+#define MARK_SHIFT   5
+#define MARK_EVERY   ((size_t)1 << MARK_SHIFT)
 #define ENTRY_INIT   UINT32_C(0x80000000) /* in entry_segment: the entry is an init section */
 #define INDEX_NONE   UINT32_MAX           /* in segment_init: no init section */
 #define MAX_INDEX    (ENTRY_INIT - 1)     /* entries and segments are counted below this */
@@ -26,10 +34,16 @@
 struct hls_layout {
     platform_mutex lock; /* leaf */
     const hls_media_playlist *media;
-    size_t count, cap; /* entries */
-    bool sized;        /* some size is known: sizes and offsets are kept */
-    uint64_t *sizes;   /* per entry: plaintext bytes, or SIZE_UNKNOWN */
-    uint64_t *offsets; /* cap + 1 prefix sums, valid up to known_prefix */
+    size_t count, cap;   /* entries */
+    bool sized;          /* some size is known: sizes and marks are kept */
+    uint32_t *sizes;     /* per entry: plaintext bytes, SIZE32_NONE or SIZE32_BIG */
+    uint64_t *marks;     /* cap / MARK_EVERY + 1 prefix sums, valid up to known_prefix */
+    uint64_t prefix_end; /* the sum of the sizes of entries [0, known_prefix) */
+    struct big_size {
+        size_t index;
+        uint64_t size;
+    } * bigs; /* the sizes of SIZE32_BIG entries, in the order they came */
+    size_t big_count, big_cap;
     size_t segment_count, segment_cap;
     bool mapped;             /* some entry is an init section: the three maps below are kept */
     uint32_t *entry_segment; /* per entry: its segment (INIT: the one it precedes) | ENTRY_INIT */
@@ -40,15 +54,46 @@ struct hls_layout {
     bool open;                        /* a live playlist: more segments may come */
 };
 
+static size_t marks_for(size_t entries)
+{
+    return (entries >> MARK_SHIFT) + 1;
+}
+
+static uint64_t size_of(const hls_layout *l, size_t index)
+{
+    uint32_t s = l->sized ? l->sizes[index] : SIZE32_NONE;
+    if (s == SIZE32_NONE)
+        return SIZE_UNKNOWN;
+    if (s != SIZE32_BIG)
+        return s;
+    for (size_t i = 0; i < l->big_count; i++)
+        if (l->bigs[i].index == index)
+            return l->bigs[i].size;
+    return SIZE_UNKNOWN; /* not reached: a BIG entry is always listed */
+}
+
+/* The offset of entry `index` <= known_prefix. Lock held. */
+static uint64_t offset_of(const hls_layout *l, size_t index)
+{
+    if (index == l->known_prefix)
+        return l->prefix_end;
+    uint64_t offset = l->marks[index >> MARK_SHIFT];
+    for (size_t i = index & ~(MARK_EVERY - 1); i < index; i++)
+        offset += size_of(l, i);
+    return offset;
+}
+
 /* Extends the known prefix over entries whose sizes are now known. Lock held. */
 static void extend_prefix(hls_layout *l)
 {
-    while (l->sized && l->known_prefix < l->count && l->sizes[l->known_prefix] != SIZE_UNKNOWN) {
-        uint64_t next = l->offsets[l->known_prefix] + l->sizes[l->known_prefix];
-        if (next < l->offsets[l->known_prefix])
-            break; /* overflow: leave the rest unknown rather than wrap */
-        l->offsets[l->known_prefix + 1] = next;
-        l->known_prefix++;
+    while (l->sized && l->known_prefix < l->count) {
+        uint64_t size = size_of(l, l->known_prefix);
+        uint64_t next = l->prefix_end + size;
+        if (size == SIZE_UNKNOWN || next < l->prefix_end)
+            break; /* unknown; or overflow: leave the rest unknown rather than wrap */
+        l->prefix_end = next;
+        if (++l->known_prefix % MARK_EVERY == 0)
+            l->marks[l->known_prefix >> MARK_SHIFT] = next;
     }
 }
 
@@ -89,69 +134,94 @@ static bool reserve(hls_layout *l, size_t segments, size_t entries)
     }
     if (entries > l->cap) {
         size_t n = entries < l->cap + l->cap / 2 ? l->cap + l->cap / 2 : entries;
-        uint64_t *sizes = l->sized ? platform_realloc(l->sizes, n * sizeof *sizes) : NULL;
+        uint32_t *sizes = l->sized ? platform_realloc(l->sizes, n * sizeof *sizes) : NULL;
         if (sizes)
             l->sizes = sizes;
-        uint64_t *offsets = sizes ? platform_realloc(l->offsets, (n + 1) * sizeof *offsets) : NULL;
-        if (offsets)
-            l->offsets = offsets;
+        uint64_t *marks = sizes ? platform_realloc(l->marks, marks_for(n) * sizeof *marks) : NULL;
+        if (marks)
+            l->marks = marks;
         uint32_t *es = l->mapped ? platform_realloc(l->entry_segment, n * sizeof *es) : NULL;
         if (es)
             l->entry_segment = es;
-        if ((l->sized && !offsets) || (l->mapped && !es))
+        if ((l->sized && !marks) || (l->mapped && !es))
             return false;
         l->cap = n;
     }
     return true;
 }
 
-/* Starts keeping sizes and offsets, all unknown so far, for the room reserved. Lock held. */
+/* Starts keeping sizes and marks, all unknown so far, for the room reserved. Lock held. */
 static bool start_sizes(hls_layout *l)
 {
     size_t cap = l->cap > 0 ? l->cap : 1;
     l->sizes = platform_malloc(cap * sizeof *l->sizes);
-    l->offsets = platform_malloc((cap + 1) * sizeof *l->offsets);
-    if (!l->sizes || !l->offsets) {
+    l->marks = platform_malloc(marks_for(cap) * sizeof *l->marks);
+    if (!l->sizes || !l->marks) {
         platform_free(l->sizes);
-        platform_free(l->offsets);
-        l->sizes = l->offsets = NULL;
+        platform_free(l->marks);
+        l->sizes = NULL;
+        l->marks = NULL;
         return false;
     }
     for (size_t i = 0; i < l->count; i++)
-        l->sizes[i] = SIZE_UNKNOWN;
-    l->offsets[0] = 0;
+        l->sizes[i] = SIZE32_NONE;
+    l->marks[0] = 0;
     l->sized = true;
     return true;
 }
 
-/* Whether a segment from `from` on, or its init section, has a size known from the playlist
- * (a gap, or a clear byte range). */
-static bool knows_a_size(const hls_media_playlist *m, size_t from)
+/* Makes room in the side list for `more` sizes of 4 GiB or more. Lock held. */
+static bool reserve_bigs(hls_layout *l, size_t more)
 {
-    for (size_t i = from; i < m->segment_count; i++) {
-        hls_segment seg = hls_media_segment(m, i);
-        if (seg.gap || (seg.range.present && seg.key == HLS_NONE))
-            return true;
-        if (seg.map != HLS_NONE && m->maps[seg.map].range.present &&
-            m->maps[seg.map].key == HLS_NONE)
-            return true;
-    }
-    return false;
+    if (more <= l->big_cap - l->big_count)
+        return true;
+    size_t n = l->big_count + more;
+    n = n < 2 * l->big_cap ? 2 * l->big_cap : n;
+    struct big_size *bigs = platform_realloc(l->bigs, n * sizeof *bigs);
+    if (!bigs)
+        return false;
+    l->bigs = bigs;
+    l->big_cap = n;
+    return true;
 }
 
-/* Records the size of entry `index` (< cap), SIZE_UNKNOWN included. Lock held. False when out
- * of memory (only when no size was kept yet). */
+/* Whether a segment from `from` on, or its init section, has a size known from the playlist
+ * (a gap, or a clear byte range); *bigs (may be NULL) counts those of 4 GiB or more (an
+ * upper bound: an init section counts at each of its segments). */
+static bool knows_a_size(const hls_media_playlist *m, size_t from, size_t *bigs)
+{
+    bool known = false;
+    for (size_t i = from; i < m->segment_count && (bigs || !known); i++) {
+        hls_segment seg = hls_media_segment(m, i);
+        bool clear = seg.range.present && seg.key == HLS_NONE;
+        const hls_map *map = seg.map != HLS_NONE ? &m->maps[seg.map] : NULL;
+        bool map_clear = map && map->range.present && map->key == HLS_NONE;
+        known |= seg.gap || clear || map_clear;
+        if (bigs)
+            *bigs += (clear && seg.range.length >= SIZE32_BIG) +
+                     (map_clear && map->range.length >= SIZE32_BIG);
+    }
+    return known;
+}
+
+/* Records the size of entry `index` (< cap), SIZE_UNKNOWN included, over an unknown one. Lock
+ * held. False when out of memory (only when no size was kept yet, or a size of 4 GiB or more
+ * finds no room reserved). */
 static bool put_size(hls_layout *l, size_t index, uint64_t size)
 {
     if (!l->sized && (size == SIZE_UNKNOWN || !start_sizes(l)))
         return size == SIZE_UNKNOWN;
-    l->sizes[index] = size;
+    if (size == SIZE_UNKNOWN) {
+        l->sizes[index] = SIZE32_NONE;
+    } else if (size < SIZE32_BIG) {
+        l->sizes[index] = (uint32_t)size;
+    } else {
+        if (!reserve_bigs(l, 1))
+            return false;
+        l->bigs[l->big_count++] = (struct big_size){index, size};
+        l->sizes[index] = SIZE32_BIG;
+    }
     return true;
-}
-
-static uint64_t size_of(const hls_layout *l, size_t index)
-{
-    return l->sized ? l->sizes[index] : SIZE_UNKNOWN;
 }
 
 /* Starts keeping the index maps, as identities over what is there (a live playlist whose
@@ -223,9 +293,7 @@ kth_status hls_layout_new(const hls_playlist *pl, hls_layout **out)
     size_t entries = entries_needed(m, 0, m->segment_count, HLS_NONE);
     l->mapped = entries != m->segment_count;
     if (!reserve(l, m->segment_count, entries) || platform_mutex_init(&l->lock) != KTH_OK) {
-        platform_free(l->sizes);
         platform_free(l->entry_segment);
-        platform_free(l->offsets);
         platform_free(l->segment_entry);
         platform_free(l->segment_init);
         platform_free(l);
@@ -233,7 +301,8 @@ kth_status hls_layout_new(const hls_playlist *pl, hls_layout **out)
     }
     l->media = m;
     l->current_map = l->current_init = HLS_NONE;
-    if (knows_a_size(m, 0) && !start_sizes(l)) {
+    size_t bigs = 0;
+    if (knows_a_size(m, 0, &bigs) && (!start_sizes(l) || !reserve_bigs(l, bigs))) {
         hls_layout_free(l);
         return KTH_ERR_NO_MEMORY;
     }
@@ -260,7 +329,9 @@ kth_status hls_layout_grow(hls_layout *l, const hls_playlist *pl)
     if (st == KTH_OK && !reserve(l, m->segment_count, l->count + added))
         st = KTH_ERR_NO_MEMORY;
     /* Sizes first: with room for them taken, adding segments cannot fail half way. */
-    if (st == KTH_OK && !l->sized && knows_a_size(m, l->segment_count) && !start_sizes(l))
+    size_t bigs = 0;
+    bool knows = st == KTH_OK && knows_a_size(m, l->segment_count, &bigs);
+    if (knows && ((!l->sized && !start_sizes(l)) || !reserve_bigs(l, bigs)))
         st = KTH_ERR_NO_MEMORY;
     if (st == KTH_OK) {
         for (size_t i = l->segment_count; i < m->segment_count; i++)
@@ -294,7 +365,8 @@ void hls_layout_free(hls_layout *l)
     platform_mutex_destroy(&l->lock);
     platform_free(l->sizes);
     platform_free(l->entry_segment);
-    platform_free(l->offsets);
+    platform_free(l->marks);
+    platform_free(l->bigs);
     platform_free(l->segment_entry);
     platform_free(l->segment_init);
     platform_free(l);
@@ -341,7 +413,7 @@ kth_status hls_layout_entry(hls_layout *l, size_t index, hls_entry *entry)
     entry->start = seg->start;
     entry->duration = es & ENTRY_INIT ? 0 : seg->duration;
     entry->offset_known = index <= l->known_prefix;
-    entry->offset = entry->offset_known && l->sized ? l->offsets[index] : 0;
+    entry->offset = entry->offset_known && l->sized ? offset_of(l, index) : 0;
     platform_mutex_unlock(&l->lock);
     return KTH_OK;
 }
@@ -387,20 +459,23 @@ kth_status hls_layout_locate(hls_layout *l, uint64_t offset, size_t *entry, uint
 {
     platform_mutex_lock(&l->lock);
     kth_status st;
-    /* Binary search over the known prefix: the last entry whose offset <= offset and whose
-     * end is past it. */
-    if (l->known_prefix > 0 && offset < l->offsets[l->known_prefix]) {
-        size_t lo = 0, hi = l->known_prefix; /* invariant: offsets[lo] <= offset < offsets[hi] */
+    /* Binary search over the marks of the known prefix, then a walk from the last mark at or
+     * before `offset` to the entry whose end is past it (it has a size > 0). */
+    if (l->known_prefix > 0 && offset < l->prefix_end) {
+        size_t lo = 0, hi = (l->known_prefix >> MARK_SHIFT) + 1; /* marks[lo] <= offset */
         while (hi - lo > 1) {
             size_t mid = lo + (hi - lo) / 2;
-            if (l->offsets[mid] <= offset)
+            if (l->marks[mid] <= offset)
                 lo = mid;
             else
                 hi = mid;
         }
-        /* offsets[lo] <= offset < offsets[lo + 1]: entry lo holds it (it has a size > 0). */
-        *entry = lo;
-        *within = offset - l->offsets[lo];
+        size_t i = lo << MARK_SHIFT;
+        uint64_t at = l->marks[lo];
+        for (uint64_t size; i < l->known_prefix && at + (size = size_of(l, i)) <= offset; i++)
+            at += size;
+        *entry = i;
+        *within = offset - at;
         st = KTH_OK;
     } else if (l->known_prefix == l->count && !l->open) {
         st = KTH_ERR_OUT_OF_RANGE;
@@ -454,7 +529,7 @@ bool hls_layout_total_length(hls_layout *l, uint64_t *length)
     platform_mutex_lock(&l->lock);
     bool known = l->known_prefix == l->count && !l->open;
     if (known && length)
-        *length = l->offsets[l->count];
+        *length = l->prefix_end;
     platform_mutex_unlock(&l->lock);
     return known;
 }

@@ -53,9 +53,10 @@ typedef struct hls_entry {
 /* Builds the layout of a media playlist. Sizes known from the playlist alone are filled in:
  * byte ranges of clear segments and init sections, and 0 for EXT-X-GAP segments (never
  * fetched). Returns KTH_ERR_INVALID_ARG for a playlist that is not a media playlist or has no
- * segments, KTH_ERR_NO_MEMORY (also for more than 2^31 entries). The layout costs 28 bytes per
- * segment without init sections (sizes, prefix offsets, index maps); the rest of an entry is
- * read from the playlist. */
+ * segments, KTH_ERR_NO_MEMORY (also for more than 2^31 entries). The layout costs nothing per
+ * segment until some size is known, then 4.25 bytes (a 32-bit size, and a prefix offset for
+ * every 32 entries), and 12 more with init sections (index maps); the rest of an entry is read
+ * from the playlist. */
 kth_status hls_layout_new(const hls_playlist *media, hls_layout **out);
 void hls_layout_free(hls_layout *layout);
 

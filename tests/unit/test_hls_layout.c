@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "hls/layout.h"
@@ -283,6 +285,127 @@ static void test_a_reload_may_bring_the_first_init_section(void **state)
     hls_playlist_free(more);
 }
 
+/* A playlist of `n` segments, with EXT-X-GAP on those where gap(i); into buf. */
+static hls_playlist *parse_many(size_t n, bool (*gap)(size_t))
+{
+    static char buf[64 * 1024];
+    size_t used = (size_t)snprintf(buf, sizeof buf, "#EXTM3U\n#EXT-X-TARGETDURATION:4\n");
+    for (size_t i = 0; i < n; i++)
+        used += (size_t)snprintf(buf + used, sizeof buf - used, "%s#EXTINF:4,\ns%zu.ts\n",
+                                 gap(i) ? "#EXT-X-GAP\n" : "", i);
+    snprintf(buf + used, sizeof buf - used, "#EXT-X-ENDLIST\n");
+    return parse(buf);
+}
+
+static bool gaps_around_marks(size_t i)
+{
+    return i == 0 || i == 31 || i == 32 || i == 33 || i == 63 || i == 64 || i == 150;
+}
+
+/* The size the test gives segment i (gaps have 0). */
+static uint64_t size_for(size_t i)
+{
+    return gaps_around_marks(i) ? 0 : 1 + (i * 7919) % 1000;
+}
+
+/* Offsets are kept for every 32nd entry only: every entry's offset, and every byte's entry,
+ * must come out as from a full prefix sum, zero-sized gaps across the marks included, with
+ * sizes arriving in a scrambled order. */
+static void test_offsets_and_lookups_hold_across_many_entries(void **state)
+{
+    (void)state;
+    enum { N = 200 };
+    /* A live layout of 40 entries, one size known, grown to N. */
+    hls_playlist *few = parse_many(40, gaps_around_marks);
+    hls_layout *l;
+    assert_int_equal(hls_layout_new(few, &l), KTH_OK);
+    hls_layout_set_open(l, true);
+    assert_int_equal(hls_layout_set_size(l, 5, size_for(5)), KTH_OK);
+    hls_playlist *pl = parse_many(N, gaps_around_marks);
+    assert_int_equal(hls_layout_grow(l, pl), KTH_OK);
+    hls_playlist_free(few);
+    hls_layout_set_open(l, false);
+    uint64_t offset[N + 1] = {0};
+    for (size_t i = 0; i < N; i++)
+        offset[i + 1] = offset[i] + size_for(i);
+    for (size_t k = 0; k < N; k++) {
+        size_t i = (k * 37) % N; /* 37 is prime to N: every entry once */
+        if (!gaps_around_marks(i) && i != 5)
+            assert_int_equal(hls_layout_set_size(l, i, size_for(i)), KTH_OK);
+        size_t first = hls_layout_first_unknown_before(l, N);
+        if (first == HLS_NONE)
+            continue;
+        hls_entry ent; /* the first entry of unknown size has its offset */
+        assert_int_equal(hls_layout_entry(l, first, &ent), KTH_OK);
+        assert_true(ent.offset_known);
+        assert_int_equal(ent.offset, offset[first]);
+    }
+    uint64_t len;
+    assert_true(hls_layout_total_length(l, &len));
+    assert_int_equal(len, offset[N]);
+    for (size_t i = 0; i < N; i++) {
+        hls_entry ent;
+        assert_int_equal(hls_layout_entry(l, i, &ent), KTH_OK);
+        assert_true(ent.offset_known && ent.size_known);
+        assert_int_equal(ent.offset, offset[i]);
+        assert_int_equal(ent.size, size_for(i));
+        if (ent.size == 0)
+            continue;
+        size_t e;
+        uint64_t within;
+        assert_int_equal(hls_layout_locate(l, offset[i], &e, &within), KTH_OK);
+        assert_int_equal(e, i);
+        assert_int_equal(within, 0);
+        assert_int_equal(hls_layout_locate(l, offset[i + 1] - 1, &e, &within), KTH_OK);
+        assert_int_equal(e, i);
+        assert_int_equal(within, size_for(i) - 1);
+    }
+    size_t e;
+    uint64_t within;
+    assert_int_equal(hls_layout_locate(l, offset[N], &e, &within), KTH_ERR_OUT_OF_RANGE);
+    assert_int_equal(hls_layout_set_size(l, 100, size_for(100) + 1), KTH_ERR_CHANGED);
+    hls_layout_free(l);
+    hls_playlist_free(pl);
+}
+
+/* Sizes are kept in 32 bits; one of 4 GiB or more (a byte range of a huge file, or a body that
+ * large) is kept whole, and the offsets after it are right. */
+static void test_sizes_of_4_gib_and_more_are_kept_whole(void **state)
+{
+    (void)state;
+    const uint64_t big = UINT64_C(5) << 30, edge = UINT32_MAX - 1;
+    hls_playlist *pl = parse("#EXTM3U\n#EXT-X-TARGETDURATION:4\n"
+                             "#EXT-X-BYTERANGE:5368709120@0\n#EXTINF:4,\nall.ts\n"
+                             "#EXTINF:4,\ns1.ts\n#EXTINF:4,\ns2.ts\n#EXTINF:4,\ns3.ts\n"
+                             "#EXT-X-ENDLIST\n");
+    hls_layout *l;
+    assert_int_equal(hls_layout_new(pl, &l), KTH_OK);
+    hls_entry ent;
+    assert_int_equal(hls_layout_entry(l, 0, &ent), KTH_OK);
+    assert_true(ent.size_known);
+    assert_int_equal(ent.size, big);
+    assert_int_equal(hls_layout_set_size(l, 1, edge), KTH_OK); /* the first value kept aside */
+    assert_int_equal(hls_layout_set_size(l, 2, edge - 1), KTH_OK);
+    assert_int_equal(hls_layout_set_size(l, 1, edge + 1), KTH_ERR_CHANGED);
+    assert_int_equal(hls_layout_set_size(l, 3, UINT32_MAX), KTH_OK);
+    assert_int_equal(hls_layout_entry(l, 3, &ent), KTH_OK);
+    assert_true(ent.offset_known);
+    assert_int_equal(ent.offset, big + edge + edge - 1);
+    assert_int_equal(ent.size, UINT32_MAX);
+    size_t e;
+    uint64_t within, len;
+    assert_int_equal(hls_layout_locate(l, big + edge, &e, &within), KTH_OK);
+    assert_int_equal(e, 2);
+    assert_int_equal(within, 0);
+    assert_int_equal(hls_layout_locate(l, big + edge - 1, &e, &within), KTH_OK);
+    assert_int_equal(e, 1);
+    assert_int_equal(within, edge - 1);
+    assert_true(hls_layout_total_length(l, &len));
+    assert_int_equal(len, big + edge + edge - 1 + UINT32_MAX);
+    hls_layout_free(l);
+    hls_playlist_free(pl);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -294,6 +417,8 @@ int main(void)
         cmocka_unit_test(test_master_playlist_has_no_layout),
         cmocka_unit_test(test_open_layout_grows_without_moving_offsets),
         cmocka_unit_test(test_a_reload_may_bring_the_first_init_section),
+        cmocka_unit_test(test_offsets_and_lookups_hold_across_many_entries),
+        cmocka_unit_test(test_sizes_of_4_gib_and_more_are_kept_whole),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
