@@ -564,6 +564,7 @@ void hls_playlist_free(hls_playlist *pl)
     platform_free(pl->master.renditions);
     platform_free(pl->master.session_keys);
     platform_free(pl->media.records_);
+    platform_free(pl->media.starts_);
     platform_free(pl->media.uris_);
     platform_free(pl->media.uri_runs_);
     platform_free(pl->media.ranges_);
@@ -623,6 +624,18 @@ static const char *segment_title(const hls_media_playlist *m, size_t i)
     return lo < m->title_count_ && m->titles_[lo].segment == i ? m->titles_[lo].title : NULL;
 }
 
+_Static_assert(sizeof(hls_segment_rec) == 24, "a segment record costs 24 bytes");
+
+/* Segment i's start: its group's, plus the durations before it in the group, in order. */
+static double segment_start(const hls_media_playlist *m, size_t i)
+{
+    double start = m->starts_[i >> HLS_START_SHIFT];
+    for (size_t j = i & ~(HLS_START_EVERY - 1); j < i; j++) {
+        start += m->records_[j].duration;
+    }
+    return start;
+}
+
 /* Fills seg's program time from the last date tag at or before segment i. */
 static void segment_date(const hls_media_playlist *m, size_t i, hls_segment *seg)
 {
@@ -639,7 +652,7 @@ static void segment_date(const hls_media_playlist *m, size_t i, hls_segment *seg
         return;
     }
     const hls_segment_date *d = &m->dates_[lo - 1];
-    double since = m->records_[i].start - m->records_[d->segment].start;
+    double since = segment_start(m, i) - segment_start(m, d->segment);
     seg->program_time_ms = d->ms + (int64_t)(since * 1000.0 + 0.5);
     seg->date_tag = d->segment == i;
 }
@@ -651,7 +664,7 @@ hls_segment hls_media_segment(const hls_media_playlist *m, size_t i)
     hls_segment seg = {
         .title = flags & HLS_SEG_TITLE ? segment_title(m, i) : NULL,
         .duration = r->duration,
-        .start = r->start,
+        .start = segment_start(m, i),
         .sequence = m->media_sequence + (uint64_t)i,
         .discontinuity_sequence = m->discontinuity_sequence + (r->bits >> HLS_SEG_FLAG_BITS),
         .discontinuity = (flags & HLS_SEG_DISCONTINUITY) != 0,

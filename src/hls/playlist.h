@@ -102,13 +102,15 @@ typedef struct hls_segment {
     bool date_tag;
 } hls_segment;
 
-/* Private: what a media playlist keeps per segment, 32 bytes. The sequence number is the media
- * sequence plus the index; a title and a byte range live in side tables, which exist only when
- * some segment has one. The URI is either an index into uris_ (consecutive segments naming one
+/* Private: what a media playlist keeps per segment, 24 bytes. The sequence number is the media
+ * sequence plus the index; the start is that of the segment's group of HLS_START_EVERY (starts_)
+ * plus the durations before it in the group, added in order as the parser added them, so it is
+ * the same double; a title and a byte range live in side tables, which exist only when some
+ * segment has one. The URI is either an index into uris_ (consecutive segments naming one
  * resource share an entry) or, with HLS_SEG_TEMPLATE, the index of the run of uri_runs_ that
  * makes it from the segment's index. */
 typedef struct hls_segment_rec {
-    double start, duration;
+    double duration;
     uint32_t uri;
     uint32_t key, map; /* UINT32_MAX: none */
     uint32_t bits;     /* EXT-X-DISCONTINUITY tags before it << HLS_SEG_FLAG_BITS | HLS_SEG_* */
@@ -121,6 +123,8 @@ typedef struct hls_segment_rec {
 #define HLS_SEG_TEMPLATE            16u
 #define HLS_SEG_FLAG_BITS           5
 #define HLS_SEG_MAX_DISCONTINUITIES (UINT32_MAX >> HLS_SEG_FLAG_BITS)
+#define HLS_START_SHIFT             5
+#define HLS_START_EVERY             ((size_t)1 << HLS_START_SHIFT)
 
 /* Private: consecutive segments whose URIs are one string with a number counting up by one in
  * it ("…/seg_00041.ts", "…/seg_00042.ts", …). Segment `first + k` has the URI
@@ -170,6 +174,7 @@ typedef struct hls_media_playlist {
     /* Segments, in playlist order: read them with hls_media_segment(). The rest is private. */
     size_t segment_count;
     hls_segment_rec *records_;
+    double *starts_;    /* the start of segment k * HLS_START_EVERY, for each k */
     const char **uris_; /* distinct URIs held as strings */
     size_t uri_count_;
     hls_uri_run *uri_runs_; /* by first segment, ascending */

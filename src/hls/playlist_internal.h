@@ -65,7 +65,8 @@ typedef struct hls_parser {
     hls_variant pending_variant;
 
     /* media */
-    size_t segment_cap, key_cap, map_cap, seg_range_cap, title_cap, date_cap, uri_cap, uri_run_cap;
+    size_t segment_cap, start_cap, key_cap, map_cap, seg_range_cap, title_cap, date_cap, uri_cap,
+        uri_run_cap;
     bool extinf_pending;
     size_t extinf_line;
     double extinf_duration;

@@ -676,6 +676,15 @@ static int segment_store(hls_parser *p, const hls_segment *seg, uint32_t uri, ui
         return KTH_ERR_NO_MEMORY;
     }
     m->records_ = grown;
+    if (i % HLS_START_EVERY == 0) {
+        double *starts =
+            hls_parser_grow(p, m->starts_, &p->start_cap, i / HLS_START_EVERY + 1, sizeof(*starts));
+        if (starts == NULL) {
+            return KTH_ERR_NO_MEMORY;
+        }
+        m->starts_ = starts;
+        m->starts_[i / HLS_START_EVERY] = m->total_duration;
+    }
     if (seg->range.present && m->ranges_ == NULL) {
         /* The first range: the table covers every segment from now on (zeroed before it). */
         m->ranges_ = platform_calloc(p->segment_cap, sizeof(*m->ranges_));
@@ -717,7 +726,6 @@ static int segment_store(hls_parser *p, const hls_segment *seg, uint32_t uri, ui
         m->ranges_[i] = (hls_segment_range){seg->range.offset, seg->range.length};
     }
     m->records_[i] = (hls_segment_rec){
-        .start = m->total_duration,
         .duration = p->extinf_duration,
         .uri = uri,
         .key = seg->key == HLS_NONE ? UINT32_MAX : (uint32_t)seg->key,
@@ -815,6 +823,8 @@ int hls_media_finish(hls_parser *p)
     }
     hls_media_playlist *m = &p->pl->media;
     m->records_ = fit(m->records_, m->segment_count, &p->segment_cap, sizeof(*m->records_));
+    m->starts_ = fit(m->starts_, (m->segment_count + HLS_START_EVERY - 1) / HLS_START_EVERY,
+                     &p->start_cap, sizeof(*m->starts_));
     m->ranges_ = fit(m->ranges_, m->segment_count, &p->seg_range_cap, sizeof(*m->ranges_));
     m->titles_ = fit(m->titles_, m->title_count_, &p->title_cap, sizeof(*m->titles_));
     m->dates_ = fit(m->dates_, m->date_count_, &p->date_cap, sizeof(*m->dates_));

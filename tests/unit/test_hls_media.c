@@ -729,10 +729,39 @@ static void test_ranged_segments_keep_their_uris_as_strings(void **state)
     hls_playlist_free(pl);
 }
 
+/* A record keeps no start of its own: each start is made from the start of its group of
+ * HLS_START_EVERY and the durations before it, and must be the very double a running sum of
+ * the durations gives, and the program times that follow from it the same. */
+static void test_segment_starts_are_the_running_sum_of_durations(void **state)
+{
+    (void)state;
+    enum { N = 3 * HLS_START_EVERY + 7 };
+    static char text[N * 48 + 256];
+    size_t n = (size_t)snprintf(text, sizeof text,
+                                "#EXTM3U\n#EXT-X-TARGETDURATION:5\n"
+                                "#EXT-X-PROGRAM-DATE-TIME:2026-01-01T00:00:00.000Z\n");
+    for (int i = 0; i < N; i++)
+        n += (size_t)snprintf(text + n, sizeof text - n, "#EXTINF:%d.%03d,\ns%d.ts\n", 3 + i % 2,
+                              (i * 337) % 1000, i);
+    hls_playlist *pl = hls_test_parse(text);
+    assert_int_equal(pl->media.segment_count, N);
+    double sum = 0;
+    for (int i = 0; i < N; i++) {
+        hls_segment seg = hls_media_segment(&pl->media, (size_t)i);
+        assert_true(seg.start == sum); /* bit for bit */
+        assert_int_equal(seg.program_time_ms,
+                         INT64_C(1767225600000) + (int64_t)(sum * 1000.0 + 0.5));
+        sum += seg.duration;
+    }
+    assert_true(pl->media.total_duration == sum);
+    hls_playlist_free(pl);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_media_playlist_alone_gives_timing_and_numbering),
+        cmocka_unit_test(test_segment_starts_are_the_running_sum_of_durations),
         cmocka_unit_test(test_segment_uris_resolve_in_every_reference_form),
         cmocka_unit_test(test_program_date_time_dates_its_segment_and_those_after_it),
         cmocka_unit_test(test_extinf_title_keeps_commas_and_duration_may_lack_a_comma),
