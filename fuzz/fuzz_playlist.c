@@ -92,7 +92,7 @@ static void check_master(const hls_playlist *pl)
     for (size_t i = 0; i < m->session_key_count; i++) {
         check_key(&m->session_keys[i]);
     }
-    CHECK(pl->media.segment_count == 0 && pl->media.records_ == NULL);
+    CHECK(pl->media.segment_count == 0 && pl->media.run_count_ == 0);
 }
 
 static void check_media(const hls_playlist *pl)
@@ -102,8 +102,10 @@ static void check_media(const hls_playlist *pl)
     uint64_t disc = m->discontinuity_sequence;
     for (size_t i = 0; i < m->segment_count; i++) {
         const hls_segment s_seg = hls_media_segment(m, i), *s = &s_seg;
-        CHECK(s->uri != NULL);
-        touch(s->uri);
+        char *uri = hls_media_segment_uri(m, i);
+        CHECK(uri != NULL);
+        CHECK(hls_media_segment_uri_is(m, i, uri));
+        free(uri);
         touch(s->title);
         CHECK(s->duration >= 0);
         CHECK(s->start == t);
