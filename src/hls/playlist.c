@@ -113,9 +113,9 @@ void *hls_parser_grow(hls_parser *p, void *array, size_t *cap, size_t need, size
     return a;
 }
 
-/* Sizes the segment table for the EXTINF tags the text holds, so that a long playlist is not
- * grown by doubling: no copy while it grows, no slack after. Best effort: the table grows as
- * usual when this fails or counts wrong. */
+/* Sizes the table of duration indices for the EXTINF tags the text holds, so that a long
+ * playlist's is not grown by doubling: no copy while it grows, no slack after. Best effort: the
+ * table grows as usual when this fails or counts wrong. */
 static void reserve_segments(hls_parser *p, const char *s, size_t n)
 {
     static const char tag[] = "#EXTINF:";
@@ -133,8 +133,9 @@ static void reserve_segments(hls_parser *p, const char *s, size_t n)
     if (count < 64) {
         return;
     }
-    p->pl->media.records_ = platform_malloc(count * sizeof(*p->pl->media.records_));
-    p->segment_cap = p->pl->media.records_ != NULL ? count : 0;
+    p->pl->media.duration_of_ = platform_malloc(count); /* one byte each until widened */
+    p->pl->media.dur_width_ = 1;
+    p->segment_cap = p->pl->media.duration_of_ != NULL ? count : 0;
 }
 
 /* ---- errors ------------------------------------------------------------------------------ */
@@ -536,6 +537,7 @@ int hls_playlist_parse(const uint8_t *bytes, size_t len, const char *base_url,
         return hls_parser_fail(&p, KTH_ERR_NO_MEMORY, "out of memory");
     }
     p.pl = pl;
+    pl->media.dur_width_ = 1;
     reserve_segments(&p, (const char *)bytes, len);
     p.base_url = base_url;
     p.map.index = HLS_NONE;
@@ -563,7 +565,9 @@ void hls_playlist_free(hls_playlist *pl)
     platform_free(pl->master.variants);
     platform_free(pl->master.renditions);
     platform_free(pl->master.session_keys);
-    platform_free(pl->media.records_);
+    platform_free(pl->media.runs_);
+    platform_free(pl->media.durations_);
+    platform_free(pl->media.duration_of_);
     platform_free(pl->media.starts_);
     platform_free(pl->media.uris_);
     platform_free(pl->media.uri_runs_);
@@ -624,16 +628,46 @@ static const char *segment_title(const hls_media_playlist *m, size_t i)
     return lo < m->title_count_ && m->titles_[lo].segment == i ? m->titles_[lo].title : NULL;
 }
 
-_Static_assert(sizeof(hls_segment_rec) == 24, "a segment record costs 24 bytes");
+/* Segment i's duration. */
+static double segment_duration(const hls_media_playlist *m, size_t i)
+{
+    switch (m->dur_width_) {
+    case 1:
+        return m->durations_[((const uint8_t *)m->duration_of_)[i]];
+    case 2:
+        return m->durations_[((const uint16_t *)m->duration_of_)[i]];
+    default:
+        return m->durations_[((const uint32_t *)m->duration_of_)[i]];
+    }
+}
 
 /* Segment i's start: its group's, plus the durations before it in the group, in order. */
 static double segment_start(const hls_media_playlist *m, size_t i)
 {
     double start = m->starts_[i >> HLS_START_SHIFT];
     for (size_t j = i & ~(HLS_START_EVERY - 1); j < i; j++) {
-        start += m->records_[j].duration;
+        start += segment_duration(m, j);
     }
     return start;
+}
+
+hls_segment_rec hls_media_record(const hls_media_playlist *m, size_t i)
+{
+    size_t lo = 0, hi = m->run_count_; /* the last run whose first <= i */
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (m->runs_[mid].first <= i) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    hls_segment_rec r = m->runs_[lo].rec;
+    if (r.bits & HLS_SEG_URI_STEP) {
+        r.uri += (uint32_t)(i - m->runs_[lo].first);
+        r.bits &= ~HLS_SEG_URI_STEP;
+    }
+    return r;
 }
 
 /* Fills seg's program time from the last date tag at or before segment i. */
@@ -659,11 +693,11 @@ static void segment_date(const hls_media_playlist *m, size_t i, hls_segment *seg
 
 hls_segment hls_media_segment(const hls_media_playlist *m, size_t i)
 {
-    const hls_segment_rec *r = &m->records_[i];
+    const hls_segment_rec rec = hls_media_record(m, i), *r = &rec;
     uint32_t flags = r->bits & ((1u << HLS_SEG_FLAG_BITS) - 1);
     hls_segment seg = {
         .title = flags & HLS_SEG_TITLE ? segment_title(m, i) : NULL,
-        .duration = r->duration,
+        .duration = segment_duration(m, i),
         .start = segment_start(m, i),
         .sequence = m->media_sequence + (uint64_t)i,
         .discontinuity_sequence = m->discontinuity_sequence + (r->bits >> HLS_SEG_FLAG_BITS),
@@ -704,7 +738,7 @@ static int run_digits(const hls_uri_run *u, size_t i, char digits[24])
 
 char *hls_media_segment_uri(const hls_media_playlist *m, size_t i)
 {
-    const hls_segment_rec *r = &m->records_[i];
+    const hls_segment_rec rec = hls_media_record(m, i), *r = &rec;
     if (!(r->bits & HLS_SEG_TEMPLATE)) {
         return platform_strdup(m->uris_[r->uri]);
     }
@@ -725,7 +759,7 @@ char *hls_media_segment_uri(const hls_media_playlist *m, size_t i)
 
 bool hls_media_segment_uri_is(const hls_media_playlist *m, size_t i, const char *uri)
 {
-    const hls_segment_rec *r = &m->records_[i];
+    const hls_segment_rec rec = hls_media_record(m, i), *r = &rec;
     if (!(r->bits & HLS_SEG_TEMPLATE)) {
         return strcmp(m->uris_[r->uri], uri) == 0;
     }

@@ -102,26 +102,38 @@ typedef struct hls_segment {
     bool date_tag;
 } hls_segment;
 
-/* Private: what a media playlist keeps per segment, 24 bytes. The sequence number is the media
- * sequence plus the index; the start is that of the segment's group of HLS_START_EVERY (starts_)
- * plus the durations before it in the group, added in order as the parser added them, so it is
- * the same double; a title and a byte range live in side tables, which exist only when some
- * segment has one. The URI is either an index into uris_ (consecutive segments naming one
- * resource share an entry) or, with HLS_SEG_TEMPLATE, the index of the run of uri_runs_ that
- * makes it from the segment's index. */
+/* Private: what a media playlist keeps of a segment besides its duration. The URI is either an
+ * index into uris_ (consecutive segments naming one resource share an entry) or, with
+ * HLS_SEG_TEMPLATE, the index of the run of uri_runs_ that makes it from the segment's index.
+ * hls_media_record() gives a segment's. */
 typedef struct hls_segment_rec {
-    double duration;
     uint32_t uri;
     uint32_t key, map; /* UINT32_MAX: none */
     uint32_t bits;     /* EXT-X-DISCONTINUITY tags before it << HLS_SEG_FLAG_BITS | HLS_SEG_* */
 } hls_segment_rec;
+
+/* Private: consecutive segments alike but for their index, from `first` to the next run's first
+ * (or the last segment). With HLS_SEG_URI_STEP in rec.bits, segment first + k has the URI
+ * string rec.uri + k (each its own string, stored in order); otherwise every segment has
+ * rec's. A playlist of numbered or distinct URIs with one key and one map is one run, whatever
+ * its length: a segment costs only its duration's index (1, 2 or 4 bytes into the distinct
+ * durations) and a share of the start marks (starts_, 8 bytes per HLS_START_EVERY). The
+ * sequence number is the media sequence plus the index; a start is the start mark of its group
+ * plus the durations before it in the group, added in order as the parser added them, so it is
+ * the same double; a title and a byte range live in side tables, which exist only when some
+ * segment has one. */
+typedef struct hls_segment_run {
+    size_t first;
+    hls_segment_rec rec;
+} hls_segment_run;
 
 #define HLS_SEG_DISCONTINUITY       1u
 #define HLS_SEG_GAP                 2u
 #define HLS_SEG_TITLE               4u
 #define HLS_SEG_RANGE               8u
 #define HLS_SEG_TEMPLATE            16u
-#define HLS_SEG_FLAG_BITS           5
+#define HLS_SEG_URI_STEP            32u /* in a run's bits: its URI strings step by one */
+#define HLS_SEG_FLAG_BITS           6
 #define HLS_SEG_MAX_DISCONTINUITIES (UINT32_MAX >> HLS_SEG_FLAG_BITS)
 #define HLS_START_SHIFT             5
 #define HLS_START_EVERY             ((size_t)1 << HLS_START_SHIFT)
@@ -173,9 +185,14 @@ typedef struct hls_media_playlist {
 
     /* Segments, in playlist order: read them with hls_media_segment(). The rest is private. */
     size_t segment_count;
-    hls_segment_rec *records_;
-    double *starts_;    /* the start of segment k * HLS_START_EVERY, for each k */
-    const char **uris_; /* distinct URIs held as strings */
+    hls_segment_run *runs_; /* by first segment, ascending; the first run's first is 0 */
+    size_t run_count_;
+    double *durations_; /* the distinct EXTINF durations */
+    size_t duration_count_;
+    void *duration_of_;  /* per segment: its index into durations_, dur_width_ bytes */
+    unsigned dur_width_; /* 1, 2 or 4 */
+    double *starts_;     /* the start of segment k * HLS_START_EVERY, for each k */
+    const char **uris_;  /* distinct URIs held as strings */
     size_t uri_count_;
     hls_uri_run *uri_runs_; /* by first segment, ascending */
     size_t uri_run_count_;
@@ -277,6 +294,8 @@ int hls_playlist_parse(const uint8_t *bytes, size_t len, const char *base_url,
                        const hls_parse_limits *limits, hls_playlist **out, char *err,
                        size_t errlen);
 
+/* Private: segment `index`'s record (its run's, the URI made its own). */
+hls_segment_rec hls_media_record(const hls_media_playlist *media, size_t index);
 /* Segment `index` (< segment_count) of a media playlist, by value. Pure; any thread. */
 hls_segment hls_media_segment(const hls_media_playlist *media, size_t index);
 

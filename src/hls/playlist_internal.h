@@ -65,8 +65,12 @@ typedef struct hls_parser {
     hls_variant pending_variant;
 
     /* media */
-    size_t segment_cap, start_cap, key_cap, map_cap, seg_range_cap, title_cap, date_cap, uri_cap,
-        uri_run_cap;
+    size_t segment_cap, start_cap, run_cap, duration_cap, key_cap, map_cap, seg_range_cap,
+        title_cap, date_cap, uri_cap, uri_run_cap;
+    /* The distinct durations met so far, by value: indices into media.durations_, open
+     * addressing, UINT32_MAX empty; dur_hash_cap is a power of two (0: none yet). */
+    uint32_t *dur_hash;
+    size_t dur_hash_cap;
     bool extinf_pending;
     size_t extinf_line;
     double extinf_duration;

@@ -238,6 +238,9 @@ void hls_media_release(hls_parser *p)
     platform_free(p->ranges);
     p->ranges = NULL;
     p->range_cap = p->range_count = 0;
+    platform_free(p->dur_hash);
+    p->dur_hash = NULL;
+    p->dur_hash_cap = 0;
 }
 
 /* ---- maps -------------------------------------------------------------------------------- */
@@ -595,7 +598,8 @@ static int segment_uri(hls_parser *p, const char *r, bool ranged, uint32_t *ref,
 {
     hls_media_playlist *m = &p->pl->media;
     size_t i = m->segment_count;
-    const hls_segment_rec *last = i > 0 ? &m->records_[i - 1] : NULL;
+    const hls_segment_rec last_rec = i > 0 ? hls_media_record(m, i - 1) : (hls_segment_rec){0};
+    const hls_segment_rec *last = i > 0 ? &last_rec : NULL;
     *flags = 0;
     *stable = NULL;
     if (last != NULL && !ranged && (last->bits & HLS_SEG_TEMPLATE) &&
@@ -663,6 +667,114 @@ static int segment_range(hls_parser *p, const char *uri, hls_segment *seg)
     return range_record(p, uri, offset + p->byterange_length);
 }
 
+/* The index of duration d among the distinct durations (added when new). */
+static int duration_index(hls_parser *p, double d, uint32_t *index)
+{
+    hls_media_playlist *m = &p->pl->media;
+    if (2 * (m->duration_count_ + 1) > p->dur_hash_cap) { /* keep the table at most half full */
+        size_t cap = p->dur_hash_cap ? 2 * p->dur_hash_cap : 64;
+        uint32_t *table = platform_malloc(cap * sizeof(*table));
+        if (table == NULL) {
+            return hls_parser_fail(p, KTH_ERR_NO_MEMORY, "out of memory");
+        }
+        memset(table, 0xff, cap * sizeof(*table));
+        platform_free(p->dur_hash);
+        p->dur_hash = table;
+        p->dur_hash_cap = cap;
+        for (size_t k = 0; k < m->duration_count_; k++) {
+            uint64_t bits;
+            memcpy(&bits, &m->durations_[k], sizeof(bits));
+            size_t at = (size_t)(bits * UINT64_C(0x9e3779b97f4a7c15) >> 32) & (cap - 1);
+            while (table[at] != UINT32_MAX) {
+                at = (at + 1) & (cap - 1);
+            }
+            table[at] = (uint32_t)k;
+        }
+    }
+    uint64_t bits;
+    memcpy(&bits, &d, sizeof(bits));
+    size_t at = (size_t)(bits * UINT64_C(0x9e3779b97f4a7c15) >> 32) & (p->dur_hash_cap - 1);
+    for (; p->dur_hash[at] != UINT32_MAX; at = (at + 1) & (p->dur_hash_cap - 1)) {
+        if (memcmp(&m->durations_[p->dur_hash[at]], &d, sizeof(d)) == 0) {
+            *index = p->dur_hash[at];
+            return KTH_OK;
+        }
+    }
+    double *grown =
+        hls_parser_grow(p, m->durations_, &p->duration_cap, m->duration_count_ + 1, sizeof(*grown));
+    if (grown == NULL) {
+        return KTH_ERR_NO_MEMORY;
+    }
+    m->durations_ = grown;
+    m->durations_[m->duration_count_] = d;
+    *index = p->dur_hash[at] = (uint32_t)m->duration_count_++;
+    return KTH_OK;
+}
+
+/* Keeps duration index `index` for segment i, widening the table when it does not fit. */
+static int duration_put(hls_parser *p, size_t i, uint32_t index)
+{
+    hls_media_playlist *m = &p->pl->media;
+    unsigned width = index <= UINT8_MAX ? 1 : index <= UINT16_MAX ? 2 : 4;
+    if (width > m->dur_width_) {
+        size_t cap = p->segment_cap > i ? p->segment_cap : i + 1;
+        uint8_t *wide = platform_malloc(cap * width);
+        if (wide == NULL) {
+            return hls_parser_fail(p, KTH_ERR_NO_MEMORY, "out of memory");
+        }
+        for (size_t k = 0; k < i; k++) {
+            const uint8_t *old = m->duration_of_;
+            uint32_t v = m->dur_width_ == 1   ? old[k]
+                         : m->dur_width_ == 2 ? ((const uint16_t *)m->duration_of_)[k]
+                                              : ((const uint32_t *)m->duration_of_)[k];
+            if (width == 2) {
+                ((uint16_t *)(void *)wide)[k] = (uint16_t)v;
+            } else {
+                ((uint32_t *)(void *)wide)[k] = v;
+            }
+        }
+        platform_free(m->duration_of_);
+        m->duration_of_ = wide;
+        m->dur_width_ = width;
+        p->segment_cap = cap;
+    }
+    void *grown = hls_parser_grow(p, m->duration_of_, &p->segment_cap, i + 1, m->dur_width_);
+    if (grown == NULL) {
+        return KTH_ERR_NO_MEMORY;
+    }
+    m->duration_of_ = grown;
+    if (m->dur_width_ == 1) {
+        ((uint8_t *)m->duration_of_)[i] = (uint8_t)index;
+    } else if (m->dur_width_ == 2) {
+        ((uint16_t *)m->duration_of_)[i] = (uint16_t)index;
+    } else {
+        ((uint32_t *)m->duration_of_)[i] = index;
+    }
+    return KTH_OK;
+}
+
+/* Whether segment i, the next after the last run, continues it with record r; makes the run
+ * one of stepping URI strings when r is the second and names the next string. */
+static bool run_continues(hls_segment_run *last, size_t i, const hls_segment_rec *r)
+{
+    uint32_t bits = last->rec.bits & ~HLS_SEG_URI_STEP;
+    if (bits != r->bits || last->rec.key != r->key || last->rec.map != r->map) {
+        return false;
+    }
+    size_t k = i - last->first;
+    if (last->rec.bits & HLS_SEG_URI_STEP) {
+        return (uint64_t)last->rec.uri + k == r->uri;
+    }
+    if (last->rec.uri == r->uri) {
+        return true;
+    }
+    if (k == 1 && !(r->bits & HLS_SEG_TEMPLATE) && (uint64_t)last->rec.uri + 1 == r->uri) {
+        last->rec.bits |= HLS_SEG_URI_STEP;
+        return true;
+    }
+    return false;
+}
+
 /* Appends the record of the segment being assembled (its map, range and key in `seg`, its URI
  * as segment_uri() kept it; the rest from the parser's state), with its range and title in the
  * side tables. */
@@ -670,12 +782,14 @@ static int segment_store(hls_parser *p, const hls_segment *seg, uint32_t uri, ui
 {
     hls_media_playlist *m = &p->pl->media;
     size_t i = m->segment_count;
-    hls_segment_rec *grown =
-        hls_parser_grow(p, m->records_, &p->segment_cap, i + 1, sizeof(*grown));
-    if (grown == NULL) {
-        return KTH_ERR_NO_MEMORY;
+    uint32_t duration = 0;
+    int rc = duration_index(p, p->extinf_duration, &duration);
+    if (rc == KTH_OK) {
+        rc = duration_put(p, i, duration);
     }
-    m->records_ = grown;
+    if (rc != KTH_OK) {
+        return rc;
+    }
     if (i % HLS_START_EVERY == 0) {
         double *starts =
             hls_parser_grow(p, m->starts_, &p->start_cap, i / HLS_START_EVERY + 1, sizeof(*starts));
@@ -725,13 +839,21 @@ static int segment_store(hls_parser *p, const hls_segment *seg, uint32_t uri, ui
     if (m->ranges_ != NULL) {
         m->ranges_[i] = (hls_segment_range){seg->range.offset, seg->range.length};
     }
-    m->records_[i] = (hls_segment_rec){
-        .duration = p->extinf_duration,
+    hls_segment_rec rec = {
         .uri = uri,
         .key = seg->key == HLS_NONE ? UINT32_MAX : (uint32_t)seg->key,
         .map = seg->map == HLS_NONE ? UINT32_MAX : (uint32_t)seg->map,
         .bits = (uint32_t)p->discontinuity_count << HLS_SEG_FLAG_BITS | flags,
     };
+    if (m->run_count_ == 0 || !run_continues(&m->runs_[m->run_count_ - 1], i, &rec)) {
+        hls_segment_run *runs =
+            hls_parser_grow(p, m->runs_, &p->run_cap, m->run_count_ + 1, sizeof(*runs));
+        if (runs == NULL) {
+            return KTH_ERR_NO_MEMORY;
+        }
+        m->runs_ = runs;
+        m->runs_[m->run_count_++] = (hls_segment_run){i, rec};
+    }
     m->segment_count = i + 1;
     return KTH_OK;
 }
@@ -822,7 +944,10 @@ int hls_media_finish(hls_parser *p)
         return hls_parser_fail(p, KTH_ERR_FORMAT, "EXTINF has no URI line after it");
     }
     hls_media_playlist *m = &p->pl->media;
-    m->records_ = fit(m->records_, m->segment_count, &p->segment_cap, sizeof(*m->records_));
+    m->duration_of_ = fit(m->duration_of_, m->segment_count, &p->segment_cap, m->dur_width_);
+    m->runs_ = fit(m->runs_, m->run_count_, &p->run_cap, sizeof(*m->runs_));
+    m->durations_ =
+        fit(m->durations_, m->duration_count_, &p->duration_cap, sizeof(*m->durations_));
     m->starts_ = fit(m->starts_, (m->segment_count + HLS_START_EVERY - 1) / HLS_START_EVERY,
                      &p->start_cap, sizeof(*m->starts_));
     m->ranges_ = fit(m->ranges_, m->segment_count, &p->seg_range_cap, sizeof(*m->ranges_));

@@ -649,8 +649,12 @@ static void test_numbered_segment_uris_are_kept_as_runs(void **state)
     }
     hls_playlist *pl = parse_uris((const char *const *)uris);
     check_uris(pl, (const char *const *)uris);
-    /* The table is sized to its segments, not grown by doubling (8,192 places). */
-    assert_true(malloc_usable_size(pl->media.records_) < N * sizeof(hls_segment_rec) + 4096);
+    /* The duration indices are sized to the segments (a byte each), not grown by doubling
+     * (8,192 places); the first segment and the run after it are two runs of records. */
+    assert_int_equal(pl->media.dur_width_, 1);
+    assert_true(malloc_usable_size(pl->media.duration_of_) < N + 4096);
+    assert_int_equal(pl->media.run_count_, 2);
+    assert_int_equal(pl->media.duration_count_, 1);
     /* One string (the first segment's) and one run for the 4,999 after it. */
     assert_int_equal(pl->media.uri_count_, 1);
     assert_int_equal(pl->media.uri_run_count_, 1);
@@ -757,11 +761,136 @@ static void test_segment_starts_are_the_running_sum_of_durations(void **state)
     hls_playlist_free(pl);
 }
 
+/* What the mixed playlist below says of segment i. */
+typedef struct mixed_seg {
+    char uri[64];
+    double duration;
+    bool title, gap, discontinuity, ranged;
+    int key; /* -1: clear; else the key's number */
+} mixed_seg;
+
+/* Segments alike but for their index share one record; every kind of difference between
+ * neighbours must still come back exactly: numbered URIs, distinct URIs, one URI with byte
+ * ranges, keys that change, a discontinuity, gaps, titles, and durations of which there are
+ * more than 256 distinct (their indices widen from one byte to two). */
+static void test_segments_alike_share_records_and_every_difference_survives(void **state)
+{
+    (void)state;
+    enum { N = 600 };
+    static mixed_seg want[N];
+    static char text[N * 160];
+    size_t n = (size_t)snprintf(text, sizeof text, "#EXTM3U\n#EXT-X-TARGETDURATION:9\n");
+    int key = -1;
+    for (int i = 0; i < N; i++) {
+        mixed_seg *w = &want[i];
+        memset(w, 0, sizeof *w);
+        if (i < 100)
+            snprintf(w->uri, sizeof w->uri, "num_%04d.ts", i);
+        else if (i < 200)
+            snprintf(w->uri, sizeof w->uri, "h%08x.ts", (unsigned)(i * 2654435761u));
+        else if (i < 250)
+            snprintf(w->uri, sizeof w->uri, "one.ts");
+        else
+            snprintf(w->uri, sizeof w->uri, "tail_%d_x.ts", (i * 7) % 1000);
+        w->ranged = i >= 200 && i < 250;
+        char duration[16]; /* 300 distinct from segment 300 on */
+        snprintf(duration, sizeof duration, "%.3f", i < 300 ? 4.0 : 3.0 + (i - 300) / 1000.0);
+        w->duration = strtod(duration, NULL);
+        w->title = i >= 400 && i < 410;
+        w->gap = i >= 310 && i < 313;
+        w->discontinuity = i == 300 || i == 450;
+        if (i >= 250 && i < 300 && i % 10 == 0)
+            key = i / 10;
+        if (i == 300)
+            key = -1;
+        w->key = key;
+        if (w->discontinuity)
+            n += (size_t)snprintf(text + n, sizeof text - n, "#EXT-X-DISCONTINUITY\n");
+        if (i >= 250 && i < 300 && i % 10 == 0)
+            n += (size_t)snprintf(text + n, sizeof text - n,
+                                  "#EXT-X-KEY:METHOD=AES-128,URI=\"k%d.key\"\n", key);
+        if (i == 300)
+            n += (size_t)snprintf(text + n, sizeof text - n, "#EXT-X-KEY:METHOD=NONE\n");
+        if (w->gap)
+            n += (size_t)snprintf(text + n, sizeof text - n, "#EXT-X-GAP\n");
+        if (w->ranged)
+            n += (size_t)snprintf(text + n, sizeof text - n, "#EXT-X-BYTERANGE:1000@%d\n",
+                                  (i - 200) * 1000);
+        n += (size_t)snprintf(text + n, sizeof text - n, "#EXTINF:%s,%s\n%s\n", duration,
+                              w->title ? "a title" : "", w->uri);
+    }
+    hls_playlist *pl = hls_test_parse(text);
+    const hls_media_playlist *m = &pl->media;
+    assert_int_equal(m->segment_count, N);
+    assert_int_equal(m->dur_width_, 2);
+    assert_int_equal(m->duration_count_, 301);
+    assert_true(m->run_count_ < 30); /* not one per segment */
+    int discontinuities = 0;
+    double start = 0;
+    for (int i = 0; i < N; i++) {
+        const mixed_seg *w = &want[i];
+        hls_segment seg = hls_media_segment(m, (size_t)i);
+        char uri[128];
+        snprintf(uri, sizeof uri, "https://cdn.example.com/path/to/%.63s", w->uri);
+        hls_test_segment_uri(m, (size_t)i, uri);
+        discontinuities += w->discontinuity;
+        assert_true(seg.duration == w->duration);
+        assert_true(seg.start == start);
+        start += seg.duration;
+        assert_int_equal(seg.title != NULL, w->title);
+        assert_int_equal(seg.gap, w->gap);
+        assert_int_equal(seg.discontinuity, w->discontinuity);
+        assert_int_equal(seg.discontinuity_sequence, discontinuities);
+        assert_int_equal(seg.range.present, w->ranged);
+        if (w->ranged)
+            assert_int_equal(seg.range.offset, (uint64_t)(i - 200) * 1000);
+        if (w->key < 0) {
+            assert_int_equal(seg.key, HLS_NONE);
+        } else {
+            assert_true(seg.key != HLS_NONE);
+            char key_uri[64];
+            snprintf(key_uri, sizeof key_uri, "https://cdn.example.com/path/to/k%d.key", w->key);
+            assert_string_equal(m->keys[seg.key].uri, key_uri);
+        }
+    }
+    hls_playlist_free(pl);
+}
+
+/* More than 65,536 distinct durations: their indices take four bytes, and each segment keeps
+ * its own. */
+static void test_durations_past_65536_distinct_keep_their_values(void **state)
+{
+    (void)state;
+    enum { N = 70000 };
+    size_t cap = (size_t)N * 40 + 128;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    size_t n = (size_t)snprintf(text, cap, "#EXTM3U\n#EXT-X-TARGETDURATION:9\n");
+    for (int i = 0; i < N; i++)
+        n += (size_t)snprintf(text + n, cap - n, "#EXTINF:%d.%05d,\ns%d.ts\n", 1 + i / 100000,
+                              i % 100000, i);
+    hls_playlist *pl = hls_test_parse(text);
+    free(text);
+    const hls_media_playlist *m = &pl->media;
+    assert_int_equal(m->dur_width_, 4);
+    assert_int_equal(m->duration_count_, N);
+    assert_int_equal(m->run_count_, 2); /* s0's string, then the numbered run */
+    for (int i = 0; i < N; i += 997) {
+        char want[32];
+        snprintf(want, sizeof want, "%d.%05d", 1 + i / 100000, i % 100000);
+        assert_true(hls_media_segment(m, (size_t)i).duration == strtod(want, NULL));
+    }
+    assert_true(hls_media_segment(m, N - 1).duration == strtod("1.69999", NULL));
+    hls_playlist_free(pl);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_media_playlist_alone_gives_timing_and_numbering),
         cmocka_unit_test(test_segment_starts_are_the_running_sum_of_durations),
+        cmocka_unit_test(test_segments_alike_share_records_and_every_difference_survives),
+        cmocka_unit_test(test_durations_past_65536_distinct_keep_their_values),
         cmocka_unit_test(test_segment_uris_resolve_in_every_reference_form),
         cmocka_unit_test(test_program_date_time_dates_its_segment_and_those_after_it),
         cmocka_unit_test(test_extinf_title_keeps_commas_and_duration_may_lack_a_comma),
