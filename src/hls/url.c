@@ -335,11 +335,17 @@ int hls_url_resolve(const char *base, const char *ref, size_t ref_len, char **ou
     if (base_len > SIZE_MAX / 8 || ref_len > SIZE_MAX / 8) {
         return KTH_ERR_NO_MEMORY;
     }
-    char *merged = platform_malloc(base_len + ref_len + 2);
-    char *path = platform_malloc(base_len + ref_len + 3);
+    /* Room for the merged path and the path without dot segments: on the stack for the usual
+     * URL, from the heap for a long one. */
+    char small[2][1024];
+    bool heap = base_len + ref_len + 3 > sizeof small[0];
+    char *merged = heap ? platform_malloc(base_len + ref_len + 2) : small[0];
+    char *path = heap ? platform_malloc(base_len + ref_len + 3) : small[1];
     if (merged == NULL || path == NULL) {
-        platform_free(merged);
-        platform_free(path);
+        if (heap) {
+            platform_free(merged);
+            platform_free(path);
+        }
         return KTH_ERR_NO_MEMORY;
     }
 
@@ -354,8 +360,10 @@ int hls_url_resolve(const char *base, const char *ref, size_t ref_len, char **ou
         path_len = path_in.n;
     }
     char *result = recompose(&t, path, path_len);
-    platform_free(merged);
-    platform_free(path);
+    if (heap) {
+        platform_free(merged);
+        platform_free(path);
+    }
     if (result == NULL) {
         return KTH_ERR_NO_MEMORY;
     }

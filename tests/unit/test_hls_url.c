@@ -13,6 +13,7 @@
 
 #include <kithara/status.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -110,6 +111,31 @@ static void test_playlist_style_references_resolve_against_final_url(void **stat
                 sizeof(cases) / sizeof(cases[0]));
 }
 
+/* Paths are merged in stack buffers up to about 1 KiB and on the heap beyond: references on
+ * both sides of that size resolve alike, dot segments removed and nothing cut. */
+static void test_references_past_the_stack_buffers_resolve_whole(void **state)
+{
+    (void)state;
+    for (size_t len = 900; len <= 1200; len += 50) {
+        char *name = malloc(len + 1), *ref = malloc(len + 32), *want = malloc(len + 64);
+        assert_non_null(name);
+        assert_non_null(ref);
+        assert_non_null(want);
+        memset(name, 'y', len);
+        name[len] = '\0';
+        snprintf(ref, len + 32, "../x/%s/./z.ts?t=1", name);
+        snprintf(want, len + 64, "http://h.example/a/x/%s/z.ts?t=1", name);
+        char *out = NULL;
+        assert_int_equal(hls_url_resolve("http://h.example/a/b/list.m3u8", ref, strlen(ref), &out),
+                         KTH_OK);
+        assert_string_equal(out, want);
+        free(out);
+        free(name);
+        free(ref);
+        free(want);
+    }
+}
+
 static void test_base_without_path_gets_a_root_slash(void **state)
 {
     (void)state;
@@ -176,6 +202,7 @@ int main(void)
         cmocka_unit_test(test_rfc3986_normal_examples_resolve_as_specified),
         cmocka_unit_test(test_rfc3986_abnormal_examples_resolve_as_specified),
         cmocka_unit_test(test_playlist_style_references_resolve_against_final_url),
+        cmocka_unit_test(test_references_past_the_stack_buffers_resolve_whole),
         cmocka_unit_test(test_base_without_path_gets_a_root_slash),
         cmocka_unit_test(test_bytes_invalid_in_uris_are_percent_encoded),
         cmocka_unit_test(test_reference_length_bounds_the_reference),
