@@ -667,6 +667,14 @@ static int segment_range(hls_parser *p, const char *uri, hls_segment *seg)
     return range_record(p, uri, offset + p->byterange_length);
 }
 
+/* Where duration d's probe starts in a table of `cap` (a power of two) places. */
+static size_t duration_home(double d, size_t cap)
+{
+    uint64_t bits;
+    memcpy(&bits, &d, sizeof(bits));
+    return (size_t)(bits * UINT64_C(0x9e3779b97f4a7c15) >> 32) & (cap - 1);
+}
+
 /* The index of duration d among the distinct durations (added when new). */
 static int duration_index(hls_parser *p, double d, uint32_t *index)
 {
@@ -682,18 +690,14 @@ static int duration_index(hls_parser *p, double d, uint32_t *index)
         p->dur_hash = table;
         p->dur_hash_cap = cap;
         for (size_t k = 0; k < m->duration_count_; k++) {
-            uint64_t bits;
-            memcpy(&bits, &m->durations_[k], sizeof(bits));
-            size_t at = (size_t)(bits * UINT64_C(0x9e3779b97f4a7c15) >> 32) & (cap - 1);
+            size_t at = duration_home(m->durations_[k], cap);
             while (table[at] != UINT32_MAX) {
                 at = (at + 1) & (cap - 1);
             }
             table[at] = (uint32_t)k;
         }
     }
-    uint64_t bits;
-    memcpy(&bits, &d, sizeof(bits));
-    size_t at = (size_t)(bits * UINT64_C(0x9e3779b97f4a7c15) >> 32) & (p->dur_hash_cap - 1);
+    size_t at = duration_home(d, p->dur_hash_cap);
     for (; p->dur_hash[at] != UINT32_MAX; at = (at + 1) & (p->dur_hash_cap - 1)) {
         if (memcmp(&m->durations_[p->dur_hash[at]], &d, sizeof(d)) == 0) {
             *index = p->dur_hash[at];
