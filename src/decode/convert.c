@@ -67,7 +67,8 @@ static kth_status ensure_resampler(kth_decoder *d, const AVFrame *f)
             return st;
         swr_free(&d->swr);
     }
-    AVChannelLayout in_layout;
+    /* Zeroed: a copy into a layout first frees what the layout held. */
+    AVChannelLayout in_layout = {0};
     if (f->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC)
         av_channel_layout_default(&in_layout, f->ch_layout.nb_channels);
     else if (av_channel_layout_copy(&in_layout, &f->ch_layout) < 0)
