@@ -186,20 +186,19 @@ static bool reserve_bigs(hls_layout *l, size_t more)
 }
 
 /* Whether a segment from `from` on, or its init section, has a size known from the playlist
- * (a gap, or a clear byte range); *bigs (may be NULL) counts those of 4 GiB or more (an
- * upper bound: an init section counts at each of its segments). */
+ * (a gap, or a clear byte range); *bigs counts those of 4 GiB or more (an upper bound: an init
+ * section counts at each of its segments). */
 static bool knows_a_size(const hls_media_playlist *m, size_t from, size_t *bigs)
 {
     bool known = false;
-    for (size_t i = from; i < m->segment_count && (bigs || !known); i++) {
+    for (size_t i = from; i < m->segment_count; i++) {
         hls_segment seg = hls_media_segment(m, i);
         bool clear = seg.range.present && seg.key == HLS_NONE;
         const hls_map *map = seg.map != HLS_NONE ? &m->maps[seg.map] : NULL;
         bool map_clear = map && map->range.present && map->key == HLS_NONE;
         known |= seg.gap || clear || map_clear;
-        if (bigs)
-            *bigs += (clear && seg.range.length >= SIZE32_BIG) +
-                     (map_clear && map->range.length >= SIZE32_BIG);
+        *bigs += (clear && seg.range.length >= SIZE32_BIG) +
+                 (map_clear && map->range.length >= SIZE32_BIG);
     }
     return known;
 }
