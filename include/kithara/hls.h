@@ -165,7 +165,9 @@ typedef struct kth_hls_playlist_info {
     /* On the stream's timeline (the seconds kth_stream_seek_time takes): where the window's
      * first segment starts (0 for vod), and the live edge, the start of the segment a live
      * player plays from (HOLD-BACK, else three target durations, before the end; for vod and
-     * ended streams the end). A DVR slider runs from window_start_s to live_edge_s. */
+     * ended streams the end). A DVR slider runs from window_start_s to live_edge_s. On a live
+     * stream these are times of the variant it reloads (its last switch's), which is the one
+     * kth_stream_seek_time seeks in; another variant's times may differ by whole segments. */
     double window_start_s;
     double live_edge_s;
 } kth_hls_playlist_info;

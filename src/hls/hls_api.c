@@ -98,10 +98,12 @@ kth_status kth_stream_playlist_info(kth_stream *stream, kth_hls_playlist_info *i
     info->target_duration = s->live_target;
     info->window_s = s->live_window_s;
     info->window_segments = s->live_window_segments;
-    const hls_media_playlist *m = &s->variants[atomic_load(&s->current_variant)].pl->media;
+    const hls_variant_state *v =
+        &s->variants[s->live ? s->live_variant : atomic_load(&s->current_variant)];
+    const hls_media_playlist *m = &v->pl->media;
     if (m->segment_count > 0) {
         size_t first =
-            s->live_open && s->live_window_start < m->segment_count ? s->live_window_start : 0;
+            s->live_open && v->live.window_start < m->segment_count ? v->live.window_start : 0;
         info->window_start_s = hls_media_segment(m, first).start;
         info->live_edge_s =
             s->live_open ? hls_media_segment(m, hls_live_edge_segment(m)).start : m->total_duration;

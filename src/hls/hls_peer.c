@@ -643,13 +643,35 @@ static void fill_input(hls_session *s, size_t variant, size_t segment, double bu
     abr_controls_snapshot(&s->controls, &in->controls);
 }
 
+/* What a decision did. */
+typedef enum decided {
+    DECIDED_STAY,   /* the segment comes from the variant playing */
+    DECIDED_SWITCH, /* a period of another variant was appended at the segment */
+    /* Another variant was chosen whose playlist must be fetched afresh first (a live stream):
+     * the segment is not fetched until it is in, and the decision is made again then. */
+    DECIDED_WAIT,
+} decided;
+
+/* Where a switch to `variant` at `segment` of the last period's variant starts in `variant`:
+ * its segment starting nearest the boundary's time (the same boundary when the variants are
+ * aligned, as ladders usually are); on a live stream, its segment of the same media sequence
+ * number (live_switch.c), which may first need its playlist afresh. Lock held. */
+static hls_live_match switch_point(hls_session *s, size_t segment, double start, size_t variant,
+                                   int64_t now_ns, size_t *first)
+{
+    if (s->live)
+        return hls_live_map(s, segment, variant, now_ns, first);
+    *first = hls_layout_segment_nearest_start(s->variants[variant].layout, start);
+    return HLS_LIVE_MATCH;
+}
+
 /* Asks the controller which variant segment `segment` of the last period should come from;
- * appends a period when it is another one. Lock held. True when a switch was made. */
-static bool decide(hls_session *s, size_t segment, double buffer_s, poll_state *ps)
+ * appends a period when it is another one. Lock held. */
+static decided decide(hls_session *s, size_t segment, double buffer_s, poll_state *ps)
 {
     hls_period *last = &s->periods[s->period_count - 1];
     if (s->abr_count < 2 || segment <= last->first_segment)
-        return false;
+        return DECIDED_STAY;
     const hls_variant_state *cv = &s->variants[last->variant];
     const hls_segment seg_seg = hls_media_segment(&cv->pl->media, segment), *seg = &seg_seg;
     abr_input in;
@@ -666,27 +688,32 @@ static bool decide(hls_session *s, size_t segment, double buffer_s, poll_state *
     }
     abr_decision d;
     if (abr_controller_decide(&s->controller, &in, &d) != 0)
-        return false;
-    s->segments_since_switch++;
+        return DECIDED_STAY;
     size_t target = d.level < s->abr_count ? d.level : current_level;
     /* Switches are spaced by min_segments_between_switches, except a rescue: the controller's
      * urgent down-switch, a manual choice, or any step down while less than two segments are
      * buffered (waiting there would let the buffer run dry). */
     bool rescue = target < current_level && buffer_s < 2 * in.segment_s;
     bool allowed = d.reason == ABR_REASON_URGENT_DOWN || d.reason == ABR_REASON_MANUAL || rescue ||
-                   s->segments_since_switch > s->hls.min_segments_between_switches;
+                   s->segments_since_switch + 1 > s->hls.min_segments_between_switches;
     size_t variant = variant_of_level(s, target, last->variant);
     bool switched = false;
     size_t from = last->variant;
     if (variant != last->variant && allowed) {
-        /* The new variant starts at its segment starting nearest the boundary's time (the
-         * same boundary when the variants are aligned, as ladders usually are). */
-        size_t first = hls_layout_segment_nearest_start(s->variants[variant].layout, seg->start);
-        if (session_append_period(s, variant, first, segment)) {
+        size_t first = 0;
+        hls_live_match m = switch_point(s, segment, seg->start, variant, ps->now_ns, &first);
+        if (m == HLS_LIVE_WAIT)
+            return DECIDED_WAIT;
+        s->segments_since_switch++;
+        if (m == HLS_LIVE_MATCH && session_append_period(s, variant, first, segment)) {
             s->stats.switches++;
             switched = true;
             s->segments_since_switch = 0;
+            if (s->live)
+                hls_live_switched(s, variant, first);
         }
+    } else {
+        s->segments_since_switch++;
     }
     kth_event_abr abr = {
         .from_variant = (int)from,
@@ -695,7 +722,7 @@ static bool decide(hls_session *s, size_t segment, double buffer_s, poll_state *
         .buffer_seconds = d.buffer_s,
     };
     queue_decision(s, ps, &abr, switched, abr_reason_name(d.reason));
-    return switched;
+    return switched ? DECIDED_SWITCH : DECIDED_STAY;
 }
 
 /* ---- the stall rescue ---- */
@@ -982,11 +1009,19 @@ typedef enum visit_next {
 } visit_next;
 
 /* True when segment entry `entry` of period `period` is one an ABR decision may be made at: in
- * the last period, after the reader's entry. */
-static bool may_decide_at(const hls_session *s, const window_walk *ww, const hls_entry *e)
+ * the last period, after the reader's entry. On a live stream also the reader's own entry
+ * while the reader is at its start: a reader at the live edge always waits at the start of
+ * the newest segment, and a switch there is placed only if no byte of it was handed out
+ * (session_append_period). */
+static bool may_decide_at(const hls_session *s, const window_walk *ww, const hls_entry *e,
+                          uint64_t reader_within)
 {
-    return e->kind == HLS_ENTRY_SEGMENT && ww->w.period == s->period_count - 1 && !ww->first &&
-           !(ww->w.period == s->reader_period && ww->w.entry <= s->reader_entry);
+    if (e->kind != HLS_ENTRY_SEGMENT || ww->w.period != s->period_count - 1)
+        return false;
+    bool reader_here = ww->w.period == s->reader_period;
+    if (s->live && ww->first && reader_within == 0 && reader_here && ww->w.entry == s->reader_entry)
+        return true;
+    return !ww->first && !(reader_here && ww->w.entry <= s->reader_entry);
 }
 
 /* An entry with bytes in the cache: counts as buffered. */
@@ -1008,8 +1043,15 @@ static visit_next visit_missing(hls_session *s, net_batch *batch, poll_state *ps
                                 window_walk *ww, size_t variant, const hls_entry *e)
 {
     win->contiguous = false;
-    if (may_decide_at(s, ww, e) && decide(s, e->segment, win->buffer_s, ps))
+    decided d = may_decide_at(s, ww, e, win->place.within)
+                    ? decide(s, e->segment, win->buffer_s, ps)
+                    : DECIDED_STAY;
+    if (d == DECIDED_SWITCH)
         return VISIT_RESTART; /* a switch: continue with the new period's first entry */
+    if (d == DECIDED_WAIT) {
+        ww->key_wait = true; /* the other variant's playlist comes first: start nothing more */
+        return VISIT_ADVANCE;
+    }
     kth_status st = start_fetch(s, variant, ww->w.entry, ww->first, batch, ps);
     if (st == KTH_ERR_BUSY || st == KTH_ERR_STATE) {
         /* Another writer has it (or just completed it): its bytes come from there. */
@@ -1089,11 +1131,14 @@ static visit_next visit_entry(hls_session *s, net_batch *batch, poll_state *ps, 
         session_fail_locked(s, st, "%s", err);
         return VISIT_STOP;
     }
-    if (ww->manual_pending && may_decide_at(s, ww, e) &&
+    if (ww->manual_pending && may_decide_at(s, ww, e, win->place.within) &&
         e->segment > s->periods[ww->w.period].first_segment) {
         ww->manual_pending = false;
-        if (decide(s, e->segment, win->buffer_s, ps))
+        decided d = decide(s, e->segment, win->buffer_s, ps);
+        if (d == DECIDED_SWITCH)
             return VISIT_RESTART;
+        if (d == DECIDED_WAIT)
+            ww->key_wait = true; /* the other variant's playlist comes first */
     }
     hls_slot *slot = session_slot(&s->variants[variant], ww->w.entry);
     slot->mark = win->mark;
@@ -1294,11 +1339,12 @@ static net_poll_result on_poll(void *user, net_batch *batch)
         platform_mutex_unlock(&s->lock);
         return NET_POLL_IDLE;
     }
-    bool was_reloading = s->live_reloading;
+    bool was_reloading = s->live_reloading, was_loading = s->live_want_loading;
     double reload_in = hls_live_poll(s, batch, ps.now_ns);
     if (reload_in > 0)
         recheck(&ps, reload_in);
-    bool reload_added = s->live_reloading && !was_reloading;
+    bool reload_added =
+        (s->live_reloading && !was_reloading) || (s->live_want_loading && !was_loading);
     poll_window win;
     walk_window(s, batch, &ps, &win);
     s->last_buffer_s = win.buffer_s;

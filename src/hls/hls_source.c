@@ -135,6 +135,7 @@ typedef struct target {
     kth_event_segment where; /* that segment, for the playback progress event */
     uint64_t room;           /* bytes readable from the offset before a splice cuts the period */
     uint64_t generation;     /* splice_generation when located */
+    uint64_t cut;            /* cut_generation when located */
 } target;
 
 /* Offline there is no downloader peer, whose polls close the entries the reader has left:
@@ -180,6 +181,7 @@ static kth_status find_target(hls_session *s, uint64_t offset, target *t, char *
         t->variant = s->periods[t->period].variant;
         t->room = UINT64_MAX;
         t->generation = s->splice_generation;
+        t->cut = s->cut_generation;
         t->storage = storage_resource_ref(s->live_edge);
         return KTH_OK;
     }
@@ -207,6 +209,7 @@ static kth_status find_target(hls_session *s, uint64_t offset, target *t, char *
     t->entry = pl.entry;
     t->variant = pl.variant;
     t->generation = s->splice_generation;
+    t->cut = s->cut_generation;
     const hls_period *per = &s->periods[pl.period];
     t->room = per->cut && !t->end_check ? per->base + per->cut_length - offset : UINT64_MAX;
     if (!t->end_check && (pl.period > s->reader_period ||
@@ -345,17 +348,20 @@ static void bytes_missing(hls_session *s, const target *t, source_read *out)
     storage_resource_unref(t->storage);
 }
 
-/* Bytes up to stream offset `end` located at t are about to be handed out: true, and
- * served_end covers them, unless a time seek spliced the stream meanwhile (those offsets may
- * mean other bytes now; the seek is reported instead). */
-static bool hand_out(hls_session *s, const target *t, uint64_t end)
+/* Bytes up to stream offset `end` located at t are about to be handed out: KTH_PENDING_NONE,
+ * and served_end covers them, unless a time seek spliced the stream meanwhile (those offsets
+ * may mean other bytes now; KTH_PENDING_SEEK, the seek is reported instead) or a switch was
+ * placed at the entry (KTH_PENDING_RETRY: the offsets are the new variant's now). */
+static kth_pending_reason hand_out(hls_session *s, const target *t, uint64_t end)
 {
     platform_mutex_lock(&s->lock);
-    bool same = t->generation == s->splice_generation;
-    if (same && end > s->served_end)
+    kth_pending_reason r = t->generation != s->splice_generation ? KTH_PENDING_SEEK
+                           : t->cut != s->cut_generation         ? KTH_PENDING_RETRY
+                                                                 : KTH_PENDING_NONE;
+    if (r == KTH_PENDING_NONE && end > s->served_end)
         s->served_end = end;
     platform_mutex_unlock(&s->lock);
-    return same;
+    return r;
 }
 
 static source_read hs_read_at(stream_source *src, uint64_t offset, void *buf, size_t n)
@@ -390,8 +396,9 @@ static source_read hs_read_at(stream_source *src, uint64_t offset, void *buf, si
         kth_status st = storage_resource_read_at(t.storage, t.within, buf, want, &got);
         if (st == KTH_OK && got > 0) {
             storage_resource_unref(t.storage);
-            if (!hand_out(s, &t, offset + got)) {
-                out.reason = KTH_PENDING_SEEK;
+            kth_pending_reason why = hand_out(s, &t, offset + got);
+            if (why != KTH_PENDING_NONE) {
+                out.reason = why;
                 return out;
             }
             out.kind = KTH_READ_BYTES;
@@ -668,14 +675,17 @@ static kth_status hs_seek_time_anchor(stream_source *src, double seconds,
         platform_mutex_unlock(&s->lock);
         return st;
     }
-    size_t variant = atomic_load(&s->current_variant);
+    /* A live stream seeks in the variant it reloads (the last period's): its window is the
+     * one known. */
+    size_t variant = s->live ? s->live_variant : atomic_load(&s->current_variant);
     hls_variant_state *v = &s->variants[variant];
     size_t k = hls_layout_segment_at_time(v->layout, seconds);
     if (s->live_open) {
         /* DVR: a time before the window plays from its first segment (the earlier ones are
          * gone from the server), one past the live edge from the edge. */
         size_t edge = hls_live_edge_segment(&v->pl->media);
-        k = k < s->live_window_start ? s->live_window_start : k > edge ? edge : k;
+        size_t first = v->live.window_start;
+        k = k < first ? first : k > edge ? edge : k;
     }
     uint64_t offset = 0;
     size_t period = 0;
@@ -872,7 +882,7 @@ static kth_status open_session(hls_session *s, char *err, size_t errlen)
     if (s->live)
         hls_live_fences(s, start + 1);
     atomic_store(&s->current_variant, first);
-    if (s->hls.start_manual || s->live)
+    if (s->hls.start_manual)
         abr_controls_set_manual(&s->controls, first); /* before the peer exists: no wake */
     if (!s->offline) {
         if (!s->downloader) {

@@ -4,8 +4,10 @@
  * new segments appended to the variant's layout so that no byte offset handed out changes
  * meaning, and the end proven only once the playlist says EXT-X-ENDLIST.
  *
- * The variant is fixed for a live stream (the start variant, or a manual choice at open): the
- * other variants' playlists are not loaded, so ABR has one rung.
+ * The live variant is the one the stream's last period plays: its playlist is reloaded on the
+ * timer. The other variants' playlists load once in the background (for the ABR ladder) and
+ * again only when a switch to one of them needs a fresh window (live_switch.c); each variant's
+ * model grows by the reloads it got, and is tracked on its own (hls_variant_state.live).
  *
  * The playing model grows by merging (hls_live_merge). A model it replaces is freed at the next
  * reload: nothing holds on to it past the session lock (segment fetches own their URLs and key
@@ -15,7 +17,8 @@
  * A segment that left the window and that the reader has passed is of no more use (the server
  * no longer serves it, so no seek could play it again): after each reload its cache resource
  * is dropped, so the cache holds the window plus what the reader has not played yet, however
- * long the stream runs (release_passed).
+ * long the stream runs (release_passed). The same holds for a variant the stream switched
+ * away from, up to where a later period plays it again.
  *
  * A reader that fell behind the window (a long pause) would ask for segments the server no
  * longer serves: a fetch that fails with 404 or 410 for a segment that already left the
@@ -35,12 +38,29 @@
 #define MAX_RELOAD_FAILURES 3
 #define NS_PER_S            1e9
 
-/* Remembers what the last playlist fetched lists, for kth_stream_playlist_info. */
-static void note_window(hls_session *s, const hls_playlist *pl)
+/* Remembers what the live variant's last playlist lists, for kth_stream_playlist_info: from
+ * its model, whose segments from window_start on are that playlist's. */
+static void note_window(hls_session *s)
 {
-    s->live_target = pl->media.target_duration;
-    s->live_window_s = pl->media.total_duration;
-    s->live_window_segments = pl->media.segment_count;
+    const hls_variant_state *v = &s->variants[s->live_variant];
+    const hls_media_playlist *m = &v->pl->media;
+    size_t first = v->live.window_start < m->segment_count ? v->live.window_start : 0;
+    s->live_target = m->target_duration;
+    s->live_window_s = m->segment_count ? m->total_duration - hls_media_segment(m, first).start : 0;
+    s->live_window_segments = m->segment_count - first;
+}
+
+/* Starts tracking variant v's model, its first playlist (`start` on taken). */
+static void track(hls_session *s, size_t v, size_t start, int64_t request_ns, hls_live_update *u)
+{
+    hls_variant_state *vs = &s->variants[v];
+    hls_live_tracker_start(&vs->live.tracker, vs->pl, start, request_ns, u);
+    vs->live.tracked = true;
+    vs->live.window_start = 0;
+    vs->live.window_seq = vs->pl->media.media_sequence;
+    vs->live.released = 0;
+    vs->live.requested_ns = request_ns;
+    vs->live.stuck = false;
 }
 
 kth_status hls_live_open(hls_session *s, size_t v, int64_t request_ns, size_t *start, char *err,
@@ -49,7 +69,9 @@ kth_status hls_live_open(hls_session *s, size_t v, int64_t request_ns, size_t *s
     const hls_playlist *pl = s->variants[v].pl;
     *start = 0;
     s->live_kind = hls_live_kind_of(&pl->media);
-    note_window(s, pl);
+    s->live_variant = v;
+    s->live_want = SIZE_MAX;
+    note_window(s);
     if (hls_live_kind_of(&pl->media) == HLS_LIVE_KIND_VOD)
         return KTH_OK;
     if (s->offline) {
@@ -62,13 +84,21 @@ kth_status hls_live_open(hls_session *s, size_t v, int64_t request_ns, size_t *s
         return st;
     *start = hls_live_start_segment(pl, s->master);
     hls_live_update u;
-    hls_live_tracker_start(&s->live_tracker, pl, *start, request_ns, &u);
+    track(s, v, *start, request_ns, &u);
     s->live = true;
     s->live_open = true;
-    s->live_variant = v;
     s->live_next_ns = u.next_reload_ns;
     hls_layout_set_open(s->variants[v].layout, true);
     return KTH_OK;
+}
+
+void hls_live_variant_loaded(hls_session *s, size_t v, int64_t request_ns)
+{
+    if (!s->live || v == s->live_variant)
+        return;
+    hls_live_update u;
+    track(s, v, 0, request_ns, &u);
+    hls_layout_set_open(s->variants[v].layout, !u.ended);
 }
 
 /* Frees the replaced models. Lock held (or the session is closing), no fetch in flight. */
@@ -89,6 +119,8 @@ void hls_live_free(hls_session *s)
 typedef struct live_fetch {
     hls_body body; /* first: hls_playlist_on_write sees it as its own */
     hls_session *s;
+    size_t variant;
+    bool timed; /* the live variant's reload on the timer (else a switch asked for it) */
     int64_t started_ns;
 } live_fetch;
 
@@ -124,11 +156,11 @@ void hls_live_fences(hls_session *s, size_t from)
             fence_at(s, k);
 }
 
-/* Appends u's segments of `pl` to the playing variant. Lock held. False when the session
- * failed (recorded). */
-static bool append(hls_session *s, const hls_playlist *pl, const hls_live_update *u)
+/* Appends u's segments of `pl` to variant vi's model; the stream's last period grows with it
+ * when it is vi's. Lock held. False when the session failed (recorded). */
+static bool append(hls_session *s, size_t vi, const hls_playlist *pl, const hls_live_update *u)
 {
-    hls_variant_state *v = &s->variants[s->live_variant];
+    hls_variant_state *v = &s->variants[vi];
     char err[HLS_ERR_MAX];
     hls_playlist *merged = NULL;
     kth_status st = hls_live_merge(v->pl, pl, u->first_new, u->new_count, u->reset || u->skipped,
@@ -150,45 +182,102 @@ static bool append(hls_session *s, const hls_playlist *pl, const hls_live_update
     }
     v->entry_count = hls_layout_entry_count(v->layout);
     hls_period *last = &s->periods[s->period_count - 1];
-    if (last->variant == s->live_variant && last->end_entry == old_entries)
+    if (last->variant == vi && last->end_entry == old_entries)
         last->end_entry = v->entry_count;
-    hls_live_fences(s, old_segments);
+    if (vi == s->live_variant)
+        hls_live_fences(s, old_segments);
     return true;
 }
 
-/* Takes in a reloaded playlist. Lock held. Fills *ev (kind 0: nothing to publish). */
-static void take_reload(hls_session *s, const hls_playlist *pl, int64_t started_ns, kth_event *ev)
+/* Takes a reload of variant vi into its model and tracker. Lock held. False when the
+ * session failed. */
+static bool take_in(hls_session *s, size_t vi, const hls_playlist *pl, int64_t started_ns,
+                    hls_live_update *u)
 {
-    hls_live_update u;
-    hls_live_tracker_update(&s->live_tracker, pl, started_ns, &u);
-    s->live_next_ns = u.next_reload_ns;
-    note_window(s, pl);
-    const char *uri = s->variants[s->live_variant].uri;
-    if (u.stuck) {
-        /* The reader still gets every listed byte; at the edge it gets this failure. */
-        s->live_stuck = true;
-        snprintf(s->live_stuck_msg, sizeof s->live_stuck_msg,
-                 "live playlist %s has not changed for %.1f s (more than 3.5 target durations "
-                 "of %llu s): the stream is stuck",
-                 PLATFORM_SHOWN(uri), (double)(started_ns - s->live_tracker.changed_ns) / NS_PER_S,
-                 (unsigned long long)pl->media.target_duration);
-        atomic_fetch_add(&s->wake_epoch, 1);
-        if (s->waiting)
-            storage_resource_wake_waiters(s->waiting);
-        return;
-    }
+    hls_variant_state *v = &s->variants[vi];
+    hls_live_tracker_update(&v->live.tracker, pl, started_ns, u);
+    v->live.requested_ns = started_ns;
+    v->live.stuck = u->stuck;
+    if (u->stuck)
+        return true;
     free_retired(s); /* replaced at the last reload: nobody reads it since */
-    if (u.new_count > 0 && !append(s, pl, &u))
-        return;
+    if (u->new_count > 0 && !append(s, vi, pl, u))
+        return false;
     /* The playlist's segments from first_new on are the model's last new_count; those before
      * first_new are the ones before them, unless the server restarted or jumped (then they are
      * not in the model, and everything before the added segments has left). */
-    size_t count = s->variants[s->live_variant].pl->media.segment_count;
-    size_t before = u.reset || u.skipped ? 0 : u.first_new;
-    s->live_window_start = count >= u.new_count + before ? count - u.new_count - before : 0;
+    size_t count = v->pl->media.segment_count;
+    size_t before = u->reset || u->skipped ? 0 : u->first_new;
+    v->live.window_start = count >= u->new_count + before ? count - u->new_count - before : 0;
+    v->live.window_seq = pl->media.media_sequence + (u->first_new - before);
+    if (u->ended)
+        hls_layout_set_open(v->layout, false);
+    return true;
+}
+
+/* Wakes a reader waiting at the live edge, to look again. Lock held. */
+static void wake_reader(hls_session *s)
+{
+    atomic_fetch_add(&s->wake_epoch, 1);
+    if (s->waiting)
+        storage_resource_wake_waiters(s->waiting);
+}
+
+/* The live variant's playlist is stuck: another variant is tried (hls_live_rescue); when none
+ * is left, the reader still gets every listed byte, and at the edge this failure. Lock held. */
+static void stuck(hls_session *s, int64_t started_ns)
+{
+    if (hls_live_rescue(s))
+        return;
+    const hls_variant_state *v = &s->variants[s->live_variant];
+    const hls_media_playlist *m = &v->pl->media;
+    s->live_stuck = true;
+    snprintf(s->live_stuck_msg, sizeof s->live_stuck_msg,
+             "live playlist %s has not changed for %.1f s (more than 3.5 target durations "
+             "of %llu s): the stream is stuck",
+             PLATFORM_SHOWN(v->uri), (double)(started_ns - v->live.tracker.changed_ns) / NS_PER_S,
+             (unsigned long long)m->target_duration);
+    wake_reader(s);
+}
+
+void hls_live_switched(hls_session *s, size_t to, size_t first)
+{
+    hls_variant_state *v = &s->variants[to];
+    s->live_variant = to;
+    s->live_stuck = false;
+    s->live_failures = 0;
+    if (s->live_want == to) {
+        s->live_want = SIZE_MAX;
+        s->live_rescue = false;
+    }
+    s->live_next_ns = v->live.requested_ns + hls_live_reload_delay_ns(&v->pl->media, true);
+    if (v->live.tracker.ended)
+        s->live_open = false;
+    hls_layout_set_open(v->layout, !v->live.tracker.ended);
+    note_window(s);
+    hls_live_fences(s, first + 1);
+    wake_reader(s);
+}
+
+/* Takes in a reload of the live variant. Lock held. Fills *ev (kind 0: nothing to publish). */
+static void take_reload(hls_session *s, const hls_playlist *pl, int64_t started_ns, kth_event *ev)
+{
+    hls_live_update u;
+    if (!take_in(s, s->live_variant, pl, started_ns, &u))
+        return;
+    s->live_next_ns = u.next_reload_ns;
+    if (u.stuck) {
+        stuck(s, started_ns);
+        return;
+    }
+    if (s->live_rescue && u.changed) { /* it moves again: no need to leave it */
+        s->live_rescue = false;
+        s->live_want = SIZE_MAX;
+    }
+    note_window(s);
     if (u.ended) {
         s->live_open = false;
-        hls_layout_set_open(s->variants[s->live_variant].layout, false);
+        s->live_want = SIZE_MAX; /* nothing more to switch to */
     }
     bool broken = u.skipped;
     for (size_t k = u.first_new; k < u.first_new + u.new_count; k++)
@@ -207,10 +296,7 @@ static void take_reload(hls_session *s, const hls_playlist *pl, int64_t started_
     } else if (u.ended) {
         snprintf(ev->text, sizeof ev->text, "the playlist ended");
     }
-    /* A reader waiting at the live edge looks again. */
-    atomic_fetch_add(&s->wake_epoch, 1);
-    if (s->waiting)
-        storage_resource_wake_waiters(s->waiting);
+    wake_reader(s);
 }
 
 /* A reload failed: tried again at the next reload time; a few in a row fail the stream. */
@@ -234,42 +320,58 @@ static void reload_failed(hls_session *s, live_fetch *f, const net_result *r)
 /* A list of cache keys, to drop after the lock. */
 typedef struct key_list {
     char **keys;
-    size_t count;
+    size_t count, cap;
 } key_list;
 
-/* The segment the reader is in, when it reads the live variant: at its position, or, at the
- * live edge (past every byte known), that of the last byte it read. Lock held. */
-static bool reader_segment(hls_session *s, size_t *segment)
+/* Where the reader is: at its position, or, at the live edge (past every byte known), at the
+ * last byte it read. Lock held. */
+static bool reader_place(hls_session *s, hls_place *place, size_t *segment)
 {
-    hls_place place;
     hls_entry e;
     uint64_t pos = session_reader_position(s);
-    if (session_locate(s, pos, &place) != HLS_LOCATED &&
-        (pos == 0 || session_locate(s, pos - 1, &place) != HLS_LOCATED))
+    if (session_locate(s, pos, place) != HLS_LOCATED &&
+        (pos == 0 || session_locate(s, pos - 1, place) != HLS_LOCATED))
         return false;
-    if (place.variant != s->live_variant ||
-        hls_layout_entry(s->variants[place.variant].layout, place.entry, &e) != KTH_OK)
+    if (hls_layout_entry(s->variants[place->variant].layout, place->entry, &e) != KTH_OK)
         return false;
     *segment = e.segment; /* an init section's is the segment it precedes */
     return true;
 }
 
-/* Collects the keys of the live variant's segments that left the window and lie behind the
- * reader, from the first not released yet up to the first still in use (open or fetching).
- * Lock held. */
-static void release_passed(hls_session *s, key_list *out)
+/* The first segment of variant x the stream may still read: the reader's own when it reads x,
+ * else the first of x's periods after the reader's; SIZE_MAX when none. Lock held. */
+static size_t first_still_read(const hls_session *s, size_t x, const hls_place *reader,
+                               size_t reader_segment)
 {
-    hls_variant_state *v = &s->variants[s->live_variant];
-    size_t reader, end = s->live_released;
-    if (!reader_segment(s, &reader))
+    size_t first = SIZE_MAX;
+    for (size_t i = reader->period; i < s->period_count; i++) {
+        const hls_period *p = &s->periods[i];
+        size_t k = i == reader->period ? reader_segment : p->first_segment;
+        if (p->variant == x && k < first)
+            first = k;
+    }
+    return first;
+}
+
+/* Collects the keys of variant x's segments that left its window and that the stream will not
+ * read again, from the first not released yet up to the first still in use (open or
+ * fetching). Lock held. */
+static void release_variant(hls_session *s, size_t x, size_t end, key_list *out)
+{
+    hls_variant_state *v = &s->variants[x];
+    size_t k = v->live.released;
+    if (end > v->live.window_start)
+        end = v->live.window_start;
+    if (k >= end)
         return;
-    if (end < reader && end < s->live_window_start)
-        end = reader < s->live_window_start ? reader : s->live_window_start;
-    out->keys =
-        platform_calloc(end > s->live_released ? end - s->live_released : 1, sizeof *out->keys);
-    if (!out->keys)
-        return;
-    size_t k = s->live_released;
+    if (out->cap - out->count < end - k) {
+        size_t cap = out->count + (end - k);
+        char **keys = platform_realloc(out->keys, cap * sizeof *keys);
+        if (!keys)
+            return;
+        out->keys = keys;
+        out->cap = cap;
+    }
     for (; k < end; k++) {
         size_t entry, init;
         if (hls_layout_entry_of_segment(v->layout, k, &entry, &init) != KTH_OK)
@@ -277,12 +379,24 @@ static void release_passed(hls_session *s, key_list *out)
         const hls_slot *slot = session_slot(v, entry);
         if (slot->res || slot->fetching)
             break; /* its turn comes at a later reload */
-        char *key = session_entry_key(s, s->live_variant, entry);
+        char *key = session_entry_key(s, x, entry);
         if (!key)
             break;
         out->keys[out->count++] = key;
     }
-    s->live_released = k;
+    v->live.released = k;
+}
+
+/* Collects the keys of every tracked variant's segments that are of no more use. Lock held. */
+static void release_passed(hls_session *s, key_list *out)
+{
+    hls_place reader;
+    size_t segment;
+    if (!reader_place(s, &reader, &segment))
+        return;
+    for (size_t x = 0; x < s->ladder.count; x++)
+        if (s->variants[x].pl && s->variants[x].live.tracked)
+            release_variant(s, x, first_still_read(s, x, &reader, segment), out);
 }
 
 /* Drops what release_passed collected. No lock held. */
@@ -295,6 +409,22 @@ static void drop_keys(hls_session *s, key_list *l)
     platform_free(l->keys);
 }
 
+/* Takes in a fetched playlist of f's variant. Lock held. */
+static void take_fetched(hls_session *s, live_fetch *f, const hls_playlist *pl, kth_event *ev)
+{
+    if (f->variant == s->live_variant) {
+        s->live_failures = 0;
+        take_reload(s, pl, f->started_ns, ev);
+        return;
+    }
+    hls_live_update u;
+    if (!s->variants[f->variant].pl || !s->variants[f->variant].live.tracked ||
+        !take_in(s, f->variant, pl, f->started_ns, &u))
+        return;
+    if (s->live_rescue && s->live_want == f->variant)
+        stuck(s, f->started_ns); /* the stuck variant is left now, or another is tried */
+}
+
 static void reload_complete(void *user, const net_result *r)
 {
     live_fetch *f = user;
@@ -303,7 +433,7 @@ static void reload_complete(void *user, const net_result *r)
     char err[HLS_ERR_MAX];
     kth_status st = r->status;
     if (st == KTH_OK) {
-        const char *base = f->body.final_url ? f->body.final_url : s->variants[s->live_variant].uri;
+        const char *base = f->body.final_url ? f->body.final_url : s->variants[f->variant].uri;
         st = hls_playlist_parse(f->body.data, f->body.len, base, NULL, &pl, err, sizeof err);
         if (st == KTH_OK && pl->kind != HLS_PLAYLIST_MEDIA)
             st = KTH_ERR_FORMAT;
@@ -312,13 +442,17 @@ static void reload_complete(void *user, const net_result *r)
     memset(&ev, 0, sizeof ev);
     key_list passed = {0};
     platform_mutex_lock(&s->lock);
-    s->live_reloading = false;
+    if (f->timed)
+        s->live_reloading = false;
+    else
+        s->live_want_loading = false;
+    if (!f->timed && !s->live_rescue && s->live_want == f->variant)
+        s->live_want = SIZE_MAX; /* asked again if a switch still finds no match */
     if (s->failure == KTH_OK && s->live_open && st != KTH_ERR_CANCELLED) {
         if (st == KTH_OK) {
-            s->live_failures = 0;
-            take_reload(s, pl, f->started_ns, &ev);
+            take_fetched(s, f, pl, &ev);
             release_passed(s, &passed);
-        } else {
+        } else if (f->timed && f->variant == s->live_variant) {
             reload_failed(s, f, r);
         }
     }
@@ -331,24 +465,24 @@ static void reload_complete(void *user, const net_result *r)
         ev.origin = s->origin;
         kth_bus_publish(s->bus, &ev);
     }
+    hls_live_publish_rescue(s);
     hls_peer_wake(s); /* the new segments are the peer's to fetch */
 }
 
-double hls_live_poll(hls_session *s, net_batch *batch, int64_t now_ns)
+/* Adds a fetch of variant v's playlist to the batch. Lock held. */
+static bool add_fetch(hls_session *s, net_batch *batch, size_t v, bool timed, int64_t now_ns)
 {
-    if (!s->live_open || s->live_reloading || s->live_stuck)
-        return 0;
-    if (now_ns < s->live_next_ns)
-        return (double)(s->live_next_ns - now_ns) / NS_PER_S;
     live_fetch *f = platform_calloc(1, sizeof *f);
     if (!f)
-        return 0.1;
+        return false;
     f->s = s;
+    f->variant = v;
+    f->timed = timed;
     f->started_ns = now_ns;
     f->body.max = HLS_DEFAULT_MAX_PLAYLIST_BYTES;
     net_fetch_spec spec;
     memset(&spec, 0, sizeof spec);
-    spec.url = s->variants[s->live_variant].uri;
+    spec.url = s->variants[v].uri;
     spec.method = NET_GET;
     spec.priority = NET_FETCH_HIGH;
     spec.accept_gzip = true;
@@ -360,10 +494,39 @@ double hls_live_poll(hls_session *s, net_batch *batch, int64_t now_ns)
     spec.user = f;
     if (net_batch_add(batch, &spec, NULL) != KTH_OK) {
         platform_free(f);
-        return 0.1;
+        return false;
     }
+    return true;
+}
+
+/* The smaller of two waits, 0 meaning none. */
+static double sooner(double a, double b)
+{
+    return a <= 0 ? b : b <= 0 || a < b ? a : b;
+}
+
+double hls_live_poll(hls_session *s, net_batch *batch, int64_t now_ns)
+{
+    double wait = 0;
+    if (s->live_open && s->live_want != SIZE_MAX && !s->live_want_loading) {
+        /* A variant a switch waits for: at once, but not twice within half its target. */
+        const hls_variant_state *w = &s->variants[s->live_want];
+        int64_t due = w->live.requested_ns + hls_live_reload_delay_ns(&w->pl->media, false);
+        if (now_ns < due)
+            wait = (double)(due - now_ns) / NS_PER_S;
+        else if (add_fetch(s, batch, s->live_want, false, now_ns))
+            s->live_want_loading = true;
+        else
+            wait = 0.1;
+    }
+    if (!s->live_open || s->live_reloading || s->live_stuck)
+        return wait;
+    if (now_ns < s->live_next_ns)
+        return sooner(wait, (double)(s->live_next_ns - now_ns) / NS_PER_S);
+    if (!add_fetch(s, batch, s->live_variant, true, now_ns))
+        return sooner(wait, 0.1);
     s->live_reloading = true;
-    return 0;
+    return wait;
 }
 
 /* ---- a reader that fell behind the window ---- */
@@ -427,9 +590,8 @@ bool hls_live_skip_gone(hls_session *s, size_t variant, size_t entry, int http_s
     hls_entry e;
     hls_layout_entry(v->layout, entry, &e);
     const hls_media_playlist *m = &v->pl->media;
-    uint64_t first_listed = s->live_tracker.window_first;
-    if (e.kind != HLS_ENTRY_SEGMENT || e.segment >= m->segment_count ||
-        hls_media_segment(m, e.segment).sequence >= first_listed)
+    size_t first_listed = v->live.window_start; /* the model's first segment still listed */
+    if (e.kind != HLS_ENTRY_SEGMENT || e.segment >= m->segment_count || e.segment >= first_listed)
         return false; /* still listed (or not a segment): a real failure */
     const hls_period *last = &s->periods[s->period_count - 1];
     if (last->variant != variant || e.segment < last->first_segment)
@@ -438,11 +600,9 @@ bool hls_live_skip_gone(hls_session *s, size_t variant, size_t entry, int http_s
      * the playlist: fetches run in order, and one behind this may still be under way. */
     size_t j = last->first_segment, w;
     for (; j < e.segment; j++)
-        if (hls_media_segment(m, j).sequence < first_listed && !segment_has_bytes(v->layout, j))
+        if (j < first_listed && !segment_has_bytes(v->layout, j))
             break;
-    for (w = e.segment + 1; w < m->segment_count && hls_media_segment(m, w).sequence < first_listed;
-         w++)
-        ;
+    w = e.segment + 1 > first_listed ? e.segment + 1 : first_listed;
     if (w >= m->segment_count || !skip_to(s, j, w))
         return false;
     memset(ev, 0, sizeof *ev);
@@ -454,8 +614,6 @@ bool hls_live_skip_gone(hls_session *s, size_t variant, size_t entry, int http_s
              (unsigned long long)hls_media_segment(m, j).sequence,
              (unsigned long long)hls_media_segment(m, w - 1).sequence,
              (unsigned long long)hls_media_segment(m, w).sequence);
-    atomic_fetch_add(&s->wake_epoch, 1);
-    if (s->waiting)
-        storage_resource_wake_waiters(s->waiting);
+    wake_reader(s);
     return true;
 }

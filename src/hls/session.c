@@ -458,6 +458,16 @@ static bool reserve_period(hls_session *s, size_t count)
     return true;
 }
 
+/* True when no byte of entry `entry` of the last period was handed out: the bytes handed out
+ * end exactly at its start. Lock held. */
+static bool nothing_handed_of(hls_session *s, size_t entry)
+{
+    hls_place pl;
+    hls_locate r = session_locate(s, s->served_end, &pl);
+    return (r == HLS_LOCATED || r == HLS_NEED_SIZE) && pl.period == s->period_count - 1 &&
+           pl.entry == entry && pl.within == 0 && pl.entry_stream_start == s->served_end;
+}
+
 bool session_append_period(hls_session *s, size_t variant, size_t first_segment,
                            size_t prev_end_segment)
 {
@@ -484,14 +494,29 @@ bool session_append_period(hls_session *s, size_t variant, size_t first_segment,
         const hls_variant_state *pv = &s->variants[prev->variant];
         if (prev_end_segment <= prev->first_segment)
             return false;
-        size_t pe, pi;
-        if (hls_layout_entry_of_segment(pv->layout, prev_end_segment, &pe, &pi) != KTH_OK)
+        size_t pe, pi, end;
+        if (prev_end_segment == hls_layout_segment_count(pv->layout)) {
+            end = hls_layout_entry_count(pv->layout); /* all of it (a live variant left) */
+        } else if (hls_layout_entry_of_segment(pv->layout, prev_end_segment, &pe, &pi) != KTH_OK) {
             return false;
-        size_t end = pi != HLS_NONE && pi + 1 == pe ? pi : pe;
-        /* The reader is in (or past) an entry of this period at or after the end: too late. */
-        if (s->reader_period == s->period_count - 1 && end <= s->reader_entry)
-            return false;
+        } else {
+            end = pi != HLS_NONE && pi + 1 == pe ? pi : pe;
+        }
+        /* The reader is in (or past) an entry of this period at or after the end: too late,
+         * unless it is at the start of that very entry, nothing of it handed out. */
+        bool cut_at_reader = false;
+        if (s->reader_period == s->period_count - 1 && end <= s->reader_entry) {
+            if (end < s->reader_entry || !nothing_handed_of(s, end))
+                return false;
+            cut_at_reader = true;
+        }
         prev->end_entry = end;
+        if (cut_at_reader) {
+            s->cut_generation++;                 /* a read that located it goes again, */
+            atomic_fetch_add(&s->wake_epoch, 1); /* and one waiting for it looks again */
+            if (s->waiting)
+                storage_resource_wake_waiters(s->waiting);
+        }
     } else {
         p.base_known = true;
         p.base = 0;

@@ -95,6 +95,20 @@ typedef struct hls_variant_state {
     uint16_t *chunk_open; /* per chunk: its open slots; a chunk is freed when none is left */
     size_t slot_cap;      /* slots allocated: a multiple of HLS_SLOT_CHUNK, >= entry_count */
     size_t entry_count;
+    /* A live stream's view of this variant's playlist (live_reload.c), valid once `tracked`:
+     * what its reloads have taken in. The model's segment window_start + i is the last
+     * playlist's segment i (media sequence tracker.window_first + i): this is how variants are
+     * matched by media sequence number, since each model numbers its segments from its own
+     * first load. */
+    struct {
+        bool tracked;
+        hls_live_tracker tracker;
+        size_t window_start;  /* the model's first segment the last playlist lists */
+        uint64_t window_seq;  /* the media sequence of segment window_start */
+        size_t released;      /* segments before it had their cached bytes dropped */
+        int64_t requested_ns; /* downloader clock: start of its last playlist request */
+        bool stuck;           /* its playlist stopped changing */
+    } live;
 } hls_variant_state;
 
 #define HLS_SLOT_CHUNK 256
@@ -221,10 +235,16 @@ struct hls_session {
     /* Live (live_reload.c; guarded by lock). live: the stream's playlist had no end when it
      * opened (never cleared); live_open: no EXT-X-ENDLIST yet, the layout grows. */
     bool live, live_open;
-    size_t live_variant;
-    hls_live_tracker live_tracker;
+    size_t live_variant;  /* the variant of the last period: the one reloaded on the timer */
     int64_t live_next_ns; /* downloader clock: when the next reload is due */
     bool live_reloading;
+    /* A switch waits for a fresh playlist of live_want (SIZE_MAX: none), fetched at once
+     * (live_want_loading while it is). live_rescue: the switch leaves a stuck playlist, so it
+     * is made whatever ABR says, at the end of what the stuck one lists. */
+    size_t live_want;
+    bool live_want_loading, live_rescue;
+    bool live_rescue_note; /* a rescue switched: live_rescue_abr is to be published */
+    kth_event_abr live_rescue_abr;
     unsigned live_failures;  /* reloads failed in a row */
     hls_live_kind live_kind; /* of the first playlist */
     bool live_stuck;         /* no more reloads: a reader at the edge fails with the message */
@@ -235,16 +255,17 @@ struct hls_session {
     storage_resource *live_edge; /* never written: what a reader at the live edge waits on */
     hls_playlist **live_retired; /* models replaced by reloads, freed at close */
     size_t live_retired_count, live_retired_cap;
-    size_t live_released;     /* segments before it had their cached bytes dropped */
-    size_t live_window_start; /* the model's first segment the last playlist lists */
 
     /* How far playback has got (kth_stream_abr_report_played; guarded by lock): media seconds,
      * valid while played_known, which a seek clears. */
     double played_s;
     bool played_known;
     /* The furthest entry a read located (guarded by lock): bytes up to its end may have been
-     * handed out, so a switch is never placed at or before it. */
+     * handed out, so a switch is never placed before it, and at it only while no byte of it
+     * was handed out (served_end at its start); such a switch moves cut_generation, and a read
+     * that located the entry before hands out nothing (it reads again). */
     size_t reader_period, reader_entry;
+    uint64_t cut_generation;
     /* One past the furthest stream byte a read handed out (guarded by lock): a time-seek
      * splice is placed here, never before. A read that located its bytes before a splice
      * (splice_generation moved) hands out nothing and reports the seek instead. */
@@ -295,9 +316,10 @@ void session_fail_locked(hls_session *s, kth_status status, const char *fmt, ...
 /* Recomputes the bases of periods whose previous period's sizes are now known. Lock held. */
 void session_update_bases(hls_session *s);
 /* Appends a period for `variant` starting at its segment `first_segment`. The period before
- * (if any) ends where its own segment `prev_end_segment` begins (ignored for the first
- * period). Lock held. Returns false, changing nothing, when the table is full, the previous
- * period would be left empty, or its end would fall at or before the entry the reader is in. */
+ * (if any) ends where its own segment `prev_end_segment` begins, or at the end of its model
+ * when that is its segment count (ignored for the first period). Lock held. Returns false, changing
+ * nothing, when the table is full, the previous period would be left empty, or its end would fall
+ * before the entry the reader is in, or at it when bytes of it were handed out. */
 bool session_append_period(hls_session *s, size_t variant, size_t first_segment,
                            size_t prev_end_segment);
 /* Starts a time-seek splice (see the file comment): a new last period of `variant` from its
@@ -380,7 +402,7 @@ kth_status hls_playlist_accept(hls_session *s, const char *url, const char *fina
 kth_status hls_variant_setup(hls_session *s, size_t v, hls_playlist *pl, char *err, size_t errlen);
 /* Loads the media playlists of variants not loaded yet: those the cache holds at once, then
  * one fetch added to the batch, and no new fetch while one runs (the next poll goes on); none
- * for a live stream. Lock held; inside poll_next. */
+ * once a live stream has ended. Lock held; inside poll_next. */
 void hls_variants_load_more(hls_session *s, net_batch *batch);
 /* Net callbacks of a playlist fetch into memory: `user` points to an hls_body (or a struct
  * that begins with one). Non-2xx is KTH_ERR_HTTP; a body over the playlist limit
@@ -392,7 +414,7 @@ kth_status hls_playlist_on_write(void *user, uint64_t offset, const void *data, 
 
 /* Makes the session live when variant v's playlist (set up, the stream's first) has no end:
  * the stream starts at the live start segment (*start, else 0 for VOD), the layout stays open,
- * other variants are not loaded, and the peer reloads the playlist on its timer. request_ns
+ * and the peer reloads the playlist on its timer. request_ns
  * is when the playlist's request started (downloader clock). Before the session is shared.
  * KTH_ERR_NO_MEMORY, or KTH_ERR_OFFLINE_MISS offline (a live stream cannot be replayed). */
 kth_status hls_live_open(hls_session *s, size_t v, int64_t request_ns, size_t *start, char *err,
@@ -410,6 +432,34 @@ double hls_live_poll(hls_session *s, net_batch *batch, int64_t now_ns);
  * when the entry had been skipped already). False: the failure is the stream's. Lock held. */
 bool hls_live_skip_gone(hls_session *s, size_t variant, size_t entry, int http_status,
                         kth_event *ev);
+/* A variant other than the first got its playlist (set up) while the stream is live, from a
+ * request that started at request_ns: its reloads are tracked from now on, so that a switch
+ * can find its segments by media sequence. Lock held. */
+void hls_live_variant_loaded(hls_session *s, size_t v, int64_t request_ns);
+/* Whether a live switch can be placed now (hls_live_map). */
+typedef enum hls_live_match {
+    HLS_LIVE_MATCH,    /* *to_segment is the place */
+    HLS_LIVE_NO_MATCH, /* not at this segment */
+    HLS_LIVE_WAIT,     /* a fresh playlist of the target is on its way: ask again when it is in */
+} hls_live_match;
+/* The segment of variant `to` with the media sequence of segment `segment` of the live
+ * variant: HLS_LIVE_MATCH with *to_segment when to's last playlist lists it. When that
+ * playlist is older than the segment, a fresh one is asked for (fetched at the next poll, at
+ * most every half target duration; the peer is woken when it is in): HLS_LIVE_WAIT while it
+ * can come at once, else HLS_LIVE_NO_MATCH. now_ns: the downloader's clock. Lock held. */
+hls_live_match hls_live_map(hls_session *s, size_t segment, size_t to, int64_t now_ns,
+                            size_t *to_segment);
+/* A period of variant `to` from its segment `first` was appended: `to` is the live variant from
+ * now on (reloaded on the timer, its discontinuities fenced, its end the stream's). Lock
+ * held. */
+void hls_live_switched(hls_session *s, size_t to, size_t first);
+/* The live variant's playlist is stuck: leaves it for another variant whose playlist still
+ * moves, at the end of what the stuck one lists. True while a switch is under way (a fresh
+ * playlist of the chosen variant is fetched, and it is tried again when it arrives) or made;
+ * false when no variant is left to try (the stream is stuck). Lock held. */
+bool hls_live_rescue(hls_session *s);
+/* Publishes the variant change a rescue made, if any. No lock held. */
+void hls_live_publish_rescue(hls_session *s);
 /* Frees what live state the session holds. */
 void hls_live_free(hls_session *s);
 

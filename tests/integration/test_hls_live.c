@@ -29,21 +29,9 @@
 #include "net/downloader.h"
 #include "platform/clock.h"
 #include "test_support.h"
+#include "live_player.h"
 #include "testclient.h"
 #include "testserver.h"
-
-#define NS_PER_MS 1000000LL
-
-typedef struct client {
-    kts_server *srv;
-    kts_live_stream *ls;
-    kts_live cfg;
-    hls_live_tracker tracker;
-    char url[512];
-    uint64_t next_expected; /* media sequence the next appended segment must have */
-    bool reset_seen;        /* segments are of the server's second epoch */
-    size_t taken;
-} client;
 
 static hls_playlist *load(client *c)
 {
@@ -79,22 +67,6 @@ static void take(client *c, const hls_playlist *pl, const hls_live_update *u)
     }
 }
 
-static void client_start(client *c, const kts_live *cfg)
-{
-    memset(c, 0, sizeof *c);
-    kts_config sc = {0};
-    assert_int_equal(kts_start(&sc, &c->srv), KTH_OK);
-    c->cfg = *cfg;
-    assert_int_equal(kts_live_start(c->srv, "/tv", cfg, &c->ls), KTH_OK);
-    kts_url(c->srv, "/tv/live.m3u8", c->url, sizeof c->url);
-}
-
-static void client_stop(client *c)
-{
-    kts_live_free(c->ls);
-    kts_stop(c->srv);
-}
-
 /* The first load at time 0: *u says what to take and when to reload. */
 static void first_load(client *c, hls_live_update *u)
 {
@@ -120,8 +92,8 @@ static void test_window_slides_every_segment_once(void **state)
 {
     (void)state;
     client c;
-    client_start(&c,
-                 &(kts_live){.window = 6, .target_duration = 4, .segment_size = 3000, .seed = 7});
+    client_start(
+        &c, &(kts_live){.window = 6, .target_duration = 4, .segment_size = 3000, .seed = 7}, NULL);
     hls_live_update u;
     first_load(&c, &u);
     /* 24 s of window, start 12 s before the end: segments 3, 4 and 5. */
@@ -152,12 +124,14 @@ static void test_endlist_ends_after_the_last_segment(void **state)
 {
     (void)state;
     client c;
-    client_start(&c, &(kts_live){.window = 4,
-                                 .target_duration = 2,
-                                 .segment_size = 1880,
-                                 .seed = 11,
-                                 .mode = KTS_LIVE_ENDLIST,
-                                 .mode_at = 9});
+    client_start(&c,
+                 &(kts_live){.window = 4,
+                             .target_duration = 2,
+                             .segment_size = 1880,
+                             .seed = 11,
+                             .mode = KTS_LIVE_ENDLIST,
+                             .mode_at = 9},
+                 NULL);
     hls_live_update u;
     first_load(&c, &u);
     int reloads = 0;
@@ -176,12 +150,14 @@ static void test_stuck_playlist_is_reported(void **state)
 {
     (void)state;
     client c;
-    client_start(&c, &(kts_live){.window = 3,
-                                 .target_duration = 2,
-                                 .segment_size = 188,
-                                 .seed = 3,
-                                 .mode = KTS_LIVE_STUCK,
-                                 .mode_at = 5});
+    client_start(&c,
+                 &(kts_live){.window = 3,
+                             .target_duration = 2,
+                             .segment_size = 188,
+                             .seed = 3,
+                             .mode = KTS_LIVE_STUCK,
+                             .mode_at = 5},
+                 NULL);
     hls_live_update u;
     first_load(&c, &u);
     int64_t last_change = 0, at = 0;
@@ -208,12 +184,14 @@ static void test_server_reset_reanchors(void **state)
 {
     (void)state;
     client c;
-    client_start(&c, &(kts_live){.window = 5,
-                                 .target_duration = 2,
-                                 .segment_size = 376,
-                                 .seed = 21,
-                                 .mode = KTS_LIVE_RESET,
-                                 .mode_at = 8});
+    client_start(&c,
+                 &(kts_live){.window = 5,
+                             .target_duration = 2,
+                             .segment_size = 376,
+                             .seed = 21,
+                             .mode = KTS_LIVE_RESET,
+                             .mode_at = 8},
+                 NULL);
     hls_live_update u;
     first_load(&c, &u);
     int reloads = 0;
@@ -242,12 +220,14 @@ static void test_discontinuity_is_marked(void **state)
 {
     (void)state;
     client c;
-    client_start(&c, &(kts_live){.window = 4,
-                                 .target_duration = 2,
-                                 .segment_size = 188,
-                                 .seed = 5,
-                                 .mode = KTS_LIVE_DISCONTINUITY,
-                                 .mode_at = 6});
+    client_start(&c,
+                 &(kts_live){.window = 4,
+                             .target_duration = 2,
+                             .segment_size = 188,
+                             .seed = 5,
+                             .mode = KTS_LIVE_DISCONTINUITY,
+                             .mode_at = 6},
+                 NULL);
     hls_live_update u;
     first_load(&c, &u);
     bool seen = false;
@@ -265,302 +245,7 @@ static void test_discontinuity_is_marked(void **state)
     client_stop(&c);
 }
 
-/* ---- a live stream played through kth_stream, in virtual time ---- */
-
-#define T0_NS 1000000000LL
-
-typedef struct player {
-    client c;
-    platform_virtual_clock vc;
-    kth_downloader *d;
-    kth_cache *cache;
-    kth_bus *bus;
-    kth_subscription *sub;
-    char *dir;
-    kth_stream *stream;
-    pthread_t reader;
-    bool reader_joined;
-    uint64_t first_segment; /* where the stream starts */
-    unsigned char *got;
-    size_t got_len, got_cap;
-    /* For each read that returned bytes: where they went in got, and their stream offset
-     * (reads.n of them, under lock): a seek's bytes are found by the anchor's offset. */
-    struct {
-        size_t n, cap;
-        size_t *got_at;
-        uint64_t *offset;
-    } reads;
-    int64_t result;          /* the read that ended the reader: 0 EOF, or a status */
-    char error[512];         /* its message */
-    unsigned fences;         /* KTH_ERR_VARIANT_CHANGE met (and cleared) */
-    _Atomic size_t progress; /* got_len, for the driving thread */
-    kth_bus *dbus;           /* the downloader's: its request events */
-    kth_subscription *dsub;
-    pthread_mutex_t lock; /* with moved: the reader signals each read, the bus each request */
-    pthread_cond_t moved;
-    bool paused; /* under lock: the reader waits before its next read */
-    _Atomic int done;
-} player;
-
-/* The server's request log, for a failure's message. */
-static void dump_log(player *p)
-{
-    size_t n = kts_log_count(p->c.srv);
-    for (size_t i = 0; i < n; i++) {
-        kts_log_entry e;
-        if (kts_log_get(p->c.srv, i, &e) == KTH_OK)
-            fprintf(stderr, "  %s %s -> %d (%s)\n", e.method, e.path, e.status, e.range);
-    }
-}
-
-/* Wakes settle() when one of the downloader's requests ends (the bus's thread). */
-static void on_request(const kth_event *ev, void *user)
-{
-    player *p = user;
-    if (ev->kind != KTH_EVENT_REQUEST_COMPLETED && ev->kind != KTH_EVENT_REQUEST_FAILED &&
-        ev->kind != KTH_EVENT_REQUEST_CANCELLED)
-        return;
-    pthread_mutex_lock(&p->lock);
-    pthread_cond_broadcast(&p->moved);
-    pthread_mutex_unlock(&p->lock);
-}
-
-/* Records a read's bytes (lock held). */
-static void note_read(player *p, const unsigned char *buf, size_t n, uint64_t start)
-{
-    if (p->got_len + n > p->got_cap) {
-        p->got_cap = (p->got_len + n) * 2;
-        p->got = realloc(p->got, p->got_cap);
-    }
-    if (p->reads.n == p->reads.cap) {
-        p->reads.cap = p->reads.cap ? p->reads.cap * 2 : 256;
-        p->reads.got_at = realloc(p->reads.got_at, p->reads.cap * sizeof *p->reads.got_at);
-        p->reads.offset = realloc(p->reads.offset, p->reads.cap * sizeof *p->reads.offset);
-    }
-    p->reads.got_at[p->reads.n] = p->got_len;
-    p->reads.offset[p->reads.n++] = start;
-    memcpy(p->got + p->got_len, buf, n);
-    p->got_len += n;
-}
-
-static void *read_all(void *arg)
-{
-    player *p = arg;
-    unsigned char buf[4096];
-    for (int i = 0; i < 100000; i++) {
-        pthread_mutex_lock(&p->lock);
-        while (p->paused)
-            pthread_cond_wait(&p->moved, &p->lock);
-        pthread_mutex_unlock(&p->lock);
-        /* kth_stream_try_read: its outcome gives the bytes' position from the same call, so a
-         * seek from the test cannot come between the read and where it read. */
-        kth_read_outcome o;
-        kth_stream_try_read(p->stream, buf, sizeof buf, 20000, &o);
-        if (o.kind == KTH_READ_PENDING && o.reason == KTH_PENDING_VARIANT_CHANGE) {
-            p->fences++;
-            kth_stream_clear_variant_fence(p->stream);
-            continue;
-        }
-        if (o.kind == KTH_READ_PENDING &&
-            (o.reason == KTH_PENDING_SEEK || o.reason == KTH_PENDING_RETRY))
-            continue; /* a time seek from the test: read on from where it moved */
-        if (o.kind != KTH_READ_BYTES) {
-            p->result = o.kind == KTH_READ_EOF     ? 0
-                        : o.kind == KTH_READ_ERROR ? o.status
-                        : o.cause != KTH_OK        ? o.cause
-                                                   : KTH_ERR_TIMEOUT;
-            if (p->result < 0)
-                kth_stream_last_error(p->stream, p->error, sizeof p->error);
-            break;
-        }
-        /* Under the lock: a test may look at what was got while the reader goes on. */
-        pthread_mutex_lock(&p->lock);
-        note_read(p, buf, o.n, o.position - o.n);
-        atomic_store(&p->progress, p->got_len);
-        pthread_cond_broadcast(&p->moved);
-        pthread_mutex_unlock(&p->lock);
-    }
-    pthread_mutex_lock(&p->lock);
-    atomic_store(&p->done, 1);
-    pthread_cond_broadcast(&p->moved);
-    pthread_mutex_unlock(&p->lock);
-    return NULL;
-}
-
-/* Opens the stream (buffer_target_s 0: the default) and starts its reader. */
-static void player_open(player *p, const kts_live *cfg, uint64_t first_segment,
-                        double buffer_target_s)
-{
-    memset(p, 0, sizeof *p);
-    p->first_segment = first_segment;
-    pthread_mutex_init(&p->lock, NULL);
-    pthread_cond_init(&p->moved, NULL);
-    client_start(&p->c, cfg);
-    platform_virtual_clock_init(&p->vc, T0_NS);
-    net_downloader_hooks hooks = {.clock = &p->vc.base};
-    kth_downloader_options o;
-    kth_downloader_options_init(&o);
-    assert_int_equal(kth_bus_new(&p->dbus), KTH_OK);
-    assert_int_equal(kth_bus_subscribe_callback(p->dbus, 4096, on_request, p, &p->dsub), KTH_OK);
-    o.bus = p->dbus;
-    assert_int_equal(net_downloader_new(&o, &hooks, &p->d, NULL, 0), KTH_OK);
-    p->dir = test_make_dir();
-    kth_cache_options co;
-    kth_cache_options_init(&co);
-    co.dir = p->dir;
-    co.no_sync = true;
-    char err[512] = "";
-    assert_int_equal(kth_cache_open(&co, &p->cache, err, sizeof err), KTH_OK);
-    assert_int_equal(kth_bus_new(&p->bus), KTH_OK);
-    assert_int_equal(kth_bus_subscribe(p->bus, 256, &p->sub), KTH_OK);
-    kth_stream_options so;
-    kth_stream_options_init(&so);
-    so.read_timeout_ms = 20000; /* hang guard only */
-    so.downloader = p->d;
-    so.cache = p->cache;
-    so.bus = p->bus;
-    kth_hls_options hls;
-    kth_hls_options_init(&hls);
-    hls.buffer_target_s = buffer_target_s;
-    so.hls = &hls;
-    kth_status st = kth_stream_open(p->c.url, &so, &p->stream, err, sizeof err);
-    if (st != KTH_OK)
-        fail_msg("open: %s (%s)", kth_strerror(st), err);
-    assert_int_equal(pthread_create(&p->reader, NULL, read_all, p), 0);
-    /* The clock starts once the reader is reading (its first segment asked for). */
-    char first[64];
-    snprintf(first, sizeof first, "/tv/seg%llu.ts", (unsigned long long)p->first_segment);
-    assert_int_equal(kts_wait_requests(p->c.srv, first, 1, 10000), KTH_OK);
-}
-
-/* Segment requests the server answered with 404 (segments that had left the window): they
- * give the reader nothing. */
-static size_t segments_refused(player *p)
-{
-    size_t n = 0, count = kts_log_count(p->c.srv);
-    for (size_t i = 0; i < count; i++) {
-        kts_log_entry e;
-        if (kts_log_get(p->c.srv, i, &e) == KTH_OK && e.status == 404 &&
-            strncmp(e.path, "/tv/seg", 7) == 0)
-            n++;
-    }
-    return n;
-}
-
-/* Lets what the last step started finish: the downloader has nothing queued or running (its
- * own figures, current after two turns of its loop: the request events reach the bus's thread
- * later, so counting them raced a loaded machine), its completions were taken in, and the
- * reader has read every segment fetched, as a real player at the live edge keeps pace. Waits
- * on conditions, never sleeps; each wait bounded. A request waiting for a retry time waits for
- * the clock, which only the next step moves. */
-static void settle(player *p)
-{
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += 20;
-    for (int i = 0, quiet = 0; i < 4000 && quiet < 2; i++) {
-        assert_int_equal(net_downloader_barrier(p->d, 5000), KTH_OK);
-        assert_int_equal(net_downloader_barrier(p->d, 5000), KTH_OK);
-        kth_downloader_stats st;
-        kth_downloader_get_stats(p->d, &st);
-        /* Idle twice in a row: a completion's wake found nothing more to start either. */
-        quiet = st.queued == 0 && st.running == 0 ? quiet + 1 : 0;
-        if (quiet > 0)
-            continue;
-        /* A transfer runs in real time: wait for a request to end (bounded). */
-        struct timespec soon;
-        clock_gettime(CLOCK_REALTIME, &soon);
-        soon.tv_nsec += 10 * NS_PER_MS;
-        if (soon.tv_nsec >= 1000000000L) {
-            soon.tv_sec++;
-            soon.tv_nsec -= 1000000000L;
-        }
-        pthread_mutex_lock(&p->lock);
-        pthread_cond_timedwait(&p->moved, &p->lock, &soon);
-        pthread_mutex_unlock(&p->lock);
-        struct timespec now;
-        clock_gettime(CLOCK_REALTIME, &now);
-        if (now.tv_sec > until.tv_sec)
-            fail_msg("the downloader did not settle in 20 s");
-    }
-    size_t fetched =
-        (size_t)(kts_completed_count(p->c.srv, NULL) -
-                 kts_completed_count(p->c.srv, "/tv/live.m3u8") - segments_refused(p)) *
-        (size_t)p->c.cfg.segment_size;
-    pthread_mutex_lock(&p->lock);
-    while (!p->paused && !atomic_load(&p->done) && atomic_load(&p->progress) < fetched)
-        if (pthread_cond_timedwait(&p->moved, &p->lock, &until) != 0)
-            break;
-    pthread_mutex_unlock(&p->lock);
-}
-
-/* Moves the server and then the downloader's clock on by `step_ms`, step after step, each
- * settled, until the reader is done or `max_steps` passed. */
-static void play(player *p, int64_t step_ms, int max_steps)
-{
-    for (int i = 0; i < max_steps && !atomic_load(&p->done); i++) {
-        int64_t now_ms = (platform_clock_now(&p->vc.base) - T0_NS) / NS_PER_MS + step_ms;
-        assert_int_equal(kts_live_advance(p->c.ls, now_ms), KTH_OK);
-        platform_virtual_clock_advance(&p->vc, step_ms * NS_PER_MS);
-        net_downloader_wake(p->d);
-        settle(p);
-    }
-}
-
-/* Ends the reader with a cancel and checks that the cancel is what ended it (else prints the
- * server's log and fails with the read's status and message). */
-static void stop_reading(player *p)
-{
-    kth_stream_cancel(p->stream);
-    pthread_join(p->reader, NULL);
-    p->reader_joined = true;
-    if (p->result != KTH_ERR_CANCELLED) {
-        dump_log(p);
-        fail_msg("the read ended with %lld: %s", (long long)p->result, p->error);
-    }
-}
-
-static void player_close(player *p)
-{
-    if (!p->reader_joined)
-        pthread_join(p->reader, NULL);
-    kth_stream_close(p->stream);
-    kth_subscription_free(p->sub);
-    kth_bus_unref(p->bus);
-    kth_cache_unref(p->cache);
-    kth_downloader_unref(p->d);
-    kth_subscription_free(p->dsub);
-    kth_bus_unref(p->dbus);
-    client_stop(&p->c);
-    test_remove_tree(p->dir);
-    free(p->dir);
-    free(p->got);
-    free(p->reads.got_at);
-    free(p->reads.offset);
-    pthread_cond_destroy(&p->moved);
-    pthread_mutex_destroy(&p->lock);
-}
-
-/* Counts the events of `kind` published so far. */
-static unsigned count_events(player *p, kth_event_kind kind)
-{
-    unsigned n = 0;
-    kth_event ev;
-    while (kth_events_next(p->sub, &ev, 0) == KTH_OK)
-        n += ev.kind == kind;
-    return n;
-}
-
-/* Checks that the reader got segments [first, end) of the stream, each byte-exact. */
-static void expect_segments(player *p, uint64_t first, uint64_t end)
-{
-    uint64_t size = p->c.cfg.segment_size;
-    assert_int_equal(p->got_len, (end - first) * size);
-    for (uint64_t k = first; k < end; k++) {
-        uint64_t seed = kts_live_segment_seed(&p->c.cfg, k, false);
-        assert_int_equal(kts_ts_synth_check(seed, 0, p->got + (k - first) * size, size), size);
-    }
-}
+/* ---- a live stream played through kth_stream, in virtual time (live_player.h) ---- */
 
 /* A live stream plays from three target durations before the live edge, follows the window
  * as it slides (reloads on the downloader's clock), and ends exactly after the last segment
@@ -754,14 +439,6 @@ static void test_live_server_reset_reanchors_behind_a_fence(void **state)
     player_close(&p);
 }
 
-static void set_paused(player *p, bool paused)
-{
-    pthread_mutex_lock(&p->lock);
-    p->paused = paused;
-    pthread_cond_broadcast(&p->moved);
-    pthread_mutex_unlock(&p->lock);
-}
-
 /* The media sequence of each segment the reader got, in order (*count of them), found by
  * their patterns: each is the one after the last, or a later one (a skip). */
 static size_t sequences_got(player *p, uint64_t first, uint64_t *seq, size_t max)
@@ -839,36 +516,6 @@ static void expect_from(player *p, uint64_t offset, uint64_t first, size_t count
     if (bad < count)
         fail_msg("segment %zu after the seek is not segment %llu", bad,
                  (unsigned long long)(first + bad));
-}
-
-/* Bytes the reader got from its last read at stream offset `offset` on (0: none yet). */
-static size_t got_since(player *p, uint64_t offset)
-{
-    size_t since = 0;
-    pthread_mutex_lock(&p->lock);
-    for (size_t r = p->reads.n; r-- > 0;)
-        if (p->reads.offset[r] == offset) {
-            since = p->got_len - p->reads.got_at[r];
-            break;
-        }
-    pthread_mutex_unlock(&p->lock);
-    return since;
-}
-
-/* Reads on (the clock moving) until the reader has `bytes` from stream offset `offset` on. */
-static void play_from(player *p, uint64_t offset, size_t bytes)
-{
-    for (int i = 0; i < 200 && got_since(p, offset) < bytes; i++)
-        play(p, 500, 1);
-    assert_true(got_since(p, offset) >= bytes);
-}
-
-/* Reads on (the clock moving) until the reader has `bytes` more than `from`. */
-static void play_until(player *p, size_t from, size_t bytes)
-{
-    for (int i = 0; i < 200 && atomic_load(&p->progress) < from + bytes; i++)
-        play(p, 500, 1);
-    assert_true(atomic_load(&p->progress) >= from + bytes);
 }
 
 /* Seeks the live stream of 2 s segments to `t`, checks it lands on the segment starting at

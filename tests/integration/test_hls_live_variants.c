@@ -1,0 +1,204 @@
+/*
+ * test_hls_live_variants.c — variant switches on a live HLS stream, in virtual time, against
+ * two live variants of the test server under one master playlist (live_player.h). A switch
+ * must keep the media sequence: the reader gets whole segments, each the one after the last
+ * (of one variant or the other), never one twice or one skipped, and a fence at each change.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include <kithara/hls.h>
+#include <kithara/kithara.h>
+
+#include "live_player.h"
+
+#define LO_SIZE 1880
+#define HI_SIZE 3760
+
+static kts_live low(void)
+{
+    return (kts_live){.window = 6, .target_duration = 2, .segment_size = LO_SIZE, .seed = 1000};
+}
+
+static kts_live high(void)
+{
+    return (kts_live){.window = 6, .target_duration = 2, .segment_size = HI_SIZE, .seed = 5000};
+}
+
+/* What the reader got, as segments. */
+typedef struct walked {
+    size_t segments, high, changes;
+    uint64_t first_high; /* media sequence of the first segment of the high variant */
+} walked;
+
+/* Walks the reader's bytes as whole segments from media sequence `first` on: each must be the
+ * segment with the next sequence, of the low or the high variant. Fails on anything else. */
+static walked walk_segments(player *p, uint64_t first)
+{
+    walked w = {0};
+    size_t at = 0;
+    bool was_high = false;
+    for (uint64_t seq = first; at < p->got_len; seq++) {
+        size_t left = p->got_len - at;
+        uint64_t lo_seed = kts_live_segment_seed(&p->c.cfg, seq, false);
+        uint64_t hi_seed = kts_live_segment_seed(&p->c.hi_cfg, seq, false);
+        bool is_low =
+            left >= LO_SIZE && kts_ts_synth_check(lo_seed, 0, p->got + at, LO_SIZE) == LO_SIZE;
+        bool is_high = !is_low && left >= HI_SIZE &&
+                       kts_ts_synth_check(hi_seed, 0, p->got + at, HI_SIZE) == HI_SIZE;
+        if (!is_low && !is_high) {
+            if (left < HI_SIZE && (left < LO_SIZE || was_high))
+                break; /* the reader stopped inside this segment */
+            fail_msg("the bytes at %zu are not segment %llu of either variant", at,
+                     (unsigned long long)seq);
+        }
+        if (w.segments > 0 && is_high != was_high)
+            w.changes++;
+        if (is_high && w.high++ == 0)
+            w.first_high = seq;
+        was_high = is_high;
+        w.segments++;
+        at += is_high ? HI_SIZE : LO_SIZE;
+    }
+    return w;
+}
+
+/* Plays until the reader has got `n` more segments' worth of bytes of the low variant. */
+static void play_segments(player *p, size_t n)
+{
+    play_until(p, atomic_load(&p->progress), n * LO_SIZE);
+}
+
+/* ABR on a live stream: started on the high variant, it goes down to the low one once a cap
+ * rules the high one out, at the same media sequence; the segments the high one no longer
+ * plays leave the cache like those that left the window. */
+static void test_abr_steps_down_on_a_live_stream_by_media_sequence(void **state)
+{
+    (void)state;
+    player p;
+    kts_live lo = low(), hi = high();
+    kth_hls_options hls;
+    kth_hls_options_init(&hls);
+    hls.fixed_start = true;
+    hls.initial_variant = 1;
+    player_open_variants(&p, &lo, &hi, 3, &hls);
+    play_until(&p, 0, 6 * HI_SIZE);
+    assert_int_equal(kth_stream_abr_set_cap(p.stream, 100000), KTH_OK);
+    uint64_t most = 0;
+    for (int i = 0; i < 200 && atomic_load(&p.progress) < 6 * HI_SIZE + 24 * LO_SIZE; i++) {
+        play(&p, 500, 1);
+        kth_cache_stats cs;
+        assert_int_equal(kth_cache_get_stats(p.cache, &cs), KTH_OK);
+        most = cs.resources > most ? cs.resources : most;
+    }
+    stop_reading(&p);
+    walked w = walk_segments(&p, 3);
+    printf("%zu segments, %zu of the high variant, %zu changes, %u fences, cache at most %llu "
+           "resources\n",
+           w.segments, w.high, w.changes, p.fences, (unsigned long long)most);
+    assert_int_equal(w.changes, 1);
+    /* The switch comes at the first segment not fetched yet: later under load, when the
+     * reader lags and more of the high variant was fetched ahead. */
+    assert_true(w.high >= 6 && w.segments - w.high >= 8);
+    assert_int_equal(p.fences, 1);
+    kth_hls_stats st;
+    assert_int_equal(kth_stream_hls_stats(p.stream, &st), KTH_OK);
+    assert_int_equal(st.switches, 1);
+    assert_int_equal(kth_stream_current_variant(p.stream), 0);
+    /* Both windows (6 each), what the reader has not played, and what the release has not
+     * reached yet: never the whole run. */
+    if (most > 2 * 6 + 4)
+        fail_msg("the cache held up to %llu segments", (unsigned long long)most);
+    player_close(&p);
+}
+
+/* A manual choice on a live stream takes effect at the next segment boundary, at the same
+ * media sequence in the other variant, up and back down. The high variant's playlist is older
+ * than the boundary when the choice comes (it was loaded once, at the start): the switch
+ * fetches it afresh first. */
+static void test_manual_switches_on_a_live_stream_keep_the_sequence(void **state)
+{
+    (void)state;
+    player p;
+    kts_live lo = low(), hi = high();
+    player_open_variants(&p, &lo, &hi, 3, NULL);
+    assert_int_equal(kth_stream_abr_set_manual(p.stream, 0), KTH_OK);
+    play_segments(&p, 8); /* the window has moved on past what the high playlist listed */
+    assert_int_equal(kth_stream_abr_set_manual(p.stream, 1), KTH_OK);
+    play_segments(&p, 8);
+    assert_int_equal(kth_stream_abr_set_manual(p.stream, 0), KTH_OK);
+    play_segments(&p, 6);
+    stop_reading(&p);
+    walked w = walk_segments(&p, 3);
+    printf("%zu segments, %zu of the high variant from media sequence %llu, %zu changes\n",
+           w.segments, w.high, (unsigned long long)w.first_high, w.changes);
+    assert_int_equal(w.changes, 2);
+    assert_int_equal(p.fences, 2);
+    assert_true(w.first_high >= 3 + 8);
+    assert_true(kts_request_count(p.c.srv, "/tv/hi/live.m3u8", NULL) >= 2);
+    player_close(&p);
+}
+
+/* The playlist of the variant being played stops changing: the stream leaves it for the other
+ * variant after the last segment it listed, at the next media sequence, with an event, instead
+ * of failing. ABR is capped to the low variant, so only the rescue can leave it. */
+static void test_a_stuck_variant_is_left_for_one_that_moves(void **state)
+{
+    (void)state;
+    player p;
+    kts_live lo = low(), hi = high();
+    lo.mode = KTS_LIVE_STUCK;
+    lo.mode_at = 12;
+    player_open_variants(&p, &lo, &hi, 3, NULL);
+    assert_int_equal(kth_stream_abr_set_cap(p.stream, 100000), KTH_OK);
+    for (int i = 0; i < 200 && atomic_load(&p.progress) < 9 * LO_SIZE + 6 * HI_SIZE; i++)
+        play(&p, 500, 1);
+    stop_reading(&p);
+    walked w = walk_segments(&p, 3);
+    printf("%zu segments, %zu of the high variant from media sequence %llu\n", w.segments, w.high,
+           (unsigned long long)w.first_high);
+    assert_int_equal(w.changes, 1);
+    assert_int_equal(w.first_high, 12); /* right after the last segment the stuck one listed */
+    assert_true(w.high >= 6);
+    assert_int_equal(p.fences, 1);
+    assert_int_equal(count_events(&p, KTH_EVENT_VARIANT_CHANGED), 1);
+    player_close(&p);
+}
+
+/* When every variant's playlist is stuck, the stream fails clearly once the reader has read
+ * every segment listed. */
+static void test_every_variant_stuck_fails_the_stream(void **state)
+{
+    (void)state;
+    player p;
+    kts_live lo = low(), hi = high();
+    lo.mode = hi.mode = KTS_LIVE_STUCK;
+    lo.mode_at = hi.mode_at = 10;
+    player_open_variants(&p, &lo, &hi, 3, NULL);
+    assert_int_equal(kth_stream_abr_set_manual(p.stream, 0), KTH_OK);
+    play(&p, 500, 200);
+    assert_true(atomic_load(&p.done));
+    assert_int_equal(p.result, KTH_ERR_NETWORK);
+    assert_non_null(strstr(p.error, "the stream is stuck"));
+    walked w = walk_segments(&p, 3);
+    assert_int_equal(w.segments, 10 - 3);
+    player_close(&p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_abr_steps_down_on_a_live_stream_by_media_sequence),
+        cmocka_unit_test(test_manual_switches_on_a_live_stream_keep_the_sequence),
+        cmocka_unit_test(test_a_stuck_variant_is_left_for_one_that_moves),
+        cmocka_unit_test(test_every_variant_stuck_fails_the_stream),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
