@@ -1339,14 +1339,15 @@ static net_poll_result on_poll(void *user, net_batch *batch)
         platform_mutex_unlock(&s->lock);
         return NET_POLL_IDLE;
     }
+    poll_window win;
+    walk_window(s, batch, &ps, &win);
+    /* After the walk: a live switch it wanted to make may need a playlist first. */
     bool was_reloading = s->live_reloading, was_loading = s->live_want_loading;
     double reload_in = hls_live_poll(s, batch, ps.now_ns);
     if (reload_in > 0)
         recheck(&ps, reload_in);
     bool reload_added =
         (s->live_reloading && !was_reloading) || (s->live_want_loading && !was_loading);
-    poll_window win;
-    walk_window(s, batch, &ps, &win);
     s->last_buffer_s = win.buffer_s;
     sweep_outside(s, &ps, &win);
     queue_window_events(s, &ps, &win);
