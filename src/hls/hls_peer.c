@@ -312,6 +312,9 @@ void hls_peer_segment_done(segment_fetch *f, kth_status st, kth_status net_statu
         session_entry_name(s, f->variant, f->entry, name, sizeof name);
         session_fail_locked(s, st == KTH_ERR_HTTP && net_status == KTH_ERR_HTTP ? KTH_ERR_HTTP : st,
                             "%s: %s", name, platform_message_after(why, f->url));
+        s->failure_at_entry = true;
+        s->failed_variant = f->variant;
+        s->failed_entry = f->entry;
     }
     slot->fetching = false;
     slot->urgent = false;

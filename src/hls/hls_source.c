@@ -234,13 +234,47 @@ static kth_status report_failure(hls_session *s)
     return s->failure;
 }
 
+/* True when entry `entry` of period `period` comes before the failed entry in the stream. */
+static bool before_failed(const hls_session *s, size_t period, size_t entry)
+{
+    for (size_t i = 0; i < s->period_count; i++) {
+        const hls_period *p = &s->periods[i];
+        bool holds = p->variant == s->failed_variant &&
+                     (s->failed_entry == p->prefix_init ||
+                      (s->failed_entry >= p->first_entry && s->failed_entry < p->end_entry));
+        if (holds) /* an init section in front of a period comes before its entries */
+            return period < i || (period == i && entry < s->failed_entry);
+    }
+    return false; /* not in the stream (left behind by a switch): it stops every read */
+}
+
+/* True when the stream's failure stops a read at `offset`: always, except the failure of one
+ * entry for a read of an entry before it whose bytes are in or on their way (they came before
+ * the failure; the reader gets them first, and the failure where it stands). Lock held. */
+static bool failure_stops(hls_session *s, uint64_t offset)
+{
+    if (s->failure == KTH_OK)
+        return false;
+    if (!s->failure_at_entry)
+        return true;
+    target t;
+    char err[HLS_ERR_MAX];
+    if (find_target(s, offset, &t, err, sizeof err) != KTH_OK)
+        return true;
+    bool coming = !t.end_check && !t.live_edge && before_failed(s, t.period, t.entry) &&
+                  (storage_resource_state(t.storage) == STORAGE_COMMITTED ||
+                   session_slot(&s->variants[t.variant], t.entry)->fetching);
+    storage_resource_unref(t.storage);
+    return !coming;
+}
+
 /* Locates `offset` for a read, under the lock. True with *t (its storage referenced) when the
  * read goes on; false when *out says what the read returns (an error, or a variant fence). */
 static bool locate_for_read(hls_session *s, uint64_t offset, target *t, source_read *out)
 {
     char err[HLS_ERR_MAX];
     platform_mutex_lock(&s->lock);
-    if (s->failure != KTH_OK) {
+    if (failure_stops(s, offset)) {
         out->kind = KTH_READ_ERROR;
         out->status = report_failure(s);
         platform_mutex_unlock(&s->lock);
@@ -461,7 +495,7 @@ static source_wait hs_wait_range(stream_source *src, uint64_t start, uint64_t en
     char err[HLS_ERR_MAX];
     target t;
     platform_mutex_lock(&s->lock);
-    if (s->failure != KTH_OK) {
+    if (failure_stops(s, start)) {
         *status = report_failure(s);
         platform_mutex_unlock(&s->lock);
         return SOURCE_WAIT_ERROR;
@@ -496,7 +530,7 @@ static source_wait hs_wait_range(stream_source *src, uint64_t start, uint64_t en
     if (w == STORAGE_WAIT_INTERRUPTED && atomic_load(&s->wake_epoch) != in.other_seen &&
         (!ctx->epoch || atomic_load(ctx->epoch) == ctx->seen_epoch)) {
         platform_mutex_lock(&s->lock);
-        r = s->failure != KTH_OK ? SOURCE_WAIT_ERROR : SOURCE_WAIT_READY;
+        r = failure_stops(s, start) ? SOURCE_WAIT_ERROR : SOURCE_WAIT_READY;
         if (r == SOURCE_WAIT_ERROR)
             *status = report_failure(s);
         platform_mutex_unlock(&s->lock);

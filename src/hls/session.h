@@ -207,6 +207,11 @@ struct hls_session {
     kth_hls_stats stats; /* what kth_stream_hls_stats reports; under lock */
     kth_status failure;
     char failure_msg[HLS_ERR_MAX];
+    /* The failure is that of entry failed_entry of failed_variant (a segment or init fetch): a
+     * read of an entry before it whose bytes are there or on their way still gets them, and
+     * the reader meets the failure where it stands (hls_source.c). */
+    bool failure_at_entry;
+    size_t failed_variant, failed_entry;
     net_peer *peer;
     storage_resource *waiting; /* the storage the reader waits on (reference), or NULL */
     /* Moves when the session fails, ending the reader's wait (the storage it waits on may be

@@ -271,6 +271,42 @@ static void test_repeated_segment_uri(void **state)
     kth_stream_close(s);
 }
 
+/* A segment that fails ends the stream where the reader reaches it: the bytes before it,
+ * which arrived before the failure, are read first, however soon the failure comes. Here it
+ * comes once the reader has read one byte (segment 1's fetch starts when segment 0 is in). */
+static void test_a_failed_segment_ends_the_stream_after_the_bytes_before_it(void **state)
+{
+    struct hls_env *e = *state;
+    const char *pl = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n"
+                     "#EXT-X-PLAYLIST-TYPE:VOD\n"
+                     "#EXTINF:2.0,\nseg0.ts\n#EXTINF:2.0,\nseg1.ts\n#EXT-X-ENDLIST\n";
+    kts_add_body(e->srv, "/f/index.m3u8", pl, strlen(pl), NULL);
+    kts_add_ts_synth(e->srv, "/f/seg0.ts", 5000, 1, NULL); /* seg1.ts: 404 */
+    kth_stream *s = hls_open(e, "/f/index.m3u8", NULL, NULL);
+    uint8_t buf[8000];
+    assert_int_equal(kth_stream_read(s, buf, 1), 1);
+    assert_int_equal(kts_wait_completed(e->srv, "/f/seg1.ts", 1, 10000), KTH_OK);
+    /* The stream has taken the 404 in once it counts the failed fetch (bounded wait). */
+    kth_hls_stats st = {0};
+    for (int i = 0; i < 2000 && st.fetches_abandoned == 0; i++) {
+        assert_int_equal(kth_stream_hls_stats(s, &st), KTH_OK);
+        if (st.fetches_abandoned == 0)
+            nanosleep(&(struct timespec){0, 1000000}, NULL);
+    }
+    assert_int_equal(st.fetches_abandoned, 1);
+    size_t have = 1;
+    int64_t n;
+    while ((n = kth_stream_read(s, buf + have, sizeof buf - have)) > 0)
+        have += (size_t)n;
+    assert_int_equal(have, 5000);
+    assert_int_equal(kts_ts_synth_check(1, 0, buf, 5000), 5000);
+    assert_int_equal(n, KTH_ERR_NOT_FOUND);
+    char detail[512] = "";
+    kth_stream_last_error(s, detail, sizeof detail);
+    assert_non_null(strstr(detail, "404"));
+    kth_stream_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -282,6 +318,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_offline_playback_fds_bounded, hls_setup, hls_teardown),
         cmocka_unit_test_setup_teardown(test_gap_segment_not_fetched, hls_setup, hls_teardown),
         cmocka_unit_test_setup_teardown(test_repeated_segment_uri, hls_setup, hls_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_failed_segment_ends_the_stream_after_the_bytes_before_it, hls_setup,
+            hls_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
