@@ -20,10 +20,19 @@
 #include "test_support.h"
 #include "testclient.h"
 
+/* The server's request log capacity (0: the server's default). */
+static size_t log_capacity;
+
+void live_player_set_log_capacity(size_t entries)
+{
+    log_capacity = entries;
+}
+
 void client_start(client *c, const kts_live *cfg, const kts_live *hi)
 {
     memset(c, 0, sizeof *c);
     kts_config sc = {0};
+    sc.log_capacity = log_capacity;
     assert_int_equal(kts_start(&sc, &c->srv), KTH_OK);
     c->cfg = *cfg;
     assert_int_equal(kts_live_start(c->srv, "/tv", cfg, &c->ls), KTH_OK);
@@ -80,6 +89,10 @@ static void on_request(const kth_event *ev, void *user)
 /* Records a read's bytes (lock held). */
 static void note_read(player *p, const unsigned char *buf, size_t n, uint64_t start)
 {
+    if (p->count_only) {
+        p->got_len += n;
+        return;
+    }
     if (p->got_len + n > p->got_cap) {
         p->got_cap = (p->got_len + n) * 2;
         p->got = realloc(p->got, p->got_cap);
@@ -371,4 +384,11 @@ void play_until(player *p, size_t from, size_t bytes)
     for (int i = 0; i < 200 && atomic_load(&p->progress) < from + bytes; i++)
         play(p, 500, 1);
     assert_true(atomic_load(&p->progress) >= from + bytes);
+}
+
+void player_count_only(player *p)
+{
+    pthread_mutex_lock(&p->lock);
+    p->count_only = true;
+    pthread_mutex_unlock(&p->lock);
 }

@@ -79,9 +79,13 @@ typedef struct player {
     /* Under lock: the reader found nothing to read since settle() last cleared it (it looks
      * every READ_LOOK_MS of real time while it waits). */
     bool starved;
+    bool count_only; /* under lock: reads are counted in got_len, their bytes not kept */
     _Atomic int done;
 } player;
 
+/* The request log the next client_start's server keeps (0: the server's default). A long
+ * session keeps it small: settle() reads it. */
+void live_player_set_log_capacity(size_t entries);
 /* Serves `cfg` at /tv (c->url: its playlist); with `hi`, serves `hi` at /tv/hi as a second
  * variant and a master playlist over both at /tv/master.m3u8 (c->url then). */
 void client_start(client *c, const kts_live *cfg, const kts_live *hi);
@@ -109,6 +113,9 @@ void play_from(player *p, uint64_t offset, size_t bytes);
 size_t got_since(player *p, uint64_t offset);
 /* Holds the reader before its next read, or lets it go on. */
 void set_paused(player *p, bool paused);
+/* From now on the reader counts what it reads (got_len, progress) without keeping the bytes:
+ * for a session too long to hold them. */
+void player_count_only(player *p);
 /* Ends the reader with a cancel and checks that the cancel is what ended it. */
 void stop_reading(player *p);
 /* Joins the reader (if not yet) and frees everything. */
