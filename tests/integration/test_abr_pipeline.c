@@ -131,6 +131,28 @@ static void test_a_fast_link_climbs_to_the_top_without_a_stall(void **state)
     kvp_result_free(&r);
 }
 
+/* The same on a machine so loaded that the opening thread takes 300 ms of real time after
+ * its last request: the stream's background requests (the other variants' playlists) are on
+ * the link meanwhile, and the session's clock must not run on over the opener's own work (it
+ * did: the first segment was asked for one latency late, start 0.454 s against a floor of
+ * 0.370 s, seen under ASan and TSan in CI). */
+static void test_a_slow_open_costs_no_link_time(void **state)
+{
+    (void)state;
+    static const double t[] = {0, 1000};
+    static const double rate[] = {0, 2.0};
+    kvp_result r = run_session((kvp_config){.time_s = t,
+                                            .mbps = rate,
+                                            .trace_rows = 2,
+                                            .segment_s = 4.0,
+                                            .segments = 4,
+                                            .opener_lag_ms = 300},
+                               "2000 kbit/s, a slow open");
+    assert_true(r.finished);
+    assert_true(r.startup_s <= 1.2 * r.startup_floor_s);
+    kvp_result_free(&r);
+}
+
 /* The segment the reader needs next never shares the link with ones it needs later when
  * sharing would slow it: at 500 kbit/s a segment's body takes 0.5 s or more, far longer than
  * the 80 ms wait for its first byte, so segments are fetched one at a time (three at once made
@@ -301,6 +323,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_slow_link_starts_low_and_never_climbs_past_it),
         cmocka_unit_test(test_a_fast_link_climbs_to_the_top_without_a_stall),
+        cmocka_unit_test(test_a_slow_open_costs_no_link_time),
         cmocka_unit_test(test_segments_share_the_link_only_where_latency_bounds_it),
         cmocka_unit_test(test_abr_steps_down_when_the_link_drops_and_back_up_after),
         cmocka_unit_test(test_a_trickling_segment_is_rescued_before_the_reader_waits_for_it),

@@ -19,6 +19,7 @@
 #include <kithara/stream.h>
 
 #include <ftw.h>
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -28,10 +29,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define T0_NS          INT64_C(1000000000) /* virtual time of the open */
-#define SETTLE_MS      30000               /* real time a settle may take */
-#define READ_CHUNK     (64 * 1024)
-#define MIN_TIMER_STEP INT64_C(1000000) /* a timer already due moves the clock by 1 ms */
+#define T0_NS           INT64_C(1000000000) /* virtual time of the open */
+#define SETTLE_MS       30000               /* real time a settle may take */
+#define OPENER_REQUESTS 2 /* what the open fetches itself: the master and a media playlist */
+#define READ_CHUNK      (64 * 1024)
+#define MIN_TIMER_STEP  INT64_C(1000000) /* a timer already due moves the clock by 1 ms */
 
 typedef struct vp {
     const kvp_config *c;
@@ -188,6 +190,10 @@ static void *open_stream(void *arg)
     so.bus = p->bus;
     so.hls = p->c->hls;
     p->open_status = kth_stream_open(p->url, &so, &p->opening, p->open_error, sizeof p->open_error);
+    if (p->c->opener_lag_ms > 0) {
+        unsigned ms = p->c->opener_lag_ms;
+        nanosleep(&(struct timespec){ms / 1000, (long)(ms % 1000) * 1000000L}, NULL);
+    }
     atomic_store(&p->opened, true);
     return NULL;
 }
@@ -548,11 +554,22 @@ static int take_open(vp *p)
 /* While the stream opens, its thread runs in real time between fetches: the clock moves only
  * while it waits for one. After a request ended, the opener gets a moment (real time, bounded)
  * to ask for the next or to return, so that time does not run on while it works; with nothing
- * on the link, the clock waits for it. */
+ * on the link, the clock waits for it. Once its own requests (the master and one media
+ * playlist, the first two) have ended, it asks for nothing more: the clock waits for it to
+ * return, whatever the stream fetches in the background meanwhile. */
 static int wait_for_opener(vp *p)
 {
     double deadline = real_now() + SETTLE_MS / 1000.0;
     unsigned done = kts_completed_count(p->srv, NULL);
+    if (p->opener_running && done >= OPENER_REQUESTS) {
+        while (!atomic_load(&p->opened)) {
+            if (real_now() > deadline)
+                return fail(p, "the stream's open did not return", NULL);
+            kts_wait_requests(p->srv, NULL, UINT_MAX, 1); /* a 1 ms pause */
+        }
+        p->completed_seen = done;
+        return settle(p);
+    }
     if (p->opener_running && done > p->completed_seen) {
         unsigned arrived = kts_request_count(p->srv, NULL, NULL);
         double until = real_now() + 0.25;

@@ -74,6 +74,9 @@ typedef struct kvp_config {
     size_t limit_count;
     /* When not NULL, a line per segment event and ABR decision, with the virtual time. */
     FILE *log;
+    /* Real time the opening thread takes after kth_stream_open returns, as on a loaded
+     * machine (0: none). No virtual time may pass over it. */
+    unsigned opener_lag_ms;
 } kvp_config;
 
 /* A variant switch the stream announced (KTH_EVENT_VARIANT_CHANGED). */
