@@ -554,6 +554,12 @@ static void test_live_seek_by_time_moves_within_the_window_and_to_the_edge(void 
     assert_int_equal(kth_stream_playlist_info(p.stream, &pi), KTH_OK);
     seek_and_expect(&p, 1e9, pi.live_edge_s, 2);
     stop_reading(&p);
+    if (p.fences != 0) { /* say what put the fence there */
+        kth_event ev;
+        while (kth_events_next(p.sub, &ev, 0) == KTH_OK)
+            fprintf(stderr, "event %s: %s\n", kth_event_kind_name(ev.kind), ev.text);
+        dump_log(&p);
+    }
     assert_int_equal(p.fences, 0);
     player_close(&p);
 }
