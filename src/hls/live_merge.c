@@ -48,12 +48,54 @@ static void put(text *t, const char *fmt, ...)
     }
 }
 
-/* What was written last, so keys and maps are declared only when they change. */
+/* Appends n bytes (the hot path: a segment's EXTINF line and URI, without printf). */
+static void put_bytes(text *t, const char *p, size_t n)
+{
+    if (t->failed)
+        return;
+    if (t->cap - t->len <= n) {
+        size_t cap = t->cap ? t->cap : 4096;
+        while (cap - t->len <= n)
+            cap *= 2;
+        char *d = platform_realloc(t->data, cap);
+        if (!d) {
+            t->failed = true;
+            return;
+        }
+        t->data = d;
+        t->cap = cap;
+    }
+    memcpy(t->data + t->len, p, n);
+    t->len += n;
+    t->data[t->len] = '\0';
+}
+
+/* What was written last, so keys and maps are declared only when they change, and the last
+ * duration as text: a live playlist's segments mostly last the same, and formatting a double
+ * was a tenth of a merge. */
 typedef struct writer {
     text t;
     const hls_key *key; /* NULL: clear */
     const hls_map *map;
+    double duration; /* what `extinf` says, valid when extinf_len > 0 */
+    char extinf[48]; /* "#EXTINF:<duration>," */
+    size_t extinf_len;
 } writer;
+
+/* "#EXTINF:<d>,": the same text put() wrote for it before ("%.6f"). */
+static void put_extinf(writer *w, double d)
+{
+    if (w->extinf_len == 0 || d != w->duration) {
+        int n = snprintf(w->extinf, sizeof w->extinf, "#EXTINF:%.6f,", d);
+        if (n < 0 || (size_t)n >= sizeof w->extinf) {
+            w->t.failed = true;
+            return;
+        }
+        w->extinf_len = (size_t)n;
+        w->duration = d;
+    }
+    put_bytes(&w->t, w->extinf, w->extinf_len);
+}
 
 static void put_key(writer *w, const hls_key *k)
 {
@@ -106,18 +148,26 @@ static void put_segment(writer *w, const hls_media_playlist *m, size_t i, bool f
         w->t.failed = true;
         return;
     }
-    put(&w->t, "#EXTINF:%.6f,%s\n%s\n", seg->duration, seg->title ? seg->title : "", uri);
+    put_extinf(w, seg->duration);
+    if (seg->title)
+        put_bytes(&w->t, seg->title, strlen(seg->title));
+    put_bytes(&w->t, "\n", 1);
+    put_bytes(&w->t, uri, strlen(uri));
+    put_bytes(&w->t, "\n", 1);
     platform_free(uri);
 }
 
-/* The merged model keeps every played segment as it was. */
+/* The merged model keeps every played segment as it was: its index (so its sequence), its key
+ * and map, and its URI. Keys and maps are compared on the records, which hold nothing else
+ * that is costly to make. */
 static bool keeps_played(const hls_media_playlist *a, const hls_media_playlist *b, size_t want)
 {
-    if (b->segment_count != want || b->segment_count < a->segment_count)
+    if (b->segment_count != want || b->segment_count < a->segment_count ||
+        b->media_sequence != a->media_sequence)
         return false;
     for (size_t i = 0; i < a->segment_count; i++) {
-        hls_segment x = hls_media_segment(a, i), y = hls_media_segment(b, i);
-        if (x.map != y.map || x.key != y.key || x.sequence != y.sequence)
+        hls_segment_rec x = hls_media_record(a, i), y = hls_media_record(b, i);
+        if (x.map != y.map || x.key != y.key)
             return false;
         char *uri = hls_media_segment_uri(a, i);
         bool same = uri != NULL && hls_media_segment_uri_is(b, i, uri);

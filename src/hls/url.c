@@ -311,6 +311,18 @@ static char *recompose(const url_parts *t, const char *path, size_t path_len)
     return result;
 }
 
+/* True when recomposing the parts of `s` gives `s` back unchanged: no dot segment ("/." never
+ * occurs), no byte put_span would escape, and no '%' (whose escapes it checks). */
+static bool is_plain(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '%' || needs_encoding(c) || (c == '/' && i + 1 < n && s[i + 1] == '.'))
+            return false;
+    }
+    return true;
+}
+
 int hls_url_resolve(const char *base, const char *ref, size_t ref_len, char **out)
 {
     if (out == NULL) {
@@ -330,6 +342,18 @@ int hls_url_resolve(const char *base, const char *ref, size_t ref_len, char **ou
         return KTH_ERR_INVALID_ARG;
     }
     url_split(ref, ref_len, &r);
+    if (r.scheme.present && is_plain(ref, ref_len)) {
+        /* An absolute reference with nothing to remove or escape resolves to itself (what a
+         * merged live playlist is made of: a segment's URI, written resolved). */
+        char *copy = platform_malloc(ref_len + 1);
+        if (copy == NULL) {
+            return KTH_ERR_NO_MEMORY;
+        }
+        memcpy(copy, ref, ref_len);
+        copy[ref_len] = '\0';
+        *out = copy;
+        return KTH_OK;
+    }
 
     /* Keeps every size below (merged path, tripled result) far from overflowing. */
     if (base_len > SIZE_MAX / 8 || ref_len > SIZE_MAX / 8) {

@@ -196,6 +196,27 @@ static void test_absolute_uri_detection_requires_a_valid_scheme(void **state)
     assert_false(hls_url_is_absolute(NULL, 0));
 }
 
+/* An absolute reference resolves to itself when it has nothing to remove or escape (the short
+ * way a merged live playlist takes), and is still normalised when it has: dot segments, bytes
+ * to escape, lone or valid percent signs. */
+static void test_absolute_references_resolve_to_themselves_or_normalised(void **state)
+{
+    (void)state;
+    static const resolution_case cases[] = {
+        {"http://cdn.example/live/seg_00041.ts?token=a.b",
+         "http://cdn.example/live/seg_00041.ts?token=a.b"},
+        {"https://h:8443/a/b.c/d#frag", "https://h:8443/a/b.c/d#frag"},
+        {"http://h/a/./b/../c.ts", "http://h/a/c.ts"},
+        {"http://h/.hidden/x.ts", "http://h/.hidden/x.ts"},
+        {"http://h/a b.ts", "http://h/a%20b.ts"},
+        {"http://h/a%20b.ts", "http://h/a%20b.ts"},
+        {"http://h/100%.ts", "http://h/100%25.ts"},
+        {"http://h/q?x=/./y", "http://h/q?x=/./y"},
+        {"file:///tmp/a.ts", "file:///tmp/a.ts"},
+    };
+    check_cases("http://other.example/base/index.m3u8", cases, sizeof cases / sizeof cases[0]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -208,6 +229,7 @@ int main(void)
         cmocka_unit_test(test_reference_length_bounds_the_reference),
         cmocka_unit_test(test_relative_or_missing_base_is_an_invalid_argument),
         cmocka_unit_test(test_absolute_uri_detection_requires_a_valid_scheme),
+        cmocka_unit_test(test_absolute_references_resolve_to_themselves_or_normalised),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
