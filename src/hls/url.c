@@ -336,15 +336,12 @@ int hls_url_resolve(const char *base, const char *ref, size_t ref_len, char **ou
         ref = "";
     }
     size_t base_len = strlen(base);
-    url_parts b, r, t;
-    url_split(base, base_len, &b);
-    if (!b.scheme.present) {
-        return KTH_ERR_INVALID_ARG;
-    }
-    url_split(ref, ref_len, &r);
-    if (r.scheme.present && is_plain(ref, ref_len)) {
+    if (hls_url_is_absolute(ref, ref_len) && is_plain(ref, ref_len)) {
         /* An absolute reference with nothing to remove or escape resolves to itself (what a
          * merged live playlist is made of: a segment's URI, written resolved). */
+        if (!hls_url_is_absolute(base, base_len)) {
+            return KTH_ERR_INVALID_ARG;
+        }
         char *copy = platform_malloc(ref_len + 1);
         if (copy == NULL) {
             return KTH_ERR_NO_MEMORY;
@@ -354,6 +351,12 @@ int hls_url_resolve(const char *base, const char *ref, size_t ref_len, char **ou
         *out = copy;
         return KTH_OK;
     }
+    url_parts b, r, t;
+    url_split(base, base_len, &b);
+    if (!b.scheme.present) {
+        return KTH_ERR_INVALID_ARG;
+    }
+    url_split(ref, ref_len, &r);
 
     /* Keeps every size below (merged path, tripled result) far from overflowing. */
     if (base_len > SIZE_MAX / 8 || ref_len > SIZE_MAX / 8) {
