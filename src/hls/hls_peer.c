@@ -315,6 +315,12 @@ void hls_peer_segment_done(segment_fetch *f, kth_status st, kth_status net_statu
         s->failure_at_entry = true;
         s->failed_variant = f->variant;
         s->failed_entry = f->entry;
+    } else if (st != KTH_OK && s->failure != KTH_OK) {
+        /* A reader may wait for this entry before the failed one (hls_source.c): it looks
+         * again, and meets the failure. */
+        atomic_fetch_add(&s->wake_epoch, 1);
+        if (s->waiting)
+            storage_resource_wake_waiters(s->waiting);
     }
     slot->fetching = false;
     slot->urgent = false;
@@ -915,10 +921,13 @@ static rescue_result check_rescue(hls_session *s, poll_state *ps, size_t period,
         if (at >= m->segment_count)
             return RESCUE_NONE;
     }
-    size_t first = hls_layout_segment_nearest_start(s->variants[target].layout,
-                                                    hls_media_segment(m, at).start);
-    if (!session_append_period(s, target, first, at))
-        return RESCUE_NONE;
+    size_t first = 0;
+    if (switch_point(s, at, hls_media_segment(m, at).start, target, ps->now_ns, &first) !=
+            HLS_LIVE_MATCH ||
+        !session_append_period(s, target, first, at))
+        return RESCUE_NONE; /* (live: tried again once a fresh playlist of it is in) */
+    if (s->live)
+        hls_live_switched(s, target, first);
     s->stats.switches++;
     s->controller = controller;
     s->segments_since_switch = 0;

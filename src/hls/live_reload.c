@@ -58,9 +58,11 @@ static void track(hls_session *s, size_t v, size_t start, int64_t request_ns, hl
     vs->live.tracked = true;
     vs->live.window_start = 0;
     vs->live.window_seq = vs->pl->media.media_sequence;
+    vs->live.run_start = 0;
     vs->live.released = 0;
     vs->live.requested_ns = request_ns;
     vs->live.stuck = false;
+    vs->live.failures = 0;
 }
 
 kth_status hls_live_open(hls_session *s, size_t v, int64_t request_ns, size_t *start, char *err,
@@ -189,30 +191,44 @@ static bool append(hls_session *s, size_t vi, const hls_playlist *pl, const hls_
     return true;
 }
 
-/* Takes a reload of variant vi into its model and tracker. Lock held. False when the
- * session failed. */
-static bool take_in(hls_session *s, size_t vi, const hls_playlist *pl, int64_t started_ns,
-                    hls_live_update *u)
+/* What take_in did. */
+typedef enum taken {
+    TAKEN,       /* *u says what the reload brought */
+    TAKEN_STALE, /* older than what was taken in already (two fetches crossed): ignored */
+    TAKEN_FAILED /* the session failed (recorded) */
+} taken;
+
+/* Takes a reload of variant vi into its model and tracker. Lock held. */
+static taken take_in(hls_session *s, size_t vi, const hls_playlist *pl, int64_t started_ns,
+                     hls_live_update *u)
 {
     hls_variant_state *v = &s->variants[vi];
+    if (started_ns < v->live.requested_ns)
+        return TAKEN_STALE; /* an older playlist would look like a server reset */
     hls_live_tracker_update(&v->live.tracker, pl, started_ns, u);
     v->live.requested_ns = started_ns;
+    v->live.failures = 0;
     v->live.stuck = u->stuck;
     if (u->stuck)
-        return true;
+        return TAKEN;
     free_retired(s); /* replaced at the last reload: nobody reads it since */
     if (u->new_count > 0 && !append(s, vi, pl, u))
-        return false;
+        return TAKEN_FAILED;
     /* The playlist's segments from first_new on are the model's last new_count; those before
-     * first_new are the ones before them, unless the server restarted or jumped (then they are
-     * not in the model, and everything before the added segments has left). */
-    size_t count = v->pl->media.segment_count;
-    size_t before = u->reset || u->skipped ? 0 : u->first_new;
-    v->live.window_start = count >= u->new_count + before ? count - u->new_count - before : 0;
-    v->live.window_seq = pl->media.media_sequence + (u->first_new - before);
+     * first_new are the ones before them, back to the start of the current run (a restart or a
+     * jump starts a new run: what the model holds before it is not in this playlist). Model
+     * segment k is then the playlist's segment first_new + k - appended. */
+    size_t count = v->pl->media.segment_count, appended = count - u->new_count;
+    if (u->reset || u->skipped)
+        v->live.run_start = appended;
+    size_t start = appended >= u->first_new ? appended - u->first_new : 0;
+    if (start < v->live.run_start)
+        start = v->live.run_start;
+    v->live.window_start = start;
+    v->live.window_seq = pl->media.media_sequence + (u->first_new + start - appended);
     if (u->ended)
         hls_layout_set_open(v->layout, false);
-    return true;
+    return TAKEN;
 }
 
 /* Wakes a reader waiting at the live edge, to look again. Lock held. */
@@ -263,7 +279,7 @@ void hls_live_switched(hls_session *s, size_t to, size_t first)
 static void take_reload(hls_session *s, const hls_playlist *pl, int64_t started_ns, kth_event *ev)
 {
     hls_live_update u;
-    if (!take_in(s, s->live_variant, pl, started_ns, &u))
+    if (take_in(s, s->live_variant, pl, started_ns, &u) != TAKEN)
         return;
     s->live_next_ns = u.next_reload_ns;
     if (u.stuck) {
@@ -419,7 +435,7 @@ static void take_fetched(hls_session *s, live_fetch *f, const hls_playlist *pl, 
     }
     hls_live_update u;
     if (!s->variants[f->variant].pl || !s->variants[f->variant].live.tracked ||
-        !take_in(s, f->variant, pl, f->started_ns, &u))
+        take_in(s, f->variant, pl, f->started_ns, &u) != TAKEN)
         return;
     if (s->live_rescue && s->live_want == f->variant)
         stuck(s, f->started_ns); /* the stuck variant is left now, or another is tried */
@@ -454,6 +470,13 @@ static void reload_complete(void *user, const net_result *r)
             release_passed(s, &passed);
         } else if (f->timed && f->variant == s->live_variant) {
             reload_failed(s, f, r);
+        } else {
+            /* A playlist a switch asked for: not again before half its target, and a variant
+             * whose playlist keeps failing is no longer switched to (live_switch.c). */
+            hls_variant_state *v = &s->variants[f->variant];
+            if (f->started_ns > v->live.requested_ns)
+                v->live.requested_ns = f->started_ns;
+            v->live.failures++;
         }
     }
     platform_mutex_unlock(&s->lock);

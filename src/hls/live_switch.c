@@ -29,11 +29,15 @@ static size_t listed(const hls_variant_state *v)
     return count > v->live.window_start ? count - v->live.window_start : 0;
 }
 
-/* A variant a switch may go to: loaded, tracked, and its playlist not stuck. */
+/* Fetches of a variant's playlist that may fail in a row before it is no longer switched to. */
+#define MAX_FAILURES 3
+
+/* A variant a switch may go to: loaded, tracked, and its playlist neither stuck nor failing. */
 static bool switchable(const hls_session *s, size_t v)
 {
     return v < s->ladder.count && v != s->live_variant && s->variants[v].pl &&
-           s->variants[v].live.tracked && !s->variants[v].live.stuck;
+           s->variants[v].live.tracked && !s->variants[v].live.stuck &&
+           s->variants[v].live.failures < MAX_FAILURES;
 }
 
 hls_live_match hls_live_map(hls_session *s, size_t segment, size_t to, int64_t now_ns,
@@ -50,9 +54,10 @@ hls_live_match hls_live_map(hls_session *s, size_t segment, size_t to, int64_t n
         *to_segment = v->live.window_start + (size_t)(seq - v->live.window_seq);
         return HLS_LIVE_MATCH;
     }
-    /* Its playlist is older than the boundary: a fresh one may list it. */
-    if (s->live_want != SIZE_MAX && s->live_want != to)
-        return HLS_LIVE_NO_MATCH; /* another one is wanted first */
+    /* Its playlist is older than the boundary: a fresh one may list it (hls_live_poll fetches
+     * it while the playlist has not ended, and another variant is not wanted first). */
+    if (!s->live_open || (s->live_want != SIZE_MAX && s->live_want != to))
+        return HLS_LIVE_NO_MATCH;
     s->live_want = to;
     if (s->live_want_loading)
         return HLS_LIVE_WAIT;

@@ -103,11 +103,15 @@ typedef struct hls_variant_state {
     struct {
         bool tracked;
         hls_live_tracker tracker;
-        size_t window_start;  /* the model's first segment the last playlist lists */
-        uint64_t window_seq;  /* the media sequence of segment window_start */
+        size_t window_start; /* the model's first segment the last playlist lists */
+        uint64_t window_seq; /* the media sequence of segment window_start */
+        /* The model's first segment since the server last restarted or jumped: those before
+         * it are not the current numbering's, so the window never starts before it. */
+        size_t run_start;
         size_t released;      /* segments before it had their cached bytes dropped */
         int64_t requested_ns; /* downloader clock: start of its last playlist request */
         bool stuck;           /* its playlist stopped changing */
+        unsigned failures;    /* fetches of its playlist that failed in a row */
     } live;
 } hls_variant_state;
 

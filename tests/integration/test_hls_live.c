@@ -439,6 +439,51 @@ static void test_live_server_reset_reanchors_behind_a_fence(void **state)
     player_close(&p);
 }
 
+/* After a server reset whose first playlist the stream sees already holds several segments
+ * (the stream re-anchors three target durations before its end, so the first of them are
+ * never in the model), the window the stream reports and seeks in starts at the reset's
+ * segments, never at a segment from before it. A seek to the window's start then plays the
+ * new epoch's segments with no fence (it put the window's start on a segment of the old epoch,
+ * whose fetch failed). */
+static void test_live_window_after_a_server_reset_holds_only_its_segments(void **state)
+{
+    (void)state;
+    player p;
+    kts_live cfg = {.window = 8, .target_duration = 2, .segment_size = 1880, .seed = 29};
+    cfg.mode = KTS_LIVE_RESET;
+    cfg.mode_at = 12;
+    player_open(&p, &cfg, 5, 0);
+    play_until(&p, 0, 7 * 1880); /* segments 5..11, the last before the reset */
+    play(&p, 8000, 1);           /* the next reload sees r0..r3: the stream takes r1..r3 */
+    play(&p, 500, 8);            /* and r4, r5 */
+    unsigned fences = p.fences;
+    kth_hls_playlist_info pi;
+    assert_int_equal(kth_stream_playlist_info(p.stream, &pi), KTH_OK);
+    kth_seek_anchor a;
+    assert_int_equal(kth_stream_seek_time(p.stream, 0.0, &a), KTH_OK);
+    play_from(&p, a.offset, 2 * 1880);
+    stop_reading(&p);
+    assert_int_equal(p.fences, fences); /* nothing failed after the seek */
+    /* The bytes from the seek on are two segments of the new epoch, in order. */
+    size_t mark = SIZE_MAX;
+    for (size_t r = p.reads.n; r-- > 0 && mark == SIZE_MAX;)
+        if (p.reads.offset[r] == a.offset)
+            mark = p.reads.got_at[r];
+    assert_true(mark != SIZE_MAX && p.got_len >= mark + 2 * 1880);
+    uint64_t k = 0;
+    while (k < 16 && kts_ts_synth_check(kts_live_segment_seed(&p.c.cfg, k, true), 0, p.got + mark,
+                                        1880) != 1880)
+        k++;
+    if (k == 16)
+        fail_msg("the seek to the window's start (%.1f s) did not land on a segment of the new "
+                 "epoch",
+                 pi.window_start_s);
+    assert_int_equal(kts_ts_synth_check(kts_live_segment_seed(&p.c.cfg, k + 1, true), 0,
+                                        p.got + mark + 1880, 1880),
+                     1880);
+    player_close(&p);
+}
+
 /* The media sequence of each segment the reader got, in order (*count of them), found by
  * their patterns: each is the one after the last, or a later one (a skip). */
 static size_t sequences_got(player *p, uint64_t first, uint64_t *seq, size_t max)
@@ -581,6 +626,7 @@ int main(void)
         cmocka_unit_test(test_live_discontinuity_in_first_playlist_is_a_fence),
         cmocka_unit_test(test_live_stuck_playlist_fails_the_stream),
         cmocka_unit_test(test_live_server_reset_reanchors_behind_a_fence),
+        cmocka_unit_test(test_live_window_after_a_server_reset_holds_only_its_segments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -206,6 +206,34 @@ static void test_every_variant_stuck_fails_the_stream(void **state)
     player_close(&p);
 }
 
+/* The variant a manual choice names stops answering (its playlist is a 404 from then on): the
+ * stream asks for that playlist a few times, at most every half target duration, then gives it
+ * up and stays on the variant it plays, which the reader goes on reading. (Each failed fetch
+ * was asked again at once, and the segment the reader needed waited for it, forever.) */
+static void test_a_variant_whose_playlist_fails_is_given_up(void **state)
+{
+    (void)state;
+    player p;
+    kts_live lo = low(), hi = high();
+    player_open_variants(&p, &lo, &hi, 3, NULL);
+    assert_int_equal(kth_stream_abr_set_manual(p.stream, 0), KTH_OK);
+    play_segments(&p, 4);
+    kts_live_free(p.c.hi); /* from now on /tv/hi/ answers 404 */
+    p.c.hi = NULL;
+    unsigned asked = kts_request_count(p.c.srv, "/tv/hi/live.m3u8", NULL);
+    assert_int_equal(kth_stream_abr_set_manual(p.stream, 1), KTH_OK);
+    play_segments(&p, 10);
+    stop_reading(&p);
+    walked w = walk_segments(&p, 3);
+    unsigned again = kts_request_count(p.c.srv, "/tv/hi/live.m3u8", NULL) - asked;
+    printf("%zu segments, %zu changes; the failing playlist asked for %u times\n", w.segments,
+           w.changes, again);
+    assert_int_equal(w.changes, 0);
+    assert_true(w.segments >= 14);
+    assert_true(again >= 1 && again <= 3);
+    player_close(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -213,6 +241,7 @@ int main(void)
         cmocka_unit_test(test_manual_switches_on_a_live_stream_keep_the_sequence),
         cmocka_unit_test(test_a_stuck_variant_is_left_for_one_that_moves),
         cmocka_unit_test(test_every_variant_stuck_fails_the_stream),
+        cmocka_unit_test(test_a_variant_whose_playlist_fails_is_given_up),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
