@@ -647,7 +647,9 @@ static void fill_input(hls_session *s, size_t variant, size_t segment, double bu
     in->has_previous = 1;
     in->previous_level = level_of_variant(s, variant);
     in->segment_s = planning_duration(v, segment);
-    in->segments_left = v->pl->media.segment_count - segment;
+    /* A live playlist that has not ended lists only its window: how long the session goes on
+     * is unknown (and no nearer end than the window's may be assumed). */
+    in->segments_left = s->live_open ? 0 : v->pl->media.segment_count - segment;
     in->now_ns = (uint64_t)now_ns;
     abr_controls_snapshot(&s->controls, &in->controls);
 }

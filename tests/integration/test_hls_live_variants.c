@@ -13,6 +13,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <kithara/hls.h>
 #include <kithara/kithara.h>
@@ -234,6 +235,106 @@ static void test_a_variant_whose_playlist_fails_is_given_up(void **state)
     player_close(&p);
 }
 
+/* ---- ABR at the live edge, in real time ---- */
+
+typedef struct ticker {
+    client *c;
+    double t0;
+    atomic_bool stop;
+} ticker;
+
+static double real_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Moves the live streams on to the real time every 10 ms. */
+static void *tick(void *arg)
+{
+    ticker *t = arg;
+    while (!atomic_load(&t->stop)) {
+        client_advance(t->c, (int64_t)((real_s() - t->t0) * 1000.0));
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+    }
+    return NULL;
+}
+
+/* A player at the live edge, paced at the media rate (at most one segment read ahead of what
+ * it has played, which it reports as a decoder does), on a loopback link far faster than the
+ * high variant (150 and 300 kbit/s): ABR goes up. It stayed on the lowest rung for good: told that
+ * the session ended with the playlist's last listed segment, one or two segments away, the plan
+ * never found a switch worth its cost. Real time (1 s segments, about 5 s): the estimate needs real
+ * transfers. Every byte is checked, and the media sequence holds across the switch. */
+static void test_abr_climbs_at_the_live_edge(void **state)
+{
+    (void)state;
+    kts_live lo = low(), hi = high();
+    lo.target_duration = hi.target_duration = 1;
+    lo.segment_size = 10 * LO_SIZE; /* 150 kbit/s: a sample the estimator takes */
+    hi.segment_size = 10 * HI_SIZE;
+    client c;
+    client_start(&c, &lo, &hi);
+    ticker t = {.c = &c, .t0 = real_s()};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, tick, &t), 0);
+    kth_stream_options so;
+    kth_stream_options_init(&so);
+    so.read_timeout_ms = 20000; /* hang guard only */
+    kth_stream *s = NULL;
+    char err[512] = "";
+    if (kth_stream_open(c.url, &so, &s, err, sizeof err) != KTH_OK)
+        fail_msg("open: %s", err);
+    const kts_live *cfg[2] = {&lo, &hi};
+    uint64_t seg = 3, off = 0; /* three targets before the edge of the first playlist */
+    int var = kth_stream_current_variant(s);
+    unsigned got[2] = {0, 0}, changes = 0;
+    static unsigned char buf[HI_SIZE];
+    double start = 0;
+    while (got[1] < 2 && got[0] + got[1] < 12) {
+        double played = start > 0 ? real_s() - start : 0;
+        kth_stream_abr_report_played(s, 3.0 + played);
+        double read_s = (double)(seg - 3) + (double)off / (double)cfg[var]->segment_size;
+        if (read_s >= played + 1.0) {
+            nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL);
+            continue;
+        }
+        size_t want = (size_t)(cfg[var]->segment_size - off);
+        int64_t n = kth_stream_read(s, buf, want < sizeof buf ? want : sizeof buf);
+        if (n == KTH_ERR_VARIANT_CHANGE && off == 0) {
+            kth_stream_clear_variant_fence(s);
+            int now = kth_stream_current_variant(s);
+            changes += now != var;
+            var = now;
+            continue;
+        }
+        if (n <= 0) {
+            kth_stream_last_error(s, err, sizeof err);
+            fail_msg("read at segment %llu: %s (%s)", (unsigned long long)seg, kth_strerror((int)n),
+                     err);
+        }
+        uint64_t seed = kts_live_segment_seed(cfg[var], seg, false);
+        assert_int_equal(kts_ts_synth_check(seed, off, buf, (size_t)n), (size_t)n);
+        if (start == 0)
+            start = real_s();
+        off += (uint64_t)n;
+        if (off == cfg[var]->segment_size) {
+            got[var]++;
+            seg++;
+            off = 0;
+        }
+    }
+    printf("%u segments of the low variant, %u of the high one, %u changes\n", got[0], got[1],
+           changes);
+    assert_true(got[1] >= 2);
+    assert_int_equal(changes, 1);
+    kth_stream_close(s);
+    atomic_store(&t.stop, true);
+    pthread_join(th, NULL);
+    client_stop(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -242,6 +343,7 @@ int main(void)
         cmocka_unit_test(test_a_stuck_variant_is_left_for_one_that_moves),
         cmocka_unit_test(test_every_variant_stuck_fails_the_stream),
         cmocka_unit_test(test_a_variant_whose_playlist_fails_is_given_up),
+        cmocka_unit_test(test_abr_climbs_at_the_live_edge),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
