@@ -152,9 +152,10 @@ typedef struct kth_event_segment {
     int variant;          /* index in the ladder */
     bool init;            /* an init section; index is then the first segment it serves */
     uint64_t index;       /* the segment's index in its variant's media playlist (live: counted
-                           * from the first segment of the first playlist the stream loaded,
-                           * not the media sequence number; the download events' text is the
-                           * segment's URL) */
+                           * from the first segment of the first playlist of that variant the
+                           * stream loaded, so variants count from different segments; not the
+                           * media sequence number; the download events' text is the segment's
+                           * URL) */
     uint64_t bytes;       /* STARTED: its size when known, else 0; COMPLETED: bytes stored */
     double start_seconds; /* media time where the segment starts */
     double duration;      /* its EXTINF seconds (0 for an init section) */
