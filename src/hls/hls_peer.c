@@ -1011,7 +1011,8 @@ static void window_begin(hls_session *s, poll_window *win, walk *w)
 typedef struct window_walk {
     walk w;
     bool first;          /* at the reader's entry */
-    bool key_wait;       /* a key (or room in the batch) comes first: start nothing more */
+    bool key_wait;       /* a key, room in the batch, or (live) a switch's playlist comes first:
+                            start nothing more */
     bool manual_pending; /* a manual choice of another variant waits for a boundary */
 } window_walk;
 

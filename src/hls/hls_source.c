@@ -250,21 +250,21 @@ static bool before_failed(const hls_session *s, size_t period, size_t entry)
 
 /* True when the stream's failure stops a read at `offset`: always, except the failure of one
  * entry for a read of an entry before it whose bytes are in or on their way (they came before
- * the failure; the reader gets them first, and the failure where it stands). Lock held. */
+ * the failure; the reader gets them first, and the failure where it stands). Looks only: it
+ * opens nothing, since no poll closes what is opened after a failure. Lock held. */
 static bool failure_stops(hls_session *s, uint64_t offset)
 {
     if (s->failure == KTH_OK)
         return false;
     if (!s->failure_at_entry)
         return true;
-    target t;
-    char err[HLS_ERR_MAX];
-    if (find_target(s, offset, &t, err, sizeof err) != KTH_OK)
+    hls_place pl;
+    hls_locate r = session_locate(s, offset, &pl);
+    if ((r != HLS_LOCATED && r != HLS_NEED_SIZE) || !before_failed(s, pl.period, pl.entry))
         return true;
-    bool coming = !t.end_check && !t.live_edge && before_failed(s, t.period, t.entry) &&
-                  (storage_resource_state(t.storage) == STORAGE_COMMITTED ||
-                   session_slot(&s->variants[t.variant], t.entry)->fetching);
-    storage_resource_unref(t.storage);
+    const hls_slot *slot = session_slot(&s->variants[pl.variant], pl.entry);
+    bool coming = slot->fetching ||
+                  (slot->storage && storage_resource_state(slot->storage) == STORAGE_COMMITTED);
     return !coming;
 }
 

@@ -18,6 +18,26 @@ typedef struct text {
     bool failed;
 } text;
 
+/* Makes room for `extra` more bytes and a NUL; false (and failed) when memory runs out. */
+static bool reserve(text *t, size_t extra)
+{
+    if (t->failed)
+        return false;
+    if (t->data && t->cap - t->len > extra)
+        return true;
+    size_t cap = t->cap ? t->cap : 4096;
+    while (cap - t->len <= extra)
+        cap *= 2;
+    char *p = platform_realloc(t->data, cap);
+    if (!p) {
+        t->failed = true;
+        return false;
+    }
+    t->data = p;
+    t->cap = cap;
+    return true;
+}
+
 static void put(text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void put(text *t, const char *fmt, ...)
 {
@@ -35,36 +55,15 @@ static void put(text *t, const char *fmt, ...)
             t->len += (size_t)n;
             return;
         }
-        size_t cap = t->cap ? t->cap : 4096;
-        while (cap < t->len + (size_t)n + 1)
-            cap *= 2;
-        char *p = platform_realloc(t->data, cap);
-        if (!p) {
-            t->failed = true;
-            return;
-        }
-        t->data = p;
-        t->cap = cap;
+        reserve(t, (size_t)n);
     }
 }
 
 /* Appends n bytes (the hot path: a segment's EXTINF line and URI, without printf). */
 static void put_bytes(text *t, const char *p, size_t n)
 {
-    if (t->failed)
+    if (!reserve(t, n))
         return;
-    if (t->cap - t->len <= n) {
-        size_t cap = t->cap ? t->cap : 4096;
-        while (cap - t->len <= n)
-            cap *= 2;
-        char *d = platform_realloc(t->data, cap);
-        if (!d) {
-            t->failed = true;
-            return;
-        }
-        t->data = d;
-        t->cap = cap;
-    }
     memcpy(t->data + t->len, p, n);
     t->len += n;
     t->data[t->len] = '\0';
