@@ -96,9 +96,23 @@ static void put_extinf(writer *w, double d)
     put_bytes(&w->t, w->extinf, w->extinf_len);
 }
 
+/* Whether two keys say the same: a server declares its key again in every playlist, and a key
+ * written again is a new key (and a new run of records) in the model the text makes. */
+static bool same_key(const hls_key *a, const hls_key *b)
+{
+    if (a == b)
+        return true;
+    if (!a || !b)
+        return false;
+    return a->method == b->method && a->has_iv == b->has_iv &&
+           memcmp(a->iv, b->iv, sizeof a->iv) == 0 && strcmp(a->method_name, b->method_name) == 0 &&
+           strcmp(a->uri, b->uri) == 0 && strcmp(a->keyformat, b->keyformat) == 0 &&
+           strcmp(a->keyformat_versions, b->keyformat_versions) == 0;
+}
+
 static void put_key(writer *w, const hls_key *k)
 {
-    if (k == w->key)
+    if (same_key(k, w->key))
         return;
     w->key = k;
     if (!k) {

@@ -97,7 +97,9 @@ typedef struct hls_segment {
     size_t map;                      /* index into media.maps, or HLS_NONE */
     /* EXT-X-PROGRAM-DATE-TIME of its first sample, ms since the Unix epoch (UTC): its own tag
      * (date_tag), else the last tag before it plus the durations in between; 0 when no tag
-     * comes before it. */
+     * comes before it. A tag that says just what the tags and durations before it give is not
+     * kept as a tag (the date is the same; date_tag is false): servers of live streams date
+     * every segment, and the model keeps only the dates that move. */
     int64_t program_time_ms;
     bool date_tag;
 } hls_segment;

@@ -84,6 +84,7 @@ typedef struct hls_parser {
     bool gap_pending;
     bool date_pending; /* EXT-X-PROGRAM-DATE-TIME for the next segment: date_ms */
     int64_t date_ms;
+    double date_start;            /* start of the segment of the last date kept */
     uint64_t discontinuity_count; /* EXT-X-DISCONTINUITY tags before the next segment */
     hls_key_slot keys_in_force[HLS_MAX_KEYFORMATS];
     size_t keys_in_force_count;

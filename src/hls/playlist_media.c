@@ -779,6 +779,19 @@ static bool run_continues(hls_segment_run *last, size_t i, const hls_segment_rec
     return false;
 }
 
+/* Whether the date tag of the segment being assembled says what the last kept tag and the
+ * durations since give (as hls_media_segment() derives it): a live server dates every segment,
+ * and such a tag is not kept, so a stream's dates cost nothing per segment. */
+static bool date_derived(const hls_parser *p)
+{
+    const hls_media_playlist *m = &p->pl->media;
+    if (m->date_count_ == 0) {
+        return false;
+    }
+    double since = m->total_duration - p->date_start;
+    return p->date_ms == m->dates_[m->date_count_ - 1].ms + (int64_t)(since * 1000.0 + 0.5);
+}
+
 /* Appends the record of the segment being assembled (its map, range and key in `seg`, its URI
  * as segment_uri() kept it; the rest from the parser's state), with its range and title in the
  * side tables. */
@@ -831,7 +844,7 @@ static int segment_store(hls_parser *p, const hls_segment *seg, uint32_t uri, ui
         m->titles_[m->title_count_++] = (hls_segment_title){i, p->extinf_title};
         flags |= HLS_SEG_TITLE;
     }
-    if (p->date_pending) {
+    if (p->date_pending && !date_derived(p)) {
         hls_segment_date *d =
             hls_parser_grow(p, m->dates_, &p->date_cap, m->date_count_ + 1, sizeof(*d));
         if (d == NULL) {
@@ -839,6 +852,7 @@ static int segment_store(hls_parser *p, const hls_segment *seg, uint32_t uri, ui
         }
         m->dates_ = d;
         m->dates_[m->date_count_++] = (hls_segment_date){i, p->date_ms};
+        p->date_start = m->total_duration;
     }
     if (m->ranges_ != NULL) {
         m->ranges_[i] = (hls_segment_range){seg->range.offset, seg->range.length};

@@ -242,6 +242,74 @@ static void test_merge_keeps_program_dates(void **state)
     hls_playlist_free(reloaded);
 }
 
+/* The window a live server that dates every segment lists: `count` segments of 4 s from media
+ * sequence `seq`, all under one AES-128 key (with an explicit IV when `iv`), under one init
+ * section when `map` (which needs that IV), segment n dated 4n seconds after
+ * 2026-12-06T00:00:00Z. */
+static hls_playlist *dated_window(uint64_t seq, size_t count, bool iv, bool map)
+{
+    char text[4096];
+    int n = snprintf(text, sizeof text,
+                     "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:4\n"
+                     "#EXT-X-MEDIA-SEQUENCE:%llu\n#EXT-X-KEY:METHOD=AES-128,URI=\"k.bin\"%s\n%s",
+                     (unsigned long long)seq, iv ? ",IV=0x000102030405060708090a0b0c0d0e0f" : "",
+                     map ? "#EXT-X-MAP:URI=\"init.mp4\"\n" : "");
+    for (size_t i = 0; i < count; i++) {
+        uint64_t s = seq + i, secs = 4 * s;
+        n += snprintf(text + n, sizeof text - (size_t)n,
+                      "#EXT-X-PROGRAM-DATE-TIME:2026-12-06T%02llu:%02llu:%02lluZ\n"
+                      "#EXTINF:4.000,\nseg%llu.ts\n",
+                      (unsigned long long)(secs / 3600), (unsigned long long)(secs / 60 % 60),
+                      (unsigned long long)(secs % 60), (unsigned long long)s);
+    }
+    return hls_test_parse(text);
+}
+
+/* A live stream reloads every few seconds for days: what each reload adds to the model must be
+ * its segments' durations alone. A key or an init section the server declares again, unchanged,
+ * in every playlist, and a date on every segment that the durations already give, were kept as
+ * a new key, a new run and a new date per reload (over 200 bytes a reload on an encrypted
+ * stream). The dates, keys and IVs the segments get stay those the server gave. */
+static void test_merge_keeps_a_running_stream_flat(void **state)
+{
+    (void)state;
+    enum { RELOADS = 300, WINDOW = 6 };
+    const int64_t t0 = 1796515200000; /* 2026-12-06T00:00:00Z */
+    for (int profile = 0; profile < 2; profile++) {
+        bool iv = profile == 1, map = profile == 1;
+        hls_playlist *played = dated_window(0, WINDOW, iv, map);
+        for (uint64_t r = 1; r <= RELOADS; r++) {
+            hls_playlist *reloaded = dated_window(r, WINDOW, iv, map), *merged = NULL;
+            char err[256];
+            kth_status st = hls_live_merge(played, reloaded, WINDOW - 1, 1, false,
+                                           "http://h/live.m3u8", &merged, err, sizeof err);
+            if (st != KTH_OK)
+                fail_msg("reload %llu: %s (%s)", (unsigned long long)r, kth_strerror(st), err);
+            hls_playlist_free(played);
+            hls_playlist_free(reloaded);
+            played = merged;
+        }
+        const hls_media_playlist *m = &played->media;
+        assert_int_equal(m->segment_count, RELOADS + WINDOW);
+        assert_int_equal(m->key_count, 1);
+        assert_int_equal(m->map_count, map ? 1 : 0);
+        assert_true(m->run_count_ <= 2);
+        assert_int_equal(m->date_count_, 1);
+        for (size_t i = 0; i < m->segment_count; i++) {
+            hls_segment seg = hls_media_segment(m, i);
+            assert_int_equal(seg.program_time_ms, t0 + 4000 * (int64_t)i);
+            assert_int_equal(seg.key, 0);
+            uint8_t got[16], want[16] = {0};
+            assert_int_equal(hls_playlist_segment_iv(played, i, got), KTH_OK);
+            for (int b = 0; b < 16; b++)
+                want[b] = (uint8_t)(iv ? (size_t)b : b >= 8 ? i >> (8 * (15 - b)) : 0);
+            assert_memory_equal(got, want, 16);
+        }
+        assert_string_equal(m->keys[0].uri, "https://cdn.example.com/path/to/k.bin");
+        hls_playlist_free(played);
+    }
+}
+
 /* A live stream runs for days: the model a reload makes outgrows the bounds a fetched playlist
  * is held to (16 MiB of text, 200,000 segments), and the merge still joins it. One second
  * segments with 90-byte URIs reach both in about two days. */
@@ -296,6 +364,7 @@ int main(void)
         cmocka_unit_test(test_stuck_reset_and_skip),
         cmocka_unit_test(test_merge_keeps_program_dates),
         cmocka_unit_test(test_merge_outgrows_the_bounds_of_a_fetched_playlist),
+        cmocka_unit_test(test_merge_keeps_a_running_stream_flat),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
