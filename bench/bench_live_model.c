@@ -6,9 +6,13 @@
  * segments and parses it again (hls_live_merge). Both grow with the stream's age. This program
  * builds the model a stream has after 1, 6, 12 and 24 hours (1 s and 6 s segments, sequential
  * segment names, one new segment per reload), and prints:
- *   - the heap the model and its layout hold (mallinfo2), and bytes per segment;
+ *   - the heap the model and its layout hold (counted by an allocator given to kithara), and
+ *     bytes per segment;
  *   - one reload's merge (median of 5), and that time over the time between reloads (the share
  *     of one core the reloads take at that age).
+ * Then it makes the model reload by reload (3,600 merges of one new segment) for the playlists
+ * live servers write: plain, dated on every segment, also under an AES-128 key, also fMP4, and
+ * prints what one reload adds to the heap and that over a day.
  * Target of the live work (24 hours): heap growth < 1 MiB; the merge's share is printed, not
  * judged. The reference for "growth" is the model at 1 hour, measured in the same run.
  * Usage: bench_live_model
@@ -16,7 +20,9 @@
 #include "hls/layout.h"
 #include "hls/live.h"
 
-#include <malloc.h>
+#include <kithara/alloc.h>
+
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,26 +38,93 @@ static double now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-/* Bytes allocated: from the heap's arenas and, for large blocks, mapped on their own. */
+/* The bytes kithara holds: every block it allocates goes through this allocator, which keeps
+ * the block's size in front of it. The C library's own figures (mallinfo2) also count blocks
+ * it keeps for reuse, which drift by hundreds of KiB with the order of frees. */
+static size_t held;
+
+typedef union header {
+    size_t size;
+    max_align_t align;
+} header;
+
+static void *count_alloc(void *user, size_t size)
+{
+    (void)user;
+    header *h = malloc(sizeof *h + size);
+    if (!h)
+        return NULL;
+    h->size = size;
+    held += size;
+    return h + 1;
+}
+
+static void *count_resize(void *user, void *ptr, size_t size)
+{
+    (void)user;
+    header *old = (header *)ptr - 1;
+    size_t was = old->size;
+    header *h = realloc(old, sizeof *h + size);
+    if (!h)
+        return NULL;
+    h->size = size;
+    held = held - was + size;
+    return h + 1;
+}
+
+static void count_release(void *user, void *ptr)
+{
+    (void)user;
+    header *h = (header *)ptr - 1;
+    held -= h->size;
+    free(h);
+}
+
 static size_t heap_bytes(void)
 {
-    struct mallinfo2 mi = mallinfo2();
-    return mi.uordblks + mi.hblkhd;
+    return held;
+}
+
+/* What a live server writes besides the segments' durations and URIs. */
+enum {
+    DATED = 1,     /* EXT-X-PROGRAM-DATE-TIME on every segment */
+    ENCRYPTED = 2, /* EXT-X-KEY (AES-128, explicit IV) at the top of every playlist */
+    FMP4 = 4,      /* EXT-X-MAP at the top of every playlist */
+};
+
+/* Appends segment `seq`'s lines (`seg_s` seconds each) to text[*n, cap). */
+static void put_segment(char *text, size_t cap, size_t *n, uint64_t seq, double seg_s, int extras)
+{
+    if (extras & DATED) {
+        time_t when = (time_t)(1796515200 + (double)seq * seg_s); /* from 2026-12-06 00:00Z */
+        struct tm tm;
+        gmtime_r(&when, &tm);
+        *n +=
+            strftime(text + *n, cap - *n, "#EXT-X-PROGRAM-DATE-TIME:%Y-%m-%dT%H:%M:%S.000Z\n", &tm);
+    }
+    *n += (size_t)snprintf(text + *n, cap - *n, "#EXTINF:%.3f,\n" BASE "seg_%llu.ts\n", seg_s,
+                           (unsigned long long)seq);
 }
 
 /* A live playlist of `count` segments of `seg_s` seconds from media sequence `first`. */
-static hls_playlist *live_playlist(uint64_t first, size_t count, double seg_s)
+static hls_playlist *live_playlist(uint64_t first, size_t count, double seg_s, int extras)
 {
-    size_t cap = count * 96 + 256, n = 0;
+    size_t cap = count * 160 + 512, n = 0;
     char *text = malloc(cap);
     if (!text)
         return NULL;
     n += (size_t)snprintf(text, cap,
-                          "#EXTM3U\n#EXT-X-TARGETDURATION:%.0f\n#EXT-X-MEDIA-SEQUENCE:%llu\n",
+                          "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:%.0f\n"
+                          "#EXT-X-MEDIA-SEQUENCE:%llu\n",
                           seg_s, (unsigned long long)first);
+    if (extras & ENCRYPTED)
+        n += (size_t)snprintf(text + n, cap - n,
+                              "#EXT-X-KEY:METHOD=AES-128,URI=\"key.bin\","
+                              "IV=0x00112233445566778899aabbccddeeff\n");
+    if (extras & FMP4)
+        n += (size_t)snprintf(text + n, cap - n, "#EXT-X-MAP:URI=\"init.mp4\"\n");
     for (size_t i = 0; i < count; i++)
-        n += (size_t)snprintf(text + n, cap - n, "#EXTINF:%.3f,\n" BASE "seg_%llu.ts\n", seg_s,
-                              (unsigned long long)(first + i));
+        put_segment(text, cap, &n, first + i, seg_s, extras);
     hls_parse_limits big = {.max_segments = count + 1, .max_playlist_bytes = cap};
     hls_playlist *pl = NULL;
     char err[256];
@@ -80,7 +153,7 @@ static int measure(double hours, double seg_s, figure *out)
 {
     size_t count = (size_t)(hours * 3600.0 / seg_s);
     size_t before = heap_bytes();
-    hls_playlist *played = live_playlist(0, count, seg_s);
+    hls_playlist *played = live_playlist(0, count, seg_s, 0);
     hls_layout *layout = NULL;
     if (!played || hls_layout_new(played, &layout) != KTH_OK)
         return -1;
@@ -89,7 +162,7 @@ static int measure(double hours, double seg_s, figure *out)
             return -1;
     out->heap = heap_bytes() - before;
     /* The server's window: the last six segments, the newest one not played yet. */
-    hls_playlist *reloaded = live_playlist(count - 5, 6, seg_s);
+    hls_playlist *reloaded = live_playlist(count - 5, 6, seg_s, 0);
     if (!reloaded)
         return -1;
     double ms[RUNS];
@@ -114,8 +187,72 @@ static int measure(double hours, double seg_s, figure *out)
     return 0;
 }
 
+/* A stream run through `reloads` reloads of one new 1 s segment each, as a live stream makes
+ * its model (merge after merge, from a first window of six), with `extras` in every playlist.
+ * Sets *per_reload to the heap one reload adds, measured over the last `reloads` - 600 of them
+ * (the first ones size the tables). */
+static int run_reloads(int extras, size_t reloads, double *per_reload)
+{
+    enum { WINDOW = 6, SETTLE = 600 };
+    hls_playlist *played = live_playlist(0, WINDOW, 1.0, extras);
+    size_t settled = 0;
+    for (size_t r = 1; played && r <= reloads; r++) {
+        if (r == SETTLE)
+            settled = heap_bytes();
+        hls_playlist *reloaded = live_playlist(r, WINDOW, 1.0, extras), *merged = NULL;
+        char err[256];
+        if (!reloaded || hls_live_merge(played, reloaded, WINDOW - 1, 1, false, BASE "index.m3u8",
+                                        &merged, err, sizeof err) != KTH_OK) {
+            fprintf(stderr, "bench_live_model: reload %zu: %s\n", r, reloaded ? err : "parse");
+            merged = NULL;
+        }
+        hls_playlist_free(reloaded);
+        hls_playlist_free(played);
+        played = merged;
+    }
+    if (!played)
+        return -1;
+    *per_reload = ((double)heap_bytes() - (double)settled) / (double)(reloads - SETTLE);
+    hls_playlist_free(played);
+    return 0;
+}
+
+/* The model made reload by reload, for what live servers add to their playlists: what one
+ * reload costs, and that over a day of 1 s segments. A key or an init section declared again in
+ * every playlist, or a date on every segment, must add nothing a reload. */
+static bool reloads_stay_flat(void)
+{
+    static const struct {
+        int extras;
+        const char *name;
+    } profiles[] = {
+        {0, "plain"},
+        {DATED, "dated"},
+        {DATED | ENCRYPTED, "dated, AES-128"},
+        {DATED | ENCRYPTED | FMP4, "dated, AES-128, fMP4"},
+    };
+    enum { RELOADS = 3600 };
+    bool pass = true;
+    printf("\nreload by reload (%d reloads of one 1 s segment, the model only)\n", RELOADS);
+    printf("playlist                 per reload   a day of reloads\n");
+    for (size_t i = 0; i < sizeof profiles / sizeof profiles[0]; i++) {
+        double per = 0;
+        if (run_reloads(profiles[i].extras, RELOADS, &per) != 0)
+            return false;
+        double day = per * 86400.0 / 1048576.0;
+        bool ok = day < 1.0;
+        pass &= ok;
+        printf("%-22s %10.1f B %14.2f MiB  (target < 1 MiB): %s\n", profiles[i].name, per, day,
+               ok ? "PASS" : "FAIL");
+    }
+    return pass;
+}
+
 int main(void)
 {
+    static const kth_allocator counting = {count_alloc, count_resize, count_release, NULL};
+    if (kth_set_allocator(&counting) != KTH_OK)
+        return 2;
     static const double hours[] = {1, 6, 12, 24};
     static const double seg[] = {1, 6};
     bool pass = true;
@@ -144,5 +281,6 @@ int main(void)
             }
         }
     }
+    pass &= reloads_stay_flat();
     return pass ? 0 : 1;
 }
