@@ -75,7 +75,9 @@ kth_status kth_stream_variant_info(kth_stream *stream, int variant, kth_hls_vari
             if (m->keys[i].method == HLS_KEY_AES_128)
                 info->encrypted = true;
         char *first_uri =
-            m->map_count == 0 && m->segment_count > 0 ? hls_media_segment_uri(m, 0) : NULL;
+            m->map_count == 0 && m->segment_count > 0
+                ? hls_media_segment_uri(m, session_first_held_segment(&s->variants[index]))
+                : NULL;
         info->container = m->map_count > 0 ? KTH_CONTAINER_FMP4
                           : first_uri      ? kth_container_from_extension(first_uri)
                                            : KTH_CONTAINER_UNKNOWN;

@@ -630,7 +630,9 @@ static void hs_media_info(stream_source *src, kth_media_info *info)
     platform_mutex_lock(&s->lock);
     hls_variant_state *vs = &s->variants[v];
     bool fmp4 = vs->pl && vs->pl->media.map_count > 0;
-    char *first_uri = vs->pl && !fmp4 ? hls_media_segment_uri(&vs->pl->media, 0) : NULL;
+    char *first_uri = vs->pl && !fmp4 && vs->pl->media.segment_count > 0
+                          ? hls_media_segment_uri(&vs->pl->media, session_first_held_segment(vs))
+                          : NULL;
     platform_mutex_unlock(&s->lock);
     info->container = fmp4 ? KTH_CONTAINER_FMP4 : kth_container_from_extension(first_uri);
     platform_free(first_uri);

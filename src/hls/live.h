@@ -94,16 +94,28 @@ void hls_live_tracker_start(hls_live_tracker *t, const hls_playlist *media, size
 void hls_live_tracker_update(hls_live_tracker *t, const hls_playlist *media, int64_t request_ns,
                              hls_live_update *out);
 
+/* The URI a released segment has in a merged model: this prefix and its media sequence number.
+ * No fetch is ever made of it (the session skips a released segment as one gone from the
+ * server), and a fetch of it would fail: no client knows the scheme. */
+#define HLS_LIVE_RELEASED_URI "kithara-released:"
+
 /* The playlist a live stream plays from after a reload: the segments of `played` (the playlist
  * the stream played so far, whose segments keep their indices, keys and maps) followed by
  * segments [first, first + count) of `reloaded`, with EXT-X-ENDLIST when `reloaded` has it.
  * `fence` puts a discontinuity in front of the first added segment (a reset or a skipped
  * stretch). Media sequence numbers continue those of `played`. The model is made by writing
  * both out as one playlist and parsing it (every URI is absolute already); `base_url` is any
- * absolute URL. KTH_OK with *out, or the parser's status with err; KTH_ERR_FORMAT when the
- * result would not keep the played segments as they were. Any thread. */
-kth_status hls_live_merge(const hls_playlist *played, const hls_playlist *reloaded, size_t first,
-                          size_t count, bool fence, const char *base_url, hls_playlist **out,
-                          char *err, size_t errlen);
+ * absolute URL.
+ * Segments [0, released) of `played` are ones the stream will never fetch again: they keep
+ * their times, keys, maps, dates, byte ranges and flags, but not their URIs (each gets
+ * HLS_LIVE_RELEASED_URI and its sequence number, which the model holds as one run whatever
+ * the server named them) nor their titles. So a day of segments named by a hash or a clock
+ * costs the model what numbered ones do. `released` may not exceed played's segment count.
+ * KTH_OK with *out, or the parser's status with err; KTH_ERR_FORMAT when the result would not
+ * keep the played segments as they were; KTH_ERR_INVALID_ARG for counts out of range. Any
+ * thread. */
+kth_status hls_live_merge(const hls_playlist *played, size_t released, const hls_playlist *reloaded,
+                          size_t first, size_t count, bool fence, const char *base_url,
+                          hls_playlist **out, char *err, size_t errlen);
 
 #endif /* KTH_HLS_LIVE_H */

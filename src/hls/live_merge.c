@@ -2,6 +2,8 @@
  * live_merge.c — the playlist a live stream plays from after a reload (hls_live_merge): the
  * played segments and the new ones written out as one playlist and parsed again, so the model
  * is made by the one parser there is and keeps the played segments' indices, keys and maps.
+ * Segments the stream released are written under a stand-in URI that counts up with their
+ * sequence, so the model holds them as one run of records without names.
  */
 #include "hls/attr.h"
 #include "hls/live.h"
@@ -128,10 +130,19 @@ static void put_key(writer *w, const hls_key *k)
     put(&w->t, ",KEYFORMAT=\"%s\",KEYFORMATVERSIONS=\"%s\"\n", k->keyformat, k->keyformat_versions);
 }
 
+/* The URI a released segment with media sequence `sequence` gets, into buf. */
+static size_t released_uri(uint64_t sequence, char buf[48])
+{
+    int n = snprintf(buf, 48, HLS_LIVE_RELEASED_URI "%llu", (unsigned long long)sequence);
+    return n > 0 && n < 48 ? (size_t)n : 0;
+}
+
 /* Writes segment i of m: `fence` puts a discontinuity in front of it, `date` its program date
  * even when the playlist derived it (the first added segment: the reloaded playlist may have
- * dated a segment before it, which the merged one does not hold). */
-static void put_segment(writer *w, const hls_media_playlist *m, size_t i, bool fence, bool date)
+ * dated a segment before it, which the merged one does not hold), `released` its released URI
+ * and no title. */
+static void put_segment(writer *w, const hls_media_playlist *m, size_t i, bool fence, bool date,
+                        bool released)
 {
     const hls_segment seg_seg = hls_media_segment(m, i), *seg = &seg_seg;
     put_key(w, seg->key != HLS_NONE ? &m->keys[seg->key] : NULL);
@@ -156,12 +167,20 @@ static void put_segment(writer *w, const hls_media_playlist *m, size_t i, bool f
         hls_format_date_time(seg->program_time_ms, when);
         put(&w->t, "#EXT-X-PROGRAM-DATE-TIME:%s\n", when);
     }
+    put_extinf(w, seg->duration);
+    if (released) {
+        char uri[48];
+        size_t n = released_uri(seg->sequence, uri);
+        put_bytes(&w->t, "\n", 1);
+        put_bytes(&w->t, uri, n);
+        put_bytes(&w->t, "\n", 1);
+        return;
+    }
     char *uri = hls_media_segment_uri(m, i);
     if (uri == NULL) {
         w->t.failed = true;
         return;
     }
-    put_extinf(w, seg->duration);
     if (seg->title)
         put_bytes(&w->t, seg->title, strlen(seg->title));
     put_bytes(&w->t, "\n", 1);
@@ -171,9 +190,10 @@ static void put_segment(writer *w, const hls_media_playlist *m, size_t i, bool f
 }
 
 /* The merged model keeps every played segment as it was: its index (so its sequence), its key
- * and map, and its URI. Keys and maps are compared on the records, which hold nothing else
- * that is costly to make. */
-static bool keeps_played(const hls_media_playlist *a, const hls_media_playlist *b, size_t want)
+ * and map, and its URI (a released one's released URI). Keys and maps are compared on the
+ * records, which hold nothing else that is costly to make. */
+static bool keeps_played(const hls_media_playlist *a, size_t released, const hls_media_playlist *b,
+                         size_t want)
 {
     if (b->segment_count != want || b->segment_count < a->segment_count ||
         b->media_sequence != a->media_sequence)
@@ -182,8 +202,11 @@ static bool keeps_played(const hls_media_playlist *a, const hls_media_playlist *
         hls_segment_rec x = hls_media_record(a, i), y = hls_media_record(b, i);
         if (x.map != y.map || x.key != y.key)
             return false;
-        char *uri = hls_media_segment_uri(a, i);
-        bool same = uri != NULL && hls_media_segment_uri_is(b, i, uri);
+        char stand_in[48];
+        char *uri = i < released ? NULL : hls_media_segment_uri(a, i);
+        bool same = i < released ? released_uri(a->media_sequence + i, stand_in) > 0 &&
+                                       hls_media_segment_uri_is(b, i, stand_in)
+                                 : uri != NULL && hls_media_segment_uri_is(b, i, uri);
         platform_free(uri);
         if (!same)
             return false;
@@ -191,13 +214,14 @@ static bool keeps_played(const hls_media_playlist *a, const hls_media_playlist *
     return true;
 }
 
-kth_status hls_live_merge(const hls_playlist *played, const hls_playlist *reloaded, size_t first,
-                          size_t count, bool fence, const char *base_url, hls_playlist **out,
-                          char *err, size_t errlen)
+kth_status hls_live_merge(const hls_playlist *played, size_t released, const hls_playlist *reloaded,
+                          size_t first, size_t count, bool fence, const char *base_url,
+                          hls_playlist **out, char *err, size_t errlen)
 {
     const hls_media_playlist *a = &played->media, *b = &reloaded->media;
     *out = NULL;
-    if (a->segment_count == 0 || first > b->segment_count || count > b->segment_count - first)
+    if (a->segment_count == 0 || first > b->segment_count || count > b->segment_count - first ||
+        released > a->segment_count)
         return KTH_ERR_INVALID_ARG;
     writer w = {0};
     uint64_t version = played->version > reloaded->version ? played->version : reloaded->version;
@@ -212,9 +236,9 @@ kth_status hls_live_merge(const hls_playlist *played, const hls_playlist *reload
     if (played->independent_segments)
         put(&w.t, "#EXT-X-INDEPENDENT-SEGMENTS\n");
     for (size_t i = 0; i < a->segment_count; i++)
-        put_segment(&w, a, i, false, false);
+        put_segment(&w, a, i, false, false, i < released);
     for (size_t i = first; i < first + count; i++)
-        put_segment(&w, b, i, fence && i == first, i == first);
+        put_segment(&w, b, i, fence && i == first, i == first, false);
     if (b->endlist)
         put(&w.t, "#EXT-X-ENDLIST\n");
     if (w.t.failed) {
@@ -232,7 +256,7 @@ kth_status hls_live_merge(const hls_playlist *played, const hls_playlist *reload
     platform_free(w.t.data);
     if (st != KTH_OK)
         return st;
-    if (!keeps_played(a, &pl->media, a->segment_count + count)) {
+    if (!keeps_played(a, released, &pl->media, a->segment_count + count)) {
         hls_playlist_free(pl);
         snprintf(err, errlen, "a reloaded playlist could not be joined to the played one");
         return KTH_ERR_FORMAT;

@@ -18,7 +18,9 @@
  * no longer serves it, so no seek could play it again): after each reload its cache resource
  * is dropped, so the cache holds the window plus what the reader has not played yet, however
  * long the stream runs (release_passed). The same holds for a variant the stream switched
- * away from, up to where a later period plays it again.
+ * away from, up to where a later period plays it again. The next merge keeps no URI or title
+ * of a released segment, so the model costs a few bytes a segment however the server names
+ * them; a reader sent back to one by a byte seek gets a clear failure (hls_peer.c).
  *
  * A reader that fell behind the window (a long pause) would ask for segments the server no
  * longer serves: a fetch that fails with 404 or 410 for a segment that already left the
@@ -165,8 +167,8 @@ static bool append(hls_session *s, size_t vi, const hls_playlist *pl, const hls_
     hls_variant_state *v = &s->variants[vi];
     char err[HLS_ERR_MAX];
     hls_playlist *merged = NULL;
-    kth_status st = hls_live_merge(v->pl, pl, u->first_new, u->new_count, u->reset || u->skipped,
-                                   v->uri, &merged, err, sizeof err);
+    kth_status st = hls_live_merge(v->pl, v->live.released, pl, u->first_new, u->new_count,
+                                   u->reset || u->skipped, v->uri, &merged, err, sizeof err);
     if (st != KTH_OK) {
         session_fail_locked(s, st, "live playlist %s: %s", PLATFORM_SHOWN(v->uri), err);
         return false;
@@ -618,6 +620,12 @@ bool hls_live_skip_gone(hls_session *s, size_t variant, size_t entry, int http_s
         return false; /* still listed (or not a segment): a real failure */
     const hls_period *last = &s->periods[s->period_count - 1];
     if (last->variant != variant || e.segment < last->first_segment)
+        return false;
+    /* A reader that went back (a byte seek) before the furthest entry it had reached is not one
+     * that fell behind the window: the bytes there keep their meaning, which the server can no
+     * longer give. A skip placed after what it was handed would leave it waiting where nothing
+     * is fetched. */
+    if (s->reader_period == s->period_count - 1 && entry < s->reader_entry)
         return false;
     /* The skip starts at the first segment of the last period that has no bytes and has left
      * the playlist: fetches run in order, and one behind this may still be under way. */

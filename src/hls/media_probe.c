@@ -24,15 +24,17 @@ typedef struct first_bytes {
     uint8_t iv[16];
 } first_bytes;
 
-/* Chooses the bytes to ask for: the variant's init section, else its first segment. Lock held.
- * False when the variant's playlist is not loaded or memory runs out. */
+/* Chooses the bytes to ask for: the variant's init section, else its first segment (on a live
+ * stream the first one still held). Lock held. False when the variant's playlist is not loaded
+ * or memory runs out. */
 static bool choose_bytes(hls_session *s, size_t variant, first_bytes *fb)
 {
     const hls_playlist *pl = s->variants[variant].pl;
     if (!pl || pl->media.segment_count == 0)
         return false;
     const hls_media_playlist *m = &pl->media;
-    const hls_segment seg_seg = hls_media_segment(m, 0), *seg = &seg_seg;
+    size_t first = session_first_held_segment(&s->variants[variant]);
+    const hls_segment seg_seg = hls_media_segment(m, first), *seg = &seg_seg;
     hls_byterange range = seg->range;
     size_t key = seg->key;
     uint64_t sequence = seg->sequence;
@@ -45,8 +47,8 @@ static bool choose_bytes(hls_session *s, size_t variant, first_bytes *fb)
     uint64_t want = range.present && range.length < HLS_MEDIA_PROBE_BYTES ? range.length
                                                                           : HLS_MEDIA_PROBE_BYTES;
     fb->end = fb->start + want;
-    fb->uri =
-        seg->map != HLS_NONE ? platform_strdup(m->maps[seg->map].uri) : hls_media_segment_uri(m, 0);
+    fb->uri = seg->map != HLS_NONE ? platform_strdup(m->maps[seg->map].uri)
+                                   : hls_media_segment_uri(m, first);
     if (key != HLS_NONE) {
         hls_key_iv(&m->keys[key], sequence, fb->iv);
         fb->key_uri = platform_strdup(m->keys[key].uri);

@@ -131,6 +131,15 @@ static inline hls_slot *session_slot(const hls_variant_state *v, size_t entry)
     return chunk ? &chunk[entry % HLS_SLOT_CHUNK] : (hls_slot *)&hls_slot_closed;
 }
 
+/* The variant's first segment whose URI its model still holds: 0, or on a live stream the
+ * first not released (hls_live_merge). What a variant's container or first bytes are judged
+ * by. Lock held; the variant's playlist is loaded and has segments. */
+static inline size_t session_first_held_segment(const hls_variant_state *v)
+{
+    size_t count = v->pl->media.segment_count;
+    return v->live.released < count ? v->live.released : count - 1;
+}
+
 /* Makes room for `count` slots, the new ones closed (their chunks are made when first opened);
  * existing slots do not move. Lock held (or before the session is shared). KTH_ERR_NO_MEMORY
  * leaves the variant as it was. */

@@ -305,6 +305,20 @@ void stop_reading(player *p)
     }
 }
 
+bool wait_done(player *p, int ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += (long)ms % 1000 * 1000000L;
+    until.tv_sec += ms / 1000 + until.tv_nsec / 1000000000L;
+    until.tv_nsec %= 1000000000L;
+    pthread_mutex_lock(&p->lock);
+    while (!atomic_load(&p->done) && pthread_cond_timedwait(&p->moved, &p->lock, &until) == 0)
+        ;
+    pthread_mutex_unlock(&p->lock);
+    return atomic_load(&p->done) != 0;
+}
+
 void player_close(player *p)
 {
     if (!p->reader_joined)

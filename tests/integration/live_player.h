@@ -118,6 +118,9 @@ void set_paused(player *p, bool paused);
 void player_count_only(player *p);
 /* Ends the reader with a cancel and checks that the cancel is what ended it. */
 void stop_reading(player *p);
+/* Waits up to `ms` of real time (the clock does not move) for the reader to end: a reader
+ * that meets a failure ends in its own thread's time. True when it has ended. */
+bool wait_done(player *p, int ms);
 /* Joins the reader (if not yet) and frees everything. */
 void player_close(player *p);
 /* Prints the server's request log (for a failure's message). */

@@ -540,6 +540,44 @@ static void test_live_reader_behind_the_window_goes_on_at_its_start(void **state
     player_close(&p);
 }
 
+/* A byte seek back to a segment the stream played long ago: it left the window, its cached
+ * bytes were dropped and its model no longer holds its URI (hls_live_merge releases it). Its
+ * bytes had a meaning the stream can no longer give (a time seek is how a live stream goes
+ * back, within the window): the read fails, saying so, and nothing is asked of the server for
+ * it (before the release, the segment was asked for again and the server answered 404). */
+static void test_live_seek_back_to_a_released_segment_fails_clearly(void **state)
+{
+    (void)state;
+    player p;
+    kts_live cfg = {.window = 4, .target_duration = 2, .segment_size = 1880, .seed = 41};
+    player_open(&p, &cfg, 1, 4.0);
+    play_until(&p, 0, 12 * 1880); /* segments 1 to 12: the window lists 9 to 12 or later */
+    /* Reloads release what the reader passed and the window left, from the first on: once the
+     * cache holds no more than the window and three, segment 2 is released. */
+    size_t cached = SIZE_MAX, total = 0;
+    for (int i = 0; i < 40 && cached > cfg.window + 3; i++) {
+        play(&p, 500, 1);
+        assert_int_equal(kth_stream_variant_cached(p.stream, 0, &cached, &total), KTH_OK);
+    }
+    assert_true(cached <= cfg.window + 3);
+    pthread_mutex_lock(&p.lock);
+    uint64_t first = p.reads.offset[0]; /* where segment 1 starts */
+    pthread_mutex_unlock(&p.lock);
+    unsigned asked = kts_request_count(p.c.srv, "/tv/seg2.ts", NULL);
+    assert_int_equal(kth_stream_seek(p.stream, (int64_t)first + 1880, SEEK_SET, NULL), KTH_OK);
+    /* The reader's thread gets the failure in its own time: wait for it (bounded). */
+    for (int i = 0; i < 100 && !atomic_load(&p.done); i++) {
+        play(&p, 500, 1);
+        wait_done(&p, 50);
+    }
+    assert_true(atomic_load(&p.done));
+    assert_int_equal(p.result, KTH_ERR_NOT_FOUND);
+    if (!strstr(p.error, "segment 2 of variant 0 left the live window and was released"))
+        fail_msg("the read failed with: %s", p.error);
+    assert_int_equal(kts_request_count(p.c.srv, "/tv/seg2.ts", NULL), asked);
+    player_close(&p);
+}
+
 /* Checks that the reader got, from the last read that started at stream offset `offset` (a
  * seek's anchor) on, `count` whole segments from media sequence `first` on, in order. */
 static void expect_from(player *p, uint64_t offset, uint64_t first, size_t count)
@@ -615,6 +653,7 @@ int main(void)
         cmocka_unit_test(test_window_slides_every_segment_once),
         cmocka_unit_test(test_live_reader_behind_the_window_goes_on_at_its_start),
         cmocka_unit_test(test_live_seek_by_time_moves_within_the_window_and_to_the_edge),
+        cmocka_unit_test(test_live_seek_back_to_a_released_segment_fails_clearly),
         cmocka_unit_test(test_endlist_ends_after_the_last_segment),
         cmocka_unit_test(test_stuck_playlist_is_reported),
         cmocka_unit_test(test_server_reset_reanchors),

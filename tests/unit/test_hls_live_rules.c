@@ -226,7 +226,7 @@ static void test_merge_keeps_program_dates(void **state)
         window(11, 3, 4, "#EXT-X-PROGRAM-DATE-TIME:2026-12-06T03:20:04.250+00:00\n", false);
     hls_playlist *merged = NULL;
     char err[256];
-    assert_int_equal(hls_live_merge(played, reloaded, 1, 2, false, "http://h/live.m3u8", &merged,
+    assert_int_equal(hls_live_merge(played, 0, reloaded, 1, 2, false, "http://h/live.m3u8", &merged,
                                     err, sizeof err),
                      KTH_OK);
     const hls_media_playlist *m = &merged->media;
@@ -265,6 +265,23 @@ static hls_playlist *dated_window(uint64_t seq, size_t count, bool iv, bool map)
     return hls_test_parse(text);
 }
 
+/* One reload: `played` with the last segment of `reloaded` (its segment `last`) merged in,
+ * segments [0, released) of `played` released. Frees both and returns the merged model. */
+static hls_playlist *merge_one(hls_playlist *played, hls_playlist *reloaded, size_t released,
+                               size_t last)
+{
+    hls_playlist *merged = NULL;
+    char err[256];
+    kth_status st = hls_live_merge(played, released, reloaded, last, 1, false, "http://h/live.m3u8",
+                                   &merged, err, sizeof err);
+    if (st != KTH_OK)
+        fail_msg("reload to %zu segments: %s (%s)", played->media.segment_count + 1,
+                 kth_strerror(st), err);
+    hls_playlist_free(played);
+    hls_playlist_free(reloaded);
+    return merged;
+}
+
 /* A live stream reloads every few seconds for days: what each reload adds to the model must be
  * its segments' durations alone. A key or an init section the server declares again, unchanged,
  * in every playlist, and a date on every segment that the durations already give, were kept as
@@ -278,17 +295,8 @@ static void test_merge_keeps_a_running_stream_flat(void **state)
     for (int profile = 0; profile < 2; profile++) {
         bool iv = profile == 1, map = profile == 1;
         hls_playlist *played = dated_window(0, WINDOW, iv, map);
-        for (uint64_t r = 1; r <= RELOADS; r++) {
-            hls_playlist *reloaded = dated_window(r, WINDOW, iv, map), *merged = NULL;
-            char err[256];
-            kth_status st = hls_live_merge(played, reloaded, WINDOW - 1, 1, false,
-                                           "http://h/live.m3u8", &merged, err, sizeof err);
-            if (st != KTH_OK)
-                fail_msg("reload %llu: %s (%s)", (unsigned long long)r, kth_strerror(st), err);
-            hls_playlist_free(played);
-            hls_playlist_free(reloaded);
-            played = merged;
-        }
+        for (uint64_t r = 1; r <= RELOADS; r++)
+            played = merge_one(played, dated_window(r, WINDOW, iv, map), 0, WINDOW - 1);
         const hls_media_playlist *m = &played->media;
         assert_int_equal(m->segment_count, RELOADS + WINDOW);
         assert_int_equal(m->key_count, 1);
@@ -308,6 +316,67 @@ static void test_merge_keeps_a_running_stream_flat(void **state)
         assert_string_equal(m->keys[0].uri, "https://cdn.example.com/path/to/k.bin");
         hls_playlist_free(played);
     }
+}
+
+/* A window of `count` 4 s segments from media sequence `seq` named by a hash of their sequence
+ * (no number counts up from one name to the next), each with a title, the first dated (segment
+ * n starts 4n seconds after 2026-12-06T00:00:00Z). */
+static hls_playlist *hashed_window(uint64_t seq, size_t count)
+{
+    char text[4096];
+    uint64_t secs = 4 * seq; /* the date of its first segment, from 2026-12-06T00:00:00Z */
+    int n = snprintf(text, sizeof text,
+                     "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:%llu\n"
+                     "#EXT-X-PROGRAM-DATE-TIME:2026-12-06T%02llu:%02llu:%02lluZ\n",
+                     (unsigned long long)seq, (unsigned long long)(secs / 3600),
+                     (unsigned long long)(secs / 60 % 60), (unsigned long long)(secs % 60));
+    for (size_t i = 0; i < count; i++)
+        n += snprintf(text + n, sizeof text - (size_t)n, "#EXTINF:4.000,song %llu\n%016llx.ts\n",
+                      (unsigned long long)(seq + i),
+                      (unsigned long long)((seq + i + 1) * 0x9e3779b97f4a7c15ull));
+    return hls_test_parse(text);
+}
+
+/* Segments a live stream released are kept without their URIs and titles: a day of segments
+ * named by a hash held about 75 bytes each of names in the model. They keep their sequence,
+ * time and date; the ones not released keep their names. */
+static void test_merge_keeps_no_uri_of_a_released_segment(void **state)
+{
+    (void)state;
+    enum { RELOADS = 300, WINDOW = 6 };
+    hls_playlist *played = hashed_window(0, WINDOW);
+    for (uint64_t r = 1; r <= RELOADS; r++) /* all but the window are released */
+        played = merge_one(played, hashed_window(r, WINDOW),
+                           played->media.segment_count - (WINDOW - 1), WINDOW - 1);
+    const hls_media_playlist *m = &played->media;
+    size_t count = RELOADS + WINDOW, released = count - 1 - (WINDOW - 1);
+    assert_int_equal(m->segment_count, count);
+    assert_true(m->uri_count_ <= WINDOW + 2);
+    assert_true(m->title_count_ <= WINDOW + 1);
+    for (size_t i = 0; i < count; i++) {
+        hls_segment seg = hls_media_segment(m, i);
+        assert_int_equal(seg.sequence, i);
+        assert_true(seg.start == 4.0 * (double)i);
+        assert_int_equal(seg.program_time_ms, 1796515200000 + 4000 * (int64_t)i);
+        char *uri = hls_media_segment_uri(m, i), want[96];
+        if (i < released)
+            snprintf(want, sizeof want, HLS_LIVE_RELEASED_URI "%zu", i);
+        else
+            snprintf(want, sizeof want, "https://cdn.example.com/path/to/%016llx.ts",
+                     (unsigned long long)((i + 1) * 0x9e3779b97f4a7c15ull));
+        assert_string_equal(uri, want);
+        free(uri);
+        assert_true(i < released ? seg.title == NULL : seg.title != NULL);
+    }
+    /* More released segments than played ones is a caller's error. */
+    hls_playlist *reloaded = hashed_window(RELOADS + 1, WINDOW), *merged = NULL;
+    char err[64];
+    assert_int_equal(hls_live_merge(played, count + 1, reloaded, WINDOW - 1, 1, false,
+                                    "http://h/live.m3u8", &merged, err, sizeof err),
+                     KTH_ERR_INVALID_ARG);
+    assert_null(merged);
+    hls_playlist_free(reloaded);
+    hls_playlist_free(played);
 }
 
 /* A live stream runs for days: the model a reload makes outgrows the bounds a fetched playlist
@@ -338,7 +407,7 @@ static void test_merge_outgrows_the_bounds_of_a_fetched_playlist(void **state)
              PLAYED - 1, uri, PLAYED - 1, uri, PLAYED);
     hls_playlist *reloaded = hls_test_parse(window_text);
     hls_playlist *merged = NULL;
-    kth_status st = hls_live_merge(played, reloaded, 1, 1, false, "http://cdn.example/live.m3u8",
+    kth_status st = hls_live_merge(played, 0, reloaded, 1, 1, false, "http://cdn.example/live.m3u8",
                                    &merged, err, sizeof err);
     if (st != KTH_OK)
         fail_msg("merge: %s (%s)", kth_strerror(st), err);
@@ -365,6 +434,7 @@ int main(void)
         cmocka_unit_test(test_merge_keeps_program_dates),
         cmocka_unit_test(test_merge_outgrows_the_bounds_of_a_fetched_playlist),
         cmocka_unit_test(test_merge_keeps_a_running_stream_flat),
+        cmocka_unit_test(test_merge_keeps_no_uri_of_a_released_segment),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
