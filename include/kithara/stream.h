@@ -155,7 +155,9 @@ KTH_API int64_t kth_stream_read(kth_stream *stream, void *buf, size_t n);
  * target or one past the known end (seeking exactly to the end is allowed), KTH_ERR_INVALID_ARG
  * for a bad whence, KTH_ERR_TIMEOUT / KTH_ERR_CANCELLED when the length did not come. On success
  * the epoch moves, a read blocked in another thread returns KTH_ERR_SEEK_PENDING, and *new_pos
- * (may be NULL) receives the position. Any thread. */
+ * (may be NULL) receives the position. On a live HLS stream, bytes of segments that left the
+ * server's window and were dropped cannot be read again: a read there fails the stream with
+ * KTH_ERR_NOT_FOUND (kth_stream_seek_time goes back within the window instead). Any thread. */
 KTH_API kth_status kth_stream_seek(kth_stream *stream, int64_t offset, int whence,
                                    uint64_t *new_pos);
 
