@@ -371,24 +371,50 @@ void set_paused(player *p, bool paused)
 }
 
 /* Bytes the reader got from its last read at stream offset `offset` on (0: none yet). */
+/* got_since with p->lock held. */
+static size_t got_since_locked(player *p, uint64_t offset)
+{
+    for (size_t r = p->reads.n; r-- > 0;)
+        if (p->reads.offset[r] == offset)
+            return p->got_len - p->reads.got_at[r];
+    return 0;
+}
+
 size_t got_since(player *p, uint64_t offset)
 {
-    size_t since = 0;
     pthread_mutex_lock(&p->lock);
-    for (size_t r = p->reads.n; r-- > 0;)
-        if (p->reads.offset[r] == offset) {
-            since = p->got_len - p->reads.got_at[r];
-            break;
-        }
+    size_t since = got_since_locked(p, offset);
     pthread_mutex_unlock(&p->lock);
     return since;
 }
 
-/* Reads on (the clock moving) until the reader has `bytes` from stream offset `offset` on. */
+/* Waits (real time, at most 5 s) until the reader has `bytes` from its read at `offset` on, or
+ * has read all there is (starved). After a seek the reader reads bytes fetched long ago, which
+ * settle() does not wait for (it counts bytes fetched): the clock must not move on while a
+ * busy machine has not run the reader yet, or the window slides past it. */
+static void let_reader_catch_up(player *p, uint64_t offset, size_t bytes)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 5;
+    pthread_mutex_lock(&p->lock);
+    p->starved = false;
+    while (!p->paused && !atomic_load(&p->done) && got_since_locked(p, offset) < bytes &&
+           !p->starved)
+        if (pthread_cond_timedwait(&p->moved, &p->lock, &until) != 0)
+            break;
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* Reads on (the clock moving once the reader has read what there is) until the reader has
+ * `bytes` from stream offset `offset` on. */
 void play_from(player *p, uint64_t offset, size_t bytes)
 {
-    for (int i = 0; i < 200 && got_since(p, offset) < bytes; i++)
-        play(p, 500, 1);
+    for (int i = 0; i < 200 && got_since(p, offset) < bytes; i++) {
+        let_reader_catch_up(p, offset, bytes);
+        if (got_since(p, offset) < bytes)
+            play(p, 500, 1);
+    }
     assert_true(got_since(p, offset) >= bytes);
 }
 

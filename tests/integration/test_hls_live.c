@@ -532,11 +532,12 @@ static void test_live_reader_behind_the_window_goes_on_at_its_start(void **state
         skips += seq[k] != seq[k - 1] + 1;
     /* Usually one skip. A second is right when the window moved on again between the skip and
      * the fetch of the segment it went to (the skip knows the window of the last reload): seen
-     * about once in 16 runs with four test processes at once. Each skip is one jump in the
-     * sequences, one fence and one event. */
-    assert_true(skips >= 1 && skips <= 2);
-    assert_int_equal(p.fences, skips);
-    assert_int_equal(count_events(&p, KTH_EVENT_HLS_LIVE_SKIPPED), skips);
+     * about once in 16 runs with four test processes at once. Each skip is one fence and one
+     * event; when the reader got no byte between the two, both show as one jump in the
+     * sequences (seen once in 64 such runs). */
+    unsigned events = count_events(&p, KTH_EVENT_HLS_LIVE_SKIPPED);
+    assert_true(skips >= 1 && events >= skips && events <= 2);
+    assert_int_equal(p.fences, events);
     player_close(&p);
 }
 
