@@ -163,7 +163,8 @@ typedef struct kth_hls_playlist_info {
     size_t window_segments;
     bool ended; /* a live or event playlist got EXT-X-ENDLIST since the stream opened */
     /* On the stream's timeline (the seconds kth_stream_seek_time takes): where the window's
-     * first segment starts (0 for vod), and the live edge, the start of the segment a live
+     * first segment starts (0 for vod; for a live stream that ended, still the first segment
+     * its last playlist listed), and the live edge, the start of the segment a live
      * player plays from (HOLD-BACK, else three target durations, before the end; for vod and
      * ended streams the end). A DVR slider runs from window_start_s to live_edge_s. On a live
      * stream these are times of the variant it reloads (its last switch's), which is the one

@@ -176,8 +176,9 @@ typedef struct kth_seek_anchor {
  * *anchor (may be NULL). On a live HLS stream (no EXT-X-ENDLIST yet) the time is clamped to the
  * window the server still lists and to the live edge (kth_hls_playlist_info: window_start_s to
  * live_edge_s): a time before the window plays from its first segment, a time past the edge
- * (INFINITY, say) from the edge. Like kth_stream_seek it moves the epoch and interrupts a blocked
- * read.
+ * (INFINITY, say) from the edge. Once the playlist ended, a time before the window still plays
+ * from its first segment (the segments before it are gone). Like kth_stream_seek it moves the epoch
+ * and interrupts a blocked read.
  *
  * What it costs: nothing is fetched and no size is learned to place the time. The reads that
  * follow fetch, for a presentation never played, at most the key (AES-128, when not cached),

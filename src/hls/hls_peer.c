@@ -1132,21 +1132,6 @@ static visit_next visit_slot(hls_session *s, net_batch *batch, poll_state *ps, p
     return VISIT_ADVANCE;
 }
 
-/* A segment of a live variant that was released (its cached bytes dropped, its URI no longer
- * kept: hls_live_merge) is one the reader passed and the server no longer serves: the reader is
- * back at it only by a byte seek. Its bytes had a meaning the stream cannot give again, so the
- * reader gets a clear failure, and nothing is asked of the server. (Going on at the window, as
- * for a reader that fell behind it, would leave the reader waiting at bytes no one fetches: a
- * live stream goes back by a time seek, within the window.) Lock held. */
-static visit_next visit_released(hls_session *s, size_t variant, const hls_entry *e)
-{
-    session_fail_locked(s, KTH_ERR_NOT_FOUND,
-                        "segment %zu of variant %zu left the live window and was released: "
-                        "the server no longer serves it (a time seek goes back within the window)",
-                        e->segment, variant);
-    return VISIT_STOP;
-}
-
 /* Visits the entry the walk is at (not a gap): opens its slot, makes a pending manual switch,
  * counts it as buffered, watches its fetch or starts one. The first segment the reader lacks,
  * while no segment of the stream has arrived yet, has the link to itself: nothing after it is
@@ -1155,8 +1140,6 @@ static visit_next visit_released(hls_session *s, size_t variant, const hls_entry
 static visit_next visit_entry(hls_session *s, net_batch *batch, poll_state *ps, poll_window *win,
                               window_walk *ww, size_t variant, hls_entry *e)
 {
-    if (e->kind == HLS_ENTRY_SEGMENT && e->segment < s->variants[variant].live.released)
-        return visit_released(s, variant, e);
     char err[HLS_ERR_MAX];
     kth_status st = session_open_slot(s, variant, ww->w.entry, err, sizeof err);
     if (st != KTH_OK) {

@@ -716,12 +716,17 @@ static kth_status hs_seek_time_anchor(stream_source *src, double seconds,
     size_t variant = s->live ? s->live_variant : atomic_load(&s->current_variant);
     hls_variant_state *v = &s->variants[variant];
     size_t k = hls_layout_segment_at_time(v->layout, seconds);
-    if (s->live_open) {
+    if (s->live) {
         /* DVR: a time before the window plays from its first segment (the earlier ones are
-         * gone from the server), one past the live edge from the edge. */
-        size_t edge = hls_live_edge_segment(&v->pl->media);
-        size_t first = v->live.window_start;
-        k = k < first ? first : k > edge ? edge : k;
+         * gone from the server, and those the stream released are gone from it too, also once
+         * the playlist ended), one past the live edge from the edge while it moves. */
+        size_t first =
+            v->live.window_start > v->live.released ? v->live.window_start : v->live.released;
+        k = k < first ? first : k;
+        if (s->live_open) {
+            size_t edge = hls_live_edge_segment(&v->pl->media);
+            k = k > edge ? edge : k;
+        }
     }
     uint64_t offset = 0;
     size_t period = 0;

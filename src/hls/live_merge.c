@@ -83,16 +83,30 @@ typedef struct writer {
     size_t extinf_len;
 } writer;
 
-/* "#EXTINF:<d>,": the same text put() wrote for it before ("%.6f"). */
+/* "#EXTINF:<d>,": d with the fewest decimals (6 at least) that the parser reads back as d, so a
+ * duration stays the same double merge after merge, and with it every start and every date
+ * derived from one. */
 static void put_extinf(writer *w, double d)
 {
+    static const int decimals[] = {6, 9, 12, 15, 17, 20};
     if (w->extinf_len == 0 || d != w->duration) {
-        int n = snprintf(w->extinf, sizeof w->extinf, "#EXTINF:%.6f,", d);
-        if (n < 0 || (size_t)n >= sizeof w->extinf) {
+        size_t len = 0;
+        for (size_t k = 0; k < sizeof decimals / sizeof decimals[0]; k++) {
+            char line[sizeof w->extinf];
+            int n = snprintf(line, sizeof line, "#EXTINF:%.*f,", decimals[k], d);
+            if (n < 0 || (size_t)n >= sizeof line)
+                break; /* keep the longest that fitted */
+            memcpy(w->extinf, line, (size_t)n + 1);
+            len = (size_t)n;
+            double back;
+            if (hls_parse_decimal_float(line + 8, len - 9, &back) && back == d)
+                break;
+        }
+        if (len == 0) {
             w->t.failed = true;
             return;
         }
-        w->extinf_len = (size_t)n;
+        w->extinf_len = len;
         w->duration = d;
     }
     put_bytes(&w->t, w->extinf, w->extinf_len);
@@ -112,9 +126,12 @@ static bool same_key(const hls_key *a, const hls_key *b)
            strcmp(a->keyformat_versions, b->keyformat_versions) == 0;
 }
 
-static void put_key(writer *w, const hls_key *k)
+/* Declares key k unless it is in force: the same record, or, for a segment the reload adds
+ * (`by_content`), one that says the same. The played segments are written as they were parsed,
+ * so the model keeps their keys' and maps' indices (the layout holds map indices). */
+static void put_key(writer *w, const hls_key *k, bool by_content)
 {
-    if (same_key(k, w->key))
+    if (k == w->key || (by_content && same_key(k, w->key)))
         return;
     w->key = k;
     if (!k) {
@@ -137,15 +154,21 @@ static size_t released_uri(uint64_t sequence, char buf[48])
     return n > 0 && n < 48 ? (size_t)n : 0;
 }
 
-/* Writes segment i of m: `fence` puts a discontinuity in front of it, `date` its program date
- * even when the playlist derived it (the first added segment: the reloaded playlist may have
- * dated a segment before it, which the merged one does not hold), `released` its released URI
- * and no title. */
-static void put_segment(writer *w, const hls_media_playlist *m, size_t i, bool fence, bool date,
-                        bool released)
+/* How put_segment writes a segment. */
+enum {
+    SEG_FENCE = 1,    /* a discontinuity in front of it */
+    SEG_ADDED = 2,    /* one the reload adds */
+    SEG_RELEASED = 4, /* one the stream released: its released URI, no title */
+};
+
+/* Writes segment i of m. An added segment gets its program date written even where its
+ * playlist derived it: the merged model derives from other tags (the reloaded playlist may have
+ * dated a segment it does not hold), and rounding to the millisecond could differ by one; the
+ * parser keeps only the dates the merged model does not derive. */
+static void put_segment(writer *w, const hls_media_playlist *m, size_t i, unsigned how)
 {
     const hls_segment seg_seg = hls_media_segment(m, i), *seg = &seg_seg;
-    put_key(w, seg->key != HLS_NONE ? &m->keys[seg->key] : NULL);
+    put_key(w, seg->key != HLS_NONE ? &m->keys[seg->key] : NULL, how & SEG_ADDED);
     if (seg->map != HLS_NONE && &m->maps[seg->map] != w->map) {
         const hls_map *map = &m->maps[seg->map];
         w->map = map;
@@ -155,20 +178,20 @@ static void put_segment(writer *w, const hls_media_playlist *m, size_t i, bool f
                 (unsigned long long)map->range.offset);
         put(&w->t, "\n");
     }
-    if (seg->discontinuity || fence)
+    if (seg->discontinuity || (how & SEG_FENCE))
         put(&w->t, "#EXT-X-DISCONTINUITY\n");
     if (seg->gap)
         put(&w->t, "#EXT-X-GAP\n");
     if (seg->range.present)
         put(&w->t, "#EXT-X-BYTERANGE:%llu@%llu\n", (unsigned long long)seg->range.length,
             (unsigned long long)seg->range.offset);
-    if (seg->date_tag || (date && seg->program_time_ms != 0)) {
+    if (seg->date_tag || ((how & SEG_ADDED) && seg->program_time_ms != 0)) {
         char when[40];
         hls_format_date_time(seg->program_time_ms, when);
         put(&w->t, "#EXT-X-PROGRAM-DATE-TIME:%s\n", when);
     }
     put_extinf(w, seg->duration);
-    if (released) {
+    if (how & SEG_RELEASED) {
         char uri[48];
         size_t n = released_uri(seg->sequence, uri);
         put_bytes(&w->t, "\n", 1);
@@ -236,9 +259,9 @@ kth_status hls_live_merge(const hls_playlist *played, size_t released, const hls
     if (played->independent_segments)
         put(&w.t, "#EXT-X-INDEPENDENT-SEGMENTS\n");
     for (size_t i = 0; i < a->segment_count; i++)
-        put_segment(&w, a, i, false, false, i < released);
+        put_segment(&w, a, i, i < released ? SEG_RELEASED : 0);
     for (size_t i = first; i < first + count; i++)
-        put_segment(&w, b, i, fence && i == first, i == first, false);
+        put_segment(&w, b, i, SEG_ADDED | (fence && i == first ? SEG_FENCE : 0));
     if (b->endlist)
         put(&w.t, "#EXT-X-ENDLIST\n");
     if (w.t.failed) {

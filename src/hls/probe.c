@@ -119,19 +119,9 @@ kth_status hls_probe_size(hls_session *s, size_t variant, size_t entry, const st
     char err[HLS_ERR_MAX];
     platform_mutex_lock(&s->lock);
     hls_variant_state *v = &s->variants[variant];
+    kth_status st = session_open_slot(s, variant, entry, err, sizeof err);
     hls_entry e;
     hls_layout_entry(v->layout, entry, &e);
-    if (e.kind == HLS_ENTRY_SEGMENT && e.segment < v->live.released && !e.size_known) {
-        /* Its URI is no longer held (hls_live_merge), and the server no longer serves it. */
-        session_fail_locked(s, KTH_ERR_NOT_FOUND,
-                            "the size of segment %zu of variant %zu is not known, and the "
-                            "segment left the live window",
-                            e.segment, variant);
-        platform_mutex_unlock(&s->lock);
-        return KTH_ERR_NOT_FOUND;
-    }
-    kth_status st = session_open_slot(s, variant, entry, err, sizeof err);
-    hls_layout_entry(v->layout, entry, &e); /* the cache may have told its size */
     if (st != KTH_OK) {
         session_fail_locked(s, st, "%s", err);
         platform_mutex_unlock(&s->lock);

@@ -286,6 +286,18 @@ kth_status session_open_slot(hls_session *s, size_t variant, size_t entry, char 
     hls_slot *slot = session_slot(&s->variants[variant], entry);
     if (slot->res)
         return KTH_OK;
+    hls_entry e;
+    hls_layout_entry(s->variants[variant].layout, entry, &e);
+    if (e.kind == HLS_ENTRY_SEGMENT && e.segment < s->variants[variant].live.released) {
+        /* Its bytes left the cache and its URI the model (hls_live_merge), and the server no
+         * longer serves it: only a byte seek back leads here. */
+        if (err && errlen)
+            snprintf(err, errlen,
+                     "segment %zu of variant %zu left the live window and was released: the "
+                     "server no longer serves it (a time seek goes back within the window)",
+                     e.segment, variant);
+        return KTH_ERR_NOT_FOUND;
+    }
     char *key = session_entry_key(s, variant, entry);
     cache_resource_info info;
     char detail[HLS_ERR_MAX];

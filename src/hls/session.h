@@ -312,7 +312,9 @@ void session_attach(hls_session *s);
 /* Locates stream `offset`. Lock held. */
 hls_locate session_locate(hls_session *s, uint64_t offset, hls_place *place);
 /* Opens the slot of (variant, entry) if needed: cache lookup, sizes learned from what is
- * cached. Offline, a missing entry is KTH_ERR_OFFLINE_MISS with err. Lock held. */
+ * cached. Offline, a missing entry is KTH_ERR_OFFLINE_MISS with err; a live segment the stream
+ * released (its bytes and URI dropped) is KTH_ERR_NOT_FOUND with err, and is never opened. Lock
+ * held. */
 kth_status session_open_slot(hls_session *s, size_t variant, size_t entry, char *err,
                              size_t errlen);
 /* Closes a slot that is not fetching. Lock held. It may reorder the open list: a walk of it that

@@ -291,6 +291,50 @@ static void test_live_stream_plays_to_its_end(void **state)
     player_close(&p);
 }
 
+/* Once the playlist ended, a time seek before its last window still plays from the window's
+ * first segment: the segments before it are gone from the server and were released by the
+ * stream. It once went to the segment holding the time, which the stream could no longer
+ * fetch: the read failed. */
+static void test_live_time_seek_after_the_end_plays_the_window(void **state)
+{
+    (void)state;
+    player p;
+    kts_live cfg = {.window = 4,
+                    .target_duration = 2,
+                    .segment_size = 1880,
+                    .seed = 43,
+                    .mode = KTS_LIVE_ENDLIST,
+                    .mode_at = 16};
+    player_open(&p, &cfg, 1, 4.0);
+    play(&p, 500, 400);
+    assert_true(atomic_load(&p.done));
+    if (p.result != 0)
+        fail_msg("the read ended with %lld: %s", (long long)p.result, p.error);
+    expect_segments(&p, 1, 16);
+    kth_hls_playlist_info pi;
+    assert_int_equal(kth_stream_playlist_info(p.stream, &pi), KTH_OK);
+    assert_true(pi.ended);
+    assert_true(pi.window_start_s == 24.0); /* segments 12 to 15 were listed last */
+    kth_seek_anchor a;
+    assert_int_equal(kth_stream_seek_time(p.stream, 0.0, &a), KTH_OK);
+    assert_true(a.segment_start == 24.0);
+    /* The reader thread has ended: this thread reads now. */
+    unsigned char got[1880];
+    size_t n = 0;
+    while (n < sizeof got) {
+        int64_t r = kth_stream_read(p.stream, got + n, sizeof got - n);
+        if (r <= 0) {
+            char why[256];
+            kth_stream_last_error(p.stream, why, sizeof why);
+            fail_msg("the read after the seek returned %lld: %s", (long long)r, why);
+        }
+        n += (size_t)r;
+    }
+    assert_int_equal(kts_ts_synth_check(kts_live_segment_seed(&cfg, 12, false), 0, got, sizeof got),
+                     sizeof got);
+    player_close(&p);
+}
+
 /* The segments the reader has played and the window has left are dropped from the cache: a
  * live stream's cache holds the window and what the reader has not played, however long it
  * runs. Checked after every step of a 40-segment run, and the bytes stay exact. */
@@ -660,6 +704,7 @@ int main(void)
         cmocka_unit_test(test_server_reset_reanchors),
         cmocka_unit_test(test_discontinuity_is_marked),
         cmocka_unit_test(test_live_stream_plays_to_its_end),
+        cmocka_unit_test(test_live_time_seek_after_the_end_plays_the_window),
         cmocka_unit_test(test_live_cache_keeps_only_the_window_and_what_is_unplayed),
         cmocka_unit_test(test_live_cache_stays_flat_across_a_server_reset),
         cmocka_unit_test(test_live_discontinuity_is_a_fence),

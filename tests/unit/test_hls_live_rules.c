@@ -265,15 +265,16 @@ static hls_playlist *dated_window(uint64_t seq, size_t count, bool iv, bool map)
     return hls_test_parse(text);
 }
 
-/* One reload: `played` with the last segment of `reloaded` (its segment `last`) merged in,
+/* One reload: `played` with the segments of `reloaded` from `first` to its end merged in,
  * segments [0, released) of `played` released. Frees both and returns the merged model. */
 static hls_playlist *merge_one(hls_playlist *played, hls_playlist *reloaded, size_t released,
-                               size_t last)
+                               size_t first)
 {
     hls_playlist *merged = NULL;
     char err[256];
-    kth_status st = hls_live_merge(played, released, reloaded, last, 1, false, "http://h/live.m3u8",
-                                   &merged, err, sizeof err);
+    kth_status st =
+        hls_live_merge(played, released, reloaded, first, reloaded->media.segment_count - first,
+                       false, "http://h/live.m3u8", &merged, err, sizeof err);
     if (st != KTH_OK)
         fail_msg("reload to %zu segments: %s (%s)", played->media.segment_count + 1,
                  kth_strerror(st), err);
@@ -379,6 +380,120 @@ static void test_merge_keeps_no_uri_of_a_released_segment(void **state)
     hls_playlist_free(played);
 }
 
+/* A window of `count` segments from media sequence `seq` of a server that declares its key
+ * again before every even media sequence number (identical each time): the parser makes a key
+ * of each declaration. */
+static hls_playlist *rekeyed_window(uint64_t seq, size_t count)
+{
+    char text[4096];
+    int n = snprintf(text, sizeof text,
+                     "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:%llu\n",
+                     (unsigned long long)seq);
+    for (size_t i = 0; i < count; i++)
+        n += snprintf(text + n, sizeof text - (size_t)n, "%s#EXTINF:4.000,\nseg%llu.ts\n",
+                      (seq + i) % 2 == 0 || i == 0 ? "#EXT-X-KEY:METHOD=AES-128,URI=\"k.bin\"\n"
+                                                   : "",
+                      (unsigned long long)(seq + i));
+    return hls_test_parse(text);
+}
+
+/* A server that declares the same key again within its window: the played model has a key
+ * per declaration, which the merge keeps as they are (the layout holds indices of the model's
+ * maps, which name their keys by index), while a key the reload adds that says what the one in
+ * force says adds nothing. Merging once dropped the played model's repeats and then refused
+ * the result as not keeping the played segments' keys. */
+static void test_merge_keeps_a_played_key_declared_twice(void **state)
+{
+    (void)state;
+    enum { RELOADS = 100, WINDOW = 6 };
+    hls_playlist *played = rekeyed_window(0, WINDOW);
+    size_t keys = played->media.key_count;
+    assert_int_equal(keys, 3);
+    for (uint64_t r = 1; r <= RELOADS; r++)
+        played = merge_one(played, rekeyed_window(r, WINDOW), 0, WINDOW - 1);
+    const hls_media_playlist *m = &played->media;
+    assert_int_equal(m->segment_count, RELOADS + WINDOW);
+    assert_int_equal(m->key_count, keys);
+    for (size_t i = 0; i < m->segment_count; i++) {
+        uint8_t got[16], want[16] = {0};
+        assert_int_equal(hls_playlist_segment_iv(played, i, got), KTH_OK);
+        want[15] = (uint8_t)i;
+        want[14] = (uint8_t)(i >> 8);
+        assert_memory_equal(got, want, 16);
+        assert_string_equal(m->keys[hls_media_segment(m, i).key].uri,
+                            "https://cdn.example.com/path/to/k.bin");
+    }
+    hls_playlist_free(played);
+}
+
+/* Every added segment keeps the date its server gave it. A reloaded playlist's segment whose
+ * tag that playlist derives from an earlier tag was once left to the merged model to derive,
+ * from other tags, and rounding to the millisecond made it 12.189 s where the server said
+ * 12.188 s. */
+static void test_merge_keeps_every_date_the_server_gave(void **state)
+{
+    (void)state;
+    const int64_t t0 = 1796515200000; /* 2026-12-06T00:00:00Z */
+    hls_playlist *played = hls_test_parse("#EXTM3U\n#EXT-X-TARGETDURATION:5\n"
+                                          "#EXT-X-PROGRAM-DATE-TIME:2026-12-06T00:00:00.000Z\n"
+                                          "#EXTINF:4.0625,\nseg0.ts\n"
+                                          "#EXT-X-PROGRAM-DATE-TIME:2026-12-06T00:00:04.063Z\n"
+                                          "#EXTINF:4.0625,\nseg1.ts\n");
+    hls_playlist *reloaded = hls_test_parse("#EXTM3U\n#EXT-X-TARGETDURATION:5\n"
+                                            "#EXT-X-MEDIA-SEQUENCE:1\n"
+                                            "#EXT-X-PROGRAM-DATE-TIME:2026-12-06T00:00:04.063Z\n"
+                                            "#EXTINF:4.0625,\nseg1.ts\n"
+                                            "#EXT-X-PROGRAM-DATE-TIME:2026-12-06T00:00:08.126Z\n"
+                                            "#EXTINF:4.0625,\nseg2.ts\n"
+                                            "#EXT-X-PROGRAM-DATE-TIME:2026-12-06T00:00:12.188Z\n"
+                                            "#EXTINF:4.0625,\nseg3.ts\n");
+    played = merge_one(played, reloaded, 0, 1);
+    const hls_media_playlist *m = &played->media;
+    static const int64_t said[] = {0, 4063, 8126, 12188};
+    assert_int_equal(m->segment_count, 4);
+    for (size_t i = 0; i < 4; i++)
+        if (hls_media_segment(m, i).program_time_ms != t0 + said[i])
+            fail_msg("segment %zu dated %lld ms after the first, the server said %lld", i,
+                     (long long)(hls_media_segment(m, i).program_time_ms - t0), (long long)said[i]);
+    hls_playlist_free(played);
+}
+
+/* A window of `count` segments of 5.994666667 s (AAC frames of 48 kHz audio) from media
+ * sequence `seq`. */
+static hls_playlist *aac_window(uint64_t seq, size_t count)
+{
+    char text[4096];
+    int n = snprintf(text, sizeof text,
+                     "#EXTM3U\n#EXT-X-TARGETDURATION:6\n#EXT-X-MEDIA-SEQUENCE:%llu\n",
+                     (unsigned long long)seq);
+    for (size_t i = 0; i < count; i++)
+        n += snprintf(text + n, sizeof text - (size_t)n, "#EXTINF:5.994666667,\nseg%llu.ts\n",
+                      (unsigned long long)(seq + i));
+    return hls_test_parse(text);
+}
+
+/* A duration the server wrote with more than six decimals stays the double the server's text
+ * gave, merge after merge, and so does every start: the merge wrote six decimals, so each
+ * segment after the first merge lasted 0.33 us more. */
+static void test_merge_keeps_durations_exact(void **state)
+{
+    (void)state;
+    enum { RELOADS = 50, WINDOW = 6 };
+    hls_playlist *played = aac_window(0, WINDOW);
+    const double d = hls_media_segment(&played->media, 0).duration;
+    for (uint64_t r = 1; r <= RELOADS; r++)
+        played = merge_one(played, aac_window(r, WINDOW), 0, WINDOW - 1);
+    const hls_media_playlist *m = &played->media;
+    double start = 0;
+    for (size_t i = 0; i < m->segment_count; i++) {
+        hls_segment seg = hls_media_segment(m, i);
+        assert_true(seg.duration == d);
+        assert_true(seg.start == start);
+        start += d;
+    }
+    hls_playlist_free(played);
+}
+
 /* A live stream runs for days: the model a reload makes outgrows the bounds a fetched playlist
  * is held to (16 MiB of text, 200,000 segments), and the merge still joins it. One second
  * segments with 90-byte URIs reach both in about two days. */
@@ -435,6 +550,9 @@ int main(void)
         cmocka_unit_test(test_merge_outgrows_the_bounds_of_a_fetched_playlist),
         cmocka_unit_test(test_merge_keeps_a_running_stream_flat),
         cmocka_unit_test(test_merge_keeps_no_uri_of_a_released_segment),
+        cmocka_unit_test(test_merge_keeps_a_played_key_declared_twice),
+        cmocka_unit_test(test_merge_keeps_every_date_the_server_gave),
+        cmocka_unit_test(test_merge_keeps_durations_exact),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
