@@ -8,8 +8,8 @@
  * test player of tests/integration/live_player.h). Nothing sleeps: a day takes minutes.
  *
  * It prints, at 10 % of the session and at its end:
- *   - the bytes kithara itself has allocated (counted by an allocator of this program's,
- *     kithara/alloc.h), and the process's RSS (which includes the in-process test server);
+ *   - the bytes kithara itself has allocated (counted by an allocator given to it,
+ *     held_alloc.h), and the process's RSS (which includes the in-process test server);
  *   - the cache's resources and data bytes;
  *   - the wall time a step took over the last 1 % of the session (the reload's merge grows with
  *     the stream's age).
@@ -31,53 +31,12 @@
 #include <string.h>
 #include <time.h>
 
-#include <kithara/alloc.h>
 #include <kithara/kithara.h>
 
+#include "held_alloc.h"
 #include "live_player.h"
 
 #define SEGMENT_BYTES 1880
-
-/* ---- an allocator that counts kithara's bytes in use ---- */
-
-static _Atomic int64_t in_use;
-
-typedef union header {
-    size_t size;
-    max_align_t align;
-} header;
-
-static void *count_alloc(void *user, size_t size)
-{
-    (void)user;
-    header *h = malloc(sizeof *h + size);
-    if (!h)
-        return NULL;
-    h->size = size;
-    atomic_fetch_add(&in_use, (int64_t)size);
-    return h + 1;
-}
-
-static void *count_resize(void *user, void *ptr, size_t size)
-{
-    (void)user;
-    header *old = (header *)ptr - 1;
-    size_t was = old->size;
-    header *h = realloc(old, sizeof *h + size);
-    if (!h)
-        return NULL;
-    h->size = size;
-    atomic_fetch_add(&in_use, (int64_t)size - (int64_t)was);
-    return h + 1;
-}
-
-static void count_release(void *user, void *ptr)
-{
-    (void)user;
-    header *h = (header *)ptr - 1;
-    atomic_fetch_sub(&in_use, (int64_t)h->size);
-    free(h);
-}
 
 /* ---- figures ---- */
 
@@ -113,7 +72,7 @@ static void take(player *p, snapshot *out)
 {
     kth_cache_stats cs;
     assert_int_equal(kth_cache_get_stats(p->cache, &cs), KTH_OK);
-    out->kithara = atomic_load(&in_use);
+    out->kithara = held_alloc_bytes();
     out->rss = rss_kib();
     out->resources = cs.resources;
     out->data_bytes = cs.total_bytes;
@@ -187,8 +146,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: bench_live_day [hours] [segment seconds]\n");
         return 2;
     }
-    kth_allocator a = {count_alloc, count_resize, count_release, NULL};
-    if (kth_set_allocator(&a) != KTH_OK)
+    if (held_alloc_install() != KTH_OK)
         return 1;
     const struct CMUnitTest session[] = {cmocka_unit_test(day)};
     return cmocka_run_group_tests(session, NULL, NULL);

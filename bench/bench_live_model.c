@@ -19,10 +19,8 @@
  */
 #include "hls/layout.h"
 #include "hls/live.h"
+#include "held_alloc.h"
 
-#include <kithara/alloc.h>
-
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,51 +36,10 @@ static double now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-/* The bytes kithara holds: every block it allocates goes through this allocator, which keeps
- * the block's size in front of it. The C library's own figures (mallinfo2) also count blocks
- * it keeps for reuse, which drift by hundreds of KiB with the order of frees. */
-static size_t held;
-
-typedef union header {
-    size_t size;
-    max_align_t align;
-} header;
-
-static void *count_alloc(void *user, size_t size)
-{
-    (void)user;
-    header *h = malloc(sizeof *h + size);
-    if (!h)
-        return NULL;
-    h->size = size;
-    held += size;
-    return h + 1;
-}
-
-static void *count_resize(void *user, void *ptr, size_t size)
-{
-    (void)user;
-    header *old = (header *)ptr - 1;
-    size_t was = old->size;
-    header *h = realloc(old, sizeof *h + size);
-    if (!h)
-        return NULL;
-    h->size = size;
-    held = held - was + size;
-    return h + 1;
-}
-
-static void count_release(void *user, void *ptr)
-{
-    (void)user;
-    header *h = (header *)ptr - 1;
-    held -= h->size;
-    free(h);
-}
-
+/* The bytes kithara holds (held_alloc.h). */
 static size_t heap_bytes(void)
 {
-    return held;
+    return (size_t)held_alloc_bytes();
 }
 
 /* What a live server writes besides the segments' durations and URIs. */
@@ -261,8 +218,7 @@ static bool reloads_stay_flat(void)
 
 int main(void)
 {
-    static const kth_allocator counting = {count_alloc, count_resize, count_release, NULL};
-    if (kth_set_allocator(&counting) != KTH_OK)
+    if (held_alloc_install() != KTH_OK)
         return 2;
     static const double hours[] = {1, 6, 12, 24};
     static const double seg[] = {1, 6};
