@@ -95,8 +95,8 @@ void hls_live_tracker_update(hls_live_tracker *t, const hls_playlist *media, int
                              hls_live_update *out);
 
 /* The URI a released segment has in a merged model: this prefix and its media sequence number.
- * No fetch is ever made of it (the session skips a released segment as one gone from the
- * server), and a fetch of it would fail: no client knows the scheme. */
+ * No cache entry is opened and no fetch is made for it (session_open_slot refuses a released
+ * segment), and a fetch of it would fail: no client knows the scheme. */
 #define HLS_LIVE_RELEASED_URI "kithara-released:"
 
 /* The playlist a live stream plays from after a reload: the segments of `played` (the playlist

@@ -20,7 +20,7 @@
  * long the stream runs (release_passed). The same holds for a variant the stream switched
  * away from, up to where a later period plays it again. The next merge keeps no URI or title
  * of a released segment, so the model costs a few bytes a segment however the server names
- * them; a reader sent back to one by a byte seek gets a clear failure (hls_peer.c).
+ * them; a reader sent back to one by a byte seek gets a clear failure (session_open_slot).
  *
  * A reader that fell behind the window (a long pause) would ask for segments the server no
  * longer serves: a fetch that fails with 404 or 410 for a segment that already left the
