@@ -207,6 +207,48 @@ static void test_every_variant_stuck_fails_the_stream(void **state)
     player_close(&p);
 }
 
+/* Once the playlist ended, no fresh playlist of another variant comes: a choice of a variant
+ * whose last playlist is older than the next boundary is not waited for. (Waiting held every
+ * fetch, and the reader never reached the end.) The stream plays its own variant to its end.
+ * The high variant lists two segments at a time, so its one playlist, loaded at the start,
+ * lists no segment after the first two. */
+static void test_a_choice_after_the_end_does_not_wait_for_a_playlist(void **state)
+{
+    (void)state;
+    player p;
+    kts_live lo = low(), hi = high();
+    lo.window = 10;
+    lo.mode = KTS_LIVE_ENDLIST;
+    lo.mode_at = 12; /* segments 0 to 11; the playlist ends at 4 s; the stream starts at 7 */
+    hi.window = 2;
+    kth_hls_options hls;
+    kth_hls_options_init(&hls);
+    hls.buffer_target_s = 2.0;
+    player_open_variants(&p, &lo, &hi, 7, &hls);
+    assert_int_equal(kth_stream_abr_set_manual(p.stream, 0), KTH_OK);
+    set_paused(&p, true); /* after segment 7 at most: 8 comes ahead, 9 on are not fetched */
+    kth_hls_playlist_info pi = {0};
+    for (int i = 0; i < 40 && !pi.ended; i++) {
+        play(&p, 500, 1);
+        assert_int_equal(kth_stream_playlist_info(p.stream, &pi), KTH_OK);
+    }
+    assert_true(pi.ended);
+    assert_true(kts_request_count(p.c.srv, "/tv/seg10.ts", NULL) == 0);
+    assert_int_equal(kth_stream_abr_set_manual(p.stream, 1), KTH_OK);
+    set_paused(&p, false);
+    for (int i = 0; i < 100 && !atomic_load(&p.done); i++)
+        play(&p, 500, 1);
+    if (!atomic_load(&p.done))
+        fail_msg("the reader did not reach the end: %zu bytes", atomic_load(&p.progress));
+    if (p.result != 0)
+        fail_msg("the read ended with %lld: %s", (long long)p.result, p.error);
+    walked w = walk_segments(&p, 7);
+    assert_int_equal(w.segments, 5);
+    assert_int_equal(w.changes, 0);
+    assert_int_equal(p.fences, 0);
+    player_close(&p);
+}
+
 /* The variant a manual choice names stops answering (its playlist is a 404 from then on): the
  * stream asks for that playlist a few times, at most every half target duration, then gives it
  * up and stays on the variant it plays, which the reader goes on reading. (Each failed fetch
@@ -343,6 +385,7 @@ int main(void)
         cmocka_unit_test(test_a_stuck_variant_is_left_for_one_that_moves),
         cmocka_unit_test(test_every_variant_stuck_fails_the_stream),
         cmocka_unit_test(test_a_variant_whose_playlist_fails_is_given_up),
+        cmocka_unit_test(test_a_choice_after_the_end_does_not_wait_for_a_playlist),
         cmocka_unit_test(test_abr_climbs_at_the_live_edge),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
