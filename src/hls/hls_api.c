@@ -104,8 +104,9 @@ kth_status kth_stream_playlist_info(kth_stream *stream, kth_hls_playlist_info *i
         &s->variants[s->live ? s->live_variant : atomic_load(&s->current_variant)];
     const hls_media_playlist *m = &v->pl->media;
     if (m->segment_count > 0) {
-        size_t first =
-            s->live && v->live.window_start < m->segment_count ? v->live.window_start : 0;
+        size_t first = !s->live                                  ? 0
+                       : v->live.window_start < m->segment_count ? v->live.window_start
+                                                                 : m->segment_count - 1;
         info->window_start_s = hls_media_segment(m, first).start;
         info->live_edge_s =
             s->live_open ? hls_media_segment(m, hls_live_edge_segment(m)).start : m->total_duration;

@@ -722,7 +722,8 @@ static kth_status hs_seek_time_anchor(stream_source *src, double seconds,
          * the playlist ended), one past the live edge from the edge while it moves. */
         size_t first =
             v->live.window_start > v->live.released ? v->live.window_start : v->live.released;
-        k = k < first ? first : k;
+        size_t last = v->pl->media.segment_count - 1; /* a last playlist may list none */
+        k = k < first ? (first < last ? first : last) : k;
         if (s->live_open) {
             size_t edge = hls_live_edge_segment(&v->pl->media);
             k = k > edge ? edge : k;

@@ -78,8 +78,9 @@ typedef struct writer {
     text t;
     const hls_key *key; /* NULL: clear */
     const hls_map *map;
-    double duration; /* what `extinf` says, valid when extinf_len > 0 */
-    char extinf[48]; /* "#EXTINF:<duration>," */
+    const hls_media_playlist *map_of; /* the model `map` is of (its key is an index there) */
+    double duration;                  /* what `extinf` says, valid when extinf_len > 0 */
+    char extinf[48];                  /* "#EXTINF:<duration>," */
     size_t extinf_len;
 } writer;
 
@@ -126,6 +127,19 @@ static bool same_key(const hls_key *a, const hls_key *b)
            strcmp(a->keyformat_versions, b->keyformat_versions) == 0;
 }
 
+/* Whether init section a (of model ma) and b (of mb) say the same: the same resource and
+ * range, under keys that say the same. A server declares its init section again in every
+ * playlist; declared again, with its key in front, it would make the segments' key anew. */
+static bool same_map(const hls_media_playlist *ma, const hls_map *a, const hls_media_playlist *mb,
+                     const hls_map *b)
+{
+    const hls_key *ka = a->key != HLS_NONE ? &ma->keys[a->key] : NULL;
+    const hls_key *kb = b->key != HLS_NONE ? &mb->keys[b->key] : NULL;
+    return strcmp(a->uri, b->uri) == 0 && a->range.present == b->range.present &&
+           a->range.offset == b->range.offset && a->range.length == b->range.length &&
+           same_key(ka, kb);
+}
+
 /* Declares key k unless it is in force: the same record, or, for a segment the reload adds
  * (`by_content`), one that says the same. The played segments are written as they were parsed,
  * so the model keeps their keys' and maps' indices (the layout holds map indices). */
@@ -168,16 +182,23 @@ enum {
 static void put_segment(writer *w, const hls_media_playlist *m, size_t i, unsigned how)
 {
     const hls_segment seg_seg = hls_media_segment(m, i), *seg = &seg_seg;
-    put_key(w, seg->key != HLS_NONE ? &m->keys[seg->key] : NULL, how & SEG_ADDED);
-    if (seg->map != HLS_NONE && &m->maps[seg->map] != w->map) {
-        const hls_map *map = &m->maps[seg->map];
-        w->map = map;
+    const hls_map *map = seg->map != HLS_NONE ? &m->maps[seg->map] : NULL;
+    if (map && map != w->map &&
+        !((how & SEG_ADDED) && w->map && same_map(w->map_of, w->map, m, map))) {
+        /* An init section is under the key in force where it was declared, which need not be
+         * its segments' (a clear one before their key, say): that key goes first. */
+        put_key(w, map->key != HLS_NONE ? &m->keys[map->key] : NULL, how & SEG_ADDED);
         put(&w->t, "#EXT-X-MAP:URI=\"%s\"", map->uri);
         if (map->range.present)
             put(&w->t, ",BYTERANGE=\"%llu@%llu\"", (unsigned long long)map->range.length,
                 (unsigned long long)map->range.offset);
         put(&w->t, "\n");
     }
+    if (map) {
+        w->map = map;
+        w->map_of = m;
+    }
+    put_key(w, seg->key != HLS_NONE ? &m->keys[seg->key] : NULL, how & SEG_ADDED);
     if (seg->discontinuity || (how & SEG_FENCE))
         put(&w->t, "#EXT-X-DISCONTINUITY\n");
     if (seg->gap)
@@ -213,8 +234,8 @@ static void put_segment(writer *w, const hls_media_playlist *m, size_t i, unsign
 }
 
 /* The merged model keeps every played segment as it was: its index (so its sequence), its key
- * and map, and its URI (a released one's released URI). Keys and maps are compared on the
- * records, which hold nothing else that is costly to make. */
+ * and map (and the map's key), and its URI (a released one's released URI). Keys and maps are
+ * compared on the records, which hold nothing else that is costly to make. */
 static bool keeps_played(const hls_media_playlist *a, size_t released, const hls_media_playlist *b,
                          size_t want)
 {
@@ -223,7 +244,8 @@ static bool keeps_played(const hls_media_playlist *a, size_t released, const hls
         return false;
     for (size_t i = 0; i < a->segment_count; i++) {
         hls_segment_rec x = hls_media_record(a, i), y = hls_media_record(b, i);
-        if (x.map != y.map || x.key != y.key)
+        if (x.map != y.map || x.key != y.key ||
+            (x.map != UINT32_MAX && a->maps[x.map].key != b->maps[y.map].key))
             return false;
         char stand_in[48];
         char *uri = i < released ? NULL : hls_media_segment_uri(a, i);

@@ -494,6 +494,57 @@ static void test_merge_keeps_durations_exact(void **state)
     hls_playlist_free(played);
 }
 
+/* The top of an fMP4 window: `head` declares its init section and keys in some order, then
+ * `count` segments from media sequence `seq`. */
+static hls_playlist *fmp4_window(const char *head, uint64_t seq, size_t count)
+{
+    char text[4096];
+    int n = snprintf(text, sizeof text,
+                     "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:4\n"
+                     "#EXT-X-MEDIA-SEQUENCE:%llu\n%s",
+                     (unsigned long long)seq, head);
+    for (size_t i = 0; i < count; i++)
+        n += snprintf(text + n, sizeof text - (size_t)n, "#EXTINF:4.000,\nseg%llu.m4s\n",
+                      (unsigned long long)(seq + i));
+    return hls_test_parse(text);
+}
+
+/* An init section keeps the key it was declared under, merge after merge, whatever the order
+ * of EXT-X-MAP and EXT-X-KEY: a clear one declared before its segments' key (which has no IV:
+ * an init section could not be under it) stays clear; one declared under a key stays under it.
+ * The merge wrote a segment's key before its init section: the first case was refused at the
+ * first reload, the second put a clear init section under the segments' key, the third moved
+ * the played keys. */
+static void test_merge_keeps_each_init_section_under_its_own_key(void **state)
+{
+    (void)state;
+    enum { RELOADS = 20, WINDOW = 4 };
+    static const char *const heads[] = {
+        "#EXT-X-MAP:URI=\"init.mp4\"\n#EXT-X-KEY:METHOD=AES-128,URI=\"k.bin\"\n",
+        "#EXT-X-MAP:URI=\"init.mp4\"\n"
+        "#EXT-X-KEY:METHOD=AES-128,URI=\"k.bin\",IV=0x0102030405060708090a0b0c0d0e0f10\n",
+        "#EXT-X-KEY:METHOD=AES-128,URI=\"k1.bin\",IV=0x0102030405060708090a0b0c0d0e0f10\n"
+        "#EXT-X-MAP:URI=\"init.mp4\"\n"
+        "#EXT-X-KEY:METHOD=AES-128,URI=\"k2.bin\",IV=0x0102030405060708090a0b0c0d0e0f10\n",
+    };
+    for (size_t h = 0; h < sizeof heads / sizeof heads[0]; h++) {
+        hls_playlist *played = fmp4_window(heads[h], 0, WINDOW);
+        const hls_media_playlist *first = &played->media;
+        size_t map_key = first->maps[0].key, seg_key = hls_media_segment(first, 0).key;
+        size_t keys = first->key_count;
+        for (uint64_t r = 1; r <= RELOADS; r++)
+            played = merge_one(played, fmp4_window(heads[h], r, WINDOW), 0, WINDOW - 1);
+        const hls_media_playlist *m = &played->media;
+        assert_int_equal(m->segment_count, RELOADS + WINDOW);
+        assert_int_equal(m->map_count, 1);
+        assert_int_equal(m->key_count, keys);
+        assert_int_equal(m->maps[0].key, map_key);
+        for (size_t i = 0; i < m->segment_count; i++)
+            assert_int_equal(hls_media_segment(m, i).key, seg_key);
+        hls_playlist_free(played);
+    }
+}
+
 /* A live stream runs for days: the model a reload makes outgrows the bounds a fetched playlist
  * is held to (16 MiB of text, 200,000 segments), and the merge still joins it. One second
  * segments with 90-byte URIs reach both in about two days. */
@@ -553,6 +604,7 @@ int main(void)
         cmocka_unit_test(test_merge_keeps_a_played_key_declared_twice),
         cmocka_unit_test(test_merge_keeps_every_date_the_server_gave),
         cmocka_unit_test(test_merge_keeps_durations_exact),
+        cmocka_unit_test(test_merge_keeps_each_init_section_under_its_own_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
