@@ -27,7 +27,7 @@ static hls_playlist *window(uint64_t seq, size_t count, double dur, const char *
                      "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:%llu\n%s",
                      (unsigned long long)seq, extra ? extra : "");
     for (size_t i = 0; i < count; i++)
-        n += snprintf(text + n, sizeof text - (size_t)n, "#EXTINF:%.3f,\nseg%llu.ts\n", dur,
+        n += snprintf(text + n, sizeof text - (size_t)n, "#EXTINF:%.9f,\nseg%llu.ts\n", dur,
                       (unsigned long long)(seq + i));
     if (end)
         snprintf(text + n, sizeof text - (size_t)n, "#EXT-X-ENDLIST\n");
@@ -458,20 +458,6 @@ static void test_merge_keeps_every_date_the_server_gave(void **state)
     hls_playlist_free(played);
 }
 
-/* A window of `count` segments of 5.994666667 s (AAC frames of 48 kHz audio) from media
- * sequence `seq`. */
-static hls_playlist *aac_window(uint64_t seq, size_t count)
-{
-    char text[4096];
-    int n = snprintf(text, sizeof text,
-                     "#EXTM3U\n#EXT-X-TARGETDURATION:6\n#EXT-X-MEDIA-SEQUENCE:%llu\n",
-                     (unsigned long long)seq);
-    for (size_t i = 0; i < count; i++)
-        n += snprintf(text + n, sizeof text - (size_t)n, "#EXTINF:5.994666667,\nseg%llu.ts\n",
-                      (unsigned long long)(seq + i));
-    return hls_test_parse(text);
-}
-
 /* A duration the server wrote with more than six decimals stays the double the server's text
  * gave, merge after merge, and so does every start: the merge wrote six decimals, so each
  * segment after the first merge lasted 0.33 us more. */
@@ -479,10 +465,11 @@ static void test_merge_keeps_durations_exact(void **state)
 {
     (void)state;
     enum { RELOADS = 50, WINDOW = 6 };
-    hls_playlist *played = aac_window(0, WINDOW);
+    const double aac_s = 5.994666667; /* 281 AAC frames at 48 kHz, as a server writes it */
+    hls_playlist *played = window(0, WINDOW, aac_s, NULL, false);
     const double d = hls_media_segment(&played->media, 0).duration;
     for (uint64_t r = 1; r <= RELOADS; r++)
-        played = merge_one(played, aac_window(r, WINDOW), 0, WINDOW - 1);
+        played = merge_one(played, window(r, WINDOW, aac_s, NULL, false), 0, WINDOW - 1);
     const hls_media_playlist *m = &played->media;
     double start = 0;
     for (size_t i = 0; i < m->segment_count; i++) {
@@ -492,21 +479,6 @@ static void test_merge_keeps_durations_exact(void **state)
         start += d;
     }
     hls_playlist_free(played);
-}
-
-/* The top of an fMP4 window: `head` declares its init section and keys in some order, then
- * `count` segments from media sequence `seq`. */
-static hls_playlist *fmp4_window(const char *head, uint64_t seq, size_t count)
-{
-    char text[4096];
-    int n = snprintf(text, sizeof text,
-                     "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:4\n"
-                     "#EXT-X-MEDIA-SEQUENCE:%llu\n%s",
-                     (unsigned long long)seq, head);
-    for (size_t i = 0; i < count; i++)
-        n += snprintf(text + n, sizeof text - (size_t)n, "#EXTINF:4.000,\nseg%llu.m4s\n",
-                      (unsigned long long)(seq + i));
-    return hls_test_parse(text);
 }
 
 /* An init section keeps the key it was declared under, merge after merge, whatever the order
@@ -528,12 +500,12 @@ static void test_merge_keeps_each_init_section_under_its_own_key(void **state)
         "#EXT-X-KEY:METHOD=AES-128,URI=\"k2.bin\",IV=0x0102030405060708090a0b0c0d0e0f10\n",
     };
     for (size_t h = 0; h < sizeof heads / sizeof heads[0]; h++) {
-        hls_playlist *played = fmp4_window(heads[h], 0, WINDOW);
+        hls_playlist *played = window(0, WINDOW, 4, heads[h], false);
         const hls_media_playlist *first = &played->media;
         size_t map_key = first->maps[0].key, seg_key = hls_media_segment(first, 0).key;
         size_t keys = first->key_count;
         for (uint64_t r = 1; r <= RELOADS; r++)
-            played = merge_one(played, fmp4_window(heads[h], r, WINDOW), 0, WINDOW - 1);
+            played = merge_one(played, window(r, WINDOW, 4, heads[h], false), 0, WINDOW - 1);
         const hls_media_playlist *m = &played->media;
         assert_int_equal(m->segment_count, RELOADS + WINDOW);
         assert_int_equal(m->map_count, 1);
