@@ -4,6 +4,11 @@
  * is made by the one parser there is and keeps the played segments' indices, keys and maps.
  * Segments the stream released are written under a stand-in URI that counts up with their
  * sequence, so the model holds them as one run of records without names.
+ *
+ * Those released by an earlier merge never change again, and are not written out: the parse
+ * starts from a copy of them (hls_playlist_parse_after), so a reload writes and parses the
+ * window and what the stream has not released yet, however long the stream has run.
+ * hls_live_merge_whole writes everything, for tests that hold the two to one result.
  */
 #include "hls/attr.h"
 #include "hls/live.h"
@@ -235,14 +240,15 @@ static void put_segment(writer *w, const hls_media_playlist *m, size_t i, unsign
 
 /* The merged model keeps every played segment as it was: its index (so its sequence), its key
  * and map (and the map's key), and its URI (a released one's released URI). Keys and maps are
- * compared on the records, which hold nothing else that is costly to make. */
+ * compared on the records, which hold nothing else that is costly to make. Segments before
+ * `from` were copied, not parsed, and are not compared. */
 static bool keeps_played(const hls_media_playlist *a, size_t released, const hls_media_playlist *b,
-                         size_t want)
+                         size_t want, size_t from)
 {
     if (b->segment_count != want || b->segment_count < a->segment_count ||
         b->media_sequence != a->media_sequence)
         return false;
-    for (size_t i = 0; i < a->segment_count; i++) {
+    for (size_t i = from; i < a->segment_count; i++) {
         hls_segment_rec x = hls_media_record(a, i), y = hls_media_record(b, i);
         if (x.map != y.map || x.key != y.key ||
             (x.map != UINT32_MAX && a->maps[x.map].key != b->maps[y.map].key))
@@ -259,33 +265,67 @@ static bool keeps_played(const hls_media_playlist *a, size_t released, const hls
     return true;
 }
 
-kth_status hls_live_merge(const hls_playlist *played, size_t released, const hls_playlist *reloaded,
-                          size_t first, size_t count, bool fence, const char *base_url,
-                          hls_playlist **out, char *err, size_t errlen)
+/* How many of the first `released` segments of a an earlier merge released already: they have
+ * their stand-in URIs, and come first. */
+static size_t released_before(const hls_media_playlist *a, size_t released)
+{
+    size_t lo = 0, hi = released; /* segments [0, lo) have stand-ins; [hi, released) do not */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        char stand_in[48];
+        if (released_uri(a->media_sequence + mid, stand_in) > 0 &&
+            hls_media_segment_uri_is(a, mid, stand_in))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Writes the merged playlist's text: its header, then played's segments from `from` on (the
+ * parse starts from a copy of those before), then the added ones. */
+static void write_merge(writer *w, const hls_playlist *played, size_t released, size_t from,
+                        const hls_playlist *reloaded, size_t first, size_t count, bool fence)
+{
+    const hls_media_playlist *a = &played->media, *b = &reloaded->media;
+    uint64_t version = played->version > reloaded->version ? played->version : reloaded->version;
+    const hls_segment s0_seg = hls_media_segment(a, 0), *s0 = &s0_seg;
+    put(&w->t, "#EXTM3U\n");
+    if (version > 0)
+        put(&w->t, "#EXT-X-VERSION:%llu\n", (unsigned long long)version);
+    put(&w->t, "#EXT-X-TARGETDURATION:%llu\n", (unsigned long long)b->target_duration);
+    if (from == 0)
+        put(&w->t, "#EXT-X-MEDIA-SEQUENCE:%llu\n#EXT-X-DISCONTINUITY-SEQUENCE:%llu\n",
+            (unsigned long long)s0->sequence,
+            (unsigned long long)(s0->discontinuity_sequence - (s0->discontinuity ? 1 : 0)));
+    if (played->independent_segments)
+        put(&w->t, "#EXT-X-INDEPENDENT-SEGMENTS\n");
+    if (from > 0) { /* what the parse will have in force after the copied segments */
+        const hls_segment last = hls_media_segment(a, from - 1);
+        w->key = last.key != HLS_NONE ? &a->keys[last.key] : NULL;
+        w->map = last.map != HLS_NONE ? &a->maps[last.map] : NULL;
+        w->map_of = a;
+    }
+    for (size_t i = from; i < a->segment_count; i++)
+        put_segment(w, a, i, i < released ? SEG_RELEASED : 0);
+    for (size_t i = first; i < first + count; i++)
+        put_segment(w, b, i, SEG_ADDED | (fence && i == first ? SEG_FENCE : 0));
+    if (b->endlist)
+        put(&w->t, "#EXT-X-ENDLIST\n");
+}
+
+/* The merge, starting the parse from a copy of played's first `from` segments (0: none). */
+static kth_status merge(const hls_playlist *played, size_t released, size_t from,
+                        const hls_playlist *reloaded, size_t first, size_t count, bool fence,
+                        const char *base_url, hls_playlist **out, char *err, size_t errlen)
 {
     const hls_media_playlist *a = &played->media, *b = &reloaded->media;
     *out = NULL;
     if (a->segment_count == 0 || first > b->segment_count || count > b->segment_count - first ||
-        released > a->segment_count)
+        released > a->segment_count || from > released)
         return KTH_ERR_INVALID_ARG;
     writer w = {0};
-    uint64_t version = played->version > reloaded->version ? played->version : reloaded->version;
-    const hls_segment s0_seg = hls_media_segment(a, 0), *s0 = &s0_seg;
-    put(&w.t, "#EXTM3U\n");
-    if (version > 0)
-        put(&w.t, "#EXT-X-VERSION:%llu\n", (unsigned long long)version);
-    put(&w.t, "#EXT-X-TARGETDURATION:%llu\n#EXT-X-MEDIA-SEQUENCE:%llu\n",
-        (unsigned long long)b->target_duration, (unsigned long long)s0->sequence);
-    put(&w.t, "#EXT-X-DISCONTINUITY-SEQUENCE:%llu\n",
-        (unsigned long long)(s0->discontinuity_sequence - (s0->discontinuity ? 1 : 0)));
-    if (played->independent_segments)
-        put(&w.t, "#EXT-X-INDEPENDENT-SEGMENTS\n");
-    for (size_t i = 0; i < a->segment_count; i++)
-        put_segment(&w, a, i, i < released ? SEG_RELEASED : 0);
-    for (size_t i = first; i < first + count; i++)
-        put_segment(&w, b, i, SEG_ADDED | (fence && i == first ? SEG_FENCE : 0));
-    if (b->endlist)
-        put(&w.t, "#EXT-X-ENDLIST\n");
+    write_merge(&w, played, released, from, reloaded, first, count, fence);
     if (w.t.failed) {
         platform_free(w.t.data);
         snprintf(err, errlen, "out of memory merging a reloaded playlist");
@@ -296,16 +336,35 @@ kth_status hls_live_merge(const hls_playlist *played, size_t released, const hls
      * two (one second segments), and must go on: only the parser's own limits on a line stay. */
     hls_parse_limits own = {.max_playlist_bytes = SIZE_MAX, .max_segments = SIZE_MAX};
     hls_playlist *pl = NULL;
-    kth_status st =
-        hls_playlist_parse((const uint8_t *)w.t.data, w.t.len, base_url, &own, &pl, err, errlen);
+    kth_status st = from > 0 ? hls_playlist_parse_after(played, from, (const uint8_t *)w.t.data,
+                                                        w.t.len, base_url, &own, &pl, err, errlen)
+                             : hls_playlist_parse((const uint8_t *)w.t.data, w.t.len, base_url,
+                                                  &own, &pl, err, errlen);
     platform_free(w.t.data);
     if (st != KTH_OK)
         return st;
-    if (!keeps_played(a, released, &pl->media, a->segment_count + count)) {
+    if (!keeps_played(a, released, &pl->media, a->segment_count + count, from)) {
         hls_playlist_free(pl);
         snprintf(err, errlen, "a reloaded playlist could not be joined to the played one");
         return KTH_ERR_FORMAT;
     }
     *out = pl;
     return KTH_OK;
+}
+
+kth_status hls_live_merge(const hls_playlist *played, size_t released, const hls_playlist *reloaded,
+                          size_t first, size_t count, bool fence, const char *base_url,
+                          hls_playlist **out, char *err, size_t errlen)
+{
+    size_t from =
+        released <= played->media.segment_count ? released_before(&played->media, released) : 0;
+    return merge(played, released, from, reloaded, first, count, fence, base_url, out, err, errlen);
+}
+
+kth_status hls_live_merge_whole(const hls_playlist *played, size_t released,
+                                const hls_playlist *reloaded, size_t first, size_t count,
+                                bool fence, const char *base_url, hls_playlist **out, char *err,
+                                size_t errlen)
+{
+    return merge(played, released, 0, reloaded, first, count, fence, base_url, out, err, errlen);
 }

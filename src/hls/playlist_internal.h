@@ -145,6 +145,12 @@ int hls_master_finish(hls_parser *p);
 int hls_live_start(hls_parser *p, const char *s, size_t n);
 int hls_live_server_control(hls_parser *p, const char *s, size_t n);
 
+/* Makes the model start as the first `count` segments of `from` and sets the parser's state to
+ * what it was after them (playlist_prefix.c); `more` is how many segments the text is expected
+ * to add (room is made for them). KTH_OK, or a reported KTH_ERR_INVALID_ARG (count out of range,
+ * not a media playlist, a model not made by this parser) or KTH_ERR_NO_MEMORY. */
+int hls_media_seed(hls_parser *p, const hls_playlist *from, size_t count, size_t more);
+
 /* Media tags and lines (playlist_media.c). */
 int hls_media_extinf(hls_parser *p, const char *s, size_t n);
 int hls_media_byterange(hls_parser *p, const char *s, size_t n);

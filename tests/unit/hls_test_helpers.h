@@ -9,6 +9,7 @@
 
 #include <kithara/status.h>
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,6 +57,71 @@ static inline void hls_test_expect_error_n(const char *text, size_t len,
 static inline void hls_test_expect_error(const char *text, int status, const char *message)
 {
     hls_test_expect_error_n(text, strlen(text), NULL, status, message);
+}
+
+static inline bool hls_test_same_string(const char *a, const char *b)
+{
+    return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* Fails the test, naming `what` and the first difference, unless media playlists a and b say
+ * the same: every segment (as hls_media_segment and hls_media_segment_uri give it), every key
+ * and init section (but the lines they came from), and the same number of entries in each of
+ * the compact tables. */
+static inline void hls_test_same_media(const hls_media_playlist *a, const hls_media_playlist *b,
+                                       const char *what)
+{
+    if (a->segment_count != b->segment_count || a->media_sequence != b->media_sequence ||
+        a->discontinuity_sequence != b->discontinuity_sequence ||
+        a->target_duration != b->target_duration || a->endlist != b->endlist ||
+        memcmp(&a->total_duration, &b->total_duration, sizeof(double)) != 0) {
+        fail_msg("%s: the playlists differ (%zu and %zu segments)", what, a->segment_count,
+                 b->segment_count);
+    }
+    if (a->run_count_ != b->run_count_ || a->uri_count_ != b->uri_count_ ||
+        a->uri_run_count_ != b->uri_run_count_ || a->title_count_ != b->title_count_ ||
+        a->date_count_ != b->date_count_ || a->duration_count_ != b->duration_count_ ||
+        a->key_count != b->key_count || a->map_count != b->map_count) {
+        fail_msg("%s: the tables differ in size (runs %zu/%zu, URIs %zu/%zu, URI runs %zu/%zu, "
+                 "titles %zu/%zu, dates %zu/%zu, durations %zu/%zu, keys %zu/%zu, maps %zu/%zu)",
+                 what, a->run_count_, b->run_count_, a->uri_count_, b->uri_count_,
+                 a->uri_run_count_, b->uri_run_count_, a->title_count_, b->title_count_,
+                 a->date_count_, b->date_count_, a->duration_count_, b->duration_count_,
+                 a->key_count, b->key_count, a->map_count, b->map_count);
+    }
+    for (size_t i = 0; i < a->key_count; i++) {
+        const hls_key *x = &a->keys[i], *y = &b->keys[i];
+        if (x->method != y->method || x->has_iv != y->has_iv ||
+            memcmp(x->iv, y->iv, sizeof x->iv) != 0 || strcmp(x->method_name, y->method_name) ||
+            strcmp(x->uri, y->uri) || strcmp(x->keyformat, y->keyformat) ||
+            strcmp(x->keyformat_versions, y->keyformat_versions)) {
+            fail_msg("%s: key %zu differs", what, i);
+        }
+    }
+    for (size_t i = 0; i < a->map_count; i++) {
+        const hls_map *x = &a->maps[i], *y = &b->maps[i];
+        if (strcmp(x->uri, y->uri) || x->key != y->key || x->range.present != y->range.present ||
+            x->range.offset != y->range.offset || x->range.length != y->range.length) {
+            fail_msg("%s: init section %zu differs", what, i);
+        }
+    }
+    for (size_t i = 0; i < a->segment_count; i++) {
+        hls_segment x = hls_media_segment(a, i), y = hls_media_segment(b, i);
+        char *ux = hls_media_segment_uri(a, i), *uy = hls_media_segment_uri(b, i);
+        bool same = hls_test_same_string(ux, uy) && hls_test_same_string(x.title, y.title) &&
+                    memcmp(&x.duration, &y.duration, sizeof(double)) == 0 &&
+                    memcmp(&x.start, &y.start, sizeof(double)) == 0 && x.sequence == y.sequence &&
+                    x.discontinuity_sequence == y.discontinuity_sequence &&
+                    x.discontinuity == y.discontinuity && x.gap == y.gap &&
+                    x.range.present == y.range.present && x.range.offset == y.range.offset &&
+                    x.range.length == y.range.length && x.key == y.key && x.map == y.map &&
+                    x.program_time_ms == y.program_time_ms && x.date_tag == y.date_tag;
+        if (!same) {
+            fail_msg("%s: segment %zu differs (%s and %s)", what, i, ux ? ux : "-", uy ? uy : "-");
+        }
+        free(ux);
+        free(uy);
+    }
 }
 
 #endif /* KTH_TEST_HLS_HELPERS_H */

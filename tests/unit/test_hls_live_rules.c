@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "hls/live.h"
+#include <kithara/alloc.h>
 #include "hls_test_helpers.h"
 
 #define S_NS 1000000000LL
@@ -560,8 +561,180 @@ static void test_merge_outgrows_the_bounds_of_a_fetched_playlist(void **state)
     hls_playlist_free(reloaded);
 }
 
+/* The window of a live server with a little of everything, `count` segments from media
+ * sequence `seq`, each segment's tags a function of its sequence number s: a key epoch of 8
+ * segments (clear, key 1, key 2; both keys with an IV), an init section that changes every 16
+ * (declared under the key in force), a date on every segment that jumps 2.5 s at every 29th,
+ * a title on every 5th, a discontinuity before every 13th, three durations in turn, and names
+ * numbered for 30 segments in 40 and hashed for the other 10. */
+static hls_playlist *assorted_window(uint64_t seq, size_t count)
+{
+    static const double durations[] = {4.0, 3.96, 5.994666667};
+    char text[8192];
+    int n = snprintf(text, sizeof text,
+                     "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:6\n"
+                     "#EXT-X-MEDIA-SEQUENCE:%llu\n#EXT-X-DISCONTINUITY-SEQUENCE:%llu\n",
+                     (unsigned long long)seq, (unsigned long long)(seq / 13));
+    double when = 0; /* seconds after 2026-12-06T00:00:00Z of segment 0, then of segment s */
+    for (uint64_t s = 0; s < seq; s++)
+        when += durations[s % 3] + ((s + 1) % 29 == 0 ? 2.5 : 0);
+    for (uint64_t s = seq; s < seq + count; s++) {
+        bool first = s == seq;
+        uint64_t epoch = s / 8 % 3, map = s / 16 % 2;
+        if (first || s % 8 == 0) {
+            if (epoch == 0 && !first)
+                n += snprintf(text + n, sizeof text - (size_t)n, "#EXT-X-KEY:METHOD=NONE\n");
+            else if (epoch > 0)
+                n += snprintf(text + n, sizeof text - (size_t)n,
+                              "#EXT-X-KEY:METHOD=AES-128,URI=\"k%llu.bin\","
+                              "IV=0x0102030405060708090a0b0c0d0e0f%02llx\n",
+                              (unsigned long long)epoch, (unsigned long long)epoch);
+        }
+        if (first || s % 16 == 0)
+            n += snprintf(text + n, sizeof text - (size_t)n, "#EXT-X-MAP:URI=\"init%llu.mp4\"\n",
+                          (unsigned long long)map);
+        if (s % 13 == 0 && s > 0)
+            n += snprintf(text + n, sizeof text - (size_t)n, "#EXT-X-DISCONTINUITY\n");
+        long long ms = (long long)(when * 1000.0 + 0.5);
+        n += snprintf(text + n, sizeof text - (size_t)n,
+                      "#EXT-X-PROGRAM-DATE-TIME:2026-12-06T%02lld:%02lld:%02lld.%03lldZ\n"
+                      "#EXTINF:%.9f,%s\n",
+                      ms / 3600000, ms / 60000 % 60, ms / 1000 % 60, ms % 1000, durations[s % 3],
+                      s % 5 == 0 ? "a title" : "");
+        if (s % 40 < 30)
+            n +=
+                snprintf(text + n, sizeof text - (size_t)n, "seg%llu.m4s\n", (unsigned long long)s);
+        else
+            n += snprintf(text + n, sizeof text - (size_t)n, "%016llx.m4s\n",
+                          (unsigned long long)((s + 1) * 0x9e3779b97f4a7c15ull));
+        when += durations[s % 3] + ((s + 1) % 29 == 0 ? 2.5 : 0);
+    }
+    return hls_test_parse(text);
+}
+
+/* A merge copies the segments an earlier merge released instead of writing and parsing them
+ * again, and makes the model the merge that writes everything makes: reload after reload, with
+ * one or three new segments, the released point moving by zero to several segments, and now
+ * and then a fence. */
+static void test_merge_after_released_segments_equals_the_whole_merge(void **state)
+{
+    (void)state;
+    enum { RELOADS = 400, WINDOW = 6 };
+    hls_playlist *played = assorted_window(0, WINDOW);
+    for (size_t r = 1; r <= RELOADS; r++) {
+        size_t add = r % 7 == 0 ? 3 : 1, have = played->media.segment_count;
+        size_t lag = WINDOW - 1 + r % 5, released = have > lag ? have - lag : 0;
+        hls_playlist *reloaded = assorted_window(have + add - WINDOW, WINDOW);
+        hls_playlist *fast = NULL, *whole = NULL;
+        char err[256], what[64];
+        bool fence = r % 17 == 0;
+        kth_status st = hls_live_merge(played, released, reloaded, WINDOW - add, add, fence,
+                                       "http://h/live.m3u8", &fast, err, sizeof err);
+        if (st != KTH_OK)
+            fail_msg("reload %zu: %s (%s)", r, kth_strerror(st), err);
+        st = hls_live_merge_whole(played, released, reloaded, WINDOW - add, add, fence,
+                                  "http://h/live.m3u8", &whole, err, sizeof err);
+        if (st != KTH_OK)
+            fail_msg("reload %zu, whole: %s (%s)", r, kth_strerror(st), err);
+        snprintf(what, sizeof what, "reload %zu", r);
+        hls_test_same_media(&whole->media, &fast->media, what);
+        hls_playlist_free(whole);
+        hls_playlist_free(reloaded);
+        hls_playlist_free(played);
+        played = fast;
+    }
+    assert_true(played->media.key_count >= 2);
+    assert_true(played->media.map_count >= 2);
+    hls_playlist_free(played);
+}
+
+/* Bytes kithara asks its allocator for (alloc and resize), counted while `counting`; main()
+ * gives kithara this allocator before anything is allocated. */
+static size_t asked;
+static bool counting;
+
+static void *count_alloc(void *user, size_t size)
+{
+    (void)user;
+    asked += counting ? size : 0;
+    return malloc(size);
+}
+
+static void *count_resize(void *user, void *ptr, size_t size)
+{
+    (void)user;
+    asked += counting ? size : 0;
+    return realloc(ptr, size);
+}
+
+static void count_release(void *user, void *ptr)
+{
+    (void)user;
+    free(ptr);
+}
+
+/* A reload of a stream that has run for long costs what its window holds: a model of 50,000
+ * played segments, all but the window released, is merged with a few bytes a segment asked
+ * for (the copied tables: a byte of duration index, a share of the start marks), where writing
+ * and parsing it all asks for tens. */
+static void test_a_reload_does_not_write_out_the_released_segments(void **state)
+{
+    (void)state;
+    enum { PLAYED = 50000, WINDOW = 6 };
+    hls_playlist *played = window(0, WINDOW, 1.0, NULL, false);
+    char *text = malloc((size_t)PLAYED * 40 + 256);
+    assert_non_null(text);
+    int n = sprintf(text, "#EXTM3U\n#EXT-X-TARGETDURATION:4\n");
+    for (size_t i = 0; i < PLAYED; i++)
+        n += sprintf(text + n, "#EXTINF:1.000,\nseg%zu.ts\n", i);
+    hls_playlist_free(played);
+    hls_parse_limits big = {.max_segments = PLAYED, .max_playlist_bytes = (size_t)n};
+    char err[256];
+    assert_int_equal(hls_playlist_parse((const uint8_t *)text, (size_t)n, "http://h/live.m3u8",
+                                        &big, &played, err, sizeof err),
+                     KTH_OK);
+    free(text);
+    size_t each[2]; /* asked for by the merge, then by the whole merge */
+    for (int reload = 0; reload < 3; reload++) {
+        size_t have = played->media.segment_count;
+        hls_playlist *reloaded = window(have + 1 - WINDOW, WINDOW, 1.0, NULL, false);
+        hls_playlist *merged = NULL, *whole = NULL;
+        asked = 0;
+        counting = true;
+        kth_status st = hls_live_merge(played, have - WINDOW, reloaded, WINDOW - 1, 1, false,
+                                       "http://h/live.m3u8", &merged, err, sizeof err);
+        counting = false;
+        each[0] = asked;
+        assert_int_equal(st, KTH_OK);
+        asked = 0;
+        counting = true;
+        st = hls_live_merge_whole(played, have - WINDOW, reloaded, WINDOW - 1, 1, false,
+                                  "http://h/live.m3u8", &whole, err, sizeof err);
+        counting = false;
+        each[1] = asked;
+        assert_int_equal(st, KTH_OK);
+        hls_test_same_media(&whole->media, &merged->media, "a long stream");
+        /* The first reload writes out every segment (none was released before); the next
+         * ones copy them. */
+        print_message("reload %d: %.1f bytes a segment asked for, %.1f by the whole merge\n",
+                      reload, (double)each[0] / PLAYED, (double)each[1] / PLAYED);
+        if (reload > 0 && each[0] > (size_t)PLAYED * 4)
+            fail_msg("reload %d asked for %zu bytes, %.1f a played segment", reload, each[0],
+                     (double)each[0] / PLAYED);
+        assert_true(each[1] > (size_t)PLAYED * 20);
+        hls_playlist_free(whole);
+        hls_playlist_free(reloaded);
+        hls_playlist_free(played);
+        played = merged;
+    }
+    hls_playlist_free(played);
+}
+
 int main(void)
 {
+    const kth_allocator counter = {count_alloc, count_resize, count_release, NULL};
+    if (kth_set_allocator(&counter) != KTH_OK)
+        return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kinds),
         cmocka_unit_test(test_start_and_server_control_tags_parse),
@@ -577,6 +750,8 @@ int main(void)
         cmocka_unit_test(test_merge_keeps_every_date_the_server_gave),
         cmocka_unit_test(test_merge_keeps_durations_exact),
         cmocka_unit_test(test_merge_keeps_each_init_section_under_its_own_key),
+        cmocka_unit_test(test_merge_after_released_segments_equals_the_whole_merge),
+        cmocka_unit_test(test_a_reload_does_not_write_out_the_released_segments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

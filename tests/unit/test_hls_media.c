@@ -884,6 +884,125 @@ static void test_durations_past_65536_distinct_keep_their_values(void **state)
     hls_playlist_free(pl);
 }
 
+/* A playlist with a little of everything a server writes, one segment per URI line: clear and
+ * encrypted stretches (with and without an IV, and METHOD=NONE between), two init sections,
+ * titles, dates that follow the durations and dates that jump, discontinuities, a gap, byte
+ * ranges of one resource, numbered names (across a change of digit count) and hashed ones. */
+static char *assorted_playlist(size_t segments)
+{
+    size_t cap = segments * 200 + 512, n = 0;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    n += (size_t)snprintf(text, cap,
+                          "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:6\n"
+                          "#EXT-X-MEDIA-SEQUENCE:1000\n#EXT-X-DISCONTINUITY-SEQUENCE:3\n"
+                          "#EXT-X-MAP:URI=\"init.mp4\"\n"
+                          "#EXT-X-PROGRAM-DATE-TIME:2026-12-06T00:00:00.000Z\n");
+    for (size_t i = 0; i < segments; i++) {
+        static const double durations[] = {4.0, 3.96, 5.994666667, 4.0, 4.04};
+        double secs = 4.0 * (double)i + (i >= 50 ? 7.5 : 0);
+        if (i == 10)
+            n += (size_t)snprintf(text + n, cap - n,
+                                  "#EXT-X-KEY:METHOD=AES-128,URI=\"k1.bin\","
+                                  "IV=0x000102030405060708090a0b0c0d0e0f\n");
+        if (i == 30)
+            n += (size_t)snprintf(text + n, cap - n, "#EXT-X-KEY:METHOD=NONE\n");
+        if (i == 40)
+            n += (size_t)snprintf(text + n, cap - n, "#EXT-X-KEY:METHOD=AES-128,URI=\"k2.bin\"\n");
+        if (i == 60)
+            n += (size_t)snprintf(text + n, cap - n,
+                                  "#EXT-X-KEY:METHOD=AES-128,URI=\"k1.bin\","
+                                  "IV=0x000102030405060708090a0b0c0d0e0f\n"
+                                  "#EXT-X-MAP:URI=\"init2.mp4\",BYTERANGE=\"700@100\"\n");
+        if (i == 15 || i == 16 || i == 80)
+            n += (size_t)snprintf(text + n, cap - n, "#EXT-X-DISCONTINUITY\n");
+        if (i == 33)
+            n += (size_t)snprintf(text + n, cap - n, "#EXT-X-GAP\n");
+        if ((i >= 20 && i < 26) || i == 50 || i == 51)
+            n += (size_t)snprintf(
+                text + n, cap - n, "#EXT-X-PROGRAM-DATE-TIME:2026-12-06T%02d:%02d:%06.3fZ\n",
+                (int)(secs / 3600), (int)(secs / 60) % 60, secs - 60.0 * (double)(int)(secs / 60));
+        if (i >= 90 && i < 100)
+            n +=
+                (size_t)snprintf(text + n, cap - n, "#EXT-X-BYTERANGE:1000@%zu\n", 1000 * (i - 90));
+        n += (size_t)snprintf(text + n, cap - n, "#EXTINF:%.9f,%s\n", durations[i % 5],
+                              (i >= 5 && i < 9) || i == 70 ? "a title" : "");
+        if (i >= 90 && i < 100)
+            n += (size_t)snprintf(text + n, cap - n, "big.ts\n");
+        else if (i >= 100 && i < 110)
+            n += (size_t)snprintf(text + n, cap - n, "%016llx.ts\n",
+                                  (unsigned long long)((i + 1) * 0x9e3779b97f4a7c15ull));
+        else
+            n += (size_t)snprintf(text + n, cap - n, "seg%zu.ts\n", i);
+    }
+    snprintf(text + n, cap - n, "#EXT-X-ENDLIST\n");
+    return text;
+}
+
+/* A parse that starts from another model's first segments makes the model one text of both
+ * makes, wherever the cut falls: inside runs of names, of records and of byte ranges, under a
+ * key or none, after a discontinuity or a date. */
+static void test_a_parse_after_a_prefix_equals_the_whole_parse(void **state)
+{
+    (void)state;
+    enum { SEGMENTS = 120 };
+    char *text = assorted_playlist(SEGMENTS);
+    hls_playlist *whole = hls_test_parse(text);
+    assert_int_equal(whole->media.segment_count, SEGMENTS);
+    const char *rest = text;
+    for (size_t k = 1; k <= SEGMENTS; k++) {
+        /* After the k-th URI line. */
+        do {
+            rest = strchr(rest, '\n') + 1;
+        } while (rest[0] == '#');
+        rest = strchr(rest, '\n') + 1;
+        char *tail = malloc(strlen(rest) + 64);
+        assert_non_null(tail);
+        snprintf(tail, strlen(rest) + 64, "#EXTM3U\n#EXT-X-TARGETDURATION:6\n%s", rest);
+        hls_playlist *pl = NULL;
+        char err[256] = "", what[64];
+        int rc = hls_playlist_parse_after(whole, k, (const uint8_t *)tail, strlen(tail),
+                                          HLS_TEST_BASE, NULL, &pl, err, sizeof err);
+        if (rc != KTH_OK)
+            fail_msg("after %zu segments: %d: %s", k, rc, err);
+        snprintf(what, sizeof what, "after %zu segments", k);
+        hls_test_same_media(&whole->media, &pl->media, what);
+        for (size_t i = 0; i < SEGMENTS; i++) {
+            uint8_t x[16], y[16];
+            int rx = hls_playlist_segment_iv(whole, i, x), ry = hls_playlist_segment_iv(pl, i, y);
+            assert_int_equal(rx, ry);
+            if (rx == KTH_OK)
+                assert_memory_equal(x, y, 16);
+        }
+        hls_playlist_free(pl);
+        free(tail);
+    }
+    /* What cannot be: no segments to start from, more than there are, a media sequence set
+     * again after them. */
+    hls_playlist *pl = NULL;
+    char err[256];
+    const char *more = "#EXTM3U\n#EXTINF:4,\nnext.ts\n";
+    assert_int_equal(hls_playlist_parse_after(whole, 0, (const uint8_t *)more, strlen(more),
+                                              HLS_TEST_BASE, NULL, &pl, err, sizeof err),
+                     KTH_ERR_INVALID_ARG);
+    assert_int_equal(hls_playlist_parse_after(whole, SEGMENTS + 1, (const uint8_t *)more,
+                                              strlen(more), HLS_TEST_BASE, NULL, &pl, err,
+                                              sizeof err),
+                     KTH_ERR_INVALID_ARG);
+    assert_int_equal(hls_playlist_parse_after(NULL, 1, (const uint8_t *)more, strlen(more),
+                                              HLS_TEST_BASE, NULL, &pl, err, sizeof err),
+                     KTH_ERR_INVALID_ARG);
+    const char *renumbered = "#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:5\n#EXTINF:4,\nnext.ts\n";
+    assert_int_equal(hls_playlist_parse_after(whole, 3, (const uint8_t *)renumbered,
+                                              strlen(renumbered), HLS_TEST_BASE, NULL, &pl, err,
+                                              sizeof err),
+                     KTH_ERR_FORMAT);
+    assert_non_null(strstr(err, "EXT-X-MEDIA-SEQUENCE after the first segment"));
+    assert_null(pl);
+    hls_playlist_free(whole);
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -915,6 +1034,7 @@ int main(void)
         cmocka_unit_test(test_numbered_segment_uris_are_kept_as_runs),
         cmocka_unit_test(test_uri_runs_keep_every_uri_exact),
         cmocka_unit_test(test_ranged_segments_keep_their_uris_as_strings),
+        cmocka_unit_test(test_a_parse_after_a_prefix_equals_the_whole_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
