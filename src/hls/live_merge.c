@@ -238,31 +238,38 @@ static void put_segment(writer *w, const hls_media_playlist *m, size_t i, unsign
     platform_free(uri);
 }
 
-/* The merged model keeps every played segment as it was: its index (so its sequence), its key
- * and map (and the map's key), and its URI (a released one's released URI). Keys and maps are
- * compared on the records, which hold nothing else that is costly to make. Segments before
- * `from` were copied, not parsed, and are not compared. */
-static bool keeps_played(const hls_media_playlist *a, size_t released, const hls_media_playlist *b,
-                         size_t want, size_t from)
+/* Whether the merged model keeps every played segment as it was: its index (so its sequence),
+ * its key and map (and the map's key), and its URI (a released one's released URI). Keys and
+ * maps are compared on the records, which hold nothing else that is costly to make. Segments
+ * before `from` were copied, not parsed, and are not compared. KTH_OK, KTH_ERR_FORMAT when it
+ * does not, KTH_ERR_NO_MEMORY when a URI could not be made to compare. */
+static kth_status keeps_played(const hls_media_playlist *a, size_t released,
+                               const hls_media_playlist *b, size_t want, size_t from)
 {
     if (b->segment_count != want || b->segment_count < a->segment_count ||
         b->media_sequence != a->media_sequence)
-        return false;
+        return KTH_ERR_FORMAT;
     for (size_t i = from; i < a->segment_count; i++) {
         hls_segment_rec x = hls_media_record(a, i), y = hls_media_record(b, i);
         if (x.map != y.map || x.key != y.key ||
             (x.map != UINT32_MAX && a->maps[x.map].key != b->maps[y.map].key))
-            return false;
+            return KTH_ERR_FORMAT;
         char stand_in[48];
-        char *uri = i < released ? NULL : hls_media_segment_uri(a, i);
-        bool same = i < released ? released_uri(a->media_sequence + i, stand_in) > 0 &&
-                                       hls_media_segment_uri_is(b, i, stand_in)
-                                 : uri != NULL && hls_media_segment_uri_is(b, i, uri);
+        if (i < released) {
+            if (released_uri(a->media_sequence + i, stand_in) == 0 ||
+                !hls_media_segment_uri_is(b, i, stand_in))
+                return KTH_ERR_FORMAT;
+            continue;
+        }
+        char *uri = hls_media_segment_uri(a, i);
+        if (uri == NULL)
+            return KTH_ERR_NO_MEMORY;
+        bool same = hls_media_segment_uri_is(b, i, uri);
         platform_free(uri);
         if (!same)
-            return false;
+            return KTH_ERR_FORMAT;
     }
-    return true;
+    return KTH_OK;
 }
 
 /* How many of the first `released` segments of a an earlier merge released already: they have
@@ -343,10 +350,14 @@ static kth_status merge(const hls_playlist *played, size_t released, size_t from
     platform_free(w.t.data);
     if (st != KTH_OK)
         return st;
-    if (!keeps_played(a, released, &pl->media, a->segment_count + count, from)) {
+    st = keeps_played(a, released, &pl->media, a->segment_count + count, from);
+    if (st != KTH_OK) {
         hls_playlist_free(pl);
-        snprintf(err, errlen, "a reloaded playlist could not be joined to the played one");
-        return KTH_ERR_FORMAT;
+        snprintf(err, errlen, "%s",
+                 st == KTH_ERR_NO_MEMORY
+                     ? "out of memory merging a reloaded playlist"
+                     : "a reloaded playlist could not be joined to the played one");
+        return st;
     }
     *out = pl;
     return KTH_OK;

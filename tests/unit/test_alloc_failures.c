@@ -20,6 +20,7 @@
 
 #include "cache/cache.h"
 #include "hls/layout.h"
+#include "hls/live.h"
 #include "hls/playlist.h"
 #include "hls/url.h"
 #include "platform/mem.h"
@@ -201,6 +202,46 @@ static kth_status parse_and_lay_out(void *ctx)
     hls_layout_free(layout);
     hls_playlist_free(media);
     hls_playlist_free(master);
+    return (kth_status)st;
+}
+
+/* A live stream's two reloads: the first releases two played segments and writes out the
+ * whole model; the second starts its parse from a copy of those two (hls_playlist_parse_after)
+ * under the key and init section in force after them. */
+static kth_status two_live_merges(void *ctx)
+{
+    (void)ctx;
+    static const char reload1[] =
+        "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:16\n"
+        "#EXTINF:3.5,\nhttps://other.example/path/last.aac?sig=0123456789\n"
+        "#EXTINF:4.0,\nnew17.aac\n";
+    static const char reload2[] = "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:17\n"
+                                  "#EXTINF:4.0,\nnew17.aac\n#EXTINF:4.0,titled\nnew18.aac\n";
+    const char *base = "https://example.com/a/v64/index.m3u8";
+    hls_playlist *played = NULL, *r1 = NULL, *r2 = NULL, *m1 = NULL, *m2 = NULL;
+    char err[256] = "";
+    size_t live_len = sizeof MEDIA - 1 - strlen("#EXT-X-ENDLIST\n");
+    int st =
+        hls_playlist_parse((const uint8_t *)MEDIA, live_len, base, NULL, &played, err, sizeof err);
+    if (st == KTH_OK)
+        st = hls_playlist_parse((const uint8_t *)reload1, sizeof reload1 - 1, base, NULL, &r1, err,
+                                sizeof err);
+    if (st == KTH_OK)
+        st = hls_playlist_parse((const uint8_t *)reload2, sizeof reload2 - 1, base, NULL, &r2, err,
+                                sizeof err);
+    if (st == KTH_OK)
+        st = hls_live_merge(played, 2, r1, 1, 1, false, base, &m1, err, sizeof err);
+    if (st == KTH_OK)
+        st = hls_live_merge(m1, 4, r2, 1, 1, false, base, &m2, err, sizeof err);
+    if (st != KTH_OK && st != KTH_ERR_NO_MEMORY)
+        printf("live merges: %s\n", err);
+    if (st == KTH_OK && m2->media.segment_count != 9)
+        st = KTH_ERR_FORMAT;
+    hls_playlist_free(m2);
+    hls_playlist_free(m1);
+    hls_playlist_free(r2);
+    hls_playlist_free(r1);
+    hls_playlist_free(played);
     return (kth_status)st;
 }
 
@@ -404,6 +445,12 @@ static void test_parsing_and_laying_out_a_playlist(void **state)
     assert_true(sweep("parse + layout", parse_and_lay_out, NULL, NULL) > 20);
 }
 
+static void test_two_live_merges(void **state)
+{
+    (void)state;
+    assert_true(sweep("two live merges", two_live_merges, NULL, NULL) > 20);
+}
+
 static void cache_case(bool on_disk, bool protect)
 {
     struct cache_ctx c = {
@@ -473,6 +520,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parsing_and_laying_out_a_playlist),
+        cmocka_unit_test(test_two_live_merges),
         cmocka_unit_test(test_a_memory_cache_round_trip),
         cmocka_unit_test(test_a_cache_on_disk_round_trip),
         cmocka_unit_test(test_a_protected_cache_round_trip),
