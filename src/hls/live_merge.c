@@ -272,7 +272,7 @@ static kth_status keeps_played(const hls_media_playlist *a, size_t released,
     return KTH_OK;
 }
 
-/* How many of the first `released` segments of a an earlier merge released already: they have
+/* How many of the first `released` segments of `a` an earlier merge released already: they have
  * their stand-in URIs, and come first. */
 static size_t released_before(const hls_media_playlist *a, size_t released)
 {

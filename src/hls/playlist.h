@@ -300,17 +300,24 @@ int hls_playlist_parse(const uint8_t *bytes, size_t len, const char *base_url,
  * Parses a media playlist's text as what follows the first `count` segments of `from` (a media
  * playlist; 1 <= count <= its segment count): the model made holds those segments as `from`
  * has them (records, times, keys, init sections, dates, titles, URIs), then the segments of the
- * text, exactly as hls_playlist_parse() would make the model of one text holding both. The
+ * text, as hls_playlist_parse() would make the model of one text holding both (the exceptions
+ * are below). The
  * parser resumes where it was after segment count - 1: its key and init section still in force,
  * its discontinuities counted, its last date kept. Copying the segments costs a memcpy of their
  * tables and a copy of the strings they name, not a parse; a live stream's merge (live_merge.c)
  * uses it so a reload costs what its window holds, not what the stream has played.
  *
  * The text starts with #EXTM3U as any playlist. It must not set EXT-X-MEDIA-SEQUENCE or
- * EXT-X-DISCONTINUITY-SEQUENCE (the model has segments already; the prefix's numbers hold), and
- * an EXT-X-BYTERANGE in it without an offset cannot continue a range of the prefix. Only the
- * segments come from `from`: the version, target duration, playlist type, start and the other
- * playlist tags are the text's. `from` is only read and may be freed afterwards.
+ * EXT-X-DISCONTINUITY-SEQUENCE (the model has segments already; the prefix's numbers hold). Only
+ * the segments come from `from`: the version, target duration, playlist type, start and the
+ * other playlist tags are the text's. `from` is only read and may be freed afterwards.
+ *
+ * Where it is not the parse of one text: the key in force after the prefix is the one its last
+ * segment is under, so keys of other KEYFORMATs declared before the cut are not in force (a
+ * model keeps one key per segment, and only those count towards the limit of formats at once);
+ * an EXT-X-BYTERANGE (of a segment or an init section) without an offset cannot continue a
+ * range of the prefix; the limits on bytes apply to the text alone (max_segments to all the
+ * segments); and lines named in error messages are the text's, except a copied key's line.
  *
  * Returns as hls_playlist_parse(), and KTH_ERR_INVALID_ARG when `from` is NULL, not a media
  * playlist, or count is 0 or more than its segments.

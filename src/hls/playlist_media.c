@@ -681,6 +681,9 @@ static int duration_index(hls_parser *p, double d, uint32_t *index)
     hls_media_playlist *m = &p->pl->media;
     if (2 * (m->duration_count_ + 1) > p->dur_hash_cap) { /* keep the table at most half full */
         size_t cap = p->dur_hash_cap ? 2 * p->dur_hash_cap : 64;
+        while (cap < 2 * (m->duration_count_ + 1)) { /* a parse after a prefix starts with many */
+            cap *= 2;
+        }
         uint32_t *table = platform_malloc(cap * sizeof(*table));
         if (table == NULL) {
             return hls_parser_fail(p, KTH_ERR_NO_MEMORY, "out of memory");

@@ -55,6 +55,17 @@ static size_t runs_before(const hls_media_playlist *a, size_t count)
     return n;
 }
 
+/* Whether a segment of the first `runs` runs has a byte range. */
+static bool any_range(const hls_media_playlist *a, size_t runs)
+{
+    for (size_t r = 0; r < runs; r++) {
+        if (a->runs_[r].rec.bits & HLS_SEG_RANGE) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* How many keys, init sections, URI strings and durations the first `count` segments use: one
  * more than the highest index any of them names. */
 typedef struct used {
@@ -191,7 +202,7 @@ static int copy_segments(hls_parser *p, const hls_media_playlist *a, size_t coun
     m->dur_width_ = a->dur_width_;
     p->segment_cap = cap;
     p->start_cap = cap / HLS_START_EVERY + 1;
-    if (a->ranges_ != NULL) {
+    if (a->ranges_ != NULL && any_range(a, runs)) { /* the table exists when a segment has one */
         if ((m->ranges_ = copy_array(p, a->ranges_, count, cap, sizeof(*m->ranges_))) == NULL) {
             return KTH_ERR_NO_MEMORY;
         }
@@ -256,6 +267,9 @@ int hls_media_seed(hls_parser *p, const hls_playlist *from, size_t count, size_t
     if (from->kind != HLS_PLAYLIST_MEDIA || count == 0 || count > a->segment_count ||
         more > SIZE_MAX - count - HLS_START_EVERY) {
         return hls_parser_fail(p, KTH_ERR_INVALID_ARG, "no such segments to start from");
+    }
+    if (count > p->lim.max_segments) {
+        return hls_parser_fail(p, KTH_ERR_LIMIT, "more than %zu segments", p->lim.max_segments);
     }
     p->pl->kind = HLS_PLAYLIST_MEDIA;
     p->kind_tag = "EXTINF";

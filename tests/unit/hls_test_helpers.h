@@ -67,7 +67,7 @@ static inline bool hls_test_same_string(const char *a, const char *b)
 /* Fails the test, naming `what` and the first difference, unless media playlists a and b say
  * the same: every segment (as hls_media_segment and hls_media_segment_uri give it), every key
  * and init section (but the lines they came from), and the same number of entries in each of
- * the compact tables. */
+ * the compact tables (and a table of byte ranges in both or neither). */
 static inline void hls_test_same_media(const hls_media_playlist *a, const hls_media_playlist *b,
                                        const char *what)
 {
@@ -81,13 +81,16 @@ static inline void hls_test_same_media(const hls_media_playlist *a, const hls_me
     if (a->run_count_ != b->run_count_ || a->uri_count_ != b->uri_count_ ||
         a->uri_run_count_ != b->uri_run_count_ || a->title_count_ != b->title_count_ ||
         a->date_count_ != b->date_count_ || a->duration_count_ != b->duration_count_ ||
-        a->key_count != b->key_count || a->map_count != b->map_count) {
+        a->key_count != b->key_count || a->map_count != b->map_count ||
+        (a->ranges_ == NULL) != (b->ranges_ == NULL)) {
         fail_msg("%s: the tables differ in size (runs %zu/%zu, URIs %zu/%zu, URI runs %zu/%zu, "
-                 "titles %zu/%zu, dates %zu/%zu, durations %zu/%zu, keys %zu/%zu, maps %zu/%zu)",
+                 "titles %zu/%zu, dates %zu/%zu, durations %zu/%zu, keys %zu/%zu, maps %zu/%zu, "
+                 "byte ranges %s/%s)",
                  what, a->run_count_, b->run_count_, a->uri_count_, b->uri_count_,
                  a->uri_run_count_, b->uri_run_count_, a->title_count_, b->title_count_,
                  a->date_count_, b->date_count_, a->duration_count_, b->duration_count_,
-                 a->key_count, b->key_count, a->map_count, b->map_count);
+                 a->key_count, b->key_count, a->map_count, b->map_count,
+                 a->ranges_ ? "kept" : "none", b->ranges_ ? "kept" : "none");
     }
     for (size_t i = 0; i < a->key_count; i++) {
         const hls_key *x = &a->keys[i], *y = &b->keys[i];

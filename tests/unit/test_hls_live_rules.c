@@ -730,6 +730,47 @@ static void test_a_reload_does_not_write_out_the_released_segments(void **state)
     hls_playlist_free(played);
 }
 
+/* A live stream whose segments last 4 ms more each, 300 distinct durations in all: reloads
+ * after the released segments held 64 distinct durations never returned (the table that finds
+ * a duration's index was sized for 64 at the first new one). */
+static void test_merge_after_many_distinct_durations(void **state)
+{
+    (void)state;
+    enum { RELOADS = 300, WINDOW = 6 };
+    hls_playlist *played = NULL;
+    for (size_t r = 0; r <= RELOADS; r++) {
+        char text[1024];
+        int n = snprintf(text, sizeof text,
+                         "#EXTM3U\n#EXT-X-TARGETDURATION:6\n#EXT-X-MEDIA-SEQUENCE:%zu\n", r);
+        for (size_t s = r; s < r + WINDOW; s++)
+            n += snprintf(text + n, sizeof text - (size_t)n, "#EXTINF:4.%03zu,\nseg%zu.ts\n",
+                          s * 3 % 1000, s);
+        hls_playlist *reloaded = hls_test_parse(text);
+        if (played == NULL) {
+            played = reloaded;
+            continue;
+        }
+        size_t have = played->media.segment_count;
+        hls_playlist *fast = NULL, *whole = NULL;
+        char err[256], what[64];
+        kth_status st = hls_live_merge(played, have - (WINDOW - 1), reloaded, WINDOW - 1, 1, false,
+                                       "http://h/live.m3u8", &fast, err, sizeof err);
+        if (st != KTH_OK)
+            fail_msg("reload %zu: %s (%s)", r, kth_strerror(st), err);
+        assert_int_equal(hls_live_merge_whole(played, have - (WINDOW - 1), reloaded, WINDOW - 1, 1,
+                                              false, "http://h/live.m3u8", &whole, err, sizeof err),
+                         KTH_OK);
+        snprintf(what, sizeof what, "reload %zu", r);
+        hls_test_same_media(&whole->media, &fast->media, what);
+        hls_playlist_free(whole);
+        hls_playlist_free(reloaded);
+        hls_playlist_free(played);
+        played = fast;
+    }
+    assert_int_equal(played->media.duration_count_, RELOADS + WINDOW);
+    hls_playlist_free(played);
+}
+
 int main(void)
 {
     const kth_allocator counter = {count_alloc, count_resize, count_release, NULL};
@@ -752,6 +793,7 @@ int main(void)
         cmocka_unit_test(test_merge_keeps_each_init_section_under_its_own_key),
         cmocka_unit_test(test_merge_after_released_segments_equals_the_whole_merge),
         cmocka_unit_test(test_a_reload_does_not_write_out_the_released_segments),
+        cmocka_unit_test(test_merge_after_many_distinct_durations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

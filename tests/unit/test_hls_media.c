@@ -977,10 +977,23 @@ static void test_a_parse_after_a_prefix_equals_the_whole_parse(void **state)
         hls_playlist_free(pl);
         free(tail);
     }
-    /* What cannot be: no segments to start from, more than there are, a media sequence set
-     * again after them. */
+    /* Byte ranges after the cut that the text does not have leave no table of ranges. */
+    hls_playlist *ranged = hls_test_parse("#EXTM3U\n#EXTINF:4,\na.ts\n#EXT-X-BYTERANGE:10@0\n"
+                                          "#EXTINF:4,\nb.ts\n");
+    hls_playlist *plain = hls_test_parse("#EXTM3U\n#EXTINF:4,\na.ts\n#EXTINF:4,\nc.ts\n");
     hls_playlist *pl = NULL;
     char err[256];
+    const char *c = "#EXTM3U\n#EXTINF:4,\nc.ts\n";
+    assert_int_equal(hls_playlist_parse_after(ranged, 1, (const uint8_t *)c, strlen(c),
+                                              HLS_TEST_BASE, NULL, &pl, err, sizeof err),
+                     KTH_OK);
+    hls_test_same_media(&plain->media, &pl->media, "without the ranged segment");
+    hls_playlist_free(pl);
+    hls_playlist_free(plain);
+    hls_playlist_free(ranged);
+    /* What cannot be: no segments to start from, more than there are, a media sequence set
+     * again after them. */
+    pl = NULL;
     const char *more = "#EXTM3U\n#EXTINF:4,\nnext.ts\n";
     assert_int_equal(hls_playlist_parse_after(whole, 0, (const uint8_t *)more, strlen(more),
                                               HLS_TEST_BASE, NULL, &pl, err, sizeof err),
@@ -999,6 +1012,52 @@ static void test_a_parse_after_a_prefix_equals_the_whole_parse(void **state)
                      KTH_ERR_FORMAT);
     assert_non_null(strstr(err, "EXT-X-MEDIA-SEQUENCE after the first segment"));
     assert_null(pl);
+    hls_playlist_free(whole);
+    free(text);
+}
+
+/* A prefix of many distinct durations: the parse after it sized the table that finds a
+ * duration's index for 64 whatever it copied, and with 64 or more it never returned. Also past
+ * 256 durations, where each segment's index takes two bytes. */
+static void test_a_parse_after_many_distinct_durations(void **state)
+{
+    (void)state;
+    enum { SEGMENTS = 300 };
+    char *text = malloc(SEGMENTS * 40 + 64);
+    assert_non_null(text);
+    int n = sprintf(text, "#EXTM3U\n#EXT-X-TARGETDURATION:5\n");
+    for (int i = 0; i < SEGMENTS; i++)
+        n += sprintf(text + n, "#EXTINF:4.%03d,\ns%d.ts\n", i, i);
+    hls_playlist *whole = hls_test_parse(text);
+    static const size_t cuts[] = {1, 32, 33, 63, 64, 65, 129, 255, 256, 257, SEGMENTS - 1};
+    for (size_t c = 0; c < sizeof cuts / sizeof cuts[0]; c++) {
+        const char *rest = text;
+        for (size_t k = 0; k < cuts[c]; k++)
+            rest = strchr(strstr(rest, "#EXTINF"), '\n') + 1;
+        rest = strchr(rest, '\n') + 1;
+        char *tail = malloc(strlen(rest) + 64);
+        assert_non_null(tail);
+        sprintf(tail, "#EXTM3U\n#EXT-X-TARGETDURATION:5\n%s", rest);
+        hls_playlist *pl = NULL;
+        char err[256] = "", what[64];
+        int rc = hls_playlist_parse_after(whole, cuts[c], (const uint8_t *)tail, strlen(tail),
+                                          HLS_TEST_BASE, NULL, &pl, err, sizeof err);
+        if (rc != KTH_OK)
+            fail_msg("after %zu segments: %d: %s", cuts[c], rc, err);
+        snprintf(what, sizeof what, "after %zu segments", cuts[c]);
+        hls_test_same_media(&whole->media, &pl->media, what);
+        hls_playlist_free(pl);
+        free(tail);
+    }
+    /* The segments copied count towards max_segments. */
+    hls_parse_limits two = {.max_segments = 2};
+    hls_playlist *pl = NULL;
+    char err[256] = "";
+    const char *none = "#EXTM3U\n";
+    assert_int_equal(hls_playlist_parse_after(whole, 3, (const uint8_t *)none, strlen(none),
+                                              HLS_TEST_BASE, &two, &pl, err, sizeof err),
+                     KTH_ERR_LIMIT);
+    assert_non_null(strstr(err, "more than 2 segments"));
     hls_playlist_free(whole);
     free(text);
 }
@@ -1035,6 +1094,7 @@ int main(void)
         cmocka_unit_test(test_uri_runs_keep_every_uri_exact),
         cmocka_unit_test(test_ranged_segments_keep_their_uris_as_strings),
         cmocka_unit_test(test_a_parse_after_a_prefix_equals_the_whole_parse),
+        cmocka_unit_test(test_a_parse_after_many_distinct_durations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
