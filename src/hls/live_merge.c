@@ -180,6 +180,21 @@ enum {
     SEG_RELEASED = 4, /* one the stream released: its released URI, no title */
 };
 
+/* How many EXT-X-DISCONTINUITY tags go in front of segment i of m: as many as its playlist
+ * had there (a server may write two; writing one would lower the discontinuity sequence of
+ * every segment after it), at least one for a fence. The first segment of m is written after
+ * the header's discontinuity sequence, which counts all but one of its tags. */
+static uint64_t discontinuity_tags(const hls_media_playlist *m, size_t i, const hls_segment *seg,
+                                   unsigned how)
+{
+    uint64_t tags = 0;
+    if (seg->discontinuity)
+        tags =
+            i > 0 ? seg->discontinuity_sequence - hls_media_segment(m, i - 1).discontinuity_sequence
+                  : 1;
+    return tags == 0 && (how & SEG_FENCE) ? 1 : tags;
+}
+
 /* Writes segment i of m. An added segment gets its program date written even where its
  * playlist derived it: the merged model derives from other tags (the reloaded playlist may have
  * dated a segment it does not hold), and rounding to the millisecond could differ by one; the
@@ -204,7 +219,7 @@ static void put_segment(writer *w, const hls_media_playlist *m, size_t i, unsign
         w->map_of = m;
     }
     put_key(w, seg->key != HLS_NONE ? &m->keys[seg->key] : NULL, how & SEG_ADDED);
-    if (seg->discontinuity || (how & SEG_FENCE))
+    for (uint64_t k = discontinuity_tags(m, i, seg, how); k > 0; k--)
         put(&w->t, "#EXT-X-DISCONTINUITY\n");
     if (seg->gap)
         put(&w->t, "#EXT-X-GAP\n");
@@ -239,10 +254,11 @@ static void put_segment(writer *w, const hls_media_playlist *m, size_t i, unsign
 }
 
 /* Whether the merged model keeps every played segment as it was: its index (so its sequence),
- * its key and map (and the map's key), and its URI (a released one's released URI). Keys and
- * maps are compared on the records, which hold nothing else that is costly to make. Segments
- * before `from` were copied, not parsed, and are not compared. KTH_OK, KTH_ERR_FORMAT when it
- * does not, KTH_ERR_NO_MEMORY when a URI could not be made to compare. */
+ * its discontinuity sequence, its key and map (and the map's key), and its URI (a released
+ * one's released URI). Keys and maps are compared on the records, which hold nothing else that
+ * is costly to make. Segments before `from` were copied, not parsed, and are not compared.
+ * KTH_OK, KTH_ERR_FORMAT when it does not, KTH_ERR_NO_MEMORY when a URI could not be made to
+ * compare. */
 static kth_status keeps_played(const hls_media_playlist *a, size_t released,
                                const hls_media_playlist *b, size_t want, size_t from)
 {
@@ -252,6 +268,8 @@ static kth_status keeps_played(const hls_media_playlist *a, size_t released,
     for (size_t i = from; i < a->segment_count; i++) {
         hls_segment_rec x = hls_media_record(a, i), y = hls_media_record(b, i);
         if (x.map != y.map || x.key != y.key ||
+            hls_media_segment(a, i).discontinuity_sequence !=
+                hls_media_segment(b, i).discontinuity_sequence ||
             (x.map != UINT32_MAX && a->maps[x.map].key != b->maps[y.map].key))
             return KTH_ERR_FORMAT;
         char stand_in[48];

@@ -730,7 +730,7 @@ static void test_a_reload_does_not_write_out_the_released_segments(void **state)
     hls_playlist_free(played);
 }
 
-/* A live stream whose segments last 4 ms more each, 300 distinct durations in all: reloads
+/* A live stream whose segments last 3 ms more each, 300 distinct durations in all: reloads
  * after the released segments held 64 distinct durations never returned (the table that finds
  * a duration's index was sized for 64 at the first new one). */
 static void test_merge_after_many_distinct_durations(void **state)
@@ -771,6 +771,33 @@ static void test_merge_after_many_distinct_durations(void **state)
     hls_playlist_free(played);
 }
 
+/* Two EXT-X-DISCONTINUITY tags in front of one segment count as two: the merge wrote one, and
+ * every segment after it lost one from its discontinuity sequence. */
+static void test_merge_keeps_a_double_discontinuity(void **state)
+{
+    (void)state;
+    hls_playlist *played = hls_test_parse("#EXTM3U\n#EXT-X-TARGETDURATION:4\n"
+                                          "#EXTINF:4,\nseg0.ts\n#EXT-X-DISCONTINUITY\n"
+                                          "#EXT-X-DISCONTINUITY\n#EXTINF:4,\nseg1.ts\n"
+                                          "#EXTINF:4,\nseg2.ts\n");
+    assert_int_equal(hls_media_segment(&played->media, 2).discontinuity_sequence, 2);
+    for (uint64_t r = 1; r <= 3; r++) {
+        char text[512];
+        snprintf(text, sizeof text,
+                 "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:%llu\n"
+                 "#EXT-X-DISCONTINUITY-SEQUENCE:2\n#EXTINF:4,\nseg%llu.ts\n"
+                 "#EXTINF:4,\nseg%llu.ts\n",
+                 (unsigned long long)(r + 1), (unsigned long long)(r + 1),
+                 (unsigned long long)(r + 2));
+        played = merge_one(played, hls_test_parse(text), r, 1);
+    }
+    const hls_media_playlist *m = &played->media;
+    assert_int_equal(m->segment_count, 6);
+    for (size_t i = 0; i < m->segment_count; i++)
+        assert_int_equal(hls_media_segment(m, i).discontinuity_sequence, i == 0 ? 0 : 2);
+    hls_playlist_free(played);
+}
+
 int main(void)
 {
     const kth_allocator counter = {count_alloc, count_resize, count_release, NULL};
@@ -794,6 +821,7 @@ int main(void)
         cmocka_unit_test(test_merge_after_released_segments_equals_the_whole_merge),
         cmocka_unit_test(test_a_reload_does_not_write_out_the_released_segments),
         cmocka_unit_test(test_merge_after_many_distinct_durations),
+        cmocka_unit_test(test_merge_keeps_a_double_discontinuity),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
