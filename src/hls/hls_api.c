@@ -96,22 +96,22 @@ kth_status kth_stream_playlist_info(kth_stream *stream, kth_hls_playlist_info *i
     if (!s)
         return KTH_ERR_UNSUPPORTED;
     platform_mutex_lock(&s->lock);
-    info->kind = hls_live_kind_name(s->live_kind);
-    info->target_duration = s->live_target;
-    info->window_s = s->live_window_s;
-    info->window_segments = s->live_window_segments;
+    info->kind = hls_live_kind_name(s->live.kind);
+    info->target_duration = s->live.target;
+    info->window_s = s->live.window_s;
+    info->window_segments = s->live.window_segments;
     const hls_variant_state *v =
-        &s->variants[s->live ? s->live_variant : atomic_load(&s->current_variant)];
+        &s->variants[s->live.on ? s->live.variant : atomic_load(&s->current_variant)];
     const hls_media_playlist *m = &v->pl->media;
     if (m->segment_count > 0) {
-        size_t first = !s->live                                  ? 0
+        size_t first = !s->live.on                               ? 0
                        : v->live.window_start < m->segment_count ? v->live.window_start
                                                                  : m->segment_count - 1;
         info->window_start_s = hls_media_segment(m, first).start;
         info->live_edge_s =
-            s->live_open ? hls_media_segment(m, hls_live_edge_segment(m)).start : m->total_duration;
+            s->live.open ? hls_media_segment(m, hls_live_edge_segment(m)).start : m->total_duration;
     }
-    info->ended = s->live && !s->live_open;
+    info->ended = s->live.on && !s->live.open;
     platform_mutex_unlock(&s->lock);
     return KTH_OK;
 }
@@ -227,8 +227,8 @@ kth_status kth_stream_abr_report_played(kth_stream *stream, double seconds)
     if (!isfinite(seconds) || seconds < 0)
         return KTH_ERR_INVALID_ARG;
     platform_mutex_lock(&s->lock);
-    s->played_s = seconds;
-    s->played_known = true;
+    s->reader.played_s = seconds;
+    s->reader.played_known = true;
     platform_mutex_unlock(&s->lock);
     return KTH_OK;
 }

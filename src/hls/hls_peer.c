@@ -332,7 +332,7 @@ void hls_peer_segment_done(segment_fetch *f, kth_status st, kth_status net_statu
     /* This may have been the last entry missing before the end (a poll may not follow: the
      * reader can prove the end from here and close the stream). */
     double rest_s = 0;
-    bool end = st == KTH_OK && !s->end_published && s->failure == KTH_OK && !s->live_open &&
+    bool end = st == KTH_OK && !s->end_published && s->failure == KTH_OK && !s->live.open &&
                rest_in_cache(s, &rest_s);
     if (end)
         s->end_published = true;
@@ -649,7 +649,7 @@ static void fill_input(hls_session *s, size_t variant, size_t segment, double bu
     in->segment_s = planning_duration(v, segment);
     /* A live playlist that has not ended lists only its window: how long the session goes on
      * is unknown (and no nearer end than the window's may be assumed). */
-    in->segments_left = s->live_open ? 0 : v->pl->media.segment_count - segment;
+    in->segments_left = s->live.open ? 0 : v->pl->media.segment_count - segment;
     in->now_ns = (uint64_t)now_ns;
     abr_controls_snapshot(&s->controls, &in->controls);
 }
@@ -670,7 +670,7 @@ typedef enum decided {
 static hls_live_match switch_point(hls_session *s, size_t segment, double start, size_t variant,
                                    int64_t now_ns, size_t *first)
 {
-    if (s->live)
+    if (s->live.on)
         return hls_live_map(s, segment, variant, now_ns, first);
     *first = hls_layout_segment_nearest_start(s->variants[variant].layout, start);
     return HLS_LIVE_MATCH;
@@ -720,7 +720,7 @@ static decided decide(hls_session *s, size_t segment, double buffer_s, poll_stat
             s->stats.switches++;
             switched = true;
             s->segments_since_switch = 0;
-            if (s->live)
+            if (s->live.on)
                 hls_live_switched(s, variant, first);
         }
     } else {
@@ -912,7 +912,7 @@ static rescue_result check_rescue(hls_session *s, poll_state *ps, size_t period,
     size_t target = variant_of_level(s, d.level, variant);
     const hls_period *p = &s->periods[period];
     const hls_media_playlist *m = &v->pl->media;
-    bool reader_in = s->reader_period == period && s->reader_entry >= entry;
+    bool reader_in = s->reader.period == period && s->reader.entry >= entry;
     rescue_result result = RESCUE_HERE;
     size_t at = e->segment;
     if (reader_in || e->segment <= p->first_segment) {
@@ -928,7 +928,7 @@ static rescue_result check_rescue(hls_session *s, poll_state *ps, size_t period,
             HLS_LIVE_MATCH ||
         !session_append_period(s, target, first, at))
         return RESCUE_NONE; /* (live: tried again once a fresh playlist of it is in) */
-    if (s->live)
+    if (s->live.on)
         hls_live_switched(s, target, first);
     s->stats.switches++;
     s->controller = controller;
@@ -992,7 +992,7 @@ static void window_begin(hls_session *s, poll_window *win, walk *w)
         w->in_prefix = s->periods[win->place.period].prefix_init == win->place.entry;
         /* Bytes behind a fence the reader has not seen yet are not its variant's yet: the
          * read that reaches them returns the fence, and clearing it moves the variant. */
-        if (win->place.period == s->acked_period)
+        if (win->place.period == s->reader.acked_period)
             atomic_store(&s->current_variant, win->place.variant);
     } else {
         /* The reader is at (or past) the end: its EOF is proven by the commit of the last
@@ -1033,10 +1033,11 @@ static bool may_decide_at(const hls_session *s, const window_walk *ww, const hls
 {
     if (e->kind != HLS_ENTRY_SEGMENT || ww->w.period != s->period_count - 1)
         return false;
-    bool reader_here = ww->w.period == s->reader_period;
-    if (s->live && ww->first && reader_within == 0 && reader_here && ww->w.entry == s->reader_entry)
+    bool reader_here = ww->w.period == s->reader.period;
+    if (s->live.on && ww->first && reader_within == 0 && reader_here &&
+        ww->w.entry == s->reader.entry)
         return true;
-    return !ww->first && !(reader_here && ww->w.entry <= s->reader_entry);
+    return !ww->first && !(reader_here && ww->w.entry <= s->reader.entry);
 }
 
 /* An entry with bytes in the cache: counts as buffered. */
@@ -1183,9 +1184,9 @@ static bool manual_switch_pending(hls_session *s)
  * report: it counts as buffered (the player has it in hand). At most the buffer target. */
 static double unplayed_s(const hls_session *s, double read_s)
 {
-    if (!s->played_known || !(s->played_s < read_s))
+    if (!s->reader.played_known || !(s->reader.played_s < read_s))
         return 0;
-    double d = read_s - s->played_s;
+    double d = read_s - s->reader.played_s;
     return d < s->hls.buffer_target_s ? d : s->hls.buffer_target_s;
 }
 
@@ -1284,7 +1285,7 @@ static void queue_window_events(hls_session *s, poll_state *ps, const poll_windo
     }
     /* The walk proves the end is in the cache when it got there without a hole, and proves
      * the opposite with a hole (a seek moved the reader before entries never fetched). */
-    if (healthy && win->at_end && win->contiguous && !s->end_published && !s->live_open) {
+    if (healthy && win->at_end && win->contiguous && !s->end_published && !s->live.open) {
         kth_event *ev = queue_event(s, ps, KTH_EVENT_HLS_END_OF_STREAM);
         if (ev) {
             ev->payload.buffer.seconds = win->ahead_s;
@@ -1357,12 +1358,12 @@ static net_poll_result on_poll(void *user, net_batch *batch)
     poll_window win;
     walk_window(s, batch, &ps, &win);
     /* After the walk: a live switch it wanted to make may need a playlist first. */
-    bool was_reloading = s->live_reloading, was_loading = s->live_want_loading;
+    bool was_reloading = s->live.reloading, was_loading = s->live.want_loading;
     double reload_in = hls_live_poll(s, batch, ps.now_ns);
     if (reload_in > 0)
         recheck(&ps, reload_in);
     bool reload_added =
-        (s->live_reloading && !was_reloading) || (s->live_want_loading && !was_loading);
+        (s->live.reloading && !was_reloading) || (s->live.want_loading && !was_loading);
     s->last_buffer_s = win.buffer_s;
     sweep_outside(s, &ps, &win);
     queue_window_events(s, &ps, &win);
@@ -1416,11 +1417,11 @@ void hls_peer_manual_switch(hls_session *s)
     hls_period *last = &s->periods[s->period_count - 1];
     uint64_t position = session_reader_position(s);
     hls_place place;
-    if (s->failure == KTH_OK && !s->live && target < s->ladder.count && s->variants[target].pl &&
+    if (s->failure == KTH_OK && !s->live.on && target < s->ladder.count && s->variants[target].pl &&
         target != last->variant && session_locate(s, position, &place) != HLS_PAST_END &&
         place.period == s->period_count - 1) {
-        if (s->reader_period == place.period && s->reader_entry > place.entry)
-            place.entry = s->reader_entry; /* a read may have gone further already */
+        if (s->reader.period == place.period && s->reader.entry > place.entry)
+            place.entry = s->reader.entry; /* a read may have gone further already */
         /* The boundary after the reader's segment, mapped by time into the chosen variant. */
         hls_entry e;
         hls_layout_entry(s->variants[last->variant].layout, place.entry, &e);

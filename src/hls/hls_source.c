@@ -87,16 +87,16 @@ bool hls_looks_like_playlist(const char *url, const char *content_type, const ui
 
 /* ---- reader side ---- */
 
-static void set_reader_error(hls_session *s, const char *fmt, const char *detail)
+static void set_reader_error(hls_session_reader *r, const char *fmt, const char *detail)
 {
-    platform_excerptf(s->reader_error, sizeof s->reader_error, fmt, detail);
+    platform_excerptf(r->error, sizeof r->error, fmt, detail);
 }
 
 /* The stream length, when every size is known. Lock held. */
 static bool length_locked(hls_session *s, uint64_t *length)
 {
     hls_place pl;
-    if (s->live_open || session_locate(s, UINT64_MAX, &pl) != HLS_PAST_END)
+    if (s->live.open || session_locate(s, UINT64_MAX, &pl) != HLS_PAST_END)
         return false;
     /* Past the end of everything: the last period's base plus its length. */
     hls_period *last = &s->periods[s->period_count - 1];
@@ -170,19 +170,19 @@ static kth_status find_target(hls_session *s, uint64_t offset, target *t, char *
     memset(t, 0, sizeof *t);
     hls_place pl;
     hls_locate r = session_locate(s, offset, &pl);
-    if (r == HLS_PAST_END && s->live_open && s->live_stuck) {
-        snprintf(err, errlen, "%s", s->live_stuck_msg);
+    if (r == HLS_PAST_END && s->live.open && s->live.stuck) {
+        snprintf(err, errlen, "%s", s->live.stuck_msg);
         return KTH_ERR_NETWORK;
     }
-    if (r == HLS_PAST_END && s->live_open) {
+    if (r == HLS_PAST_END && s->live.open) {
         /* Nothing is there yet: the reader waits on the edge, which a reload wakes. */
         t->live_edge = true;
         t->period = s->period_count - 1;
         t->variant = s->periods[t->period].variant;
         t->room = UINT64_MAX;
-        t->generation = s->splice_generation;
-        t->cut = s->cut_generation;
-        t->storage = storage_resource_ref(s->live_edge);
+        t->generation = s->reader.splice_generation;
+        t->cut = s->reader.cut_generation;
+        t->storage = storage_resource_ref(s->live.edge);
         return KTH_OK;
     }
     if (r == HLS_PAST_END) {
@@ -208,14 +208,14 @@ static kth_status find_target(hls_session *s, uint64_t offset, target *t, char *
     t->period = pl.period;
     t->entry = pl.entry;
     t->variant = pl.variant;
-    t->generation = s->splice_generation;
-    t->cut = s->cut_generation;
+    t->generation = s->reader.splice_generation;
+    t->cut = s->reader.cut_generation;
     const hls_period *per = &s->periods[pl.period];
     t->room = per->cut && !t->end_check ? per->base + per->cut_length - offset : UINT64_MAX;
-    if (!t->end_check && (pl.period > s->reader_period ||
-                          (pl.period == s->reader_period && pl.entry > s->reader_entry))) {
-        s->reader_period = pl.period;
-        s->reader_entry = pl.entry;
+    if (!t->end_check && (pl.period > s->reader.period ||
+                          (pl.period == s->reader.period && pl.entry > s->reader.entry))) {
+        s->reader.period = pl.period;
+        s->reader.entry = pl.entry;
         if (s->offline)
             close_behind_locked(s, pl.variant, pl.entry);
     }
@@ -230,7 +230,7 @@ static kth_status find_target(hls_session *s, uint64_t offset, target *t, char *
 
 static kth_status report_failure(hls_session *s)
 {
-    platform_excerpt(s->failure_msg, s->reader_error, sizeof s->reader_error);
+    platform_excerpt(s->failure_msg, s->reader.error, sizeof s->reader.error);
     return s->failure;
 }
 
@@ -289,9 +289,9 @@ static bool locate_for_read(hls_session *s, uint64_t offset, target *t, source_r
         platform_mutex_unlock(&s->lock);
         return false;
     }
-    if (!t->end_check && !t->live_edge && t->period != s->acked_period) {
-        s->fence_pending = true;
-        s->fence_period = t->period;
+    if (!t->end_check && !t->live_edge && t->period != s->reader.acked_period) {
+        s->reader.fence_pending = true;
+        s->reader.fence_period = t->period;
         platform_mutex_unlock(&s->lock);
         storage_resource_unref(t->storage);
         out->reason = KTH_PENDING_VARIANT_CHANGE;
@@ -330,12 +330,12 @@ static source_read read_failed(hls_session *s, const target *t, kth_status st)
     if (st == KTH_ERR_CORRUPT) {
         char name[HLS_ERR_MAX];
         session_entry_name(s, t->variant, t->entry, name, sizeof name);
-        snprintf(s->reader_error, sizeof s->reader_error,
+        snprintf(s->reader.error, sizeof s->reader.error,
                  "%.360s: cached bytes at offset %llu failed their checksum (the cache file is "
                  "damaged) and cannot be fetched again offline",
                  name, (unsigned long long)t->within);
     } else {
-        set_reader_error(s, "%s", kth_strerror(st));
+        set_reader_error(&s->reader, "%s", kth_strerror(st));
     }
     platform_mutex_unlock(&s->lock);
     return out;
@@ -389,11 +389,11 @@ static void bytes_missing(hls_session *s, const target *t, source_read *out)
 static kth_pending_reason hand_out(hls_session *s, const target *t, uint64_t end)
 {
     platform_mutex_lock(&s->lock);
-    kth_pending_reason r = t->generation != s->splice_generation ? KTH_PENDING_SEEK
-                           : t->cut != s->cut_generation         ? KTH_PENDING_RETRY
-                                                                 : KTH_PENDING_NONE;
-    if (r == KTH_PENDING_NONE && end > s->served_end)
-        s->served_end = end;
+    kth_pending_reason r = t->generation != s->reader.splice_generation ? KTH_PENDING_SEEK
+                           : t->cut != s->reader.cut_generation         ? KTH_PENDING_RETRY
+                                                                        : KTH_PENDING_NONE;
+    if (r == KTH_PENDING_NONE && end > s->reader.served_end)
+        s->reader.served_end = end;
     platform_mutex_unlock(&s->lock);
     return r;
 }
@@ -507,7 +507,7 @@ static source_wait hs_wait_range(stream_source *src, uint64_t start, uint64_t en
         platform_mutex_unlock(&s->lock);
         return SOURCE_WAIT_ERROR;
     }
-    if (!t.end_check && !t.live_edge && t.period != s->acked_period) {
+    if (!t.end_check && !t.live_edge && t.period != s->reader.acked_period) {
         /* Behind a fence: the read reports it without waiting for a byte. */
         platform_mutex_unlock(&s->lock);
         storage_resource_unref(t.storage);
@@ -569,8 +569,8 @@ static source_wait hs_wait_length(stream_source *src, const stream_wait_ctx *ctx
             platform_mutex_unlock(&s->lock);
             return SOURCE_WAIT_ERROR;
         }
-        if (s->live_open) {
-            snprintf(s->reader_error, sizeof s->reader_error,
+        if (s->live.open) {
+            snprintf(s->reader.error, sizeof s->reader.error,
                      "a live stream has no length until its playlist ends");
             platform_mutex_unlock(&s->lock);
             *status = KTH_ERR_UNSUPPORTED;
@@ -613,7 +613,8 @@ static void hs_set_position(stream_source *src, uint64_t position, uint64_t epoc
     (void)epoch;
     hls_session *s = from_base(src);
     platform_mutex_lock(&s->lock);
-    s->played_known = false; /* a report from before the seek says nothing of the new place */
+    s->reader.played_known =
+        false; /* a report from before the seek says nothing of the new place */
     platform_mutex_unlock(&s->lock);
     session_attach(s);
     hls_peer_wake(from_base(src));
@@ -713,10 +714,10 @@ static kth_status hs_seek_time_anchor(stream_source *src, double seconds,
     }
     /* A live stream seeks in the variant it reloads (the last period's): its window is the
      * one known. */
-    size_t variant = s->live ? s->live_variant : atomic_load(&s->current_variant);
+    size_t variant = s->live.on ? s->live.variant : atomic_load(&s->current_variant);
     hls_variant_state *v = &s->variants[variant];
     size_t k = hls_layout_segment_at_time(v->layout, seconds);
-    if (s->live) {
+    if (s->live.on) {
         /* DVR: a time before the window plays from its first segment (the earlier ones are
          * gone from the server, and those the stream released are gone from it too, also once
          * the playlist ended), one past the live edge from the edge while it moves. */
@@ -724,7 +725,7 @@ static kth_status hs_seek_time_anchor(stream_source *src, double seconds,
             v->live.window_start > v->live.released ? v->live.window_start : v->live.released;
         size_t last = v->pl->media.segment_count - 1; /* a last playlist may list none */
         k = k < first ? (first < last ? first : last) : k;
-        if (s->live_open) {
+        if (s->live.open) {
             size_t edge = hls_live_edge_segment(&v->pl->media);
             k = k > edge ? edge : k;
         }
@@ -732,10 +733,10 @@ static kth_status hs_seek_time_anchor(stream_source *src, double seconds,
     uint64_t offset = 0;
     size_t period = 0;
     if (place_in_periods(s, variant, k, &offset, &period)) {
-        s->acked_period = period;
-        s->fence_pending = false;
+        s->reader.acked_period = period;
+        s->reader.fence_pending = false;
     } else if (!session_splice(s, variant, k, &period, &offset)) {
-        snprintf(s->reader_error, sizeof s->reader_error,
+        snprintf(s->reader.error, sizeof s->reader.error,
                  "seeking to %.3f s: no room for another splice of the stream (%d at most)",
                  seconds, HLS_MAX_PERIODS);
         platform_mutex_unlock(&s->lock);
@@ -755,7 +756,7 @@ static bool hs_variant_change_pending(stream_source *src)
 {
     hls_session *s = from_base(src);
     platform_mutex_lock(&s->lock);
-    bool pending = s->fence_pending;
+    bool pending = s->reader.fence_pending;
     platform_mutex_unlock(&s->lock);
     return pending;
 }
@@ -764,11 +765,11 @@ static void hs_clear_variant_fence(stream_source *src)
 {
     hls_session *s = from_base(src);
     platform_mutex_lock(&s->lock);
-    if (s->fence_pending) {
-        s->acked_period = s->fence_period;
-        s->fence_pending = false;
+    if (s->reader.fence_pending) {
+        s->reader.acked_period = s->reader.fence_period;
+        s->reader.fence_pending = false;
         /* The reader's position now holds the new variant's bytes. */
-        atomic_store(&s->current_variant, s->periods[s->fence_period].variant);
+        atomic_store(&s->current_variant, s->periods[s->reader.fence_period].variant);
     }
     platform_mutex_unlock(&s->lock);
 }
@@ -777,7 +778,7 @@ static size_t hs_last_error(stream_source *src, char *buf, size_t size)
 {
     hls_session *s = from_base(src);
     platform_mutex_lock(&s->lock);
-    const char *text = s->failure != KTH_OK ? s->failure_msg : s->reader_error;
+    const char *text = s->failure != KTH_OK ? s->failure_msg : s->reader.error;
     size_t n = strlen(text);
     if (buf)
         platform_excerpt(text, buf, size); /* a short buffer keeps the end, where the cause is */
@@ -921,7 +922,7 @@ static kth_status open_session(hls_session *s, char *err, size_t errlen)
         return st;
     if (!session_append_period(s, first, start, 0))
         return KTH_ERR_NO_MEMORY;
-    if (s->live)
+    if (s->live.on)
         hls_live_fences(s, start + 1);
     atomic_store(&s->current_variant, first);
     if (s->hls.start_manual)

@@ -44,12 +44,12 @@
  * its model, whose segments from window_start on are that playlist's. */
 static void note_window(hls_session *s)
 {
-    const hls_variant_state *v = &s->variants[s->live_variant];
+    const hls_variant_state *v = &s->variants[s->live.variant];
     const hls_media_playlist *m = &v->pl->media;
     size_t first = v->live.window_start < m->segment_count ? v->live.window_start : 0;
-    s->live_target = m->target_duration;
-    s->live_window_s = m->segment_count ? m->total_duration - hls_media_segment(m, first).start : 0;
-    s->live_window_segments = m->segment_count - first;
+    s->live.target = m->target_duration;
+    s->live.window_s = m->segment_count ? m->total_duration - hls_media_segment(m, first).start : 0;
+    s->live.window_segments = m->segment_count - first;
 }
 
 /* Starts tracking variant v's model, its first playlist (`start` on taken). */
@@ -72,9 +72,9 @@ kth_status hls_live_open(hls_session *s, size_t v, int64_t request_ns, size_t *s
 {
     const hls_playlist *pl = s->variants[v].pl;
     *start = 0;
-    s->live_kind = hls_live_kind_of(&pl->media);
-    s->live_variant = v;
-    s->live_want = SIZE_MAX;
+    s->live.kind = hls_live_kind_of(&pl->media);
+    s->live.variant = v;
+    s->live.want = SIZE_MAX;
     note_window(s);
     if (hls_live_kind_of(&pl->media) == HLS_LIVE_KIND_VOD)
         return KTH_OK;
@@ -83,22 +83,22 @@ kth_status hls_live_open(hls_session *s, size_t v, int64_t request_ns, size_t *s
                  PLATFORM_SHOWN(s->variants[v].uri));
         return KTH_ERR_OFFLINE_MISS;
     }
-    kth_status st = storage_resource_new_memory(1, &s->live_edge);
+    kth_status st = storage_resource_new_memory(1, &s->live.edge);
     if (st != KTH_OK)
         return st;
     *start = hls_live_start_segment(pl, s->master);
     hls_live_update u;
     track(s, v, *start, request_ns, &u);
-    s->live = true;
-    s->live_open = true;
-    s->live_next_ns = u.next_reload_ns;
+    s->live.on = true;
+    s->live.open = true;
+    s->live.next_ns = u.next_reload_ns;
     hls_layout_set_open(s->variants[v].layout, true);
     return KTH_OK;
 }
 
 void hls_live_variant_loaded(hls_session *s, size_t v, int64_t request_ns)
 {
-    if (!s->live || v == s->live_variant)
+    if (!s->live.on || v == s->live.variant)
         return;
     hls_live_update u;
     track(s, v, 0, request_ns, &u);
@@ -106,18 +106,18 @@ void hls_live_variant_loaded(hls_session *s, size_t v, int64_t request_ns)
 }
 
 /* Frees the replaced models. Lock held (or the session is closing), no fetch in flight. */
-static void free_retired(hls_session *s)
+static void free_retired(hls_session_live *l)
 {
-    for (size_t i = 0; i < s->live_retired_count; i++)
-        hls_playlist_free(s->live_retired[i]);
-    s->live_retired_count = 0;
+    for (size_t i = 0; i < l->retired_count; i++)
+        hls_playlist_free(l->retired[i]);
+    l->retired_count = 0;
 }
 
 void hls_live_free(hls_session *s)
 {
-    free_retired(s);
-    platform_free(s->live_retired);
-    storage_resource_unref(s->live_edge);
+    free_retired(&s->live);
+    platform_free(s->live.retired);
+    storage_resource_unref(s->live.edge);
 }
 
 typedef struct live_fetch {
@@ -128,18 +128,18 @@ typedef struct live_fetch {
     int64_t started_ns;
 } live_fetch;
 
-/* Replaces the playing model by `merged`, keeping the old one for the session's life. */
-static bool swap_model(hls_session *s, hls_variant_state *v, hls_playlist *merged)
+/* Replaces the playing model by `merged`; the old one is freed at the next reload. */
+static bool swap_model(hls_session_live *l, hls_variant_state *v, hls_playlist *merged)
 {
-    if (s->live_retired_count == s->live_retired_cap) {
-        size_t cap = s->live_retired_cap ? 2 * s->live_retired_cap : 16;
-        hls_playlist **r = platform_realloc(s->live_retired, cap * sizeof *r);
+    if (l->retired_count == l->retired_cap) {
+        size_t cap = l->retired_cap ? 2 * l->retired_cap : 16;
+        hls_playlist **r = platform_realloc(l->retired, cap * sizeof *r);
         if (!r)
             return false;
-        s->live_retired = r;
-        s->live_retired_cap = cap;
+        l->retired = r;
+        l->retired_cap = cap;
     }
-    s->live_retired[s->live_retired_count++] = v->pl;
+    l->retired[l->retired_count++] = v->pl;
     v->pl = merged;
     return true;
 }
@@ -148,13 +148,13 @@ static bool swap_model(hls_session *s, hls_variant_state *v, hls_playlist *merge
 static void fence_at(hls_session *s, size_t k)
 {
     const hls_period *last = &s->periods[s->period_count - 1];
-    if (last->variant == s->live_variant && k > last->first_segment)
-        session_append_period(s, s->live_variant, k, k);
+    if (last->variant == s->live.variant && k > last->first_segment)
+        session_append_period(s, s->live.variant, k, k);
 }
 
 void hls_live_fences(hls_session *s, size_t from)
 {
-    const hls_media_playlist *m = &s->variants[s->live_variant].pl->media;
+    const hls_media_playlist *m = &s->variants[s->live.variant].pl->media;
     for (size_t k = from; k < m->segment_count; k++)
         if (hls_media_segment(m, k).discontinuity)
             fence_at(s, k);
@@ -178,7 +178,7 @@ static bool append(hls_session *s, size_t vi, const hls_playlist *pl, const hls_
     st = hls_layout_grow(v->layout, merged);
     if (st == KTH_OK)
         st = session_grow_slots(v, hls_layout_entry_count(v->layout));
-    if (st != KTH_OK || !swap_model(s, v, merged)) {
+    if (st != KTH_OK || !swap_model(&s->live, v, merged)) {
         hls_playlist_free(merged); /* the layout may read it: the session is over anyway */
         session_fail_locked(s, KTH_ERR_NO_MEMORY, "live playlist %s: out of memory",
                             PLATFORM_SHOWN(v->uri));
@@ -188,7 +188,7 @@ static bool append(hls_session *s, size_t vi, const hls_playlist *pl, const hls_
     hls_period *last = &s->periods[s->period_count - 1];
     if (last->variant == vi && last->end_entry == old_entries)
         last->end_entry = v->entry_count;
-    if (vi == s->live_variant)
+    if (vi == s->live.variant)
         hls_live_fences(s, old_segments);
     return true;
 }
@@ -213,7 +213,7 @@ static taken take_in(hls_session *s, size_t vi, const hls_playlist *pl, int64_t 
     v->live.stuck = u->stuck;
     if (u->stuck)
         return TAKEN;
-    free_retired(s); /* replaced at the last reload: nobody reads it since */
+    free_retired(&s->live); /* replaced at the last reload: nobody reads it since */
     if (u->new_count > 0 && !append(s, vi, pl, u))
         return TAKEN_FAILED;
     /* The playlist's segments from first_new on are the model's last new_count; those before
@@ -247,10 +247,10 @@ static void stuck(hls_session *s, int64_t started_ns)
 {
     if (hls_live_rescue(s))
         return;
-    const hls_variant_state *v = &s->variants[s->live_variant];
+    const hls_variant_state *v = &s->variants[s->live.variant];
     const hls_media_playlist *m = &v->pl->media;
-    s->live_stuck = true;
-    snprintf(s->live_stuck_msg, sizeof s->live_stuck_msg,
+    s->live.stuck = true;
+    snprintf(s->live.stuck_msg, sizeof s->live.stuck_msg,
              "live playlist %s has not changed for %.1f s (more than 3.5 target durations "
              "of %llu s): the stream is stuck",
              PLATFORM_SHOWN(v->uri), (double)(started_ns - v->live.tracker.changed_ns) / NS_PER_S,
@@ -261,16 +261,16 @@ static void stuck(hls_session *s, int64_t started_ns)
 void hls_live_switched(hls_session *s, size_t to, size_t first)
 {
     hls_variant_state *v = &s->variants[to];
-    s->live_variant = to;
-    s->live_stuck = false;
-    s->live_failures = 0;
-    if (s->live_want == to) {
-        s->live_want = SIZE_MAX;
-        s->live_rescue = false;
+    s->live.variant = to;
+    s->live.stuck = false;
+    s->live.failures = 0;
+    if (s->live.want == to) {
+        s->live.want = SIZE_MAX;
+        s->live.rescue = false;
     }
-    s->live_next_ns = v->live.requested_ns + hls_live_reload_delay_ns(&v->pl->media, true);
+    s->live.next_ns = v->live.requested_ns + hls_live_reload_delay_ns(&v->pl->media, true);
     if (v->live.tracker.ended)
-        s->live_open = false;
+        s->live.open = false;
     hls_layout_set_open(v->layout, !v->live.tracker.ended);
     note_window(s);
     hls_live_fences(s, first + 1);
@@ -281,21 +281,21 @@ void hls_live_switched(hls_session *s, size_t to, size_t first)
 static void take_reload(hls_session *s, const hls_playlist *pl, int64_t started_ns, kth_event *ev)
 {
     hls_live_update u;
-    if (take_in(s, s->live_variant, pl, started_ns, &u) != TAKEN)
+    if (take_in(s, s->live.variant, pl, started_ns, &u) != TAKEN)
         return;
-    s->live_next_ns = u.next_reload_ns;
+    s->live.next_ns = u.next_reload_ns;
     if (u.stuck) {
         stuck(s, started_ns);
         return;
     }
-    if (s->live_rescue && u.changed) { /* it moves again: no need to leave it */
-        s->live_rescue = false;
-        s->live_want = SIZE_MAX;
+    if (s->live.rescue && u.changed) { /* it moves again: no need to leave it */
+        s->live.rescue = false;
+        s->live.want = SIZE_MAX;
     }
     note_window(s);
     if (u.ended) {
-        s->live_open = false;
-        s->live_want = SIZE_MAX; /* nothing more to switch to */
+        s->live.open = false;
+        s->live.want = SIZE_MAX; /* nothing more to switch to */
     }
     bool broken = u.skipped;
     for (size_t k = u.first_new; k < u.first_new + u.new_count; k++)
@@ -320,19 +320,19 @@ static void take_reload(hls_session *s, const hls_playlist *pl, int64_t started_
 /* A reload failed: tried again at the next reload time; a few in a row fail the stream. */
 static void reload_failed(hls_session *s, live_fetch *f, const net_result *r)
 {
-    const char *uri = s->variants[s->live_variant].uri;
-    s->live_next_ns =
-        f->started_ns + hls_live_reload_delay_ns(&s->variants[s->live_variant].pl->media, false);
-    if (++s->live_failures < MAX_RELOAD_FAILURES)
+    const char *uri = s->variants[s->live.variant].uri;
+    s->live.next_ns =
+        f->started_ns + hls_live_reload_delay_ns(&s->variants[s->live.variant].pl->media, false);
+    if (++s->live.failures < MAX_RELOAD_FAILURES)
         return;
     if (f->body.http_status >= 300)
         session_fail_locked(s, KTH_ERR_HTTP, "live playlist %s: HTTP %d (%u reloads in a row)",
-                            PLATFORM_SHOWN(uri), f->body.http_status, s->live_failures);
+                            PLATFORM_SHOWN(uri), f->body.http_status, s->live.failures);
     else
         session_fail_locked(s, r->status != KTH_OK ? r->status : KTH_ERR_FORMAT,
                             "live playlist %s: %s (%u reloads in a row)", PLATFORM_SHOWN(uri),
                             r->message && *r->message ? r->message : kth_strerror(r->status),
-                            s->live_failures);
+                            s->live.failures);
 }
 
 /* A list of cache keys, to drop after the lock. */
@@ -430,8 +430,8 @@ static void drop_keys(hls_session *s, key_list *l)
 /* Takes in a fetched playlist of f's variant. Lock held. */
 static void take_fetched(hls_session *s, live_fetch *f, const hls_playlist *pl, kth_event *ev)
 {
-    if (f->variant == s->live_variant) {
-        s->live_failures = 0;
+    if (f->variant == s->live.variant) {
+        s->live.failures = 0;
         take_reload(s, pl, f->started_ns, ev);
         return;
     }
@@ -439,7 +439,7 @@ static void take_fetched(hls_session *s, live_fetch *f, const hls_playlist *pl, 
     if (!s->variants[f->variant].pl || !s->variants[f->variant].live.tracked ||
         take_in(s, f->variant, pl, f->started_ns, &u) != TAKEN)
         return;
-    if (s->live_rescue && s->live_want == f->variant)
+    if (s->live.rescue && s->live.want == f->variant)
         stuck(s, f->started_ns); /* the stuck variant is left now, or another is tried */
 }
 
@@ -461,16 +461,16 @@ static void reload_complete(void *user, const net_result *r)
     key_list passed = {0};
     platform_mutex_lock(&s->lock);
     if (f->timed)
-        s->live_reloading = false;
+        s->live.reloading = false;
     else
-        s->live_want_loading = false;
-    if (!f->timed && !s->live_rescue && s->live_want == f->variant)
-        s->live_want = SIZE_MAX; /* asked again if a switch still finds no match */
-    if (s->failure == KTH_OK && s->live_open && st != KTH_ERR_CANCELLED) {
+        s->live.want_loading = false;
+    if (!f->timed && !s->live.rescue && s->live.want == f->variant)
+        s->live.want = SIZE_MAX; /* asked again if a switch still finds no match */
+    if (s->failure == KTH_OK && s->live.open && st != KTH_ERR_CANCELLED) {
         if (st == KTH_OK) {
             take_fetched(s, f, pl, &ev);
             release_passed(s, &passed);
-        } else if (f->timed && f->variant == s->live_variant) {
+        } else if (f->timed && f->variant == s->live.variant) {
             reload_failed(s, f, r);
         } else {
             /* A playlist a switch asked for: not again before half its target, and a variant
@@ -533,24 +533,24 @@ static double sooner(double a, double b)
 double hls_live_poll(hls_session *s, net_batch *batch, int64_t now_ns)
 {
     double wait = 0;
-    if (s->live_open && s->live_want != SIZE_MAX && !s->live_want_loading) {
+    if (s->live.open && s->live.want != SIZE_MAX && !s->live.want_loading) {
         /* A variant a switch waits for: at once, but not twice within half its target. */
-        const hls_variant_state *w = &s->variants[s->live_want];
+        const hls_variant_state *w = &s->variants[s->live.want];
         int64_t due = w->live.requested_ns + hls_live_reload_delay_ns(&w->pl->media, false);
         if (now_ns < due)
             wait = (double)(due - now_ns) / NS_PER_S;
-        else if (add_fetch(s, batch, s->live_want, false, now_ns))
-            s->live_want_loading = true;
+        else if (add_fetch(s, batch, s->live.want, false, now_ns))
+            s->live.want_loading = true;
         else
             wait = 0.1;
     }
-    if (!s->live_open || s->live_reloading || s->live_stuck)
+    if (!s->live.open || s->live.reloading || s->live.stuck)
         return wait;
-    if (now_ns < s->live_next_ns)
-        return sooner(wait, (double)(s->live_next_ns - now_ns) / NS_PER_S);
-    if (!add_fetch(s, batch, s->live_variant, true, now_ns))
+    if (now_ns < s->live.next_ns)
+        return sooner(wait, (double)(s->live.next_ns - now_ns) / NS_PER_S);
+    if (!add_fetch(s, batch, s->live.variant, true, now_ns))
         return sooner(wait, 0.1);
-    s->live_reloading = true;
+    s->live.reloading = true;
     return wait;
 }
 
@@ -583,20 +583,20 @@ static bool segment_has_bytes(hls_layout *l, size_t k)
  * has been handed (it is waiting at j), keeping the fence the reader must meet. Lock held. */
 static bool skip_to(hls_session *s, size_t j, size_t w)
 {
-    size_t v = s->live_variant;
+    size_t v = s->live.variant;
     if (session_append_period(s, v, w, j))
         return true;
-    size_t acked = s->acked_period, fence = s->fence_period;
-    bool pending = s->fence_pending;
+    size_t acked = s->reader.acked_period, fence = s->reader.fence_period;
+    bool pending = s->reader.fence_pending;
     size_t index;
     uint64_t base;
     if (!session_splice(s, v, w, &index, &base))
         return false;
     if (base > 0) { /* bytes were handed out before the splice: the reader meets a fence */
-        s->acked_period = acked < index ? acked : index - 1;
+        s->reader.acked_period = acked < index ? acked : index - 1;
         if (pending && fence < index) { /* one it met before stays pending */
-            s->fence_pending = true;
-            s->fence_period = fence;
+            s->reader.fence_pending = true;
+            s->reader.fence_period = fence;
         }
     }
     return true;
@@ -605,7 +605,7 @@ static bool skip_to(hls_session *s, size_t j, size_t w)
 bool hls_live_skip_gone(hls_session *s, size_t variant, size_t entry, int http_status,
                         kth_event *ev)
 {
-    if (!s->live || variant != s->live_variant || (http_status != 404 && http_status != 410))
+    if (!s->live.on || variant != s->live.variant || (http_status != 404 && http_status != 410))
         return false;
     if (!in_periods(s, variant, entry)) {
         ev->kind = 0;
@@ -625,7 +625,7 @@ bool hls_live_skip_gone(hls_session *s, size_t variant, size_t entry, int http_s
      * that fell behind the window: the bytes there keep their meaning, which the server can no
      * longer give. A skip placed after what it was handed would leave it waiting where nothing
      * is fetched. */
-    if (s->reader_period == s->period_count - 1 && entry < s->reader_entry)
+    if (s->reader.period == s->period_count - 1 && entry < s->reader.entry)
         return false;
     /* The skip starts at the first segment of the last period that has no bytes and has left
      * the playlist: fetches run in order, and one behind this may still be under way. */

@@ -35,7 +35,7 @@ static size_t listed(const hls_variant_state *v)
 /* A variant a switch may go to: loaded, tracked, and its playlist neither stuck nor failing. */
 static bool switchable(const hls_session *s, size_t v)
 {
-    return v < s->ladder.count && v != s->live_variant && s->variants[v].pl &&
+    return v < s->ladder.count && v != s->live.variant && s->variants[v].pl &&
            s->variants[v].live.tracked && !s->variants[v].live.stuck &&
            s->variants[v].live.failures < MAX_FAILURES;
 }
@@ -43,7 +43,7 @@ static bool switchable(const hls_session *s, size_t v)
 hls_live_match hls_live_map(hls_session *s, size_t segment, size_t to, int64_t now_ns,
                             size_t *to_segment)
 {
-    const hls_variant_state *from = &s->variants[s->live_variant];
+    const hls_variant_state *from = &s->variants[s->live.variant];
     if (!switchable(s, to) || segment < from->live.window_start)
         return HLS_LIVE_NO_MATCH; /* the boundary left the window: the reader skips it anyway */
     const hls_variant_state *v = &s->variants[to];
@@ -56,10 +56,10 @@ hls_live_match hls_live_map(hls_session *s, size_t segment, size_t to, int64_t n
     }
     /* Its playlist is older than the boundary: a fresh one may list it (hls_live_poll fetches
      * it while the playlist has not ended, and another variant is not wanted first). */
-    if (!s->live_open || (s->live_want != SIZE_MAX && s->live_want != to))
+    if (!s->live.open || (s->live.want != SIZE_MAX && s->live.want != to))
         return HLS_LIVE_NO_MATCH;
-    s->live_want = to;
-    if (s->live_want_loading)
+    s->live.want = to;
+    if (s->live.want_loading)
         return HLS_LIVE_WAIT;
     int64_t due = v->live.requested_ns + hls_live_reload_delay_ns(&v->pl->media, false);
     return now_ns >= due ? HLS_LIVE_WAIT : HLS_LIVE_NO_MATCH;
@@ -68,7 +68,7 @@ hls_live_match hls_live_map(hls_session *s, size_t segment, size_t to, int64_t n
 /* The variant to leave a stuck one for: the nearest below it on the ladder, else above. */
 static size_t pick_rescue(const hls_session *s)
 {
-    size_t from = s->live_variant;
+    size_t from = s->live.variant;
     for (size_t d = 1; d < s->ladder.count; d++) {
         if (d <= from && switchable(s, from - d))
             return from - d;
@@ -83,7 +83,7 @@ static size_t pick_rescue(const hls_session *s)
  * has moved past that). False while `to` does not list that segment yet. */
 static bool rescue_to(hls_session *s, size_t to)
 {
-    const hls_variant_state *from = &s->variants[s->live_variant];
+    const hls_variant_state *from = &s->variants[s->live.variant];
     const hls_variant_state *v = &s->variants[to];
     size_t end = from->pl->media.segment_count;
     uint64_t seq = from->live.window_seq + listed(from);
@@ -91,13 +91,13 @@ static bool rescue_to(hls_session *s, size_t to)
         return false;
     size_t first =
         v->live.window_start + (seq > v->live.window_seq ? (size_t)(seq - v->live.window_seq) : 0);
-    size_t was = s->live_variant;
+    size_t was = s->live.variant;
     if (!session_append_period(s, to, first, end))
         return false;
     s->stats.switches++;
     s->segments_since_switch = 0;
-    s->live_rescue_note = true;
-    s->live_rescue_abr = (kth_event_abr){
+    s->live.rescue_note = true;
+    s->live.rescue_abr = (kth_event_abr){
         .from_variant = (int)was, .to_variant = (int)to, .buffer_seconds = s->last_buffer_s};
     hls_live_switched(s, to, first);
     return true;
@@ -105,22 +105,22 @@ static bool rescue_to(hls_session *s, size_t to)
 
 bool hls_live_rescue(hls_session *s)
 {
-    if (s->live_rescue && switchable(s, s->live_want)) {
-        rescue_to(s, s->live_want); /* else its next fetch is tried again */
+    if (s->live.rescue && switchable(s, s->live.want)) {
+        rescue_to(s, s->live.want); /* else its next fetch is tried again */
         return true;
     }
     size_t to = pick_rescue(s);
-    s->live_want = to;
-    s->live_rescue = to != SIZE_MAX;
-    return s->live_rescue;
+    s->live.want = to;
+    s->live.rescue = to != SIZE_MAX;
+    return s->live.rescue;
 }
 
 void hls_live_publish_rescue(hls_session *s)
 {
     platform_mutex_lock(&s->lock);
-    bool note = s->live_rescue_note;
-    kth_event_abr abr = s->live_rescue_abr;
-    s->live_rescue_note = false;
+    bool note = s->live.rescue_note;
+    kth_event_abr abr = s->live.rescue_abr;
+    s->live.rescue_note = false;
     platform_mutex_unlock(&s->lock);
     if (note)
         session_publish(s, KTH_EVENT_VARIANT_CHANGED, KTH_OK, &abr,

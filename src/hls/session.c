@@ -475,9 +475,9 @@ static bool reserve_period(hls_session *s, size_t count)
 static bool nothing_handed_of(hls_session *s, size_t entry)
 {
     hls_place pl;
-    hls_locate r = session_locate(s, s->served_end, &pl);
+    hls_locate r = session_locate(s, s->reader.served_end, &pl);
     return (r == HLS_LOCATED || r == HLS_NEED_SIZE) && pl.period == s->period_count - 1 &&
-           pl.entry == entry && pl.within == 0 && pl.entry_stream_start == s->served_end;
+           pl.entry == entry && pl.within == 0 && pl.entry_stream_start == s->reader.served_end;
 }
 
 bool session_append_period(hls_session *s, size_t variant, size_t first_segment,
@@ -517,14 +517,14 @@ bool session_append_period(hls_session *s, size_t variant, size_t first_segment,
         /* The reader is in (or past) an entry of this period at or after the end: too late,
          * unless it is at the start of that very entry, nothing of it handed out. */
         bool cut_at_reader = false;
-        if (s->reader_period == s->period_count - 1 && end <= s->reader_entry) {
-            if (end < s->reader_entry || !nothing_handed_of(s, end))
+        if (s->reader.period == s->period_count - 1 && end <= s->reader.entry) {
+            if (end < s->reader.entry || !nothing_handed_of(s, end))
                 return false;
             cut_at_reader = true;
         }
         prev->end_entry = end;
         if (cut_at_reader) {
-            s->cut_generation++;                 /* a read that located it goes again, */
+            s->reader.cut_generation++;          /* a read that located it goes again, */
             atomic_fetch_add(&s->wake_epoch, 1); /* and one waiting for it looks again */
             if (s->waiting)
                 storage_resource_wake_waiters(s->waiting);
@@ -544,7 +544,7 @@ bool session_splice(hls_session *s, size_t variant, size_t segment, size_t *inde
     size_t seg_entry, init_entry;
     if (hls_layout_entry_of_segment(l, segment, &seg_entry, &init_entry) != KTH_OK)
         return false;
-    uint64_t at = s->served_end;
+    uint64_t at = s->reader.served_end;
     size_t keep = 0;
     hls_place pl = {0};
     if (at > 0) {
@@ -571,11 +571,11 @@ bool session_splice(hls_session *s, size_t variant, size_t segment, size_t *inde
                     .base = at};
     s->periods[keep] = p;
     s->period_count = keep + 1;
-    s->splice_generation++;
-    s->reader_period = keep;
-    s->reader_entry = seg_entry;
-    s->acked_period = keep;
-    s->fence_pending = false;
+    s->reader.splice_generation++;
+    s->reader.period = keep;
+    s->reader.entry = seg_entry;
+    s->reader.acked_period = keep;
+    s->reader.fence_pending = false;
     atomic_store(&s->current_variant, variant);
     *index = keep;
     *base = at;

@@ -183,6 +183,58 @@ typedef enum hls_locate {
     HLS_PAST_END,  /* at or past the proven end */
 } hls_locate;
 
+/* The live side of a session (live_reload.c, live_switch.c). Guarded by the session lock. */
+typedef struct hls_session_live {
+    /* on: the stream's playlist had no end when it opened (never cleared); open: no
+     * EXT-X-ENDLIST yet, the layout grows. */
+    bool on, open;
+    size_t variant;  /* the variant of the last period: the one reloaded on the timer */
+    int64_t next_ns; /* downloader clock: when the next reload is due */
+    bool reloading;
+    /* A switch waits for a fresh playlist of `want` (SIZE_MAX: none), fetched at once
+     * (want_loading while it is). rescue: the switch leaves a stuck playlist, so it is made
+     * whatever ABR says, at the end of what the stuck one lists. */
+    size_t want;
+    bool want_loading, rescue;
+    bool rescue_note; /* a rescue switched: rescue_abr is to be published */
+    kth_event_abr rescue_abr;
+    unsigned failures;  /* reloads failed in a row */
+    hls_live_kind kind; /* of the first playlist */
+    bool stuck;         /* no more reloads: a reader at the edge fails with the message */
+    char stuck_msg[HLS_ERR_MAX];
+    uint64_t target; /* the last playlist's target duration, seconds */
+    double window_s; /* the last playlist's media seconds and segments */
+    size_t window_segments;
+    storage_resource *edge; /* never written: what a reader at the live edge waits on */
+    hls_playlist **retired; /* models replaced by reloads, freed at close */
+    size_t retired_count, retired_cap;
+} hls_session_live;
+
+/* Where the reader is and what it was handed (hls_source.c; the splices of time seeks and the
+ * placing of switches and fences read it). Guarded by the session lock. */
+typedef struct hls_session_reader {
+    /* How far playback has got (kth_stream_abr_report_played): media seconds, valid while
+     * played_known, which a seek clears. */
+    double played_s;
+    bool played_known;
+    /* The furthest entry a read located: bytes up to its end may have been handed out, so a
+     * switch is never placed before it, and at it only while no byte of it was handed out
+     * (served_end at its start); such a switch moves cut_generation, and a read that located
+     * the entry before hands out nothing (it reads again). */
+    size_t period, entry;
+    uint64_t cut_generation;
+    /* One past the furthest stream byte a read handed out: a time-seek splice is placed here,
+     * never before. A read that located its bytes before a splice (splice_generation moved)
+     * hands out nothing and reports the seek instead. */
+    uint64_t served_end;
+    uint64_t splice_generation;
+    /* The variant fence and the reader's last error. */
+    size_t acked_period; /* the period whose bytes the reader may read without a fence */
+    bool fence_pending;
+    size_t fence_period;
+    char error[HLS_ERR_MAX];
+} hls_session_reader;
+
 typedef struct hls_session hls_session;
 
 struct hls_session {
@@ -250,51 +302,9 @@ struct hls_session {
      * (the stream sets base.timeline only after the source exists). */
     _Atomic(const stream_timeline *) timeline;
 
-    /* Live (live_reload.c; guarded by lock). live: the stream's playlist had no end when it
-     * opened (never cleared); live_open: no EXT-X-ENDLIST yet, the layout grows. */
-    bool live, live_open;
-    size_t live_variant;  /* the variant of the last period: the one reloaded on the timer */
-    int64_t live_next_ns; /* downloader clock: when the next reload is due */
-    bool live_reloading;
-    /* A switch waits for a fresh playlist of live_want (SIZE_MAX: none), fetched at once
-     * (live_want_loading while it is). live_rescue: the switch leaves a stuck playlist, so it
-     * is made whatever ABR says, at the end of what the stuck one lists. */
-    size_t live_want;
-    bool live_want_loading, live_rescue;
-    bool live_rescue_note; /* a rescue switched: live_rescue_abr is to be published */
-    kth_event_abr live_rescue_abr;
-    unsigned live_failures;  /* reloads failed in a row */
-    hls_live_kind live_kind; /* of the first playlist */
-    bool live_stuck;         /* no more reloads: a reader at the edge fails with the message */
-    char live_stuck_msg[HLS_ERR_MAX];
-    uint64_t live_target; /* the last playlist's target duration, seconds */
-    double live_window_s; /* the last playlist's media seconds and segments */
-    size_t live_window_segments;
-    storage_resource *live_edge; /* never written: what a reader at the live edge waits on */
-    hls_playlist **live_retired; /* models replaced by reloads, freed at close */
-    size_t live_retired_count, live_retired_cap;
+    hls_session_live live; /* live_reload.c, live_switch.c; guarded by lock */
 
-    /* How far playback has got (kth_stream_abr_report_played; guarded by lock): media seconds,
-     * valid while played_known, which a seek clears. */
-    double played_s;
-    bool played_known;
-    /* The furthest entry a read located (guarded by lock): bytes up to its end may have been
-     * handed out, so a switch is never placed before it, and at it only while no byte of it
-     * was handed out (served_end at its start); such a switch moves cut_generation, and a read
-     * that located the entry before hands out nothing (it reads again). */
-    size_t reader_period, reader_entry;
-    uint64_t cut_generation;
-    /* One past the furthest stream byte a read handed out (guarded by lock): a time-seek
-     * splice is placed here, never before. A read that located its bytes before a splice
-     * (splice_generation moved) hands out nothing and reports the seek instead. */
-    uint64_t served_end;
-    uint64_t splice_generation;
-
-    /* The variant fence and the reader's last error (guarded by lock). */
-    size_t acked_period; /* the period whose bytes the reader may read without a fence */
-    bool fence_pending;
-    size_t fence_period;
-    char reader_error[HLS_ERR_MAX];
+    hls_session_reader reader; /* hls_source.c, splices, switches; guarded by lock */
 
     /* Media info learned from the first bytes of the playing variant (media_probe.c): 0 not
      * asked yet, 1 being fetched, 2 done (info_probed valid, guarded by lock). */

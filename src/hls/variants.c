@@ -62,7 +62,7 @@ kth_status hls_variant_setup(hls_session *s, size_t v, hls_playlist *pl, char *e
     vs->pl = pl;
     vs->layout = layout;
     vs->entry_count = hls_layout_entry_count(layout);
-    if (s->live && s->downloader)
+    if (s->live.on && s->downloader)
         hls_live_variant_loaded(s, v, net_downloader_now(s->downloader));
     rebuild_abr_ladder(s);
     return KTH_OK;
@@ -158,7 +158,7 @@ static kth_status claim_playlist(hls_session *s, size_t v, playlist_fetch *f)
 
 void hls_variants_load_more(hls_session *s, net_batch *batch)
 {
-    if (s->live && !s->live_open)
+    if (s->live.on && !s->live.open)
         return; /* the stream ended: no variant to switch to any more */
     /* One fetch at a time: a long presentation's playlists are megabytes of text each, and
      * their bodies held at once were the stream's peak of memory. */
