@@ -13,8 +13,9 @@
  *     merge released (as a running stream's are: the merge copies them), next to the merge that
  *     writes out and parses every segment (hls_live_merge_whole, the reference) and the ratio.
  * Then it makes the model reload by reload (3,600 merges of one new segment) for the playlists
- * live servers write: plain, dated on every segment, also under an AES-128 key, also fMP4, and
- * prints what one reload adds to the heap and that over a day.
+ * live servers write: plain, dated on every segment, also under an AES-128 key, also fMP4, named
+ * by time, by hash, or cut from one resource by byte ranges, and prints what one reload adds to
+ * the heap and that over a day.
  * Target of the live work (24 hours): heap growth < 1 MiB; the merge's share is printed, not
  * judged. The reference for "growth" is the model at 1 hour, measured in the same run.
  * Usage: bench_live_model
@@ -51,6 +52,7 @@ enum {
     FMP4 = 4,      /* EXT-X-MAP at the top of every playlist */
     TIMED = 8,     /* segments named by their start in ms, not by their sequence number */
     HASHED = 16,   /* segments named by a hash: no number to count on */
+    RANGED = 32,   /* segments cut from one resource by byte ranges */
 };
 
 /* Appends segment `seq`'s lines (`seg_s` seconds each) to text[*n, cap). */
@@ -62,6 +64,12 @@ static void put_segment(char *text, size_t cap, size_t *n, uint64_t seq, double 
         gmtime_r(&when, &tm);
         *n +=
             strftime(text + *n, cap - *n, "#EXT-X-PROGRAM-DATE-TIME:%Y-%m-%dT%H:%M:%S.000Z\n", &tm);
+    }
+    if (extras & RANGED) {
+        *n += (size_t)snprintf(text + *n, cap - *n,
+                               "#EXT-X-BYTERANGE:16000@%llu\n#EXTINF:%.3f,\n" BASE "live.aac\n",
+                               (unsigned long long)(seq * 16000), seg_s);
+        return;
     }
     unsigned long long name =
         (extras & TIMED)    ? 1796515200000ull + (unsigned long long)((double)seq * seg_s * 1000)
@@ -221,6 +229,7 @@ static bool reloads_stay_flat(void)
         {DATED | ENCRYPTED | FMP4, "dated, AES-128, fMP4"},
         {TIMED, "named by time"},
         {HASHED, "named by hash"},
+        {RANGED, "byte ranges of one file"},
     };
     enum { RELOADS = 3600 };
     bool pass = true;

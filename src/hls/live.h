@@ -107,16 +107,16 @@ void hls_live_tracker_update(hls_live_tracker *t, const hls_playlist *media, int
  * both out as one playlist and parsing it (every URI is absolute already); `base_url` is any
  * absolute URL.
  * Segments [0, released) of `played` are ones the stream will never fetch again: they keep
- * their times, keys, maps, dates, byte ranges and flags, but not their URIs (each gets
+ * their times, keys, maps, dates and flags, but not their URIs (each gets
  * HLS_LIVE_RELEASED_URI and its sequence number, which the model holds as one run whatever
- * the server named them) nor their titles. So a day of segments named by a hash or a clock
- * costs the model what numbered ones do. `released` may not exceed played's segment count.
- * Segments an earlier merge released already are copied, not written and parsed again
- * (hls_playlist_parse_after), so a merge costs what the window and the segments not yet
- * released hold, not the stream's age.
- * KTH_OK with *out, or the parser's status with err; KTH_ERR_FORMAT when the result would not
- * keep the played segments as they were; KTH_ERR_INVALID_ARG for counts out of range. Any
- * thread. */
+ * the server named them), their titles nor their byte ranges (their cache keys were made when
+ * they were released). So a day of segments named by a hash or a clock, or cut from one
+ * resource by byte ranges, costs the model what numbered ones do. `released` may not exceed
+ * played's segment count. Segments an earlier merge released already are copied, not written and
+ * parsed again (hls_playlist_parse_after), so a merge costs what the window and the segments not
+ * yet released hold, not the stream's age. KTH_OK with *out, or the parser's status with err;
+ * KTH_ERR_FORMAT when the result would not keep the played segments as they were;
+ * KTH_ERR_INVALID_ARG for counts out of range. Any thread. */
 kth_status hls_live_merge(const hls_playlist *played, size_t released, const hls_playlist *reloaded,
                           size_t first, size_t count, bool fence, const char *base_url,
                           hls_playlist **out, char *err, size_t errlen);

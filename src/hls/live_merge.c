@@ -177,7 +177,7 @@ static size_t released_uri(uint64_t sequence, char buf[48])
 enum {
     SEG_FENCE = 1,    /* a discontinuity in front of it */
     SEG_ADDED = 2,    /* one the reload adds */
-    SEG_RELEASED = 4, /* one the stream released: its released URI, no title */
+    SEG_RELEASED = 4, /* one the stream released: its released URI, no title, no byte range */
 };
 
 /* How many EXT-X-DISCONTINUITY tags go in front of segment i of m: as many as its playlist
@@ -223,7 +223,7 @@ static void put_segment(writer *w, const hls_media_playlist *m, size_t i, unsign
         put(&w->t, "#EXT-X-DISCONTINUITY\n");
     if (seg->gap)
         put(&w->t, "#EXT-X-GAP\n");
-    if (seg->range.present)
+    if (seg->range.present && !(how & SEG_RELEASED))
         put(&w->t, "#EXT-X-BYTERANGE:%llu@%llu\n", (unsigned long long)seg->range.length,
             (unsigned long long)seg->range.offset);
     if (seg->date_tag || ((how & SEG_ADDED) && seg->program_time_ms != 0)) {

@@ -740,7 +740,8 @@ hls_segment hls_media_segment(const hls_media_playlist *m, size_t i)
         .map = r->map == UINT32_MAX ? HLS_NONE : r->map,
     };
     if (flags & HLS_SEG_RANGE) {
-        seg.range = (hls_byterange){true, m->ranges_[i].offset, m->ranges_[i].length};
+        const hls_segment_range *range = &m->ranges_[i - m->ranges_first_];
+        seg.range = (hls_byterange){true, range->offset, range->length};
     }
     if (m->date_count_ > 0) {
         segment_date(m, i, &seg);

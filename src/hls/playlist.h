@@ -198,7 +198,11 @@ typedef struct hls_media_playlist {
     size_t uri_count_;
     hls_uri_run *uri_runs_; /* by first segment, ascending */
     size_t uri_run_count_;
-    hls_segment_range *ranges_; /* per segment, NULL when no segment has a byte range */
+    /* Per segment from the first that has a byte range (ranges_first_) on; NULL when none has
+     * one. So a live stream whose played segments lost their ranges (live_merge.c) keeps a
+     * table of its window, not of its day. */
+    hls_segment_range *ranges_;
+    size_t ranges_first_;
     hls_segment_title *titles_; /* by segment, ascending */
     size_t title_count_;
     hls_segment_date *dates_; /* by segment, ascending */

@@ -820,20 +820,22 @@ static int segment_store(hls_parser *p, const hls_segment *seg, uint32_t uri, ui
         m->starts_[i / HLS_START_EVERY] = m->total_duration;
     }
     if (seg->range.present && m->ranges_ == NULL) {
-        /* The first range: the table covers every segment from now on (zeroed before it). */
-        m->ranges_ = platform_calloc(p->segment_cap, sizeof(*m->ranges_));
+        /* The first range: the table covers every segment from this one on. */
+        m->ranges_first_ = i;
+        m->ranges_ = platform_calloc(p->segment_cap - i, sizeof(*m->ranges_));
         if (m->ranges_ == NULL) {
             return hls_parser_fail(p, KTH_ERR_NO_MEMORY, "out of memory");
         }
-        p->seg_range_cap = p->segment_cap;
+        p->seg_range_cap = p->segment_cap - i;
     }
-    if (m->ranges_ != NULL && p->seg_range_cap < p->segment_cap) {
-        hls_segment_range *r = platform_realloc(m->ranges_, p->segment_cap * sizeof(*r));
+    if (m->ranges_ != NULL && p->seg_range_cap < p->segment_cap - m->ranges_first_) {
+        size_t cap = p->segment_cap - m->ranges_first_;
+        hls_segment_range *r = platform_realloc(m->ranges_, cap * sizeof(*r));
         if (r == NULL) {
             return hls_parser_fail(p, KTH_ERR_NO_MEMORY, "out of memory");
         }
         m->ranges_ = r;
-        p->seg_range_cap = p->segment_cap;
+        p->seg_range_cap = cap;
     }
     uint32_t flags = uri_flags | (p->discontinuity_pending ? HLS_SEG_DISCONTINUITY : 0) |
                      (p->gap_pending ? HLS_SEG_GAP : 0) | (seg->range.present ? HLS_SEG_RANGE : 0);
@@ -858,7 +860,8 @@ static int segment_store(hls_parser *p, const hls_segment *seg, uint32_t uri, ui
         p->date_start = m->total_duration;
     }
     if (m->ranges_ != NULL) {
-        m->ranges_[i] = (hls_segment_range){seg->range.offset, seg->range.length};
+        m->ranges_[i - m->ranges_first_] =
+            (hls_segment_range){seg->range.offset, seg->range.length};
     }
     hls_segment_rec rec = {
         .uri = uri,
@@ -971,7 +974,10 @@ int hls_media_finish(hls_parser *p)
         fit(m->durations_, m->duration_count_, &p->duration_cap, sizeof(*m->durations_));
     m->starts_ = fit(m->starts_, (m->segment_count + HLS_START_EVERY - 1) / HLS_START_EVERY,
                      &p->start_cap, sizeof(*m->starts_));
-    m->ranges_ = fit(m->ranges_, m->segment_count, &p->seg_range_cap, sizeof(*m->ranges_));
+    if (m->ranges_ != NULL) {
+        m->ranges_ = fit(m->ranges_, m->segment_count - m->ranges_first_, &p->seg_range_cap,
+                         sizeof(*m->ranges_));
+    }
     m->titles_ = fit(m->titles_, m->title_count_, &p->title_cap, sizeof(*m->titles_));
     m->dates_ = fit(m->dates_, m->date_count_, &p->date_cap, sizeof(*m->dates_));
     m->uris_ = fit(m->uris_, m->uri_count_, &p->uri_cap, sizeof(*m->uris_));

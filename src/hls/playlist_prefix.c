@@ -203,10 +203,13 @@ static int copy_segments(hls_parser *p, const hls_media_playlist *a, size_t coun
     p->segment_cap = cap;
     p->start_cap = cap / HLS_START_EVERY + 1;
     if (a->ranges_ != NULL && any_range(a, runs)) { /* the table exists when a segment has one */
-        if ((m->ranges_ = copy_array(p, a->ranges_, count, cap, sizeof(*m->ranges_))) == NULL) {
+        size_t first = a->ranges_first_; /* before `count`: a copied segment has a range */
+        m->ranges_ = copy_array(p, a->ranges_, count - first, cap - first, sizeof(*m->ranges_));
+        if (m->ranges_ == NULL) {
             return KTH_ERR_NO_MEMORY;
         }
-        p->seg_range_cap = cap;
+        m->ranges_first_ = first;
+        p->seg_range_cap = cap - first;
     }
     size_t titles = 0, dates = 0;
     while (titles < a->title_count_ && a->titles_[titles].segment < count) {

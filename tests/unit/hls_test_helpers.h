@@ -82,7 +82,8 @@ static inline void hls_test_same_media(const hls_media_playlist *a, const hls_me
         a->uri_run_count_ != b->uri_run_count_ || a->title_count_ != b->title_count_ ||
         a->date_count_ != b->date_count_ || a->duration_count_ != b->duration_count_ ||
         a->key_count != b->key_count || a->map_count != b->map_count ||
-        (a->ranges_ == NULL) != (b->ranges_ == NULL)) {
+        (a->ranges_ == NULL) != (b->ranges_ == NULL) ||
+        (a->ranges_ != NULL && a->ranges_first_ != b->ranges_first_)) {
         fail_msg("%s: the tables differ in size (runs %zu/%zu, URIs %zu/%zu, URI runs %zu/%zu, "
                  "titles %zu/%zu, dates %zu/%zu, durations %zu/%zu, keys %zu/%zu, maps %zu/%zu, "
                  "byte ranges %s/%s)",

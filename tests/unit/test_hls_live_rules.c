@@ -798,6 +798,58 @@ static void test_merge_keeps_a_double_discontinuity(void **state)
     hls_playlist_free(played);
 }
 
+/* A live stream cut from one growing resource by byte ranges: its released segments keep
+ * neither a name nor a range, so the model holds a string and a range only for the segments
+ * not released. Each released segment kept its stand-in name as a string of its own (a ranged
+ * segment never joins a run of names) and a 16-byte range: about 40 bytes a segment. */
+static void test_merge_keeps_no_range_of_a_released_segment(void **state)
+{
+    (void)state;
+    enum { RELOADS = 300, WINDOW = 6 };
+    hls_playlist *played = NULL;
+    for (uint64_t r = 0; r <= RELOADS; r++) {
+        char text[2048];
+        int n = snprintf(text, sizeof text,
+                         "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:%llu\n",
+                         (unsigned long long)r);
+        for (uint64_t s = r; s < r + WINDOW; s++)
+            n += snprintf(text + n, sizeof text - (size_t)n,
+                          "#EXT-X-BYTERANGE:1000@%llu\n#EXTINF:4,\nlive.aac\n",
+                          (unsigned long long)(s * 1000));
+        hls_playlist *reloaded = hls_test_parse(text);
+        if (played == NULL) {
+            played = reloaded;
+            continue;
+        }
+        size_t released = played->media.segment_count - (WINDOW - 1);
+        hls_playlist *whole = NULL;
+        char err[256];
+        assert_int_equal(hls_live_merge_whole(played, released, reloaded, WINDOW - 1, 1, false,
+                                              "http://h/live.m3u8", &whole, err, sizeof err),
+                         KTH_OK);
+        played = merge_one(played, reloaded, released, WINDOW - 1);
+        hls_test_same_media(&whole->media, &played->media, "a ranged stream");
+        hls_playlist_free(whole);
+    }
+    const hls_media_playlist *m = &played->media;
+    size_t released = m->segment_count - 1 - (WINDOW - 1);
+    assert_int_equal(m->segment_count, RELOADS + WINDOW);
+    assert_true(m->uri_count_ <= 3);
+    assert_non_null(m->ranges_);
+    assert_true(m->segment_count - m->ranges_first_ <= WINDOW + 1);
+    for (size_t i = 0; i < m->segment_count; i++) {
+        hls_segment seg = hls_media_segment(m, i);
+        assert_true(seg.start == 4.0 * (double)i);
+        assert_int_equal(seg.range.present, i >= released);
+        if (i >= released) {
+            assert_int_equal(seg.range.offset, 1000 * i);
+            assert_int_equal(seg.range.length, 1000);
+            hls_test_segment_uri(m, i, "https://cdn.example.com/path/to/live.aac");
+        }
+    }
+    hls_playlist_free(played);
+}
+
 int main(void)
 {
     const kth_allocator counter = {count_alloc, count_resize, count_release, NULL};
@@ -822,6 +874,7 @@ int main(void)
         cmocka_unit_test(test_a_reload_does_not_write_out_the_released_segments),
         cmocka_unit_test(test_merge_after_many_distinct_durations),
         cmocka_unit_test(test_merge_keeps_a_double_discontinuity),
+        cmocka_unit_test(test_merge_keeps_no_range_of_a_released_segment),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
