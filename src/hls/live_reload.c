@@ -602,6 +602,18 @@ static bool skip_to(hls_session *s, size_t j, size_t w)
     return true;
 }
 
+/* How many of the first segments the last playlist of v listed the server may have dropped
+ * since: one a target duration from the start of that playlist's request, and one more for the
+ * playlist's own age. A reader that fell behind goes on at the first listed segment, which is
+ * the next to leave: when it has left too, its 404 is a skip again, not a failure. Lock held. */
+static size_t left_since_reload(hls_session *s, const hls_variant_state *v)
+{
+    int64_t target_ns = (int64_t)(v->pl->media.target_duration ? v->pl->media.target_duration : 1) *
+                        (int64_t)NS_PER_S;
+    int64_t since = net_downloader_now(s->downloader) - v->live.requested_ns;
+    return since > 0 ? (size_t)(since / target_ns) + 1 : 1;
+}
+
 bool hls_live_skip_gone(hls_session *s, size_t variant, size_t entry, int http_status,
                         kth_event *ev)
 {
@@ -616,7 +628,8 @@ bool hls_live_skip_gone(hls_session *s, size_t variant, size_t entry, int http_s
     hls_layout_entry(v->layout, entry, &e);
     const hls_media_playlist *m = &v->pl->media;
     size_t first_listed = v->live.window_start; /* the model's first segment still listed */
-    if (e.kind != HLS_ENTRY_SEGMENT || e.segment >= m->segment_count || e.segment >= first_listed)
+    if (e.kind != HLS_ENTRY_SEGMENT || e.segment >= m->segment_count ||
+        e.segment >= first_listed + left_since_reload(s, v))
         return false; /* still listed (or not a segment): a real failure */
     const hls_period *last = &s->periods[s->period_count - 1];
     if (last->variant != variant || e.segment < last->first_segment)

@@ -585,6 +585,42 @@ static void test_live_reader_behind_the_window_goes_on_at_its_start(void **state
     player_close(&p);
 }
 
+/* The same, when the server's window moved on after the client's last reload: the segment
+ * the skip goes to (the first the last reload listed) has left the server too. Its 404 is one
+ * more skip, not a failure of the stream (it was: "HTTP status 404" after one skip, in five
+ * runs of five). */
+static void test_live_skip_past_a_window_that_moved_since_the_reload(void **state)
+{
+    (void)state;
+    player p;
+    kts_live cfg = {.window = 4, .target_duration = 2, .segment_size = 1880, .seed = 23};
+    player_open(&p, &cfg, 1, 4.0);
+    for (int i = 0; i < 100 && atomic_load(&p.progress) < 3 * 1880; i++)
+        play(&p, 500, 1);
+    set_paused(&p, true);
+    play(&p, 500, 40);
+    /* The server one target duration ahead of what the client reloaded last. */
+    int64_t now_ms = (platform_clock_now(&p.vc.base) - T0_NS) / NS_PER_MS;
+    assert_int_equal(client_advance(&p.c, now_ms + 2000), KTH_OK);
+    size_t before = atomic_load(&p.progress);
+    set_paused(&p, false);
+    settle(&p); /* the reader meets the moved window before the next reload */
+    platform_virtual_clock_advance(&p.vc, 2000 * NS_PER_MS); /* the client catches up */
+    net_downloader_wake(p.d);
+    settle(&p);
+    for (int i = 0;
+         i < 200 && !atomic_load(&p.done) && atomic_load(&p.progress) < before + 6 * 1880; i++)
+        play(&p, 500, 1);
+    if (atomic_load(&p.done))
+        fail_msg("the stream ended: %s", p.error);
+    stop_reading(&p);
+    assert_int_equal(p.got_len % 1880, 0);
+    unsigned events = count_events(&p, KTH_EVENT_HLS_LIVE_SKIPPED);
+    assert_true(events >= 1 && events <= 3);
+    assert_int_equal(p.fences, events);
+    player_close(&p);
+}
+
 /* A byte seek back to a segment the stream played long ago: it left the window, its cached
  * bytes were dropped and its model no longer holds its URI (hls_live_merge releases it). Its
  * bytes had a meaning the stream can no longer give (a time seek is how a live stream goes
@@ -697,6 +733,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_window_slides_every_segment_once),
         cmocka_unit_test(test_live_reader_behind_the_window_goes_on_at_its_start),
+        cmocka_unit_test(test_live_skip_past_a_window_that_moved_since_the_reload),
         cmocka_unit_test(test_live_seek_by_time_moves_within_the_window_and_to_the_edge),
         cmocka_unit_test(test_live_seek_back_to_a_released_segment_fails_clearly),
         cmocka_unit_test(test_endlist_ends_after_the_last_segment),
