@@ -100,9 +100,10 @@ static void finish(hls_live_tracker *t, const hls_media_playlist *m, int64_t req
         out->changed = true;
     }
     out->ended = t->ended;
-    t->window_first = m->media_sequence;
+    if (m->segment_count > 0)
+        t->window_first = m->media_sequence;
     t->target_duration = m->target_duration;
-    out->window_first = m->media_sequence;
+    out->window_first = t->window_first;
     out->next_reload_ns = request_ns + hls_live_reload_delay_ns(m, out->changed);
 }
 
@@ -123,7 +124,12 @@ void hls_live_tracker_update(hls_live_tracker *t, const hls_playlist *media, int
     const hls_media_playlist *m = &media->media;
     memset(out, 0, sizeof *out);
     uint64_t end = m->media_sequence + m->segment_count;
-    if (m->media_sequence < t->window_first || end < t->next_sequence) {
+    if (m->segment_count == 0) {
+        /* A playlist that lists nothing says nothing of the window: a reset or a jump is
+         * judged on the next one that lists segments (taken here, it lost its fence, and the
+         * next playlist was then taken as a slide). */
+        out->first_new = 0;
+    } else if (m->media_sequence < t->window_first || end < t->next_sequence) {
         out->reset = true;
         take(t, m, hls_live_start_segment(media, NULL), request_ns, out);
     } else if (m->media_sequence > t->next_sequence) {

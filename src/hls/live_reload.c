@@ -213,7 +213,12 @@ static taken take_in(hls_session *s, size_t vi, const hls_playlist *pl, int64_t 
     v->live.stuck = u->stuck;
     if (u->stuck)
         return TAKEN;
-    free_retired(&s->live); /* replaced at the last reload: nobody reads it since */
+    free_retired(&s->live);             /* replaced at the last reload: nobody reads it since */
+    if (pl->media.segment_count == 0) { /* no window to place: the last one stands */
+        if (u->ended)
+            hls_layout_set_open(v->layout, false);
+        return TAKEN;
+    }
     if (u->new_count > 0 && !append(s, vi, pl, u))
         return TAKEN_FAILED;
     /* The playlist's segments from first_new on are the model's last new_count; those before

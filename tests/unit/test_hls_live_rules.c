@@ -182,6 +182,51 @@ static void test_window_slides_and_ends(void **state)
     assert_int_equal(u.new_count, 0);
 }
 
+/* A playlist that lists no segment (a server that just restarted, say) says nothing of the
+ * window: the reset or jump is judged on the next playlist that lists some. Taken as a reset
+ * itself, it lost the fence (no segment to put it on) and the next playlist was taken as a
+ * slide: the same numbers again gave segments 107 to 109 twice, a restart from 0 or a jump came
+ * with no fence. */
+static void test_an_empty_playlist_changes_nothing(void **state)
+{
+    (void)state;
+    static const struct {
+        uint64_t empty_seq, next_seq;
+        size_t next_count;
+        bool reset, skipped;
+        size_t first_new, new_count;
+    } cases[] = {
+        {100, 100, 11, false, false, 10, 1}, /* the same numbers: one new segment, 110 */
+        {0, 0, 2, true, false, 0, 2},        /* a restart from 0: a reset */
+        {115, 115, 3, false, true, 0, 3},    /* a jump past 110: a skip */
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        hls_playlist *pl = window(100, 10, 4, NULL, false);
+        hls_live_tracker t;
+        hls_live_update u;
+        hls_live_tracker_start(&t, pl, 7, 0, &u); /* 107 to 109 taken */
+        hls_playlist_free(pl);
+        u = reload(&t, cases[c].empty_seq, 0, false, 4);
+        assert_false(u.changed || u.reset || u.skipped);
+        assert_int_equal(u.new_count, 0);
+        assert_int_equal(u.window_first, 100);
+        u = reload(&t, cases[c].next_seq, cases[c].next_count, false, 6);
+        if (u.reset != cases[c].reset || u.skipped != cases[c].skipped ||
+            u.first_new != cases[c].first_new || u.new_count != cases[c].new_count)
+            fail_msg("case %zu: reset %d, skipped %d, first new %zu, %zu new", c, u.reset,
+                     u.skipped, u.first_new, u.new_count);
+    }
+    /* An empty playlist that ends the stream ends it. */
+    hls_playlist *pl = window(100, 10, 4, NULL, false);
+    hls_live_tracker t;
+    hls_live_update u;
+    hls_live_tracker_start(&t, pl, 7, 0, &u);
+    hls_playlist_free(pl);
+    u = reload(&t, 110, 0, true, 4);
+    assert_true(u.changed && u.ended);
+    assert_int_equal(u.new_count, 0);
+}
+
 static void test_stuck_reset_and_skip(void **state)
 {
     (void)state;
@@ -862,6 +907,7 @@ int main(void)
         cmocka_unit_test(test_reload_delays),
         cmocka_unit_test(test_window_slides_and_ends),
         cmocka_unit_test(test_stuck_reset_and_skip),
+        cmocka_unit_test(test_an_empty_playlist_changes_nothing),
         cmocka_unit_test(test_merge_keeps_program_dates),
         cmocka_unit_test(test_merge_outgrows_the_bounds_of_a_fetched_playlist),
         cmocka_unit_test(test_merge_keeps_a_running_stream_flat),
