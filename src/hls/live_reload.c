@@ -128,19 +128,17 @@ typedef struct live_fetch {
     int64_t started_ns;
 } live_fetch;
 
-/* Replaces the playing model by `merged`; the old one is freed at the next reload. */
-static bool swap_model(hls_session_live *l, hls_variant_state *v, hls_playlist *merged)
+/* Makes room to retire one more model. False when out of memory. */
+static bool reserve_retired(hls_session_live *l)
 {
-    if (l->retired_count == l->retired_cap) {
-        size_t cap = l->retired_cap ? 2 * l->retired_cap : 16;
-        hls_playlist **r = platform_realloc(l->retired, cap * sizeof *r);
-        if (!r)
-            return false;
-        l->retired = r;
-        l->retired_cap = cap;
-    }
-    l->retired[l->retired_count++] = v->pl;
-    v->pl = merged;
+    if (l->retired_count < l->retired_cap)
+        return true;
+    size_t cap = l->retired_cap ? 2 * l->retired_cap : 16;
+    hls_playlist **r = platform_realloc(l->retired, cap * sizeof *r);
+    if (!r)
+        return false;
+    l->retired = r;
+    l->retired_cap = cap;
     return true;
 }
 
@@ -175,15 +173,24 @@ static bool append(hls_session *s, size_t vi, const hls_playlist *pl, const hls_
     }
     size_t old_entries = v->entry_count;
     size_t old_segments = hls_layout_segment_count(v->layout);
-    st = hls_layout_grow(v->layout, merged);
+    /* Everything that can fail before the layout takes the new model (it fails whole), so a
+     * failure leaves the layout on the model it had: it read a freed one after the session
+     * failed, when room for the slots or the retired model ran out after it grew. A segment
+     * adds at most two entries (its init section and itself). */
+    size_t added = merged->media.segment_count - old_segments;
+    st = reserve_retired(&s->live) ? KTH_OK : KTH_ERR_NO_MEMORY;
     if (st == KTH_OK)
-        st = session_grow_slots(v, hls_layout_entry_count(v->layout));
-    if (st != KTH_OK || !swap_model(&s->live, v, merged)) {
-        hls_playlist_free(merged); /* the layout may read it: the session is over anyway */
+        st = session_grow_slots(v, hls_layout_entry_count(v->layout) + 2 * added);
+    if (st == KTH_OK)
+        st = hls_layout_grow(v->layout, merged);
+    if (st != KTH_OK) {
+        hls_playlist_free(merged);
         session_fail_locked(s, KTH_ERR_NO_MEMORY, "live playlist %s: out of memory",
                             PLATFORM_SHOWN(v->uri));
         return false;
     }
+    s->live.retired[s->live.retired_count++] = v->pl; /* freed at the next reload */
+    v->pl = merged;
     v->entry_count = hls_layout_entry_count(v->layout);
     hls_period *last = &s->periods[s->period_count - 1];
     if (last->variant == vi && last->end_entry == old_entries)
