@@ -617,9 +617,15 @@ static bool skip_to(hls_session *s, size_t j, size_t w)
 /* How many of the first segments the last playlist of v listed the server may have dropped
  * since: one a target duration from the start of that playlist's request, and one more for the
  * playlist's own age. A reader that fell behind goes on at the first listed segment, which is
- * the next to leave: when it has left too, its 404 is a skip again, not a failure. Lock held. */
+ * the next to leave: when it has left too, its 404 is a skip again, not a failure. None for an
+ * EVENT playlist (it drops nothing), and no more than one while the playlist is stuck (its
+ * request time no longer moves). Lock held. */
 static size_t left_since_reload(hls_session *s, const hls_variant_state *v)
 {
+    if (s->live.kind == HLS_LIVE_KIND_EVENT)
+        return 0;
+    if (v->live.stuck)
+        return 1;
     int64_t target_ns = (int64_t)(v->pl->media.target_duration ? v->pl->media.target_duration : 1) *
                         (int64_t)NS_PER_S;
     int64_t since = net_downloader_now(s->downloader) - v->live.requested_ns;
@@ -652,11 +658,12 @@ bool hls_live_skip_gone(hls_session *s, size_t variant, size_t entry, int http_s
      * is fetched. */
     if (s->reader.period == s->period_count - 1 && entry < s->reader.entry)
         return false;
-    /* The skip starts at the first segment of the last period that has no bytes and has left
-     * the playlist: fetches run in order, and one behind this may still be under way. */
+    /* The skip starts at the first segment of the last period that has no bytes: the server
+     * drops segments in order, so each one before this left too, and a fetch of one may still
+     * be under way (its 404 may come second). */
     size_t j = last->first_segment, w;
     for (; j < e.segment; j++)
-        if (j < first_listed && !segment_has_bytes(v->layout, j))
+        if (!segment_has_bytes(v->layout, j))
             break;
     w = e.segment + 1 > first_listed ? e.segment + 1 : first_listed;
     if (w >= m->segment_count || !skip_to(s, j, w))

@@ -170,6 +170,8 @@ void player_open(player *p, const kts_live *cfg, uint64_t first_segment, double 
     player_open_variants(p, cfg, NULL, first_segment, &hls);
 }
 
+static void open_stream(player *p, const kts_live *hi, const kth_hls_options *hls);
+
 void player_open_variants(player *p, const kts_live *cfg, const kts_live *hi,
                           uint64_t first_segment, const kth_hls_options *hls)
 {
@@ -178,6 +180,27 @@ void player_open_variants(player *p, const kts_live *cfg, const kts_live *hi,
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->moved, NULL);
     client_start(&p->c, cfg, hi);
+    open_stream(p, hi, hls);
+}
+
+void player_open_faulted(player *p, const kts_live *cfg, uint64_t first_segment, const char *path,
+                         const kts_fault *fault)
+{
+    memset(p, 0, sizeof *p);
+    p->first_segment = first_segment;
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->moved, NULL);
+    client_start(&p->c, cfg, NULL);
+    assert_int_equal(kts_add_fault(p->c.srv, path, fault), KTH_OK);
+    kth_hls_options hls;
+    kth_hls_options_init(&hls);
+    hls.buffer_target_s = 4.0;
+    open_stream(p, NULL, &hls);
+}
+
+/* Opens the stream of the started client on a virtual clock, and its reader. */
+static void open_stream(player *p, const kts_live *hi, const kth_hls_options *hls)
+{
     platform_virtual_clock_init(&p->vc, T0_NS);
     net_downloader_hooks hooks = {.clock = &p->vc.base};
     kth_downloader_options o;

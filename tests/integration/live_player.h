@@ -100,6 +100,10 @@ void player_open(player *p, const kts_live *cfg, uint64_t first_segment, double 
  * (low) and `hi` (high) when hi is not NULL. */
 void player_open_variants(player *p, const kts_live *cfg, const kts_live *hi,
                           uint64_t first_segment, const kth_hls_options *hls);
+/* player_open with a 4 s buffer, after `fault` was put on the server's `path` (e.g.
+ * "/tv/seg0.ts"), so that even the first request meets it. */
+void player_open_faulted(player *p, const kts_live *cfg, uint64_t first_segment, const char *path,
+                         const kts_fault *fault);
 /* Lets what the last step started finish (see the definition). */
 void settle(player *p);
 /* Moves the server and then the downloader's clock on by `step_ms`, step after step, each

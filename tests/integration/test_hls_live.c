@@ -621,6 +621,27 @@ static void test_live_skip_past_a_window_that_moved_since_the_reload(void **stat
     player_close(&p);
 }
 
+/* An EVENT playlist drops no segment: a 404 of one it lists is the server's failure, reported
+ * as such, not a reader behind the window to skip (the skip of a listed segment the server may
+ * have dropped since the last reload took it for one, and went on past segment 0). */
+static void test_event_segment_not_found_fails_clearly(void **state)
+{
+    (void)state;
+    player p;
+    kts_live cfg = {
+        .window = 3, .target_duration = 2, .segment_size = 1880, .seed = 29, .event = true};
+    player_open_faulted(&p, &cfg, 0, "/tv/seg0.ts",
+                        &(kts_fault){.kind = KTS_FAULT_STATUS, .status = 404});
+    for (int i = 0; i < 40 && !atomic_load(&p.done); i++)
+        play(&p, 500, 1);
+    assert_true(atomic_load(&p.done));
+    if (p.result != KTH_ERR_NOT_FOUND || !strstr(p.error, "HTTP status 404"))
+        fail_msg("the read ended with %d: %s", (int)p.result, p.error);
+    assert_int_equal(count_events(&p, KTH_EVENT_HLS_LIVE_SKIPPED), 0);
+    assert_int_equal(p.got_len, 0);
+    player_close(&p);
+}
+
 /* A byte seek back to a segment the stream played long ago: it left the window, its cached
  * bytes were dropped and its model no longer holds its URI (hls_live_merge releases it). Its
  * bytes had a meaning the stream can no longer give (a time seek is how a live stream goes
@@ -734,6 +755,7 @@ int main(void)
         cmocka_unit_test(test_window_slides_every_segment_once),
         cmocka_unit_test(test_live_reader_behind_the_window_goes_on_at_its_start),
         cmocka_unit_test(test_live_skip_past_a_window_that_moved_since_the_reload),
+        cmocka_unit_test(test_event_segment_not_found_fails_clearly),
         cmocka_unit_test(test_live_seek_by_time_moves_within_the_window_and_to_the_edge),
         cmocka_unit_test(test_live_seek_back_to_a_released_segment_fails_clearly),
         cmocka_unit_test(test_endlist_ends_after_the_last_segment),
