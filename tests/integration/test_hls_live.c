@@ -550,6 +550,18 @@ static size_t sequences_got(player *p, uint64_t first, uint64_t *seq, size_t max
     return count;
 }
 
+/* Opens a stream of four 2 s segments, reads three segments, then pauses the reader for 20 s:
+ * ten segments more, the window of four far past it. */
+static void open_and_fall_behind(player *p)
+{
+    kts_live cfg = {.window = 4, .target_duration = 2, .segment_size = 1880, .seed = 23};
+    player_open(p, &cfg, 1, 4.0);
+    for (int i = 0; i < 100 && atomic_load(&p->progress) < 3 * 1880; i++)
+        play(p, 500, 1);
+    set_paused(p, true);
+    play(p, 500, 40);
+}
+
 /* A reader that pauses for longer than the window falls behind it: the segments it had not
  * got left the playlist, and the server answers 404 for them. The stream goes on at the first
  * segment still listed, behind a fence, with an event; every byte on both sides is exact. */
@@ -557,12 +569,7 @@ static void test_live_reader_behind_the_window_goes_on_at_its_start(void **state
 {
     (void)state;
     player p;
-    kts_live cfg = {.window = 4, .target_duration = 2, .segment_size = 1880, .seed = 23};
-    player_open(&p, &cfg, 1, 4.0);
-    for (int i = 0; i < 100 && atomic_load(&p.progress) < 3 * 1880; i++)
-        play(&p, 500, 1);
-    set_paused(&p, true);
-    play(&p, 500, 40); /* 20 s: ten segments more, the window of four far past the reader */
+    open_and_fall_behind(&p);
     set_paused(&p, false);
     size_t before = atomic_load(&p.progress);
     for (int i = 0; i < 200 && atomic_load(&p.progress) < before + 8 * 1880; i++)
@@ -593,12 +600,7 @@ static void test_live_skip_past_a_window_that_moved_since_the_reload(void **stat
 {
     (void)state;
     player p;
-    kts_live cfg = {.window = 4, .target_duration = 2, .segment_size = 1880, .seed = 23};
-    player_open(&p, &cfg, 1, 4.0);
-    for (int i = 0; i < 100 && atomic_load(&p.progress) < 3 * 1880; i++)
-        play(&p, 500, 1);
-    set_paused(&p, true);
-    play(&p, 500, 40);
+    open_and_fall_behind(&p);
     /* The server one target duration ahead of what the client reloaded last. */
     int64_t now_ms = (platform_clock_now(&p.vc.base) - T0_NS) / NS_PER_MS;
     assert_int_equal(client_advance(&p.c, now_ms + 2000), KTH_OK);

@@ -657,6 +657,30 @@ static hls_playlist *assorted_window(uint64_t seq, size_t count)
     return hls_test_parse(text);
 }
 
+/* One reload merged both ways: segments [first, first + count) of `reloaded` into `played`,
+ * segments [0, released) of it released. Fails the test (naming `what`) unless the merge and
+ * the merge that writes everything make the same model. Frees both and returns the merged
+ * model. */
+static hls_playlist *merge_checked(hls_playlist *played, hls_playlist *reloaded, size_t released,
+                                   size_t first, size_t count, bool fence, const char *what)
+{
+    hls_playlist *fast = NULL, *whole = NULL;
+    char err[256];
+    kth_status st = hls_live_merge(played, released, reloaded, first, count, fence,
+                                   "http://h/live.m3u8", &fast, err, sizeof err);
+    if (st != KTH_OK)
+        fail_msg("%s: %s (%s)", what, kth_strerror(st), err);
+    st = hls_live_merge_whole(played, released, reloaded, first, count, fence, "http://h/live.m3u8",
+                              &whole, err, sizeof err);
+    if (st != KTH_OK)
+        fail_msg("%s, whole: %s (%s)", what, kth_strerror(st), err);
+    hls_test_same_media(&whole->media, &fast->media, what);
+    hls_playlist_free(whole);
+    hls_playlist_free(reloaded);
+    hls_playlist_free(played);
+    return fast;
+}
+
 /* A merge copies the segments an earlier merge released instead of writing and parsing them
  * again, and makes the model the merge that writes everything makes: reload after reload, with
  * one or three new segments, the released point moving by zero to several segments, and now
@@ -669,24 +693,10 @@ static void test_merge_after_released_segments_equals_the_whole_merge(void **sta
     for (size_t r = 1; r <= RELOADS; r++) {
         size_t add = r % 7 == 0 ? 3 : 1, have = played->media.segment_count;
         size_t lag = WINDOW - 1 + r % 5, released = have > lag ? have - lag : 0;
-        hls_playlist *reloaded = assorted_window(have + add - WINDOW, WINDOW);
-        hls_playlist *fast = NULL, *whole = NULL;
-        char err[256], what[64];
-        bool fence = r % 17 == 0;
-        kth_status st = hls_live_merge(played, released, reloaded, WINDOW - add, add, fence,
-                                       "http://h/live.m3u8", &fast, err, sizeof err);
-        if (st != KTH_OK)
-            fail_msg("reload %zu: %s (%s)", r, kth_strerror(st), err);
-        st = hls_live_merge_whole(played, released, reloaded, WINDOW - add, add, fence,
-                                  "http://h/live.m3u8", &whole, err, sizeof err);
-        if (st != KTH_OK)
-            fail_msg("reload %zu, whole: %s (%s)", r, kth_strerror(st), err);
+        char what[64];
         snprintf(what, sizeof what, "reload %zu", r);
-        hls_test_same_media(&whole->media, &fast->media, what);
-        hls_playlist_free(whole);
-        hls_playlist_free(reloaded);
-        hls_playlist_free(played);
-        played = fast;
+        played = merge_checked(played, assorted_window(have + add - WINDOW, WINDOW), released,
+                               WINDOW - add, add, r % 17 == 0, what);
     }
     assert_true(played->media.key_count >= 2);
     assert_true(played->media.map_count >= 2);
@@ -796,21 +806,9 @@ static void test_merge_after_many_distinct_durations(void **state)
             continue;
         }
         size_t have = played->media.segment_count;
-        hls_playlist *fast = NULL, *whole = NULL;
-        char err[256], what[64];
-        kth_status st = hls_live_merge(played, have - (WINDOW - 1), reloaded, WINDOW - 1, 1, false,
-                                       "http://h/live.m3u8", &fast, err, sizeof err);
-        if (st != KTH_OK)
-            fail_msg("reload %zu: %s (%s)", r, kth_strerror(st), err);
-        assert_int_equal(hls_live_merge_whole(played, have - (WINDOW - 1), reloaded, WINDOW - 1, 1,
-                                              false, "http://h/live.m3u8", &whole, err, sizeof err),
-                         KTH_OK);
+        char what[64];
         snprintf(what, sizeof what, "reload %zu", r);
-        hls_test_same_media(&whole->media, &fast->media, what);
-        hls_playlist_free(whole);
-        hls_playlist_free(reloaded);
-        hls_playlist_free(played);
-        played = fast;
+        played = merge_checked(played, reloaded, have - (WINDOW - 1), WINDOW - 1, 1, false, what);
     }
     assert_int_equal(played->media.duration_count_, RELOADS + WINDOW);
     hls_playlist_free(played);
@@ -867,14 +865,7 @@ static void test_merge_keeps_no_range_of_a_released_segment(void **state)
             continue;
         }
         size_t released = played->media.segment_count - (WINDOW - 1);
-        hls_playlist *whole = NULL;
-        char err[256];
-        assert_int_equal(hls_live_merge_whole(played, released, reloaded, WINDOW - 1, 1, false,
-                                              "http://h/live.m3u8", &whole, err, sizeof err),
-                         KTH_OK);
-        played = merge_one(played, reloaded, released, WINDOW - 1);
-        hls_test_same_media(&whole->media, &played->media, "a ranged stream");
-        hls_playlist_free(whole);
+        played = merge_checked(played, reloaded, released, WINDOW - 1, 1, false, "a ranged stream");
     }
     const hls_media_playlist *m = &played->media;
     size_t released = m->segment_count - 1 - (WINDOW - 1);
