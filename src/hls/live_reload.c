@@ -289,12 +289,29 @@ void hls_live_switched(hls_session *s, size_t to, size_t first)
     wake_reader(s);
 }
 
+/* After the live variant's server restarted its numbering, the other variants' last playlists
+ * are of the numbering before: a switch matched against them took their windows for newer ones
+ * and never matched (or matched a segment of the old numbering). Their windows are forgotten
+ * until a fresh playlist of each comes, which a switch to one fetches (live_switch.c). */
+static void forget_other_windows(hls_session *s)
+{
+    for (size_t x = 0; x < s->ladder.count; x++) {
+        hls_variant_state *v = &s->variants[x];
+        if (x == s->live.variant || !v->pl || !v->live.tracked)
+            continue;
+        v->live.window_start = v->pl->media.segment_count; /* lists nothing */
+        v->live.window_seq = 0;
+    }
+}
+
 /* Takes in a reload of the live variant. Lock held. Fills *ev (kind 0: nothing to publish). */
 static void take_reload(hls_session *s, const hls_playlist *pl, int64_t started_ns, kth_event *ev)
 {
     hls_live_update u;
     if (take_in(s, s->live.variant, pl, started_ns, &u) != TAKEN)
         return;
+    if (u.reset)
+        forget_other_windows(s);
     s->live.next_ns = u.next_reload_ns;
     if (u.stuck) {
         stuck(s, started_ns);

@@ -161,6 +161,48 @@ static void test_manual_switches_on_a_live_stream_keep_the_sequence(void **state
     player_close(&p);
 }
 
+/* Both variants' server restarts its numbering while the stream plays the low one; then the
+ * high one is chosen. Its playlist from before the restart holds the old numbering: the switch
+ * took that window for a newer one and never matched, so the stream stayed on the low variant.
+ * It now fetches a fresh high playlist and plays the high segments of the new numbering (never
+ * one of the old). */
+static void test_a_switch_after_a_server_reset_plays_the_new_numbering(void **state)
+{
+    (void)state;
+    player p;
+    kts_live lo = low(), hi = high();
+    lo.mode = hi.mode = KTS_LIVE_RESET;
+    lo.mode_at = hi.mode_at = 12;
+    player_open_variants(&p, &lo, &hi, 3, NULL);
+    assert_int_equal(kth_stream_abr_set_manual(p.stream, 0), KTH_OK);
+    unsigned resets = 0; /* count_events takes the events it counts */
+    for (int i = 0; i < 200 && resets == 0; i++) {
+        play(&p, 500, 1);
+        resets += count_events(&p, KTH_EVENT_HLS_LIVE_RESET);
+    }
+    assert_int_equal(resets, 1);
+    play_segments(&p, 2);
+    assert_int_equal(kth_stream_abr_set_manual(p.stream, 1), KTH_OK);
+    play_into_variant(&p, 1, 4);
+    stop_reading(&p);
+    /* Whole segments of 1880 bytes (low) and 3760 (high): every high one is of the new
+     * numbering. */
+    assert_int_equal(p.got_len % LO_SIZE, 0);
+    size_t new_high = 0;
+    for (size_t at = 0; at + HI_SIZE <= p.got_len; at += LO_SIZE)
+        for (uint64_t seq = 0; seq < 64; seq++) {
+            const unsigned char *b = p.got + at;
+            if (kts_ts_synth_check(kts_live_segment_seed(&hi, seq, false), 0, b, HI_SIZE) ==
+                HI_SIZE)
+                fail_msg("high segment %llu of the old numbering at %zu", (unsigned long long)seq,
+                         at);
+            new_high +=
+                kts_ts_synth_check(kts_live_segment_seed(&hi, seq, true), 0, b, HI_SIZE) == HI_SIZE;
+        }
+    assert_true(new_high >= 2);
+    player_close(&p);
+}
+
 /* The playlist of the variant being played stops changing: the stream leaves it for the other
  * variant after the last segment it listed, at the next media sequence, with an event, instead
  * of failing. ABR is capped to the low variant, so only the rescue can leave it. */
@@ -382,6 +424,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_abr_steps_down_on_a_live_stream_by_media_sequence),
         cmocka_unit_test(test_manual_switches_on_a_live_stream_keep_the_sequence),
+        cmocka_unit_test(test_a_switch_after_a_server_reset_plays_the_new_numbering),
         cmocka_unit_test(test_a_stuck_variant_is_left_for_one_that_moves),
         cmocka_unit_test(test_every_variant_stuck_fails_the_stream),
         cmocka_unit_test(test_a_variant_whose_playlist_fails_is_given_up),
