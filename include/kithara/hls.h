@@ -241,8 +241,9 @@ KTH_API double kth_stream_total_duration(kth_stream *stream);
 KTH_API kth_status kth_stream_segment_at_time(kth_stream *stream, double seconds, size_t *index,
                                               double *start, double *duration);
 /* The stream byte range [*start, *end) of the init section the decoder needs for the bytes at
- * the reader's position. KTH_ERR_NOT_FOUND when the variant has none (MPEG-TS, packed audio),
- * KTH_ERR_RETRY when a size needed to place it is not known yet. */
+ * the reader's position. KTH_ERR_NOT_FOUND when the variant has none (MPEG-TS, packed audio)
+ * or the position is in bytes a live stream released, KTH_ERR_RETRY when a size needed to
+ * place it is not known yet. */
 KTH_API kth_status kth_stream_init_range(kth_stream *stream, uint64_t *start, uint64_t *end);
 
 /* --- offline prefetch ------------------------------------------------------------------- */

@@ -298,6 +298,10 @@ kth_status kth_stream_init_range(kth_stream *stream, uint64_t *start, uint64_t *
     platform_mutex_lock(&s->lock);
     hls_place pl;
     hls_locate r = session_locate(s, position, &pl);
+    if (r == HLS_RELEASED) { /* a live stream dropped what was there */
+        platform_mutex_unlock(&s->lock);
+        return KTH_ERR_NOT_FOUND;
+    }
     if (r == HLS_PAST_END)
         pl.period = s->period_count - 1;
     const hls_period *p = &s->periods[pl.period];

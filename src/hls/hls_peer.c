@@ -580,7 +580,10 @@ static bool rest_in_cache(hls_session *s, double *seconds)
     *seconds = 0;
     hls_place place = {0};
     walk w;
-    if (session_locate(s, session_reader_position(s), &place) == HLS_PAST_END) {
+    hls_locate where = session_locate(s, session_reader_position(s), &place);
+    if (where == HLS_RELEASED)
+        return false; /* the reader is in bytes a live stream let go */
+    if (where == HLS_PAST_END) {
         session_last_entry_with_bytes(s, &place.variant, &place.entry);
         const hls_slot *slot = session_slot(&s->variants[place.variant], place.entry);
         return slot->storage && storage_resource_state(slot->storage) == STORAGE_COMMITTED;

@@ -170,6 +170,14 @@ static kth_status find_target(hls_session *s, uint64_t offset, target *t, char *
     memset(t, 0, sizeof *t);
     hls_place pl;
     hls_locate r = session_locate(s, offset, &pl);
+    if (r == HLS_RELEASED) {
+        snprintf(err, errlen,
+                 "stream offset %llu is in segments that left the live window and were "
+                 "released: the server no longer serves them (a time seek goes back within the "
+                 "window)",
+                 (unsigned long long)offset);
+        return KTH_ERR_NOT_FOUND;
+    }
     if (r == HLS_PAST_END && s->live.open && s->live.stuck) {
         snprintf(err, errlen, "%s", s->live.stuck_msg);
         return KTH_ERR_NETWORK;

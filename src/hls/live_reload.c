@@ -142,12 +142,23 @@ static bool reserve_retired(hls_session_live *l)
     return true;
 }
 
-/* A fence at segment k of the live variant: a new period of the same variant starts there. */
+/* A fence at segment k of the live variant: a new period of the same variant starts there. A
+ * full period table (the reader stands still far behind, or memory ran out) fails the stream:
+ * without the fence the decoder would meet the discontinuity unwarned. */
 static void fence_at(hls_session *s, size_t k)
 {
     const hls_period *last = &s->periods[s->period_count - 1];
-    if (last->variant == s->live.variant && k > last->first_segment)
-        session_append_period(s, s->live.variant, k, k);
+    if (last->variant != s->live.variant || k <= last->first_segment ||
+        session_append_period(s, s->live.variant, k, k))
+        return;
+    if (session_periods_full(s))
+        session_fail_locked(s, KTH_ERR_NO_MEMORY,
+                            "live playlist %s: more than %d discontinuities and switches ahead of "
+                            "the reader",
+                            PLATFORM_SHOWN(s->variants[s->live.variant].uri), HLS_MAX_PERIODS);
+    else if (s->period_count == s->period_cap)
+        session_fail_locked(s, KTH_ERR_NO_MEMORY, "live playlist %s: out of memory",
+                            PLATFORM_SHOWN(s->variants[s->live.variant].uri));
 }
 
 void hls_live_fences(hls_session *s, size_t from)
@@ -276,7 +287,8 @@ void hls_live_switched(hls_session *s, size_t to, size_t first)
     s->live.variant = to;
     s->live.stuck = false;
     s->live.failures = 0;
-    if (s->live.want == to) {
+    if (s->live.want == to || s->live.rescue) {
+        /* Reached, or the stuck variant a rescue was to leave is left already. */
         s->live.want = SIZE_MAX;
         s->live.rescue = false;
     }
@@ -499,6 +511,7 @@ static void reload_complete(void *user, const net_result *r)
         if (st == KTH_OK) {
             take_fetched(s, f, pl, &ev);
             release_passed(s, &passed);
+            session_drop_released_periods(s);
         } else if (f->timed && f->variant == s->live.variant) {
             reload_failed(s, f, r);
         } else {

@@ -106,8 +106,11 @@ static bool rescue_to(hls_session *s, size_t to)
 bool hls_live_rescue(hls_session *s)
 {
     if (s->live.rescue && switchable(s, s->live.want)) {
-        rescue_to(s, s->live.want); /* else its next fetch is tried again */
-        return true;
+        if (rescue_to(s, s->live.want) || !session_periods_full(s))
+            return true;         /* else its next fetch is tried again */
+        s->live.want = SIZE_MAX; /* no period can be added: the stream is stuck */
+        s->live.rescue = false;
+        return false;
     }
     size_t to = pick_rescue(s);
     s->live.want = to;

@@ -203,6 +203,14 @@ static hls_locate locate_in_period(hls_session *s, size_t index, uint64_t rel, h
 hls_locate session_locate(hls_session *s, uint64_t offset, hls_place *place)
 {
     session_update_bases(s);
+    if (offset < s->periods[0].base) {
+        const hls_period *p = &s->periods[0];
+        *place = (hls_place){.period = 0,
+                             .variant = p->variant,
+                             .entry = p->prefix_init != HLS_NONE ? p->prefix_init : p->first_entry,
+                             .entry_stream_start = p->base};
+        return HLS_RELEASED;
+    }
     size_t i = s->period_count - 1;
     while (i > 0 && (!s->periods[i].base_known || s->periods[i].base > offset))
         i--;
@@ -470,6 +478,56 @@ static bool reserve_period(hls_session *s, size_t count)
     return true;
 }
 
+bool session_periods_full(const hls_session *s)
+{
+    return s->period_count >= HLS_MAX_PERIODS;
+}
+
+/* True when every segment of period p is one its live variant released. Lock held. */
+static bool period_released(const hls_session *s, const hls_period *p)
+{
+    const hls_variant_state *v = &s->variants[p->variant];
+    if (!v->live.tracked || p->end_entry <= p->first_entry)
+        return v->live.tracked;
+    hls_entry last;
+    return hls_layout_entry(v->layout, p->end_entry - 1, &last) == KTH_OK &&
+           last.segment < v->live.released;
+}
+
+/* Lowers *limit to the period of stream byte `offset`; false when it is not in a period. */
+static bool below_period_of(hls_session *s, uint64_t offset, size_t *limit)
+{
+    hls_place pl;
+    hls_locate r = session_locate(s, offset, &pl);
+    if (r == HLS_RELEASED)
+        return false;
+    if (r != HLS_PAST_END && pl.period < *limit)
+        *limit = pl.period;
+    return true;
+}
+
+size_t session_drop_released_periods(hls_session *s)
+{
+    hls_session_reader *rd = &s->reader;
+    size_t limit = rd->period < rd->acked_period ? rd->period : rd->acked_period;
+    if (rd->fence_pending && rd->fence_period < limit)
+        limit = rd->fence_period;
+    if (!below_period_of(s, session_reader_position(s), &limit) ||
+        (rd->served_end > 0 && !below_period_of(s, rd->served_end - 1, &limit)))
+        return 0;
+    size_t k = 0;
+    while (k < limit && s->periods[k + 1].base_known && period_released(s, &s->periods[k]))
+        k++;
+    if (k == 0)
+        return 0;
+    memmove(s->periods, s->periods + k, (s->period_count - k) * sizeof *s->periods);
+    s->period_count -= k;
+    rd->period -= k;
+    rd->acked_period -= k;
+    rd->fence_period = rd->fence_period >= k ? rd->fence_period - k : 0;
+    return k;
+}
+
 /* True when no byte of entry `entry` of the last period was handed out: the bytes handed out
  * end exactly at its start. Lock held. */
 static bool nothing_handed_of(hls_session *s, size_t entry)
@@ -550,7 +608,8 @@ bool session_splice(hls_session *s, size_t variant, size_t segment, size_t *inde
     if (at > 0) {
         /* The byte before the splice was read, so it is placed: in an entry whose start is
          * known (LOCATED, or NEED_SIZE when that entry's own size is still unknown). */
-        if (session_locate(s, at - 1, &pl) == HLS_PAST_END)
+        hls_locate r = session_locate(s, at - 1, &pl);
+        if (r != HLS_LOCATED && r != HLS_NEED_SIZE)
             return false;
         keep = pl.period + 1;
     }

@@ -181,6 +181,8 @@ typedef enum hls_locate {
     HLS_LOCATED,   /* *place filled */
     HLS_NEED_SIZE, /* place->variant/entry name the entry whose size is needed */
     HLS_PAST_END,  /* at or past the proven end */
+    HLS_RELEASED,  /* before the first period: a live stream dropped those bytes' periods
+                      (session_drop_released_periods); *place names the first period's start */
 } hls_locate;
 
 /* The live side of a session (live_reload.c, live_switch.c). Guarded by the session lock. */
@@ -352,6 +354,16 @@ void session_update_bases(hls_session *s);
  * before the entry the reader is in, or at it when bytes of it were handed out. */
 bool session_append_period(hls_session *s, size_t variant, size_t first_segment,
                            size_t prev_end_segment);
+/* True when the period table is at its cap: no period can be appended or spliced. Lock held. */
+bool session_periods_full(const hls_session *s);
+/* Drops the periods at the front of the table that no read can reach again, so a live stream
+ * whose fences and switches keep adding periods keeps a bounded table: those wholly before the
+ * reader's position, the furthest entry a read located, the acknowledged and pending fence
+ * periods and the last byte handed out, whose every segment its live variant released. Offsets
+ * before the first period left are HLS_RELEASED from then on. Every period index the session
+ * keeps (reader.period, acked_period, fence_period) moves down with the table; indices are only
+ * held under the lock, so no read in flight holds one. Lock held. Returns how many went. */
+size_t session_drop_released_periods(hls_session *s);
 /* Starts a time-seek splice (see the file comment): a new last period of `variant` from its
  * segment `segment`, with the init section in force for it in front, at stream offset
  * served_end. *index is the new period, *base its first stream byte. The reader is taken to

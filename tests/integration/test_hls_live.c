@@ -25,9 +25,11 @@
 
 #include "hls/live.h"
 #include "hls/playlist.h"
+#include "hls/session.h"
 #include "kts_live.h"
 #include "net/downloader.h"
 #include "platform/clock.h"
+#include "stream/source.h"
 #include "test_support.h"
 #include "live_player.h"
 #include "testclient.h"
@@ -439,6 +441,63 @@ static void test_live_discontinuity_in_first_playlist_is_a_fence(void **state)
     discontinuity_run(11);
 }
 
+/* The periods the session keeps (under its lock). */
+static size_t period_count(player *p)
+{
+    hls_session *s = (hls_session *)stream_get_source(p->stream);
+    platform_mutex_lock(&s->lock);
+    size_t n = s->period_count;
+    platform_mutex_unlock(&s->lock);
+    return n;
+}
+
+/* A stream that marks a discontinuity before every segment (each a fence, so each a period)
+ * keeps its period table to what the reader may still read: the periods of released segments
+ * go. It once kept every one, and at the table's cap (a few hours of such a stream) dropped
+ * fences without a word. A window of 6 segments of 1 s starts the stream at segment 3; the
+ * reader reads 100 segments, every one byte-exact behind its fence. */
+static void test_live_periods_of_passed_fences_go(void **state)
+{
+    (void)state;
+    player p;
+    kts_live cfg = {.window = 6, .target_duration = 1, .segment_size = 1880, .seed = 12};
+    cfg.mode = KTS_LIVE_DISCONTINUITIES;
+    cfg.mode_at = 1;
+    player_open(&p, &cfg, 3, 0);
+    size_t want = 100 * 1880, most = 0;
+    for (int i = 0; i < 1000 && atomic_load(&p.progress) < want; i++) {
+        play(&p, 500, 1);
+        size_t n = period_count(&p);
+        most = n > most ? n : most;
+    }
+    if (most > 2 * cfg.window)
+        fail_msg("the session kept up to %zu periods for a window of %u segments", most,
+                 cfg.window);
+    /* A byte seek back into the periods that went fails clearly, as one into any segment the
+     * stream released does. */
+    pthread_mutex_lock(&p.lock);
+    uint64_t back = p.reads.offset[0] + 7 * 1880; /* segment 10 */
+    pthread_mutex_unlock(&p.lock);
+    assert_int_equal(kth_stream_seek(p.stream, (int64_t)back, SEEK_SET, NULL), KTH_OK);
+    for (int i = 0; i < 100 && !atomic_load(&p.done); i++) {
+        play(&p, 500, 1);
+        wait_done(&p, 50);
+    }
+    assert_true(atomic_load(&p.done));
+    assert_int_equal(p.result, KTH_ERR_NOT_FOUND);
+    if (!strstr(p.error, "left the live window and were released"))
+        fail_msg("the read failed with: %s", p.error);
+    assert_true(p.got_len >= want);
+    /* Segments 4 .. 102 each opened behind a fence (3's tag came in the first playlist, where
+     * the stream starts: no fence before the first byte). */
+    assert_true(p.fences >= 99);
+    for (uint64_t k = 3; k < 103; k++) {
+        uint64_t seed = kts_live_segment_seed(&p.c.cfg, k, false);
+        assert_int_equal(kts_ts_synth_check(seed, 0, p.got + (k - 3) * 1880, 1880), 1880);
+    }
+    player_close(&p);
+}
+
 /* A playlist that stops changing for more than 3.5 target durations fails the stream with a
  * clear sentence, once the reader has read every segment it listed. */
 static void test_live_stuck_playlist_fails_the_stream(void **state)
@@ -770,6 +829,7 @@ int main(void)
         cmocka_unit_test(test_live_cache_stays_flat_across_a_server_reset),
         cmocka_unit_test(test_live_discontinuity_is_a_fence),
         cmocka_unit_test(test_live_discontinuity_in_first_playlist_is_a_fence),
+        cmocka_unit_test(test_live_periods_of_passed_fences_go),
         cmocka_unit_test(test_live_stuck_playlist_fails_the_stream),
         cmocka_unit_test(test_live_server_reset_reanchors_behind_a_fence),
         cmocka_unit_test(test_live_window_after_a_server_reset_holds_only_its_segments),

@@ -19,6 +19,9 @@
  *                           since, served as <dir>/r<n>.ts with the pattern of seed + 1000000 + n
  *   KTS_LIVE_DISCONTINUITY  EXT-X-DISCONTINUITY before segment mode_at (counted by
  *                           EXT-X-DISCONTINUITY-SEQUENCE once it leaves the window)
+ *   KTS_LIVE_DISCONTINUITIES  the same before every segment from mode_at on (a stream that
+ *                           breaks its timestamps at each segment, as some ad-stitching
+ *                           servers do)
  *
  * Thread-safety: a stream belongs to the test thread; the server serves its bodies from its own
  * threads through kts_add_body and kts_add_ts_synth, which are thread-safe.
@@ -38,6 +41,7 @@ typedef enum kts_live_mode {
     KTS_LIVE_ENDLIST,
     KTS_LIVE_RESET,
     KTS_LIVE_DISCONTINUITY,
+    KTS_LIVE_DISCONTINUITIES,
 } kts_live_mode;
 
 typedef struct kts_live {

@@ -52,18 +52,23 @@ size_t kts_live_playlist(const kts_live *l, int64_t ms, char *buf, size_t size)
     uint64_t first, end;
     bool reset;
     listing(l, ms, &first, &end, &reset);
-    bool disc = l->mode == KTS_LIVE_DISCONTINUITY && l->mode_at > 0;
-    size_t n = (size_t)snprintf(buf, size,
-                                "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:%u\n"
-                                "#EXT-X-MEDIA-SEQUENCE:%llu\n#EXT-X-DISCONTINUITY-SEQUENCE:%d\n%s",
-                                l->target_duration, (unsigned long long)first,
-                                disc && l->mode_at <= first ? 1 : 0,
-                                l->event ? "#EXT-X-PLAYLIST-TYPE:EVENT\n" : "");
+    bool every = l->mode == KTS_LIVE_DISCONTINUITIES;
+    bool disc = (l->mode == KTS_LIVE_DISCONTINUITY || every) && l->mode_at > 0;
+    /* The discontinuity sequence of the first listed segment: the tags at or before it. */
+    uint64_t before = !disc || l->mode_at > first ? 0 : every ? first - l->mode_at + 1 : 1;
+    size_t n =
+        (size_t)snprintf(buf, size,
+                         "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:%u\n"
+                         "#EXT-X-MEDIA-SEQUENCE:%llu\n#EXT-X-DISCONTINUITY-SEQUENCE:%llu\n%s",
+                         l->target_duration, (unsigned long long)first, (unsigned long long)before,
+                         l->event ? "#EXT-X-PLAYLIST-TYPE:EVENT\n" : "");
     for (uint64_t s = first; s < end && n < size; s++) {
         char path[256];
         segment_path("", reset, s, path, sizeof path);
         n += (size_t)snprintf(buf + n, size - n, "%s#EXTINF:%u.000,\n%s\n",
-                              disc && s == l->mode_at && s > first ? "#EXT-X-DISCONTINUITY\n" : "",
+                              disc && (every ? s >= l->mode_at : s == l->mode_at) && s > first
+                                  ? "#EXT-X-DISCONTINUITY\n"
+                                  : "",
                               l->target_duration, path + 1);
     }
     if (n < size && l->mode == KTS_LIVE_ENDLIST && end == l->mode_at)
