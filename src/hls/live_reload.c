@@ -598,6 +598,18 @@ double hls_live_poll(hls_session *s, net_batch *batch, int64_t now_ns)
 
 /* ---- a reader that fell behind the window ---- */
 
+/* The period at or after the reader's furthest that holds `entry` of `variant` as one of its
+ * segments; SIZE_MAX when none does. Lock held. */
+static size_t period_of(const hls_session *s, size_t variant, size_t entry)
+{
+    for (size_t i = s->period_count; i-- > s->reader.period;) {
+        const hls_period *p = &s->periods[i];
+        if (p->variant == variant && entry >= p->first_entry && entry < p->end_entry)
+            return i;
+    }
+    return SIZE_MAX;
+}
+
 /* True when `entry` of `variant` is part of the stream's byte space (in one of its periods).
  * Lock held. */
 static bool in_periods(const hls_session *s, size_t variant, size_t entry)
@@ -620,14 +632,9 @@ static bool segment_has_bytes(hls_layout *l, size_t k)
            hls_layout_entry(l, entry, &e) == KTH_OK && e.size_known;
 }
 
-/* Ends the stream's bytes before segment j of the live variant and goes on at segment w behind
- * a fence: a new period when the reader is still before j, else a splice at what the reader
- * has been handed (it is waiting at j), keeping the fence the reader must meet. Lock held. */
-static bool skip_to(hls_session *s, size_t j, size_t w)
+/* The skip's splice (skip_to). Lock held. */
+static bool splice_past(hls_session *s, size_t v, size_t w)
 {
-    size_t v = s->live.variant;
-    if (session_append_period(s, v, w, j))
-        return true;
     size_t acked = s->reader.acked_period, fence = s->reader.fence_period;
     bool pending = s->reader.fence_pending;
     size_t index;
@@ -641,6 +648,26 @@ static bool skip_to(hls_session *s, size_t j, size_t w)
             s->reader.fence_period = fence;
         }
     }
+    return true;
+}
+
+/* Ends the stream's bytes before segment j of the live variant, which period `at` holds, and
+ * goes on at segment w behind a fence: the periods after `at` go (no read reached them), and
+ * a new period starts after what is kept, when the reader is still before j; else a splice at
+ * what the reader has been handed (it is waiting at j), keeping the fence the reader must
+ * meet. The discontinuities after w are fenced again. Lock held. */
+static bool skip_to(hls_session *s, size_t at, size_t j, size_t w)
+{
+    size_t v = s->live.variant;
+    bool skipped;
+    if (j > s->periods[at].first_segment)
+        skipped = session_drop_periods_after(s, at) && session_append_period(s, v, w, j);
+    else /* j opens its period: that one goes too, and the one before ends where it ends */
+        skipped = at > 0 && session_drop_periods_after(s, at - 1) &&
+                  session_append_period(s, v, w, session_period_end_segment(s, at - 1));
+    if (!skipped && !splice_past(s, v, w))
+        return false;
+    hls_live_fences(s, w + 1);
     return true;
 }
 
@@ -679,24 +706,22 @@ bool hls_live_skip_gone(hls_session *s, size_t variant, size_t entry, int http_s
     if (e.kind != HLS_ENTRY_SEGMENT || e.segment >= m->segment_count ||
         e.segment >= first_listed + left_since_reload(s, v))
         return false; /* still listed (or not a segment): a real failure */
-    const hls_period *last = &s->periods[s->period_count - 1];
-    if (last->variant != variant || e.segment < last->first_segment)
-        return false;
     /* A reader that went back (a byte seek) before the furthest entry it had reached is not one
      * that fell behind the window: the bytes there keep their meaning, which the server can no
      * longer give. A skip placed after what it was handed would leave it waiting where nothing
      * is fetched. */
-    if (s->reader.period == s->period_count - 1 && entry < s->reader.entry)
+    size_t at = period_of(s, variant, entry);
+    if (at == SIZE_MAX || (s->reader.period == at && entry < s->reader.entry))
         return false;
-    /* The skip starts at the first segment of the last period that has no bytes: the server
-     * drops segments in order, so each one before this left too, and a fetch of one may still
-     * be under way (its 404 may come second). */
-    size_t j = last->first_segment, w;
+    /* The skip starts at the first segment of that period that has no bytes: the server drops
+     * segments in order, so each one before this left too, and a fetch of one may still be
+     * under way (its 404 may come second). */
+    size_t j = s->periods[at].first_segment, w;
     for (; j < e.segment; j++)
         if (!segment_has_bytes(v->layout, j))
             break;
     w = e.segment + 1 > first_listed ? e.segment + 1 : first_listed;
-    if (w >= m->segment_count || !skip_to(s, j, w))
+    if (w >= m->segment_count || !skip_to(s, at, j, w))
         return false;
     memset(ev, 0, sizeof *ev);
     ev->kind = KTH_EVENT_HLS_LIVE_SKIPPED;

@@ -596,6 +596,30 @@ bool session_append_period(hls_session *s, size_t variant, size_t first_segment,
     return true;
 }
 
+bool session_drop_periods_after(hls_session *s, size_t index)
+{
+    const hls_session_reader *rd = &s->reader;
+    hls_period *p = &s->periods[index];
+    if (rd->period > index || rd->acked_period > index ||
+        (rd->fence_pending && rd->fence_period > index) || p->cut)
+        return false;
+    s->period_count = index + 1;
+    p->end_entry = hls_layout_entry_count(s->variants[p->variant].layout);
+    session_update_bases(s);
+    return true;
+}
+
+size_t session_period_end_segment(const hls_session *s, size_t index)
+{
+    const hls_period *p = &s->periods[index];
+    const hls_variant_state *v = &s->variants[p->variant];
+    hls_entry e;
+    if (p->end_entry >= hls_layout_entry_count(v->layout) ||
+        hls_layout_entry(v->layout, p->end_entry, &e) != KTH_OK)
+        return hls_layout_segment_count(v->layout);
+    return e.segment; /* an init section's is the segment it precedes */
+}
+
 bool session_splice(hls_session *s, size_t variant, size_t segment, size_t *index, uint64_t *base)
 {
     hls_layout *l = s->variants[variant].layout;

@@ -364,6 +364,14 @@ bool session_periods_full(const hls_session *s);
  * keeps (reader.period, acked_period, fence_period) moves down with the table; indices are only
  * held under the lock, so no read in flight holds one. Lock held. Returns how many went. */
 size_t session_drop_released_periods(hls_session *s);
+/* Drops the periods after `index`, which becomes the last and runs to the end of its variant's
+ * model again. Lock held. Returns false, changing nothing, when a read may have reached a
+ * later period (the furthest entry located, the acknowledged or a pending fence is in one) or
+ * a splice cut `index`. */
+bool session_drop_periods_after(hls_session *s, size_t index);
+/* The segment of its variant at which period `index` ends: its model's segment count when it
+ * runs to the end. Lock held. */
+size_t session_period_end_segment(const hls_session *s, size_t index);
 /* Starts a time-seek splice (see the file comment): a new last period of `variant` from its
  * segment `segment`, with the init section in force for it in front, at stream offset
  * served_end. *index is the new period, *base its first stream byte. The reader is taken to

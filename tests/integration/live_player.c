@@ -108,6 +108,12 @@ static void note_read(player *p, const unsigned char *buf, size_t n, uint64_t st
     p->got_len += n;
 }
 
+/* The reader is held before its next read: paused, or at its hold (lock held). */
+static bool held(const player *p)
+{
+    return p->paused || (p->hold_at > 0 && p->got_len >= p->hold_at);
+}
+
 static void *read_all(void *arg)
 {
     player *p = arg;
@@ -115,13 +121,16 @@ static void *read_all(void *arg)
     unsigned waits = 0; /* looks in a row that found nothing: the hang guard */
     for (int i = 0; i < 1000000; i++) {
         pthread_mutex_lock(&p->lock);
-        while (p->paused)
+        while (held(p))
             pthread_cond_wait(&p->moved, &p->lock);
+        size_t want = sizeof buf;
+        if (p->hold_at > 0 && p->hold_at - p->got_len < want)
+            want = p->hold_at - p->got_len;
         pthread_mutex_unlock(&p->lock);
         /* kth_stream_try_read: its outcome gives the bytes' position from the same call, so a
          * seek from the test cannot come between the read and where it read. */
         kth_read_outcome o;
-        kth_stream_try_read(p->stream, buf, sizeof buf, READ_LOOK_MS, &o);
+        kth_stream_try_read(p->stream, buf, want, READ_LOOK_MS, &o);
         if (o.kind == KTH_READ_PENDING && o.reason == KTH_PENDING_NOT_READY &&
             ++waits < READ_GIVE_UP_MS / READ_LOOK_MS) {
             pthread_mutex_lock(&p->lock);
@@ -295,8 +304,7 @@ void settle(player *p)
     size_t fetched = segment_bytes_served(p);
     pthread_mutex_lock(&p->lock);
     p->starved = false;
-    while (!p->paused && !atomic_load(&p->done) && atomic_load(&p->progress) < fetched &&
-           !p->starved)
+    while (!held(p) && !atomic_load(&p->done) && atomic_load(&p->progress) < fetched && !p->starved)
         if (pthread_cond_timedwait(&p->moved, &p->lock, &until) != 0)
             break;
     pthread_mutex_unlock(&p->lock);
@@ -393,6 +401,14 @@ void set_paused(player *p, bool paused)
     pthread_mutex_unlock(&p->lock);
 }
 
+void hold_reader_at(player *p, size_t bytes)
+{
+    pthread_mutex_lock(&p->lock);
+    p->hold_at = bytes;
+    pthread_cond_broadcast(&p->moved);
+    pthread_mutex_unlock(&p->lock);
+}
+
 /* Bytes the reader got from its last read at stream offset `offset` on (0: none yet). */
 /* got_since with p->lock held. */
 static size_t got_since_locked(player *p, uint64_t offset)
@@ -422,8 +438,7 @@ static void let_reader_catch_up(player *p, uint64_t offset, size_t bytes)
     until.tv_sec += 5;
     pthread_mutex_lock(&p->lock);
     p->starved = false;
-    while (!p->paused && !atomic_load(&p->done) && got_since_locked(p, offset) < bytes &&
-           !p->starved)
+    while (!held(p) && !atomic_load(&p->done) && got_since_locked(p, offset) < bytes && !p->starved)
         if (pthread_cond_timedwait(&p->moved, &p->lock, &until) != 0)
             break;
     pthread_mutex_unlock(&p->lock);

@@ -75,7 +75,8 @@ typedef struct player {
     kth_subscription *dsub;
     pthread_mutex_t lock; /* with moved: the reader signals each read, the bus each request */
     pthread_cond_t moved;
-    bool paused; /* under lock: the reader waits before its next read */
+    bool paused;    /* under lock: the reader waits before its next read */
+    size_t hold_at; /* under lock: > 0, the reader reads no further than got_len == hold_at */
     /* Under lock: the reader found nothing to read since settle() last cleared it (it looks
      * every READ_LOOK_MS of real time while it waits). */
     bool starved;
@@ -117,6 +118,9 @@ void play_from(player *p, uint64_t offset, size_t bytes);
 size_t got_since(player *p, uint64_t offset);
 /* Holds the reader before its next read, or lets it go on. */
 void set_paused(player *p, bool paused);
+/* Holds the reader once it got `bytes` in all (its reads stop exactly there), or with 0 lets
+ * it read on. */
+void hold_reader_at(player *p, size_t bytes);
 /* From now on the reader counts what it reads (got_len, progress) without keeping the bytes:
  * for a session too long to hold them. */
 void player_count_only(player *p);

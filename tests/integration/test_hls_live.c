@@ -609,6 +609,21 @@ static size_t sequences_got(player *p, uint64_t first, uint64_t *seq, size_t max
     return count;
 }
 
+/* True when the server answered a request for segment k with `status`. */
+static bool served_status(player *p, uint64_t k, int status)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/tv/seg%llu.ts", (unsigned long long)k);
+    size_t n = kts_log_count(p->c.srv);
+    for (size_t i = 0; i < n; i++) {
+        kts_log_entry e;
+        if (kts_log_get(p->c.srv, i, &e) == KTH_OK && strcmp(e.path, path) == 0 &&
+            e.status == status)
+            return true;
+    }
+    return false;
+}
+
 /* Opens a stream of four 2 s segments, reads three segments, then pauses the reader for 20 s:
  * ten segments more, the window of four far past it. */
 static void open_and_fall_behind(player *p)
@@ -648,6 +663,53 @@ static void test_live_reader_behind_the_window_goes_on_at_its_start(void **state
     unsigned events = count_events(&p, KTH_EVENT_HLS_LIVE_SKIPPED);
     assert_true(skips >= 1 && events >= skips && events <= 2);
     assert_int_equal(p.fences, events);
+    player_close(&p);
+}
+
+/* The same on a stream with a discontinuity before every segment, so that the segment that
+ * left is not in the stream's last period (each discontinuity started one after it): the
+ * stream went on failing with its 404. The reader is held at the end of segment 3 while the
+ * window moves far past it, with 4 and 5 in its buffer; one byte into 4, the fetch of 6 meets
+ * the 404. The stream goes on at the window's start after 4 and 5, every segment behind its
+ * fence (a skip whose gone segment opens its period spliced at the reader, dropping 4 and 5). */
+static void test_live_reader_behind_a_window_of_discontinuities_goes_on(void **state)
+{
+    (void)state;
+    player p;
+    kts_live cfg = {.window = 4,
+                    .target_duration = 2,
+                    .segment_size = 1880,
+                    .seed = 23,
+                    .mode = KTS_LIVE_DISCONTINUITIES,
+                    .mode_at = 1};
+    player_open(&p, &cfg, 1, 4.0);
+    hold_reader_at(&p, 3 * 1880);
+    play_until(&p, 0, 3 * 1880);
+    play(&p, 500, 40);
+    assert_true(served_status(&p, 4, 200) && served_status(&p, 5, 200));
+    hold_reader_at(&p, 4 * 1880 + 1);
+    play(&p, 500, 2);
+    assert_true(served_status(&p, 6, 404));
+    /* One skip, or two when the segment it went to (the first the last reload listed) left
+     * too before its fetch. */
+    unsigned skips = count_events(&p, KTH_EVENT_HLS_LIVE_SKIPPED);
+    assert_true(skips >= 1 && skips <= 2);
+    hold_reader_at(&p, 0);
+    for (int i = 0; i < 200 && !atomic_load(&p.done) && atomic_load(&p.progress) < 11 * 1880; i++)
+        play(&p, 500, 1);
+    if (atomic_load(&p.done))
+        fail_msg("the stream ended: %s", p.error);
+    stop_reading(&p);
+    assert_int_equal(p.got_len % 1880, 0);
+    uint64_t seq[256];
+    size_t n = sequences_got(&p, 1, seq, 256);
+    for (size_t k = 0; k < 5; k++)
+        assert_int_equal(seq[k], k + 1);
+    assert_true(seq[5] >= 10);
+    assert_true(skips + count_events(&p, KTH_EVENT_HLS_LIVE_SKIPPED) <= 2);
+    /* Every segment after the first came behind a fence, its discontinuity's or a skip's (a
+     * second skip, when the window moved on again, adds one with no byte between). */
+    assert_true(p.fences >= n - 1);
     player_close(&p);
 }
 
@@ -815,6 +877,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_window_slides_every_segment_once),
         cmocka_unit_test(test_live_reader_behind_the_window_goes_on_at_its_start),
+        cmocka_unit_test(test_live_reader_behind_a_window_of_discontinuities_goes_on),
         cmocka_unit_test(test_live_skip_past_a_window_that_moved_since_the_reload),
         cmocka_unit_test(test_event_segment_not_found_fails_clearly),
         cmocka_unit_test(test_live_seek_by_time_moves_within_the_window_and_to_the_edge),
