@@ -986,7 +986,9 @@ static void window_begin(hls_session *s, poll_window *win, walk *w)
     win->mark = ++s->poll_generation;
     win->contiguous = true;
     hls_locate where = session_locate(s, session_reader_position(s), &win->place);
-    win->past_end = where == HLS_PAST_END;
+    /* A reader in bytes a live stream released fails at its next read: nothing is fetched for
+     * it, as for one at the end. */
+    win->past_end = where == HLS_PAST_END || where == HLS_RELEASED;
     win->variant = win->past_end ? SIZE_MAX : win->place.variant;
     win->first = win->place.entry;
     if (!win->past_end) {

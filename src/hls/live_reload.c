@@ -660,11 +660,14 @@ static bool skip_to(hls_session *s, size_t at, size_t j, size_t w)
 {
     size_t v = s->live.variant;
     bool skipped;
-    if (j > s->periods[at].first_segment)
+    if (j > s->periods[at].first_segment) {
         skipped = session_drop_periods_after(s, at) && session_append_period(s, v, w, j);
-    else /* j opens its period: that one goes too, and the one before ends where it ends */
-        skipped = at > 0 && session_drop_periods_after(s, at - 1) &&
-                  session_append_period(s, v, w, session_period_end_segment(s, at - 1));
+    } else if (at > 0) { /* j opens its period: that one goes too, the one before ends as it did */
+        size_t end = session_period_end_segment(s, at - 1); /* before the drop lets it run on */
+        skipped = session_drop_periods_after(s, at - 1) && session_append_period(s, v, w, end);
+    } else {
+        skipped = false;
+    }
     if (!skipped && !splice_past(s, v, w))
         return false;
     hls_live_fences(s, w + 1);
