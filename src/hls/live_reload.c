@@ -674,22 +674,38 @@ static bool skip_to(hls_session *s, size_t at, size_t j, size_t w)
     return true;
 }
 
+/* The shortest duration of a segment the last playlist of v listed, in seconds: how fast
+ * segments may come, and so leave. The target duration when none lists a duration. */
+static double shortest_listed(const hls_variant_state *v)
+{
+    const hls_media_playlist *m = &v->pl->media;
+    double shortest = m->target_duration ? (double)m->target_duration : 1.0;
+    for (size_t k = v->live.window_start; k < m->segment_count; k++) {
+        double d = hls_media_segment(m, k).duration;
+        if (d > 0 && d < shortest)
+            shortest = d;
+    }
+    return shortest > 0.001 ? shortest : 0.001;
+}
+
 /* How many of the first segments the last playlist of v listed the server may have dropped
- * since: one a target duration from the start of that playlist's request, and one more for the
- * playlist's own age. A reader that fell behind goes on at the first listed segment, which is
- * the next to leave: when it has left too, its 404 is a skip again, not a failure. None for an
- * EVENT playlist (it drops nothing), and no more than one while the playlist is stuck (its
- * request time no longer moves). Lock held. */
+ * since: one for each of its shortest segments that fits in the time since that playlist's
+ * request started (a segment leaves as each new one comes), and one more for the playlist's own
+ * age. A reader that fell behind goes on at the first listed segment, which is the next to
+ * leave: when it has left too, its 404 is a skip again, not a failure. None for an EVENT
+ * playlist (it drops nothing), and no more than one while the playlist is stuck (its request
+ * time no longer moves). Lock held. */
 static size_t left_since_reload(hls_session *s, const hls_variant_state *v)
 {
     if (s->live.kind == HLS_LIVE_KIND_EVENT)
         return 0;
     if (v->live.stuck)
         return 1;
-    int64_t target_ns = (int64_t)(v->pl->media.target_duration ? v->pl->media.target_duration : 1) *
-                        (int64_t)NS_PER_S;
     int64_t since = net_downloader_now(s->downloader) - v->live.requested_ns;
-    return since > 0 ? (size_t)(since / target_ns) + 1 : 1;
+    if (since <= 0)
+        return 1;
+    double count = (double)since / (shortest_listed(v) * NS_PER_S);
+    return count < (double)(SIZE_MAX / 2) ? (size_t)count + 1 : SIZE_MAX / 2;
 }
 
 bool hls_live_skip_gone(hls_session *s, size_t variant, size_t entry, int http_status,

@@ -747,6 +747,48 @@ static void test_live_skip_past_a_window_that_moved_since_the_reload(void **stat
     player_close(&p);
 }
 
+/* A reader behind the window of segments much shorter than the target duration (1 s, target
+ * 4 s), while reloads fail for a while: the segments leave at their own pace, so the count of
+ * those that may have left since the last reload goes by the durations the playlist lists. By
+ * the target, one 4 s after the reload counted one; the 404 of the second segment gone since
+ * failed the stream. */
+static void test_live_skip_past_short_segments_gone_since_the_reload(void **state)
+{
+    (void)state;
+    player p;
+    kts_live cfg = {
+        .window = 8, .target_duration = 4, .segment_ms = 1000, .segment_size = 1880, .seed = 37};
+    player_open(&p, &cfg, 0, 2.0);
+    for (int i = 0; i < 100 && atomic_load(&p.progress) < 3 * 1880; i++)
+        play(&p, 500, 1);
+    set_paused(&p, true);
+    play(&p, 500, 30); /* 15 s: the window of 8 s far past the reader */
+    /* The next two reloads fail (the next try is half a target later): 5 s without one. */
+    unsigned asked = kts_request_count(p.c.srv, "/tv/live.m3u8", NULL);
+    assert_int_equal(kts_add_fault(p.c.srv, "/tv/live.m3u8",
+                                   &(kts_fault){.kind = KTS_FAULT_STATUS,
+                                                .status = 404,
+                                                .first_request = asked + 1,
+                                                .last_request = asked + 2}),
+                     KTH_OK);
+    play(&p, 500, 7);
+    assert_int_equal(kts_request_count(p.c.srv, "/tv/live.m3u8", NULL), asked + 2);
+    size_t before = atomic_load(&p.progress);
+    set_paused(&p, false);
+    settle(&p); /* the reader meets the gone segments before the next reload */
+    for (int i = 0;
+         i < 200 && !atomic_load(&p.done) && atomic_load(&p.progress) < before + 6 * 1880; i++)
+        play(&p, 500, 1);
+    if (atomic_load(&p.done))
+        fail_msg("the stream ended: %s", p.error);
+    stop_reading(&p);
+    assert_int_equal(p.got_len % 1880, 0);
+    /* A skip for each segment found gone (the reader may get no byte between two: one fence). */
+    unsigned events = count_events(&p, KTH_EVENT_HLS_LIVE_SKIPPED);
+    assert_true(events >= 1 && p.fences >= 1 && p.fences <= events);
+    player_close(&p);
+}
+
 /* An EVENT playlist drops no segment: a 404 of one it lists is the server's failure, reported
  * as such, not a reader behind the window to skip (the skip of a listed segment the server may
  * have dropped since the last reload took it for one, and went on past segment 0). */
@@ -882,6 +924,7 @@ int main(void)
         cmocka_unit_test(test_live_reader_behind_the_window_goes_on_at_its_start),
         cmocka_unit_test(test_live_reader_behind_a_window_of_discontinuities_goes_on),
         cmocka_unit_test(test_live_skip_past_a_window_that_moved_since_the_reload),
+        cmocka_unit_test(test_live_skip_past_short_segments_gone_since_the_reload),
         cmocka_unit_test(test_event_segment_not_found_fails_clearly),
         cmocka_unit_test(test_live_seek_by_time_moves_within_the_window_and_to_the_edge),
         cmocka_unit_test(test_live_seek_back_to_a_released_segment_fails_clearly),

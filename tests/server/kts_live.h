@@ -5,10 +5,11 @@
  *
  * At stream time t (milliseconds, set by kts_live_advance), segments 0 .. produced - 1 exist,
  * where produced = window + floor(t / (target_duration * 1000)): one more each target
- * duration. The playlist at <dir>/live.m3u8 lists the last `window` of them (all of them for an
- * EVENT stream); segment n is <dir>/seg<n>.ts, `segment_size` bytes of the MPEG-TS-framed
- * pattern of seed + n (kts_ts_synth_check), each lasting target_duration seconds. A segment that
- * left the window stops being served (404), as on a real server.
+ * duration (each segment_ms when that is set: segments shorter than the target). The playlist at
+ * <dir>/live.m3u8 lists the last `window` of them (all of them for an EVENT stream); segment n is
+ * <dir>/seg<n>.ts, `segment_size` bytes of the MPEG-TS-framed pattern of seed + n
+ * (kts_ts_synth_check), each lasting target_duration seconds (or segment_ms). A segment that left
+ * the window stops being served (404), as on a real server.
  *
  * Modes change that picture from segment `mode_at` on:
  *   KTS_LIVE_STUCK          the playlist stops advancing once mode_at segments exist
@@ -46,7 +47,8 @@ typedef enum kts_live_mode {
 
 typedef struct kts_live {
     unsigned window;          /* segments listed (> 0) */
-    unsigned target_duration; /* seconds (> 0); every segment lasts this long */
+    unsigned target_duration; /* seconds (> 0); every segment lasts this long, */
+    unsigned segment_ms;      /* or this many milliseconds when not 0 (at most the target) */
     uint64_t segment_size;    /* bytes of each segment (> 0) */
     uint64_t seed;
     bool event; /* EXT-X-PLAYLIST-TYPE:EVENT: nothing leaves the playlist */

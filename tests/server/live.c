@@ -24,10 +24,16 @@ struct kts_live_stream {
     char text[MAX_PLAYLIST];
 };
 
+/* How long each segment lasts, in milliseconds. */
+static int64_t segment_ms(const kts_live *l)
+{
+    return l->segment_ms ? (int64_t)l->segment_ms : (int64_t)l->target_duration * 1000;
+}
+
 /* What the playlist at time ms lists: segments [*first, *end) of epoch *reset. */
 static void listing(const kts_live *l, int64_t ms, uint64_t *first, uint64_t *end, bool *reset)
 {
-    uint64_t produced = l->window + (uint64_t)(ms / ((int64_t)l->target_duration * 1000));
+    uint64_t produced = l->window + (uint64_t)(ms / segment_ms(l));
     if ((l->mode == KTS_LIVE_STUCK || l->mode == KTS_LIVE_ENDLIST) && produced > l->mode_at)
         produced = l->mode_at > 0 ? l->mode_at : 1;
     *reset = l->mode == KTS_LIVE_RESET && produced > l->mode_at;
@@ -65,11 +71,12 @@ size_t kts_live_playlist(const kts_live *l, int64_t ms, char *buf, size_t size)
     for (uint64_t s = first; s < end && n < size; s++) {
         char path[256];
         segment_path("", reset, s, path, sizeof path);
-        n += (size_t)snprintf(buf + n, size - n, "%s#EXTINF:%u.000,\n%s\n",
+        n += (size_t)snprintf(buf + n, size - n, "%s#EXTINF:%lld.%03lld,\n%s\n",
                               disc && (every ? s >= l->mode_at : s == l->mode_at) && s > first
                                   ? "#EXT-X-DISCONTINUITY\n"
                                   : "",
-                              l->target_duration, path + 1);
+                              (long long)(segment_ms(l) / 1000), (long long)(segment_ms(l) % 1000),
+                              path + 1);
     }
     if (n < size && l->mode == KTS_LIVE_ENDLIST && end == l->mode_at)
         n += (size_t)snprintf(buf + n, size - n, "#EXT-X-ENDLIST\n");
@@ -124,7 +131,8 @@ int kts_live_advance(kts_live_stream *ls, int64_t ms)
 int kts_live_start(kts_server *srv, const char *dir, const kts_live *live, kts_live_stream **out)
 {
     if (!srv || !dir || dir[0] != '/' || strlen(dir) >= 200 || !live || !out || live->window == 0 ||
-        live->target_duration == 0 || live->segment_size == 0)
+        live->target_duration == 0 || live->segment_size == 0 ||
+        live->segment_ms > live->target_duration * 1000u)
         return KTH_ERR_INVALID_ARG;
     kts_live_stream *ls = calloc(1, sizeof *ls);
     if (!ls)
