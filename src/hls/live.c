@@ -118,6 +118,23 @@ void hls_live_tracker_start(hls_live_tracker *t, const hls_playlist *media, size
     finish(t, m, request_ns, out);
 }
 
+/* True when a reload at request_ns finds the playlist unchanged for too long. */
+static bool stuck_at(const hls_live_tracker *t, int64_t request_ns)
+{
+    return !t->ended && (double)(request_ns - t->changed_ns) >
+                            STUCK_TARGETS * (double)t->target_duration * NS_PER_S;
+}
+
+void hls_live_tracker_same(hls_live_tracker *t, int64_t request_ns, hls_live_update *out)
+{
+    memset(out, 0, sizeof *out);
+    out->ended = t->ended;
+    out->window_first = t->window_first;
+    double half = (double)t->target_duration / 2 * NS_PER_S;
+    out->next_reload_ns = request_ns + (half < MIN_RELOAD_NS ? MIN_RELOAD_NS : (int64_t)half);
+    out->stuck = stuck_at(t, request_ns);
+}
+
 void hls_live_tracker_update(hls_live_tracker *t, const hls_playlist *media, int64_t request_ns,
                              hls_live_update *out)
 {
@@ -142,8 +159,6 @@ void hls_live_tracker_update(hls_live_tracker *t, const hls_playlist *media, int
     }
     bool was_ended = t->ended;
     finish(t, m, request_ns, out);
-    if (!out->changed && !was_ended &&
-        (double)(request_ns - t->changed_ns) >
-            STUCK_TARGETS * (double)m->target_duration * NS_PER_S)
+    if (!out->changed && !was_ended && stuck_at(t, request_ns))
         out->stuck = true;
 }

@@ -94,6 +94,12 @@ void hls_live_tracker_start(hls_live_tracker *t, const hls_playlist *media, size
 void hls_live_tracker_update(hls_live_tracker *t, const hls_playlist *media, int64_t request_ns,
                              hls_live_update *out);
 
+/* Takes in a reload whose answer is an older copy of what was taken in already (a CDN edge
+ * behind the origin; the caller judged it so): as an unchanged playlist, it appends nothing and
+ * leaves the window where it was; it reloads after half the target duration, and counts toward
+ * a stuck playlist. */
+void hls_live_tracker_same(hls_live_tracker *t, int64_t request_ns, hls_live_update *out);
+
 /* The URI a released segment has in a merged model: this prefix and its media sequence number.
  * No cache entry is opened and no fetch is made for it (session_open_slot refuses a released
  * segment), and a fetch of it would fail: no client knows the scheme. */

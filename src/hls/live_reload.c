@@ -218,6 +218,58 @@ typedef enum taken {
     TAKEN_FAILED /* the session failed (recorded) */
 } taken;
 
+/* True when segment `i` of playlist m is what segment k of variant v's model is (the model
+ * holds its URI): the same URI, duration and byte range, and, when both are dated, a date
+ * within half a second. Lock held. */
+static bool same_segment(const hls_variant_state *v, size_t k, const hls_media_playlist *m,
+                         size_t i)
+{
+    hls_segment a = hls_media_segment(&v->pl->media, k), b = hls_media_segment(m, i);
+    int64_t apart = a.program_time_ms - b.program_time_ms;
+    if (a.duration != b.duration || a.range.present != b.range.present ||
+        (a.range.present &&
+         (a.range.offset != b.range.offset || a.range.length != b.range.length)) ||
+        (a.program_time_ms && b.program_time_ms && (apart > 500 || apart < -500)))
+        return false;
+    char *had = hls_media_segment_uri(&v->pl->media, k);
+    char *has = hls_media_segment_uri(m, i);
+    bool same = had && has && strcmp(had, has) == 0;
+    platform_free(had);
+    platform_free(has);
+    return same;
+}
+
+/* True when `pl` is an older copy of what variant v took in, as a CDN edge behind the origin
+ * serves: it goes back (the tracker would call it a reset), ends no later than what was taken,
+ * and every segment it lists that the model still names (since the last reset, not released)
+ * has the URI and duration the model holds under that media sequence number. A restart that
+ * reuses the old names, numbers and durations cannot be told from it; one playlist that names
+ * none of the held segments is taken as a reset. Lock held. */
+static bool older_copy(const hls_variant_state *v, const hls_playlist *pl)
+{
+    const hls_media_playlist *m = &pl->media;
+    const hls_live_tracker *t = &v->live.tracker;
+    uint64_t end = m->media_sequence + m->segment_count;
+    if (m->segment_count == 0 || end > t->next_sequence ||
+        (m->media_sequence >= t->window_first && end == t->next_sequence))
+        return false;
+    size_t count = v->pl->media.segment_count, held = v->live.run_start;
+    if (held < v->live.released)
+        held = v->live.released;
+    size_t compared = 0;
+    for (size_t i = 0; i < m->segment_count; i++) {
+        uint64_t seq = m->media_sequence + i;
+        /* Model segment k has sequence window_seq + (k - window_start). */
+        if (seq + v->live.window_start < v->live.window_seq + held)
+            continue;
+        size_t k = (size_t)(seq + v->live.window_start - v->live.window_seq);
+        if (k >= count || !same_segment(v, k, m, i))
+            return false;
+        compared++;
+    }
+    return compared > 0;
+}
+
 /* Takes a reload of variant vi into its model and tracker. Lock held. */
 static taken take_in(hls_session *s, size_t vi, const hls_playlist *pl, int64_t started_ns,
                      hls_live_update *u)
@@ -225,6 +277,14 @@ static taken take_in(hls_session *s, size_t vi, const hls_playlist *pl, int64_t 
     hls_variant_state *v = &s->variants[vi];
     if (started_ns < v->live.requested_ns)
         return TAKEN_STALE; /* an older playlist would look like a server reset */
+    if (older_copy(v, pl)) {
+        /* Nothing new, and its window is older than the one held: that one stands, and so
+         * does the time it was learned (what may have left since is counted from it). */
+        hls_live_tracker_same(&v->live.tracker, started_ns, u);
+        v->live.failures = 0;
+        v->live.stuck = u->stuck;
+        return TAKEN;
+    }
     hls_live_tracker_update(&v->live.tracker, pl, started_ns, u);
     v->live.requested_ns = started_ns;
     v->live.failures = 0;

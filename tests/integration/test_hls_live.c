@@ -542,6 +542,42 @@ static void test_live_server_reset_reanchors_behind_a_fence(void **state)
     player_close(&p);
 }
 
+/* An older copy of the playlist (a CDN edge behind the origin answers a reload) goes back in
+ * media sequence as a server restart does, but lists what the stream took in already, under
+ * the same numbers and names: it is passed over, not taken as a reset (it was: the stream
+ * re-anchored behind a fence and the reader got segments it had read again). */
+static void test_live_older_copy_of_the_playlist_is_no_reset(void **state)
+{
+    (void)state;
+    player p;
+    kts_live cfg = {.window = 6, .target_duration = 2, .segment_size = 1880, .seed = 43};
+    player_open(&p, &cfg, 3, 0);
+    play_until(&p, 0, 5 * 1880); /* segments 3..7 */
+    /* The next reload gets the playlist of three segments ago. */
+    int64_t now_ms = (platform_clock_now(&p.vc.base) - T0_NS) / NS_PER_MS;
+    char older[4096];
+    size_t n = kts_live_playlist(&cfg, now_ms - 6000, older, sizeof older);
+    assert_true(n > 0);
+    unsigned asked = kts_request_count(p.c.srv, "/tv/live.m3u8", NULL);
+    assert_int_equal(kts_add_fault(p.c.srv, "/tv/live.m3u8",
+                                   &(kts_fault){.kind = KTS_FAULT_CHANGE_BODY,
+                                                .body = older,
+                                                .body_len = n,
+                                                .first_request = asked + 1,
+                                                .last_request = asked + 1}),
+                     KTH_OK);
+    play_until(&p, 0, 12 * 1880);
+    assert_true(kts_request_count(p.c.srv, "/tv/live.m3u8", NULL) > asked);
+    stop_reading(&p);
+    assert_int_equal(count_events(&p, KTH_EVENT_HLS_LIVE_RESET), 0);
+    assert_int_equal(p.fences, 0);
+    for (uint64_t k = 3; k < 15; k++) {
+        uint64_t seed = kts_live_segment_seed(&p.c.cfg, k, false);
+        assert_int_equal(kts_ts_synth_check(seed, 0, p.got + (k - 3) * 1880, 1880), 1880);
+    }
+    player_close(&p);
+}
+
 /* After a server reset whose first playlist the stream sees already holds several segments
  * (the stream re-anchors three target durations before its end, so the first of them are
  * never in the model), the window the stream reports and seeks in starts at the reset's
@@ -942,6 +978,7 @@ int main(void)
         cmocka_unit_test(test_live_stuck_playlist_fails_the_stream),
         cmocka_unit_test(test_live_server_reset_reanchors_behind_a_fence),
         cmocka_unit_test(test_live_window_after_a_server_reset_holds_only_its_segments),
+        cmocka_unit_test(test_live_older_copy_of_the_playlist_is_no_reset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
