@@ -347,8 +347,7 @@ void hls_live_switched(hls_session *s, size_t to, size_t first)
     s->live.variant = to;
     s->live.stuck = false;
     s->live.failures = 0;
-    if (s->live.want == to || s->live.rescue) {
-        /* Reached, or the stuck variant a rescue was to leave is left already. */
+    if (s->live.want == to) {
         s->live.want = SIZE_MAX;
         s->live.rescue = false;
     }
