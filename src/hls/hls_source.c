@@ -172,10 +172,10 @@ static kth_status find_target(hls_session *s, uint64_t offset, target *t, char *
     hls_locate r = session_locate(s, offset, &pl);
     if (r == HLS_RELEASED) {
         snprintf(err, errlen,
-                 "stream offset %llu is in segments that left the live window and were "
-                 "released: the server no longer serves them (a time seek goes back within the "
-                 "window)",
-                 (unsigned long long)offset);
+                 "stream offset %llu lies before what the live stream keeps of its past "
+                 "(segments that left the live window and were released, or more than %d "
+                 "discontinuities back): a time seek goes back within the window",
+                 (unsigned long long)offset, HLS_KEEP_BEHIND);
         return KTH_ERR_NOT_FOUND;
     }
     if (r == HLS_PAST_END && s->live.open && s->live.stuck) {

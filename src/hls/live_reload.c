@@ -75,6 +75,7 @@ kth_status hls_live_open(hls_session *s, size_t v, int64_t request_ns, size_t *s
     s->live.kind = hls_live_kind_of(&pl->media);
     s->live.variant = v;
     s->live.want = SIZE_MAX;
+    s->live.unfenced = SIZE_MAX;
     note_window(s);
     if (hls_live_kind_of(&pl->media) == HLS_LIVE_KIND_VOD)
         return KTH_OK;
@@ -142,23 +143,32 @@ static bool reserve_retired(hls_session_live *l)
     return true;
 }
 
-/* A fence at segment k of the live variant: a new period of the same variant starts there. A
- * full period table (the reader stands still far behind, or memory ran out) fails the stream:
- * without the fence the decoder would meet the discontinuity unwarned. */
+/* A fence at segment k of the live variant: a new period of the same variant starts there.
+ * With the period table full (a reader standing still far behind), the fence waits for room
+ * (live.unfenced); when memory runs out, the stream fails: without the fence the decoder would
+ * meet the discontinuity unwarned. */
 static void fence_at(hls_session *s, size_t k)
 {
     const hls_period *last = &s->periods[s->period_count - 1];
     if (last->variant != s->live.variant || k <= last->first_segment ||
         session_append_period(s, s->live.variant, k, k))
         return;
-    if (session_periods_full(s))
-        session_fail_locked(s, KTH_ERR_NO_MEMORY,
-                            "live playlist %s: more than %d discontinuities and switches ahead of "
-                            "the reader",
-                            PLATFORM_SHOWN(s->variants[s->live.variant].uri), HLS_MAX_PERIODS);
-    else if (s->period_count == s->period_cap)
+    if (session_periods_full(s)) {
+        if (k < s->live.unfenced)
+            s->live.unfenced = k;
+    } else if (s->period_count == s->period_cap) {
         session_fail_locked(s, KTH_ERR_NO_MEMORY, "live playlist %s: out of memory",
                             PLATFORM_SHOWN(s->variants[s->live.variant].uri));
+    }
+}
+
+/* Makes the fences that waited for room, once there may be some. Lock held. */
+static void fence_waiting(hls_session *s)
+{
+    size_t from = s->live.unfenced;
+    s->live.unfenced = SIZE_MAX;
+    if (from != SIZE_MAX)
+        hls_live_fences(s, from);
 }
 
 void hls_live_fences(hls_session *s, size_t from)
@@ -347,6 +357,7 @@ void hls_live_switched(hls_session *s, size_t to, size_t first)
     s->live.variant = to;
     s->live.stuck = false;
     s->live.failures = 0;
+    s->live.unfenced = SIZE_MAX; /* the variant left has no more periods to come */
     if (s->live.want == to) {
         s->live.want = SIZE_MAX;
         s->live.rescue = false;
@@ -570,7 +581,8 @@ static void reload_complete(void *user, const net_result *r)
         if (st == KTH_OK) {
             take_fetched(s, f, pl, &ev);
             release_passed(s, &passed);
-            session_drop_released_periods(s);
+            if (session_drop_released_periods(s) > 0)
+                fence_waiting(s);
         } else if (f->timed && f->variant == s->live.variant) {
             reload_failed(s, f, r);
         } else {
@@ -729,6 +741,7 @@ static bool skip_to(hls_session *s, size_t at, size_t j, size_t w)
     }
     if (!skipped && !splice_past(s, v, w))
         return false;
+    s->live.unfenced = SIZE_MAX; /* those before w are gone, and the rest are made here */
     hls_live_fences(s, w + 1);
     return true;
 }

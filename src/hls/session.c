@@ -516,7 +516,8 @@ size_t session_drop_released_periods(hls_session *s)
         (rd->served_end > 0 && !below_period_of(s, rd->served_end - 1, &limit)))
         return 0;
     size_t k = 0;
-    while (k < limit && s->periods[k + 1].base_known && period_released(s, &s->periods[k]))
+    while (k < limit && s->periods[k + 1].base_known &&
+           (limit - k > HLS_KEEP_BEHIND || period_released(s, &s->periods[k])))
         k++;
     if (k == 0)
         return 0;

@@ -61,6 +61,7 @@
 #include <stdatomic.h>
 
 #define HLS_MAX_PERIODS 4096
+#define HLS_KEEP_BEHIND 256 /* periods a live stream keeps behind the reader (byte seeks back) */
 #define HLS_ERR_MAX     512
 struct segment_fetch; /* segment_fetch.h */
 
@@ -207,6 +208,10 @@ typedef struct hls_session_live {
     uint64_t target; /* the last playlist's target duration, seconds */
     double window_s; /* the last playlist's media seconds and segments */
     size_t window_segments;
+    /* The first segment of the live variant whose fence waits for room in the period table
+     * (a reader standing still far behind fills it), SIZE_MAX when none: fenced once periods
+     * go (session_drop_released_periods) or a skip rebuilds the periods after the reader. */
+    size_t unfenced;
     storage_resource *edge; /* never written: what a reader at the live edge waits on */
     hls_playlist **retired; /* models replaced by reloads, freed at close */
     size_t retired_count, retired_cap;
@@ -356,13 +361,15 @@ bool session_append_period(hls_session *s, size_t variant, size_t first_segment,
                            size_t prev_end_segment);
 /* True when the period table is at its cap: no period can be appended or spliced. Lock held. */
 bool session_periods_full(const hls_session *s);
-/* Drops the periods at the front of the table that no read can reach again, so a live stream
- * whose fences and switches keep adding periods keeps a bounded table: those wholly before the
- * reader's position, the furthest entry a read located, the acknowledged and pending fence
- * periods and the last byte handed out, whose every segment its live variant released. Offsets
- * before the first period left are HLS_RELEASED from then on. Every period index the session
- * keeps (reader.period, acked_period, fence_period) moves down with the table; indices are only
- * held under the lock, so no read in flight holds one. Lock held. Returns how many went. */
+/* Drops periods at the front of the table, so a live stream whose fences and switches keep
+ * adding periods keeps a bounded table. Of those wholly before the reader's position, the
+ * furthest entry a read located, the acknowledged and pending fence periods and the last byte
+ * handed out, it drops each whose every segment its live variant released, and each more than
+ * HLS_KEEP_BEHIND periods back (an event playlist releases nothing). Offsets before the first
+ * period left are HLS_RELEASED from then on: a byte seek there fails, a time seek does not.
+ * Every period index the session keeps (reader.period, acked_period, fence_period) moves down
+ * with the table; indices are only held under the lock, so no read in flight holds one. Lock
+ * held. Returns how many went. */
 size_t session_drop_released_periods(hls_session *s);
 /* Drops the periods after `index`, which becomes the last and runs to the end of its variant's
  * model again. Lock held. Returns false, changing nothing, when a read may have reached a

@@ -498,6 +498,77 @@ static void test_live_periods_of_passed_fences_go(void **state)
     player_close(&p);
 }
 
+/* A reader that stands still for longer than the period table holds, on a stream with a
+ * discontinuity before every segment: the fences the table has no room for wait, and when the
+ * reader goes on (it skips to the window's start) every segment it reads is behind its fence
+ * (once the table was full, fences were dropped without a word; then the stream failed). */
+static void test_live_fences_wait_for_room_in_the_period_table(void **state)
+{
+    (void)state;
+    player p;
+    kts_live cfg = {.window = 40, .target_duration = 1, .segment_size = 188, .seed = 47};
+    cfg.mode = KTS_LIVE_DISCONTINUITIES;
+    cfg.mode_at = 1;
+    live_player_set_log_capacity(64);
+    player_open(&p, &cfg, 37, 0);
+    play_until(&p, 0, 3 * 188);
+    set_paused(&p, true);
+    /* Well past the table's HLS_MAX_PERIODS: one period a segment, 30 s a step. */
+    play(&p, 30000, (HLS_MAX_PERIODS + 600) / 30);
+    if (atomic_load(&p.done))
+        fail_msg("the stream ended: %s", p.error);
+    size_t before = atomic_load(&p.progress);
+    set_paused(&p, false);
+    for (int i = 0;
+         i < 200 && !atomic_load(&p.done) && atomic_load(&p.progress) < before + 20 * 188; i++)
+        play(&p, 500, 1);
+    if (atomic_load(&p.done))
+        fail_msg("the stream ended: %s", p.error);
+    stop_reading(&p);
+    live_player_set_log_capacity(0);
+    unsigned skips = count_events(&p, KTH_EVENT_HLS_LIVE_SKIPPED);
+    assert_true(skips >= 1);
+    /* Every segment after the first came behind a fence (the one after the pause may have been
+     * met before it). */
+    assert_int_equal(p.got_len % 188, 0);
+    if (p.fences < p.got_len / 188 - 1)
+        fail_msg("%u fences for %zu segments (%u skips)", p.fences, p.got_len / 188, skips);
+    player_close(&p);
+}
+
+/* The same on an event playlist, which drops no segment: nothing is skipped, and the reader,
+ * once it goes on, reads its way into the segments whose fences waited (the table makes room
+ * by letting go of periods far behind the reader). Every segment is behind its fence. */
+static void test_event_fences_wait_for_room_in_the_period_table(void **state)
+{
+    (void)state;
+    player p;
+    kts_live cfg = {
+        .window = 40, .target_duration = 1, .segment_size = 188, .seed = 53, .event = true};
+    cfg.mode = KTS_LIVE_DISCONTINUITIES;
+    cfg.mode_at = 1;
+    live_player_set_log_capacity(64);
+    player_open(&p, &cfg, 37, 0);
+    player_count_only(&p);
+    play_until(&p, 0, 3 * 188);
+    set_paused(&p, true);
+    play(&p, 30000, (HLS_MAX_PERIODS + 300) / 30);
+    set_paused(&p, false);
+    size_t want = (HLS_MAX_PERIODS + 200) * 188;
+    for (int i = 0; i < 2000 && !atomic_load(&p.done) && atomic_load(&p.progress) < want; i++)
+        play(&p, 1000, 1);
+    if (atomic_load(&p.done))
+        fail_msg("the stream ended: %s", p.error);
+    stop_reading(&p);
+    live_player_set_log_capacity(0);
+    assert_true(p.got_len >= want);
+    assert_int_equal(count_events(&p, KTH_EVENT_HLS_LIVE_SKIPPED), 0);
+    if (p.fences < p.got_len / 188 - 1)
+        fail_msg("%u fences for %zu segments", p.fences, p.got_len / 188);
+    assert_true(period_count(&p) <= HLS_MAX_PERIODS);
+    player_close(&p);
+}
+
 /* A playlist that stops changing for more than 3.5 target durations fails the stream with a
  * clear sentence, once the reader has read every segment it listed. */
 static void test_live_stuck_playlist_fails_the_stream(void **state)
@@ -975,6 +1046,8 @@ int main(void)
         cmocka_unit_test(test_live_discontinuity_is_a_fence),
         cmocka_unit_test(test_live_discontinuity_in_first_playlist_is_a_fence),
         cmocka_unit_test(test_live_periods_of_passed_fences_go),
+        cmocka_unit_test(test_live_fences_wait_for_room_in_the_period_table),
+        cmocka_unit_test(test_event_fences_wait_for_room_in_the_period_table),
         cmocka_unit_test(test_live_stuck_playlist_fails_the_stream),
         cmocka_unit_test(test_live_server_reset_reanchors_behind_a_fence),
         cmocka_unit_test(test_live_window_after_a_server_reset_holds_only_its_segments),

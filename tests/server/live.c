@@ -12,7 +12,7 @@
 #include <string.h>
 
 #define RESET_SEED   1000000u
-#define MAX_PLAYLIST 65536
+#define MAX_PLAYLIST (512 * 1024) /* an event playlist of several thousand segments */
 
 struct kts_live_stream {
     kts_server *srv;
