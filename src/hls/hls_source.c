@@ -168,6 +168,7 @@ static void publish_progress(hls_session *s, const kth_event_segment *where)
 static kth_status find_target(hls_session *s, uint64_t offset, target *t, char *err, size_t errlen)
 {
     memset(t, 0, sizeof *t);
+    hls_live_make_room(s);
     hls_place pl;
     hls_locate r = session_locate(s, offset, &pl);
     if (r == HLS_RELEASED) {
@@ -743,7 +744,10 @@ static kth_status hs_seek_time_anchor(stream_source *src, double seconds,
     if (place_in_periods(s, variant, k, &offset, &period)) {
         s->reader.acked_period = period;
         s->reader.fence_pending = false;
-    } else if (!session_splice(s, variant, k, &period, &offset)) {
+    } else if (session_splice(s, variant, k, &period, &offset)) {
+        if (s->live.on) /* the fences after k went with the periods after it */
+            hls_live_refence_after(s, k);
+    } else {
         snprintf(s->reader.error, sizeof s->reader.error,
                  "seeking to %.3f s: no room for another splice of the stream (%d at most)",
                  seconds, HLS_MAX_PERIODS);

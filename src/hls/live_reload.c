@@ -63,6 +63,7 @@ static void track(hls_session *s, size_t v, size_t start, int64_t request_ns, hl
     vs->live.run_start = 0;
     vs->live.released = 0;
     vs->live.requested_ns = request_ns;
+    vs->live.learned_ns = request_ns;
     vs->live.stuck = false;
     vs->live.failures = 0;
 }
@@ -171,6 +172,18 @@ static void fence_waiting(hls_session *s)
         hls_live_fences(s, from);
 }
 
+void hls_live_make_room(hls_session *s)
+{
+    if (s->live.unfenced != SIZE_MAX && session_drop_released_periods(s) > 0)
+        fence_waiting(s);
+}
+
+void hls_live_refence_after(hls_session *s, size_t k)
+{
+    s->live.unfenced = SIZE_MAX; /* those before k are not in the stream any more */
+    hls_live_fences(s, k + 1);
+}
+
 void hls_live_fences(hls_session *s, size_t from)
 {
     const hls_media_playlist *m = &s->variants[s->live.variant].pl->media;
@@ -260,9 +273,9 @@ static bool older_copy(const hls_variant_state *v, const hls_playlist *pl)
     const hls_media_playlist *m = &pl->media;
     const hls_live_tracker *t = &v->live.tracker;
     uint64_t end = m->media_sequence + m->segment_count;
-    if (m->segment_count == 0 || end > t->next_sequence ||
+    if (m->segment_count == 0 || end > t->next_sequence || end <= v->live.window_seq ||
         (m->media_sequence >= t->window_first && end == t->next_sequence))
-        return false;
+        return false; /* not behind what was taken, or not reaching the window it listed */
     size_t count = v->pl->media.segment_count, held = v->live.run_start;
     if (held < v->live.released)
         held = v->live.released;
@@ -291,12 +304,14 @@ static taken take_in(hls_session *s, size_t vi, const hls_playlist *pl, int64_t 
         /* Nothing new, and its window is older than the one held: that one stands, and so
          * does the time it was learned (what may have left since is counted from it). */
         hls_live_tracker_same(&v->live.tracker, started_ns, u);
+        v->live.requested_ns = started_ns; /* the next is asked for no sooner than due */
         v->live.failures = 0;
         v->live.stuck = u->stuck;
         return TAKEN;
     }
     hls_live_tracker_update(&v->live.tracker, pl, started_ns, u);
     v->live.requested_ns = started_ns;
+    v->live.learned_ns = started_ns;
     v->live.failures = 0;
     v->live.stuck = u->stuck;
     if (u->stuck)
@@ -741,31 +756,32 @@ static bool skip_to(hls_session *s, size_t at, size_t j, size_t w)
     }
     if (!skipped && !splice_past(s, v, w))
         return false;
-    s->live.unfenced = SIZE_MAX; /* those before w are gone, and the rest are made here */
-    hls_live_fences(s, w + 1);
+    hls_live_refence_after(s, w);
     return true;
 }
 
-/* The shortest duration of a segment the last playlist of v listed, in seconds: how fast
- * segments may come, and so leave. The target duration when none lists a duration. */
-static double shortest_listed(const hls_variant_state *v)
+/* The mean duration of the segments the last playlist of v listed, in seconds: how fast
+ * segments come, and so leave (one stub among them does not make them all short). The target
+ * duration when they list no time. */
+static double mean_listed(const hls_variant_state *v)
 {
     const hls_media_playlist *m = &v->pl->media;
-    double shortest = m->target_duration ? (double)m->target_duration : 1.0;
-    for (size_t k = v->live.window_start; k < m->segment_count; k++) {
-        double d = hls_media_segment(m, k).duration;
-        if (d > 0 && d < shortest)
-            shortest = d;
-    }
-    return shortest > 0.001 ? shortest : 0.001;
+    double total = 0;
+    size_t n = 0;
+    for (size_t k = v->live.window_start; k < m->segment_count; k++, n++)
+        total += hls_media_segment(m, k).duration;
+    double mean = n > 0 ? total / (double)n : 0;
+    if (!(mean > 0))
+        mean = m->target_duration ? (double)m->target_duration : 1.0;
+    return mean > 0.001 ? mean : 0.001;
 }
 
 /* How many of the first segments the last playlist of v listed the server may have dropped
- * since: one for each of its shortest segments that fits in the time since that playlist's
- * request started (a segment leaves as each new one comes), and one more for the playlist's own
- * age. A reader that fell behind goes on at the first listed segment, which is the next to
- * leave: when it has left too, its 404 is a skip again, not a failure. None for an EVENT
- * playlist (it drops nothing), and no more than one while the playlist is stuck (its request
+ * since: one for each of its segments, at their mean duration, that fits in the time since
+ * that playlist's request started (a segment leaves as each new one comes), and one more for
+ * the playlist's own age. A reader that fell behind goes on at the first listed segment, which is
+ * the next to leave: when it has left too, its 404 is a skip again, not a failure. None for an
+ * EVENT playlist (it drops nothing), and no more than one while the playlist is stuck (its request
  * time no longer moves). Lock held. */
 static size_t left_since_reload(hls_session *s, const hls_variant_state *v)
 {
@@ -773,10 +789,10 @@ static size_t left_since_reload(hls_session *s, const hls_variant_state *v)
         return 0;
     if (v->live.stuck)
         return 1;
-    int64_t since = net_downloader_now(s->downloader) - v->live.requested_ns;
+    int64_t since = net_downloader_now(s->downloader) - v->live.learned_ns;
     if (since <= 0)
         return 1;
-    double count = (double)since / (shortest_listed(v) * NS_PER_S);
+    double count = (double)since / (mean_listed(v) * NS_PER_S);
     return count < (double)(SIZE_MAX / 2) ? (size_t)count + 1 : SIZE_MAX / 2;
 }
 

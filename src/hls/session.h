@@ -111,6 +111,7 @@ typedef struct hls_variant_state {
         size_t run_start;
         size_t released;      /* segments before it had their cached bytes dropped */
         int64_t requested_ns; /* downloader clock: start of its last playlist request */
+        int64_t learned_ns;   /* start of the request whose playlist the window is from */
         bool stuck;           /* its playlist stopped changing */
         unsigned failures;    /* fetches of its playlist that failed in a row */
     } live;
@@ -479,6 +480,13 @@ kth_status hls_live_open(hls_session *s, size_t v, int64_t request_ns, size_t *s
 /* Puts a fence (a new period of the live variant) in front of every segment from `from` on that
  * follows EXT-X-DISCONTINUITY, after the stream's current last period. Lock held. */
 void hls_live_fences(hls_session *s, size_t from);
+/* The periods after segment k of the live variant were made anew (a skip or a time-seek splice
+ * starts the last period there): the discontinuities after k get their fences again, and no
+ * fence waits any more for one before. Lock held. */
+void hls_live_refence_after(hls_session *s, size_t k);
+/* When fences wait for room in the period table, lets go of the periods no read needs and makes
+ * them (the reader moved on; reloads may have stopped). Lock held. */
+void hls_live_make_room(hls_session *s);
 /* In a poll: adds the reload to the batch when it is due; returns the seconds until it is
  * (0: nothing to wait for). Lock held. */
 double hls_live_poll(hls_session *s, net_batch *batch, int64_t now_ns);

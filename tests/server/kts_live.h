@@ -54,6 +54,9 @@ typedef struct kts_live {
     bool event; /* EXT-X-PLAYLIST-TYPE:EVENT: nothing leaves the playlist */
     kts_live_mode mode;
     uint64_t mode_at; /* see the file comment */
+    /* When not 0: production stops at end_at segments and the playlist gets EXT-X-ENDLIST, in
+     * any mode (as KTS_LIVE_ENDLIST does alone). */
+    uint64_t end_at;
 } kts_live;
 
 typedef struct kts_live_stream kts_live_stream;

@@ -36,6 +36,8 @@ static void listing(const kts_live *l, int64_t ms, uint64_t *first, uint64_t *en
     uint64_t produced = l->window + (uint64_t)(ms / segment_ms(l));
     if ((l->mode == KTS_LIVE_STUCK || l->mode == KTS_LIVE_ENDLIST) && produced > l->mode_at)
         produced = l->mode_at > 0 ? l->mode_at : 1;
+    if (l->end_at > 0 && produced > l->end_at)
+        produced = l->end_at;
     *reset = l->mode == KTS_LIVE_RESET && produced > l->mode_at;
     if (*reset)
         produced -= l->mode_at;
@@ -78,7 +80,8 @@ size_t kts_live_playlist(const kts_live *l, int64_t ms, char *buf, size_t size)
                               (long long)(segment_ms(l) / 1000), (long long)(segment_ms(l) % 1000),
                               path + 1);
     }
-    if (n < size && l->mode == KTS_LIVE_ENDLIST && end == l->mode_at)
+    if (n < size &&
+        ((l->mode == KTS_LIVE_ENDLIST && end == l->mode_at) || (l->end_at > 0 && end == l->end_at)))
         n += (size_t)snprintf(buf + n, size - n, "#EXT-X-ENDLIST\n");
     return n < size ? n : 0;
 }
