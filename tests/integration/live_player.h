@@ -137,5 +137,7 @@ void dump_log(player *p);
 unsigned count_events(player *p, kth_event_kind kind);
 /* Checks that the reader got segments [first, end) of the (single) stream, each byte-exact. */
 void expect_segments(player *p, uint64_t first, uint64_t end);
+/* The same for the first (end - first) segments the reader got: it may have got more. */
+void expect_first_segments(player *p, uint64_t first, uint64_t end);
 
 #endif /* KTH_TEST_LIVE_PLAYER_H */

@@ -418,10 +418,7 @@ static void discontinuity_run(uint64_t at)
     stop_reading(&p);
     assert_true(p.got_len >= want);
     assert_int_equal(p.fences, 1);
-    for (uint64_t k = 9; k < at + 3; k++) {
-        uint64_t seed = kts_live_segment_seed(&p.c.cfg, k, false);
-        assert_int_equal(kts_ts_synth_check(seed, 0, p.got + (k - 9) * 1880, 1880), 1880);
-    }
+    expect_first_segments(&p, 9, at + 3);
     /* A discontinuity a reload brings is announced; one in the first playlist is not news. */
     assert_int_equal(count_events(&p, KTH_EVENT_HLS_LIVE_DISCONTINUITY), at >= 12 ? 1 : 0);
     player_close(&p);
@@ -491,10 +488,7 @@ static void test_live_periods_of_passed_fences_go(void **state)
     /* Segments 4 .. 102 each opened behind a fence (3's tag came in the first playlist, where
      * the stream starts: no fence before the first byte). */
     assert_true(p.fences >= 99);
-    for (uint64_t k = 3; k < 103; k++) {
-        uint64_t seed = kts_live_segment_seed(&p.c.cfg, k, false);
-        assert_int_equal(kts_ts_synth_check(seed, 0, p.got + (k - 3) * 1880, 1880), 1880);
-    }
+    expect_first_segments(&p, 3, 103);
     player_close(&p);
 }
 
@@ -615,6 +609,24 @@ static void test_live_server_reset_reanchors_behind_a_fence(void **state)
     player_close(&p);
 }
 
+/* The next reload of the stream is answered with the playlist the server served at time `ms`
+ * (once). Returns the count of playlist requests before it. */
+static unsigned answer_next_reload_as_of(player *p, int64_t ms)
+{
+    char text[4096];
+    size_t n = kts_live_playlist(&p->c.cfg, ms, text, sizeof text);
+    assert_true(n > 0);
+    unsigned asked = kts_request_count(p->c.srv, "/tv/live.m3u8", NULL);
+    assert_int_equal(kts_add_fault(p->c.srv, "/tv/live.m3u8",
+                                   &(kts_fault){.kind = KTS_FAULT_CHANGE_BODY,
+                                                .body = text,
+                                                .body_len = n,
+                                                .first_request = asked + 1,
+                                                .last_request = asked + 1}),
+                     KTH_OK);
+    return asked;
+}
+
 /* An older copy of the playlist (a CDN edge behind the origin answers a reload) goes back in
  * media sequence as a server restart does, but lists what the stream took in already, under
  * the same numbers and names: it is passed over, not taken as a reset (it was: the stream
@@ -628,26 +640,13 @@ static void test_live_older_copy_of_the_playlist_is_no_reset(void **state)
     play_until(&p, 0, 5 * 1880); /* segments 3..7 */
     /* The next reload gets the playlist of three segments ago. */
     int64_t now_ms = (platform_clock_now(&p.vc.base) - T0_NS) / NS_PER_MS;
-    char older[4096];
-    size_t n = kts_live_playlist(&cfg, now_ms - 6000, older, sizeof older);
-    assert_true(n > 0);
-    unsigned asked = kts_request_count(p.c.srv, "/tv/live.m3u8", NULL);
-    assert_int_equal(kts_add_fault(p.c.srv, "/tv/live.m3u8",
-                                   &(kts_fault){.kind = KTS_FAULT_CHANGE_BODY,
-                                                .body = older,
-                                                .body_len = n,
-                                                .first_request = asked + 1,
-                                                .last_request = asked + 1}),
-                     KTH_OK);
+    unsigned asked = answer_next_reload_as_of(&p, now_ms - 6000);
     play_until(&p, 0, 12 * 1880);
     assert_true(kts_request_count(p.c.srv, "/tv/live.m3u8", NULL) > asked);
     stop_reading(&p);
     assert_int_equal(count_events(&p, KTH_EVENT_HLS_LIVE_RESET), 0);
     assert_int_equal(p.fences, 0);
-    for (uint64_t k = 3; k < 15; k++) {
-        uint64_t seed = kts_live_segment_seed(&p.c.cfg, k, false);
-        assert_int_equal(kts_ts_synth_check(seed, 0, p.got + (k - 3) * 1880, 1880), 1880);
-    }
+    expect_first_segments(&p, 3, 15);
     player_close(&p);
 }
 
@@ -665,17 +664,7 @@ static void test_live_playlist_behind_the_window_is_a_reset(void **state)
     play_until(&p, 0, 2 * 1880);
     set_paused(&p, true);
     play(&p, 500, 40);
-    char first[4096];
-    size_t n = kts_live_playlist(&cfg, 0, first, sizeof first);
-    assert_true(n > 0);
-    unsigned asked = kts_request_count(p.c.srv, "/tv/live.m3u8", NULL);
-    assert_int_equal(kts_add_fault(p.c.srv, "/tv/live.m3u8",
-                                   &(kts_fault){.kind = KTS_FAULT_CHANGE_BODY,
-                                                .body = first,
-                                                .body_len = n,
-                                                .first_request = asked + 1,
-                                                .last_request = asked + 1}),
-                     KTH_OK);
+    unsigned asked = answer_next_reload_as_of(&p, 0);
     count_events(&p, KTH_EVENT_HLS_LIVE_RESET);
     play(&p, 500, 4);
     assert_true(kts_request_count(p.c.srv, "/tv/live.m3u8", NULL) > asked);
@@ -884,9 +873,11 @@ static void test_live_skip_past_a_window_that_moved_since_the_reload(void **stat
         fail_msg("the stream ended: %s", p.error);
     stop_reading(&p);
     assert_int_equal(p.got_len % 1880, 0);
+    /* A fence for each skip, except that two skips with no byte read between them (the
+     * segment the first went to had left too) are met as one (seen once in 25 runs). */
     unsigned events = count_events(&p, KTH_EVENT_HLS_LIVE_SKIPPED);
     assert_true(events >= 1 && events <= 3);
-    assert_int_equal(p.fences, events);
+    assert_true(p.fences >= 1 && p.fences <= events);
     player_close(&p);
 }
 
